@@ -1,0 +1,19 @@
+#ifndef HEED_BLAS_H
+#define HEED_BLAS_H
+#include <stdint.h>
+
+/// C = alpha * op(A) * op(B) + beta * C, row-major float32. transA/transB: 0 = as stored, 1 = transposed.
+void heed_sgemm(int transA, int transB, int m, int n, int k, float alpha,
+                const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+/// y = alpha * op(A) * x + beta * y, row-major float32.
+void heed_sgemv(int transA, int m, int n, float alpha, const float *a, int lda,
+                const float *x, float beta, float *y);
+
+/// Sets the BLAS thread count (no-op where the library has no such control).
+void heed_blas_set_threads(int threads);
+
+/// Name of the BLAS kernel in use, e.g. "Haswell" (OpenBLAS) or "Accelerate".
+const char *heed_blas_kernel(void);
+
+#endif

@@ -1,0 +1,2 @@
+@_exported import HeedText
+@_exported import HeedNN

@@ -1,0 +1,2 @@
+import Heed
+print("heed (ICU \(ICU.version), BLAS \(BLAS.kernel))")

@@ -1,0 +1,6 @@
+import Testing
+@testable import HeedNN
+
+@Test func blasKernelIsReported() {
+    #expect(!BLAS.kernel.isEmpty)
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import HeedText
+
+@Test func icuVersionIsReported() {
+    #expect(!ICU.version.isEmpty)
+}
