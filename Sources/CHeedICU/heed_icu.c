@@ -79,6 +79,16 @@ int heed_is_numeric(const uint8_t *text, int64_t length) {
     return digit;
 }
 
+int heed_is_whitespace(const uint8_t *text, int64_t length) {
+    int64_t i = 0;
+    while (i < length) {
+        UChar32 c;
+        U8_NEXT(text, i, length, c);
+        if (c < 0 || !u_isUWhiteSpace(c)) return 0;
+    }
+    return 1;
+}
+
 int64_t heed_normalize(int mode, const uint8_t *text, int64_t length, uint8_t *out, int64_t capacity) {
     if (mode == HEED_NORM_NONE || length == 0) {
         if (length <= capacity) memcpy(out, text, (size_t)length);

@@ -24,6 +24,9 @@ int heed_contains_pictographic(const uint8_t *text, int64_t length);
 /// 1 if the span has a decimal digit and no alphabetic code point (a "number" token), else 0.
 int heed_is_numeric(const uint8_t *text, int64_t length);
 
+/// 1 if every code point of the span is White_Space, else 0.
+int heed_is_whitespace(const uint8_t *text, int64_t length);
+
 /// Normalisation modes for heed_normalize.
 enum { HEED_NORM_NONE = 0, HEED_NORM_NFKC = 1, HEED_NORM_NFKC_CASEFOLD = 2 };
 

@@ -1,0 +1,60 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes a file so that readers only ever see the old complete file or the new complete one:
+/// temp file in the same folder, fsync, rename.
+public enum AtomicFile {
+    public static func write(_ bytes: some Collection<UInt8>, to path: String) throws(HeedTextError) {
+        let temp = path + ".tmp-\(getpid())"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw .writeFailed(path, reason: String(cString: strerror(errno))) }
+        var failure: String? = nil
+        let contiguous = Array(bytes)
+        contiguous.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = systemWrite(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = String(cString: strerror(errno)); return
+                }
+                offset += n
+            }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        close(fd)
+        if failure == nil && rename(temp, path) != 0 { failure = String(cString: strerror(errno)) }
+        if let failure {
+            unlink(temp)
+            throw .writeFailed(path, reason: failure)
+        }
+    }
+
+    public static func write(_ text: String, to path: String) throws(HeedTextError) {
+        try write(Array(text.utf8), to: path)
+    }
+
+    /// Fails early, before hours of work, when `path` cannot be written.
+    public static func checkWritable(_ path: String) throws(HeedTextError) {
+        let folder: String
+        if let slash = path.lastIndex(of: "/") { folder = slash == path.startIndex ? "/" : String(path[..<slash]) } else { folder = "." }
+        var info = stat()
+        guard stat(folder, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw .writeFailed(path, reason: "folder \(folder) does not exist")
+        }
+        guard access(folder, W_OK) == 0 else { throw .writeFailed(path, reason: "folder \(folder) is not writable") }
+        if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR { throw .writeFailed(path, reason: "is a directory") }
+    }
+}
+
+@inline(__always)
+private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    return Glibc.write(fd, buffer, count)
+    #else
+    return Darwin.write(fd, buffer, count)
+    #endif
+}

@@ -1,0 +1,17 @@
+import ArgumentParser
+import Heed
+
+@main
+struct HeedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "heed",
+        abstract: "Text classification with attention-LSTMs that shows what the model looks at.",
+        discussion: """
+            Typical use:
+              heed vocab build corpora/sentiment-en-rt/train.tsv -o vocab/rt.vocab
+              heed tokenize --format jsonl corpora/sentiment-en-rt/test.tsv | head
+            """,
+        version: "0.1.0 (ICU \(ICU.version), BLAS \(BLAS.kernel))",
+        subcommands: [Tokenize.self, Vocab.self]
+    )
+}

@@ -1,0 +1,52 @@
+import ArgumentParser
+import Heed
+
+extension TokenizerSettings.Normalization: ExpressibleByArgument {}
+extension CorpusFormat: ExpressibleByArgument {}
+
+/// Tokenizer flags. Unset flags take the value from a given vocabulary or model, else the default.
+struct TokenizerOptions: ParsableArguments {
+    @Option(help: "ICU locale for word breaking (root covers English, CJK and Thai).")
+    var locale: String?
+
+    @Option(help: "Per-token normalisation: none, nfkc, nfkc-casefold (default).")
+    var normalization: TokenizerSettings.Normalization?
+
+    @Flag(help: "Keep punctuation and symbols as tokens (whitespace is always dropped).")
+    var keepPunctuation = false
+
+    @Flag(help: "Replace numbers (3.14, 1,234) by <num>.")
+    var maskNumbers = false
+
+    var isDefault: Bool { locale == nil && normalization == nil && !keepPunctuation && !maskNumbers }
+
+    /// Settings from the flags, starting from `base` (a vocabulary's or model's settings).
+    func settings(base: TokenizerSettings = .default) -> TokenizerSettings {
+        var s = base
+        if let locale { s.locale = locale }
+        if let normalization { s.normalization = normalization }
+        if keepPunctuation { s.keepPunctuation = true }
+        if maskNumbers { s.maskNumbers = true }
+        return s
+    }
+}
+
+/// How corpus files are read.
+struct InputOptions: ParsableArguments {
+    @Option(name: .customLong("input"), help: "Input format: tsv (label<TAB>text), csv, jsonl, text, folder. Default: from the file extension, else tsv.")
+    var format: CorpusFormat?
+
+    @Option(help: "CSV column or JSONL field holding the label.")
+    var labelColumn = "label"
+
+    @Option(help: "CSV column or JSONL field holding the text.")
+    var textColumn = "text"
+
+    @Option(help: "Reject documents longer than this many bytes (bounds memory on bad input).")
+    var maxBytes = CorpusSource.defaultMaxDocumentBytes
+
+    func source(_ path: String, default fallback: CorpusFormat? = nil) -> CorpusSource {
+        CorpusSource(path: path, format: format ?? (path == "-" ? fallback : nil), labelColumn: labelColumn,
+                     textColumn: textColumn, maxDocumentBytes: maxBytes)
+    }
+}

@@ -1,2 +1,0 @@
-import Heed
-print("heed (ICU \(ICU.version), BLAS \(BLAS.kernel))")
