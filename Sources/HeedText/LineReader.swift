@@ -65,12 +65,13 @@ final class LineReader {
                     newline = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
                     break
                 }
-                scanFrom = end
                 if atEOF { break }
                 if end - start > maxLineBytes + 2 {
                     throw .documentTooLong(file: displayName, line: lineNumber + 1, bytes: end - start, limit: maxLineBytes)
                 }
+                let scanned = end - start // fill() moves the pending bytes to the front
                 try fill()
+                scanFrom = start + scanned
             }
             if newline < 0 && start == end { return }
             lineNumber += 1
