@@ -11,6 +11,8 @@ final class SoftmaxCrossEntropy {
     private var labels: [Int] = []
     private var rowWeights: [Float] = []
     private var totalWeight: Double = 0
+    /// The last loss in Double (as accumulated), for gradient checks.
+    private(set) var value: Double = 0
 
     init(classes: Int) { self.classes = classes }
 
@@ -52,7 +54,8 @@ final class SoftmaxCrossEntropy {
             wsum += Double(w)
         }
         totalWeight = wsum
-        return Float(total / wsum)
+        value = total / wsum
+        return Float(value)
     }
 
     /// d loss / d logits = w_y (p − onehot(y)) / Σ w.
