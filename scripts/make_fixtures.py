@@ -8,7 +8,9 @@ Needs `pip install torch` (not a Heed dependency). For each variant it writes
   logits [B, C], attention [B, T] (attention variants), loss [1], norms [3]
 
 `--check-model FILE` loads a Heed model file with safetensors.torch.load_file into
-HeedClassifier (strict load_state_dict) and prints its config and metadata.
+HeedClassifier (strict load_state_dict) and, if the file carries `check.logits` metadata, checks
+PyTorch's logits against Heed's. Make such a file with
+  HEED_MODEL_OUT=/tmp/m.safetensors swift test --filter roundTripIsExactAndAtomic
 """
 import argparse
 import json
@@ -130,6 +132,11 @@ def check_model(path):
     print("loaded", path, "format version", meta["version"], "config", config)
     print("extra metadata keys:", sorted(k for k in meta if k not in ("format", "version", "config")))
     print("logits", logits.tolist())
+    if "check.logits" in meta:
+        want = torch.tensor(json.loads(meta["check.logits"])).reshape(logits.shape)
+        err = ((logits.detach() - want).abs() / (want.abs() + 1e-5)).max().item()
+        print(f"max relative difference to Heed's logits: {err:.3g}")
+        assert err < 1e-4, "PyTorch disagrees with Heed on this model file"
 
 
 if __name__ == "__main__":

@@ -62,7 +62,11 @@ private func expectError(_ data: Data, _ check: (ModelFileError) -> Bool, _ what
         let b = loaded.forward(ids: ids, lengths: [3, 2], batch: 2, steps: 3, training: false)
         #expect(a.logits == b.logits)
         if let out = ProcessInfo.processInfo.environment["HEED_MODEL_OUT"] {
-            try ModelFile.save(model, to: URL(fileURLWithPath: out), metadata: extra)
+            // For `scripts/make_fixtures.py --check-model`: PyTorch must reproduce these logits.
+            let probe = model.forward(ids: [3, 1, 0, 2, 0, 0], lengths: [2, 1], batch: 2, steps: 3, training: false)
+            var m = extra
+            m["check.logits"] = "[" + probe.logits.map { "\($0)" }.joined(separator: ",") + "]"
+            try ModelFile.save(model, to: URL(fileURLWithPath: out), metadata: m)
         }
         #expect(throws: ModelFileError.self) { try ModelFile.save(model, to: url, metadata: ["config": "x"]) }
     }
