@@ -63,7 +63,12 @@ public struct TextClassifier: Sendable {
 
     public init(contentsOf url: URL) throws {
         let (model, meta) = try ModelFile.load(from: url)
-        let path = url.path
+        let (vocabulary, options) = try Self.decodeMetadata(meta, path: url.path, config: model.config)
+        self.init(model: model, vocabulary: vocabulary, options: options)
+    }
+
+    /// Vocabulary and options from a model or checkpoint file's metadata, checked against `config`.
+    static func decodeMetadata(_ meta: [String: String], path: String, config: ClassifierConfig) throws -> (vocabulary: Vocabulary, options: TrainingOptions) {
         func field(_ key: String) throws -> String {
             guard let v = meta[key] else { throw HeedError.modelMismatch("\(path): model file has no \(key) entry (not written by heed train?)") }
             return v
@@ -78,15 +83,15 @@ public struct TextClassifier: Sendable {
               let options = try? decoder.decode(TrainingOptions.self, from: Data(try field(Self.metadataKeys.training).utf8)) else {
             throw HeedError.modelMismatch("\(path): model metadata is not valid JSON")
         }
-        guard tokens.count + 2 == model.config.vocabSize else {
-            throw HeedError.modelMismatch("\(path): vocabulary has \(tokens.count + 2) entries but the embedding has \(model.config.vocabSize) rows")
+        guard tokens.count + 2 == config.vocabSize else {
+            throw HeedError.modelMismatch("\(path): vocabulary has \(tokens.count + 2) entries but the embedding has \(config.vocabSize) rows")
         }
-        guard labels.count == model.config.classes, Set(labels).count == labels.count else {
-            throw HeedError.modelMismatch("\(path): \(labels.count) labels but the classifier has \(model.config.classes) outputs")
+        guard labels.count == config.classes, Set(labels).count == labels.count else {
+            throw HeedError.modelMismatch("\(path): \(labels.count) labels but the classifier has \(config.classes) outputs")
         }
         let vocabulary = Vocabulary(settings: settings, tokens: tokens, labels: labels)
         guard vocabulary.count == tokens.count + 2 else { throw HeedError.modelMismatch("\(path): vocabulary has duplicate tokens") }
-        self.init(model: model, vocabulary: vocabulary, options: options)
+        return (vocabulary, options)
     }
 
     // MARK: Prediction

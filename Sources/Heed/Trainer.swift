@@ -51,6 +51,10 @@ public struct Trainer {
     public var shouldStop: (@Sendable () -> Bool)?
     /// Called whenever a new best model exists (to write it to disk at once).
     public var bestModelChanged: ((TextClassifier) throws -> Void)?
+    /// Written atomically at the end of every epoch; `resume` continues from such a file.
+    public var checkpointPath: String?
+    /// Continue from a checkpoint: same data required; its options and vocabulary are used.
+    public var resumePath: String?
 
     public init(options: TrainingOptions = TrainingOptions(), tokenizer: TokenizerSettings = .default) {
         self.options = options
@@ -71,6 +75,18 @@ public struct Trainer {
     }
 
     public func train(_ trainingData: [LabelledText], dev devData: [LabelledText]? = nil, file: String = "training data") throws -> TrainingResult {
+        var options = self.options
+        var tokenizer = self.tokenizer
+        let resumed = try resumePath.map { try Checkpoint.load($0) }
+        var resumedVocabulary: Vocabulary? = nil
+        if let resumed, let resumePath {
+            // The checkpoint's settings win: a resumed run must be the run that was interrupted.
+            let classifierMeta = try TextClassifier.decodeMetadata(resumed.metadata, path: resumePath, config: resumed.config)
+            options = classifierMeta.options
+            tokenizer = classifierMeta.vocabulary.settings
+            resumedVocabulary = classifierMeta.vocabulary
+            options.epochs = max(options.epochs, self.options.epochs)
+        }
         if let problem = options.problem { throw HeedError.badOption(problem) }
         let clock = ContinuousClock(), started = clock.now
         BLAS.setThreads(options.threads)
@@ -80,7 +96,9 @@ public struct Trainer {
         // Vocabulary and labels from the training part only.
         let textTokenizer = try Tokenizer(settings: tokenizer)
         let vocabulary: Vocabulary
-        if let vocabularyFile {
+        if let resumedVocabulary {
+            vocabulary = resumedVocabulary
+        } else if let vocabularyFile {
             vocabulary = try Vocabulary.load(vocabularyFile, expecting: tokenizer)
         } else {
             var counts = TokenCounts(settings: tokenizer)
@@ -113,8 +131,28 @@ public struct Trainer {
         var log: [EpochRecord] = []
         var interrupted = false
         var totalTokens = 0, totalSeconds = 0.0
+        let dataHash = Checkpoint.hash(trainingData)
+        var firstEpoch = 1
+        if let resumed, let resumePath {
+            guard resumed.state.dataHash == dataHash else {
+                throw HeedError.modelMismatch("\(resumePath): was written for other training data; resume with the same TRAIN (and --dev) files")
+            }
+            for p in model.parameters { resumed.tensors[p.name]!.values.withUnsafeBufferPointer { p.value.update(from: $0.baseAddress!, count: p.count) } }
+            adam.restore(Adam.State(steps: resumed.state.adamSteps,
+                                    moments: model.parameters.map { resumed.tensors["adam.m." + $0.name]!.values },
+                                    squares: model.parameters.map { resumed.tensors["adam.v." + $0.name]!.values }))
+            best = model.parameters.map { resumed.tensors["best." + $0.name]!.values }
+            model.rngState = resumed.state.modelRandom
+            shuffler = Rng(state: resumed.state.shuffleRandom)
+            bestAccuracy = resumed.state.bestAccuracy
+            bestEpoch = resumed.state.bestEpoch
+            sinceBest = resumed.state.sinceBest
+            log = resumed.state.log
+            firstEpoch = resumed.state.epoch + 1
+            if sinceBest >= options.patience || firstEpoch > options.epochs { firstEpoch = options.epochs + 1 }
+        }
 
-        epochs: for epoch in 1...options.epochs {
+        epochs: for epoch in firstEpoch..<(options.epochs + 1) {
             let epochStart = clock.now
             let batches = Bucketing.batches(train, size: options.batch, shuffle: &shuffler)
             var lossSum = 0.0, seen = 0, tokens = 0
@@ -156,6 +194,12 @@ public struct Trainer {
                                      dev_accuracy: evaluation.accuracy, dev_macro_f1: evaluation.macroF1,
                                      tokens_per_s: Double(tokens) / max(trainSeconds, 1e-9), seconds: trainSeconds, best: improved)
             log.append(record)
+            if let checkpointPath {
+                let state = Checkpoint.State(epoch: epoch, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch, sinceBest: sinceBest,
+                                             log: log, modelRandom: model.rngState, shuffleRandom: shuffler!.state,
+                                             adamSteps: adam.steps, dataHash: dataHash)
+                try Checkpoint.write(to: checkpointPath, classifier: classifier, model: model, adam: adam, best: best, state: state)
+            }
             epochEnded?(record)
             if sinceBest >= options.patience { break }
         }

@@ -42,6 +42,7 @@ struct TrainingFlags: ParsableArguments {
     @Flag(help: "Weight the loss by inverse class frequency.") var classWeights = false
     @Option(help: "Random seed (same seed and threads → identical model file).") var seed: UInt64 = TrainingOptions().seed
     @Option(help: "BLAS threads.") var threads = TrainingOptions().threads
+    @Option(help: "Continue from a checkpoint (MODEL.ckpt, written after every epoch) on the same data.") var resume: String?
     @OptionGroup var tokenizerOptions: TokenizerOptions
     @OptionGroup var input: InputOptions
 
@@ -59,6 +60,7 @@ struct TrainingFlags: ParsableArguments {
         var t = Trainer(options: options(model: model), tokenizer: tokenizerOptions.settings())
         t.vocabularyFile = vocab
         t.embeddingsFile = embeddings
+        t.resumePath = resume
         return t
     }
 
@@ -113,6 +115,7 @@ func runTraining(model kind: ModelKind, flags: TrainingFlags, trainPath: String,
     trainer.progress = display.progress
     trainer.epochEnded = display.epoch
     trainer.shouldStop = { stopRequested != 0 }
+    trainer.checkpointPath = output + ".ckpt"
     var wroteModel = false
     trainer.bestModelChanged = { classifier in
         try classifier.write(to: URL(fileURLWithPath: output))
@@ -130,7 +133,7 @@ func runTraining(model kind: ModelKind, flags: TrainingFlags, trainPath: String,
     try AtomicFile.write(logLines.joined(separator: "\n") + "\n", to: logPath)
     if result.interrupted {
         if wroteModel {
-            note("Interrupted. \(output) holds the best model so far (epoch \(result.bestEpoch)).")
+            note("Interrupted. \(output) holds the best model so far (epoch \(result.bestEpoch)); continue with --resume \(output).ckpt")
         } else {
             note("Interrupted before the first epoch finished; no model was written.")
         }
@@ -147,7 +150,8 @@ struct Train: ParsableCommand {
             given, trains with Adam on length-bucketed batches, stops early when dev accuracy stops
             improving, and keeps the best epoch. Beside MODEL it writes MODEL.log.jsonl (per epoch:
             train loss, dev loss, dev accuracy, tokens/s, seconds). Ctrl-C stops after the current
-            batch; MODEL then holds the best model so far.
+            batch; MODEL then holds the best model so far, and `--resume MODEL.ckpt` (written after
+            every epoch) continues the run exactly as if it had not stopped.
             Defaults (a BiLSTM with additive attention, dropout 0.5) were chosen on dev splits.
             """)
 

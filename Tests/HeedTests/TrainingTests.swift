@@ -121,3 +121,38 @@ final class Counter: @unchecked Sendable {
     func add() { lock.lock(); n += 1; lock.unlock() }
     var value: Int { lock.lock(); defer { lock.unlock() }; return n }
 }
+
+@Suite struct ResumeTests {
+    @Test func resumingAtAnEpochBoundaryIsBitIdentical() throws {
+        let (train, _) = try smallTopicCorpus()
+        var options = smallOptions(.attention)
+        options.epochs = 3
+        options.patience = 3
+        let dir = NSTemporaryDirectory() + "heed-resume-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+
+        let straight = URL(fileURLWithPath: dir + "/straight.heed")
+        let full = try Trainer(options: options).train(train)
+        try full.classifier.write(to: straight)
+
+        var first = Trainer(options: options)
+        first.checkpointPath = dir + "/run.ckpt"
+        let epochs = Counter()
+        first.epochEnded = { _ in epochs.add() }
+        first.shouldStop = { epochs.value >= 1 }
+        #expect(try first.train(train).interrupted)
+
+        var second = Trainer(options: options)
+        second.resumePath = dir + "/run.ckpt"
+        let resumed = try second.train(train)
+        let resumedURL = URL(fileURLWithPath: dir + "/resumed.heed")
+        try resumed.classifier.write(to: resumedURL)
+        #expect(try Data(contentsOf: straight) == Data(contentsOf: resumedURL))
+        #expect(resumed.log.map(\.dev_accuracy) == full.log.map(\.dev_accuracy))
+
+        var other = Trainer(options: options)
+        other.resumePath = dir + "/run.ckpt"
+        #expect(throws: HeedError.self) { try other.train(Array(train.dropFirst())) }
+    }
+}
