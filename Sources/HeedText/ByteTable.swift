@@ -1,16 +1,27 @@
 /// Open-addressing hash table from byte strings to dense ids 0, 1, 2, ... Looking a token up by
 /// its UTF-8 bytes avoids creating a `String` per token on the hot path.
+///
+/// Each slot carries the key's hash, start and length, so a lookup touches one slot and the key
+/// bytes only: no chain of dependent loads through side arrays.
 struct ByteTable {
+    private struct Slot {
+        var hash: UInt32
+        var id: Int32
+        var start: Int32
+        var length: Int32
+        static let empty = Slot(hash: 0, id: -1, start: 0, length: 0)
+    }
+
     private var arena: [UInt8] = []
     private var starts: [Int] = []
     private var hashes: [UInt64] = []
-    private var slots: [Int32]
+    private var slots: [Slot]
     private var mask: Int
 
     init(capacity: Int = 1024) {
         var size = 16
-        while size < capacity * 2 { size <<= 1 }
-        slots = [Int32](repeating: -1, count: size)
+        while size * 7 < capacity * 10 { size <<= 1 }
+        slots = [Slot](repeating: .empty, count: size)
         mask = size - 1
         starts.append(0)
     }
@@ -19,7 +30,7 @@ struct ByteTable {
 
     @inline(__always)
     static func hash(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xcbf29ce484222325 // FNV-1a
+        var h: UInt64 = 0xcbf29ce484222325 // FNV-1a, then a final mix for the low bits
         for b in key { h = (h ^ UInt64(b)) &* 0x100000001b3 }
         return h ^ (h >> 29)
     }
@@ -32,45 +43,45 @@ struct ByteTable {
     @inline(__always)
     func find(_ key: UnsafeBufferPointer<UInt8>) -> Int? {
         let h = Self.hash(key)
+        let tag = UInt32(truncatingIfNeeded: h >> 32)
         return slots.withUnsafeBufferPointer { slots in
-            var i = Int(truncatingIfNeeded: h) & mask
-            while true {
-                let id = Int(slots[i])
-                if id < 0 { return nil }
-                if hashes[id] == h && equals(id, key) { return id }
-                i = (i + 1) & mask
+            arena.withUnsafeBufferPointer { arena in
+                var i = Int(truncatingIfNeeded: h) & mask
+                while true {
+                    let slot = slots[i]
+                    if slot.id < 0 { return nil }
+                    if slot.hash == tag && Int(slot.length) == key.count && Self.equal(arena, Int(slot.start), key) { return Int(slot.id) }
+                    i = (i + 1) & mask
+                }
             }
         }
     }
 
     @inline(__always)
-    private func equals(_ id: Int, _ key: UnsafeBufferPointer<UInt8>) -> Bool {
-        let s = starts[id], e = starts[id + 1]
-        guard e - s == key.count else { return false }
-        return arena.withUnsafeBufferPointer { a in
-            for j in 0..<key.count where a[s + j] != key[j] { return false }
-            return true
-        }
+    private static func equal(_ arena: UnsafeBufferPointer<UInt8>, _ start: Int, _ key: UnsafeBufferPointer<UInt8>) -> Bool {
+        for j in 0..<key.count where arena[start + j] != key[j] { return false }
+        return true
     }
 
     /// The id of `key`, inserting it if new.
     @discardableResult
     mutating func insert(_ key: UnsafeBufferPointer<UInt8>) -> (id: Int, inserted: Bool) {
+        if let id = find(key) { return (id, false) }
         let h = Self.hash(key)
-        var i = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let id = Int(slots[i])
-            if id < 0 { break }
-            if hashes[id] == h && equals(id, key) { return (id, false) }
-            i = (i + 1) & mask
-        }
         let id = hashes.count
         hashes.append(h)
+        let start = arena.count
         arena.append(contentsOf: key)
         starts.append(arena.count)
-        slots[i] = Int32(id)
-        if hashes.count * 2 > slots.count { grow() }
+        place(Slot(hash: UInt32(truncatingIfNeeded: h >> 32), id: Int32(id), start: Int32(start), length: Int32(key.count)), h)
+        if hashes.count * 10 > slots.count * 7 { grow() }
         return (id, true)
+    }
+
+    private mutating func place(_ slot: Slot, _ h: UInt64) {
+        var i = Int(truncatingIfNeeded: h) & mask
+        while slots[i].id >= 0 { i = (i + 1) & mask }
+        slots[i] = slot
     }
 
     @discardableResult
@@ -85,13 +96,9 @@ struct ByteTable {
     }
 
     private mutating func grow() {
-        let size = slots.count * 2
-        mask = size - 1
-        slots = [Int32](repeating: -1, count: size)
-        for (id, h) in hashes.enumerated() {
-            var i = Int(truncatingIfNeeded: h) & mask
-            while slots[i] >= 0 { i = (i + 1) & mask }
-            slots[i] = Int32(id)
-        }
+        let old = slots
+        slots = [Slot](repeating: .empty, count: old.count * 2)
+        mask = slots.count - 1
+        for slot in old where slot.id >= 0 { place(slot, hashes[Int(slot.id)]) }
     }
 }
