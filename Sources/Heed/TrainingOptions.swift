@@ -20,7 +20,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var attention: ClassifierConfig.Scorer = .additive
     public var embed = 100
     public var hidden = 128
-    public var epochs = 10
+    public var epochs = 15
     public var batch = 32
     public var lr: Float = 2e-3
     public var dropout: Float = 0.5
