@@ -45,16 +45,25 @@ public final class Adam {
         let b1 = beta1, b2 = beta2, w1 = 1 - beta1, w2 = 1 - beta2, wd = weightDecay, e = eps
         for (i, p) in parameters.enumerated() {
             let mm = m[i], vv = v[i], x = p.value, g = p.grad
-            for k in 0..<p.count {
-                var gk = g[k]
-                if wd != 0 { gk = gk + wd * x[k] }
-                let mk = b1 * mm[k] + w1 * gk
-                let vk = b2 * vv[k] + w2 * gk * gk
-                mm[k] = mk
-                vv[k] = vk
-                let denom = vk.squareRoot() / bc2Sqrt + e
-                x[k] = x[k] - stepSize * (mk / denom)
-            }
+            Adam.update(count: p.count, x: x, g: g, m: mm, v: vv, b1: b1, w1: w1, b2: b2, w2: w2, wd: wd,
+                        stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: e)
+        }
+    }
+
+    /// The elementwise update; branch-free per element so it vectorizes.
+    @inline(never)
+    static func update(count: Int, x: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>,
+                       m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+                       b1: Float, w1: Float, b2: Float, w2: Float, wd: Float,
+                       stepSize: Float, bc2Sqrt: Float, eps: Float) {
+        for k in 0..<count {
+            let gk = wd == 0 ? g[k] : g[k] + wd * x[k]
+            let mk = b1 * m[k] + w1 * gk
+            let vk = b2 * v[k] + w2 * gk * gk
+            m[k] = mk
+            v[k] = vk
+            let denom = vk.squareRoot() / bc2Sqrt + eps
+            x[k] = x[k] - stepSize * (mk / denom)
         }
     }
 

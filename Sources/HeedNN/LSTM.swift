@@ -1,6 +1,5 @@
 import Foundation
 
-@inline(__always) func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
 
 /// One LSTM direction over a packed batch (see `Packing`), PyTorch gate order i, f, g, o.
 /// Forward: one GEMM projects all steps' inputs, then per step only the recurrent GEMM over the
@@ -70,18 +69,16 @@ final class LSTMDirection {
                         let r = r0 + j
                         let g = G + r * H4
                         let cp = CP + r * H, c = C + r * H, tc = TC + r * H, h = O + r * H
+                        // Fused gate nonlinearities, in separate passes so each loop vectorizes.
+                        for k in 0..<(2 * H) { g[k] = fastSigmoid(g[k] + bs[k]) }
+                        for k in (2 * H)..<(3 * H) { g[k] = fastTanh(g[k] + bs[k]) }
+                        for k in (3 * H)..<H4 { g[k] = fastSigmoid(g[k] + bs[k]) }
                         for k in 0..<H {
-                            let iv = sigmoid(g[k] + bs[k])
-                            let fv = sigmoid(g[H + k] + bs[H + k])
-                            let gv = tanhf(g[2 * H + k] + bs[2 * H + k])
-                            let ov = sigmoid(g[3 * H + k] + bs[3 * H + k])
-                            g[k] = iv; g[H + k] = fv; g[2 * H + k] = gv; g[3 * H + k] = ov
-                            let cv = fv * cp[k] + iv * gv
-                            let tv = tanhf(cv)
+                            let cv = g[H + k] * cp[k] + g[k] * g[2 * H + k]
                             c[k] = cv
-                            tc[k] = tv
-                            h[k] = ov * tv
+                            tc[k] = fastTanh(cv)
                         }
+                        for k in 0..<H { h[k] = g[3 * H + k] * tc[k] }
                         if j < nNext {
                             (HP + (rNext + j) * H).update(from: h, count: H)
                             (CP + (rNext + j) * H).update(from: c, count: H)
