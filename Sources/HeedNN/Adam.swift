@@ -56,7 +56,22 @@ public final class Adam {
                        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
                        b1: Float, w1: Float, b2: Float, w2: Float, wd: Float,
                        stepSize: Float, bc2Sqrt: Float, eps: Float) {
-        for k in 0..<count {
+        var k = 0
+        let vb1 = F8(repeating: b1), vw1 = F8(repeating: w1), vb2 = F8(repeating: b2), vw2 = F8(repeating: w2)
+        let vwd = F8(repeating: wd), vss = F8(repeating: stepSize), vbc = F8(repeating: bc2Sqrt), veps = F8(repeating: eps)
+        while k + 8 <= count {
+            let xk = load8(x + k)
+            let gk = wd == 0 ? load8(g + k) : load8(g + k) + vwd * xk
+            let mk = vb1 * load8(m + k) + vw1 * gk
+            let vk = vb2 * load8(v + k) + vw2 * gk * gk
+            store8(mk, m + k)
+            store8(vk, v + k)
+            let denom = vk.squareRoot() / vbc + veps
+            store8(xk - vss * (mk / denom), x + k)
+            k += 8
+        }
+        while k < count {
+            defer { k += 1 }
             let gk = wd == 0 ? g[k] : g[k] + wd * x[k]
             let mk = b1 * m[k] + w1 * gk
             let vk = b2 * v[k] + w2 * gk * gk

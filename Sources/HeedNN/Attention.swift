@@ -63,7 +63,7 @@ final class Attention {
             let pr = proj!, A = attentionDim
             pr.forward(h, rows: P)
             let u = pr.out.ptr
-            for i in 0..<(P * A) { u[i] = fastTanh(u[i]) }
+            tanhInPlace(u, P * A)
             BLAS.gemv(false, P, A, 1, u, A, context!.value, 0, s)
         }
         let a = weights.reserve(P)

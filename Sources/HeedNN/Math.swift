@@ -39,3 +39,80 @@ func fastTanh(_ x: Float) -> Float {
     let t = a < 0.0625 ? small : big
     return x < 0 ? -t : t
 }
+
+typealias F8 = SIMD8<Float>
+
+@inline(__always)
+func load8(_ p: UnsafePointer<Float>) -> F8 { UnsafeRawPointer(p).loadUnaligned(as: F8.self) }
+
+@inline(__always)
+func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self) }
+
+/// Eight lanes of `fastExp` (same arithmetic, explicit SIMD).
+@inline(__always)
+func fastExp8(_ v: F8) -> F8 {
+    let x = pointwiseMin(pointwiseMax(v, F8(repeating: -87)), F8(repeating: 88))
+    let magic = F8(repeating: 12_582_912)
+    let shifted = x * 1.442_695_04 + magic
+    let k = shifted - magic
+    let r = (x - k * 0.693_359_375) + k * 2.121_944_4e-4
+    var p = F8(repeating: 1.987_569_15e-4)
+    p = p * r + 1.398_199_95e-3
+    p = p * r + 8.333_451_9e-3
+    p = p * r + 4.166_579_59e-2
+    p = p * r + 0.166_666_655
+    p = p * r + 0.500_000_01
+    let y = p * (r * r) + r + 1
+    let kBits = unsafeBitCast(shifted, to: SIMD8<UInt32>.self) &- magic[0].bitPattern
+    let scale = unsafeBitCast((kBits &+ 127) &<< 23, to: F8.self)
+    return y * scale
+}
+
+@inline(__always)
+func fastSigmoid8(_ x: F8) -> F8 { 1 / (1 + fastExp8(-x)) }
+
+@inline(__always)
+func fastTanh8(_ x: F8) -> F8 {
+    let a = pointwiseMin(unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: F8.self), F8(repeating: 44))
+    let e = fastExp8(-2 * a)
+    let big = (1 - e) / (1 + e)
+    let x2 = x * x
+    let small = a * (1 + x2 * (-0.333_333_34 + x2 * (0.133_333_34 + x2 * -0.053_968_25)))
+    var t = big
+    t.replace(with: small, where: a .< 0.0625)
+    t.replace(with: -t, where: x .< 0)
+    return t
+}
+
+/// In place: p[k] = sigmoid(p[k] + b[k]) for k in 0..<n.
+@inline(__always)
+func sigmoidBias(_ p: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
+    var k = 0
+    while k + 8 <= n {
+        store8(fastSigmoid8(load8(p + k) + load8(b + k)), p + k)
+        k += 8
+    }
+    while k < n { p[k] = fastSigmoid(p[k] + b[k]); k += 1 }
+}
+
+/// In place: p[k] = tanh(p[k] + b[k]) for k in 0..<n.
+@inline(__always)
+func tanhBias(_ p: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
+    var k = 0
+    while k + 8 <= n {
+        store8(fastTanh8(load8(p + k) + load8(b + k)), p + k)
+        k += 8
+    }
+    while k < n { p[k] = fastTanh(p[k] + b[k]); k += 1 }
+}
+
+/// In place: p[k] = tanh(p[k]).
+@inline(__always)
+func tanhInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+    var k = 0
+    while k + 8 <= n {
+        store8(fastTanh8(load8(p + k)), p + k)
+        k += 8
+    }
+    while k < n { p[k] = fastTanh(p[k]); k += 1 }
+}

@@ -21,3 +21,15 @@ import Testing
     #expect(fastTanh(100) == 1 && fastTanh(-100) == -1 && fastTanh(0) == 0)
     #expect(fastSigmoid(-200) >= 0 && fastSigmoid(200) == 1)
 }
+
+@Test func simdMathMatchesScalar() {
+    var r = Rng(seed: 9)
+    for _ in 0..<2000 {
+        var v = F8()
+        for i in 0..<8 { v[i] = r.uniform(-40, 40) * (r.uniform() < 0.3 ? 0.001 : 1) }
+        let e = fastExp8(v), t = fastTanh8(v), s = fastSigmoid8(v)
+        for i in 0..<8 {
+            #expect(e[i] == fastExp(v[i]) && t[i] == fastTanh(v[i]) && s[i] == fastSigmoid(v[i]))
+        }
+    }
+}

@@ -5,7 +5,7 @@ import Testing
 /// Swift vs PyTorch (fixtures from scripts/make_fixtures.py): forward, loss, gradients, and
 /// three Adam steps with gradient clipping.
 @Suite struct ParityTests {
-    static let variants = ["lstm_last", "lstm_linear", "lstm_additive", "bilstm_additive", "bilstm_last"]
+    static let variants = ["lstm_last", "lstm_linear", "lstm_additive", "bilstm_additive", "bilstm_last", "bilstm_linear_h10"]
 
     @Test(arguments: variants)
     func forwardLossAndGradients(_ name: String) throws {
