@@ -21,6 +21,18 @@ public enum BLAS {
             }
             return
         }
+        if m <= 2 && !transA {
+            // Row-vector products (batch-1 inference, the last few active rows of a sorted
+            // batch): GEMV avoids GEMM re-packing the whole weight matrix on every call.
+            for i in 0..<m {
+                if transB {  // c_i[n] = B[n×k] · a_i
+                    heed_sgemv(0, Int32(n), Int32(k), alpha, b, Int32(ldb), a + i * lda, beta, c + i * ldc)
+                } else {     // c_i[n] = B[k×n]ᵀ · a_i
+                    heed_sgemv(1, Int32(k), Int32(n), alpha, b, Int32(ldb), a + i * lda, beta, c + i * ldc)
+                }
+            }
+            return
+        }
         heed_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }

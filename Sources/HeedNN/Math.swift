@@ -51,7 +51,9 @@ func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer
 /// Eight lanes of `fastExp` (same arithmetic, explicit SIMD).
 @inline(__always)
 func fastExp8(_ v: F8) -> F8 {
-    let x = pointwiseMin(pointwiseMax(v, F8(repeating: -87)), F8(repeating: 88))
+    var x = v
+    x.replace(with: -87, where: x .< -87)  // mask selects; pointwiseMin/Max do not inline
+    x.replace(with: 88, where: x .> 88)
     let magic = F8(repeating: 12_582_912)
     let shifted = x * 1.442_695_04 + magic
     let k = shifted - magic
@@ -73,7 +75,8 @@ func fastSigmoid8(_ x: F8) -> F8 { 1 / (1 + fastExp8(-x)) }
 
 @inline(__always)
 func fastTanh8(_ x: F8) -> F8 {
-    let a = pointwiseMin(unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: F8.self), F8(repeating: 44))
+    var a = unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: F8.self)
+    a.replace(with: 44, where: a .> 44)
     let e = fastExp8(-2 * a)
     let big = (1 - e) / (1 + e)
     let x2 = x * x
