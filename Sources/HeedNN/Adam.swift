@@ -45,8 +45,11 @@ public final class Adam {
         let b1 = beta1, b2 = beta2, w1 = 1 - beta1, w2 = 1 - beta2, wd = weightDecay, e = eps
         for (i, p) in parameters.enumerated() {
             let mm = m[i], vv = v[i], x = p.value, g = p.grad
-            Adam.update(count: p.count, x: x, g: g, m: mm, v: vv, b1: b1, w1: w1, b2: b2, w2: w2, wd: wd,
-                        stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: e)
+            parallelChunks(p.count) { r in
+                Adam.update(count: r.count, x: x + r.lowerBound, g: g + r.lowerBound, m: mm + r.lowerBound,
+                            v: vv + r.lowerBound, b1: b1, w1: w1, b2: b2, w2: w2, wd: wd,
+                            stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: e)
+            }
         }
     }
 
@@ -118,16 +121,15 @@ import Darwin
 @discardableResult
 public func clipGradNorm(_ parameters: [Param], maxNorm: Float) -> Float {
     var sq = 0.0
-    for p in parameters {
-        var s = 0.0
-        for k in 0..<p.count { s += Double(p.grad[k]) * Double(p.grad[k]) }
-        sq += s
-    }
+    for p in parameters { sq += sumOfSquares(p.grad, p.count) }
     let total = Float(sq.squareRoot())
     let coef = maxNorm / (total + 1e-6)
     if coef < 1 {
         for p in parameters {
-            for k in 0..<p.count { p.grad[k] = p.grad[k] * coef }
+            let g = p.grad
+            parallelChunks(p.count) { r in
+                for k in r { g[k] = g[k] * coef }
+            }
         }
     }
     return total

@@ -3,7 +3,15 @@ import CHeedBLAS
 /// Thin façade over the C BLAS target; the rest of HeedNN calls only this.
 public enum BLAS {
     public static var kernel: String { String(cString: heed_blas_kernel()) }
-    public static func setThreads(_ n: Int) { heed_blas_set_threads(Int32(n)) }
+    /// Sets BLAS threads and the thread count HeedNN's own large elementwise loops use.
+    public static func setThreads(_ n: Int) {
+        heed_blas_set_threads(Int32(n))
+        threads = max(1, n)
+    }
+
+    /// Threads for HeedNN's own parallel loops (Adam, clipping), as last set by `setThreads`.
+    /// A plain word: set it from one thread before training (as with the BLAS setting).
+    nonisolated(unsafe) static var threads = 1
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major. Empty products are handled here
     /// (k == 0 only scales C), so callers need not special-case zero-sized batches.

@@ -1,3 +1,47 @@
+import Dispatch
+
+/// Runs `body(range)` over 0..<count in up to `BLAS.threads` contiguous chunks (serially when
+/// the work is small). Chunk boundaries are multiples of 8 so SIMD loops stay aligned to lanes.
+func parallelChunks(_ count: Int, minPerThread: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
+    let t = min(BLAS.threads, max(1, count / minPerThread))
+    if t <= 1 { body(0..<count); return }
+    let chunk = ((count + t - 1) / t + 7) / 8 * 8
+    withoutActuallyEscaping(body) { b in
+        // The chunks write disjoint ranges; the box only carries the closure across threads.
+        let box = UncheckedBox(b)
+        DispatchQueue.concurrentPerform(iterations: t) { i in
+            let lo = min(count, i * chunk), hi = min(count, lo + chunk)
+            if lo < hi { box.value(lo..<hi) }
+        }
+    }
+}
+
+private struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ v: T) { value = v }
+}
+
+/// Σ x² over n floats: 8-lane Float partial sums folded into Double every 1024 elements.
+func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+    var total = 0.0
+    var start = 0
+    while start < n {
+        let end = min(n, start + 1024)
+        var acc = F8()
+        var k = start
+        while k + 8 <= end {
+            let v = load8(x + k)
+            acc = acc + v * v
+            k += 8
+        }
+        var s = Double(acc.sum())
+        while k < end { s += Double(x[k]) * Double(x[k]); k += 1 }
+        total += s
+        start = end
+    }
+    return total
+}
+
 /// Branch-free elementwise math that LLVM can vectorize (no libm calls, no FMA: plain a * b + c).
 
 /// e^x for Float, relative error ≈ 1–2 ulp on [-87, 88]; inputs are clamped to that range.
