@@ -150,6 +150,15 @@ public final class Classifier {
         }
     }
 
+    /// An independent copy with the same weights and RNG state (e.g. one per inference thread).
+    public func clone() -> Classifier {
+        let c = Classifier(config: config, seed: 0)
+        for (dst, src) in zip(c.parameters, parameters) { dst.value.update(from: src.value, count: src.count) }
+        c.rng = rng
+        return c
+    }
+
+    /// Sets every gradient to zero (call once per training step, before `backward`).
     public func zeroGrad() { for p in parameters { p.zeroGrad() } }
 
     /// Scales gradients to global L2 norm ≤ maxNorm; returns the norm before clipping.
