@@ -33,6 +33,8 @@ public enum BLAS {
             // Row-vector products (batch-1 inference, the last few active rows of a sorted
             // batch): GEMV avoids GEMM re-packing the whole weight matrix on every call.
             for i in 0..<m {
+                // Some OpenBLAS versions compute β·y even for β = 0 (NaN-propagating); zero first.
+                if beta == 0 { (c + i * ldc).update(repeating: 0, count: n) }
                 if transB {  // c_i[n] = B[n×k] · a_i
                     heed_sgemv(0, Int32(n), Int32(k), alpha, b, Int32(ldb), a + i * lda, beta, c + i * ldc)
                 } else {     // c_i[n] = B[k×n]ᵀ · a_i
@@ -52,6 +54,7 @@ public enum BLAS {
         _ x: UnsafePointer<Float>, _ beta: Float, _ y: UnsafeMutablePointer<Float>
     ) {
         if m == 0 || n == 0 { return }
+        if beta == 0 { y.update(repeating: 0, count: transA ? n : m) }
         heed_sgemv(transA ? 1 : 0, Int32(m), Int32(n), alpha, a, Int32(lda), x, beta, y)
     }
 
