@@ -105,7 +105,7 @@ public final class Classifier {
 
     private var pk = Packing()
     private var packedIds: [Int32] = []
-    private let pooled = Buffer(), dPooled = Buffer(), dOut = Buffer(), sortedLabelsBuf = Buffer()
+    private let pooled = Buffer(), dPooled = Buffer(), dOut = Buffer()
     private var sortedLabels: [Int] = []
     private var forwardDone = false, lossDone = false
 

@@ -36,16 +36,18 @@ struct MicroBench {
         }
         let n = env["HEED_BENCH_INFER_ONLY"] == nil ? 30 : 0
         for i in 0..<min(n, 3) { step(i) }
-        let start = Date()
+        let start = Date(), cpu0 = clock()
         for i in 0..<n { step(i) }
         let secs = Date().timeIntervalSince(start)
+        let cpu = Double(clock() - cpu0) / Double(CLOCKS_PER_SEC)
         let tokens = (0..<n).map { batches[$0 % batches.count].1.reduce(0, +) }.reduce(0, +)
-        if n > 0 { print("bench \(variant) train: \(Int(Double(tokens) / secs)) tokens/s, \(secs / Double(n) * 1000) ms/batch") }
+        if n > 0 { print("bench \(variant) train: \(Int(Double(tokens) / secs)) tokens/s, \(secs / Double(n) * 1000) ms/batch, CPU \(cpu / Double(max(n, 1)) * 1000) ms/batch") }
         let ids: [Int32] = (0..<20).map { Int32($0 + 1) }
         for _ in 0..<20 { _ = model.forward(ids: ids, lengths: [20], batch: 1, steps: 20, training: false) }
         let s2 = Date()
         let reps = n == 0 ? 5000 : 500
+        let c2 = clock()
         for _ in 0..<reps { _ = model.forward(ids: ids, lengths: [20], batch: 1, steps: 20, training: false) }
-        print("bench \(variant) batch-1 inference (20 tokens): \(Date().timeIntervalSince(s2) / Double(reps) * 1e6) µs")
+        print("bench \(variant) batch-1 inference (20 tokens): \(Date().timeIntervalSince(s2) / Double(reps) * 1e6) µs, CPU \(Double(clock() - c2) / Double(CLOCKS_PER_SEC) / Double(reps) * 1e6) µs")
     }
 }
