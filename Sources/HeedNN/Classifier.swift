@@ -166,8 +166,10 @@ public final class Classifier {
     public func clipGradNorm(_ maxNorm: Float) -> Float { HeedNN.clipGradNorm(parameters, maxNorm: maxNorm) }
 
     /// Runs the model on `ids` [batch × steps] (row-major, 0-padded) with `lengths[b]` in 1...steps.
+    /// Ids must lie in 0..<vocabSize and positions ≥ lengths[b] are ignored (preconditions).
     /// `training` enables dropout (and is otherwise identical: activations are always kept so
-    /// `loss`/`backward` may follow).
+    /// `loss`/`backward` may follow). Internally sequences are sorted by length and packed, so
+    /// the result does not depend on padding or on the other sequences in the batch.
     public func forward(ids: [Int32], lengths: [Int], batch B: Int, steps T: Int, training: Bool) -> ForwardOutput {
         precondition(ids.count == B * T, "ids must hold batch × steps = \(B * T) values, got \(ids.count)")
         precondition(B >= 1 && T >= 1, "empty batch")
