@@ -32,6 +32,9 @@ VARIANTS = {
     "lstm_additive": dict(bidirectional=False, pooling="attention", scorer="additive", attentionDim=7),
     "bilstm_additive": dict(bidirectional=True, pooling="attention", scorer="additive", attentionDim=None),
     "bilstm_last": dict(bidirectional=True, pooling="last", scorer="linear", attentionDim=None),
+    # H = 10, E = 9: exercises the 8-wide SIMD paths plus scalar tails.
+    "bilstm_linear_h10": dict(bidirectional=True, pooling="attention", scorer="linear", attentionDim=None,
+                              hiddenDim=10, embedDim=9),
 }
 
 

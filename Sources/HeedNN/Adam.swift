@@ -45,16 +45,43 @@ public final class Adam {
         let b1 = beta1, b2 = beta2, w1 = 1 - beta1, w2 = 1 - beta2, wd = weightDecay, e = eps
         for (i, p) in parameters.enumerated() {
             let mm = m[i], vv = v[i], x = p.value, g = p.grad
-            for k in 0..<p.count {
-                var gk = g[k]
-                if wd != 0 { gk = gk + wd * x[k] }
-                let mk = b1 * mm[k] + w1 * gk
-                let vk = b2 * vv[k] + w2 * gk * gk
-                mm[k] = mk
-                vv[k] = vk
-                let denom = vk.squareRoot() / bc2Sqrt + e
-                x[k] = x[k] - stepSize * (mk / denom)
+            parallelChunks(p.count) { r in
+                Adam.update(count: r.count, x: x + r.lowerBound, g: g + r.lowerBound, m: mm + r.lowerBound,
+                            v: vv + r.lowerBound, b1: b1, w1: w1, b2: b2, w2: w2, wd: wd,
+                            stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: e)
             }
+        }
+    }
+
+    /// The elementwise update; branch-free per element so it vectorizes.
+    @inline(never)
+    static func update(count: Int, x: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>,
+                       m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+                       b1: Float, w1: Float, b2: Float, w2: Float, wd: Float,
+                       stepSize: Float, bc2Sqrt: Float, eps: Float) {
+        var k = 0
+        let vb1 = F8(repeating: b1), vw1 = F8(repeating: w1), vb2 = F8(repeating: b2), vw2 = F8(repeating: w2)
+        let vwd = F8(repeating: wd), vss = F8(repeating: stepSize), vbc = F8(repeating: bc2Sqrt), veps = F8(repeating: eps)
+        while k + 8 <= count {
+            let xk = load8(x + k)
+            let gk = wd == 0 ? load8(g + k) : load8(g + k) + vwd * xk
+            let mk = vb1 * load8(m + k) + vw1 * gk
+            let vk = vb2 * load8(v + k) + vw2 * gk * gk
+            store8(mk, m + k)
+            store8(vk, v + k)
+            let denom = vk.squareRoot() / vbc + veps
+            store8(xk - vss * (mk / denom), x + k)
+            k += 8
+        }
+        while k < count {
+            defer { k += 1 }
+            let gk = wd == 0 ? g[k] : g[k] + wd * x[k]
+            let mk = b1 * m[k] + w1 * gk
+            let vk = b2 * v[k] + w2 * gk * gk
+            m[k] = mk
+            v[k] = vk
+            let denom = vk.squareRoot() / bc2Sqrt + eps
+            x[k] = x[k] - stepSize * (mk / denom)
         }
     }
 
@@ -94,16 +121,15 @@ import Darwin
 @discardableResult
 public func clipGradNorm(_ parameters: [Param], maxNorm: Float) -> Float {
     var sq = 0.0
-    for p in parameters {
-        var s = 0.0
-        for k in 0..<p.count { s += Double(p.grad[k]) * Double(p.grad[k]) }
-        sq += s
-    }
+    for p in parameters { sq += sumOfSquares(p.grad, p.count) }
     let total = Float(sq.squareRoot())
     let coef = maxNorm / (total + 1e-6)
     if coef < 1 {
         for p in parameters {
-            for k in 0..<p.count { p.grad[k] = p.grad[k] * coef }
+            let g = p.grad
+            parallelChunks(p.count) { r in
+                for k in r { g[k] = g[k] * coef }
+            }
         }
     }
     return total

@@ -63,7 +63,7 @@ final class Attention {
             let pr = proj!, A = attentionDim
             pr.forward(h, rows: P)
             let u = pr.out.ptr
-            for i in 0..<(P * A) { u[i] = tanhf(u[i]) }
+            tanhInPlace(u, P * A)
             BLAS.gemv(false, P, A, 1, u, A, context!.value, 0, s)
         }
         let a = weights.reserve(P)
@@ -77,7 +77,7 @@ final class Attention {
                 }
                 for t in 0..<pk.steps {
                     for j in 0..<bsz[t] {
-                        let e = expf(s[off[t] + j] - mx[j])
+                        let e = fastExp(s[off[t] + j] - mx[j])
                         a[off[t] + j] = e
                         sm[j] += e
                     }

@@ -3,7 +3,15 @@ import CHeedBLAS
 /// Thin façade over the C BLAS target; the rest of HeedNN calls only this.
 public enum BLAS {
     public static var kernel: String { String(cString: heed_blas_kernel()) }
-    public static func setThreads(_ n: Int) { heed_blas_set_threads(Int32(n)) }
+    /// Sets BLAS threads and the thread count HeedNN's own large elementwise loops use.
+    public static func setThreads(_ n: Int) {
+        heed_blas_set_threads(Int32(n))
+        threads = max(1, n)
+    }
+
+    /// Threads for HeedNN's own parallel loops (Adam, clipping), as last set by `setThreads`.
+    /// A plain word: set it from one thread before training (as with the BLAS setting).
+    nonisolated(unsafe) static var threads = 1
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major. Empty products are handled here
     /// (k == 0 only scales C), so callers need not special-case zero-sized batches.
@@ -21,6 +29,20 @@ public enum BLAS {
             }
             return
         }
+        if m <= 2 && !transA {
+            // Row-vector products (batch-1 inference, the last few active rows of a sorted
+            // batch): GEMV avoids GEMM re-packing the whole weight matrix on every call.
+            for i in 0..<m {
+                // Some OpenBLAS versions compute β·y even for β = 0 (NaN-propagating); zero first.
+                if beta == 0 { (c + i * ldc).update(repeating: 0, count: n) }
+                if transB {  // c_i[n] = B[n×k] · a_i
+                    heed_sgemv(0, Int32(n), Int32(k), alpha, b, Int32(ldb), a + i * lda, beta, c + i * ldc)
+                } else {     // c_i[n] = B[k×n]ᵀ · a_i
+                    heed_sgemv(1, Int32(k), Int32(n), alpha, b, Int32(ldb), a + i * lda, beta, c + i * ldc)
+                }
+            }
+            return
+        }
         heed_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
@@ -32,6 +54,7 @@ public enum BLAS {
         _ x: UnsafePointer<Float>, _ beta: Float, _ y: UnsafeMutablePointer<Float>
     ) {
         if m == 0 || n == 0 { return }
+        if beta == 0 { y.update(repeating: 0, count: transA ? n : m) }
         heed_sgemv(transA ? 1 : 0, Int32(m), Int32(n), alpha, a, Int32(lda), x, beta, y)
     }
 

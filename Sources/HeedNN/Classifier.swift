@@ -105,7 +105,7 @@ public final class Classifier {
 
     private var pk = Packing()
     private var packedIds: [Int32] = []
-    private let pooled = Buffer(), dPooled = Buffer(), dOut = Buffer(), sortedLabelsBuf = Buffer()
+    private let pooled = Buffer(), dPooled = Buffer(), dOut = Buffer()
     private var sortedLabels: [Int] = []
     private var forwardDone = false, lossDone = false
 
@@ -150,6 +150,15 @@ public final class Classifier {
         }
     }
 
+    /// An independent copy with the same weights and RNG state (e.g. one per inference thread).
+    public func clone() -> Classifier {
+        let c = Classifier(config: config, seed: 0)
+        for (dst, src) in zip(c.parameters, parameters) { dst.value.update(from: src.value, count: src.count) }
+        c.rng = rng
+        return c
+    }
+
+    /// Sets every gradient to zero (call once per training step, before `backward`).
     public func zeroGrad() { for p in parameters { p.zeroGrad() } }
 
     /// Scales gradients to global L2 norm ≤ maxNorm; returns the norm before clipping.
@@ -157,8 +166,10 @@ public final class Classifier {
     public func clipGradNorm(_ maxNorm: Float) -> Float { HeedNN.clipGradNorm(parameters, maxNorm: maxNorm) }
 
     /// Runs the model on `ids` [batch × steps] (row-major, 0-padded) with `lengths[b]` in 1...steps.
+    /// Ids must lie in 0..<vocabSize and positions ≥ lengths[b] are ignored (preconditions).
     /// `training` enables dropout (and is otherwise identical: activations are always kept so
-    /// `loss`/`backward` may follow).
+    /// `loss`/`backward` may follow). Internally sequences are sorted by length and packed, so
+    /// the result does not depend on padding or on the other sequences in the batch.
     public func forward(ids: [Int32], lengths: [Int], batch B: Int, steps T: Int, training: Bool) -> ForwardOutput {
         precondition(ids.count == B * T, "ids must hold batch × steps = \(B * T) values, got \(ids.count)")
         precondition(B >= 1 && T >= 1, "empty batch")

@@ -1,6 +1,5 @@
 import Foundation
 
-@inline(__always) func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
 
 /// One LSTM direction over a packed batch (see `Packing`), PyTorch gate order i, f, g, o.
 /// Forward: one GEMM projects all steps' inputs, then per step only the recurrent GEMM over the
@@ -70,17 +69,26 @@ final class LSTMDirection {
                         let r = r0 + j
                         let g = G + r * H4
                         let cp = CP + r * H, c = C + r * H, tc = TC + r * H, h = O + r * H
-                        for k in 0..<H {
-                            let iv = sigmoid(g[k] + bs[k])
-                            let fv = sigmoid(g[H + k] + bs[H + k])
-                            let gv = tanhf(g[2 * H + k] + bs[2 * H + k])
-                            let ov = sigmoid(g[3 * H + k] + bs[3 * H + k])
-                            g[k] = iv; g[H + k] = fv; g[2 * H + k] = gv; g[3 * H + k] = ov
-                            let cv = fv * cp[k] + iv * gv
-                            let tv = tanhf(cv)
+                        // Fused gate nonlinearities (SIMD), then the cell update.
+                        sigmoidBias(g, bs, 2 * H)
+                        tanhBias(g + 2 * H, bs + 2 * H, H)
+                        sigmoidBias(g + 3 * H, bs + 3 * H, H)
+                        var k = 0
+                        while k + 8 <= H {
+                            let cv = load8(g + H + k) * load8(cp + k) + load8(g + k) * load8(g + 2 * H + k)
+                            let tv = fastTanh8(cv)
+                            store8(cv, c + k)
+                            store8(tv, tc + k)
+                            store8(load8(g + 3 * H + k) * tv, h + k)
+                            k += 8
+                        }
+                        while k < H {
+                            let cv = g[H + k] * cp[k] + g[k] * g[2 * H + k]
+                            let tv = fastTanh(cv)
                             c[k] = cv
                             tc[k] = tv
-                            h[k] = ov * tv
+                            h[k] = g[3 * H + k] * tv
+                            k += 1
                         }
                         if j < nNext {
                             (HP + (rNext + j) * H).update(from: h, count: H)
@@ -115,7 +123,19 @@ final class LSTMDirection {
                         let r = r0 + j
                         let g = G + r * H4, d = dG + r * H4
                         let tc = TC + r * H, cp = CP + r * H, dhr = dh + r * H, dcj = dc + j * H
-                        for k in 0..<H {
+                        var k = 0
+                        while k + 8 <= H {
+                            let iv = load8(g + k), fv = load8(g + H + k), gv = load8(g + 2 * H + k), ov = load8(g + 3 * H + k)
+                            let tv = load8(tc + k), dhv = load8(dhr + k)
+                            let dcv = load8(dcj + k) + dhv * ov * (1 - tv * tv)
+                            store8(dcv * fv, dcj + k)
+                            store8(dcv * gv * iv * (1 - iv), d + k)
+                            store8(dcv * load8(cp + k) * fv * (1 - fv), d + H + k)
+                            store8(dcv * iv * (1 - gv * gv), d + 2 * H + k)
+                            store8(dhv * tv * ov * (1 - ov), d + 3 * H + k)
+                            k += 8
+                        }
+                        while k < H {
                             let iv = g[k], fv = g[H + k], gv = g[2 * H + k], ov = g[3 * H + k]
                             let tv = tc[k], dhv = dhr[k]
                             let dcv = dcj[k] + dhv * ov * (1 - tv * tv)
@@ -124,6 +144,7 @@ final class LSTMDirection {
                             d[H + k] = dcv * cp[k] * fv * (1 - fv)
                             d[2 * H + k] = dcv * iv * (1 - gv * gv)
                             d[3 * H + k] = dhv * tv * ov * (1 - ov)
+                            k += 1
                         }
                     }
                 }

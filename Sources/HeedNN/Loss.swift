@@ -25,7 +25,7 @@ final class SoftmaxCrossEntropy {
             var m = -Float.infinity
             for c in 0..<C { m = max(m, z[c]) }
             var s: Float = 0
-            for c in 0..<C { q[c] = expf(z[c] - m); s += q[c] }
+            for c in 0..<C { q[c] = fastExp(z[c] - m); s += q[c] }
             for c in 0..<C { q[c] = q[c] / s }
         }
     }

@@ -83,4 +83,22 @@ import Testing
         let mean = n.reduce(0, +) / 4000, v = n.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 4000
         #expect(abs(mean) < 0.06 && abs(v - 1) < 0.08)
     }
+
+    /// Adam and clipping split large tensors across threads; results must not depend on it.
+    @Test func threadedOptimizerIsBitExact() {
+        func run(threads: Int) -> [Float] {
+            let p = Param("big", [300_001])
+            var r = Rng(seed: 4)
+            for i in 0..<p.count { p.value[i] = r.normal(); p.grad[i] = r.normal() }
+            let adam = Adam(parameters: [p], weightDecay: 0.01)
+            BLAS.threads = threads
+            defer { BLAS.threads = 1 }
+            for _ in 0..<2 {
+                clipGradNorm([p], maxNorm: 1)
+                adam.step()
+            }
+            return p.values
+        }
+        #expect(run(threads: 1).map(\.bitPattern) == run(threads: 2).map(\.bitPattern))
+    }
 }

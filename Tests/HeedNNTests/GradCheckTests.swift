@@ -43,10 +43,10 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
         #expect(pk.reversed[0] == pk.offsets[4])
     }
 
-    @Test(arguments: [false, true])
-    func lstm(bidirectional: Bool) {
+    @Test(arguments: [(false, 4), (true, 4), (false, 11), (true, 9)])
+    func lstm(bidirectional: Bool, hidden H: Int) {
         let pk = packing()
-        let E = 3, H = 4
+        let E = 3
         var rng = Rng(seed: 7)
         let layer = LSTM(input: E, hidden: H, bidirectional: bidirectional, rng: &rng)
         let x = owned(randomFloats(pk.total * E, seed: 8))

@@ -1,0 +1,165 @@
+import Dispatch
+
+/// Runs `body(range)` over 0..<count in up to `BLAS.threads` contiguous chunks (serially when
+/// the work is small). Chunk boundaries are multiples of 8 so SIMD loops stay aligned to lanes.
+func parallelChunks(_ count: Int, minPerThread: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
+    let t = min(BLAS.threads, max(1, count / minPerThread))
+    if t <= 1 { body(0..<count); return }
+    let chunk = ((count + t - 1) / t + 7) / 8 * 8
+    withoutActuallyEscaping(body) { b in
+        // The chunks write disjoint ranges; the box only carries the closure across threads.
+        let box = UncheckedBox(b)
+        DispatchQueue.concurrentPerform(iterations: t) { i in
+            let lo = min(count, i * chunk), hi = min(count, lo + chunk)
+            if lo < hi { box.value(lo..<hi) }
+        }
+    }
+}
+
+private struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ v: T) { value = v }
+}
+
+/// Σ x² over n floats: 8-lane Float partial sums folded into Double every 1024 elements.
+func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+    var total = 0.0
+    var start = 0
+    while start < n {
+        let end = min(n, start + 1024)
+        var acc = F8()
+        var k = start
+        while k + 8 <= end {
+            let v = load8(x + k)
+            acc = acc + v * v
+            k += 8
+        }
+        var s = Double(acc.sum())
+        while k < end { s += Double(x[k]) * Double(x[k]); k += 1 }
+        total += s
+        start = end
+    }
+    return total
+}
+
+/// Branch-free elementwise math that LLVM can vectorize (no libm calls, no FMA: plain a * b + c).
+
+/// e^x for Float, relative error ≈ 1–2 ulp on [-87, 88]; inputs are clamped to that range.
+/// Range reduction x = k·ln2 + r (round-to-nearest via the 1.5·2²³ trick, which needs no
+/// SSE4.1 and leaves k in the low mantissa bits), then a degree-6 minimax polynomial for e^r and 2^k built from exponent bits.
+@inline(__always)
+func fastExp(_ v: Float) -> Float {
+    let x = min(max(v, -87.0), 88.0)
+    let magic: Float = 12_582_912  // 1.5 · 2^23
+    let shifted = x * 1.442_695_04 + magic  // low mantissa bits now hold k
+    let k = shifted - magic
+    let r = (x - k * 0.693_359_375) + k * 2.121_944_4e-4
+    var p: Float = 1.987_569_15e-4
+    p = p * r + 1.398_199_95e-3
+    p = p * r + 8.333_451_9e-3
+    p = p * r + 4.166_579_59e-2
+    p = p * r + 0.166_666_655
+    p = p * r + 0.500_000_01
+    let y = p * (r * r) + r + 1
+    // 2^k from the integer k sitting in `shifted`'s mantissa; wrapping ops only (no checked
+    // Float→Int conversion), so the loop stays branch-free.
+    let kBits = shifted.bitPattern &- magic.bitPattern
+    let scale = Float(bitPattern: (kBits &+ 127) &<< 23)
+    return y * scale
+}
+
+@inline(__always)
+func fastSigmoid(_ x: Float) -> Float { 1 / (1 + fastExp(-x)) }
+
+/// tanh via e^{-2|x|} (no cancellation for large |x|; for |x| < 0.0625 a short odd series
+/// keeps the relative error small near 0).
+@inline(__always)
+func fastTanh(_ x: Float) -> Float {
+    let a = min(abs(x), 44)
+    let e = fastExp(-2 * a)
+    let big = (1 - e) / (1 + e)
+    let x2 = x * x
+    let small = a * (1 + x2 * (-0.333_333_34 + x2 * (0.133_333_34 + x2 * -0.053_968_25)))
+    let t = a < 0.0625 ? small : big
+    return x < 0 ? -t : t
+}
+
+typealias F8 = SIMD8<Float>
+
+@inline(__always)
+func load8(_ p: UnsafePointer<Float>) -> F8 { UnsafeRawPointer(p).loadUnaligned(as: F8.self) }
+
+@inline(__always)
+func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self) }
+
+/// Eight lanes of `fastExp` (same arithmetic, explicit SIMD).
+@inline(__always)
+func fastExp8(_ v: F8) -> F8 {
+    var x = v
+    x.replace(with: -87, where: x .< -87)  // mask selects; pointwiseMin/Max do not inline
+    x.replace(with: 88, where: x .> 88)
+    let magic = F8(repeating: 12_582_912)
+    let shifted = x * 1.442_695_04 + magic
+    let k = shifted - magic
+    let r = (x - k * 0.693_359_375) + k * 2.121_944_4e-4
+    var p = F8(repeating: 1.987_569_15e-4)
+    p = p * r + 1.398_199_95e-3
+    p = p * r + 8.333_451_9e-3
+    p = p * r + 4.166_579_59e-2
+    p = p * r + 0.166_666_655
+    p = p * r + 0.500_000_01
+    let y = p * (r * r) + r + 1
+    let kBits = unsafeBitCast(shifted, to: SIMD8<UInt32>.self) &- magic[0].bitPattern
+    let scale = unsafeBitCast((kBits &+ 127) &<< 23, to: F8.self)
+    return y * scale
+}
+
+@inline(__always)
+func fastSigmoid8(_ x: F8) -> F8 { 1 / (1 + fastExp8(-x)) }
+
+@inline(__always)
+func fastTanh8(_ x: F8) -> F8 {
+    var a = unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: F8.self)
+    a.replace(with: 44, where: a .> 44)
+    let e = fastExp8(-2 * a)
+    let big = (1 - e) / (1 + e)
+    let x2 = x * x
+    let small = a * (1 + x2 * (-0.333_333_34 + x2 * (0.133_333_34 + x2 * -0.053_968_25)))
+    var t = big
+    t.replace(with: small, where: a .< 0.0625)
+    t.replace(with: -t, where: x .< 0)
+    return t
+}
+
+/// In place: p[k] = sigmoid(p[k] + b[k]) for k in 0..<n.
+@inline(__always)
+func sigmoidBias(_ p: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
+    var k = 0
+    while k + 8 <= n {
+        store8(fastSigmoid8(load8(p + k) + load8(b + k)), p + k)
+        k += 8
+    }
+    while k < n { p[k] = fastSigmoid(p[k] + b[k]); k += 1 }
+}
+
+/// In place: p[k] = tanh(p[k] + b[k]) for k in 0..<n.
+@inline(__always)
+func tanhBias(_ p: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
+    var k = 0
+    while k + 8 <= n {
+        store8(fastTanh8(load8(p + k) + load8(b + k)), p + k)
+        k += 8
+    }
+    while k < n { p[k] = fastTanh(p[k] + b[k]); k += 1 }
+}
+
+/// In place: p[k] = tanh(p[k]).
+@inline(__always)
+func tanhInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+    var k = 0
+    while k + 8 <= n {
+        store8(fastTanh8(load8(p + k)), p + k)
+        k += 8
+    }
+    while k < n { p[k] = fastTanh(p[k]); k += 1 }
+}
