@@ -40,7 +40,7 @@ let package = Package(
             dependencies: ["Heed", "HeedText", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "HeedTextTests", dependencies: ["HeedText"]),
-        .testTarget(name: "HeedNNTests", dependencies: ["HeedNN"]),
+        .testTarget(name: "HeedNNTests", dependencies: ["HeedNN"], exclude: ["Fixtures"]),
         .testTarget(name: "HeedTests", dependencies: ["Heed"]),
         // Runs the built `heed` binary: exit codes, messages, output files.
         .testTarget(name: "HeedCLITests", dependencies: ["heed"]),
