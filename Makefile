@@ -51,7 +51,7 @@ FUZZ_RUNS ?= 1000000
 FUZZ_TARGETS ?= tokenizer tsv csv jsonl vocab model
 fuzz: deps
 	$(SWIFT) build -c release --scratch-path .build-fuzz --product heed-fuzz \
-		-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xcc -fsanitize=address
+		-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DHEED_FUZZ -Xcc -fsanitize=address
 	@mkdir -p build/fuzz
 	@for t in $(FUZZ_TARGETS); do \
 		mkdir -p build/fuzz/corpus-$$t; cp -n Fuzz/seeds/$$t/* build/fuzz/corpus-$$t/ 2>/dev/null || true; \

@@ -4,6 +4,8 @@ import Foundation
 import HeedNN
 import HeedText
 
+#if HEED_FUZZ
+
 private let target = ProcessInfo.processInfo.environment["HEED_FUZZ_TARGET"] ?? "tokenizer"
 nonisolated(unsafe) private let tokenizer = try! Tokenizer(settings: .init(keepPunctuation: true, maskNumbers: true))
 /// tmpfs when there is one: the readers are file based and fuzzing calls them millions of times.
@@ -56,3 +58,13 @@ public func heedFuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutabl
         }
     }
 }
+#else
+/// Without the fuzzing flags (a plain `swift build`) this is only a pointer to `make fuzz`.
+@main
+enum FuzzingNotBuilt {
+    static func main() {
+        FileHandle.standardError.write(Data("heed-fuzz: build and run with `make fuzz` (libFuzzer + AddressSanitizer)\n".utf8))
+        exit(2)
+    }
+}
+#endif

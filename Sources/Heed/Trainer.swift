@@ -117,7 +117,7 @@ public struct Trainer {
         guard !devDocs.isEmpty else { throw HeedError.badOption("the dev set is empty: give --dev FILE or more training data") }
 
         let config = options.classifierConfig(vocabularySize: vocabulary.count, classes: vocabulary.labels.count)
-        let model = Classifier(config: config, seed: options.seed)
+        let model = Classifier(config: config, seed: options.seed, embeddingStd: options.embedInitStd)
         if let embeddingsFile {
             model.loadPretrained(rows: try PretrainedVectors.load(embeddingsFile, vocabulary: vocabulary, dimension: options.embed))
         }

@@ -24,6 +24,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var batch = 32
     public var lr: Float = 2e-3
     public var dropout: Float = 0.5
+    /// Standard deviation of the random embedding initialisation. PyTorch's N(0, 1) trains several
+    /// times slower on the shipped corpora than N(0, 0.1²) and ends no better on dev.
+    public var embedInitStd: Float = 0.1
     public var maxLength = 400
     public var minCount = 2
     public var maxVocabulary = 30000
@@ -55,6 +58,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if batch < 1 { return "--batch must be at least 1" }
         if !(lr > 0) || !lr.isFinite { return "--lr must be a positive number" }
         if !(dropout >= 0 && dropout < 1) { return "--dropout must be in [0, 1)" }
+        if !(embedInitStd > 0) || !embedInitStd.isFinite { return "--embed-init-std must be a positive number" }
         if maxLength < 1 { return "--max-len must be at least 1" }
         if minCount < 1 { return "--min-count must be at least 1" }
         if threads < 1 { return "--threads must be at least 1" }

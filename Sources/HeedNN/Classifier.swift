@@ -110,11 +110,12 @@ public final class Classifier {
     private var forwardDone = false, lossDone = false
 
     /// Builds a model initialised like PyTorch's defaults from `seed` (same seed → same weights).
-    public init(config: ClassifierConfig, seed: UInt64) {
+    /// `embeddingStd` scales the N(0, 1) embedding initialisation (PyTorch's default is 1).
+    public init(config: ClassifierConfig, seed: UInt64, embeddingStd: Float = 1) {
         if let p = config.problem { preconditionFailure("invalid ClassifierConfig: \(p)") }
         self.config = config
         var r = Rng(seed: seed)
-        embedding = Embedding(vocab: config.vocabSize, dim: config.embedDim, rng: &r)
+        embedding = Embedding(vocab: config.vocabSize, dim: config.embedDim, std: embeddingStd, rng: &r)
         lstm = LSTM(input: config.embedDim, hidden: config.hiddenDim, bidirectional: config.bidirectional, rng: &r)
         if config.pooling == .attention {
             attention = Attention(dim: config.outputDim, scorer: config.scorer == .linear ? .linear : .additive,

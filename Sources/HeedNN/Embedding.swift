@@ -1,5 +1,5 @@
 /// `nn.Embedding(V, E, padding_idx: 0)`: row 0 is zero and never receives gradient.
-/// Init N(0, 1) with row 0 zeroed. Backward accumulates only into the rows that were looked up.
+/// Init N(0, std²) (PyTorch: std 1) with row 0 zeroed. Backward accumulates only into the rows that were looked up.
 final class Embedding {
     let vocab: Int
     let dim: Int
@@ -8,11 +8,11 @@ final class Embedding {
     let out = Buffer()
     private var ids: [Int32] = []
 
-    init(vocab: Int, dim: Int, rng: inout Rng) {
+    init(vocab: Int, dim: Int, std: Float = 1, rng: inout Rng) {
         self.vocab = vocab
         self.dim = dim
         weight = Param("embedding.weight", [vocab, dim])
-        for i in 0..<(vocab * dim) { weight.value[i] = rng.normal() }
+        for i in 0..<(vocab * dim) { weight.value[i] = std == 1 ? rng.normal() : rng.normal() * std }
         weight.value.update(repeating: 0, count: dim)
     }
 
