@@ -92,8 +92,8 @@ public struct HTMLReport {
         let attention = a.scoreKind == .attention
         let config = classifier.config
         let kind = classifier.options.model.rawValue
-        var modelKind = "\(kind): \(config.bidirectional ? "bidirectional " : "")LSTM, "
-        modelKind += attention ? "\(config.scorer.rawValue) attention pooling" : "last hidden state (no attention)"
+        let encoder = config.bidirectional ? "BiLSTM" : "LSTM"
+        let modelKind = attention ? "\(kind): \(encoder) with \(config.scorer.rawValue) attention pooling" : "\(kind): \(encoder), last hidden state, no attention"
 
         let ev = a.evaluation
         var perClass: [ClassScoreView] = [], confusion: [ConfusionRowView] = []
@@ -146,12 +146,12 @@ public struct HTMLReport {
             Self.chart(title: "Dev accuracy and macro-F1 per epoch", log: log, series: [("dev accuracy", "s3", \.dev_accuracy), ("dev macro-F1", "s4", \.dev_macro_f1)], percentAxis: true),
         ]
         let logNote = trainingLog == nil ? "No training log found (heed train writes MODEL.log.jsonl; pass it with --log)." :
-            (log.isEmpty ? "The training log is empty." : "\(log.count) epochs; the dotted line marks the kept (best dev accuracy) epoch.")
+            (log.isEmpty ? "The training log is empty." : "\(log.count) epoch\(log.count == 1 ? "" : "s"); the dotted line marks the kept (best dev accuracy) epoch.")
 
         let shownRanks = Self.sortRanks(a)
         let documents = a.shown.map { doc(a.documents[$0], analysis: a, keys: shownRanks[$0] ?? "") }
         let legend = attention
-            ? "Shade and underline thickness grow with the token's attention weight relative to the document's largest weight; the three most attended tokens carry a rank badge. Hover or focus a token (Tab) for its exact weight."
+            ? "Shade and underline thickness (none, thin, medium, thick above 40%, 60%, 80%) grow with the token's attention weight relative to the document's largest weight; the three most attended tokens carry a rank badge. Hover or focus a token (Tab) for its exact weight."
             : "This model has no attention. Tokens are shaded by leave-one-out occlusion: the drop in the predicted class's probability when the token is dropped from the input. Orange tokens supported the prediction, blue ones argued against it; the three strongest supporters carry a rank badge. Hover or focus a token (Tab) for the exact value."
 
         let sorts: [(ReportSort, String)] = [(.misclassified, "misclassified first"), (.confidence, "least confident first"), (.length, "longest first"), (.corpus, "corpus order")]
@@ -213,7 +213,7 @@ public struct HTMLReport {
             let surface = visibleText(Substring(String(decoding: bytes[start..<end], as: UTF8.self)))
             let score = t < scores.count ? scores[t] : 0
             let relative = maxAbs > 0 ? Double(abs(score) / maxAbs) : 0
-            var css = relative >= 0.75 ? " u3" : relative >= 0.5 ? " u2" : relative >= 0.25 ? " u1" : ""
+            var css = relative >= 0.8 ? " u3" : relative >= 0.6 ? " u2" : relative >= 0.4 ? " u1" : ""
             if score < 0 { css += " neg" }
             let value = attention ? fixed(Double(score), 4) : (score >= 0 ? "+" : "−") + fixed(Double(abs(score)), 4)
             let rank = rankOf[t]

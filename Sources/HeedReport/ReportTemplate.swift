@@ -10,10 +10,10 @@ enum ReportTemplate {
     h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:0 0 10px}h3{font-size:15px;margin:14px 0 6px}
     .sub{color:var(--muted);margin:0 0 18px}
     .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(330px,1fr));gap:16px;margin-bottom:16px}
-    section.card{border:1px solid var(--line);border-radius:8px;padding:14px 16px;background:#fff;margin-bottom:16px}
+    section.card{border:1px solid var(--line);border-radius:8px;padding:14px 16px;background:#fff;margin-bottom:16px;overflow-x:auto;min-width:0}
     .grid section.card{margin-bottom:0}
     .kpis{display:flex;gap:28px;flex-wrap:wrap;margin:2px 0 8px}.kpi b{display:block;font-size:26px;line-height:1.1}.kpi span{color:var(--muted);font-size:13px}
-    table{border-collapse:collapse;font-size:13.5px}th,td{padding:4px 8px;text-align:left;border-bottom:1px solid #eaeef2}th{font-weight:600;background:var(--soft)}
+    table{border-collapse:collapse;font-size:13.5px}th,td{padding:4px 8px;text-align:left;border-bottom:1px solid #eaeef2}th{font-weight:600;background:var(--soft);max-width:22em;overflow-wrap:break-word}
     td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
     table.cm td{text-align:center;min-width:56px;font-variant-numeric:tabular-nums;border:1px solid #fff}
     table.cm td.d{background:rgb(var(--ok)/var(--a));font-weight:700}table.cm td.o{background:rgb(var(--bad)/var(--a))}
@@ -152,7 +152,7 @@ enum ReportTemplate {
     <h2 id="h-faith">Faithfulness: does erasing attended tokens change the prediction?</h2>
     {{#hasFaithfulness}}
     <table class="faith">
-    <thead><tr><th class="num">k</th><th class="num">documents</th><th>flips, top-k attended erased</th><th>flips, k random erased</th><th class="num">mean p drop (top / random)</th></tr></thead>
+    <thead><tr><th class="num">k</th><th class="num">documents</th><th>flips, top-k attended erased</th><th>flips, k random erased</th><th class="num">mean drop in p, top / random</th></tr></thead>
     <tbody>
     {{#faithfulness}}
     <tr><td class="num">{{k}}</td><td class="num">{{documents}}</td><td>{{top}}<span class="bars" aria-hidden="true"><i style="width:{{topWidth}}%"></i></span></td><td>{{random}}<span class="bars r" aria-hidden="true"><i style="width:{{randomWidth}}%"></i></span></td><td class="num">{{topDrop}} / {{randomDrop}}</td></tr>
