@@ -12,9 +12,10 @@ enum ReportTemplate {
     .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(330px,1fr));gap:16px;margin-bottom:16px}
     section.card{border:1px solid var(--line);border-radius:8px;padding:14px 16px;background:#fff;margin-bottom:16px;overflow-x:auto;min-width:0}
     .grid section.card{margin-bottom:0}
+    .grid.wide{grid-template-columns:minmax(0,3fr) minmax(0,2fr)}@media (max-width:900px){.grid.wide{grid-template-columns:minmax(0,1fr)}}
     .kpis{display:flex;gap:28px;flex-wrap:wrap;margin:2px 0 8px}.kpi b{display:block;font-size:26px;line-height:1.1}.kpi span{color:var(--muted);font-size:13px}
-    table{border-collapse:collapse;font-size:13.5px}th,td{padding:4px 8px;text-align:left;border-bottom:1px solid #eaeef2}th{font-weight:600;background:var(--soft);max-width:22em;overflow-wrap:break-word}
-    td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+    table{border-collapse:collapse;font-size:13.5px}th,td{padding:4px 6px;text-align:left;border-bottom:1px solid #eaeef2}th{font-weight:600;background:var(--soft);max-width:22em;overflow-wrap:break-word}
+    td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
     table.cm td{text-align:center;min-width:56px;font-variant-numeric:tabular-nums;border:1px solid #fff}
     table.cm td.d{background:rgb(var(--ok)/var(--a));font-weight:700}table.cm td.o{background:rgb(var(--bad)/var(--a))}
     .cmnote{font-size:12px;color:var(--muted)}
@@ -29,7 +30,7 @@ enum ReportTemplate {
     svg.chart .s3{stroke:#1a7f37}svg.chart .s4{stroke:#8250df;stroke-dasharray:6 4}svg.chart circle{stroke:#fff;stroke-width:1}
     svg.chart circle.s1{fill:#0969da}svg.chart circle.s2{fill:#cf222e}svg.chart circle.s3{fill:#1a7f37}svg.chart circle.s4{fill:#8250df}
     svg.chart .best{stroke:#57606a;stroke-dasharray:2 3}svg.chart text{fill:#57606a}svg.chart text.ct{fill:#1f2328;font-weight:600;font-size:12.5px}
-    .bars{display:inline-block;width:120px;height:9px;background:#eaeef2;border-radius:2px;vertical-align:middle;margin-left:6px}.bars i{display:block;height:100%;background:rgb(var(--heat))}.bars.r i{background:#8c959f}
+    .nw{white-space:nowrap}.bars{display:inline-block;width:44px;height:9px;background:#eaeef2;border-radius:2px;vertical-align:middle;margin-left:5px}.bars i{display:block;height:100%;background:rgb(var(--heat))}.bars.r i{background:#8c959f}
     .legend{font-size:13px;color:var(--muted);margin:0 0 10px}
     #controls{display:flex;gap:14px;align-items:center;flex-wrap:wrap;font-size:13.5px;margin:0 0 12px;padding:8px 12px;background:var(--soft);border:1px solid var(--line);border-radius:8px}
     #controls[hidden]{display:none}#controls input{padding:3px 6px;min-width:220px}
@@ -135,6 +136,20 @@ enum ReportTemplate {
     </details>
     </section>
     </div>
+    {{#hasCompare}}
+    <section class="card" aria-labelledby="h-compare">
+    <h2 id="h-compare">Baseline vs attention</h2>
+    <table class="compare">
+    <thead><tr><th>model</th><th class="num">accuracy</th><th class="num">macro-F1</th><th class="num">test loss</th><th class="num">train time</th><th class="num">tokens/s</th><th class="num">best epoch</th></tr></thead>
+    <tbody>
+    {{#compareRows}}
+    <tr><td>{{#isAttention}}<b>{{modelName}}</b>{{/isAttention}}{{^isAttention}}{{modelName}}{{/isAttention}}</td><td class="num">{{accuracy}}</td><td class="num">{{macroF1}}</td><td class="num">{{loss}}</td><td class="num">{{seconds}}</td><td class="num">{{speed}}</td><td class="num">{{epochs}}</td></tr>
+    {{/compareRows}}
+    </tbody>
+    </table>
+    <p class="note">{{compareNote}}</p>
+    </section>
+    {{/hasCompare}}
     <section class="card" aria-labelledby="h-tokens">
     <h2 id="h-tokens">{{#hasAttention}}Tokens that receive the most attention{{/hasAttention}}{{^hasAttention}}Tokens whose removal hurts the prediction most{{/hasAttention}}</h2>
     <table class="mass">
@@ -147,19 +162,19 @@ enum ReportTemplate {
     </table>
     <p class="note">{{massNote}}</p>
     </section>
-    <div class="grid">
+    <div class="grid wide">
     <section class="card" aria-labelledby="h-faith">
     <h2 id="h-faith">Faithfulness: does erasing attended tokens change the prediction?</h2>
     {{#hasFaithfulness}}
     <table class="faith">
-    <thead><tr><th class="num">k</th><th class="num">documents</th><th>flips, top-k attended erased</th><th>flips, k random erased</th><th class="num">mean drop in p, top / random</th></tr></thead>
+    <thead><tr><th class="num">k</th><th class="num">documents</th><th>flips: top-k attended erased</th><th>flips: k random erased</th><th class="num">Δp top-k</th><th class="num">Δp random</th></tr></thead>
     <tbody>
     {{#faithfulness}}
-    <tr><td class="num">{{k}}</td><td class="num">{{documents}}</td><td>{{top}}<span class="bars" aria-hidden="true"><i style="width:{{topWidth}}%"></i></span></td><td>{{random}}<span class="bars r" aria-hidden="true"><i style="width:{{randomWidth}}%"></i></span></td><td class="num">{{topDrop}} / {{randomDrop}}</td></tr>
+    <tr><td class="num">{{k}}</td><td class="num">{{documents}}</td><td class="nw">{{top}}<span class="bars" aria-hidden="true"><i style="width:{{topWidth}}%"></i></span></td><td class="nw">{{random}}<span class="bars r" aria-hidden="true"><i style="width:{{randomWidth}}%"></i></span></td><td class="num">{{topDrop}}</td><td class="num">{{randomDrop}}</td></tr>
     {{/faithfulness}}
     </tbody>
     </table>
-    <p class="note">Erasing means dropping the tokens from the model's input sequence (not replacing them by &lt;unk&gt;); random tokens are drawn with a fixed seed, and only documents with more than k tokens count. If erasing the most-attended tokens flips the prediction far more often than erasing random ones, the attention points at tokens the decision depends on; similar rates mean the shading should not be read as an explanation.</p>
+    <p class="note">Erasing means dropping the tokens from the model's input sequence (not replacing them by &lt;unk&gt;); random tokens are drawn with a fixed seed, and only documents with more than k tokens count. Δp is the mean drop in the probability of the originally predicted class. If erasing the most-attended tokens flips the prediction far more often than erasing random ones, the attention points at tokens the decision depends on; similar rates mean the shading should not be read as an explanation.</p>
     {{/hasFaithfulness}}
     {{^hasFaithfulness}}
     <p class="note">{{faithfulnessNote}}</p>
@@ -181,18 +196,6 @@ enum ReportTemplate {
     </svg>
     {{/charts}}
     <p class="note">{{logNote}}</p>
-    {{#hasCompare}}
-    <h3>Baseline vs attention</h3>
-    <table class="compare">
-    <thead><tr><th>model</th><th class="num">accuracy</th><th class="num">macro-F1</th><th class="num">test loss</th><th class="num">train time</th><th class="num">tokens/s</th><th class="num">best epoch</th></tr></thead>
-    <tbody>
-    {{#compareRows}}
-    <tr><td>{{#isAttention}}<b>{{modelName}}</b>{{/isAttention}}{{^isAttention}}{{modelName}}{{/isAttention}}</td><td class="num">{{accuracy}}</td><td class="num">{{macroF1}}</td><td class="num">{{loss}}</td><td class="num">{{seconds}}</td><td class="num">{{speed}}</td><td class="num">{{epochs}}</td></tr>
-    {{/compareRows}}
-    </tbody>
-    </table>
-    <p class="note">{{compareNote}}</p>
-    {{/hasCompare}}
     </section>
     </div>
     <section aria-labelledby="h-docs">

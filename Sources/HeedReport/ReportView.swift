@@ -1,5 +1,6 @@
 import Foundation
 import Heed
+import Mustache
 
 // Plain values handed to the Mustache template. Every string here is raw text: the template
 // escapes it (`{{name}}`, never `{{{name}}}`), so corpus text, labels and tokens cannot become markup.
@@ -153,5 +154,57 @@ func fields<T: Encodable>(_ value: T) -> [KeyValue] {
         case .number(let n): text = n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : "\(Float(n))"
         }
         return KeyValue(key: key, value: text)
+    }
+}
+
+// The per-token and per-document values are looked up by name many thousands of times on a large
+// page; answering directly instead of through Mirror reflection makes rendering several times faster.
+extension Segment: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "isToken": return isToken
+        case "text": return text
+        case "css": return css
+        case "alpha": return alpha
+        case "aria": return aria
+        case "hasRank": return hasRank
+        case "rank": return rank
+        default: return nil
+        }
+    }
+}
+
+extension ProbabilityView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "probLabel": return probLabel
+        case "value": return value
+        case "pct": return pct
+        case "isTop": return isTop
+        default: return nil
+        }
+    }
+}
+
+extension DocumentView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "n": return n
+        case "line": return line
+        case "hasTruth": return hasTruth
+        case "truthLabel": return truthLabel
+        case "predictedLabel": return predictedLabel
+        case "confidence": return confidence
+        case "wrong": return wrong
+        case "right": return right
+        case "sortKeys": return sortKeys
+        case "segments": return segments
+        case "noTokens": return noTokens
+        case "tokenCount": return tokenCount
+        case "hiddenTail": return hiddenTail
+        case "tailNote": return tailNote
+        case "probabilities": return probabilities
+        default: return nil
+        }
     }
 }
