@@ -25,7 +25,17 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-scripts/ensure-deps.sh chromium
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        echo "check-report: installing chromium" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+    else
+        echo "check-report: Chromium is missing. Run:" >&2
+        echo "  sudo apt-get install -y chromium" >&2
+        exit 1
+    fi
+fi
 browser=$(command -v chromium || command -v chromium-browser)
 [ -x "$heed" ] || { echo "check-report: $heed not found (run make release, or pass --heed PATH)" >&2; exit 1; }
 

@@ -160,7 +160,7 @@ public struct HTMLReport {
             modelKind: modelKind, hasAttention: attention, baseline: !attention, scoreLegend: legend,
             config: fields(config), options: fields(classifier.options),
             documentCount: "\(a.documents.count)", shownCount: "\(a.shown.count)",
-            sortName: sorts.first { $0.0 == sort }!.1,
+            sortName: sorts.first { $0.0 == (ev == nil && sort == .misclassified ? .confidence : sort) }!.1,
             hasMetrics: ev != nil, accuracy: ev.map { percent($0.accuracy) } ?? "", macroF1: ev.map { percent($0.macroF1) } ?? "",
             correctCount: ev.map { "\($0.correct) of \($0.count)" } ?? "",
             perClass: perClass, confusionLabels: labels, confusion: confusion,

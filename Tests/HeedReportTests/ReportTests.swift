@@ -202,6 +202,12 @@ func tags(_ html: String) -> [(name: String, attributes: [String])] {
         let byIDs = classifier.predict(ids: try classifier.encode(texts).map(\.ids))
         #expect(byText.map(\.probabilities) == byIDs.map(\.probabilities))
         for (p, q) in zip(byText, byIDs) { #expect(p.tokens.map(\.weight) == (q.attention ?? []).map { Optional($0) }) }
+        // The report's spans are exactly `Prediction.tokens`' byte ranges.
+        let encoded = try classifier.encode(texts)
+        for (p, e) in zip(byText, encoded) {
+            #expect(p.tokens.map { [$0.start, $0.end] } == e.tokens.map { [$0.start, $0.end] })
+            #expect(p.tokens.map(\.text) == e.tokens.map(\.text))
+        }
     }
 
     @Test func faithfulnessCountsAndSorting() throws {
