@@ -252,26 +252,33 @@ public struct HTMLReport {
         let plotW = width - left - right, plotH = height - top - bottom
         let values = series.flatMap { s in log.map { $0[keyPath: s.2] } }.filter(\.isFinite)
         var lo = values.min() ?? 0, hi = values.max() ?? 1
-        if percentAxis { lo = max(0, (lo * 10).rounded(.down) / 10); hi = min(1, (hi * 10).rounded(.up) / 10) }
-        if hi - lo < 1e-9 { lo -= 0.05; hi += 0.05 }
-        if !percentAxis { let pad = (hi - lo) * 0.08; lo = max(0, lo - pad); hi += pad }
+        if hi - lo < 1e-9 { lo -= 0.01; hi += 0.01 }
+        // A round tick step (1, 2 or 5 × 10^k) giving at most 6 intervals; the axis ends on ticks.
+        let rough = (hi - lo) / 5
+        let magnitude = pow(10, (log10(rough)).rounded(.down))
+        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { (hi - lo) / $0 <= 6 } ?? 10 * magnitude
+        lo = (lo / step).rounded(.down) * step
+        hi = (hi / step).rounded(.up) * step
+        if percentAxis { lo = max(0, lo); hi = min(1, hi) }
+        let tickCount = max(1, Int(((hi - lo) / step).rounded()))
+        let digits = max(0, Int((-log10(step * (percentAxis ? 100 : 1))).rounded(.up)))
         let epochs = log.map(\.epoch)
         let e0 = Double(epochs.min() ?? 1), e1 = Double(epochs.max() ?? 1)
         func x(_ e: Int) -> Double { e1 == e0 ? left + plotW / 2 : left + (Double(e) - e0) / (e1 - e0) * plotW }
         func y(_ v: Double) -> Double { top + (1 - (v - lo) / (hi - lo)) * plotH }
         func f(_ v: Double) -> String { fixed(v, 1) }
-        let format: (Double) -> String = percentAxis ? { percent($0, 0) } : { fixed($0, 3) }
-        let yTicks = (0...4).map { i -> ChartTick in
-            let v = lo + (hi - lo) * Double(i) / 4
+        let format: (Double) -> String = percentAxis ? { percent($0, digits) } : { fixed($0, digits) }
+        let yTicks = (0...tickCount).map { i -> ChartTick in
+            let v = lo + step * Double(i)
             return ChartTick(x: f(left - 6), y: f(y(v)), tickLabel: format(v))
         }
-        let step = max(1, Int((Double(epochs.count) / 10).rounded(.up)))
-        let xTicks = epochs.enumerated().filter { $0.offset % step == 0 || $0.offset == epochs.count - 1 }
+        let xStep = max(1, Int((Double(epochs.count) / 10).rounded(.up)))
+        let xTicks = epochs.enumerated().filter { $0.offset % xStep == 0 || $0.offset == epochs.count - 1 }
             .map { ChartTick(x: f(x($0.element)), y: f(top + plotH + 16), tickLabel: "\($0.element)") }
         let lines = series.map { name, css, path in
             let pts = log.filter { $0[keyPath: path].isFinite }
             return ChartSeries(seriesName: name, points: pts.map { "\(f(x($0.epoch))),\(f(y($0[keyPath: path])))" }.joined(separator: " "), css: css,
-                               dots: pts.map { ChartDot(cx: f(x($0.epoch)), cy: f(y($0[keyPath: path])), dotTitle: "\(name), epoch \($0.epoch): \(format($0[keyPath: path]))") })
+                               dots: pts.map { ChartDot(cx: f(x($0.epoch)), cy: f(y($0[keyPath: path])), dotTitle: "\(name), epoch \($0.epoch): \(percentAxis ? percent($0[keyPath: path]) : fixed($0[keyPath: path], 4))") })
         }
         let legend = series.enumerated().map { i, s in
             ChartLegend(legendName: s.0, css: s.1, lx: f(left + Double(i) * 150), lx2: f(left + Double(i) * 150 + 24), tx: f(left + Double(i) * 150 + 30), ly: "29")
