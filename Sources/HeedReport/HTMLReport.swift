@@ -163,7 +163,7 @@ public struct HTMLReport {
             sortName: sorts.first { $0.0 == (ev == nil && sort == .misclassified ? .confidence : sort) }!.1,
             hasMetrics: ev != nil, accuracy: ev.map { percent($0.accuracy) } ?? "", macroF1: ev.map { percent($0.macroF1) } ?? "",
             correctCount: ev.map { "\($0.correct) of \($0.count)" } ?? "",
-            perClass: perClass, confusionLabels: labels, confusion: confusion,
+            perClass: perClass, manyClasses: labels.count > 4, confusionLabels: labels, confusion: confusion,
             massRows: massRows, massNote: massNote, hasTruthMass: !a.massByTruth.isEmpty,
             hasLog: !charts.isEmpty, charts: charts, logNote: logNote,
             hasCompare: comparison != nil, compareRows: compareRows, compareNote: compareNote,

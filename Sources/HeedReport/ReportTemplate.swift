@@ -12,6 +12,7 @@ enum ReportTemplate {
     .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(330px,1fr));gap:16px;margin-bottom:16px}
     section.card{border:1px solid var(--line);border-radius:8px;padding:14px 16px;background:#fff;margin-bottom:16px;overflow-x:auto;min-width:0}
     .grid section.card{margin-bottom:0}
+    .grid.many{grid-template-columns:minmax(0,1fr) minmax(0,1fr)}.grid.many .cmcard{grid-column:1/-1;order:3}
     .grid.wide{grid-template-columns:minmax(0,3fr) minmax(0,2fr)}@media (max-width:900px){.grid.wide{grid-template-columns:minmax(0,1fr)}}
     .kpis{display:flex;gap:28px;flex-wrap:wrap;margin:2px 0 8px}.kpi b{display:block;font-size:26px;line-height:1.1}.kpi span{color:var(--muted);font-size:13px}
     table{border-collapse:collapse;font-size:13.5px}th,td{padding:4px 6px;text-align:left;border-bottom:1px solid #eaeef2}th{font-weight:600;background:var(--soft);max-width:22em;overflow-wrap:break-word}
@@ -88,7 +89,7 @@ enum ReportTemplate {
     {{#baseline}}
     <p><span class="flag warn">No attention</span> This is a baseline LSTM without attention: its tokens are shaded by leave-one-out occlusion, not attention.</p>
     {{/baseline}}
-    <div class="grid">
+    <div class="grid{{#manyClasses}} many{{/manyClasses}}">
     <section class="card" aria-labelledby="h-summary">
     <h2 id="h-summary">Summary</h2>
     {{#hasMetrics}}
@@ -107,7 +108,7 @@ enum ReportTemplate {
     {{/hasMetrics}}
     </section>
     {{#hasMetrics}}
-    <section class="card" aria-labelledby="h-confusion">
+    <section class="card cmcard" aria-labelledby="h-confusion">
     <h2 id="h-confusion">Confusion matrix</h2>
     <table class="cm">
     <thead><tr><th>true \\ predicted</th>{{#confusionLabels}}<th>{{.}}</th>{{/confusionLabels}}<th class="num">total</th></tr></thead>

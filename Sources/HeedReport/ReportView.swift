@@ -86,6 +86,7 @@ struct PageView {
     var macroF1: String
     var correctCount: String
     var perClass: [ClassScoreView]
+    var manyClasses: Bool
     var confusionLabels: [String]
     var confusion: [ConfusionRowView]
     var massRows: [MassRowView]
