@@ -41,7 +41,7 @@ enum ReportTemplate {
     .dh a{color:var(--muted);text-decoration:none;font-variant-numeric:tabular-nums}.dh .ln{color:var(--muted)}
     .badge{border-radius:4px;padding:0 7px;font-size:12.5px;font-weight:600}.badge.bad{background:rgb(var(--bad));color:#fff}.badge.ok{background:#dafbe1;color:#116329;border:1px solid #aceebb}
     .text{white-space:pre-wrap;overflow-wrap:anywhere;margin:0 0 8px;font-size:15.5px;line-height:1.9}
-    .t{position:relative;background:rgb(var(--heat)/calc(var(--a)*.78));border-radius:3px;padding:1px 0;text-decoration-line:underline;text-decoration-thickness:0;text-decoration-color:transparent;text-underline-offset:3px;outline-offset:1px}
+    .t{position:relative;background:rgb(var(--heat)/calc(var(--a)*.78));border-radius:3px;box-shadow:inset 1px 0 0 #fff;padding:1px 0;text-decoration-line:underline;text-decoration-thickness:0;text-decoration-color:transparent;text-underline-offset:3px;outline-offset:1px}
     .t.u1{text-decoration-color:#7c2d12;text-decoration-thickness:1px}.t.u2{text-decoration-color:#7c2d12;text-decoration-thickness:2px}.t.u3{text-decoration-color:#7c2d12;text-decoration-thickness:3px}
     .t.neg{background:rgb(var(--cold)/calc(var(--a)*.6));text-decoration-color:#1e3a8a}
     .t[data-r]::after{content:attr(data-r);font-size:10px;font-weight:700;line-height:1;vertical-align:super;margin-left:1px;padding:0 3px;border-radius:6px;background:#7c2d12;color:#fff}
