@@ -9,12 +9,12 @@ struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write one self-contained HTML page showing what the model looked at in each document.",
         discussion: """
-            Paints each document's original text with the attention each token received (for a
-            baseline LSTM without attention: leave-one-out occlusion, labelled as such), with true and
-            predicted labels and class probabilities. The header holds the model configuration,
-            accuracy, macro-F1, the confusion matrix, the most attended tokens per class, training
-            curves from MODEL.log.jsonl, an erasure test of attention faithfulness and, with --compare,
-            the baseline-vs-attention table from `heed compare`. No network requests; readable without
+            Paints each document's original text with the attention each token received (for a \
+            baseline LSTM without attention: leave-one-out occlusion, labelled as such), with true and \
+            predicted labels and class probabilities. The header holds the model configuration, \
+            accuracy, macro-F1, the confusion matrix, the most attended tokens per class, training \
+            curves from MODEL.log.jsonl, an erasure test of attention faithfulness and, with --compare, \
+            the baseline-vs-attention table from `heed compare`. No network requests; readable without \
             JavaScript.
             """)
 
