@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
     ],
     targets: [
         // ICU stays behind this C target: Foundation on Linux ships its own ICU and the two
@@ -35,15 +36,17 @@ let package = Package(
         ),
         .target(name: "HeedNN", dependencies: ["CHeedBLAS"]),
         .target(name: "Heed", dependencies: ["HeedText", "HeedNN"]),
+        .target(name: "HeedReport", dependencies: ["Heed", .product(name: "Mustache", package: "swift-mustache")]),
         .executableTarget(
             name: "heed",
-            dependencies: ["Heed", "HeedText", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Heed", "HeedText", "HeedReport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // libFuzzer harnesses; `make fuzz` builds them with -sanitize=fuzzer,address.
         .executableTarget(name: "heed-fuzz", dependencies: ["HeedText", "HeedNN"], path: "Fuzz"),
         .testTarget(name: "HeedTextTests", dependencies: ["HeedText"]),
         .testTarget(name: "HeedNNTests", dependencies: ["HeedNN"], exclude: ["Fixtures"]),
         .testTarget(name: "HeedTests", dependencies: ["Heed"]),
+        .testTarget(name: "HeedReportTests", dependencies: ["HeedReport"], exclude: ["Golden"]),
         // Runs the built `heed` binary: exit codes, messages, output files.
         .testTarget(name: "HeedCLITests", dependencies: ["heed"]),
     ]

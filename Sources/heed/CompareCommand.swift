@@ -2,28 +2,8 @@ import ArgumentParser
 import Foundation
 import Heed
 
-/// One row of the comparison, as written to JSON (the report reads it back).
-struct ComparisonRow: Codable {
-    var model: String
-    var accuracy: Double
-    var macro_f1: Double
-    var test_loss: Double
-    var train_seconds: Double
-    var tokens_per_s: Double
-    var best_epoch: Int
-    var epochs_run: Int
-    var model_file: String
-}
-
-struct Comparison: Codable {
-    var train: String
-    var test: String
-    var seed: UInt64
-    var options: TrainingOptions
-    var rows: [ComparisonRow]
-    /// Attention model accuracy minus baseline accuracy, in points.
-    var accuracy_gain: Double
-
+/// The human-readable table printed by `heed compare` (the structs live in Heed, for `heed report`).
+extension Comparison {
     var table: String {
         var lines = ["model              accuracy  macro-F1  train time  tokens/s  best epoch"]
         for r in rows {

@@ -1,0 +1,67 @@
+import HeedNN
+import HeedText
+
+/// A text as the model sees it: token ids (after `maxLength` truncation) and the tokens they came
+/// from, with byte offsets into the text.
+public struct EncodedText: Sendable {
+    public var ids: [Int32]
+    public var tokens: [AttendedToken]
+}
+
+/// Class probabilities (model label order) and, for attention models, one weight per id.
+public struct IDPrediction: Sendable {
+    public var probabilities: [Float]
+    public var attention: [Float]?
+    /// Index of the most probable class (first on ties, as in `predict`).
+    public var best: Int { probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0 }
+}
+
+extension TextClassifier {
+    /// Tokenizes texts exactly as `predict` does, without running the network.
+    public func encode(_ texts: [String]) throws -> [EncodedText] {
+        let tokenizer = try Tokenizer(settings: vocabulary.settings)
+        return texts.map { text in
+            var tokens: [AttendedToken] = [], ids: [Int32] = []
+            var copy = text
+            copy.withUTF8 { bytes in
+                tokenizer.forEachToken(in: bytes) { token, start, end in
+                    guard ids.count < options.maxLength else { return }
+                    ids.append(vocabulary.id(of: token))
+                    tokens.append(AttendedToken(text: String(decoding: token, as: UTF8.self), start: start, end: end, weight: nil))
+                }
+            }
+            return EncodedText(ids: ids, tokens: tokens)
+        }
+    }
+
+    /// Scores id sequences directly (for erasure and occlusion experiments). Sequences longer than
+    /// `options.maxLength` are cut; an empty sequence is scored on a lone `<unk>`, as `predict` does
+    /// for a text without tokens, and gets no attention weights.
+    public func predict(ids sequences: [[Int32]]) -> [IDPrediction] {
+        guard !sequences.isEmpty else { return [] }
+        let cut = sequences.map { $0.count > options.maxLength ? Array($0.prefix(options.maxLength)) : $0 }
+        return box.withModel { model in
+            let order = cut.indices.sorted { cut[$0].count > cut[$1].count }
+            var out = [IDPrediction?](repeating: nil, count: cut.count)
+            let C = labels.count
+            for chunk in stride(from: 0, to: order.count, by: 64) {
+                let rows = Array(order[chunk..<min(chunk + 64, order.count)])
+                let steps = max(1, cut[rows[0]].count)
+                var ids = [Int32](repeating: 0, count: rows.count * steps)
+                var lengths: [Int] = []
+                for (r, i) in rows.enumerated() {
+                    let doc = cut[i].isEmpty ? [Vocabulary.unknownID] : cut[i]
+                    for (t, id) in doc.enumerated() { ids[r * steps + t] = id }
+                    lengths.append(doc.count)
+                }
+                let result = model.forward(ids: ids, lengths: lengths, batch: rows.count, steps: steps, training: false)
+                for (r, i) in rows.enumerated() {
+                    let probabilities = Array(result.probabilities[(r * C)..<((r + 1) * C)])
+                    let attention = cut[i].isEmpty ? nil : result.attention.map { Array($0[(r * steps)..<(r * steps + cut[i].count)]) }
+                    out[i] = IDPrediction(probabilities: probabilities, attention: attention)
+                }
+            }
+            return out.map { $0! }
+        }
+    }
+}

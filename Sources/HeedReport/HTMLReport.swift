@@ -1,0 +1,292 @@
+import Foundation
+import Heed
+import Mustache
+
+/// Errors reading the report's side inputs; each names the file (and line).
+public enum ReportError: Error, CustomStringConvertible, Equatable, Sendable {
+    case badTrainingLog(file: String, line: Int, reason: String)
+    case badComparison(file: String, reason: String)
+    case template(String)
+
+    public var description: String {
+        switch self {
+        case .badTrainingLog(let f, let l, let r): return "\(f):\(l): not a training log record (\(r)); pass the MODEL.log.jsonl written by heed train"
+        case .badComparison(let f, let r): return "\(f): not a comparison file written by heed compare (\(r))"
+        case .template(let m): return "report template: \(m)"
+        }
+    }
+}
+
+/// Writes the attention report: one self-contained HTML file (inline CSS, a little inline JS that
+/// only adds sort/filter controls, inline SVG charts, no request of any kind).
+public struct HTMLReport {
+    public var modelName = "model"
+    public var corpusName = "corpus"
+    /// Shown in the footer; no timestamps, so the same inputs give the same bytes.
+    public var generator = "heed report"
+    public var sort: ReportSort = .misclassified
+    public var limit = 200
+    /// Seed for the random-erasure baseline of the faithfulness test.
+    public var seed: UInt64 = 1
+    public var trainingLog: [EpochRecord]?
+    public var comparison: Comparison?
+    /// Text after the last token the model saw is cut to this many bytes.
+    public var maxTailBytes = 600
+
+    public init() {}
+
+    /// Runs the analysis and renders the page.
+    public func render(classifier: TextClassifier, documents: [LabelledText]) throws -> String {
+        let analysis = try ReportAnalysis.run(classifier: classifier, documents: documents, file: corpusName, sort: sort, limit: limit, seed: seed)
+        return try render(analysis, classifier: classifier)
+    }
+
+    public func render(_ analysis: ReportAnalysis, classifier: TextClassifier) throws -> String {
+        let template: MustacheTemplate
+        do { template = try MustacheTemplate(string: ReportTemplate.page) } catch { throw ReportError.template("\(error)") }
+        return template.render(page(analysis, classifier: classifier))
+    }
+
+    // MARK: Side inputs
+
+    /// Reads a JSONL training log (one `EpochRecord` per line).
+    public static func readTrainingLog(_ path: String) throws -> [EpochRecord] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FileManager.default.fileExists(atPath: path) ? HeedTextError.unreadable(path, reason: "permission denied or a folder") : HeedTextError.fileNotFound(path)
+        }
+        var records: [EpochRecord] = []
+        let decoder = JSONDecoder()
+        for (n, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.last == UInt8(ascii: "\r") ? line.dropLast() : line
+            if trimmed.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            do { records.append(try decoder.decode(EpochRecord.self, from: Data(trimmed))) } catch {
+                throw ReportError.badTrainingLog(file: path, line: n + 1, reason: decodingReason(error))
+            }
+        }
+        return records
+    }
+
+    /// Reads the JSON written by `heed compare`.
+    public static func readComparison(_ path: String) throws -> Comparison {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FileManager.default.fileExists(atPath: path) ? HeedTextError.unreadable(path, reason: "permission denied or a folder") : HeedTextError.fileNotFound(path)
+        }
+        do { return try JSONDecoder().decode(Comparison.self, from: data) } catch {
+            throw ReportError.badComparison(file: path, reason: decodingReason(error))
+        }
+    }
+
+    static func decodingReason(_ error: Error) -> String {
+        switch error as? DecodingError {
+        case .keyNotFound(let key, _): return "missing field \(key.stringValue)"
+        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "bad value at \(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)"
+        case .dataCorrupted: return "invalid JSON"
+        default: return "\(error)"
+        }
+    }
+
+    // MARK: Page model
+
+    func page(_ a: ReportAnalysis, classifier: TextClassifier) -> PageView {
+        let labels = a.labels
+        let attention = a.scoreKind == .attention
+        let config = classifier.config
+        let kind = classifier.options.model.rawValue
+        let encoder = config.bidirectional ? "BiLSTM" : "LSTM"
+        let modelKind = attention ? "\(kind): \(encoder) with \(config.scorer.rawValue) attention pooling" : "\(kind): \(encoder), last hidden state, no attention"
+
+        let ev = a.evaluation
+        var perClass: [ClassScoreView] = [], confusion: [ConfusionRowView] = []
+        if let ev {
+            perClass = ev.perClass.map { ClassScoreView(label: $0.label, precision: percent($0.precision), recall: percent($0.recall), f1: percent($0.f1), support: "\($0.support)") }
+            for (i, row) in ev.confusion.enumerated() {
+                let total = row.reduce(0, +)
+                let cells = row.enumerated().map { j, count in
+                    let share = total == 0 ? 0 : Double(count) / Double(total)
+                    return ConfusionCell(count: "\(count)", alpha: fixed(share, 3), diagonal: i == j,
+                                         title: "true \(labels[i]), predicted \(labels[j]): \(count) of \(total) (\(percent(share)))")
+                }
+                confusion.append(ConfusionRowView(rowLabel: labels[i], cells: cells, total: "\(total)"))
+            }
+        }
+
+        func chips(_ list: [(token: String, mass: Double)]) -> [MassChip] { list.map { MassChip(token: visibleText(Substring($0.token)), mass: fixed($0.mass, 2)) } }
+        let massRows = labels.indices.map { c in
+            let p = chips(a.massByPredicted[c]), t = a.massByTruth.isEmpty ? [] : chips(a.massByTruth[c])
+            return MassRowView(classLabel: labels[c], byPredicted: p, byTruth: t, noPredicted: p.isEmpty, noTruth: t.isEmpty)
+        }
+        let massNote = attention
+            ? "Attention weights summed per token over all \(a.massDocuments) documents, grouped by the predicted class and by the true class."
+            : "Positive occlusion scores summed per token over the \(a.massDocuments) documents shown below (occlusion is computed only for those)."
+
+        var faithfulness: [FaithfulnessView] = []
+        for row in a.faithfulness {
+            let n = max(row.documents, 1)
+            let top = Double(row.topFlips) / Double(n), random = Double(row.randomFlips) / Double(n)
+            faithfulness.append(FaithfulnessView(k: "\(row.k)", documents: "\(row.documents)",
+                                                 top: "\(percent(top)) (\(row.topFlips))", random: "\(percent(random)) (\(row.randomFlips))",
+                                                 topDrop: fixed(row.topProbabilityDrop, 3), randomDrop: fixed(row.randomProbabilityDrop, 3),
+                                                 topWidth: fixed(100 * top, 1), randomWidth: fixed(100 * random, 1)))
+        }
+
+        var compareRows: [CompareRowView] = []
+        var compareNote = ""
+        if let c = comparison {
+            compareRows = c.rows.map {
+                CompareRowView(modelName: $0.model, accuracy: percent($0.accuracy), macroF1: percent($0.macro_f1), loss: fixed($0.test_loss, 4),
+                               seconds: fixed($0.train_seconds, 1) + " s", speed: "\(Int($0.tokens_per_s.isFinite ? $0.tokens_per_s : 0))",
+                               epochs: "\($0.best_epoch)/\($0.epochs_run)", isAttention: $0.model.contains("attention"))
+            }
+            compareNote = "Trained on \(c.train), scored on \(c.test), seed \(c.seed): attention vs baseline \(c.accuracy_gain >= 0 ? "+" : "−")\(fixed(abs(c.accuracy_gain), 1)) accuracy points."
+        }
+
+        let log = trainingLog ?? []
+        let charts = log.isEmpty ? [] : [
+            Self.chart(title: "Loss per epoch", log: log, series: [("train loss", "s1", \.train_loss), ("dev loss", "s2", \.dev_loss)], percentAxis: false),
+            Self.chart(title: "Dev accuracy and macro-F1 per epoch", log: log, series: [("dev accuracy", "s3", \.dev_accuracy), ("dev macro-F1", "s4", \.dev_macro_f1)], percentAxis: true),
+        ]
+        let logNote = trainingLog == nil ? "No training log found (heed train writes MODEL.log.jsonl; pass it with --log)." :
+            (log.isEmpty ? "The training log is empty." : "\(log.count) epoch\(log.count == 1 ? "" : "s"); the dotted line marks the kept (best dev accuracy) epoch.")
+
+        let shownRanks = Self.sortRanks(a)
+        let documents = a.shown.map { doc(a.documents[$0], analysis: a, keys: shownRanks[$0] ?? "") }
+        let legend = attention
+            ? "Shade and underline thickness (none, thin, medium, thick above 40%, 60%, 80%) grow with the token's attention weight relative to the document's largest weight; the three most attended tokens carry a rank badge. Hover or focus a token (Tab) for its exact weight."
+            : "This model has no attention. Tokens are shaded by leave-one-out occlusion: the drop in the predicted class's probability when the token is dropped from the input. Orange tokens supported the prediction, blue ones argued against it; the three strongest supporters carry a rank badge. Hover or focus a token (Tab) for the exact value."
+
+        let sorts: [(ReportSort, String)] = [(.misclassified, "misclassified first"), (.confidence, "least confident first"), (.length, "longest first"), (.corpus, "corpus order")]
+        return PageView(
+            title: "Heed report: \(modelName) on \(corpusName)", modelName: modelName, corpusName: corpusName, generator: generator,
+            modelKind: modelKind, hasAttention: attention, baseline: !attention, scoreLegend: legend,
+            config: fields(config), options: fields(classifier.options),
+            documentCount: "\(a.documents.count)", shownCount: "\(a.shown.count)",
+            sortName: sorts.first { $0.0 == (ev == nil && sort == .misclassified ? .confidence : sort) }!.1,
+            hasMetrics: ev != nil, accuracy: ev.map { percent($0.accuracy) } ?? "", macroF1: ev.map { percent($0.macroF1) } ?? "",
+            correctCount: ev.map { "\($0.correct) of \($0.count)" } ?? "",
+            perClass: perClass, manyClasses: labels.count > 4, confusionLabels: labels, confusion: confusion,
+            massRows: massRows, massNote: massNote, hasTruthMass: !a.massByTruth.isEmpty,
+            hasLog: !charts.isEmpty, charts: charts, logNote: logNote,
+            hasCompare: comparison != nil, compareRows: compareRows, compareNote: compareNote,
+            faithfulness: faithfulness, hasFaithfulness: !faithfulness.isEmpty,
+            faithfulnessNote: attention ? "" : "Not applicable: this model has no attention weights to test.",
+            documents: documents,
+            sortOptions: sorts.map { SortOptionView(value: $0.0.rawValue, text: $0.1, selected: $0.0 == sort) },
+            scriptHash: SHA256.base64(ReportTemplate.script))
+    }
+
+    /// For each shown document, its position under every sort mode (for the page's sort control).
+    static func sortRanks(_ a: ReportAnalysis) -> [Int: String] {
+        let shownDocs = a.shown.map { a.documents[$0] }
+        var ranks = [[Int]](repeating: [], count: shownDocs.count)
+        for mode in [ReportSort.misclassified, .confidence, .length, .corpus] {
+            let order = ReportAnalysis.order(shownDocs, by: mode)
+            var rank = [Int](repeating: 0, count: order.count)
+            for (r, i) in order.enumerated() { rank[i] = r }
+            for i in rank.indices { ranks[i].append(rank[i]) }
+        }
+        var out: [Int: String] = [:]
+        for (i, d) in a.shown.enumerated() { out[d] = ranks[i].map(String.init).joined(separator: " ") }
+        return out
+    }
+
+    func doc(_ d: ReportAnalysis.Document, analysis a: ReportAnalysis, keys: String) -> DocumentView {
+        let attention = a.scoreKind == .attention
+        let scores = d.scores ?? []
+        let maxAbs = scores.map { abs($0) }.max() ?? 0
+        // Rank badges: the three highest scores (positive ones only for occlusion).
+        let ranked = scores.indices.filter { attention || scores[$0] > 0 }
+            .sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }.prefix(3)
+        var rankOf: [Int: Int] = [:]
+        for (r, t) in ranked.enumerated() { rankOf[t] = r + 1 }
+
+        var segments: [Segment] = []
+        let bytes = Array(d.text.utf8)
+        var cursor = 0
+        func gap(_ from: Int, _ to: Int) {
+            guard to > from else { return }
+            segments.append(Segment(isToken: false, text: visibleText(Substring(String(decoding: bytes[from..<to], as: UTF8.self))),
+                                    css: "", alpha: "", aria: "", hasRank: false, rank: ""))
+        }
+        for (t, token) in d.tokens.enumerated() {
+            let start = min(max(token.start, cursor), bytes.count), end = min(max(token.end, start), bytes.count)
+            gap(cursor, start)
+            let surface = visibleText(Substring(String(decoding: bytes[start..<end], as: UTF8.self)))
+            let score = t < scores.count ? scores[t] : 0
+            let relative = maxAbs > 0 ? Double(abs(score) / maxAbs) : 0
+            var css = relative >= 0.8 ? " u3" : relative >= 0.6 ? " u2" : relative >= 0.4 ? " u1" : ""
+            if score < 0 { css += " neg" }
+            let value = attention ? fixed(Double(score), 4) : (score >= 0 ? "+" : "−") + fixed(Double(abs(score)), 4)
+            let rank = rankOf[t]
+            let aria = attention
+                ? "\(surface): attention \(value)\(rank.map { ", rank \($0)" } ?? "")"
+                : "\(surface): occlusion \(value)\(rank.map { ", rank \($0)" } ?? "")"
+            segments.append(Segment(isToken: true, text: surface, css: css, alpha: fixed(relative, 2), aria: aria,
+                                    hasRank: rank != nil, rank: rank.map(String.init) ?? ""))
+            cursor = end
+        }
+        var tailNote = ""
+        if bytes.count - cursor > maxTailBytes {
+            var cut = cursor + maxTailBytes
+            while cut > cursor && cut < bytes.count && (bytes[cut] & 0xC0) == 0x80 { cut -= 1 }
+            gap(cursor, cut)
+            tailNote = "… \(bytes.count - cut) more bytes not shown"
+        } else {
+            gap(cursor, bytes.count)
+        }
+
+        let best = d.predicted
+        let probabilities = d.probabilities.enumerated().map { c, p in
+            ProbabilityView(probLabel: a.labels[c], value: fixed(Double(p), 3), pct: fixed(Double(p) * 100, 1), isTop: c == best)
+        }
+        return DocumentView(n: "\(d.index + 1)", line: "\(d.line)", hasTruth: d.truth != nil, truthLabel: d.truth.map { a.labels[$0] } ?? "",
+                            predictedLabel: a.labels[best], confidence: percent(Double(d.confidence)),
+                            wrong: d.misclassified, right: d.truth != nil && !d.misclassified, sortKeys: keys,
+                            segments: segments, noTokens: d.tokens.isEmpty, tokenCount: "\(d.tokens.count)",
+                            hiddenTail: !tailNote.isEmpty, tailNote: tailNote, probabilities: probabilities)
+    }
+
+    // MARK: Charts
+
+    static func chart(title: String, log: [EpochRecord], series: [(String, String, KeyPath<EpochRecord, Double>)], percentAxis: Bool) -> ChartView {
+        let width = 440.0, height = 240.0, left = 52.0, right = 16.0, top = 44.0, bottom = 40.0
+        let plotW = width - left - right, plotH = height - top - bottom
+        let values = series.flatMap { s in log.map { $0[keyPath: s.2] } }.filter(\.isFinite)
+        var lo = values.min() ?? 0, hi = values.max() ?? 1
+        if hi - lo < 1e-9 { lo -= 0.01; hi += 0.01 }
+        // A round tick step (1, 2 or 5 × 10^k) giving at most 6 intervals; the axis ends on ticks.
+        let rough = (hi - lo) / 5
+        let magnitude = pow(10, (log10(rough)).rounded(.down))
+        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { (hi - lo) / $0 <= 6 } ?? 10 * magnitude
+        lo = (lo / step).rounded(.down) * step
+        hi = (hi / step).rounded(.up) * step
+        if percentAxis { lo = max(0, lo); hi = min(1, hi) }
+        let tickCount = max(1, Int(((hi - lo) / step).rounded()))
+        let digits = max(0, Int((-log10(step * (percentAxis ? 100 : 1))).rounded(.up)))
+        let epochs = log.map(\.epoch)
+        let e0 = Double(epochs.min() ?? 1), e1 = Double(epochs.max() ?? 1)
+        func x(_ e: Int) -> Double { e1 == e0 ? left + plotW / 2 : left + (Double(e) - e0) / (e1 - e0) * plotW }
+        func y(_ v: Double) -> Double { top + (1 - (v - lo) / (hi - lo)) * plotH }
+        func f(_ v: Double) -> String { fixed(v, 1) }
+        let format: (Double) -> String = percentAxis ? { percent($0, digits) } : { fixed($0, digits) }
+        let yTicks = (0...tickCount).map { i -> ChartTick in
+            let v = lo + step * Double(i)
+            return ChartTick(x: f(left - 6), y: f(y(v)), tickLabel: format(v))
+        }
+        let xStep = max(1, Int((Double(epochs.count) / 10).rounded(.up)))
+        let xTicks = epochs.enumerated().filter { $0.offset % xStep == 0 || $0.offset == epochs.count - 1 }
+            .map { ChartTick(x: f(x($0.element)), y: f(top + plotH + 16), tickLabel: "\($0.element)") }
+        let lines = series.map { name, css, path in
+            let pts = log.filter { $0[keyPath: path].isFinite }
+            return ChartSeries(seriesName: name, points: pts.map { "\(f(x($0.epoch))),\(f(y($0[keyPath: path])))" }.joined(separator: " "), css: css,
+                               dots: pts.map { ChartDot(cx: f(x($0.epoch)), cy: f(y($0[keyPath: path])), dotTitle: "\(name), epoch \($0.epoch): \(percentAxis ? percent($0[keyPath: path]) : fixed($0[keyPath: path], 4))") })
+        }
+        let legend = series.enumerated().map { i, s in
+            ChartLegend(legendName: s.0, css: s.1, lx: f(left + Double(i) * 150), lx2: f(left + Double(i) * 150 + 24), tx: f(left + Double(i) * 150 + 30), ly: "29")
+        }
+        let best = log.last(where: \.best)
+        return ChartView(chartTitle: title, width: f(width), height: f(height), plotLeft: f(left), plotRight: f(left + plotW), plotTop: f(top),
+                         plotBottom: f(top + plotH), xTicks: xTicks, yTicks: yTicks, series: lines, legend: legend,
+                         hasBest: best != nil, bestX: best.map { f(x($0.epoch)) } ?? "",
+                         xAxisLabel: "epoch", xLabelX: f(left + plotW / 2), xLabelY: f(height - 4))
+    }
+}

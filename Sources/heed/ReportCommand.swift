@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import Heed
+import HeedReport
+
+extension ReportSort: ExpressibleByArgument {}
+
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write one self-contained HTML page showing what the model looked at in each document.",
+        discussion: """
+            Paints each document's original text with the attention each token received (for a \
+            baseline LSTM without attention: leave-one-out occlusion, labelled as such), with true and \
+            predicted labels and class probabilities. The header holds the model configuration, \
+            accuracy, macro-F1, the confusion matrix, the most attended tokens per class, training \
+            curves from MODEL.log.jsonl, an erasure test of attention faithfulness and, with --compare, \
+            the baseline-vs-attention table from `heed compare`. No network requests; readable without \
+            JavaScript.
+            """)
+
+    @Argument(help: "Model file.") var model: String
+    @Argument(help: "Corpus to show (labelled for accuracy and the confusion matrix).") var corpus: String
+    @Option(name: .shortAndLong, help: "HTML file to write.") var output: String
+    @Option(help: "Documents to show (metrics and the faithfulness test use all of them).") var limit = 200
+    @Option(help: "Which documents come first: misclassified (confidently wrong first), confidence (least sure first), length (longest first), corpus.")
+    var sort: ReportSort = .misclassified
+    @Option(help: "Comparison JSON written by heed compare.") var compare: String?
+    @Option(help: "Training log (default: MODEL.log.jsonl when it exists).") var log: String?
+    @Option(help: "Seed for the random tokens erased in the faithfulness test.") var seed: UInt64 = 1
+    @OptionGroup var input: InputOptions
+
+    func validate() throws {
+        guard limit >= 0 else { throw ValidationError("--limit must be 0 or more") }
+    }
+
+    func run() throws {
+        try AtomicFile.checkWritable(output)
+        let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
+        let docs = try CorpusReader(input.source(corpus)).readAll()
+        var report = HTMLReport()
+        report.modelName = (model as NSString).lastPathComponent
+        report.corpusName = corpus
+        report.generator = "heed report \(HeedCommand.configuration.version)"
+        report.sort = sort
+        report.limit = limit
+        report.seed = seed
+        let logPath = log ?? model + ".log.jsonl"
+        if log != nil || FileManager.default.fileExists(atPath: logPath) {
+            report.trainingLog = try HTMLReport.readTrainingLog(logPath)
+        }
+        if let compare { report.comparison = try HTMLReport.readComparison(compare) }
+        let html = try report.render(classifier: classifier, documents: docs)
+        try AtomicFile.write(html, to: output)
+        let shown = min(limit, docs.count)
+        print("wrote \(output): \(shown) of \(docs.count) documents, \(html.utf8.count / 1024) KiB")
+    }
+}

@@ -1,0 +1,244 @@
+import Foundation
+import Heed
+import Testing
+@testable import HeedReport
+
+/// A tiny deterministic model: same seed, one BLAS thread → the same weights every run.
+func tinyModel(_ kind: ModelKind = .attention, labels: (String, String) = ("pos", "neg")) throws -> TrainingResult {
+    let good = ["a great and lovely film", "great acting, lovely score", "a lovely, warm story", "great fun and great cast",
+                "warm and great", "lovely lovely film", "我们 喜欢 这部 电影", "great story"]
+    let bad = ["a dull and boring film", "boring plot, dull cast", "a dull, cold story", "boring and bad acting",
+               "cold and dull", "bad bad film", "我们 不 喜欢 这部 电影", "dull story"]
+    var docs: [LabelledText] = []
+    for (i, (g, b)) in zip(good, bad).enumerated() {
+        docs.append(LabelledText(label: labels.0, text: g, line: 2 * i + 1))
+        docs.append(LabelledText(label: labels.1, text: b, line: 2 * i + 2))
+    }
+    var options = TrainingOptions()
+    options.model = kind
+    options.embed = 8; options.hidden = 8; options.epochs = 3; options.batch = 4
+    options.minCount = 1; options.threads = 1; options.seed = 7; options.devFraction = 0.25; options.dropout = 0
+    return try Trainer(options: options).train(docs)
+}
+
+let goldenDocuments = [
+    LabelledText(label: "pos", text: "A GREAT film,  truly   lovely!\nSecond line: warm.", line: 1),
+    LabelledText(label: "neg", text: "Dull… and boring; a “cold” story.", line: 2),
+    LabelledText(label: "neg", text: "我们不喜欢这部电影", line: 3),
+]
+
+let fixedComparison = Comparison(
+    train: "train.tsv", test: "test.tsv", seed: 1, options: TrainingOptions(),
+    rows: [ComparisonRow(model: "lstm", accuracy: 0.75, macro_f1: 0.74, test_loss: 0.52, train_seconds: 12.5, tokens_per_s: 4000, best_epoch: 3, epochs_run: 5, model_file: "c.lstm.heed"),
+           ComparisonRow(model: "attention", accuracy: 0.78, macro_f1: 0.775, test_loss: 0.49, train_seconds: 14, tokens_per_s: 3500, best_epoch: 4, epochs_run: 6, model_file: "c.attention.heed")],
+    accuracy_gain: 3)
+
+func fixedLog(_ log: [EpochRecord]) -> [EpochRecord] {
+    // Timing fields vary run to run; the page does not show them, but pin them anyway.
+    log.map { var r = $0; r.seconds = 1; r.tokens_per_s = 1000; return r }
+}
+
+/// Every tag in the page, as (name, attribute names). Escaped text has no `<`, so every `<` starts
+/// a tag the template wrote.
+func tags(_ html: String) -> [(name: String, attributes: [String])] {
+    let tagPattern = try! NSRegularExpression(pattern: "<(/?[a-zA-Z!][a-zA-Z0-9-]*)([^<>]*)>")
+    let attrPattern = try! NSRegularExpression(pattern: "\\s([a-zA-Z-:]+)(=\"[^\"]*\")?")
+    let ns = html as NSString
+    return tagPattern.matches(in: html, range: NSRange(location: 0, length: ns.length)).map { m in
+        let body = ns.substring(with: m.range(at: 2))
+        let attrs = attrPattern.matches(in: body, range: NSRange(location: 0, length: (body as NSString).length))
+            .map { (body as NSString).substring(with: $0.range(at: 1)).lowercased() }
+        return (ns.substring(with: m.range(at: 1)).lowercased(), attrs)
+    }
+}
+
+@Suite struct ReportTests {
+    @Test func goldenPage() throws {
+        let trained = try tinyModel()
+        var report = HTMLReport()
+        report.modelName = "tiny.heed"
+        report.corpusName = "golden.tsv"
+        report.generator = "heed report (golden test)"
+        report.trainingLog = fixedLog(trained.log)
+        report.comparison = fixedComparison
+        let html = try report.render(classifier: trained.classifier, documents: goldenDocuments)
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/tiny-attention.html")
+        if ProcessInfo.processInfo.environment["HEED_UPDATE_GOLDEN"] == "1" {
+            try AtomicFile.write(html, to: url.path)
+        }
+        let golden = try String(contentsOf: url, encoding: .utf8)
+        if html != golden {
+            let a = html.split(separator: "\n", omittingEmptySubsequences: false), b = golden.split(separator: "\n", omittingEmptySubsequences: false)
+            let first = zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }
+            Issue.record("""
+                report differs from \(url.path) (regenerate with HEED_UPDATE_GOLDEN=1 swift test --filter HeedReportTests)
+                first difference at line \((first?.offset ?? min(a.count, b.count)) + 1):
+                got:      \(first.map { String($0.element.0.prefix(300)) } ?? "(\(a.count) lines)")
+                expected: \(first.map { String($0.element.1.prefix(300)) } ?? "(\(b.count) lines)")
+                """)
+        }
+        // The text is painted as written: casing, runs of spaces, punctuation and the line break survive.
+        #expect(html.contains(">GREAT</span> <span"))
+        #expect(html.contains("</span>,  <span"))
+        #expect(html.contains("</span>!\n<span"))
+        #expect(html.contains("Baseline vs attention"))
+        #expect(html.contains("<polyline"))
+    }
+
+    @Test func tokenSpansCoverExactlyTheTokenBytes() throws {
+        let classifier = try tinyModel().classifier
+        let analysis = try ReportAnalysis.run(classifier: classifier, documents: goldenDocuments)
+        for doc in analysis.documents {
+            let bytes = Array(doc.text.utf8)
+            for token in doc.tokens {
+                let surface = String(decoding: bytes[token.start..<token.end], as: UTF8.self)
+                #expect(surface.lowercased() == token.text.lowercased() || doc.text.unicodeScalars.contains { $0.value > 0x2000 })
+            }
+            #expect(doc.scores?.count == doc.tokens.count)
+        }
+        // The Chinese document is segmented into words, each its own span.
+        let chinese = analysis.documents[2]
+        #expect(chinese.tokens.count >= 3)
+        #expect(chinese.tokens.map(\.text).joined() == "我们不喜欢这部电影")
+    }
+
+    @Test func injectionRendersAsInertText() throws {
+        // Hostile labels too: they reach the page through the model file.
+        let classifier = try tinyModel(labels: ("<b onclick=\"x()\">pos</b>", "neg\" onmouseover=\"document.title='PWNED'")).classifier
+        let payloads = [
+            "<script>document.title='PWNED'</script> great film",
+            "</style><script>document.body.dataset.pwned=1</script><style> dull",
+            "\" onmouseover=\"document.title='PWNED'\" x=\" lovely",
+            "<a href=\"javascript:document.title='PWNED'\">click</a> boring",
+            "<img src=x onerror=\"document.title='PWNED'\"> warm",
+            "nul\u{0}byte\u{0}\u{1}\u{7F} great <!-- comment --> ]]> {{mustache}} {{{triple}}}",
+            "'single' & \"double\" &amp; &#60;script&#62;",
+        ]
+        let docs = payloads.enumerated().map { LabelledText(label: $0.offset % 2 == 0 ? classifier.labels[0] : classifier.labels[1], text: $0.element, line: $0.offset + 1) }
+        var report = HTMLReport()
+        report.corpusName = "<script>alert('corpus')</script>"
+        report.modelName = "\"><script>alert(1)</script>"
+        let html = try report.render(classifier: classifier, documents: docs)
+
+        // The page's text with tags removed (token spans split the payloads into pieces).
+        let text = html.replacingOccurrences(of: "<[^>]*>", with: "", options: .regularExpression)
+        #expect(!html.utf8.contains(0))
+        #expect(text.contains("nul␀byte␀␁␡"))
+        #expect(html.components(separatedBy: "<script").count == 2, "only the page's own script element")
+        #expect(html.components(separatedBy: "</style").count == 2, "only the page's own style element")
+        #expect(!html.contains("PWNED'\""))
+        #expect(text.contains("&lt;script&gt;document.title=&#39;PWNED&#39;&lt;/script&gt; great film"))
+        #expect(text.contains("&lt;/style&gt;&lt;script&gt;document.body.dataset.pwned=1&lt;/script&gt;&lt;style&gt; dull"))
+        #expect(text.contains("&lt;a href=&quot;javascript:document.title=&#39;PWNED&#39;&quot;&gt;click&lt;/a&gt;"))
+        #expect(text.contains("{{mustache}} {{{triple}}}"), "template syntax in data is not expanded")
+        #expect(text.contains("&#39;single&#39; &amp; &quot;double&quot; &amp;amp; &amp;#60;script&amp;#62;"))
+        let allowedTags: Set<String> = ["!doctype", "html", "head", "meta", "title", "style", "/style", "body", "main", "h1", "h2", "h3", "p", "b", "span", "div",
+                                        "section", "table", "thead", "tbody", "tr", "th", "td", "dl", "dt", "dd", "details", "summary", "svg", "line",
+                                        "text", "polyline", "circle", "label", "select", "option", "input", "article", "a", "ul", "li", "i", "footer",
+                                        "script", "/script"]
+        for tag in tags(html) {
+            let name = tag.name.hasPrefix("/") && tag.name != "/style" && tag.name != "/script" ? String(tag.name.dropFirst()) : tag.name
+            #expect(allowedTags.contains(name), "unexpected tag <\(tag.name)>")
+            for attribute in tag.attributes {
+                #expect(!attribute.hasPrefix("on"), "event handler attribute \(attribute) on <\(tag.name)>")
+                #expect(attribute != "src" && attribute != "srcset")
+            }
+        }
+        for href in html.components(separatedBy: "href=\"").dropFirst() { #expect(href.hasPrefix("#d")) }
+        // The Content-Security-Policy allows exactly the page's own script.
+        #expect(html.contains("script-src 'sha256-\(SHA256.base64(ReportTemplate.script))'"))
+        #expect(html.contains("<script>\(ReportTemplate.script)</script>"))
+        #expect(!ReportTemplate.page.contains("{{{") && !ReportTemplate.page.contains("{{&"))
+    }
+
+    @Test func sha256MatchesKnownVectors() {
+        #expect(SHA256.digest(Array("abc".utf8)).map { String(format: "%02x", $0) }.joined() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.base64("") == "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+        let long = String(repeating: "a", count: 1000)
+        #expect(SHA256.digest(Array(long.utf8)).map { String(format: "%02x", $0) }.joined() == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+    }
+
+    @Test func sizeIsProportionalAndLargePagesRender() throws {
+        let classifier = try tinyModel().classifier
+        let base = ["a great and lovely film that I would see again", "boring plot, dull cast and a cold story overall", "warm, great fun"]
+        func docs(_ n: Int) -> [LabelledText] { (0..<n).map { LabelledText(label: $0 % 2 == 0 ? "pos" : "neg", text: base[$0 % 3] + " #\($0)", line: $0 + 1) } }
+        var report = HTMLReport()
+        report.limit = 5000
+        let clock = ContinuousClock()
+        let small = try report.render(classifier: classifier, documents: docs(100)).utf8.count
+        let started = clock.now
+        let large = try report.render(classifier: classifier, documents: docs(2000)).utf8.count
+        let seconds = Double((clock.now - started).components.seconds)
+        let perDocument = Double(large - small) / 1900
+        print("report size: 100 docs \(small) bytes, 2000 docs \(large) bytes, \(Int(perDocument)) bytes per document, 2000 docs in \(seconds) s")
+        #expect(perDocument < 4096, "a short document should cost well under 4 KB")
+        #expect(Double(large) < Double(small) * 25, "size grows linearly")
+        #expect(seconds < 60)
+    }
+
+    @Test func baselineIsShadedByOcclusionAndSaysSo() throws {
+        let classifier = try tinyModel(.lstm).classifier
+        #expect(!classifier.hasAttention)
+        let analysis = try ReportAnalysis.run(classifier: classifier, documents: goldenDocuments)
+        #expect(analysis.scoreKind == .occlusion)
+        #expect(analysis.faithfulness.isEmpty)
+        let first = analysis.documents[0]
+        let ids = try classifier.encode([first.text])[0].ids
+        var without = ids
+        without.remove(at: 1)
+        let dropped = classifier.predict(ids: [without])[0].probabilities[first.predicted]
+        #expect(first.scores![1] == first.probabilities[first.predicted] - dropped)
+        let html = try HTMLReport().render(analysis, classifier: classifier)
+        #expect(html.contains("No attention"))
+        #expect(html.contains("leave-one-out occlusion"))
+        #expect(html.contains("occlusion +") || html.contains("occlusion −"))
+        #expect(!html.contains("<table class=\"faith\">"))
+    }
+
+    @Test func predictIDsMatchesPredict() throws {
+        let classifier = try tinyModel().classifier
+        let texts = goldenDocuments.map(\.text) + ["", "!!!", "great"]
+        let byText = try classifier.predict(texts)
+        let byIDs = classifier.predict(ids: try classifier.encode(texts).map(\.ids))
+        #expect(byText.map(\.probabilities) == byIDs.map(\.probabilities))
+        for (p, q) in zip(byText, byIDs) { #expect(p.tokens.map(\.weight) == (q.attention ?? []).map { Optional($0) }) }
+        // The report's spans are exactly `Prediction.tokens`' byte ranges.
+        let encoded = try classifier.encode(texts)
+        for (p, e) in zip(byText, encoded) {
+            #expect(p.tokens.map { [$0.start, $0.end] } == e.tokens.map { [$0.start, $0.end] })
+            #expect(p.tokens.map(\.text) == e.tokens.map(\.text))
+        }
+    }
+
+    @Test func faithfulnessCountsAndSorting() throws {
+        let classifier = try tinyModel().classifier
+        let docs = (0..<30).map { LabelledText(label: $0 % 2 == 0 ? "pos" : "neg", text: ["great lovely warm film story", "dull boring cold bad film"][$0 % 2] + String(repeating: " film", count: $0 % 4), line: $0 + 1) }
+        let a = try ReportAnalysis.run(classifier: classifier, documents: docs, sort: .length, limit: 10)
+        #expect(a.faithfulness.map(\.k) == [1, 3, 5])
+        #expect(a.faithfulness[0].documents == 30 && a.faithfulness[2].documents == docs.filter { $0.text.split(separator: " ").count > 5 }.count)
+        for row in a.faithfulness { #expect(row.topFlips <= row.documents && row.randomFlips <= row.documents) }
+        #expect(a.shown.count == 10)
+        #expect(zip(a.shown, a.shown.dropFirst()).allSatisfy { a.documents[$0].tokens.count >= a.documents[$1].tokens.count })
+        let again = try ReportAnalysis.run(classifier: classifier, documents: docs, sort: .length, limit: 10)
+        #expect(again.faithfulness == a.faithfulness, "the random erasure is seeded")
+    }
+
+    @Test func unlabelledCorpusAndBadInputs() throws {
+        let classifier = try tinyModel().classifier
+        let html = try HTMLReport().render(classifier: classifier, documents: [LabelledText(label: nil, text: "great film", line: 1)])
+        #expect(html.contains("The corpus has no labels"))
+        #expect(throws: HeedError.self) { try HTMLReport().render(classifier: classifier, documents: [LabelledText(label: "cooking", text: "x", line: 4)]) }
+        #expect(throws: HeedTextError.noDocuments("corpus")) { try HTMLReport().render(classifier: classifier, documents: []) }
+
+        let dir = NSTemporaryDirectory() + "heed-report-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try AtomicFile.write("{\"best\":true,\"dev_accuracy\":0.5,\"dev_loss\":0.7,\"dev_macro_f1\":0.5,\"epoch\":1,\"seconds\":1,\"tokens_per_s\":1,\"train_loss\":0.7}\n\nnot json\n", to: dir + "/log.jsonl")
+        do { _ = try HTMLReport.readTrainingLog(dir + "/log.jsonl"); Issue.record("expected an error") } catch {
+            #expect("\(error)".hasPrefix("\(dir)/log.jsonl:3: "))
+        }
+        #expect(throws: HeedTextError.fileNotFound(dir + "/none.jsonl")) { try HTMLReport.readTrainingLog(dir + "/none.jsonl") }
+        try AtomicFile.write("{\"rows\": []}", to: dir + "/c.json")
+        #expect(throws: ReportError.self) { try HTMLReport.readComparison(dir + "/c.json") }
+    }
+}
