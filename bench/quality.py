@@ -41,15 +41,17 @@ def main():
     ap.add_argument("--corpora", nargs="*", default=SHIPPED + BENCH_ONLY)
     ap.add_argument("--skip-compare", action="store_true", help="only the default model")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--results", default=RESULTS, help="JSON file to merge results into")
     args = ap.parse_args()
-    results = json.load(open(RESULTS)) if os.path.exists(RESULTS) else {}
+    results_path = args.results
+    results = json.load(open(results_path)) if os.path.exists(results_path) else {}
     version = subprocess.run([args.heed, "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
     for name in args.corpora:
         d = corpus_dir(name)
         if not os.path.exists(os.path.join(d, "train.tsv")):
             print(f"skip {name}: {d} not found", file=sys.stderr)
             continue
-        out = os.path.join(ROOT, "bench", "out", "quality", name)
+        out = os.path.join(ROOT, "bench", "out", "quality", os.path.basename(args.results).replace(".json", ""), name)
         os.makedirs(out, exist_ok=True)
         train, test = os.path.join(d, "train.tsv"), os.path.join(d, "test.tsv")
         dev = ["--dev", os.path.join(d, "dev.tsv")] if os.path.exists(os.path.join(d, "dev.tsv")) else []
@@ -77,11 +79,11 @@ def main():
             entry["compare"] = {"rows": c["rows"], "accuracy_gain": c["accuracy_gain"], "seconds": seconds,
                                 "command": " ".join(cmp_cmd[1:])}
         results[name] = entry
-        os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-        tmp = RESULTS + ".tmp"
+        os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
+        tmp = results_path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(results, f, indent=2, sort_keys=True)
-        os.replace(tmp, RESULTS)
+        os.replace(tmp, results_path)
         print(f"{name}: default accuracy {100 * evaluation['accuracy']:.1f}%", file=sys.stderr)
 
 

@@ -114,7 +114,12 @@ func runTraining(model kind: ModelKind, flags: TrainingFlags, trainPath: String,
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     trainer.progress = display.progress
-    trainer.epochEnded = display.epoch
+    // The log is rewritten (atomically) after every epoch, so it can be watched during training.
+    let logWriter = LogWriter(path: logPath)
+    trainer.epochEnded = { record in
+        display.epoch(record)
+        logWriter.append(record)
+    }
     trainer.shouldStop = { stopRequested != 0 }
     trainer.checkpointPath = output + ".ckpt"
     var wroteModel = false
@@ -131,7 +136,7 @@ func runTraining(model kind: ModelKind, flags: TrainingFlags, trainPath: String,
         throw error
     }
     for r in result.log { logLines.append(String(decoding: try encoder.encode(r), as: UTF8.self)) }
-    try AtomicFile.write(logLines.joined(separator: "\n") + "\n", to: logPath)
+    try AtomicFile.write(logLines.joined(separator: "\n") + "\n", to: logPath) // the full log, also after --resume
     if result.interrupted {
         if wroteModel {
             note("Interrupted. \(output) holds the best model so far (epoch \(result.bestEpoch)); continue with --resume \(output).ckpt")
@@ -168,5 +173,21 @@ struct Train: ParsableCommand {
             let best = r.log.first { $0.epoch == r.bestEpoch }
             print("\(output): \(model.rawValue), best epoch \(r.bestEpoch) of \(r.log.count), dev accuracy \(percent(best?.dev_accuracy ?? 0)), \(r.trainDocuments) training documents (\(r.skippedDocuments) without tokens skipped), \(Int(r.tokensPerSecond)) tokens/s, \(fixed(r.seconds, 1)) s")
         }
+    }
+}
+
+/// Appends epoch records to the JSONL log, rewriting it atomically each time.
+final class LogWriter: @unchecked Sendable {
+    private let path: String
+    private var lines: [String] = []
+    private let encoder = JSONEncoder()
+    init(path: String) {
+        self.path = path
+        encoder.outputFormatting = [.sortedKeys]
+    }
+    func append(_ record: EpochRecord) {
+        guard let data = try? encoder.encode(record) else { return }
+        lines.append(String(decoding: data, as: UTF8.self))
+        try? AtomicFile.write(lines.joined(separator: "\n") + "\n", to: path)
     }
 }
