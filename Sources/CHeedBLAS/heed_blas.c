@@ -24,3 +24,7 @@ void heed_sgemv(int transA, int m, int n, float alpha, const float *a, int lda,
                 const float *x, float beta, float *y) {
     cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, m, n, alpha, a, lda, x, 1, beta, y, 1);
 }
+
+void heed_saxpy(int n, float alpha, const float *x, float *y) { cblas_saxpy(n, alpha, x, 1, y, 1); }
+
+float heed_sdot(int n, const float *x, const float *y) { return cblas_sdot(n, x, 1, y, 1); }

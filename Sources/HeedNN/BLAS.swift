@@ -4,4 +4,44 @@ import CHeedBLAS
 public enum BLAS {
     public static var kernel: String { String(cString: heed_blas_kernel()) }
     public static func setThreads(_ n: Int) { heed_blas_set_threads(Int32(n)) }
+
+    /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major. Empty products are handled here
+    /// (k == 0 only scales C), so callers need not special-case zero-sized batches.
+    @inline(__always)
+    static func gemm(
+        _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            for i in 0..<m {
+                let row = c + i * ldc
+                for j in 0..<n { row[j] = beta == 0 ? 0 : row[j] * beta }
+            }
+            return
+        }
+        heed_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
+                   a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// y = alpha · op(A) · x + beta · y with A stored row-major as m×n.
+    @inline(__always)
+    static func gemv(
+        _ transA: Bool, _ m: Int, _ n: Int, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
+        _ x: UnsafePointer<Float>, _ beta: Float, _ y: UnsafeMutablePointer<Float>
+    ) {
+        if m == 0 || n == 0 { return }
+        heed_sgemv(transA ? 1 : 0, Int32(m), Int32(n), alpha, a, Int32(lda), x, beta, y)
+    }
+
+    @inline(__always)
+    static func axpy(_ n: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        if n > 0 { heed_saxpy(Int32(n), alpha, x, y) }
+    }
+
+    @inline(__always)
+    static func dot(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
+        n > 0 ? heed_sdot(Int32(n), x, y) : 0
+    }
 }

@@ -182,7 +182,11 @@ public struct CorpusReader {
             var text = row[textIndex]
             try text.withUTF8 { try body(DocumentView(label: label, text: $0, line: rowLine)) }
         }
-        if let error = reader.error { throw HeedTextError.badCSV(file: file, reason: "\(error)") }
+        // On Linux, Foundation's file InputStream reports bytes available at EOF, so CSV.swift ends
+        // every file with `cannotReadFile`. The file was fully read above, so that one is the EOF.
+        if let error = reader.error, !(error is CSVError && "\(error)" == "cannotReadFile") {
+            throw HeedTextError.badCSV(file: file, reason: "\(error)")
+        }
     }
 
     /// `root/<label>/*.txt`, labels and files in byte order so reading is deterministic.

@@ -66,7 +66,7 @@ final class LineReader {
                     break
                 }
                 if atEOF { break }
-                if end - start > maxLineBytes + 2 {
+                if end - start - 2 > maxLineBytes { // (+2: a CR LF may still follow)
                     throw .documentTooLong(file: displayName, line: lineNumber + 1, bytes: end - start, limit: maxLineBytes)
                 }
                 let scanned = end - start // fill() moves the pending bytes to the front

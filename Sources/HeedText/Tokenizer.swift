@@ -45,20 +45,47 @@ public final class Tokenizer {
     public func forEachToken(in text: UnsafeBufferPointer<UInt8>,
                              _ body: (UnsafeBufferPointer<UInt8>, Int, Int) -> Void) {
         guard !text.isEmpty else { return }
-        if !alwaysUseICU && Self.isASCII(text) {
-            forEachASCIIToken(text, body)
-        } else {
-            forEachICUToken(text, body)
+        if alwaysUseICU { return forEachICUToken(text, nil, body) }
+        // Mostly-ASCII text: only the stretches around non-ASCII bytes go through ICU. A split is
+        // safe where an ASCII non-space follows a space: no word rule joins across that boundary
+        // or looks past it, so ICU segments the pieces exactly as it segments the whole.
+        let count = text.count
+        var pieceStart = 0, lastSplit = 0
+        var nonASCII = text[0] >= 0x80
+        var i = 1
+        while i < count {
+            let b = text[i]
+            if b >= 0x80 {
+                if !nonASCII {
+                    if lastSplit > pieceStart {
+                        forEachASCIIToken(text, pieceStart..<lastSplit, body)
+                        pieceStart = lastSplit
+                    }
+                    nonASCII = true
+                }
+            } else if b != 0x20 && text[i - 1] == 0x20 {
+                if nonASCII {
+                    forEachICUToken(text, pieceStart..<i, body)
+                    pieceStart = i
+                    nonASCII = false
+                }
+                lastSplit = i
+            }
+            i += 1
         }
+        if nonASCII { forEachICUToken(text, pieceStart..<count, body) } else { forEachASCIIToken(text, pieceStart..<count, body) }
     }
 
     // MARK: - ICU path
 
-    private func forEachICUToken(_ text: UnsafeBufferPointer<UInt8>,
+    private func forEachICUToken(_ whole: UnsafeBufferPointer<UInt8>, _ piece: Range<Int>? = nil,
                                  _ body: (UnsafeBufferPointer<UInt8>, Int, Int) -> Void) {
         let settings = self.settings
-        segmenter.forEachSegment(text) { start, end, status in
-            let span = UnsafeBufferPointer(rebasing: text[start..<end])
+        let base = piece?.lowerBound ?? 0
+        let text = piece.map { UnsafeBufferPointer(rebasing: whole[$0]) } ?? whole
+        segmenter.forEachSegment(text) { pieceStart, pieceEnd, status in
+            let start = pieceStart + base, end = pieceEnd + base
+            let span = UnsafeBufferPointer(rebasing: whole[start..<end])
             if status < 100 { // no word content: whitespace, punctuation, symbols, emoji
                 if UnicodeSpan.containsPictographic(span) {
                     // Emoji stay as written: case folding would strip the ZWJ and variation
@@ -80,6 +107,10 @@ public final class Tokenizer {
             Self.numberBytes.withUnsafeBufferPointer { body($0, start, end) }
             return
         }
+        if Self.isASCII(span) { // NFKC leaves ASCII alone; case folding only lowers A–Z
+            if settings.normalization != .nfkcCasefold { return body(span, start, end) }
+            return lowercased(span) { body($0, start, end) }
+        }
         let n = UnicodeSpan.normalize(settings.normalization, span, into: &scratch)
         guard n > 0 else { return } // e.g. only default-ignorable code points
         scratch.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[0..<n]), start, end) }
@@ -99,7 +130,8 @@ public final class Tokenizer {
 
     private static let kinds: [Kind] = (0..<128).map { b -> Kind in
         switch UInt8(b) {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"): return .letter
+        // ICU 72 (CLDR 42) root rules count '@' as a letter, keeping e-mail addresses and @handles whole.
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "@"): return .letter
         case UInt8(ascii: "0")...UInt8(ascii: "9"): return .digit
         case UInt8(ascii: "_"): return .underscore
         case UInt8(ascii: "."), UInt8(ascii: "'"): return .midLetterOrNum // MidNumLet, Single_Quote
@@ -109,15 +141,32 @@ public final class Tokenizer {
         }
     }
 
-    private func forEachASCIIToken(_ text: UnsafeBufferPointer<UInt8>,
+    /// '@' joins words like a letter but is not alphabetic: "9@" is still a number.
+    private static func hasASCIILetter(_ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        range.contains { ((text[$0] | 0x20) &- UInt8(ascii: "a")) < 26 }
+    }
+
+    @inline(__always)
+    private func lowercased(_ span: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        if scratch.count < span.count { scratch = [UInt8](repeating: 0, count: span.count) }
+        scratch.withUnsafeMutableBufferPointer { out in
+            for j in 0..<span.count {
+                let b = span[j]
+                out[j] = (b &- UInt8(ascii: "A")) < 26 ? b | 0x20 : b
+            }
+            body(UnsafeBufferPointer(rebasing: out[0..<span.count]))
+        }
+    }
+
+    private func forEachASCIIToken(_ text: UnsafeBufferPointer<UInt8>, _ piece: Range<Int>,
                                    _ body: (UnsafeBufferPointer<UInt8>, Int, Int) -> Void) {
-        let count = text.count
+        let count = piece.upperBound
         let keepPunctuation = settings.keepPunctuation, maskNumbers = settings.maskNumbers
         let lower = settings.normalization == .nfkcCasefold
         if scratch.count < count { scratch = [UInt8](repeating: 0, count: count) }
         Self.kinds.withUnsafeBufferPointer { kinds in
             scratch.withUnsafeMutableBufferPointer { scratch in
-                var i = 0
+                var i = piece.lowerBound
                 while i < count {
                     let kind = kinds[Int(text[i])]
                     switch kind {
@@ -150,7 +199,7 @@ public final class Tokenizer {
                             if keepPunctuation { body(UnsafeBufferPointer(rebasing: text[start..<end]), start, end) }
                             continue // but a run of two or more is a word (rule status "letter")
                         }
-                        if maskNumbers && hasDigit && !hasLetter {
+                        if maskNumbers && hasDigit && !(hasLetter && Self.hasASCIILetter(text, start..<end)) {
                             Self.numberBytes.withUnsafeBufferPointer { body($0, start, end) }
                             continue
                         }

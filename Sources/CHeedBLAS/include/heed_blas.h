@@ -10,6 +10,12 @@ void heed_sgemm(int transA, int transB, int m, int n, int k, float alpha,
 void heed_sgemv(int transA, int m, int n, float alpha, const float *a, int lda,
                 const float *x, float beta, float *y);
 
+/// y += alpha * x (n elements, unit stride).
+void heed_saxpy(int n, float alpha, const float *x, float *y);
+
+/// Returns x . y (n elements, unit stride).
+float heed_sdot(int n, const float *x, const float *y);
+
 /// Sets the BLAS thread count (no-op where the library has no such control).
 void heed_blas_set_threads(int threads);
 

@@ -1,0 +1,264 @@
+/// Model hyper-parameters; stored as JSON in model files.
+public struct ClassifierConfig: Codable, Sendable, Equatable {
+    public enum Pooling: String, Codable, Sendable { case last, attention }
+    public enum Scorer: String, Codable, Sendable { case linear, additive }
+
+    public var vocabSize: Int
+    public var embedDim: Int
+    public var hiddenDim: Int
+    public var bidirectional: Bool
+    public var pooling: Pooling
+    public var scorer: Scorer
+    /// Additive-attention width A; nil means A = D (the LSTM output width).
+    public var attentionDim: Int?
+    public var classes: Int
+    /// Dropout probability after the embedding and before the classifier (0 = off).
+    public var dropout: Float
+
+    public init(vocabSize: Int, embedDim: Int = 100, hiddenDim: Int = 128, bidirectional: Bool = false,
+                pooling: Pooling = .attention, scorer: Scorer = .additive, attentionDim: Int? = nil,
+                classes: Int, dropout: Float = 0) {
+        self.vocabSize = vocabSize
+        self.embedDim = embedDim
+        self.hiddenDim = hiddenDim
+        self.bidirectional = bidirectional
+        self.pooling = pooling
+        self.scorer = scorer
+        self.attentionDim = attentionDim
+        self.classes = classes
+        self.dropout = dropout
+    }
+
+    /// LSTM output width D: 2H when bidirectional, else H.
+    public var outputDim: Int { bidirectional ? 2 * hiddenDim : hiddenDim }
+    /// Effective additive-attention width.
+    public var resolvedAttentionDim: Int { attentionDim ?? outputDim }
+
+    /// Every tensor the model has, in state_dict order, with its shape.
+    public var tensorShapes: [(name: String, shape: [Int])] {
+        let E = embedDim, H = hiddenDim, D = outputDim
+        var out: [(String, [Int])] = [("embedding.weight", [vocabSize, E])]
+        for s in bidirectional ? ["", "_reverse"] : [""] {
+            out += [("lstm.weight_ih_l0" + s, [4 * H, E]), ("lstm.weight_hh_l0" + s, [4 * H, H]),
+                    ("lstm.bias_ih_l0" + s, [4 * H]), ("lstm.bias_hh_l0" + s, [4 * H])]
+        }
+        if pooling == .attention {
+            switch scorer {
+            case .linear: out += [("attention.score.weight", [1, D]), ("attention.score.bias", [1])]
+            case .additive:
+                let A = resolvedAttentionDim
+                out += [("attention.proj.weight", [A, D]), ("attention.proj.bias", [A]), ("attention.context.weight", [1, A])]
+            }
+        }
+        out += [("classifier.weight", [classes, D]), ("classifier.bias", [classes])]
+        return out
+    }
+
+    /// Human-readable reason the config is unusable, or nil.
+    public var problem: String? {
+        if vocabSize < 2 { return "vocabSize must be at least 2 (row 0 is padding)" }
+        if embedDim < 1 || hiddenDim < 1 { return "embedDim and hiddenDim must be positive" }
+        if classes < 2 { return "classes must be at least 2" }
+        if let a = attentionDim, a < 1 { return "attentionDim must be positive" }
+        if !(dropout >= 0 && dropout < 1) { return "dropout must be in [0, 1)" }
+        return nil
+    }
+}
+
+/// Result of `Classifier.forward`, in the caller's batch order.
+public struct ForwardOutput: Sendable {
+    /// Raw scores [B × C].
+    public var logits: [Float]
+    /// Softmax of the logits [B × C].
+    public var probabilities: [Float]
+    /// Attention weights [B × T] (rows sum to 1, padded positions exactly 0); nil for `.last` pooling.
+    public var attention: [Float]?
+}
+
+/// Embedding → (Bi)LSTM → last-state or attention pooling → dropout → linear classifier.
+/// Names and semantics match `bench/reference/heed_torch.py` (`HeedClassifier`).
+///
+/// Training step:
+/// ```
+/// model.zeroGrad()
+/// let out = model.forward(ids: ids, lengths: lengths, batch: B, steps: T, training: true)
+/// let loss = model.loss(labels: labels, classWeights: weights)
+/// model.backward()
+/// model.clipGradNorm(5)
+/// adam.step()           // adam = Adam(parameters: model.parameters)
+/// ```
+/// Not thread-safe: one model instance per thread (buffers are reused across calls).
+public final class Classifier {
+    public let config: ClassifierConfig
+    /// The model's generator (init and dropout). Read/restore `rngState` for resumable training.
+    public var rng: Rng
+
+    let embedding: Embedding
+    let lstm: LSTM
+    let attention: Attention?
+    let classifier: Linear
+    let dropIn: Dropout
+    let dropOut: Dropout
+    let criterion: SoftmaxCrossEntropy
+    /// All parameters in PyTorch state_dict order.
+    public let parameters: [Param]
+
+    private var pk = Packing()
+    private var packedIds: [Int32] = []
+    private let pooled = Buffer(), dPooled = Buffer(), dOut = Buffer(), sortedLabelsBuf = Buffer()
+    private var sortedLabels: [Int] = []
+    private var forwardDone = false, lossDone = false
+
+    /// Builds a model initialised like PyTorch's defaults from `seed` (same seed → same weights).
+    public init(config: ClassifierConfig, seed: UInt64) {
+        if let p = config.problem { preconditionFailure("invalid ClassifierConfig: \(p)") }
+        self.config = config
+        var r = Rng(seed: seed)
+        embedding = Embedding(vocab: config.vocabSize, dim: config.embedDim, rng: &r)
+        lstm = LSTM(input: config.embedDim, hidden: config.hiddenDim, bidirectional: config.bidirectional, rng: &r)
+        if config.pooling == .attention {
+            attention = Attention(dim: config.outputDim, scorer: config.scorer == .linear ? .linear : .additive,
+                                  attentionDim: config.resolvedAttentionDim, rng: &r)
+        } else {
+            attention = nil
+        }
+        classifier = Linear("classifier", inputs: config.outputDim, outputs: config.classes, rng: &r)
+        dropIn = Dropout(p: config.dropout)
+        dropOut = Dropout(p: config.dropout)
+        criterion = SoftmaxCrossEntropy(classes: config.classes)
+        parameters = [embedding.weight] + lstm.parameters + (attention?.parameters ?? []) + classifier.parameters
+        rng = r
+    }
+
+    /// Generator state (restore it to continue a training run bit for bit).
+    public var rngState: RandomState {
+        get { rng.state }
+        set { rng = Rng(state: newValue) }
+    }
+
+    /// Parameter by state_dict name.
+    public func parameter(named name: String) -> Param? { parameters.first { $0.name == name } }
+
+    /// Overwrites embedding rows (index ≥ 1) with pretrained vectors.
+    public func loadPretrained(rows: [(index: Int, vector: [Float])]) { embedding.loadPretrained(rows: rows) }
+
+    /// Copies tensors in by state_dict name; every parameter must be present with its exact count.
+    public func load(stateDict: [String: [Float]]) {
+        for p in parameters {
+            guard let v = stateDict[p.name] else { preconditionFailure("missing tensor \(p.name)") }
+            p.values = v
+        }
+    }
+
+    public func zeroGrad() { for p in parameters { p.zeroGrad() } }
+
+    /// Scales gradients to global L2 norm ≤ maxNorm; returns the norm before clipping.
+    @discardableResult
+    public func clipGradNorm(_ maxNorm: Float) -> Float { HeedNN.clipGradNorm(parameters, maxNorm: maxNorm) }
+
+    /// Runs the model on `ids` [batch × steps] (row-major, 0-padded) with `lengths[b]` in 1...steps.
+    /// `training` enables dropout (and is otherwise identical: activations are always kept so
+    /// `loss`/`backward` may follow).
+    public func forward(ids: [Int32], lengths: [Int], batch B: Int, steps T: Int, training: Bool) -> ForwardOutput {
+        precondition(ids.count == B * T, "ids must hold batch × steps = \(B * T) values, got \(ids.count)")
+        precondition(B >= 1 && T >= 1, "empty batch")
+        pk.build(lengths: lengths, batch: B, steps: T)
+        let P = pk.total, E = config.embedDim, D = config.outputDim, C = config.classes
+        packedIds.removeAll(keepingCapacity: true)
+        for t in 0..<T {
+            for j in 0..<pk.batchSizes[t] { packedIds.append(ids[pk.order[j] * T + t]) }
+        }
+        embedding.forward(ids: packedIds)
+        let x = embedding.out.ptr
+        dropIn.forward(x, count: P * E, training: training, rng: &rng)
+        lstm.forward(x, pk)
+        let h = lstm.out.ptr
+        let pool: UnsafeMutablePointer<Float>
+        if let att = attention {
+            att.forward(h, pk)
+            pool = att.ctx.ptr
+        } else {
+            pool = pooled.reserve(B * D)
+            let H = config.hiddenDim
+            for j in 0..<B {
+                let last = pk.row(j, pk.lengths[j] - 1)
+                if config.bidirectional {
+                    (pool + j * D).update(from: h + last * D, count: H)
+                    (pool + j * D + H).update(from: h + j * D + H, count: H)  // reverse state at position 0
+                } else {
+                    (pool + j * D).update(from: h + last * D, count: D)
+                }
+            }
+        }
+        dropOut.forward(pool, count: B * D, training: training, rng: &rng)
+        classifier.forward(pool, rows: B)
+        let z = classifier.out.ptr
+        criterion.softmax(z, batch: B)
+        let p = criterion.probs.ptr
+        var logits = [Float](repeating: 0, count: B * C)
+        var probs = [Float](repeating: 0, count: B * C)
+        for j in 0..<B {
+            let b = pk.order[j]
+            for c in 0..<C {
+                logits[b * C + c] = z[j * C + c]
+                probs[b * C + c] = p[j * C + c]
+            }
+        }
+        var attn: [Float]? = nil
+        if let att = attention {
+            var a = [Float](repeating: 0, count: B * T)
+            let w = att.weights.ptr
+            for t in 0..<T {
+                for j in 0..<pk.batchSizes[t] { a[pk.order[j] * T + t] = w[pk.row(j, t)] }
+            }
+            attn = a
+        }
+        forwardDone = true
+        lossDone = false
+        return ForwardOutput(logits: logits, probabilities: probs, attention: attn)
+    }
+
+    /// Mean cross-entropy of the last `forward` against `labels` (caller's batch order), with
+    /// optional per-class weights (PyTorch weighted-mean semantics).
+    public func loss(labels: [Int], classWeights: [Float]? = nil) -> Float {
+        precondition(forwardDone, "loss before forward")
+        precondition(labels.count == pk.batch, "need one label per sequence")
+        sortedLabels.removeAll(keepingCapacity: true)
+        for j in 0..<pk.batch { sortedLabels.append(labels[pk.order[j]]) }
+        lossDone = true
+        return criterion.forward(classifier.out.ptr, batch: pk.batch, labels: sortedLabels, classWeights: classWeights)
+    }
+
+    /// Accumulates d loss / d parameter into every `Param.grad` (call `zeroGrad` first per step).
+    public func backward() {
+        precondition(lossDone, "backward before loss")
+        let B = pk.batch, P = pk.total, D = config.outputDim
+        criterion.backward(batch: B)
+        let dp = dPooled.reserve(B * D)
+        classifier.backward(criterion.dLogits.ptr, dx: dp)
+        dropOut.backward(dp)
+        let dh: UnsafeMutablePointer<Float>
+        if let att = attention {
+            att.backward(dp, pk)
+            dh = att.dh.ptr
+        } else {
+            dh = dOut.zeroed(P * D)
+            let H = config.hiddenDim
+            for j in 0..<B {
+                let last = pk.row(j, pk.lengths[j] - 1)
+                if config.bidirectional {
+                    for k in 0..<H {
+                        dh[last * D + k] += dp[j * D + k]
+                        dh[j * D + H + k] += dp[j * D + H + k]
+                    }
+                } else {
+                    for k in 0..<D { dh[last * D + k] += dp[j * D + k] }
+                }
+            }
+        }
+        lstm.backward(dh, pk)
+        let dx = lstm.dx.ptr
+        dropIn.backward(dx)
+        embedding.backward(dOut: dx)
+    }
+}

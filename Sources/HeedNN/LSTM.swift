@@ -1,0 +1,226 @@
+import Foundation
+
+@inline(__always) func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
+
+/// One LSTM direction over a packed batch (see `Packing`), PyTorch gate order i, f, g, o.
+/// Forward: one GEMM projects all steps' inputs, then per step only the recurrent GEMM over the
+/// active rows and a fused gate loop. Backward: per step the fused gate-gradient loop and one
+/// recurrent GEMM; the weight gradients are one GEMM each over all steps.
+final class LSTMDirection {
+    let input: Int
+    let hidden: Int
+    let wih: Param, whh: Param, bih: Param, bhh: Param
+
+    // Saved activations, all packed rows.
+    let gates = Buffer()     // [P × 4H] activated i, f, g, o
+    let cell = Buffer()      // [P × H] c_t
+    let tanhCell = Buffer()  // [P × H] tanh(c_t)
+    let hPrev = Buffer()     // [P × H] h_{t-1} per row (zero at t = 0)
+    let cPrev = Buffer()     // [P × H] c_{t-1} per row
+    let out = Buffer()       // [P × H] h_t
+    let dGates = Buffer()    // [P × 4H]
+    let dCarry = Buffer()    // [B × H]
+    let biasSum = Buffer()   // [4H]
+    private var x: UnsafePointer<Float>?
+
+    init(input: Int, hidden: Int, suffix: String, rng: inout Rng) {
+        self.input = input
+        self.hidden = hidden
+        wih = Param("lstm.weight_ih_l0" + suffix, [4 * hidden, input])
+        whh = Param("lstm.weight_hh_l0" + suffix, [4 * hidden, hidden])
+        bih = Param("lstm.bias_ih_l0" + suffix, [4 * hidden])
+        bhh = Param("lstm.bias_hh_l0" + suffix, [4 * hidden])
+        let k = 1 / Float(hidden).squareRoot()
+        for p in [wih, whh, bih, bhh] {
+            for i in 0..<p.count { p.value[i] = rng.uniform(-k, k) }
+        }
+    }
+
+    var parameters: [Param] { [wih, whh, bih, bhh] }
+
+    /// `x` [P × E] packed; must stay valid until `backward`. Result in `out` [P × H].
+    func forward(_ x: UnsafePointer<Float>, _ pk: Packing) {
+        self.x = x
+        let P = pk.total, H = hidden, H4 = 4 * hidden, E = input
+        let G = gates.reserve(P * H4)
+        let C = cell.reserve(P * H)
+        let TC = tanhCell.reserve(P * H)
+        let HP = hPrev.reserve(P * H)
+        let CP = cPrev.reserve(P * H)
+        let O = out.reserve(P * H)
+        let bs = biasSum.reserve(H4)
+        for k in 0..<H4 { bs[k] = bih.value[k] + bhh.value[k] }
+        BLAS.gemm(false, true, P, H4, E, 1, x, E, wih.value, E, 0, G, H4)
+        if pk.steps > 0 {
+            HP.update(repeating: 0, count: pk.batchSizes[0] * H)
+            CP.update(repeating: 0, count: pk.batchSizes[0] * H)
+        }
+        pk.batchSizes.withUnsafeBufferPointer { bsz in
+            pk.offsets.withUnsafeBufferPointer { off in
+                let T = pk.steps
+                for t in 0..<T {
+                    let n = bsz[t], r0 = off[t]
+                    if n == 0 { break }
+                    if t > 0 {
+                        BLAS.gemm(false, true, n, H4, H, 1, HP + r0 * H, H, whh.value, H, 1, G + r0 * H4, H4)
+                    }
+                    let nNext = t + 1 < T ? bsz[t + 1] : 0
+                    let rNext = t + 1 < T ? off[t + 1] : 0
+                    for j in 0..<n {
+                        let r = r0 + j
+                        let g = G + r * H4
+                        let cp = CP + r * H, c = C + r * H, tc = TC + r * H, h = O + r * H
+                        for k in 0..<H {
+                            let iv = sigmoid(g[k] + bs[k])
+                            let fv = sigmoid(g[H + k] + bs[H + k])
+                            let gv = tanhf(g[2 * H + k] + bs[2 * H + k])
+                            let ov = sigmoid(g[3 * H + k] + bs[3 * H + k])
+                            g[k] = iv; g[H + k] = fv; g[2 * H + k] = gv; g[3 * H + k] = ov
+                            let cv = fv * cp[k] + iv * gv
+                            let tv = tanhf(cv)
+                            c[k] = cv
+                            tc[k] = tv
+                            h[k] = ov * tv
+                        }
+                        if j < nNext {
+                            (HP + (rNext + j) * H).update(from: h, count: H)
+                            (CP + (rNext + j) * H).update(from: c, count: H)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `dh` [P × H]: gradient w.r.t. `out`; used as scratch (the recurrent gradient is added
+    /// into it). Accumulates parameter gradients; writes dx [P × E] (overwrites) if given.
+    func backward(_ dh: UnsafeMutablePointer<Float>, _ pk: Packing, dx: UnsafeMutablePointer<Float>?) {
+        guard let x else { preconditionFailure("LSTM.backward before forward") }
+        let P = pk.total, H = hidden, H4 = 4 * hidden, E = input
+        let G = gates.ptr, TC = tanhCell.ptr, CP = cPrev.ptr
+        let dG = dGates.reserve(P * H4)
+        let dc = dCarry.zeroed(pk.batch * H)
+        pk.batchSizes.withUnsafeBufferPointer { bsz in
+            pk.offsets.withUnsafeBufferPointer { off in
+                let T = pk.steps
+                for t in stride(from: T - 1, through: 0, by: -1) {
+                    let n = bsz[t], r0 = off[t]
+                    if n == 0 { continue }
+                    if t + 1 < T && bsz[t + 1] > 0 {
+                        // Recurrent gradient from step t+1 into h_t of the rows still active there.
+                        BLAS.gemm(false, false, bsz[t + 1], H, H4, 1, dG + off[t + 1] * H4, H4,
+                                  whh.value, H, 1, dh + r0 * H, H)
+                    }
+                    for j in 0..<n {
+                        let r = r0 + j
+                        let g = G + r * H4, d = dG + r * H4
+                        let tc = TC + r * H, cp = CP + r * H, dhr = dh + r * H, dcj = dc + j * H
+                        for k in 0..<H {
+                            let iv = g[k], fv = g[H + k], gv = g[2 * H + k], ov = g[3 * H + k]
+                            let tv = tc[k], dhv = dhr[k]
+                            let dcv = dcj[k] + dhv * ov * (1 - tv * tv)
+                            dcj[k] = dcv * fv
+                            d[k] = dcv * gv * iv * (1 - iv)
+                            d[H + k] = dcv * cp[k] * fv * (1 - fv)
+                            d[2 * H + k] = dcv * iv * (1 - gv * gv)
+                            d[3 * H + k] = dhv * tv * ov * (1 - ov)
+                        }
+                    }
+                }
+            }
+        }
+        BLAS.gemm(true, false, H4, E, P, 1, dG, H4, x, E, 1, wih.grad, E)
+        BLAS.gemm(true, false, H4, H, P, 1, dG, H4, hPrev.ptr, H, 1, whh.grad, H)
+        let db = biasSum.zeroed(H4)  // scratch: forward recomputes it
+        for r in 0..<P {
+            let d = dG + r * H4
+            for k in 0..<H4 { db[k] += d[k] }
+        }
+        for k in 0..<H4 {
+            bih.grad[k] += db[k]
+            bhh.grad[k] += db[k]
+        }
+        if let dx {
+            BLAS.gemm(false, false, P, E, H4, 1, dG, H4, wih.value, E, 0, dx, E)
+        }
+    }
+}
+
+/// `nn.LSTM(E, H, batch_first: true, bidirectional:)` over a packed batch. The reverse
+/// direction reads each sequence's real tokens backwards from its last real token, as a packed
+/// bidirectional PyTorch LSTM does. Output per row: forward ⊕ backward (D = 2H) or forward (D = H).
+final class LSTM {
+    let input: Int
+    let hidden: Int
+    let bidirectional: Bool
+    let forwardDir: LSTMDirection
+    let reverseDir: LSTMDirection?
+    /// Output [P × D] in forward packed order.
+    let out = Buffer()
+    /// Input gradient [P × E].
+    let dx = Buffer()
+    private let xRev = Buffer(), dxRev = Buffer(), dhF = Buffer(), dhR = Buffer()
+
+    var outputDim: Int { bidirectional ? 2 * hidden : hidden }
+
+    init(input: Int, hidden: Int, bidirectional: Bool, rng: inout Rng) {
+        self.input = input
+        self.hidden = hidden
+        self.bidirectional = bidirectional
+        forwardDir = LSTMDirection(input: input, hidden: hidden, suffix: "", rng: &rng)
+        reverseDir = bidirectional ? LSTMDirection(input: input, hidden: hidden, suffix: "_reverse", rng: &rng) : nil
+    }
+
+    var parameters: [Param] { forwardDir.parameters + (reverseDir?.parameters ?? []) }
+
+    /// `x` [P × E] packed, must stay valid until `backward`.
+    func forward(_ x: UnsafePointer<Float>, _ pk: Packing) {
+        let P = pk.total, H = hidden, E = input, D = outputDim
+        forwardDir.forward(x, pk)
+        let o = out.reserve(P * D)
+        guard let rev = reverseDir else {
+            o.update(from: forwardDir.out.ptr, count: P * H)
+            return
+        }
+        let xr = xRev.reserve(P * E)
+        pk.reversed.withUnsafeBufferPointer { perm in
+            for r in 0..<P { (xr + perm[r] * E).update(from: x + r * E, count: E) }
+        }
+        rev.forward(xr, pk)
+        let hf = forwardDir.out.ptr, hr = rev.out.ptr
+        pk.reversed.withUnsafeBufferPointer { perm in
+            for r in 0..<P {
+                (o + r * D).update(from: hf + r * H, count: H)
+                (o + r * D + H).update(from: hr + perm[r] * H, count: H)
+            }
+        }
+    }
+
+    /// `dOut` [P × D]; accumulates parameter gradients and writes `dx` [P × E].
+    func backward(_ dOut: UnsafePointer<Float>, _ pk: Packing) {
+        let P = pk.total, H = hidden, E = input, D = outputDim
+        let dxp = dx.reserve(P * E)
+        let df = dhF.reserve(P * H)
+        guard let rev = reverseDir else {
+            df.update(from: dOut, count: P * H)
+            forwardDir.backward(df, pk, dx: dxp)
+            return
+        }
+        let dr = dhR.reserve(P * H)
+        pk.reversed.withUnsafeBufferPointer { perm in
+            for r in 0..<P {
+                (df + r * H).update(from: dOut + r * D, count: H)
+                (dr + perm[r] * H).update(from: dOut + r * D + H, count: H)
+            }
+        }
+        forwardDir.backward(df, pk, dx: dxp)
+        let dxr = dxRev.reserve(P * E)
+        rev.backward(dr, pk, dx: dxr)
+        pk.reversed.withUnsafeBufferPointer { perm in
+            for r in 0..<P {
+                let dst = dxp + r * E, src = dxr + perm[r] * E
+                for k in 0..<E { dst[k] += src[k] }
+            }
+        }
+    }
+}

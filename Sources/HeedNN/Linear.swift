@@ -1,0 +1,51 @@
+/// `nn.Linear(in, out, bias:)`: y = x Wᵀ + b, W [out × in]. Init U(-1/√in, 1/√in) for W and b.
+final class Linear {
+    let inputs: Int
+    let outputs: Int
+    let weight: Param
+    let bias: Param?
+    /// Output [n × out], valid after `forward`.
+    let out = Buffer()
+    private var x: UnsafePointer<Float>?
+    private var n = 0
+
+    init(_ prefix: String, inputs: Int, outputs: Int, bias hasBias: Bool = true, rng: inout Rng) {
+        self.inputs = inputs
+        self.outputs = outputs
+        weight = Param(prefix + ".weight", [outputs, inputs])
+        bias = hasBias ? Param(prefix + ".bias", [outputs]) : nil
+        let k = 1 / Float(inputs).squareRoot()
+        for i in 0..<weight.count { weight.value[i] = rng.uniform(-k, k) }
+        if let b = bias { for i in 0..<outputs { b.value[i] = rng.uniform(-k, k) } }
+    }
+
+    var parameters: [Param] { bias.map { [weight, $0] } ?? [weight] }
+
+    /// `x` [n × in] must stay valid until `backward`.
+    func forward(_ x: UnsafePointer<Float>, rows n: Int) {
+        self.x = x
+        self.n = n
+        let y = out.reserve(n * outputs)
+        if let b = bias {
+            for r in 0..<n { (y + r * outputs).update(from: b.value, count: outputs) }
+            BLAS.gemm(false, true, n, outputs, inputs, 1, x, inputs, weight.value, inputs, 1, y, outputs)
+        } else {
+            BLAS.gemm(false, true, n, outputs, inputs, 1, x, inputs, weight.value, inputs, 0, y, outputs)
+        }
+    }
+
+    /// Accumulates dW, db from `dy` [n × out]; writes dx [n × in] (overwrites) when given.
+    func backward(_ dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?) {
+        guard let x else { preconditionFailure("Linear.backward before forward") }
+        BLAS.gemm(true, false, outputs, inputs, n, 1, dy, outputs, x, inputs, 1, weight.grad, inputs)
+        if let b = bias {
+            for r in 0..<n {
+                let row = dy + r * outputs
+                for k in 0..<outputs { b.grad[k] += row[k] }
+            }
+        }
+        if let dx {
+            BLAS.gemm(false, false, n, inputs, outputs, 1, dy, outputs, weight.value, inputs, 0, dx, inputs)
+        }
+    }
+}

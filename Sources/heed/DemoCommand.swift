@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Heed
+
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the whole pipeline on a shipped corpus and summarise it (what `make demo` runs).")
+
+    @Option(help: "Corpus folder with train.tsv and test.tsv.")
+    var corpus = "corpora/sentiment-en-rt"
+
+    @Option(help: "Folder for everything the demo writes.")
+    var output = "build/demo"
+
+    func run() throws {
+        let clock = ContinuousClock(), started = clock.now
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let train = corpus + "/train.tsv", test = corpus + "/test.tsv"
+        for file in [train, test] where !FileManager.default.fileExists(atPath: file) {
+            throw HeedTextError.fileNotFound(file)
+        }
+        print("== 1. Tokenize (ICU \(ICU.version)) — \(train)")
+        let tokenizer = try Tokenizer()
+        var lengths: [Int] = []
+        var counts = TokenCounts(settings: tokenizer.settings)
+        var example: (String, [Token])? = nil
+        try CorpusReader(CorpusSource(path: train)).forEachDocument { doc in
+            counts.addDocument(label: doc.label)
+            var n = 0
+            tokenizer.forEachToken(in: doc.text) { token, _, _ in counts.add(token: token); n += 1 }
+            lengths.append(n)
+            if example == nil && doc.text.count > 60 { example = (doc.textString, tokenizer.tokenize(bytes: doc.text)) }
+        }
+        if let (text, tokens) = example {
+            print("   \(text)")
+            print("   → " + tokens.prefix(12).map { "\($0.text)[\($0.range.lowerBound),\($0.range.upperBound))" }.joined(separator: " ") + (tokens.count > 12 ? " …" : ""))
+        }
+        let sorted = lengths.sorted()
+        print("   \(counts.documents) documents, \(counts.tokens) tokens, \(counts.distinctTokens) distinct; tokens per document: median \(sorted[sorted.count / 2]), 95th percentile \(sorted[sorted.count * 95 / 100]), max \(sorted.last!)")
+
+        print("== 2. Vocabulary")
+        let vocabulary = Vocabulary(counts: counts)
+        let vocabPath = output + "/vocab.vocab"
+        try vocabulary.write(to: vocabPath)
+        print("   " + Vocab.summary(vocabulary, path: vocabPath))
+        print("   top tokens: " + (2..<min(vocabulary.count, 17)).map { vocabulary.token($0) }.joined(separator: " "))
+
+        print("== 3. Corpus statistics")
+        let testDocs = try CorpusReader(CorpusSource(path: test)).readAll()
+        var unknown = 0, total = 0
+        for doc in testDocs {
+            var text = doc.text
+            text.withUTF8 { for id in vocabulary.ids($0, tokenizer: tokenizer) { total += 1; if id == Vocabulary.unknownID { unknown += 1 } } }
+        }
+        let majority = vocabulary.labelCounts.max() ?? 0
+        print("   labels (train): " + zip(vocabulary.labels, vocabulary.labelCounts).map { "\($0) \($1)" }.joined(separator: ", ")
+              + "; majority-class accuracy \(percent(Double(majority) / Double(max(1, counts.documents))))")
+        print("   test: \(testDocs.count) documents, \(total) tokens, \(percent(Double(unknown) / Double(max(1, total)))) out of vocabulary")
+        let elapsed = started.duration(to: clock.now)
+        print("Done in \(elapsed.components.seconds) s. Outputs in \(output)/")
+    }
+}
+
+func percent(_ x: Double) -> String { "\((x * 1000).rounded() / 10)%" }

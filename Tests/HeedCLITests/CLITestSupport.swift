@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+struct RunResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs the `heed` executable built beside the test bundle.
+func heed(_ arguments: [String], stdin: String? = nil) throws -> RunResult {
+    let binary = Bundle.main.bundleURL.appendingPathComponent("heed").path
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: FileManager.default.fileExists(atPath: binary) ? binary
+        : Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("heed").path)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe(), input = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = input
+    try process.run()
+    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+    try input.fileHandleForWriting.close()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return RunResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                     stderr: String(decoding: errData, as: UTF8.self))
+}
+
+final class Scratch {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "heed-cli-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func file(_ name: String, _ bytes: [UInt8]) -> String {
+        let p = path + "/" + name
+        FileManager.default.createFile(atPath: p, contents: Data(bytes))
+        return p
+    }
+    func file(_ name: String, _ text: String) -> String { file(name, Array(text.utf8)) }
+    func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: path + "/" + name) }
+    /// Nothing but the inputs: no output and no temp files left behind.
+    var contents: [String] { (try? FileManager.default.contentsOfDirectory(atPath: path))?.sorted() ?? [] }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+
+@Suite struct TokenizeCommand {
+    @Test func jsonlSchemaAndOffsets() throws {
+        let r = try heed(["tokenize", "--format", "jsonl"], stdin: "pos\tCafé \"ok\" 👍🏽 北京大学\n")
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        #expect(object["label"] as? String == "pos")
+        #expect(object["tokens"] as? [String] == ["café", "ok", "👍🏽", "北京", "大学"])
+        let offsets = object["offsets"] as! [[Int]]
+        let text = Array("Café \"ok\" 👍🏽 北京大学".utf8)
+        #expect(String(decoding: text[offsets[0][0]..<offsets[0][1]], as: UTF8.self) == "Café")
+        #expect(String(decoding: text[offsets[4][0]..<offsets[4][1]], as: UTF8.self) == "大学")
+    }
+
+    @Test func textAndIdsFormats() throws {
+        let s = Scratch()
+        let train = s.file("train.tsv", "pos\tgood good film\nneg\tbad bad film\n")
+        #expect(try heed(["vocab", "build", train, "-o", s.path + "/v.vocab", "--quiet"]).status == 0)
+        let text = try heed(["tokenize", train])
+        #expect(text.stdout == "pos\tgood good film\nneg\tbad bad film\n")
+        let ids = try heed(["tokenize", "--format", "ids", "--vocab", s.path + "/v.vocab", "-"], stdin: "pos\tGood unseen film\n")
+        #expect(ids.stdout == "pos\t4 1 3\n", "\(ids.stderr)") // film 2x first by bytes? bad, film, good all 2: bad=2, film=3, good=4
+        let noVocab = try heed(["tokenize", "--format", "ids", train])
+        #expect(noVocab.status != 0 && noVocab.stderr.contains("--vocab"))
+        let mismatch = try heed(["tokenize", "--format", "ids", "--vocab", s.path + "/v.vocab", "--normalization", "none", train])
+        #expect(mismatch.status != 0 && mismatch.stderr.contains("different tokenizer settings"))
+    }
+
+    @Test func badInputNamesFileAndLineAndWritesNothing() throws {
+        let s = Scratch()
+        let cases: [(String, [UInt8], String)] = [
+            ("notab.tsv", Array("pos\tfine\nno tab here\n".utf8), "notab.tsv:2:"),
+            ("nolabel.tsv", Array("pos\tfine\n\ttext\n".utf8), "nolabel.tsv:2:"),
+            ("utf8.tsv", Array("pos\tfine\npos\tbad ".utf8) + [0xFF, 0x0A], "utf8.tsv:2:"),
+        ]
+        for (name, bytes, expected) in cases {
+            let input = s.file(name, bytes)
+            for args in [["tokenize", input, "-o", s.path + "/out.txt"], ["vocab", "build", input, "-o", s.path + "/out.vocab"]] {
+                let r = try heed(args)
+                #expect(r.status != 0)
+                #expect(r.stderr.contains(expected), "\(r.stderr)")
+                #expect(!s.exists("out.txt") && !s.exists("out.vocab"))
+                #expect(s.contents.allSatisfy { !$0.contains(".tmp") }, "\(s.contents)")
+            }
+        }
+        let missing = try heed(["vocab", "build", s.path + "/missing.tsv", "-o", s.path + "/out.vocab"])
+        #expect(missing.status != 0 && missing.stderr.contains("missing.tsv: no such file"))
+        let empty = try heed(["vocab", "build", s.file("empty.tsv", ""), "-o", s.path + "/out.vocab"])
+        #expect(empty.status != 0 && empty.stderr.contains("empty.tsv: contains no documents"))
+        let unwritable = try heed(["vocab", "build", cases[0].0, "-o", "/nonexistent-dir/out.vocab"])
+        #expect(unwritable.status != 0)
+    }
+}
+
+@Suite struct VocabCommand {
+    @Test func countAndMergeEqualBuild() throws {
+        let s = Scratch()
+        let a = s.file("a.tsv", "pos\tthe film was good\nneg\tthe film was bad\n")
+        let b = s.file("b.tsv", "pos\tgood acting\nneg\tbad plot and bad acting\n")
+        #expect(try heed(["vocab", "count", a, "-o", s.path + "/a.counts", "--quiet"]).status == 0)
+        #expect(try heed(["vocab", "count", b, "-o", s.path + "/b.counts", "--quiet"]).status == 0)
+        #expect(try heed(["vocab", "merge", s.path + "/a.counts", s.path + "/b.counts", "-o", s.path + "/m.vocab", "--quiet"]).status == 0)
+        #expect(try heed(["vocab", "build", a, b, "-o", s.path + "/w.vocab", "--quiet"]).status == 0)
+        let merged = try Data(contentsOf: URL(fileURLWithPath: s.path + "/m.vocab"))
+        let whole = try Data(contentsOf: URL(fileURLWithPath: s.path + "/w.vocab"))
+        #expect(merged == whole)
+        let show = try heed(["vocab", "show", s.path + "/w.vocab", "--top", "3"])
+        #expect(show.status == 0 && show.stdout.contains("top 3:") && show.stdout.contains("labels: neg 2, pos 2"))
+        #expect(try heed(["vocab", "count", a, "--mask-numbers", "-o", s.path + "/c.counts", "--quiet"]).status == 0)
+        let clash = try heed(["vocab", "merge", s.path + "/a.counts", s.path + "/c.counts", "-o", s.path + "/x.vocab"])
+        #expect(clash.status != 0 && clash.stderr.contains("c.counts"))
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+@testable import HeedNN
+
+/// A PyTorch parity fixture written by scripts/make_fixtures.py.
+struct Fixture {
+    struct Meta: Decodable {
+        var config: ClassifierConfig
+        var batch: Int
+        var steps: Int
+        var ids: [Int32]
+        var lengths: [Int]
+        var labels: [Int]
+        var classWeights: [Float]?
+        var maxNorm: Float
+        var lr: Float
+        var weightDecay: Float
+        var adamSteps: Int
+    }
+
+    let name: String
+    let meta: Meta
+    let tensors: [String: NamedTensor]
+
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    init(_ name: String) throws {
+        self.name = name
+        meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: Fixture.folder.appendingPathComponent(name + ".json")))
+        tensors = try SafeTensors.parse(Data(contentsOf: Fixture.folder.appendingPathComponent(name + ".safetensors"))).tensors
+    }
+
+    func tensor(_ key: String) -> [Float] {
+        guard let t = tensors[key] else { Issue.record("fixture \(name) lacks \(key)"); return [] }
+        return t.values
+    }
+
+    /// A model carrying the fixture's initial weights.
+    func model() -> Classifier {
+        let m = Classifier(config: meta.config, seed: 1)
+        var dict: [String: [Float]] = [:]
+        for p in m.parameters { dict[p.name] = tensor("w." + p.name) }
+        m.load(stateDict: dict)
+        return m
+    }
+}
+
+/// Max relative error with an absolute floor: max |a-b| / (|b| + floor).
+func maxRelError(_ a: [Float], _ b: [Float], floor: Float = 1e-5) -> Float {
+    precondition(a.count == b.count, "length mismatch \(a.count) vs \(b.count)")
+    var worst: Float = 0
+    for i in a.indices { worst = max(worst, abs(a[i] - b[i]) / (abs(b[i]) + floor)) }
+    return worst
+}
+
+/// Absolute floor for comparing one tensor: 1e-2 of its largest magnitude (at least 1e-6), so
+/// entries that are cancellation noise compared to the tensor's scale are not held to 1e-4 relative.
+func tensorFloor(_ ref: [Float]) -> Float {
+    max(1e-6, 1e-2 * ref.reduce(0) { max($0, abs($1)) })
+}
+
+/// Directional finite-difference check of one tensor's gradient:
+/// compares (L(θ+εd) − L(θ−εd)) / 2ε with g·d for a random unit direction d.
+/// Returns |numeric − analytic| / (‖g‖ + 1e-3).
+func directionalError(
+    values: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>, count: Int,
+    eps: Float = 3e-2, seed: UInt64, mask: ((Int) -> Bool)? = nil, loss: () -> Double
+) -> Double {
+    var rng = Rng(seed: seed)
+    var d = [Float](repeating: 0, count: count)
+    var norm = 0.0
+    for i in 0..<count where mask?(i) ?? true {
+        d[i] = rng.normal()
+        norm += Double(d[i]) * Double(d[i])
+    }
+    let s = Float(1 / max(norm.squareRoot(), 1e-12))
+    var analytic = 0.0, gnorm = 0.0
+    for i in 0..<count {
+        d[i] *= s
+        analytic += Double(grads[i]) * Double(d[i])
+        if mask?(i) ?? true { gnorm += Double(grads[i]) * Double(grads[i]) }
+    }
+    let saved = Array(UnsafeBufferPointer(start: values, count: count))
+    for i in 0..<count { values[i] = saved[i] + eps * d[i] }
+    let lp = loss()
+    for i in 0..<count { values[i] = saved[i] - eps * d[i] }
+    let lm = loss()
+    for i in 0..<count { values[i] = saved[i] }
+    let numeric = (lp - lm) / (2 * Double(eps))
+    return abs(numeric - analytic) / (gnorm.squareRoot() + 1e-3)
+}
+
+/// Random floats in [-a, a).
+func randomFloats(_ n: Int, _ a: Float = 1, seed: UInt64) -> [Float] {
+    var r = Rng(seed: seed)
+    return (0..<n).map { _ in r.uniform(-a, a) }
+}
+
+/// A small 0-padded batch: ids [B × T] with tokens in 1..<vocab (a few padding ids inside).
+func randomBatch(vocab: Int, lengths: [Int], steps: Int, seed: UInt64) -> [Int32] {
+    var r = Rng(seed: seed)
+    var ids = [Int32](repeating: 0, count: lengths.count * steps)
+    for (b, len) in lengths.enumerated() {
+        for t in 0..<len { ids[b * steps + t] = Int32(1 + r.int(below: vocab - 1)) }
+    }
+    ids[1] = 0  // a padding id inside sequence 0 (if its length > 1)
+    return ids
+}

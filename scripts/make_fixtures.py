@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Generates PyTorch parity fixtures for HeedNN's tests (Tests/HeedNNTests/Fixtures/).
+
+Needs `pip install torch` (not a Heed dependency). For each variant it writes
+<variant>.json (config + inputs + settings) and <variant>.safetensors with
+  w.<name>   initial weights          g.<name>  gradients of the loss
+  a3.<name>  weights after 3 Adam steps (same batch, clip_grad_norm_ each step)
+  logits [B, C], attention [B, T] (attention variants), loss [1], norms [3]
+
+`--check-model FILE` loads a Heed model file with safetensors.torch.load_file into
+HeedClassifier (strict load_state_dict) and, if the file carries `check.logits` metadata, checks
+PyTorch's logits against Heed's. Make such a file with
+  HEED_MODEL_OUT=/tmp/m.safetensors swift test --filter roundTripIsExactAndAtomic
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench", "reference"))
+from heed_torch import HeedClassifier  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "HeedNNTests", "Fixtures")
+
+BASE = dict(vocabSize=23, embedDim=6, hiddenDim=5, classes=3, dropout=0.0)
+VARIANTS = {
+    "lstm_last": dict(bidirectional=False, pooling="last", scorer="linear", attentionDim=None),
+    "lstm_linear": dict(bidirectional=False, pooling="attention", scorer="linear", attentionDim=None),
+    "lstm_additive": dict(bidirectional=False, pooling="attention", scorer="additive", attentionDim=7),
+    "bilstm_additive": dict(bidirectional=True, pooling="attention", scorer="additive", attentionDim=None),
+    "bilstm_last": dict(bidirectional=True, pooling="last", scorer="linear", attentionDim=None),
+}
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """Hand-written safetensors writer (F32 only), sorted names, 8-byte aligned header."""
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().to(torch.float32).contiguous()
+        data = t.numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    if metadata:
+        header["__metadata__"] = metadata
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def make(name, extra, seed):
+    torch.manual_seed(seed)
+    config = dict(BASE, **extra)
+    model = HeedClassifier(config)
+    # Non-trivial values everywhere (PyTorch inits some things small); keep padding row zero.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+        model.embedding.weight[0].zero_()
+    B, T = 5, 7
+    lengths = torch.tensor([4, 7, 1, 3, 7])
+    ids = torch.zeros(B, T, dtype=torch.long)
+    for b in range(B):
+        ids[b, : lengths[b]] = torch.randint(1, config["vocabSize"], (int(lengths[b]),))
+    ids[0, 1] = 0  # a padding id inside a sequence: zero vector, no gradient for row 0
+    ids[3, 0] = 5
+    ids[1, 6] = 5  # repeated token: gradient rows accumulate
+    labels = torch.tensor([0, 2, 1, 2, 0])
+    class_weights = [0.5, 2.0, 1.25] if name in ("lstm_additive", "bilstm_additive") else None
+    weight_decay = 0.01 if name in ("lstm_linear", "bilstm_additive") else 0.0
+    max_norm, lr = 0.05, 0.01
+
+    tensors = {"w." + k: v.clone() for k, v in model.state_dict().items()}
+    crit = torch.nn.CrossEntropyLoss(weight=None if class_weights is None else torch.tensor(class_weights))
+    model.train()
+    logits, attn = model(ids, lengths)
+    loss = crit(logits, labels)
+    loss.backward()
+    tensors["logits"] = logits.detach()
+    if attn is not None:
+        tensors["attention"] = attn.detach()
+        assert torch.all(attn[torch.arange(T).unsqueeze(0) >= lengths.unsqueeze(1)] == 0.0)
+    tensors["loss"] = loss.detach().reshape(1)
+    for k, p in model.named_parameters():
+        tensors["g." + k] = p.grad.clone()
+    assert torch.all(model.embedding.weight.grad[0] == 0)
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    norms = []
+    for _ in range(3):
+        opt.zero_grad()
+        logits, _ = model(ids, lengths)
+        crit(logits, labels).backward()
+        total = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        assert total > max_norm, "clipping must actually happen"
+        norms.append(float(total))
+        opt.step()
+    tensors["norms"] = torch.tensor(norms)
+    for k, v in model.state_dict().items():
+        tensors["a3." + k] = v.clone()
+
+    write_safetensors(os.path.join(OUT, name + ".safetensors"), tensors)
+    meta = dict(config=config, batch=B, steps=T, ids=ids.flatten().tolist(), lengths=lengths.tolist(),
+                labels=labels.tolist(), classWeights=class_weights, maxNorm=max_norm, lr=lr,
+                weightDecay=weight_decay, adamSteps=3)
+    with open(os.path.join(OUT, name + ".json"), "w") as f:
+        json.dump(meta, f, indent=1)
+        f.write("\n")
+    print(f"{name}: loss {float(loss):.6f}, norms {norms}")
+
+
+def check_model(path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+    assert meta["format"] == "heed", meta
+    config = json.loads(meta["config"])
+    model = HeedClassifier(config)
+    model.load_state_dict(load_file(path), strict=True)
+    model.eval()
+    ids = torch.tensor([[3, 1, 0], [2, 0, 0]])
+    logits, attn = model(ids, torch.tensor([2, 1]))
+    print("loaded", path, "format version", meta["version"], "config", config)
+    print("extra metadata keys:", sorted(k for k in meta if k not in ("format", "version", "config")))
+    print("logits", logits.tolist())
+    if "check.logits" in meta:
+        want = torch.tensor(json.loads(meta["check.logits"])).reshape(logits.shape)
+        err = ((logits.detach() - want).abs() / (want.abs() + 1e-5)).max().item()
+        print(f"max relative difference to Heed's logits: {err:.3g}")
+        assert err < 1e-4, "PyTorch disagrees with Heed on this model file"
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--check-model", help="a Heed model file to load into HeedClassifier")
+    args = ap.parse_args()
+    if args.check_model:
+        check_model(args.check_model)
+    else:
+        os.makedirs(OUT, exist_ok=True)
+        for i, (name, extra) in enumerate(VARIANTS.items()):
+            make(name, extra, seed=1234 + i)
