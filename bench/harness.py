@@ -341,7 +341,9 @@ def part_tokenizer(args, heed):
         "reps": args.reps, "runs": {i: [] for i in impls}, "commands": {}}
     hf_env = {"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     cmds = {
-        "heed": heed("benchmark", "tokenize", big, "--repeat", "1") if heed.path else None,
+        # heed repeats the base text in memory (--repeat = passes, timed together); the references
+        # read the materialised repeated file. Same bytes either way.
+        "heed": heed("benchmark", "tokenize", base, "--input", "text", "--repeat", str(reps)) if heed.path else None,
         "hf-batch": [PY, os.path.join(REF, "tokenize_ref.py"), "hf-batch", big, "--vocab-from", base],
         "hf-single": [PY, os.path.join(REF, "tokenize_ref.py"), "hf-single", big, "--vocab-from", base],
         "re": [PY, os.path.join(REF, "tokenize_ref.py"), "re", big, "--vocab-from", base],
