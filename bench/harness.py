@@ -520,9 +520,11 @@ def part_model(args, heed):
     names = args.corpora or (SHIPPED[:1] if args.quick else SHIPPED)
     cs = [c for c in corpora() if c["name"] in names]
     cores = ",".join(str(x) for x in sorted(os.sched_getaffinity(0))[:2])
-    env_torch = {"PYTHONPATH": os.path.dirname(htp)} if htp else None
-    if htp:
-        env_torch["HEED_TORCH_DIR"] = os.path.dirname(htp)
+    env_torch = {"HEED_TORCH_DIR": os.path.dirname(htp)} if htp else {}
+    if args.omp_passive:
+        env_torch["OMP_WAIT_POLICY"] = "PASSIVE"
+    res["torch_env"] = dict(env_torch)
+    torch_sides = [("torch", 2)] + ([("torch_1t", 1)] if args.torch_1t else [])
     for c in cs:
         d = os.path.join(OUT, "model", c["name"])
         os.makedirs(d, exist_ok=True)
@@ -534,7 +536,7 @@ def part_model(args, heed):
         cres = {"source": c["source"], "vocab": vocab, "ids": how, "epochs": args.epochs, "reps": args.reps,
                 "date": now(), "kinds": {}, "commands": {}}
         for kind in kinds:
-            cres["kinds"][kind] = {"heed": [], "torch": []}
+            cres["kinds"][kind] = {"heed": [], **{sd: [] for sd, _ in torch_sides}}
         for r in range(args.reps):
             seed = r + 1
             for kind in kinds:
@@ -587,14 +589,18 @@ def part_model(args, heed):
                     log("model %s %s rep %d heed: %s tok/s, acc %s, rss %.0f MB" % (
                         c["name"], kind, r + 1, rec.get("tokens_per_s"), rec.get("test_accuracy") or
                         rec.get("dev_accuracy"), rss))
-                # B: PyTorch
-                if htp:
-                    logp = os.path.join(d, "%s-s%d.torch.log.jsonl" % (kind, seed))
+                # B: PyTorch (2 threads; optionally also 1 thread, interleaved)
+                for side, nthreads in torch_sides:
+                    if not htp:
+                        break
+                    logp = os.path.join(d, "%s-s%d.%s.log.jsonl" % (kind, seed, side))
                     cmd = [PY, os.path.join(REF, "train_torch.py"), tr_ids, te_ids, "--vocab", vocab, "--kind", kind,
                            "--embed", "100", "--hidden", "128", "--batch", "64", "--epochs", str(args.epochs),
-                           "--threads", "2", "--seed", str(seed), "--log", logp,
-                           "--latency-n", str(100 if args.quick else 1000), "--latency-threads", "1,2"]
-                    cres["commands"]["torch " + kind] = show(pin(cmd, cores))
+                           "--threads", str(nthreads), "--seed", str(seed), "--log", logp,
+                           "--latency-n", str(100 if args.quick else 1000),
+                           "--latency-threads", "1,2" if side == "torch" else "1"]
+                    cres["commands"]["%s %s" % (side, kind)] = \
+                        ("OMP_WAIT_POLICY=PASSIVE " if args.omp_passive else "") + show(pin(cmd, cores))
                     out, err, rc, secs, rss = run_rss(pin(cmd, cores), env=env_torch)
                     rec = {"rep": r + 1, "seed": seed, "rc": rc, "wall_seconds": secs, "peak_rss_mb": rss, **LAST}
                     if rc != 0:
@@ -606,14 +612,14 @@ def part_model(args, heed):
                         rec.update({k2: s.get(k2) for k2 in ("tokens_per_s", "test_accuracy", "train_seconds",
                                                              "vocab_size", "classes", "train_docs", "test_docs")})
                         rec["latency"] = {str(l["threads"]): l for l in s.get("latency", [])}
-                    k["torch"].append(rec)
-                    log("model %s %s rep %d torch: %s tok/s, acc %s, rss %.0f MB%s" % (
-                        c["name"], kind, r + 1, rec.get("tokens_per_s") and round(rec["tokens_per_s"]),
+                    k[side].append(rec)
+                    log("model %s %s rep %d %s: %s tok/s, acc %s, rss %.0f MB%s" % (
+                        c["name"], kind, r + 1, side, rec.get("tokens_per_s") and round(rec["tokens_per_s"]),
                         rec.get("test_accuracy"), rss, (" ERROR " + rec["error"][-300:]) if "error" in rec else ""))
         for kind in kinds:
             k = cres["kinds"][kind]
             summ = {}
-            for side in ("heed", "torch"):
+            for side in ["heed"] + [sd for sd, _ in torch_sides]:
                 rs = [x for x in k[side] if "error" not in x and x.get("tokens_per_s") is not None]
                 if not rs:
                     continue
@@ -663,6 +669,9 @@ def main():
     ap.add_argument("--corpora", nargs="*", help="limit fasttext/model to these corpus names")
     ap.add_argument("--kinds", nargs="*", choices=KINDS, help="model kinds (default all three; quick: attention)")
     ap.add_argument("--no-report", action="store_true", help="do not re-render BENCHMARKS.md")
+    ap.add_argument("--torch-1t", action="store_true", help="model: also train PyTorch with 1 thread (interleaved)")
+    ap.add_argument("--omp-passive", action="store_true",
+                    help="model: run PyTorch with OMP_WAIT_POLICY=PASSIVE (for a shared, oversubscribed machine)")
     args = ap.parse_args()
     if args.reps is None:
         args.reps = 1 if args.quick else 3

@@ -65,15 +65,37 @@ def env_section(env):
     return L
 
 
+def load_note(records):
+    la = [x.get("loadavg_before") for x in records if isinstance(x, dict) and x.get("loadavg_before") is not None]
+    st = [x.get("steal_pct") for x in records if isinstance(x, dict) and x.get("steal_pct") is not None]
+    if not la:
+        return ""
+    return (" 1-minute load average before each run: %.1f–%.1f on %s; CPU steal during runs %.1f–%.1f%%." %
+            (min(la), max(la), "this 2-CPU machine", min(st or [0]), max(st or [0])))
+
+
+def all_records(section):
+    out = []
+    if "runs" in section:
+        for v in section["runs"].values():
+            out += v
+    for c in section.get("corpora", {}).values():
+        for k in c.get("kinds", {}).values():
+            out += k.get("heed", []) + k.get("torch", [])
+        for v in c.get("settings", {}).values():
+            out += v
+    return out
+
+
 def tokenizer_section(t):
     L = ["## 1. Tokenizer throughput (one core, in-process timing, MB = 10⁶ bytes; higher is better)", ""]
     if not t:
         return L + ["Not run yet: `bench/run tokenizer`.", ""]
     inp = t["input"]
     L.append("Input: %s — %.1f MB (%s). Pinned with %s; each measurement a fresh process; %d interleaved "
-             "repetitions, median shown.%s" % (inp["description"], inp["bytes"] / 1e6, "sha256 " + inp["sha256"][:12],
+             "repetitions, median shown.%s%s" % (inp["description"], inp["bytes"] / 1e6, "sha256 " + inp["sha256"][:12],
                                                 t.get("pinning"), t.get("reps"),
-                                                " **Quick mode.**" if t.get("quick") else ""))
+                                                " **Quick mode.**" if t.get("quick") else "", load_note(all_records(t))))
     L.append("")
     mb = t["median_mb_per_s"]
     toks = t.get("median_tokens", {})
@@ -86,7 +108,15 @@ def tokenizer_section(t):
         "re": "Python `re.findall(r\"\\w+|[^\\w\\s]\")` per document (tokens only, no normalisation)",
         "re-ids": "Python `re.findall` on `lower()` + dict lookup → ids",
     }
-    L.append("| Tokenizer | MB/s | tokens | Heed / this (>1 = Heed faster) |")
+    def paired(k):
+        hr = {x["rep"]: x["mb_per_s"] for x in t["runs"].get("heed", []) if "mb_per_s" in x}
+        rs = [hr[x["rep"]] / x["mb_per_s"] for x in t["runs"].get(k, []) if "mb_per_s" in x and x["rep"] in hr]
+        if not rs:
+            return "—"
+        rs.sort()
+        return "%.1f× (%.1f–%.1f)" % (rs[len(rs) // 2] if len(rs) % 2 else (rs[len(rs) // 2 - 1] + rs[len(rs) // 2]) / 2,
+                                      rs[0], rs[-1])
+    L.append("| Tokenizer | MB/s (median) | tokens | Heed / this, median of per-repetition ratios (range); >1 = Heed faster |")
     L.append("|---|---:|---:|---:|")
     for k in ["heed", "hf-batch", "hf-single", "re", "re-ids"]:
         if k not in mb:
@@ -96,10 +126,10 @@ def tokenizer_section(t):
             L.append("| %s | %s | — | — |" % (names[k], t.get("heed_status", NA)))
             continue
         L.append("| %s | %s | %s | %s |" % (names[k], f(val, 2), f(toks.get(k) and int(toks[k])),
-                                             "—" if k == "heed" else ratio(heed, val)))
+                                             "—" if k == "heed" else paired(k)))
     L.append("")
     L.append("Targets: Heed ≥ 5× HF (batch), ≥ 1.2× `re`, ≥ 50 MB/s. " + (
-        "Heed: %.2f MB/s; %s HF batch; %s `re`." % (heed, ratio(heed, mb.get("hf-batch")), ratio(heed, mb.get("re")))
+        "Heed: %.2f MB/s; %s HF batch; %s `re` (paired ratios)." % (heed, paired("hf-batch"), paired("re"))
         if heed else "Heed side: %s." % t.get("heed_status", NA)))
     L.append("")
     L.append("Token counts differ by design: Heed drops punctuation by default; BertPreTokenizer and the regex keep it.")
@@ -125,7 +155,8 @@ def fasttext_section(ft):
              "%d runs per thread setting, interleaved; median accuracy and median training time (wall, in-process). "
              "Accuracy counts every test document.%s" % (p["wordNgrams"], p["lr"], p["epoch"], ft["tokenization"],
                                                         ft["runs_per_setting"] if not ft.get("quick") else 1,
-                                                        " **Quick mode.**" if ft.get("quick") else ""))
+                                                        " **Quick mode.**" if ft.get("quick") else "") +
+             load_note(all_records(ft)))
     L.append("")
     settings = None
     for name, c in ft["corpora"].items():
@@ -170,32 +201,35 @@ def model_section(m):
              "epochs × interleaved repetitions per corpus in the table (Heed, PyTorch, Heed, PyTorch …; seed = repetition "
              "number), medians shown.%s" % (
                  h["embed"], h["hidden"], h["batch"], h["threads"], h["dropout"], h["optimizer"], h["clip_grad_norm"],
-                 " **Quick mode.**" if m.get("quick") else ""))
+                 " **Quick mode.**" if m.get("quick") else "") + load_note(all_records(m)))
     L.append("")
     ht = m.get("heed_torch")
     if ht:
         L.append("PyTorch model: `HeedClassifier` from `%s` (sha256 %s…%s), fed Heed's own token ids; "
                  "length-bucketed batches." % (os.path.relpath(ht["path"], ROOT), ht["sha256"][:12],
                                                (", " + ht["git"]) if ht.get("git") else ""))
-    L.append("Heed side: train — %s; latency — %s. PyTorch side: %s." % (
-        m.get("heed_status", {}).get("train", NA), m.get("heed_status", {}).get("latency", NA), m.get("torch_status")))
+    L.append("Heed side: train — %s; latency — %s. PyTorch side: %s; extra environment: %s." % (
+        m.get("heed_status", {}).get("train", NA), m.get("heed_status", {}).get("latency", NA), m.get("torch_status"),
+        ", ".join("`%s=%s`" % kv for kv in m.get("torch_env", {}).items() if kv[0] != "HEED_TORCH_DIR") or "none"))
     L.append("")
     L.append("Tokens/s = real (non-pad) tokens per second of training (median over epochs, then over repetitions); "
              "higher is better. Peak RSS = `ru_maxrss` of the whole training process (fresh process, `wait4`); "
              "lower is better. Latency = batch-1 forward on the first 1000 test documents, eval mode; lower is better.")
     L.append("")
-    L.append("| Corpus | epochs × reps | model | tokens/s Heed | tokens/s PyTorch | Heed/PyTorch (>1 = Heed faster) | test acc Heed | "
-             "test acc PyTorch | peak RSS Heed MB | peak RSS PyTorch MB | Heed/PyTorch RSS (<1 = Heed smaller) |")
-    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    L.append("| Corpus | epochs × reps | model | tokens/s Heed | tokens/s PyTorch | Heed/PyTorch (>1 = Heed faster) | "
+             "tokens/s PyTorch 1 thread | test acc Heed | test acc PyTorch | peak RSS Heed MB | peak RSS PyTorch MB | Heed/PyTorch RSS (<1 = Heed smaller) |")
+    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, c in m["corpora"].items():
         for kind, k in c["kinds"].items():
             he = k["summary"].get("heed", {})
             to = k["summary"].get("torch", {})
             hacc = he.get("test_accuracy")
             hacc_s = pct(hacc) if hacc is not None else (("dev " + pct(he["dev_accuracy"])) if he.get("dev_accuracy") else NA)
-            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            t1 = k["summary"].get("torch_1t", {})
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 name, "%s × %s" % (c.get("epochs", m.get("epochs")), c.get("reps", m.get("reps"))), kind, f(he.get("tokens_per_s"), 0) if he else NA, f(to.get("tokens_per_s"), 0),
-                ratio(he.get("tokens_per_s"), to.get("tokens_per_s")), hacc_s if he else NA,
+                ratio(he.get("tokens_per_s"), to.get("tokens_per_s")), f(t1.get("tokens_per_s"), 0),
+                hacc_s if he else NA,
                 pct(to.get("test_accuracy")), f(he.get("peak_rss_mb"), 0) if he else NA, f(to.get("peak_rss_mb"), 0),
                 ratio(he.get("peak_rss_mb"), to.get("peak_rss_mb"))))
     L.append("")
