@@ -494,8 +494,8 @@ def heed_ids(heed, vocab, tsv, dst):
 
 def part_model(args, heed):
     res = {"date": now(), "quick": args.quick, "epochs": args.epochs, "reps": args.reps,
-           "hyper": {"embed": 100, "hidden": 128, "batch": 64, "threads": 2, "dropout": 0, "optimizer": "Adam lr 1e-3",
-                     "clip_grad_norm": 5},
+           "hyper": {"embed": 100, "hidden": 128, "batch": 64, "threads": 2, "dropout": 0,
+                     "optimizer": "Adam lr %g" % args.lr, "clip_grad_norm": 5, "max_len": args.max_len},
            "corpora": {}}
     kinds = args.kinds or (["attention"] if args.quick else KINDS)
     res["kinds"] = kinds
@@ -550,12 +550,13 @@ def part_model(args, heed):
                     cmd = heed("train", c["train"], "--model", kind, "--embed", "100", "--hidden", "128",
                                "--batch", "64", "--epochs", str(args.epochs), "--threads", "2", "--dropout", "0",
                                "--seed", str(seed), "-o", model)
-                    if "--vocab" in train_help:
-                        cmd[3:3] = ["--vocab", vocab]
-                    if "--test" in train_help:
-                        cmd += ["--test", c["test"]]
-                    if "--quiet" in train_help:
-                        cmd += ["--quiet"]
+                    # Match the PyTorch side where heed offers the flag: same vocabulary (ids), Adam lr,
+                    # additive attention, truncation, and no early stopping (patience = epochs).
+                    for flag, val in (("--vocab", vocab), ("--lr", str(args.lr)), ("--attention", "additive"),
+                                      ("--max-len", str(args.max_len)), ("--patience", str(args.epochs)),
+                                      ("--test", c["test"]), ("--quiet", None)):
+                        if flag in train_help:
+                            cmd += [flag] + ([val] if val is not None else [])
                     cres["commands"]["heed train " + kind] = show(pin(cmd, cores))
                     out, err, rc, secs, rss = run_rss(pin(cmd, cores))
                     rec = {"rep": r + 1, "seed": seed, "rc": rc, "wall_seconds": secs, "peak_rss_mb": rss, **LAST}
@@ -570,18 +571,26 @@ def part_model(args, heed):
                         rec["test_accuracy"] = eps[-1].get("test_accuracy") if eps else None
                         if rec["test_accuracy"] is None and heed.has("evaluate"):
                             try:
-                                o = run(heed("evaluate", model, c["test"], "--format", "json"), check=False)[0]
-                                j = last_json(o) or {}
+                                ecmd = heed("evaluate", model, c["test"], "--json")
+                                cres["commands"]["heed evaluate"] = show(ecmd)
+                                o = run(ecmd, check=False)[0]
+                                try:
+                                    j = json.loads(o)
+                                except ValueError:
+                                    j = last_json(o) or {}
                                 rec["test_accuracy"] = j.get("accuracy")
                             except Exception:
                                 pass
                     else:
                         rec["error"] = "no %s written" % logp
                     if heed_latency and rc == 0:
-                        lcmd = heed("benchmark", "latency", model, c["test"], "--n", "1000")
-                        cres["commands"]["heed latency"] = show(pin(lcmd, "0"))
+                        lat_help = heed.caps.get("benchmark_latency") or ""
                         lat = {}
                         for nt, core in (("1", "0"), ("2", cores)):
+                            lcmd = heed("benchmark", "latency", model, c["test"], "--n", str(100 if args.quick else 1000))
+                            if "--threads" in lat_help:
+                                lcmd += ["--threads", nt]
+                            cres["commands"]["heed latency %s thread(s)" % nt] = show(pin(lcmd, core))
                             lo, le, lrc, _ = run(pin(lcmd, core), check=False, timeout=900)
                             lat[nt] = last_json(lo) or {"error": le.strip()[-300:]}
                         rec["latency"] = lat
@@ -597,6 +606,7 @@ def part_model(args, heed):
                     cmd = [PY, os.path.join(REF, "train_torch.py"), tr_ids, te_ids, "--vocab", vocab, "--kind", kind,
                            "--embed", "100", "--hidden", "128", "--batch", "64", "--epochs", str(args.epochs),
                            "--threads", str(nthreads), "--seed", str(seed), "--log", logp,
+                           "--lr", str(args.lr), "--max-len", str(args.max_len),
                            "--latency-n", str(100 if args.quick else 1000),
                            "--latency-threads", "1,2" if side == "torch" else "1"]
                     cres["commands"]["%s %s" % (side, kind)] = \
@@ -669,6 +679,8 @@ def main():
     ap.add_argument("--corpora", nargs="*", help="limit fasttext/model to these corpus names")
     ap.add_argument("--kinds", nargs="*", choices=KINDS, help="model kinds (default all three; quick: attention)")
     ap.add_argument("--no-report", action="store_true", help="do not re-render BENCHMARKS.md")
+    ap.add_argument("--lr", type=float, default=1e-3, help="model: Adam learning rate, both sides")
+    ap.add_argument("--max-len", type=int, default=400, help="model: keep the first N tokens of a document, both sides")
     ap.add_argument("--torch-1t", action="store_true", help="model: also train PyTorch with 1 thread (interleaved)")
     ap.add_argument("--omp-passive", action="store_true",
                     help="model: run PyTorch with OMP_WAIT_POLICY=PASSIVE (for a shared, oversubscribed machine)")

@@ -202,6 +202,12 @@ def model_section(m):
              "number), medians shown.%s" % (
                  h["embed"], h["hidden"], h["batch"], h["threads"], h["dropout"], h["optimizer"], h["clip_grad_norm"],
                  " **Quick mode.**" if m.get("quick") else "") + load_note(all_records(m)))
+    if h.get("max_len"):
+        L.append("Documents are truncated to their first %d tokens on both sides (Heed's default `--max-len`). Heed "
+                 "holds out its default dev share of TRAIN for `dev_accuracy` and runs with `--patience` = epochs "
+                 "(no early stop); PyTorch trains on all of TRAIN." % h["max_len"])
+    else:
+        L.append("No truncation (these runs predate `--max-len`).")
     L.append("")
     ht = m.get("heed_torch")
     if ht:
