@@ -41,6 +41,7 @@ let package = Package(
         ),
         .testTarget(name: "HeedTextTests", dependencies: ["HeedText"]),
         .testTarget(name: "HeedNNTests", dependencies: ["HeedNN"]),
+        .testTarget(name: "HeedTests", dependencies: ["Heed"]),
         // Runs the built `heed` binary: exit codes, messages, output files.
         .testTarget(name: "HeedCLITests", dependencies: ["heed"]),
     ]

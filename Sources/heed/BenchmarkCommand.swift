@@ -1,11 +1,12 @@
 import ArgumentParser
+import Foundation
 import Heed
 
 /// Measurements the benchmark harness (`bench/run`) calls; each prints one JSON line.
 struct Benchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "In-process measurements for bench/run (JSON on standard output).",
-        subcommands: [TokenizeSpeed.self]
+        subcommands: [TokenizeSpeed.self, Latency.self]
     )
 
     struct TokenizeSpeed: ParsableCommand {
@@ -53,6 +54,24 @@ struct Benchmark: ParsableCommand {
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
             let bytes = texts.count * max(1, passes)
             print("{\"bytes\": \(bytes), \"seconds\": \(seconds), \"tokens\": \(tokens), \"mb_per_s\": \(Double(bytes) / seconds / 1e6), \"documents\": \(ends.count * max(1, passes))}")
+        }
+    }
+
+    struct Latency: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Batch-1 forward latency (p50/p99 ms) on a corpus's documents, token ids prepared untimed.")
+        @Argument(help: "Model file.") var model: String
+        @Argument(help: "Corpus whose documents are fed one at a time.") var corpus: String
+        @Option(help: "Timed runs (after 50 untimed warm-up runs).") var n = 1000
+        @Option(help: "BLAS threads.") var threads = 1
+        @OptionGroup var input: InputOptions
+
+        func run() throws {
+            BLAS.setThreads(threads)
+            let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
+            let docs = try CorpusReader(input.source(corpus)).readAll()
+            let r = try LatencyBenchmark.run(classifier, documents: docs, runs: n)
+            print("{\"p50_ms\": \(r.p50_ms), \"p99_ms\": \(r.p99_ms), \"mean_ms\": \(r.mean_ms), \"runs\": \(r.runs), \"mean_tokens\": \(r.mean_tokens), \"threads\": \(threads)}")
         }
     }
 }

@@ -12,6 +12,12 @@ struct Demo: ParsableCommand {
     @Option(help: "Folder for everything the demo writes.")
     var output = "build/demo"
 
+    @Option(help: "Epochs per model in the comparison (early stopping may end sooner).")
+    var epochs = 6
+
+    @Flag(help: "Only the text pipeline: skip training.")
+    var skipTraining = false
+
     func run() throws {
         let clock = ContinuousClock(), started = clock.now
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
@@ -56,6 +62,14 @@ struct Demo: ParsableCommand {
         print("   labels (train): " + zip(vocabulary.labels, vocabulary.labelCounts).map { "\($0) \($1)" }.joined(separator: ", ")
               + "; majority-class accuracy \(percent(Double(majority) / Double(max(1, counts.documents))))")
         print("   test: \(testDocs.count) documents, \(total) tokens, \(percent(Double(unknown) / Double(max(1, total)))) out of vocabulary")
+        if !skipTraining {
+            print("== 4. Baseline vs attention (same data, seed and settings; dev = 10% of train; test never seen)")
+            let flags = try TrainingFlags.parse(["--epochs", "\(epochs)"])
+            let comparison = try runComparison(train: train, test: test, baseline: .lstm, attentionModel: .attention,
+                                               flags: flags, output: output + "/compare.json", quiet: false)
+            print(comparison.table.split(separator: "\n").map { "   " + $0 }.joined(separator: "\n"))
+            print("   wrote \(output)/compare.json and the two models beside it")
+        }
         let elapsed = started.duration(to: clock.now)
         print("Done in \(elapsed.components.seconds) s. Outputs in \(output)/")
     }

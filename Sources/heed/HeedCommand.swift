@@ -12,6 +12,6 @@ struct HeedCommand: ParsableCommand {
               heed tokenize --format jsonl corpora/sentiment-en-rt/test.tsv | head
             """,
         version: "0.1.0 (ICU \(ICU.version), BLAS \(BLAS.kernel))",
-        subcommands: [Tokenize.self, Vocab.self, Demo.self, Benchmark.self]
+        subcommands: [Tokenize.self, Vocab.self, Train.self, Evaluate.self, Predict.self, Compare.self, Demo.self, Benchmark.self]
     )
 }

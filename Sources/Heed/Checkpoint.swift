@@ -1,0 +1,74 @@
+import Foundation
+import HeedNN
+import HeedText
+
+/// Everything needed to continue training exactly where an epoch ended: weights, Adam moments,
+/// both random generators, the best weights so far and the log. One safetensors file, written
+/// atomically at the end of every epoch, so a kill at any moment leaves the previous complete one.
+struct Checkpoint {
+    struct State: Codable {
+        var epoch: Int
+        var bestAccuracy: Double
+        var bestEpoch: Int
+        var sinceBest: Int
+        var log: [EpochRecord]
+        var modelRandom: RandomState
+        var shuffleRandom: RandomState
+        var adamSteps: Int
+        /// FNV-1a of the training documents, so a resume on other data is refused.
+        var dataHash: UInt64
+    }
+
+    static let stateKey = "heed.checkpoint"
+
+    static func write(to path: String, classifier: TextClassifier, model: Classifier, adam: Adam, best: [[Float]], state: State) throws {
+        var meta = try classifier.metadata()
+        meta["format"] = "heed-checkpoint"
+        meta["config"] = String(decoding: try JSONEncoder().encode(model.config), as: UTF8.self)
+        meta[stateKey] = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
+        let adamState = adam.state
+        var tensors: [(name: String, tensor: NamedTensor)] = []
+        for (i, p) in model.parameters.enumerated() {
+            tensors.append((p.name, NamedTensor(shape: p.shape, values: p.values)))
+            tensors.append(("adam.m." + p.name, NamedTensor(shape: p.shape, values: adamState.m[i])))
+            tensors.append(("adam.v." + p.name, NamedTensor(shape: p.shape, values: adamState.v[i])))
+            tensors.append(("best." + p.name, NamedTensor(shape: p.shape, values: best[i])))
+        }
+        try AtomicFile.write(Array(SafeTensors.serialize(tensors, metadata: meta)), to: path)
+    }
+
+    struct Loaded {
+        var metadata: [String: String]
+        var config: ClassifierConfig
+        var state: State
+        var tensors: [String: NamedTensor]
+    }
+
+    static func load(_ path: String) throws -> Loaded {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw HeedTextError.fileNotFound(path) }
+        let (tensors, meta) = try SafeTensors.parse(data)
+        guard meta["format"] == "heed-checkpoint", let stateText = meta[stateKey], let configText = meta["config"],
+              let state = try? JSONDecoder().decode(State.self, from: Data(stateText.utf8)),
+              let config = try? JSONDecoder().decode(ClassifierConfig.self, from: Data(configText.utf8)) else {
+            throw HeedError.modelMismatch("\(path): not a Heed training checkpoint")
+        }
+        for (name, shape) in config.tensorShapes {
+            for prefix in ["", "adam.m.", "adam.v.", "best."] {
+                guard tensors[prefix + name]?.shape == shape else { throw HeedError.modelMismatch("\(path): tensor \(prefix + name) is missing or has the wrong shape") }
+            }
+        }
+        return Loaded(metadata: meta, config: config, state: state, tensors: tensors)
+    }
+
+    static func hash(_ docs: [LabelledText]) -> UInt64 {
+        var h: UInt64 = 0xcbf29ce484222325
+        for d in docs {
+            for b in (d.label ?? "").utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+            h = (h ^ 0x09) &* 0x100000001b3
+            for b in d.text.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+            h = (h ^ 0x0A) &* 0x100000001b3
+        }
+        return h
+    }
+}

@@ -1,0 +1,35 @@
+import HeedText
+
+/// Batch-1 inference latency of the network on pre-tokenized documents, as the benchmark harness
+/// compares it with PyTorch (which also receives token ids): forward pass only, eval mode.
+public enum LatencyBenchmark {
+    public struct Result: Codable, Sendable {
+        public var p50_ms: Double
+        public var p99_ms: Double
+        public var mean_ms: Double
+        public var runs: Int
+        public var mean_tokens: Double
+    }
+
+    public static func run(_ classifier: TextClassifier, documents: [LabelledText], runs: Int, warmup: Int = 50) throws -> Result {
+        let encoder = try Encoder(vocabulary: classifier.vocabulary, maxLength: classifier.options.maxLength)
+        let sequences = documents.map { encoder.ids($0.text) }.filter { !$0.isEmpty }
+        guard !sequences.isEmpty else { throw HeedTextError.noDocuments("benchmark documents") }
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        var tokens = 0
+        classifier.box.withModel { model in
+            for i in 0..<(warmup + runs) {
+                let ids = sequences[i % sequences.count]
+                let start = clock.now
+                _ = model.forward(ids: ids, lengths: [ids.count], batch: 1, steps: ids.count, training: false)
+                let elapsed = Trainer.seconds(start.duration(to: clock.now)) * 1000
+                if i >= warmup { times.append(elapsed); tokens += ids.count }
+            }
+        }
+        times.sort()
+        func quantile(_ q: Double) -> Double { times[min(times.count - 1, Int((q * Double(times.count)).rounded(.down)))] }
+        return Result(p50_ms: quantile(0.5), p99_ms: quantile(0.99), mean_ms: times.reduce(0, +) / Double(times.count),
+                      runs: times.count, mean_tokens: Double(tokens) / Double(times.count))
+    }
+}

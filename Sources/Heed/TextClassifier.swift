@@ -1,0 +1,181 @@
+import Foundation
+import HeedNN
+import HeedText
+
+extension Rng: RandomNumberGenerator {}
+
+/// One token of a prediction: its normalised text, its byte range in the input, and the
+/// attention it received (nil for models without attention).
+public struct AttendedToken: Codable, Sendable, Equatable {
+    public var text: String
+    public var start: Int
+    public var end: Int
+    public var weight: Float?
+}
+
+public struct Prediction: Codable, Sendable {
+    public var label: String
+    /// Class probabilities in the model's label order.
+    public var probabilities: [Float]
+    public var labels: [String]
+    /// Tokens the model saw (after `--max-len` truncation), with attention weights when it has them.
+    public var tokens: [AttendedToken]
+    public var confidence: Float { probabilities.max() ?? 0 }
+}
+
+/// A trained classifier: tokenizer settings, vocabulary, labels and network in one value.
+/// Shaped like CreateML's text classifier: train with `Trainer`, then `predict`, `evaluate`,
+/// `write(to:)`, `init(contentsOf:)`. Safe to share between threads (calls are serialised).
+public struct TextClassifier: Sendable {
+    public let vocabulary: Vocabulary
+    public let options: TrainingOptions
+    public var labels: [String] { vocabulary.labels }
+    public var config: ClassifierConfig { box.config }
+    public var hasAttention: Bool { box.config.pooling == .attention }
+    let box: ModelBox
+
+    init(model: Classifier, vocabulary: Vocabulary, options: TrainingOptions) {
+        self.vocabulary = vocabulary
+        self.options = options
+        box = ModelBox(model)
+    }
+
+    // MARK: Persistence
+
+    static let metadataKeys = (tokenizer: "heed.tokenizer", labels: "heed.labels", vocabulary: "heed.vocabulary", training: "heed.training")
+
+    func metadata() throws -> [String: String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return [
+            Self.metadataKeys.tokenizer: vocabulary.settings.headerFields,
+            Self.metadataKeys.labels: String(decoding: try encoder.encode(vocabulary.labels), as: UTF8.self),
+            Self.metadataKeys.vocabulary: String(decoding: try encoder.encode(Array(vocabulary.allTokens.dropFirst(2))), as: UTF8.self),
+            Self.metadataKeys.training: String(decoding: try encoder.encode(options), as: UTF8.self),
+        ]
+    }
+
+    /// Writes the model file atomically (temp file + fsync + rename).
+    public func write(to url: URL) throws {
+        let meta = try metadata()
+        try box.withModel { try ModelFile.save($0, to: url, metadata: meta) }
+    }
+
+    public init(contentsOf url: URL) throws {
+        let (model, meta) = try ModelFile.load(from: url)
+        let (vocabulary, options) = try Self.decodeMetadata(meta, path: url.path, config: model.config)
+        self.init(model: model, vocabulary: vocabulary, options: options)
+    }
+
+    /// Vocabulary and options from a model or checkpoint file's metadata, checked against `config`.
+    static func decodeMetadata(_ meta: [String: String], path: String, config: ClassifierConfig) throws -> (vocabulary: Vocabulary, options: TrainingOptions) {
+        func field(_ key: String) throws -> String {
+            guard let v = meta[key] else { throw HeedError.modelMismatch("\(path): model file has no \(key) entry (not written by heed train?)") }
+            return v
+        }
+        let settings: TokenizerSettings
+        do { settings = try TokenizerSettings(headerFields: Substring(try field(Self.metadataKeys.tokenizer))) } catch let e as HeedTextError {
+            throw HeedError.modelMismatch("\(path): \(e.description)")
+        }
+        let decoder = JSONDecoder()
+        guard let labels = try? decoder.decode([String].self, from: Data(try field(Self.metadataKeys.labels).utf8)),
+              let tokens = try? decoder.decode([String].self, from: Data(try field(Self.metadataKeys.vocabulary).utf8)),
+              let options = try? decoder.decode(TrainingOptions.self, from: Data(try field(Self.metadataKeys.training).utf8)) else {
+            throw HeedError.modelMismatch("\(path): model metadata is not valid JSON")
+        }
+        guard tokens.count + 2 == config.vocabSize else {
+            throw HeedError.modelMismatch("\(path): vocabulary has \(tokens.count + 2) entries but the embedding has \(config.vocabSize) rows")
+        }
+        guard labels.count == config.classes, Set(labels).count == labels.count else {
+            throw HeedError.modelMismatch("\(path): \(labels.count) labels but the classifier has \(config.classes) outputs")
+        }
+        let vocabulary = Vocabulary(settings: settings, tokens: tokens, labels: labels)
+        guard vocabulary.count == tokens.count + 2 else { throw HeedError.modelMismatch("\(path): vocabulary has duplicate tokens") }
+        return (vocabulary, options)
+    }
+
+    // MARK: Prediction
+
+    /// Label, probabilities and (for attention models) per-token weights for each text.
+    public func predict(_ texts: [String]) throws -> [Prediction] {
+        let tokenizer = try Tokenizer(settings: vocabulary.settings)
+        var encoded: [(ids: [Int32], tokens: [AttendedToken])] = []
+        for text in texts {
+            var tokens: [AttendedToken] = [], ids: [Int32] = []
+            var copy = text
+            copy.withUTF8 { bytes in
+                tokenizer.forEachToken(in: bytes) { token, start, end in
+                    guard ids.count < options.maxLength else { return }
+                    ids.append(vocabulary.id(of: token))
+                    tokens.append(AttendedToken(text: String(decoding: token, as: UTF8.self), start: start, end: end, weight: nil))
+                }
+            }
+            encoded.append((ids, tokens))
+        }
+        return box.withModel { model in
+            // Longest first, in chunks, so padding is small; empty documents are scored on a lone
+            // <unk> (the model's prior) and report no tokens.
+            let order = encoded.indices.sorted { encoded[$0].ids.count > encoded[$1].ids.count }
+            var out = [Prediction?](repeating: nil, count: texts.count)
+            for chunk in stride(from: 0, to: order.count, by: 64) {
+                let rows = Array(order[chunk..<min(chunk + 64, order.count)])
+                let steps = max(1, encoded[rows[0]].ids.count)
+                var ids = [Int32](repeating: 0, count: rows.count * steps)
+                var lengths: [Int] = []
+                for (r, i) in rows.enumerated() {
+                    let doc = encoded[i].ids.isEmpty ? [Vocabulary.unknownID] : encoded[i].ids
+                    for (t, id) in doc.enumerated() { ids[r * steps + t] = id }
+                    lengths.append(doc.count)
+                }
+                let result = model.forward(ids: ids, lengths: lengths, batch: rows.count, steps: steps, training: false)
+                let C = labels.count
+                for (r, i) in rows.enumerated() {
+                    let probabilities = Array(result.probabilities[(r * C)..<((r + 1) * C)])
+                    var tokens = encoded[i].tokens
+                    if let attention = result.attention {
+                        for t in tokens.indices { tokens[t].weight = attention[r * steps + t] }
+                    }
+                    let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
+                    out[i] = Prediction(label: labels[best], probabilities: probabilities, labels: labels, tokens: tokens)
+                }
+            }
+            return out.map { $0! }
+        }
+    }
+
+    public func predict(_ text: String) throws -> Prediction { try predict([text])[0] }
+
+    /// Accuracy, macro-F1, per-class scores, confusion matrix and mean cross-entropy on labelled data.
+    public func evaluate(_ docs: [LabelledText], file: String = "test data") throws -> Evaluation {
+        guard !docs.isEmpty else { throw HeedTextError.noDocuments(file) }
+        var truth: [Int] = []
+        for doc in docs {
+            guard let label = doc.label else { throw HeedError.missingLabel(file: file, line: doc.line) }
+            guard let index = vocabulary.labelIndex(label) else {
+                throw HeedError.unknownLabel(file: file, line: doc.line, label: label, known: labels)
+            }
+            truth.append(index)
+        }
+        let predictions = try predict(docs.map(\.text))
+        var loss = 0.0
+        var predicted: [Int] = []
+        for (p, t) in zip(predictions, truth) {
+            loss -= log(max(Double(p.probabilities[t]), 1e-12))
+            predicted.append(p.probabilities.indices.max { p.probabilities[$0] < p.probabilities[$1] }!)
+        }
+        return Evaluation(labels: labels, truth: truth, predicted: predicted, loss: loss / Double(docs.count))
+    }
+}
+
+/// Owns the network; a lock serialises use because its buffers are reused between calls.
+final class ModelBox: @unchecked Sendable {
+    private let model: Classifier
+    private let lock = NSLock()
+    let config: ClassifierConfig
+    init(_ model: Classifier) { self.model = model; config = model.config }
+    func withModel<T>(_ body: (Classifier) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(model)
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Heed
+
+/// One row of the comparison, as written to JSON (the report reads it back).
+struct ComparisonRow: Codable {
+    var model: String
+    var accuracy: Double
+    var macro_f1: Double
+    var test_loss: Double
+    var train_seconds: Double
+    var tokens_per_s: Double
+    var best_epoch: Int
+    var epochs_run: Int
+    var model_file: String
+}
+
+struct Comparison: Codable {
+    var train: String
+    var test: String
+    var seed: UInt64
+    var options: TrainingOptions
+    var rows: [ComparisonRow]
+    /// Attention model accuracy minus baseline accuracy, in points.
+    var accuracy_gain: Double
+
+    var table: String {
+        var lines = ["model              accuracy  macro-F1  train time  tokens/s  best epoch"]
+        for r in rows {
+            lines.append(r.model.padding(toLength: 19, withPad: " ", startingAt: 0)
+                         + percent(r.accuracy).leftPad(8) + percent(r.macro_f1).leftPad(10)
+                         + "\(fixed(r.train_seconds, 1)) s".leftPad(12) + "\(Int(r.tokens_per_s))".leftPad(10)
+                         + "\(r.best_epoch)/\(r.epochs_run)".leftPad(12))
+        }
+        let sign = accuracy_gain >= 0 ? "+" : ""
+        lines.append("attention vs baseline: \(sign)\(fixed(accuracy_gain, 1)) accuracy points on \(test)")
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}
+
+func runComparison(train: String, test: String, baseline: ModelKind, attentionModel: ModelKind, flags: TrainingFlags,
+                   output: String, quiet: Bool) throws -> Comparison {
+    try AtomicFile.checkWritable(output)
+    let testDocs = try flags.read(test)
+    let stem = output.hasSuffix(".json") ? String(output.dropLast(5)) : output
+    var rows: [ComparisonRow] = []
+    for kind in [baseline, attentionModel] {
+        let modelPath = "\(stem).\(kind.rawValue).heed"
+        let result = try runTraining(model: kind, flags: flags, trainPath: train, output: modelPath, quiet: quiet, name: kind.rawValue)
+        let evaluation = try result.classifier.evaluate(testDocs, file: test)
+        rows.append(ComparisonRow(model: kind.rawValue, accuracy: evaluation.accuracy, macro_f1: evaluation.macroF1,
+                                  test_loss: evaluation.loss ?? .nan, train_seconds: result.seconds,
+                                  tokens_per_s: result.tokensPerSecond, best_epoch: result.bestEpoch,
+                                  epochs_run: result.log.count, model_file: modelPath))
+    }
+    let comparison = Comparison(train: train, test: test, seed: flags.seed, options: flags.options(model: attentionModel),
+                                rows: rows, accuracy_gain: 100 * (rows[1].accuracy - rows[0].accuracy))
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+    try AtomicFile.write(Array(try encoder.encode(comparison)), to: output)
+    return comparison
+}
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train the LSTM baseline and an attention model on the same data, seed and settings; compare them on TEST.",
+        discussion: """
+            By default the two differ only in pooling: `lstm` (last hidden state) against `attention`
+            (softmax over time, weighted sum), so the table answers whether attention helps this task.
+            Use --baseline bilstm --attention-model bilstm-attention to ask the same of the bidirectional
+            encoder. Writes the table as JSON (-o) and both models beside it.
+            """)
+    @Argument(help: "Training corpus.") var train: String
+    @Argument(help: "Test corpus (never used for training or early stopping).") var test: String
+    @Option(help: "Baseline model.") var baseline: ModelKind = .lstm
+    @Option(help: "Attention model.") var attentionModel: ModelKind = .attention
+    @OptionGroup var flags: TrainingFlags
+    @Option(name: .shortAndLong, help: "Comparison JSON to write (models go beside it).") var output = "compare.json"
+    @Flag(help: "No progress output.") var quiet = false
+
+    func run() throws {
+        let c = try runComparison(train: train, test: test, baseline: baseline, attentionModel: attentionModel, flags: flags, output: output, quiet: quiet)
+        print(c.table)
+        print("wrote \(output)")
+    }
+}

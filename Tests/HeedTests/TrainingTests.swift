@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+@testable import Heed
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+/// A few hundred real documents: three Debian sections with distinct vocabularies.
+func smallTopicCorpus() throws -> (train: [LabelledText], test: [LabelledText]) {
+    let keep: Set<String> = ["games", "sound", "math"]
+    func load(_ split: String, _ perLabel: Int) throws -> [LabelledText] {
+        var seen: [String: Int] = [:]
+        return try CorpusReader(CorpusSource(path: "\(repositoryRoot)/corpora/topic-en-debian/\(split).tsv")).readAll().filter { doc in
+            guard let l = doc.label, keep.contains(l), seen[l, default: 0] < perLabel else { return false }
+            seen[l, default: 0] += 1
+            return true
+        }
+    }
+    return (try load("train", 100), try load("test", 40))
+}
+
+func smallOptions(_ model: ModelKind) -> TrainingOptions {
+    var o = TrainingOptions()
+    o.model = model
+    o.embed = 16; o.hidden = 16; o.epochs = 4; o.batch = 16; o.lr = 5e-3; o.maxLength = 60; o.dropout = 0.2
+    o.threads = 1; o.patience = 4
+    return o
+}
+
+@Suite(.serialized) struct TrainingTests {
+    @Test(arguments: [ModelKind.lstm, .bilstmAttention])
+    func smallCorpusTrainsAboveMajority(model: ModelKind) throws {
+        let (train, test) = try smallTopicCorpus()
+        let result = try Trainer(options: smallOptions(model)).train(train)
+        let evaluation = try result.classifier.evaluate(test)
+        let majority = Double(test.filter { $0.label == "games" }.count) / Double(test.count)
+        #expect(evaluation.accuracy > majority + 0.1, "accuracy \(evaluation.accuracy) vs majority \(majority)")
+        #expect(result.log.count >= 1 && result.log.allSatisfy { $0.train_loss.isFinite })
+        #expect(result.log.last!.train_loss < result.log.first!.train_loss)
+    }
+
+    @Test func sameSeedSameThreadsGiveIdenticalModelFiles() throws {
+        let (train, _) = try smallTopicCorpus()
+        var options = smallOptions(.attention)
+        options.epochs = 2
+        let dir = NSTemporaryDirectory() + "heed-repro-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var files: [Data] = []
+        for run in 0..<2 {
+            let url = URL(fileURLWithPath: "\(dir)/m\(run).heed")
+            try Trainer(options: options).train(train).classifier.write(to: url)
+            files.append(try Data(contentsOf: url))
+        }
+        #expect(files[0] == files[1])
+        options.seed = 2
+        let url = URL(fileURLWithPath: "\(dir)/other.heed")
+        try Trainer(options: options).train(train).classifier.write(to: url)
+        #expect(try Data(contentsOf: url) != files[0])
+    }
+
+    @Test func savedModelPredictsTheSame() throws {
+        let (train, test) = try smallTopicCorpus()
+        var options = smallOptions(.attention)
+        options.epochs = 1
+        let classifier = try Trainer(options: options).train(train).classifier
+        let url = URL(fileURLWithPath: NSTemporaryDirectory() + "heed-\(UUID().uuidString).heed")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try classifier.write(to: url)
+        let loaded = try TextClassifier(contentsOf: url)
+        let texts = test.prefix(10).map(\.text) + ["", "!!!"]
+        let a = try classifier.predict(texts), b = try loaded.predict(texts)
+        #expect(a.map(\.probabilities) == b.map(\.probabilities))
+        #expect(loaded.labels == ["games", "math", "sound"])
+        for p in a where !p.tokens.isEmpty {
+            let sum = p.tokens.reduce(Float(0)) { $0 + ($1.weight ?? 0) }
+            #expect(abs(sum - 1) < 1e-4)
+        }
+        #expect(a[10].tokens.isEmpty && a[11].tokens.isEmpty) // nothing to attend to
+    }
+
+    @Test func badInputsGiveClearErrors() throws {
+        let (train, _) = try smallTopicCorpus()
+        var options = smallOptions(.lstm)
+        options.epochs = 1
+        let classifier = try Trainer(options: options).train(train).classifier
+        #expect(throws: HeedError.self) { try classifier.evaluate([LabelledText(label: "cooking", text: "a recipe", line: 7)], file: "t.tsv") }
+        do { _ = try classifier.evaluate([LabelledText(label: "cooking", text: "a recipe", line: 7)], file: "t.tsv") } catch {
+            #expect("\(error)".contains("t.tsv:7") && "\(error)".contains("cooking"))
+        }
+        #expect(throws: HeedTextError.noDocuments("empty.tsv")) { try classifier.evaluate([], file: "empty.tsv") }
+        let oneLabel = train.map { LabelledText(label: "x", text: $0.text, line: $0.line) }
+        #expect(throws: HeedError.self) { try Trainer(options: options).train(oneLabel) }
+        var bad = options
+        bad.dropout = 1
+        #expect(throws: HeedError.self) { try Trainer(options: bad).train(train) }
+    }
+
+    @Test func interruptedTrainingKeepsTheBestEpoch() throws {
+        let (train, _) = try smallTopicCorpus()
+        var options = smallOptions(.attention)
+        options.epochs = 5
+        var trainer = Trainer(options: options)
+        let epochs = Counter()
+        trainer.epochEnded = { _ in epochs.add() }
+        trainer.shouldStop = { epochs.value >= 1 } // "Ctrl-C" during epoch 2
+        var written: Data? = nil
+        let url = URL(fileURLWithPath: NSTemporaryDirectory() + "heed-int-\(UUID().uuidString).heed")
+        defer { try? FileManager.default.removeItem(at: url) }
+        trainer.bestModelChanged = { try $0.write(to: url); written = try Data(contentsOf: url) }
+        let result = try trainer.train(train)
+        #expect(result.interrupted && result.bestEpoch == 1 && result.log.count == 1)
+        let loaded = try TextClassifier(contentsOf: url)
+        #expect(try loaded.predict("a game").probabilities == result.classifier.predict("a game").probabilities)
+        #expect(written != nil)
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private var n = 0
+    private let lock = NSLock()
+    func add() { lock.lock(); n += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return n }
+}
+
+@Suite struct ResumeTests {
+    @Test func resumingAtAnEpochBoundaryIsBitIdentical() throws {
+        let (train, _) = try smallTopicCorpus()
+        var options = smallOptions(.attention)
+        options.epochs = 3
+        options.patience = 3
+        let dir = NSTemporaryDirectory() + "heed-resume-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+
+        let straight = URL(fileURLWithPath: dir + "/straight.heed")
+        let full = try Trainer(options: options).train(train)
+        try full.classifier.write(to: straight)
+
+        var first = Trainer(options: options)
+        first.checkpointPath = dir + "/run.ckpt"
+        let epochs = Counter()
+        first.epochEnded = { _ in epochs.add() }
+        first.shouldStop = { epochs.value >= 1 }
+        #expect(try first.train(train).interrupted)
+
+        var second = Trainer(options: options)
+        second.resumePath = dir + "/run.ckpt"
+        let resumed = try second.train(train)
+        let resumedURL = URL(fileURLWithPath: dir + "/resumed.heed")
+        try resumed.classifier.write(to: resumedURL)
+        #expect(try Data(contentsOf: straight) == Data(contentsOf: resumedURL))
+        #expect(resumed.log.map(\.dev_accuracy) == full.log.map(\.dev_accuracy))
+
+        var other = Trainer(options: options)
+        other.resumePath = dir + "/run.ckpt"
+        #expect(throws: HeedError.self) { try other.train(Array(train.dropFirst())) }
+    }
+}
