@@ -712,6 +712,7 @@ def main():
             r = fn(args, heed)
             r["invocation"] = argv
             r["heed_version"] = heed.version
+            r["git"] = results["env"].get("git")  # the worktree commit the heed binary was built from
             r["openblas_coretype_env"] = os.environ.get("OPENBLAS_CORETYPE")
             old = results.get(p)
             if (args.corpora and old and "corpora" in old and "corpora" in r and

@@ -284,8 +284,9 @@ def main():
          "or a part: `bench/run tokenizer|fasttext|model [--quick]`; `bench/run report` only re-renders.", ""]
     for p in ("tokenizer", "fasttext", "model"):
         if p in r:
-            L.append("- `%s`: measured %s by `%s`%s" % (p, r[p].get("date"), r[p].get("invocation"),
-                                                        " (quick mode)" if r[p].get("quick") else ""))
+            L.append("- `%s`: measured %s by `%s`%s%s" % (p, r[p].get("date"), r[p].get("invocation"),
+                                                          " (quick mode)" if r[p].get("quick") else "",
+                                                          ", repository at `%s`" % r[p]["git"] if r[p].get("git") else ""))
     L.append("")
     reading = os.path.join(BENCH, "READING.md")
     if os.path.exists(reading):
