@@ -152,9 +152,8 @@ def fasttext_section(ft):
         return L + [ft["status"], ""]
     p = ft["params"]
     L.append("fasttext-wheel `train_supervised(wordNgrams=%d, lr=%s, epoch=%d)`, other settings default; input is %s. "
-             "%d runs per thread setting, interleaved; median accuracy and median training time (wall, in-process). "
+             "Runs per thread setting as in the table (interleaved); median accuracy and median training time (wall, in-process). "
              "Accuracy counts every test document.%s" % (p["wordNgrams"], p["lr"], p["epoch"], ft["tokenization"],
-                                                        ft["runs_per_setting"] if not ft.get("quick") else 1,
                                                         " **Quick mode.**" if ft.get("quick") else "") +
              load_note(all_records(ft)))
     L.append("")
@@ -164,13 +163,14 @@ def fasttext_section(ft):
         break
     if not settings:
         return L
-    hdr = "| Corpus | train / test docs |"
+    hdr = "| Corpus | train / test docs | runs |"
     for s in settings:
         hdr += " acc (threads=%s) | range | train s |" % s
     L.append(hdr)
-    L.append("|---|---:|" + "---:|---|---:|" * len(settings))
+    L.append("|---|---:|---:|" + "---:|---|---:|" * len(settings))
     for name, c in ft["corpora"].items():
-        row = "| %s%s | %d / %d |" % (name, "" if c["source"] == "shipped" else " (bench)", c["train_docs"], c["test_docs"])
+        row = "| %s%s | %d / %d | %s |" % (name, "" if c["source"] == "shipped" else " (bench)", c["train_docs"],
+                                           c["test_docs"], c.get("runs", ft.get("runs_per_setting")))
         for s in settings:
             x = c["summary"].get(s)
             if not x:
