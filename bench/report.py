@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""Render BENCHMARKS.md from bench/results/latest.json (+ the hand-written bench/READING.md)."""
+import json
+import os
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+NA = "not available yet"
+
+
+def f(x, nd=1):
+    if x is None:
+        return "—"
+    if isinstance(x, float):
+        return ("%%.%df" % nd) % x
+    return str(x)
+
+
+def ratio(a, b, nd=2):
+    if a is None or b is None or not b:
+        return "—"
+    return ("%%.%df×" % nd) % (a / b)
+
+
+def pct(x):
+    return "—" if x is None else "%.1f%%" % (100 * x)
+
+
+def env_section(env):
+    m = env.get("machine", {})
+    py = env.get("python_side", {})
+    v = py.get("versions", {})
+    h = env.get("heed", {})
+    L = ["## Machine and versions", ""]
+    L.append("- Date of the environment probe: %s; repository at `%s`" % (env.get("date"), env.get("git")))
+    L.append("- CPU: %s; %s logical CPUs (%s usable); %s GiB memory; %s" % (
+        m.get("cpu"), m.get("logical_cpus"), m.get("usable_cpus"), m.get("memory_gib"), m.get("os")))
+    L.append("- heed: `%s` → `%s`" % (os.path.relpath(h["binary"], ROOT) if h.get("binary") else None, h.get("version")))
+    if h.get("version_autodetect"):
+        L.append("  - with `OPENBLAS_CORETYPE` unset (autodetect): `%s`" % h["version_autodetect"])
+    L.append("- `OPENBLAS_CORETYPE` in the environment: `%s` (left as found for every run)" % env.get("openblas_coretype_env"))
+    caps = h.get("capabilities", {})
+    if caps:
+        L.append("- heed subcommands present: " + ", ".join("`%s` %s" % (k.replace("_", " "), "yes" if x else "**no**")
+                                                         for k, x in caps.items()))
+    L.append("- Python %s; torch %s; tokenizers %s; fasttext-wheel %s; numpy %s; threadpoolctl %s" % (
+        m.get("python"), v.get("torch"), v.get("tokenizers"), v.get("fasttext-wheel"), v.get("numpy"),
+        v.get("threadpoolctl")))
+    if env.get("swift"):
+        L.append("- %s" % env["swift"])
+    cfg = py.get("torch_config") or ""
+    blas = [kv.split("=", 1)[1].strip().rstrip(",") for kv in cfg.replace(",", " ,").split() if kv.startswith("BLAS_INFO=")]
+    cap = [l.split(":", 1)[1].strip() for l in cfg.splitlines() if "CPU capability usage" in l]
+    mkl = [l.strip() for l in (py.get("torch_parallel") or "").splitlines() if "Math Kernel Library" in l]
+    backend = [l.split(":", 1)[1].strip() for l in (py.get("torch_parallel") or "").splitlines() if "parallel backend" in l]
+    L.append("- torch BLAS: %s (linked into libtorch, so threadpoolctl does not list it)%s; CPU capability %s; "
+             "parallel backend %s" % ("/".join(blas) or "?", (" — " + mkl[0]) if mkl else "", "/".join(cap) or "?",
+                                      "/".join(backend) or "?"))
+    tp = py.get("threadpools")
+    if tp:
+        L.append("- threadpoolctl (torch + numpy loaded): " + "; ".join(
+            "%s %s %s, %s threads%s" % (p.get("internal_api"), p.get("version") or "", os.path.basename(p.get("filepath", "")),
+                                        p.get("num_threads"), (", kernel " + p["architecture"]) if p.get("architecture") else "")
+            for p in tp))
+    return L
+
+
+def load_note(records):
+    la = [x.get("loadavg_before") for x in records if isinstance(x, dict) and x.get("loadavg_before") is not None]
+    st = [x.get("steal_pct") for x in records if isinstance(x, dict) and x.get("steal_pct") is not None]
+    if not la:
+        return ""
+    return (" 1-minute load average before each run: %.1f–%.1f on %s; CPU steal during runs %.1f–%.1f%%." %
+            (min(la), max(la), "this 2-CPU machine", min(st or [0]), max(st or [0])))
+
+
+def all_records(section):
+    out = []
+    if "runs" in section:
+        for v in section["runs"].values():
+            out += v
+    for c in section.get("corpora", {}).values():
+        for k in c.get("kinds", {}).values():
+            out += k.get("heed", []) + k.get("torch", [])
+        for v in c.get("settings", {}).values():
+            out += v
+    return out
+
+
+def tokenizer_section(t):
+    L = ["## 1. Tokenizer throughput (one core, in-process timing, MB = 10⁶ bytes; higher is better)", ""]
+    if not t:
+        return L + ["Not run yet: `bench/run tokenizer`.", ""]
+    inp = t["input"]
+    L.append("Input: %s — %.1f MB (%s). Pinned with %s; each measurement a fresh process; %d interleaved "
+             "repetitions, median shown.%s%s" % (inp["description"], inp["bytes"] / 1e6, "sha256 " + inp["sha256"][:12],
+                                                t.get("pinning"), t.get("reps"),
+                                                " **Quick mode.**" if t.get("quick") else "", load_note(all_records(t))))
+    L.append("")
+    mb = t["median_mb_per_s"]
+    toks = t.get("median_tokens", {})
+    det = t.get("details", {})
+    heed = mb.get("heed")
+    names = {
+        "heed": "Heed `heed benchmark tokenize` (text → ids, ICU words, NFKC-casefold, punctuation dropped)",
+        "hf-batch": "HF tokenizers, `encode_batch` (NFKC+Lowercase, BertPreTokenizer, WordLevel → ids), 1 thread",
+        "hf-single": "HF tokenizers, `encode` per document (same pipeline), 1 thread",
+        "re": "Python `re.findall(r\"\\w+|[^\\w\\s]\")` per document (tokens only, no normalisation)",
+        "re-ids": "Python `re.findall` on `lower()` + dict lookup → ids",
+    }
+    def paired(k):
+        hr = {x["rep"]: x["mb_per_s"] for x in t["runs"].get("heed", []) if "mb_per_s" in x}
+        rs = [hr[x["rep"]] / x["mb_per_s"] for x in t["runs"].get(k, []) if "mb_per_s" in x and x["rep"] in hr]
+        if not rs:
+            return "—"
+        rs.sort()
+        return "%.1f× (%.1f–%.1f)" % (rs[len(rs) // 2] if len(rs) % 2 else (rs[len(rs) // 2 - 1] + rs[len(rs) // 2]) / 2,
+                                      rs[0], rs[-1])
+    L.append("| Tokenizer | MB/s (median) | tokens | Heed / this, median of per-repetition ratios (range); >1 = Heed faster |")
+    L.append("|---|---:|---:|---:|")
+    for k in ["heed", "hf-batch", "hf-single", "re", "re-ids"]:
+        if k not in mb:
+            continue
+        val = mb.get(k)
+        if k == "heed" and val is None:
+            L.append("| %s | %s | — | — |" % (names[k], t.get("heed_status", NA)))
+            continue
+        L.append("| %s | %s | %s | %s |" % (names[k], f(val, 2), f(toks.get(k) and int(toks[k])),
+                                             "—" if k == "heed" else paired(k)))
+    L.append("")
+    L.append("Targets: Heed ≥ 5× HF (batch), ≥ 1.2× `re`, ≥ 50 MB/s. " + (
+        "Heed: %.2f MB/s; %s HF batch; %s `re` (paired ratios)." % (heed, paired("hf-batch"), paired("re"))
+        if heed else "Heed side: %s." % t.get("heed_status", NA)))
+    L.append("")
+    L.append("Token counts differ by design: Heed drops punctuation by default; BertPreTokenizer and the regex keep it.")
+    L.append("")
+    L.append("Commands:")
+    L.append("")
+    L.append("```")
+    for k, c in t.get("commands", {}).items():
+        L.append(c)
+    L.append("```")
+    L.append("")
+    return L
+
+
+def fasttext_section(ft):
+    L = ["## 5b. fastText (supervised, bigrams) on every corpus", ""]
+    if not ft:
+        return L + ["Not run yet: `bench/run fasttext`.", ""]
+    if ft.get("status"):
+        return L + [ft["status"], ""]
+    p = ft["params"]
+    L.append("fasttext-wheel `train_supervised(wordNgrams=%d, lr=%s, epoch=%d)`, other settings default; input is %s. "
+             "Runs per thread setting as in the table (interleaved); median accuracy and median training time (wall, in-process). "
+             "Accuracy counts every test document.%s" % (p["wordNgrams"], p["lr"], p["epoch"], ft["tokenization"],
+                                                        " **Quick mode.**" if ft.get("quick") else "") +
+             load_note(all_records(ft)))
+    L.append("")
+    settings = None
+    for name, c in ft["corpora"].items():
+        settings = list(c["summary"].keys())
+        break
+    if not settings:
+        return L
+    hdr = "| Corpus | train / test docs | runs |"
+    for s in settings:
+        hdr += " acc (threads=%s) | range | train s |" % s
+    L.append(hdr)
+    L.append("|---|---:|---:|" + "---:|---|---:|" * len(settings))
+    for name, c in ft["corpora"].items():
+        row = "| %s%s | %d / %d | %s |" % (name, "" if c["source"] == "shipped" else " (bench)", c["train_docs"],
+                                           c["test_docs"], c.get("runs", ft.get("runs_per_setting")))
+        for s in settings:
+            x = c["summary"].get(s)
+            if not x:
+                row += " — | — | — |"
+                continue
+            rng = "%s–%s (%d distinct)" % (pct(x["min_accuracy"]), pct(x["max_accuracy"]), x["distinct_accuracies"])
+            row += " %s | %s | %s |" % (pct(x["median_accuracy"]), rng, f(x["median_train_seconds"], 2))
+        L.append(row)
+    L.append("")
+    first = next(iter(ft["corpora"].values()))
+    used = {s: first["summary"][s].get("threads_used") for s in settings}
+    L.append("Threads actually used per setting: " + ", ".join("`%s` → %s" % (k, v) for k, v in used.items()) +
+             ". (The fastText Python default is `cpu_count() - 1`.)")
+    L.append("")
+    L.append("Command per run: `%s`" % ft.get("command_example", ""))
+    L.append("")
+    return L
+
+
+def model_section(m):
+    L = ["## 2–5. Training throughput, accuracy, memory, latency (attention-LSTM and baselines)", ""]
+    if not m:
+        return L + ["Not run yet: `bench/run model`.", ""]
+    if m.get("status"):
+        return L + [m["status"], ""]
+    h = m["hyper"]
+    L.append("E=%d H=%d batch %d, %d threads (pinned to 2 cores), dropout %s, %s, gradient norm clipped at %s; "
+             "epochs × interleaved repetitions per corpus in the table (Heed, PyTorch, Heed, PyTorch …; seed = repetition "
+             "number), medians shown.%s" % (
+                 h["embed"], h["hidden"], h["batch"], h["threads"], h["dropout"], h["optimizer"], h["clip_grad_norm"],
+                 " **Quick mode.**" if m.get("quick") else "") + load_note(all_records(m)))
+    if h.get("max_len"):
+        L.append("Documents are truncated to their first %d tokens on both sides (Heed's default `--max-len`). Heed "
+                 "holds out its default dev share of TRAIN for `dev_accuracy` and runs with `--patience` = epochs "
+                 "(no early stop); PyTorch trains on all of TRAIN." % h["max_len"])
+    else:
+        L.append("No truncation (these runs predate `--max-len`).")
+    L.append("")
+    ht = m.get("heed_torch")
+    if ht:
+        L.append("PyTorch model: `HeedClassifier` from `%s` (sha256 %s…%s), fed Heed's own token ids; "
+                 "length-bucketed batches." % (os.path.relpath(ht["path"], ROOT), ht["sha256"][:12],
+                                               (", " + ht["git"]) if ht.get("git") else ""))
+    L.append("Heed side: train — %s; latency — %s. PyTorch side: %s; extra environment: %s." % (
+        m.get("heed_status", {}).get("train", NA), m.get("heed_status", {}).get("latency", NA), m.get("torch_status"),
+        ", ".join("`%s=%s`" % kv for kv in m.get("torch_env", {}).items() if kv[0] != "HEED_TORCH_DIR") or "none"))
+    L.append("")
+    L.append("Tokens/s = real (non-pad) tokens per second of training (median over epochs, then over repetitions); "
+             "higher is better. Peak RSS = `ru_maxrss` of the whole training process (fresh process, `wait4`); "
+             "lower is better. Latency = batch-1 forward on the first 1000 test documents, eval mode; lower is better.")
+    L.append("")
+    L.append("| Corpus | epochs × reps | model | tokens/s Heed | tokens/s PyTorch | Heed/PyTorch (>1 = Heed faster) | "
+             "tokens/s PyTorch 1 thread | test acc Heed | test acc PyTorch | peak RSS Heed MB | peak RSS PyTorch MB | Heed/PyTorch RSS (<1 = Heed smaller) |")
+    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, c in m["corpora"].items():
+        for kind, k in c["kinds"].items():
+            he = k["summary"].get("heed", {})
+            to = k["summary"].get("torch", {})
+            hacc = he.get("test_accuracy")
+            hacc_s = pct(hacc) if hacc is not None else (("dev " + pct(he["dev_accuracy"])) if he.get("dev_accuracy") else NA)
+            t1 = k["summary"].get("torch_1t", {})
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                name, "%s × %s" % (c.get("epochs", m.get("epochs")), c.get("reps", m.get("reps"))), kind, f(he.get("tokens_per_s"), 0) if he else NA, f(to.get("tokens_per_s"), 0),
+                ratio(he.get("tokens_per_s"), to.get("tokens_per_s")), f(t1.get("tokens_per_s"), 0),
+                hacc_s if he else NA,
+                pct(to.get("test_accuracy")), f(he.get("peak_rss_mb"), 0) if he else NA, f(to.get("peak_rss_mb"), 0),
+                ratio(he.get("peak_rss_mb"), to.get("peak_rss_mb"))))
+    L.append("")
+    L.append("Batch-1 inference latency, ms (p50 / p99; lower is better):")
+    L.append("")
+    L.append("| Corpus | model | Heed 1 thread | PyTorch 1 thread | Heed 2 threads | PyTorch 2 threads | "
+             "Heed/PyTorch p50, 1 thread (<1 = Heed faster) |")
+    L.append("|---|---|---:|---:|---:|---:|---:|")
+    for name, c in m["corpora"].items():
+        for kind, k in c["kinds"].items():
+            he = k["summary"].get("heed", {})
+            to = k["summary"].get("torch", {})
+
+            def pp(s, nt):
+                x = s.get("latency_%s" % nt)
+                return "%.2f / %.2f" % (x["p50_ms"], x["p99_ms"]) if x else NA
+            r = "—"
+            if he.get("latency_1") and to.get("latency_1"):
+                r = ratio(he["latency_1"]["p50_ms"], to["latency_1"]["p50_ms"])
+            L.append("| %s | %s | %s | %s | %s | %s | %s |" % (name, kind, pp(he, "1"), pp(to, "1"), pp(he, "2"),
+                                                               pp(to, "2"), r))
+    L.append("")
+    ids = {c.get("ids") for c in m["corpora"].values()}
+    for i in ids:
+        if i:
+            L.append("Token ids: %s." % i)
+    L.append("")
+    L.append("Commands (one corpus shown per model kind; see `bench/results/latest.json` for all):")
+    L.append("")
+    L.append("```")
+    first = next(iter(m["corpora"].values()), None)
+    if first:
+        for k, c in first.get("commands", {}).items():
+            L.append(c)
+    L.append("```")
+    L.append("")
+    return L
+
+
+def main():
+    with open(os.path.join(BENCH, "results", "latest.json")) as fh:
+        r = json.load(fh)
+    L = ["# Heed benchmarks", "",
+         "Generated by `bench/report.py` from `bench/results/latest.json` (raw runs) — do not edit by hand; "
+         "the reading below comes from `bench/READING.md`. Regenerate with `make bench` (= `bench/run all`) "
+         "or a part: `bench/run tokenizer|fasttext|model [--quick]`; `bench/run report` only re-renders.", ""]
+    for p in ("tokenizer", "fasttext", "model"):
+        if p in r:
+            L.append("- `%s`: measured %s by `%s`%s%s" % (p, r[p].get("date"), r[p].get("invocation"),
+                                                          " (quick mode)" if r[p].get("quick") else "",
+                                                          ", repository at `%s`" % r[p]["git"] if r[p].get("git") else ""))
+    L.append("")
+    reading = os.path.join(BENCH, "READING.md")
+    if os.path.exists(reading):
+        with open(reading) as fh:
+            L += [fh.read().rstrip(), ""]
+    L += tokenizer_section(r.get("tokenizer"))
+    L += model_section(r.get("model"))
+    L += fasttext_section(r.get("fasttext"))
+    if r.get("env"):
+        L += env_section(r["env"])
+    L.append("")
+    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as fh:
+        fh.write("\n".join(L).rstrip() + "\n")
+
+
+if __name__ == "__main__":
+    main()
