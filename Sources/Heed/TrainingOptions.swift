@@ -24,9 +24,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var batch = 32
     public var lr: Float = 2e-3
     public var dropout: Float = 0.5
-    /// Standard deviation of the random embedding initialisation. PyTorch's N(0, 1) trains several
-    /// times slower on the shipped corpora than N(0, 0.1²) and ends no better on dev.
-    public var embedInitStd: Float = 0.1
+    /// Standard deviation of the random embedding initialisation. Chosen on the dev splits: PyTorch's
+    /// N(0, 1) needs many more epochs (Debian dev 85.9% after 10 epochs vs 88.7% after 6 with 0.3),
+    /// 0.1 converges fastest but was lower on the Chinese dev set (83.1% vs 84.9% with 0.3).
+    public var embedInitStd: Float = 0.3
     public var maxLength = 400
     public var minCount = 2
     public var maxVocabulary = 30000
