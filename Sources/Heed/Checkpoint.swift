@@ -47,7 +47,8 @@ struct Checkpoint {
     static func load(_ path: String) throws -> Loaded {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw HeedTextError.fileNotFound(path) }
-        let (tensors, meta) = try SafeTensors.parse(data)
+        let tensors: [String: NamedTensor], meta: [String: String]
+        do { (tensors, meta) = try SafeTensors.parse(data) } catch { throw HeedError.modelMismatch("\(path): \(error)") }
         guard meta["format"] == "heed-checkpoint", let stateText = meta[stateKey], let configText = meta["config"],
               let state = try? JSONDecoder().decode(State.self, from: Data(stateText.utf8)),
               let config = try? JSONDecoder().decode(ClassifierConfig.self, from: Data(configText.utf8)) else {

@@ -62,7 +62,11 @@ public struct TextClassifier: Sendable {
     }
 
     public init(contentsOf url: URL) throws {
-        let (model, meta) = try ModelFile.load(from: url)
+        let model: Classifier, meta: [String: String]
+        do { (model, meta) = try ModelFile.load(from: url) } catch {
+            if case .io = error { throw HeedTextError.fileNotFound(url.path) }
+            throw HeedError.modelMismatch("\(url.path): \(error)") // name the file, whatever is wrong inside
+        }
         let (vocabulary, options) = try Self.decodeMetadata(meta, path: url.path, config: model.config)
         self.init(model: model, vocabulary: vocabulary, options: options)
     }

@@ -73,3 +73,30 @@ import Testing
         #expect(clash.status != 0 && clash.stderr.contains("c.counts"))
     }
 }
+
+@Suite struct TrainingCommands {
+    @Test func predictJSONSchemaAndModelErrors() throws {
+        let s = Scratch()
+        var lines = ""
+        for i in 0..<40 { lines += (i % 2 == 0 ? "pos\tgreat fun film number \(i)\n" : "neg\tdull boring film number \(i)\n") }
+        let train = s.file("train.tsv", lines)
+        let model = s.path + "/m.heed"
+        let t = try heed(["train", train, "--model", "attention", "--embed", "8", "--hidden", "8", "--epochs", "2", "--quiet", "-o", model])
+        #expect(t.status == 0, "\(t.stderr)")
+        #expect(s.exists("m.heed.log.jsonl") && s.exists("m.heed.ckpt"))
+        let p = try heed(["predict", model, "--json", "A great film"])
+        let object = try JSONSerialization.jsonObject(with: Data(p.stdout.utf8)) as! [String: Any]
+        #expect(Set(object.keys) == ["text", "label", "probabilities", "tokens"])
+        let tokens = object["tokens"] as! [[String: Any]]
+        #expect(tokens.map { $0["text"] as! String } == ["a", "great", "film"])
+        #expect(tokens[1]["start"] as? Int == 2 && tokens[1]["end"] as? Int == 7)
+        #expect(tokens.allSatisfy { $0["weight"] is Double })
+        let unknown = try heed(["evaluate", model, s.file("test.tsv", "pos\tfine\ncooking\trecipe\n")])
+        #expect(unknown.status != 0 && unknown.stderr.contains("test.tsv:2") && unknown.stderr.contains("cooking"))
+        let notModel = try heed(["evaluate", s.file("junk.heed", "not a model"), train])
+        #expect(notModel.status != 0 && notModel.stderr.contains("junk.heed"))
+        _ = try heed(["vocab", "build", train, "--mask-numbers", "-o", s.path + "/masked.vocab", "--quiet"])
+        let mismatch = try heed(["train", train, "--vocab", s.path + "/masked.vocab", "-o", s.path + "/x.heed"])
+        #expect(mismatch.status != 0 && mismatch.stderr.contains("different tokenizer settings"))
+    }
+}

@@ -156,3 +156,25 @@ final class Counter: @unchecked Sendable {
         #expect(throws: HeedError.self) { try other.train(Array(train.dropFirst())) }
     }
 }
+
+@Suite struct PretrainedVectorTests {
+    @Test func vecRowsInitialiseMatchingTokensAndDimensionsAreChecked() throws {
+        let s = NSTemporaryDirectory() + "heed-vec-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: s, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: s) }
+        let vocabulary = Vocabulary(settings: .default, tokens: ["game", "music"], labels: ["a", "b"])
+        let good = s + "/good.vec"
+        try "3 4\ngame 0.5 -1 2 0\nunseen 1 1 1 1\nmusic 1e-1 0 0 3\n".write(toFile: good, atomically: true, encoding: .utf8)
+        let rows = try PretrainedVectors.load(good, vocabulary: vocabulary, dimension: 4)
+        #expect(rows.map(\.index) == [2, 3])
+        #expect(rows[0].vector == [0.5, -1, 2, 0])
+        let noHeader = s + "/plain.vec"
+        try "music 1 2\n".write(toFile: noHeader, atomically: true, encoding: .utf8)
+        do { _ = try PretrainedVectors.load(noHeader, vocabulary: vocabulary, dimension: 4); Issue.record("expected an error") } catch {
+            #expect("\(error)".contains("plain.vec:1") && "\(error)".contains("--embed 2"))
+        }
+        let bad = s + "/bad.vec"
+        try "game 1 x 2 3\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        #expect(throws: HeedError.self) { try PretrainedVectors.load(bad, vocabulary: vocabulary, dimension: 4) }
+    }
+}
