@@ -32,6 +32,22 @@ struct Vocab: ParsableCommand {
         return "\(path): \(v.count) entries from \(v.documents) documents, covering \(coverage)% of \(v.trainingTokens) training tokens; labels: \(labels.isEmpty ? "none" : labels)"
     }
 
+    /// Counts tokens and labels of `files` with a progress display; with `requireDocuments`, a file
+    /// without any document is an error (a vocabulary from nothing is a mistake, a shard may be empty).
+    static func count(_ files: [String], input: InputOptions, settings: TokenizerSettings, quiet: Bool,
+                      requireDocuments: Bool) throws -> TokenCounts {
+        let tokenizer = try Tokenizer(settings: settings)
+        var counts = TokenCounts(settings: settings)
+        for path in files {
+            let before = counts.documents
+            let progress = Progress("counting \(path)", quiet: quiet)
+            try counts.count(input.source(path), tokenizer: tokenizer, progress: progress.update)
+            progress.finish()
+            if requireDocuments && counts.documents == before { throw HeedTextError.noDocuments(path) }
+        }
+        return counts
+    }
+
     struct Build: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Build a vocabulary from training files.")
         @Argument(help: "Training corpus files (never test data).") var files: [String]
@@ -43,14 +59,7 @@ struct Vocab: ParsableCommand {
 
         func run() throws {
             try AtomicFile.checkWritable(output)
-            let tokenizer = try Tokenizer(settings: tokenizerOptions.settings())
-            var counts = TokenCounts(settings: tokenizer.settings)
-            for path in files {
-                let progress = Progress("counting \(path)", quiet: quiet)
-                try counts.count(input.source(path), tokenizer: tokenizer, progress: progress.update)
-                progress.finish()
-                if counts.documents == 0 { throw HeedTextError.noDocuments(path) }
-            }
+            let counts = try Vocab.count(files, input: input, settings: tokenizerOptions.settings(), quiet: quiet, requireDocuments: true)
             let vocabulary = Vocabulary(counts: counts, minCount: size.minCount, maxSize: size.maxSize)
             try vocabulary.write(to: output)
             if !quiet { print(Vocab.summary(vocabulary, path: output)) }
@@ -67,13 +76,7 @@ struct Vocab: ParsableCommand {
 
         func run() throws {
             try AtomicFile.checkWritable(output)
-            let tokenizer = try Tokenizer(settings: tokenizerOptions.settings())
-            var counts = TokenCounts(settings: tokenizer.settings)
-            for path in files {
-                let progress = Progress("counting \(path)", quiet: quiet)
-                try counts.count(input.source(path), tokenizer: tokenizer, progress: progress.update)
-                progress.finish()
-            }
+            let counts = try Vocab.count(files, input: input, settings: tokenizerOptions.settings(), quiet: quiet, requireDocuments: false)
             try counts.write(to: output)
             if !quiet { print("\(output): \(counts.distinctTokens) distinct tokens, \(counts.tokens) tokens, \(counts.documents) documents") }
         }
