@@ -100,50 +100,17 @@ public struct TextClassifier: Sendable {
 
     // MARK: Prediction
 
-    /// Label, probabilities and (for attention models) per-token weights for each text.
+    /// Label, probabilities and (for attention models) per-token weights for each text. A text
+    /// without tokens is scored on a lone `<unk>` (the model's prior) and reports no tokens.
     public func predict(_ texts: [String]) throws -> [Prediction] {
-        let tokenizer = try Tokenizer(settings: vocabulary.settings)
-        var encoded: [(ids: [Int32], tokens: [AttendedToken])] = []
-        for text in texts {
-            var tokens: [AttendedToken] = [], ids: [Int32] = []
-            var copy = text
-            copy.withUTF8 { bytes in
-                tokenizer.forEachToken(in: bytes) { token, start, end in
-                    guard ids.count < options.maxLength else { return }
-                    ids.append(vocabulary.id(of: token))
-                    tokens.append(AttendedToken(text: String(decoding: token, as: UTF8.self), start: start, end: end, weight: nil))
-                }
+        let encoded = try encode(texts)
+        let scores = predict(ids: encoded.map(\.ids))
+        return zip(encoded, scores).map { text, score in
+            var tokens = text.tokens
+            if let attention = score.attention {
+                for t in tokens.indices { tokens[t].weight = attention[t] }
             }
-            encoded.append((ids, tokens))
-        }
-        return box.withModel { model in
-            // Longest first, in chunks, so padding is small; empty documents are scored on a lone
-            // <unk> (the model's prior) and report no tokens.
-            let order = encoded.indices.sorted { encoded[$0].ids.count > encoded[$1].ids.count }
-            var out = [Prediction?](repeating: nil, count: texts.count)
-            for chunk in stride(from: 0, to: order.count, by: 64) {
-                let rows = Array(order[chunk..<min(chunk + 64, order.count)])
-                let steps = max(1, encoded[rows[0]].ids.count)
-                var ids = [Int32](repeating: 0, count: rows.count * steps)
-                var lengths: [Int] = []
-                for (r, i) in rows.enumerated() {
-                    let doc = encoded[i].ids.isEmpty ? [Vocabulary.unknownID] : encoded[i].ids
-                    for (t, id) in doc.enumerated() { ids[r * steps + t] = id }
-                    lengths.append(doc.count)
-                }
-                let result = model.forward(ids: ids, lengths: lengths, batch: rows.count, steps: steps, training: false)
-                let C = labels.count
-                for (r, i) in rows.enumerated() {
-                    let probabilities = Array(result.probabilities[(r * C)..<((r + 1) * C)])
-                    var tokens = encoded[i].tokens
-                    if let attention = result.attention {
-                        for t in tokens.indices { tokens[t].weight = attention[r * steps + t] }
-                    }
-                    let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
-                    out[i] = Prediction(label: labels[best], probabilities: probabilities, labels: labels, tokens: tokens)
-                }
-            }
-            return out.map { $0! }
+            return Prediction(label: labels[score.best], probabilities: score.probabilities, labels: labels, tokens: tokens)
         }
     }
 
