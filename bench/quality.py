@@ -35,11 +35,29 @@ def run(cmd):
     return out, time.time() - start
 
 
+def train_default(args, name, train, test, dev, model, version, rel):
+    train_cmd = [args.heed, "train", rel(train), *map(lambda x: rel(x) if x.endswith(".tsv") else x, dev),
+                 "--threads", str(args.threads), "--quiet", "-o", rel(model)]
+    _, seconds = run(train_cmd)
+    eval_cmd = [args.heed, "evaluate", rel(model), rel(test), "--json"]
+    evaluation = json.loads(run(eval_cmd)[0])
+    log = [json.loads(l) for l in open(model + ".log.jsonl")]
+    entry = {
+        "corpus": name, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "heed": version, "default": {
+            "accuracy": evaluation["accuracy"], "macro_f1": evaluation["macro_f1"], "train_seconds": seconds,
+            "epochs_run": len(log), "best_epoch": max(log, key=lambda r: r["dev_accuracy"])["epoch"],
+            "commands": [" ".join(train_cmd[1:]), " ".join(eval_cmd[1:])]},
+    }
+    return entry
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--heed", default=os.path.join(ROOT, ".build", "release", "heed"))
     ap.add_argument("--corpora", nargs="*", default=SHIPPED + BENCH_ONLY)
     ap.add_argument("--skip-compare", action="store_true", help="only the default model")
+    ap.add_argument("--skip-default", action="store_true", help="only the comparison (keep the default model's earlier result)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--results", default=RESULTS, help="JSON file to merge results into")
     args = ap.parse_args()
@@ -57,19 +75,10 @@ def main():
         dev = ["--dev", os.path.join(d, "dev.tsv")] if os.path.exists(os.path.join(d, "dev.tsv")) else []
         rel = lambda p: os.path.relpath(p, ROOT)
         model = os.path.join(out, "default.heed")
-        train_cmd = [args.heed, "train", rel(train), *map(lambda x: rel(x) if x.endswith(".tsv") else x, dev),
-                     "--threads", str(args.threads), "--quiet", "-o", rel(model)]
-        _, seconds = run(train_cmd)
-        eval_cmd = [args.heed, "evaluate", rel(model), rel(test), "--json"]
-        evaluation = json.loads(run(eval_cmd)[0])
-        log = [json.loads(l) for l in open(model + ".log.jsonl")]
-        entry = {
-            "corpus": name, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "heed": version, "default": {
-                "accuracy": evaluation["accuracy"], "macro_f1": evaluation["macro_f1"], "train_seconds": seconds,
-                "epochs_run": len(log), "best_epoch": max(log, key=lambda r: r["dev_accuracy"])["epoch"],
-                "commands": [" ".join(train_cmd[1:]), " ".join(eval_cmd[1:])]},
-        }
+        if args.skip_default and name in results:
+            entry = results[name]
+        else:
+            entry = train_default(args, name, train, test, dev, model, version, rel)
         if not args.skip_compare:
             compare_json = os.path.join(out, "compare.json")
             cmp_cmd = [args.heed, "compare", rel(train), rel(test), *map(lambda x: rel(x) if x.endswith(".tsv") else x, dev),
@@ -84,7 +93,7 @@ def main():
         with open(tmp, "w") as f:
             json.dump(results, f, indent=2, sort_keys=True)
         os.replace(tmp, results_path)
-        print(f"{name}: default accuracy {100 * evaluation['accuracy']:.1f}%", file=sys.stderr)
+        print(f"{name}: default accuracy {100 * entry['default']['accuracy']:.1f}%", file=sys.stderr)
 
 
 if __name__ == "__main__":
