@@ -49,9 +49,9 @@ struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train the LSTM baseline and an attention model on the same data, seed and settings; compare them on TEST.",
         discussion: """
-            By default the two differ only in pooling: `lstm` (last hidden state) against `attention`
-            (softmax over time, weighted sum), so the table answers whether attention helps this task.
-            Use --baseline bilstm --attention-model bilstm-attention to ask the same of the bidirectional
+            By default the two differ only in pooling: `lstm` (last hidden state) against `attention` \
+            (softmax over time, weighted sum), so the table answers whether attention helps this task. \
+            Use --baseline bilstm --attention-model bilstm-attention to ask the same of the bidirectional \
             encoder. Writes the table as JSON (-o) and both models beside it.
             """)
     @Argument(help: "Training corpus.") var train: String

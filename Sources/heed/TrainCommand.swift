@@ -152,12 +152,12 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a text classifier and write it as one model file.",
         discussion: """
-            Builds the vocabulary from TRAIN (or loads --vocab), holds out a dev set unless --dev is
-            given, trains with Adam on length-bucketed batches, stops early when dev accuracy stops
-            improving, and keeps the best epoch. Beside MODEL it writes MODEL.log.jsonl (per epoch:
-            train loss, dev loss, dev accuracy, tokens/s, seconds). Ctrl-C stops after the current
-            batch; MODEL then holds the best model so far, and `--resume MODEL.ckpt` (written after
-            every epoch) continues the run exactly as if it had not stopped.
+            Builds the vocabulary from TRAIN (or loads --vocab), holds out a dev set unless --dev is \
+            given, trains with Adam on length-bucketed batches, stops early when dev accuracy stops \
+            improving, and keeps the best epoch. Beside MODEL it writes MODEL.log.jsonl (per epoch: \
+            train loss, dev loss, dev accuracy, tokens/s, seconds). Ctrl-C stops after the current \
+            batch; MODEL then holds the best model so far, and `--resume MODEL.ckpt` (written after \
+            every epoch) continues the run exactly as if it had not stopped. \
             Defaults (a BiLSTM with additive attention, dropout 0.5) were chosen on dev splits.
             """)
 

@@ -5,10 +5,10 @@ struct Vocab: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Build, count, merge and inspect vocabularies.",
         discussion: """
-            A vocabulary file is UTF-8 text: a header line with the tokenizer settings, one
-            "# label" line per label, then token<TAB>count in id order (<pad> = 0, <unk> = 1, then by
-            count descending, ties by token bytes). For corpora too large for one machine, run
-            `vocab count` on each shard and `vocab merge` the count files: the result is identical to
+            A vocabulary file is UTF-8 text: a header line with the tokenizer settings, one \
+            "# label" line per label, then token<TAB>count in id order (<pad> = 0, <unk> = 1, then by \
+            count descending, ties by token bytes). For corpora too large for one machine, run \
+            `vocab count` on each shard and `vocab merge` the count files: the result is identical to \
             `vocab build` on the whole corpus.
             """,
         subcommands: [Build.self, Count.self, Merge.self, Show.self]
