@@ -139,8 +139,8 @@ public struct Trainer {
             }
             for p in model.parameters { resumed.tensors[p.name]!.values.withUnsafeBufferPointer { p.value.update(from: $0.baseAddress!, count: p.count) } }
             adam.restore(Adam.State(steps: resumed.state.adamSteps,
-                                    moments: model.parameters.map { resumed.tensors["adam.m." + $0.name]!.values },
-                                    squares: model.parameters.map { resumed.tensors["adam.v." + $0.name]!.values }))
+                                    m: model.parameters.map { resumed.tensors["adam.m." + $0.name]!.values },
+                                    v: model.parameters.map { resumed.tensors["adam.v." + $0.name]!.values }))
             best = model.parameters.map { resumed.tensors["best." + $0.name]!.values }
             model.rngState = resumed.state.modelRandom
             shuffler = Rng(state: resumed.state.shuffleRandom)

@@ -91,6 +91,13 @@ public final class Adam {
         public var steps: Int
         public var m: [[Float]]
         public var v: [[Float]]
+
+        /// A saved state, e.g. from a training checkpoint.
+        public init(steps: Int, m: [[Float]], v: [[Float]]) {
+            self.steps = steps
+            self.m = m
+            self.v = v
+        }
     }
 
     public var state: State {
