@@ -24,9 +24,12 @@ test: deps corpora-check
 kill-test: release
 	HEED=$(HEED_RELEASE) scripts/kill-test.sh 10
 
-# Renders heed report pages in headless Chromium (installs Debian's chromium when missing, as root).
+# Renders the demo's report (a short demo run) and the check's own pages in headless Chromium
+# (installs Debian's chromium when missing, as root).
 report-check: release
-	scripts/check-report.sh --heed $(HEED_RELEASE)
+	@mkdir -p build
+	$(HEED_RELEASE) demo --epochs 2 --output build/demo-check > build/demo-check.log
+	scripts/check-report.sh --heed $(HEED_RELEASE) build/demo-check/report.html
 
 # The shipped corpora are byte-identical to their pinned checksums (offline).
 corpora-check:
