@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "HeedTextTests", dependencies: ["HeedText"]),
         .testTarget(name: "HeedNNTests", dependencies: ["HeedNN"], exclude: ["Fixtures"]),
         .testTarget(name: "HeedTests", dependencies: ["Heed"]),
-        .testTarget(name: "HeedReportTests", dependencies: ["HeedReport"], exclude: ["Golden"]),
+        .testTarget(name: "HeedReportTests", dependencies: ["HeedReport", "HeedNN"], exclude: ["Golden"]),
         // Runs the built `heed` binary: exit codes, messages, output files.
         .testTarget(name: "HeedCLITests", dependencies: ["heed"]),
     ]

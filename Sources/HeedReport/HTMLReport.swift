@@ -88,7 +88,7 @@ public struct HTMLReport {
     // MARK: Page model
 
     func page(_ a: ReportAnalysis, classifier: TextClassifier) -> PageView {
-        let labels = a.labels
+        let labels = a.labels.map { visibleText(Substring($0)) } // labels come from the model file: show controls too
         let attention = a.scoreKind == .attention
         let config = classifier.config
         let kind = classifier.options.model.rawValue
@@ -98,7 +98,7 @@ public struct HTMLReport {
         let ev = a.evaluation
         var perClass: [ClassScoreView] = [], confusion: [ConfusionRowView] = []
         if let ev {
-            perClass = ev.perClass.map { ClassScoreView(label: $0.label, precision: percent($0.precision), recall: percent($0.recall), f1: percent($0.f1), support: "\($0.support)") }
+            perClass = ev.perClass.map { ClassScoreView(label: visibleText(Substring($0.label)), precision: percent($0.precision), recall: percent($0.recall), f1: percent($0.f1), support: "\($0.support)") }
             for (i, row) in ev.confusion.enumerated() {
                 let total = row.reduce(0, +)
                 let cells = row.enumerated().map { j, count in
@@ -236,10 +236,10 @@ public struct HTMLReport {
 
         let best = d.predicted
         let probabilities = d.probabilities.enumerated().map { c, p in
-            ProbabilityView(probLabel: a.labels[c], value: fixed(Double(p), 3), pct: fixed(Double(p) * 100, 1), isTop: c == best)
+            ProbabilityView(probLabel: visibleText(Substring(a.labels[c])), value: fixed(Double(p), 3), pct: fixed(Double(p) * 100, 1), isTop: c == best)
         }
-        return DocumentView(n: "\(d.index + 1)", line: "\(d.line)", hasTruth: d.truth != nil, truthLabel: d.truth.map { a.labels[$0] } ?? "",
-                            predictedLabel: a.labels[best], confidence: percent(Double(d.confidence)),
+        return DocumentView(n: "\(d.index + 1)", line: "\(d.line)", hasTruth: d.truth != nil, truthLabel: d.truth.map { visibleText(Substring(a.labels[$0])) } ?? "",
+                            predictedLabel: visibleText(Substring(a.labels[best])), confidence: percent(Double(d.confidence)),
                             wrong: d.misclassified, right: d.truth != nil && !d.misclassified, sortKeys: keys,
                             segments: segments, noTokens: d.tokens.isEmpty, tokenCount: "\(d.tokens.count)",
                             hiddenTail: !tailNote.isEmpty, tailNote: tailNote, probabilities: probabilities)

@@ -1,5 +1,6 @@
 import Foundation
 import Heed
+import HeedNN
 import Testing
 @testable import HeedReport
 
@@ -240,5 +241,40 @@ func tags(_ html: String) -> [(name: String, attributes: [String])] {
         #expect(throws: HeedTextError.fileNotFound(dir + "/none.jsonl")) { try HTMLReport.readTrainingLog(dir + "/none.jsonl") }
         try AtomicFile.write("{\"rows\": []}", to: dir + "/c.json")
         #expect(throws: ReportError.self) { try HTMLReport.readComparison(dir + "/c.json") }
+    }
+}
+
+/// Labels and vocabulary tokens come from the model file's metadata: random hostile strings put
+/// there (as a fuzzed or forged file would) must reach the page only as escaped text.
+@Test func fuzzedModelMetadataIsEscaped() throws {
+    let trained = try tinyModel().classifier
+    let dir = NSTemporaryDirectory() + "heed-meta-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let original = URL(fileURLWithPath: dir + "/m.heed")
+    try trained.write(to: original)
+    let (tensors, metadata) = try SafeTensors.parse(Data(contentsOf: original))
+    let pieces = ["<script>", "</style>", "\" onmouseover=\"x()", "javascript:", "\u{0}", "'", "&", "<img src=x onerror=y>", "{{x}}", "<!--", "é", "中"]
+    var rng = SystemRandomNumberGenerator()
+    func hostile() -> String { (0..<Int.random(in: 1...4, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined() + "\(Int.random(in: 0..<1_000_000, using: &rng))" }
+    for round in 0..<5 {
+        var meta = metadata
+        let labels = [hostile(), hostile()]
+        let tokens = (0..<(trained.vocabulary.count - 2)).map { _ in hostile() }
+        meta["heed.labels"] = String(decoding: try JSONEncoder().encode(labels), as: UTF8.self)
+        meta["heed.vocabulary"] = String(decoding: try JSONEncoder().encode(tokens), as: UTF8.self)
+        let named = tensors.sorted { $0.key < $1.key }.map { (name: $0.key, tensor: $0.value) }
+        let url = URL(fileURLWithPath: dir + "/forged\(round).heed")
+        try SafeTensors.serialize(named, metadata: meta).write(to: url)
+        let classifier = try TextClassifier(contentsOf: url)
+        #expect(classifier.labels == labels)
+        let docs = (0..<4).map { LabelledText(label: labels[$0 % 2], text: tokens.shuffled(using: &rng).prefix(5).joined(separator: " "), line: $0 + 1) }
+        let html = try HTMLReport().render(classifier: classifier, documents: docs)
+        #expect(html.components(separatedBy: "<script").count == 2, "only the page's own script element")
+        #expect(html.components(separatedBy: "</style").count == 2, "only the page's own style element")
+        #expect(!html.utf8.contains(0))
+        for tag in tags(html) {
+            for attribute in tag.attributes { #expect(!attribute.hasPrefix("on"), "event handler \(attribute) on <\(tag.name)>") }
+        }
     }
 }
