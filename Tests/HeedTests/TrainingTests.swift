@@ -178,3 +178,22 @@ final class Counter: @unchecked Sendable {
         #expect(throws: HeedError.self) { try PretrainedVectors.load(bad, vocabulary: vocabulary, dimension: 4) }
     }
 }
+
+@Test func divergenceStopsTrainingNamingEpochAndBatch() throws {
+    let (train, _) = try smallTopicCorpus()
+    var options = smallOptions(.attention)
+    options.lr = 1e30
+    options.clipNorm = 1e30
+    var trainer = Trainer(options: options)
+    var wroteBest = false
+    trainer.bestModelChanged = { _ in wroteBest = true }
+    do {
+        _ = try trainer.train(train)
+        Issue.record("training with lr 1e30 should diverge")
+    } catch let error as HeedError {
+        guard case .nonFinite(let epoch, let batch, _) = error else { Issue.record("\(error)"); return }
+        #expect(epoch >= 1 && batch >= 1)
+        #expect("\(error)".contains("epoch \(epoch), batch \(batch)"))
+    }
+    _ = wroteBest
+}
