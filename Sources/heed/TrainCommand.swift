@@ -110,9 +110,6 @@ func runTraining(model kind: ModelKind, flags: TrainingFlags, trainPath: String,
     var trainer = flags.trainer(model: kind)
     let display = TrainingDisplay(name: name, quiet: quiet)
     let logPath = output + ".log.jsonl"
-    var logLines: [String] = []
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
     trainer.progress = display.progress
     // The log is rewritten (atomically) after every epoch, so it can be watched during training.
     let logWriter = LogWriter(path: logPath)
@@ -135,8 +132,7 @@ func runTraining(model kind: ModelKind, flags: TrainingFlags, trainPath: String,
         if case .nonFinite = error, wroteModel { note("\(output) holds the best model so far.") }
         throw error
     }
-    for r in result.log { logLines.append(String(decoding: try encoder.encode(r), as: UTF8.self)) }
-    try AtomicFile.write(logLines.joined(separator: "\n") + "\n", to: logPath) // the full log, also after --resume
+    try logWriter.replace(with: result.log) // the full log, also after --resume
     if result.interrupted {
         if wroteModel {
             note("Interrupted. \(output) holds the best model so far (epoch \(result.bestEpoch)); continue with --resume \(output).ckpt")
@@ -185,9 +181,21 @@ final class LogWriter: @unchecked Sendable {
         self.path = path
         encoder.outputFormatting = [.sortedKeys]
     }
+
+    /// Best effort during training: a log write failure must not stop the run.
     func append(_ record: EpochRecord) {
         guard let data = try? encoder.encode(record) else { return }
         lines.append(String(decoding: data, as: UTF8.self))
-        try? AtomicFile.write(lines.joined(separator: "\n") + "\n", to: path)
+        try? write()
+    }
+
+    /// The final log, including epochs from before a `--resume`.
+    func replace(with records: [EpochRecord]) throws {
+        lines = try records.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        try write()
+    }
+
+    private func write() throws {
+        try AtomicFile.write(lines.joined(separator: "\n") + "\n", to: path)
     }
 }
