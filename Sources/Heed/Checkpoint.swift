@@ -21,20 +21,25 @@ struct Checkpoint {
 
     static let stateKey = "heed.checkpoint"
 
-    static func write(to path: String, classifier: TextClassifier, model: Classifier, adam: Adam, best: [[Float]], state: State) throws {
+    /// Streams every tensor from the live buffers: a checkpoint holds four copies of the model, and
+    /// building its image in memory first used to dominate training's peak memory.
+    static func write(to path: String, classifier: TextClassifier, model: Classifier, adam: Adam, best: ParameterSnapshot, state: State) throws {
         var meta = try classifier.metadata()
         meta["format"] = "heed-checkpoint"
         meta["config"] = String(decoding: try JSONEncoder().encode(model.config), as: UTF8.self)
         meta[stateKey] = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
-        let adamState = adam.state
-        var tensors: [(name: String, tensor: NamedTensor)] = []
+        var tensors: [SafeTensors.Source] = []
         for (i, p) in model.parameters.enumerated() {
-            tensors.append((p.name, NamedTensor(shape: p.shape, values: p.values)))
-            tensors.append(("adam.m." + p.name, NamedTensor(shape: p.shape, values: adamState.m[i])))
-            tensors.append(("adam.v." + p.name, NamedTensor(shape: p.shape, values: adamState.v[i])))
-            tensors.append(("best." + p.name, NamedTensor(shape: p.shape, values: best[i])))
+            let (m, v) = adam.moments(i)
+            tensors.append(.init(name: p.name, shape: p.shape, values: p.value))
+            tensors.append(.init(name: "adam.m." + p.name, shape: p.shape, values: m))
+            tensors.append(.init(name: "adam.v." + p.name, shape: p.shape, values: v))
+            tensors.append(.init(name: "best." + p.name, shape: p.shape, values: best.values(i)))
         }
-        try AtomicFile.write(Array(SafeTensors.serialize(tensors, metadata: meta)), to: path)
+        do { try SafeTensors.write(tensors, metadata: meta, to: URL(fileURLWithPath: path)) } catch {
+            if case let .io(_, reason) = error { throw HeedTextError.writeFailed(path, reason: reason) }
+            throw error
+        }
     }
 
     struct Loaded {

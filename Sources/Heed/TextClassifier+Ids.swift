@@ -34,6 +34,19 @@ extension TextClassifier {
         }
     }
 
+    /// The ids `encode` would give `text`, without the token strings.
+    func ids(of text: String, tokenizer: Tokenizer) -> [Int32] {
+        var ids: [Int32] = []
+        var copy = text
+        copy.withUTF8 { bytes in
+            tokenizer.forEachToken(in: bytes) { token, _, _ in
+                guard ids.count < options.maxLength else { return }
+                ids.append(vocabulary.id(of: token))
+            }
+        }
+        return ids
+    }
+
     /// Scores id sequences directly (for erasure and occlusion experiments). Sequences longer than
     /// `options.maxLength` are cut; an empty sequence is scored on a lone `<unk>`, as `predict` does
     /// for a text without tokens, and gets no attention weights.

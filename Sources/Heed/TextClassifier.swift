@@ -127,12 +127,19 @@ public struct TextClassifier: Sendable {
             }
             truth.append(index)
         }
-        let predictions = try predict(docs.map(\.text))
+        // Ids only, a chunk at a time: evaluation needs probabilities, not token strings or
+        // attention, and runs after every training epoch.
+        let tokenizer = try Tokenizer(settings: vocabulary.settings)
         var loss = 0.0
         var predicted: [Int] = []
-        for (p, t) in zip(predictions, truth) {
-            loss -= log(max(Double(p.probabilities[t]), 1e-12))
-            predicted.append(p.probabilities.indices.max { p.probabilities[$0] < p.probabilities[$1] }!)
+        predicted.reserveCapacity(docs.count)
+        for start in stride(from: 0, to: docs.count, by: 1024) {
+            let chunk = docs[start..<min(start + 1024, docs.count)]
+            let scores = predict(ids: chunk.map { ids(of: $0.text, tokenizer: tokenizer) })
+            for (k, score) in scores.enumerated() {
+                loss -= log(max(Double(score.probabilities[truth[start + k]]), 1e-12))
+                predicted.append(score.best)
+            }
         }
         return Evaluation(labels: labels, truth: truth, predicted: predicted, loss: loss / Double(docs.count))
     }

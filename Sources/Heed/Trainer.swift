@@ -126,7 +126,7 @@ public struct Trainer {
         var shuffler: Rng? = Rng(seed: options.seed &+ 1)
 
         let classifier = TextClassifier(model: model, vocabulary: vocabulary, options: options)
-        var best: [[Float]] = model.parameters.map(\.values)
+        let best = ParameterSnapshot(model.parameters)
         var bestAccuracy = -1.0, bestEpoch = 0, sinceBest = 0
         var log: [EpochRecord] = []
         var interrupted = false
@@ -141,7 +141,7 @@ public struct Trainer {
             adam.restore(Adam.State(steps: resumed.state.adamSteps,
                                     m: model.parameters.map { resumed.tensors["adam.m." + $0.name]!.values },
                                     v: model.parameters.map { resumed.tensors["adam.v." + $0.name]!.values }))
-            best = model.parameters.map { resumed.tensors["best." + $0.name]!.values }
+            best.load(model.parameters.map { resumed.tensors["best." + $0.name]!.values })
             model.rngState = resumed.state.modelRandom
             shuffler = Rng(state: resumed.state.shuffleRandom)
             bestAccuracy = resumed.state.bestAccuracy
@@ -185,7 +185,7 @@ public struct Trainer {
                 bestAccuracy = evaluation.accuracy
                 bestEpoch = epoch
                 sinceBest = 0
-                best = model.parameters.map(\.values)
+                best.capture()
                 try bestModelChanged?(classifier)
             } else {
                 sinceBest += 1
@@ -204,7 +204,7 @@ public struct Trainer {
             if sinceBest >= options.patience { break }
         }
         // Keep the best epoch's weights.
-        for (p, values) in zip(model.parameters, best) { values.withUnsafeBufferPointer { p.value.update(from: $0.baseAddress!, count: p.count) } }
+        best.restore()
         return TrainingResult(classifier: classifier, log: log, bestEpoch: bestEpoch, interrupted: interrupted,
                               trainDocuments: train.count, devDocuments: devDocs.count, skippedDocuments: skipped,
                               seconds: Self.seconds(started.duration(to: clock.now)),

@@ -100,6 +100,9 @@ public final class Adam {
         }
     }
 
+    /// The moments of parameter `i`, for writing them without a copy (valid while the optimizer lives).
+    public func moments(_ i: Int) -> (m: UnsafePointer<Float>, v: UnsafePointer<Float>) { (UnsafePointer(m[i]), UnsafePointer(v[i])) }
+
     public var state: State {
         State(steps: steps,
               m: zip(m, parameters).map { Array(UnsafeBufferPointer(start: $0, count: $1.count)) },

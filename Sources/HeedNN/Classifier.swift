@@ -14,10 +14,15 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
     public var classes: Int
     /// Dropout probability after the embedding and before the classifier (0 = off).
     public var dropout: Float
+    /// Word dropout: while training, each token is replaced by `unknownId` with this probability,
+    /// so the model cannot lean on a few memorised words. nil (older files) means off.
+    public var wordDropout: Float?
+    /// The id that dropped words become (Heed vocabularies put `<unk>` at 1).
+    public static let unknownId: Int32 = 1
 
     public init(vocabSize: Int, embedDim: Int = 100, hiddenDim: Int = 128, bidirectional: Bool = false,
                 pooling: Pooling = .attention, scorer: Scorer = .additive, attentionDim: Int? = nil,
-                classes: Int, dropout: Float = 0) {
+                classes: Int, dropout: Float = 0, wordDropout: Float? = nil) {
         self.vocabSize = vocabSize
         self.embedDim = embedDim
         self.hiddenDim = hiddenDim
@@ -27,6 +32,7 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
         self.attentionDim = attentionDim
         self.classes = classes
         self.dropout = dropout
+        self.wordDropout = wordDropout
     }
 
     /// LSTM output width D: 2H when bidirectional, else H.
@@ -179,6 +185,9 @@ public final class Classifier {
         packedIds.removeAll(keepingCapacity: true)
         for t in 0..<T {
             for j in 0..<pk.batchSizes[t] { packedIds.append(ids[pk.order[j] * T + t]) }
+        }
+        if training, let p = config.wordDropout, p > 0 {
+            for i in packedIds.indices where rng.uniform() < p { packedIds[i] = ClassifierConfig.unknownId }
         }
         embedding.forward(ids: packedIds)
         let x = embedding.out.ptr

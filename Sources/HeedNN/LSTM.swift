@@ -17,7 +17,6 @@ final class LSTMDirection {
     let hPrev = Buffer()     // [P × H] h_{t-1} per row (zero at t = 0)
     let cPrev = Buffer()     // [P × H] c_{t-1} per row
     let out = Buffer()       // [P × H] h_t
-    let dGates = Buffer()    // [P × 4H]
     let dCarry = Buffer()    // [B × H]
     let biasSum = Buffer()   // [4H]
     private var x: UnsafePointer<Float>?
@@ -106,7 +105,10 @@ final class LSTMDirection {
         guard let x else { preconditionFailure("LSTM.backward before forward") }
         let P = pk.total, H = hidden, H4 = 4 * hidden, E = input
         let G = gates.ptr, TC = tanhCell.ptr, CP = cPrev.ptr
-        let dG = dGates.reserve(P * H4)
+        // Gate gradients overwrite the saved gate activations in place: each element is read
+        // once, just before it is overwritten, and nothing needs the activations afterwards.
+        // This halves the largest activation buffer's footprint.
+        let dG = G
         let dc = dCarry.zeroed(pk.batch * H)
         pk.batchSizes.withUnsafeBufferPointer { bsz in
             pk.offsets.withUnsafeBufferPointer { off in

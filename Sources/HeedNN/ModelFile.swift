@@ -125,16 +125,26 @@ public enum SafeTensors {
         return (tensors, metadata)
     }
 
-    /// Serializes tensors (written in the given order) and string metadata.
-    public static func serialize(_ tensors: [(name: String, tensor: NamedTensor)], metadata: [String: String]) -> Data {
+    /// A tensor to be written straight from memory the caller keeps alive during the write.
+    public struct Source {
+        public var name: String
+        public var shape: [Int]
+        public var values: UnsafePointer<Float>
+        public init(name: String, shape: [Int], values: UnsafePointer<Float>) {
+            self.name = name; self.shape = shape; self.values = values
+        }
+        var count: Int { shape.reduce(1, *) }
+    }
+
+    /// The 8-byte length and the padded JSON header for tensors laid out in the given order.
+    static func header(_ tensors: [(name: String, shape: [Int])], metadata: [String: String]) -> [UInt8] {
         var header = "{"
         var offset = 0
         var first = true
-        for (name, t) in tensors {
-            precondition(t.values.count == t.shape.reduce(1, *), "\(name): shape/value count mismatch")
-            let bytes = t.values.count * 4
+        for (name, shape) in tensors {
+            let bytes = shape.reduce(1, *) * 4
             header += (first ? "" : ",") + jsonString(name)
-                + ":{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],"
+                + ":{\"dtype\":\"F32\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],"
                 + "\"data_offsets\":[\(offset),\(offset + bytes)]}"
             offset += bytes
             first = false
@@ -147,10 +157,35 @@ public enum SafeTensors {
         header += "}"
         var h = Array(header.utf8)
         while h.count % 8 != 0 { h.append(0x20) }
-        var out = Data(capacity: 8 + h.count + offset)
-        var n = UInt64(h.count).littleEndian
-        withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
-        out.append(contentsOf: h)
+        var out = [UInt8]()
+        out.reserveCapacity(8 + h.count)
+        withUnsafeBytes(of: UInt64(h.count).littleEndian) { out.append(contentsOf: $0) }
+        return out + h
+    }
+
+    /// Writes tensors and metadata atomically, streaming each tensor from its own memory: no
+    /// image of the whole file is ever built, so saving a model costs no extra copies of it.
+    public static func write(_ tensors: [Source], metadata: [String: String], to url: URL) throws(ModelFileError) {
+        let head = header(tensors.map { ($0.name, $0.shape) }, metadata: metadata)
+        try AtomicWriter.write(to: url) { sink throws(ModelFileError) in
+            try sink.write(head)
+            for t in tensors {
+                #if _endian(big)
+                let le = (0..<t.count).map { t.values[$0].bitPattern.littleEndian }
+                try sink.write(le.withUnsafeBytes { Array($0) })
+                #else
+                try sink.write(UnsafeRawBufferPointer(start: t.values, count: t.count * 4))
+                #endif
+            }
+        }
+    }
+
+    /// Serializes tensors (written in the given order) and string metadata into one image.
+    public static func serialize(_ tensors: [(name: String, tensor: NamedTensor)], metadata: [String: String]) -> Data {
+        for (name, t) in tensors {
+            precondition(t.values.count == t.shape.reduce(1, *), "\(name): shape/value count mismatch")
+        }
+        var out = Data(header(tensors.map { ($0.name, $0.tensor.shape) }, metadata: metadata))
         for (_, t) in tensors {
             t.values.withUnsafeBufferPointer { buf in
                 #if _endian(big)
@@ -199,9 +234,8 @@ public enum ModelFile {
     public static let version = "1"
     static let reservedKeys: Set<String> = ["format", "version", "config"]
 
-    /// Serialized file image of `model` with extra metadata entries (keys other than
-    /// format/version/config).
-    public static func encode(_ model: Classifier, metadata extra: [String: String] = [:]) throws -> Data {
+    /// The metadata a file for `model` carries: the caller's entries plus format, version and config.
+    static func fileMetadata(_ model: Classifier, extra: [String: String]) throws -> [String: String] {
         for k in extra.keys where reservedKeys.contains(k) {
             throw ModelFileError.invalidConfig("metadata key \(k) is reserved")
         }
@@ -211,13 +245,21 @@ public enum ModelFile {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         meta["config"] = String(decoding: try enc.encode(model.config), as: UTF8.self)
-        let tensors = model.parameters.map { (name: $0.name, tensor: NamedTensor(shape: $0.shape, values: $0.values)) }
-        return SafeTensors.serialize(tensors, metadata: meta)
+        return meta
     }
 
-    /// Writes atomically: temp file in the same folder, fsync, rename over `url`.
+    /// Serialized file image of `model` with extra metadata entries (keys other than
+    /// format/version/config).
+    public static func encode(_ model: Classifier, metadata extra: [String: String] = [:]) throws -> Data {
+        let tensors = model.parameters.map { (name: $0.name, tensor: NamedTensor(shape: $0.shape, values: $0.values)) }
+        return SafeTensors.serialize(tensors, metadata: try fileMetadata(model, extra: extra))
+    }
+
+    /// Writes atomically (temp file in the same folder, fsync, rename over `url`), streaming the
+    /// weights from the model's own buffers.
     public static func save(_ model: Classifier, to url: URL, metadata extra: [String: String] = [:]) throws {
-        try writeAtomically(try encode(model, metadata: extra), to: url)
+        let meta = try fileMetadata(model, extra: extra)
+        try SafeTensors.write(model.parameters.map { .init(name: $0.name, shape: $0.shape, values: $0.value) }, metadata: meta, to: url)
     }
 
     /// Loads a model and its metadata (all entries, including format/version/config).
@@ -250,37 +292,64 @@ public enum ModelFile {
         for p in model.parameters { p.values = tensors[p.name]!.values }
         return (model, meta)
     }
+}
 
-    static func writeAtomically(_ data: Data, to url: URL) throws {
-        let dir = url.deletingLastPathComponent()
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else { throw ModelFileError.io(path: tmp.path, reason: String(cString: strerror(errno))) }
-        var ok = true
-        var reason = ""
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+/// Streams a file into a temp file beside `url`, fsyncs it and renames it over `url`, so readers
+/// only ever see a complete old or a complete new file.
+public enum AtomicWriter {
+    public struct Sink {
+        let fd: Int32
+        let path: String
+        public func write(_ raw: UnsafeRawBufferPointer) throws(ModelFileError) {
             var done = 0
             while done < raw.count {
-                let w = write(fd, raw.baseAddress! + done, raw.count - done)
+                let w = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
                 if w < 0 {
                     if errno == EINTR { continue }
-                    ok = false; reason = String(cString: strerror(errno)); return
+                    throw .io(path: path, reason: String(cString: strerror(errno)))
                 }
                 done += w
             }
         }
-        if ok && fsync(fd) != 0 { ok = false; reason = String(cString: strerror(errno)) }
-        close(fd)
-        guard ok else {
-            unlink(tmp.path)
-            throw ModelFileError.io(path: tmp.path, reason: reason)
+
+        public func write(_ bytes: [UInt8]) throws(ModelFileError) {
+            var failure: ModelFileError? = nil
+            bytes.withUnsafeBytes { raw in
+                do throws(ModelFileError) { try write(raw) } catch { failure = error }
+            }
+            if let failure { throw failure }
         }
+    }
+
+    public static func write(to url: URL, _ body: (Sink) throws(ModelFileError) -> Void) throws(ModelFileError) {
+        let dir = url.deletingLastPathComponent()
+        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else { throw .io(path: tmp.path, reason: String(cString: strerror(errno))) }
+        do throws(ModelFileError) {
+            try body(Sink(fd: fd, path: url.path))
+            guard fsync(fd) == 0 else { throw ModelFileError.io(path: url.path, reason: String(cString: strerror(errno))) }
+        } catch {
+            close(fd)
+            unlink(tmp.path)
+            throw error
+        }
+        close(fd)
         guard rename(tmp.path, url.path) == 0 else {
             let r = String(cString: strerror(errno))
             unlink(tmp.path)
-            throw ModelFileError.io(path: url.path, reason: r)
+            throw .io(path: url.path, reason: r)
         }
         let dfd = open(dir.path, O_RDONLY)
         if dfd >= 0 { _ = fsync(dfd); close(dfd) }
     }
+}
+
+@inline(__always)
+private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    return Glibc.write(fd, buffer, count)
+    #else
+    return Darwin.write(fd, buffer, count)
+    #endif
 }

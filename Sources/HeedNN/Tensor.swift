@@ -18,7 +18,8 @@ final class Buffer {
     func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
         if count > capacity {
             ptr.deallocate()
-            capacity = max(count, capacity + capacity / 2)
+            // Exact growth: bucketing makes batch sizes jump, so headroom would mostly be waste.
+            capacity = count
             ptr = .allocate(capacity: capacity)
             ptr.initialize(repeating: 0, count: capacity)
         }
@@ -73,6 +74,36 @@ public final class Param: @unchecked Sendable {
     public var grads: [Float] { Array(UnsafeBufferPointer(start: grad, count: count)) }
 
     public func zeroGrad() { grad.update(repeating: 0, count: count) }
+}
+
+/// A saved copy of every parameter's values (the best epoch's weights while training), held in
+/// buffers allocated once, so saving a new best costs a copy and no allocation.
+public final class ParameterSnapshot: @unchecked Sendable {
+    public let parameters: [Param]
+    private let storage: [UnsafeMutablePointer<Float>]
+
+    /// Captures the parameters' current values.
+    public init(_ parameters: [Param]) {
+        self.parameters = parameters
+        storage = parameters.map { p in
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: max(p.count, 1))
+            s.initialize(from: p.value, count: p.count)
+            return s
+        }
+    }
+
+    deinit { for s in storage { s.deallocate() } }
+
+    public func capture() { for (s, p) in zip(storage, parameters) { s.update(from: p.value, count: p.count) } }
+    public func restore() { for (s, p) in zip(storage, parameters) { p.value.update(from: s, count: p.count) } }
+    /// Copies `values` (one array per parameter) in, e.g. from a checkpoint.
+    public func load(_ values: [[Float]]) {
+        for (i, p) in parameters.enumerated() {
+            precondition(values[i].count == p.count, "\(p.name): snapshot size mismatch")
+            values[i].withUnsafeBufferPointer { storage[i].update(from: $0.baseAddress!, count: p.count) }
+        }
+    }
+    public func values(_ i: Int) -> UnsafePointer<Float> { UnsafePointer(storage[i]) }
 }
 
 /// Layout of a variable-length batch as PyTorch's PackedSequence: sequences sorted by length

@@ -34,6 +34,7 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Documents per batch.") var batch = TrainingOptions().batch
     @Option(help: "Adam learning rate.") var lr = TrainingOptions().lr
     @Option(help: "Dropout after the embedding and before the classifier.") var dropout = TrainingOptions().dropout
+    @Option(help: "Probability of replacing a training token by <unk> (word dropout).") var wordDropout = TrainingOptions().wordDropout
     @Option(help: "Std of the random embedding init (PyTorch's default is 1).") var embedInitStd = TrainingOptions().embedInitStd
     @Option(name: .customLong("max-len"), help: "Keep the first N tokens of each document.") var maxLength = TrainingOptions().maxLength
     @Option(help: "Vocabulary: drop tokens seen fewer times in training.") var minCount = TrainingOptions().minCount
@@ -52,7 +53,7 @@ struct TrainingFlags: ParsableArguments {
         o.model = model
         o.attention = attention
         o.embed = embed; o.hidden = hidden; o.epochs = epochs; o.patience = patience; o.batch = batch
-        o.lr = lr; o.dropout = dropout; o.embedInitStd = embedInitStd; o.maxLength = maxLength; o.minCount = minCount; o.maxVocabulary = maxVocab
+        o.lr = lr; o.dropout = dropout; o.wordDropout = wordDropout; o.embedInitStd = embedInitStd; o.maxLength = maxLength; o.minCount = minCount; o.maxVocabulary = maxVocab
         o.classWeights = classWeights; o.seed = seed; o.threads = threads; o.devFraction = devFraction
         return o
     }
