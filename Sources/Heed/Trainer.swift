@@ -47,10 +47,14 @@ public struct Trainer {
     public var vocabularyFile: String?
     public var progress: (@Sendable (TrainingProgress) -> Void)?
     public var epochEnded: (@Sendable (EpochRecord) -> Void)?
+    /// Called with the log of the epochs before a `resumePath` checkpoint, before training goes on.
+    public var resumedWithLog: (([EpochRecord]) -> Void)?
     /// Polled between batches; true stops training after saving nothing new.
     public var shouldStop: (@Sendable () -> Bool)?
     /// Called whenever a new best model exists (to write it to disk at once).
     public var bestModelChanged: ((TextClassifier) throws -> Void)?
+    /// Called once the model's shape is known, before the first epoch (e.g. to check disk space).
+    public var willTrain: ((ClassifierConfig) throws -> Void)?
     /// Written atomically at the end of every epoch; `resume` continues from such a file.
     public var checkpointPath: String?
     /// Continue from a checkpoint: same data required; its options and vocabulary are used.
@@ -117,6 +121,7 @@ public struct Trainer {
         guard !devDocs.isEmpty else { throw HeedError.badOption("the dev set is empty: give --dev FILE or more training data") }
 
         let config = options.classifierConfig(vocabularySize: vocabulary.count, classes: vocabulary.labels.count)
+        try willTrain?(config)
         let model = Classifier(config: config, seed: options.seed, embeddingStd: options.embedInitStd)
         if let embeddingsFile {
             model.loadPretrained(rows: try PretrainedVectors.load(embeddingsFile, vocabulary: vocabulary, dimension: options.embed))
@@ -148,6 +153,7 @@ public struct Trainer {
             bestEpoch = resumed.state.bestEpoch
             sinceBest = resumed.state.sinceBest
             log = resumed.state.log
+            resumedWithLog?(log)
             firstEpoch = resumed.state.epoch + 1
             if sinceBest >= options.patience || firstEpoch > options.epochs { firstEpoch = options.epochs + 1 }
         }

@@ -37,10 +37,26 @@ public enum AtomicFile {
         try write(Array(text.utf8), to: path)
     }
 
+    /// Fails early when the file system holding `path` has less than `needed` bytes free for
+    /// unprivileged writers.
+    public static func checkSpace(_ path: String, needed: Int, for what: String) throws(HeedTextError) {
+        var fs = statvfs()
+        guard statvfs(folder(of: path), &fs) == 0 else { return }  // unknown: the writes will tell
+        let free = Int(fs.f_bavail) &* Int(fs.f_frsize)
+        if free < needed {
+            func mb(_ n: Int) -> String { "\((Double(n) / 1_048_576 * 10).rounded(.up) / 10) MB" }
+            throw .writeFailed(path, reason: "not enough disk space: \(what) need about \(mb(needed)), \(mb(free)) free")
+        }
+    }
+
+    static func folder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
     /// Fails early, before hours of work, when `path` cannot be written.
     public static func checkWritable(_ path: String) throws(HeedTextError) {
-        let folder: String
-        if let slash = path.lastIndex(of: "/") { folder = slash == path.startIndex ? "/" : String(path[..<slash]) } else { folder = "." }
+        let folder = folder(of: path)
         var info = stat()
         guard stat(folder, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
             throw .writeFailed(path, reason: "folder \(folder) does not exist")

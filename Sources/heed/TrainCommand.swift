@@ -8,18 +8,26 @@ import Glibc
 extension ModelKind: ExpressibleByArgument {}
 extension ClassifierConfig.Scorer: ExpressibleByArgument {}
 
-/// Set by the SIGINT/SIGTERM handler; training checks it between batches.
+/// The signal (SIGINT or SIGTERM) that asked training to stop, 0 while none has; training checks
+/// it between batches.
 nonisolated(unsafe) var stopRequested: sig_atomic_t = 0
 
-/// First Ctrl-C asks training to stop after the current batch; a second one exits at once.
+/// First Ctrl-C (or SIGTERM) asks training to stop after the current batch; a second one exits at once.
 func installInterruptHandler() {
-    let handler: @convention(c) (Int32) -> Void = { _ in
-        stopRequested = 1
+    let handler: @convention(c) (Int32) -> Void = { sig in
+        stopRequested = sig
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
     }
     signal(SIGINT, handler)
     signal(SIGTERM, handler)
+    // A parent may have started us with these signals blocked (Foundation's Process does);
+    // a training run must still hear Ctrl-C and SIGTERM.
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }
 
 /// Hyper-parameters shared by train and compare.
@@ -118,12 +126,19 @@ func runTraining(model kind: ModelKind, flags: TrainingFlags, trainPath: String,
         display.epoch(record)
         logWriter.append(record)
     }
+    trainer.resumedWithLog = { try? logWriter.replace(with: $0) }  // the log keeps the epochs before --resume
     trainer.shouldStop = { stopRequested != 0 }
     trainer.checkpointPath = output + ".ckpt"
     var wroteModel = false
     trainer.bestModelChanged = { classifier in
         try classifier.write(to: URL(fileURLWithPath: output))
         wroteModel = true
+    }
+    // Model, checkpoint (four copies of the weights) and, while a checkpoint is replaced, the old
+    // one beside the new: fail now rather than after hours of training.
+    trainer.willTrain = { config in
+        let weights = config.tensorShapes.reduce(0) { $0 + $1.shape.reduce(4, *) }
+        try AtomicFile.checkSpace(output, needed: 9 * weights + (1 << 20), for: "the model and its checkpoint")
     }
     installInterruptHandler()
     let result: TrainingResult
@@ -136,11 +151,12 @@ func runTraining(model kind: ModelKind, flags: TrainingFlags, trainPath: String,
     try logWriter.replace(with: result.log) // the full log, also after --resume
     if result.interrupted {
         if wroteModel {
-            note("Interrupted. \(output) holds the best model so far (epoch \(result.bestEpoch)); continue with --resume \(output).ckpt")
+            note("Interrupted by \(stopRequested == SIGTERM ? "SIGTERM" : "Ctrl-C"). \(output) holds the best model so far (epoch \(result.bestEpoch)); continue with --resume \(output).ckpt")
         } else {
             note("Interrupted before the first epoch finished; no model was written.")
         }
-        throw ExitCode(130)
+        // The shell convention for "ended by signal N": 130 for Ctrl-C, 143 for SIGTERM.
+        throw ExitCode(128 + Int32(stopRequested))
     }
     return result
 }

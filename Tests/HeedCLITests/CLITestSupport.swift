@@ -9,12 +9,17 @@ struct RunResult {
     var stderr: String
 }
 
+/// The `heed` executable built beside the test bundle.
+var heedBinary: String {
+    let binary = Bundle.main.bundleURL.appendingPathComponent("heed").path
+    return FileManager.default.fileExists(atPath: binary) ? binary
+        : Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("heed").path
+}
+
 /// Runs the `heed` executable built beside the test bundle.
 func heed(_ arguments: [String], stdin: String? = nil) throws -> RunResult {
-    let binary = Bundle.main.bundleURL.appendingPathComponent("heed").path
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: FileManager.default.fileExists(atPath: binary) ? binary
-        : Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("heed").path)
+    process.executableURL = URL(fileURLWithPath: heedBinary)
     process.arguments = arguments
     let out = Pipe(), err = Pipe(), input = Pipe()
     process.standardOutput = out
