@@ -71,6 +71,21 @@ import Testing
         #expect(abs(x.probabilities[0] + x.probabilities[1] + x.probabilities[2] - 1) < 1e-6)
     }
 
+    @Test func wordDropoutTurnsTrainingTokensIntoUnknown() {
+        var config = Self.config
+        config.dropout = 0
+        config.wordDropout = 0.999_999
+        let m = Classifier(config: config, seed: 2)
+        let ids = randomBatch(vocab: 30, lengths: [4, 2], steps: 4, seed: 6)
+        let lengths = [4, 2]
+        let unknown = ids.indices.map { i in i % 4 < lengths[i / 4] ? ClassifierConfig.unknownId : 0 }
+        let dropped = m.forward(ids: ids, lengths: [4, 2], batch: 2, steps: 4, training: true)
+        let allUnknown = m.forward(ids: unknown, lengths: [4, 2], batch: 2, steps: 4, training: false)
+        let kept = m.forward(ids: ids, lengths: [4, 2], batch: 2, steps: 4, training: false)
+        #expect(dropped.logits == allUnknown.logits)
+        #expect(kept.logits != allUnknown.logits)  // inference never drops words
+    }
+
     @Test func rngIsStableAcrossReleases() {
         // Pinned values (from an independent xoshiro256**/SplitMix64 implementation): changing the
         // generator would change every seeded model.
