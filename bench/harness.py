@@ -525,6 +525,21 @@ def part_model(args, heed):
         env_torch["OMP_WAIT_POLICY"] = "PASSIVE"
     res["torch_env"] = dict(env_torch)
     torch_sides = [("torch", 2)] + ([("torch_1t", 1)] if args.torch_1t else [])
+    # The idle runtimes, to separate what training allocates from what loading the runtime costs:
+    # Heed with Foundation and ICU loaded (a vocabulary of one line), Python with torch imported.
+    tiny = os.path.join(OUT, "idle.tsv")
+    with open(tiny, "w") as f:
+        f.write("pos\tan idle runtime\n")
+    idle = {}
+    _, _, rc, _, rss = run_rss(heed("vocab", "build", tiny, "-o", tiny + ".vocab", "--quiet"))
+    if rc == 0:
+        idle["heed"] = rss
+    if htp:
+        _, _, rc, _, rss = run_rss([PY, "-c", "import torch, numpy; torch.set_num_threads(1); torch.nn.LSTM(100, 128)(torch.zeros(1, 1, 100))"])
+        if rc == 0:
+            idle["torch"] = rss
+    res["idle_rss_mb"] = idle
+    log("idle runtime RSS: %s" % idle)
     for c in cs:
         d = os.path.join(OUT, "model", c["name"])
         os.makedirs(d, exist_ok=True)
