@@ -83,12 +83,11 @@ final class GradientReducer {
 
     deinit { buffer.deallocate() }
 
-    /// Bytes each rank sends per step.
-    var bytesPerStep: Int { buffer.count * MemoryLayout<Float>.size }
-
     /// Sums every rank's `local` and weighted gradients; on return every `Param.grad` holds the
     /// global mean gradient (identical on all ranks).
     func reduce(_ local: Totals, hasGradient: Bool) -> Totals {
+        // One rank: its mean gradient is already the global one (and a rank always has a batch).
+        if collective.size == 1 { return local }
         let b = buffer.baseAddress!
         var offset = 0
         let w = Float(local.weight)
@@ -313,6 +312,7 @@ extension Trainer {
                                      dev_accuracy: evaluation.accuracy, dev_macro_f1: evaluation.macroF1,
                                      tokens_per_s: tokens / max(trainSeconds, 1e-9), seconds: trainSeconds, best: improved)
             record.ranks = ranks
+            record.steps = steps
             record.allreduce_seconds = allreduceSeconds
             log.append(record)
             if isRoot, let checkpointPath {

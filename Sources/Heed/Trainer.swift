@@ -13,9 +13,10 @@ public struct EpochRecord: Codable, Sendable {
     public var seconds: Double
     /// True when this epoch's model became the kept (best) one.
     public var best: Bool
-    /// Distributed runs only: the number of ranks, and rank 0's seconds in the gradient allreduce
-    /// (including waiting for slower ranks). Absent from single-process logs.
+    /// Distributed runs only: the number of ranks, optimizer steps, and rank 0's seconds in the
+    /// gradient allreduce (including waiting for slower ranks). Absent from single-process logs.
     public var ranks: Int? = nil
+    public var steps: Int? = nil
     public var allreduce_seconds: Double? = nil
 }
 
