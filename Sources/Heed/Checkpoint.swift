@@ -16,7 +16,7 @@ struct Checkpoint {
         var shuffleRandom: RandomState
         var adamSteps: Int
         /// FNV-1a of the training documents, so a resume on other data is refused. Distributed runs
-        /// hash per document and sum (`Shard.dataHash`), which does not depend on the rank count.
+        /// hash per document and add the hashes (`Shard.localHash`, summed over ranks), which does not depend on the rank count.
         var dataHash: UInt64
         /// Set by distributed runs (the rank count then); their hash, dev split and random streams differ.
         var ranks: Int? = nil

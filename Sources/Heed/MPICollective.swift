@@ -4,13 +4,6 @@ import CHeedMPI
 
 /// Starting and ending the process group of a distributed run.
 public enum Distributed {
-    /// True when this build has MPI support (the `MPI` package trait).
-    #if MPI
-    public static let isAvailable = true
-    #else
-    public static let isAvailable = false
-    #endif
-
     /// Joins the MPI job this process was started in (by mpirun); without the MPI trait, an error
     /// that says how to build it.
     public static func start() throws -> any Collective & Terminating {
