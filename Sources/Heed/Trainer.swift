@@ -13,6 +13,11 @@ public struct EpochRecord: Codable, Sendable {
     public var seconds: Double
     /// True when this epoch's model became the kept (best) one.
     public var best: Bool
+    /// Distributed runs only: the number of ranks, optimizer steps, and rank 0's seconds in the
+    /// gradient allreduce (including waiting for slower ranks). Absent from single-process logs.
+    public var ranks: Int? = nil
+    public var steps: Int? = nil
+    public var allreduce_seconds: Double? = nil
 }
 
 /// Live progress for a progress bar.
@@ -139,6 +144,9 @@ public struct Trainer {
         let dataHash = Checkpoint.hash(trainingData)
         var firstEpoch = 1
         if let resumed, let resumePath {
+            if let ranks = resumed.state.ranks {
+                throw HeedError.modelMismatch("\(resumePath): was written by a distributed run (\(ranks) ranks); resume it with mpirun ... heed train --distributed")
+            }
             guard resumed.state.dataHash == dataHash else {
                 throw HeedError.modelMismatch("\(resumePath): was written for other training data; resume with the same TRAIN (and --dev) files")
             }

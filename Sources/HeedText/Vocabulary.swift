@@ -81,7 +81,15 @@ public struct TokenCounts: Sendable {
     public func write(to path: String) throws(HeedTextError) { try AtomicFile.write(try serialized(), to: path) }
 
     public static func load(_ path: String) throws -> TokenCounts {
-        let parsed = try VocabularyFileParser(path: path, magic: magic)
+        try parse(VocabularyFileParser(path: path, magic: magic), path: path)
+    }
+
+    /// Counts from serialized bytes (e.g. another process's `serialized()`); `name` appears in errors.
+    public static func load(bytes: [UInt8], name: String) throws -> TokenCounts {
+        try parse(VocabularyFileParser(bytes: bytes, name: name, magic: magic), path: name)
+    }
+
+    private static func parse(_ parsed: VocabularyFileParser, path: String) throws -> TokenCounts {
         var counts = TokenCounts(settings: parsed.settings)
         counts.documents = parsed.number("documents") ?? 0
         counts.tokens = parsed.number("tokens") ?? 0
@@ -252,13 +260,29 @@ struct VocabularyFileParser {
     private var firstEntry = 1
 
     init(path: String, magic: String) throws {
-        self.path = path
         let reader = try LineReader(path: path)
         var lines: [ArraySlice<UInt8>] = []
         try reader.forEachLine { line throws(HeedTextError) in
             if let bad = ICU.firstInvalidUTF8(line) { throw .invalidUTF8(file: path, line: reader.lineNumber, byteOffset: bad) }
             lines.append(ArraySlice(line))
         }
+        try self.init(lines: lines, path: path, magic: magic)
+    }
+
+    /// Parses a file's bytes held in memory; `name` stands for the path in messages.
+    init(bytes: [UInt8], name: String, magic: String) throws {
+        var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+        if lines.last?.isEmpty == true { lines.removeLast() }
+        for (i, line) in lines.enumerated() {
+            if let bad = line.withUnsafeBufferPointer({ ICU.firstInvalidUTF8($0) }) {
+                throw HeedTextError.invalidUTF8(file: name, line: i + 1, byteOffset: bad)
+            }
+        }
+        try self.init(lines: lines, path: name, magic: magic)
+    }
+
+    private init(lines: [ArraySlice<UInt8>], path: String, magic: String) throws {
+        self.path = path
         self.lines = lines
         guard let header = lines.first.map({ String(decoding: $0, as: UTF8.self) }), header.hasPrefix(magic + "\t") else {
             throw HeedTextError.malformedVocabulary(file: path, line: 1, reason: "not a Heed file of this kind (expected a first line starting with \"\(magic)\")")

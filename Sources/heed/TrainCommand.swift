@@ -179,8 +179,12 @@ struct Train: ParsableCommand {
     @OptionGroup var flags: TrainingFlags
     @Option(name: .shortAndLong, help: "Model file to write.") var output: String
     @Flag(help: "No progress output.") var quiet = false
+    @Flag(help: "Data-parallel training under mpirun (needs `make build-mpi`); see docs/scale-out.md.") var distributed = false
 
     func run() throws {
+        if distributed {
+            return try runDistributedTraining(model: model, flags: flags, trainPath: train, output: output, quiet: quiet)
+        }
         let r = try runTraining(model: model, flags: flags, trainPath: train, output: output, quiet: quiet, name: model.rawValue)
         if !quiet {
             let best = r.log.first { $0.epoch == r.bestEpoch }

@@ -1,0 +1,71 @@
+import Foundation
+import HeedNN
+import HeedText
+
+/// The collective operations data-parallel training needs, independent of the transport. Every
+/// rank must call the same operations in the same order (as with MPI); `MPICollective` (built with
+/// the MPI package trait) is the real one, tests may supply their own.
+public protocol Collective: AnyObject {
+    /// This process's index, 0..<size; rank 0 evaluates decisions and writes files.
+    var rank: Int { get }
+    var size: Int { get }
+    /// In-place elementwise sum over all ranks.
+    func sum(_ values: UnsafeMutableBufferPointer<Float>)
+    /// In-place elementwise sum over all ranks (for counts and metrics, where Float would round).
+    func sum(_ values: inout [Double])
+    /// Rank `root`'s bytes, on every rank (other ranks' arguments are ignored).
+    func broadcast(_ bytes: [UInt8], from root: Int) throws -> [UInt8]
+    /// Every rank's bytes, in rank order, on every rank.
+    func allGather(_ bytes: [UInt8]) throws -> [[UInt8]]
+}
+
+/// A failure every rank detected identically (from reduced values or gathered data), so each
+/// rank stops on its own and only rank 0 needs to report it; anything else is local to one rank.
+public struct AgreedFailure: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ error: any Error) { description = "\(error)" }
+    public init(message: String) { description = message }
+}
+
+/// Errors specific to distributed runs.
+public enum DistributedError: Error, CustomStringConvertible, Sendable {
+    case notBuilt
+    case startFailed
+
+    public var description: String {
+        switch self {
+        case .notBuilt:
+            return "--distributed needs heed built with MPI support: run `make build-mpi` (installs Open MPI: libopenmpi-dev, openmpi-bin) and start it with mpirun -np N"
+        case .startFailed: return "MPI_Init failed: start heed with mpirun (or a batch system that launches MPI jobs)"
+        }
+    }
+}
+
+extension Collective {
+    /// Each rank's value, in rank order.
+    public func allGather(_ value: UInt64) throws -> [UInt64] {
+        try allGather(withUnsafeBytes(of: value.littleEndian) { Array($0) }).map { bytes in
+            UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        }
+    }
+
+    /// Fails on every rank (identically) unless all ranks hold the same `value`; `what` names it.
+    public func requireAgreement(_ value: UInt64, _ what: String) throws {
+        let all = try allGather(value)
+        guard Set(all).count == 1 else {
+            let listed = all.enumerated().map { "rank \($0.offset): \(String($0.element, radix: 16))" }.joined(separator: ", ")
+            throw AgreedFailure(message: "ranks disagree on \(what) (\(listed)); every rank must run the same heed build with the same files and options")
+        }
+    }
+}
+
+/// FNV-1a, 64 bit: cheap fingerprints compared across ranks (not a security boundary).
+struct FNV1a {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+    mutating func add<S: Sequence>(_ bytes: S) where S.Element == UInt8 {
+        for b in bytes { value = (value ^ UInt64(b)) &* 0x100_0000_01b3 }
+    }
+    mutating func add(_ buffer: UnsafeBufferPointer<Float>) {
+        add(UnsafeRawBufferPointer(buffer))
+    }
+}

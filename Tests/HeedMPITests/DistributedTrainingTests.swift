@@ -1,0 +1,220 @@
+// Runs `mpirun --oversubscribe -np N heed train --distributed` with the heed built beside this test
+// bundle. Compiled only with the MPI trait (`make test-mpi`); empty in the default build.
+#if MPI
+import Foundation
+import Heed
+import HeedNN
+import Testing
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+let rt = repositoryRoot + "/corpora/sentiment-en-rt"
+
+/// `HEED_BINARY` (make test-mpi passes the release build: the training tests are slow in debug), else
+/// the debug `heed` built beside this bundle.
+var heedBinary: String {
+    if let path = ProcessInfo.processInfo.environment["HEED_BINARY"], !path.isEmpty { return path }
+    let beside = Bundle.main.bundleURL.appendingPathComponent("heed").path
+    return FileManager.default.fileExists(atPath: beside) ? beside : Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("heed").path
+}
+
+struct RunResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var seconds: Double
+}
+
+/// Starts `executable` with output captured in files (no pipe can fill up and block the job).
+final class Job {
+    let process = Process()
+    private let out: URL, err: URL
+    let started = ContinuousClock.now
+
+    init(_ executable: String, _ arguments: [String], scratch: String) throws {
+        out = URL(fileURLWithPath: scratch + "/out-\(UUID().uuidString)")
+        err = URL(fileURLWithPath: scratch + "/err-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        // Tests run as root in CI containers; Open MPI refuses that unless told.
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        process.environment = env
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    func wait() -> RunResult {
+        process.waitUntilExit()
+        let d = started.duration(to: .now)
+        return RunResult(status: process.terminationStatus,
+                         stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                         stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "",
+                         seconds: Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+    }
+}
+
+func mpirun(_ ranks: Int, _ arguments: [String], scratch: String) throws -> Job {
+    try Job("/usr/bin/env", ["mpirun", "--oversubscribe", "-np", "\(ranks)", heedBinary] + arguments, scratch: scratch)
+}
+
+func heed(_ arguments: [String], scratch: String) throws -> RunResult { try Job(heedBinary, arguments, scratch: scratch).wait() }
+
+final class Scratch {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "heed-mpi-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    /// Lines `from..<to` (0-based) of a shipped corpus file, as a new file.
+    func lines(_ source: String, _ range: Range<Int>, as name: String) throws -> String {
+        let all = try String(contentsOfFile: source, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let p = path + "/" + name
+        try (all[range].joined(separator: "\n") + "\n").write(toFile: p, atomically: true, encoding: .utf8)
+        return p
+    }
+}
+
+/// Per tensor: max |a − b| / max |a|; the largest over all tensors, and the tensor it came from.
+func relativeDifference(_ a: String, _ b: String) throws -> (value: Double, tensor: String) {
+    let (ma, _) = try ModelFile.load(from: URL(fileURLWithPath: a))
+    let (mb, _) = try ModelFile.load(from: URL(fileURLWithPath: b))
+    var worst = (0.0, "")
+    for (pa, pb) in zip(ma.parameters, mb.parameters) {
+        #expect(pa.name == pb.name && pa.count == pb.count)
+        let va = pa.values, vb = pb.values
+        let scale = va.map { abs(Double($0)) }.max() ?? 0
+        let diff = zip(va, vb).map { abs(Double($0) - Double($1)) }.max() ?? 0
+        let r = scale > 0 ? diff / scale : diff
+        if r > worst.0 { worst = (r, pa.name) }
+    }
+    return worst
+}
+
+@Suite(.serialized) struct DistributedTrainingTests {
+    /// One step on the same global batch (16 documents: one batch of 16 in one process, 8 per rank
+    /// on two ranks) gives the same parameters; the vocabulary merged from both shards is the one
+    /// built from the whole file.
+    @Test func oneStepMatchesSingleProcess() throws {
+        let s = Scratch()
+        let train = try s.lines(rt + "/train.tsv", 0..<16, as: "train.tsv")
+        let dev = try s.lines(rt + "/train.tsv", 100..<140, as: "dev.tsv")
+        let common = [train, "--dev", dev, "--epochs", "1", "--dropout", "0", "--min-count", "1", "--embed", "16", "--hidden", "16", "--quiet"]
+        let single = try heed(["train"] + common + ["--batch", "16", "-o", s.path + "/single.heed"], scratch: s.path)
+        #expect(single.status == 0, "\(single.stderr)")
+        let dist = try mpirun(2, ["train"] + common + ["--batch", "8", "--distributed", "-o", s.path + "/dist.heed"], scratch: s.path).wait()
+        #expect(dist.status == 0, "\(dist.stderr)")
+        let (_, metaSingle) = try ModelFile.load(from: URL(fileURLWithPath: s.path + "/single.heed"))
+        let (_, metaDist) = try ModelFile.load(from: URL(fileURLWithPath: s.path + "/dist.heed"))
+        #expect(metaSingle["heed.vocabulary"] == metaDist["heed.vocabulary"])
+        #expect(metaSingle["heed.labels"] == metaDist["heed.labels"])
+        let d = try relativeDifference(s.path + "/single.heed", s.path + "/dist.heed")
+        print("one-step equivalence: max relative difference \(d.value) (\(d.tensor))")
+        #expect(d.value <= 1e-5, "\(d.tensor) differs by \(d.value) relative")
+        // Control: a different global batch (two steps of 8) is far off, so the check can fail.
+        let other = try heed(["train"] + common + ["--batch", "8", "-o", s.path + "/other.heed"], scratch: s.path)
+        #expect(other.status == 0)
+        #expect(try relativeDifference(s.path + "/single.heed", s.path + "/other.heed").value > 1e-3)
+        let log = try String(contentsOfFile: s.path + "/dist.heed.log.jsonl", encoding: .utf8)
+        #expect(log.contains("\"ranks\":2") && log.contains("allreduce_seconds"))
+    }
+
+    /// Full training on 2 ranks (global batch 32) ends as accurate as one process (batch 32),
+    /// within the sampling noise of the test set (the two runs see different batches and shuffles).
+    @Test func fullTrainingMatchesAccuracy() throws {
+        let s = Scratch()
+        let train = try s.lines(rt + "/train.tsv", 0..<9000, as: "train.tsv")
+        let dev = try s.lines(rt + "/train.tsv", 9000..<10200, as: "dev.tsv")
+        let common = [train, "--dev", dev, "--epochs", "4", "--patience", "4", "--embed", "32", "--hidden", "32", "--max-len", "60", "--quiet"]
+        let single = try heed(["train"] + common + ["--batch", "32", "-o", s.path + "/single.heed"], scratch: s.path)
+        #expect(single.status == 0, "\(single.stderr)")
+        let dist = try mpirun(2, ["train"] + common + ["--batch", "16", "--distributed", "-o", s.path + "/dist.heed"], scratch: s.path).wait()
+        #expect(dist.status == 0, "\(dist.stderr)")
+        let docs = try CorpusReader(CorpusSource(path: rt + "/test.tsv")).readAll()
+        let a1 = try TextClassifier(contentsOf: URL(fileURLWithPath: s.path + "/single.heed")).evaluate(docs).accuracy
+        let a2 = try TextClassifier(contentsOf: URL(fileURLWithPath: s.path + "/dist.heed")).evaluate(docs).accuracy
+        let p = (a1 + a2) / 2, noise = 3 * (2 * p * (1 - p) / Double(docs.count)).squareRoot()
+        print("full training: test accuracy \(a1) (1 process) vs \(a2) (2 ranks), tolerance \(noise)")
+        #expect(a1 > 0.65 && a2 > 0.65, "both runs must learn (chance is 0.5)")
+        #expect(abs(a1 - a2) <= noise)
+    }
+
+    /// SIGKILL on one rank mid-run ends the job with an error within seconds (no rank hangs in a
+    /// collective); the checkpoint rank 0 wrote then resumes on a different number of ranks.
+    @Test func killedRankEndsJobAndResumeChangesRankCount() throws {
+        let s = Scratch()
+        let model = s.path + "/m.heed"
+        let flags = [rt + "/train.tsv", "--embed", "32", "--hidden", "32", "--max-len", "60", "--epochs", "3", "--quiet", "--distributed", "-o", model]
+        let job = try mpirun(2, ["train"] + flags, scratch: s.path)
+        let deadline = ContinuousClock.now + .seconds(300)
+        while !FileManager.default.fileExists(atPath: model + ".ckpt") && job.process.isRunning && ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        try #require(job.process.isRunning, "training ended before its first checkpoint")
+        let victim = try #require(rankProcess(1, under: job.process.processIdentifier), "rank 1 not found")
+        let killed = ContinuousClock.now
+        kill(victim, SIGKILL)
+        let result = job.wait()
+        let d = killed.duration(to: .now)
+        let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        print("killed rank 1 (pid \(victim)): job ended after \(seconds) s with status \(result.status)")
+        #expect(result.status != 0)
+        #expect(seconds < 10)
+        #expect(result.stderr.contains("exited on signal 9"), "\(result.stderr)")
+        let before = try logEpochs(model + ".log.jsonl")
+        try #require(before.count == 1, "the kill came after epoch \(before.count)")
+
+        // Resume on 3 ranks: epochs 2 and 3 run there, after epoch 1 from the 2-rank run.
+        let resumed = try mpirun(3, ["train"] + flags + ["--resume", model + ".ckpt"], scratch: s.path).wait()
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let epochs = try logEpochs(model + ".log.jsonl")
+        #expect(epochs.map(\.epoch) == [1, 2, 3])
+        #expect(epochs.map(\.ranks) == [2, 3, 3])
+        #expect((try? TextClassifier(contentsOf: URL(fileURLWithPath: model))) != nil)
+    }
+
+    /// Without mpirun, --resume of a distributed checkpoint in a single process is refused by name.
+    @Test func singleProcessRefusesDistributedCheckpoint() throws {
+        let s = Scratch()
+        let train = try s.lines(rt + "/train.tsv", 0..<200, as: "train.tsv")
+        let model = s.path + "/m.heed"
+        let flags = [train, "--embed", "8", "--hidden", "8", "--epochs", "1", "--quiet", "-o", model]
+        let dist = try mpirun(2, ["train"] + flags + ["--distributed"], scratch: s.path).wait()
+        #expect(dist.status == 0, "\(dist.stderr)")
+        let single = try heed(["train"] + flags + ["--resume", model + ".ckpt"], scratch: s.path)
+        #expect(single.status != 0)
+        #expect(single.stderr.contains("distributed run (2 ranks)"), "\(single.stderr)")
+    }
+}
+
+func logEpochs(_ path: String) throws -> [EpochRecord] {
+    try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { try JSONDecoder().decode(EpochRecord.self, from: Data($0.utf8)) }
+}
+
+/// The process below `root` whose environment says it is MPI rank `rank`.
+func rankProcess(_ rank: Int, under root: Int32) -> Int32? {
+    var parent: [Int32: Int32] = [:]
+    let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
+    for pid in pids {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { continue }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        if fields.count > 1, let pp = Int32(fields[1]) { parent[pid] = pp }
+    }
+    func descends(_ pid: Int32) -> Bool {
+        var p = pid
+        while let up = parent[p], up > 1 { if up == root { return true }; p = up }
+        return false
+    }
+    for pid in pids where descends(pid) {
+        guard let env = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
+        if env.split(separator: 0).contains(where: { String(decoding: $0, as: UTF8.self) == "OMPI_COMM_WORLD_RANK=\(rank)" }) { return pid }
+    }
+    return nil
+}
+#endif
