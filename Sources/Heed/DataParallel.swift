@@ -214,7 +214,7 @@ extension Trainer {
             ? sizes[3...].map { $0 == 0 ? 0 : Float(Double(globalTrain) / (Double(classes) * $0)) } : nil
 
         let classifier = TextClassifier(model: model, vocabulary: vocabulary, options: options)
-        var best: [[Float]] = model.parameters.map(\.values)
+        let best = ParameterSnapshot(model.parameters)
         var bestAccuracy = -1.0, bestEpoch = 0, sinceBest = 0
         var log: [EpochRecord] = []
         var interrupted = false
@@ -229,7 +229,7 @@ extension Trainer {
             adam.restore(Adam.State(steps: resumed.state.adamSteps,
                                     m: model.parameters.map { resumed.tensors["adam.m." + $0.name]!.values },
                                     v: model.parameters.map { resumed.tensors["adam.v." + $0.name]!.values }))
-            best = model.parameters.map { resumed.tensors["best." + $0.name]!.values }
+            best.load(model.parameters.map { resumed.tensors["best." + $0.name]!.values })
             bestAccuracy = resumed.state.bestAccuracy
             bestEpoch = resumed.state.bestEpoch
             sinceBest = resumed.state.sinceBest
@@ -303,7 +303,7 @@ extension Trainer {
                 bestAccuracy = evaluation.accuracy
                 bestEpoch = epoch
                 sinceBest = 0
-                best = model.parameters.map(\.values)
+                best.capture()
                 if isRoot { try bestModelChanged?(classifier) }
             } else {
                 sinceBest += 1
@@ -324,7 +324,7 @@ extension Trainer {
             if isRoot { epochEnded?(record) }
             if decision[1] == 1 { break }
         }
-        for (p, values) in zip(model.parameters, best) { values.withUnsafeBufferPointer { p.value.update(from: $0.baseAddress!, count: p.count) } }
+        best.restore()
         return TrainingResult(classifier: classifier, log: log, bestEpoch: bestEpoch, interrupted: interrupted,
                               trainDocuments: globalTrain, devDocuments: globalDev, skippedDocuments: globalSkipped,
                               seconds: Self.seconds(started.duration(to: clock.now)),

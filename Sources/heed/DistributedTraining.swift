@@ -51,7 +51,7 @@ func runDistributedTraining(model kind: ModelKind, flags: TrainingFlags, trainPa
             }
         }
         group.finish()
-        if r.interrupted { throw ExitCode(130) }
+        if r.interrupted { throw ExitCode(128 + (stopRequested == 0 ? SIGINT : Int32(stopRequested))) }  // ranks told to stop by rank 0 report SIGINT
     } catch let error as AgreedFailure {
         if isRoot { note("heed: error: \(error.description)") }
         group.finish()
