@@ -104,7 +104,7 @@ func relativeDifference(_ a: String, _ b: String) throws -> (value: Double, tens
         let s = Scratch()
         let train = try s.lines(rt + "/train.tsv", 0..<16, as: "train.tsv")
         let dev = try s.lines(rt + "/train.tsv", 100..<140, as: "dev.tsv")
-        let common = [train, "--dev", dev, "--epochs", "1", "--dropout", "0", "--min-count", "1", "--embed", "16", "--hidden", "16", "--quiet"]
+        let common = [train, "--dev", dev, "--epochs", "1", "--dropout", "0", "--word-dropout", "0", "--min-count", "1", "--embed", "16", "--hidden", "16", "--quiet"]
         let single = try heed(["train"] + common + ["--batch", "16", "-o", s.path + "/single.heed"], scratch: s.path)
         #expect(single.status == 0, "\(single.stderr)")
         let dist = try mpirun(2, ["train"] + common + ["--batch", "8", "--distributed", "-o", s.path + "/dist.heed"], scratch: s.path).wait()

@@ -170,7 +170,7 @@ final class FixedPeers: Collective {
         let devPath = try corpusFile(40)
         defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: devPath) }
         var options = TrainingOptions()
-        options.embed = 16; options.hidden = 16; options.epochs = 1; options.dropout = 0; options.minCount = 1
+        options.embed = 16; options.hidden = 16; options.epochs = 1; options.dropout = 0; options.wordDropout = 0; options.minCount = 1
         var single = Trainer(options: options)
         single.options.batch = 16
         let docs = try CorpusReader(CorpusSource(path: path)).readAll()
