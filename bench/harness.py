@@ -549,7 +549,7 @@ def part_model(args, heed):
         how = heed_ids(heed, vocab, c["train"], tr_ids)
         heed_ids(heed, vocab, c["test"], te_ids)
         cres = {"source": c["source"], "vocab": vocab, "ids": how, "epochs": args.epochs, "reps": args.reps,
-                "date": now(), "kinds": {}, "commands": {}}
+                "date": now(), "kinds": {}, "commands": {}, "idle_rss_mb": idle}
         for kind in kinds:
             cres["kinds"][kind] = {"heed": [], **{sd: [] for sd, _ in torch_sides}}
         for r in range(args.reps):
@@ -568,6 +568,7 @@ def part_model(args, heed):
                     # Match the PyTorch side where heed offers the flag: same vocabulary (ids), Adam lr,
                     # additive attention, truncation, and no early stopping (patience = epochs).
                     for flag, val in (("--vocab", vocab), ("--lr", str(args.lr)), ("--attention", "additive"),
+                                      ("--word-dropout", "0"),
                                       ("--max-len", str(args.max_len)), ("--patience", str(args.epochs)),
                                       ("--test", c["test"]), ("--quiet", None)):
                         if flag in train_help:

@@ -238,22 +238,27 @@ def model_section(m):
                 hacc_s if he else NA,
                 pct(to.get("test_accuracy")), f(he.get("peak_rss_mb"), 0) if he else NA, f(to.get("peak_rss_mb"), 0),
                 ratio(he.get("peak_rss_mb"), to.get("peak_rss_mb"))))
-    idle = m.get("idle_rss_mb") or {}
-    if idle.get("heed") and idle.get("torch"):
+    with_idle = [(name, c) for name, c in m["corpora"].items()
+                 if (c.get("idle_rss_mb") or {}).get("heed") and (c.get("idle_rss_mb") or {}).get("torch")]
+    if with_idle:
         L.append("")
-        L.append("Idle runtimes (peak RSS of a process that only loads them): Heed %s MB (Swift runtime, Foundation, "
-                 "ICU), Python + torch %s MB. Training's own memory, peak RSS minus the idle runtime:" % (
-                     f(idle["heed"], 0), f(idle["torch"], 0)))
+        L.append("Training's own memory: peak RSS minus the idle runtime, i.e. a process that only loads the runtime "
+                 "(Heed: `heed vocab build` of one line, so Swift runtime, Foundation and ICU; PyTorch: Python with torch "
+                 "imported and one LSTM call), measured in the same run (corpora measured before idle runtimes were "
+                 "recorded are left out):")
         L.append("")
-        L.append("| Corpus | model | Heed MB above idle | PyTorch MB above idle | Heed/PyTorch (<1 = Heed smaller) |")
-        L.append("|---|---|---:|---:|---:|")
-        for name, c in m["corpora"].items():
+        L.append("| Corpus | model | idle Heed MB | idle PyTorch MB | Heed MB above idle | PyTorch MB above idle | "
+                 "Heed/PyTorch (<1 = Heed smaller) |")
+        L.append("|---|---|---:|---:|---:|---:|---:|")
+        for name, c in with_idle:
+            idle = c["idle_rss_mb"]
             for kind, k in c["kinds"].items():
                 he = k["summary"].get("heed", {}).get("peak_rss_mb")
                 to = k["summary"].get("torch", {}).get("peak_rss_mb")
                 if he and to:
-                    L.append("| %s | %s | %s | %s | %s |" % (name, kind, f(he - idle["heed"], 0), f(to - idle["torch"], 0),
-                                                          ratio(he - idle["heed"], to - idle["torch"])))
+                    L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                        name, kind, f(idle["heed"], 0), f(idle["torch"], 0), f(he - idle["heed"], 0),
+                        f(to - idle["torch"], 0), ratio(he - idle["heed"], to - idle["torch"])))
     L.append("")
     L.append("Batch-1 inference latency, ms (p50 / p99; lower is better):")
     L.append("")
