@@ -174,13 +174,7 @@ extension Trainer {
         } else if let vocabularyFile {
             vocabulary = try Vocabulary.load(vocabularyFile, expecting: tokenizer)
         } else {
-            var counts = TokenCounts(settings: tokenizer)
-            for doc in trainDocs {
-                guard let label = doc.label else { throw HeedError.missingLabel(file: file, line: doc.line) }
-                counts.addDocument(label: label)
-                var text = doc.text
-                text.withUTF8 { textTokenizer.forEachToken(in: $0) { t, _, _ in counts.add(token: t) } }
-            }
+            let counts = try Trainer.countTokens(trainDocs, tokenizer: textTokenizer, file: file)
             var merged = TokenCounts(settings: tokenizer)
             for (r, bytes) in try collective.allGather(try counts.serialized()).enumerated() {
                 try merged.merge(try TokenCounts.load(bytes: bytes, name: "rank \(r)'s token counts"))

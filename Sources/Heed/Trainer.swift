@@ -110,13 +110,7 @@ public struct Trainer {
         } else if let vocabularyFile {
             vocabulary = try Vocabulary.load(vocabularyFile, expecting: tokenizer)
         } else {
-            var counts = TokenCounts(settings: tokenizer)
-            for doc in trainDocs {
-                guard let label = doc.label else { throw HeedError.missingLabel(file: file, line: doc.line) }
-                counts.addDocument(label: label)
-                var text = doc.text
-                text.withUTF8 { textTokenizer.forEachToken(in: $0) { t, _, _ in counts.add(token: t) } }
-            }
+            let counts = try Self.countTokens(trainDocs, tokenizer: textTokenizer, file: file)
             vocabulary = Vocabulary(counts: counts, minCount: options.minCount, maxSize: options.maxVocabulary)
         }
         guard vocabulary.labels.count >= 2 else { throw HeedError.tooFewClasses(file, found: vocabulary.labels) }
@@ -223,6 +217,18 @@ public struct Trainer {
                               trainDocuments: train.count, devDocuments: devDocs.count, skippedDocuments: skipped,
                               seconds: Self.seconds(started.duration(to: clock.now)),
                               tokensPerSecond: Double(totalTokens) / max(totalSeconds, 1e-9))
+    }
+
+    /// Token and label counts of labelled documents (every document must have a label).
+    static func countTokens(_ docs: [LabelledText], tokenizer: Tokenizer, file: String) throws -> TokenCounts {
+        var counts = TokenCounts(settings: tokenizer.settings)
+        for doc in docs {
+            guard let label = doc.label else { throw HeedError.missingLabel(file: file, line: doc.line) }
+            counts.addDocument(label: label)
+            var text = doc.text
+            text.withUTF8 { tokenizer.forEachToken(in: $0) { t, _, _ in counts.add(token: t) } }
+        }
+        return counts
     }
 
     /// n / (classes × count_c): rare classes weigh more; a weight of 1 for balanced data.
