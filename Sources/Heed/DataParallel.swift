@@ -199,6 +199,7 @@ extension Trainer {
         guard globalDev > 0 else { throw AgreedFailure(HeedError.badOption("the dev set is empty: give --dev FILE or more training data")) }
 
         let config = options.classifierConfig(vocabularySize: vocabulary.count, classes: classes)
+        try willTrain?(config)
         let model = Classifier(config: config, seed: options.seed, embeddingStd: options.embedInitStd)
         if let embeddingsFile {
             model.loadPretrained(rows: try PretrainedVectors.load(embeddingsFile, vocabulary: vocabulary, dimension: options.embed))

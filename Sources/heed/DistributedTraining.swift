@@ -22,6 +22,7 @@ func runDistributedTraining(model kind: ModelKind, flags: TrainingFlags, trainPa
         let logWriter = LogWriter(path: logPath)
         var wroteModel = false
         if isRoot {
+            trainer.willTrain = diskSpaceCheck(output)  // only rank 0 writes files
             let display = TrainingDisplay(name: "\(kind.rawValue) ×\(group.size)", quiet: quiet)
             trainer.progress = display.progress
             trainer.epochEnded = { record in

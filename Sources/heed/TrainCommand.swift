@@ -111,6 +111,15 @@ func fixed(_ x: Double, _ digits: Int) -> String {
     return "\((x * scale).rounded() / scale)"
 }
 
+/// Model, checkpoint (four copies of the weights) and, while a checkpoint is replaced, the old one
+/// beside the new must fit where `output` goes: fail before the first epoch, not after hours.
+func diskSpaceCheck(_ output: String) -> (ClassifierConfig) throws -> Void {
+    { config in
+        let weights = config.tensorShapes.reduce(0) { $0 + $1.shape.reduce(4, *) }
+        try AtomicFile.checkSpace(output, needed: 9 * weights + (1 << 20), for: "the model and its checkpoint")
+    }
+}
+
 /// Trains one model and writes it (and its log) atomically; shared by train, compare and demo.
 func runTraining(model kind: ModelKind, flags: TrainingFlags, trainPath: String, output: String, quiet: Bool, name: String) throws -> TrainingResult {
     try AtomicFile.checkWritable(output)
@@ -134,12 +143,7 @@ func runTraining(model kind: ModelKind, flags: TrainingFlags, trainPath: String,
         try classifier.write(to: URL(fileURLWithPath: output))
         wroteModel = true
     }
-    // Model, checkpoint (four copies of the weights) and, while a checkpoint is replaced, the old
-    // one beside the new: fail now rather than after hours of training.
-    trainer.willTrain = { config in
-        let weights = config.tensorShapes.reduce(0) { $0 + $1.shape.reduce(4, *) }
-        try AtomicFile.checkSpace(output, needed: 9 * weights + (1 << 20), for: "the model and its checkpoint")
-    }
+    trainer.willTrain = diskSpaceCheck(output)
     installInterruptHandler()
     let result: TrainingResult
     do {
