@@ -81,3 +81,28 @@ struct Checkpoint {
         return h
     }
 }
+
+extension Checkpoint.Loaded {
+    /// The options and vocabulary the interrupted run trained with: a resumed run must be that
+    /// run, so they win over the caller's, except that `epochs` may be raised.
+    func settings(path: String, epochs: Int) throws -> (options: TrainingOptions, vocabulary: Vocabulary) {
+        let (vocabulary, saved) = try TextClassifier.decodeMetadata(metadata, path: path, config: config)
+        var options = saved
+        options.epochs = max(options.epochs, epochs)
+        return (options, vocabulary)
+    }
+
+    /// Puts the weights, Adam moments and best weights back (shapes were checked by `load`).
+    func restore(model: Classifier, adam: Adam, best: ParameterSnapshot) {
+        for p in model.parameters { tensors[p.name]!.values.withUnsafeBufferPointer { p.value.update(from: $0.baseAddress!, count: p.count) } }
+        adam.restore(Adam.State(steps: state.adamSteps,
+                                m: model.parameters.map { tensors["adam.m." + $0.name]!.values },
+                                v: model.parameters.map { tensors["adam.v." + $0.name]!.values }))
+        best.load(model.parameters.map { tensors["best." + $0.name]!.values })
+    }
+
+    /// The epoch to continue with; past the last one when the run had already stopped.
+    func firstEpoch(patience: Int, epochs: Int) -> Int {
+        state.sinceBest >= patience || state.epoch + 1 > epochs ? epochs + 1 : state.epoch + 1
+    }
+}

@@ -143,11 +143,8 @@ extension Trainer {
             guard resumed.state.ranks != nil else {
                 throw HeedError.modelMismatch("\(resumePath): was written by a single-process run; resume it without --distributed")
             }
-            let classifierMeta = try TextClassifier.decodeMetadata(resumed.metadata, path: resumePath, config: resumed.config)
-            options = classifierMeta.options
-            tokenizer = classifierMeta.vocabulary.settings
-            resumedVocabulary = classifierMeta.vocabulary
-            options.epochs = max(options.epochs, self.options.epochs)
+            let settings = try resumed.settings(path: resumePath, epochs: self.options.epochs)
+            (options, tokenizer, resumedVocabulary) = (settings.options, settings.vocabulary.settings, settings.vocabulary)
         }
         if let problem = options.problem { throw HeedError.badOption(problem) }
         let clock = ContinuousClock(), started = clock.now
@@ -220,17 +217,13 @@ extension Trainer {
             guard resumed.state.dataHash == dataHash else {
                 throw AgreedFailure(HeedError.modelMismatch("\(resumePath): was written for other training data; resume with the same TRAIN (and --dev) files"))
             }
-            for p in model.parameters { resumed.tensors[p.name]!.values.withUnsafeBufferPointer { p.value.update(from: $0.baseAddress!, count: p.count) } }
-            adam.restore(Adam.State(steps: resumed.state.adamSteps,
-                                    m: model.parameters.map { resumed.tensors["adam.m." + $0.name]!.values },
-                                    v: model.parameters.map { resumed.tensors["adam.v." + $0.name]!.values }))
-            best.load(model.parameters.map { resumed.tensors["best." + $0.name]!.values })
+            resumed.restore(model: model, adam: adam, best: best)
             bestAccuracy = resumed.state.bestAccuracy
             bestEpoch = resumed.state.bestEpoch
             sinceBest = resumed.state.sinceBest
             log = resumed.state.log
-            firstEpoch = resumed.state.epoch + 1
-            if sinceBest >= options.patience || firstEpoch > options.epochs { firstEpoch = options.epochs + 1 }
+            if isRoot { resumedWithLog?(log) }
+            firstEpoch = resumed.firstEpoch(patience: options.patience, epochs: options.epochs)
         }
         // Every rank must hold the same starting point (same build, files, options, checkpoint).
         try collective.requireAgreement(Self.fingerprint(model.parameters), "the initial parameters")

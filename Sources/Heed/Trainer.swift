@@ -89,12 +89,8 @@ public struct Trainer {
         let resumed = try resumePath.map { try Checkpoint.load($0) }
         var resumedVocabulary: Vocabulary? = nil
         if let resumed, let resumePath {
-            // The checkpoint's settings win: a resumed run must be the run that was interrupted.
-            let classifierMeta = try TextClassifier.decodeMetadata(resumed.metadata, path: resumePath, config: resumed.config)
-            options = classifierMeta.options
-            tokenizer = classifierMeta.vocabulary.settings
-            resumedVocabulary = classifierMeta.vocabulary
-            options.epochs = max(options.epochs, self.options.epochs)
+            let settings = try resumed.settings(path: resumePath, epochs: self.options.epochs)
+            (options, tokenizer, resumedVocabulary) = (settings.options, settings.vocabulary.settings, settings.vocabulary)
         }
         if let problem = options.problem { throw HeedError.badOption(problem) }
         let clock = ContinuousClock(), started = clock.now
@@ -144,11 +140,7 @@ public struct Trainer {
             guard resumed.state.dataHash == dataHash else {
                 throw HeedError.modelMismatch("\(resumePath): was written for other training data; resume with the same TRAIN (and --dev) files")
             }
-            for p in model.parameters { resumed.tensors[p.name]!.values.withUnsafeBufferPointer { p.value.update(from: $0.baseAddress!, count: p.count) } }
-            adam.restore(Adam.State(steps: resumed.state.adamSteps,
-                                    m: model.parameters.map { resumed.tensors["adam.m." + $0.name]!.values },
-                                    v: model.parameters.map { resumed.tensors["adam.v." + $0.name]!.values }))
-            best.load(model.parameters.map { resumed.tensors["best." + $0.name]!.values })
+            resumed.restore(model: model, adam: adam, best: best)
             model.rngState = resumed.state.modelRandom
             shuffler = Rng(state: resumed.state.shuffleRandom)
             bestAccuracy = resumed.state.bestAccuracy
@@ -156,8 +148,7 @@ public struct Trainer {
             sinceBest = resumed.state.sinceBest
             log = resumed.state.log
             resumedWithLog?(log)
-            firstEpoch = resumed.state.epoch + 1
-            if sinceBest >= options.patience || firstEpoch > options.epochs { firstEpoch = options.epochs + 1 }
+            firstEpoch = resumed.firstEpoch(patience: options.patience, epochs: options.epochs)
         }
 
         epochs: for epoch in firstEpoch..<(options.epochs + 1) {

@@ -32,6 +32,7 @@ func runDistributedTraining(model kind: ModelKind, flags: TrainingFlags, trainPa
                     note("  allreduce \(fixed(s, 2)) s of \(fixed(record.seconds, 1)) s (\(percent(s / max(record.seconds, 1e-9))))")
                 }
             }
+            trainer.resumedWithLog = { try? logWriter.replace(with: $0) }  // the log keeps the epochs before --resume
             trainer.checkpointPath = output + ".ckpt"
             trainer.bestModelChanged = { classifier in
                 try classifier.write(to: URL(fileURLWithPath: output))
