@@ -21,7 +21,7 @@ final class Attention {
     let ctx = Buffer()
     /// Gradient w.r.t. the input rows [P × D]; valid after `backward`.
     let dh = Buffer()
-    private let scores = Buffer(), dScores = Buffer(), dz = Buffer(), seqMax = Buffer(), seqSum = Buffer()
+    private let scores = Buffer(), dScores = Buffer(), seqMax = Buffer(), seqSum = Buffer()
     private var h: UnsafePointer<Float>?
 
     init(dim: Int, scorer: Scorer, attentionDim: Int, rng: inout Rng) {
@@ -134,7 +134,8 @@ final class Attention {
             let pr = proj!, A = attentionDim, v = context!
             let u = pr.out.ptr
             BLAS.gemv(true, P, A, 1, u, A, ds, 1, v.grad)
-            let z = dz.reserve(P * A)
+            // The score gradient overwrites tanh(W h + b) in place (each value is read just before).
+            let z = u
             for r in 0..<P {
                 let ur = u + r * A, zr = z + r * A, d = ds[r]
                 for k in 0..<A { zr[k] = d * v.value[k] * (1 - ur[k] * ur[k]) }

@@ -2,7 +2,8 @@
 /// by 1/(1-p); identity at inference or when p == 0. The mask comes from the model's `Rng`.
 final class Dropout {
     let p: Float
-    private let mask = Buffer()
+    /// One byte per element (1 = kept): a quarter of a Float mask's memory.
+    private var mask: [UInt8] = []
     private var count = 0
     private(set) var active = false
 
@@ -16,18 +17,23 @@ final class Dropout {
         active = training && p > 0
         count = n
         guard active else { return }
-        let m = mask.reserve(n)
+        if mask.count < n { mask = [UInt8](repeating: 0, count: n) }
         let scale = 1 / (1 - p)
-        for i in 0..<n {
-            m[i] = rng.uniform() < p ? 0 : scale
-            x[i] = x[i] * m[i]
+        mask.withUnsafeMutableBufferPointer { m in
+            for i in 0..<n {
+                let keep = rng.uniform() >= p
+                m[i] = keep ? 1 : 0
+                x[i] = x[i] * (keep ? scale : 0)
+            }
         }
     }
 
     /// Applies the saved mask in place to the incoming gradient.
     func backward(_ dx: UnsafeMutablePointer<Float>) {
         guard active else { return }
-        let m = mask.ptr
-        for i in 0..<count { dx[i] = dx[i] * m[i] }
+        let scale = 1 / (1 - p)
+        mask.withUnsafeBufferPointer { m in
+            for i in 0..<count { dx[i] = dx[i] * (m[i] != 0 ? scale : 0) }
+        }
     }
 }

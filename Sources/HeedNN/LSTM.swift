@@ -4,22 +4,28 @@ import Foundation
 /// One LSTM direction over a packed batch (see `Packing`), PyTorch gate order i, f, g, o.
 /// Forward: one GEMM projects all steps' inputs, then per step only the recurrent GEMM over the
 /// active rows and a fused gate loop. Backward: per step the fused gate-gradient loop and one
-/// recurrent GEMM; the weight gradients are one GEMM each over all steps.
+/// recurrent GEMM; the weight gradients are GEMMs over many steps at once.
+///
+/// Saved per packed row: the four activated gates, c_t and h_t (6H floats). The previous states
+/// are not copied: sequences are sorted by length, so the rows active at step t are the first
+/// rows of step t-1 and h_{t-1}, c_{t-1} are read from there; tanh(c_t) is recomputed.
 final class LSTMDirection {
     let input: Int
     let hidden: Int
     let wih: Param, whh: Param, bih: Param, bhh: Param
 
     // Saved activations, all packed rows.
-    let gates = Buffer()     // [P × 4H] activated i, f, g, o
+    let gates = Buffer()     // [P × 4H] activated i, f, g, o; gate gradients after backward
     let cell = Buffer()      // [P × H] c_t
-    let tanhCell = Buffer()  // [P × H] tanh(c_t)
-    let hPrev = Buffer()     // [P × H] h_{t-1} per row (zero at t = 0)
-    let cPrev = Buffer()     // [P × H] c_{t-1} per row
     let out = Buffer()       // [P × H] h_t
     let dCarry = Buffer()    // [B × H]
     let biasSum = Buffer()   // [4H]
+    let zeroState = Buffer() // [H] h_{-1} = c_{-1} = 0
+    let shifted = Buffer()   // [≤ chunkRows × H] h_{t-1} rows gathered for the W_hh gradient
     private var x: UnsafePointer<Float>?
+
+    /// Rows per W_hh-gradient GEMM: large enough for GEMM efficiency, small next to P × H.
+    var chunkRows = 2048
 
     init(input: Int, hidden: Int, suffix: String, rng: inout Rng) {
         self.input = input
@@ -42,17 +48,11 @@ final class LSTMDirection {
         let P = pk.total, H = hidden, H4 = 4 * hidden, E = input
         let G = gates.reserve(P * H4)
         let C = cell.reserve(P * H)
-        let TC = tanhCell.reserve(P * H)
-        let HP = hPrev.reserve(P * H)
-        let CP = cPrev.reserve(P * H)
         let O = out.reserve(P * H)
         let bs = biasSum.reserve(H4)
+        let zero = UnsafePointer(zeroState.zeroed(H))
         for k in 0..<H4 { bs[k] = bih.value[k] + bhh.value[k] }
         BLAS.gemm(false, true, P, H4, E, 1, x, E, wih.value, E, 0, G, H4)
-        if pk.steps > 0 {
-            HP.update(repeating: 0, count: pk.batchSizes[0] * H)
-            CP.update(repeating: 0, count: pk.batchSizes[0] * H)
-        }
         pk.batchSizes.withUnsafeBufferPointer { bsz in
             pk.offsets.withUnsafeBufferPointer { off in
                 let T = pk.steps
@@ -60,14 +60,13 @@ final class LSTMDirection {
                     let n = bsz[t], r0 = off[t]
                     if n == 0 { break }
                     if t > 0 {
-                        BLAS.gemm(false, true, n, H4, H, 1, HP + r0 * H, H, whh.value, H, 1, G + r0 * H4, H4)
+                        BLAS.gemm(false, true, n, H4, H, 1, O + off[t - 1] * H, H, whh.value, H, 1, G + r0 * H4, H4)
                     }
-                    let nNext = t + 1 < T ? bsz[t + 1] : 0
-                    let rNext = t + 1 < T ? off[t + 1] : 0
                     for j in 0..<n {
                         let r = r0 + j
                         let g = G + r * H4
-                        let cp = CP + r * H, c = C + r * H, tc = TC + r * H, h = O + r * H
+                        let cp = t > 0 ? UnsafePointer(C + (off[t - 1] + j) * H) : zero
+                        let c = C + r * H, h = O + r * H
                         // Fused gate nonlinearities (SIMD), then the cell update.
                         sigmoidBias(g, bs, 2 * H)
                         tanhBias(g + 2 * H, bs + 2 * H, H)
@@ -75,23 +74,15 @@ final class LSTMDirection {
                         var k = 0
                         while k + 8 <= H {
                             let cv = load8(g + H + k) * load8(cp + k) + load8(g + k) * load8(g + 2 * H + k)
-                            let tv = fastTanh8(cv)
                             store8(cv, c + k)
-                            store8(tv, tc + k)
-                            store8(load8(g + 3 * H + k) * tv, h + k)
+                            store8(load8(g + 3 * H + k) * fastTanh8(cv), h + k)
                             k += 8
                         }
                         while k < H {
                             let cv = g[H + k] * cp[k] + g[k] * g[2 * H + k]
-                            let tv = fastTanh(cv)
                             c[k] = cv
-                            tc[k] = tv
-                            h[k] = g[3 * H + k] * tv
+                            h[k] = g[3 * H + k] * fastTanh(cv)
                             k += 1
-                        }
-                        if j < nNext {
-                            (HP + (rNext + j) * H).update(from: h, count: H)
-                            (CP + (rNext + j) * H).update(from: c, count: H)
                         }
                     }
                 }
@@ -104,10 +95,10 @@ final class LSTMDirection {
     func backward(_ dh: UnsafeMutablePointer<Float>, _ pk: Packing, dx: UnsafeMutablePointer<Float>?) {
         guard let x else { preconditionFailure("LSTM.backward before forward") }
         let P = pk.total, H = hidden, H4 = 4 * hidden, E = input
-        let G = gates.ptr, TC = tanhCell.ptr, CP = cPrev.ptr
+        let G = gates.ptr, C = cell.ptr, O = out.ptr
+        let zero = UnsafePointer(zeroState.zeroed(H))
         // Gate gradients overwrite the saved gate activations in place: each element is read
         // once, just before it is overwritten, and nothing needs the activations afterwards.
-        // This halves the largest activation buffer's footprint.
         let dG = G
         let dc = dCarry.zeroed(pk.batch * H)
         pk.batchSizes.withUnsafeBufferPointer { bsz in
@@ -124,11 +115,12 @@ final class LSTMDirection {
                     for j in 0..<n {
                         let r = r0 + j
                         let g = G + r * H4, d = dG + r * H4
-                        let tc = TC + r * H, cp = CP + r * H, dhr = dh + r * H, dcj = dc + j * H
+                        let c = C + r * H, dhr = dh + r * H, dcj = dc + j * H
+                        let cp = t > 0 ? UnsafePointer(C + (off[t - 1] + j) * H) : zero
                         var k = 0
                         while k + 8 <= H {
                             let iv = load8(g + k), fv = load8(g + H + k), gv = load8(g + 2 * H + k), ov = load8(g + 3 * H + k)
-                            let tv = load8(tc + k), dhv = load8(dhr + k)
+                            let tv = fastTanh8(load8(c + k)), dhv = load8(dhr + k)
                             let dcv = load8(dcj + k) + dhv * ov * (1 - tv * tv)
                             store8(dcv * fv, dcj + k)
                             store8(dcv * gv * iv * (1 - iv), d + k)
@@ -139,7 +131,7 @@ final class LSTMDirection {
                         }
                         while k < H {
                             let iv = g[k], fv = g[H + k], gv = g[2 * H + k], ov = g[3 * H + k]
-                            let tv = tc[k], dhv = dhr[k]
+                            let tv = fastTanh(c[k]), dhv = dhr[k]
                             let dcv = dcj[k] + dhv * ov * (1 - tv * tv)
                             dcj[k] = dcv * fv
                             d[k] = dcv * gv * iv * (1 - iv)
@@ -150,10 +142,27 @@ final class LSTMDirection {
                         }
                     }
                 }
+                // dW_hh = Σ_{t ≥ 1} dG_tᵀ · h_{t-1}: the dG rows of consecutive steps are contiguous;
+                // their h_{t-1} rows are gathered chunk by chunk (h_{-1} = 0, so step 0 adds nothing).
+                var t = 1
+                while t < T && bsz[t] > 0 {
+                    let first = t
+                    var rows = 0
+                    while t < T && bsz[t] > 0 && (rows == 0 || rows + bsz[t] <= chunkRows) {
+                        rows += bsz[t]
+                        t += 1
+                    }
+                    let hs = shifted.reserve(rows * H)
+                    var dst = hs
+                    for u in first..<t {
+                        dst.update(from: O + off[u - 1] * H, count: bsz[u] * H)
+                        dst += bsz[u] * H
+                    }
+                    BLAS.gemm(true, false, H4, H, rows, 1, dG + off[first] * H4, H4, hs, H, 1, whh.grad, H)
+                }
             }
         }
         BLAS.gemm(true, false, H4, E, P, 1, dG, H4, x, E, 1, wih.grad, E)
-        BLAS.gemm(true, false, H4, H, P, 1, dG, H4, hPrev.ptr, H, 1, whh.grad, H)
         let db = biasSum.zeroed(H4)  // scratch: forward recomputes it
         for r in 0..<P {
             let d = dG + r * H4
@@ -178,11 +187,11 @@ final class LSTM {
     let bidirectional: Bool
     let forwardDir: LSTMDirection
     let reverseDir: LSTMDirection?
-    /// Output [P × D] in forward packed order.
-    let out = Buffer()
+    /// Output [P × D] in forward packed order (the forward direction's own buffer when unidirectional).
+    var out: Buffer { reverseDir == nil ? forwardDir.out : concatenated }
     /// Input gradient [P × E].
     let dx = Buffer()
-    private let xRev = Buffer(), dxRev = Buffer(), dhF = Buffer(), dhR = Buffer()
+    private let concatenated = Buffer(), xRev = Buffer(), dxRev = Buffer(), dhR = Buffer()
 
     var outputDim: Int { bidirectional ? 2 * hidden : hidden }
 
@@ -200,11 +209,8 @@ final class LSTM {
     func forward(_ x: UnsafePointer<Float>, _ pk: Packing) {
         let P = pk.total, H = hidden, E = input, D = outputDim
         forwardDir.forward(x, pk)
-        let o = out.reserve(P * D)
-        guard let rev = reverseDir else {
-            o.update(from: forwardDir.out.ptr, count: P * H)
-            return
-        }
+        guard let rev = reverseDir else { return }
+        let o = concatenated.reserve(P * D)
         let xr = xRev.reserve(P * E)
         pk.reversed.withUnsafeBufferPointer { perm in
             for r in 0..<P { (xr + perm[r] * E).update(from: x + r * E, count: E) }
@@ -219,23 +225,25 @@ final class LSTM {
         }
     }
 
-    /// `dOut` [P × D]; accumulates parameter gradients and writes `dx` [P × E].
-    func backward(_ dOut: UnsafePointer<Float>, _ pk: Packing) {
+    /// `dOut` [P × D] is consumed (used as scratch); accumulates parameter gradients and writes
+    /// `dx` [P × E].
+    func backward(_ dOut: UnsafeMutablePointer<Float>, _ pk: Packing) {
         let P = pk.total, H = hidden, E = input, D = outputDim
         let dxp = dx.reserve(P * E)
-        let df = dhF.reserve(P * H)
         guard let rev = reverseDir else {
-            df.update(from: dOut, count: P * H)
-            forwardDir.backward(df, pk, dx: dxp)
+            forwardDir.backward(dOut, pk, dx: dxp)
             return
         }
+        // The reverse halves go to their own buffer (in reversed row order); the forward halves
+        // are compacted in place to [P × H] (row r's destination ends before row r+1's source).
         let dr = dhR.reserve(P * H)
         pk.reversed.withUnsafeBufferPointer { perm in
             for r in 0..<P {
-                (df + r * H).update(from: dOut + r * D, count: H)
                 (dr + perm[r] * H).update(from: dOut + r * D + H, count: H)
+                if r > 0 { (dOut + r * H).update(from: dOut + r * D, count: H) }
             }
         }
+        let df = dOut
         forwardDir.backward(df, pk, dx: dxp)
         let dxr = dxRev.reserve(P * E)
         rev.backward(dr, pk, dx: dxr)
