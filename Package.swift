@@ -44,11 +44,13 @@ let package = Package(
             dependencies: [.target(name: "COpenMPI", condition: .when(traits: ["MPI"]))],
             cSettings: [.define("HEED_WITH_MPI", .when(traits: ["MPI"]))]
         ),
+        // Atomic file writes, shared by every stage (it imports nothing of Heed).
+        .target(name: "HeedIO"),
         .target(
             name: "HeedText",
-            dependencies: ["CHeedICU", .product(name: "CSV", package: "CSV.swift")]
+            dependencies: ["CHeedICU", "HeedIO", .product(name: "CSV", package: "CSV.swift")]
         ),
-        .target(name: "HeedNN", dependencies: ["CHeedBLAS"]),
+        .target(name: "HeedNN", dependencies: ["CHeedBLAS", "HeedIO"]),
         .target(name: "Heed", dependencies: ["HeedText", "HeedNN", .target(name: "CHeedMPI", condition: .when(traits: ["MPI"]))]),
         .target(name: "HeedReport", dependencies: ["Heed", .product(name: "Mustache", package: "swift-mustache")]),
         .executableTarget(

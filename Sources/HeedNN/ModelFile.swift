@@ -1,4 +1,5 @@
 import Foundation
+import HeedIO
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -167,7 +168,7 @@ public enum SafeTensors {
     /// image of the whole file is ever built, so saving a model costs no extra copies of it.
     public static func write(_ tensors: [Source], metadata: [String: String], to url: URL) throws(ModelFileError) {
         let head = header(tensors.map { ($0.name, $0.shape) }, metadata: metadata)
-        try AtomicWriter.write(to: url) { sink throws(ModelFileError) in
+        try AtomicWriter.write(to: url.path, error: { ModelFileError.io(path: $0, reason: $1) }) { sink throws(ModelFileError) in
             try sink.write(head)
             for t in tensors {
                 #if _endian(big)
@@ -292,64 +293,4 @@ public enum ModelFile {
         for p in model.parameters { p.values = tensors[p.name]!.values }
         return (model, meta)
     }
-}
-
-/// Streams a file into a temp file beside `url`, fsyncs it and renames it over `url`, so readers
-/// only ever see a complete old or a complete new file.
-public enum AtomicWriter {
-    public struct Sink {
-        let fd: Int32
-        let path: String
-        public func write(_ raw: UnsafeRawBufferPointer) throws(ModelFileError) {
-            var done = 0
-            while done < raw.count {
-                let w = systemWrite(fd, raw.baseAddress! + done, raw.count - done)
-                if w < 0 {
-                    if errno == EINTR { continue }
-                    throw .io(path: path, reason: String(cString: strerror(errno)))
-                }
-                done += w
-            }
-        }
-
-        public func write(_ bytes: [UInt8]) throws(ModelFileError) {
-            var failure: ModelFileError? = nil
-            bytes.withUnsafeBytes { raw in
-                do throws(ModelFileError) { try write(raw) } catch { failure = error }
-            }
-            if let failure { throw failure }
-        }
-    }
-
-    public static func write(to url: URL, _ body: (Sink) throws(ModelFileError) -> Void) throws(ModelFileError) {
-        let dir = url.deletingLastPathComponent()
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else { throw .io(path: tmp.path, reason: String(cString: strerror(errno))) }
-        do throws(ModelFileError) {
-            try body(Sink(fd: fd, path: url.path))
-            guard fsync(fd) == 0 else { throw ModelFileError.io(path: url.path, reason: String(cString: strerror(errno))) }
-        } catch {
-            close(fd)
-            unlink(tmp.path)
-            throw error
-        }
-        close(fd)
-        guard rename(tmp.path, url.path) == 0 else {
-            let r = String(cString: strerror(errno))
-            unlink(tmp.path)
-            throw .io(path: url.path, reason: r)
-        }
-        let dfd = open(dir.path, O_RDONLY)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
-    }
-}
-
-@inline(__always)
-private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    #if canImport(Glibc)
-    return Glibc.write(fd, buffer, count)
-    #else
-    return Darwin.write(fd, buffer, count)
-    #endif
 }

@@ -4,32 +4,14 @@ import Glibc
 import Darwin
 #endif
 
-/// Writes a file so that readers only ever see the old complete file or the new complete one:
-/// temp file in the same folder, fsync, rename.
+import HeedIO
+
+/// Writes a file so that readers only ever see the old complete file or the new complete one
+/// (`HeedIO.AtomicWriter`: temp file beside it, fsync, rename, folder fsync).
 public enum AtomicFile {
     public static func write(_ bytes: some Collection<UInt8>, to path: String) throws(HeedTextError) {
-        let temp = path + ".tmp-\(getpid())"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw .writeFailed(path, reason: String(cString: strerror(errno))) }
-        var failure: String? = nil
-        let contiguous = Array(bytes)
-        contiguous.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = systemWrite(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = String(cString: strerror(errno)); return
-                }
-                offset += n
-            }
-        }
-        if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-        close(fd)
-        if failure == nil && rename(temp, path) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            unlink(temp)
-            throw .writeFailed(path, reason: failure)
+        try AtomicWriter.write(to: path, error: { HeedTextError.writeFailed($0, reason: $1) }) { sink throws(HeedTextError) in
+            try sink.write(bytes)
         }
     }
 
@@ -49,10 +31,7 @@ public enum AtomicFile {
         }
     }
 
-    static func folder(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
+    static func folder(of path: String) -> String { AtomicWriter.folder(of: path) }
 
     /// Fails early, before hours of work, when `path` cannot be written.
     public static func checkWritable(_ path: String) throws(HeedTextError) {
@@ -64,13 +43,4 @@ public enum AtomicFile {
         guard access(folder, W_OK) == 0 else { throw .writeFailed(path, reason: "folder \(folder) is not writable") }
         if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR { throw .writeFailed(path, reason: "is a directory") }
     }
-}
-
-@inline(__always)
-private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    #if canImport(Glibc)
-    return Glibc.write(fd, buffer, count)
-    #else
-    return Darwin.write(fd, buffer, count)
-    #endif
 }
