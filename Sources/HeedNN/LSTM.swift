@@ -20,7 +20,7 @@ final class LSTMDirection {
     let out = Buffer()       // [P × H] h_t
     let dCarry = Buffer()    // [B × H]
     let biasSum = Buffer()   // [4H]
-    let zeroState = Buffer() // [H] h_{-1} = c_{-1} = 0
+    let zeroState: Buffer    // [H] h_{-1} = c_{-1} = 0, never written
     let shifted = Buffer()   // [≤ chunkRows × H] h_{t-1} rows gathered for the W_hh gradient
     private var x: UnsafePointer<Float>?
 
@@ -30,6 +30,7 @@ final class LSTMDirection {
     init(input: Int, hidden: Int, suffix: String, rng: inout Rng) {
         self.input = input
         self.hidden = hidden
+        zeroState = Buffer(hidden)
         wih = Param("lstm.weight_ih_l0" + suffix, [4 * hidden, input])
         whh = Param("lstm.weight_hh_l0" + suffix, [4 * hidden, hidden])
         bih = Param("lstm.bias_ih_l0" + suffix, [4 * hidden])
@@ -50,7 +51,7 @@ final class LSTMDirection {
         let C = cell.reserve(P * H)
         let O = out.reserve(P * H)
         let bs = biasSum.reserve(H4)
-        let zero = UnsafePointer(zeroState.zeroed(H))
+        let zero = UnsafePointer(zeroState.ptr)
         for k in 0..<H4 { bs[k] = bih.value[k] + bhh.value[k] }
         BLAS.gemm(false, true, P, H4, E, 1, x, E, wih.value, E, 0, G, H4)
         pk.batchSizes.withUnsafeBufferPointer { bsz in
@@ -96,7 +97,7 @@ final class LSTMDirection {
         guard let x else { preconditionFailure("LSTM.backward before forward") }
         let P = pk.total, H = hidden, H4 = 4 * hidden, E = input
         let G = gates.ptr, C = cell.ptr, O = out.ptr
-        let zero = UnsafePointer(zeroState.zeroed(H))
+        let zero = UnsafePointer(zeroState.ptr)
         // Gate gradients overwrite the saved gate activations in place: each element is read
         // once, just before it is overwritten, and nothing needs the activations afterwards.
         let dG = G

@@ -16,7 +16,7 @@ public enum AtomicFile {
     }
 
     public static func write(_ text: String, to path: String) throws(HeedTextError) {
-        try write(Array(text.utf8), to: path)
+        try write(text.utf8, to: path)
     }
 
     /// Fails early when the file system holding `path` has less than `needed` bytes free for
