@@ -164,19 +164,13 @@ extension Trainer {
 
         // Vocabulary: every rank counts its shard, all count tables are merged on every rank (the
         // `vocab count` / `vocab merge` path), and the results must hash the same everywhere.
-        let textTokenizer = try Tokenizer(settings: tokenizer)
-        let vocabulary: Vocabulary
-        if let resumedVocabulary {
-            vocabulary = resumedVocabulary
-        } else if let vocabularyFile {
-            vocabulary = try Vocabulary.load(vocabularyFile, expecting: tokenizer)
-        } else {
+        let vocabulary = try chooseVocabulary(resumed: resumedVocabulary, tokenizer: tokenizer, options: options) { textTokenizer in
             let counts = try Trainer.countTokens(trainDocs, tokenizer: textTokenizer, file: file)
             var merged = TokenCounts(settings: tokenizer)
             for (r, bytes) in try collective.allGather(try counts.serialized()).enumerated() {
                 try merged.merge(try TokenCounts.load(bytes: bytes, name: "rank \(r)'s token counts"))
             }
-            vocabulary = Vocabulary(counts: merged, minCount: options.minCount, maxSize: options.maxVocabulary)
+            return merged
         }
         var vocabularyHash = FNV1a()
         vocabularyHash.add(try vocabulary.serialized())
@@ -196,11 +190,7 @@ extension Trainer {
         guard globalDev > 0 else { throw AgreedFailure(HeedError.badOption("the dev set is empty: give --dev FILE or more training data")) }
 
         let config = options.classifierConfig(vocabularySize: vocabulary.count, classes: classes)
-        try willTrain?(config)
-        let model = Classifier(config: config, seed: options.seed, embeddingStd: options.embedInitStd)
-        if let embeddingsFile {
-            model.loadPretrained(rows: try PretrainedVectors.load(embeddingsFile, vocabulary: vocabulary, dimension: options.embed))
-        }
+        let model = try makeModel(config, options: options, vocabulary: vocabulary)
         let adam = Adam(parameters: model.parameters, lr: options.lr, weightDecay: options.weightDecay)
         let classWeights: [Float]? = options.classWeights
             ? sizes[3...].map { $0 == 0 ? 0 : Float(Double(globalTrain) / (Double(classes) * $0)) } : nil

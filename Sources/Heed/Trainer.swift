@@ -99,15 +99,8 @@ public struct Trainer {
         guard !trainDocs.isEmpty else { throw HeedTextError.noDocuments(file) }
 
         // Vocabulary and labels from the training part only.
-        let textTokenizer = try Tokenizer(settings: tokenizer)
-        let vocabulary: Vocabulary
-        if let resumedVocabulary {
-            vocabulary = resumedVocabulary
-        } else if let vocabularyFile {
-            vocabulary = try Vocabulary.load(vocabularyFile, expecting: tokenizer)
-        } else {
-            let counts = try Self.countTokens(trainDocs, tokenizer: textTokenizer, file: file)
-            vocabulary = Vocabulary(counts: counts, minCount: options.minCount, maxSize: options.maxVocabulary)
+        let vocabulary = try chooseVocabulary(resumed: resumedVocabulary, tokenizer: tokenizer, options: options) {
+            try Self.countTokens(trainDocs, tokenizer: $0, file: file)
         }
         guard vocabulary.labels.count >= 2 else { throw HeedError.tooFewClasses(file, found: vocabulary.labels) }
         let encoder = try Encoder(vocabulary: vocabulary, maxLength: options.maxLength)
@@ -116,11 +109,7 @@ public struct Trainer {
         guard !devDocs.isEmpty else { throw HeedError.badOption("the dev set is empty: give --dev FILE or more training data") }
 
         let config = options.classifierConfig(vocabularySize: vocabulary.count, classes: vocabulary.labels.count)
-        try willTrain?(config)
-        let model = Classifier(config: config, seed: options.seed, embeddingStd: options.embedInitStd)
-        if let embeddingsFile {
-            model.loadPretrained(rows: try PretrainedVectors.load(embeddingsFile, vocabulary: vocabulary, dimension: options.embed))
-        }
+        let model = try makeModel(config, options: options, vocabulary: vocabulary)
         let adam = Adam(parameters: model.parameters, lr: options.lr, weightDecay: options.weightDecay)
         let classWeights: [Float]? = options.classWeights ? Self.inverseFrequencyWeights(train, classes: config.classes) : nil
         var shuffler: Rng? = Rng(seed: options.seed &+ 1)
@@ -208,6 +197,26 @@ public struct Trainer {
                               trainDocuments: train.count, devDocuments: devDocs.count, skippedDocuments: skipped,
                               seconds: Self.seconds(started.duration(to: clock.now)),
                               tokensPerSecond: Double(totalTokens) / max(totalSeconds, 1e-9))
+    }
+
+    /// The run's vocabulary: the resumed checkpoint's, else `vocabularyFile`'s, else one built from
+    /// `counts` (one process counts its documents; a distributed run merges every rank's counts).
+    func chooseVocabulary(resumed: Vocabulary?, tokenizer: TokenizerSettings, options: TrainingOptions,
+                          counts: (Tokenizer) throws -> TokenCounts) throws -> Vocabulary {
+        if let resumed { return resumed }
+        if let vocabularyFile { return try Vocabulary.load(vocabularyFile, expecting: tokenizer) }
+        return Vocabulary(counts: try counts(try Tokenizer(settings: tokenizer)), minCount: options.minCount, maxSize: options.maxVocabulary)
+    }
+
+    /// A freshly initialised model for `config` (after `willTrain` has seen it), with the
+    /// pretrained vectors of `embeddingsFile` loaded.
+    func makeModel(_ config: ClassifierConfig, options: TrainingOptions, vocabulary: Vocabulary) throws -> Classifier {
+        try willTrain?(config)
+        let model = Classifier(config: config, seed: options.seed, embeddingStd: options.embedInitStd)
+        if let embeddingsFile {
+            model.loadPretrained(rows: try PretrainedVectors.load(embeddingsFile, vocabulary: vocabulary, dimension: options.embed))
+        }
+        return model
     }
 
     /// Token and label counts of labelled documents (every document must have a label).
