@@ -52,17 +52,18 @@ let package = Package(
         ),
         .target(name: "HeedNN", dependencies: ["CHeedBLAS", "HeedIO"]),
         .target(name: "Heed", dependencies: ["HeedText", "HeedNN", .target(name: "CHeedMPI", condition: .when(traits: ["MPI"]))]),
-        .target(name: "HeedReport", dependencies: ["Heed", .product(name: "Mustache", package: "swift-mustache")]),
+        .target(name: "HeedReport", dependencies: ["Heed", "HeedNN", "HeedIO", .product(name: "Mustache", package: "swift-mustache")]),
         .executableTarget(
             name: "heed",
-            dependencies: ["Heed", "HeedText", "HeedReport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Heed", "HeedText", "HeedNN", "HeedIO", "HeedReport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // libFuzzer harnesses; `make fuzz` builds them with -sanitize=fuzzer,address.
         .executableTarget(name: "heed-fuzz", dependencies: ["HeedText", "HeedNN"], path: "Fuzz"),
+        .testTarget(name: "HeedIOTests", dependencies: ["HeedIO"]),
         .testTarget(name: "HeedTextTests", dependencies: ["HeedText"]),
         .testTarget(name: "HeedNNTests", dependencies: ["HeedNN"], exclude: ["Fixtures"]),
         .testTarget(name: "HeedTests", dependencies: ["Heed"]),
-        .testTarget(name: "HeedReportTests", dependencies: ["HeedReport", "HeedNN"], exclude: ["Golden"]),
+        .testTarget(name: "HeedReportTests", dependencies: ["HeedReport", "HeedNN", "HeedIO"], exclude: ["Golden"]),
         // Runs the built `heed` binary: exit codes, messages, output files.
         .testTarget(name: "HeedCLITests", dependencies: ["heed"]),
         // mpirun with 2–3 ranks on the built `heed`; empty unless the MPI trait is on (make test-mpi).

@@ -30,10 +30,10 @@ public func heedFuzz(_ bytes: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
     case "tsv", "csv", "jsonl":
         let format = CorpusFormat(rawValue: target)!
-        _ = try? CorpusReader(CorpusSource(path: scratchFile(data, target), format: format, maxDocumentBytes: 1 << 16)).readAll()
+        _ = try? CorpusReader(CorpusSource(URL(fileURLWithPath: scratchFile(data, target)), format: format, maxDocumentBytes: 1 << 16)).readAll()
     case "vocab":
-        _ = try? Vocabulary.load(scratchFile(data, "vocab"))
-        _ = try? TokenCounts.load(scratchFile(data, "counts"))
+        _ = try? Vocabulary.load(URL(fileURLWithPath: scratchFile(data, "vocab")))
+        _ = try? TokenCounts.load(URL(fileURLWithPath: scratchFile(data, "counts")))
     case "model":
         _ = try? ModelFile.decode(Data(data))
     default:

@@ -12,13 +12,12 @@ struct Checkpoint {
         var bestEpoch: Int
         var sinceBest: Int
         var log: [EpochRecord]
-        var modelRandom: RandomState
-        var shuffleRandom: RandomState
         var adamSteps: Int
-        /// FNV-1a of the training documents, so a resume on other data is refused. Distributed runs
-        /// hash per document and add the hashes (`Shard.localHash`, summed over ranks), which does not depend on the rank count.
+        /// Per-document hashes of the training data summed over ranks (`Shard.localHash`), so a
+        /// resume on other data is refused whatever the rank count.
         var dataHash: UInt64
-        /// Set by distributed runs (the rank count then); their hash, dev split and random streams differ.
+        /// The rank count of the run that wrote it (1 for a single process). Files from before the
+        /// one training loop lack it: their data hash and random streams differ, so they cannot resume.
         var ranks: Int? = nil
     }
 
@@ -68,17 +67,6 @@ struct Checkpoint {
             }
         }
         return Loaded(metadata: meta, config: config, state: state, tensors: tensors)
-    }
-
-    static func hash(_ docs: [LabelledText]) -> UInt64 {
-        var h: UInt64 = 0xcbf29ce484222325
-        for d in docs {
-            for b in (d.label ?? "").utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
-            h = (h ^ 0x09) &* 0x100000001b3
-            for b in d.text.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
-            h = (h ^ 0x0A) &* 0x100000001b3
-        }
-        return h
     }
 }
 

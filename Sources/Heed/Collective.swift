@@ -19,12 +19,31 @@ public protocol Collective: AnyObject {
     func allGather(_ bytes: [UInt8]) throws -> [[UInt8]]
 }
 
+/// The group of one: single-process training is the data-parallel loop over this collective, so
+/// there is one training loop.
+public final class SingleProcess: Collective {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public func sum(_ values: UnsafeMutableBufferPointer<Float>) {}
+    public func sum(_ values: inout [Double]) {}
+    public func broadcast(_ bytes: [UInt8], from root: Int) throws -> [UInt8] { bytes }
+    public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] { [bytes] }
+}
+
 /// A failure every rank detected identically (from reduced values or gathered data), so each
 /// rank stops on its own and only rank 0 needs to report it; anything else is local to one rank.
 public struct AgreedFailure: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ error: any Error) { description = "\(error)" }
-    public init(message: String) { description = message }
+    /// What went wrong, as every rank saw it.
+    public let underlying: any Error
+    public var description: String { "\(underlying)" }
+    public init(_ error: any Error) { underlying = error }
+    public init(message: String) { underlying = Disagreement(description: message) }
+
+    /// Ranks that do not hold the same value.
+    public struct Disagreement: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
 }
 
 /// Errors specific to distributed runs.
@@ -35,7 +54,7 @@ public enum DistributedError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .notBuilt:
-            return "--distributed needs heed built with MPI support: run `make build-mpi` (installs Open MPI: libopenmpi-dev, openmpi-bin) and start it with mpirun -np N"
+            return "distributed training needs heed built with MPI support: run `make build-mpi` (installs Open MPI: libopenmpi-dev, openmpi-bin) and start it with mpirun -np N"
         case .startFailed: return "MPI_Init failed: start heed with mpirun (or a batch system that launches MPI jobs)"
         }
     }

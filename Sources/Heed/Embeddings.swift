@@ -1,3 +1,4 @@
+import Foundation
 import HeedText
 
 /// Pretrained word vectors in word2vec/fastText text format (`.vec`), with or without the
@@ -5,7 +6,8 @@ import HeedText
 public enum PretrainedVectors {
     /// (vocabulary row, vector) for every vocabulary token found, streaming the file. A vector of
     /// the wrong length is an error naming its line, whether or not its word is needed.
-    public static func load(_ path: String, vocabulary: Vocabulary, dimension: Int) throws -> [(index: Int, vector: [Float])] {
+    public static func load(_ url: URL, vocabulary: Vocabulary, dimension: Int) throws -> [(index: Int, vector: [Float])] {
+        let path = url.path
         let reader = try LineReader(path: path)
         var rows: [(index: Int, vector: [Float])] = []
         var seen = Set<Int32>()
@@ -15,8 +17,7 @@ public enum PretrainedVectors {
             let fields = line.split(separator: 0x20, omittingEmptySubsequences: true)
             if fields.count == 2 && reader.lineNumber == 1 { return } // "count dim" header
             guard fields.count - 1 == dimension else {
-                failure = .badEmbeddings(file: path, line: reader.lineNumber,
-                                         reason: "vector has \(fields.count - 1) values, the model's embeddings have \(dimension) (use --embed \(fields.count - 1))")
+                failure = .embeddingDimension(file: path, line: reader.lineNumber, found: fields.count - 1, expected: dimension)
                 return
             }
             let id = vocabulary.id(of: UnsafeBufferPointer(rebasing: fields[0]))

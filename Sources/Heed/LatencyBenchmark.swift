@@ -3,16 +3,24 @@ import HeedText
 /// Batch-1 inference latency of the network on pre-tokenized documents, as the benchmark harness
 /// compares it with PyTorch (which also receives token ids): forward pass only, eval mode.
 public enum LatencyBenchmark {
+    /// Milliseconds per document (median, 99th percentile, mean) over `runs` forward passes.
     public struct Result: Codable, Sendable {
-        public var p50_ms: Double
-        public var p99_ms: Double
-        public var mean_ms: Double
+        public var p50Milliseconds: Double
+        public var p99Milliseconds: Double
+        public var meanMilliseconds: Double
         public var runs: Int
-        public var mean_tokens: Double
+        /// Mean tokens per timed document.
+        public var meanTokens: Double
+
+        enum CodingKeys: String, CodingKey {
+            case runs
+            case p50Milliseconds = "p50_ms", p99Milliseconds = "p99_ms", meanMilliseconds = "mean_ms", meanTokens = "mean_tokens"
+        }
     }
 
+    /// Times `runs` batch-1 forward passes over `documents` (cycling) after `warmup` untimed ones.
     public static func run(_ classifier: TextClassifier, documents: [LabelledText], runs: Int, warmup: Int = 50) throws -> Result {
-        let encoder = try Encoder(vocabulary: classifier.vocabulary, maxLength: classifier.options.maxLength)
+        let encoder = try DocumentEncoder(vocabulary: classifier.vocabulary, maxLength: classifier.options.maxLength)
         let sequences = documents.map { encoder.ids($0.text) }.filter { !$0.isEmpty }
         guard !sequences.isEmpty else { throw HeedTextError.noDocuments("benchmark documents") }
         let clock = ContinuousClock()
@@ -29,7 +37,8 @@ public enum LatencyBenchmark {
         }
         times.sort()
         func quantile(_ q: Double) -> Double { times[min(times.count - 1, Int((q * Double(times.count)).rounded(.down)))] }
-        return Result(p50_ms: quantile(0.5), p99_ms: quantile(0.99), mean_ms: times.reduce(0, +) / Double(times.count),
-                      runs: times.count, mean_tokens: Double(tokens) / Double(times.count))
+        return Result(p50Milliseconds: quantile(0.5), p99Milliseconds: quantile(0.99),
+                      meanMilliseconds: times.reduce(0, +) / Double(times.count),
+                      runs: times.count, meanTokens: Double(tokens) / Double(times.count))
     }
 }

@@ -2,37 +2,61 @@ import Foundation
 import HeedNN
 import HeedText
 
-extension Rng: RandomNumberGenerator {}
-
-/// One token of a prediction: its normalised text, its byte range in the input, and the
-/// attention it received (nil for models without attention).
+/// One token of a prediction: its normalised text, its UTF-8 byte range `start..<end` in the
+/// input (slicing the input's UTF-8 by it gives the token as written), and the attention it
+/// received (nil for models without attention).
 public struct AttendedToken: Codable, Sendable, Equatable {
     public var text: String
     public var start: Int
     public var end: Int
     public var weight: Float?
+
+    public init(text: String, start: Int, end: Int, weight: Float? = nil) {
+        self.text = text
+        self.start = start
+        self.end = end
+        self.weight = weight
+    }
 }
 
+/// A prediction with everything behind it: the label, every class's probability, and the tokens
+/// the model read with their offsets and attention weights.
 public struct Prediction: Codable, Sendable {
     public var label: String
-    /// Class probabilities in the model's label order.
+    /// Class probabilities in the model's label order (`labels`).
     public var probabilities: [Float]
     public var labels: [String]
-    /// Tokens the model saw (after `--max-len` truncation), with attention weights when it has them.
+    /// Tokens the model saw (after `maxLength` truncation), with attention weights when it has them.
     public var tokens: [AttendedToken]
+    /// The probability of `label`.
     public var confidence: Float { probabilities.max() ?? 0 }
 }
 
 /// A trained classifier: tokenizer settings, vocabulary, labels and network in one value.
-/// Shaped like CreateML's text classifier: train with `Trainer`, then `predict`, `evaluate`,
-/// `write(to:)`, `init(contentsOf:)`. Safe to share between threads (calls are serialised).
+///
+/// Shaped like Create ML's `MLTextClassifier`: train with `init(trainingData:parameters:)` (or a
+/// `Trainer` for files, progress and resuming), then `prediction(from:)`,
+/// `predictedLabelHypotheses(for:maximumCount:)`, `write(to:)` and `init(contentsOf:)`.
+/// `predict(_:)` adds what Heed is for: per-token byte offsets and attention weights.
+/// Safe to share between threads (calls on one value are serialised).
 public struct TextClassifier: Sendable {
     public let vocabulary: Vocabulary
+    /// The options the model was trained with.
     public let options: TrainingOptions
+    /// Class labels, in the order of `Prediction.probabilities`.
     public var labels: [String] { vocabulary.labels }
-    public var config: ClassifierConfig { box.config }
+    /// The network's shape and pooling.
+    public var modelKind: ModelKind { options.model }
+    /// True for models that pool with attention (and so report per-token weights).
     public var hasAttention: Bool { box.config.pooling == .attention }
+    package var config: ClassifierConfig { box.config }
     let box: ModelBox
+
+    /// Trains a classifier on labelled documents, holding out a share of them as the dev set for
+    /// early stopping (`parameters.devFraction`). Use a `Trainer` for progress, files and resuming.
+    public init(trainingData: [LabelledText], parameters: TrainingOptions = TrainingOptions()) throws {
+        self = try Trainer(options: parameters).train(trainingData).classifier
+    }
 
     init(model: Classifier, vocabulary: Vocabulary, options: TrainingOptions) {
         self.vocabulary = vocabulary
@@ -55,12 +79,14 @@ public struct TextClassifier: Sendable {
         ]
     }
 
-    /// Writes the model file atomically (temp file + fsync + rename).
+    /// Writes the model file atomically (temp file + fsync + rename): one safetensors file with the
+    /// weights under PyTorch names, the vocabulary, labels, tokenizer settings and options.
     public func write(to url: URL) throws {
         let meta = try metadata()
         try box.withModel { try ModelFile.save($0, to: url, metadata: meta) }
     }
 
+    /// Loads a model file written by `write(to:)` or `heed train`.
     public init(contentsOf url: URL) throws {
         let model: Classifier, meta: [String: String]
         do { (model, meta) = try ModelFile.load(from: url) } catch {
@@ -114,28 +140,33 @@ public struct TextClassifier: Sendable {
         }
     }
 
+    /// `predict(_:)` for one text.
     public func predict(_ text: String) throws -> Prediction { try predict([text])[0] }
 
-    /// Accuracy, macro-F1, per-class scores, confusion matrix and mean cross-entropy on labelled data.
+    /// The most probable label for `text`.
+    public func prediction(from text: String) throws -> String { try predict(text).label }
+
+    /// The `maximumCount` most probable labels for `text` with their probabilities.
+    public func predictedLabelHypotheses(for text: String, maximumCount: Int) throws -> [String: Double] {
+        let p = try predict(text)
+        let ranked = p.labels.indices.sorted { p.probabilities[$0] > p.probabilities[$1] || p.probabilities[$0] == p.probabilities[$1] && $0 < $1 }
+        return Dictionary(uniqueKeysWithValues: ranked.prefix(max(0, maximumCount)).map { (p.labels[$0], Double(p.probabilities[$0])) })
+    }
+
+    /// Accuracy, macro-F1, per-class scores, confusion matrix and mean cross-entropy on labelled
+    /// data; `file` names the data in error messages.
     public func evaluate(_ docs: [LabelledText], file: String = "test data") throws -> Evaluation {
         guard !docs.isEmpty else { throw HeedTextError.noDocuments(file) }
-        var truth: [Int] = []
-        for doc in docs {
-            guard let label = doc.label else { throw HeedError.missingLabel(file: file, line: doc.line) }
-            guard let index = vocabulary.labelIndex(label) else {
-                throw HeedError.unknownLabel(file: file, line: doc.line, label: label, known: labels)
-            }
-            truth.append(index)
-        }
+        let encoder = try DocumentEncoder(vocabulary: vocabulary, maxLength: options.maxLength)
+        let truth = try encoder.labelIndices(docs, file: file)
         // Ids only, a chunk at a time: evaluation needs probabilities, not token strings or
         // attention, and runs after every training epoch.
-        let tokenizer = try Tokenizer(settings: vocabulary.settings)
         var loss = 0.0
         var predicted: [Int] = []
         predicted.reserveCapacity(docs.count)
         for start in stride(from: 0, to: docs.count, by: 1024) {
             let chunk = docs[start..<min(start + 1024, docs.count)]
-            let scores = predict(ids: chunk.map { ids(of: $0.text, tokenizer: tokenizer) })
+            let scores = predict(ids: chunk.map { encoder.ids($0.text) })
             for (k, score) in scores.enumerated() {
                 loss -= log(max(Double(score.probabilities[truth[start + k]]), 1e-12))
                 predicted.append(score.best)

@@ -2,221 +2,318 @@ import Foundation
 import HeedNN
 import HeedText
 
-/// One line of the JSONL training log written beside the model.
-public struct EpochRecord: Codable, Sendable {
-    public var epoch: Int
-    public var train_loss: Double
-    public var dev_loss: Double
-    public var dev_accuracy: Double
-    public var dev_macro_f1: Double
-    public var tokens_per_s: Double
-    public var seconds: Double
-    /// True when this epoch's model became the kept (best) one.
-    public var best: Bool
-    /// Distributed runs only: the number of ranks, optimizer steps, and rank 0's seconds in the
-    /// gradient allreduce (including waiting for slower ranks). Absent from single-process logs.
-    public var ranks: Int? = nil
-    public var steps: Int? = nil
-    public var allreduce_seconds: Double? = nil
-}
-
-/// Live progress for a progress bar.
-public struct TrainingProgress: Sendable {
-    public var epoch: Int, epochs: Int
-    public var batch: Int, batches: Int
-    public var loss: Double
-    public var tokensPerSecond: Double
-    public var epochSeconds: Double
-}
-
-public struct TrainingResult: Sendable {
-    public var classifier: TextClassifier
-    public var log: [EpochRecord]
-    public var bestEpoch: Int
-    public var interrupted: Bool
-    public var trainDocuments: Int, devDocuments: Int
-    public var skippedDocuments: Int
-    public var seconds: Double
-    /// Mean training tokens per second over all epochs.
-    public var tokensPerSecond: Double
-}
-
 /// Trains a classifier: carves a dev set if needed, builds the vocabulary from training data
 /// only, buckets batches by length, early-stops on dev accuracy and keeps the best epoch.
+///
+/// There is one training loop, `train(shard:dev:file:collective:)`; a single process runs it
+/// over a `SingleProcess` collective. With an `output`, the trainer alone writes the model,
+/// its log and the checkpoint.
 public struct Trainer {
     public var options: TrainingOptions
     public var tokenizer: TokenizerSettings
-    /// Pretrained `.vec` file for the embedding rows.
-    public var embeddingsFile: String?
+    /// Pretrained vectors (`.vec` text format) for the embedding rows.
+    public var embeddings: URL?
     /// A prebuilt vocabulary (its tokenizer settings must equal `tokenizer`).
-    public var vocabularyFile: String?
-    public var progress: (@Sendable (TrainingProgress) -> Void)?
-    public var epochEnded: (@Sendable (EpochRecord) -> Void)?
-    /// Called with the log of the epochs before a `resumePath` checkpoint, before training goes on.
-    public var resumedWithLog: (([EpochRecord]) -> Void)?
-    /// Polled between batches; true stops training after saving nothing new.
-    public var shouldStop: (@Sendable () -> Bool)?
-    /// Called whenever a new best model exists (to write it to disk at once).
-    public var bestModelChanged: ((TextClassifier) throws -> Void)?
-    /// Called once the model's shape is known, before the first epoch (e.g. to check disk space).
-    public var willTrain: ((ClassifierConfig) throws -> Void)?
-    /// Written atomically at the end of every epoch; `resume` continues from such a file.
-    public var checkpointPath: String?
+    public var vocabulary: URL?
+    /// Where the model goes. Beside it go `MODEL.log.jsonl` (per epoch, rewritten after every
+    /// epoch) and `MODEL.ckpt` (everything needed to resume, after every epoch).
+    public var output: URL?
     /// Continue from a checkpoint: same data required; its options and vocabulary are used.
-    public var resumePath: String?
+    public var resume: URL?
+    /// Called between batches (on the writing rank) with the epoch's progress.
+    public var progress: (@Sendable (TrainingProgress) -> Void)?
+    /// Called after every epoch (on the writing rank), once its files are written.
+    public var epochEnded: (@Sendable (EpochRecord) -> Void)?
+    /// Polled between batches; true stops training after the current batch.
+    public var shouldStop: (@Sendable () -> Bool)?
 
     public init(options: TrainingOptions = TrainingOptions(), tokenizer: TokenizerSettings = .default) {
         self.options = options
         self.tokenizer = tokenizer
     }
 
-    /// Splits off `fraction` of each label's documents as the dev set, by a seeded shuffle.
-    public static func carveDev(_ docs: [LabelledText], fraction: Double, seed: UInt64) -> (train: [LabelledText], dev: [LabelledText]) {
-        var rng = Rng(seed: seed &+ 0x9E37_79B9_7F4A_7C15)
-        var byLabel: [String: [Int]] = [:]
-        for (i, d) in docs.enumerated() { byLabel[d.label ?? "", default: []].append(i) }
-        var isDev = [Bool](repeating: false, count: docs.count)
-        for label in byLabel.keys.sorted() {
-            let shuffled = Bucketing.deterministicShuffle(byLabel[label]!, &rng)
-            for i in shuffled.prefix(Int((Double(shuffled.count) * fraction).rounded())) { isDev[i] = true }
-        }
-        return (docs.indices.filter { !isDev[$0] }.map { docs[$0] }, docs.indices.filter { isDev[$0] }.map { docs[$0] })
+    /// The log file written beside `model`.
+    public static func logURL(for model: URL) -> URL { RunFiles.logURL(for: model) }
+    /// The checkpoint written beside `model`.
+    public static func checkpointURL(for model: URL) -> URL { RunFiles.checkpointURL(for: model) }
+
+    /// Trains in this process on `trainingData`; without `dev`, a stratified share
+    /// (`options.devFraction`) of it is held out. `file` names the data in error messages.
+    public func train(_ trainingData: [LabelledText], dev: [LabelledText]? = nil, file: String = "training data") throws -> TrainingResult {
+        let all = Shard(documents: trainingData, indices: Array(trainingData.indices))
+        let devShard = dev.map { Shard(documents: $0, indices: Array($0.indices)) }
+        return try train(shard: all, dev: devShard, file: file, collective: SingleProcess())
     }
 
-    public func train(_ trainingData: [LabelledText], dev devData: [LabelledText]? = nil, file: String = "training data") throws -> TrainingResult {
+    /// The training loop, one call per rank of `collective`, each with its own shard. All ranks
+    /// start from the same seeded weights, merge their token counts into one vocabulary (checked by
+    /// hash), average gradients every step (equal step counts on every rank) and apply identical
+    /// clipping and Adam updates, so parameters stay identical. Dev metrics are summed over ranks;
+    /// rank 0 decides early stopping (broadcast), calls `progress` and `epochEnded`, and writes
+    /// the files. The dev split, the sharding and the random streams derive from the seed, the
+    /// epoch, the document index and the rank, so a resume may use any rank count.
+    public func train(shard: Shard, dev devShard: Shard?, file: String, collective: any Collective) throws -> TrainingResult {
+        let rank = collective.rank, ranks = collective.size
+        let isRoot = rank == 0
+        // Failures every rank sees alike; one process reports them as they are.
+        func agreed(_ error: any Error) -> any Error { ranks > 1 ? AgreedFailure(error) : error }
+        let files = RunFiles(model: isRoot ? output : nil)
+        try files.checkWritable()
         var options = self.options
         var tokenizer = self.tokenizer
-        let resumed = try resumePath.map { try Checkpoint.load($0) }
+        let resumed = try resume.map { try Checkpoint.load($0.path) }
         var resumedVocabulary: Vocabulary? = nil
-        if let resumed, let resumePath {
-            let settings = try resumed.settings(path: resumePath, epochs: self.options.epochs)
+        if let resumed, let resume {
+            guard resumed.state.ranks != nil else {
+                throw HeedError.modelMismatch("\(resume.path): was written by an older heed whose random streams differ; start the run again")
+            }
+            let settings = try resumed.settings(path: resume.path, epochs: self.options.epochs)
             (options, tokenizer, resumedVocabulary) = (settings.options, settings.vocabulary.settings, settings.vocabulary)
         }
-        if let problem = options.problem { throw HeedError.badOption(problem) }
+        try options.validate()
         let clock = ContinuousClock(), started = clock.now
         BLAS.setThreads(options.threads)
-        let (trainDocs, devDocs) = devData.map { (trainingData, $0) } ?? Self.carveDev(trainingData, fraction: options.devFraction, seed: options.seed)
-        guard !trainDocs.isEmpty else { throw HeedTextError.noDocuments(file) }
 
-        // Vocabulary and labels from the training part only.
-        let vocabulary = try chooseVocabulary(resumed: resumedVocabulary, tokenizer: tokenizer, options: options) {
-            try Self.countTokens(trainDocs, tokenizer: $0, file: file)
+        // Dev: the dev shard, else a stratified draw from the training documents of all ranks.
+        let trainDocs: [LabelledText], devDocs: [LabelledText]
+        if let devShard {
+            (trainDocs, devDocs) = (shard.documents, devShard.documents)
+        } else {
+            let isDev = try Self.devMembership(shard, fraction: options.devFraction, seed: options.seed, collective: collective)
+            trainDocs = shard.documents.indices.filter { !isDev[$0] }.map { shard.documents[$0] }
+            devDocs = shard.documents.indices.filter { isDev[$0] }.map { shard.documents[$0] }
         }
-        guard vocabulary.labels.count >= 2 else { throw HeedError.tooFewClasses(file, found: vocabulary.labels) }
-        let encoder = try Encoder(vocabulary: vocabulary, maxLength: options.maxLength)
-        let (train, skipped) = try encoder.encode(trainDocs, file: file)
-        guard !train.isEmpty else { throw HeedError.noUsableDocuments(file) }
-        guard !devDocs.isEmpty else { throw HeedError.badOption("the dev set is empty: give --dev FILE or more training data") }
 
-        let config = options.classifierConfig(vocabularySize: vocabulary.count, classes: vocabulary.labels.count)
-        let model = try makeModel(config, options: options, vocabulary: vocabulary)
-        let adam = Adam(parameters: model.parameters, lr: options.lr, weightDecay: options.weightDecay)
-        let classWeights: [Float]? = options.classWeights ? Self.inverseFrequencyWeights(train, classes: config.classes) : nil
-        var shuffler: Rng? = Rng(seed: options.seed &+ 1)
+        var documentCount = [Double(trainDocs.count)]
+        collective.sum(&documentCount)
+        guard documentCount[0] > 0 else { throw agreed(HeedTextError.noDocuments(file)) }
+
+        // Vocabulary: every rank counts its shard, all count tables are merged on every rank (the
+        // `vocab count` / `vocab merge` path), and the results must hash the same everywhere.
+        let vocabulary: Vocabulary
+        if let resumedVocabulary {
+            vocabulary = resumedVocabulary
+        } else if let prebuilt = self.vocabulary {
+            vocabulary = try Vocabulary.load(prebuilt, expecting: tokenizer)
+        } else {
+            let counts = try Self.countTokens(trainDocs, tokenizer: try Tokenizer(settings: tokenizer), file: file)
+            var merged = counts
+            if ranks > 1 {
+                merged = TokenCounts(settings: tokenizer)
+                for (r, bytes) in try collective.allGather(try counts.serialized()).enumerated() {
+                    try merged.merge(try TokenCounts.load(bytes: bytes, name: "rank \(r)'s token counts"))
+                }
+            }
+            vocabulary = Vocabulary(counts: merged, minCount: options.minCount, maxSize: options.maxVocabulary)
+        }
+        if ranks > 1 {
+            var vocabularyHash = FNV1a()
+            vocabularyHash.add(try vocabulary.serialized())
+            try collective.requireAgreement(vocabularyHash.value, "the vocabulary")
+        }
+        guard vocabulary.labels.count >= 2 else { throw agreed(HeedError.tooFewClasses(file, found: vocabulary.labels)) }
+
+        let encoder = try DocumentEncoder(vocabulary: vocabulary, maxLength: options.maxLength)
+        let (train, skipped) = try encoder.encode(trainDocs, file: file)
+        let classes = vocabulary.labels.count
+        // Global sizes and label counts (for class weights) in one sum.
+        var sizes = [Double](repeating: 0, count: 3 + classes)
+        sizes[0] = Double(train.count); sizes[1] = Double(skipped); sizes[2] = Double(devDocs.count)
+        for d in train { sizes[3 + d.label] += 1 }
+        collective.sum(&sizes)
+        let globalTrain = Int(sizes[0]), globalSkipped = Int(sizes[1]), globalDev = Int(sizes[2])
+        guard globalTrain > 0 else { throw agreed(HeedError.noUsableDocuments(file)) }
+        guard globalDev > 0 else { throw agreed(HeedError.emptyDevSet) }
+
+        let config = options.classifierConfig(vocabularySize: vocabulary.count, classes: classes)
+        try files.checkSpace(for: config)
+        let model = Classifier(config: config, seed: options.seed, embeddingStd: options.embedInitStd)
+        if let embeddings {
+            model.loadPretrained(rows: try PretrainedVectors.load(embeddings, vocabulary: vocabulary, dimension: options.embed))
+        }
+        let adam = Adam(parameters: model.parameters, lr: options.learningRate, weightDecay: options.weightDecay)
+        let classWeights: [Float]? = options.classWeights
+            ? sizes[3...].map { $0 == 0 ? 0 : Float(Double(globalTrain) / (Double(classes) * $0)) } : nil
 
         let classifier = TextClassifier(model: model, vocabulary: vocabulary, options: options)
         let best = ParameterSnapshot(model.parameters)
         var bestAccuracy = -1.0, bestEpoch = 0, sinceBest = 0
         var log: [EpochRecord] = []
         var interrupted = false
-        var totalTokens = 0, totalSeconds = 0.0
-        let dataHash = Checkpoint.hash(trainingData)
+        var totalTokens = 0.0, totalSeconds = 0.0
+        let dataHash = try collective.allGather(shard.localHash()).reduce(0, &+)
         var firstEpoch = 1
-        if let resumed, let resumePath {
-            if let ranks = resumed.state.ranks {
-                throw HeedError.modelMismatch("\(resumePath): was written by a distributed run (\(ranks) ranks); resume it with mpirun ... heed train --distributed")
-            }
+        if let resumed, let resume {
             guard resumed.state.dataHash == dataHash else {
-                throw HeedError.modelMismatch("\(resumePath): was written for other training data; resume with the same TRAIN (and --dev) files")
+                throw agreed(HeedError.modelMismatch("\(resume.path): was written for other training data; resume with the same training (and dev) files"))
             }
             resumed.restore(model: model, adam: adam, best: best)
-            model.rngState = resumed.state.modelRandom
-            shuffler = Rng(state: resumed.state.shuffleRandom)
             bestAccuracy = resumed.state.bestAccuracy
             bestEpoch = resumed.state.bestEpoch
             sinceBest = resumed.state.sinceBest
             log = resumed.state.log
-            resumedWithLog?(log)
+            try files.writeLog(log)  // the log keeps the epochs before the resume
             firstEpoch = resumed.firstEpoch(patience: options.patience, epochs: options.epochs)
         }
+        // Every rank must hold the same starting point (same build, files, options, checkpoint).
+        if ranks > 1 { try collective.requireAgreement(Self.fingerprint(model.parameters), "the initial parameters") }
 
+        let reducer = GradientReducer(parameters: model.parameters, collective: collective)
         epochs: for epoch in firstEpoch..<(options.epochs + 1) {
             let epochStart = clock.now
+            // Streams per (seed, epoch, rank): different on each rank, reproducible after a resume.
+            let stream = options.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(rank) &* 0xBF58_476D_1CE4_E5B9
+            model.rngState = Rng(seed: stream).state
+            var shuffler: Rng? = Rng(seed: stream &+ 1)
             let batches = Bucketing.batches(train, size: options.batch, shuffle: &shuffler)
-            var lossSum = 0.0, seen = 0, tokens = 0
-            for (b, indices) in batches.enumerated() {
-                if shouldStop?() == true { interrupted = true; break epochs }
-                let batch = Batch(train, indices: indices)
-                model.zeroGrad()
-                _ = model.forward(ids: batch.ids, lengths: batch.lengths.map(Int.init), batch: batch.count, steps: batch.steps, training: true)
-                let loss = model.loss(labels: batch.labels.map(Int.init), classWeights: classWeights)
-                guard loss.isFinite else { throw HeedError.nonFinite(epoch: epoch, batch: b + 1, what: "loss") }
-                model.backward()
+            // Every rank takes the same number of steps: ranks that run out of batches contribute zeros.
+            let steps = ranks > 1 ? Int(try collective.allGather(UInt64(batches.count)).max() ?? 0) : batches.count
+            var lossSum = 0.0, seen = 0.0, tokens = 0.0
+            for b in 0..<steps {
+                var local = GradientReducer.Totals()
+                local.stop = shouldStop?() == true ? 1 : 0
+                let hasBatch = b < batches.count
+                if hasBatch && local.stop == 0 {
+                    let batch = Batch(train, indices: batches[b])
+                    model.zeroGrad()
+                    _ = model.forward(ids: batch.ids, lengths: batch.lengths.map(Int.init), batch: batch.count, steps: batch.steps, training: true)
+                    let labels = batch.labels.map(Int.init)
+                    let loss = Double(model.loss(labels: labels, classWeights: classWeights))
+                    model.backward()
+                    local.weight = classWeights.map { w in labels.reduce(0.0) { $0 + Double(w[$1]) } } ?? Double(batch.count)
+                    local.weightedLoss = loss * local.weight
+                    local.examples = Double(batch.count)
+                    local.exampleLoss = loss * Double(batch.count)
+                    local.tokens = Double(batch.tokens)
+                }
+                let global = reducer.reduce(local, hasGradient: hasBatch)
+                if global.stop > 0 { interrupted = true; break epochs }
+                guard global.loss.isFinite else { throw agreed(HeedError.nonFinite(epoch: epoch, batch: b + 1, what: "loss")) }
                 let norm = model.clipGradNorm(options.clipNorm)
-                guard norm.isFinite else { throw HeedError.nonFinite(epoch: epoch, batch: b + 1, what: "gradient") }
+                guard norm.isFinite else { throw agreed(HeedError.nonFinite(epoch: epoch, batch: b + 1, what: "gradient")) }
                 adam.step()
-                lossSum += Double(loss) * Double(batch.count)
-                seen += batch.count
-                tokens += batch.tokens
-                if let progress {
+                lossSum += global.exampleLoss
+                seen += global.examples
+                tokens += global.tokens
+                if isRoot, let progress {
                     let elapsed = Self.seconds(epochStart.duration(to: clock.now))
-                    progress(TrainingProgress(epoch: epoch, epochs: options.epochs, batch: b + 1, batches: batches.count,
-                                              loss: lossSum / Double(seen), tokensPerSecond: Double(tokens) / max(elapsed, 1e-9), epochSeconds: elapsed))
+                    progress(TrainingProgress(epoch: epoch, epochs: options.epochs, batch: b + 1, batches: steps,
+                                              loss: lossSum / max(seen, 1), tokensPerSecond: tokens / max(elapsed, 1e-9), epochSeconds: elapsed))
                 }
             }
             let trainSeconds = Self.seconds(epochStart.duration(to: clock.now))
+            let allreduceSeconds = reducer.takeSeconds()
             totalTokens += tokens
             totalSeconds += trainSeconds
-            let evaluation = try classifier.evaluate(devDocs, file: "dev set")
-            let improved = evaluation.accuracy > bestAccuracy
+            if ranks > 1 { try collective.requireAgreement(Self.fingerprint(model.parameters), "the parameters after epoch \(epoch)") }
+
+            let evaluation = try Self.evaluate(classifier, devDocs, collective: collective)
+            // Rank 0 decides; every rank follows its broadcast decision.
+            var decision: [UInt8] = [0, 0]
+            if isRoot {
+                let improved = evaluation.accuracy > bestAccuracy
+                decision = [improved ? 1 : 0, (improved ? 0 : sinceBest + 1) >= options.patience ? 1 : 0]
+            }
+            decision = try collective.broadcast(decision, from: 0)
+            let improved = decision[0] == 1
             if improved {
                 bestAccuracy = evaluation.accuracy
                 bestEpoch = epoch
                 sinceBest = 0
                 best.capture()
-                try bestModelChanged?(classifier)
+                try files.bestChanged(classifier)
             } else {
                 sinceBest += 1
             }
-            let record = EpochRecord(epoch: epoch, train_loss: lossSum / Double(max(seen, 1)), dev_loss: evaluation.loss ?? .nan,
-                                     dev_accuracy: evaluation.accuracy, dev_macro_f1: evaluation.macroF1,
-                                     tokens_per_s: Double(tokens) / max(trainSeconds, 1e-9), seconds: trainSeconds, best: improved)
-            log.append(record)
-            if let checkpointPath {
-                let state = Checkpoint.State(epoch: epoch, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch, sinceBest: sinceBest,
-                                             log: log, modelRandom: model.rngState, shuffleRandom: shuffler!.state,
-                                             adamSteps: adam.steps, dataHash: dataHash)
-                try Checkpoint.write(to: checkpointPath, classifier: classifier, model: model, adam: adam, best: best, state: state)
+            var record = EpochRecord(epoch: epoch, trainLoss: lossSum / max(seen, 1), devLoss: evaluation.loss ?? .nan,
+                                     devAccuracy: evaluation.accuracy, devMacroF1: evaluation.macroF1,
+                                     tokensPerSecond: tokens / max(trainSeconds, 1e-9), seconds: trainSeconds, best: improved)
+            if ranks > 1 {
+                record.ranks = ranks
+                record.steps = steps
+                record.allreduceSeconds = allreduceSeconds
             }
-            epochEnded?(record)
-            if sinceBest >= options.patience { break }
+            log.append(record)
+            try files.writeLog(log)
+            let state = Checkpoint.State(epoch: epoch, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch, sinceBest: sinceBest,
+                                         log: log, adamSteps: adam.steps, dataHash: dataHash, ranks: ranks)
+            try files.writeCheckpoint(classifier: classifier, model: model, adam: adam, best: best, state: state)
+            if isRoot { epochEnded?(record) }
+            if decision[1] == 1 { break }
         }
-        // Keep the best epoch's weights.
         best.restore()
+        try files.writeLog(log, final: true)
         return TrainingResult(classifier: classifier, log: log, bestEpoch: bestEpoch, interrupted: interrupted,
-                              trainDocuments: train.count, devDocuments: devDocs.count, skippedDocuments: skipped,
+                              wroteModel: files.wroteModel,
+                              trainDocuments: globalTrain, devDocuments: globalDev, skippedDocuments: globalSkipped,
                               seconds: Self.seconds(started.duration(to: clock.now)),
-                              tokensPerSecond: Double(totalTokens) / max(totalSeconds, 1e-9))
+                              tokensPerSecond: totalTokens / max(totalSeconds, 1e-9))
     }
 
-    /// The run's vocabulary: the resumed checkpoint's, else `vocabularyFile`'s, else one built from
-    /// `counts` (one process counts its documents; a distributed run merges every rank's counts).
-    func chooseVocabulary(resumed: Vocabulary?, tokenizer: TokenizerSettings, options: TrainingOptions,
-                          counts: (Tokenizer) throws -> TokenCounts) throws -> Vocabulary {
-        if let resumed { return resumed }
-        if let vocabularyFile { return try Vocabulary.load(vocabularyFile, expecting: tokenizer) }
-        return Vocabulary(counts: try counts(try Tokenizer(settings: tokenizer)), minCount: options.minCount, maxSize: options.maxVocabulary)
-    }
-
-    /// A freshly initialised model for `config` (after `willTrain` has seen it), with the
-    /// pretrained vectors of `embeddingsFile` loaded.
-    func makeModel(_ config: ClassifierConfig, options: TrainingOptions, vocabulary: Vocabulary) throws -> Classifier {
-        try willTrain?(config)
-        let model = Classifier(config: config, seed: options.seed, embeddingStd: options.embedInitStd)
-        if let embeddingsFile {
-            model.loadPretrained(rows: try PretrainedVectors.load(embeddingsFile, vocabulary: vocabulary, dimension: options.embed))
+    /// Whether each of `shard`'s documents is in the dev set: a share `fraction` of each label's
+    /// documents, drawn by a seeded shuffle over the whole corpus (every rank's labels are
+    /// gathered), so the split is the same for any rank count.
+    static func devMembership(_ shard: Shard, fraction: Double, seed: UInt64, collective: any Collective) throws -> [Bool] {
+        var mine: [UInt8] = []
+        for (doc, index) in zip(shard.documents, shard.indices) {
+            withUnsafeBytes(of: UInt64(index).littleEndian) { mine.append(contentsOf: $0) }
+            let label = Array((doc.label ?? "").utf8)
+            withUnsafeBytes(of: UInt32(label.count).littleEndian) { mine.append(contentsOf: $0) }
+            mine.append(contentsOf: label)
         }
-        return model
+        var everyone: [(index: Int, label: String)] = []
+        for bytes in try collective.allGather(mine) {
+            var at = 0
+            func read<T: FixedWidthInteger>(_: T.Type) -> T {
+                defer { at += MemoryLayout<T>.size }
+                return T(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: T.self) })
+            }
+            while at < bytes.count {
+                let index = Int(read(UInt64.self)), count = Int(read(UInt32.self))
+                everyone.append((index, String(decoding: bytes[at..<(at + count)], as: UTF8.self)))
+                at += count
+            }
+        }
+        everyone.sort { $0.index < $1.index }
+        let devIndices = Set(carveDev(labels: everyone.map(\.label), fraction: fraction, seed: seed).map { everyone[$0].index })
+        return shard.indices.map(devIndices.contains)
+    }
+
+    /// Positions of the dev documents: `fraction` of each label's positions, by a seeded shuffle.
+    static func carveDev(labels: [String], fraction: Double, seed: UInt64) -> [Int] {
+        var rng = Rng(seed: seed &+ 0x9E37_79B9_7F4A_7C15)
+        var byLabel: [String: [Int]] = [:]
+        for (i, label) in labels.enumerated() { byLabel[label, default: []].append(i) }
+        var dev: [Int] = []
+        for label in byLabel.keys.sorted() {
+            let shuffled = Bucketing.deterministicShuffle(byLabel[label]!, &rng)
+            dev.append(contentsOf: shuffled.prefix(Int((Double(shuffled.count) * fraction).rounded())))
+        }
+        return dev.sorted()
+    }
+
+    /// Dev metrics over all ranks' dev documents: confusion matrices and loss sums are added, so
+    /// every rank gets the metrics of the whole dev set.
+    static func evaluate(_ classifier: TextClassifier, _ docs: [LabelledText], collective: any Collective) throws -> Evaluation {
+        if collective.size == 1 { return try classifier.evaluate(docs, file: "dev set") }
+        let C = classifier.labels.count
+        var sums = [Double](repeating: 0, count: C * C + 1)
+        if !docs.isEmpty {
+            let e = try classifier.evaluate(docs, file: "dev set")
+            for t in 0..<C { for p in 0..<C { sums[t * C + p] = Double(e.confusion[t][p]) } }
+            sums[C * C] = (e.loss ?? 0) * Double(e.count)
+        }
+        collective.sum(&sums)
+        let confusion = (0..<C).map { t in (0..<C).map { p in Int(sums[t * C + p].rounded()) } }
+        let count = confusion.reduce(0) { $0 + $1.reduce(0, +) }
+        return Evaluation(labels: classifier.labels, confusion: confusion, loss: count > 0 ? sums[C * C] / Double(count) : nil)
+    }
+
+    /// Hash of every parameter's bits: equal on all ranks while they stay in lockstep.
+    static func fingerprint(_ parameters: [Param]) -> UInt64 {
+        var h = FNV1a()
+        for p in parameters { h.add(UnsafeBufferPointer(start: p.value, count: p.count)) }
+        return h.value
     }
 
     /// Token and label counts of labelled documents (every document must have a label).
@@ -229,13 +326,6 @@ public struct Trainer {
             text.withUTF8 { tokenizer.forEachToken(in: $0) { t, _, _ in counts.add(token: t) } }
         }
         return counts
-    }
-
-    /// n / (classes × count_c): rare classes weigh more; a weight of 1 for balanced data.
-    static func inverseFrequencyWeights(_ docs: [EncodedDocument], classes: Int) -> [Float] {
-        var counts = [Int](repeating: 0, count: classes)
-        for d in docs { counts[d.label] += 1 }
-        return counts.map { $0 == 0 ? 0 : Float(docs.count) / Float(classes * $0) }
     }
 
     static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }

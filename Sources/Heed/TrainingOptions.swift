@@ -11,18 +11,34 @@ public enum ModelKind: String, Codable, Sendable, CaseIterable {
     case bilstmAttention = "bilstm-attention"
     /// Bidirectional baseline (forward-last ⊕ backward-first).
     case bilstm
+
+    /// True for the kinds that read each document in both directions.
+    public var isBidirectional: Bool { self == .bilstmAttention || self == .bilstm }
+    /// True for the kinds that pool with attention (the others use the last hidden state).
+    public var hasAttention: Bool { self == .attention || self == .bilstmAttention }
+}
+
+/// How attention scores each time step before the softmax over time.
+public enum AttentionScorer: String, Codable, Sendable, CaseIterable {
+    /// `w·h + b`: one dot product per step.
+    case linear
+    /// `v·tanh(W h + b)` (Bahdanau-style; the default).
+    case additive
+
+    var layer: ClassifierConfig.Scorer { self == .linear ? .linear : .additive }
 }
 
 /// Everything that shapes a training run. Defaults were chosen on dev splits carved from the
 /// shipped training sets (never on test sets); see BENCHMARKS.md.
 public struct TrainingOptions: Codable, Sendable, Equatable {
     public var model: ModelKind = .bilstmAttention
-    public var attention: ClassifierConfig.Scorer = .additive
+    public var attention: AttentionScorer = .additive
     public var embed = 100
     public var hidden = 128
     public var epochs = 15
     public var batch = 32
-    public var lr: Float = 2e-3
+    /// Adam's step size.
+    public var learningRate: Float = 2e-3
     public var dropout: Float = 0.5
     /// Probability of replacing a training token by `<unk>`, so the model cannot lean on a few
     /// memorised words and learns what an unknown word in context means. Chosen on the dev splits
@@ -51,19 +67,19 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     public init() {}
 
-    private enum CodingKeys: String, CodingKey { case model, attention, embed, hidden, epochs, batch, lr, dropout, wordDropout, embedInitStd, maxLength, minCount, maxVocabulary, classWeights, seed, threads, patience, devFraction, clipNorm, weightDecay }
+    private enum CodingKeys: String, CodingKey { case model, attention, embed, hidden, epochs, batch, learningRate = "lr", dropout, wordDropout, embedInitStd, maxLength, minCount, maxVocabulary, classWeights, seed, threads, patience, devFraction, clipNorm, weightDecay }
 
     /// Fields missing from an older model file take today's defaults.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = TrainingOptions()
         model = try c.decodeIfPresent(ModelKind.self, forKey: .model) ?? defaults.model
-        attention = try c.decodeIfPresent(ClassifierConfig.Scorer.self, forKey: .attention) ?? defaults.attention
+        attention = try c.decodeIfPresent(AttentionScorer.self, forKey: .attention) ?? defaults.attention
         embed = try c.decodeIfPresent(Int.self, forKey: .embed) ?? defaults.embed
         hidden = try c.decodeIfPresent(Int.self, forKey: .hidden) ?? defaults.hidden
         epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? defaults.epochs
         batch = try c.decodeIfPresent(Int.self, forKey: .batch) ?? defaults.batch
-        lr = try c.decodeIfPresent(Float.self, forKey: .lr) ?? defaults.lr
+        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? defaults.learningRate
         dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? defaults.dropout
         // Files written before word dropout existed trained without it.
         wordDropout = try c.decodeIfPresent(Float.self, forKey: .wordDropout) ?? 0
@@ -80,27 +96,31 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? defaults.weightDecay
     }
 
-    public func classifierConfig(vocabularySize: Int, classes: Int) -> ClassifierConfig {
+    func classifierConfig(vocabularySize: Int, classes: Int) -> ClassifierConfig {
         ClassifierConfig(vocabSize: vocabularySize, embedDim: embed, hiddenDim: hidden,
-                         bidirectional: model == .bilstmAttention || model == .bilstm,
-                         pooling: model == .lstm || model == .bilstm ? .last : .attention,
-                         scorer: attention, classes: classes, dropout: dropout,
+                         bidirectional: model.isBidirectional,
+                         pooling: model.hasAttention ? .attention : .last,
+                         scorer: attention.layer, classes: classes, dropout: dropout,
                          wordDropout: wordDropout > 0 ? wordDropout : nil)
     }
 
-    /// A message naming the first unusable option, or nil.
-    public var problem: String? {
-        if embed < 1 || hidden < 1 { return "--embed and --hidden must be positive" }
-        if epochs < 1 { return "--epochs must be at least 1" }
-        if batch < 1 { return "--batch must be at least 1" }
-        if !(lr > 0) || !lr.isFinite { return "--lr must be a positive number" }
-        if !(dropout >= 0 && dropout < 1) { return "--dropout must be in [0, 1)" }
-        if !(wordDropout >= 0 && wordDropout < 1) { return "--word-dropout must be in [0, 1)" }
-        if !(embedInitStd > 0) || !embedInitStd.isFinite { return "--embed-init-std must be a positive number" }
-        if maxLength < 1 { return "--max-len must be at least 1" }
-        if minCount < 1 { return "--min-count must be at least 1" }
-        if threads < 1 { return "--threads must be at least 1" }
-        if !(devFraction > 0 && devFraction < 1) { return "--dev-fraction must be between 0 and 1" }
-        return nil
+    /// Throws the first option outside its range.
+    public func validate() throws(TrainingError) {
+        if embed < 1 { throw .embeddingSize(embed) }
+        if hidden < 1 { throw .hiddenSize(hidden) }
+        if epochs < 1 { throw .epochs(epochs) }
+        if patience < 1 { throw .patience(patience) }
+        if batch < 1 { throw .batchSize(batch) }
+        if !(learningRate > 0) || !learningRate.isFinite { throw .learningRate(learningRate) }
+        if !(dropout >= 0 && dropout < 1) { throw .dropout(dropout) }
+        if !(wordDropout >= 0 && wordDropout < 1) { throw .wordDropout(wordDropout) }
+        if !(embedInitStd > 0) || !embedInitStd.isFinite { throw .embeddingInitStd(embedInitStd) }
+        if maxLength < 1 { throw .maxLength(maxLength) }
+        if minCount < 1 { throw .minCount(minCount) }
+        if maxVocabulary < 3 { throw .maxVocabulary(maxVocabulary) }
+        if threads < 1 { throw .threads(threads) }
+        if !(devFraction > 0 && devFraction < 1) { throw .devFraction(devFraction) }
+        if !(clipNorm > 0) { throw .clipNorm(clipNorm) }
+        if !(weightDecay >= 0) || !weightDecay.isFinite { throw .weightDecay(weightDecay) }
     }
 }

@@ -1,4 +1,5 @@
 import Heed
+import HeedNN
 
 /// How the documents shown in the report are ordered (before `limit` picks the first ones).
 public enum ReportSort: String, CaseIterable, Sendable {

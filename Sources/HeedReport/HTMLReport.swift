@@ -90,10 +90,9 @@ public struct HTMLReport {
     func page(_ a: ReportAnalysis, classifier: TextClassifier) -> PageView {
         let labels = a.labels.map { visibleText(Substring($0)) } // labels come from the model file: show controls too
         let attention = a.scoreKind == .attention
-        let config = classifier.config
-        let kind = classifier.options.model.rawValue
-        let encoder = config.bidirectional ? "BiLSTM" : "LSTM"
-        let modelKind = attention ? "\(kind): \(encoder) with \(config.scorer.rawValue) attention pooling" : "\(kind): \(encoder), last hidden state, no attention"
+        let kind = classifier.modelKind.rawValue
+        let encoder = classifier.modelKind.isBidirectional ? "BiLSTM" : "LSTM"
+        let modelKind = attention ? "\(kind): \(encoder) with \(classifier.options.attention.rawValue) attention pooling" : "\(kind): \(encoder), last hidden state, no attention"
 
         let ev = a.evaluation
         var perClass: [ClassScoreView] = [], confusion: [ConfusionRowView] = []
@@ -133,17 +132,17 @@ public struct HTMLReport {
         var compareNote = ""
         if let c = comparison {
             compareRows = c.rows.map {
-                CompareRowView(modelName: $0.model, accuracy: percent($0.accuracy), macroF1: percent($0.macro_f1), loss: fixed($0.test_loss, 4),
-                               seconds: fixed($0.train_seconds, 1) + " s", speed: "\(Int($0.tokens_per_s.isFinite ? $0.tokens_per_s : 0))",
-                               epochs: "\($0.best_epoch)/\($0.epochs_run)", isAttention: $0.model.contains("attention"))
+                CompareRowView(modelName: $0.model, accuracy: percent($0.accuracy), macroF1: percent($0.macroF1), loss: fixed($0.testLoss, 4),
+                               seconds: fixed($0.trainSeconds, 1) + " s", speed: "\(Int($0.tokensPerSecond.isFinite ? $0.tokensPerSecond : 0))",
+                               epochs: "\($0.bestEpoch)/\($0.epochsRun)", isAttention: $0.model.contains("attention"))
             }
-            compareNote = "Trained on \(c.train), scored on \(c.test), seed \(c.seed): attention vs baseline \(c.accuracy_gain >= 0 ? "+" : "−")\(fixed(abs(c.accuracy_gain), 1)) accuracy points."
+            compareNote = "Trained on \(c.train), scored on \(c.test), seed \(c.seed): attention vs baseline \(c.accuracyGain >= 0 ? "+" : "−")\(fixed(abs(c.accuracyGain), 1)) accuracy points."
         }
 
         let log = trainingLog ?? []
         let charts = log.isEmpty ? [] : [
-            Self.chart(title: "Loss per epoch", log: log, series: [("train loss", "s1", \.train_loss), ("dev loss", "s2", \.dev_loss)], percentAxis: false),
-            Self.chart(title: "Dev accuracy and macro-F1 per epoch", log: log, series: [("dev accuracy", "s3", \.dev_accuracy), ("dev macro-F1", "s4", \.dev_macro_f1)], percentAxis: true),
+            Self.chart(title: "Loss per epoch", log: log, series: [("train loss", "s1", \.trainLoss), ("dev loss", "s2", \.devLoss)], percentAxis: false),
+            Self.chart(title: "Dev accuracy and macro-F1 per epoch", log: log, series: [("dev accuracy", "s3", \.devAccuracy), ("dev macro-F1", "s4", \.devMacroF1)], percentAxis: true),
         ]
         let logNote = trainingLog == nil ? "No training log found (heed train writes MODEL.log.jsonl; pass it with --log)." :
             (log.isEmpty ? "The training log is empty." : "\(log.count) epoch\(log.count == 1 ? "" : "s"); the dotted line marks the kept (best dev accuracy) epoch.")
@@ -158,7 +157,7 @@ public struct HTMLReport {
         return PageView(
             title: "Heed report: \(modelName) on \(corpusName)", modelName: modelName, corpusName: corpusName, generator: generator,
             modelKind: modelKind, hasAttention: attention, baseline: !attention, scoreLegend: legend,
-            config: fields(config), options: fields(classifier.options),
+            config: fields(classifier.config), options: fields(classifier.options),
             documentCount: "\(a.documents.count)", shownCount: "\(a.shown.count)",
             sortName: sorts.first { $0.0 == (ev == nil && sort == .misclassified ? .confidence : sort) }!.1,
             hasMetrics: ev != nil, accuracy: ev.map { percent($0.accuracy) } ?? "", macroF1: ev.map { percent($0.macroF1) } ?? "",

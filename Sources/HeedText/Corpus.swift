@@ -15,19 +15,35 @@ public enum CorpusFormat: String, CaseIterable, Codable, Sendable {
     case folder
 }
 
-/// Where and how to read a corpus.
+/// Where and how to read a corpus: a file (or, for `folder`, a directory) or standard input.
 public struct CorpusSource: Sendable {
-    public var path: String
+    /// The file or directory; nil for standard input.
+    public var url: URL? { path == "-" ? nil : URL(fileURLWithPath: path) }
     public var format: CorpusFormat
+    /// CSV only: the header names of the label and text columns.
     public var labelColumn: String
     public var textColumn: String
     /// Documents over this many bytes are rejected with their line number (bounds memory).
     public var maxDocumentBytes: Int
+    /// A file path, or "-" for standard input (readers take paths; messages name them).
+    let path: String
 
+    /// 16 MiB: far above any real document, low enough that a corrupt file cannot exhaust memory.
     public static let defaultMaxDocumentBytes = 16 << 20
 
-    public init(path: String, format: CorpusFormat? = nil, labelColumn: String = "label", textColumn: String = "text",
+    /// A corpus file (or a `folder` corpus's root); `format` defaults to a guess from the name.
+    public init(_ url: URL, format: CorpusFormat? = nil, labelColumn: String = "label", textColumn: String = "text",
                 maxDocumentBytes: Int = CorpusSource.defaultMaxDocumentBytes) {
+        self.init(path: url.path, format: format, labelColumn: labelColumn, textColumn: textColumn, maxDocumentBytes: maxDocumentBytes)
+    }
+
+    /// Documents read from standard input (not for CSV or folders, which need a file).
+    public static func standardInput(format: CorpusFormat, maxDocumentBytes: Int = CorpusSource.defaultMaxDocumentBytes) -> CorpusSource {
+        CorpusSource(path: "-", format: format, labelColumn: "label", textColumn: "text", maxDocumentBytes: maxDocumentBytes)
+    }
+
+    init(path: String, format: CorpusFormat? = nil, labelColumn: String = "label", textColumn: String = "text",
+         maxDocumentBytes: Int = CorpusSource.defaultMaxDocumentBytes) {
         self.path = path
         self.format = format ?? CorpusSource.guessFormat(path)
         self.labelColumn = labelColumn
@@ -36,7 +52,9 @@ public struct CorpusSource: Sendable {
     }
 
     /// From the extension or a directory; `.tsv` otherwise.
-    public static func guessFormat(_ path: String) -> CorpusFormat {
+    public static func guessFormat(_ url: URL) -> CorpusFormat { guessFormat(url.path) }
+
+    static func guessFormat(_ path: String) -> CorpusFormat {
         var isDirectory: ObjCBool = false
         if path != "-", FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { return .folder }
         if path.hasSuffix(".csv") { return .csv }
@@ -163,7 +181,7 @@ public struct CorpusReader {
         }
         let header = (reader.headerRow ?? []).map { $0.hasPrefix("\u{FEFF}") ? String($0.dropFirst()) : $0 }
         guard let textIndex = header.firstIndex(of: source.textColumn) else {
-            throw HeedTextError.badCSV(file: file, reason: "no column named \"\(source.textColumn)\" in the header (\(header.joined(separator: ", "))); choose one with --text-column")
+            throw HeedTextError.badCSV(file: file, reason: "no column named \"\(source.textColumn)\" in the header (\(header.joined(separator: ", "))); choose the text column")
         }
         let labelIndex = header.firstIndex(of: source.labelColumn)
         var line = 2

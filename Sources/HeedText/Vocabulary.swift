@@ -1,3 +1,6 @@
+import Foundation
+import HeedIO
+
 /// Raw token and label counts for one corpus or shard. Count files merge by addition, so counting
 /// shards separately and merging gives exactly the counts of the whole corpus.
 public struct TokenCounts: Sendable {
@@ -78,10 +81,12 @@ public struct TokenCounts: Sendable {
         return out
     }
 
-    public func write(to path: String) throws(HeedTextError) { try AtomicFile.write(try serialized(), to: path) }
+    /// Writes the counts atomically (a `vocab merge` input).
+    public func write(to url: URL) throws(HeedTextError) { try writeAtomically(try serialized(), to: url) }
 
-    public static func load(_ path: String) throws -> TokenCounts {
-        try parse(VocabularyFileParser(path: path, magic: magic), path: path)
+    /// Counts written by `write(to:)`.
+    public static func load(_ url: URL) throws -> TokenCounts {
+        try parse(VocabularyFileParser(path: url.path, magic: magic), path: url.path)
     }
 
     /// Counts from serialized bytes (e.g. another process's `serialized()`); `name` appears in errors.
@@ -101,6 +106,11 @@ public struct TokenCounts: Sendable {
         }
         return counts
     }
+}
+
+/// `HeedIO`'s atomic write, failing with this module's error type.
+func writeAtomically(_ bytes: [UInt8], to url: URL) throws(HeedTextError) {
+    do { try AtomicWriter.write(bytes, to: url.path) } catch { throw .writeFailed(error.path, reason: error.reason) }
 }
 
 private func appendLabels(_ labels: [String: Int], to out: inout [UInt8]) throws(HeedTextError) {
@@ -177,11 +187,25 @@ public struct Vocabulary: Sendable {
         return Vocabulary(counts: counts, minCount: minCount, maxSize: maxSize)
     }
 
-    /// Token ids of a document (unknown tokens map to `<unk>`).
-    public func ids(_ text: UnsafeBufferPointer<UInt8>, tokenizer: Tokenizer) -> [Int32] {
+    /// The one way text becomes model input, shared by training, evaluation and prediction so
+    /// they cannot drift apart: the ids of the first `maxLength` tokens (unknown tokens map to
+    /// `<unk>`), each kept token also handed to `kept` with its UTF-8 byte range in `text`.
+    public func ids(of text: UnsafeBufferPointer<UInt8>, tokenizer: Tokenizer, maxLength: Int = .max,
+                    kept: ((_ token: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Void)? = nil) -> [Int32] {
         var out: [Int32] = []
-        tokenizer.forEachToken(in: text) { token, _, _ in out.append(id(of: token)) }
+        tokenizer.forEachToken(in: text) { token, start, end in
+            guard out.count < maxLength else { return }
+            out.append(id(of: token))
+            kept?(token, start, end)
+        }
         return out
+    }
+
+    /// `ids(of:tokenizer:maxLength:kept:)` for a `String`.
+    public func ids(of text: String, tokenizer: Tokenizer, maxLength: Int = .max,
+                    kept: ((_ token: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Void)? = nil) -> [Int32] {
+        var text = text
+        return text.withUTF8 { ids(of: $0, tokenizer: tokenizer, maxLength: maxLength, kept: kept) }
     }
 
     /// Share of training tokens covered by the vocabulary (not `<unk>`).
@@ -203,10 +227,12 @@ public struct Vocabulary: Sendable {
         return out
     }
 
-    public func write(to path: String) throws(HeedTextError) { try AtomicFile.write(try serialized(), to: path) }
+    /// Writes the vocabulary file atomically.
+    public func write(to url: URL) throws(HeedTextError) { try writeAtomically(try serialized(), to: url) }
 
     /// Loads a vocabulary; when `expecting` is given, settings must match it exactly.
-    public static func load(_ path: String, expecting expected: TokenizerSettings? = nil) throws -> Vocabulary {
+    public static func load(_ url: URL, expecting expected: TokenizerSettings? = nil) throws -> Vocabulary {
+        let path = url.path
         let parsed = try VocabularyFileParser(path: path, magic: magic)
         if let expected {
             let diff = expected.differences(from: parsed.settings)

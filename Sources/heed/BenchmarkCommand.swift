@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Heed
+import HeedNN
 
 /// Measurements the benchmark harness (`bench/run`) calls; each prints one JSON line.
 struct Benchmark: ParsableCommand {
@@ -71,7 +72,7 @@ struct Benchmark: ParsableCommand {
             let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
             let docs = try CorpusReader(input.source(corpus)).readAll()
             let r = try LatencyBenchmark.run(classifier, documents: docs, runs: n)
-            print("{\"p50_ms\": \(r.p50_ms), \"p99_ms\": \(r.p99_ms), \"mean_ms\": \(r.mean_ms), \"runs\": \(r.runs), \"mean_tokens\": \(r.mean_tokens), \"threads\": \(threads)}")
+            print("{\"p50_ms\": \(r.p50Milliseconds), \"p99_ms\": \(r.p99Milliseconds), \"mean_ms\": \(r.meanMilliseconds), \"runs\": \(r.runs), \"mean_tokens\": \(r.meanTokens), \"threads\": \(threads)}")
         }
     }
 }

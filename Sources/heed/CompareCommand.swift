@@ -1,30 +1,28 @@
 import ArgumentParser
 import Foundation
 import Heed
+import HeedIO
 
 /// The human-readable table printed by `heed compare` (the structs live in Heed, for `heed report`).
 extension Comparison {
     var table: String {
         var lines = ["model              accuracy  macro-F1  train time  tokens/s  best epoch"]
         for r in rows {
-            lines.append(r.model.padding(toLength: 19, withPad: " ", startingAt: 0)
-                         + percent(r.accuracy).leftPad(8) + percent(r.macro_f1).leftPad(10)
-                         + "\(fixed(r.train_seconds, 1)) s".leftPad(12) + "\(Int(r.tokens_per_s))".leftPad(10)
-                         + "\(r.best_epoch)/\(r.epochs_run)".leftPad(12))
+            lines.append(Format.pad(r.model, 19) + Format.pad(percent(r.accuracy), 8, alignRight: true)
+                         + Format.pad(percent(r.macroF1), 10, alignRight: true)
+                         + Format.pad("\(fixed(r.trainSeconds, 1)) s", 12, alignRight: true)
+                         + Format.pad("\(Int(r.tokensPerSecond))", 10, alignRight: true)
+                         + Format.pad("\(r.bestEpoch)/\(r.epochsRun)", 12, alignRight: true))
         }
-        let sign = accuracy_gain >= 0 ? "+" : ""
-        lines.append("attention vs baseline: \(sign)\(fixed(accuracy_gain, 1)) accuracy points on \(test)")
+        let sign = accuracyGain >= 0 ? "+" : ""
+        lines.append("attention vs baseline: \(sign)\(fixed(accuracyGain, 1)) accuracy points on \(test)")
         return lines.joined(separator: "\n")
     }
 }
 
-extension String {
-    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
-}
-
 func runComparison(train: String, test: String, baseline: ModelKind, attentionModel: ModelKind, flags: TrainingFlags,
                    output: String, quiet: Bool) throws -> Comparison {
-    try AtomicFile.checkWritable(output)
+    try FileChecks.checkWritable(output)
     let testDocs = try flags.read(test)
     let stem = output.hasSuffix(".json") ? String(output.dropLast(5)) : output
     var rows: [ComparisonRow] = []
@@ -32,16 +30,16 @@ func runComparison(train: String, test: String, baseline: ModelKind, attentionMo
         let modelPath = "\(stem).\(kind.rawValue).heed"
         let result = try runTraining(model: kind, flags: flags, trainPath: train, output: modelPath, quiet: quiet, name: kind.rawValue)
         let evaluation = try result.classifier.evaluate(testDocs, file: test)
-        rows.append(ComparisonRow(model: kind.rawValue, accuracy: evaluation.accuracy, macro_f1: evaluation.macroF1,
-                                  test_loss: evaluation.loss ?? .nan, train_seconds: result.seconds,
-                                  tokens_per_s: result.tokensPerSecond, best_epoch: result.bestEpoch,
-                                  epochs_run: result.log.count, model_file: modelPath))
+        rows.append(ComparisonRow(model: kind.rawValue, accuracy: evaluation.accuracy, macroF1: evaluation.macroF1,
+                                  testLoss: evaluation.loss ?? .nan, trainSeconds: result.seconds,
+                                  tokensPerSecond: result.tokensPerSecond, bestEpoch: result.bestEpoch,
+                                  epochsRun: result.log.count, modelFile: modelPath))
     }
     let comparison = Comparison(train: train, test: test, seed: flags.seed, options: flags.options(model: attentionModel),
-                                rows: rows, accuracy_gain: 100 * (rows[1].accuracy - rows[0].accuracy))
+                                rows: rows, accuracyGain: 100 * (rows[1].accuracy - rows[0].accuracy))
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-    try AtomicFile.write(Array(try encoder.encode(comparison)), to: output)
+    try AtomicWriter.write(Array(try encoder.encode(comparison)), to: output)
     return comparison
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Heed
+import HeedIO
 import HeedReport
 
 struct Demo: ParsableCommand {
@@ -31,7 +32,7 @@ struct Demo: ParsableCommand {
         var lengths: [Int] = []
         var counts = TokenCounts(settings: tokenizer.settings)
         var example: (String, [Token])? = nil
-        try CorpusReader(CorpusSource(path: train)).forEachDocument { doc in
+        try CorpusReader(CorpusSource(URL(fileURLWithPath: train))).forEachDocument { doc in
             counts.addDocument(label: doc.label)
             var n = 0
             tokenizer.forEachToken(in: doc.text) { token, _, _ in counts.add(token: token); n += 1 }
@@ -48,16 +49,15 @@ struct Demo: ParsableCommand {
         print("== 2. Vocabulary")
         let vocabulary = Vocabulary(counts: counts)
         let vocabPath = output + "/vocab.vocab"
-        try vocabulary.write(to: vocabPath)
+        try vocabulary.write(to: URL(fileURLWithPath: vocabPath))
         print("   " + Vocab.summary(vocabulary, path: vocabPath))
         print("   top tokens: " + (2..<min(vocabulary.count, 17)).map { vocabulary.token($0) }.joined(separator: " "))
 
         print("== 3. Corpus statistics")
-        let testDocs = try CorpusReader(CorpusSource(path: test)).readAll()
+        let testDocs = try CorpusReader(CorpusSource(URL(fileURLWithPath: test))).readAll()
         var unknown = 0, total = 0
         for doc in testDocs {
-            var text = doc.text
-            text.withUTF8 { for id in vocabulary.ids($0, tokenizer: tokenizer) { total += 1; if id == Vocabulary.unknownID { unknown += 1 } } }
+            for id in vocabulary.ids(of: doc.text, tokenizer: tokenizer) { total += 1; if id == Vocabulary.unknownID { unknown += 1 } }
         }
         let majority = vocabulary.labelCounts.max() ?? 0
         print("   labels (train): " + zip(vocabulary.labels, vocabulary.labelCounts).map { "\($0) \($1)" }.joined(separator: ", ")
@@ -73,16 +73,16 @@ struct Demo: ParsableCommand {
 
             print("== 5. Attention report")
             let attentionRow = comparison.rows[1]
-            let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: attentionRow.model_file))
+            let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: attentionRow.modelFile))
             var report = HTMLReport()
-            report.modelName = (attentionRow.model_file as NSString).lastPathComponent
+            report.modelName = (attentionRow.modelFile as NSString).lastPathComponent
             report.corpusName = test
             report.generator = "heed demo \(HeedCommand.configuration.version)"
-            report.trainingLog = try HTMLReport.readTrainingLog(attentionRow.model_file + ".log.jsonl")
+            report.trainingLog = try HTMLReport.readTrainingLog(attentionRow.modelFile + ".log.jsonl")
             report.comparison = comparison
             let html = try report.render(classifier: classifier, documents: testDocs)
             let reportPath = output + "/report.html"
-            try AtomicFile.write(html, to: reportPath)
+            try AtomicWriter.write(html, to: reportPath)
             print("   wrote \(reportPath) (\(html.utf8.count / 1024) KiB): open it in a browser")
         }
         let elapsed = started.duration(to: clock.now)
@@ -90,4 +90,3 @@ struct Demo: ParsableCommand {
     }
 }
 
-func percent(_ x: Double) -> String { "\((x * 1000).rounded() / 10)%" }

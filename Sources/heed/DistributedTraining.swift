@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Heed
+import HeedIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,54 +15,41 @@ func runDistributedTraining(model kind: ModelKind, flags: TrainingFlags, trainPa
     let group = try Distributed.start()
     let rank = group.rank, isRoot = rank == 0
     do {
-        if isRoot { try AtomicFile.checkWritable(output) }
+        if isRoot { try FileChecks.checkWritable(output) }  // only rank 0 writes files
         let shard = try Shard.read(flags.input.source(trainPath), rank: rank, size: group.size)
         let devShard = try flags.dev.map { try Shard.read(flags.input.source($0), rank: rank, size: group.size) }
         var trainer = flags.trainer(model: kind)
-        let logPath = output + ".log.jsonl"
-        let logWriter = LogWriter(path: logPath)
-        var wroteModel = false
-        if isRoot {
-            trainer.willTrain = diskSpaceCheck(output)  // only rank 0 writes files
-            let display = TrainingDisplay(name: "\(kind.rawValue) ×\(group.size)", quiet: quiet)
-            trainer.progress = display.progress
-            trainer.epochEnded = { record in
-                display.epoch(record)
-                logWriter.append(record)
-                if !quiet, let s = record.allreduce_seconds {
-                    note("  allreduce \(fixed(s, 2)) s of \(fixed(record.seconds, 1)) s (\(percent(s / max(record.seconds, 1e-9))))")
-                }
-            }
-            trainer.resumedWithLog = { try? logWriter.replace(with: $0) }  // the log keeps the epochs before --resume
-            trainer.checkpointPath = output + ".ckpt"
-            trainer.bestModelChanged = { classifier in
-                try classifier.write(to: URL(fileURLWithPath: output))
-                wroteModel = true
+        trainer.output = URL(fileURLWithPath: output)
+        let display = TrainingDisplay(name: "\(kind.rawValue) ×\(group.size)", quiet: quiet)
+        trainer.progress = display.progress
+        trainer.epochEnded = { record in
+            display.epoch(record)
+            if !quiet, let s = record.allreduceSeconds {
+                note("  allreduce \(fixed(s, 2)) s of \(fixed(record.seconds, 1)) s (\(percent(s / max(record.seconds, 1e-9))))")
             }
         }
         trainer.shouldStop = { stopRequested != 0 }
         installInterruptHandler()
         let r = try trainer.train(shard: shard, dev: devShard, file: trainPath, collective: group)
         if isRoot {
-            try logWriter.replace(with: r.log)
             if r.interrupted {
-                note(wroteModel ? "Interrupted. \(output) holds the best model so far (epoch \(r.bestEpoch)); continue with --resume \(output).ckpt"
+                note(r.wroteModel ? "Interrupted. \(output) holds the best model so far (epoch \(r.bestEpoch)); continue with --resume \(output).ckpt"
                                 : "Interrupted before the first epoch finished; no model was written.")
             } else if !quiet {
                 let best = r.log.first { $0.epoch == r.bestEpoch }
-                print("\(output): \(kind.rawValue) on \(group.size) ranks, best epoch \(r.bestEpoch) of \(r.log.count), dev accuracy \(percent(best?.dev_accuracy ?? 0)), \(r.trainDocuments) training documents (\(r.skippedDocuments) without tokens skipped), \(Int(r.tokensPerSecond)) tokens/s, \(fixed(r.seconds, 1)) s")
+                print("\(output): \(kind.rawValue) on \(group.size) ranks, best epoch \(r.bestEpoch) of \(r.log.count), dev accuracy \(percent(best?.devAccuracy ?? 0)), \(r.trainDocuments) training documents (\(r.skippedDocuments) without tokens skipped), \(Int(r.tokensPerSecond)) tokens/s, \(fixed(r.seconds, 1)) s")
             }
         }
         group.finish()
         if r.interrupted { throw ExitCode(128 + (stopRequested == 0 ? SIGINT : Int32(stopRequested))) }  // ranks told to stop by rank 0 report SIGINT
     } catch let error as AgreedFailure {
-        if isRoot { note("heed: error: \(error.description)") }
+        if isRoot { note("heed: error: \(commandLineMessage(error.underlying))") }
         group.finish()
         throw ExitCode.failure
     } catch let error as ExitCode {
         throw error
     } catch {
-        note("heed: error on rank \(rank) of \(group.size): \(error)")
+        note("heed: error on rank \(rank) of \(group.size): \(commandLineMessage(error))")
         group.abort(code: 1)
     }
 }

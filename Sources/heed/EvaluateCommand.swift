@@ -7,8 +7,8 @@ extension Evaluation {
     var table: String {
         var lines = ["accuracy \(percent(accuracy)) (\(correct)/\(count)), macro-F1 \(percent(macroF1)), loss \(fixed(loss ?? .nan, 4))", ""]
         let width = max(5, labels.map(\.count).max() ?? 5)
-        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
-        func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
+        func pad(_ s: String, _ n: Int) -> String { Format.pad(s, n) }
+        func lpad(_ s: String, _ n: Int) -> String { Format.pad(s, n, alignRight: true) }
         lines.append(pad("class", width) + "  precision  recall      F1  support")
         for s in perClass {
             lines.append(pad(s.label, width) + "  " + lpad(percent(s.precision), 9) + "  " + lpad(percent(s.recall), 6) + "  " + lpad(percent(s.f1), 6) + "  " + lpad("\(s.support)", 7))
@@ -46,41 +46,5 @@ struct Evaluate: ParsableCommand {
         let docs = try CorpusReader(input.source(test)).readAll()
         let evaluation = try classifier.evaluate(docs, file: test)
         print(json ? evaluation.json : evaluation.table)
-    }
-}
-
-struct Predict: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Label texts; for attention models also show each token's weight and source offsets.",
-        discussion: "Texts come from the arguments, or one per line from standard input with - or no argument.")
-    @Argument(help: "Model file.") var model: String
-    @Argument(help: "Texts to classify (- or none: one per line from standard input).") var texts: [String] = []
-    @Flag(help: "Print one JSON object per text.") var json = false
-    @Option(help: "Tokens to list per text in the plain output (highest attention first).") var top = 8
-
-    func run() throws {
-        let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
-        var inputs = texts
-        if inputs.isEmpty || inputs == ["-"] {
-            inputs = []
-            try CorpusReader(CorpusSource(path: "-", format: .text)).forEachDocument { inputs.append($0.textString) }
-        }
-        let predictions = try classifier.predict(inputs)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        for (text, p) in zip(inputs, predictions) {
-            if json {
-                struct Out: Encodable { var text: String; var label: String; var probabilities: [String: Float]; var tokens: [AttendedToken] }
-                let out = Out(text: text, label: p.label, probabilities: Dictionary(uniqueKeysWithValues: zip(p.labels, p.probabilities)), tokens: p.tokens)
-                print(String(decoding: try encoder.encode(out), as: UTF8.self))
-            } else {
-                let probs = zip(p.labels, p.probabilities).map { "\($0) \(fixed(Double($1), 3))" }.joined(separator: ", ")
-                print("\(p.label)\t(\(probs))")
-                if classifier.hasAttention {
-                    let ranked = p.tokens.sorted { ($0.weight ?? 0) > ($1.weight ?? 0) }.prefix(top)
-                    print("  attention: " + ranked.map { "\($0.text) \(fixed(Double($0.weight ?? 0), 3))" }.joined(separator: ", "))
-                }
-            }
-        }
     }
 }

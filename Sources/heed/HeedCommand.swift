@@ -1,5 +1,6 @@
 import ArgumentParser
 import Heed
+import HeedNN
 
 @main
 struct HeedCommand: ParsableCommand {
@@ -14,4 +15,14 @@ struct HeedCommand: ParsableCommand {
         version: "0.1.0 (ICU \(ICU.version), BLAS \(BLAS.kernel))",
         subcommands: [Tokenize.self, Vocab.self, Train.self, Evaluate.self, Predict.self, Compare.self, Report.self, Demo.self, Benchmark.self]
     )
+
+    /// ArgumentParser's entry point, with library errors put in the command line's words.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: commandLineMessage(error))
+        }
+    }
 }

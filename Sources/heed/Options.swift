@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Heed
 
 extension TokenizerSettings.Normalization: ExpressibleByArgument {}
@@ -45,8 +46,13 @@ struct InputOptions: ParsableArguments {
     @Option(help: "Reject documents longer than this many bytes (bounds memory on bad input).")
     var maxBytes = CorpusSource.defaultMaxDocumentBytes
 
+    /// The source for a path argument; "-" is standard input (in `fallback` format unless --input says).
     func source(_ path: String, default fallback: CorpusFormat? = nil) -> CorpusSource {
-        CorpusSource(path: path, format: format ?? (path == "-" ? fallback : nil), labelColumn: labelColumn,
-                     textColumn: textColumn, maxDocumentBytes: maxBytes)
+        var source = path == "-"
+            ? CorpusSource.standardInput(format: format ?? fallback ?? .tsv, maxDocumentBytes: maxBytes)
+            : CorpusSource(URL(fileURLWithPath: path), format: format, maxDocumentBytes: maxBytes)
+        source.labelColumn = labelColumn
+        source.textColumn = textColumn
+        return source
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Heed
+import HeedIO
 import HeedReport
 
 extension ReportSort: ExpressibleByArgument {}
@@ -34,7 +35,7 @@ struct Report: ParsableCommand {
     }
 
     func run() throws {
-        try AtomicFile.checkWritable(output)
+        try FileChecks.checkWritable(output)
         let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
         let docs = try CorpusReader(input.source(corpus)).readAll()
         var report = HTMLReport()
@@ -50,7 +51,7 @@ struct Report: ParsableCommand {
         }
         if let compare { report.comparison = try HTMLReport.readComparison(compare) }
         let html = try report.render(classifier: classifier, documents: docs)
-        try AtomicFile.write(html, to: output)
+        try AtomicWriter.write(html, to: output)
         let shown = min(limit, docs.count)
         print("wrote \(output): \(shown) of \(docs.count) documents, \(html.utf8.count / 1024) KiB")
     }

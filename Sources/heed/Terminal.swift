@@ -59,12 +59,11 @@ struct Progress {
 
     func update(_ done: Int, _ total: Int?) {
         guard enabled else { return }
-        let mb = Double(done) / 1_048_576
         if let total, total > 4 << 20 {
             let percent = Int(100 * Double(done) / Double(max(total, 1)))
-            writeStderr("\r\(label): \(percent)% (\(String(format1: mb)) of \(String(format1: Double(total) / 1_048_576)) MB)   ")
+            writeStderr("\r\(label): \(percent)% (\(Format.megabytes(Double(done))) of \(Format.megabytes(Double(total))) MB)   ")
         } else if total == nil && done > 4 << 20 {
-            writeStderr("\r\(label): \(String(format1: mb)) MB   ")
+            writeStderr("\r\(label): \(Format.megabytes(Double(done))) MB   ")
         }
     }
 
@@ -88,12 +87,5 @@ func writeAll(fd: Int32, _ bytes: [UInt8]) {
             if n <= 0 { if errno == EINTR { continue }; return }
             offset += n
         }
-    }
-}
-
-extension String {
-    init(format1 value: Double) {
-        let scaled = (value * 10).rounded() / 10
-        self = "\(scaled)"
     }
 }

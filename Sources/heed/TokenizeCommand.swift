@@ -1,5 +1,7 @@
+import Foundation
 import ArgumentParser
 import Heed
+import HeedIO
 
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,7 +44,7 @@ struct Tokenize: ParsableCommand {
         var settings = tokenizerOptions.settings()
         var vocabulary: Vocabulary? = nil
         if let vocab {
-            let loaded = try Vocabulary.load(vocab)
+            let loaded = try Vocabulary.load(URL(fileURLWithPath: vocab))
             if !tokenizerOptions.isDefault {
                 let diff = tokenizerOptions.settings(base: loaded.settings).differences(from: loaded.settings)
                 if !diff.isEmpty { throw HeedTextError.settingsMismatch(file: vocab, differences: diff) }
@@ -50,7 +52,7 @@ struct Tokenize: ParsableCommand {
             settings = loaded.settings
             vocabulary = loaded
         }
-        if let output { try AtomicFile.checkWritable(output) }
+        if let output { try FileChecks.checkWritable(output) }
         let tokenizer = try Tokenizer(settings: settings)
         let out = OutputBuffer()
         let sink: OutputBuffer? = output == nil ? out : nil
@@ -94,6 +96,6 @@ struct Tokenize: ParsableCommand {
             }
             progress.finish()
         }
-        if let output { try AtomicFile.write(out.contents, to: output) } else { out.flush() }
+        if let output { try AtomicWriter.write(out.contents, to: output) } else { out.flush() }
     }
 }

@@ -1,5 +1,7 @@
+import Foundation
 import ArgumentParser
 import Heed
+import HeedIO
 
 struct Vocab: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -58,10 +60,10 @@ struct Vocab: ParsableCommand {
         @Flag(help: "Print nothing on success.") var quiet = false
 
         func run() throws {
-            try AtomicFile.checkWritable(output)
+            try FileChecks.checkWritable(output)
             let counts = try Vocab.count(files, input: input, settings: tokenizerOptions.settings(), quiet: quiet, requireDocuments: true)
             let vocabulary = Vocabulary(counts: counts, minCount: size.minCount, maxSize: size.maxSize)
-            try vocabulary.write(to: output)
+            try vocabulary.write(to: URL(fileURLWithPath: output))
             if !quiet { print(Vocab.summary(vocabulary, path: output)) }
         }
     }
@@ -75,9 +77,9 @@ struct Vocab: ParsableCommand {
         @Flag(help: "Print nothing on success.") var quiet = false
 
         func run() throws {
-            try AtomicFile.checkWritable(output)
+            try FileChecks.checkWritable(output)
             let counts = try Vocab.count(files, input: input, settings: tokenizerOptions.settings(), quiet: quiet, requireDocuments: false)
-            try counts.write(to: output)
+            try counts.write(to: URL(fileURLWithPath: output))
             if !quiet { print("\(output): \(counts.distinctTokens) distinct tokens, \(counts.tokens) tokens, \(counts.documents) documents") }
         }
     }
@@ -92,20 +94,20 @@ struct Vocab: ParsableCommand {
 
         func run() throws {
             guard let first = files.first else { throw ValidationError("give at least one count file") }
-            try AtomicFile.checkWritable(output)
-            var merged = try TokenCounts.load(first)
+            try FileChecks.checkWritable(output)
+            var merged = try TokenCounts.load(URL(fileURLWithPath: first))
             for path in files.dropFirst() {
-                do { try merged.merge(try TokenCounts.load(path)) } catch let error as HeedTextError {
+                do { try merged.merge(try TokenCounts.load(URL(fileURLWithPath: path))) } catch let error as HeedTextError {
                     if case .settingsMismatch(_, let d) = error { throw HeedTextError.settingsMismatch(file: path, differences: d) }
                     throw error
                 }
             }
             if countsOnly {
-                try merged.write(to: output)
+                try merged.write(to: URL(fileURLWithPath: output))
                 if !quiet { print("\(output): \(merged.distinctTokens) distinct tokens from \(files.count) count files") }
             } else {
                 let vocabulary = Vocabulary(counts: merged, minCount: size.minCount, maxSize: size.maxSize)
-                try vocabulary.write(to: output)
+                try vocabulary.write(to: URL(fileURLWithPath: output))
                 if !quiet { print(Vocab.summary(vocabulary, path: output)) }
             }
         }
@@ -117,7 +119,7 @@ struct Vocab: ParsableCommand {
         @Option(help: "How many top tokens to list.") var top = 20
 
         func run() throws {
-            let v = try Vocabulary.load(file)
+            let v = try Vocabulary.load(URL(fileURLWithPath: file))
             print(Vocab.summary(v, path: file))
             print("tokenizer: \(v.settings.headerFields)")
             print("built with: min-count \(v.minCount), max-size \(v.maxSize)")

@@ -135,7 +135,7 @@ func relativeDifference(_ a: String, _ b: String) throws -> (value: Double, tens
         #expect(single.status == 0, "\(single.stderr)")
         let dist = try mpirun(2, ["train"] + common + ["--batch", "16", "--distributed", "-o", s.path + "/dist.heed"], scratch: s.path).wait()
         #expect(dist.status == 0, "\(dist.stderr)")
-        let docs = try CorpusReader(CorpusSource(path: rt + "/test.tsv")).readAll()
+        let docs = try CorpusReader(CorpusSource(URL(fileURLWithPath: rt + "/test.tsv"))).readAll()
         let a1 = try TextClassifier(contentsOf: URL(fileURLWithPath: s.path + "/single.heed")).evaluate(docs).accuracy
         let a2 = try TextClassifier(contentsOf: URL(fileURLWithPath: s.path + "/dist.heed")).evaluate(docs).accuracy
         let p = (a1 + a2) / 2, noise = 3 * (2 * p * (1 - p) / Double(docs.count)).squareRoot()

@@ -1,4 +1,5 @@
 import Foundation
+import HeedIO
 import Heed
 import HeedNN
 import Testing
@@ -30,13 +31,13 @@ let goldenDocuments = [
 
 let fixedComparison = Comparison(
     train: "train.tsv", test: "test.tsv", seed: 1, options: TrainingOptions(),
-    rows: [ComparisonRow(model: "lstm", accuracy: 0.75, macro_f1: 0.74, test_loss: 0.52, train_seconds: 12.5, tokens_per_s: 4000, best_epoch: 3, epochs_run: 5, model_file: "c.lstm.heed"),
-           ComparisonRow(model: "attention", accuracy: 0.78, macro_f1: 0.775, test_loss: 0.49, train_seconds: 14, tokens_per_s: 3500, best_epoch: 4, epochs_run: 6, model_file: "c.attention.heed")],
-    accuracy_gain: 3)
+    rows: [ComparisonRow(model: "lstm", accuracy: 0.75, macroF1: 0.74, testLoss: 0.52, trainSeconds: 12.5, tokensPerSecond: 4000, bestEpoch: 3, epochsRun: 5, modelFile: "c.lstm.heed"),
+           ComparisonRow(model: "attention", accuracy: 0.78, macroF1: 0.775, testLoss: 0.49, trainSeconds: 14, tokensPerSecond: 3500, bestEpoch: 4, epochsRun: 6, modelFile: "c.attention.heed")],
+    accuracyGain: 3)
 
 func fixedLog(_ log: [EpochRecord]) -> [EpochRecord] {
     // Timing fields vary run to run; the page does not show them, but pin them anyway.
-    log.map { var r = $0; r.seconds = 1; r.tokens_per_s = 1000; return r }
+    log.map { var r = $0; r.seconds = 1; r.tokensPerSecond = 1000; return r }
 }
 
 /// Every tag in the page, as (name, attribute names). Escaped text has no `<`, so every `<` starts
@@ -65,7 +66,7 @@ func tags(_ html: String) -> [(name: String, attributes: [String])] {
         let html = try report.render(classifier: trained.classifier, documents: goldenDocuments)
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/tiny-attention.html")
         if ProcessInfo.processInfo.environment["HEED_UPDATE_GOLDEN"] == "1" {
-            try AtomicFile.write(html, to: url.path)
+            try AtomicWriter.write(html, to: url.path)
         }
         let golden = try String(contentsOf: url, encoding: .utf8)
         if html != golden {
@@ -234,12 +235,12 @@ func tags(_ html: String) -> [(name: String, attributes: [String])] {
         let dir = NSTemporaryDirectory() + "heed-report-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try AtomicFile.write("{\"best\":true,\"dev_accuracy\":0.5,\"dev_loss\":0.7,\"dev_macro_f1\":0.5,\"epoch\":1,\"seconds\":1,\"tokens_per_s\":1,\"train_loss\":0.7}\n\nnot json\n", to: dir + "/log.jsonl")
+        try AtomicWriter.write("{\"best\":true,\"dev_accuracy\":0.5,\"dev_loss\":0.7,\"dev_macro_f1\":0.5,\"epoch\":1,\"seconds\":1,\"tokens_per_s\":1,\"train_loss\":0.7}\n\nnot json\n", to: dir + "/log.jsonl")
         do { _ = try HTMLReport.readTrainingLog(dir + "/log.jsonl"); Issue.record("expected an error") } catch {
             #expect("\(error)".hasPrefix("\(dir)/log.jsonl:3: "))
         }
         #expect(throws: HeedTextError.fileNotFound(dir + "/none.jsonl")) { try HTMLReport.readTrainingLog(dir + "/none.jsonl") }
-        try AtomicFile.write("{\"rows\": []}", to: dir + "/c.json")
+        try AtomicWriter.write("{\"rows\": []}", to: dir + "/c.json")
         #expect(throws: ReportError.self) { try HTMLReport.readComparison(dir + "/c.json") }
     }
 }

@@ -113,11 +113,11 @@ final class FixedPeers: Collective {
     @Test func shardsPartitionTheCorpusAndHashIndependentlyOfTheirCount() throws {
         let path = try corpusFile(101)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let whole = try Shard.read(CorpusSource(path: path), rank: 0, size: 1)
+        let whole = try Shard.read(CorpusSource(URL(fileURLWithPath: path)), rank: 0, size: 1)
         #expect(whole.documents.count == 101)
         var hashes: Set<UInt64> = [whole.localHash()]
         for size in [2, 3, 7] {
-            let shards = try (0..<size).map { try Shard.read(CorpusSource(path: path), rank: $0, size: size) }
+            let shards = try (0..<size).map { try Shard.read(CorpusSource(URL(fileURLWithPath: path)), rank: $0, size: size) }
             #expect(shards.flatMap(\.indices).sorted() == Array(0..<101))
             #expect(shards.allSatisfy { s in s.indices.allSatisfy { $0 % size == shards.firstIndex { $0.indices == s.indices }! } })
             hashes.insert(shards.map { $0.localHash() }.reduce(0, &+))
@@ -129,10 +129,28 @@ final class FixedPeers: Collective {
         #expect(changed.localHash() != whole.localHash())
     }
 
-    @Test func devDrawDependsOnSeedAndIndexOnly() {
-        let draws = (0..<10_000).filter { Shard.isDev(index: $0, fraction: 0.1, seed: 1) }
-        #expect(abs(draws.count - 1000) < 120)
-        #expect(draws != (0..<10_000).filter { Shard.isDev(index: $0, fraction: 0.1, seed: 2) })
+    /// The held-out dev set is a stratified share of each label, drawn over the whole corpus, so
+    /// it is the same documents for any rank count and differs with the seed.
+    @Test func devSplitIsStratifiedAndIndependentOfTheRankCount() throws {
+        let labels = ["a", "b", "c"]
+        let docs = (0..<303).map { LabelledText(label: labels[$0 % 7 == 0 ? 2 : $0 % 2], text: "doc \($0)", line: $0 + 1) }
+        func devIndices(ranks: Int, seed: UInt64) throws -> [Int] {
+            let parts = try runRanks(ranks) { member in
+                let mine = docs.indices.filter { $0 % ranks == member.rank }
+                let shard = Shard(documents: mine.map { docs[$0] }, indices: mine)
+                let isDev = try Trainer.devMembership(shard, fraction: 0.1, seed: seed, collective: member)
+                return zip(mine, isDev).filter(\.1).map(\.0)
+            }
+            return parts.flatMap { $0 }.sorted()
+        }
+        let single = try devIndices(ranks: 1, seed: 1)
+        for label in labels {
+            let all = docs.filter { $0.label == label }.count
+            #expect(single.filter { docs[$0].label == label }.count == Int((Double(all) * 0.1).rounded()))
+        }
+        #expect(try devIndices(ranks: 2, seed: 1) == single)
+        #expect(try devIndices(ranks: 3, seed: 1) == single)
+        #expect(try devIndices(ranks: 1, seed: 2) != single)
     }
 
     @Test func reducerAveragesByWeightAndKeepsTotals() throws {
@@ -173,20 +191,20 @@ final class FixedPeers: Collective {
         options.embed = 16; options.hidden = 16; options.epochs = 1; options.dropout = 0; options.wordDropout = 0; options.minCount = 1
         var single = Trainer(options: options)
         single.options.batch = 16
-        let docs = try CorpusReader(CorpusSource(path: path)).readAll()
-        let dev = try CorpusReader(CorpusSource(path: devPath)).readAll()
+        let docs = try CorpusReader(CorpusSource(URL(fileURLWithPath: path))).readAll()
+        let dev = try CorpusReader(CorpusSource(URL(fileURLWithPath: devPath))).readAll()
         let reference = try single.train(docs, dev: dev, file: path)
         let rankOptions = options
         let distributed = try runRanks(2) { member in
             var t = Trainer(options: rankOptions)
             t.options.batch = 8
-            return try t.train(shard: Shard.read(CorpusSource(path: path), rank: member.rank, size: 2),
-                               dev: Shard.read(CorpusSource(path: devPath), rank: member.rank, size: 2), file: path, collective: member)
+            return try t.train(shard: Shard.read(CorpusSource(URL(fileURLWithPath: path)), rank: member.rank, size: 2),
+                               dev: Shard.read(CorpusSource(URL(fileURLWithPath: devPath)), rank: member.rank, size: 2), file: path, collective: member)
         }
         #expect(distributed[0].trainDocuments == 16 && distributed[0].log[0].ranks == 2)
         for result in distributed {
             #expect(result.classifier.vocabulary.allTokens == reference.classifier.vocabulary.allTokens)
-            #expect(result.log[0].dev_accuracy == reference.log[0].dev_accuracy)
+            #expect(result.log[0].devAccuracy == reference.log[0].devAccuracy)
             let a = reference.classifier.box.withModel { m in m.parameters.map { $0.values } }
             let b = result.classifier.box.withModel { m in m.parameters.map { $0.values } }
             for (x, y) in zip(a, b) {

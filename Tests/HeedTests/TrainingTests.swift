@@ -9,7 +9,7 @@ func smallTopicCorpus() throws -> (train: [LabelledText], test: [LabelledText]) 
     let keep: Set<String> = ["games", "sound", "math"]
     func load(_ split: String, _ perLabel: Int) throws -> [LabelledText] {
         var seen: [String: Int] = [:]
-        return try CorpusReader(CorpusSource(path: "\(repositoryRoot)/corpora/topic-en-debian/\(split).tsv")).readAll().filter { doc in
+        return try CorpusReader(CorpusSource(URL(fileURLWithPath: "\(repositoryRoot)/corpora/topic-en-debian/\(split).tsv"))).readAll().filter { doc in
             guard let l = doc.label, keep.contains(l), seen[l, default: 0] < perLabel else { return false }
             seen[l, default: 0] += 1
             return true
@@ -21,7 +21,7 @@ func smallTopicCorpus() throws -> (train: [LabelledText], test: [LabelledText]) 
 func smallOptions(_ model: ModelKind) -> TrainingOptions {
     var o = TrainingOptions()
     o.model = model
-    o.embed = 16; o.hidden = 16; o.epochs = 4; o.batch = 16; o.lr = 5e-3; o.maxLength = 60; o.dropout = 0.2
+    o.embed = 16; o.hidden = 16; o.epochs = 4; o.batch = 16; o.learningRate = 5e-3; o.maxLength = 60; o.dropout = 0.2
     o.wordDropout = 0  // 100 documents, 4 epochs: more regularisation only slows learning here
     o.threads = 1; o.patience = 4
     return o
@@ -35,8 +35,8 @@ func smallOptions(_ model: ModelKind) -> TrainingOptions {
         let evaluation = try result.classifier.evaluate(test)
         let majority = Double(test.filter { $0.label == "games" }.count) / Double(test.count)
         #expect(evaluation.accuracy > majority + 0.1, "accuracy \(evaluation.accuracy) vs majority \(majority)")
-        #expect(result.log.count >= 1 && result.log.allSatisfy { $0.train_loss.isFinite })
-        #expect(result.log.last!.train_loss < result.log.first!.train_loss)
+        #expect(result.log.count >= 1 && result.log.allSatisfy { $0.trainLoss.isFinite })
+        #expect(result.log.last!.trainLoss < result.log.first!.trainLoss)
     }
 
     @Test func sameSeedSameThreadsGiveIdenticalModelFiles() throws {
@@ -93,7 +93,7 @@ func smallOptions(_ model: ModelKind) -> TrainingOptions {
         #expect(throws: HeedError.self) { try Trainer(options: options).train(oneLabel) }
         var bad = options
         bad.dropout = 1
-        #expect(throws: HeedError.self) { try Trainer(options: bad).train(train) }
+        #expect(throws: TrainingError.dropout(1)) { try Trainer(options: bad).train(train) }
     }
 
     @Test func interruptedTrainingKeepsTheBestEpoch() throws {
@@ -104,15 +104,19 @@ func smallOptions(_ model: ModelKind) -> TrainingOptions {
         let epochs = Counter()
         trainer.epochEnded = { _ in epochs.add() }
         trainer.shouldStop = { epochs.value >= 1 } // "Ctrl-C" during epoch 2
-        var written: Data? = nil
-        let url = URL(fileURLWithPath: NSTemporaryDirectory() + "heed-int-\(UUID().uuidString).heed")
-        defer { try? FileManager.default.removeItem(at: url) }
-        trainer.bestModelChanged = { try $0.write(to: url); written = try Data(contentsOf: url) }
+        let dir = NSTemporaryDirectory() + "heed-int-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let url = URL(fileURLWithPath: dir + "/m.heed")
+        trainer.output = url
         let result = try trainer.train(train)
-        #expect(result.interrupted && result.bestEpoch == 1 && result.log.count == 1)
+        #expect(result.interrupted && result.bestEpoch == 1 && result.log.count == 1 && result.wroteModel)
+        // The trainer owns the files: the best model, the log and the checkpoint, nothing else.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["m.heed", "m.heed.ckpt", "m.heed.log.jsonl"])
         let loaded = try TextClassifier(contentsOf: url)
         #expect(try loaded.predict("a game").probabilities == result.classifier.predict("a game").probabilities)
-        #expect(written != nil)
+        let logLines = try String(contentsOf: Trainer.logURL(for: url), encoding: .utf8).split(separator: "\n")
+        #expect(logLines.count == 1 && logLines[0].contains("\"dev_accuracy\""))
     }
 }
 
@@ -138,22 +142,22 @@ final class Counter: @unchecked Sendable {
         try full.classifier.write(to: straight)
 
         var first = Trainer(options: options)
-        first.checkpointPath = dir + "/run.ckpt"
+        first.output = URL(fileURLWithPath: dir + "/run.heed")
         let epochs = Counter()
         first.epochEnded = { _ in epochs.add() }
         first.shouldStop = { epochs.value >= 1 }
         #expect(try first.train(train).interrupted)
 
         var second = Trainer(options: options)
-        second.resumePath = dir + "/run.ckpt"
+        second.resume = Trainer.checkpointURL(for: URL(fileURLWithPath: dir + "/run.heed"))
         let resumed = try second.train(train)
         let resumedURL = URL(fileURLWithPath: dir + "/resumed.heed")
         try resumed.classifier.write(to: resumedURL)
         #expect(try Data(contentsOf: straight) == Data(contentsOf: resumedURL))
-        #expect(resumed.log.map(\.dev_accuracy) == full.log.map(\.dev_accuracy))
+        #expect(resumed.log.map(\.devAccuracy) == full.log.map(\.devAccuracy))
 
         var other = Trainer(options: options)
-        other.resumePath = dir + "/run.ckpt"
+        other.resume = Trainer.checkpointURL(for: URL(fileURLWithPath: dir + "/run.heed"))
         #expect(throws: HeedError.self) { try other.train(Array(train.dropFirst())) }
     }
 }
@@ -166,28 +170,30 @@ final class Counter: @unchecked Sendable {
         let vocabulary = Vocabulary(settings: .default, tokens: ["game", "music"], labels: ["a", "b"])
         let good = s + "/good.vec"
         try "3 4\ngame 0.5 -1 2 0\nunseen 1 1 1 1\nmusic 1e-1 0 0 3\n".write(toFile: good, atomically: true, encoding: .utf8)
-        let rows = try PretrainedVectors.load(good, vocabulary: vocabulary, dimension: 4)
+        let rows = try PretrainedVectors.load(URL(fileURLWithPath: good), vocabulary: vocabulary, dimension: 4)
         #expect(rows.map(\.index) == [2, 3])
         #expect(rows[0].vector == [0.5, -1, 2, 0])
         let noHeader = s + "/plain.vec"
         try "music 1 2\n".write(toFile: noHeader, atomically: true, encoding: .utf8)
-        do { _ = try PretrainedVectors.load(noHeader, vocabulary: vocabulary, dimension: 4); Issue.record("expected an error") } catch {
-            #expect("\(error)".contains("plain.vec:1") && "\(error)".contains("--embed 2"))
+        do { _ = try PretrainedVectors.load(URL(fileURLWithPath: noHeader), vocabulary: vocabulary, dimension: 4); Issue.record("expected an error") } catch {
+            #expect(error as? HeedError == .embeddingDimension(file: noHeader, line: 1, found: 2, expected: 4))
         }
         let bad = s + "/bad.vec"
         try "game 1 x 2 3\n".write(toFile: bad, atomically: true, encoding: .utf8)
-        #expect(throws: HeedError.self) { try PretrainedVectors.load(bad, vocabulary: vocabulary, dimension: 4) }
+        #expect(throws: HeedError.self) { try PretrainedVectors.load(URL(fileURLWithPath: bad), vocabulary: vocabulary, dimension: 4) }
     }
 }
 
 @Test func divergenceStopsTrainingNamingEpochAndBatch() throws {
     let (train, _) = try smallTopicCorpus()
     var options = smallOptions(.attention)
-    options.lr = 1e30
+    options.learningRate = 1e30
     options.clipNorm = 1e30
+    let dir = NSTemporaryDirectory() + "heed-diverge-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
     var trainer = Trainer(options: options)
-    var wroteBest = false
-    trainer.bestModelChanged = { _ in wroteBest = true }
+    trainer.output = URL(fileURLWithPath: dir + "/m.heed")
     do {
         _ = try trainer.train(train)
         Issue.record("training with lr 1e30 should diverge")
@@ -195,6 +201,8 @@ final class Counter: @unchecked Sendable {
         guard case .nonFinite(let epoch, let batch, _) = error else { Issue.record("\(error)"); return }
         #expect(epoch >= 1 && batch >= 1)
         #expect("\(error)".contains("epoch \(epoch), batch \(batch)"))
+        // It diverges within the first epoch (the first step's update is ~1e30), before any dev
+        // evaluation: no model may be written from diverged weights.
+        #expect(epoch == 1 && !FileManager.default.fileExists(atPath: dir + "/m.heed"))
     }
-    _ = wroteBest
 }

@@ -105,7 +105,7 @@ private func expectError(_ expected: HeedTextError, _ body: () throws -> Void) {
         #expect(docs.map(\.label) == ["pos", "neg"])
         #expect(docs[0].text == "great, \"really\"\nfilm")
         #expect(docs[1].line == 4)
-        expectError(.badCSV(file: p, reason: "no column named \"text\" in the header (id, sentiment, review); choose one with --text-column")) {
+        expectError(.badCSV(file: p, reason: "no column named \"text\" in the header (id, sentiment, review); choose the text column")) {
             _ = try read(p)
         }
         let ragged = s.file("r.csv", "label,text\npos,ok\nneg,too,many\n")

@@ -22,8 +22,8 @@ import Testing
         let a = try Vocabulary.build(from: [CorpusSource(path: corpus)], tokenizer: Tokenizer())
         let b = try Vocabulary.build(from: [CorpusSource(path: corpus)], tokenizer: Tokenizer())
         #expect(try a.serialized() == b.serialized())
-        try a.write(to: s.path + "/v.vocab")
-        let loaded = try Vocabulary.load(s.path + "/v.vocab", expecting: .default)
+        try a.write(to: URL(fileURLWithPath: s.path + "/v.vocab"))
+        let loaded = try Vocabulary.load(URL(fileURLWithPath: s.path + "/v.vocab"), expecting: .default)
         #expect(try loaded.serialized() == a.serialized())
         #expect(loaded.allTokens == a.allTokens && loaded.labels == ["neg", "pos"])
     }
@@ -38,11 +38,11 @@ import Testing
             let tokenizer = try Tokenizer()
             var counts = TokenCounts(settings: tokenizer.settings)
             try counts.count(CorpusSource(path: s.file("shard\(shard).tsv", text)), tokenizer: tokenizer)
-            try counts.write(to: s.path + "/shard\(shard).counts")
+            try counts.write(to: URL(fileURLWithPath: s.path + "/shard\(shard).counts"))
             shardPaths.append(s.path + "/shard\(shard).counts")
         }
-        var merged = try TokenCounts.load(shardPaths[0])
-        for p in shardPaths.dropFirst() { try merged.merge(TokenCounts.load(p)) }
+        var merged = try TokenCounts.load(URL(fileURLWithPath: shardPaths[0]))
+        for p in shardPaths.dropFirst() { try merged.merge(TokenCounts.load(URL(fileURLWithPath: p))) }
         let whole = try Vocabulary.build(from: [CorpusSource(path: corpus)], tokenizer: Tokenizer())
         #expect(try Vocabulary(counts: merged).serialized() == whole.serialized())
     }
@@ -51,9 +51,9 @@ import Testing
         let s = Scratch()
         let p = s.file("a.tsv", "pos\tHello world hello\n")
         let v = try Vocabulary.build(from: [CorpusSource(path: p)], tokenizer: Tokenizer())
-        try v.write(to: s.path + "/v.vocab")
+        try v.write(to: URL(fileURLWithPath: s.path + "/v.vocab"))
         #expect(throws: HeedTextError.settingsMismatch(file: s.path + "/v.vocab", differences: ["normalization nfkc-casefold vs none"])) {
-            try Vocabulary.load(s.path + "/v.vocab", expecting: .init(normalization: .none))
+            try Vocabulary.load(URL(fileURLWithPath: s.path + "/v.vocab"), expecting: .init(normalization: .none))
         }
         var other = TokenCounts(settings: .init(maskNumbers: true))
         #expect(throws: HeedTextError.self) { try other.merge(TokenCounts(settings: .default)) }
@@ -71,7 +71,7 @@ import Testing
         ]
         for (i, (text, line)) in cases.enumerated() {
             let p = s.file("bad\(i).vocab", text)
-            do { _ = try Vocabulary.load(p); Issue.record("case \(i) loaded") } catch let e as HeedTextError {
+            do { _ = try Vocabulary.load(URL(fileURLWithPath: p)); Issue.record("case \(i) loaded") } catch let e as HeedTextError {
                 guard case .malformedVocabulary(let file, let l, _) = e else { Issue.record("case \(i): \(e)"); continue }
                 #expect(file == p && l == line, "case \(i): \(e)")
             }

@@ -4,6 +4,7 @@ import HeedText
 /// A text as the model sees it: token ids (after `maxLength` truncation) and the tokens they came
 /// from, with byte offsets into the text.
 public struct EncodedText: Sendable {
+    /// Vocabulary ids, `<unk>` (1) for unknown tokens.
     public var ids: [Int32]
     public var tokens: [AttendedToken]
 }
@@ -17,34 +18,16 @@ public struct IDPrediction: Sendable {
 }
 
 extension TextClassifier {
-    /// Tokenizes texts exactly as `predict` does, without running the network.
+    /// Tokenizes texts exactly as `predict` and training do, without running the network.
     public func encode(_ texts: [String]) throws -> [EncodedText] {
         let tokenizer = try Tokenizer(settings: vocabulary.settings)
         return texts.map { text in
-            var tokens: [AttendedToken] = [], ids: [Int32] = []
-            var copy = text
-            copy.withUTF8 { bytes in
-                tokenizer.forEachToken(in: bytes) { token, start, end in
-                    guard ids.count < options.maxLength else { return }
-                    ids.append(vocabulary.id(of: token))
-                    tokens.append(AttendedToken(text: String(decoding: token, as: UTF8.self), start: start, end: end, weight: nil))
-                }
+            var tokens: [AttendedToken] = []
+            let ids = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: options.maxLength) { token, start, end in
+                tokens.append(AttendedToken(text: String(decoding: token, as: UTF8.self), start: start, end: end))
             }
             return EncodedText(ids: ids, tokens: tokens)
         }
-    }
-
-    /// The ids `encode` would give `text`, without the token strings.
-    func ids(of text: String, tokenizer: Tokenizer) -> [Int32] {
-        var ids: [Int32] = []
-        var copy = text
-        copy.withUTF8 { bytes in
-            tokenizer.forEachToken(in: bytes) { token, _, _ in
-                guard ids.count < options.maxLength else { return }
-                ids.append(vocabulary.id(of: token))
-            }
-        }
-        return ids
     }
 
     /// Scores id sequences directly (for erasure and occlusion experiments). Sequences longer than

@@ -1,0 +1,80 @@
+/// Errors in the training and evaluation path, each naming the file, line or epoch concerned.
+/// Messages speak of the library's concepts; the command line adds its flag names.
+public enum HeedError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// A document's label is not one of the model's labels.
+    case unknownLabel(file: String, line: Int, label: String, known: [String])
+    /// Training and evaluation need a label on every document.
+    case missingLabel(file: String, line: Int)
+    /// Every document lost all its tokens to the tokenizer.
+    case noUsableDocuments(String)
+    /// Fewer than two labels: there is nothing to classify.
+    case tooFewClasses(String, found: [String])
+    /// No document is left for early stopping.
+    case emptyDevSet
+    /// A line of a pretrained-vector file cannot be used.
+    case badEmbeddings(file: String, line: Int, reason: String)
+    /// The pretrained vectors have `found` values per word; the model's embedding has `expected`.
+    case embeddingDimension(file: String, line: Int, found: Int, expected: Int)
+    /// A model or checkpoint file does not fit what it is used with (the message says how).
+    case modelMismatch(String)
+    /// The loss or the gradient stopped being finite.
+    case nonFinite(epoch: Int, batch: Int, what: String)
+
+    public var description: String {
+        switch self {
+        case .unknownLabel(let f, let l, let label, let known):
+            return "\(f):\(l): label \"\(label)\" was not seen in training (the model knows \(known.joined(separator: ", ")))"
+        case .missingLabel(let f, let l): return "\(f):\(l): the document has no label (training and evaluation need labelled data)"
+        case .noUsableDocuments(let f): return "\(f): no document has any token the tokenizer keeps"
+        case .tooFewClasses(let f, let found): return "\(f): training needs at least two labels, found \(found.isEmpty ? "none" : found.joined(separator: ", "))"
+        case .emptyDevSet: return "the dev set is empty: give a dev file or more training data"
+        case .badEmbeddings(let f, let l, let r): return "\(f):\(l): \(r)"
+        case .embeddingDimension(let f, let l, let found, let expected):
+            return "\(f):\(l): vector has \(found) values, the model's embeddings have \(expected) (train with an embedding size of \(found))"
+        case .modelMismatch(let m): return m
+        case .nonFinite(let e, let b, let w):
+            return "training diverged: non-finite \(w) in epoch \(e), batch \(b); the best model so far is kept (a lower learning rate usually helps)"
+        }
+    }
+}
+
+/// A training option outside its range, with the value given.
+public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
+    case embeddingSize(Int)
+    case hiddenSize(Int)
+    case epochs(Int)
+    case patience(Int)
+    case batchSize(Int)
+    case learningRate(Float)
+    case dropout(Float)
+    case wordDropout(Float)
+    case embeddingInitStd(Float)
+    case maxLength(Int)
+    case minCount(Int)
+    case maxVocabulary(Int)
+    case threads(Int)
+    case devFraction(Double)
+    case clipNorm(Float)
+    case weightDecay(Float)
+
+    public var description: String {
+        switch self {
+        case .embeddingSize(let v): return "the embedding size must be positive (got \(v))"
+        case .hiddenSize(let v): return "the hidden size must be positive (got \(v))"
+        case .epochs(let v): return "epochs must be at least 1 (got \(v))"
+        case .patience(let v): return "patience must be at least 1 (got \(v))"
+        case .batchSize(let v): return "the batch size must be at least 1 (got \(v))"
+        case .learningRate(let v): return "the learning rate must be a positive number (got \(v))"
+        case .dropout(let v): return "dropout must be in [0, 1) (got \(v))"
+        case .wordDropout(let v): return "word dropout must be in [0, 1) (got \(v))"
+        case .embeddingInitStd(let v): return "the embedding init standard deviation must be a positive number (got \(v))"
+        case .maxLength(let v): return "the maximum length must be at least 1 (got \(v))"
+        case .minCount(let v): return "the minimum count must be at least 1 (got \(v))"
+        case .maxVocabulary(let v): return "the vocabulary size limit must be at least 3 (got \(v))"
+        case .threads(let v): return "threads must be at least 1 (got \(v))"
+        case .devFraction(let v): return "the dev fraction must be between 0 and 1 (got \(v))"
+        case .clipNorm(let v): return "the gradient clipping norm must be a positive number (got \(v))"
+        case .weightDecay(let v): return "weight decay must be a finite number ≥ 0 (got \(v))"
+        }
+    }
+}

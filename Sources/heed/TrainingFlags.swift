@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import Heed
+
+extension ModelKind: ExpressibleByArgument {}
+extension AttentionScorer: ExpressibleByArgument {}
+
+/// Hyper-parameters shared by train and compare.
+struct TrainingFlags: ParsableArguments {
+    @Option(help: "Dev file for early stopping (default: hold out --dev-fraction of TRAIN).") var dev: String?
+    @Option(help: "Share of each label's training documents held out as dev set when --dev is not given.") var devFraction = TrainingOptions().devFraction
+    @Option(help: "Attention scorer: linear (w·h+b) or additive (v·tanh(Wh+b)).") var attention = TrainingOptions().attention
+    @Option(help: "Embedding size.") var embed = TrainingOptions().embed
+    @Option(help: "LSTM hidden size (per direction).") var hidden = TrainingOptions().hidden
+    @Option(help: "Maximum epochs (early stopping may end sooner).") var epochs = TrainingOptions().epochs
+    @Option(help: "Epochs without dev improvement before stopping.") var patience = TrainingOptions().patience
+    @Option(help: "Documents per batch.") var batch = TrainingOptions().batch
+    @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate = TrainingOptions().learningRate
+    @Option(help: "Dropout after the embedding and before the classifier.") var dropout = TrainingOptions().dropout
+    @Option(help: "Probability of replacing a training token by <unk> (word dropout).") var wordDropout = TrainingOptions().wordDropout
+    @Option(help: "Std of the random embedding init (PyTorch's default is 1).") var embedInitStd = TrainingOptions().embedInitStd
+    @Option(name: .customLong("max-len"), help: "Keep the first N tokens of each document.") var maxLength = TrainingOptions().maxLength
+    @Option(help: "Vocabulary: drop tokens seen fewer times in training.") var minCount = TrainingOptions().minCount
+    @Option(help: "Vocabulary: largest size including <pad> and <unk>.") var maxVocab = TrainingOptions().maxVocabulary
+    @Option(help: "Use this vocabulary instead of building one from TRAIN.") var vocab: String?
+    @Option(help: "Pretrained word vectors (.vec text format) for the embedding.") var embeddings: String?
+    @Flag(help: "Weight the loss by inverse class frequency.") var classWeights = false
+    @Option(help: "Random seed (same seed and threads → identical model file).") var seed: UInt64 = TrainingOptions().seed
+    @Option(help: "BLAS threads.") var threads = TrainingOptions().threads
+    @Option(help: "Continue from a checkpoint (MODEL.ckpt, written after every epoch) on the same data.") var resume: String?
+    @OptionGroup var tokenizerOptions: TokenizerOptions
+    @OptionGroup var input: InputOptions
+
+    func options(model: ModelKind) -> TrainingOptions {
+        var o = TrainingOptions()
+        o.model = model
+        o.attention = attention
+        o.embed = embed; o.hidden = hidden; o.epochs = epochs; o.patience = patience; o.batch = batch
+        o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embedInitStd = embedInitStd; o.maxLength = maxLength; o.minCount = minCount; o.maxVocabulary = maxVocab
+        o.classWeights = classWeights; o.seed = seed; o.threads = threads; o.devFraction = devFraction
+        return o
+    }
+
+    func trainer(model: ModelKind) -> Trainer {
+        var t = Trainer(options: options(model: model), tokenizer: tokenizerOptions.settings())
+        t.vocabulary = vocab.map { URL(fileURLWithPath: $0) }
+        t.embeddings = embeddings.map { URL(fileURLWithPath: $0) }
+        t.resume = resume.map { URL(fileURLWithPath: $0) }
+        return t
+    }
+
+    /// Usage errors (exit 64) before anything is read: the library's range checks, in flag names.
+    func validate() throws {
+        do { try options(model: .lstm).validate() } catch { throw ValidationError(flagMessage(error)) }
+    }
+
+    func read(_ path: String) throws -> [LabelledText] {
+        let docs = try CorpusReader(input.source(path)).readAll()
+        guard !docs.isEmpty else { throw HeedTextError.noDocuments(path) }
+        return docs
+    }
+}
