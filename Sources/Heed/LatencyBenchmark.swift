@@ -2,15 +2,15 @@ import HeedText
 
 /// Batch-1 inference latency of the network on pre-tokenized documents, as the benchmark harness
 /// compares it with PyTorch (which also receives token ids): forward pass only, eval mode.
-public enum LatencyBenchmark {
+package enum LatencyBenchmark {
     /// Milliseconds per document (median, 99th percentile, mean) over `runs` forward passes.
-    public struct Result: Codable, Sendable {
-        public var p50Milliseconds: Double
-        public var p99Milliseconds: Double
-        public var meanMilliseconds: Double
-        public var runs: Int
+    package struct Result: Codable, Sendable {
+        package var p50Milliseconds: Double
+        package var p99Milliseconds: Double
+        package var meanMilliseconds: Double
+        package var runs: Int
         /// Mean tokens per timed document.
-        public var meanTokens: Double
+        package var meanTokens: Double
 
         enum CodingKeys: String, CodingKey {
             case runs
@@ -19,7 +19,7 @@ public enum LatencyBenchmark {
     }
 
     /// Times `runs` batch-1 forward passes over `documents` (cycling) after `warmup` untimed ones.
-    public static func run(_ classifier: TextClassifier, documents: [LabelledText], runs: Int, warmup: Int = 50) throws -> Result {
+    package static func run(_ classifier: TextClassifier, documents: [LabelledText], runs: Int, warmup: Int = 50) throws -> Result {
         let encoder = try DocumentEncoder(vocabulary: classifier.vocabulary, maxLength: classifier.options.maxLength)
         let sequences = documents.map { encoder.ids($0.text) }.filter { !$0.isEmpty }
         guard !sequences.isEmpty else { throw HeedTextError.noDocuments("benchmark documents") }

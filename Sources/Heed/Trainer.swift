@@ -127,9 +127,9 @@ public struct Trainer {
 
         let config = options.classifierConfig(vocabularySize: vocabulary.count, classes: classes)
         try files.checkSpace(for: config)
-        let model = Classifier(config: config, seed: options.seed, embeddingStd: options.embedInitStd)
+        let model = Classifier(config: config, seed: options.seed, embeddingStd: options.embeddingInitStd)
         if let embeddings {
-            model.loadPretrained(rows: try PretrainedVectors.load(embeddings, vocabulary: vocabulary, dimension: options.embed))
+            model.loadPretrained(rows: try PretrainedVectors.load(embeddings, vocabulary: vocabulary, dimension: options.embeddingSize))
         }
         let adam = Adam(parameters: model.parameters, lr: options.learningRate, weightDecay: options.weightDecay)
         let classWeights: [Float]? = options.classWeights
@@ -165,7 +165,7 @@ public struct Trainer {
             let stream = options.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(rank) &* 0xBF58_476D_1CE4_E5B9
             model.rngState = Rng(seed: stream).state
             var shuffler: Rng? = Rng(seed: stream &+ 1)
-            let batches = Bucketing.batches(train, size: options.batch, shuffle: &shuffler)
+            let batches = Bucketing.batches(train, size: options.batchSize, shuffle: &shuffler)
             // Every rank takes the same number of steps: ranks that run out of batches contribute zeros.
             let steps = ranks > 1 ? Int(try collective.allGather(UInt64(batches.count)).max() ?? 0) : batches.count
             var lossSum = 0.0, seen = 0.0, tokens = 0.0

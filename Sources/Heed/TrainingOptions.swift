@@ -33,10 +33,13 @@ public enum AttentionScorer: String, Codable, Sendable, CaseIterable {
 public struct TrainingOptions: Codable, Sendable, Equatable {
     public var model: ModelKind = .bilstmAttention
     public var attention: AttentionScorer = .additive
-    public var embed = 100
-    public var hidden = 128
+    /// Embedding vector size.
+    public var embeddingSize = 100
+    /// LSTM hidden size (per direction).
+    public var hiddenSize = 128
     public var epochs = 15
-    public var batch = 32
+    /// Documents per optimizer step.
+    public var batchSize = 32
     /// Adam's step size.
     public var learningRate: Float = 2e-3
     public var dropout: Float = 0.5
@@ -49,7 +52,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Standard deviation of the random embedding initialisation. Chosen on the dev splits: PyTorch's
     /// N(0, 1) needs many more epochs (Debian dev 85.9% after 10 epochs vs 88.7% after 6 with 0.3),
     /// 0.1 converges fastest but was lower on the Chinese dev set (83.1% vs 84.9% with 0.3).
-    public var embedInitStd: Float = 0.3
+    public var embeddingInitStd: Float = 0.3
     public var maxLength = 400
     public var minCount = 2
     public var maxVocabulary = 30000
@@ -67,7 +70,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     public init() {}
 
-    private enum CodingKeys: String, CodingKey { case model, attention, embed, hidden, epochs, batch, learningRate = "lr", dropout, wordDropout, embedInitStd, maxLength, minCount, maxVocabulary, classWeights, seed, threads, patience, devFraction, clipNorm, weightDecay }
+    private enum CodingKeys: String, CodingKey { case model, attention, embeddingSize = "embed", hiddenSize = "hidden", epochs, batchSize = "batch", learningRate = "lr", dropout, wordDropout, embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, classWeights, seed, threads, patience, devFraction, clipNorm, weightDecay }
 
     /// Fields missing from an older model file take today's defaults.
     public init(from decoder: Decoder) throws {
@@ -75,15 +78,15 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         let defaults = TrainingOptions()
         model = try c.decodeIfPresent(ModelKind.self, forKey: .model) ?? defaults.model
         attention = try c.decodeIfPresent(AttentionScorer.self, forKey: .attention) ?? defaults.attention
-        embed = try c.decodeIfPresent(Int.self, forKey: .embed) ?? defaults.embed
-        hidden = try c.decodeIfPresent(Int.self, forKey: .hidden) ?? defaults.hidden
+        embeddingSize = try c.decodeIfPresent(Int.self, forKey: .embeddingSize) ?? defaults.embeddingSize
+        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? defaults.hiddenSize
         epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? defaults.epochs
-        batch = try c.decodeIfPresent(Int.self, forKey: .batch) ?? defaults.batch
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize
         learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? defaults.learningRate
         dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? defaults.dropout
         // Files written before word dropout existed trained without it.
         wordDropout = try c.decodeIfPresent(Float.self, forKey: .wordDropout) ?? 0
-        embedInitStd = try c.decodeIfPresent(Float.self, forKey: .embedInitStd) ?? defaults.embedInitStd
+        embeddingInitStd = try c.decodeIfPresent(Float.self, forKey: .embeddingInitStd) ?? defaults.embeddingInitStd
         maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? defaults.maxLength
         minCount = try c.decodeIfPresent(Int.self, forKey: .minCount) ?? defaults.minCount
         maxVocabulary = try c.decodeIfPresent(Int.self, forKey: .maxVocabulary) ?? defaults.maxVocabulary
@@ -97,7 +100,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     }
 
     func classifierConfig(vocabularySize: Int, classes: Int) -> ClassifierConfig {
-        ClassifierConfig(vocabSize: vocabularySize, embedDim: embed, hiddenDim: hidden,
+        ClassifierConfig(vocabSize: vocabularySize, embedDim: embeddingSize, hiddenDim: hiddenSize,
                          bidirectional: model.isBidirectional,
                          pooling: model.hasAttention ? .attention : .last,
                          scorer: attention.layer, classes: classes, dropout: dropout,
@@ -106,15 +109,15 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     /// Throws the first option outside its range.
     public func validate() throws(TrainingError) {
-        if embed < 1 { throw .embeddingSize(embed) }
-        if hidden < 1 { throw .hiddenSize(hidden) }
+        if embeddingSize < 1 { throw .embeddingSize(embeddingSize) }
+        if hiddenSize < 1 { throw .hiddenSize(hiddenSize) }
         if epochs < 1 { throw .epochs(epochs) }
         if patience < 1 { throw .patience(patience) }
-        if batch < 1 { throw .batchSize(batch) }
+        if batchSize < 1 { throw .batchSize(batchSize) }
         if !(learningRate > 0) || !learningRate.isFinite { throw .learningRate(learningRate) }
         if !(dropout >= 0 && dropout < 1) { throw .dropout(dropout) }
         if !(wordDropout >= 0 && wordDropout < 1) { throw .wordDropout(wordDropout) }
-        if !(embedInitStd > 0) || !embedInitStd.isFinite { throw .embeddingInitStd(embedInitStd) }
+        if !(embeddingInitStd > 0) || !embeddingInitStd.isFinite { throw .embeddingInitStd(embeddingInitStd) }
         if maxLength < 1 { throw .maxLength(maxLength) }
         if minCount < 1 { throw .minCount(minCount) }
         if maxVocabulary < 3 { throw .maxVocabulary(maxVocabulary) }

@@ -139,7 +139,7 @@ public struct CorpusReader {
         if let progress { progress(reader.bytesRead, total) }
     }
 
-    public static func isBlank(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
+    package static func isBlank(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
         for b in line where b != 0x20 && b != 0x09 { return false }
         return true
     }

@@ -1,11 +1,11 @@
 import CHeedICU
 
-public enum ICU {
+package enum ICU {
     /// Version of the ICU library Heed's tokenizer runs on.
-    public static var version: String { String(cString: heed_icu_version()) }
+    package static var version: String { String(cString: heed_icu_version()) }
 
     /// First invalid byte of a UTF-8 buffer, or nil when it is well formed.
-    public static func firstInvalidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+    package static func firstInvalidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
         guard let base = bytes.baseAddress else { return nil }
         var bad: Int64 = 0
         return heed_utf8_valid(base, Int64(bytes.count), &bad) == 1 ? nil : Int(bad)

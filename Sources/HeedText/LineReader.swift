@@ -6,7 +6,7 @@ import Darwin
 
 /// Streams a file (or standard input) line by line with one reusable buffer, so a corpus larger
 /// than memory can be read. Strips a leading UTF-8 BOM and a trailing CR before LF.
-public final class LineReader {
+package final class LineReader {
     let path: String
     private let fd: Int32
     private let ownsDescriptor: Bool
@@ -14,12 +14,12 @@ public final class LineReader {
     private var start = 0, end = 0
     private var atEOF = false
     private let maxLineBytes: Int
-    public private(set) var lineNumber = 0
+    package private(set) var lineNumber = 0
     /// Total bytes consumed so far, for progress reports.
     private(set) var bytesRead = 0
 
     /// `path` "-" reads standard input.
-    public init(path: String, maxLineBytes: Int = Int.max) throws(HeedTextError) {
+    package init(path: String, maxLineBytes: Int = Int.max) throws(HeedTextError) {
         self.path = path
         self.maxLineBytes = maxLineBytes
         if path == "-" {
@@ -42,7 +42,7 @@ public final class LineReader {
     }
 
     /// Displayed name: "<stdin>" for "-".
-    public var displayName: String { path == "-" ? "<stdin>" : path }
+    package var displayName: String { path == "-" ? "<stdin>" : path }
 
     /// Size of the file in bytes, or nil for standard input or pipes.
     var fileSize: Int? {
@@ -53,7 +53,7 @@ public final class LineReader {
 
     /// Calls `body` with each line (without its line end); the bytes are valid only during the call.
     /// Lines longer than `maxLineBytes` throw `documentTooLong` without buffering them whole.
-    public func forEachLine(_ body: (UnsafeBufferPointer<UInt8>) throws(HeedTextError) -> Void) throws(HeedTextError) {
+    package func forEachLine(_ body: (UnsafeBufferPointer<UInt8>) throws(HeedTextError) -> Void) throws(HeedTextError) {
         var first = true
         while true {
             // Find the next LF in the buffered bytes, refilling (and growing) as needed.

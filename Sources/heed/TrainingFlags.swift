@@ -10,15 +10,15 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Dev file for early stopping (default: hold out --dev-fraction of TRAIN).") var dev: String?
     @Option(help: "Share of each label's training documents held out as dev set when --dev is not given.") var devFraction = TrainingOptions().devFraction
     @Option(help: "Attention scorer: linear (w·h+b) or additive (v·tanh(Wh+b)).") var attention = TrainingOptions().attention
-    @Option(help: "Embedding size.") var embed = TrainingOptions().embed
-    @Option(help: "LSTM hidden size (per direction).") var hidden = TrainingOptions().hidden
+    @Option(help: "Embedding size.") var embed = TrainingOptions().embeddingSize
+    @Option(help: "LSTM hidden size (per direction).") var hidden = TrainingOptions().hiddenSize
     @Option(help: "Maximum epochs (early stopping may end sooner).") var epochs = TrainingOptions().epochs
     @Option(help: "Epochs without dev improvement before stopping.") var patience = TrainingOptions().patience
-    @Option(help: "Documents per batch.") var batch = TrainingOptions().batch
+    @Option(help: "Documents per batch.") var batch = TrainingOptions().batchSize
     @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate = TrainingOptions().learningRate
     @Option(help: "Dropout after the embedding and before the classifier.") var dropout = TrainingOptions().dropout
     @Option(help: "Probability of replacing a training token by <unk> (word dropout).") var wordDropout = TrainingOptions().wordDropout
-    @Option(help: "Std of the random embedding init (PyTorch's default is 1).") var embedInitStd = TrainingOptions().embedInitStd
+    @Option(help: "Std of the random embedding init (PyTorch's default is 1).") var embedInitStd = TrainingOptions().embeddingInitStd
     @Option(name: .customLong("max-len"), help: "Keep the first N tokens of each document.") var maxLength = TrainingOptions().maxLength
     @Option(help: "Vocabulary: drop tokens seen fewer times in training.") var minCount = TrainingOptions().minCount
     @Option(help: "Vocabulary: largest size including <pad> and <unk>.") var maxVocab = TrainingOptions().maxVocabulary
@@ -35,8 +35,8 @@ struct TrainingFlags: ParsableArguments {
         var o = TrainingOptions()
         o.model = model
         o.attention = attention
-        o.embed = embed; o.hidden = hidden; o.epochs = epochs; o.patience = patience; o.batch = batch
-        o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embedInitStd = embedInitStd; o.maxLength = maxLength; o.minCount = minCount; o.maxVocabulary = maxVocab
+        o.embeddingSize = embed; o.hiddenSize = hidden; o.epochs = epochs; o.patience = patience; o.batchSize = batch
+        o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embeddingInitStd = embedInitStd; o.maxLength = maxLength; o.minCount = minCount; o.maxVocabulary = maxVocab
         o.classWeights = classWeights; o.seed = seed; o.threads = threads; o.devFraction = devFraction
         return o
     }

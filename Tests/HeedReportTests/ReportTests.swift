@@ -18,7 +18,7 @@ func tinyModel(_ kind: ModelKind = .attention, labels: (String, String) = ("pos"
     }
     var options = TrainingOptions()
     options.model = kind
-    options.embed = 8; options.hidden = 8; options.epochs = 3; options.batch = 4
+    options.embeddingSize = 8; options.hiddenSize = 8; options.epochs = 3; options.batchSize = 4
     options.minCount = 1; options.threads = 1; options.seed = 7; options.devFraction = 0.25; options.dropout = 0
     return try Trainer(options: options).train(docs)
 }

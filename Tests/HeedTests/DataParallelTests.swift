@@ -188,16 +188,16 @@ final class FixedPeers: Collective {
         let devPath = try corpusFile(40)
         defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: devPath) }
         var options = TrainingOptions()
-        options.embed = 16; options.hidden = 16; options.epochs = 1; options.dropout = 0; options.wordDropout = 0; options.minCount = 1
+        options.embeddingSize = 16; options.hiddenSize = 16; options.epochs = 1; options.dropout = 0; options.wordDropout = 0; options.minCount = 1
         var single = Trainer(options: options)
-        single.options.batch = 16
+        single.options.batchSize = 16
         let docs = try CorpusReader(CorpusSource(URL(fileURLWithPath: path))).readAll()
         let dev = try CorpusReader(CorpusSource(URL(fileURLWithPath: devPath))).readAll()
         let reference = try single.train(docs, dev: dev, file: path)
         let rankOptions = options
         let distributed = try runRanks(2) { member in
             var t = Trainer(options: rankOptions)
-            t.options.batch = 8
+            t.options.batchSize = 8
             return try t.train(shard: Shard.read(CorpusSource(URL(fileURLWithPath: path)), rank: member.rank, size: 2),
                                dev: Shard.read(CorpusSource(URL(fileURLWithPath: devPath)), rank: member.rank, size: 2), file: path, collective: member)
         }

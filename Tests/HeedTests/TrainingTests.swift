@@ -21,7 +21,7 @@ func smallTopicCorpus() throws -> (train: [LabelledText], test: [LabelledText]) 
 func smallOptions(_ model: ModelKind) -> TrainingOptions {
     var o = TrainingOptions()
     o.model = model
-    o.embed = 16; o.hidden = 16; o.epochs = 4; o.batch = 16; o.learningRate = 5e-3; o.maxLength = 60; o.dropout = 0.2
+    o.embeddingSize = 16; o.hiddenSize = 16; o.epochs = 4; o.batchSize = 16; o.learningRate = 5e-3; o.maxLength = 60; o.dropout = 0.2
     o.wordDropout = 0  // 100 documents, 4 epochs: more regularisation only slows learning here
     o.threads = 1; o.patience = 4
     return o
