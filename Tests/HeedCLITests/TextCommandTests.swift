@@ -21,7 +21,7 @@ import Testing
         let text = try heed(["tokenize", train])
         #expect(text.stdout == "pos\tgood good film\nneg\tbad bad film\n")
         let ids = try heed(["tokenize", "--format", "ids", "--vocab", s.path + "/v.vocab", "-"], stdin: "pos\tGood unseen film\n")
-        #expect(ids.stdout == "pos\t4 1 3\n", "\(ids.stderr)") // film 2x first by bytes? bad, film, good all 2: bad=2, film=3, good=4
+        #expect(ids.stdout == "pos\t4 1 3\n", "\(ids.stderr)")  // bad, film, good all occur twice: ids by bytes 2, 3, 4
         let noVocab = try heed(["tokenize", "--format", "ids", train])
         #expect(noVocab.status != 0 && noVocab.stderr.contains("--vocab"))
         let mismatch = try heed(["tokenize", "--format", "ids", "--vocab", s.path + "/v.vocab", "--normalization", "none", train])
@@ -95,7 +95,8 @@ import Testing
         #expect(unknown.status != 0 && unknown.stderr.contains("test.tsv:2") && unknown.stderr.contains("cooking"))
         let notModel = try heed(["evaluate", s.file("junk.heed", "not a model"), train])
         #expect(notModel.status != 0 && notModel.stderr.contains("junk.heed"))
-        _ = try heed(["vocab", "build", train, "--mask-numbers", "-o", s.path + "/masked.vocab", "--quiet"])
+        let masked = try heed(["vocab", "build", train, "--mask-numbers", "-o", s.path + "/masked.vocab", "--quiet"])
+        #expect(masked.status == 0, "\(masked.stderr)")
         let mismatch = try heed(["train", train, "--vocab", s.path + "/masked.vocab", "-o", s.path + "/x.heed"])
         #expect(mismatch.status != 0 && mismatch.stderr.contains("different tokenizer settings"))
     }

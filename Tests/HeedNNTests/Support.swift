@@ -45,18 +45,28 @@ struct Fixture {
     }
 }
 
-/// Max relative error with an absolute floor: max |a-b| / (|b| + floor).
-func maxRelError(_ a: [Float], _ b: [Float], floor: Float = 1e-5) -> Float {
-    precondition(a.count == b.count, "length mismatch \(a.count) vs \(b.count)")
-    var worst: Float = 0
-    for i in a.indices { worst = max(worst, abs(a[i] - b[i]) / (abs(b[i]) + floor)) }
-    return worst
-}
+/// Checks |a − b| ≤ bound entry by entry (recording an issue per violation) and keeps the largest
+/// |a − b| / bound seen, to print how much headroom a tolerance has.
+struct Worst {
+    var ratio = 0.0
+    var what = ""
 
-/// Absolute floor for comparing one tensor: 1e-2 of its largest magnitude (at least 1e-6), so
-/// entries that are cancellation noise compared to the tensor's scale are not held to 1e-4 relative.
-func tensorFloor(_ ref: [Float]) -> Float {
-    max(1e-6, 1e-2 * ref.reduce(0) { max($0, abs($1)) })
+    mutating func check<A: BinaryFloatingPoint, B: BinaryFloatingPoint>(
+        _ label: String, _ a: [A], _ b: [B], bound: [Double], sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        guard a.count == b.count && a.count == bound.count else {
+            Issue.record("\(label): lengths \(a.count), \(b.count), \(bound.count)", sourceLocation: sourceLocation)
+            return
+        }
+        for i in a.indices {
+            let d = abs(Double(a[i]) - Double(b[i]))
+            let r = d == 0 ? 0 : d / bound[i]
+            if r > ratio { (ratio, what) = (r, "\(label)[\(i)]") }
+            if !(d <= bound[i]) {
+                Issue.record("\(label)[\(i)]: \(a[i]) vs \(b[i]) differ by \(d) > bound \(bound[i])", sourceLocation: sourceLocation)
+            }
+        }
+    }
 }
 
 /// Directional finite-difference check of one tensor's gradient:

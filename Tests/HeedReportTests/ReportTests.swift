@@ -5,8 +5,10 @@ import HeedNN
 import Testing
 @testable import HeedReport
 
-/// A tiny deterministic model: same seed, one BLAS thread → the same weights every run.
-func tinyModel(_ kind: ModelKind = .attention, labels: (String, String) = ("pos", "neg")) throws -> TrainingResult {
+/// A tiny model trained in the test. Its weights depend on the BLAS kernel's rounding and on the
+/// trainer's random streams, so only tests that need *a* model use it; the golden page uses the
+/// committed `goldenModel()`.
+func tinyModel(_ kind: ModelKind = .attention, labels: (String, String) = ("pos", "neg"), seed: UInt64 = 7) throws -> TrainingResult {
     let good = ["a great and lovely film", "great acting, lovely score", "a lovely, warm story", "great fun and great cast",
                 "warm and great", "lovely lovely film", "我们 喜欢 这部 电影", "great story"]
     let bad = ["a dull and boring film", "boring plot, dull cast", "a dull, cold story", "boring and bad acting",
@@ -19,7 +21,7 @@ func tinyModel(_ kind: ModelKind = .attention, labels: (String, String) = ("pos"
     var options = TrainingOptions()
     options.model = kind
     options.embeddingSize = 8; options.hiddenSize = 8; options.epochs = 3; options.batchSize = 4
-    options.minCount = 1; options.threads = 1; options.seed = 7; options.devFraction = 0.25; options.dropout = 0
+    options.minCount = 1; options.threads = 1; options.seed = seed; options.devFraction = 0.25; options.dropout = 0
     return try Trainer(options: options).train(docs)
 }
 
@@ -54,18 +56,100 @@ func tags(_ html: String) -> [(name: String, attributes: [String])] {
     }
 }
 
+let goldenFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
+let goldenModelURL = goldenFolder.appendingPathComponent("tiny-attention.heed")
+let goldenLogURL = goldenFolder.appendingPathComponent("tiny-attention.log.jsonl")
+
+/// The golden page's model and training log are fixtures, so the page depends neither on BLAS
+/// rounding during training nor on the trainer's random streams. Regenerate them (and the page) with
+///   HEED_REGENERATE_GOLDEN=1 swift test --filter goldenPage
+/// which trains `tinyModel` with seeds 7, 8, … and keeps the first whose page clears
+/// `roundingHazards`. HEED_UPDATE_GOLDEN=1 rewrites only the page (e.g. after a template change).
+func goldenModel() throws -> (classifier: TextClassifier, log: [EpochRecord]) {
+    if ProcessInfo.processInfo.environment["HEED_REGENERATE_GOLDEN"] == "1" {
+        let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("heed-golden-\(UUID().uuidString).heed")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var found = false
+        for seed in UInt64(7)..<200 {
+            let trained = try tinyModel(seed: seed)
+            try trained.classifier.write(to: scratch)
+            let hazards = try roundingHazards(TextClassifier(contentsOf: scratch), goldenDocuments)
+            guard hazards.isEmpty else { print("golden: seed \(seed) rejected: \(hazards[0])"); continue }
+            try trained.classifier.write(to: goldenModelURL)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            let lines = try fixedLog(trained.log).map { String(decoding: try encoder.encode($0), as: UTF8.self) + "\n" }
+            try AtomicWriter.write(lines.joined(), to: goldenLogURL.path)
+            print("golden: model from seed \(seed)")
+            found = true
+            break
+        }
+        if !found { Issue.record("no seed gave a page clear of rounding boundaries") }
+    }
+    return (try TextClassifier(contentsOf: goldenModelURL), try HTMLReport.readTrainingLog(goldenLogURL.path))
+}
+
+/// Every model-derived number the page prints, each with the step it is printed to, and every
+/// comparison that picks what the page shows (argmax, rank badges, shade thresholds, sort
+/// order), must be clear of its boundary by a margin far above any kernel's rounding difference
+/// (Float32 forward passes of this size agree to ~1e-7 relative; the margin is 4e-6 relative plus
+/// 1e-4 of the printed step). Returns the violations.
+func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) throws -> [String] {
+    let a = try ReportAnalysis.run(classifier: classifier, documents: documents)
+    var hazards: [String] = []
+    func margin(_ v: Double, step: Double) -> Double { 4e-6 * abs(v) + 1e-4 * step }
+    /// `v` is printed with `step` (rounded half-way) and compared against `thresholds`.
+    func printed(_ what: String, _ v: Double, step: Double, thresholds: [Double] = []) {
+        let half = ((v / step - 0.5).rounded() + 0.5) * step
+        for boundary in [half] + thresholds where abs(v - boundary) < margin(v, step: step) {
+            hazards.append("\(what) = \(v) is within \(margin(v, step: step)) of \(boundary)")
+        }
+    }
+    /// Comparisons among `values` decide an order the page shows.
+    func ordered(_ what: String, _ values: [Double], step: Double) {
+        let sorted = values.sorted()
+        for (x, y) in zip(sorted, sorted.dropFirst()) where y - x < margin(y, step: step) {
+            hazards.append("\(what): \(x) and \(y) are too close to order")
+        }
+    }
+    for d in a.documents {
+        let p = d.probabilities.map(Double.init)
+        for (c, v) in p.enumerated() { printed("doc \(d.index) p[\(c)]", v, step: 1e-3) }
+        ordered("doc \(d.index) probabilities", p, step: 1e-3)
+        let scores = (d.scores ?? []).map(Double.init)
+        let maxAbs = scores.map(abs).max() ?? 0
+        for (t, v) in scores.enumerated() {
+            printed("doc \(d.index) score[\(t)]", v, step: 1e-4)
+            if maxAbs > 0 && abs(v) != maxAbs { printed("doc \(d.index) shade[\(t)]", abs(v) / maxAbs, step: 1e-2, thresholds: [0.4, 0.6, 0.8]) }
+        }
+        ordered("doc \(d.index) scores", scores, step: 1e-4)
+    }
+    ordered("confidences", a.documents.map { Double($0.confidence) }, step: 1e-3)
+    for (c, list) in (a.massByPredicted + a.massByTruth).enumerated() {
+        for (token, mass) in list { printed("mass \(c) \(token)", mass, step: 1e-2) }
+        ordered("mass \(c)", list.map(\.mass), step: 1e-2)
+    }
+    for row in a.faithfulness {
+        printed("k=\(row.k) top drop", row.topProbabilityDrop, step: 1e-3)
+        printed("k=\(row.k) random drop", row.randomProbabilityDrop, step: 1e-3)
+    }
+    return hazards
+}
+
 @Suite struct ReportTests {
     @Test func goldenPage() throws {
-        let trained = try tinyModel()
+        let (classifier, log) = try goldenModel()
+        #expect(try roundingHazards(classifier, goldenDocuments) == [])
         var report = HTMLReport()
         report.modelName = "tiny.heed"
         report.corpusName = "golden.tsv"
         report.generator = "heed report (golden test)"
-        report.trainingLog = fixedLog(trained.log)
+        report.trainingLog = log
         report.comparison = fixedComparison
-        let html = try report.render(classifier: trained.classifier, documents: goldenDocuments)
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/tiny-attention.html")
-        if ProcessInfo.processInfo.environment["HEED_UPDATE_GOLDEN"] == "1" {
+        let html = try report.render(classifier: classifier, documents: goldenDocuments)
+        let url = goldenFolder.appendingPathComponent("tiny-attention.html")
+        let env = ProcessInfo.processInfo.environment
+        if env["HEED_UPDATE_GOLDEN"] == "1" || env["HEED_REGENERATE_GOLDEN"] == "1" {
             try AtomicWriter.write(html, to: url.path)
         }
         let golden = try String(contentsOf: url, encoding: .utf8)
@@ -73,7 +157,7 @@ func tags(_ html: String) -> [(name: String, attributes: [String])] {
             let a = html.split(separator: "\n", omittingEmptySubsequences: false), b = golden.split(separator: "\n", omittingEmptySubsequences: false)
             let first = zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }
             Issue.record("""
-                report differs from \(url.path) (regenerate with HEED_UPDATE_GOLDEN=1 swift test --filter HeedReportTests)
+                report differs from \(url.path) (regenerate with HEED_UPDATE_GOLDEN=1 swift test --filter goldenPage)
                 first difference at line \((first?.offset ?? min(a.count, b.count)) + 1):
                 got:      \(first.map { String($0.element.0.prefix(300)) } ?? "(\(a.count) lines)")
                 expected: \(first.map { String($0.element.1.prefix(300)) } ?? "(\(b.count) lines)")
@@ -184,12 +268,22 @@ func tags(_ html: String) -> [(name: String, attributes: [String])] {
         let analysis = try ReportAnalysis.run(classifier: classifier, documents: goldenDocuments)
         #expect(analysis.scoreKind == .occlusion)
         #expect(analysis.faithfulness.isEmpty)
-        let first = analysis.documents[0]
-        let ids = try classifier.encode([first.text])[0].ids
-        var without = ids
-        without.remove(at: 1)
-        let dropped = classifier.predict(ids: [without])[0].probabilities[first.predicted]
-        #expect(first.scores![1] == first.probabilities[first.predicted] - dropped)
+        // The same leave-one-out batch the analysis scored (every token of every shown document, in
+        // order): identical BLAS calls, so the scores must match bit for bit.
+        let encoded = try classifier.encode(goldenDocuments.map(\.text))
+        var sequences: [[Int32]] = [], owners: [(doc: Int, token: Int)] = []
+        for d in analysis.shown {
+            for t in encoded[d].ids.indices {
+                var without = encoded[d].ids
+                without.remove(at: t)
+                sequences.append(without)
+                owners.append((d, t))
+            }
+        }
+        for (owner, result) in zip(owners, classifier.predict(ids: sequences)) {
+            let doc = analysis.documents[owner.doc]
+            #expect(doc.scores![owner.token] == doc.probabilities[doc.predicted] - result.probabilities[doc.predicted])
+        }
         let html = try HTMLReport().render(analysis, classifier: classifier)
         #expect(html.contains("No attention"))
         #expect(html.contains("leave-one-out occlusion"))

@@ -204,14 +204,28 @@ final class FixedPeers: Collective {
         #expect(distributed[0].trainDocuments == 16 && distributed[0].log[0].ranks == 2)
         for result in distributed {
             #expect(result.classifier.vocabulary.allTokens == reference.classifier.vocabulary.allTokens)
-            #expect(result.log[0].devAccuracy == reference.log[0].devAccuracy)
+            // A near-tied dev prediction may go either way under other rounding: at most one document.
+            #expect(abs(result.log[0].devAccuracy - reference.log[0].devAccuracy) * Double(result.devDocuments) <= 1.000_001)
             let a = reference.classifier.box.withModel { m in m.parameters.map { $0.values } }
             let b = result.classifier.box.withModel { m in m.parameters.map { $0.values } }
-            for (x, y) in zip(a, b) {
-                let scale = x.map { abs($0) }.max() ?? 0
-                let diff = zip(x, y).map { abs($0 - $1) }.max() ?? 0
-                #expect(diff <= 1e-5 * scale)
-            }
+            let agreement = oneAdamStepAgreement(a.flatMap { $0 }, b.flatMap { $0 }, learningRate: options.learningRate)
+            #expect(agreement.impossible == 0 && agreement.sensitive * 200 <= agreement.count, "\(agreement)")
         }
     }
+}
+
+/// How two parameter sets after one Adam step from the same start agree. Adam's first update is
+/// lr·g/(|g|+ε) per weight: ±lr·(1 − ε/|g|) for any gradient well above ε = 1e-8, whatever its
+/// scale, so two correct computations of the same gradient land a few units in the last place
+/// (plus 1e-4·lr for gradients down to 1e4·ε) apart. Only
+/// where a gradient is within rounding of ε or of zero can they differ more, by at most 2·lr
+/// (a flipped sign). Such weights must be rare, and nothing may differ by more than 2·lr.
+func oneAdamStepAgreement(_ a: [Float], _ b: [Float], learningRate lr: Float) -> (count: Int, sensitive: Int, impossible: Int) {
+    var sensitive = 0, impossible = 0
+    for (x, y) in zip(a, b) {
+        let diff = abs(x - y), slack = 4 * max(abs(x), abs(y)).ulp + 1e-4 * lr
+        if diff <= slack { continue }
+        if diff <= 2 * lr + slack { sensitive += 1 } else { impossible += 1 }
+    }
+    return (a.count, sensitive, impossible)
 }
