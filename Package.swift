@@ -57,6 +57,8 @@ let package = Package(
             name: "heed",
             dependencies: ["Heed", "HeedText", "HeedNN", "HeedIO", "HeedReport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // The README's library example; uses only `import Heed`, as a client would (make example).
+        .executableTarget(name: "heed-example", dependencies: ["Heed"], path: "Examples/QuickStart"),
         // libFuzzer harnesses; `make fuzz` builds them with -sanitize=fuzzer,address.
         .executableTarget(name: "heed-fuzz", dependencies: ["HeedText", "HeedNN"], path: "Fuzz"),
         .testTarget(name: "HeedIOTests", dependencies: ["HeedIO"]),

@@ -23,12 +23,16 @@ extension Evaluation {
 
     var json: String {
         struct Out: Encodable {
-            var accuracy: Double, macro_f1: Double, loss: Double?, count: Int
-            var labels: [String], confusion: [[Int]], per_class: [Evaluation.ClassScores]
+            var accuracy: Double, macroF1: Double, loss: Double?, count: Int
+            var labels: [String], confusion: [[Int]], perClass: [Evaluation.ClassScores]
+            enum CodingKeys: String, CodingKey {
+                case accuracy, loss, count, labels, confusion
+                case macroF1 = "macro_f1", perClass = "per_class"
+            }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        let out = Out(accuracy: accuracy, macro_f1: macroF1, loss: loss, count: count, labels: labels, confusion: confusion, per_class: perClass)
+        let out = Out(accuracy: accuracy, macroF1: macroF1, loss: loss, count: count, labels: labels, confusion: confusion, perClass: perClass)
         return String(decoding: try! encoder.encode(out), as: UTF8.self)
     }
 }
