@@ -61,14 +61,16 @@ let package = Package(
         .executableTarget(name: "heed-example", dependencies: ["Heed"], path: "Examples/QuickStart"),
         // libFuzzer harnesses; `make fuzz` builds them with -sanitize=fuzzer,address.
         .executableTarget(name: "heed-fuzz", dependencies: ["HeedText", "HeedNN"], path: "Fuzz"),
+        // Checks shared by test targets (not shipped in any product).
+        .target(name: "HeedTestSupport", path: "Tests/HeedTestSupport"),
         .testTarget(name: "HeedIOTests", dependencies: ["HeedIO"]),
         .testTarget(name: "HeedTextTests", dependencies: ["HeedText"]),
         .testTarget(name: "HeedNNTests", dependencies: ["HeedNN"], exclude: ["Fixtures"]),
-        .testTarget(name: "HeedTests", dependencies: ["Heed"]),
+        .testTarget(name: "HeedTests", dependencies: ["Heed", "HeedTestSupport"]),
         .testTarget(name: "HeedReportTests", dependencies: ["HeedReport", "HeedNN", "HeedIO"], exclude: ["Golden"]),
         // Runs the built `heed` binary: exit codes, messages, output files.
         .testTarget(name: "HeedCLITests", dependencies: ["heed"]),
         // mpirun with 2–3 ranks on the built `heed`; empty unless the MPI trait is on (make test-mpi).
-        .testTarget(name: "HeedMPITests", dependencies: ["heed", "Heed", "HeedNN"]),
+        .testTarget(name: "HeedMPITests", dependencies: ["heed", "Heed", "HeedNN", "HeedTestSupport"]),
     ]
 )
