@@ -162,7 +162,7 @@ public struct Trainer {
         epochs: for epoch in firstEpoch..<(options.epochs + 1) {
             let epochStart = clock.now
             // Streams per (seed, epoch, rank): different on each rank, reproducible after a resume.
-            let stream = options.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(rank) &* 0xBF58_476D_1CE4_E5B9
+            let stream = Self.streamSeed(options.seed, epoch: epoch, rank: rank)
             model.rngState = Rng(seed: stream).state
             var shuffler: Rng? = Rng(seed: stream &+ 1)
             let batches = Bucketing.batches(train, size: options.batchSize, shuffle: &shuffler)
@@ -248,6 +248,14 @@ public struct Trainer {
                               trainDocuments: globalTrain, devDocuments: globalDev, skippedDocuments: globalSkipped,
                               seconds: Self.seconds(started.duration(to: clock.now)),
                               tokensPerSecond: totalTokens / max(totalSeconds, 1e-9))
+    }
+
+    /// The seed of one epoch's generators on one rank: a hash of all three, because seeds a
+    /// multiple of SplitMix64's step apart (seed + epoch·γ) would give overlapping seed sequences.
+    static func streamSeed(_ seed: UInt64, epoch: Int, rank: Int) -> UInt64 {
+        var h = FNV1a()
+        for v in [seed, UInt64(epoch), UInt64(rank)] { withUnsafeBytes(of: v.littleEndian) { h.add($0) } }
+        return h.value
     }
 
     /// Whether each of `shard`'s documents is in the dev set: a share `fraction` of each label's
