@@ -25,7 +25,7 @@ public final class Tokenizer {
     /// Tests set this to check the ASCII fast path against ICU on the same text.
     var alwaysUseICU = false
 
-    /// A tokenizer for `settings`; fails with `HeedTextError/unknownLocale(_:reason:)` when ICU
+    /// A tokenizer for `settings`; fails with ``HeedTextError/unknownLocale(_:reason:)`` when ICU
     /// has no word breaker for the locale.
     public init(settings: TokenizerSettings = .default) throws(HeedTextError) {
         self.settings = settings
