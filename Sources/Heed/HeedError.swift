@@ -20,6 +20,7 @@ public enum HeedError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The loss or the gradient stopped being finite.
     case nonFinite(epoch: Int, batch: Int, what: String)
 
+    /// The message for the user, naming the file and line or the epoch concerned.
     public var description: String {
         switch self {
         case .unknownLabel(let f, let l, let label, let known):
@@ -40,23 +41,40 @@ public enum HeedError: Error, CustomStringConvertible, Sendable, Equatable {
 
 /// A training option outside its range, with the value given.
 public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// `embeddingSize` below 1.
     case embeddingSize(Int)
+    /// `hiddenSize` below 1.
     case hiddenSize(Int)
+    /// `epochs` below 1.
     case epochs(Int)
+    /// `patience` below 1.
     case patience(Int)
+    /// `batchSize` below 1.
     case batchSize(Int)
+    /// `learningRate` not a positive finite number.
     case learningRate(Float)
+    /// `dropout` outside [0, 1).
     case dropout(Float)
+    /// `wordDropout` outside [0, 1).
     case wordDropout(Float)
+    /// `embeddingInitStd` not a positive finite number.
     case embeddingInitStd(Float)
+    /// `maxLength` below 1.
     case maxLength(Int)
+    /// `minCount` below 1.
     case minCount(Int)
+    /// `maxVocabulary` below 3 (`<pad>`, `<unk>` and one token).
     case maxVocabulary(Int)
+    /// `threads` below 1.
     case threads(Int)
+    /// `devFraction` not strictly between 0 and 1.
     case devFraction(Double)
+    /// `clipNorm` not positive.
     case clipNorm(Float)
+    /// `weightDecay` negative or not finite.
     case weightDecay(Float)
 
+    /// The message for the user: the option, its range and the value given.
     public var description: String {
         switch self {
         case .embeddingSize(let v): return "the embedding size must be positive (got \(v))"

@@ -1,31 +1,45 @@
 /// Classification quality from a confusion matrix (rows = true class, columns = predicted).
 public struct Evaluation: Codable, Sendable, Equatable {
+    /// One class's scores, as in scikit-learn's classification report.
     public struct ClassScores: Codable, Sendable, Equatable {
+        /// The class.
         public var label: String
+        /// Of the documents predicted as this class, the share that have it.
         public var precision: Double
+        /// Of the documents that have this class, the share predicted as it.
         public var recall: Double
+        /// Harmonic mean of precision and recall.
         public var f1: Double
+        /// How many documents truly have this class.
         public var support: Int
     }
 
+    /// The classes, indexing the rows and columns of `confusion`.
     public var labels: [String]
+    /// `confusion[t][p]` counts the documents of true class `t` predicted as class `p`.
     public var confusion: [[Int]]
+    /// Mean cross-entropy of the true classes, when the probabilities were known.
     public var loss: Double?
 
+    /// Scores of a confusion matrix (rows true class, columns predicted, in `labels` order).
     public init(labels: [String], confusion: [[Int]], loss: Double? = nil) {
         self.labels = labels
         self.confusion = confusion
         self.loss = loss
     }
 
+    /// Scores of parallel arrays of true and predicted class indices into `labels`.
     public init(labels: [String], truth: [Int], predicted: [Int], loss: Double? = nil) {
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: labels.count), count: labels.count)
         for (t, p) in zip(truth, predicted) { confusion[t][p] += 1 }
         self.init(labels: labels, confusion: confusion, loss: loss)
     }
 
+    /// Documents scored.
     public var count: Int { confusion.reduce(0) { $0 + $1.reduce(0, +) } }
+    /// Documents whose predicted class is the true one.
     public var correct: Int { confusion.indices.reduce(0) { $0 + confusion[$1][$1] } }
+    /// Share of documents classified correctly, in [0, 1] (0 when there are none).
     public var accuracy: Double { count == 0 ? 0 : Double(correct) / Double(count) }
 
     /// Per class; a class never predicted has precision 0, one never present has recall 0

@@ -6,12 +6,16 @@ import HeedText
 public struct EncodedText: Sendable {
     /// Vocabulary ids, `<unk>` (1) for unknown tokens.
     public var ids: [Int32]
+    /// The tokens behind `ids`, one each, with their byte ranges (no weights yet).
     public var tokens: [AttendedToken]
 }
 
 /// Class probabilities (model label order) and, for attention models, one weight per id.
 public struct IDPrediction: Sendable {
+    /// Class probabilities, in the order of `TextClassifier.labels`.
     public var probabilities: [Float]
+    /// One weight per id (after the `maxLength` cut), summing to 1; nil for models without
+    /// attention and for empty sequences.
     public var attention: [Float]?
     /// Index of the most probable class (first on ties, as in `predict`).
     public var best: Int { probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0 }

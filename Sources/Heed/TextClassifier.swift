@@ -6,11 +6,17 @@ import HeedText
 /// input (slicing the input's UTF-8 by it gives the token as written), and the attention it
 /// received (nil for models without attention).
 public struct AttendedToken: Codable, Sendable, Equatable {
+    /// The normalised token, as the vocabulary looked it up (e.g. case-folded).
     public var text: String
+    /// UTF-8 byte offset in the input where the token as written begins.
     public var start: Int
+    /// UTF-8 byte offset just past the token's end.
     public var end: Int
+    /// The share of attention the token received, in [0, 1]; a prediction's weights sum to 1.
+    /// Nil for models without attention.
     public var weight: Float?
 
+    /// A token at bytes `start..<end` of its text, with its weight when there is one.
     public init(text: String, start: Int, end: Int, weight: Float? = nil) {
         self.text = text
         self.start = start
@@ -22,9 +28,11 @@ public struct AttendedToken: Codable, Sendable, Equatable {
 /// A prediction with everything behind it: the label, every class's probability, and the tokens
 /// the model read with their offsets and attention weights.
 public struct Prediction: Codable, Sendable {
+    /// The most probable label.
     public var label: String
     /// Class probabilities in the model's label order (`labels`).
     public var probabilities: [Float]
+    /// The model's labels, parallel to `probabilities`.
     public var labels: [String]
     /// Tokens the model saw (after `maxLength` truncation), with attention weights when it has them.
     public var tokens: [AttendedToken]
@@ -40,6 +48,7 @@ public struct Prediction: Codable, Sendable {
 /// `predict(_:)` adds what Heed is for: per-token byte offsets and attention weights.
 /// Safe to share between threads (calls on one value are serialised).
 public struct TextClassifier: Sendable {
+    /// The vocabulary it was trained with, and with it the tokenizer settings and the labels.
     public let vocabulary: Vocabulary
     /// The options the model was trained with.
     public let options: TrainingOptions

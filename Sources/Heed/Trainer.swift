@@ -9,7 +9,11 @@ import HeedText
 /// over a `SingleProcess` collective. With an `output`, the trainer alone writes the model,
 /// its log and the checkpoint.
 public struct Trainer {
+    /// The run's options. When resuming, the checkpoint's options win, except that a larger
+    /// `epochs` extends the run.
     public var options: TrainingOptions
+    /// How text is tokenized; a prebuilt `vocabulary` must have been made with the same settings.
+    /// Ignored when resuming (the checkpoint's vocabulary carries its own).
     public var tokenizer: TokenizerSettings
     /// Pretrained vectors (`.vec` text format) for the embedding rows.
     public var embeddings: URL?
@@ -27,6 +31,7 @@ public struct Trainer {
     /// Polled between batches; true stops training after the current batch.
     public var shouldStop: (@Sendable () -> Bool)?
 
+    /// A trainer that writes no files and reports nothing until `output` and the callbacks are set.
     public init(options: TrainingOptions = TrainingOptions(), tokenizer: TokenizerSettings = .default) {
         self.options = options
         self.tokenizer = tokenizer

@@ -31,17 +31,21 @@ public enum AttentionScorer: String, Codable, Sendable, CaseIterable {
 /// Everything that shapes a training run. Defaults were chosen on dev splits carved from the
 /// shipped training sets (never on test sets); see BENCHMARKS.md.
 public struct TrainingOptions: Codable, Sendable, Equatable {
+    /// The network to train.
     public var model: ModelKind = .bilstmAttention
+    /// How attention scores time steps (for the kinds with attention).
     public var attention: AttentionScorer = .additive
     /// Embedding vector size.
     public var embeddingSize = 100
     /// LSTM hidden size (per direction).
     public var hiddenSize = 128
+    /// The most epochs to train; early stopping (`patience`) usually ends the run sooner.
     public var epochs = 15
     /// Documents per optimizer step.
     public var batchSize = 32
     /// Adam's step size.
     public var learningRate: Float = 2e-3
+    /// Dropout probability on the embeddings and on the pooled vector before the output layer.
     public var dropout: Float = 0.5
     /// Probability of replacing a training token by `<unk>`, so the model cannot lean on a few
     /// memorised words and learns what an unknown word in context means. Chosen on the dev splits
@@ -53,10 +57,17 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// N(0, 1) needs many more epochs (Debian dev 85.9% after 10 epochs vs 88.7% after 6 with 0.3),
     /// 0.1 converges fastest but was lower on the Chinese dev set (83.1% vs 84.9% with 0.3).
     public var embeddingInitStd: Float = 0.3
+    /// Documents are cut to their first `maxLength` tokens, in training and prediction alike.
     public var maxLength = 400
+    /// Tokens seen fewer times in the training data map to `<unk>`.
     public var minCount = 2
+    /// The most ids the vocabulary may hold, `<pad>` and `<unk>` included.
     public var maxVocabulary = 30000
+    /// Weights each class's loss by its inverse frequency, so rare classes count as much as
+    /// frequent ones.
     public var classWeights = false
+    /// Seeds the initial weights, the dev split, the batch order and dropout: the same seed, data
+    /// and options train the same model.
     public var seed: UInt64 = 1
     /// BLAS threads. 1 by default: on a busy machine OpenBLAS threads spin-wait, and 2 threads were
     /// measured up to 6× slower than 1 there (27 s vs 172 s for an RT epoch); pass 2 on an idle machine.
@@ -65,9 +76,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var patience = 3
     /// Share of training documents held out as the dev set when no dev file is given.
     public var devFraction = 0.1
+    /// Gradients are scaled down to at most this global L2 norm before each step.
     public var clipNorm: Float = 5
+    /// L2 penalty added to the gradients (Adam's `weight_decay` in PyTorch, not AdamW); 0 for none.
     public var weightDecay: Float = 0
 
+    /// The defaults.
     public init() {}
 
     private enum CodingKeys: String, CodingKey { case model, attention, embeddingSize = "embed", hiddenSize = "hidden", epochs, batchSize = "batch", learningRate = "lr", dropout, wordDropout, embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, classWeights, seed, threads, patience, devFraction, clipNorm, weightDecay }

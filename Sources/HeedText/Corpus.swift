@@ -19,9 +19,12 @@ public enum CorpusFormat: String, CaseIterable, Codable, Sendable {
 public struct CorpusSource: Sendable {
     /// The file or directory; nil for standard input.
     public var url: URL? { path == "-" ? nil : URL(fileURLWithPath: path) }
+    /// How the documents are laid out; guessed from the file name unless given.
     public var format: CorpusFormat
-    /// CSV only: the header names of the label and text columns.
+    /// The CSV column (header name) or JSON Lines field holding the label. When the file has no
+    /// such column or field, its documents are unlabelled, which is enough for prediction.
     public var labelColumn: String
+    /// The CSV column (header name) or JSON Lines field holding the text; it must be present.
     public var textColumn: String
     /// Documents over this many bytes are rejected with their line number (bounds memory).
     public var maxDocumentBytes: Int
@@ -69,29 +72,42 @@ public struct CorpusSource: Sendable {
 /// A document as read: its label (nil for unlabelled formats), its text as UTF-8 bytes (valid only
 /// during the callback), and where it came from.
 public struct DocumentView {
+    /// The label, or nil for plain text and for CSV or JSON Lines without a label column.
     public let label: String?
+    /// The text's UTF-8 bytes. They belong to the reader's buffer: copy them (or use `textString`)
+    /// to keep them beyond the callback.
     public let text: UnsafeBufferPointer<UInt8>
+    /// The 1-based line where the document starts (1 for a `folder` document), for messages.
     public let line: Int
+    /// The text as a `String`, a copy that outlives the callback.
     public var textString: String { String(decoding: text, as: UTF8.self) }
 }
 
 /// A document held in memory.
 public struct LabelledText: Hashable, Sendable, Codable {
+    /// The class; nil for unlabelled text. Training and evaluation need one on every document.
     public var label: String?
+    /// The document as written; the tokenizer's byte offsets refer to its UTF-8.
     public var text: String
+    /// The line it was read from (0 for documents made in code); error messages name it.
     public var line: Int
+    /// A document; `line` only serves error messages.
     public init(label: String?, text: String, line: Int = 0) { self.label = label; self.text = text; self.line = line }
 }
 
 /// Streams documents from any supported format. Blank lines are skipped; every other malformed
 /// line stops reading with an error naming the file and line.
 public struct CorpusReader {
+    /// The corpus this reader reads.
     public let source: CorpusSource
     /// Called now and then with (bytes read, total bytes or nil).
     public var progress: ((Int, Int?) -> Void)?
 
+    /// A reader of `source`; nothing is opened before `forEachDocument(_:)`.
     public init(_ source: CorpusSource) { self.source = source }
 
+    /// Calls `body` with each document in file order, streaming: only the current document is in
+    /// memory. Throwing from `body` stops reading.
     public func forEachDocument(_ body: (DocumentView) throws -> Void) throws {
         switch source.format {
         case .tsv: try readLines { line, number in

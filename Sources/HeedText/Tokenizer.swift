@@ -1,9 +1,13 @@
 /// A token: its normalised form and the UTF-8 byte range `[start, end)` of its surface form in the
 /// original text. Slicing the original bytes by `range` gives the text as written.
 public struct Token: Hashable, Sendable, CustomStringConvertible {
+    /// The normalised form: what the vocabulary looks up (e.g. case-folded).
     public var text: String
+    /// UTF-8 byte offsets of the token as written in the tokenized text.
     public var range: Range<Int>
+    /// A token with normalised `text` found at byte `range`.
     public init(text: String, range: Range<Int>) { self.text = text; self.range = range }
+    /// `text@start..<end`, for debugging and tests.
     public var description: String { "\(text)@\(range.lowerBound)..<\(range.upperBound)" }
 }
 
@@ -13,6 +17,7 @@ public struct Token: Hashable, Sendable, CustomStringConvertible {
 /// Pure-ASCII documents take a fast path that implements the same UAX #29 rules ICU applies to
 /// ASCII (tests compare both on every shipped document). Not thread-safe: use one per thread.
 public final class Tokenizer {
+    /// The settings it applies; vocabularies and models record them so text is tokenized alike.
     public let settings: TokenizerSettings
     private let segmenter: WordSegmenter
     private var scratch = [UInt8](repeating: 0, count: 256)
@@ -20,6 +25,8 @@ public final class Tokenizer {
     /// Tests set this to check the ASCII fast path against ICU on the same text.
     var alwaysUseICU = false
 
+    /// A tokenizer for `settings`; fails with ``HeedTextError/unknownLocale(_:reason:)`` when ICU
+    /// has no word breaker for the locale.
     public init(settings: TokenizerSettings = .default) throws(HeedTextError) {
         self.settings = settings
         segmenter = try WordSegmenter(locale: settings.locale)

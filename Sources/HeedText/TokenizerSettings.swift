@@ -1,20 +1,27 @@
 /// How raw text becomes tokens. Saved in every vocabulary and model so that text is always
 /// tokenized the same way it was at training time.
 public struct TokenizerSettings: Codable, Hashable, Sendable {
+    /// What each word segment is turned into before the vocabulary looks it up.
     public enum Normalization: String, Codable, CaseIterable, Sendable {
+        /// Segments as written.
         case none
+        /// Unicode compatibility composition: full-width letters, ligatures and the like become
+        /// their plain forms; case is kept.
         case nfkc
+        /// NFKC and case folding (the default): "The" and "the" are one token.
         case nfkcCasefold = "nfkc-casefold"
     }
 
     /// ICU locale for word breaking ("" or "root" = root rules, which already cover CJK and Thai).
     public var locale: String
+    /// How segments are normalised.
     public var normalization: Normalization
     /// Keep punctuation and symbol segments as tokens (whitespace is always dropped).
     public var keepPunctuation: Bool
     /// Replace number tokens (digits without letters, e.g. `3.14`, `1,234`) by `<num>`.
     public var maskNumbers: Bool
 
+    /// Settings with the same defaults as `default`.
     public init(locale: String = "root", normalization: Normalization = .nfkcCasefold,
                 keepPunctuation: Bool = false, maskNumbers: Bool = false) {
         self.locale = locale
@@ -23,6 +30,8 @@ public struct TokenizerSettings: Codable, Hashable, Sendable {
         self.maskNumbers = maskNumbers
     }
 
+    /// Root-locale word breaking, NFKC with case folding, punctuation dropped, numbers kept: the
+    /// settings of the shipped vocabularies and of `heed` unless told otherwise.
     public static let `default` = TokenizerSettings()
 
     /// The token that replaces numbers when `maskNumbers` is on.

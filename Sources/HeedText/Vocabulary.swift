@@ -4,17 +4,25 @@ import HeedIO
 /// Raw token and label counts for one corpus or shard. Count files merge by addition, so counting
 /// shards separately and merging gives exactly the counts of the whole corpus.
 public struct TokenCounts: Sendable {
+    /// The tokenizer settings the text was counted with; only counts with equal settings merge.
     public let settings: TokenizerSettings
     fileprivate var table = ByteTable(capacity: 1 << 14)
     fileprivate var counts: [Int] = []
+    /// Documents per label (unlabelled documents are not in it).
     public private(set) var labelCounts: [String: Int] = [:]
+    /// Documents counted, labelled or not.
     public private(set) var documents = 0
+    /// Tokens counted, repeats included.
     public private(set) var tokens = 0
 
+    /// Empty counts for text tokenized with `settings`.
     public init(settings: TokenizerSettings) { self.settings = settings }
 
+    /// How many different tokens were counted.
     public var distinctTokens: Int { table.count }
 
+    /// Counts one occurrence of a normalised token, given as the bytes
+    /// `Tokenizer.forEachToken(in:_:)` hands over.
     @inline(__always)
     public mutating func add(token: UnsafeBufferPointer<UInt8>) {
         let (id, inserted) = table.insert(token)
@@ -22,6 +30,7 @@ public struct TokenCounts: Sendable {
         tokens += 1
     }
 
+    /// Counts one document and its label, if any (its tokens go through `add(token:)`).
     public mutating func addDocument(label: String?) {
         documents += 1
         if let label { labelCounts[label, default: 0] += 1 }
@@ -39,6 +48,8 @@ public struct TokenCounts: Sendable {
         self = copy
     }
 
+    /// Adds `other`'s counts, as if its documents had been counted here; fails with
+    /// `HeedTextError.settingsMismatch` when it was counted with other tokenizer settings.
     public mutating func merge(_ other: TokenCounts) throws(HeedTextError) {
         let diff = settings.differences(from: other.settings)
         guard diff.isEmpty else { throw .settingsMismatch(file: "count file", differences: diff) }
@@ -54,6 +65,7 @@ public struct TokenCounts: Sendable {
         tokens += other.tokens
     }
 
+    /// How often the normalised `token` was counted (0 if never).
     public func count(of token: String) -> Int { table.find(token).map { counts[$0] } ?? 0 }
 
     /// (token bytes, count) for every token, in byte order (the count file's order).
@@ -125,24 +137,38 @@ private func appendLabels(_ labels: [String: Int], to out: inout [UInt8]) throws
 /// Token ↔ id mapping built from training data only. Ids: `<pad>` = 0, `<unk>` = 1, then tokens
 /// by count descending, ties by token bytes ascending, so the same data always gives the same ids.
 public struct Vocabulary: Sendable {
+    /// The two reserved tokens: `<pad>` fills a batch's shorter documents up to the longest, and
+    /// `<unk>` stands for every token outside the vocabulary.
     public static let pad = "<pad>", unknown = "<unk>"
+    /// The ids of `pad` (0) and `unknown` (1), the first two entries of every vocabulary.
     public static let padID: Int32 = 0, unknownID: Int32 = 1
 
+    /// The tokenizer settings of the training data: text must be tokenized with them for its ids
+    /// to mean anything.
     public let settings: TokenizerSettings
+    /// Tokens counted fewer times than this in training were left to `<unk>`.
     public let minCount: Int
+    /// The most ids it may hold, `<pad>` and `<unk>` included.
     public let maxSize: Int
     /// Labels seen in training with their document counts, in byte order (the model's class order).
     public let labels: [String]
+    /// Training documents per label, parallel to `labels` (zeros for a vocabulary taken from a
+    /// model file, which does not record them).
     public let labelCounts: [Int]
+    /// Training documents counted (0 for a vocabulary taken from a model file).
     public let documents: Int
     /// Tokens counted in training (including those that fell to `<unk>`).
     public let trainingTokens: Int
     private var table = ByteTable()
     private var counts: [Int] = []
 
+    /// The number of ids, `<pad>` and `<unk>` included.
     public var count: Int { table.count }
 
+    /// The token with id `id`, in `0..<count`.
     public func token(_ id: Int) -> String { table.string(id) }
+    /// How often the token with id `id` was counted in training; for `<unk>`, how many tokens it
+    /// replaced (0 throughout for a vocabulary taken from a model file).
     public func tokenCount(_ id: Int) -> Int { counts[id] }
 
     /// The id of a normalised token's bytes; `<unk>` when absent.
@@ -151,10 +177,15 @@ public struct Vocabulary: Sendable {
         table.find(token).map { Int32($0) } ?? Self.unknownID
     }
 
+    /// The id of a normalised token (e.g. "the", not "The", under case folding); `<unk>` when
+    /// absent.
     public func id(of token: String) -> Int32 { table.find(token).map { Int32($0) } ?? Self.unknownID }
 
+    /// The class index of `label` (its position in `labels`); nil for a label not seen in training.
     public func labelIndex(_ label: String) -> Int? { labels.firstIndex(of: label) }
 
+    /// Keeps the tokens counted at least `minCount` times, most frequent first, up to `maxSize` ids
+    /// in all; the labels are those of the counted documents.
     public init(counts source: TokenCounts, minCount: Int = 2, maxSize: Int = 30000) {
         settings = source.settings
         self.minCount = minCount
@@ -264,7 +295,7 @@ public struct Vocabulary: Sendable {
     }
 
     /// A vocabulary from explicit tokens (ids 2...), for models loaded from a file.
-    public init(settings: TokenizerSettings, tokens: [String], labels: [String]) {
+    package init(settings: TokenizerSettings, tokens: [String], labels: [String]) {
         self.init(settings: settings, minCount: 1, maxSize: tokens.count + 2, labelCounts: labels.map { ($0, 0) }, documents: 0, tokens: 0)
         table.insert(Self.pad)
         table.insert(Self.unknown)
