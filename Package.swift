@@ -11,7 +11,7 @@ let package = Package(
     // `swift build --traits MPI` (make build-mpi) adds data-parallel training over MPI
     // (`mpirun -np N heed train --distributed`); the default build needs no MPI.
     traits: [
-        .trait(name: "MPI", description: "Data-parallel training over Open MPI (heed train --distributed)."),
+        .trait(name: "MPI", description: "Data-parallel training over Open MPI (heed train --distributed).")
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -57,13 +57,16 @@ struct Checkpoint {
         let tensors: [String: NamedTensor], meta: [String: String]
         do { (tensors, meta) = try SafeTensors.parse(data) } catch { throw HeedError.modelMismatch("\(path): \(error)") }
         guard meta["format"] == "heed-checkpoint", let stateText = meta[stateKey], let configText = meta["config"],
-              let state = try? JSONDecoder().decode(State.self, from: Data(stateText.utf8)),
-              let config = try? JSONDecoder().decode(ClassifierConfig.self, from: Data(configText.utf8)) else {
+            let state = try? JSONDecoder().decode(State.self, from: Data(stateText.utf8)),
+            let config = try? JSONDecoder().decode(ClassifierConfig.self, from: Data(configText.utf8))
+        else {
             throw HeedError.modelMismatch("\(path): not a Heed training checkpoint")
         }
         for (name, shape) in config.tensorShapes {
             for prefix in ["", "adam.m.", "adam.v.", "best."] {
-                guard tensors[prefix + name]?.shape == shape else { throw HeedError.modelMismatch("\(path): tensor \(prefix + name) is missing or has the wrong shape") }
+                guard tensors[prefix + name]?.shape == shape else {
+                    throw HeedError.modelMismatch("\(path): tensor \(prefix + name) is missing or has the wrong shape")
+                }
             }
         }
         return Loaded(metadata: meta, config: config, state: state, tensors: tensors)
@@ -83,9 +86,11 @@ extension Checkpoint.Loaded {
     /// Puts the weights, Adam moments and best weights back (shapes were checked by `load`).
     func restore(model: Classifier, adam: Adam, best: ParameterSnapshot) {
         for p in model.parameters { tensors[p.name]!.values.withUnsafeBufferPointer { p.value.update(from: $0.baseAddress!, count: p.count) } }
-        adam.restore(Adam.State(steps: state.adamSteps,
-                                m: model.parameters.map { tensors["adam.m." + $0.name]!.values },
-                                v: model.parameters.map { tensors["adam.v." + $0.name]!.values }))
+        adam.restore(
+            Adam.State(
+                steps: state.adamSteps,
+                m: model.parameters.map { tensors["adam.m." + $0.name]!.values },
+                v: model.parameters.map { tensors["adam.v." + $0.name]!.values }))
         best.load(model.parameters.map { tensors["best." + $0.name]!.values })
     }
 

@@ -63,7 +63,8 @@ public enum DistributedError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .notBuilt:
-            return "distributed training needs heed built with MPI support: run `make build-mpi` (installs Open MPI: libopenmpi-dev, openmpi-bin) and start it with mpirun -np N"
+            return
+                "distributed training needs heed built with MPI support: run `make build-mpi` (installs Open MPI: libopenmpi-dev, openmpi-bin) and start it with mpirun -np N"
         case .startFailed: return "MPI_Init failed: start heed with mpirun (or a batch system that launches MPI jobs)"
         }
     }

@@ -20,8 +20,10 @@ public struct ComparisonRow: Codable, Sendable, Equatable {
     public var modelFile: String
 
     /// A row with every figure given.
-    public init(model: String, accuracy: Double, macroF1: Double, testLoss: Double, trainSeconds: Double,
-                tokensPerSecond: Double, bestEpoch: Int, epochsRun: Int, modelFile: String) {
+    public init(
+        model: String, accuracy: Double, macroF1: Double, testLoss: Double, trainSeconds: Double,
+        tokensPerSecond: Double, bestEpoch: Int, epochsRun: Int, modelFile: String
+    ) {
         self.model = model; self.accuracy = accuracy; self.macroF1 = macroF1; self.testLoss = testLoss
         self.trainSeconds = trainSeconds; self.tokensPerSecond = tokensPerSecond; self.bestEpoch = bestEpoch
         self.epochsRun = epochsRun; self.modelFile = modelFile

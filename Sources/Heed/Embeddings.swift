@@ -15,7 +15,7 @@ package enum PretrainedVectors {
         try reader.forEachLine { line throws(HeedTextError) in
             guard failure == nil, !CorpusReader.isBlank(line) else { return }
             let fields = line.split(separator: 0x20, omittingEmptySubsequences: true)
-            if fields.count == 2 && reader.lineNumber == 1 { return } // "count dim" header
+            if fields.count == 2 && reader.lineNumber == 1 { return }  // "count dim" header
             guard fields.count - 1 == dimension else {
                 failure = .embeddingDimension(file: path, line: reader.lineNumber, found: fields.count - 1, expected: dimension)
                 return
@@ -26,7 +26,9 @@ package enum PretrainedVectors {
             vector.reserveCapacity(dimension)
             for field in fields.dropFirst() {
                 guard let v = Float(String(decoding: UnsafeBufferPointer(rebasing: field), as: UTF8.self)), v.isFinite else {
-                    failure = .badEmbeddings(file: path, line: reader.lineNumber, reason: "\"\(String(decoding: UnsafeBufferPointer(rebasing: field), as: UTF8.self))\" is not a finite number")
+                    failure = .badEmbeddings(
+                        file: path, line: reader.lineNumber,
+                        reason: "\"\(String(decoding: UnsafeBufferPointer(rebasing: field), as: UTF8.self))\" is not a finite number")
                     return
                 }
                 vector.append(v)

@@ -27,7 +27,8 @@ public enum HeedError: Error, CustomStringConvertible, Sendable, Equatable {
             return "\(f):\(l): label \"\(label)\" was not seen in training (the model knows \(known.joined(separator: ", ")))"
         case .missingLabel(let f, let l): return "\(f):\(l): the document has no label (training and evaluation need labelled data)"
         case .noUsableDocuments(let f): return "\(f): no document has any token the tokenizer keeps"
-        case .tooFewClasses(let f, let found): return "\(f): training needs at least two labels, found \(found.isEmpty ? "none" : found.joined(separator: ", "))"
+        case .tooFewClasses(let f, let found):
+            return "\(f): training needs at least two labels, found \(found.isEmpty ? "none" : found.joined(separator: ", "))"
         case .emptyDevSet: return "the dev set is empty: give a dev file or more training data"
         case .badEmbeddings(let f, let l, let r): return "\(f):\(l): \(r)"
         case .embeddingDimension(let f, let l, let found, let expected):

@@ -37,8 +37,9 @@ package enum LatencyBenchmark {
         }
         times.sort()
         func quantile(_ q: Double) -> Double { times[min(times.count - 1, Int((q * Double(times.count)).rounded(.down)))] }
-        return Result(p50Milliseconds: quantile(0.5), p99Milliseconds: quantile(0.99),
-                      meanMilliseconds: times.reduce(0, +) / Double(times.count),
-                      runs: times.count, meanTokens: Double(tokens) / Double(times.count))
+        return Result(
+            p50Milliseconds: quantile(0.5), p99Milliseconds: quantile(0.99),
+            meanMilliseconds: times.reduce(0, +) / Double(times.count),
+            runs: times.count, meanTokens: Double(tokens) / Double(times.count))
     }
 }

@@ -100,7 +100,7 @@ public struct TextClassifier: Sendable {
         let model: Classifier, meta: [String: String]
         do { (model, meta) = try ModelFile.load(from: url) } catch {
             if case .io = error { throw HeedTextError.fileNotFound(url.path) }
-            throw HeedError.modelMismatch("\(url.path): \(error)") // name the file, whatever is wrong inside
+            throw HeedError.modelMismatch("\(url.path): \(error)")  // name the file, whatever is wrong inside
         }
         let (vocabulary, options) = try Self.decodeMetadata(meta, path: url.path, config: model.config)
         self.init(model: model, vocabulary: vocabulary, options: options)
@@ -118,8 +118,9 @@ public struct TextClassifier: Sendable {
         }
         let decoder = JSONDecoder()
         guard let labels = try? decoder.decode([String].self, from: Data(try field(Self.metadataKeys.labels).utf8)),
-              let tokens = try? decoder.decode([String].self, from: Data(try field(Self.metadataKeys.vocabulary).utf8)),
-              let options = try? decoder.decode(TrainingOptions.self, from: Data(try field(Self.metadataKeys.training).utf8)) else {
+            let tokens = try? decoder.decode([String].self, from: Data(try field(Self.metadataKeys.vocabulary).utf8)),
+            let options = try? decoder.decode(TrainingOptions.self, from: Data(try field(Self.metadataKeys.training).utf8))
+        else {
             throw HeedError.modelMismatch("\(path): model metadata is not valid JSON")
         }
         guard tokens.count + 2 == config.vocabSize else {

@@ -137,7 +137,8 @@ public struct Trainer {
             model.loadPretrained(rows: try PretrainedVectors.load(embeddings, vocabulary: vocabulary, dimension: options.embeddingSize))
         }
         let adam = Adam(parameters: model.parameters, lr: options.learningRate, weightDecay: options.weightDecay)
-        let classWeights: [Float]? = options.classWeights
+        let classWeights: [Float]? =
+            options.classWeights
             ? sizes[3...].map { $0 == 0 ? 0 : Float(Double(globalTrain) / (Double(classes) * $0)) } : nil
 
         let classifier = TextClassifier(model: model, vocabulary: vocabulary, options: options)
@@ -202,8 +203,10 @@ public struct Trainer {
                 tokens += global.tokens
                 if isRoot, let progress {
                     let elapsed = Self.seconds(epochStart.duration(to: clock.now))
-                    progress(TrainingProgress(epoch: epoch, epochs: options.epochs, batch: b + 1, batches: steps,
-                                              loss: lossSum / max(seen, 1), tokensPerSecond: tokens / max(elapsed, 1e-9), epochSeconds: elapsed))
+                    progress(
+                        TrainingProgress(
+                            epoch: epoch, epochs: options.epochs, batch: b + 1, batches: steps,
+                            loss: lossSum / max(seen, 1), tokensPerSecond: tokens / max(elapsed, 1e-9), epochSeconds: elapsed))
                 }
             }
             let trainSeconds = Self.seconds(epochStart.duration(to: clock.now))
@@ -230,9 +233,10 @@ public struct Trainer {
             } else {
                 sinceBest += 1
             }
-            var record = EpochRecord(epoch: epoch, trainLoss: lossSum / max(seen, 1), devLoss: evaluation.loss ?? .nan,
-                                     devAccuracy: evaluation.accuracy, devMacroF1: evaluation.macroF1,
-                                     tokensPerSecond: tokens / max(trainSeconds, 1e-9), seconds: trainSeconds, best: improved)
+            var record = EpochRecord(
+                epoch: epoch, trainLoss: lossSum / max(seen, 1), devLoss: evaluation.loss ?? .nan,
+                devAccuracy: evaluation.accuracy, devMacroF1: evaluation.macroF1,
+                tokensPerSecond: tokens / max(trainSeconds, 1e-9), seconds: trainSeconds, best: improved)
             if ranks > 1 {
                 record.ranks = ranks
                 record.steps = steps
@@ -240,19 +244,21 @@ public struct Trainer {
             }
             log.append(record)
             try files.writeLog(log)
-            let state = Checkpoint.State(epoch: epoch, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch, sinceBest: sinceBest,
-                                         log: log, adamSteps: adam.steps, dataHash: dataHash, ranks: ranks)
+            let state = Checkpoint.State(
+                epoch: epoch, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch, sinceBest: sinceBest,
+                log: log, adamSteps: adam.steps, dataHash: dataHash, ranks: ranks)
             try files.writeCheckpoint(classifier: classifier, model: model, adam: adam, best: best, state: state)
             if isRoot { epochEnded?(record) }
             if decision[1] == 1 { break }
         }
         best.restore()
         try files.writeLog(log, final: true)
-        return TrainingResult(classifier: classifier, log: log, bestEpoch: bestEpoch, interrupted: interrupted,
-                              wroteModel: files.wroteModel,
-                              trainDocuments: globalTrain, devDocuments: globalDev, skippedDocuments: globalSkipped,
-                              seconds: Self.seconds(started.duration(to: clock.now)),
-                              tokensPerSecond: totalTokens / max(totalSeconds, 1e-9))
+        return TrainingResult(
+            classifier: classifier, log: log, bestEpoch: bestEpoch, interrupted: interrupted,
+            wroteModel: files.wroteModel,
+            trainDocuments: globalTrain, devDocuments: globalDev, skippedDocuments: globalSkipped,
+            seconds: Self.seconds(started.duration(to: clock.now)),
+            tokensPerSecond: totalTokens / max(totalSeconds, 1e-9))
     }
 
     /// The seed of one epoch's generators on one rank: a hash of all three, because seeds a

@@ -84,7 +84,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// The defaults.
     public init() {}
 
-    private enum CodingKeys: String, CodingKey { case model, attention, embeddingSize = "embed", hiddenSize = "hidden", epochs, batchSize = "batch", learningRate = "lr", dropout, wordDropout, embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, classWeights, seed, threads, patience, devFraction, clipNorm, weightDecay }
+    private enum CodingKeys: String, CodingKey {
+        case model, attention, embeddingSize = "embed", hiddenSize = "hidden", epochs, batchSize = "batch", learningRate = "lr", dropout, wordDropout,
+            embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, classWeights, seed, threads, patience, devFraction, clipNorm, weightDecay
+    }
 
     /// Fields missing from an older model file take today's defaults.
     public init(from decoder: Decoder) throws {
@@ -114,11 +117,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     }
 
     func classifierConfig(vocabularySize: Int, classes: Int) -> ClassifierConfig {
-        ClassifierConfig(vocabSize: vocabularySize, embedDim: embeddingSize, hiddenDim: hiddenSize,
-                         bidirectional: model.isBidirectional,
-                         pooling: model.hasAttention ? .attention : .last,
-                         scorer: attention.layer, classes: classes, dropout: dropout,
-                         wordDropout: wordDropout > 0 ? wordDropout : nil)
+        ClassifierConfig(
+            vocabSize: vocabularySize, embedDim: embeddingSize, hiddenDim: hiddenSize,
+            bidirectional: model.isBidirectional,
+            pooling: model.hasAttention ? .attention : .last,
+            scorer: attention.layer, classes: classes, dropout: dropout,
+            wordDropout: wordDropout > 0 ? wordDropout : nil)
     }
 
     /// Throws the first option outside its range.

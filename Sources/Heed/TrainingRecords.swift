@@ -26,8 +26,10 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     public var allreduceSeconds: Double? = nil
 
     /// A single-process epoch's record (the distributed fields stay nil).
-    public init(epoch: Int, trainLoss: Double, devLoss: Double, devAccuracy: Double, devMacroF1: Double,
-                tokensPerSecond: Double, seconds: Double, best: Bool) {
+    public init(
+        epoch: Int, trainLoss: Double, devLoss: Double, devAccuracy: Double, devMacroF1: Double,
+        tokensPerSecond: Double, seconds: Double, best: Bool
+    ) {
         self.epoch = epoch
         self.trainLoss = trainLoss
         self.devLoss = devLoss

@@ -40,8 +40,10 @@ public enum AtomicWriter {
         }
     }
 
-    public static func write<Failure: Error>(to path: String, error: @escaping (_ path: String, _ reason: String) -> Failure,
-                                             _ body: (Sink<Failure>) throws(Failure) -> Void) throws(Failure) {
+    public static func write<Failure: Error>(
+        to path: String, error: @escaping (_ path: String, _ reason: String) -> Failure,
+        _ body: (Sink<Failure>) throws(Failure) -> Void
+    ) throws(Failure) {
         let folder = folder(of: path)
         // A hidden name beside the target: same file system, so the rename is atomic.
         let suffix = ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"

@@ -9,8 +9,10 @@ public final class Adam {
     private var m: [UnsafeMutablePointer<Float>]
     private var v: [UnsafeMutablePointer<Float>]
 
-    public init(parameters: [Param], lr: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
-                eps: Float = 1e-8, weightDecay: Float = 0) {
+    public init(
+        parameters: [Param], lr: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+        eps: Float = 1e-8, weightDecay: Float = 0
+    ) {
         self.parameters = parameters
         self.lr = lr
         self.beta1 = beta1
@@ -46,19 +48,22 @@ public final class Adam {
         for (i, p) in parameters.enumerated() {
             let mm = m[i], vv = v[i], x = p.value, g = p.grad
             parallelChunks(p.count) { r in
-                Adam.update(count: r.count, x: x + r.lowerBound, g: g + r.lowerBound, m: mm + r.lowerBound,
-                            v: vv + r.lowerBound, b1: b1, w1: w1, b2: b2, w2: w2, wd: wd,
-                            stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: e)
+                Adam.update(
+                    count: r.count, x: x + r.lowerBound, g: g + r.lowerBound, m: mm + r.lowerBound,
+                    v: vv + r.lowerBound, b1: b1, w1: w1, b2: b2, w2: w2, wd: wd,
+                    stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: e)
             }
         }
     }
 
     /// The elementwise update; branch-free per element so it vectorizes.
     @inline(never)
-    static func update(count: Int, x: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>,
-                       m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
-                       b1: Float, w1: Float, b2: Float, w2: Float, wd: Float,
-                       stepSize: Float, bc2Sqrt: Float, eps: Float) {
+    static func update(
+        count: Int, x: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>,
+        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+        b1: Float, w1: Float, b2: Float, w2: Float, wd: Float,
+        stepSize: Float, bc2Sqrt: Float, eps: Float
+    ) {
         var k = 0
         let vb1 = F8(repeating: b1), vw1 = F8(repeating: w1), vb2 = F8(repeating: b2), vw2 = F8(repeating: w2)
         let vwd = F8(repeating: wd), vss = F8(repeating: stepSize), vbc = F8(repeating: bc2Sqrt), veps = F8(repeating: eps)
@@ -104,9 +109,10 @@ public final class Adam {
     public func moments(_ i: Int) -> (m: UnsafePointer<Float>, v: UnsafePointer<Float>) { (UnsafePointer(m[i]), UnsafePointer(v[i])) }
 
     public var state: State {
-        State(steps: steps,
-              m: zip(m, parameters).map { Array(UnsafeBufferPointer(start: $0, count: $1.count)) },
-              v: zip(v, parameters).map { Array(UnsafeBufferPointer(start: $0, count: $1.count)) })
+        State(
+            steps: steps,
+            m: zip(m, parameters).map { Array(UnsafeBufferPointer(start: $0, count: $1.count)) },
+            v: zip(v, parameters).map { Array(UnsafeBufferPointer(start: $0, count: $1.count)) })
     }
 
     public func restore(_ s: State) {

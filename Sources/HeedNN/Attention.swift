@@ -11,9 +11,9 @@ final class Attention {
     let dim: Int
     let scorer: Scorer
     let attentionDim: Int
-    let score: Linear?    // linear scorer
-    let proj: Linear?     // additive scorer
-    let context: Param?   // additive scorer, [1 × A]
+    let score: Linear?  // linear scorer
+    let proj: Linear?  // additive scorer
+    let context: Param?  // additive scorer, [1 × A]
 
     /// Weights per packed row [P]; valid after `forward`.
     let weights = Buffer()

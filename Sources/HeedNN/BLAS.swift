@@ -37,14 +37,15 @@ public enum BLAS {
                 if beta == 0 { (c + i * ldc).update(repeating: 0, count: n) }
                 if transB {  // c_i[n] = B[n×k] · a_i
                     heed_sgemv(0, Int32(n), Int32(k), alpha, b, Int32(ldb), a + i * lda, beta, c + i * ldc)
-                } else {     // c_i[n] = B[k×n]ᵀ · a_i
+                } else {  // c_i[n] = B[k×n]ᵀ · a_i
                     heed_sgemv(1, Int32(k), Int32(n), alpha, b, Int32(ldb), a + i * lda, beta, c + i * ldc)
                 }
             }
             return
         }
-        heed_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
-                   a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        heed_sgemm(
+            transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
+            a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// y = alpha · op(A) · x + beta · y with A stored row-major as m×n.

@@ -20,9 +20,11 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
     /// The id that dropped words become (Heed vocabularies put `<unk>` at 1).
     public static let unknownId: Int32 = 1
 
-    public init(vocabSize: Int, embedDim: Int = 100, hiddenDim: Int = 128, bidirectional: Bool = false,
-                pooling: Pooling = .attention, scorer: Scorer = .additive, attentionDim: Int? = nil,
-                classes: Int, dropout: Float = 0, wordDropout: Float? = nil) {
+    public init(
+        vocabSize: Int, embedDim: Int = 100, hiddenDim: Int = 128, bidirectional: Bool = false,
+        pooling: Pooling = .attention, scorer: Scorer = .additive, attentionDim: Int? = nil,
+        classes: Int, dropout: Float = 0, wordDropout: Float? = nil
+    ) {
         self.vocabSize = vocabSize
         self.embedDim = embedDim
         self.hiddenDim = hiddenDim
@@ -45,8 +47,10 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
         let E = embedDim, H = hiddenDim, D = outputDim
         var out: [(String, [Int])] = [("embedding.weight", [vocabSize, E])]
         for s in bidirectional ? ["", "_reverse"] : [""] {
-            out += [("lstm.weight_ih_l0" + s, [4 * H, E]), ("lstm.weight_hh_l0" + s, [4 * H, H]),
-                    ("lstm.bias_ih_l0" + s, [4 * H]), ("lstm.bias_hh_l0" + s, [4 * H])]
+            out += [
+                ("lstm.weight_ih_l0" + s, [4 * H, E]), ("lstm.weight_hh_l0" + s, [4 * H, H]),
+                ("lstm.bias_ih_l0" + s, [4 * H]), ("lstm.bias_hh_l0" + s, [4 * H]),
+            ]
         }
         if pooling == .attention {
             switch scorer {
@@ -124,8 +128,9 @@ public final class Classifier {
         embedding = Embedding(vocab: config.vocabSize, dim: config.embedDim, std: embeddingStd, rng: &r)
         lstm = LSTM(input: config.embedDim, hidden: config.hiddenDim, bidirectional: config.bidirectional, rng: &r)
         if config.pooling == .attention {
-            attention = Attention(dim: config.outputDim, scorer: config.scorer == .linear ? .linear : .additive,
-                                  attentionDim: config.resolvedAttentionDim, rng: &r)
+            attention = Attention(
+                dim: config.outputDim, scorer: config.scorer == .linear ? .linear : .additive,
+                attentionDim: config.resolvedAttentionDim, rng: &r)
         } else {
             attention = nil
         }

@@ -1,6 +1,5 @@
 import Foundation
 
-
 /// One LSTM direction over a packed batch (see `Packing`), PyTorch gate order i, f, g, o.
 /// Forward: one GEMM projects all steps' inputs, then per step only the recurrent GEMM over the
 /// active rows and a fused gate loop. Backward: per step the fused gate-gradient loop and one
@@ -15,13 +14,13 @@ final class LSTMDirection {
     let wih: Param, whh: Param, bih: Param, bhh: Param
 
     // Saved activations, all packed rows.
-    let gates = Buffer()     // [P × 4H] activated i, f, g, o; gate gradients after backward
-    let cell = Buffer()      // [P × H] c_t
-    let out = Buffer()       // [P × H] h_t
-    let dCarry = Buffer()    // [B × H]
-    let biasSum = Buffer()   // [4H]
-    let zeroState: Buffer    // [H] h_{-1} = c_{-1} = 0, never written
-    let shifted = Buffer()   // [≤ chunkRows × H] h_{t-1} rows gathered for the W_hh gradient
+    let gates = Buffer()  // [P × 4H] activated i, f, g, o; gate gradients after backward
+    let cell = Buffer()  // [P × H] c_t
+    let out = Buffer()  // [P × H] h_t
+    let dCarry = Buffer()  // [B × H]
+    let biasSum = Buffer()  // [4H]
+    let zeroState: Buffer  // [H] h_{-1} = c_{-1} = 0, never written
+    let shifted = Buffer()  // [≤ chunkRows × H] h_{t-1} rows gathered for the W_hh gradient
     private var x: UnsafePointer<Float>?
 
     /// Rows per W_hh-gradient GEMM: large enough for GEMM efficiency, small next to P × H.
@@ -110,8 +109,9 @@ final class LSTMDirection {
                     if n == 0 { continue }
                     if t + 1 < T && bsz[t + 1] > 0 {
                         // Recurrent gradient from step t+1 into h_t of the rows still active there.
-                        BLAS.gemm(false, false, bsz[t + 1], H, H4, 1, dG + off[t + 1] * H4, H4,
-                                  whh.value, H, 1, dh + r0 * H, H)
+                        BLAS.gemm(
+                            false, false, bsz[t + 1], H, H4, 1, dG + off[t + 1] * H4, H4,
+                            whh.value, H, 1, dh + r0 * H, H)
                     }
                     for j in 0..<n {
                         let r = r0 + j

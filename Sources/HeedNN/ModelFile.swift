@@ -1,5 +1,6 @@
 import Foundation
 import HeedIO
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -67,7 +68,8 @@ public enum SafeTensors {
         let headerEnd = 8 + Int(n)
         let headerBytes = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + headerEnd))
         guard let json = try? JSONSerialization.jsonObject(with: headerBytes),
-              let header = json as? [String: Any] else { throw .invalidHeader("not a JSON object") }
+            let header = json as? [String: Any]
+        else { throw .invalidHeader("not a JSON object") }
         let dataSize = size - headerEnd
         var metadata: [String: String] = [:]
         var entries: [(name: String, shape: [Int], begin: Int, end: Int)] = []
@@ -94,7 +96,8 @@ public enum SafeTensors {
                 shape.append(v)
             }
             guard let offs = info["data_offsets"] as? [Any], offs.count == 2,
-                  let begin = exactInt(offs[0]), let end = exactInt(offs[1]) else {
+                let begin = exactInt(offs[0]), let end = exactInt(offs[1])
+            else {
                 throw .invalidHeader("entry \(name) has no valid data_offsets")
             }
             guard begin >= 0, end >= begin, end <= dataSize else {
@@ -144,7 +147,8 @@ public enum SafeTensors {
         var first = true
         for (name, shape) in tensors {
             let bytes = shape.reduce(1, *) * 4
-            header += (first ? "" : ",") + jsonString(name)
+            header +=
+                (first ? "" : ",") + jsonString(name)
                 + ":{\"dtype\":\"F32\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],"
                 + "\"data_offsets\":[\(offset),\(offset + bytes)]}"
             offset += bytes

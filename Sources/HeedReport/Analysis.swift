@@ -70,9 +70,11 @@ public struct ReportAnalysis: Sendable {
 
     /// Predicts every document, scores the shown ones, and (for attention models) runs the erasure test.
     /// Labels must be all present or all absent; a label the model does not know is an error naming the line.
-    public static func run(classifier: TextClassifier, documents docs: [LabelledText], file: String = "corpus",
-                           sort: ReportSort = .misclassified, limit: Int = 200, seed: UInt64 = 1,
-                           faithfulnessK: [Int] = [1, 3, 5], topTokens: Int = 8) throws -> ReportAnalysis {
+    public static func run(
+        classifier: TextClassifier, documents docs: [LabelledText], file: String = "corpus",
+        sort: ReportSort = .misclassified, limit: Int = 200, seed: UInt64 = 1,
+        faithfulnessK: [Int] = [1, 3, 5], topTokens: Int = 8
+    ) throws -> ReportAnalysis {
         guard !docs.isEmpty else { throw HeedTextError.noDocuments(file) }
         let labelled = docs.contains { $0.label != nil }
         var truth: [Int?] = []
@@ -95,9 +97,11 @@ public struct ReportAnalysis: Sendable {
         for i in docs.indices {
             var tokens = encoded[i].tokens
             if let attention = base[i].attention { for t in tokens.indices { tokens[t].weight = attention[t] } }
-            documents.append(Document(index: i, line: docs[i].line, text: docs[i].text, truth: truth[i], predicted: base[i].best,
-                                      probabilities: base[i].probabilities, tokens: tokens,
-                                      scores: base[i].attention ?? (tokens.isEmpty ? [] : nil)))
+            documents.append(
+                Document(
+                    index: i, line: docs[i].line, text: docs[i].text, truth: truth[i], predicted: base[i].best,
+                    probabilities: base[i].probabilities, tokens: tokens,
+                    scores: base[i].attention ?? (tokens.isEmpty ? [] : nil)))
         }
 
         let shown = Array(order(documents, by: labelled ? sort : (sort == .misclassified ? .confidence : sort)).prefix(max(0, limit)))
@@ -141,9 +145,10 @@ public struct ReportAnalysis: Sendable {
 
         let faithfulness = attention ? erasureTest(classifier: classifier, documents: documents, ids: encoded.map(\.ids), ks: faithfulnessK, seed: seed) : []
         let evaluation = labelled ? Evaluation(labels: classifier.labels, truth: truth.map { $0! }, predicted: documents.map(\.predicted)) : nil
-        return ReportAnalysis(labels: classifier.labels, scoreKind: attention ? .attention : .occlusion, documents: documents, shown: shown,
-                              evaluation: evaluation, massByPredicted: byPredicted.map(top), massByTruth: labelled ? byTruth.map(top) : [],
-                              massDocuments: massDocuments, faithfulness: faithfulness)
+        return ReportAnalysis(
+            labels: classifier.labels, scoreKind: attention ? .attention : .occlusion, documents: documents, shown: shown,
+            evaluation: evaluation, massByPredicted: byPredicted.map(top), massByTruth: labelled ? byTruth.map(top) : [],
+            massDocuments: massDocuments, faithfulness: faithfulness)
     }
 
     static func order(_ documents: [Document], by sort: ReportSort) -> [Int] {

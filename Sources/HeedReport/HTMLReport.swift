@@ -52,7 +52,8 @@ public struct HTMLReport {
     /// Reads a JSONL training log (one `EpochRecord` per line).
     public static func readTrainingLog(_ path: String) throws -> [EpochRecord] {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw FileManager.default.fileExists(atPath: path) ? HeedTextError.unreadable(path, reason: "permission denied or a folder") : HeedTextError.fileNotFound(path)
+            throw FileManager.default.fileExists(atPath: path)
+                ? HeedTextError.unreadable(path, reason: "permission denied or a folder") : HeedTextError.fileNotFound(path)
         }
         var records: [EpochRecord] = []
         let decoder = JSONDecoder()
@@ -69,7 +70,8 @@ public struct HTMLReport {
     /// Reads the JSON written by `heed compare`.
     public static func readComparison(_ path: String) throws -> Comparison {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw FileManager.default.fileExists(atPath: path) ? HeedTextError.unreadable(path, reason: "permission denied or a folder") : HeedTextError.fileNotFound(path)
+            throw FileManager.default.fileExists(atPath: path)
+                ? HeedTextError.unreadable(path, reason: "permission denied or a folder") : HeedTextError.fileNotFound(path)
         }
         do { return try JSONDecoder().decode(Comparison.self, from: data) } catch {
             throw ReportError.badComparison(file: path, reason: decodingReason(error))
@@ -79,7 +81,8 @@ public struct HTMLReport {
     static func decodingReason(_ error: Error) -> String {
         switch error as? DecodingError {
         case .keyNotFound(let key, _): return "missing field \(key.stringValue)"
-        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "bad value at \(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)"
+        case .typeMismatch(_, let c), .valueNotFound(_, let c):
+            return "bad value at \(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)"
         case .dataCorrupted: return "invalid JSON"
         default: return "\(error)"
         }
@@ -88,33 +91,43 @@ public struct HTMLReport {
     // MARK: Page model
 
     func page(_ a: ReportAnalysis, classifier: TextClassifier) -> PageView {
-        let labels = a.labels.map { visibleText(Substring($0)) } // labels come from the model file: show controls too
+        let labels = a.labels.map { visibleText(Substring($0)) }  // labels come from the model file: show controls too
         let attention = a.scoreKind == .attention
         let kind = classifier.modelKind.rawValue
         let encoder = classifier.modelKind.isBidirectional ? "BiLSTM" : "LSTM"
-        let modelKind = attention ? "\(kind): \(encoder) with \(classifier.options.attention.rawValue) attention pooling" : "\(kind): \(encoder), last hidden state, no attention"
+        let modelKind =
+            attention
+            ? "\(kind): \(encoder) with \(classifier.options.attention.rawValue) attention pooling" : "\(kind): \(encoder), last hidden state, no attention"
 
         let ev = a.evaluation
         var perClass: [ClassScoreView] = [], confusion: [ConfusionRowView] = []
         if let ev {
-            perClass = ev.perClass.map { ClassScoreView(label: visibleText(Substring($0.label)), precision: percent($0.precision), recall: percent($0.recall), f1: percent($0.f1), support: "\($0.support)") }
+            perClass = ev.perClass.map {
+                ClassScoreView(
+                    label: visibleText(Substring($0.label)), precision: percent($0.precision), recall: percent($0.recall), f1: percent($0.f1),
+                    support: "\($0.support)")
+            }
             for (i, row) in ev.confusion.enumerated() {
                 let total = row.reduce(0, +)
                 let cells = row.enumerated().map { j, count in
                     let share = total == 0 ? 0 : Double(count) / Double(total)
-                    return ConfusionCell(count: "\(count)", alpha: fixed(share, 3), diagonal: i == j,
-                                         title: "true \(labels[i]), predicted \(labels[j]): \(count) of \(total) (\(percent(share)))")
+                    return ConfusionCell(
+                        count: "\(count)", alpha: fixed(share, 3), diagonal: i == j,
+                        title: "true \(labels[i]), predicted \(labels[j]): \(count) of \(total) (\(percent(share)))")
                 }
                 confusion.append(ConfusionRowView(rowLabel: labels[i], cells: cells, total: "\(total)"))
             }
         }
 
-        func chips(_ list: [(token: String, mass: Double)]) -> [MassChip] { list.map { MassChip(token: visibleText(Substring($0.token)), mass: fixed($0.mass, 2)) } }
+        func chips(_ list: [(token: String, mass: Double)]) -> [MassChip] {
+            list.map { MassChip(token: visibleText(Substring($0.token)), mass: fixed($0.mass, 2)) }
+        }
         let massRows = labels.indices.map { c in
             let p = chips(a.massByPredicted[c]), t = a.massByTruth.isEmpty ? [] : chips(a.massByTruth[c])
             return MassRowView(classLabel: labels[c], byPredicted: p, byTruth: t, noPredicted: p.isEmpty, noTruth: t.isEmpty)
         }
-        let massNote = attention
+        let massNote =
+            attention
             ? "Attention weights summed per token over all \(a.massDocuments) documents, grouped by the predicted class and by the true class."
             : "Positive occlusion scores summed per token over the \(a.massDocuments) documents shown below (occlusion is computed only for those)."
 
@@ -122,38 +135,53 @@ public struct HTMLReport {
         for row in a.faithfulness {
             let n = max(row.documents, 1)
             let top = Double(row.topFlips) / Double(n), random = Double(row.randomFlips) / Double(n)
-            faithfulness.append(FaithfulnessView(k: "\(row.k)", documents: "\(row.documents)",
-                                                 top: "\(percent(top)) (\(row.topFlips))", random: "\(percent(random)) (\(row.randomFlips))",
-                                                 topDrop: fixed(row.topProbabilityDrop, 3), randomDrop: fixed(row.randomProbabilityDrop, 3),
-                                                 topWidth: fixed(100 * top, 1), randomWidth: fixed(100 * random, 1)))
+            faithfulness.append(
+                FaithfulnessView(
+                    k: "\(row.k)", documents: "\(row.documents)",
+                    top: "\(percent(top)) (\(row.topFlips))", random: "\(percent(random)) (\(row.randomFlips))",
+                    topDrop: fixed(row.topProbabilityDrop, 3), randomDrop: fixed(row.randomProbabilityDrop, 3),
+                    topWidth: fixed(100 * top, 1), randomWidth: fixed(100 * random, 1)))
         }
 
         var compareRows: [CompareRowView] = []
         var compareNote = ""
         if let c = comparison {
             compareRows = c.rows.map {
-                CompareRowView(modelName: $0.model, accuracy: percent($0.accuracy), macroF1: percent($0.macroF1), loss: fixed($0.testLoss, 4),
-                               seconds: fixed($0.trainSeconds, 1) + " s", speed: "\(Int($0.tokensPerSecond.isFinite ? $0.tokensPerSecond : 0))",
-                               epochs: "\($0.bestEpoch)/\($0.epochsRun)", isAttention: $0.model.contains("attention"))
+                CompareRowView(
+                    modelName: $0.model, accuracy: percent($0.accuracy), macroF1: percent($0.macroF1), loss: fixed($0.testLoss, 4),
+                    seconds: fixed($0.trainSeconds, 1) + " s", speed: "\(Int($0.tokensPerSecond.isFinite ? $0.tokensPerSecond : 0))",
+                    epochs: "\($0.bestEpoch)/\($0.epochsRun)", isAttention: $0.model.contains("attention"))
             }
-            compareNote = "Trained on \(c.train), scored on \(c.test), seed \(c.seed): attention vs baseline \(c.accuracyGain >= 0 ? "+" : "−")\(fixed(abs(c.accuracyGain), 1)) accuracy points."
+            compareNote =
+                "Trained on \(c.train), scored on \(c.test), seed \(c.seed): attention vs baseline \(c.accuracyGain >= 0 ? "+" : "−")\(fixed(abs(c.accuracyGain), 1)) accuracy points."
         }
 
         let log = trainingLog ?? []
-        let charts = log.isEmpty ? [] : [
-            Self.chart(title: "Loss per epoch", log: log, series: [("train loss", "s1", \.trainLoss), ("dev loss", "s2", \.devLoss)], percentAxis: false),
-            Self.chart(title: "Dev accuracy and macro-F1 per epoch", log: log, series: [("dev accuracy", "s3", \.devAccuracy), ("dev macro-F1", "s4", \.devMacroF1)], percentAxis: true),
-        ]
-        let logNote = trainingLog == nil ? "No training log found (heed train writes MODEL.log.jsonl; pass it with --log)." :
-            (log.isEmpty ? "The training log is empty." : "\(log.count) epoch\(log.count == 1 ? "" : "s"); the dotted line marks the kept (best dev accuracy) epoch.")
+        let charts =
+            log.isEmpty
+            ? []
+            : [
+                Self.chart(title: "Loss per epoch", log: log, series: [("train loss", "s1", \.trainLoss), ("dev loss", "s2", \.devLoss)], percentAxis: false),
+                Self.chart(
+                    title: "Dev accuracy and macro-F1 per epoch", log: log,
+                    series: [("dev accuracy", "s3", \.devAccuracy), ("dev macro-F1", "s4", \.devMacroF1)], percentAxis: true),
+            ]
+        let logNote =
+            trainingLog == nil
+            ? "No training log found (heed train writes MODEL.log.jsonl; pass it with --log)."
+            : (log.isEmpty
+                ? "The training log is empty." : "\(log.count) epoch\(log.count == 1 ? "" : "s"); the dotted line marks the kept (best dev accuracy) epoch.")
 
         let shownRanks = Self.sortRanks(a)
         let documents = a.shown.map { doc(a.documents[$0], analysis: a, keys: shownRanks[$0] ?? "") }
-        let legend = attention
+        let legend =
+            attention
             ? "Shade and underline thickness (none, thin, medium, thick above 40%, 60%, 80%) grow with the token's attention weight relative to the document's largest weight; the three most attended tokens carry a rank badge. Hover or focus a token (Tab) for its exact weight."
             : "This model has no attention. Tokens are shaded by leave-one-out occlusion: the drop in the predicted class's probability when the token is dropped from the input. Orange tokens supported the prediction, blue ones argued against it; the three strongest supporters carry a rank badge. Hover or focus a token (Tab) for the exact value."
 
-        let sorts: [(ReportSort, String)] = [(.misclassified, "misclassified first"), (.confidence, "least confident first"), (.length, "longest first"), (.corpus, "corpus order")]
+        let sorts: [(ReportSort, String)] = [
+            (.misclassified, "misclassified first"), (.confidence, "least confident first"), (.length, "longest first"), (.corpus, "corpus order"),
+        ]
         return PageView(
             title: "Heed report: \(modelName) on \(corpusName)", modelName: modelName, corpusName: corpusName, generator: generator,
             modelKind: modelKind, hasAttention: attention, baseline: !attention, scoreLegend: legend,
@@ -203,8 +231,10 @@ public struct HTMLReport {
         var cursor = 0
         func gap(_ from: Int, _ to: Int) {
             guard to > from else { return }
-            segments.append(Segment(isToken: false, text: visibleText(Substring(String(decoding: bytes[from..<to], as: UTF8.self))),
-                                    css: "", alpha: "", aria: "", hasRank: false, rank: ""))
+            segments.append(
+                Segment(
+                    isToken: false, text: visibleText(Substring(String(decoding: bytes[from..<to], as: UTF8.self))),
+                    css: "", alpha: "", aria: "", hasRank: false, rank: ""))
         }
         for (t, token) in d.tokens.enumerated() {
             let start = min(max(token.start, cursor), bytes.count), end = min(max(token.end, start), bytes.count)
@@ -216,11 +246,14 @@ public struct HTMLReport {
             if score < 0 { css += " neg" }
             let value = attention ? fixed(Double(score), 4) : (score >= 0 ? "+" : "−") + fixed(Double(abs(score)), 4)
             let rank = rankOf[t]
-            let aria = attention
+            let aria =
+                attention
                 ? "\(surface): attention \(value)\(rank.map { ", rank \($0)" } ?? "")"
                 : "\(surface): occlusion \(value)\(rank.map { ", rank \($0)" } ?? "")"
-            segments.append(Segment(isToken: true, text: surface, css: css, alpha: fixed(relative, 2), aria: aria,
-                                    hasRank: rank != nil, rank: rank.map(String.init) ?? ""))
+            segments.append(
+                Segment(
+                    isToken: true, text: surface, css: css, alpha: fixed(relative, 2), aria: aria,
+                    hasRank: rank != nil, rank: rank.map(String.init) ?? ""))
             cursor = end
         }
         var tailNote = ""
@@ -237,11 +270,12 @@ public struct HTMLReport {
         let probabilities = d.probabilities.enumerated().map { c, p in
             ProbabilityView(probLabel: visibleText(Substring(a.labels[c])), value: fixed(Double(p), 3), pct: fixed(Double(p) * 100, 1), isTop: c == best)
         }
-        return DocumentView(n: "\(d.index + 1)", line: "\(d.line)", hasTruth: d.truth != nil, truthLabel: d.truth.map { visibleText(Substring(a.labels[$0])) } ?? "",
-                            predictedLabel: visibleText(Substring(a.labels[best])), confidence: percent(Double(d.confidence)),
-                            wrong: d.misclassified, right: d.truth != nil && !d.misclassified, sortKeys: keys,
-                            segments: segments, noTokens: d.tokens.isEmpty, tokenCount: "\(d.tokens.count)",
-                            hiddenTail: !tailNote.isEmpty, tailNote: tailNote, probabilities: probabilities)
+        return DocumentView(
+            n: "\(d.index + 1)", line: "\(d.line)", hasTruth: d.truth != nil, truthLabel: d.truth.map { visibleText(Substring(a.labels[$0])) } ?? "",
+            predictedLabel: visibleText(Substring(a.labels[best])), confidence: percent(Double(d.confidence)),
+            wrong: d.misclassified, right: d.truth != nil && !d.misclassified, sortKeys: keys,
+            segments: segments, noTokens: d.tokens.isEmpty, tokenCount: "\(d.tokens.count)",
+            hiddenTail: !tailNote.isEmpty, tailNote: tailNote, probabilities: probabilities)
     }
 
     // MARK: Charts
@@ -276,16 +310,23 @@ public struct HTMLReport {
             .map { ChartTick(x: f(x($0.element)), y: f(top + plotH + 16), tickLabel: "\($0.element)") }
         let lines = series.map { name, css, path in
             let pts = log.filter { $0[keyPath: path].isFinite }
-            return ChartSeries(seriesName: name, points: pts.map { "\(f(x($0.epoch))),\(f(y($0[keyPath: path])))" }.joined(separator: " "), css: css,
-                               dots: pts.map { ChartDot(cx: f(x($0.epoch)), cy: f(y($0[keyPath: path])), dotTitle: "\(name), epoch \($0.epoch): \(percentAxis ? percent($0[keyPath: path]) : fixed($0[keyPath: path], 4))") })
+            return ChartSeries(
+                seriesName: name, points: pts.map { "\(f(x($0.epoch))),\(f(y($0[keyPath: path])))" }.joined(separator: " "), css: css,
+                dots: pts.map {
+                    ChartDot(
+                        cx: f(x($0.epoch)), cy: f(y($0[keyPath: path])),
+                        dotTitle: "\(name), epoch \($0.epoch): \(percentAxis ? percent($0[keyPath: path]) : fixed($0[keyPath: path], 4))")
+                })
         }
         let legend = series.enumerated().map { i, s in
-            ChartLegend(legendName: s.0, css: s.1, lx: f(left + Double(i) * 150), lx2: f(left + Double(i) * 150 + 24), tx: f(left + Double(i) * 150 + 30), ly: "29")
+            ChartLegend(
+                legendName: s.0, css: s.1, lx: f(left + Double(i) * 150), lx2: f(left + Double(i) * 150 + 24), tx: f(left + Double(i) * 150 + 30), ly: "29")
         }
         let best = log.last(where: \.best)
-        return ChartView(chartTitle: title, width: f(width), height: f(height), plotLeft: f(left), plotRight: f(left + plotW), plotTop: f(top),
-                         plotBottom: f(top + plotH), xTicks: xTicks, yTicks: yTicks, series: lines, legend: legend,
-                         hasBest: best != nil, bestX: best.map { f(x($0.epoch)) } ?? "",
-                         xAxisLabel: "epoch", xLabelX: f(left + plotW / 2), xLabelY: f(height - 4))
+        return ChartView(
+            chartTitle: title, width: f(width), height: f(height), plotLeft: f(left), plotRight: f(left + plotW), plotTop: f(top),
+            plotBottom: f(top + plotH), xTicks: xTicks, yTicks: yTicks, series: lines, legend: legend,
+            hasBest: best != nil, bestX: best.map { f(x($0.epoch)) } ?? "",
+            xAxisLabel: "epoch", xLabelX: f(left + plotW / 2), xLabelY: f(height - 4))
     }
 }

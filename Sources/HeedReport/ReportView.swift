@@ -30,9 +30,15 @@ struct ChartView {
     var xAxisLabel: String, xLabelX: String, xLabelY: String
 }
 
-struct CompareRowView { var modelName: String; var accuracy: String; var macroF1: String; var loss: String; var seconds: String; var speed: String; var epochs: String; var isAttention: Bool }
+struct CompareRowView {
+    var modelName: String; var accuracy: String; var macroF1: String; var loss: String; var seconds: String; var speed: String; var epochs: String;
+    var isAttention: Bool
+}
 
-struct FaithfulnessView { var k: String; var documents: String; var top: String; var random: String; var topDrop: String; var randomDrop: String; var topWidth: String; var randomWidth: String }
+struct FaithfulnessView {
+    var k: String; var documents: String; var top: String; var random: String; var topDrop: String; var randomDrop: String; var topWidth: String;
+    var randomWidth: String
+}
 
 struct ProbabilityView { var probLabel: String; var value: String; var pct: String; var isTop: Bool }
 
@@ -137,15 +143,23 @@ private enum Scalar: Decodable {
     case string(String), number(Double), bool(Bool), null
     init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null } else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? c.decode(Double.self) { self = .number(n) } else { self = .string((try? c.decode(String.self)) ?? "…") }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let n = try? c.decode(Double.self) {
+            self = .number(n)
+        } else {
+            self = .string((try? c.decode(String.self)) ?? "…")
+        }
     }
 }
 
 /// A flat Codable value's fields as sorted key/value strings (for config and options tables).
 func fields<T: Encodable>(_ value: T) -> [KeyValue] {
     guard let data = try? JSONEncoder().encode(value),
-          let object = try? JSONDecoder().decode([String: Scalar].self, from: data) else { return [] }
+        let object = try? JSONDecoder().decode([String: Scalar].self, from: data)
+    else { return [] }
     return object.keys.sorted().map { key in
         let text: String
         switch object[key]! {

@@ -30,7 +30,7 @@ struct ByteTable {
 
     @inline(__always)
     static func hash(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xcbf29ce484222325 // FNV-1a, then a final mix for the low bits
+        var h: UInt64 = 0xcbf29ce484222325  // FNV-1a, then a final mix for the low bits
         for b in key { h = (h ^ UInt64(b)) &* 0x100000001b3 }
         return h ^ (h >> 29)
     }

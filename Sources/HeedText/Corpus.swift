@@ -1,5 +1,5 @@
-import Foundation
 import CSV
+import Foundation
 
 /// Input formats Heed reads.
 public enum CorpusFormat: String, CaseIterable, Codable, Sendable {
@@ -35,8 +35,10 @@ public struct CorpusSource: Sendable {
     public static let defaultMaxDocumentBytes = 16 << 20
 
     /// A corpus file (or a `folder` corpus's root); `format` defaults to a guess from the name.
-    public init(_ url: URL, format: CorpusFormat? = nil, labelColumn: String = "label", textColumn: String = "text",
-                maxDocumentBytes: Int = CorpusSource.defaultMaxDocumentBytes) {
+    public init(
+        _ url: URL, format: CorpusFormat? = nil, labelColumn: String = "label", textColumn: String = "text",
+        maxDocumentBytes: Int = CorpusSource.defaultMaxDocumentBytes
+    ) {
         self.init(path: url.path, format: format, labelColumn: labelColumn, textColumn: textColumn, maxDocumentBytes: maxDocumentBytes)
     }
 
@@ -45,8 +47,10 @@ public struct CorpusSource: Sendable {
         CorpusSource(path: "-", format: format, labelColumn: "label", textColumn: "text", maxDocumentBytes: maxDocumentBytes)
     }
 
-    init(path: String, format: CorpusFormat? = nil, labelColumn: String = "label", textColumn: String = "text",
-         maxDocumentBytes: Int = CorpusSource.defaultMaxDocumentBytes) {
+    init(
+        path: String, format: CorpusFormat? = nil, labelColumn: String = "label", textColumn: String = "text",
+        maxDocumentBytes: Int = CorpusSource.defaultMaxDocumentBytes
+    ) {
         self.path = path
         self.format = format ?? CorpusSource.guessFormat(path)
         self.labelColumn = labelColumn
@@ -110,19 +114,22 @@ public struct CorpusReader {
     /// memory. Throwing from `body` stops reading.
     public func forEachDocument(_ body: (DocumentView) throws -> Void) throws {
         switch source.format {
-        case .tsv: try readLines { line, number in
-            guard let tab = line.firstIndex(of: 0x09) else { throw HeedTextError.missingTab(file: source.displayName, line: number) }
-            let label = String(decoding: UnsafeBufferPointer(rebasing: line[..<tab]), as: UTF8.self)
-            guard !label.isEmpty else { throw HeedTextError.emptyLabel(file: source.displayName, line: number) }
-            try body(DocumentView(label: label, text: UnsafeBufferPointer(rebasing: line[(tab + 1)...]), line: number))
-        }
-        case .text: try readLines { line, number in
-            try body(DocumentView(label: nil, text: line, line: number))
-        }
-        case .jsonl: try readLines { line, number in
-            var (label, text) = try parseJSONLine(line, number)
-            try text.withUTF8 { try body(DocumentView(label: label, text: $0, line: number)) }
-        }
+        case .tsv:
+            try readLines { line, number in
+                guard let tab = line.firstIndex(of: 0x09) else { throw HeedTextError.missingTab(file: source.displayName, line: number) }
+                let label = String(decoding: UnsafeBufferPointer(rebasing: line[..<tab]), as: UTF8.self)
+                guard !label.isEmpty else { throw HeedTextError.emptyLabel(file: source.displayName, line: number) }
+                try body(DocumentView(label: label, text: UnsafeBufferPointer(rebasing: line[(tab + 1)...]), line: number))
+            }
+        case .text:
+            try readLines { line, number in
+                try body(DocumentView(label: nil, text: line, line: number))
+            }
+        case .jsonl:
+            try readLines { line, number in
+                var (label, text) = try parseJSONLine(line, number)
+                try text.withUTF8 { try body(DocumentView(label: label, text: $0, line: number)) }
+            }
         case .csv: try readCSV(body)
         case .folder: try readFolder(body)
         }
@@ -197,7 +204,8 @@ public struct CorpusReader {
         }
         let header = (reader.headerRow ?? []).map { $0.hasPrefix("\u{FEFF}") ? String($0.dropFirst()) : $0 }
         guard let textIndex = header.firstIndex(of: source.textColumn) else {
-            throw HeedTextError.badCSV(file: file, reason: "no column named \"\(source.textColumn)\" in the header (\(header.joined(separator: ", "))); choose the text column")
+            throw HeedTextError.badCSV(
+                file: file, reason: "no column named \"\(source.textColumn)\" in the header (\(header.joined(separator: ", "))); choose the text column")
         }
         let labelIndex = header.firstIndex(of: source.labelColumn)
         var line = 2

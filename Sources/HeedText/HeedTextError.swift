@@ -43,11 +43,13 @@ public enum HeedTextError: Error, CustomStringConvertible, Equatable, Sendable {
         case .emptyLabel(let f, let l): return "\(f):\(l): the label is empty"
         case .badJSON(let f, let l, let r): return "\(f):\(l): \(r)"
         case .badCSV(let f, let r): return "\(f): \(r)"
-        case .documentTooLong(let f, let l, let b, let lim): return "\(f):\(l): document is \(b) bytes, over the limit of \(lim) (raise the document size limit or split it)"
+        case .documentTooLong(let f, let l, let b, let lim):
+            return "\(f):\(l): document is \(b) bytes, over the limit of \(lim) (raise the document size limit or split it)"
         case .noDocuments(let f): return "\(f): contains no documents"
         case .malformedHeader(let r): return "malformed header: \(r)"
         case .malformedVocabulary(let f, let l, let r): return "\(f):\(l): \(r)"
-        case .settingsMismatch(let f, let d): return "\(f): was built with different tokenizer settings (\(d.joined(separator: "; "))); rebuild it or pass matching options"
+        case .settingsMismatch(let f, let d):
+            return "\(f): was built with different tokenizer settings (\(d.joined(separator: "; "))); rebuild it or pass matching options"
         case .unknownLocale(let l, let r): return "cannot open an ICU word breaker for locale \"\(l)\": \(r)"
         case .writeFailed(let f, let r): return "\(f): cannot write: \(r)"
         }

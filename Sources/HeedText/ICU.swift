@@ -59,7 +59,7 @@ enum UnicodeSpan {
         while true {
             let capacity = out.count
             let n = out.withUnsafeMutableBufferPointer { heed_normalize(cMode, s.baseAddress!, Int64(s.count), $0.baseAddress!, Int64(capacity)) }
-            if n < 0 { // ICU failure: fall back to the surface form rather than lose the token
+            if n < 0 {  // ICU failure: fall back to the surface form rather than lose the token
                 if out.count < s.count { out = [UInt8](repeating: 0, count: s.count) }
                 out.withUnsafeMutableBufferPointer { _ = memcpyBytes($0.baseAddress!, s) }
                 return s.count

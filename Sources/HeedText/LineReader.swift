@@ -61,15 +61,16 @@ package final class LineReader {
             var newline = -1
             while true {
                 if let base = buffer.baseAddress, scanFrom < end,
-                   let hit = memchr(base + scanFrom, 0x0A, end - scanFrom) {
+                    let hit = memchr(base + scanFrom, 0x0A, end - scanFrom)
+                {
                     newline = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
                     break
                 }
                 if atEOF { break }
-                if end - start - 2 > maxLineBytes { // (+2: a CR LF may still follow)
+                if end - start - 2 > maxLineBytes {  // (+2: a CR LF may still follow)
                     throw .documentTooLong(file: displayName, line: lineNumber + 1, bytes: end - start, limit: maxLineBytes)
                 }
-                let scanned = end - start // fill() moves the pending bytes to the front
+                let scanned = end - start  // fill() moves the pending bytes to the front
                 try fill()
                 scanFrom = start + scanned
             }

@@ -49,8 +49,10 @@ public final class Tokenizer {
 
     /// The hot path: calls `body(normalizedBytes, start, end)` per token without creating Strings.
     /// `normalizedBytes` is only valid during the call.
-    public func forEachToken(in text: UnsafeBufferPointer<UInt8>,
-                             _ body: (UnsafeBufferPointer<UInt8>, Int, Int) -> Void) {
+    public func forEachToken(
+        in text: UnsafeBufferPointer<UInt8>,
+        _ body: (UnsafeBufferPointer<UInt8>, Int, Int) -> Void
+    ) {
         guard !text.isEmpty else { return }
         if alwaysUseICU { return forEachICUToken(text, nil, body) }
         // Mostly-ASCII text: only the stretches around non-ASCII bytes go through ICU. A split is
@@ -85,15 +87,17 @@ public final class Tokenizer {
 
     // MARK: - ICU path
 
-    private func forEachICUToken(_ whole: UnsafeBufferPointer<UInt8>, _ piece: Range<Int>? = nil,
-                                 _ body: (UnsafeBufferPointer<UInt8>, Int, Int) -> Void) {
+    private func forEachICUToken(
+        _ whole: UnsafeBufferPointer<UInt8>, _ piece: Range<Int>? = nil,
+        _ body: (UnsafeBufferPointer<UInt8>, Int, Int) -> Void
+    ) {
         let settings = self.settings
         let base = piece?.lowerBound ?? 0
         let text = piece.map { UnsafeBufferPointer(rebasing: whole[$0]) } ?? whole
         segmenter.forEachSegment(text) { pieceStart, pieceEnd, status in
             let start = pieceStart + base, end = pieceEnd + base
             let span = UnsafeBufferPointer(rebasing: whole[start..<end])
-            if status < 100 { // no word content: whitespace, punctuation, symbols, emoji
+            if status < 100 {  // no word content: whitespace, punctuation, symbols, emoji
                 if UnicodeSpan.containsPictographic(span) {
                     // Emoji stay as written: case folding would strip the ZWJ and variation
                     // selectors that make a sequence one emoji.
@@ -108,18 +112,20 @@ public final class Tokenizer {
     }
 
     @inline(__always)
-    private func emit(_ span: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, numeric: Bool,
-                      _ body: (UnsafeBufferPointer<UInt8>, Int, Int) -> Void) {
+    private func emit(
+        _ span: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, numeric: Bool,
+        _ body: (UnsafeBufferPointer<UInt8>, Int, Int) -> Void
+    ) {
         if numeric {
             Self.numberBytes.withUnsafeBufferPointer { body($0, start, end) }
             return
         }
-        if Self.isASCII(span) { // NFKC leaves ASCII alone; case folding only lowers A–Z
+        if Self.isASCII(span) {  // NFKC leaves ASCII alone; case folding only lowers A–Z
             if settings.normalization != .nfkcCasefold { return body(span, start, end) }
             return lowercased(span) { body($0, start, end) }
         }
         let n = UnicodeSpan.normalize(settings.normalization, span, into: &scratch)
-        guard n > 0 else { return } // e.g. only default-ignorable code points
+        guard n > 0 else { return }  // e.g. only default-ignorable code points
         scratch.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[0..<n]), start, end) }
     }
 
@@ -141,7 +147,7 @@ public final class Tokenizer {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "@"): return .letter
         case UInt8(ascii: "0")...UInt8(ascii: "9"): return .digit
         case UInt8(ascii: "_"): return .underscore
-        case UInt8(ascii: "."), UInt8(ascii: "'"): return .midLetterOrNum // MidNumLet, Single_Quote
+        case UInt8(ascii: "."), UInt8(ascii: "'"): return .midLetterOrNum  // MidNumLet, Single_Quote
         case UInt8(ascii: ","), UInt8(ascii: ";"): return .midNum
         case UInt8(ascii: " "), 0x09, 0x0A, 0x0B, 0x0C, 0x0D: return .space
         default: return .other
@@ -165,8 +171,10 @@ public final class Tokenizer {
         }
     }
 
-    private func forEachASCIIToken(_ text: UnsafeBufferPointer<UInt8>, _ piece: Range<Int>,
-                                   _ body: (UnsafeBufferPointer<UInt8>, Int, Int) -> Void) {
+    private func forEachASCIIToken(
+        _ text: UnsafeBufferPointer<UInt8>, _ piece: Range<Int>,
+        _ body: (UnsafeBufferPointer<UInt8>, Int, Int) -> Void
+    ) {
         let count = piece.upperBound
         let keepPunctuation = settings.keepPunctuation, maskNumbers = settings.maskNumbers
         let lower = settings.normalization == .nfkcCasefold
@@ -191,8 +199,9 @@ public final class Tokenizer {
                             guard next < count else { i = next; break }
                             let k = kinds[Int(text[next])]
                             if k == .letter || k == .digit || k == .underscore { previous = k; i = next; continue }
-                            if (k == .midLetterOrNum || k == .midNum), next + 1 < count,
-                               previous == .letter || previous == .digit {
+                            if k == .midLetterOrNum || k == .midNum, next + 1 < count,
+                                previous == .letter || previous == .digit
+                            {
                                 let after = kinds[Int(text[next + 1])]
                                 if after == previous && (k == .midLetterOrNum || previous == .digit) {
                                     previous = after; i = next + 1; continue
@@ -202,9 +211,9 @@ public final class Tokenizer {
                             break
                         }
                         let end = i
-                        if !hasLetter && !hasDigit && end - start == 1 { // a lone '_' is punctuation to ICU,
+                        if !hasLetter && !hasDigit && end - start == 1 {  // a lone '_' is punctuation to ICU,
                             if keepPunctuation { body(UnsafeBufferPointer(rebasing: text[start..<end]), start, end) }
-                            continue // but a run of two or more is a word (rule status "letter")
+                            continue  // but a run of two or more is a word (rule status "letter")
                         }
                         if maskNumbers && hasDigit && !(hasLetter && Self.hasASCIILetter(text, start..<end)) {
                             Self.numberBytes.withUnsafeBufferPointer { body($0, start, end) }

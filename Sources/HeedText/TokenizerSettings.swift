@@ -22,8 +22,10 @@ public struct TokenizerSettings: Codable, Hashable, Sendable {
     public var maskNumbers: Bool
 
     /// Settings with the same defaults as `default`.
-    public init(locale: String = "root", normalization: Normalization = .nfkcCasefold,
-                keepPunctuation: Bool = false, maskNumbers: Bool = false) {
+    public init(
+        locale: String = "root", normalization: Normalization = .nfkcCasefold,
+        keepPunctuation: Bool = false, maskNumbers: Bool = false
+    ) {
         self.locale = locale
         self.normalization = normalization
         self.keepPunctuation = keepPunctuation
@@ -62,8 +64,9 @@ public struct TokenizerSettings: Codable, Hashable, Sendable {
         guard punctuation == "keep" || punctuation == "drop", numbers == "keep" || numbers == "mask" else {
             throw .malformedHeader("bad punctuation= or numbers= in \"\(line)\"")
         }
-        self.init(locale: String(try field("locale")), normalization: normalization,
-                  keepPunctuation: punctuation == "keep", maskNumbers: numbers == "mask")
+        self.init(
+            locale: String(try field("locale")), normalization: normalization,
+            keepPunctuation: punctuation == "keep", maskNumbers: numbers == "mask")
     }
 
     /// Human-readable differences, for "vocabulary was built with other settings" errors.
@@ -71,7 +74,9 @@ public struct TokenizerSettings: Codable, Hashable, Sendable {
         var out: [String] = []
         if locale != other.locale { out.append("locale \(other.locale) vs \(locale)") }
         if normalization != other.normalization { out.append("normalization \(other.normalization.rawValue) vs \(normalization.rawValue)") }
-        if keepPunctuation != other.keepPunctuation { out.append("punctuation \(other.keepPunctuation ? "keep" : "drop") vs \(keepPunctuation ? "keep" : "drop")") }
+        if keepPunctuation != other.keepPunctuation {
+            out.append("punctuation \(other.keepPunctuation ? "keep" : "drop") vs \(keepPunctuation ? "keep" : "drop")")
+        }
         if maskNumbers != other.maskNumbers { out.append("numbers \(other.maskNumbers ? "mask" : "keep") vs \(maskNumbers ? "mask" : "keep")") }
         return out
     }

@@ -211,8 +211,10 @@ public struct Vocabulary: Sendable {
     }
 
     /// Builds a vocabulary by counting `sources` with `tokenizer`.
-    public static func build(from sources: [CorpusSource], tokenizer: Tokenizer, minCount: Int = 2, maxSize: Int = 30000,
-                             progress: ((Int, Int?) -> Void)? = nil) throws -> Vocabulary {
+    public static func build(
+        from sources: [CorpusSource], tokenizer: Tokenizer, minCount: Int = 2, maxSize: Int = 30000,
+        progress: ((Int, Int?) -> Void)? = nil
+    ) throws -> Vocabulary {
         var counts = TokenCounts(settings: tokenizer.settings)
         for source in sources { try counts.count(source, tokenizer: tokenizer, progress: progress) }
         return Vocabulary(counts: counts, minCount: minCount, maxSize: maxSize)
@@ -221,8 +223,10 @@ public struct Vocabulary: Sendable {
     /// The one way text becomes model input, shared by training, evaluation and prediction so
     /// they cannot drift apart: the ids of the first `maxLength` tokens (unknown tokens map to
     /// `<unk>`), each kept token also handed to `kept` with its UTF-8 byte range in `text`.
-    public func ids(of text: UnsafeBufferPointer<UInt8>, tokenizer: Tokenizer, maxLength: Int = .max,
-                    kept: ((_ token: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Void)? = nil) -> [Int32] {
+    public func ids(
+        of text: UnsafeBufferPointer<UInt8>, tokenizer: Tokenizer, maxLength: Int = .max,
+        kept: ((_ token: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Void)? = nil
+    ) -> [Int32] {
         var out: [Int32] = []
         tokenizer.forEachToken(in: text) { token, start, end in
             guard out.count < maxLength else { return }
@@ -233,8 +237,10 @@ public struct Vocabulary: Sendable {
     }
 
     /// `ids(of:tokenizer:maxLength:kept:)` for a `String`.
-    public func ids(of text: String, tokenizer: Tokenizer, maxLength: Int = .max,
-                    kept: ((_ token: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Void)? = nil) -> [Int32] {
+    public func ids(
+        of text: String, tokenizer: Tokenizer, maxLength: Int = .max,
+        kept: ((_ token: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Void)? = nil
+    ) -> [Int32] {
         var text = text
         return text.withUTF8 { ids(of: $0, tokenizer: tokenizer, maxLength: maxLength, kept: kept) }
     }
@@ -249,7 +255,8 @@ public struct Vocabulary: Sendable {
     /// Header line with tokenizer settings and build options, one `# label` line per label, then
     /// `token<TAB>count` in id order (`<pad>`, `<unk>` first; `<unk>`'s count is the tokens it replaced).
     public func serialized() throws(HeedTextError) -> [UInt8] {
-        var out = Array("\(Self.magic)\t\(settings.headerFields)\tmin-count=\(minCount)\tmax-size=\(maxSize)\tdocuments=\(documents)\ttokens=\(trainingTokens)\n".utf8)
+        var out = Array(
+            "\(Self.magic)\t\(settings.headerFields)\tmin-count=\(minCount)\tmax-size=\(maxSize)\tdocuments=\(documents)\ttokens=\(trainingTokens)\n".utf8)
         try appendLabels(Dictionary(uniqueKeysWithValues: zip(labels, labelCounts)), to: &out)
         for id in 0..<table.count {
             out.append(contentsOf: table.key(id))
@@ -269,9 +276,10 @@ public struct Vocabulary: Sendable {
             let diff = expected.differences(from: parsed.settings)
             guard diff.isEmpty else { throw HeedTextError.settingsMismatch(file: path, differences: diff) }
         }
-        var vocabulary = Vocabulary(settings: parsed.settings, minCount: parsed.number("min-count") ?? 1,
-                                    maxSize: parsed.number("max-size") ?? Int.max, labelCounts: parsed.labelCounts,
-                                    documents: parsed.number("documents") ?? 0, tokens: parsed.number("tokens") ?? 0)
+        var vocabulary = Vocabulary(
+            settings: parsed.settings, minCount: parsed.number("min-count") ?? 1,
+            maxSize: parsed.number("max-size") ?? Int.max, labelCounts: parsed.labelCounts,
+            documents: parsed.number("documents") ?? 0, tokens: parsed.number("tokens") ?? 0)
         try parsed.forEachEntry { token, n, line throws(HeedTextError) in
             let (id, inserted) = vocabulary.table.insert(token)
             guard inserted else { throw .malformedVocabulary(file: path, line: line, reason: "token appears twice") }
@@ -342,7 +350,8 @@ struct VocabularyFileParser {
         self.path = path
         self.lines = lines
         guard let header = lines.first.map({ String(decoding: $0, as: UTF8.self) }), header.hasPrefix(magic + "\t") else {
-            throw HeedTextError.malformedVocabulary(file: path, line: 1, reason: "not a Heed file of this kind (expected a first line starting with \"\(magic)\")")
+            throw HeedTextError.malformedVocabulary(
+                file: path, line: 1, reason: "not a Heed file of this kind (expected a first line starting with \"\(magic)\")")
         }
         let parts = header.split(separator: "\t")
         do { settings = try TokenizerSettings(headerFields: parts.count > 1 ? parts[1] : "") } catch {

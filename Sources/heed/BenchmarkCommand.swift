@@ -29,7 +29,9 @@ struct Benchmark: ParsableCommand {
                 texts.append(contentsOf: doc.text)
                 ends.append(texts.count)
                 counts.addDocument(label: doc.label)
-                tokenizer.forEachToken(in: doc.text) { counts.add(token: $0) ; _ = ($1, $2) }
+                tokenizer.forEachToken(in: doc.text) {
+                    counts.add(token: $0); _ = ($1, $2)
+                }
             }
             let vocabulary = Vocabulary(counts: counts)
             var ids = [Int32](repeating: 0, count: 1 << 16)
@@ -54,7 +56,9 @@ struct Benchmark: ParsableCommand {
             let elapsed = start.duration(to: clock.now)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
             let bytes = texts.count * max(1, passes)
-            print("{\"bytes\": \(bytes), \"seconds\": \(seconds), \"tokens\": \(tokens), \"mb_per_s\": \(Double(bytes) / seconds / 1e6), \"documents\": \(ends.count * max(1, passes))}")
+            print(
+                "{\"bytes\": \(bytes), \"seconds\": \(seconds), \"tokens\": \(tokens), \"mb_per_s\": \(Double(bytes) / seconds / 1e6), \"documents\": \(ends.count * max(1, passes))}"
+            )
         }
     }
 
@@ -72,7 +76,9 @@ struct Benchmark: ParsableCommand {
             let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
             let docs = try CorpusReader(input.source(corpus)).readAll()
             let r = try LatencyBenchmark.run(classifier, documents: docs, runs: n)
-            print("{\"p50_ms\": \(r.p50Milliseconds), \"p99_ms\": \(r.p99Milliseconds), \"mean_ms\": \(r.meanMilliseconds), \"runs\": \(r.runs), \"mean_tokens\": \(r.meanTokens), \"threads\": \(threads)}")
+            print(
+                "{\"p50_ms\": \(r.p50Milliseconds), \"p99_ms\": \(r.p99Milliseconds), \"mean_ms\": \(r.meanMilliseconds), \"runs\": \(r.runs), \"mean_tokens\": \(r.meanTokens), \"threads\": \(threads)}"
+            )
         }
     }
 }

@@ -8,11 +8,12 @@ extension Comparison {
     var table: String {
         var lines = ["model              accuracy  macro-F1  train time  tokens/s  best epoch"]
         for r in rows {
-            lines.append(Format.pad(r.model, 19) + Format.pad(percent(r.accuracy), 8, alignRight: true)
-                         + Format.pad(percent(r.macroF1), 10, alignRight: true)
-                         + Format.pad("\(fixed(r.trainSeconds, 1)) s", 12, alignRight: true)
-                         + Format.pad("\(Int(r.tokensPerSecond))", 10, alignRight: true)
-                         + Format.pad("\(r.bestEpoch)/\(r.epochsRun)", 12, alignRight: true))
+            lines.append(
+                Format.pad(r.model, 19) + Format.pad(percent(r.accuracy), 8, alignRight: true)
+                    + Format.pad(percent(r.macroF1), 10, alignRight: true)
+                    + Format.pad("\(fixed(r.trainSeconds, 1)) s", 12, alignRight: true)
+                    + Format.pad("\(Int(r.tokensPerSecond))", 10, alignRight: true)
+                    + Format.pad("\(r.bestEpoch)/\(r.epochsRun)", 12, alignRight: true))
         }
         let sign = accuracyGain >= 0 ? "+" : ""
         lines.append("attention vs baseline: \(sign)\(fixed(accuracyGain, 1)) accuracy points on \(test)")
@@ -20,8 +21,10 @@ extension Comparison {
     }
 }
 
-func runComparison(train: String, test: String, baseline: ModelKind, attentionModel: ModelKind, flags: TrainingFlags,
-                   output: String, quiet: Bool) throws -> Comparison {
+func runComparison(
+    train: String, test: String, baseline: ModelKind, attentionModel: ModelKind, flags: TrainingFlags,
+    output: String, quiet: Bool
+) throws -> Comparison {
     try FileChecks.checkWritable(output)
     let testDocs = try flags.read(test)
     let stem = output.hasSuffix(".json") ? String(output.dropLast(5)) : output
@@ -30,13 +33,16 @@ func runComparison(train: String, test: String, baseline: ModelKind, attentionMo
         let modelPath = "\(stem).\(kind.rawValue).heed"
         let result = try runTraining(model: kind, flags: flags, trainPath: train, output: modelPath, quiet: quiet, name: kind.rawValue)
         let evaluation = try result.classifier.evaluate(testDocs, file: test)
-        rows.append(ComparisonRow(model: kind.rawValue, accuracy: evaluation.accuracy, macroF1: evaluation.macroF1,
-                                  testLoss: evaluation.loss ?? .nan, trainSeconds: result.seconds,
-                                  tokensPerSecond: result.tokensPerSecond, bestEpoch: result.bestEpoch,
-                                  epochsRun: result.log.count, modelFile: modelPath))
+        rows.append(
+            ComparisonRow(
+                model: kind.rawValue, accuracy: evaluation.accuracy, macroF1: evaluation.macroF1,
+                testLoss: evaluation.loss ?? .nan, trainSeconds: result.seconds,
+                tokensPerSecond: result.tokensPerSecond, bestEpoch: result.bestEpoch,
+                epochsRun: result.log.count, modelFile: modelPath))
     }
-    let comparison = Comparison(train: train, test: test, seed: flags.seed, options: flags.options(model: attentionModel),
-                                rows: rows, accuracyGain: 100 * (rows[1].accuracy - rows[0].accuracy))
+    let comparison = Comparison(
+        train: train, test: test, seed: flags.seed, options: flags.options(model: attentionModel),
+        rows: rows, accuracyGain: 100 * (rows[1].accuracy - rows[0].accuracy))
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
     try AtomicWriter.write(Array(try encoder.encode(comparison)), to: output)

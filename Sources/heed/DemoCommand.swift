@@ -35,16 +35,22 @@ struct Demo: ParsableCommand {
         try CorpusReader(CorpusSource(URL(fileURLWithPath: train))).forEachDocument { doc in
             counts.addDocument(label: doc.label)
             var n = 0
-            tokenizer.forEachToken(in: doc.text) { token, _, _ in counts.add(token: token); n += 1 }
+            tokenizer.forEachToken(in: doc.text) { token, _, _ in
+                counts.add(token: token); n += 1
+            }
             lengths.append(n)
             if example == nil && doc.text.count > 60 { example = (doc.textString, tokenizer.tokenize(bytes: doc.text)) }
         }
         if let (text, tokens) = example {
             print("   \(text)")
-            print("   → " + tokens.prefix(12).map { "\($0.text)[\($0.range.lowerBound),\($0.range.upperBound))" }.joined(separator: " ") + (tokens.count > 12 ? " …" : ""))
+            print(
+                "   → " + tokens.prefix(12).map { "\($0.text)[\($0.range.lowerBound),\($0.range.upperBound))" }.joined(separator: " ")
+                    + (tokens.count > 12 ? " …" : ""))
         }
         let sorted = lengths.sorted()
-        print("   \(counts.documents) documents, \(counts.tokens) tokens, \(counts.distinctTokens) distinct; tokens per document: median \(sorted[sorted.count / 2]), 95th percentile \(sorted[sorted.count * 95 / 100]), max \(sorted.last!)")
+        print(
+            "   \(counts.documents) documents, \(counts.tokens) tokens, \(counts.distinctTokens) distinct; tokens per document: median \(sorted[sorted.count / 2]), 95th percentile \(sorted[sorted.count * 95 / 100]), max \(sorted.last!)"
+        )
 
         print("== 2. Vocabulary")
         let vocabulary = Vocabulary(counts: counts)
@@ -60,14 +66,16 @@ struct Demo: ParsableCommand {
             for id in vocabulary.ids(of: doc.text, tokenizer: tokenizer) { total += 1; if id == Vocabulary.unknownID { unknown += 1 } }
         }
         let majority = vocabulary.labelCounts.max() ?? 0
-        print("   labels (train): " + zip(vocabulary.labels, vocabulary.labelCounts).map { "\($0) \($1)" }.joined(separator: ", ")
-              + "; majority-class accuracy \(percent(Double(majority) / Double(max(1, counts.documents))))")
+        print(
+            "   labels (train): " + zip(vocabulary.labels, vocabulary.labelCounts).map { "\($0) \($1)" }.joined(separator: ", ")
+                + "; majority-class accuracy \(percent(Double(majority) / Double(max(1, counts.documents))))")
         print("   test: \(testDocs.count) documents, \(total) tokens, \(percent(Double(unknown) / Double(max(1, total)))) out of vocabulary")
         if !skipTraining {
             print("== 4. Baseline vs attention (same data, seed and settings; dev = 10% of train; test never seen)")
             let flags = try TrainingFlags.parse(["--epochs", "\(epochs)"])
-            let comparison = try runComparison(train: train, test: test, baseline: .lstm, attentionModel: .attention,
-                                               flags: flags, output: output + "/compare.json", quiet: false)
+            let comparison = try runComparison(
+                train: train, test: test, baseline: .lstm, attentionModel: .attention,
+                flags: flags, output: output + "/compare.json", quiet: false)
             print(comparison.table.split(separator: "\n").map { "   " + $0 }.joined(separator: "\n"))
             print("   wrote \(output)/compare.json and the two models beside it")
 
@@ -89,4 +97,3 @@ struct Demo: ParsableCommand {
         print("Done in \(elapsed.components.seconds) s. Outputs in \(output)/")
     }
 }
-

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Heed
 import HeedIO
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -33,11 +34,15 @@ func runDistributedTraining(model kind: ModelKind, flags: TrainingFlags, trainPa
         let r = try trainer.train(shard: shard, dev: devShard, file: trainPath, collective: group)
         if isRoot {
             if r.interrupted {
-                note(r.wroteModel ? "Interrupted. \(output) holds the best model so far (epoch \(r.bestEpoch)); continue with --resume \(output).ckpt"
-                                : "Interrupted before the first epoch finished; no model was written.")
+                note(
+                    r.wroteModel
+                        ? "Interrupted. \(output) holds the best model so far (epoch \(r.bestEpoch)); continue with --resume \(output).ckpt"
+                        : "Interrupted before the first epoch finished; no model was written.")
             } else if !quiet {
                 let best = r.log.first { $0.epoch == r.bestEpoch }
-                print("\(output): \(kind.rawValue) on \(group.size) ranks, best epoch \(r.bestEpoch) of \(r.log.count), dev accuracy \(percent(best?.devAccuracy ?? 0)), \(r.trainDocuments) training documents (\(r.skippedDocuments) without tokens skipped), \(Int(r.tokensPerSecond)) tokens/s, \(fixed(r.seconds, 1)) s")
+                print(
+                    "\(output): \(kind.rawValue) on \(group.size) ranks, best epoch \(r.bestEpoch) of \(r.log.count), dev accuracy \(percent(best?.devAccuracy ?? 0)), \(r.trainDocuments) training documents (\(r.skippedDocuments) without tokens skipped), \(Int(r.tokensPerSecond)) tokens/s, \(fixed(r.seconds, 1)) s"
+                )
             }
         }
         group.finish()

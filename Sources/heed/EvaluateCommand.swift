@@ -11,7 +11,9 @@ extension Evaluation {
         func lpad(_ s: String, _ n: Int) -> String { Format.pad(s, n, alignRight: true) }
         lines.append(pad("class", width) + "  precision  recall      F1  support")
         for s in perClass {
-            lines.append(pad(s.label, width) + "  " + lpad(percent(s.precision), 9) + "  " + lpad(percent(s.recall), 6) + "  " + lpad(percent(s.f1), 6) + "  " + lpad("\(s.support)", 7))
+            lines.append(
+                pad(s.label, width) + "  " + lpad(percent(s.precision), 9) + "  " + lpad(percent(s.recall), 6) + "  " + lpad(percent(s.f1), 6) + "  "
+                    + lpad("\(s.support)", 7))
         }
         lines.append("")
         lines.append("confusion (rows: true, columns: predicted)")

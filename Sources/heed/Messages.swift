@@ -41,9 +41,11 @@ func commandLineMessage(_ error: any Error) -> any Error {
         switch e {
         case .emptyDevSet: return CommandLineMessage(description: "the dev set is empty: give --dev FILE or more training data")
         case .embeddingDimension(let file, let line, let found, let expected):
-            return CommandLineMessage(description: "\(file):\(line): vector has \(found) values, the model's embeddings have \(expected) (use --embed \(found))")
+            return CommandLineMessage(
+                description: "\(file):\(line): vector has \(found) values, the model's embeddings have \(expected) (use --embed \(found))")
         case .nonFinite(let epoch, let batch, let what):
-            return CommandLineMessage(description: "training diverged: non-finite \(what) in epoch \(epoch), batch \(batch); the best model so far is kept (try a lower --lr)")
+            return CommandLineMessage(
+                description: "training diverged: non-finite \(what) in epoch \(epoch), batch \(batch); the best model so far is kept (try a lower --lr)")
         default: return e
         }
     case let e as HeedTextError:

@@ -48,7 +48,8 @@ struct InputOptions: ParsableArguments {
 
     /// The source for a path argument; "-" is standard input (in `fallback` format unless --input says).
     func source(_ path: String, default fallback: CorpusFormat? = nil) -> CorpusSource {
-        var source = path == "-"
+        var source =
+            path == "-"
             ? CorpusSource.standardInput(format: format ?? fallback ?? .tsv, maxDocumentBytes: maxBytes)
             : CorpusSource(URL(fileURLWithPath: path), format: format, maxDocumentBytes: maxBytes)
         source.labelColumn = labelColumn

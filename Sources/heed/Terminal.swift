@@ -1,9 +1,10 @@
+import Heed
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Heed
 
 /// Buffered writes to standard output (print() per token would dominate tokenizer time).
 final class OutputBuffer {

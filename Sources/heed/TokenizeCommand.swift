@@ -1,5 +1,5 @@
-import Foundation
 import ArgumentParser
+import Foundation
 import Heed
 import HeedIO
 
@@ -62,8 +62,14 @@ struct Tokenize: ParsableCommand {
             reader.progress = progress.update
             try reader.forEachDocument { doc in
                 if let label = doc.label {
-                    if format == .jsonl { out.write("{\"label\": "); out.writeJSONString(label); out.write(", ") } else { out.write(label); out.write(byte: 0x09) }
-                } else if format == .jsonl { out.write("{") }
+                    if format == .jsonl {
+                        out.write("{\"label\": "); out.writeJSONString(label); out.write(", ")
+                    } else {
+                        out.write(label); out.write(byte: 0x09)
+                    }
+                } else if format == .jsonl {
+                    out.write("{")
+                }
                 switch format {
                 case .text:
                     var first = true

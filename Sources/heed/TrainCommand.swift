@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Heed
 import HeedIO
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -43,7 +44,9 @@ final class TrainingDisplay: @unchecked Sendable {
         guard live, p.batch % 5 == 0 || p.batch == p.batches else { return }
         let width = 24, filled = width * p.batch / max(p.batches, 1)
         let eta = p.epochSeconds / Double(p.batch) * Double(p.batches - p.batch)
-        writeStderr("\r\(name) epoch \(p.epoch)/\(p.epochs) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(p.batch)/\(p.batches) loss \(fixed(p.loss, 4)) \(Int(p.tokensPerSecond)) tok/s ETA \(Int(eta.rounded())) s \u{1B}[K")
+        writeStderr(
+            "\r\(name) epoch \(p.epoch)/\(p.epochs) [\(String(repeating: "#", count: filled))\(String(repeating: ".", count: width - filled))] \(p.batch)/\(p.batches) loss \(fixed(p.loss, 4)) \(Int(p.tokensPerSecond)) tok/s ETA \(Int(eta.rounded())) s \u{1B}[K"
+        )
     }
 
     /// Set once an epoch became the best: the trainer has written the model by then.
@@ -53,7 +56,9 @@ final class TrainingDisplay: @unchecked Sendable {
         if r.best { sawBestEpoch = true }
         guard !quiet else { return }
         if live { writeStderr("\r\u{1B}[K") }
-        writeStderr("\(name) epoch \(r.epoch): train loss \(fixed(r.trainLoss, 4)), dev loss \(fixed(r.devLoss, 4)), dev accuracy \(percent(r.devAccuracy)), \(Int(r.tokensPerSecond)) tok/s, \(fixed(r.seconds, 1)) s\(r.best ? " *" : "")\n")
+        writeStderr(
+            "\(name) epoch \(r.epoch): train loss \(fixed(r.trainLoss, 4)), dev loss \(fixed(r.devLoss, 4)), dev accuracy \(percent(r.devAccuracy)), \(Int(r.tokensPerSecond)) tok/s, \(fixed(r.seconds, 1)) s\(r.best ? " *" : "")\n"
+        )
     }
 }
 
@@ -79,7 +84,9 @@ func runTraining(model kind: ModelKind, flags: TrainingFlags, trainPath: String,
     }
     if result.interrupted {
         if result.wroteModel {
-            note("Interrupted by \(stopRequested == SIGTERM ? "SIGTERM" : "Ctrl-C"). \(output) holds the best model so far (epoch \(result.bestEpoch)); continue with --resume \(output).ckpt")
+            note(
+                "Interrupted by \(stopRequested == SIGTERM ? "SIGTERM" : "Ctrl-C"). \(output) holds the best model so far (epoch \(result.bestEpoch)); continue with --resume \(output).ckpt"
+            )
         } else {
             note("Interrupted before the first epoch finished; no model was written.")
         }
@@ -116,7 +123,9 @@ struct Train: ParsableCommand {
         let r = try runTraining(model: model, flags: flags, trainPath: train, output: output, quiet: quiet, name: model.rawValue)
         if !quiet {
             let best = r.log.first { $0.epoch == r.bestEpoch }
-            print("\(output): \(model.rawValue), best epoch \(r.bestEpoch) of \(r.log.count), dev accuracy \(percent(best?.devAccuracy ?? 0)), \(r.trainDocuments) training documents (\(r.skippedDocuments) without tokens skipped), \(Int(r.tokensPerSecond)) tokens/s, \(fixed(r.seconds, 1)) s")
+            print(
+                "\(output): \(model.rawValue), best epoch \(r.bestEpoch) of \(r.log.count), dev accuracy \(percent(best?.devAccuracy ?? 0)), \(r.trainDocuments) training documents (\(r.skippedDocuments) without tokens skipped), \(Int(r.tokensPerSecond)) tokens/s, \(fixed(r.seconds, 1)) s"
+            )
         }
     }
 }

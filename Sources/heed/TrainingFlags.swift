@@ -36,7 +36,8 @@ struct TrainingFlags: ParsableArguments {
         o.model = model
         o.attention = attention
         o.embeddingSize = embed; o.hiddenSize = hidden; o.epochs = epochs; o.patience = patience; o.batchSize = batch
-        o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embeddingInitStd = embedInitStd; o.maxLength = maxLength; o.minCount = minCount; o.maxVocabulary = maxVocab
+        o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embeddingInitStd = embedInitStd; o.maxLength = maxLength;
+        o.minCount = minCount; o.maxVocabulary = maxVocab
         o.classWeights = classWeights; o.seed = seed; o.threads = threads; o.devFraction = devFraction
         return o
     }

@@ -1,5 +1,5 @@
-import Foundation
 import ArgumentParser
+import Foundation
 import Heed
 import HeedIO
 
@@ -31,13 +31,16 @@ struct Vocab: ParsableCommand {
     static func summary(_ v: Vocabulary, path: String) -> String {
         let labels = zip(v.labels, v.labelCounts).map { "\($0) \($1)" }.joined(separator: ", ")
         let coverage = (v.coverage * 1000).rounded() / 10
-        return "\(path): \(v.count) entries from \(v.documents) documents, covering \(coverage)% of \(v.trainingTokens) training tokens; labels: \(labels.isEmpty ? "none" : labels)"
+        return
+            "\(path): \(v.count) entries from \(v.documents) documents, covering \(coverage)% of \(v.trainingTokens) training tokens; labels: \(labels.isEmpty ? "none" : labels)"
     }
 
     /// Counts tokens and labels of `files` with a progress display; with `requireDocuments`, a file
     /// without any document is an error (a vocabulary from nothing is a mistake, a shard may be empty).
-    static func count(_ files: [String], input: InputOptions, settings: TokenizerSettings, quiet: Bool,
-                      requireDocuments: Bool) throws -> TokenCounts {
+    static func count(
+        _ files: [String], input: InputOptions, settings: TokenizerSettings, quiet: Bool,
+        requireDocuments: Bool
+    ) throws -> TokenCounts {
         let tokenizer = try Tokenizer(settings: settings)
         var counts = TokenCounts(settings: settings)
         for path in files {

@@ -12,7 +12,8 @@ struct RunResult {
 /// The `heed` executable built beside the test bundle.
 var heedBinary: String {
     let binary = Bundle.main.bundleURL.appendingPathComponent("heed").path
-    return FileManager.default.fileExists(atPath: binary) ? binary
+    return FileManager.default.fileExists(atPath: binary)
+        ? binary
         : Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("heed").path
 }
 
@@ -31,8 +32,9 @@ func heed(_ arguments: [String], stdin: String? = nil) throws -> RunResult {
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return RunResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                     stderr: String(decoding: errData, as: UTF8.self))
+    return RunResult(
+        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self))
 }
 
 final class Scratch {

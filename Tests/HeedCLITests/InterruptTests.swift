@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,12 +12,15 @@ import Glibc
     @Test(arguments: [(SIGINT, Int32(130), "Ctrl-C"), (SIGTERM, Int32(143), "SIGTERM")])
     func signalStopsCleanly(signal: Int32, status: Int32, name: String) throws {
         let s = Scratch()
-        let lines = try String(contentsOfFile: repositoryRoot + "/corpora/sentiment-en-rt/train.tsv", encoding: .utf8)
+        let lines =
+            try String(contentsOfFile: repositoryRoot + "/corpora/sentiment-en-rt/train.tsv", encoding: .utf8)
             .split(separator: "\n").prefix(400).joined(separator: "\n") + "\n"
         let train = s.file("train.tsv", lines)
         let model = s.path + "/m.heed"
-        let run = try startHeed(["train", train, "--model", "attention", "--embed", "8", "--hidden", "8",
-                                 "--epochs", "200", "--patience", "200", "--quiet", "-o", model])
+        let run = try startHeed([
+            "train", train, "--model", "attention", "--embed", "8", "--hidden", "8",
+            "--epochs", "200", "--patience", "200", "--quiet", "-o", model,
+        ])
         // Wait for the first epoch's log (the model and checkpoint are written before it).
         let deadline = Date().addingTimeInterval(120)
         while !s.exists("m.heed.log.jsonl") && Date() < deadline && run.process.isRunning { usleep(50_000) }
@@ -48,8 +52,9 @@ struct RunningHeed {
         let errData = err.fileHandleForReading.readDataToEndOfFile()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return RunResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+        return RunResult(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self))
     }
 }
 

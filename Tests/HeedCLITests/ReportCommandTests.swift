@@ -15,8 +15,10 @@ import Testing
         let tiny = ["--embed", "8", "--hidden", "8", "--epochs", "1", "--threads", "1", "--min-count", "1", "--dev-fraction", "0.3", "--quiet"]
         let compare = try heed(["compare", train, train, "-o", scratch.path + "/c.json"] + tiny)
         #expect(compare.status == 0, "\(compare.stderr)")
-        let run = try heed(["report", scratch.path + "/c.attention.heed", train, "--compare", scratch.path + "/c.json", "--limit", "4", "--sort", "length",
-                            "-o", scratch.path + "/r.html"])
+        let run = try heed([
+            "report", scratch.path + "/c.attention.heed", train, "--compare", scratch.path + "/c.json", "--limit", "4", "--sort", "length",
+            "-o", scratch.path + "/r.html",
+        ])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("4 of 10 documents"))
         let html = try String(contentsOfFile: scratch.path + "/r.html", encoding: .utf8)

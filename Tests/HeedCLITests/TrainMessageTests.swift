@@ -6,10 +6,12 @@ import Testing
     @Test func optionsOutOfRangeAreUsageErrorsNamingTheFlag() throws {
         let s = Scratch()
         let train = s.file("train.tsv", "pos\tgood\nneg\tbad\n")
-        for (flags, message) in [(["--lr", "0"], "--lr must be a positive number (got 0.0)"),
-                                 (["--dropout", "1"], "--dropout must be in [0, 1) (got 1.0)"),
-                                 (["--embed", "0"], "--embed must be positive (got 0)"),
-                                 (["--dev-fraction", "1.5"], "--dev-fraction must be between 0 and 1 (got 1.5)")] {
+        for (flags, message) in [
+            (["--lr", "0"], "--lr must be a positive number (got 0.0)"),
+            (["--dropout", "1"], "--dropout must be in [0, 1) (got 1.0)"),
+            (["--embed", "0"], "--embed must be positive (got 0)"),
+            (["--dev-fraction", "1.5"], "--dev-fraction must be between 0 and 1 (got 1.5)"),
+        ] {
             let r = try heed(["train", train, "-o", s.path + "/m.heed"] + flags)
             #expect(r.status == 64, "\(flags): \(r.status) \(r.stderr)")  // EX_USAGE, before anything is read
             #expect(r.stderr.contains(message), "\(r.stderr)")

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import HeedIO
+import Testing
 
 @Suite struct AtomicWriterTests {
     func scratch() throws -> URL {

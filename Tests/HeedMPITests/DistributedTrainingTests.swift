@@ -52,10 +52,11 @@ final class Job {
     func wait() -> RunResult {
         process.waitUntilExit()
         let d = started.duration(to: .now)
-        return RunResult(status: process.terminationStatus,
-                         stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-                         stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "",
-                         seconds: Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+        return RunResult(
+            status: process.terminationStatus,
+            stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "",
+            seconds: Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
     }
 }
 
@@ -112,7 +113,9 @@ func relativeDifference(_ a: String, _ b: String) throws -> (value: Double, tens
         let s = Scratch()
         let train = try s.lines(rt + "/train.tsv", 0..<16, as: "train.tsv")
         let dev = try s.lines(rt + "/train.tsv", 100..<140, as: "dev.tsv")
-        let common = [train, "--dev", dev, "--epochs", "1", "--dropout", "0", "--word-dropout", "0", "--min-count", "1", "--embed", "16", "--hidden", "16", "--quiet"]
+        let common = [
+            train, "--dev", dev, "--epochs", "1", "--dropout", "0", "--word-dropout", "0", "--min-count", "1", "--embed", "16", "--hidden", "16", "--quiet",
+        ]
         let single = try heed(["train"] + common + ["--batch", "16", "-o", s.path + "/single.heed"], scratch: s.path)
         #expect(single.status == 0, "\(single.stderr)")
         let dist = try mpirun(2, ["train"] + common + ["--batch", "8", "--distributed", "-o", s.path + "/dist.heed"], scratch: s.path).wait()
@@ -123,8 +126,9 @@ func relativeDifference(_ a: String, _ b: String) throws -> (value: Double, tens
         #expect(metaSingle["heed.labels"] == metaDist["heed.labels"])
         let d = try relativeDifference(s.path + "/single.heed", s.path + "/dist.heed")
         print("one-step equivalence: max relative difference \(d.value) (\(d.tensor))")
-        let agreement = oneAdamStepAgreement(try weights(s.path + "/single.heed"), try weights(s.path + "/dist.heed"),
-                                             learningRate: TrainingOptions().learningRate)
+        let agreement = oneAdamStepAgreement(
+            try weights(s.path + "/single.heed"), try weights(s.path + "/dist.heed"),
+            learningRate: TrainingOptions().learningRate)
         #expect(agreement.impossible == 0 && agreement.sensitive * 200 <= agreement.count, "\(agreement)")
         // Control: a different global batch (two steps of 8) is far off, so the check can fail.
         let other = try heed(["train"] + common + ["--batch", "8", "-o", s.path + "/other.heed"], scratch: s.path)
@@ -216,7 +220,8 @@ func rankProcess(_ rank: Int, under root: Int32) -> Int32? {
     let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
     for pid in pids {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { continue }
+            let close = stat.lastIndex(of: ")")
+        else { continue }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         if fields.count > 1, let pp = Int32(fields[1]) { parent[pid] = pp }
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import HeedNN
 
 @Test func blasKernelIsReported() {

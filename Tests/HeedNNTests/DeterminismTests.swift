@@ -1,10 +1,12 @@
 import Foundation
 import Testing
+
 @testable import HeedNN
 
 @Suite struct DeterminismTests {
-    static let config = ClassifierConfig(vocabSize: 30, embedDim: 5, hiddenDim: 4, bidirectional: true,
-                                         pooling: .attention, scorer: .additive, classes: 3, dropout: 0.3)
+    static let config = ClassifierConfig(
+        vocabSize: 30, embedDim: 5, hiddenDim: 4, bidirectional: true,
+        pooling: .attention, scorer: .additive, classes: 3, dropout: 0.3)
 
     @Test func sameSeedSameModel() {
         let a = Classifier(config: Self.config, seed: 42), b = Classifier(config: Self.config, seed: 42)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import HeedNN
 
 /// Central-difference gradient checks along random directions, per layer and for the whole
@@ -170,10 +171,10 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
         let d: [Float] = [1, 2, 3, 9, 9, 9, 10, 20, 30, -1, -2, -3]
         d.withUnsafeBufferPointer { layer.backward(dOut: $0.baseAddress!) }
         let g = layer.weight.grads
-        #expect(Array(g[0..<3]) == [0, 0, 0])       // padding row: no gradient
-        #expect(Array(g[6..<9]) == [11, 22, 33])    // repeated token accumulates
+        #expect(Array(g[0..<3]) == [0, 0, 0])  // padding row: no gradient
+        #expect(Array(g[6..<9]) == [11, 22, 33])  // repeated token accumulates
         #expect(Array(g[15..<18]) == [-1, -2, -3])
-        #expect(Array(g[3..<6]) == [0, 0, 0])       // untouched row
+        #expect(Array(g[3..<6]) == [0, 0, 0])  // untouched row
         #expect(Array(UnsafeBufferPointer(start: layer.out.ptr + 3, count: 3)) == [0, 0, 0])
     }
 
@@ -206,8 +207,9 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
     @Test(arguments: 0..<6)
     func wholeModel(_ v: Int) {
         let (name, bi, pooling, scorer) = Self.variants[v]
-        let cfg = ClassifierConfig(vocabSize: 11, embedDim: 4, hiddenDim: 3, bidirectional: bi, pooling: pooling,
-                                   scorer: scorer, attentionDim: 5, classes: 3)
+        let cfg = ClassifierConfig(
+            vocabSize: 11, embedDim: 4, hiddenDim: 3, bidirectional: bi, pooling: pooling,
+            scorer: scorer, attentionDim: 5, classes: 3)
         let model = Classifier(config: cfg, seed: UInt64(40 + v))
         let ids = randomBatch(vocab: 11, lengths: Self.lengths, steps: Self.steps, seed: 12)
         let labels = [0, 2, 1, 1, 2]

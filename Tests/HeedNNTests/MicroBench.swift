@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import HeedNN
+import Testing
 
 /// Micro benchmark, off by default. Run in release:
 ///   HEED_BENCH=1 swift test -c release -Xswiftc -enable-testing --scratch-path .build-nn-rel --filter MicroBench
@@ -12,9 +12,10 @@ struct MicroBench {
         let env = ProcessInfo.processInfo.environment
         BLAS.setThreads(Int(env["HEED_BENCH_THREADS"] ?? "2") ?? 2)
         let variant = env["HEED_BENCH_VARIANT"] ?? "additive"
-        let cfg = ClassifierConfig(vocabSize: 20000, embedDim: 100, hiddenDim: 128, bidirectional: variant == "biadditive",
-                                   pooling: variant == "last" ? .last : .attention,
-                                   scorer: variant == "linear" ? .linear : .additive, classes: 2)
+        let cfg = ClassifierConfig(
+            vocabSize: 20000, embedDim: 100, hiddenDim: 128, bidirectional: variant == "biadditive",
+            pooling: variant == "last" ? .last : .attention,
+            scorer: variant == "linear" ? .linear : .additive, classes: 2)
         let model = Classifier(config: cfg, seed: 1)
         let adam = Adam(parameters: model.parameters)
         var rng = Rng(seed: 2)
@@ -41,13 +42,19 @@ struct MicroBench {
         let secs = Date().timeIntervalSince(start)
         let cpu = Double(clock() - cpu0) / Double(CLOCKS_PER_SEC)
         let tokens = (0..<n).map { batches[$0 % batches.count].1.reduce(0, +) }.reduce(0, +)
-        if n > 0 { print("bench \(variant) train: \(Int(Double(tokens) / secs)) tokens/s, \(secs / Double(n) * 1000) ms/batch, CPU \(cpu / Double(max(n, 1)) * 1000) ms/batch") }
+        if n > 0 {
+            print(
+                "bench \(variant) train: \(Int(Double(tokens) / secs)) tokens/s, \(secs / Double(n) * 1000) ms/batch, CPU \(cpu / Double(max(n, 1)) * 1000) ms/batch"
+            )
+        }
         let ids: [Int32] = (0..<20).map { Int32($0 + 1) }
         for _ in 0..<20 { _ = model.forward(ids: ids, lengths: [20], batch: 1, steps: 20, training: false) }
         let s2 = Date()
         let reps = n == 0 ? 5000 : 500
         let c2 = clock()
         for _ in 0..<reps { _ = model.forward(ids: ids, lengths: [20], batch: 1, steps: 20, training: false) }
-        print("bench \(variant) batch-1 inference (20 tokens): \(Date().timeIntervalSince(s2) / Double(reps) * 1e6) µs, CPU \(Double(clock() - c2) / Double(CLOCKS_PER_SEC) / Double(reps) * 1e6) µs")
+        print(
+            "bench \(variant) batch-1 inference (20 tokens): \(Date().timeIntervalSince(s2) / Double(reps) * 1e6) µs, CPU \(Double(clock() - c2) / Double(CLOCKS_PER_SEC) / Double(reps) * 1e6) µs"
+        )
     }
 }

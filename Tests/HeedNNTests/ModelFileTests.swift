@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import HeedNN
 
 private func rawFile(_ header: String, data: Int) -> Data {
@@ -24,11 +25,14 @@ private func expectError(_ data: Data, _ check: (ModelFileError) -> Bool, _ what
 }
 
 @Suite struct ModelFileTests {
-    static let config = ClassifierConfig(vocabSize: 9, embedDim: 3, hiddenDim: 2, bidirectional: true,
-                                         pooling: .attention, scorer: .additive, attentionDim: 4, classes: 3)
+    static let config = ClassifierConfig(
+        vocabSize: 9, embedDim: 3, hiddenDim: 2, bidirectional: true,
+        pooling: .attention, scorer: .additive, attentionDim: 4, classes: 3)
 
-    func image(config: ClassifierConfig = config, meta: [String: String]? = nil,
-               drop: String? = nil, add: Bool = false, reshape: String? = nil) -> Data {
+    func image(
+        config: ClassifierConfig = config, meta: [String: String]? = nil,
+        drop: String? = nil, add: Bool = false, reshape: String? = nil
+    ) -> Data {
         let model = Classifier(config: config, seed: 3)
         var tensors = model.parameters.map { (name: $0.name, tensor: NamedTensor(shape: $0.shape, values: $0.values)) }
         tensors.removeAll { $0.name == drop }
@@ -90,46 +94,59 @@ private func expectError(_ data: Data, _ check: (ModelFileError) -> Bool, _ what
 
     @Test func formatAndVersion() {
         let cfg = String(decoding: try! JSONEncoder().encode(Self.config), as: UTF8.self)
-        expectError(image(meta: ["format": "pt", "version": "1", "config": cfg]),
-                    { $0 == .notHeedFile(format: "pt") }, "wrong format")
+        expectError(
+            image(meta: ["format": "pt", "version": "1", "config": cfg]),
+            { $0 == .notHeedFile(format: "pt") }, "wrong format")
         expectError(image(meta: ["version": "1", "config": cfg]), { $0 == .notHeedFile(format: nil) }, "no format")
-        expectError(image(meta: ["format": "heed", "version": "99", "config": cfg]),
-                    { $0 == .unsupportedVersion("99") }, "wrong version")
-        expectError(image(meta: ["format": "heed", "version": "1", "config": "{"]),
-                    { if case .invalidConfig = $0 { true } else { false } }, "bad config")
+        expectError(
+            image(meta: ["format": "heed", "version": "99", "config": cfg]),
+            { $0 == .unsupportedVersion("99") }, "wrong version")
+        expectError(
+            image(meta: ["format": "heed", "version": "1", "config": "{"]),
+            { if case .invalidConfig = $0 { true } else { false } }, "bad config")
     }
 
     @Test func malformedHeaders() {
         expectError(rawFile("not json", data: 0), { if case .invalidHeader = $0 { true } else { false } }, "not JSON")
         expectError(rawFile("[1]", data: 0), { if case .invalidHeader = $0 { true } else { false } }, "array")
-        expectError(rawFile(#"{"a":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}"#, data: 2),
-                    { $0 == .unsupportedDType(tensor: "a", dtype: "F16") }, "dtype")
-        expectError(rawFile(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, data: 4),
-                    { if case .invalidShape = $0 { true } else { false } }, "negative dim")
-        expectError(rawFile(#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#, data: 4),
-                    { if case .invalidShape = $0 { true } else { false } }, "overflowing shape")
-        expectError(rawFile(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}}"#, data: 8),
-                    { if case .offsetsOutOfRange = $0 { true } else { false } }, "end past data")
-        expectError(rawFile(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#, data: 8),
-                    { if case .offsetsOutOfRange = $0 { true } else { false } }, "begin after end")
-        expectError(rawFile(#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: 8),
-                    { if case .sizeMismatch = $0 { true } else { false } }, "size vs shape")
-        expectError(rawFile(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, data: 12),
-                    { $0 == .overlappingTensors("a", "b") }, "overlap")
-        expectError(rawFile(#"{"__metadata__":{"format":1}}"#, data: 0),
-                    { if case .invalidHeader = $0 { true } else { false } }, "metadata value")
+        expectError(
+            rawFile(#"{"a":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}"#, data: 2),
+            { $0 == .unsupportedDType(tensor: "a", dtype: "F16") }, "dtype")
+        expectError(
+            rawFile(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, data: 4),
+            { if case .invalidShape = $0 { true } else { false } }, "negative dim")
+        expectError(
+            rawFile(#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#, data: 4),
+            { if case .invalidShape = $0 { true } else { false } }, "overflowing shape")
+        expectError(
+            rawFile(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}}"#, data: 8),
+            { if case .offsetsOutOfRange = $0 { true } else { false } }, "end past data")
+        expectError(
+            rawFile(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#, data: 8),
+            { if case .offsetsOutOfRange = $0 { true } else { false } }, "begin after end")
+        expectError(
+            rawFile(#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: 8),
+            { if case .sizeMismatch = $0 { true } else { false } }, "size vs shape")
+        expectError(
+            rawFile(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, data: 12),
+            { $0 == .overlappingTensors("a", "b") }, "overlap")
+        expectError(
+            rawFile(#"{"__metadata__":{"format":1}}"#, data: 0),
+            { if case .invalidHeader = $0 { true } else { false } }, "metadata value")
     }
 
     @Test func tensorsMustMatchConfig() {
         expectError(image(drop: "lstm.weight_hh_l0_reverse"), { $0 == .missingTensor("lstm.weight_hh_l0_reverse") }, "missing")
         expectError(image(add: true), { $0 == .unexpectedTensor("extra.weight") }, "unexpected")
-        expectError(image(reshape: "attention.proj.weight"),
-                    { $0 == .shapeMismatch(tensor: "attention.proj.weight", expected: [4, 4], found: [16]) }, "shape")
+        expectError(
+            image(reshape: "attention.proj.weight"),
+            { $0 == .shapeMismatch(tensor: "attention.proj.weight", expected: [4, 4], found: [16]) }, "shape")
         // A config whose shapes the stored tensors do not have.
         var other = Self.config
         other.hiddenDim = 3
         let cfg = String(decoding: try! JSONEncoder().encode(other), as: UTF8.self)
-        expectError(image(meta: ["format": "heed", "version": "1", "config": cfg]),
-                    { if case .shapeMismatch = $0 { true } else { false } }, "config disagrees")
+        expectError(
+            image(meta: ["format": "heed", "version": "1", "config": cfg]),
+            { if case .shapeMismatch = $0 { true } else { false } }, "config disagrees")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import HeedNN
 
 /// Swift vs PyTorch (fixtures from scripts/make_fixtures.py): forward, loss, gradients, and
@@ -165,8 +166,9 @@ import Testing
                 for t in 0..<m.lengths[other] { ids[other * m.steps + t] = Int32(1 + rng.int(below: m.config.vocabSize - 1)) }
             }
             let out = model.forward(ids: ids, lengths: m.lengths, batch: m.batch, steps: m.steps, training: false)
-            #expect(out.logits[(b * C)..<((b + 1) * C)].map(\.bitPattern) == base.logits[(b * C)..<((b + 1) * C)].map(\.bitPattern),
-                    "\(name) document \(b)")
+            #expect(
+                out.logits[(b * C)..<((b + 1) * C)].map(\.bitPattern) == base.logits[(b * C)..<((b + 1) * C)].map(\.bitPattern),
+                "\(name) document \(b)")
             #expect(out.logits != base.logits, "the neighbours did change")
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import HeedNN
 
 // An independent Double-precision model of `Classifier` that also bounds how far any Float32

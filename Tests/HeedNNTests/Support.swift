@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import HeedNN
 
 /// A PyTorch parity fixture written by scripts/make_fixtures.py.

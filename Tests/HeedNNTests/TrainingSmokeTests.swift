@@ -1,14 +1,18 @@
 import Foundation
 import Testing
+
 @testable import HeedNN
 
 @Suite struct TrainingSmokeTests {
     /// Label = whether token 3 occurs: every variant must fit this quickly.
-    @Test(arguments: [(false, ClassifierConfig.Pooling.last, ClassifierConfig.Scorer.linear),
-                      (false, .attention, .linear), (false, .attention, .additive), (true, .attention, .additive)])
+    @Test(arguments: [
+        (false, ClassifierConfig.Pooling.last, ClassifierConfig.Scorer.linear),
+        (false, .attention, .linear), (false, .attention, .additive), (true, .attention, .additive),
+    ])
     func learnsToyTask(bidirectional: Bool, pooling: ClassifierConfig.Pooling, scorer: ClassifierConfig.Scorer) {
-        let cfg = ClassifierConfig(vocabSize: 8, embedDim: 6, hiddenDim: 8, bidirectional: bidirectional,
-                                   pooling: pooling, scorer: scorer, classes: 2, dropout: 0.1)
+        let cfg = ClassifierConfig(
+            vocabSize: 8, embedDim: 6, hiddenDim: 8, bidirectional: bidirectional,
+            pooling: pooling, scorer: scorer, classes: 2, dropout: 0.1)
         let model = Classifier(config: cfg, seed: 5)
         let adam = Adam(parameters: model.parameters, lr: 0.02)
         var rng = Rng(seed: 6)

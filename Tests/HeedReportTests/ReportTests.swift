@@ -1,18 +1,23 @@
 import Foundation
-import HeedIO
 import Heed
+import HeedIO
 import HeedNN
 import Testing
+
 @testable import HeedReport
 
 /// A tiny model trained in the test. Its weights depend on the BLAS kernel's rounding and on the
 /// trainer's random streams, so only tests that need *a* model use it; the golden page uses the
 /// committed `goldenModel()`.
 func tinyModel(_ kind: ModelKind = .attention, labels: (String, String) = ("pos", "neg"), seed: UInt64 = 7) throws -> TrainingResult {
-    let good = ["a great and lovely film", "great acting, lovely score", "a lovely, warm story", "great fun and great cast",
-                "warm and great", "lovely lovely film", "我们 喜欢 这部 电影", "great story"]
-    let bad = ["a dull and boring film", "boring plot, dull cast", "a dull, cold story", "boring and bad acting",
-               "cold and dull", "bad bad film", "我们 不 喜欢 这部 电影", "dull story"]
+    let good = [
+        "a great and lovely film", "great acting, lovely score", "a lovely, warm story", "great fun and great cast",
+        "warm and great", "lovely lovely film", "我们 喜欢 这部 电影", "great story",
+    ]
+    let bad = [
+        "a dull and boring film", "boring plot, dull cast", "a dull, cold story", "boring and bad acting",
+        "cold and dull", "bad bad film", "我们 不 喜欢 这部 电影", "dull story",
+    ]
     var docs: [LabelledText] = []
     for (i, (g, b)) in zip(good, bad).enumerated() {
         docs.append(LabelledText(label: labels.0, text: g, line: 2 * i + 1))
@@ -33,13 +38,21 @@ let goldenDocuments = [
 
 let fixedComparison = Comparison(
     train: "train.tsv", test: "test.tsv", seed: 1, options: TrainingOptions(),
-    rows: [ComparisonRow(model: "lstm", accuracy: 0.75, macroF1: 0.74, testLoss: 0.52, trainSeconds: 12.5, tokensPerSecond: 4000, bestEpoch: 3, epochsRun: 5, modelFile: "c.lstm.heed"),
-           ComparisonRow(model: "attention", accuracy: 0.78, macroF1: 0.775, testLoss: 0.49, trainSeconds: 14, tokensPerSecond: 3500, bestEpoch: 4, epochsRun: 6, modelFile: "c.attention.heed")],
+    rows: [
+        ComparisonRow(
+            model: "lstm", accuracy: 0.75, macroF1: 0.74, testLoss: 0.52, trainSeconds: 12.5, tokensPerSecond: 4000, bestEpoch: 3, epochsRun: 5,
+            modelFile: "c.lstm.heed"),
+        ComparisonRow(
+            model: "attention", accuracy: 0.78, macroF1: 0.775, testLoss: 0.49, trainSeconds: 14, tokensPerSecond: 3500, bestEpoch: 4, epochsRun: 6,
+            modelFile: "c.attention.heed"),
+    ],
     accuracyGain: 3)
 
 func fixedLog(_ log: [EpochRecord]) -> [EpochRecord] {
     // Timing fields vary run to run; the page does not show them, but pin them anyway.
-    log.map { var r = $0; r.seconds = 1; r.tokensPerSecond = 1000; return r }
+    log.map {
+        var r = $0; r.seconds = 1; r.tokensPerSecond = 1000; return r
+    }
 }
 
 /// Every tag in the page, as (name, attribute names). Escaped text has no `<`, so every `<` starts
@@ -156,7 +169,8 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) 
         if html != golden {
             let a = html.split(separator: "\n", omittingEmptySubsequences: false), b = golden.split(separator: "\n", omittingEmptySubsequences: false)
             let first = zip(a, b).enumerated().first { $0.element.0 != $0.element.1 }
-            Issue.record("""
+            Issue.record(
+                """
                 report differs from \(url.path) (regenerate with HEED_UPDATE_GOLDEN=1 swift test --filter goldenPage)
                 first difference at line \((first?.offset ?? min(a.count, b.count)) + 1):
                 got:      \(first.map { String($0.element.0.prefix(300)) } ?? "(\(a.count) lines)")
@@ -200,7 +214,9 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) 
             "nul\u{0}byte\u{0}\u{1}\u{7F} great <!-- comment --> ]]> {{mustache}} {{{triple}}}",
             "'single' & \"double\" &amp; &#60;script&#62;",
         ]
-        let docs = payloads.enumerated().map { LabelledText(label: $0.offset % 2 == 0 ? classifier.labels[0] : classifier.labels[1], text: $0.element, line: $0.offset + 1) }
+        let docs = payloads.enumerated().map {
+            LabelledText(label: $0.offset % 2 == 0 ? classifier.labels[0] : classifier.labels[1], text: $0.element, line: $0.offset + 1)
+        }
         var report = HTMLReport()
         report.corpusName = "<script>alert('corpus')</script>"
         report.modelName = "\"><script>alert(1)</script>"
@@ -218,10 +234,12 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) 
         #expect(text.contains("&lt;a href=&quot;javascript:document.title=&#39;PWNED&#39;&quot;&gt;click&lt;/a&gt;"))
         #expect(text.contains("{{mustache}} {{{triple}}}"), "template syntax in data is not expanded")
         #expect(text.contains("&#39;single&#39; &amp; &quot;double&quot; &amp;amp; &amp;#60;script&amp;#62;"))
-        let allowedTags: Set<String> = ["!doctype", "html", "head", "meta", "title", "style", "/style", "body", "main", "h1", "h2", "h3", "p", "b", "span", "div",
-                                        "section", "table", "thead", "tbody", "tr", "th", "td", "dl", "dt", "dd", "details", "summary", "svg", "line",
-                                        "text", "polyline", "circle", "label", "select", "option", "input", "article", "a", "ul", "li", "i", "footer",
-                                        "script", "/script"]
+        let allowedTags: Set<String> = [
+            "!doctype", "html", "head", "meta", "title", "style", "/style", "body", "main", "h1", "h2", "h3", "p", "b", "span", "div",
+            "section", "table", "thead", "tbody", "tr", "th", "td", "dl", "dt", "dd", "details", "summary", "svg", "line",
+            "text", "polyline", "circle", "label", "select", "option", "input", "article", "a", "ul", "li", "i", "footer",
+            "script", "/script",
+        ]
         for tag in tags(html) {
             let name = tag.name.hasPrefix("/") && tag.name != "/style" && tag.name != "/script" ? String(tag.name.dropFirst()) : tag.name
             #expect(allowedTags.contains(name), "unexpected tag <\(tag.name)>")
@@ -238,10 +256,12 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) 
     }
 
     @Test func sha256MatchesKnownVectors() {
-        #expect(SHA256.digest(Array("abc".utf8)).map { String(format: "%02x", $0) }.joined() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            SHA256.digest(Array("abc".utf8)).map { String(format: "%02x", $0) }.joined() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(SHA256.base64("") == "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
         let long = String(repeating: "a", count: 1000)
-        #expect(SHA256.digest(Array(long.utf8)).map { String(format: "%02x", $0) }.joined() == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+        #expect(
+            SHA256.digest(Array(long.utf8)).map { String(format: "%02x", $0) }.joined() == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
 
     @Test func sizeIsProportionalAndLargePagesRender() throws {
@@ -308,7 +328,11 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) 
 
     @Test func faithfulnessCountsAndSorting() throws {
         let classifier = try tinyModel().classifier
-        let docs = (0..<30).map { LabelledText(label: $0 % 2 == 0 ? "pos" : "neg", text: ["great lovely warm film story", "dull boring cold bad film"][$0 % 2] + String(repeating: " film", count: $0 % 4), line: $0 + 1) }
+        let docs = (0..<30).map {
+            LabelledText(
+                label: $0 % 2 == 0 ? "pos" : "neg",
+                text: ["great lovely warm film story", "dull boring cold bad film"][$0 % 2] + String(repeating: " film", count: $0 % 4), line: $0 + 1)
+        }
         let a = try ReportAnalysis.run(classifier: classifier, documents: docs, sort: .length, limit: 10)
         #expect(a.faithfulness.map(\.k) == [1, 3, 5])
         #expect(a.faithfulness[0].documents == 30 && a.faithfulness[2].documents == docs.filter { $0.text.split(separator: " ").count > 5 }.count)
@@ -329,7 +353,9 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) 
         let dir = NSTemporaryDirectory() + "heed-report-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try AtomicWriter.write("{\"best\":true,\"dev_accuracy\":0.5,\"dev_loss\":0.7,\"dev_macro_f1\":0.5,\"epoch\":1,\"seconds\":1,\"tokens_per_s\":1,\"train_loss\":0.7}\n\nnot json\n", to: dir + "/log.jsonl")
+        try AtomicWriter.write(
+            "{\"best\":true,\"dev_accuracy\":0.5,\"dev_loss\":0.7,\"dev_macro_f1\":0.5,\"epoch\":1,\"seconds\":1,\"tokens_per_s\":1,\"train_loss\":0.7}\n\nnot json\n",
+            to: dir + "/log.jsonl")
         do { _ = try HTMLReport.readTrainingLog(dir + "/log.jsonl"); Issue.record("expected an error") } catch {
             #expect("\(error)".hasPrefix("\(dir)/log.jsonl:3: "))
         }
@@ -351,7 +377,9 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) 
     let (tensors, metadata) = try SafeTensors.parse(Data(contentsOf: original))
     let pieces = ["<script>", "</style>", "\" onmouseover=\"x()", "javascript:", "\u{0}", "'", "&", "<img src=x onerror=y>", "{{x}}", "<!--", "é", "中"]
     var rng = SystemRandomNumberGenerator()
-    func hostile() -> String { (0..<Int.random(in: 1...4, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined() + "\(Int.random(in: 0..<1_000_000, using: &rng))" }
+    func hostile() -> String {
+        (0..<Int.random(in: 1...4, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined() + "\(Int.random(in: 0..<1_000_000, using: &rng))"
+    }
     for round in 0..<5 {
         var meta = metadata
         let labels = [hostile(), hostile()]

@@ -1,8 +1,9 @@
 import Foundation
 import HeedNN
-import Testing
-@testable import Heed
 import HeedTestSupport
+import Testing
+
+@testable import Heed
 
 /// Ranks as threads of one process: every collective waits until all ranks have contributed, then
 /// each rank reads the combined result. Lets the data-parallel trainer run in `make test` without MPI.
@@ -81,7 +82,9 @@ func runRanks<T: Sendable>(_ size: Int, _ body: @escaping @Sendable (ThreadGroup
             lock.lock(); results.values[rank] = r; lock.unlock()
         }
     }
-    threads.forEach { $0.stackSize = 8 << 20; $0.start() }
+    threads.forEach {
+        $0.stackSize = 8 << 20; $0.start()
+    }
     while true {
         lock.lock(); let done = results.values.allSatisfy { $0 != nil }; lock.unlock()
         if done { break }
@@ -199,8 +202,9 @@ final class FixedPeers: Collective {
         let distributed = try runRanks(2) { member in
             var t = Trainer(options: rankOptions)
             t.options.batchSize = 8
-            return try t.train(shard: Shard.read(CorpusSource(URL(fileURLWithPath: path)), rank: member.rank, size: 2),
-                               dev: Shard.read(CorpusSource(URL(fileURLWithPath: devPath)), rank: member.rank, size: 2), file: path, collective: member)
+            return try t.train(
+                shard: Shard.read(CorpusSource(URL(fileURLWithPath: path)), rank: member.rank, size: 2),
+                dev: Shard.read(CorpusSource(URL(fileURLWithPath: devPath)), rank: member.rank, size: 2), file: path, collective: member)
         }
         #expect(distributed[0].trainDocuments == 16 && distributed[0].log[0].ranks == 2)
         for result in distributed {

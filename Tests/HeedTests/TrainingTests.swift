@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Heed
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -76,7 +77,7 @@ func smallOptions(_ model: ModelKind) -> TrainingOptions {
             let sum = p.tokens.reduce(Float(0)) { $0 + ($1.weight ?? 0) }
             #expect(abs(sum - 1) < 1e-4)
         }
-        #expect(a[10].tokens.isEmpty && a[11].tokens.isEmpty) // nothing to attend to
+        #expect(a[10].tokens.isEmpty && a[11].tokens.isEmpty)  // nothing to attend to
     }
 
     @Test func badInputsGiveClearErrors() throws {
@@ -103,7 +104,7 @@ func smallOptions(_ model: ModelKind) -> TrainingOptions {
         var trainer = Trainer(options: options)
         let epochs = Counter()
         trainer.epochEnded = { _ in epochs.add() }
-        trainer.shouldStop = { epochs.value >= 1 } // "Ctrl-C" during epoch 2
+        trainer.shouldStop = { epochs.value >= 1 }  // "Ctrl-C" during epoch 2
         let dir = NSTemporaryDirectory() + "heed-int-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import HeedText
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path

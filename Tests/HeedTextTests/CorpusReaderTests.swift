@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import HeedText
 
 /// A scratch folder per test, removed afterwards.
@@ -38,7 +39,7 @@ private func expectError(_ expected: HeedTextError, _ body: () throws -> Void) {
         let p = s.file("a.tsv", [0xEF, 0xBB, 0xBF] + Array("pos\tgood film\r\nneg\tbad\tfilm\r\n\n   \nneg\t\n".utf8))
         let docs = try read(p)
         #expect(docs.map(\.label) == ["pos", "neg", "neg"])
-        #expect(docs.map(\.text) == ["good film", "bad\tfilm", ""]) // only the first tab splits
+        #expect(docs.map(\.text) == ["good film", "bad\tfilm", ""])  // only the first tab splits
         #expect(docs.map(\.line) == [1, 2, 5])
     }
 

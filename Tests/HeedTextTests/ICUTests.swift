@@ -1,4 +1,5 @@
 import Testing
+
 @testable import HeedText
 
 @Test func icuVersionIsReported() {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import HeedText
 
 private func words(_ text: String, _ settings: TokenizerSettings = .default) throws -> [String] {
@@ -25,21 +26,21 @@ func checkOffsets(_ text: String, _ tokens: [Token], settings: TokenizerSettings
 @Suite struct EnglishTokenization {
     @Test func contractionsAndCase() throws {
         #expect(try words("Don't STOP, it's fine.") == ["don't", "stop", "it's", "fine"])
-        #expect(try words("Don’t") == ["don’t"]) // typographic apostrophe is MidNumLet too
+        #expect(try words("Don’t") == ["don’t"])  // typographic apostrophe is MidNumLet too
     }
 
     @Test func numbers() throws {
         #expect(try words("pi is 3.14 and 1,234.56 items") == ["pi", "is", "3.14", "and", "1,234.56", "items"])
         let masked = TokenizerSettings(maskNumbers: true)
         #expect(try words("pi is 3.14 and 1,234.56 items, a1b2", masked) == ["pi", "is", "<num>", "and", "<num>", "items", "a1b2"])
-        #expect(try words("the ½ of ٣٤ 0__", masked) == ["the", "of", "<num>", "<num>"]) // ½ is a symbol to ICU
+        #expect(try words("the ½ of ٣٤ 0__", masked) == ["the", "of", "<num>", "<num>"])  // ½ is a symbol to ICU
     }
 
     @Test func urlsAndHyphens() throws {
         #expect(try words("see https://example.com/a?b=1 now") == ["see", "https", "example.com", "a", "b", "1", "now"])
         #expect(try words("a well-known e.g. U.S.A. case") == ["a", "well", "known", "e.g", "u.s.a", "case"])
-        #expect(try words("foo_bar __init__ _ __") == ["foo_bar", "__init__", "__"]) // as ICU: a lone _ is punctuation
-        #expect(try words("mail me@example.org @heed") == ["mail", "me@example.org", "@heed"]) // ICU 72: '@' is a letter
+        #expect(try words("foo_bar __init__ _ __") == ["foo_bar", "__init__", "__"])  // as ICU: a lone _ is punctuation
+        #expect(try words("mail me@example.org @heed") == ["mail", "me@example.org", "@heed"])  // ICU 72: '@' is a letter
     }
 
     @Test func punctuationKeptOnRequest() throws {
@@ -75,7 +76,7 @@ func checkOffsets(_ text: String, _ tokens: [Token], settings: TokenizerSettings
         #expect(try words("我们今天去北京大学参观") == ["我们", "今天", "去", "北京", "大学", "参观"])
         let text = "这部电影很好看！"
         let tokens = try Tokenizer().tokenize(text)
-        #expect(tokens.map(\.text) == ["这", "部", "电影", "很好", "看"]) // ICU 72 cjdict
+        #expect(tokens.map(\.text) == ["这", "部", "电影", "很好", "看"])  // ICU 72 cjdict
         checkOffsets(text, tokens, settings: .default)
     }
 
@@ -120,7 +121,7 @@ func asciiFastPathMatchesICUOnRandomText(settings: TokenizerSettings) throws {
     icu.alwaysUseICU = true
     for round in 0..<4000 {
         let length = Int.random(in: 0..<24, using: &rng)
-        let pool = round % 2 == 0 ? alphabet.prefix(30) : alphabet[...] // half pure ASCII
+        let pool = round % 2 == 0 ? alphabet.prefix(30) : alphabet[...]  // half pure ASCII
         let text = String((0..<length).map { _ in pool.randomElement(using: &rng)! })
         let a = fast.tokenize(text), b = icu.tokenize(text)
         #expect(a == b, "\(text.debugDescription)")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import HeedText
 
 @Suite struct VocabularyTests {
@@ -9,8 +10,8 @@ import Testing
         let s = Scratch()
         let p = s.file("a.tsv", "pos\tb a c a b a\nneg\tc d d e\npos\tz\n")
         let v = try Vocabulary.build(from: [CorpusSource(path: p)], tokenizer: Tokenizer(), minCount: 2)
-        #expect(v.allTokens == ["<pad>", "<unk>", "a", "b", "c", "d"]) // a:3, then b, c, d at 2 by bytes
-        #expect(v.tokenCount(1) == 2) // e and z fell to <unk>
+        #expect(v.allTokens == ["<pad>", "<unk>", "a", "b", "c", "d"])  // a:3, then b, c, d at 2 by bytes
+        #expect(v.tokenCount(1) == 2)  // e and z fell to <unk>
         #expect(v.labels == ["neg", "pos"])
         #expect(v.id(of: "d") == 5 && v.id(of: "zzz") == Vocabulary.unknownID)
         let capped = try Vocabulary.build(from: [CorpusSource(path: p)], tokenizer: Tokenizer(), minCount: 1, maxSize: 4)
