@@ -18,6 +18,7 @@ release: deps
 test: deps corpora-check lint
 	$(SWIFT) test
 	@$(MAKE) --no-print-directory example
+	scripts/check-client.sh
 	@$(MAKE) --no-print-directory vocab-check
 	@$(MAKE) --no-print-directory report-check
 	@$(MAKE) --no-print-directory kill-test
