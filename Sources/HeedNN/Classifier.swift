@@ -115,7 +115,7 @@ public final class Classifier {
 
     private var pk = Packing()
     private var packedIds: [Int32] = []
-    private let pooled = Buffer(), dPooled = Buffer(), dOut = Buffer()
+    private let pooled = Buffer(), dPooled = Buffer(), dOut = Buffer(), customDLogits = Buffer()
     private var sortedLabels: [Int] = []
     private var forwardDone = false, lossDone = false
 
@@ -182,7 +182,11 @@ public final class Classifier {
     /// `training` enables dropout (and is otherwise identical: activations are always kept so
     /// `loss`/`backward` may follow). Internally sequences are sorted by length and packed, so
     /// the result does not depend on padding or on the other sequences in the batch.
-    public func forward(ids: [Int32], lengths: [Int], batch B: Int, steps T: Int, training: Bool) -> ForwardOutput {
+    ///
+    /// `inputScales` (one per sequence, caller's order) multiplies each sequence's embedded tokens
+    /// before the LSTM: integrated gradients walks the straight line from the zero baseline (the
+    /// `<pad>` row) to the real input with it.
+    public func forward(ids: [Int32], lengths: [Int], batch B: Int, steps T: Int, training: Bool, inputScales: [Float]? = nil) -> ForwardOutput {
         precondition(ids.count == B * T, "ids must hold batch × steps = \(B * T) values, got \(ids.count)")
         precondition(B >= 1 && T >= 1, "empty batch")
         pk.build(lengths: lengths, batch: B, steps: T)
@@ -196,6 +200,15 @@ public final class Classifier {
         }
         embedding.forward(ids: packedIds)
         let x = embedding.out.ptr
+        if let inputScales {
+            precondition(inputScales.count == B, "need one input scale per sequence")
+            for t in 0..<T {
+                for j in 0..<pk.batchSizes[t] {
+                    let row = x + pk.row(j, t) * E, scale = inputScales[pk.order[j]]
+                    for k in 0..<E { row[k] = row[k] * scale }
+                }
+            }
+        }
         dropIn.forward(x, count: P * E, training: training, rng: &rng)
         lstm.forward(x, pk)
         let h = lstm.out.ptr
@@ -258,10 +271,45 @@ public final class Classifier {
     /// Accumulates d loss / d parameter into every `Param.grad` (call `zeroGrad` first per step).
     public func backward() {
         precondition(lossDone, "backward before loss")
+        criterion.backward(batch: pk.batch)
+        backward(from: criterion.dLogits.ptr)
+    }
+
+    /// Backpropagates `dLogits` [batch × classes] (caller's order) from the last `forward` in place
+    /// of a loss: the gradient of any function of the logits, such as one class's logit for an
+    /// attribution. Parameter gradients accumulate as in `backward()`; `inputGradient()` then gives
+    /// the gradient with respect to every token's input vector.
+    public func backward(dLogits: [Float]) {
+        precondition(forwardDone, "backward before forward")
+        let B = pk.batch, C = config.classes
+        precondition(dLogits.count == B * C, "need batch × classes = \(B * C) values, got \(dLogits.count)")
+        let dz = customDLogits.reserve(B * C)
+        for j in 0..<B {
+            for c in 0..<C { dz[j * C + c] = dLogits[pk.order[j] * C + c] }
+        }
+        backward(from: dz)
+    }
+
+    /// The gradient of the last backward pass with respect to each token's input vector (the
+    /// embedding row as fed to the LSTM, after any input scale), [batch × steps × embedDim] in the
+    /// caller's order, zero at padded positions.
+    public func inputGradient() -> [Float] {
+        let B = pk.batch, T = pk.steps, E = config.embedDim
+        var out = [Float](repeating: 0, count: B * T * E)
+        let dx = lstm.dx.ptr
+        for t in 0..<T {
+            for j in 0..<pk.batchSizes[t] {
+                let src = dx + pk.row(j, t) * E, base = (pk.order[j] * T + t) * E
+                for k in 0..<E { out[base + k] = src[k] }
+            }
+        }
+        return out
+    }
+
+    private func backward(from dLogits: UnsafePointer<Float>) {
         let B = pk.batch, P = pk.total, D = config.outputDim
-        criterion.backward(batch: B)
         let dp = dPooled.reserve(B * D)
-        classifier.backward(criterion.dLogits.ptr, dx: dp)
+        classifier.backward(dLogits, dx: dp)
         dropOut.backward(dp)
         let dh: UnsafeMutablePointer<Float>
         if let att = attention {

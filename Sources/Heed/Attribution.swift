@@ -1,0 +1,170 @@
+import HeedNN
+import HeedText
+
+/// A way to score how much each token mattered to a prediction. The gradient methods
+/// differentiate the target (`AttributionTarget`) with respect to each token's embedding row as
+/// fed to the LSTM.
+public enum AttributionMethod: String, Codable, Sendable, CaseIterable {
+    /// The model's attention weights (attention models only).
+    case attention
+    /// The L2 norm of ∂target/∂e_t.
+    case gradient
+    /// ∂target/∂e_t · e_t (signed: positive pushes towards the predicted class).
+    case gradientTimesInput = "grad-input"
+    /// Σ_k (e_tk − 0) · mean over m = 1…steps of ∂target/∂e_k at (m/steps)·e: the right Riemann
+    /// rule from the zero baseline (the `<pad>` row), so the numbers can be reproduced exactly.
+    case integratedGradients = "integrated-gradients"
+    /// Leave-one-out: the predicted class's probability minus its probability without the token.
+    case occlusion
+}
+
+/// What the gradient methods differentiate.
+public enum AttributionTarget: String, Codable, Sendable, CaseIterable {
+    /// The predicted class's logit (the default: not squashed by the softmax).
+    case logit
+    /// The predicted class's probability.
+    case probability
+}
+
+/// A prediction with one score per token for each method asked for.
+public struct Explanation: Codable, Sendable {
+    /// The predicted label.
+    public var label: String
+    /// The model's labels, in the order of `probabilities`.
+    public var labels: [String]
+    /// Class probabilities in `labels` order.
+    public var probabilities: [Float]
+    /// The tokens the model read, with their UTF-8 byte ranges in the text (and attention weights
+    /// for attention models).
+    public var tokens: [AttendedToken]
+    /// Per method (by its raw value), one score per token in `tokens`' order.
+    public var scores: [String: [Float]]
+    /// Integrated gradients only: target(input) − target(baseline), which the scores should sum to.
+    public var integratedGradientsDelta: Double?
+    /// Integrated gradients only: how far the scores' sum is from `integratedGradientsDelta` (the
+    /// completeness gap; it shrinks as the steps grow).
+    public var integratedGradientsGap: Double?
+    /// True when the text had more tokens than the model reads; the scores cover the kept ones.
+    public var truncated: Bool
+
+    /// The scores of `method`, if it was asked for.
+    public func scores(_ method: AttributionMethod) -> [Float]? { scores[method.rawValue] }
+}
+
+/// An explanation that cannot be computed as asked.
+public enum AttributionError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The model pools without attention, so it has no attention weights to show.
+    case noAttention(ModelKind)
+    /// Integrated gradients needs at least one step.
+    case steps(Int)
+
+    public var description: String {
+        switch self {
+        case .noAttention(let kind): return "a \(kind.rawValue) model has no attention weights; choose another attribution method"
+        case .steps(let n): return "integrated gradients needs at least 1 step (got \(n))"
+        }
+    }
+}
+
+extension TextClassifier {
+    /// The methods this model supports (attention only where it has attention).
+    public var attributionMethods: [AttributionMethod] {
+        AttributionMethod.allCases.filter { $0 != .attention || hasAttention }
+    }
+
+    /// Scores every token of `text` by each of `methods`. A text without tokens is predicted as
+    /// `predict` does and has no scores.
+    public func explain(
+        _ text: String, methods: [AttributionMethod]? = nil, target: AttributionTarget = .logit,
+        steps: Int = 32
+    ) throws -> Explanation {
+        let methods = methods ?? attributionMethods
+        if methods.contains(.attention) && !hasAttention { throw AttributionError.noAttention(modelKind) }
+        if methods.contains(.integratedGradients) && steps < 1 { throw AttributionError.steps(steps) }
+        let encoded = try encode([text])[0]
+        let tokenizer = try Tokenizer(settings: vocabulary.settings)
+        let truncated = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: options.maxLength + 1).count > options.maxLength
+        let ids = encoded.ids, n = ids.count
+        let prediction = predict(ids: [ids])[0]
+        let predicted = prediction.best
+        var tokens = encoded.tokens
+        if let attention = prediction.attention { for t in tokens.indices { tokens[t].weight = attention[t] } }
+        var explanation = Explanation(
+            label: labels[predicted], labels: labels, probabilities: prediction.probabilities,
+            tokens: tokens, scores: [:], truncated: truncated)
+        guard n > 0 else {
+            for m in methods { explanation.scores[m.rawValue] = [] }
+            return explanation
+        }
+        if methods.contains(.attention) { explanation.scores[AttributionMethod.attention.rawValue] = prediction.attention }
+        let C = labels.count
+        /// ∂target/∂logits for one row of probabilities.
+        func targetGradient(_ p: ArraySlice<Float>) -> [Float] {
+            let p = Array(p)
+            switch target {
+            case .logit: return (0..<C).map { $0 == predicted ? 1 : 0 }
+            case .probability: return (0..<C).map { k in p[predicted] * ((k == predicted ? 1 : 0) - p[k]) }
+            }
+        }
+        box.withModel { model in
+            let E = model.config.embedDim
+            let table = model.parameter(named: "embedding.weight")!.value
+            func e(_ t: Int, _ k: Int) -> Float { table[Int(ids[t]) * E + k] }
+            if methods.contains(.gradient) || methods.contains(.gradientTimesInput) {
+                let out = model.forward(ids: ids, lengths: [n], batch: 1, steps: n, training: false)
+                model.backward(dLogits: targetGradient(out.probabilities[0..<C]))
+                let g = model.inputGradient()
+                var norms: [Float] = [], dots: [Float] = []
+                for t in 0..<n {
+                    var sq = 0.0, dot = 0.0
+                    for k in 0..<E {
+                        let gk = Double(g[t * E + k])
+                        sq += gk * gk
+                        dot += gk * Double(e(t, k))
+                    }
+                    norms.append(Float(sq.squareRoot()))
+                    dots.append(Float(dot))
+                }
+                if methods.contains(.gradient) { explanation.scores[AttributionMethod.gradient.rawValue] = norms }
+                if methods.contains(.gradientTimesInput) { explanation.scores[AttributionMethod.gradientTimesInput.rawValue] = dots }
+            }
+            if methods.contains(.integratedGradients) {
+                // Row 0 is the baseline (scale 0), rows 1…steps the right Riemann points m/steps.
+                let B = steps + 1
+                let out = model.forward(
+                    ids: Array(repeating: ids, count: B).flatMap { $0 }, lengths: Array(repeating: n, count: B),
+                    batch: B, steps: n, training: false, inputScales: (0..<B).map { Float($0) / Float(steps) })
+                var dLogits = [Float](repeating: 0, count: B * C)
+                for m in 1..<B { dLogits.replaceSubrange((m * C)..<((m + 1) * C), with: targetGradient(out.probabilities[(m * C)..<((m + 1) * C)])) }
+                model.backward(dLogits: dLogits)
+                let g = model.inputGradient()
+                var scores: [Float] = []
+                var total = 0.0
+                for t in 0..<n {
+                    var s = 0.0
+                    for k in 0..<E {
+                        var mean = 0.0
+                        for m in 1..<B { mean += Double(g[(m * n + t) * E + k]) }
+                        s += Double(e(t, k)) * mean / Double(steps)
+                    }
+                    scores.append(Float(s))
+                    total += s
+                }
+                func value(_ row: Int) -> Double {
+                    Double(target == .logit ? out.logits[row * C + predicted] : out.probabilities[row * C + predicted])
+                }
+                let delta = value(B - 1) - value(0)
+                explanation.scores[AttributionMethod.integratedGradients.rawValue] = scores
+                explanation.integratedGradientsDelta = delta
+                explanation.integratedGradientsGap = abs(total - delta)
+            }
+            model.zeroGrad()
+        }
+        if methods.contains(.occlusion) {
+            let without = (0..<n).map { t in Array(ids[..<t] + ids[(t + 1)...]) }
+            let p = prediction.probabilities[predicted]
+            explanation.scores[AttributionMethod.occlusion.rawValue] = predict(ids: without).map { p - $0.probabilities[predicted] }
+        }
+        return explanation
+    }
+}
