@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "HeedIOTests", dependencies: ["HeedIO"]),
         .testTarget(name: "HeedTextTests", dependencies: ["HeedText"]),
         .testTarget(name: "HeedNNTests", dependencies: ["HeedNN"], exclude: ["Fixtures"]),
-        .testTarget(name: "HeedTests", dependencies: ["Heed", "HeedTestSupport"]),
+        .testTarget(name: "HeedTests", dependencies: ["Heed", "HeedTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HeedReportTests", dependencies: ["HeedReport", "HeedNN", "HeedIO"], exclude: ["Golden"]),
         // Runs the built `heed` binary: exit codes, messages, output files.
         .testTarget(name: "HeedCLITests", dependencies: ["heed"]),

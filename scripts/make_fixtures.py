@@ -7,6 +7,12 @@ Needs `pip install torch` (not a Heed dependency). For each variant it writes
   a3.<name>  weights after 3 Adam steps (same batch, clip_grad_norm_ each step)
   logits [B, C], attention [B, T] (attention variants), loss [1], norms [3]
 
+`--attributions` writes Tests/HeedTests/Fixtures/attributions/<variant>.json from each variant's
+initial weights (w.* in its existing safetensors, which it does not rewrite): for a few documents
+of ids, PyTorch autograd's gradient norm, gradient × input and integrated gradients of the
+predicted class's logit and probability with respect to the embedding rows fed to the LSTM, and
+leave-one-out occlusion, for `Tests/HeedTests/AttributionParityTests.swift`.
+
 `--check-model FILE` loads a Heed model file with safetensors.torch.load_file into
 HeedClassifier (strict load_state_dict) and, if the file carries `check.logits` metadata, checks
 PyTorch's logits against Heed's. Make such a file with
@@ -119,6 +125,88 @@ def make(name, extra, seed):
     print(f"{name}: loss {float(loss):.6f}, norms {norms}")
 
 
+ATTRIBUTIONS = os.path.join(os.path.dirname(__file__), "..", "Tests", "HeedTests", "Fixtures", "attributions")
+IG_STEPS = 8
+
+
+def read_safetensors(path):
+    """F32 tensors of a safetensors file, by name (the format's header is JSON after a u64 length)."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(data[start:end]), dtype=torch.float32).reshape(info["shape"]).clone()
+    return out
+
+
+def attributions(name):
+    """Reference attributions of one document at a time (eval mode), as heed explain defines them."""
+    meta = json.load(open(os.path.join(OUT, name + ".json")))
+    config = meta["config"]
+    model = HeedClassifier(config)
+    tensors = read_safetensors(os.path.join(OUT, name + ".safetensors"))
+    model.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("w.")})
+    model.eval()
+    generator = torch.Generator().manual_seed(7)
+    documents = []
+    for n in (5, 7, 3, 1):
+        ids = torch.randint(2, config["vocabSize"], (1, n), generator=generator)
+        documents.append(ids)
+
+    def run(ids, inputs=None):
+        """Logits of one document; `inputs` replaces the embedding rows fed to the LSTM."""
+        hook = model.embedding.register_forward_hook(lambda m, i, o: inputs) if inputs is not None else None
+        logits, attention = model(ids, torch.tensor([ids.shape[1]]))
+        if hook is not None:
+            hook.remove()
+        return logits[0], attention
+
+    out = {"config": config, "igSteps": IG_STEPS, "documents": []}
+    for ids in documents:
+        n = ids.shape[1]
+        with torch.no_grad():
+            logits, attention = run(ids)
+            e = model.embedding(ids)
+        p = torch.softmax(logits, 0)
+        c = int(torch.argmax(p))
+        doc = {"ids": ids[0].tolist(), "predicted": c, "probabilities": p.tolist()}
+        if attention is not None:
+            doc["attention"] = attention[0].tolist()
+        for target in ("logit", "probability"):
+            def value(x):
+                z, _ = run(ids, x)
+                return z[c] if target == "logit" else torch.softmax(z, 0)[c]
+            x = e.clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(value(x), x)
+            doc[target] = {"gradient": g[0].norm(dim=1).tolist(), "grad-input": (g[0] * e[0]).sum(1).tolist()}
+            total = torch.zeros_like(e)
+            for m in range(1, IG_STEPS + 1):
+                x = (e * (m / IG_STEPS)).requires_grad_(True)
+                (g,) = torch.autograd.grad(value(x), x)
+                total += g
+            doc[target]["integrated-gradients"] = (e[0] * total[0] / IG_STEPS).sum(1).tolist()
+        occlusion = []
+        with torch.no_grad():
+            for t in range(n):
+                rest = torch.cat([ids[:, :t], ids[:, t + 1:]], 1)
+                if rest.shape[1] == 0:
+                    rest = torch.tensor([[1]])  # a text without tokens is scored on a lone <unk>
+                z, _ = run(rest)
+                occlusion.append(float(p[c] - torch.softmax(z, 0)[c]))
+        doc["occlusion"] = occlusion
+        out["documents"].append(doc)
+    os.makedirs(ATTRIBUTIONS, exist_ok=True)
+    with open(os.path.join(ATTRIBUTIONS, name + ".json"), "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    print(f"{name}: attributions of {len(documents)} documents")
+
+
 def check_model(path):
     from safetensors import safe_open
     from safetensors.torch import load_file
@@ -145,9 +233,13 @@ def check_model(path):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--check-model", help="a Heed model file to load into HeedClassifier")
+    ap.add_argument("--attributions", action="store_true", help="only the reference attributions (from the existing weights)")
     args = ap.parse_args()
     if args.check_model:
         check_model(args.check_model)
+    elif args.attributions:
+        for name in VARIANTS:
+            attributions(name)
     else:
         os.makedirs(OUT, exist_ok=True)
         for i, (name, extra) in enumerate(VARIANTS.items()):
