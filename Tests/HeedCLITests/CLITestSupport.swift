@@ -54,3 +54,15 @@ final class Scratch {
     /// Nothing but the inputs: no output and no temp files left behind.
     var contents: [String] { (try? FileManager.default.contentsOfDirectory(atPath: path))?.sorted() ?? [] }
 }
+
+/// A 40-document two-label corpus in `scratch` and a tiny model of `kind` trained on it with
+/// `heed train` (the model's path, and the training file's).
+func trainTinyModel(in scratch: Scratch, kind: String, epochs: Int) throws -> (model: String, train: String) {
+    var lines = ""
+    for i in 0..<40 { lines += (i % 2 == 0 ? "pos\tgreat fun film number \(i)\n" : "neg\tdull boring film number \(i)\n") }
+    let train = scratch.file("train.tsv", lines)
+    let model = scratch.path + "/m.heed"
+    let t = try heed(["train", train, "--model", kind, "--embed", "8", "--hidden", "8", "--epochs", "\(epochs)", "--quiet", "-o", model])
+    #expect(t.status == 0, "\(t.stderr)")
+    return (model, train)
+}

@@ -4,12 +4,7 @@ import Testing
 @Suite struct ExplainCommandTests {
     @Test func jsonSchemaOffsetsAndBadRequests() throws {
         let s = Scratch()
-        var lines = ""
-        for i in 0..<40 { lines += (i % 2 == 0 ? "pos\tgreat fun film number \(i)\n" : "neg\tdull boring film number \(i)\n") }
-        let train = s.file("train.tsv", lines)
-        let model = s.path + "/m.heed"
-        let t = try heed(["train", train, "--model", "lstm", "--embed", "8", "--hidden", "8", "--epochs", "1", "--quiet", "-o", model])
-        #expect(t.status == 0, "\(t.stderr)")
+        let (model, _) = try trainTinyModel(in: s, kind: "lstm", epochs: 1)
         let e = try heed(["explain", model, "--json", "--steps", "16", "A great film"])
         #expect(e.status == 0, "\(e.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any]

@@ -77,12 +77,7 @@ import Testing
 @Suite struct TrainingCommands {
     @Test func predictJSONSchemaAndModelErrors() throws {
         let s = Scratch()
-        var lines = ""
-        for i in 0..<40 { lines += (i % 2 == 0 ? "pos\tgreat fun film number \(i)\n" : "neg\tdull boring film number \(i)\n") }
-        let train = s.file("train.tsv", lines)
-        let model = s.path + "/m.heed"
-        let t = try heed(["train", train, "--model", "attention", "--embed", "8", "--hidden", "8", "--epochs", "2", "--quiet", "-o", model])
-        #expect(t.status == 0, "\(t.stderr)")
+        let (model, train) = try trainTinyModel(in: s, kind: "attention", epochs: 2)
         #expect(s.exists("m.heed.log.jsonl") && s.exists("m.heed.ckpt"))
         let p = try heed(["predict", model, "--json", "A great film"])
         let object = try JSONSerialization.jsonObject(with: Data(p.stdout.utf8)) as! [String: Any]
