@@ -81,9 +81,13 @@ extension TextClassifier {
         let methods = methods ?? attributionMethods
         if methods.contains(.attention) && !hasAttention { throw AttributionError.noAttention(modelKind) }
         if methods.contains(.integratedGradients) && steps < 1 { throw AttributionError.steps(steps) }
-        let encoded = try encode([text])[0]
-        let tokenizer = try Tokenizer(settings: vocabulary.settings)
-        let truncated = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: options.maxLength + 1).count > options.maxLength
+        // One token past the model's limit, read once, tells whether the text was cut.
+        var encoded = encode(text, tokenizer: try Tokenizer(settings: vocabulary.settings), maxLength: options.maxLength + 1)
+        let truncated = encoded.ids.count > options.maxLength
+        if truncated {
+            encoded.ids.removeLast()
+            encoded.tokens.removeLast()
+        }
         let ids = encoded.ids, n = ids.count
         let prediction = predict(ids: [ids])[0]
         let predicted = prediction.best

@@ -9,7 +9,6 @@ import HeedNN
 final class RunFiles {
     private let model: URL?
     private(set) var wroteModel = false
-    private var logLines: [String] = []
     private let encoder = JSONEncoder()
 
     init(model: URL?) {
@@ -44,8 +43,7 @@ final class RunFiles {
     /// during training: a failed log write must not stop the run; the final one may throw.
     func writeLog(_ records: [EpochRecord], final: Bool = false) throws {
         guard let model else { return }
-        logLines = try records.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-        let text = logLines.joined(separator: "\n") + "\n"
+        let text = try records.map { String(decoding: try encoder.encode($0), as: UTF8.self) }.joined(separator: "\n") + "\n"
         if final {
             try AtomicWriter.write(text, to: Self.logURL(for: model).path)
         } else {

@@ -25,13 +25,17 @@ extension TextClassifier {
     /// Tokenizes texts exactly as `predict` and training do, without running the network.
     public func encode(_ texts: [String]) throws -> [EncodedText] {
         let tokenizer = try Tokenizer(settings: vocabulary.settings)
-        return texts.map { text in
-            var tokens: [AttendedToken] = []
-            let ids = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: options.maxLength) { token, start, end in
-                tokens.append(AttendedToken(text: String(decoding: token, as: UTF8.self), start: start, end: end))
-            }
-            return EncodedText(ids: ids, tokens: tokens)
+        return texts.map { encode($0, tokenizer: tokenizer, maxLength: options.maxLength) }
+    }
+
+    /// One text's ids and tokens, at most `maxLength` of them (one past the model's limit tells
+    /// whether a text was cut).
+    func encode(_ text: String, tokenizer: Tokenizer, maxLength: Int) -> EncodedText {
+        var tokens: [AttendedToken] = []
+        let ids = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength) { token, start, end in
+            tokens.append(AttendedToken(text: String(decoding: token, as: UTF8.self), start: start, end: end))
         }
+        return EncodedText(ids: ids, tokens: tokens)
     }
 
     /// Scores id sequences directly (for erasure and occlusion experiments). Sequences longer than
