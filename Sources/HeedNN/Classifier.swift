@@ -306,6 +306,22 @@ public final class Classifier {
         return out
     }
 
+    /// The LSTM's outputs of the last `forward`, [batch × steps × outputDim] in the caller's order,
+    /// zero at padded positions: what attention pools over, so a caller can re-pool them with other
+    /// weights (the attention-permutation test) without running the encoder again.
+    public func encoderStates() -> [Float] {
+        let B = pk.batch, T = pk.steps, D = config.outputDim
+        var out = [Float](repeating: 0, count: B * T * D)
+        let h = lstm.out.ptr
+        for t in 0..<T {
+            for j in 0..<pk.batchSizes[t] {
+                let src = h + pk.row(j, t) * D, base = (pk.order[j] * T + t) * D
+                for k in 0..<D { out[base + k] = src[k] }
+            }
+        }
+        return out
+    }
+
     private func backward(from dLogits: UnsafePointer<Float>) {
         let B = pk.batch, P = pk.total, D = config.outputDim
         let dp = dPooled.reserve(B * D)

@@ -13,6 +13,11 @@ struct Explain: ParsableCommand {
             with respect to each token's embedding row. Integrated gradients uses the right Riemann rule \
             from the zero baseline with --steps points; the JSON reports its completeness gap. Occlusion \
             is the predicted class's probability minus its probability without the token.
+
+            With --metrics the argument is a corpus (label<TAB>text, or --input): every document is \
+            scored by each method and the tables say how far the scores can be trusted: Kendall τ-b \
+            between methods, ERASER comprehensiveness and sufficiency against a random ranking, and \
+            (attention models) the attention-permutation test. See docs/explanations.md.
             """)
     @Argument(help: "Model file.") var model: String
     @Argument(help: "Texts to explain (- or none: one per line from standard input).") var texts: [String] = []
@@ -22,11 +27,22 @@ struct Explain: ParsableCommand {
     @Option(help: "Integrated-gradients steps.") var steps = 32
     @Flag(help: "Print one JSON object per text.") var json = false
     @Option(help: "Tokens to list per method in the plain output (highest score first).") var top = 5
+    @Flag(help: "Treat the argument as a corpus and print agreement and faithfulness tables.") var metrics = false
+    @Option(help: "With --metrics: threads, each with its own copy of the model (default: the number of cores, at most 8).")
+    var workers = min(8, ProcessInfo.processInfo.activeProcessorCount)
+    @Option(help: "With --metrics: measure only the first N documents.") var limit: Int?
+    @Option(help: "With --metrics: attention shuffles per document in the permutation test (0: skip it).") var permutations = 100
+    @Option(help: "With --metrics: seed for the random ranking and the shuffles.") var seed: UInt64 = 1
+    @OptionGroup var input: InputOptions
 
     func validate() throws {
         guard (1...10_000).contains(steps) else { throw ValidationError("--steps must be in 1...10000 (got \(steps))") }
         guard top >= 0 else { throw ValidationError("--top must be at least 0") }
         _ = try methods(all: AttributionMethod.allCases)
+        guard (1...256).contains(workers) else { throw ValidationError("--workers must be in 1...256 (got \(workers))") }
+        guard (0...100_000).contains(permutations) else { throw ValidationError("--permutations must be in 0...100000 (got \(permutations))") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if metrics && texts.count != 1 { throw ValidationError("--metrics reads one corpus file (or - for standard input); got \(texts.count) arguments") }
     }
 
     func methods(all: [AttributionMethod]) throws -> [AttributionMethod] {
@@ -47,6 +63,7 @@ struct Explain: ParsableCommand {
                 description:
                     "\(model): a \(classifier.modelKind.rawValue) model has no attention; use --method gradient, grad-input, integrated-gradients or occlusion")
         }
+        if metrics { return try runMetrics(classifier, methods: chosen) }
         var inputs = texts
         if inputs.isEmpty || inputs == ["-"] {
             inputs = []
@@ -92,5 +109,83 @@ struct Explain: ParsableCommand {
                 }
             }
         }
+    }
+}
+
+extension Explain {
+    func runMetrics(_ classifier: TextClassifier, methods: [AttributionMethod]) throws {
+        let corpus = texts[0]
+        var docs = try CorpusReader(input.source(corpus)).readAll()
+        guard !docs.isEmpty else { throw CommandLineMessage(description: "\(corpus): no documents") }
+        if let limit { docs = Array(docs.prefix(limit)) }
+        var options = FaithfulnessOptions()
+        options.methods = methods
+        options.target = target
+        options.steps = steps
+        options.permutations = permutations
+        options.seed = seed
+        options.workers = workers
+        let total = docs.count
+        let progress = Progress("explain", quiet: json)
+        let analysis = try classifier.faithfulness(of: docs.map(\.text), options: options) { done in
+            if progress.enabled && (done == total || done % max(1, total / 100) == 0) {
+                writeStderr("\rexplain: \(done)/\(total) documents   ")
+            }
+        }
+        progress.finish()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            print(String(decoding: try encoder.encode(analysis.summary), as: UTF8.self))
+        } else {
+            print(analysis.summary.table(model: model, corpus: corpus))
+        }
+    }
+}
+
+extension FaithfulnessSummary {
+    /// The tables `heed explain --metrics` prints.
+    func table(model: String, corpus: String) -> String {
+        func f(_ x: Double, _ digits: Int = 3) -> String { x.isNaN ? "-" : Format.decimals(x, digits) }
+        func pad(_ s: String, _ n: Int) -> String { Format.pad(s, n) }
+        func lpad(_ s: String, _ n: Int) -> String { Format.pad(s, n, alignRight: true) }
+        var lines = [
+            "\(model) on \(corpus): \(documents) documents\(skipped > 0 ? " (\(skipped) without tokens left out)" : ""); "
+                + "gradients of the predicted class's \(target), integrated gradients with \(steps) steps",
+            "",
+            "Agreement: Kendall τ-b between two methods' scores over each document's tokens",
+            pad("methods", 44) + lpad("mean τ", 8) + lpad("sd", 8) + lpad("p < 0.05", 10) + lpad("documents", 11),
+        ]
+        for a in agreement {
+            lines.append(
+                pad("\(a.first) ~ \(a.second)", 44) + lpad(f(a.meanTau), 8) + lpad(f(a.sdTau), 8)
+                    + lpad(a.significantShare.isNaN ? "-" : percent(a.significantShare), 10) + lpad("\(a.documents)", 11))
+        }
+        let header = pad("ranking", 22) + percentages.map { lpad("\($0)%", 8) }.joined() + lpad("AOPC", 8)
+        lines += [
+            "", "Comprehensiveness: predicted-class probability lost when the top k% tokens are removed (higher: the ranking found what the decision needs)",
+            header,
+        ]
+        for e in erasure { lines.append(pad(e.ranking, 22) + e.comprehensiveness.map { lpad(f($0), 8) }.joined() + lpad(f(e.aopcComprehensiveness), 8)) }
+        lines += [
+            "", "Sufficiency: predicted-class probability lost when only the top k% tokens are kept (lower: those tokens alone carry the decision)",
+            header,
+        ]
+        for e in erasure { lines.append(pad(e.ranking, 22) + e.sufficiency.map { lpad(f($0), 8) }.joined() + lpad(f(e.aopcSufficiency), 8)) }
+        if let p = permutation {
+            lines += [
+                "",
+                "Permutation: median total-variation change of the output when the attention weights are shuffled \(permutations) times "
+                    + "(\(p.documents) documents; overall median \(f(p.medianOutputChange, 4)))",
+                pad("largest attention weight", 26) + lpad("documents", 11) + lpad("median change", 15),
+            ]
+            for b in p.bins {
+                lines.append(
+                    pad("\(Format.decimals(b.low, 2))–\(Format.decimals(b.high, 2))", 26) + lpad("\(b.documents)", 11)
+                        + lpad(b.medianOutputChange.map { f($0, 4) } ?? "-", 15))
+            }
+        }
+        return lines.joined(separator: "\n")
     }
 }

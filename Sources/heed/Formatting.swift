@@ -9,6 +9,12 @@ enum Format {
         return "\((x * scale).rounded() / scale)"
     }
 
+    /// `x` with exactly `digits` decimals ("0.170" for 0.17 and 3), for table columns.
+    static func decimals(_ x: Double, _ digits: Int) -> String {
+        guard x.isFinite else { return "\(x)" }
+        return String(format: "%.\(digits)f", x)
+    }
+
     /// A share as a percentage with one decimal ("79.1%").
     static func percent(_ x: Double) -> String { fixed(100 * x, 1) + "%" }
 

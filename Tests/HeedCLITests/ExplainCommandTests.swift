@@ -21,4 +21,25 @@ import Testing
         let unknown = try heed(["explain", model, "--method", "saliency", "x"])
         #expect(unknown.status == 64 && unknown.stderr.contains("unknown --method saliency"))
     }
+
+    @Test func metricsOverACorpus() throws {
+        let s = Scratch()
+        let (model, train) = try trainTinyModel(in: s, kind: "attention", epochs: 1)
+        let m = try heed(["explain", model, train, "--metrics", "--json", "--steps", "4", "--limit", "10", "--workers", "2", "--permutations", "5"])
+        #expect(m.status == 0, "\(m.stderr)")
+        let summary = try JSONSerialization.jsonObject(with: Data(m.stdout.utf8)) as! [String: Any]
+        #expect(summary["documents"] as? Int == 10)
+        let agreement = summary["agreement"] as! [[String: Any]]
+        #expect(agreement.count == 10 && agreement[0]["first"] as? String == "attention" && agreement[0]["second"] as? String == "gradient")
+        let erasure = summary["erasure"] as! [[String: Any]]
+        #expect(erasure.map { $0["ranking"] as! String } == ["attention", "gradient", "grad-input", "integrated-gradients", "occlusion", "random"])
+        #expect((erasure[0]["comprehensiveness"] as! [Any]).count == 5)
+        #expect((summary["permutation"] as! [String: Any])["documents"] as? Int == 10)
+        let table = try heed(["explain", model, train, "--metrics", "--method", "attention,occlusion", "--steps", "4", "--limit", "3"])
+        #expect(table.status == 0 && table.stdout.contains("attention ~ occlusion") && table.stdout.contains("Sufficiency"), "\(table.stdout)")
+        let two = try heed(["explain", model, train, train, "--metrics"])
+        #expect(two.status == 64 && two.stderr.contains("--metrics reads one corpus file"), "\(two.stderr)")
+        let missing = try heed(["explain", model, s.path + "/nope.tsv", "--metrics"])
+        #expect(missing.status != 0 && missing.stderr.contains("nope.tsv"), "\(missing.stderr)")
+    }
 }

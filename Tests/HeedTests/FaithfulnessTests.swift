@@ -1,0 +1,116 @@
+import Foundation
+import HeedNN
+import Testing
+
+@testable import Heed
+
+let faithfulnessTexts = [
+    attributionText, "w1 w2 w2 w9 w14 w20 w21 w22 w5 w6 w7 w13 w18", "w26", "", "w12 w12 w12", "w0 w28 w27 w19 w15 w16 w10 w23 w24",
+]
+
+@Suite struct FaithfulnessTests {
+    /// τ-b and its p-value against scipy.stats.kendalltau(x, y, method="asymptotic") (scipy 1.17),
+    /// with and without ties.
+    @Test func kendallTauMatchesScipy() throws {
+        let cases: [([Float], [Float], Double, Double)] = [
+            ([1, 2, 3, 4, 5], [2, 1, 4, 3, 5], 0.6, 0.1416446902951368),
+            ([1, 1, 2, 3, 3, 4], [1, 2, 2, 3, 4, 4], 0.8461538461538463, 0.026567513335842154),
+            ([0.5, 0.1, 0.1, 0.9, 0.3, 0.3, 0.7], [3, 1, 2, 9, 1, 1, 5], 0.7029594915666377, 0.037256873218511434),
+            ([1, 2, 3], [1, 3, 2], 0.33333333333333337, 0.6015081344405899),
+            ([3, 1, 2, 2], [1, 1, 0, 2], 0, 1),
+        ]
+        for (x, y, tau, p) in cases {
+            let r = try #require(RankCorrelation(x, y))
+            #expect(abs(r.tau - tau) <= 1e-12, "τ of \(x) and \(y)")
+            #expect(abs(r.pValue - p) <= 1e-12, "p of \(x) and \(y)")
+            // Symmetric in its arguments.
+            #expect(RankCorrelation(y, x) == r)
+        }
+        #expect(RankCorrelation([1, 2], [2, 1])?.tau == -1)
+        #expect(RankCorrelation([1], [1]) == nil)
+        #expect(RankCorrelation([2, 2, 2], [1, 2, 3]) == nil)
+    }
+
+    /// Pooling the encoder states again (in Double) with the model's own weights gives the model's
+    /// logits, within the rounding the model's Float pooling and output layer can make
+    /// (γ_{n+D+1} of the summed magnitudes): the states really are the rows attention pooled.
+    @Test(arguments: [ModelKind.attention, .bilstmAttention])
+    func repoolingReproducesTheModel(kind: ModelKind) throws {
+        let classifier = randomClassifier(kind)
+        let ids = try classifier.encode([faithfulnessTexts[1]])[0].ids
+        let r = classifier.repooling(ids: ids)
+        let n = ids.count, D = classifier.config.outputDim
+        let gamma = Double(n + D + 2) * 0x1p-24 / (1 - Double(n + D + 2) * 0x1p-24)
+        for c in r.bias.indices {
+            var z = r.bias[c]
+            for t in 0..<n { z += Double(r.weights[t]) * r.projected[t * r.bias.count + c] }
+            #expect(abs(z - Double(r.logits[c])) <= 2 * gamma * r.magnitude[c], "class \(c)")
+        }
+        // Shuffling nothing moves nothing; shuffles of unequal weights move the output.
+        #expect(classifier.attentionPermutation(ids: ids, shuffles: 0, seed: 1).medianOutputChange.isNaN)
+        #expect(r.distribution(r.weights) == r.distribution(r.weights))
+        #expect(classifier.attentionPermutation(ids: ids, shuffles: 20, seed: 1).medianOutputChange > 0)
+    }
+
+    /// ERASER plumbing checked against quantities computed another way: removing the single top
+    /// occlusion token is that token's occlusion score, keeping every token changes nothing, and
+    /// removing every token is the same sequence for every ranking.
+    @Test(arguments: [ModelKind.lstm, .bilstmAttention])
+    func erasureAgreesWithOcclusion(kind: ModelKind) throws {
+        let classifier = randomClassifier(kind)
+        var options = FaithfulnessOptions()
+        options.percentages = [1, 50, 100]
+        let analysis = try classifier.faithfulness(of: faithfulnessTexts, options: options)
+        #expect(analysis.summary.documents == faithfulnessTexts.count - 1)
+        #expect(analysis.summary.skipped == 1)
+        for d in analysis.documents where !d.explanation.tokens.isEmpty {
+            let occlusion = try #require(d.explanation.scores(.occlusion))
+            // Different batches (one document alone vs. many sequences): equal up to the rounding of
+            // a probability, far below the scores compared.
+            #expect(abs(d.comprehensiveness["occlusion"]![0] - Double(occlusion.max()!)) <= 1e-5)
+            let all = d.comprehensiveness["random"]![2]
+            for (ranking, values) in d.comprehensiveness {
+                #expect(values[2] == all, "\(ranking): removing every token is the same sequence")
+                #expect(d.sufficiency[ranking]![2] == 0, "\(ranking): keeping every token is the document")
+            }
+            #expect(d.agreement.count == 10 - (kind == .lstm ? 4 : 0))
+            #expect((d.permutation != nil) == (kind.hasAttention && d.explanation.tokens.count >= 2))
+        }
+        let pairs = analysis.summary.agreement.map { "\($0.first)~\($0.second)" }
+        if kind.hasAttention {
+            #expect(Array(pairs.prefix(2)) == ["attention~gradient", "attention~occlusion"])
+        }
+        #expect(analysis.summary.erasure.map(\.ranking).last == "random")
+        for row in analysis.summary.erasure {
+            #expect(abs(row.aopcComprehensiveness - row.comprehensiveness.reduce(0, +) / 3) <= 1e-15)
+        }
+    }
+
+    /// Threads each run their own copy and every document draws from its own random stream, so the
+    /// analysis is bit-identical for any worker count.
+    @Test func sameResultForAnyWorkerCount() throws {
+        let classifier = randomClassifier(.bilstmAttention)
+        let texts = (0..<12).map { faithfulnessTexts[$0 % faithfulnessTexts.count] + " w\($0)" }
+        var options = FaithfulnessOptions()
+        options.steps = 8
+        options.permutations = 10
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let one = try encoder.encode(classifier.faithfulness(of: texts, options: options))
+        options.workers = 3
+        let three = try encoder.encode(classifier.faithfulness(of: texts, options: options))
+        #expect(one == three)
+        options.seed = 2
+        #expect(try encoder.encode(classifier.faithfulness(of: texts, options: options)) != one, "the seed reaches the random ranking")
+    }
+
+    @Test func refusesWhatItCannotCompute() throws {
+        var options = FaithfulnessOptions()
+        options.methods = [.attention]
+        #expect(throws: AttributionError.noAttention(.lstm)) { try randomClassifier(.lstm).faithfulness(of: ["w1 w2"], options: options) }
+        options.methods = [.integratedGradients]
+        options.steps = 0
+        #expect(throws: AttributionError.steps(0)) { try randomClassifier(.attention).faithfulness(of: ["w1 w2"], options: options) }
+    }
+}
