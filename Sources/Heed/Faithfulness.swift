@@ -135,10 +135,12 @@ public struct AgreementSummary: Codable, Sendable, Equatable {
     public var sdTau: Double
     /// Share of them where τ-b is significant at p < 0.05.
     public var significantShare: Double
+    /// Mean τ-b over the documents predicted as each label (as Jain & Wallace report it, by class).
+    public var meanTauByPredictedLabel: [String: Double]
 
     enum CodingKeys: String, CodingKey {
         case first, second, documents
-        case meanTau = "mean_tau", sdTau = "sd_tau", significantShare = "significant_share"
+        case meanTau = "mean_tau", sdTau = "sd_tau", significantShare = "significant_share", meanTauByPredictedLabel = "mean_tau_by_predicted_label"
     }
 }
 
@@ -385,13 +387,18 @@ extension TextClassifier {
         let measured = documents.filter { !$0.explanation.tokens.isEmpty }
         var agreement: [AgreementSummary] = []
         for (a, b) in methodPairs(methods) {
-            let taus = measured.compactMap { d in d.agreement.first { $0.first == a.rawValue && $0.second == b.rawValue }?.correlation }
+            let labelled = measured.compactMap { d in
+                d.agreement.first { $0.first == a.rawValue && $0.second == b.rawValue }?.correlation.map { (label: d.explanation.label, correlation: $0) }
+            }
+            let taus = labelled.map(\.correlation)
+            let byLabel = Dictionary(grouping: labelled, by: \.label).mapValues { group in group.map(\.correlation.tau).reduce(0, +) / Double(group.count) }
             let mean = taus.isEmpty ? .nan : taus.map(\.tau).reduce(0, +) / Double(taus.count)
             let sd = taus.count < 2 ? 0 : (taus.map { ($0.tau - mean) * ($0.tau - mean) }.reduce(0, +) / Double(taus.count - 1)).squareRoot()
             agreement.append(
                 AgreementSummary(
                     first: a.rawValue, second: b.rawValue, documents: taus.count, meanTau: mean, sdTau: sd,
-                    significantShare: taus.isEmpty ? .nan : Double(taus.filter { $0.pValue < 0.05 }.count) / Double(taus.count)))
+                    significantShare: taus.isEmpty ? .nan : Double(taus.filter { $0.pValue < 0.05 }.count) / Double(taus.count),
+                    meanTauByPredictedLabel: byLabel))
         }
         var erasure: [ErasureSummary] = []
         for ranking in methods.map(\.rawValue) + ["random"] {

@@ -27,6 +27,11 @@ extension TextClassifier {
             }
             return results
         }
+        // One BLAS thread per worker: OpenBLAS's own pool, shared by concurrent callers, spins
+        // (2 workers on 2 cores spent twice their compute time in the kernel before this).
+        let blasThreads = BLAS.threads
+        BLAS.setThreads(1)
+        defer { BLAS.setThreads(blasThreads) }
         let replicas = [self] + (1..<threads).map { _ in replica() }
         let queue = WorkQueue<T>(count: count)
         try withoutActuallyEscaping(body) { body in
