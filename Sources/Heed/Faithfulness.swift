@@ -330,11 +330,15 @@ extension TextClassifier {
         /// Per class, Σ_t a_t Σ_k |W_ck h_tk| + |b_c|: what rounding in the model's logit scales with.
         var magnitude: [Double]
 
-        /// Softmax of the logits pooled with `a`.
+        /// The model's temperature.
+        var temperature: Double
+
+        /// Softmax of the logits pooled with `a`, at the model's temperature.
         func distribution(_ a: [Float]) -> [Double] {
             let C = bias.count
             var z = bias
             for t in a.indices { for c in 0..<C { z[c] += Double(a[t]) * projected[t * C + c] } }
+            for c in 0..<C { z[c] /= temperature }
             let top = z.max()!
             let e = z.map { exp($0 - top) }
             let sum = e.reduce(0, +)
@@ -350,7 +354,7 @@ extension TextClassifier {
             let w = model.parameter(named: "classifier.weight")!.value, b = model.parameter(named: "classifier.bias")!.value
             var r = Repooling(
                 weights: out.attention!, logits: out.logits, projected: [Double](repeating: 0, count: n * C), bias: (0..<C).map { Double(b[$0]) },
-                magnitude: (0..<C).map { abs(Double(b[$0])) })
+                magnitude: (0..<C).map { abs(Double(b[$0])) }, temperature: temperature)
             for c in 0..<C {
                 for t in 0..<n {
                     var s = 0.0, m = 0.0

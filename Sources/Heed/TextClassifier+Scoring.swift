@@ -12,13 +12,16 @@ public struct EncodedText: Sendable {
 
 /// Class probabilities (model label order) and, for attention models, one weight per id.
 public struct IDPrediction: Sendable {
-    /// Class probabilities, in the order of `TextClassifier.labels`.
+    /// Class probabilities, in the order of `TextClassifier.labels`, at the model's temperature.
     public var probabilities: [Float]
+    /// The network's raw scores, before the temperature and the softmax.
+    public var logits: [Float]
     /// One weight per id (after the `maxLength` cut), summing to 1; nil for models without
     /// attention and for empty sequences.
     public var attention: [Float]?
-    /// Index of the most probable class (first on ties, as in `predict`).
-    public var best: Int { probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0 }
+    /// Index of the most probable class: the largest logit (the first on ties), so no temperature
+    /// and no rounding of the probabilities can change it.
+    public var best: Int { Calibration.bestIndex(logits[...]) }
 }
 
 extension TextClassifier {
@@ -60,9 +63,13 @@ extension TextClassifier {
                 }
                 let result = model.forward(ids: ids, lengths: lengths, batch: rows.count, steps: steps, training: false)
                 for (r, i) in rows.enumerated() {
-                    let probabilities = Array(result.probabilities[(r * C)..<((r + 1) * C)])
+                    let logits = Array(result.logits[(r * C)..<((r + 1) * C)])
+                    let probabilities =
+                        temperature == 1
+                        ? Array(result.probabilities[(r * C)..<((r + 1) * C)])
+                        : Calibration.probabilities(logits: logits[...], temperature: temperature).map { Float($0) }
                     let attention = cut[i].isEmpty ? nil : result.attention.map { Array($0[(r * steps)..<(r * steps + cut[i].count)]) }
-                    out[i] = IDPrediction(probabilities: probabilities, attention: attention)
+                    out[i] = IDPrediction(probabilities: probabilities, logits: logits, attention: attention)
                 }
             }
             return out.map { $0! }

@@ -38,6 +38,24 @@ public struct Prediction: Codable, Sendable {
     public var tokens: [AttendedToken]
     /// The probability of `label`.
     public var confidence: Float { probabilities.max() ?? 0 }
+
+    /// Labels with their probabilities, most probable first (model order on ties): every label
+    /// with probability ≥ `threshold` (possibly none), at most `maximumCount` of them (more than
+    /// the model has is the same as all). Neither given: the most probable label alone.
+    public func rankedLabels(maximumCount: Int? = nil, threshold: Float? = nil) -> [LabelScore] {
+        let order = labels.indices.sorted { probabilities[$0] > probabilities[$1] || probabilities[$0] == probabilities[$1] && $0 < $1 }
+        var kept = order.filter { i in threshold.map { probabilities[i] >= $0 } ?? true }
+        if let maximumCount { kept = Array(kept.prefix(max(0, maximumCount))) } else if threshold == nil { kept = Array(kept.prefix(1)) }
+        return kept.map { LabelScore(label: labels[$0], score: probabilities[$0]) }
+    }
+}
+
+/// A label and its (calibrated) probability, as Hugging Face pipelines return them.
+public struct LabelScore: Codable, Sendable, Equatable {
+    /// The label.
+    public var label: String
+    /// Its probability.
+    public var score: Float
 }
 
 /// A trained classifier: tokenizer settings, vocabulary, labels and network in one value.
@@ -60,6 +78,11 @@ public struct TextClassifier: Sendable {
     public var hasAttention: Bool { box.config.pooling == .attention }
     package var config: ClassifierConfig { box.config }
     let box: ModelBox
+    /// The temperature fitted by `heed train` or `calibrated(on:)`; nil for models trained with
+    /// `calibration: .none` or written before calibration existed.
+    public internal(set) var calibration: TemperatureCalibration?
+    /// Divides the logits before every softmax Heed reports (1 without calibration).
+    public var temperature: Double { calibration?.temperature ?? 1 }
 
     /// Trains a classifier on labelled documents, holding out a share of them as the dev set for
     /// early stopping (`parameters.devFraction`). Use a `Trainer` for progress, files and resuming.
@@ -67,25 +90,30 @@ public struct TextClassifier: Sendable {
         self = try Trainer(options: parameters).train(trainingData).classifier
     }
 
-    init(model: Classifier, vocabulary: Vocabulary, options: TrainingOptions) {
+    init(model: Classifier, vocabulary: Vocabulary, options: TrainingOptions, calibration: TemperatureCalibration? = nil) {
         self.vocabulary = vocabulary
         self.options = options
+        self.calibration = calibration
         box = ModelBox(model)
     }
 
     // MARK: Persistence
 
-    static let metadataKeys = (tokenizer: "heed.tokenizer", labels: "heed.labels", vocabulary: "heed.vocabulary", training: "heed.training")
+    static let metadataKeys = (
+        tokenizer: "heed.tokenizer", labels: "heed.labels", vocabulary: "heed.vocabulary", training: "heed.training", calibration: "heed.calibration"
+    )
 
     func metadata() throws -> [String: String] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return [
+        var meta = [
             Self.metadataKeys.tokenizer: vocabulary.settings.headerFields,
             Self.metadataKeys.labels: String(decoding: try encoder.encode(vocabulary.labels), as: UTF8.self),
             Self.metadataKeys.vocabulary: String(decoding: try encoder.encode(Array(vocabulary.allTokens.dropFirst(2))), as: UTF8.self),
             Self.metadataKeys.training: String(decoding: try encoder.encode(options), as: UTF8.self),
         ]
+        if let calibration { meta[Self.metadataKeys.calibration] = String(decoding: try encoder.encode(calibration), as: UTF8.self) }
+        return meta
     }
 
     /// Writes the model file atomically (temp file + fsync + rename): one safetensors file with the
@@ -103,7 +131,14 @@ public struct TextClassifier: Sendable {
             throw HeedError.modelMismatch("\(url.path): \(error)")  // name the file, whatever is wrong inside
         }
         let (vocabulary, options) = try Self.decodeMetadata(meta, path: url.path, config: model.config)
-        self.init(model: model, vocabulary: vocabulary, options: options)
+        var calibration: TemperatureCalibration?
+        if let json = meta[Self.metadataKeys.calibration] {
+            guard let c = try? JSONDecoder().decode(TemperatureCalibration.self, from: Data(json.utf8)), c.temperature > 0, c.temperature.isFinite else {
+                throw HeedError.modelMismatch("\(url.path): the \(Self.metadataKeys.calibration) entry is not a valid temperature")
+            }
+            calibration = c
+        }
+        self.init(model: model, vocabulary: vocabulary, options: options, calibration: calibration)
     }
 
     /// Vocabulary and options from a model or checkpoint file's metadata, checked against `config`.

@@ -80,13 +80,14 @@ public struct Trainer {
         BLAS.setThreads(options.threads)
 
         // Dev: the dev shard, else a stratified draw from the training documents of all ranks.
-        let trainDocs: [LabelledText], devDocs: [LabelledText]
+        let trainDocs: [LabelledText], devDocs: [LabelledText], devIndices: [Int]
         if let devShard {
-            (trainDocs, devDocs) = (shard.documents, devShard.documents)
+            (trainDocs, devDocs, devIndices) = (shard.documents, devShard.documents, devShard.indices)
         } else {
             let isDev = try Self.devMembership(shard, fraction: options.devFraction, seed: options.seed, collective: collective)
             trainDocs = shard.documents.indices.filter { !isDev[$0] }.map { shard.documents[$0] }
             devDocs = shard.documents.indices.filter { isDev[$0] }.map { shard.documents[$0] }
+            devIndices = shard.documents.indices.filter { isDev[$0] }.map { shard.indices[$0] }
         }
 
         var documentCount = [Double(trainDocs.count)]
@@ -141,7 +142,7 @@ public struct Trainer {
             options.classWeights
             ? sizes[3...].map { $0 == 0 ? 0 : Float(Double(globalTrain) / (Double(classes) * $0)) } : nil
 
-        let classifier = TextClassifier(model: model, vocabulary: vocabulary, options: options)
+        var classifier = TextClassifier(model: model, vocabulary: vocabulary, options: options)
         let best = ParameterSnapshot(model.parameters)
         var bestAccuracy = -1.0, bestEpoch = 0, sinceBest = 0
         var log: [EpochRecord] = []
@@ -252,6 +253,10 @@ public struct Trainer {
             if decision[1] == 1 { break }
         }
         best.restore()
+        if options.calibration == .temperature && globalDev > 0 {
+            classifier.calibration = try Self.fitTemperature(classifier, devDocs, indices: devIndices, collective: collective)
+            if files.wroteModel { try files.bestChanged(classifier) }
+        }
         try files.writeLog(log, final: true)
         return TrainingResult(
             classifier: classifier, log: log, bestEpoch: bestEpoch, interrupted: interrupted,
@@ -309,6 +314,39 @@ public struct Trainer {
             dev.append(contentsOf: shuffled.prefix(Int((Double(shuffled.count) * fraction).rounded())))
         }
         return dev.sorted()
+    }
+
+    /// The temperature fitted on every rank's dev documents, gathered and put in corpus order so
+    /// the fit is the same for any rank count.
+    static func fitTemperature(_ classifier: TextClassifier, _ docs: [LabelledText], indices: [Int], collective: any Collective) throws
+        -> TemperatureCalibration
+    {
+        let C = classifier.labels.count
+        var (truth, logits) = try classifier.labelledLogits(docs, file: "dev set")
+        if collective.size > 1 {
+            var mine: [UInt8] = []
+            for (k, index) in indices.enumerated() {
+                withUnsafeBytes(of: UInt64(index).littleEndian) { mine.append(contentsOf: $0) }
+                withUnsafeBytes(of: UInt32(truth[k]).littleEndian) { mine.append(contentsOf: $0) }
+                for c in 0..<C { withUnsafeBytes(of: logits[k * C + c].bitPattern.littleEndian) { mine.append(contentsOf: $0) } }
+            }
+            var rows: [(index: UInt64, label: Int, logits: [Float])] = []
+            for bytes in try collective.allGather(mine) {
+                var at = 0
+                func read<T: FixedWidthInteger>(_: T.Type) -> T {
+                    defer { at += MemoryLayout<T>.size }
+                    return T(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: T.self) })
+                }
+                while at < bytes.count {
+                    let index = read(UInt64.self), label = Int(read(UInt32.self))
+                    rows.append((index, label, (0..<C).map { _ in Float(bitPattern: read(UInt32.self)) }))
+                }
+            }
+            rows.sort { $0.index < $1.index }
+            truth = rows.map(\.label)
+            logits = rows.flatMap(\.logits)
+        }
+        return Calibration.fitTemperature(logits: logits, labels: truth, classes: C)
     }
 
     /// Dev metrics over all ranks' dev documents: confusion matrices and loss sums are added, so

@@ -80,13 +80,17 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var clipNorm: Float = 5
     /// L2 penalty added to the gradients (Adam's `weight_decay` in PyTorch, not AdamW); 0 for none.
     public var weightDecay: Float = 0
+    /// After training, fit a temperature on the dev set so the probabilities match how often the
+    /// model is right (`.none`: the softmax as trained).
+    public var calibration: CalibrationMethod = .temperature
 
     /// The defaults.
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
         case model, attention, embeddingSize = "embed", hiddenSize = "hidden", epochs, batchSize = "batch", learningRate = "lr", dropout, wordDropout,
-            embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, classWeights, seed, threads, patience, devFraction, clipNorm, weightDecay
+            embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, classWeights, seed, threads, patience, devFraction, clipNorm, weightDecay,
+            calibration
     }
 
     /// Fields missing from an older model file take today's defaults.
@@ -114,6 +118,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         devFraction = try c.decodeIfPresent(Double.self, forKey: .devFraction) ?? defaults.devFraction
         clipNorm = try c.decodeIfPresent(Float.self, forKey: .clipNorm) ?? defaults.clipNorm
         weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? defaults.weightDecay
+        // Files written before calibration existed were not calibrated.
+        calibration = try c.decodeIfPresent(CalibrationMethod.self, forKey: .calibration) ?? CalibrationMethod.none
     }
 
     func classifierConfig(vocabularySize: Int, classes: Int) -> ClassifierConfig {

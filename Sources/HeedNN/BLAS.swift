@@ -11,7 +11,7 @@ public enum BLAS {
 
     /// Threads for HeedNN's own parallel loops (Adam, clipping), as last set by `setThreads`.
     /// A plain word: set it from one thread before training (as with the BLAS setting).
-    nonisolated(unsafe) public private(set) static var threads = 1
+    nonisolated(unsafe) public internal(set) static var threads = 1
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major. Empty products are handled here
     /// (k == 0 only scales C), so callers need not special-case zero-sized batches.

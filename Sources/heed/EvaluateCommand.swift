@@ -23,25 +23,56 @@ extension Evaluation {
         return lines.joined(separator: "\n")
     }
 
-    var json: String {
+    func json(calibration: CalibrationReport, temperature: Double) -> String {
         struct Out: Encodable {
             var accuracy: Double, macroF1: Double, loss: Double?, count: Int
             var labels: [String], confusion: [[Int]], perClass: [Evaluation.ClassScores]
+            var temperature: Double, calibration: CalibrationReport
             enum CodingKeys: String, CodingKey {
-                case accuracy, loss, count, labels, confusion
+                case accuracy, loss, count, labels, confusion, temperature, calibration
                 case macroF1 = "macro_f1", perClass = "per_class"
             }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        let out = Out(accuracy: accuracy, macroF1: macroF1, loss: loss, count: count, labels: labels, confusion: confusion, perClass: perClass)
+        let out = Out(
+            accuracy: accuracy, macroF1: macroF1, loss: loss, count: count, labels: labels, confusion: confusion, perClass: perClass,
+            temperature: temperature, calibration: calibration)
         return String(decoding: try! encoder.encode(out), as: UTF8.self)
+    }
+}
+
+extension CalibrationReport {
+    /// The calibration lines of `heed evaluate`: one row per temperature.
+    var table: String {
+        func row(_ name: String, _ m: CalibrationMetrics) -> String {
+            Format.pad(name, 26) + Format.pad(Format.decimals(m.negativeLogLikelihood, 4), 9, alignRight: true)
+                + Format.pad(Format.decimals(m.brierScore, 4), 9, alignRight: true) + Format.pad(percent(m.expectedCalibrationError), 8, alignRight: true)
+                + Format.pad(percent(m.maximumCalibrationError), 8, alignRight: true) + Format.pad(percent(m.accuracy), 10, alignRight: true)
+        }
+        var lines = [
+            "calibration (confidence = top probability; ECE and MCE over \(Calibration.binCount) equal-width bins)",
+            Format.pad("", 26) + Format.pad("NLL", 9, alignRight: true) + Format.pad("Brier", 9, alignRight: true) + Format.pad("ECE", 8, alignRight: true)
+                + Format.pad("MCE", 8, alignRight: true) + Format.pad("accuracy", 10, alignRight: true),
+            row("as trained (T = 1)", uncalibrated),
+        ]
+        if let calibrated { lines.append(row("calibrated (T = \(Format.decimals(calibrated.temperature, 3)))", calibrated)) }
+        let shown = [0.5, 0.7, 0.8, 0.9, 0.95, 0.99].compactMap { t in riskCoverage.last { $0.threshold >= t }.map { (t, $0) } }
+        if !shown.isEmpty {
+            lines += ["", "answer only when confident (the model's reported probabilities)", "  threshold  coverage  accuracy"]
+            for (t, p) in shown {
+                lines.append(
+                    "  " + Format.pad("≥ \(Format.decimals(t, 2))", 9) + Format.pad(percent(p.coverage), 10, alignRight: true)
+                        + Format.pad(percent(p.accuracy), 10, alignRight: true))
+            }
+        }
+        return lines.joined(separator: "\n")
     }
 }
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Score a model on labelled data: accuracy, macro-F1, per-class precision/recall/F1, confusion matrix.")
+        abstract: "Score a model on labelled data: accuracy, macro-F1, per-class precision/recall/F1, confusion matrix, calibration.")
     @Argument(help: "Model file.") var model: String
     @Argument(help: "Labelled test corpus.") var test: String
     @OptionGroup var input: InputOptions
@@ -51,6 +82,7 @@ struct Evaluate: ParsableCommand {
         let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
         let docs = try CorpusReader(input.source(test)).readAll()
         let evaluation = try classifier.evaluate(docs, file: test)
-        print(json ? evaluation.json : evaluation.table)
+        let calibration = try classifier.calibrationReport(docs, file: test)
+        print(json ? evaluation.json(calibration: calibration, temperature: classifier.temperature) : evaluation.table + "\n\n" + calibration.table)
     }
 }

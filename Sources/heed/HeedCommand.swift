@@ -13,7 +13,10 @@ struct HeedCommand: ParsableCommand {
               heed tokenize --format jsonl corpora/sentiment-en-rt/test.tsv | head
             """,
         version: "0.1.0 (ICU \(ICU.version), BLAS \(BLAS.kernel))",
-        subcommands: [Tokenize.self, Vocab.self, Train.self, Evaluate.self, Predict.self, Explain.self, Compare.self, Report.self, Demo.self, Benchmark.self]
+        subcommands: [
+            Tokenize.self, Vocab.self, Train.self, Evaluate.self, Calibrate.self, Predict.self, Explain.self, Compare.self, Report.self, Demo.self,
+            Benchmark.self,
+        ]
     )
 
     /// ArgumentParser's entry point, with library errors put in the command line's words.

@@ -6,6 +6,8 @@ extension ModelKind: ExpressibleByArgument {}
 extension AttentionScorer: ExpressibleByArgument {}
 
 /// Hyper-parameters shared by train and compare.
+extension CalibrationMethod: ExpressibleByArgument {}
+
 struct TrainingFlags: ParsableArguments {
     @Option(help: "Dev file for early stopping (default: hold out --dev-fraction of TRAIN).") var dev: String?
     @Option(help: "Share of each label's training documents held out as dev set when --dev is not given.") var devFraction = TrainingOptions().devFraction
@@ -27,6 +29,8 @@ struct TrainingFlags: ParsableArguments {
     @Flag(help: "Weight the loss by inverse class frequency.") var classWeights = false
     @Option(help: "Random seed (same seed and threads → identical model file).") var seed: UInt64 = TrainingOptions().seed
     @Option(help: "BLAS threads.") var threads = TrainingOptions().threads
+    @Option(help: "After training, fit a temperature on the dev set (temperature) or keep the softmax as trained (none).")
+    var calibration = TrainingOptions().calibration
     @Option(help: "Continue from a checkpoint (MODEL.ckpt, written after every epoch) on the same data.") var resume: String?
     @OptionGroup var tokenizerOptions: TokenizerOptions
     @OptionGroup var input: InputOptions
@@ -39,6 +43,7 @@ struct TrainingFlags: ParsableArguments {
         o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embeddingInitStd = embedInitStd; o.maxLength = maxLength;
         o.minCount = minCount; o.maxVocabulary = maxVocab
         o.classWeights = classWeights; o.seed = seed; o.threads = threads; o.devFraction = devFraction
+        o.calibration = calibration
         return o
     }
 
