@@ -209,7 +209,7 @@ public struct HTMLReport {
         let legend = Self.legend(defaultMethod, analysis: a)
         let capNote =
             a.attributedDocuments < a.shown.count
-            ? "Only the first \(a.attributedDocuments) documents in this order are scored by every method (heed report --attribution-limit); the other \(a.shown.count - a.attributedDocuments) show \(Self.methodName(defaultMethod)) alone."
+            ? "Only the first \(Self.count(a.attributedDocuments, "document")) in this order \(a.attributedDocuments == 1 ? "is" : "are") scored by every method (heed report --attribution-limit); the other \(a.shown.count - a.attributedDocuments) show \(Self.methodName(defaultMethod)) alone."
             : ""
 
         let sorts: [(ReportSort, String)] = [
@@ -251,6 +251,9 @@ public struct HTMLReport {
         for (i, d) in a.shown.enumerated() { out[d] = ranks[i].map(String.init).joined(separator: " ") }
         return out
     }
+
+    /// "1 document", "2 documents".
+    static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 
     /// How each method is named on the page.
     static func methodName(_ m: AttributionMethod) -> String {
