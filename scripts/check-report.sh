@@ -3,12 +3,14 @@
 #
 # Usage: scripts/check-report.sh [--heed PATH] [--injection-page FILE] [REPORT.html ...]
 #
-# For each REPORT given, and for two pages it makes itself (a small real model on the shipped
-# sentiment corpus, and a model trained on a corpus of script-injection payloads with hostile
-# labels), it renders the page, screenshots it to build/, dumps the DOM and checks that:
+# For each REPORT given, and for three pages it makes itself (small attention and baseline models
+# on the shipped sentiment corpus, and a model trained on a corpus of script-injection payloads
+# with hostile labels), it renders the page, screenshots it to build/, dumps the DOM and checks that:
 #   - every document and every heat span in the file is in the DOM, with the summary table;
 #   - the page's own script ran (the sort/filter controls became visible) and no script error
 #     or Content-Security-Policy violation was logged;
+#   - switching the "Paint by" method repaints every token span, and switching back restores the
+#     server-rendered shading (scripts/check-report-switch.py);
 #   - no injected payload ran: the title was not changed and no marker element was added.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +22,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --heed) heed="$2"; shift 2 ;;
         --injection-page) extra_injection+=("$2"); shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) reports+=("$1"); shift ;;
     esac
 done
@@ -88,12 +90,13 @@ check() {
             grep -qE '<[^>]*href="javascript:' "$d" && fail "$name: a javascript: link reached the DOM ($d)"
             local scripts
             scripts=$(grep -o '<script' "$d" | wc -l)
-            [ "$scripts" -eq 1 ] || fail "$name: $scripts script elements in the DOM (expected the page's own one) ($d)"
+            [ "$scripts" -eq 2 ] || fail "$name: $scripts script elements in the DOM (expected the page's script and data block) ($d)"
             grep -q 'PWNED' "$d" || fail "$name: the payload text is missing: it should show as text ($d)"
         done
         grep -q 'Content-Security-Policy' "$log.nocsp.stdout" && fail "$name: could not strip the policy for the escaping check"
         if grep -hE 'Uncaught' "$log.nocsp.stderr" >&2; then fail "$name: script error without the policy"; fi
     fi
+    python3 scripts/check-report-switch.py "$browser" "$page" "$work" || fail "$name: method switcher"
     echo "check-report: $name: $docs_dom documents, $spans_dom heat spans, screenshot build/$name.png"
 }
 
@@ -103,6 +106,11 @@ head -n 120 corpora/sentiment-en-rt/test.tsv >"$work/test.tsv"
 "$heed" train "$work/train.tsv" --model attention --embed 16 --hidden 16 --epochs 2 --threads 1 --quiet -o "$work/small.heed"
 "$heed" report "$work/small.heed" "$work/test.tsv" --limit 50 -o "$work/small.html" >/dev/null
 check "$work/small.html" report-small
+
+# 1b. The same with a baseline LSTM: occlusion is the default method, no attention to switch to.
+"$heed" train "$work/train.tsv" --model lstm --embed 16 --hidden 16 --epochs 2 --threads 1 --quiet -o "$work/small-lstm.heed"
+"$heed" report "$work/small-lstm.heed" "$work/test.tsv" --limit 30 -o "$work/small-lstm.html" >/dev/null
+check "$work/small-lstm.html" report-small-lstm
 
 # 2. Injection: hostile text and labels in training and report corpora.
 label_a="<script>document.title='PWNED'</script>"

@@ -1,3 +1,4 @@
+import Foundation
 import Heed
 import HeedNN
 
@@ -35,6 +36,71 @@ public struct FaithfulnessRow: Sendable, Equatable {
     public var randomProbabilityDrop: Double
 }
 
+/// One token's mean score per occurrence within one class (see `ClassTokenPanel`).
+public struct TokenMean: Sendable, Equatable {
+    /// The normalised token.
+    public var token: String
+    /// Mean score per occurrence (for attention the weight relative to uniform, n·w).
+    public var mean: Double
+    /// How often the token occurs in the documents averaged over.
+    public var occurrences: Int
+}
+
+/// Per predicted class, the tokens with the highest mean score per occurrence under one method.
+/// A mean, not a sum: frequent function words (*the, and, of*) no longer win by count alone.
+public struct ClassTokenPanel: Sendable {
+    /// The method whose scores are averaged.
+    public var method: AttributionMethod
+    /// Documents whose scores were averaged.
+    public var documents: Int
+    /// True when `documents` is the whole corpus (attention), false when only the shown documents
+    /// (the other methods are computed only for those).
+    public var wholeCorpus: Bool
+    /// Tokens rarer than this are left out (a single occurrence says little).
+    public var minOccurrences: Int
+    /// Per class, by predicted class: highest mean first.
+    public var byClass: [[TokenMean]]
+}
+
+/// How scores become shade strength (0…1) on a scale comparable across documents, so that a
+/// document with nearly uniform attention is not painted at full strength.
+public enum Shading {
+    /// Attention: full colour at this multiple of uniform (n·w, for n tokens) or above; none at or
+    /// below uniform; log scale in between (2× uniform is one third, 4× two thirds).
+    public static let attentionFullMultiple = 8.0
+    /// Other methods: full colour at this percentile of |score| over every token of the shown
+    /// documents (per method); linear in |score| below.
+    public static let attributionPercentile = 0.95
+
+    /// Shade of each token of a document from its attention weights.
+    public static func attention(_ weights: [Double]) -> [Double] {
+        let n = Double(weights.count)
+        return weights.map { w in
+            let multiple = n * w
+            // 1e-6: float rounding of a uniform 1/n must not show as a faint shade.
+            return multiple <= 1 + 1e-6 ? 0 : min(1, log(multiple) / log(attentionFullMultiple))
+        }
+    }
+
+    /// Shade of one attribution score given the method's full-colour scale.
+    public static func attribution(_ score: Double, scale: Double) -> Double {
+        scale > 0 && score.isFinite ? min(1, abs(score) / scale) : 0
+    }
+
+    /// The nearest-rank `attributionPercentile` of |value| (0 for no values).
+    public static func scale(_ values: [Double]) -> Double {
+        let sorted = values.filter(\.isFinite).map(abs).sorted()
+        guard !sorted.isEmpty else { return 0 }
+        let rank = Int((attributionPercentile * Double(sorted.count)).rounded(.up))
+        return sorted[min(max(rank, 1), sorted.count) - 1]
+    }
+
+    /// Whether a method's scores have a direction (towards vs against the predicted class).
+    public static func isSigned(_ method: AttributionMethod) -> Bool {
+        method == .gradientTimesInput || method == .integratedGradients || method == .occlusion
+    }
+}
+
 /// Everything the report shows, computed from a classifier and a corpus; no HTML here.
 public struct ReportAnalysis: Sendable {
     public struct Document: Sendable {
@@ -48,6 +114,9 @@ public struct ReportAnalysis: Sendable {
         public var tokens: [AttendedToken]
         /// Per token: attention weight, or occlusion score for baseline models (displayed documents only).
         public var scores: [Float]?
+        /// Per method, one score per token: every method of `ReportAnalysis.methods` for the shown
+        /// documents, attention alone for the others (of attention models).
+        public var attributions: [AttributionMethod: [Float]] = [:]
         public var misclassified: Bool { truth.map { $0 != predicted } ?? false }
         public var confidence: Float { probabilities.max() ?? 0 }
     }
@@ -60,21 +129,32 @@ public struct ReportAnalysis: Sendable {
     public var shown: [Int]
     /// Nil when the corpus is unlabelled.
     public var evaluation: Evaluation?
-    /// Per class: tokens by summed score over documents predicted as / truly of that class, highest first.
-    public var massByPredicted: [[(token: String, mass: Double)]]
-    public var massByTruth: [[(token: String, mass: Double)]]
-    /// Documents the class masses were summed over.
-    public var massDocuments: Int
+    /// The methods the shown documents are scored by, the default (shaded without JavaScript) first.
+    public var methods: [AttributionMethod]
+    /// Per method but attention: the |score| painted at full colour (see `Shading`).
+    public var fullScale: [AttributionMethod: Double]
+    /// Integrated-gradients steps used.
+    public var steps: Int
+    /// How many of the shown documents (the first ones) are scored by every method; the others
+    /// only by the default one (see `run`'s `attributionLimit`).
+    public var attributedDocuments: Int
+    /// Per-class tokens by mean score per occurrence: attention (occlusion for baseline models),
+    /// then integrated gradients.
+    public var classTokens: [ClassTokenPanel]
     /// Empty for models without attention.
     public var faithfulness: [FaithfulnessRow]
 
     /// Predicts every document, scores the shown ones, and (for attention models) runs the erasure test.
+    /// The first `attributionLimit` shown documents are scored by every method the model supports
+    /// (integrated gradients with `steps`), which bounds the cost of a large `limit`.
     /// Labels must be all present or all absent; a label the model does not know is an error naming the line.
     public static func run(
         classifier: TextClassifier, documents docs: [LabelledText], file: String = "corpus",
         sort: ReportSort = .misclassified, limit: Int = 200, seed: UInt64 = 1,
-        faithfulnessK: [Int] = [1, 3, 5], topTokens: Int = 8
+        faithfulnessK: [Int] = [1, 3, 5], topTokens: Int = 8, minOccurrences: Int = 3, steps: Int = 32,
+        attributionLimit: Int = 500
     ) throws -> ReportAnalysis {
+        if steps < 1 { throw AttributionError.steps(steps) }
         guard !docs.isEmpty else { throw HeedTextError.noDocuments(file) }
         let labelled = docs.contains { $0.label != nil }
         var truth: [Int?] = []
@@ -106,49 +186,82 @@ public struct ReportAnalysis: Sendable {
 
         let shown = Array(order(documents, by: labelled ? sort : (sort == .misclassified ? .confidence : sort)).prefix(max(0, limit)))
         let attention = classifier.hasAttention
-        if !attention {
-            // Leave-one-out occlusion, for the shown documents only (one forward pass per token).
-            var sequences: [[Int32]] = [], owners: [(doc: Int, token: Int)] = []
-            for d in shown where documents[d].scores == nil {
-                let ids = encoded[d].ids
-                for t in ids.indices {
-                    var without = ids
-                    without.remove(at: t)
-                    sequences.append(without)
-                    owners.append((d, t))
-                }
+        for d in documents.indices { if let w = documents[d].scores, attention { documents[d].attributions[.attention] = w } }
+
+        // The methods but the default one cost far more than a prediction (integrated gradients
+        // steps + 1 forward and backward rows per document): only the first `attributionLimit`
+        // shown documents get them. Occlusion is the baseline's default: every shown document.
+        let attributed = Array(shown.prefix(max(0, attributionLimit)))
+        // Leave-one-out occlusion (one forward pass per token, batched).
+        var sequences: [[Int32]] = [], owners: [(doc: Int, token: Int)] = []
+        for d in attention ? attributed : shown {
+            let ids = encoded[d].ids
+            documents[d].attributions[.occlusion] = [Float](repeating: 0, count: ids.count)
+            for t in ids.indices {
+                var without = ids
+                without.remove(at: t)
+                sequences.append(without)
+                owners.append((d, t))
             }
-            let results = classifier.predict(ids: sequences)
-            for (owner, result) in zip(owners, results) {
-                let doc = documents[owner.doc]
-                if documents[owner.doc].scores == nil { documents[owner.doc].scores = [Float](repeating: 0, count: doc.tokens.count) }
-                documents[owner.doc].scores![owner.token] = doc.probabilities[doc.predicted] - result.probabilities[doc.predicted]
+        }
+        for (owner, result) in zip(owners, classifier.predict(ids: sequences)) {
+            let doc = documents[owner.doc]
+            documents[owner.doc].attributions[.occlusion]![owner.token] = doc.probabilities[doc.predicted] - result.probabilities[doc.predicted]
+        }
+        if !attention { for d in shown { documents[d].scores = documents[d].attributions[.occlusion] } }
+
+        let gradientMethods = classifier.attributionMethods.filter { $0 != .attention && $0 != .occlusion }
+        for d in attributed {
+            guard !documents[d].tokens.isEmpty else {
+                for m in gradientMethods { documents[d].attributions[m] = [] }
+                continue
             }
+            let explanation = try classifier.explain(documents[d].text, methods: gradientMethods, steps: steps)
+            for m in gradientMethods {
+                guard let scores = explanation.scores(m), scores.count == documents[d].tokens.count else { continue }
+                documents[d].attributions[m] = scores
+            }
+        }
+        let methods =
+            [attention ? AttributionMethod.attention : .occlusion] + classifier.attributionMethods.filter { $0 != .attention && $0 != .occlusion }
+            + (attention ? [.occlusion] : [])
+        var fullScale: [AttributionMethod: Double] = [:]
+        for m in methods where m != .attention {
+            fullScale[m] = Shading.scale(shown.flatMap { (documents[$0].attributions[m] ?? []).map(Double.init) })
         }
 
-        // Token mass per class: attention over every document, occlusion (positive part) over the shown ones.
+        // Per-class tokens by mean score per occurrence, grouped by predicted class.
         let C = classifier.labels.count
-        var byPredicted = [[String: Double]](repeating: [:], count: C), byTruth = byPredicted
-        var massDocuments = 0
-        for doc in documents {
-            guard let scores = doc.scores, !doc.tokens.isEmpty else { continue }
-            massDocuments += 1
-            for (token, score) in zip(doc.tokens, scores) where score > 0 {
-                byPredicted[doc.predicted][token.text, default: 0] += Double(score)
-                if let t = doc.truth { byTruth[t][token.text, default: 0] += Double(score) }
+        func panel(_ method: AttributionMethod) -> ClassTokenPanel {
+            var sums = [[String: (sum: Double, count: Int)]](repeating: [:], count: C)
+            var used = 0
+            for doc in documents {
+                guard let scores = doc.attributions[method], !scores.isEmpty, scores.count == doc.tokens.count else { continue }
+                used += 1
+                let n = Double(scores.count)
+                for (token, score) in zip(doc.tokens, scores) {
+                    let value = method == .attention ? n * Double(score) : Double(score)
+                    sums[doc.predicted][token.text, default: (0, 0)].sum += value
+                    sums[doc.predicted][token.text, default: (0, 0)].count += 1
+                }
             }
+            let byClass = sums.map { table in
+                table.filter { $0.value.count >= minOccurrences }
+                    .map { TokenMean(token: $0.key, mean: $0.value.sum / Double($0.value.count), occurrences: $0.value.count) }
+                    .sorted { $0.mean != $1.mean ? $0.mean > $1.mean : Array($0.token.utf8).lexicographicallyPrecedes(Array($1.token.utf8)) }
+                    .prefix(topTokens).map { $0 }
+            }
+            return ClassTokenPanel(
+                method: method, documents: used, wholeCorpus: method == .attention, minOccurrences: minOccurrences, byClass: byClass)
         }
-        func top(_ masses: [String: Double]) -> [(token: String, mass: Double)] {
-            masses.sorted { $0.value != $1.value ? $0.value > $1.value : Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
-                .prefix(topTokens).map { (token: $0.key, mass: $0.value) }
-        }
+        let classTokens = [attention ? AttributionMethod.attention : .occlusion, .integratedGradients].map(panel)
 
         let faithfulness = attention ? erasureTest(classifier: classifier, documents: documents, ids: encoded.map(\.ids), ks: faithfulnessK, seed: seed) : []
         let evaluation = labelled ? Evaluation(labels: classifier.labels, truth: truth.map { $0! }, predicted: documents.map(\.predicted)) : nil
         return ReportAnalysis(
             labels: classifier.labels, scoreKind: attention ? .attention : .occlusion, documents: documents, shown: shown,
-            evaluation: evaluation, massByPredicted: byPredicted.map(top), massByTruth: labelled ? byTruth.map(top) : [],
-            massDocuments: massDocuments, faithfulness: faithfulness)
+            evaluation: evaluation, methods: methods, fullScale: fullScale, steps: steps, attributedDocuments: attributed.count, classTokens: classTokens,
+            faithfulness: faithfulness)
     }
 
     static func order(_ documents: [Document], by sort: ReportSort) -> [Int] {

@@ -18,7 +18,7 @@ public enum ReportError: Error, CustomStringConvertible, Equatable, Sendable {
 }
 
 /// Writes the attention report: one self-contained HTML file (inline CSS, a little inline JS that
-/// only adds sort/filter controls, inline SVG charts, no request of any kind).
+/// only adds the method switcher and sort/filter controls, inline SVG charts, no request of any kind).
 public struct HTMLReport {
     public var modelName = "model"
     public var corpusName = "corpus"
@@ -30,6 +30,11 @@ public struct HTMLReport {
     public var seed: UInt64 = 1
     public var trainingLog: [EpochRecord]?
     public var comparison: Comparison?
+    /// Integrated-gradients steps for the shown documents (steps + 1 forward/backward rows each).
+    public var steps = 32
+    /// Only the first this many shown documents are scored by every method (the rest by attention,
+    /// or occlusion for baseline models): integrated gradients is the expensive part of the page.
+    public var attributionLimit = 500
     /// Text after the last token the model saw is cut to this many bytes.
     public var maxTailBytes = 600
 
@@ -37,14 +42,24 @@ public struct HTMLReport {
 
     /// Runs the analysis and renders the page.
     public func render(classifier: TextClassifier, documents: [LabelledText]) throws -> String {
-        let analysis = try ReportAnalysis.run(classifier: classifier, documents: documents, file: corpusName, sort: sort, limit: limit, seed: seed)
+        let analysis = try ReportAnalysis.run(
+            classifier: classifier, documents: documents, file: corpusName, sort: sort, limit: limit, seed: seed, steps: steps,
+            attributionLimit: attributionLimit)
         return try render(analysis, classifier: classifier)
     }
 
     public func render(_ analysis: ReportAnalysis, classifier: TextClassifier) throws -> String {
-        let template: MustacheTemplate
-        do { template = try MustacheTemplate(string: ReportTemplate.page) } catch { throw ReportError.template("\(error)") }
-        return template.render(page(analysis, classifier: classifier))
+        // The switcher data goes between two halves of the template, not through a Mustache value
+        // (which would HTML-escape the JSON's quotes inside a <script>); scriptSafeJSON escapes it.
+        let halves = ReportTemplate.page.components(separatedBy: ReportTemplate.scoresMarker)
+        guard halves.count == 2 else { throw ReportError.template("expected one \(ReportTemplate.scoresMarker) marker") }
+        let head: MustacheTemplate, tail: MustacheTemplate
+        do {
+            head = try MustacheTemplate(string: halves[0])
+            tail = try MustacheTemplate(string: halves[1])
+        } catch { throw ReportError.template("\(error)") }
+        let view = page(analysis, classifier: classifier)
+        return head.render(view) + Self.scoresJSON(analysis) + tail.render(view)
     }
 
     // MARK: Side inputs
@@ -119,17 +134,33 @@ public struct HTMLReport {
             }
         }
 
-        func chips(_ list: [(token: String, mass: Double)]) -> [MassChip] {
-            list.map { MassChip(token: visibleText(Substring($0.token)), mass: fixed($0.mass, 2)) }
+        let tokenPanels = a.classTokens.map { p in
+            PanelHeader(
+                panelTitle: p.method == .attention
+                    ? "attention relative to uniform (n·w), all \(p.documents) documents"
+                    : "\(Self.methodName(p.method)), the \(p.documents) documents shown")
         }
-        let massRows = labels.indices.map { c in
-            let p = chips(a.massByPredicted[c]), t = a.massByTruth.isEmpty ? [] : chips(a.massByTruth[c])
-            return MassRowView(classLabel: labels[c], byPredicted: p, byTruth: t, noPredicted: p.isEmpty, noTruth: t.isEmpty)
+        let tokenRows = labels.indices.map { c in
+            TokenRowView(
+                classLabel: labels[c],
+                cells: a.classTokens.map { p in
+                    let chips = p.byClass[c].map { t in
+                        TokenChip(
+                            token: visibleText(Substring(t.token)),
+                            value: p.method == .attention ? fixed(t.mean, 2) + "×" : signed(t.mean),
+                            chipTitle: "mean over \(t.occurrences) occurrences")
+                    }
+                    return TokenCell(chips: chips, none: chips.isEmpty)
+                })
         }
-        let massNote =
-            attention
-            ? "Attention weights summed per token over all \(a.massDocuments) documents, grouped by the predicted class and by the true class."
-            : "Positive occlusion scores summed per token over the \(a.massDocuments) documents shown below (occlusion is computed only for those)."
+        let minOccurrences = a.classTokens.first?.minOccurrences ?? 3
+        let tokenNote =
+            "Per predicted class, the tokens with the highest mean score per occurrence (at least \(minOccurrences) occurrences in that class; hover a chip for the count). "
+            + (attention
+                ? "Attention is taken relative to uniform (n·w for a document of n tokens: 1× is uniform), so long and short documents compare; "
+                : "Occlusion (the drop in the predicted class's probability without the token) and ")
+            + "integrated gradients (\(a.steps) steps, towards the predicted class's logit: + supports the prediction, − argues against it) "
+            + "\(attention ? "is" : "are") computed only for the documents shown below."
 
         var faithfulness: [FaithfulnessView] = []
         for row in a.faithfulness {
@@ -174,10 +205,12 @@ public struct HTMLReport {
 
         let shownRanks = Self.sortRanks(a)
         let documents = a.shown.map { doc(a.documents[$0], analysis: a, keys: shownRanks[$0] ?? "") }
-        let legend =
-            attention
-            ? "Shade and underline thickness (none, thin, medium, thick above 40%, 60%, 80%) grow with the token's attention weight relative to the document's largest weight; the three most attended tokens carry a rank badge. Hover or focus a token (Tab) for its exact weight."
-            : "This model has no attention. Tokens are shaded by leave-one-out occlusion: the drop in the predicted class's probability when the token is dropped from the input. Orange tokens supported the prediction, blue ones argued against it; the three strongest supporters carry a rank badge. Hover or focus a token (Tab) for the exact value."
+        let defaultMethod = a.methods.first ?? (attention ? .attention : .occlusion)
+        let legend = Self.legend(defaultMethod, analysis: a)
+        let capNote =
+            a.attributedDocuments < a.shown.count
+            ? "Only the first \(Self.count(a.attributedDocuments, "document")) in this order \(a.attributedDocuments == 1 ? "is" : "are") scored by every method (heed report --attribution-limit); the other \(a.shown.count - a.attributedDocuments) show \(Self.methodName(defaultMethod)) alone."
+            : ""
 
         let sorts: [(ReportSort, String)] = [
             (.misclassified, "misclassified first"), (.confidence, "least confident first"), (.length, "longest first"), (.corpus, "corpus order"),
@@ -185,13 +218,16 @@ public struct HTMLReport {
         return PageView(
             title: "Heed report: \(modelName) on \(corpusName)", modelName: modelName, corpusName: corpusName, generator: generator,
             modelKind: modelKind, hasAttention: attention, baseline: !attention, scoreLegend: legend,
+            legendSigned: Shading.isSigned(defaultMethod), capNote: capNote, hasCapNote: !capNote.isEmpty,
+            methodOptions: a.methods.map { MethodOptionView(value: $0.rawValue, text: Self.methodName($0), selected: $0 == defaultMethod) },
+            hasMethods: a.methods.count > 1,
             config: fields(classifier.config), options: fields(classifier.options),
             documentCount: "\(a.documents.count)", shownCount: "\(a.shown.count)",
             sortName: sorts.first { $0.0 == (ev == nil && sort == .misclassified ? .confidence : sort) }!.1,
             hasMetrics: ev != nil, accuracy: ev.map { percent($0.accuracy) } ?? "", macroF1: ev.map { percent($0.macroF1) } ?? "",
             correctCount: ev.map { "\($0.correct) of \($0.count)" } ?? "",
             perClass: perClass, manyClasses: labels.count > 4, confusionLabels: labels, confusion: confusion,
-            massRows: massRows, massNote: massNote, hasTruthMass: !a.massByTruth.isEmpty,
+            tokenPanels: tokenPanels, tokenRows: tokenRows, tokenNote: tokenNote,
             hasLog: !charts.isEmpty, charts: charts, logNote: logNote,
             hasCompare: comparison != nil, compareRows: compareRows, compareNote: compareNote,
             faithfulness: faithfulness, hasFaithfulness: !faithfulness.isEmpty,
@@ -216,15 +252,74 @@ public struct HTMLReport {
         return out
     }
 
-    func doc(_ d: ReportAnalysis.Document, analysis a: ReportAnalysis, keys: String) -> DocumentView {
-        let attention = a.scoreKind == .attention
-        let scores = d.scores ?? []
-        let maxAbs = scores.map { abs($0) }.max() ?? 0
-        // Rank badges: the three highest scores (positive ones only for occlusion).
-        let ranked = scores.indices.filter { attention || scores[$0] > 0 }
-            .sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }.prefix(3)
+    /// "1 document", "2 documents".
+    static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+
+    /// How each method is named on the page.
+    static func methodName(_ m: AttributionMethod) -> String {
+        switch m {
+        case .attention: return "attention"
+        case .gradient: return "gradient norm"
+        case .gradientTimesInput: return "gradient × input"
+        case .integratedGradients: return "integrated gradients"
+        case .occlusion: return "occlusion"
+        }
+    }
+
+    /// What the shading means for `m`, with what full colour stands for.
+    static func legend(_ m: AttributionMethod, analysis a: ReportAnalysis) -> String {
+        let scale = compact(a.fullScale[m] ?? 0)
+        let scored = m == a.methods.first ? a.shown.count : a.attributedDocuments
+        let percentile = "the \(Int(Shading.attributionPercentile * 100))th percentile of |score| over all tokens of the \(scored) documents scored by it"
+        let full = "Full colour at |score| ≥ \(scale) (\(percentile)), none at 0"
+        let direction = "Orange: towards the predicted class; blue: against it."
+        let tail =
+            " Underline thickness grows at 40%, 60% and 80% of full colour; the three highest-scoring tokens carry a rank badge. Hover or focus a token (Tab) for its exact score."
+        let multiple = fixed(Shading.attentionFullMultiple, 0)
+        switch m {
+        case .attention:
+            return
+                "Attention weight relative to uniform (1/n for a document of n tokens): no colour at or below uniform, full colour at \(multiple)× uniform or more, log scale in between (2× is one third). Nearly uniform attention stays pale."
+                + tail
+        case .gradient:
+            return "Gradient norm: how strongly the predicted class's logit reacts to the token's embedding (size only, no direction). \(full)." + tail
+        case .gradientTimesInput:
+            return "Gradient × input: the gradient of the predicted class's logit dotted with the token's embedding. \(direction) \(full)." + tail
+        case .integratedGradients:
+            return
+                "Integrated gradients (\(a.steps) steps from the all-zero embedding): the token's share of the predicted class's logit. \(direction) \(full)."
+                + tail
+        case .occlusion:
+            return
+                "Leave-one-out occlusion: the drop in the predicted class's probability when the token is dropped from the input. \(direction) \(full)."
+                + tail
+        }
+    }
+
+    /// The scores as the page prints them (three significant digits): shading, ranks and badges
+    /// are computed from these, in Swift and in the page script alike, so both paint the same.
+    static func printedScores(_ scores: [Float]) -> [Double] { scores.map { Double(compact(Double($0))) ?? 0 } }
+
+    /// Shade (0…1) of each token under `m`.
+    static func shades(_ m: AttributionMethod, _ values: [Double], analysis a: ReportAnalysis) -> [Double] {
+        let scale = Double(compact(a.fullScale[m] ?? 0)) ?? 0  // as printed in the legend and the switcher data
+        return m == .attention ? Shading.attention(values) : values.map { Shading.attribution($0, scale: scale) }
+    }
+
+    /// Rank badges: the three highest positive scores (ties by position).
+    static func ranks(_ values: [Double]) -> [Int: Int] {
+        let ranked = values.indices.filter { values[$0] > 0 }.sorted { values[$0] != values[$1] ? values[$0] > values[$1] : $0 < $1 }.prefix(3)
         var rankOf: [Int: Int] = [:]
         for (r, t) in ranked.enumerated() { rankOf[t] = r + 1 }
+        return rankOf
+    }
+
+    func doc(_ d: ReportAnalysis.Document, analysis a: ReportAnalysis, keys: String) -> DocumentView {
+        let method = a.methods.first ?? (a.scoreKind == .attention ? .attention : .occlusion)
+        let isSigned = Shading.isSigned(method)
+        let values = Self.printedScores(d.attributions[method] ?? d.scores ?? [])
+        let shade = Self.shades(method, values, analysis: a)
+        let rankOf = Self.ranks(values)
 
         var segments: [Segment] = []
         let bytes = Array(d.text.utf8)
@@ -240,16 +335,12 @@ public struct HTMLReport {
             let start = min(max(token.start, cursor), bytes.count), end = min(max(token.end, start), bytes.count)
             gap(cursor, start)
             let surface = visibleText(Substring(String(decoding: bytes[start..<end], as: UTF8.self)))
-            let score = t < scores.count ? scores[t] : 0
-            let relative = maxAbs > 0 ? Double(abs(score) / maxAbs) : 0
+            let score = t < values.count ? values[t] : 0, relative = t < shade.count ? shade[t] : 0
             var css = relative >= 0.8 ? " u3" : relative >= 0.6 ? " u2" : relative >= 0.4 ? " u1" : ""
-            if score < 0 { css += " neg" }
-            let value = attention ? fixed(Double(score), 4) : (score >= 0 ? "+" : "−") + fixed(Double(abs(score)), 4)
+            if isSigned && score < 0 { css += " neg" }
+            let value = isSigned ? signed(score) : compact(score)
             let rank = rankOf[t]
-            let aria =
-                attention
-                ? "\(surface): attention \(value)\(rank.map { ", rank \($0)" } ?? "")"
-                : "\(surface): occlusion \(value)\(rank.map { ", rank \($0)" } ?? "")"
+            let aria = "\(surface): \(Self.methodName(method)) \(value)\(rank.map { ", rank \($0)" } ?? "")"
             segments.append(
                 Segment(
                     isToken: true, text: surface, css: css, alpha: fixed(relative, 2), aria: aria,
@@ -270,12 +361,48 @@ public struct HTMLReport {
         let probabilities = d.probabilities.enumerated().map { c, p in
             ProbabilityView(probLabel: visibleText(Substring(a.labels[c])), value: fixed(Double(p), 3), pct: fixed(Double(p) * 100, 1), isTop: c == best)
         }
+        // Every other method's three strongest tokens (by |score|), readable without the script.
+        let alternatives = a.methods.filter { $0 != method && d.attributions[$0] != nil }.map { m -> AltMethodView in
+            let v = Self.printedScores(d.attributions[m] ?? [])
+            let top = v.indices.filter { v[$0] != 0 }.sorted { abs(v[$0]) != abs(v[$1]) ? abs(v[$0]) > abs(v[$1]) : $0 < $1 }.prefix(3)
+                .map { t -> AltToken in
+                    let token = d.tokens[t]
+                    let start = min(max(token.start, 0), bytes.count), end = min(max(token.end, start), bytes.count)
+                    return AltToken(
+                        token: visibleText(Substring(String(decoding: bytes[start..<end], as: UTF8.self))),
+                        value: Shading.isSigned(m) ? signed(v[t]) : compact(v[t]))
+                }
+            return AltMethodView(methodName: Self.methodName(m), top: top, none: top.isEmpty)
+        }
         return DocumentView(
             n: "\(d.index + 1)", line: "\(d.line)", hasTruth: d.truth != nil, truthLabel: d.truth.map { visibleText(Substring(a.labels[$0])) } ?? "",
             predictedLabel: visibleText(Substring(a.labels[best])), confidence: percent(Double(d.confidence)),
             wrong: d.misclassified, right: d.truth != nil && !d.misclassified, sortKeys: keys,
             segments: segments, noTokens: d.tokens.isEmpty, tokenCount: "\(d.tokens.count)",
-            hiddenTail: !tailNote.isEmpty, tailNote: tailNote, probabilities: probabilities)
+            hiddenTail: !tailNote.isEmpty, tailNote: tailNote, probabilities: probabilities,
+            alternatives: d.tokens.isEmpty ? [] : alternatives, hasAlternatives: !d.tokens.isEmpty && !alternatives.isEmpty,
+            partial: !d.tokens.isEmpty && alternatives.count < a.methods.count - 1)
+    }
+
+    // MARK: Switcher data
+
+    /// The per-token scores of every method for the shown documents, as JSON for the page script:
+    /// `{"attentionFull":8,"methods":[{"id","name","signed","scale","legend"}…],"docs":{"d7":[[scores of
+    /// methods[0]],…]}}`, numbers as printed (`compact`), made safe for a `<script>` element.
+    static func scoresJSON(_ a: ReportAnalysis) -> String {
+        var out = "{\"attentionFull\":\(compact(Shading.attentionFullMultiple)),\"methods\":["
+        out += a.methods.map { m in
+            "{\"id\":\(jsonString(m.rawValue)),\"name\":\(jsonString(methodName(m))),\"signed\":\(Shading.isSigned(m)),"
+                + "\"scale\":\(compact(a.fullScale[m] ?? 0)),\"legend\":\(jsonString(legend(m, analysis: a)))}"
+        }.joined(separator: ",")
+        out += "],\"docs\":{"
+        out += a.shown.map { i in
+            let d = a.documents[i]
+            let rows = a.methods.map { m in "[" + printedScores(d.attributions[m] ?? []).map(compact).joined(separator: ",") + "]" }
+            return "\"d\(d.index + 1)\":[" + rows.joined(separator: ",") + "]"
+        }.joined(separator: ",\n")
+        out += "}}"
+        return scriptSafeJSON(out)
     }
 
     // MARK: Charts

@@ -2,6 +2,9 @@
 /// mustaches or `{{& }}`, so all corpus-derived text reaches the page as inert text (tested).
 /// CSS and the script are part of the template itself, not values.
 enum ReportTemplate {
+    /// Where the switcher data (`HTMLReport.scoresJSON`) goes; the template is split here.
+    static let scoresMarker = "<!--heed-scores-->"
+
     static let css = """
         :root{--ink:#1f2328;--muted:#57606a;--line:#d0d7de;--soft:#f6f8fa;--heat:234 88 12;--cold:37 99 235;--ok:26 127 55;--bad:207 34 46}
         *{box-sizing:border-box}
@@ -48,14 +51,18 @@ enum ReportTemplate {
         .t:hover::before,.t:focus::before{content:attr(aria-label);position:absolute;left:0;bottom:calc(100% + 4px);z-index:5;white-space:pre;background:#1f2328;color:#fff;font-size:12px;line-height:1.3;padding:3px 7px;border-radius:4px;pointer-events:none}
         .t:focus{outline:2px solid #0969da}
         .cut{color:var(--muted);font-style:italic}
+        .legend .sgn{display:none;white-space:nowrap}.legend.signed .sgn{display:inline}.sw{display:inline-block;width:12px;height:12px;border-radius:2px;vertical-align:-1px;background:rgb(var(--heat)/.78)}.sw.neg{background:rgb(var(--cold)/.6)}
+        p.alt{font-size:12.5px;color:var(--muted);margin:0 0 6px;display:flex;gap:4px 16px;flex-wrap:wrap}p.alt b{font-weight:600;color:var(--ink)}p.alt i{font-style:normal;margin-left:3px;font-variant-numeric:tabular-nums}
         ul.probs{list-style:none;margin:0;padding:0;display:flex;gap:16px;flex-wrap:wrap;font-size:12.5px;color:var(--muted)}
         ul.probs li.top{color:var(--ink);font-weight:600}ul.probs .pb{display:inline-block;width:70px;height:7px;background:#eaeef2;border-radius:2px;margin:0 5px;vertical-align:middle}ul.probs .pb i{display:block;height:100%;background:#8c959f}ul.probs li.top .pb i{background:var(--ink)}
         footer{color:var(--muted);font-size:12px;margin-top:24px}
         .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
         """
 
-    /// Adds sort/filter controls. Only reads data attributes and text; one listener per control,
-    /// none per document or token. The page is complete without it.
+    /// Adds the method switcher and the sort/filter controls. Only reads data attributes, the
+    /// JSON data block and text; one listener per control, none per document or token. The page is
+    /// complete without it. Painting mirrors `HTMLReport.doc`: same shade formulas (`Shading`),
+    /// same underline thresholds and rank rule, from the same printed numbers.
     static let script = """
         (function(){var c=document.getElementById("controls"),list=document.getElementById("docs");if(!c||!list)return;
         var docs=Array.prototype.slice.call(list.querySelectorAll("article.doc"));
@@ -67,7 +74,20 @@ enum ReportTemplate {
         var frag=document.createDocumentFragment();
         idx.forEach(function(i){var d=docs[i],w=d.classList.contains("wrong");var ok=(f==="all"||(f==="wrong")===w)&&(!t||texts[i].indexOf(t)>=0);d.hidden=!ok;if(ok)n++;frag.appendChild(d)});
         list.appendChild(frag);count.textContent=n+" of "+docs.length+" documents";}
-        c.hidden=false;c.addEventListener("change",apply);q.addEventListener("input",apply);})();
+        c.hidden=false;sort.addEventListener("change",apply);show.addEventListener("change",apply);q.addEventListener("input",apply);
+        var sw=document.getElementById("method"),el=document.getElementById("heed-scores"),lg=document.getElementById("method-legend");if(!sw||!el||!lg)return;
+        var S=JSON.parse(el.textContent),M=S.methods,L=Math.log(S.attentionFull);
+        function paint(k){var m=M[k];if(!m)return;
+        docs.forEach(function(d){var v=(S.docs[d.id]||[])[k]||[],sp=d.querySelectorAll(".text .t");
+        if(v.length!==sp.length){for(var j=0;sp.length>j;j++){sp[j].className="t";sp[j].style.setProperty("--a","0");sp[j].removeAttribute("data-r");sp[j].setAttribute("aria-label",sp[j].textContent+": "+m.name+" not computed")}return}
+        var n=v.length,r={};v.map(function(_,i){return i}).filter(function(i){return v[i]>0}).sort(function(a,b){return (v[b]-v[a])||(a-b)}).slice(0,3).forEach(function(i,j){r[i]=j+1});
+        for(var i=0;n>i;i++){var x=v[i],s=sp[i],a,u=n*x;
+        if(m.id==="attention")a=u<=1+1e-6?0:Math.min(1,Math.log(u)/L);else a=m.scale>0?Math.min(1,Math.abs(x)/m.scale):0;
+        s.className="t"+(a>=0.8?" u3":a>=0.6?" u2":a>=0.4?" u1":"")+(m.signed&&x<0?" neg":"");s.style.setProperty("--a",a.toFixed(2));
+        if(r[i])s.setAttribute("data-r",r[i]);else s.removeAttribute("data-r");
+        s.setAttribute("aria-label",s.textContent+": "+m.name+" "+(m.signed?(x<0?"\\u2212":"+")+Math.abs(x):x)+(r[i]?", rank "+r[i]:""))}});
+        lg.textContent=m.legend;lg.parentNode.classList.toggle("signed",m.signed);document.body.setAttribute("data-method",m.id)}
+        sw.addEventListener("change",function(){paint(sw.selectedIndex)});})();
         """
 
     static let page = """
@@ -152,16 +172,16 @@ enum ReportTemplate {
         </section>
         {{/hasCompare}}
         <section class="card" aria-labelledby="h-tokens">
-        <h2 id="h-tokens">{{#hasAttention}}Tokens that receive the most attention{{/hasAttention}}{{^hasAttention}}Tokens whose removal hurts the prediction most{{/hasAttention}}</h2>
+        <h2 id="h-tokens">Tokens that matter most, per class</h2>
         <table class="mass">
-        <thead><tr><th>class</th><th>documents predicted as the class</th>{{#hasTruthMass}}<th>documents truly of the class</th>{{/hasTruthMass}}</tr></thead>
+        <thead><tr><th>predicted class</th>{{#tokenPanels}}<th>{{panelTitle}}</th>{{/tokenPanels}}</tr></thead>
         <tbody>
-        {{#massRows}}
-        <tr><th>{{classLabel}}</th><td><div class="chips">{{#byPredicted}}<span class="chip">{{token}}<i>{{mass}}</i></span>{{/byPredicted}}{{#noPredicted}}<span class="note">none</span>{{/noPredicted}}</div></td>{{#hasTruthMass}}<td><div class="chips">{{#byTruth}}<span class="chip">{{token}}<i>{{mass}}</i></span>{{/byTruth}}{{#noTruth}}<span class="note">none</span>{{/noTruth}}</div></td>{{/hasTruthMass}}</tr>
-        {{/massRows}}
+        {{#tokenRows}}
+        <tr><th>{{classLabel}}</th>{{#cells}}<td><div class="chips">{{#chips}}<span class="chip" title="{{chipTitle}}">{{token}}<i>{{value}}</i></span>{{/chips}}{{#none}}<span class="note">none</span>{{/none}}</div></td>{{/cells}}</tr>
+        {{/tokenRows}}
         </tbody>
         </table>
-        <p class="note">{{massNote}}</p>
+        <p class="note">{{tokenNote}}</p>
         </section>
         <div class="grid wide">
         <section class="card" aria-labelledby="h-faith">
@@ -201,8 +221,10 @@ enum ReportTemplate {
         </div>
         <section aria-labelledby="h-docs">
         <h2 id="h-docs">Documents</h2>
-        <p class="legend">{{scoreLegend}} Order: {{sortName}}.</p>
+        <p class="legend{{#legendSigned}} signed{{/legendSigned}}"><span class="sgn" aria-hidden="true"><span class="sw"></span> towards <span class="sw neg"></span> against </span><span id="method-legend">{{scoreLegend}}</span> Order: {{sortName}}.</p>
+        {{#hasCapNote}}<p class="note">{{capNote}}</p>{{/hasCapNote}}
         <div id="controls" hidden>
+        {{#hasMethods}}<label>Paint by <select id="method">{{#methodOptions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{text}}</option>{{/methodOptions}}</select></label>{{/hasMethods}}
         <label>Sort <select id="sort">{{#sortOptions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{text}}</option>{{/sortOptions}}</select></label>
         <label>Show <select id="show"><option value="all">all</option><option value="wrong">misclassified</option><option value="right">correct</option></select></label>
         <label>Find <input id="q" type="search" placeholder="text contains…"></label>
@@ -213,14 +235,16 @@ enum ReportTemplate {
         <article class="doc{{#wrong}} wrong{{/wrong}}{{^hasTruth}} nolabel{{/hasTruth}}" id="d{{n}}" data-s="{{sortKeys}}">
         <div class="dh"><a href="#d{{n}}">#{{n}}</a><span class="ln">line {{line}}</span>{{#hasTruth}}<span>true <b>{{truthLabel}}</b></span>{{/hasTruth}}<span>predicted <b>{{predictedLabel}}</b> ({{confidence}})</span>{{#wrong}}<span class="badge bad">✗ misclassified</span>{{/wrong}}{{#right}}<span class="badge ok">✓ correct</span>{{/right}}<span class="ln">{{tokenCount}} tokens</span></div>
         <p class="text">{{#segments}}{{#isToken}}<span class="t{{css}}" tabindex="0" style="--a:{{alpha}}" aria-label="{{aria}}"{{#hasRank}} data-r="{{rank}}"{{/hasRank}}>{{text}}</span>{{/isToken}}{{^isToken}}{{text}}{{/isToken}}{{/segments}}{{#hiddenTail}}<span class="cut">{{tailNote}}</span>{{/hiddenTail}}</p>
+        {{#hasAlternatives}}<p class="alt">{{#alternatives}}<span><b>{{methodName}}</b>{{#top}} {{token}}<i>{{value}}</i>{{/top}}{{#none}} <i>none</i>{{/none}}</span>{{/alternatives}}</p>{{/hasAlternatives}}{{#partial}}<p class="note">Other methods not computed for this document (beyond the attribution limit).</p>{{/partial}}
         {{#noTokens}}<p class="note">No token of this document is in the tokenizer's output; the model scored it on its prior.</p>{{/noTokens}}
         <ul class="probs" aria-label="class probabilities">{{#probabilities}}<li{{#isTop}} class="top"{{/isTop}}>{{probLabel}}<span class="pb" aria-hidden="true"><i style="width:{{pct}}%"></i></span>{{value}}</li>{{/probabilities}}</ul>
         </article>
         {{/documents}}
         </div>
         </section>
-        <footer>Generated by {{generator}}. One self-contained file: no network requests; the page reads fully without JavaScript (the script only adds the sort and filter controls).</footer>
+        <footer>Generated by {{generator}}. One self-contained file: no network requests; the page reads fully without JavaScript (the script only adds the method switcher and the sort and filter controls).</footer>
         </main>
+        <script type="application/json" id="heed-scores">\(scoresMarker)</script>
         <script>\(script)</script>
         </body>
         </html>

@@ -12,8 +12,10 @@ struct ClassScoreView { var label: String; var precision: String; var recall: St
 struct ConfusionCell { var count: String; var alpha: String; var diagonal: Bool; var title: String }
 struct ConfusionRowView { var rowLabel: String; var cells: [ConfusionCell]; var total: String }
 
-struct MassChip { var token: String; var mass: String }
-struct MassRowView { var classLabel: String; var byPredicted: [MassChip]; var byTruth: [MassChip]; var noPredicted: Bool; var noTruth: Bool }
+struct TokenChip { var token: String; var value: String; var chipTitle: String }
+struct TokenCell { var chips: [TokenChip]; var none: Bool }
+struct TokenRowView { var classLabel: String; var cells: [TokenCell] }
+struct PanelHeader { var panelTitle: String }
 
 struct ChartTick { var x: String; var y: String; var tickLabel: String }
 struct ChartSeries { var seriesName: String; var points: String; var css: String; var dots: [ChartDot] }
@@ -53,6 +55,12 @@ struct Segment {
     var rank: String
 }
 
+/// Another method's strongest tokens, listed under a document (readable without JavaScript).
+struct AltMethodView { var methodName: String; var top: [AltToken]; var none: Bool }
+struct AltToken { var token: String; var value: String }
+
+struct MethodOptionView { var value: String; var text: String; var selected: Bool }
+
 struct DocumentView {
     var n: String
     var line: String
@@ -69,6 +77,10 @@ struct DocumentView {
     var hiddenTail: Bool
     var tailNote: String
     var probabilities: [ProbabilityView]
+    var alternatives: [AltMethodView]
+    var hasAlternatives: Bool
+    /// Scored by the default method only (beyond the attribution limit).
+    var partial: Bool
 }
 
 struct SortOptionView { var value: String; var text: String; var selected: Bool }
@@ -82,6 +94,11 @@ struct PageView {
     var hasAttention: Bool
     var baseline: Bool
     var scoreLegend: String
+    var legendSigned: Bool
+    var capNote: String
+    var hasCapNote: Bool
+    var methodOptions: [MethodOptionView]
+    var hasMethods: Bool
     var config: [KeyValue]
     var options: [KeyValue]
     var documentCount: String
@@ -95,9 +112,9 @@ struct PageView {
     var manyClasses: Bool
     var confusionLabels: [String]
     var confusion: [ConfusionRowView]
-    var massRows: [MassRowView]
-    var massNote: String
-    var hasTruthMass: Bool
+    var tokenPanels: [PanelHeader]
+    var tokenRows: [TokenRowView]
+    var tokenNote: String
     var hasLog: Bool
     var charts: [ChartView]
     var logNote: String
@@ -120,6 +137,43 @@ func fixed(_ x: Double, _ digits: Int) -> String {
     return s == "-" + String(format: "%.\(digits)f", 0.0) ? String(s.dropFirst()) : s
 }
 func percent(_ x: Double, _ digits: Int = 1) -> String { fixed(100 * x, digits) + "%" }
+
+/// Three significant digits, as the page prints (and the switcher data carries) token scores;
+/// non-finite values become 0 so the JSON stays valid.
+func compact(_ x: Double) -> String {
+    guard x.isFinite else { return "0" }
+    let s = String(format: "%.3g", x)
+    return s == "-0" ? "0" : s
+}
+/// `compact` with a sign, for signed methods: + towards the predicted class, − against it.
+func signed(_ x: Double) -> String {
+    let s = compact(abs(x))
+    return (x < 0 && s != "0" ? "−" : "+") + s
+}
+
+/// JSON text safe inside a `<script>` element: `<`, `>` and `&` are written as `\u` escapes
+/// (valid JSON, same value), so no `</script>` or `<!--` can end or confuse the element, and the
+/// line separators U+2028/U+2029 are escaped too.
+func scriptSafeJSON(_ json: String) -> String {
+    var out = ""
+    out.reserveCapacity(json.utf8.count)
+    for u in json.unicodeScalars {
+        switch u {
+        case "<": out += "\\u003c"
+        case ">": out += "\\u003e"
+        case "&": out += "\\u0026"
+        case "\u{2028}": out += "\\u2028"
+        case "\u{2029}": out += "\\u2029"
+        default: out.unicodeScalars.append(u)
+        }
+    }
+    return out
+}
+
+/// A JSON string literal for `s`.
+func jsonString(_ s: String) -> String {
+    (try? JSONEncoder().encode(s)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+}
 
 /// Control characters (NUL and the other C0/C1 controls but tab, newline, carriage return) are shown
 /// as visible symbols: they are invisible or invalid in HTML and would hide what the text really holds.
@@ -219,6 +273,9 @@ extension DocumentView: MustacheParent {
         case "hiddenTail": return hiddenTail
         case "tailNote": return tailNote
         case "probabilities": return probabilities
+        case "alternatives": return alternatives
+        case "hasAlternatives": return hasAlternatives
+        case "partial": return partial
         default: return nil
         }
     }

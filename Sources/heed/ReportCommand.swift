@@ -12,9 +12,10 @@ struct Report: ParsableCommand {
         discussion: """
             Paints each document's original text with the attention each token received (for a \
             baseline LSTM without attention: leave-one-out occlusion, labelled as such), with true and \
-            predicted labels and class probabilities. The header holds the model configuration, \
-            accuracy, macro-F1, the confusion matrix, the most attended tokens per class, training \
-            curves from MODEL.log.jsonl, an erasure test of attention faithfulness and, with --compare, \
+            predicted labels and class probabilities; a switcher repaints them by gradient, gradient × \
+            input, integrated gradients or occlusion (computed for the shown documents only). The header holds the model configuration, \
+            accuracy, macro-F1, the confusion matrix, the tokens with the highest mean attention and \
+            integrated-gradients score per class, training curves from MODEL.log.jsonl, an erasure test of attention faithfulness and, with --compare, \
             the baseline-vs-attention table from `heed compare`. No network requests; readable without \
             JavaScript.
             """)
@@ -28,10 +29,15 @@ struct Report: ParsableCommand {
     @Option(help: "Comparison JSON written by heed compare.") var compare: String?
     @Option(help: "Training log (default: MODEL.log.jsonl when it exists).") var log: String?
     @Option(help: "Seed for the random tokens erased in the faithfulness test.") var seed: UInt64 = 1
+    @Option(help: "Integrated-gradients steps per shown document (each costs one forward and backward row).") var steps = 32
+    @Option(help: "Score only the first N shown documents by every method (the rest by attention, or occlusion for baselines).")
+    var attributionLimit = 500
     @OptionGroup var input: InputOptions
 
     func validate() throws {
         guard limit >= 0 else { throw ValidationError("--limit must be 0 or more") }
+        guard steps >= 1 else { throw ValidationError("--steps must be 1 or more") }
+        guard attributionLimit >= 0 else { throw ValidationError("--attribution-limit must be 0 or more") }
     }
 
     func run() throws {
@@ -45,6 +51,8 @@ struct Report: ParsableCommand {
         report.sort = sort
         report.limit = limit
         report.seed = seed
+        report.steps = steps
+        report.attributionLimit = attributionLimit
         let logPath = log ?? model + ".log.jsonl"
         if log != nil || FileManager.default.fileExists(atPath: logPath) {
             report.trainingLog = try HTMLReport.readTrainingLog(logPath)

@@ -53,6 +53,16 @@ import Testing
         #expect(badLabel.status != 0 && badLabel.stderr.contains("other.tsv:1"), "\(badLabel.stderr)")
         let noFolder = try heed(["report", scratch.path + "/m.heed", train, "-o", scratch.path + "/no/such/r.html"])
         #expect(noFolder.status != 0 && noFolder.stderr.contains("does not exist"))
+        for (option, value) in [("--steps", "0"), ("--attribution-limit", "-1")] {
+            let bad = try heed(["report", scratch.path + "/m.heed", train, option, value, "-o", scratch.path + "/r.html"])
+            #expect(bad.status != 0 && bad.stderr.contains(option), "\(bad.stderr)")
+        }
         #expect(!scratch.exists("r.html"))
+
+        // A cheaper page: fewer integrated-gradients steps, and only the first document scored by every method.
+        let cheap = try heed(["report", scratch.path + "/m.heed", train, "--steps", "2", "--attribution-limit", "1", "-o", scratch.path + "/r.html"])
+        #expect(cheap.status == 0, "\(cheap.stderr)")
+        let html = try String(contentsOfFile: scratch.path + "/r.html", encoding: .utf8)
+        #expect(html.contains("Integrated gradients (2 steps") && html.contains("Only the first 1 document in this order is scored"))
     }
 }

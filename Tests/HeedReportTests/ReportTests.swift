@@ -125,28 +125,70 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) 
             hazards.append("\(what): \(x) and \(y) are too close to order")
         }
     }
+    /// `v` printed with three significant digits (`compact`).
+    func printedSignificant(_ what: String, _ v: Double) {
+        guard v != 0, v.isFinite else { return }
+        printed(what, v, step: pow(10, (log10(abs(v))).rounded(.down) - 2))
+    }
+    let shown = Set(a.shown)
     for d in a.documents {
         let p = d.probabilities.map(Double.init)
         for (c, v) in p.enumerated() { printed("doc \(d.index) p[\(c)]", v, step: 1e-3) }
         ordered("doc \(d.index) probabilities", p, step: 1e-3)
-        let scores = (d.scores ?? []).map(Double.init)
-        let maxAbs = scores.map(abs).max() ?? 0
-        for (t, v) in scores.enumerated() {
-            printed("doc \(d.index) score[\(t)]", v, step: 1e-4)
-            if maxAbs > 0 && abs(v) != maxAbs { printed("doc \(d.index) shade[\(t)]", abs(v) / maxAbs, step: 1e-2, thresholds: [0.4, 0.6, 0.8]) }
+        guard shown.contains(d.index) else { continue }
+        for m in a.methods {
+            let raw = (d.attributions[m] ?? []).map(Double.init)
+            // Shades, rank badges and the listed top tokens are computed from the printed values
+            // (ties by position), so only the printing itself can differ between machines, and the
+            // logarithm of the attention shade.
+            for (t, v) in raw.enumerated() { printedSignificant("doc \(d.index) \(m.rawValue)[\(t)]", v) }
+            let values = HTMLReport.printedScores(d.attributions[m] ?? [])
+            for (t, s) in HTMLReport.shades(m, values, analysis: a).enumerated() where m == .attention && s > 0 && s < 1 {
+                printed("doc \(d.index) \(m.rawValue) shade[\(t)]", s, step: 1e-2, thresholds: [0.4, 0.6, 0.8])
+            }
         }
-        ordered("doc \(d.index) scores", scores, step: 1e-4)
     }
+    for (m, scale) in a.fullScale { printedSignificant("\(m.rawValue) full-colour scale", scale) }
     ordered("confidences", a.documents.map { Double($0.confidence) }, step: 1e-3)
-    for (c, list) in (a.massByPredicted + a.massByTruth).enumerated() {
-        for (token, mass) in list { printed("mass \(c) \(token)", mass, step: 1e-2) }
-        ordered("mass \(c)", list.map(\.mass), step: 1e-2)
+    for panel in a.classTokens {
+        for (c, list) in panel.byClass.enumerated() {
+            for t in list {
+                if panel.method == .attention {
+                    printed("\(panel.method) class \(c) \(t.token)", t.mean, step: 1e-2)
+                } else {
+                    printedSignificant("\(panel.method) class \(c) \(t.token)", t.mean)
+                }
+            }
+            ordered("\(panel.method) class \(c)", list.map(\.mean), step: 1e-12)
+        }
     }
     for row in a.faithfulness {
         printed("k=\(row.k) top drop", row.topProbabilityDrop, step: 1e-3)
         printed("k=\(row.k) random drop", row.randomProbabilityDrop, step: 1e-3)
     }
     return hazards
+}
+
+/// The switcher data block of a page, parsed.
+func switcherData(_ html: String) throws -> (methods: [String], docs: [String: [[Double]]], raw: String) {
+    let open = "<script type=\"application/json\" id=\"heed-scores\">"
+    let start = try #require(html.range(of: open)).upperBound
+    let end = try #require(html.range(of: "</script>", range: start..<html.endIndex)).lowerBound
+    let raw = String(html[start..<end])
+    let object = try #require(try JSONSerialization.jsonObject(with: Data(raw.utf8)) as? [String: Any])
+    let methods = try #require(object["methods"] as? [[String: Any]]).compactMap { $0["id"] as? String }
+    let docs = try #require(object["docs"] as? [String: [[Double]]])
+    return (methods, docs, raw)
+}
+
+/// Token spans per document (`id="d7"` → count), in page order.
+func spanCounts(_ html: String) -> [String: Int] {
+    var counts: [String: Int] = [:]
+    for article in html.components(separatedBy: "<article ").dropFirst() {
+        guard let id = article.components(separatedBy: "id=\"").dropFirst().first?.components(separatedBy: "\"").first else { continue }
+        counts[id] = article.components(separatedBy: "<span class=\"t").count - 1
+    }
+    return counts
 }
 
 @Suite struct ReportTests {
@@ -226,7 +268,8 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) 
         let text = html.replacingOccurrences(of: "<[^>]*>", with: "", options: .regularExpression)
         #expect(!html.utf8.contains(0))
         #expect(text.contains("nul␀byte␀␁␡"))
-        #expect(html.components(separatedBy: "<script").count == 2, "only the page's own script element")
+        #expect(html.components(separatedBy: "<script").count == 3, "only the page's own script and data elements")
+        #expect(html.components(separatedBy: "</script").count == 3, "only the page's own script and data elements")
         #expect(html.components(separatedBy: "</style").count == 2, "only the page's own style element")
         #expect(!html.contains("PWNED'\""))
         #expect(text.contains("&lt;script&gt;document.title=&#39;PWNED&#39;&lt;/script&gt; great film"))
@@ -255,6 +298,134 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) 
         #expect(!ReportTemplate.page.contains("{{{") && !ReportTemplate.page.contains("{{&"))
     }
 
+    @Test(arguments: [ModelKind.attention, .lstm])
+    func switcherDataCoversEveryMethodAndToken(kind: ModelKind) throws {
+        let classifier = try tinyModel(kind).classifier
+        let html = try HTMLReport().render(classifier: classifier, documents: goldenDocuments + [LabelledText(label: "pos", text: "!!!", line: 9)])
+        let data = try switcherData(html)
+        #expect(Set(data.methods) == Set(classifier.attributionMethods.map(\.rawValue)))
+        #expect(data.methods.first == (kind == .attention ? "attention" : "occlusion"), "the default (painted without script) comes first")
+        let spans = spanCounts(html)
+        #expect(spans.count == goldenDocuments.count + 1)
+        for (id, count) in spans {
+            let rows = try #require(data.docs[id], "no switcher data for \(id)")
+            #expect(rows.count == data.methods.count, "\(id): a method is missing")
+            for (m, row) in zip(data.methods, rows) { #expect(row.count == count, "\(id) \(m): \(row.count) scores for \(count) spans") }
+        }
+        for m in data.methods where m != data.methods[0] {
+            #expect(html.contains("<option value=\"\(m)\">"), "no switcher option for \(m)")
+        }
+        // Without the script: each other method's top tokens are listed under each document.
+        #expect(html.components(separatedBy: "<p class=\"alt\">").count - 1 == goldenDocuments.count)
+        #expect(html.contains("<b>integrated gradients</b>") && html.contains("<b>gradient norm</b>"))
+    }
+
+    @Test func switcherDataCannotEndItsScriptElement() throws {
+        let hostile = "</script><script>alert(1)</script><!-- & \u{2028}\u{2029} </SCRIPT >"
+        let safe = scriptSafeJSON(jsonString(hostile))
+        #expect(!safe.contains("<") && !safe.contains(">") && !safe.contains("&") && !safe.contains("\u{2028}"))
+        #expect(try JSONSerialization.jsonObject(with: Data(safe.utf8), options: .fragmentsAllowed) as? String == hostile)
+
+        // Corpus text and labels reach the data block only through scriptSafeJSON, if at all.
+        let classifier = try tinyModel(labels: ("</script><script>alert(1)</script>", "neg")).classifier
+        let docs = [
+            LabelledText(label: classifier.labels[0], text: "</script><script>document.title='PWNED'</script> great", line: 1),
+            LabelledText(label: "neg", text: "<!--<script> dull </script>", line: 2),
+        ]
+        var report = HTMLReport()
+        report.modelName = "</script><script>alert(2)</script>"
+        let html = try report.render(classifier: classifier, documents: docs)
+        let data = try switcherData(html)
+        #expect(!data.raw.contains("<") && !data.raw.contains(">"))
+        #expect(data.docs.count == 2)
+        #expect(html.components(separatedBy: "<script").count == 3 && html.components(separatedBy: "</script").count == 3)
+        #expect(html.hasSuffix("<script>\(ReportTemplate.script)</script>\n</body>\n</html>\n"))
+    }
+
+    @Test func uniformAttentionIsNotShaded() throws {
+        #expect(Shading.attention([0.25, 0.25, 0.25, 0.25]) == [0, 0, 0, 0])
+        #expect(Shading.attention([Float](repeating: 1 / 7, count: 7).map(Double.init)).allSatisfy { $0 == 0 })
+        #expect(Shading.attention([1]) == [0], "a one-token document has nothing to single out")
+        let peaked = Shading.attention([0.8, 0.1, 0.05, 0.05])
+        #expect(abs(peaked[0] - log(3.2) / log(8)) < 1e-12 && peaked[1...].allSatisfy { $0 == 0 })
+        #expect(Shading.attention([1, 0, 0, 0, 0, 0, 0, 0])[0] == 1, "8× uniform is full colour")
+        #expect(Shading.scale((1...100).map(Double.init)) == 95 && Shading.scale([-3, 1]) == 3 && Shading.scale([]) == 0)
+
+        // On the page: a document whose attention is uniform gets no shade, however its largest
+        // weight compares to the others (the old per-document scale painted it at full strength).
+        let classifier = try tinyModel().classifier
+        var analysis = try ReportAnalysis.run(classifier: classifier, documents: goldenDocuments)
+        let d = analysis.shown[0], n = analysis.documents[d].tokens.count
+        #expect(n > 1)
+        analysis.documents[d].attributions[.attention] = [Float](repeating: 1 / Float(n), count: n)
+        let html = try HTMLReport().render(analysis, classifier: classifier)
+        let article = try #require(html.components(separatedBy: "<article ").first { $0.contains("id=\"d\(d + 1)\"") })
+        let alphas = article.components(separatedBy: "style=\"--a:").dropFirst().map { $0.prefix(while: { $0 != "\"" }) }
+        #expect(alphas.count == n && alphas.allSatisfy { $0 == "0.00" }, "\(alphas)")
+        #expect(!article.contains(" u1") && !article.contains(" u2") && !article.contains(" u3"))
+        // The other shown documents are real attention: something stands out.
+        #expect(html.contains("--a:1.00") || html.contains(" u3") || html.contains(" u2"))
+    }
+
+    @Test func classTokensAreMeansPerOccurrence() throws {
+        let classifier = try tinyModel().classifier
+        let docs = (0..<30).map {
+            LabelledText(
+                label: $0 % 2 == 0 ? "pos" : "neg",
+                text: ["great lovely warm film story", "dull boring cold bad film"][$0 % 2] + String(repeating: " film", count: $0 % 4), line: $0 + 1)
+        }
+        let a = try ReportAnalysis.run(classifier: classifier, documents: docs, limit: 10)
+        #expect(a.classTokens.map(\.method) == [.attention, .integratedGradients])
+        #expect(a.classTokens[0].documents == 30 && a.classTokens[0].wholeCorpus)
+        #expect(a.classTokens[1].documents == 10 && !a.classTokens[1].wholeCorpus)
+        for panel in a.classTokens {
+            for (c, list) in panel.byClass.enumerated() {
+                #expect(zip(list, list.dropFirst()).allSatisfy { $0.mean >= $1.mean })
+                for t in list {
+                    #expect(t.occurrences >= 3)
+                    // Recompute the mean from the documents' own scores.
+                    var sum = 0.0, count = 0
+                    for doc in a.documents where doc.predicted == c {
+                        guard let scores = doc.attributions[panel.method] else { continue }
+                        for (token, score) in zip(doc.tokens, scores) where token.text == t.token {
+                            sum += panel.method == .attention ? Double(scores.count) * Double(score) : Double(score)
+                            count += 1
+                        }
+                    }
+                    #expect(count == t.occurrences && abs(sum / Double(count) - t.mean) < 1e-9)
+                }
+            }
+        }
+        #expect(a.classTokens[0].byClass.contains { !$0.isEmpty })
+        let html = try HTMLReport().render(a, classifier: classifier)
+        #expect(html.contains("all 30 documents") && html.contains("the 10 documents shown"))
+        #expect(html.contains("at least 3 occurrences"))
+        // Rare tokens are left out: with a minimum above every count, the panels are empty.
+        let strict = try ReportAnalysis.run(classifier: classifier, documents: docs, limit: 10, minOccurrences: 1000)
+        #expect(strict.classTokens.allSatisfy { $0.byClass.allSatisfy(\.isEmpty) })
+        #expect(throws: AttributionError.steps(0)) { try ReportAnalysis.run(classifier: classifier, documents: docs, steps: 0) }
+    }
+
+    @Test func attributionLimitBoundsTheExpensiveMethods() throws {
+        let classifier = try tinyModel().classifier
+        let docs = (0..<6).map { LabelledText(label: $0 % 2 == 0 ? "pos" : "neg", text: "great lovely film number \($0)", line: $0 + 1) }
+        var report = HTMLReport()
+        report.attributionLimit = 2
+        report.sort = .corpus
+        let analysis = try ReportAnalysis.run(classifier: classifier, documents: docs, sort: .corpus, attributionLimit: 2)
+        #expect(analysis.attributedDocuments == 2)
+        for (rank, d) in analysis.shown.enumerated() {
+            let methods = Set(analysis.documents[d].attributions.keys)
+            #expect(methods == (rank < 2 ? Set(classifier.attributionMethods) : [.attention]))
+        }
+        let html = try report.render(classifier: classifier, documents: docs)
+        #expect(html.contains("Only the first 2 documents in this order are scored by every method"))
+        #expect(html.components(separatedBy: "Other methods not computed for this document").count - 1 == 4)
+        let data = try switcherData(html)
+        #expect(data.docs["d1"]?.allSatisfy { $0.count == 5 } == true)
+        #expect(data.docs["d6"]?.dropFirst().allSatisfy(\.isEmpty) == true && data.docs["d6"]?.first?.count == 5)
+    }
+
     @Test func sha256MatchesKnownVectors() {
         #expect(
             SHA256.digest(Array("abc".utf8)).map { String(format: "%02x", $0) }.joined() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
@@ -270,13 +441,20 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) 
         func docs(_ n: Int) -> [LabelledText] { (0..<n).map { LabelledText(label: $0 % 2 == 0 ? "pos" : "neg", text: base[$0 % 3] + " #\($0)", line: $0 + 1) } }
         var report = HTMLReport()
         report.limit = 5000
+        // Every document carries every method's scores (the largest page per document); one
+        // integrated-gradients step keeps the debug-build cost on rendering, which this times.
+        report.attributionLimit = 5000
+        report.steps = 1
         let clock = ContinuousClock()
         let small = try report.render(classifier: classifier, documents: docs(100)).utf8.count
+        // Timed: the page from the analysis (the analysis' own cost is bounded by attributionLimit).
+        let analysis = try ReportAnalysis.run(
+            classifier: classifier, documents: docs(2000), limit: report.limit, steps: report.steps, attributionLimit: report.attributionLimit)
         let started = clock.now
-        let large = try report.render(classifier: classifier, documents: docs(2000)).utf8.count
+        let large = try report.render(analysis, classifier: classifier).utf8.count
         let seconds = Double((clock.now - started).components.seconds)
         let perDocument = Double(large - small) / 1900
-        print("report size: 100 docs \(small) bytes, 2000 docs \(large) bytes, \(Int(perDocument)) bytes per document, 2000 docs in \(seconds) s")
+        print("report size: 100 docs \(small) bytes, 2000 docs \(large) bytes, \(Int(perDocument)) bytes per document, 2000 docs rendered in \(seconds) s")
         #expect(perDocument < 4096, "a short document should cost well under 4 KB")
         #expect(Double(large) < Double(small) * 25, "size grows linearly")
         #expect(seconds < 60)
@@ -308,6 +486,8 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) 
         #expect(html.contains("No attention"))
         #expect(html.contains("leave-one-out occlusion"))
         #expect(html.contains("occlusion +") || html.contains("occlusion −"))
+        #expect(analysis.methods.first == .occlusion && !analysis.methods.contains(.attention))
+        #expect(analysis.classTokens.map(\.method) == [.occlusion, .integratedGradients])
         #expect(!html.contains("<table class=\"faith\">"))
     }
 
@@ -393,7 +573,7 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) 
         #expect(classifier.labels == labels)
         let docs = (0..<4).map { LabelledText(label: labels[$0 % 2], text: tokens.shuffled(using: &rng).prefix(5).joined(separator: " "), line: $0 + 1) }
         let html = try HTMLReport().render(classifier: classifier, documents: docs)
-        #expect(html.components(separatedBy: "<script").count == 2, "only the page's own script element")
+        #expect(html.components(separatedBy: "<script").count == 3, "only the page's own script and data elements")
         #expect(html.components(separatedBy: "</style").count == 2, "only the page's own style element")
         #expect(!html.utf8.contains(0))
         for tag in tags(html) {
