@@ -408,6 +408,56 @@ def mpi_section():
     return L
 
 
+def explain_section():
+    """Integrated gradients: `heed explain` against Captum, from bench/results/explain.json (`bench/run explain`)."""
+    path = os.path.join(BENCH, "results", "explain.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        r = json.load(fh)
+    s = r.get("summary")
+    if not s:
+        return ["## 7. Explanations: integrated gradients, Heed vs Captum", "", "- %s" % r.get("status", NA), ""]
+    caps = [x for x in r["runs"] if x["side"] == "captum"]
+    vers = caps[0]["versions"] if caps else {}
+    L = ["## 7. Explanations: integrated gradients, Heed vs Captum (`bench/run explain`)", "",
+         "Measured %s at `%s`%s; %d RT test documents (mean %.1f tokens), %d steps (right Riemann rule from the "
+         "zero embeddings), target the predicted class's logit; the %s model `%s` (%d epochs). Heed: `heed explain "
+         "--method integrated-gradients --json`, timed as a whole process (start, model load, tokenizing, JSON "
+         "out), OpenBLAS kernel `%s`. Captum %s (torch %s): `LayerIntegratedGradients` on the embedding layer of "
+         "`HeedClassifier` with the same weights, baseline ids all `<pad>` (zero embedding), `method=\"riemann_right\"`, "
+         "timed over the attribution loop only (after importing torch and loading the model); the documents per "
+         "call and `internal_batch_size` were swept and each figure is against the fastest. Every run's scores "
+         "agree with Heed's within %.0e of each document's largest |score| (worst seen: %.1e), else the benchmark "
+         "fails. Median of %d repetitions, interleaved; peak RSS of the whole process.%s" % (
+             r["date"], r.get("git"), " (quick mode)" if r.get("quick") else "", r["documents"], r["mean_tokens"],
+             r["steps"], r["model"]["kind"], r["model"]["path"], r["model"]["epochs"],
+             r["heed_kernel"].split("BLAS")[-1].strip(" ()") if "BLAS" in (r.get("heed_kernel") or "") else "?",
+             vers.get("captum"), vers.get("torch"), r["tolerance"], r["max_rel_diff"], r["reps"],
+             load_note(r["runs"])), "",
+         "| cores | Heed docs/s | Heed peak RSS | fastest Captum configuration | Captum docs/s | Captum peak RSS | Heed / Captum |",
+         "|---:|---:|---:|---|---:|---:|---:|"]
+    for nt in (1, 2):
+        h, c = s.get("heed_%dt" % nt), s.get("captum_%dt" % nt)
+        if not c:
+            continue
+        hh = h or s.get("heed_1t")
+        L.append("| %d | %s%s | %s MB | %d doc(s) per call, internal_batch_size %s | %s | %s MB | %s |" % (
+            nt, f(hh["docs_per_s"]), "" if h else " (1 thread: `heed explain` has no --threads)",
+            f(hh.get("peak_rss_mb"), 0), c["docs_per_call"], c["internal_batch_size"] or "all",
+            f(c["docs_per_s"]), f(c["peak_rss_mb"], 0), ratio(hh["docs_per_s"], c["docs_per_s"], 1)))
+    L += ["", "Every Captum configuration (docs/s, median):", "",
+          "| torch threads | docs per call | internal_batch_size | docs/s | peak RSS | max diff / largest score |",
+          "|---:|---:|---:|---:|---:|---:|"]
+    for nt in (1, 2):
+        for v in s.get("captum_%dt_configs" % nt, []):
+            L.append("| %d | %d | %s | %s | %s MB | %.1e |" % (nt, v["docs_per_call"], v["internal_batch_size"] or "all",
+                                                             f(v["docs_per_s"]), f(v["peak_rss_mb"], 0), v["max_rel_diff"]))
+    L += ["", "Commands:", ""] + ["- %s: `%s`" % (k, v) for k, v in r.get("commands", {}).items()]
+    L.append("")
+    return L
+
+
 def main():
     with open(os.path.join(BENCH, "results", "latest.json")) as fh:
         r = json.load(fh)
@@ -430,6 +480,7 @@ def main():
     L += model_section(r.get("model"))
     L += fasttext_section(r.get("fasttext"))
     L += mpi_section()
+    L += explain_section()
     if r.get("env"):
         L += env_section(r["env"])
     L.append("")

@@ -1,3 +1,4 @@
+import Foundation
 import HeedNN
 import HeedText
 
@@ -116,7 +117,7 @@ extension TextClassifier {
             func e(_ t: Int, _ k: Int) -> Float { table[Int(ids[t]) * E + k] }
             if methods.contains(.gradient) || methods.contains(.gradientTimesInput) {
                 let out = model.forward(ids: ids, lengths: [n], batch: 1, steps: n, training: false)
-                model.backward(dLogits: targetGradient(out.probabilities[0..<C]))
+                model.backward(dLogits: targetGradient(out.probabilities[0..<C]), parameterGradients: false)
                 let g = model.inputGradient()
                 var norms: [Float] = [], dots: [Float] = []
                 for t in 0..<n {
@@ -140,17 +141,26 @@ extension TextClassifier {
                     batch: B, steps: n, training: false, inputScales: (0..<B).map { Float($0) / Float(steps) })
                 var dLogits = [Float](repeating: 0, count: B * C)
                 for m in 1..<B { dLogits.replaceSubrange((m * C)..<((m + 1) * C), with: targetGradient(out.probabilities[(m * C)..<((m + 1) * C)])) }
-                model.backward(dLogits: dLogits)
+                model.backward(dLogits: dLogits, parameterGradients: false)
                 let g = model.inputGradient()
+                // Sum the steps' gradients row by row (contiguous), then one dot per token: the
+                // same Double sums, in the same order, as the mean per (token, dimension).
+                let width = n * E
+                var sums = [Double](repeating: 0, count: width)
+                g.withUnsafeBufferPointer { g in
+                    sums.withUnsafeMutableBufferPointer { acc in
+                        for m in 1..<B {
+                            let row = g.baseAddress! + m * width
+                            for i in 0..<width { acc[i] += Double(row[i]) }
+                        }
+                    }
+                }
                 var scores: [Float] = []
+                scores.reserveCapacity(n)
                 var total = 0.0
                 for t in 0..<n {
                     var s = 0.0
-                    for k in 0..<E {
-                        var mean = 0.0
-                        for m in 1..<B { mean += Double(g[(m * n + t) * E + k]) }
-                        s += Double(e(t, k)) * mean / Double(steps)
-                    }
+                    for k in 0..<E { s += Double(e(t, k)) * sums[t * E + k] / Double(steps) }
                     scores.append(Float(s))
                     total += s
                 }
@@ -162,7 +172,6 @@ extension TextClassifier {
                 explanation.integratedGradientsDelta = delta
                 explanation.integratedGradientsGap = abs(total - delta)
             }
-            model.zeroGrad()
         }
         if methods.contains(.occlusion) {
             let without = (0..<n).map { t in Array(ids[..<t] + ids[(t + 1)...]) }
@@ -171,4 +180,54 @@ extension TextClassifier {
         }
         return explanation
     }
+}
+
+extension TextClassifier {
+    /// Explains `texts` in their order, `threads` at a time: each thread works on its own copy of
+    /// the network (a `TextClassifier` serialises calls, and one explanation runs many small
+    /// products that gain little from a multi-threaded BLAS), so documents, not products, are
+    /// split. The explanations are the same, bit for bit, whatever the thread count, as long as
+    /// BLAS itself runs single-threaded in each (`BLAS.setThreads(1)`).
+    public func explain(
+        _ texts: [String], methods: [AttributionMethod]? = nil, target: AttributionTarget = .logit,
+        steps: Int = 32, threads: Int
+    ) throws -> [Explanation] {
+        let workers = max(1, min(threads, texts.count))
+        if workers == 1 { return try texts.map { try explain($0, methods: methods, target: target, steps: steps) } }
+        let replicas = [self] + (1..<workers).map { _ in TextClassifier(model: box.withModel { $0.clone() }, vocabulary: vocabulary, options: options) }
+        let results = ExplainResults(count: texts.count)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let replica = replicas[w]
+            while let i = results.claim() {
+                results.store(i, Result { try replica.explain(texts[i], methods: methods, target: target, steps: steps) })
+            }
+        }
+        return try results.collect()
+    }
+}
+
+/// Hands out indices to the workers of `explain(_:threads:)` and keeps their results in order.
+private final class ExplainResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+    private var results: [Result<Explanation, any Error>?]
+
+    init(count: Int) { results = Array(repeating: nil, count: count) }
+
+    func claim() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard next < results.count else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    func store(_ i: Int, _ result: Result<Explanation, any Error>) {
+        lock.lock()
+        results[i] = result
+        lock.unlock()
+    }
+
+    /// The explanations in order, or the first error in order.
+    func collect() throws -> [Explanation] { try results.map { try $0!.get() } }
 }

@@ -91,8 +91,9 @@ final class LSTMDirection {
     }
 
     /// `dh` [P × H]: gradient w.r.t. `out`; used as scratch (the recurrent gradient is added
-    /// into it). Accumulates parameter gradients; writes dx [P × E] (overwrites) if given.
-    func backward(_ dh: UnsafeMutablePointer<Float>, _ pk: Packing, dx: UnsafeMutablePointer<Float>?) {
+    /// into it). Accumulates parameter gradients unless `parameterGradients` is false (an
+    /// attribution needs only dx); writes dx [P × E] (overwrites) if given.
+    func backward(_ dh: UnsafeMutablePointer<Float>, _ pk: Packing, dx: UnsafeMutablePointer<Float>?, parameterGradients: Bool = true) {
         guard let x else { preconditionFailure("LSTM.backward before forward") }
         let P = pk.total, H = hidden, H4 = 4 * hidden, E = input
         let G = gates.ptr, C = cell.ptr, O = out.ptr
@@ -146,7 +147,7 @@ final class LSTMDirection {
                 // dW_hh = Σ_{t ≥ 1} dG_tᵀ · h_{t-1}: the dG rows of consecutive steps are contiguous;
                 // their h_{t-1} rows are gathered chunk by chunk (h_{-1} = 0, so step 0 adds nothing).
                 var t = 1
-                while t < T && bsz[t] > 0 {
+                while parameterGradients && t < T && bsz[t] > 0 {
                     let first = t
                     var rows = 0
                     while t < T && bsz[t] > 0 && (rows == 0 || rows + bsz[t] <= chunkRows) {
@@ -163,15 +164,17 @@ final class LSTMDirection {
                 }
             }
         }
-        BLAS.gemm(true, false, H4, E, P, 1, dG, H4, x, E, 1, wih.grad, E)
-        let db = biasSum.zeroed(H4)  // scratch: forward recomputes it
-        for r in 0..<P {
-            let d = dG + r * H4
-            for k in 0..<H4 { db[k] += d[k] }
-        }
-        for k in 0..<H4 {
-            bih.grad[k] += db[k]
-            bhh.grad[k] += db[k]
+        if parameterGradients {
+            BLAS.gemm(true, false, H4, E, P, 1, dG, H4, x, E, 1, wih.grad, E)
+            let db = biasSum.zeroed(H4)  // scratch: forward recomputes it
+            for r in 0..<P {
+                let d = dG + r * H4
+                for k in 0..<H4 { db[k] += d[k] }
+            }
+            for k in 0..<H4 {
+                bih.grad[k] += db[k]
+                bhh.grad[k] += db[k]
+            }
         }
         if let dx {
             BLAS.gemm(false, false, P, E, H4, 1, dG, H4, wih.value, E, 0, dx, E)
@@ -226,13 +229,13 @@ final class LSTM {
         }
     }
 
-    /// `dOut` [P × D] is consumed (used as scratch); accumulates parameter gradients and writes
-    /// `dx` [P × E].
-    func backward(_ dOut: UnsafeMutablePointer<Float>, _ pk: Packing) {
+    /// `dOut` [P × D] is consumed (used as scratch); accumulates parameter gradients (unless
+    /// `parameterGradients` is false) and writes `dx` [P × E].
+    func backward(_ dOut: UnsafeMutablePointer<Float>, _ pk: Packing, parameterGradients: Bool = true) {
         let P = pk.total, H = hidden, E = input, D = outputDim
         let dxp = dx.reserve(P * E)
         guard let rev = reverseDir else {
-            forwardDir.backward(dOut, pk, dx: dxp)
+            forwardDir.backward(dOut, pk, dx: dxp, parameterGradients: parameterGradients)
             return
         }
         // The reverse halves go to their own buffer (in reversed row order); the forward halves
@@ -245,9 +248,9 @@ final class LSTM {
             }
         }
         let df = dOut
-        forwardDir.backward(df, pk, dx: dxp)
+        forwardDir.backward(df, pk, dx: dxp, parameterGradients: parameterGradients)
         let dxr = dxRev.reserve(P * E)
-        rev.backward(dr, pk, dx: dxr)
+        rev.backward(dr, pk, dx: dxr, parameterGradients: parameterGradients)
         pk.reversed.withUnsafeBufferPointer { perm in
             for r in 0..<P {
                 let dst = dxp + r * E, src = dxr + perm[r] * E
