@@ -141,20 +141,10 @@ extension TextClassifier {
                     batch: B, steps: n, training: false, inputScales: (0..<B).map { Float($0) / Float(steps) })
                 var dLogits = [Float](repeating: 0, count: B * C)
                 for m in 1..<B { dLogits.replaceSubrange((m * C)..<((m + 1) * C), with: targetGradient(out.probabilities[(m * C)..<((m + 1) * C)])) }
-                model.backward(dLogits: dLogits, parameterGradients: false)
-                let g = model.inputGradient()
-                // Sum the steps' gradients row by row (contiguous), then one dot per token: the
-                // same Double sums, in the same order, as the mean per (token, dimension).
-                let width = n * E
-                var sums = [Double](repeating: 0, count: width)
-                g.withUnsafeBufferPointer { g in
-                    sums.withUnsafeMutableBufferPointer { acc in
-                        for m in 1..<B {
-                            let row = g.baseAddress! + m * width
-                            for i in 0..<width { acc[i] += Double(row[i]) }
-                        }
-                    }
-                }
+                // Only the sum over the steps is needed (row 0 has a zero gradient), and the model
+                // forms it before the input-gradient product.
+                let g = model.summedInputGradient(dLogits: dLogits)
+                let sums = g.map { Double($0) }
                 var scores: [Float] = []
                 scores.reserveCapacity(n)
                 var total = 0.0
