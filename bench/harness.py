@@ -736,14 +736,19 @@ def part_explain(args, heed):
             cmd += ["--threads", str(nt)]
         cmd = pin(cmd, ",".join(map(str, cores[:nt])))
         res["commands"]["heed %d thread(s)" % nt] = show(cmd) + " < docs.txt"
-        with open(texts) as fi:
+        outp, errp = os.path.join(d, "heed.out"), os.path.join(d, "heed.err")
+        load = loadavg()
+        with open(texts) as fi, open(outp, "w") as fo, open(errp, "w") as fe:
             t0 = time.perf_counter()
-            p = subprocess.Popen(cmd, stdin=fi, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            out, err = p.communicate()
+            p = subprocess.Popen(cmd, stdin=fi, stdout=fo, stderr=fe)
+            _, status, ru = os.wait4(p.pid, 0)
             secs = time.perf_counter() - t0
-        if p.returncode != 0:
-            raise RuntimeError("heed explain failed: " + err[-800:])
-        return out, secs
+        if os.waitstatus_to_exitcode(status) != 0:
+            with open(errp) as f:
+                raise RuntimeError("heed explain failed: " + f.read()[-800:])
+        with open(outp) as f:
+            out = f.read()
+        return out, secs, ru.ru_utime + ru.ru_stime, load
 
     def rss_of(cmd, stdin_path):
         """Peak RSS (MiB) of a child reading stdin_path (run once more, untimed)."""
@@ -752,9 +757,52 @@ def part_explain(args, heed):
             _, status, ru = os.wait4(p.pid, 0)
         return ru.ru_maxrss / 1024.0
 
+    def captum_two_processes(rep):
+        halves = [os.path.join(d, "docs.ids.%d" % i) for i in (0, 1)]
+        with open(ids) as f:
+            lines = f.readlines()
+        cut = (len(lines) + 1) // 2
+        for path, part in zip(halves, (lines[:cut], lines[cut:])):
+            with open(path, "w") as f:
+                f.writelines(part)
+        e = dict(os.environ)
+        e.update(env_torch)
+        procs, outs = [], []
+        for i, path in enumerate(halves):
+            sc = os.path.join(d, "captum.%d.jsonl" % i)
+            cmd = pin([PY, os.path.join(REF, "captum_ig.py"), model, path, "--steps", str(steps), "--threads", "1",
+                       "--internal-batch-size", "0", "--docs-per-call", "1", "--out", sc], str(cores[i]))
+            res["commands"]["captum 2 processes x 1 thread (each)"] = \
+                ("OMP_WAIT_POLICY=PASSIVE " if args.omp_passive else "") + show(cmd)
+            fo = open(sc + ".out", "w")
+            procs.append((subprocess.Popen(cmd, stdout=fo, stderr=subprocess.PIPE, env=e), fo, sc))
+        rss = 0.0
+        secs = []
+        cs = []
+        cpu_total = [0.0]
+        for p, fo, sc in procs:
+            _, status, ru = os.wait4(p.pid, 0)
+            fo.close()
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise RuntimeError("captum failed: " + p.stderr.read().decode()[-1500:])
+            rss += ru.ru_maxrss / 1024.0
+            with open(sc + ".out") as f:
+                jj = last_json(f.read())
+                secs.append(jj["seconds"])
+                cpu_total[0] += jj["cpu_seconds"]
+            with open(sc) as f:
+                cs += [json.loads(l) for l in f]
+        worst = max(max_rel_diff(a, b) for a, b in zip(heed_scores, cs))
+        if len(cs) != len(heed_scores) or not worst <= tol:
+            raise RuntimeError("attributions disagree (2 Captum processes): %.3g of the largest |score|" % worst)
+        return {"side": "captum", "threads": 2, "processes": 2, "docs_per_call": 1, "internal_batch_size": None,
+                "rep": rep + 1, "seconds": max(secs), "docs_per_s": len(cs) / max(secs), "peak_rss_mb": rss,
+                "max_rel_diff": worst, "cpu_ms_per_doc": 1000 * cpu_total[0] / len(cs),
+                "timed": "slower process's attribution loop; RSS summed over both"}
+
     heed_threads = [1, 2] if threads_opt and len(cores) >= 2 else [1]
     torch_threads = [1, 2] if len(cores) >= 2 else [1]
-    configs = [(1, 8), (1, 16), (1, 0), (16, 128), (16, 0)]  # (documents per call, internal batch size; 0 = all)
+    configs = [(1, 8), (1, 16), (1, 0), (16, 0)]  # (documents per call, internal batch size; 0 = all)
     if args.quick:
         configs = [(1, 0), (16, 0)]
     env_torch = {"HEED_TORCH_DIR": os.path.dirname(htp)} if htp else {}
@@ -762,7 +810,7 @@ def part_explain(args, heed):
         env_torch["OMP_WAIT_POLICY"] = "PASSIVE"
     for rep in range(args.reps):
         for nt in heed_threads:
-            out, secs = heed_run(nt, rep)
+            out, secs, cpu, load = heed_run(nt, rep)
             lines = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
             scores = [[t["scores"]["integrated-gradients"] for t in l["tokens"]] for l in lines]
             if heed_scores is None:
@@ -770,6 +818,7 @@ def part_explain(args, heed):
             elif scores != heed_scores:
                 raise RuntimeError("heed explain with %d thread(s) gave different scores than the first run" % nt)
             rec = {"side": "heed", "threads": nt, "rep": rep + 1, "seconds": secs, "docs_per_s": len(docs) / secs,
+                   "cpu_ms_per_doc": 1000 * cpu / len(docs), "loadavg_before": load,
                    "timed": "whole process (start, model load, tokenizing, JSON out)"}
             res["runs"].append(rec)
             log("explain heed %d thread(s): %.1f docs/s" % (nt, rec["docs_per_s"]))
@@ -793,32 +842,47 @@ def part_explain(args, heed):
                 rec = {"side": "captum", "threads": nt, "docs_per_call": dpc, "internal_batch_size": ibs or None,
                        "rep": rep + 1, "seconds": j["seconds"], "docs_per_s": j["docs_per_s"], "peak_rss_mb": rss,
                        "max_rel_diff": worst, "versions": {"torch": j["torch"], "captum": j["captum"]},
+                       "cpu_ms_per_doc": 1000 * j["cpu_seconds"] / len(docs),
                        "timed": "attribution loop only (after importing torch and loading the model)"}
+                rec.update(LAST)
                 res["runs"].append(rec)
                 log("explain %s: %.1f docs/s, rss %.0f MB, max diff %.2e of the largest score" % (
                     key, rec["docs_per_s"], rss, worst))
                 if not worst <= tol:
                     raise RuntimeError("attributions disagree: max |Heed - Captum| = %.3g of the largest |score| "
                                        "(> %g) in %s" % (worst, tol, key))
+        if len(cores) >= 2:
+            # Two 1-thread Captum processes on halves of the documents, one per core: the same
+            # document-level split as `heed explain --threads 2`.
+            rec = captum_two_processes(rep)
+            res["runs"].append(rec)
+            log("explain captum 2 processes x 1 thread: %.1f docs/s, rss %.0f MB (sum)" % (rec["docs_per_s"], rec["peak_rss_mb"]))
     for nt in heed_threads:
         cmd = heed("explain", model, "-", "--method", "integrated-gradients", "--steps", str(steps), "--json")
         if threads_opt:
             cmd += ["--threads", str(nt)]
         summary["heed_%dt" % nt] = {
             "docs_per_s": med(r["docs_per_s"] for r in res["runs"] if r["side"] == "heed" and r["threads"] == nt),
+            "cpu_ms_per_doc": med(r["cpu_ms_per_doc"] for r in res["runs"] if r["side"] == "heed" and r["threads"] == nt),
             "peak_rss_mb": rss_of(pin(cmd, ",".join(map(str, cores[:nt]))), texts)}
+    # Every Captum configuration; the figure for N cores is the fastest one using at most N cores.
+    allc = []
     for nt in torch_threads:
-        best = None
-        for dpc, ibs in configs:
+        for dpc, ibs, procs in [(a, b, 1) for a, b in configs] + ([(1, 0, 2)] if nt == 2 else []):
             rs = [r for r in res["runs"] if r["side"] == "captum" and r["threads"] == nt and
+                  r.get("processes", 1) == procs and
                   r["docs_per_call"] == dpc and r["internal_batch_size"] == (ibs or None)]
-            v = {"docs_per_s": med(r["docs_per_s"] for r in rs), "peak_rss_mb": med(r["peak_rss_mb"] for r in rs),
+            if not rs:
+                continue
+            v = {"threads": nt, "processes": procs, "docs_per_s": med(r["docs_per_s"] for r in rs),
+                 "peak_rss_mb": med(r["peak_rss_mb"] for r in rs),
+                 "cpu_ms_per_doc": med(r.get("cpu_ms_per_doc") for r in rs),
                  "docs_per_call": dpc, "internal_batch_size": ibs or None,
                  "max_rel_diff": max(r["max_rel_diff"] for r in rs)}
             summary.setdefault("captum_%dt_configs" % nt, []).append(v)
-            if best is None or v["docs_per_s"] > best["docs_per_s"]:
-                best = v
-        summary["captum_%dt" % nt] = best
+            allc.append(v)
+    for nt in torch_threads:
+        summary["captum_%dt" % nt] = max((v for v in allc if v["threads"] <= nt), key=lambda v: v["docs_per_s"])
     for nt in heed_threads:
         if "captum_%dt" % nt in summary:
             summary["ratio_%dt" % nt] = summary["heed_%dt" % nt]["docs_per_s"] / summary["captum_%dt" % nt]["docs_per_s"]
