@@ -665,6 +665,241 @@ def part_model(args, heed):
     return res
 
 
+
+# ---------------------------------------------------------------------------------------- explain
+def max_rel_diff(a, b):
+    """max |a - b| over a document's tokens, relative to the document's largest |score| (Heed's)."""
+    top = max((abs(x) for x in a), default=0.0)
+    diff = max((abs(x - y) for x, y in zip(a, b)), default=0.0)
+    return diff / top if top > 0 else (0.0 if diff == 0 else float("inf"))
+
+
+def part_explain(args, heed):
+    """Integrated gradients (32 steps, right Riemann rule, zero baseline, target: predicted logit)
+    for N RT test documents: `heed explain` against Captum's LayerIntegratedGradients on the
+    PyTorch HeedClassifier with the same weights. Fails unless every document's scores agree
+    within 1e-3 of its largest |score|."""
+    tol = 1e-3
+    steps = 32
+    res = {"date": now(), "quick": args.quick, "steps": steps, "tolerance": tol, "runs": [], "commands": {}}
+    if not heed.has("train") or not heed.has("vocab") or not heed.has("tokenize"):
+        res["status"] = NA + " (needs heed train, vocab build, tokenize)"
+        return res
+    explain_help = run(heed("explain", "--help"), check=False)[0]
+    if "USAGE: heed explain" not in explain_help:
+        res["status"] = NA + " (`heed explain` missing)"
+        return res
+    htp = heed_torch_path()
+    c = next(x for x in corpora() if x["name"] == "sentiment-en-rt")
+    d = os.path.join(OUT, "explain")
+    os.makedirs(d, exist_ok=True)
+    vocab = os.path.join(d, "train.vocab")
+    model = os.path.join(d, "rt-bilstm-attention-e%d.heed" % args.explain_epochs)
+    train_cmd = heed("train", c["train"], "--model", "bilstm-attention", "--epochs", str(args.explain_epochs),
+                     "--threads", "2", "--vocab", vocab, "--seed", "1", "--quiet", "-o", model)
+    res["commands"]["train"] = show(train_cmd) + " (reused when present)"
+    if not os.path.exists(model):
+        run(heed("vocab", "build", c["train"], "-o", vocab, "--quiet"))
+        log("explain: training %s" % model)
+        run(train_cmd)
+    res["model"] = {"path": show([model]), "sha256": sha256(model), "kind": "bilstm-attention",
+                    "epochs": args.explain_epochs}
+    n = 50 if args.quick else args.explain_docs
+    docs = []
+    with open(c["test"], encoding="utf-8") as f:
+        for line in f:
+            lab, _, text = line.rstrip("\n").partition("\t")
+            if text.strip():
+                docs.append((lab, text))
+            if len(docs) == n:
+                break
+    tsv = os.path.join(d, "docs.tsv")
+    with open(tsv, "w", encoding="utf-8") as f:
+        f.writelines("%s\t%s\n" % x for x in docs)
+    texts = os.path.join(d, "docs.txt")
+    with open(texts, "w", encoding="utf-8") as f:
+        f.writelines(t + "\n" for _, t in docs)
+    ids = os.path.join(d, "docs.ids")
+    res["ids"] = heed_ids(heed, vocab, tsv, ids)
+    res["documents"] = len(docs)
+    with open(ids) as f:
+        ntok = [len(l.rstrip("\n").partition("\t")[2].split()) for l in f]
+    res["mean_tokens"] = sum(ntok) / len(ntok)
+    cores = sorted(os.sched_getaffinity(0))[:2]
+    heed_scores = None
+    summary = {}
+    threads_opt = "--workers" in explain_help
+
+    def heed_run(nt, rep):
+        cmd = heed("explain", model, "-", "--method", "integrated-gradients", "--steps", str(steps), "--json")
+        if threads_opt:
+            cmd += ["--workers", str(nt)]
+        cmd = pin(cmd, ",".join(map(str, cores[:nt])))
+        res["commands"]["heed %d thread(s)" % nt] = show(cmd) + " < docs.txt"
+        outp, errp = os.path.join(d, "heed.out"), os.path.join(d, "heed.err")
+        load = loadavg()
+        with open(texts) as fi, open(outp, "w") as fo, open(errp, "w") as fe:
+            t0 = time.perf_counter()
+            p = subprocess.Popen(cmd, stdin=fi, stdout=fo, stderr=fe)
+            _, status, ru = os.wait4(p.pid, 0)
+            secs = time.perf_counter() - t0
+        if os.waitstatus_to_exitcode(status) != 0:
+            with open(errp) as f:
+                raise RuntimeError("heed explain failed: " + f.read()[-800:])
+        with open(outp) as f:
+            out = f.read()
+        return out, secs, ru.ru_utime + ru.ru_stime, load
+
+    def rss_of(cmd, stdin_path):
+        """Peak RSS (MiB) of a child reading stdin_path (run once more, untimed)."""
+        with open(stdin_path) as fi, open(os.devnull, "w") as fo:
+            p = subprocess.Popen(cmd, stdin=fi, stdout=fo, stderr=subprocess.DEVNULL)
+            _, status, ru = os.wait4(p.pid, 0)
+        return ru.ru_maxrss / 1024.0
+
+    def captum_two_processes(rep):
+        halves = [os.path.join(d, "docs.ids.%d" % i) for i in (0, 1)]
+        with open(ids) as f:
+            lines = f.readlines()
+        cut = (len(lines) + 1) // 2
+        for path, part in zip(halves, (lines[:cut], lines[cut:])):
+            with open(path, "w") as f:
+                f.writelines(part)
+        e = dict(os.environ)
+        e.update(env_torch)
+        procs, outs = [], []
+        for i, path in enumerate(halves):
+            sc = os.path.join(d, "captum.%d.jsonl" % i)
+            cmd = pin([PY, os.path.join(REF, "captum_ig.py"), model, path, "--steps", str(steps), "--threads", "1",
+                       "--internal-batch-size", "0", "--docs-per-call", "1", "--out", sc], str(cores[i]))
+            res["commands"]["captum 2 processes x 1 thread (each)"] = \
+                ("OMP_WAIT_POLICY=PASSIVE " if args.omp_passive else "") + show(cmd)
+            fo = open(sc + ".out", "w")
+            procs.append((subprocess.Popen(cmd, stdout=fo, stderr=subprocess.PIPE, env=e), fo, sc))
+        rss = 0.0
+        secs = []
+        cs = []
+        cpu_total = [0.0]
+        for p, fo, sc in procs:
+            _, status, ru = os.wait4(p.pid, 0)
+            fo.close()
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise RuntimeError("captum failed: " + p.stderr.read().decode()[-1500:])
+            rss += ru.ru_maxrss / 1024.0
+            with open(sc + ".out") as f:
+                jj = last_json(f.read())
+                secs.append(jj["seconds"])
+                cpu_total[0] += jj["cpu_seconds"]
+            with open(sc) as f:
+                cs += [json.loads(l) for l in f]
+        worst = max(max_rel_diff(a, b) for a, b in zip(heed_scores, cs))
+        if len(cs) != len(heed_scores) or not worst <= tol:
+            raise RuntimeError("attributions disagree (2 Captum processes): %.3g of the largest |score|" % worst)
+        return {"side": "captum", "threads": 2, "processes": 2, "docs_per_call": 1, "internal_batch_size": None,
+                "rep": rep + 1, "seconds": max(secs), "docs_per_s": len(cs) / max(secs), "peak_rss_mb": rss,
+                "max_rel_diff": worst, "cpu_ms_per_doc": 1000 * cpu_total[0] / len(cs),
+                "timed": "slower process's attribution loop; RSS summed over both"}
+
+    heed_threads = [1, 2] if threads_opt and len(cores) >= 2 else [1]
+    torch_threads = [1, 2] if len(cores) >= 2 else [1]
+    configs = [(1, 8), (1, 16), (1, 0), (16, 0)]  # (documents per call, internal batch size; 0 = all)
+    if args.quick:
+        configs = [(1, 0), (16, 0)]
+    env_torch = {"HEED_TORCH_DIR": os.path.dirname(htp)} if htp else {}
+    if args.omp_passive:
+        env_torch["OMP_WAIT_POLICY"] = "PASSIVE"
+    for rep in range(args.reps):
+        for nt in heed_threads:
+            out, secs, cpu, load = heed_run(nt, rep)
+            lines = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+            scores = [[t["scores"]["integrated-gradients"] for t in l["tokens"]] for l in lines]
+            if heed_scores is None:
+                heed_scores = scores
+            elif scores != heed_scores:
+                raise RuntimeError("heed explain with %d thread(s) gave different scores than the first run" % nt)
+            rec = {"side": "heed", "threads": nt, "rep": rep + 1, "seconds": secs, "docs_per_s": len(docs) / secs,
+                   "cpu_ms_per_doc": 1000 * cpu / len(docs), "loadavg_before": load,
+                   "timed": "whole process (start, model load, tokenizing, JSON out)"}
+            res["runs"].append(rec)
+            log("explain heed %d thread(s): %.1f docs/s" % (nt, rec["docs_per_s"]))
+        for nt in torch_threads:
+            for dpc, ibs in configs:
+                sc = os.path.join(d, "captum.jsonl")
+                cmd = pin([PY, os.path.join(REF, "captum_ig.py"), model, ids, "--steps", str(steps), "--threads", str(nt),
+                           "--internal-batch-size", str(ibs), "--docs-per-call", str(dpc), "--out", sc],
+                          ",".join(map(str, cores[:nt])))
+                key = "captum %d thread(s), %d doc(s)/call, internal_batch_size %s" % (nt, dpc, ibs or "all")
+                res["commands"][key] = ("OMP_WAIT_POLICY=PASSIVE " if args.omp_passive else "") + show(cmd)
+                out, err, rc, secs, rss = run_rss(cmd, env=env_torch)
+                if rc != 0:
+                    raise RuntimeError("captum failed: " + err[-1500:])
+                j = last_json(out)
+                with open(sc) as f:
+                    cs = [json.loads(l) for l in f]
+                if len(cs) != len(heed_scores) or any(len(a) != len(b) for a, b in zip(heed_scores, cs)):
+                    raise RuntimeError("captum and heed disagree on the documents' token counts")
+                worst = max(max_rel_diff(a, b) for a, b in zip(heed_scores, cs))
+                rec = {"side": "captum", "threads": nt, "docs_per_call": dpc, "internal_batch_size": ibs or None,
+                       "rep": rep + 1, "seconds": j["seconds"], "docs_per_s": j["docs_per_s"], "peak_rss_mb": rss,
+                       "max_rel_diff": worst, "versions": {"torch": j["torch"], "captum": j["captum"]},
+                       "cpu_ms_per_doc": 1000 * j["cpu_seconds"] / len(docs),
+                       "timed": "attribution loop only (after importing torch and loading the model)"}
+                rec.update(LAST)
+                res["runs"].append(rec)
+                log("explain %s: %.1f docs/s, rss %.0f MB, max diff %.2e of the largest score" % (
+                    key, rec["docs_per_s"], rss, worst))
+                if not worst <= tol:
+                    raise RuntimeError("attributions disagree: max |Heed - Captum| = %.3g of the largest |score| "
+                                       "(> %g) in %s" % (worst, tol, key))
+        if len(cores) >= 2:
+            # Two 1-thread Captum processes on halves of the documents, one per core: the same
+            # document-level split as `heed explain --workers 2`.
+            rec = captum_two_processes(rep)
+            res["runs"].append(rec)
+            log("explain captum 2 processes x 1 thread: %.1f docs/s, rss %.0f MB (sum)" % (rec["docs_per_s"], rec["peak_rss_mb"]))
+    for nt in heed_threads:
+        cmd = heed("explain", model, "-", "--method", "integrated-gradients", "--steps", str(steps), "--json")
+        if threads_opt:
+            cmd += ["--workers", str(nt)]
+        summary["heed_%dt" % nt] = {
+            "docs_per_s": med(r["docs_per_s"] for r in res["runs"] if r["side"] == "heed" and r["threads"] == nt),
+            "cpu_ms_per_doc": med(r["cpu_ms_per_doc"] for r in res["runs"] if r["side"] == "heed" and r["threads"] == nt),
+            "peak_rss_mb": rss_of(pin(cmd, ",".join(map(str, cores[:nt]))), texts)}
+    # Every Captum configuration; the figure for N cores is the fastest one using at most N cores.
+    allc = []
+    for nt in torch_threads:
+        for dpc, ibs, procs in [(a, b, 1) for a, b in configs] + ([(1, 0, 2)] if nt == 2 else []):
+            rs = [r for r in res["runs"] if r["side"] == "captum" and r["threads"] == nt and
+                  r.get("processes", 1) == procs and
+                  r["docs_per_call"] == dpc and r["internal_batch_size"] == (ibs or None)]
+            if not rs:
+                continue
+            v = {"threads": nt, "processes": procs, "docs_per_s": med(r["docs_per_s"] for r in rs),
+                 "peak_rss_mb": med(r["peak_rss_mb"] for r in rs),
+                 "cpu_ms_per_doc": med(r.get("cpu_ms_per_doc") for r in rs),
+                 "docs_per_call": dpc, "internal_batch_size": ibs or None,
+                 "max_rel_diff": max(r["max_rel_diff"] for r in rs)}
+            summary.setdefault("captum_%dt_configs" % nt, []).append(v)
+            allc.append(v)
+    for nt in torch_threads:
+        summary["captum_%dt" % nt] = max((v for v in allc if v["threads"] <= nt), key=lambda v: v["docs_per_s"])
+    for nt in heed_threads:
+        if "captum_%dt" % nt in summary:
+            summary["ratio_%dt" % nt] = summary["heed_%dt" % nt]["docs_per_s"] / summary["captum_%dt" % nt]["docs_per_s"]
+    res["summary"] = summary
+    res["max_rel_diff"] = max(r["max_rel_diff"] for r in res["runs"] if r["side"] == "captum")
+    try:
+        res["heed_kernel"] = run(heed("--version"))[0].strip()
+    except Exception:
+        pass
+    res["git"] = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])[0].strip()
+    res["reps"] = args.reps
+    with open(os.path.join(BENCH, "results", "explain.json"), "w") as f:
+        json.dump(res, f, indent=1)
+        f.write("\n")
+    return res
+
+
 # ---------------------------------------------------------------------------------------- main
 def load_results():
     if os.path.exists(RESULTS):
@@ -698,6 +933,8 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3, help="model: Adam learning rate, both sides")
     ap.add_argument("--max-len", type=int, default=400, help="model: keep the first N tokens of a document, both sides")
     ap.add_argument("--torch-1t", action="store_true", help="model: also train PyTorch with 1 thread (interleaved)")
+    ap.add_argument("--explain-docs", type=int, default=300, help="explain: RT test documents (quick: 50)")
+    ap.add_argument("--explain-epochs", type=int, default=2, help="explain: epochs for the model (reused from bench/out)")
     ap.add_argument("--omp-passive", action="store_true",
                     help="model: run PyTorch with OMP_WAIT_POLICY=PASSIVE (for a shared, oversubscribed machine)")
     args = ap.parse_args()
@@ -708,7 +945,7 @@ def main():
     parts = args.parts
     if "all" in parts:
         parts = ["env", "tokenizer", "fasttext", "model"]
-    unknown = set(parts) - {"env", "tokenizer", "fasttext", "model", "report"}
+    unknown = set(parts) - {"env", "tokenizer", "fasttext", "model", "explain", "report"}
     if unknown:
         ap.error("unknown part(s): %s" % " ".join(sorted(unknown)))
     os.makedirs(OUT, exist_ok=True)
@@ -724,7 +961,7 @@ def main():
             if p in ("env", "report"):
                 continue
             log("=== %s" % p)
-            fn = {"tokenizer": part_tokenizer, "fasttext": part_fasttext, "model": part_model}[p]
+            fn = {"tokenizer": part_tokenizer, "fasttext": part_fasttext, "model": part_model, "explain": part_explain}[p]
             r = fn(args, heed)
             r["invocation"] = argv
             r["heed_version"] = heed.version

@@ -1,3 +1,4 @@
+import Foundation
 import HeedNN
 import HeedText
 
@@ -102,12 +103,16 @@ extension TextClassifier {
         }
         if methods.contains(.attention) { explanation.scores[AttributionMethod.attention.rawValue] = prediction.attention }
         let C = labels.count
-        /// ∂target/∂logits for one row of probabilities.
-        func targetGradient(_ p: ArraySlice<Float>) -> [Float] {
-            let p = Array(p)
+        /// ∂target/∂logits for one row of logits: the probability target is the model's reported
+        /// (temperature-scaled) probability, softmax(z / T), so its gradient carries 1/T.
+        let T = temperature
+        func calibrated(_ z: ArraySlice<Float>) -> [Double] { Calibration.probabilities(logits: z, temperature: T) }
+        func targetGradient(_ z: ArraySlice<Float>) -> [Float] {
             switch target {
             case .logit: return (0..<C).map { $0 == predicted ? 1 : 0 }
-            case .probability: return (0..<C).map { k in p[predicted] * ((k == predicted ? 1 : 0) - p[k]) }
+            case .probability:
+                let p = calibrated(z)
+                return (0..<C).map { k in Float(p[predicted] * ((k == predicted ? 1 : 0) - p[k]) / T) }
             }
         }
         box.withModel { model in
@@ -116,7 +121,7 @@ extension TextClassifier {
             func e(_ t: Int, _ k: Int) -> Float { table[Int(ids[t]) * E + k] }
             if methods.contains(.gradient) || methods.contains(.gradientTimesInput) {
                 let out = model.forward(ids: ids, lengths: [n], batch: 1, steps: n, training: false)
-                model.backward(dLogits: targetGradient(out.probabilities[0..<C]))
+                model.backward(dLogits: targetGradient(out.logits[0..<C]), parameterGradients: false)
                 let g = model.inputGradient()
                 var norms: [Float] = [], dots: [Float] = []
                 for t in 0..<n {
@@ -139,30 +144,28 @@ extension TextClassifier {
                     ids: Array(repeating: ids, count: B).flatMap { $0 }, lengths: Array(repeating: n, count: B),
                     batch: B, steps: n, training: false, inputScales: (0..<B).map { Float($0) / Float(steps) })
                 var dLogits = [Float](repeating: 0, count: B * C)
-                for m in 1..<B { dLogits.replaceSubrange((m * C)..<((m + 1) * C), with: targetGradient(out.probabilities[(m * C)..<((m + 1) * C)])) }
-                model.backward(dLogits: dLogits)
-                let g = model.inputGradient()
+                for m in 1..<B { dLogits.replaceSubrange((m * C)..<((m + 1) * C), with: targetGradient(out.logits[(m * C)..<((m + 1) * C)])) }
+                // Only the sum over the steps is needed (row 0 has a zero gradient), and the model
+                // forms it before the input-gradient product.
+                let g = model.summedInputGradient(dLogits: dLogits)
+                let sums = g.map { Double($0) }
                 var scores: [Float] = []
+                scores.reserveCapacity(n)
                 var total = 0.0
                 for t in 0..<n {
                     var s = 0.0
-                    for k in 0..<E {
-                        var mean = 0.0
-                        for m in 1..<B { mean += Double(g[(m * n + t) * E + k]) }
-                        s += Double(e(t, k)) * mean / Double(steps)
-                    }
+                    for k in 0..<E { s += Double(e(t, k)) * sums[t * E + k] / Double(steps) }
                     scores.append(Float(s))
                     total += s
                 }
                 func value(_ row: Int) -> Double {
-                    Double(target == .logit ? out.logits[row * C + predicted] : out.probabilities[row * C + predicted])
+                    target == .logit ? Double(out.logits[row * C + predicted]) : calibrated(out.logits[(row * C)..<((row + 1) * C)])[predicted]
                 }
                 let delta = value(B - 1) - value(0)
                 explanation.scores[AttributionMethod.integratedGradients.rawValue] = scores
                 explanation.integratedGradientsDelta = delta
                 explanation.integratedGradientsGap = abs(total - delta)
             }
-            model.zeroGrad()
         }
         if methods.contains(.occlusion) {
             let without = (0..<n).map { t in Array(ids[..<t] + ids[(t + 1)...]) }
@@ -170,5 +173,20 @@ extension TextClassifier {
             explanation.scores[AttributionMethod.occlusion.rawValue] = predict(ids: without).map { p - $0.probabilities[predicted] }
         }
         return explanation
+    }
+}
+
+extension TextClassifier {
+    /// Explains `texts` in their order, `workers` at a time: each thread works on its own copy of
+    /// the network (one explanation runs many small products that gain little from a
+    /// multi-threaded BLAS), so documents, not products, are split. The explanations are the same,
+    /// bit for bit, whatever the worker count.
+    public func explain(
+        _ texts: [String], methods: [AttributionMethod]? = nil, target: AttributionTarget = .logit,
+        steps: Int = 32, workers: Int
+    ) throws -> [Explanation] {
+        try parallelMap(count: texts.count, workers: workers) { classifier, _, i in
+            try classifier.explain(texts[i], methods: methods, target: target, steps: steps)
+        }
     }
 }

@@ -94,8 +94,9 @@ final class Attention {
         }
     }
 
-    /// `dctx` [B × D]; accumulates parameter gradients and writes `dh` [P × D].
-    func backward(_ dctx: UnsafePointer<Float>, _ pk: Packing) {
+    /// `dctx` [B × D]; accumulates parameter gradients (unless `parameterGradients` is false) and
+    /// writes `dh` [P × D].
+    func backward(_ dctx: UnsafePointer<Float>, _ pk: Packing, parameterGradients: Bool = true) {
         guard let h else { preconditionFailure("Attention.backward before forward") }
         let P = pk.total, D = dim, B = pk.batch
         let a = weights.ptr
@@ -125,26 +126,30 @@ final class Attention {
         switch scorer {
         case .linear:
             let lin = score!
-            BLAS.gemv(true, P, D, 1, h, D, ds, 1, lin.weight.grad)
-            var sum: Float = 0
-            for r in 0..<P { sum += ds[r] }
-            lin.bias!.grad[0] += sum
+            if parameterGradients {
+                BLAS.gemv(true, P, D, 1, h, D, ds, 1, lin.weight.grad)
+                var sum: Float = 0
+                for r in 0..<P { sum += ds[r] }
+                lin.bias!.grad[0] += sum
+            }
             BLAS.gemm(false, false, P, D, 1, 1, ds, 1, lin.weight.value, D, 1, g, D)
         case .additive:
             let pr = proj!, A = attentionDim, v = context!
             let u = pr.out.ptr
-            BLAS.gemv(true, P, A, 1, u, A, ds, 1, v.grad)
+            if parameterGradients { BLAS.gemv(true, P, A, 1, u, A, ds, 1, v.grad) }
             // The score gradient overwrites tanh(W h + b) in place (each value is read just before).
             let z = u
             for r in 0..<P {
                 let ur = u + r * A, zr = z + r * A, d = ds[r]
                 for k in 0..<A { zr[k] = d * v.value[k] * (1 - ur[k] * ur[k]) }
             }
-            BLAS.gemm(true, false, A, D, P, 1, z, A, h, D, 1, pr.weight.grad, D)
-            let bg = pr.bias!.grad
-            for r in 0..<P {
-                let zr = z + r * A
-                for k in 0..<A { bg[k] += zr[k] }
+            if parameterGradients {
+                BLAS.gemm(true, false, A, D, P, 1, z, A, h, D, 1, pr.weight.grad, D)
+                let bg = pr.bias!.grad
+                for r in 0..<P {
+                    let zr = z + r * A
+                    for k in 0..<A { bg[k] += zr[k] }
+                }
             }
             BLAS.gemm(false, false, P, D, A, 1, z, A, pr.weight.value, D, 1, g, D)
         }

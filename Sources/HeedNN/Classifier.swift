@@ -117,7 +117,7 @@ public final class Classifier {
     private var packedIds: [Int32] = []
     private let pooled = Buffer(), dPooled = Buffer(), dOut = Buffer(), customDLogits = Buffer()
     private var sortedLabels: [Int] = []
-    private var forwardDone = false, lossDone = false
+    private var forwardDone = false, lossDone = false, trainingForward = false, perRowInputGradient = false
 
     /// Builds a model initialised like PyTorch's defaults from `seed` (same seed → same weights).
     /// `embeddingStd` scales the N(0, 1) embedding initialisation (PyTorch's default is 1).
@@ -254,6 +254,7 @@ public final class Classifier {
         }
         forwardDone = true
         lossDone = false
+        trainingForward = training
         return ForwardOutput(logits: logits, probabilities: probs, attention: attn)
     }
 
@@ -277,9 +278,32 @@ public final class Classifier {
 
     /// Backpropagates `dLogits` [batch × classes] (caller's order) from the last `forward` in place
     /// of a loss: the gradient of any function of the logits, such as one class's logit for an
-    /// attribution. Parameter gradients accumulate as in `backward()`; `inputGradient()` then gives
-    /// the gradient with respect to every token's input vector.
-    public func backward(dLogits: [Float]) {
+    /// attribution. Parameter gradients accumulate as in `backward()` unless `parameterGradients`
+    /// is false: an attribution needs only `inputGradient()`, and skipping the weight-gradient
+    /// products and the embedding scatter saves about a third of the backward pass. The input
+    /// gradient is the same, bit for bit, either way.
+    public func backward(dLogits: [Float], parameterGradients: Bool = true) {
+        backward(from: sortedDLogits(dLogits), parameterGradients: parameterGradients)
+    }
+
+    /// Backpropagates `dLogits` as `backward(dLogits:parameterGradients: false)` does, but returns
+    /// only the input gradient summed over the batch's sequences at each position,
+    /// [steps × embedDim] (padded positions add nothing). Integrated gradients needs no more, and
+    /// since the input gradient is linear in the LSTM's gate gradients, those are summed first:
+    /// the per-token input-gradient product shrinks from every row of the batch to one row per
+    /// position. Equal to summing `inputGradient()` up to Float rounding, not bit for bit. Needs
+    /// a forward with `training: false` (no dropout masks to apply).
+    public func summedInputGradient(dLogits: [Float]) -> [Float] {
+        precondition(!trainingForward, "summedInputGradient needs a forward with training: false")
+        let dz = sortedDLogits(dLogits)
+        let dh = backwardToLSTMOutput(from: dz, parameterGradients: false)
+        lstm.backwardSummed(dh, pk)
+        perRowInputGradient = false
+        return Array(UnsafeBufferPointer(start: lstm.dxSum.ptr, count: pk.steps * config.embedDim))
+    }
+
+    /// `dLogits` [batch × classes] from the caller's order into the sorted order.
+    private func sortedDLogits(_ dLogits: [Float]) -> UnsafeMutablePointer<Float> {
         precondition(forwardDone, "backward before forward")
         let B = pk.batch, C = config.classes
         precondition(dLogits.count == B * C, "need batch × classes = \(B * C) values, got \(dLogits.count)")
@@ -287,13 +311,14 @@ public final class Classifier {
         for j in 0..<B {
             for c in 0..<C { dz[j * C + c] = dLogits[pk.order[j] * C + c] }
         }
-        backward(from: dz)
+        return dz
     }
 
     /// The gradient of the last backward pass with respect to each token's input vector (the
     /// embedding row as fed to the LSTM, after any input scale), [batch × steps × embedDim] in the
     /// caller's order, zero at padded positions.
     public func inputGradient() -> [Float] {
+        precondition(perRowInputGradient, "inputGradient needs a backward pass (not summedInputGradient) first")
         let B = pk.batch, T = pk.steps, E = config.embedDim
         var out = [Float](repeating: 0, count: B * T * E)
         let dx = lstm.dx.ptr
@@ -322,14 +347,24 @@ public final class Classifier {
         return out
     }
 
-    private func backward(from dLogits: UnsafePointer<Float>) {
+    private func backward(from dLogits: UnsafePointer<Float>, parameterGradients: Bool = true) {
+        let dh = backwardToLSTMOutput(from: dLogits, parameterGradients: parameterGradients)
+        lstm.backward(dh, pk, parameterGradients: parameterGradients)
+        let dx = lstm.dx.ptr
+        dropIn.backward(dx)
+        if parameterGradients { embedding.backward(dOut: dx) }
+        perRowInputGradient = true
+    }
+
+    /// Backpropagates through the classifier, dropout and pooling; returns d/d(LSTM output) [P × D].
+    private func backwardToLSTMOutput(from dLogits: UnsafePointer<Float>, parameterGradients: Bool) -> UnsafeMutablePointer<Float> {
         let B = pk.batch, P = pk.total, D = config.outputDim
         let dp = dPooled.reserve(B * D)
-        classifier.backward(dLogits, dx: dp)
+        classifier.backward(dLogits, dx: dp, parameterGradients: parameterGradients)
         dropOut.backward(dp)
         let dh: UnsafeMutablePointer<Float>
         if let att = attention {
-            att.backward(dp, pk)
+            att.backward(dp, pk, parameterGradients: parameterGradients)
             dh = att.dh.ptr
         } else {
             dh = dOut.zeroed(P * D)
@@ -346,9 +381,6 @@ public final class Classifier {
                 }
             }
         }
-        lstm.backward(dh, pk)
-        let dx = lstm.dx.ptr
-        dropIn.backward(dx)
-        embedding.backward(dOut: dx)
+        return dh
     }
 }

@@ -91,8 +91,9 @@ final class LSTMDirection {
     }
 
     /// `dh` [P × H]: gradient w.r.t. `out`; used as scratch (the recurrent gradient is added
-    /// into it). Accumulates parameter gradients; writes dx [P × E] (overwrites) if given.
-    func backward(_ dh: UnsafeMutablePointer<Float>, _ pk: Packing, dx: UnsafeMutablePointer<Float>?) {
+    /// into it). Accumulates parameter gradients unless `parameterGradients` is false (an
+    /// attribution needs only dx); writes dx [P × E] (overwrites) if given.
+    func backward(_ dh: UnsafeMutablePointer<Float>, _ pk: Packing, dx: UnsafeMutablePointer<Float>?, parameterGradients: Bool = true) {
         guard let x else { preconditionFailure("LSTM.backward before forward") }
         let P = pk.total, H = hidden, H4 = 4 * hidden, E = input
         let G = gates.ptr, C = cell.ptr, O = out.ptr
@@ -146,7 +147,7 @@ final class LSTMDirection {
                 // dW_hh = Σ_{t ≥ 1} dG_tᵀ · h_{t-1}: the dG rows of consecutive steps are contiguous;
                 // their h_{t-1} rows are gathered chunk by chunk (h_{-1} = 0, so step 0 adds nothing).
                 var t = 1
-                while t < T && bsz[t] > 0 {
+                while parameterGradients && t < T && bsz[t] > 0 {
                     let first = t
                     var rows = 0
                     while t < T && bsz[t] > 0 && (rows == 0 || rows + bsz[t] <= chunkRows) {
@@ -163,15 +164,17 @@ final class LSTMDirection {
                 }
             }
         }
-        BLAS.gemm(true, false, H4, E, P, 1, dG, H4, x, E, 1, wih.grad, E)
-        let db = biasSum.zeroed(H4)  // scratch: forward recomputes it
-        for r in 0..<P {
-            let d = dG + r * H4
-            for k in 0..<H4 { db[k] += d[k] }
-        }
-        for k in 0..<H4 {
-            bih.grad[k] += db[k]
-            bhh.grad[k] += db[k]
+        if parameterGradients {
+            BLAS.gemm(true, false, H4, E, P, 1, dG, H4, x, E, 1, wih.grad, E)
+            let db = biasSum.zeroed(H4)  // scratch: forward recomputes it
+            for r in 0..<P {
+                let d = dG + r * H4
+                for k in 0..<H4 { db[k] += d[k] }
+            }
+            for k in 0..<H4 {
+                bih.grad[k] += db[k]
+                bhh.grad[k] += db[k]
+            }
         }
         if let dx {
             BLAS.gemm(false, false, P, E, H4, 1, dG, H4, wih.value, E, 0, dx, E)
@@ -192,7 +195,9 @@ final class LSTM {
     var out: Buffer { reverseDir == nil ? forwardDir.out : concatenated }
     /// Input gradient [P × E].
     let dx = Buffer()
-    private let concatenated = Buffer(), xRev = Buffer(), dxRev = Buffer(), dhR = Buffer()
+    /// Input gradient summed over the sequences at each position [T × E] (`backwardSummed`).
+    let dxSum = Buffer()
+    private let concatenated = Buffer(), xRev = Buffer(), dxRev = Buffer(), dhR = Buffer(), gateSum = Buffer()
 
     var outputDim: Int { bidirectional ? 2 * hidden : hidden }
 
@@ -226,17 +231,73 @@ final class LSTM {
         }
     }
 
-    /// `dOut` [P × D] is consumed (used as scratch); accumulates parameter gradients and writes
-    /// `dx` [P × E].
-    func backward(_ dOut: UnsafeMutablePointer<Float>, _ pk: Packing) {
-        let P = pk.total, H = hidden, E = input, D = outputDim
+    /// `dOut` [P × D] is consumed (used as scratch); accumulates parameter gradients (unless
+    /// `parameterGradients` is false) and writes `dx` [P × E].
+    func backward(_ dOut: UnsafeMutablePointer<Float>, _ pk: Packing, parameterGradients: Bool = true) {
+        let P = pk.total, E = input
         let dxp = dx.reserve(P * E)
         guard let rev = reverseDir else {
-            forwardDir.backward(dOut, pk, dx: dxp)
+            forwardDir.backward(dOut, pk, dx: dxp, parameterGradients: parameterGradients)
             return
         }
-        // The reverse halves go to their own buffer (in reversed row order); the forward halves
-        // are compacted in place to [P × H] (row r's destination ends before row r+1's source).
+        let (df, dr) = split(dOut, pk)
+        forwardDir.backward(df, pk, dx: dxp, parameterGradients: parameterGradients)
+        let dxr = dxRev.reserve(P * E)
+        rev.backward(dr, pk, dx: dxr, parameterGradients: parameterGradients)
+        pk.reversed.withUnsafeBufferPointer { perm in
+            for r in 0..<P {
+                let dst = dxp + r * E, src = dxr + perm[r] * E
+                for k in 0..<E { dst[k] += src[k] }
+            }
+        }
+    }
+
+    /// Like `backward(_:_:parameterGradients: false)`, but writes only the input gradient summed
+    /// over the sequences at each position, [T × E] in `dxSum`. The input gradient is linear in
+    /// the gate gradients, so they are summed first and one [T × 4H]·[4H × E] product per
+    /// direction replaces the [P × 4H]·[4H × E] one: integrated gradients needs only this sum.
+    func backwardSummed(_ dOut: UnsafeMutablePointer<Float>, _ pk: Packing) {
+        let T = pk.steps, E = input, H4 = 4 * hidden
+        let out = dxSum.reserve(T * E)
+        let sum = gateSum.reserve(T * H4)
+        guard let rev = reverseDir else {
+            forwardDir.backward(dOut, pk, dx: nil, parameterGradients: false)
+            sumRows(forwardDir.gates.ptr, pk, reversed: false, into: sum)
+            BLAS.gemm(false, false, T, E, H4, 1, sum, H4, forwardDir.wih.value, E, 0, out, E)
+            return
+        }
+        let (df, dr) = split(dOut, pk)
+        forwardDir.backward(df, pk, dx: nil, parameterGradients: false)
+        rev.backward(dr, pk, dx: nil, parameterGradients: false)
+        sumRows(forwardDir.gates.ptr, pk, reversed: false, into: sum)
+        BLAS.gemm(false, false, T, E, H4, 1, sum, H4, forwardDir.wih.value, E, 0, out, E)
+        sumRows(rev.gates.ptr, pk, reversed: true, into: sum)
+        BLAS.gemm(false, false, T, E, H4, 1, sum, H4, rev.wih.value, E, 1, out, E)
+    }
+
+    /// Σ over sequences of the gate-gradient rows [P × 4H] at each position t, [T × 4H]; with
+    /// `reversed`, rows are in the reverse direction's order (position t of a sequence is read
+    /// from its reversed row).
+    private func sumRows(_ g: UnsafePointer<Float>, _ pk: Packing, reversed: Bool, into sum: UnsafeMutablePointer<Float>) {
+        let H4 = 4 * hidden
+        pk.reversed.withUnsafeBufferPointer { perm in
+            for t in 0..<pk.steps {
+                let dst = sum + t * H4
+                dst.update(repeating: 0, count: H4)
+                for j in 0..<pk.batchSizes[t] {
+                    let r = pk.offsets[t] + j
+                    let src = g + (reversed ? perm[r] : r) * H4
+                    for k in 0..<H4 { dst[k] += src[k] }
+                }
+            }
+        }
+    }
+
+    /// Splits `dOut` [P × D] into the directions' output gradients: the reverse halves go to their
+    /// own buffer (in reversed row order); the forward halves are compacted in place to [P × H]
+    /// (row r's destination ends before row r+1's source).
+    private func split(_ dOut: UnsafeMutablePointer<Float>, _ pk: Packing) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+        let P = pk.total, H = hidden, D = outputDim
         let dr = dhR.reserve(P * H)
         pk.reversed.withUnsafeBufferPointer { perm in
             for r in 0..<P {
@@ -244,15 +305,6 @@ final class LSTM {
                 if r > 0 { (dOut + r * H).update(from: dOut + r * D, count: H) }
             }
         }
-        let df = dOut
-        forwardDir.backward(df, pk, dx: dxp)
-        let dxr = dxRev.reserve(P * E)
-        rev.backward(dr, pk, dx: dxr)
-        pk.reversed.withUnsafeBufferPointer { perm in
-            for r in 0..<P {
-                let dst = dxp + r * E, src = dxr + perm[r] * E
-                for k in 0..<E { dst[k] += src[k] }
-            }
-        }
+        return (dOut, dr)
     }
 }

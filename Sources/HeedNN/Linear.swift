@@ -34,18 +34,23 @@ final class Linear {
         }
     }
 
-    /// Accumulates dW, db from `dy` [n × out]; writes dx [n × in] (overwrites) when given.
-    func backward(_ dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?) {
+    /// Accumulates dW, db from `dy` [n × out] unless `parameterGradients` is false; writes dx
+    /// [n × in] (overwrites) when given.
+    func backward(_ dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, parameterGradients: Bool = true) {
         guard let x else { preconditionFailure("Linear.backward before forward") }
+        if parameterGradients { accumulateGradients(dy, x) }
+        if let dx {
+            BLAS.gemm(false, false, n, inputs, outputs, 1, dy, outputs, weight.value, inputs, 0, dx, inputs)
+        }
+    }
+
+    private func accumulateGradients(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>) {
         BLAS.gemm(true, false, outputs, inputs, n, 1, dy, outputs, x, inputs, 1, weight.grad, inputs)
         if let b = bias {
             for r in 0..<n {
                 let row = dy + r * outputs
                 for k in 0..<outputs { b.grad[k] += row[k] }
             }
-        }
-        if let dx {
-            BLAS.gemm(false, false, n, inputs, outputs, 1, dy, outputs, weight.value, inputs, 0, dx, inputs)
         }
     }
 }

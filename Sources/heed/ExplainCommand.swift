@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Heed
+import HeedNN
 
 extension AttributionTarget: ExpressibleByArgument {}
 
@@ -28,7 +29,10 @@ struct Explain: ParsableCommand {
     @Flag(help: "Print one JSON object per text.") var json = false
     @Option(help: "Tokens to list per method in the plain output (highest score first).") var top = 5
     @Flag(help: "Treat the argument as a corpus and print agreement and faithfulness tables.") var metrics = false
-    @Option(help: "With --metrics: threads, each with its own copy of the model (default: the number of cores, at most 8).")
+    @Option(
+        help: ArgumentHelp(
+            "Threads, each explaining whole documents with its own copy of the model (default: the number of cores, at most 8).",
+            discussion: "BLAS runs single-threaded inside each; output order and every score are the same for any count."))
     var workers = min(8, ProcessInfo.processInfo.activeProcessorCount)
     @Option(help: "With --metrics: measure only the first N documents.") var limit: Int?
     @Option(help: "With --metrics: attention shuffles per document in the permutation test (0: skip it).") var permutations = 100
@@ -71,42 +75,51 @@ struct Explain: ParsableCommand {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        for text in inputs {
-            let e = try classifier.explain(text, methods: chosen, target: target, steps: steps)
-            if json {
-                struct Token: Encodable {
-                    var text: String, start: Int, end: Int, scores: [String: Float]
+        // One document's many small products gain nothing from BLAS threads; documents are split
+        // over --workers instead. Blocks keep the output flowing on long inputs.
+        BLAS.setThreads(1)
+        let block = 32 * workers
+        for start in stride(from: 0, to: inputs.count, by: block) {
+            let texts = Array(inputs[start..<min(start + block, inputs.count)])
+            let explanations = try classifier.explain(texts, methods: chosen, target: target, steps: steps, workers: workers)
+            for (text, e) in zip(texts, explanations) { try show(text, e, chosen: chosen, encoder: encoder, maxLength: classifier.options.maxLength) }
+        }
+    }
+
+    private func show(_ text: String, _ e: Explanation, chosen: [AttributionMethod], encoder: JSONEncoder, maxLength: Int) throws {
+        if json {
+            struct Token: Encodable {
+                var text: String, start: Int, end: Int, scores: [String: Float]
+            }
+            struct Out: Encodable {
+                var text: String, label: String, probabilities: [String: Float], tokens: [Token], truncated: Bool
+                var target: String, integratedGradientsDelta: Double?, integratedGradientsGap: Double?
+                enum CodingKeys: String, CodingKey {
+                    case text, label, probabilities, tokens, truncated, target
+                    case integratedGradientsDelta = "integrated_gradients_delta", integratedGradientsGap = "integrated_gradients_gap"
                 }
-                struct Out: Encodable {
-                    var text: String, label: String, probabilities: [String: Float], tokens: [Token], truncated: Bool
-                    var target: String, integratedGradientsDelta: Double?, integratedGradientsGap: Double?
-                    enum CodingKeys: String, CodingKey {
-                        case text, label, probabilities, tokens, truncated, target
-                        case integratedGradientsDelta = "integrated_gradients_delta", integratedGradientsGap = "integrated_gradients_gap"
-                    }
-                }
-                let tokens = e.tokens.indices.map { t in
-                    Token(
-                        text: e.tokens[t].text, start: e.tokens[t].start, end: e.tokens[t].end,
-                        scores: e.scores.compactMapValues { $0.indices.contains(t) ? $0[t] : nil })
-                }
-                let out = Out(
-                    text: text, label: e.label, probabilities: Dictionary(uniqueKeysWithValues: zip(e.labels, e.probabilities)),
-                    tokens: tokens, truncated: e.truncated, target: target.rawValue,
-                    integratedGradientsDelta: e.integratedGradientsDelta, integratedGradientsGap: e.integratedGradientsGap)
-                print(String(decoding: try encoder.encode(out), as: UTF8.self))
-            } else {
-                let probs = zip(e.labels, e.probabilities).map { "\($0) \(fixed(Double($1), 3))" }.joined(separator: ", ")
-                print("\(e.label)\t(\(probs))\(e.truncated ? "\t[cut to the first \(classifier.options.maxLength) tokens]" : "")")
-                for m in chosen {
-                    guard let scores = e.scores(m), !scores.isEmpty else { continue }
-                    let ranked = scores.indices.sorted { abs(scores[$0]) > abs(scores[$1]) }.prefix(top)
-                    print(
-                        "  \(Format.pad(m.rawValue + ":", 22))" + ranked.map { "\(e.tokens[$0].text) \(fixed(Double(scores[$0]), 3))" }.joined(separator: ", "))
-                }
-                if let gap = e.integratedGradientsGap, let delta = e.integratedGradientsDelta {
-                    print("  integrated gradients: the target changes by \(fixed(delta, 4)) from the zero baseline; the scores' sum is off by \(fixed(gap, 4))")
-                }
+            }
+            let tokens = e.tokens.indices.map { t in
+                Token(
+                    text: e.tokens[t].text, start: e.tokens[t].start, end: e.tokens[t].end,
+                    scores: e.scores.compactMapValues { $0.indices.contains(t) ? $0[t] : nil })
+            }
+            let out = Out(
+                text: text, label: e.label, probabilities: Dictionary(uniqueKeysWithValues: zip(e.labels, e.probabilities)),
+                tokens: tokens, truncated: e.truncated, target: target.rawValue,
+                integratedGradientsDelta: e.integratedGradientsDelta, integratedGradientsGap: e.integratedGradientsGap)
+            print(String(decoding: try encoder.encode(out), as: UTF8.self))
+        } else {
+            let probs = zip(e.labels, e.probabilities).map { "\($0) \(fixed(Double($1), 3))" }.joined(separator: ", ")
+            print("\(e.label)\t(\(probs))\(e.truncated ? "\t[cut to the first \(maxLength) tokens]" : "")")
+            for m in chosen {
+                guard let scores = e.scores(m), !scores.isEmpty else { continue }
+                let ranked = scores.indices.sorted { abs(scores[$0]) > abs(scores[$1]) }.prefix(top)
+                print(
+                    "  \(Format.pad(m.rawValue + ":", 22))" + ranked.map { "\(e.tokens[$0].text) \(fixed(Double(scores[$0]), 3))" }.joined(separator: ", "))
+            }
+            if let gap = e.integratedGradientsGap, let delta = e.integratedGradientsDelta {
+                print("  integrated gradients: the target changes by \(fixed(delta, 4)) from the zero baseline; the scores' sum is off by \(fixed(gap, 4))")
             }
         }
     }

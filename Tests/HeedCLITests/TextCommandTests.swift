@@ -81,7 +81,25 @@ import Testing
         #expect(s.exists("m.heed.log.jsonl") && s.exists("m.heed.ckpt"))
         let p = try heed(["predict", model, "--json", "A great film"])
         let object = try JSONSerialization.jsonObject(with: Data(p.stdout.utf8)) as! [String: Any]
-        #expect(Set(object.keys) == ["text", "label", "probabilities", "tokens"])
+        #expect(Set(object.keys) == ["text", "label", "probabilities", "tokens", "labels"])
+        let ranked = object["labels"] as! [[String: Any]]
+        #expect(ranked.count == 1 && ranked[0]["label"] as? String == object["label"] as? String, "one label by default: the predicted one")
+        let all = try heed(["predict", model, "--json", "--threshold", "0", "A great film"])
+        let both = (try JSONSerialization.jsonObject(with: Data(all.stdout.utf8)) as! [String: Any])["labels"] as! [[String: Any]]
+        #expect(both.count == 2 && (both[0]["score"] as! Double) >= (both[1]["score"] as! Double), "--threshold 0: every label, highest first")
+        let clamped = try heed(["predict", model, "--top-k", "9", "A great film"])
+        #expect(clamped.status == 0 && (clamped.stdout.hasPrefix("pos,neg") || clamped.stdout.hasPrefix("neg,pos")), "\(clamped.stdout)")
+        for bad in [["--top-k", "0"], ["--threshold", "1.5"]] {
+            let r = try heed(["predict", model] + bad + ["x"])
+            #expect(r.status == 64 && r.stderr.contains(bad[0]), "\(r.stderr)")
+        }
+        let evaluation = try heed(["evaluate", model, train, "--json"])
+        let e = try JSONSerialization.jsonObject(with: Data(evaluation.stdout.utf8)) as! [String: Any]
+        let calibration = e["calibration"] as! [String: Any]
+        #expect((calibration["uncalibrated"] as! [String: Any])["ece"] is Double && calibration["risk_coverage"] is [Any])
+        #expect(try heed(["evaluate", model, train]).stdout.contains("calibration (confidence = top probability"))
+        let calibrated = try heed(["calibrate", model, train, "-o", s.path + "/cal.heed"])
+        #expect(calibrated.status == 0 && calibrated.stdout.contains("calibration:") && s.exists("cal.heed"), "\(calibrated.stderr)")
         let tokens = object["tokens"] as! [[String: Any]]
         #expect(tokens.map { $0["text"] as! String } == ["a", "great", "film"])
         #expect(tokens[1]["start"] as? Int == 2 && tokens[1]["end"] as? Int == 7)

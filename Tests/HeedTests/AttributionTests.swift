@@ -103,6 +103,21 @@ let attributionText = "w3 w17 w8 w25 w11 w4 w29"
         #expect(explanation.tokens.map(\.text) == attributionText.split(separator: " ").map(String.init))
     }
 
+    /// Several threads, each with its own copy of the network, give the explanations of one thread
+    /// in the texts' order, bit for bit (the scores differ from text to text, so a mix-up shows).
+    @Test func threadsKeepOrderAndScores() throws {
+        let classifier = randomClassifier(.bilstmAttention)
+        let texts = (0..<9).map { i in (0...(i % 4 + 1)).map { "w\(($0 * 7 + i) % 30)" }.joined(separator: " ") } + ["!!!"]
+        let methods: [AttributionMethod] = [.integratedGradients, .gradient, .occlusion]
+        let one = try classifier.explain(texts, methods: methods, steps: 8, workers: 1)
+        let three = try classifier.explain(texts, methods: methods, steps: 8, workers: 3)
+        #expect(one.map(\.tokens.count) == texts.map { $0 == "!!!" ? 0 : $0.split(separator: " ").count })
+        #expect(one.map(\.scores) == three.map(\.scores))
+        #expect(one.map(\.integratedGradientsGap) == three.map(\.integratedGradientsGap))
+        #expect(Set(one.map { $0.scores(.integratedGradients)! }).count == texts.count)
+        #expect(throws: AttributionError.steps(0)) { try classifier.explain(texts, methods: methods, steps: 0, workers: 2) }
+    }
+
     @Test func badRequestsAndEdgeCases() throws {
         let baseline = randomClassifier(.lstm)
         #expect(throws: AttributionError.noAttention(.lstm)) { try baseline.explain("w1", methods: [.attention]) }

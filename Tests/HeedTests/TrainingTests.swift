@@ -60,6 +60,31 @@ func smallOptions(_ model: ModelKind) -> TrainingOptions {
         #expect(try Data(contentsOf: url) != files[0])
     }
 
+    /// The temperature is fitted on the dev set after training, written into the model file the
+    /// run leaves behind, and changes no prediction; `.none` leaves it out.
+    @Test func trainingCalibratesOnTheDevSet() throws {
+        let (train, test) = try smallTopicCorpus()
+        var options = smallOptions(.attention)
+        options.epochs = 2
+        let url = URL(fileURLWithPath: NSTemporaryDirectory() + "heed-cal-\(UUID().uuidString).heed")
+        defer {
+            for u in [url, Trainer.logURL(for: url), Trainer.checkpointURL(for: url)] { try? FileManager.default.removeItem(at: u) }
+        }
+        var trainer = Trainer(options: options)
+        trainer.output = url
+        let result = try trainer.train(train)
+        let calibration = try #require(result.classifier.calibration)
+        #expect(calibration.documents == result.devDocuments)
+        #expect(calibration.nllAfter <= calibration.nllBefore)
+        #expect(Calibration.temperatureRange.contains(calibration.temperature))
+        #expect(try TextClassifier(contentsOf: url).calibration == calibration, "the file on disk carries the temperature")
+        let report = try result.classifier.calibrationReport(test)
+        #expect(report.reported.accuracy == report.uncalibrated.accuracy)
+        #expect(report.reported.accuracy == (try result.classifier.evaluate(test)).accuracy)
+        options.calibration = .none
+        #expect(try Trainer(options: options).train(train).classifier.calibration == nil)
+    }
+
     @Test func savedModelPredictsTheSame() throws {
         let (train, test) = try smallTopicCorpus()
         var options = smallOptions(.attention)
