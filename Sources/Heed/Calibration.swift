@@ -249,6 +249,13 @@ extension TextClassifier {
         return (truth, logits)
     }
 
+    /// The documents training held out as its dev set when given `trainingData` without a dev
+    /// file: the same seeded, stratified draw (`options.seed`, `options.devFraction`), so a model
+    /// trained before calibration existed can be calibrated on exactly the data it was selected on.
+    public func heldOutDevSet(of trainingData: [LabelledText]) -> [LabelledText] {
+        Trainer.carveDev(labels: trainingData.map { $0.label ?? "" }, fraction: options.devFraction, seed: options.seed).map { trainingData[$0] }
+    }
+
     /// A copy whose temperature is fitted on `docs` (use held-out data, never the test set).
     public func calibrated(on docs: [LabelledText], file: String = "calibration data") throws -> TextClassifier {
         let (truth, logits) = try labelledLogits(docs, file: file)

@@ -23,11 +23,17 @@ struct Calibrate: ParsableCommand {
     @Argument(help: "Model file.") var model: String
     @Argument(help: "Held-out labelled corpus to fit the temperature on.") var dev: String
     @Option(name: .shortAndLong, help: "Calibrated model file to write (may be MODEL itself).") var output: String
+    @Flag(
+        help: ArgumentHelp(
+            "DEV is the file the model was trained on without --dev: fit on the dev documents training held out from it.",
+            discussion: "The same seeded draw as heed train (the model's --seed and --dev-fraction), so nothing the weights were fitted to is used."))
+    var trainingFile = false
     @OptionGroup var input: InputOptions
 
     func run() throws {
         let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
-        let docs = try CorpusReader(input.source(dev)).readAll()
+        var docs = try CorpusReader(input.source(dev)).readAll()
+        if trainingFile { docs = classifier.heldOutDevSet(of: docs) }
         let calibrated = try classifier.calibrated(on: docs, file: dev)
         try calibrated.write(to: URL(fileURLWithPath: output))
         print(calibrated.calibration!.summary)

@@ -78,6 +78,10 @@ func smallOptions(_ model: ModelKind) -> TrainingOptions {
         #expect(calibration.nllAfter <= calibration.nllBefore)
         #expect(Calibration.temperatureRange.contains(calibration.temperature))
         #expect(try TextClassifier(contentsOf: url).calibration == calibration, "the file on disk carries the temperature")
+        // heed calibrate --training-file refits on the same held-out documents: the same temperature, bit for bit.
+        var uncalibrated = result.classifier
+        uncalibrated.calibration = nil
+        #expect(try uncalibrated.calibrated(on: uncalibrated.heldOutDevSet(of: train)).calibration == calibration)
         let report = try result.classifier.calibrationReport(test)
         #expect(report.reported.accuracy == report.uncalibrated.accuracy)
         #expect(report.reported.accuracy == (try result.classifier.evaluate(test)).accuracy)
