@@ -442,7 +442,10 @@ def faithfulness_section():
         out = ["%.2f ± %.2f" % (x["mean_tau"], x["sd_tau"])]
         if by_class:
             by = x.get("mean_tau_by_predicted_label", {})
-            out.append(" / ".join("%s %.2f" % (k, by[k]) for k in sorted(by)))
+            if len(by) > 4:
+                out.append("%.2f–%.2f over %d classes" % (min(by.values()), max(by.values()), len(by)))
+            else:
+                out.append(" / ".join("%s %.2f" % (k, by[k]) for k in sorted(by)))
         out.append("%.0f%%" % (100 * x["significant_share"]))
         return out
 

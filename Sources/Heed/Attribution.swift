@@ -79,11 +79,16 @@ extension TextClassifier {
         _ text: String, methods: [AttributionMethod]? = nil, target: AttributionTarget = .logit,
         steps: Int = 32
     ) throws -> Explanation {
+        try explain(text, methods: methods, target: target, steps: steps, tokenizer: try Tokenizer(settings: vocabulary.settings))
+    }
+
+    /// `explain` with the caller's tokenizer (a worker reuses one for all its texts).
+    func explain(_ text: String, methods: [AttributionMethod]?, target: AttributionTarget, steps: Int, tokenizer: Tokenizer) throws -> Explanation {
         let methods = methods ?? attributionMethods
         if methods.contains(.attention) && !hasAttention { throw AttributionError.noAttention(modelKind) }
         if methods.contains(.integratedGradients) && steps < 1 { throw AttributionError.steps(steps) }
         // One token past the model's limit, read once, tells whether the text was cut.
-        var encoded = encode(text, tokenizer: try Tokenizer(settings: vocabulary.settings), maxLength: options.maxLength + 1)
+        var encoded = encode(text, tokenizer: tokenizer, maxLength: options.maxLength + 1)
         let truncated = encoded.ids.count > options.maxLength
         if truncated {
             encoded.ids.removeLast()
@@ -185,8 +190,8 @@ extension TextClassifier {
         _ texts: [String], methods: [AttributionMethod]? = nil, target: AttributionTarget = .logit,
         steps: Int = 32, workers: Int
     ) throws -> [Explanation] {
-        try parallelMap(count: texts.count, workers: workers) { classifier, _, i in
-            try classifier.explain(texts[i], methods: methods, target: target, steps: steps)
+        try parallelMap(count: texts.count, workers: workers) { classifier, tokenizer, i in
+            try classifier.explain(texts[i], methods: methods, target: target, steps: steps, tokenizer: tokenizer)
         }
     }
 }

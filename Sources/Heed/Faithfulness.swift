@@ -263,7 +263,7 @@ extension TextClassifier {
     func documentFaithfulness(
         _ text: String, index: Int, methods: [AttributionMethod], options: FaithfulnessOptions, tokenizer: Tokenizer
     ) throws -> DocumentFaithfulness {
-        let explanation = try explain(text, methods: methods, target: options.target, steps: options.steps)
+        let explanation = try explain(text, methods: methods, target: options.target, steps: options.steps, tokenizer: tokenizer)
         let ids = encode(text, tokenizer: tokenizer, maxLength: self.options.maxLength).ids
         let n = ids.count
         var result = DocumentFaithfulness(index: index, explanation: explanation, agreement: [], comprehensiveness: [:], sufficiency: [:])
