@@ -59,7 +59,7 @@ enum ReportTemplate {
         svg.chart rect.cnt{fill:#8c959f}svg.chart circle.conf{fill:#0969da}svg.chart circle.pt{fill:rgb(var(--heat));fill-opacity:.75}svg.chart text.cl{font-size:9px}
         .plots{display:flex;gap:18px;flex-wrap:wrap;align-items:flex-start}
         table.tau td{text-align:center;min-width:86px;background:rgb(var(--ok)/calc(var(--a)*.45));font-variant-numeric:tabular-nums}table.tau td.neg{background:rgb(var(--bad)/calc(var(--a)*.45))}table.tau td.self{background:var(--soft);color:var(--muted)}table.tau td small{display:block;color:var(--muted);font-size:11px}
-        table.eraser td{font-variant-numeric:tabular-nums;text-align:right}table.eraser tr.rnd td{color:var(--muted);font-style:italic}table.eraser td.sep{border-left:2px solid var(--line)}
+        table.eraser{font-size:12.5px}table.eraser td{font-variant-numeric:tabular-nums;text-align:right}table.eraser td:first-child{text-align:left;white-space:nowrap}table.eraser tr.rnd td{color:var(--muted);font-style:italic}
         .agr{color:var(--muted);font-variant-numeric:tabular-nums}.agr.low{color:#9a6700;font-weight:600}.badge.warn{background:#fff8c5;color:#7d4e00;border:1px solid #d4a72c}
         p.warnnote{color:#7d4e00;background:#fff8c5;border-radius:4px;padding:2px 8px;margin:0 0 6px}
         footer{color:var(--muted);font-size:12px;margin-top:24px}

@@ -95,7 +95,9 @@ extension HTMLReport {
             dots.append(PlotDot(cx: f(x(confidence)), cy: f(y(accuracy)), css: "conf", dotTitle: what))
             let h = most > 0 ? Double(bin.count) / most * (L.countStripHeight - 10) : 0
             bars.append(PlotRect(x: f(x(bin.low) + 1), y: f(stripBottom - h), w: f(size / Double(m.bins.count) - 2), h: f(h), css: "cnt", rectTitle: what))
-            labels.append(PlotText(x: f(x((bin.low + bin.high) / 2)), y: f(stripBottom - h - 2), label: "\(bin.count)"))
+            // Neighbouring counts alternate between two heights so that wide numbers do not run together.
+            let lift = labels.count % 2 == 1 ? 9.0 : 0
+            labels.append(PlotText(x: f(x((bin.low + bin.high) / 2)), y: f(stripBottom - h - 2 - lift), label: "\(bin.count)"))
         }
         return PlotView(
             plotTitle: title, width: f(L.reliabilityWidth), height: f(L.reliabilityHeight), plotLeft: f(left), plotRight: f(left + size), plotTop: f(top),
@@ -321,8 +323,8 @@ extension HTMLReport {
                 t.permutationNote =
                     "Each point is a document: its attention weights are shuffled over its tokens \(s.permutations) times (seed \(s.seed)) and re-pooled over the same encoder states; the y axis is the median total-variation distance between the output distributions with the real and the shuffled weights (0: the arrangement of the attention does not matter to this prediction). Points low on the plot, especially at high max attention, are predictions that peaked attention does not explain. Median change per band of max attention (documents): \(bins)."
             }
-        } else if !a.compared.isEmpty || a.attributedDocuments == 0 {
-            t.comparisonNote = "No document was scored by every method (heed report --attribution-limit 0)."
+        } else {
+            t.comparisonNote = "No document was scored by every method (heed report --attribution-limit 0, or no document shown)."
         }
         if attention && a.shown.contains(where: { a.documents[$0].attentionAgreement != nil }) {
             let flagged = a.shown.filter { a.documents[$0].disagrees }.count

@@ -489,7 +489,7 @@ func spanCounts(_ html: String) -> [String: Int] {
         let small = try report.render(classifier: classifier, documents: docs(100)).utf8.count
         // Timed: the page from the analysis (the analysis' own cost is bounded by attributionLimit).
         let analysis = try ReportAnalysis.run(
-            classifier: classifier, documents: docs(2000), limit: report.limit, steps: report.steps, attributionLimit: report.attributionLimit)
+            classifier: classifier, documents: docs(2000), limit: report.limit, steps: report.steps, attributionLimit: report.attributionLimit, workers: 2)
         let started = clock.now
         let large = try report.render(analysis, classifier: classifier).utf8.count
         let seconds = Double((clock.now - started).components.seconds)
