@@ -12,6 +12,10 @@ would; Chromium runs the page and dumps the DOM. Checks, per method:
   - selecting another method and then the default again restores the server-rendered shading
     (alphas within 0.011, the same underline/colour classes and rank badges), so the script's
     painting agrees with the Swift one.
+And, where the page offers it, choosing "attention and attribution disagree most" in the Sort
+control puts the cards in order of the τ(attention, IG) they show, lowest first, cards without τ
+last, with every card still present; and the cards flagged as disagreeing are exactly those whose
+τ is below the threshold the page states.
 Python 3 standard library only. Exit status 1 on any failure (messages on stderr).
 """
 import base64
@@ -103,10 +107,39 @@ def main():
                         or a["classes"] != b["classes"] or a["rank"] != b["rank"]:
                     failures.append(f"{method['id']} then {methods[0]['id']}: span {i} is {a}, the file has {b}")
                     break
+    sort_note = ""
+    option = re.search(r'<select id="sort">(.*?)</select>', page, re.S)
+    values = re.findall(r'<option value="([a-z]+)"', option.group(1)) if option else []
+    threshold = re.search(r"Below τ = ([0-9.]+) the card is flagged", page)
+    if "disagreement" in values:
+        k = values.index("disagreement")
+        dom = dump("sort-disagreement",
+                   f'(function(){{var s=document.getElementById("sort");s.selectedIndex={k};'
+                   's.dispatchEvent(new Event("change",{bubbles:true}));})();')
+        cards = re.findall(r'<article class="doc[^"]*" id="(d[0-9]+)"(.*?)</article>', dom, re.S)
+        if len(cards) != len(re.findall(r'<article class="doc', page)):
+            failures.append(f"sort disagreement: {len(cards)} cards after sorting, {len(re.findall(r'<article class=.doc', page))} in the file")
+        taus = []
+        for ident, body in cards:
+            m = re.search(r'<span class="agr[^"]*"[^>]*>τ\(attention, IG\) (-?[0-9.]+)</span>', body)
+            tau = float(m.group(1)) if m else None
+            taus.append(tau)
+            flagged = "⚠ attention and attribution disagree" in body
+            if threshold and tau is not None and flagged != (tau < float(threshold.group(1))) and abs(tau - float(threshold.group(1))) > 0.005:
+                failures.append(f"sort disagreement: {ident} shows τ {tau} but is {'' if flagged else 'not '}flagged")
+        shown = [t for t in taus if t is not None]
+        first_none = next((i for i, t in enumerate(taus) if t is None), len(taus))
+        if any(t is not None for t in taus[first_none:]):
+            failures.append("sort disagreement: a card without τ comes before one with τ")
+        if any(a > b for a, b in zip(shown, shown[1:])):
+            failures.append(f"sort disagreement: τ not ascending: {shown[:12]}")
+        if not shown:
+            failures.append("sort disagreement: no card shows τ")
+        sort_note = f", disagreement sort over {len(shown)} cards with τ"
     for f in failures:
         print(f"check-report-switch: FAIL: {page_path}: {f}", file=sys.stderr)
     if not failures:
-        print(f"check-report-switch: {page_path}: {len(methods)} methods switched, {len(original)} spans repainted each")
+        print(f"check-report-switch: {page_path}: {len(methods)} methods switched, {len(original)} spans repainted each{sort_note}")
     return 1 if failures else 0
 
 

@@ -9,8 +9,11 @@
 #   - every document and every heat span in the file is in the DOM, with the summary table;
 #   - the page's own script ran (the sort/filter controls became visible) and no script error
 #     or Content-Security-Policy violation was logged;
+#   - the calibration section (reliability diagrams, risk–coverage) and the method comparison
+#     (τ matrix, ERASER table) are in the DOM;
 #   - switching the "Paint by" method repaints every token span, and switching back restores the
-#     server-rendered shading (scripts/check-report-switch.py);
+#     server-rendered shading; sorting by "attention and attribution disagree most" orders the
+#     cards by the τ they show (scripts/check-report-switch.py);
 #   - no injected payload ran: the title was not changed and no marker element was added.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +25,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --heed) heed="$2"; shift 2 ;;
         --injection-page) extra_injection+=("$2"); shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) reports+=("$1"); shift ;;
     esac
 done
@@ -73,6 +76,8 @@ check() {
     [ "$spans_dom" -ge 1 ] && [ "$spans_dom" -eq "$spans_file" ] || fail "$name: $spans_dom heat spans in the DOM, $spans_file in the file"
     grep -q '<table class="summary">' "$dom" || fail "$name: no summary table"
     grep -q '<table class="cm">' "$dom" || fail "$name: no confusion matrix"
+    grep -q 'id="h-calibration"' "$dom" && grep -q 'aria-label="Accuracy vs coverage' "$dom" || fail "$name: no calibration section"
+    grep -q '<table class="tau">' "$dom" && grep -q '<table class="eraser">' "$dom" || fail "$name: no method comparison"
     grep -q '<div id="controls">' "$dom" || fail "$name: the page script did not run (controls still hidden)"
     if grep -hE 'Uncaught|Refused to' "$log.shot.stderr" "$log.dom.stderr" >&2; then
         fail "$name: script error or Content-Security-Policy violation logged"

@@ -12,6 +12,11 @@ public enum ReportSort: String, CaseIterable, Sendable {
     case length
     /// Corpus order.
     case corpus
+    /// Attention and integrated gradients disagree most first: lowest Kendall τ-b between the two
+    /// first, documents without τ last (attention models; others fall back to `misclassified`). The
+    /// documents scored by every method (`attributionLimit` of them) are picked first in the
+    /// default order, so a small `limit` shows the worst disagreements among them.
+    case disagreement
 }
 
 /// What the shading of one document means.
@@ -103,6 +108,11 @@ public enum Shading {
 
 /// Everything the report shows, computed from a classifier and a corpus; no HTML here.
 public struct ReportAnalysis: Sendable {
+    /// Below this Kendall τ-b between attention and integrated gradients a document is flagged:
+    /// the two rank its tokens too differently (0 is no relation at all; 0.2 is weak agreement at
+    /// best) for the attention shading to be read as a picture of what the decision depends on.
+    public static let disagreementThreshold = 0.2
+
     public struct Document: Sendable {
         /// Position in the corpus (0-based) and source line.
         public var index: Int
@@ -117,6 +127,15 @@ public struct ReportAnalysis: Sendable {
         /// Per method, one score per token: every method of `ReportAnalysis.methods` for the shown
         /// documents, attention alone for the others (of attention models).
         public var attributions: [AttributionMethod: [Float]] = [:]
+        /// Kendall τ-b between attention and integrated gradients (attention models, documents
+        /// scored by every method, nil where τ is undefined): whether the shading can be read as
+        /// what the decision depends on.
+        public var attentionAgreement: RankCorrelation?
+        /// The attention-permutation test (attention models, documents scored by every method).
+        public var permutation: AttentionPermutation?
+        /// True when attention and integrated gradients disagree: τ below
+        /// `ReportAnalysis.disagreementThreshold`.
+        public var disagrees: Bool { (attentionAgreement?.tau).map { $0 < ReportAnalysis.disagreementThreshold } ?? false }
         public var misclassified: Bool { truth.map { $0 != predicted } ?? false }
         public var confidence: Float { probabilities.max() ?? 0 }
     }
@@ -143,16 +162,27 @@ public struct ReportAnalysis: Sendable {
     public var classTokens: [ClassTokenPanel]
     /// Empty for models without attention.
     public var faithfulness: [FaithfulnessRow]
+    /// The order actually used (`misclassified` becomes `confidence` for unlabelled corpora, and
+    /// `disagreement` becomes the default for models without attention).
+    public var sort: ReportSort = .misclassified
+    /// Indices into `documents` of the ones scored by every method, in the order they were picked:
+    /// what the method comparison is computed over.
+    public var compared: [Int] = []
+    /// Agreement (τ-b), ERASER and permutation tables over the `compared` documents; nil when none.
+    public var comparison: FaithfulnessSummary?
+    /// Reliability and risk–coverage of the corpus (labelled corpora only).
+    public var calibration: ReportCalibration?
 
     /// Predicts every document, scores the shown ones, and (for attention models) runs the erasure test.
     /// The first `attributionLimit` shown documents are scored by every method the model supports
     /// (integrated gradients with `steps`), which bounds the cost of a large `limit`.
     /// Labels must be all present or all absent; a label the model does not know is an error naming the line.
+    /// `workers` threads share the method comparison (the results do not depend on their number).
     public static func run(
         classifier: TextClassifier, documents docs: [LabelledText], file: String = "corpus",
         sort: ReportSort = .misclassified, limit: Int = 200, seed: UInt64 = 1,
         faithfulnessK: [Int] = [1, 3, 5], topTokens: Int = 8, minOccurrences: Int = 3, steps: Int = 32,
-        attributionLimit: Int = 500
+        attributionLimit: Int = 500, workers: Int = 1
     ) throws -> ReportAnalysis {
         if steps < 1 { throw AttributionError.steps(steps) }
         guard !docs.isEmpty else { throw HeedTextError.noDocuments(file) }
@@ -184,44 +214,75 @@ public struct ReportAnalysis: Sendable {
                     scores: base[i].attention ?? (tokens.isEmpty ? [] : nil)))
         }
 
-        let shown = Array(order(documents, by: labelled ? sort : (sort == .misclassified ? .confidence : sort)).prefix(max(0, limit)))
         let attention = classifier.hasAttention
+        let fallback: ReportSort = labelled ? .misclassified : .confidence
+        let effective: ReportSort = (sort == .misclassified || (sort == .disagreement && !attention)) ? fallback : sort
         for d in documents.indices { if let w = documents[d].scores, attention { documents[d].attributions[.attention] = w } }
 
         // The methods but the default one cost far more than a prediction (integrated gradients
         // steps + 1 forward and backward rows per document): only the first `attributionLimit`
-        // shown documents get them. Occlusion is the baseline's default: every shown document.
-        let attributed = Array(shown.prefix(max(0, attributionLimit)))
-        // Leave-one-out occlusion (one forward pass per token, batched).
-        var sequences: [[Int32]] = [], owners: [(doc: Int, token: Int)] = []
-        for d in attention ? attributed : shown {
-            let ids = encoded[d].ids
-            documents[d].attributions[.occlusion] = [Float](repeating: 0, count: ids.count)
-            for t in ids.indices {
-                var without = ids
-                without.remove(at: t)
-                sequences.append(without)
-                owners.append((d, t))
-            }
+        // shown documents get them. With the disagreement sort, which needs them to order by, the
+        // first `attributionLimit` in the default order are scored and the shown ones picked from
+        // the order that results.
+        let compared: [Int]
+        var shown: [Int]
+        if effective == .disagreement {
+            compared = Array(order(documents, by: fallback).prefix(max(0, attributionLimit)))
+            shown = []
+        } else {
+            shown = Array(order(documents, by: effective).prefix(max(0, limit)))
+            compared = Array(shown.prefix(max(0, attributionLimit)))
         }
-        for (owner, result) in zip(owners, classifier.predict(ids: sequences)) {
-            let doc = documents[owner.doc]
-            documents[owner.doc].attributions[.occlusion]![owner.token] = doc.probabilities[doc.predicted] - result.probabilities[doc.predicted]
-        }
-        if !attention { for d in shown { documents[d].scores = documents[d].attributions[.occlusion] } }
 
-        let gradientMethods = classifier.attributionMethods.filter { $0 != .attention && $0 != .occlusion }
-        for d in attributed {
-            guard !documents[d].tokens.isEmpty else {
-                for m in gradientMethods { documents[d].attributions[m] = [] }
-                continue
-            }
-            let explanation = try classifier.explain(documents[d].text, methods: gradientMethods, steps: steps)
-            for m in gradientMethods {
-                guard let scores = explanation.scores(m), scores.count == documents[d].tokens.count else { continue }
-                documents[d].attributions[m] = scores
+        // One pass scores the compared documents by every method and measures agreement, ERASER
+        // and the attention permutation test from the same scores.
+        var comparison: FaithfulnessSummary?
+        if !compared.isEmpty {
+            var options = FaithfulnessOptions()
+            options.steps = steps
+            options.seed = seed
+            options.workers = workers
+            let analysis = try classifier.faithfulness(of: compared.map { docs[$0].text }, options: options)
+            comparison = analysis.summary
+            for (d, result) in zip(compared, analysis.documents) {
+                for m in classifier.attributionMethods {
+                    guard let scores = result.explanation.scores(m), scores.count == documents[d].tokens.count else { continue }
+                    documents[d].attributions[m] = scores
+                }
+                documents[d].permutation = result.permutation
+                if attention {
+                    documents[d].attentionAgreement =
+                        result.agreement.first {
+                            $0.first == AttributionMethod.attention.rawValue && $0.second == AttributionMethod.integratedGradients.rawValue
+                        }?.correlation
+                }
             }
         }
+        if effective == .disagreement { shown = Array(order(documents, by: .disagreement).prefix(max(0, limit))) }
+        let shownSet = Set(shown)
+
+        // Baseline models are painted by occlusion: the shown documents the comparison did not score
+        // get it here (one forward pass per token, batched).
+        if !attention {
+            var sequences: [[Int32]] = [], owners: [(doc: Int, token: Int)] = []
+            for d in shown where documents[d].attributions[.occlusion] == nil {
+                let ids = encoded[d].ids
+                documents[d].attributions[.occlusion] = [Float](repeating: 0, count: ids.count)
+                for t in ids.indices {
+                    var without = ids
+                    without.remove(at: t)
+                    sequences.append(without)
+                    owners.append((d, t))
+                }
+            }
+            for (owner, result) in zip(owners, classifier.predict(ids: sequences)) {
+                let doc = documents[owner.doc]
+                documents[owner.doc].attributions[.occlusion]![owner.token] =
+                    doc.probabilities[doc.predicted] - result.probabilities[doc.predicted]
+            }
+            for d in shown { documents[d].scores = documents[d].attributions[.occlusion] }
+        }
+
         let methods =
             [attention ? AttributionMethod.attention : .occlusion] + classifier.attributionMethods.filter { $0 != .attention && $0 != .occlusion }
             + (attention ? [.occlusion] : [])
@@ -235,7 +296,7 @@ public struct ReportAnalysis: Sendable {
         func panel(_ method: AttributionMethod) -> ClassTokenPanel {
             var sums = [[String: (sum: Double, count: Int)]](repeating: [:], count: C)
             var used = 0
-            for doc in documents {
+            for doc in documents where method == .attention || shownSet.contains(doc.index) {
                 guard let scores = doc.attributions[method], !scores.isEmpty, scores.count == doc.tokens.count else { continue }
                 used += 1
                 let n = Double(scores.count)
@@ -258,10 +319,16 @@ public struct ReportAnalysis: Sendable {
 
         let faithfulness = attention ? erasureTest(classifier: classifier, documents: documents, ids: encoded.map(\.ids), ks: faithfulnessK, seed: seed) : []
         let evaluation = labelled ? Evaluation(labels: classifier.labels, truth: truth.map { $0! }, predicted: documents.map(\.predicted)) : nil
+        let calibration =
+            labelled
+            ? ReportCalibration(
+                logits: base.flatMap(\.logits), truth: truth.map { $0! }, predicted: documents.map(\.predicted), classes: classifier.labels.count,
+                temperature: classifier.temperature, fit: classifier.calibration) : nil
         return ReportAnalysis(
             labels: classifier.labels, scoreKind: attention ? .attention : .occlusion, documents: documents, shown: shown,
-            evaluation: evaluation, methods: methods, fullScale: fullScale, steps: steps, attributedDocuments: attributed.count, classTokens: classTokens,
-            faithfulness: faithfulness)
+            evaluation: evaluation, methods: methods, fullScale: fullScale, steps: steps,
+            attributedDocuments: shown.filter { documents[$0].attributions[.integratedGradients] != nil }.count, classTokens: classTokens,
+            faithfulness: faithfulness, sort: effective, compared: compared, comparison: comparison, calibration: calibration)
     }
 
     static func order(_ documents: [Document], by sort: ReportSort) -> [Int] {
@@ -276,6 +343,13 @@ public struct ReportAnalysis: Sendable {
             case .length:
                 if x.tokens.count != y.tokens.count { return x.tokens.count > y.tokens.count }
             case .corpus: break
+            case .disagreement:
+                // τ ascending; then documents scored by every method without a τ; then the rest.
+                func group(_ d: Document) -> Int { d.attentionAgreement != nil ? 0 : (d.attributions[.integratedGradients] != nil ? 1 : 2) }
+                if group(x) != group(y) { return group(x) < group(y) }
+                if let s = x.attentionAgreement?.tau, let t = y.attentionAgreement?.tau, s != t { return s < t }
+                if x.misclassified != y.misclassified { return x.misclassified }
+                if x.confidence != y.confidence { return x.misclassified ? x.confidence > y.confidence : x.confidence < y.confidence }
             }
             return x.index < y.index
         }
@@ -321,5 +395,51 @@ public struct ReportAnalysis: Sendable {
             rows.append(row)
         }
         return rows
+    }
+}
+
+/// How far the corpus's probabilities can be taken at face value: the reliability bins before
+/// (T = 1) and after the model's temperature, and what answering only above a confidence threshold
+/// buys. Computed from the logits of the report's one prediction pass, so the network runs once.
+public struct ReportCalibration: Sendable, Equatable {
+    /// The model's temperature (1 when it was never calibrated).
+    public var temperature: Double
+    /// The fit stored in the model file, if any (its dev-set NLL before and after, or why T = 1 was kept).
+    public var fit: TemperatureCalibration?
+    /// The softmax as trained (T = 1).
+    public var uncalibrated: CalibrationMetrics
+    /// At the model's temperature; nil when it is 1.
+    public var calibrated: CalibrationMetrics?
+    /// At the model's temperature, highest threshold first.
+    public var riskCoverage: [RiskCoveragePoint]
+    /// Per document (corpus order), the reported confidence (at the model's temperature) and whether
+    /// the prediction is right: the risk–coverage table's thresholds are read from these.
+    public var confidences: [Double]
+    /// See `confidences`.
+    public var correct: [Bool]
+
+    /// The metrics of the probabilities the report shows.
+    public var reported: CalibrationMetrics { calibrated ?? uncalibrated }
+
+    /// Metrics at T = 1 and at `temperature` from `logits` [n × classes]; `predicted` is the
+    /// largest logit of each row (as `IDPrediction.best`).
+    public init(logits: [Float], truth: [Int], predicted: [Int], classes: Int, temperature: Double, fit: TemperatureCalibration?) {
+        self.temperature = temperature
+        self.fit = fit
+        uncalibrated = Calibration.metrics(logits: logits, labels: truth, classes: classes, temperature: 1)
+        calibrated = temperature == 1 ? nil : Calibration.metrics(logits: logits, labels: truth, classes: classes, temperature: temperature)
+        confidences = truth.indices.map { i in
+            Calibration.probabilities(logits: logits[(i * classes)..<((i + 1) * classes)], temperature: temperature)[predicted[i]]
+        }
+        correct = truth.indices.map { predicted[$0] == truth[$0] }
+        riskCoverage = Calibration.riskCoverage(confidences: confidences, correct: correct)
+    }
+
+    /// Coverage and accuracy when only documents with confidence ≥ `threshold` are answered (nil
+    /// accuracy when none is).
+    public func answered(atLeast threshold: Double) -> (answered: Int, coverage: Double, accuracy: Double?) {
+        let kept = confidences.indices.filter { confidences[$0] >= threshold }
+        let right = kept.filter { correct[$0] }.count
+        return (kept.count, Double(kept.count) / Double(max(1, confidences.count)), kept.isEmpty ? nil : Double(right) / Double(kept.count))
     }
 }

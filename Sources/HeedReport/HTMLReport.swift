@@ -35,6 +35,9 @@ public struct HTMLReport {
     /// Only the first this many shown documents are scored by every method (the rest by attention,
     /// or occlusion for baseline models): integrated gradients is the expensive part of the page.
     public var attributionLimit = 500
+    /// Threads for the method comparison (each with its own copy of the network); the page is
+    /// the same for any number.
+    public var workers = 1
     /// Text after the last token the model saw is cut to this many bytes.
     public var maxTailBytes = 600
 
@@ -44,7 +47,7 @@ public struct HTMLReport {
     public func render(classifier: TextClassifier, documents: [LabelledText]) throws -> String {
         let analysis = try ReportAnalysis.run(
             classifier: classifier, documents: documents, file: corpusName, sort: sort, limit: limit, seed: seed, steps: steps,
-            attributionLimit: attributionLimit)
+            attributionLimit: attributionLimit, workers: workers)
         return try render(analysis, classifier: classifier)
     }
 
@@ -212,9 +215,8 @@ public struct HTMLReport {
             ? "Only the first \(Self.count(a.attributedDocuments, "document")) in this order \(a.attributedDocuments == 1 ? "is" : "are") scored by every method (heed report --attribution-limit); the other \(a.shown.count - a.attributedDocuments) show \(Self.methodName(defaultMethod)) alone."
             : ""
 
-        let sorts: [(ReportSort, String)] = [
-            (.misclassified, "misclassified first"), (.confidence, "least confident first"), (.length, "longest first"), (.corpus, "corpus order"),
-        ]
+        let sorts = Self.sortNames(a)
+        let trust = trustSections(a)
         return PageView(
             title: "Heed report: \(modelName) on \(corpusName)", modelName: modelName, corpusName: corpusName, generator: generator,
             modelKind: modelKind, hasAttention: attention, baseline: !attention, scoreLegend: legend,
@@ -223,7 +225,7 @@ public struct HTMLReport {
             hasMethods: a.methods.count > 1,
             config: fields(classifier.config), options: fields(classifier.options),
             documentCount: "\(a.documents.count)", shownCount: "\(a.shown.count)",
-            sortName: sorts.first { $0.0 == (ev == nil && sort == .misclassified ? .confidence : sort) }!.1,
+            sortName: sorts.first { $0.0 == a.sort }?.1 ?? a.sort.rawValue,
             hasMetrics: ev != nil, accuracy: ev.map { percent($0.accuracy) } ?? "", macroF1: ev.map { percent($0.macroF1) } ?? "",
             correctCount: ev.map { "\($0.correct) of \($0.count)" } ?? "",
             perClass: perClass, manyClasses: labels.count > 4, confusionLabels: labels, confusion: confusion,
@@ -232,16 +234,30 @@ public struct HTMLReport {
             hasCompare: comparison != nil, compareRows: compareRows, compareNote: compareNote,
             faithfulness: faithfulness, hasFaithfulness: !faithfulness.isEmpty,
             faithfulnessNote: attention ? "" : "Not applicable: this model has no attention weights to test.",
+            hasCalibration: trust.hasCalibration, ece: trust.ece, eceNote: trust.eceNote, reliability: trust.reliability,
+            calibrationNote: trust.calibrationNote, riskPlot: trust.riskPlot, riskRows: trust.riskRows, riskNote: trust.riskNote,
+            hasComparison: trust.hasComparison, comparisonNote: trust.comparisonNote, tauNames: trust.tauNames, tauRows: trust.tauRows,
+            eraserPercentages: trust.eraserPercentages, eraserRows: trust.eraserRows, hasPermutation: !trust.permutationPlot.isEmpty,
+            permutationPlot: trust.permutationPlot, permutationNote: trust.permutationNote,
+            tauLegend: trust.tauLegend, hasTauLegend: !trust.tauLegend.isEmpty,
             documents: documents,
-            sortOptions: sorts.map { SortOptionView(value: $0.0.rawValue, text: $0.1, selected: $0.0 == sort) },
+            sortOptions: sorts.map { SortOptionView(value: $0.0.rawValue, text: $0.1, selected: $0.0 == a.sort) },
             scriptHash: SHA256.base64(ReportTemplate.script))
+    }
+
+    /// The sort modes the page offers, in the order of its sort control (and of each document's
+    /// `data-s` ranks): the disagreement sort only for attention models.
+    static func sortNames(_ a: ReportAnalysis) -> [(ReportSort, String)] {
+        [
+            (.misclassified, "misclassified first"), (.confidence, "least confident first"), (.length, "longest first"), (.corpus, "corpus order"),
+        ] + (a.scoreKind == .attention ? [(.disagreement, "attention and attribution disagree most")] : [])
     }
 
     /// For each shown document, its position under every sort mode (for the page's sort control).
     static func sortRanks(_ a: ReportAnalysis) -> [Int: String] {
         let shownDocs = a.shown.map { a.documents[$0] }
         var ranks = [[Int]](repeating: [], count: shownDocs.count)
-        for mode in [ReportSort.misclassified, .confidence, .length, .corpus] {
+        for mode in sortNames(a).map(\.0) {
             let order = ReportAnalysis.order(shownDocs, by: mode)
             var rank = [Int](repeating: 0, count: order.count)
             for (r, i) in order.enumerated() { rank[i] = r }
@@ -381,7 +397,15 @@ public struct HTMLReport {
             segments: segments, noTokens: d.tokens.isEmpty, tokenCount: "\(d.tokens.count)",
             hiddenTail: !tailNote.isEmpty, tailNote: tailNote, probabilities: probabilities,
             alternatives: d.tokens.isEmpty ? [] : alternatives, hasAlternatives: !d.tokens.isEmpty && !alternatives.isEmpty,
-            partial: !d.tokens.isEmpty && alternatives.count < a.methods.count - 1)
+            partial: !d.tokens.isEmpty && alternatives.count < a.methods.count - 1,
+            hasTau: d.attentionAgreement != nil, tau: d.attentionAgreement.map { fixed($0.tau, 2) } ?? "",
+            tauTitle: d.attentionAgreement.map {
+                "Kendall τ-b between the attention weights and the integrated-gradients scores of this document's tokens: \(fixed($0.tau, 3)) (p = \(fixed($0.pValue, 3)))"
+            } ?? "",
+            disagrees: d.disagrees,
+            disagreeNote: d.attentionAgreement.map {
+                "Attention and integrated gradients rank this document's tokens differently (τ = \(fixed($0.tau, 2)) < \(fixed(ReportAnalysis.disagreementThreshold, 1))): do not read the attention shading as what the decision depends on; paint by integrated gradients or occlusion instead."
+            } ?? "")
     }
 
     // MARK: Switcher data

@@ -55,6 +55,13 @@ enum ReportTemplate {
         p.alt{font-size:12.5px;color:var(--muted);margin:0 0 6px;display:flex;gap:4px 16px;flex-wrap:wrap}p.alt b{font-weight:600;color:var(--ink)}p.alt i{font-style:normal;margin-left:3px;font-variant-numeric:tabular-nums}
         ul.probs{list-style:none;margin:0;padding:0;display:flex;gap:16px;flex-wrap:wrap;font-size:12.5px;color:var(--muted)}
         ul.probs li.top{color:var(--ink);font-weight:600}ul.probs .pb{display:inline-block;width:70px;height:7px;background:#eaeef2;border-radius:2px;margin:0 5px;vertical-align:middle}ul.probs .pb i{display:block;height:100%;background:#8c959f}ul.probs li.top .pb i{background:var(--ink)}
+        svg.chart .diag{stroke:#8c959f;stroke-dasharray:4 4}svg.chart .gap{stroke:rgb(var(--bad));stroke-width:2}svg.chart rect.acc{fill:#0969da;fill-opacity:.28;stroke:#0969da}
+        svg.chart rect.cnt{fill:#8c959f}svg.chart circle.conf{fill:#0969da}svg.chart circle.pt{fill:rgb(var(--heat));fill-opacity:.75}svg.chart text.cl{font-size:9px}
+        .plots{display:flex;gap:18px;flex-wrap:wrap;align-items:flex-start}
+        table.tau td{text-align:center;min-width:86px;background:rgb(var(--ok)/calc(var(--a)*.45));font-variant-numeric:tabular-nums}table.tau td.neg{background:rgb(var(--bad)/calc(var(--a)*.45))}table.tau td.self{background:var(--soft);color:var(--muted)}table.tau td small{display:block;color:var(--muted);font-size:11px}
+        table.eraser{font-size:12.5px}table.eraser td{font-variant-numeric:tabular-nums;text-align:right}table.eraser td:first-child{text-align:left;white-space:nowrap}table.eraser tr.rnd td{color:var(--muted);font-style:italic}
+        .agr{color:var(--muted);font-variant-numeric:tabular-nums}.agr.low{color:#9a6700;font-weight:600}.badge.warn{background:#fff8c5;color:#7d4e00;border:1px solid #d4a72c}
+        p.warnnote{color:#7d4e00;background:#fff8c5;border-radius:4px;padding:2px 8px;margin:0 0 6px}
         footer{color:var(--muted);font-size:12px;margin-top:24px}
         .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
         """
@@ -90,6 +97,24 @@ enum ReportTemplate {
         sw.addEventListener("change",function(){paint(sw.selectedIndex)});})();
         """
 
+    /// One `PlotView` as SVG (same classes and layout as the training charts).
+    static let plot = """
+        <svg class="chart" viewBox="0 0 {{width}} {{height}}" width="{{width}}" height="{{height}}" role="img" aria-label="{{plotTitle}}">
+        <title>{{plotTitle}}</title>
+        {{#yTicks}}<line class="gr" x1="{{plotLeft}}" x2="{{plotRight}}" y1="{{y}}" y2="{{y}}"/><text x="{{x}}" y="{{y}}" dy="4" text-anchor="end">{{tickLabel}}</text>{{/yTicks}}
+        {{#xTicks}}<text x="{{x}}" y="{{y}}" text-anchor="middle">{{tickLabel}}</text>{{/xTicks}}
+        <line class="ax" x1="{{plotLeft}}" x2="{{plotLeft}}" y1="{{plotTop}}" y2="{{plotBottom}}"/><line class="ax" x1="{{plotLeft}}" x2="{{plotRight}}" y1="{{plotBottom}}" y2="{{plotBottom}}"/>
+        {{#bars}}<rect class="{{css}}" x="{{x}}" y="{{y}}" width="{{w}}" height="{{h}}"><title>{{rectTitle}}</title></rect>{{/bars}}
+        {{#segments}}<line class="{{css}}" x1="{{x1}}" y1="{{y1}}" x2="{{x2}}" y2="{{y2}}"/>{{/segments}}
+        {{#paths}}<polyline class="{{css}}" points="{{points}}"/>{{/paths}}
+        {{#dots}}<circle class="{{css}}" cx="{{cx}}" cy="{{cy}}" r="3.5"><title>{{dotTitle}}</title></circle>{{/dots}}
+        {{#labels}}<text class="cl" x="{{x}}" y="{{y}}" text-anchor="middle">{{label}}</text>{{/labels}}
+        <text x="{{xLabelX}}" y="{{xLabelY}}" text-anchor="middle">{{xAxisLabel}}</text>
+        <text x="{{yLabelX}}" y="{{yLabelY}}" text-anchor="middle" transform="rotate(-90 {{yLabelX}} {{yLabelY}})">{{yAxisLabel}}</text>
+        <text class="ct" x="0" y="13">{{plotTitle}}</text>
+        </svg>
+        """
+
     static let page = """
         <!DOCTYPE html>
         <html lang="en">
@@ -113,7 +138,7 @@ enum ReportTemplate {
         <section class="card" aria-labelledby="h-summary">
         <h2 id="h-summary">Summary</h2>
         {{#hasMetrics}}
-        <div class="kpis"><div class="kpi"><b>{{accuracy}}</b><span>accuracy ({{correctCount}})</span></div><div class="kpi"><b>{{macroF1}}</b><span>macro-F1</span></div></div>
+        <div class="kpis"><div class="kpi"><b>{{accuracy}}</b><span>accuracy ({{correctCount}})</span></div><div class="kpi"><b>{{macroF1}}</b><span>macro-F1</span></div>{{#hasCalibration}}<div class="kpi"><b>{{ece}}</b><span>{{eceNote}}</span></div>{{/hasCalibration}}</div>
         <table class="summary">
         <thead><tr><th>class</th><th class="num">precision</th><th class="num">recall</th><th class="num">F1</th><th class="num">support</th></tr></thead>
         <tbody>
@@ -219,10 +244,60 @@ enum ReportTemplate {
         <p class="note">{{logNote}}</p>
         </section>
         </div>
+        {{#hasCalibration}}
+        <section class="card" aria-labelledby="h-calibration">
+        <h2 id="h-calibration">Calibration: can the probabilities be taken at face value?</h2>
+        <div class="plots">{{#reliability}}\(plot){{/reliability}}</div>
+        <p class="note">{{calibrationNote}}</p>
+        <h3>Risk and coverage: what a confidence threshold buys</h3>
+        <div class="plots">{{#riskPlot}}\(plot){{/riskPlot}}
+        <table class="risk">
+        <thead><tr><th>answer when confidence</th><th class="num">answered</th><th class="num">coverage</th><th class="num">accuracy</th></tr></thead>
+        <tbody>
+        {{#riskRows}}
+        <tr><td>{{threshold}}</td><td class="num">{{answered}}</td><td class="num">{{coverage}}</td><td class="num">{{accuracy}}</td></tr>
+        {{/riskRows}}
+        </tbody>
+        </table></div>
+        <p class="note">{{riskNote}}</p>
+        </section>
+        {{/hasCalibration}}
+        <section class="card" aria-labelledby="h-methods">
+        <h2 id="h-methods">Method comparison: do the explanations agree, and are they faithful?</h2>
+        <p class="note">{{comparisonNote}}</p>
+        {{#hasComparison}}
+        <h3>Agreement: mean Kendall τ-b per pair of methods</h3>
+        <table class="tau">
+        <thead><tr><th></th>{{#tauNames}}<th>{{.}}</th>{{/tauNames}}</tr></thead>
+        <tbody>
+        {{#tauRows}}
+        <tr><th>{{rowName}}</th>{{#cells}}<td class="{{css}}" style="--a:{{alpha}}" title="{{cellTitle}}">{{text}}<small>{{sub}}</small></td>{{/cells}}</tr>
+        {{/tauRows}}
+        </tbody>
+        </table>
+        <p class="note">Per document, τ-b compares the order two methods put the tokens in (1: the same order, 0: unrelated, −1: reversed); the cell is the mean over the documents (± standard deviation) and the share where τ is significant at p &lt; 0.05. Signed methods are ordered by signed score, most in favour of the predicted class first.</p>
+        <h3>ERASER: removing and keeping each method's top tokens</h3>
+        <table class="eraser">
+        <thead><tr><th>ranking</th>{{#eraserPercentages}}<th class="num">comp. {{.}}</th>{{/eraserPercentages}}<th class="num">AOPC comp. ↑</th>{{#eraserPercentages}}<th class="num">suff. {{.}}</th>{{/eraserPercentages}}<th class="num">AOPC suff. ↓</th></tr></thead>
+        <tbody>
+        {{#eraserRows}}
+        <tr{{#isRandom}} class="rnd"{{/isRandom}}><td>{{ranking}}</td>{{#comprehensiveness}}<td>{{.}}</td>{{/comprehensiveness}}<td><b>{{aopcC}}</b></td>{{#sufficiency}}<td>{{.}}</td>{{/sufficiency}}<td><b>{{aopcS}}</b></td></tr>
+        {{/eraserRows}}
+        </tbody>
+        </table>
+        <p class="note">Comprehensiveness: how much the predicted class's probability falls when the ranking's top k% of tokens (at least one) are removed; higher is more faithful. Sufficiency: how much it falls when only those tokens are kept; lower is more faithful. AOPC is the mean over the five shares. The random ranking is the floor: a method no better than it does not point at what the decision depends on. The erasure table above asks the same of attention alone, over every document, by flips.</p>
+        {{#hasPermutation}}
+        <h3>Attention permutation</h3>
+        {{#permutationPlot}}\(plot){{/permutationPlot}}
+        <p class="note">{{permutationNote}}</p>
+        {{/hasPermutation}}
+        {{/hasComparison}}
+        </section>
         <section aria-labelledby="h-docs">
         <h2 id="h-docs">Documents</h2>
         <p class="legend{{#legendSigned}} signed{{/legendSigned}}"><span class="sgn" aria-hidden="true"><span class="sw"></span> towards <span class="sw neg"></span> against </span><span id="method-legend">{{scoreLegend}}</span> Order: {{sortName}}.</p>
         {{#hasCapNote}}<p class="note">{{capNote}}</p>{{/hasCapNote}}
+        {{#hasTauLegend}}<p class="note">{{tauLegend}}</p>{{/hasTauLegend}}
         <div id="controls" hidden>
         {{#hasMethods}}<label>Paint by <select id="method">{{#methodOptions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{text}}</option>{{/methodOptions}}</select></label>{{/hasMethods}}
         <label>Sort <select id="sort">{{#sortOptions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{text}}</option>{{/sortOptions}}</select></label>
@@ -233,8 +308,9 @@ enum ReportTemplate {
         <div id="docs">
         {{#documents}}
         <article class="doc{{#wrong}} wrong{{/wrong}}{{^hasTruth}} nolabel{{/hasTruth}}" id="d{{n}}" data-s="{{sortKeys}}">
-        <div class="dh"><a href="#d{{n}}">#{{n}}</a><span class="ln">line {{line}}</span>{{#hasTruth}}<span>true <b>{{truthLabel}}</b></span>{{/hasTruth}}<span>predicted <b>{{predictedLabel}}</b> ({{confidence}})</span>{{#wrong}}<span class="badge bad">✗ misclassified</span>{{/wrong}}{{#right}}<span class="badge ok">✓ correct</span>{{/right}}<span class="ln">{{tokenCount}} tokens</span></div>
+        <div class="dh"><a href="#d{{n}}">#{{n}}</a><span class="ln">line {{line}}</span>{{#hasTruth}}<span>true <b>{{truthLabel}}</b></span>{{/hasTruth}}<span>predicted <b>{{predictedLabel}}</b> ({{confidence}})</span>{{#wrong}}<span class="badge bad">✗ misclassified</span>{{/wrong}}{{#right}}<span class="badge ok">✓ correct</span>{{/right}}<span class="ln">{{tokenCount}} tokens</span>{{#hasTau}}<span class="agr{{#disagrees}} low{{/disagrees}}" title="{{tauTitle}}">τ(attention, IG) {{tau}}</span>{{/hasTau}}{{#disagrees}}<span class="badge warn">⚠ attention and attribution disagree</span>{{/disagrees}}</div>
         <p class="text">{{#segments}}{{#isToken}}<span class="t{{css}}" tabindex="0" style="--a:{{alpha}}" aria-label="{{aria}}"{{#hasRank}} data-r="{{rank}}"{{/hasRank}}>{{text}}</span>{{/isToken}}{{^isToken}}{{text}}{{/isToken}}{{/segments}}{{#hiddenTail}}<span class="cut">{{tailNote}}</span>{{/hiddenTail}}</p>
+        {{#disagrees}}<p class="note warnnote">{{disagreeNote}}</p>{{/disagrees}}
         {{#hasAlternatives}}<p class="alt">{{#alternatives}}<span><b>{{methodName}}</b>{{#top}} {{token}}<i>{{value}}</i>{{/top}}{{#none}} <i>none</i>{{/none}}</span>{{/alternatives}}</p>{{/hasAlternatives}}{{#partial}}<p class="note">Other methods not computed for this document (beyond the attribution limit).</p>{{/partial}}
         {{#noTokens}}<p class="note">No token of this document is in the tokenizer's output; the model scored it on its prior.</p>{{/noTokens}}
         <ul class="probs" aria-label="class probabilities">{{#probabilities}}<li{{#isTop}} class="top"{{/isTop}}>{{probLabel}}<span class="pb" aria-hidden="true"><i style="width:{{pct}}%"></i></span>{{value}}</li>{{/probabilities}}</ul>

@@ -81,6 +81,13 @@ struct DocumentView {
     var hasAlternatives: Bool
     /// Scored by the default method only (beyond the attribution limit).
     var partial: Bool
+    /// τ(attention, integrated gradients), when defined.
+    var hasTau: Bool
+    var tau: String
+    var tauTitle: String
+    /// τ below `ReportAnalysis.disagreementThreshold`.
+    var disagrees: Bool
+    var disagreeNote: String
 }
 
 struct SortOptionView { var value: String; var text: String; var selected: Bool }
@@ -124,6 +131,25 @@ struct PageView {
     var faithfulness: [FaithfulnessView]
     var hasFaithfulness: Bool
     var faithfulnessNote: String
+    var hasCalibration: Bool
+    var ece: String
+    var eceNote: String
+    var reliability: [PlotView]
+    var calibrationNote: String
+    var riskPlot: [PlotView]
+    var riskRows: [RiskRowView]
+    var riskNote: String
+    var hasComparison: Bool
+    var comparisonNote: String
+    var tauNames: [String]
+    var tauRows: [TauRowView]
+    var eraserPercentages: [String]
+    var eraserRows: [EraserRowView]
+    var hasPermutation: Bool
+    var permutationPlot: [PlotView]
+    var permutationNote: String
+    var tauLegend: String
+    var hasTauLegend: Bool
     var documents: [DocumentView]
     var sortOptions: [SortOptionView]
     var scriptHash: String
@@ -276,6 +302,11 @@ extension DocumentView: MustacheParent {
         case "alternatives": return alternatives
         case "hasAlternatives": return hasAlternatives
         case "partial": return partial
+        case "hasTau": return hasTau
+        case "tau": return tau
+        case "tauTitle": return tauTitle
+        case "disagrees": return disagrees
+        case "disagreeNote": return disagreeNote
         default: return nil
         }
     }

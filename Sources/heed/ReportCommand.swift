@@ -15,7 +15,9 @@ struct Report: ParsableCommand {
             predicted labels and class probabilities; a switcher repaints them by gradient, gradient × \
             input, integrated gradients or occlusion (computed for the shown documents only). The header holds the model configuration, \
             accuracy, macro-F1, the confusion matrix, the tokens with the highest mean attention and \
-            integrated-gradients score per class, training curves from MODEL.log.jsonl, an erasure test of attention faithfulness and, with --compare, \
+            integrated-gradients score per class, training curves from MODEL.log.jsonl, an erasure test of attention faithfulness, \
+            calibration (ECE, reliability diagrams before and after the model's temperature, risk–coverage), a method comparison \
+            (Kendall tau per method pair, ERASER comprehensiveness and sufficiency, the attention permutation test) and, with --compare, \
             the baseline-vs-attention table from `heed compare`. No network requests; readable without \
             JavaScript.
             """)
@@ -24,7 +26,10 @@ struct Report: ParsableCommand {
     @Argument(help: "Corpus to show (labelled for accuracy and the confusion matrix).") var corpus: String
     @Option(name: .shortAndLong, help: "HTML file to write.") var output: String
     @Option(help: "Documents to show (metrics and the faithfulness test use all of them).") var limit = 200
-    @Option(help: "Which documents come first: misclassified (confidently wrong first), confidence (least sure first), length (longest first), corpus.")
+    @Option(
+        help:
+            "Which documents come first: misclassified (confidently wrong first), confidence (least sure first), length (longest first), corpus, disagreement (attention and integrated gradients disagree most: lowest Kendall tau first, among the --attribution-limit documents scored by every method)."
+    )
     var sort: ReportSort = .misclassified
     @Option(help: "Comparison JSON written by heed compare.") var compare: String?
     @Option(help: "Training log (default: MODEL.log.jsonl when it exists).") var log: String?
@@ -32,12 +37,15 @@ struct Report: ParsableCommand {
     @Option(help: "Integrated-gradients steps per shown document (each costs one forward and backward row).") var steps = 32
     @Option(help: "Score only the first N shown documents by every method (the rest by attention, or occlusion for baselines).")
     var attributionLimit = 500
+    @Option(help: "Threads for the method comparison, each with its own copy of the model (default: the number of cores, at most 8).")
+    var workers = min(8, ProcessInfo.processInfo.activeProcessorCount)
     @OptionGroup var input: InputOptions
 
     func validate() throws {
         guard limit >= 0 else { throw ValidationError("--limit must be 0 or more") }
         guard steps >= 1 else { throw ValidationError("--steps must be 1 or more") }
         guard attributionLimit >= 0 else { throw ValidationError("--attribution-limit must be 0 or more") }
+        guard (1...256).contains(workers) else { throw ValidationError("--workers must be in 1...256 (got \(workers))") }
     }
 
     func run() throws {
@@ -53,6 +61,7 @@ struct Report: ParsableCommand {
         report.seed = seed
         report.steps = steps
         report.attributionLimit = attributionLimit
+        report.workers = workers
         let logPath = log ?? model + ".log.jsonl"
         if log != nil || FileManager.default.fileExists(atPath: logPath) {
             report.trainingLog = try HTMLReport.readTrainingLog(logPath)

@@ -53,7 +53,7 @@ import Testing
         #expect(badLabel.status != 0 && badLabel.stderr.contains("other.tsv:1"), "\(badLabel.stderr)")
         let noFolder = try heed(["report", scratch.path + "/m.heed", train, "-o", scratch.path + "/no/such/r.html"])
         #expect(noFolder.status != 0 && noFolder.stderr.contains("does not exist"))
-        for (option, value) in [("--steps", "0"), ("--attribution-limit", "-1")] {
+        for (option, value) in [("--steps", "0"), ("--attribution-limit", "-1"), ("--workers", "0")] {
             let bad = try heed(["report", scratch.path + "/m.heed", train, option, value, "-o", scratch.path + "/r.html"])
             #expect(bad.status != 0 && bad.stderr.contains(option), "\(bad.stderr)")
         }
@@ -64,5 +64,18 @@ import Testing
         #expect(cheap.status == 0, "\(cheap.stderr)")
         let html = try String(contentsOfFile: scratch.path + "/r.html", encoding: .utf8)
         #expect(html.contains("Integrated gradients (2 steps") && html.contains("Only the first 1 document in this order is scored"))
+
+        // The disagreement sort: the documents scored by every method, lowest τ(attention, IG) first.
+        let worst = try heed([
+            "report", scratch.path + "/m.heed", train, "--sort", "disagreement", "--limit", "3", "--steps", "2", "--workers", "2", "-o",
+            scratch.path + "/w.html",
+        ])
+        #expect(worst.status == 0, "\(worst.stderr)")
+        let page = try String(contentsOfFile: scratch.path + "/w.html", encoding: .utf8)
+        #expect(page.contains("<option value=\"disagreement\" selected>attention and attribution disagree most</option>"))
+        #expect(page.contains("Order: attention and attribution disagree most."))
+        let taus = page.components(separatedBy: "τ(attention, IG) ").dropFirst().compactMap { Double($0.prefix { $0 != "<" }) }
+        #expect(taus.count == 3 && taus == taus.sorted(), "\(taus)")
+        #expect(page.contains("id=\"h-calibration\"") && page.contains("<table class=\"tau\">"))
     }
 }

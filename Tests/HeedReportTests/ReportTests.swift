@@ -166,6 +166,46 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) 
         printed("k=\(row.k) top drop", row.topProbabilityDrop, step: 1e-3)
         printed("k=\(row.k) random drop", row.randomProbabilityDrop, step: 1e-3)
     }
+    // The method comparison: τ and ERASER's top tokens follow each method's token order, the
+    // tables print three decimals, the permutation plot places points to 0.1 px.
+    for d in a.compared {
+        // Exact ties are left alone: they come from identical inputs (occlusion of either of two
+        // equal neighbouring tokens leaves the same sequence), which every machine scores alike.
+        for (m, scores) in a.documents[d].attributions {
+            let sorted = scores.map(Double.init).sorted()
+            for (x, y) in zip(sorted, sorted.dropFirst()) where y != x && y - x < margin(y, step: 1e-12) {
+                hazards.append("doc \(d) \(m.rawValue) order: \(x) and \(y) are too close to order")
+            }
+        }
+        if let p = a.documents[d].permutation {
+            printed("doc \(d) max attention", p.maxAttention, step: 0.1 / 372, thresholds: [0.25, 0.5, 0.75])
+            printed("doc \(d) max attention", p.maxAttention, step: 1e-3)
+            printed("doc \(d) permutation change", p.medianOutputChange, step: 1e-3)
+        }
+    }
+    for e in a.comparison?.erasure ?? [] {
+        for (k, v) in (e.comprehensiveness + e.sufficiency + [e.aopcComprehensiveness, e.aopcSufficiency]).enumerated() {
+            printed("\(e.ranking) ERASER[\(k)]", v, step: 1e-3)
+        }
+    }
+    for bin in a.comparison?.permutation?.bins ?? [] {
+        if let v = bin.medianOutputChange { printed("permutation bin \(bin.low)", v, step: 1e-3) }
+    }
+    // Calibration: ECE and bin confidences in percent to 0.1, points to 0.1 px, bin membership,
+    // and the risk–coverage table's thresholds.
+    if let c = a.calibration {
+        for m in [c.uncalibrated] + (c.calibrated.map { [$0] } ?? []) {
+            printed("ECE at T=\(m.temperature)", m.expectedCalibrationError, step: 1e-3)
+            for bin in m.bins { if let conf = bin.confidence { printed("bin \(bin.low) confidence", conf, step: 1e-3) } }
+        }
+        let edges = (1..<Calibration.binCount).map { Double($0) / Double(Calibration.binCount) } + HTMLReport.riskThresholds(classes: a.labels.count)
+        for (i, conf) in c.confidences.enumerated() { printed("doc \(i) confidence", conf, step: 1e-3, thresholds: edges) }
+        // The T = 1 diagram bins the softmax as trained.
+        for (i, p) in classifier.predict(ids: try classifier.encode(documents.map(\.text)).map(\.ids)).enumerated() {
+            let plain = Calibration.probabilities(logits: p.logits[...], temperature: 1)[p.best]
+            printed("doc \(i) confidence at T=1", plain, step: 1e-3, thresholds: edges)
+        }
+    }
     return hazards
 }
 
@@ -280,7 +320,7 @@ func spanCounts(_ html: String) -> [String: Int] {
         let allowedTags: Set<String> = [
             "!doctype", "html", "head", "meta", "title", "style", "/style", "body", "main", "h1", "h2", "h3", "p", "b", "span", "div",
             "section", "table", "thead", "tbody", "tr", "th", "td", "dl", "dt", "dd", "details", "summary", "svg", "line",
-            "text", "polyline", "circle", "label", "select", "option", "input", "article", "a", "ul", "li", "i", "footer",
+            "text", "polyline", "circle", "rect", "small", "label", "select", "option", "input", "article", "a", "ul", "li", "i", "footer",
             "script", "/script",
         ]
         for tag in tags(html) {
@@ -449,7 +489,7 @@ func spanCounts(_ html: String) -> [String: Int] {
         let small = try report.render(classifier: classifier, documents: docs(100)).utf8.count
         // Timed: the page from the analysis (the analysis' own cost is bounded by attributionLimit).
         let analysis = try ReportAnalysis.run(
-            classifier: classifier, documents: docs(2000), limit: report.limit, steps: report.steps, attributionLimit: report.attributionLimit)
+            classifier: classifier, documents: docs(2000), limit: report.limit, steps: report.steps, attributionLimit: report.attributionLimit, workers: 2)
         let started = clock.now
         let large = try report.render(analysis, classifier: classifier).utf8.count
         let seconds = Double((clock.now - started).components.seconds)
@@ -463,14 +503,19 @@ func spanCounts(_ html: String) -> [String: Int] {
     @Test func baselineIsShadedByOcclusionAndSaysSo() throws {
         let classifier = try tinyModel(.lstm).classifier
         #expect(!classifier.hasAttention)
-        let analysis = try ReportAnalysis.run(classifier: classifier, documents: goldenDocuments)
+        let analysis = try ReportAnalysis.run(classifier: classifier, documents: goldenDocuments, attributionLimit: 1)
         #expect(analysis.scoreKind == .occlusion)
         #expect(analysis.faithfulness.isEmpty)
-        // The same leave-one-out batch the analysis scored (every token of every shown document, in
-        // order): identical BLAS calls, so the scores must match bit for bit.
+        // The document scored by every method has the occlusion of its explanation (the method
+        // comparison's one pass), bit for bit.
+        let compared = try #require(analysis.compared.first)
+        #expect(analysis.compared == [compared])
+        #expect(analysis.documents[compared].scores == (try classifier.explain(goldenDocuments[compared].text, methods: [.occlusion]).scores(.occlusion)))
+        // The other shown documents: the same leave-one-out batch the analysis scored (every token
+        // of every such document, in order): identical BLAS calls, so the scores must match bit for bit.
         let encoded = try classifier.encode(goldenDocuments.map(\.text))
         var sequences: [[Int32]] = [], owners: [(doc: Int, token: Int)] = []
-        for d in analysis.shown {
+        for d in analysis.shown where d != compared {
             for t in encoded[d].ids.indices {
                 var without = encoded[d].ids
                 without.remove(at: t)
@@ -478,6 +523,7 @@ func spanCounts(_ html: String) -> [String: Int] {
                 owners.append((d, t))
             }
         }
+        #expect(!owners.isEmpty)
         for (owner, result) in zip(owners, classifier.predict(ids: sequences)) {
             let doc = analysis.documents[owner.doc]
             #expect(doc.scores![owner.token] == doc.probabilities[doc.predicted] - result.probabilities[doc.predicted])
