@@ -115,7 +115,14 @@ public final class Classifier {
 
     private var pk = Packing()
     private var packedIds: [Int32] = []
-    private let pooled = Buffer(), dPooled = Buffer(), dOut = Buffer(), customDLogits = Buffer()
+    private let pooled = Buffer(), dPooled = Buffer(), dOut = Buffer(), customDLogits = Buffer(), copyTokens = Buffer()
+    private var copyScales: [Float] = []
+    /// Whether an inference forward over scaled copies of one sequence shares their input
+    /// projection (see `forward`). On by default; tests turn it off to compare with the per-row
+    /// product.
+    var sharesInputProjection = true
+    /// Whether the last `forward` shared the input projection (tests check the path was taken).
+    private(set) var sharedInputProjection = false
     private var sortedLabels: [Int] = []
     private var forwardDone = false, lossDone = false, trainingForward = false, perRowInputGradient = false
 
@@ -185,7 +192,10 @@ public final class Classifier {
     ///
     /// `inputScales` (one per sequence, caller's order) multiplies each sequence's embedded tokens
     /// before the LSTM: integrated gradients walks the straight line from the zero baseline (the
-    /// `<pad>` row) to the real input with it.
+    /// `<pad>` row) to the real input with it. When every sequence has the same length and ids and
+    /// `training` is false, the LSTM's input projection (s·e)·W_ihᵀ is formed as s·(e·W_ihᵀ) from
+    /// one product over the sequence's tokens rather than one over every copy's: the copies cost
+    /// only their recurrent products. Equal to the per-row product up to Float rounding.
     public func forward(ids: [Int32], lengths: [Int], batch B: Int, steps T: Int, training: Bool, inputScales: [Float]? = nil) -> ForwardOutput {
         precondition(ids.count == B * T, "ids must hold batch × steps = \(B * T) values, got \(ids.count)")
         precondition(B >= 1 && T >= 1, "empty batch")
@@ -210,7 +220,17 @@ public final class Classifier {
             }
         }
         dropIn.forward(x, count: P * E, training: training, rng: &rng)
-        lstm.forward(x, pk)
+        var copies: ScaledCopies? = nil
+        if let inputScales, sharesInputProjection, !training, isCopies(ids: ids, lengths: lengths, batch: B, steps: T) {
+            // Unscaled rows of the one sequence (sorted sequence 0 at each position).
+            let L = lengths[0], rows = copyTokens.reserve(L * E), w = embedding.weight.value
+            for t in 0..<L { (rows + t * E).update(from: w + Int(ids[t]) * E, count: E) }
+            copyScales.removeAll(keepingCapacity: true)
+            for j in 0..<B { copyScales.append(inputScales[pk.order[j]]) }
+            copies = ScaledCopies(tokens: rows, length: L, scales: copyScales)
+        }
+        sharedInputProjection = copies != nil
+        lstm.forward(x, pk, copies: copies)
         let h = lstm.out.ptr
         let pool: UnsafeMutablePointer<Float>
         if let att = attention {
@@ -256,6 +276,16 @@ public final class Classifier {
         lossDone = false
         trainingForward = training
         return ForwardOutput(logits: logits, probabilities: probs, attention: attn)
+    }
+
+    /// Whether all `batch` sequences have the first one's length and ids.
+    private func isCopies(ids: [Int32], lengths: [Int], batch B: Int, steps T: Int) -> Bool {
+        let L = lengths[0]
+        for b in 1..<B {
+            if lengths[b] != L { return false }
+            for t in 0..<L where ids[b * T + t] != ids[t] { return false }
+        }
+        return true
     }
 
     /// Mean cross-entropy of the last `forward` against `labels` (caller's batch order), with

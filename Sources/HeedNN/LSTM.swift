@@ -5,9 +5,20 @@ import Foundation
 /// active rows and a fused gate loop. Backward: per step the fused gate-gradient loop and one
 /// recurrent GEMM; the weight gradients are GEMMs over many steps at once.
 ///
-/// Saved per packed row: the four activated gates, c_t and h_t (6H floats). The previous states
-/// are not copied: sequences are sorted by length, so the rows active at step t are the first
-/// rows of step t-1 and h_{t-1}, c_{t-1} are read from there; tanh(c_t) is recomputed.
+/// A batch of scaled copies of one sequence (integrated gradients): copy j of the sorted batch
+/// reads `scales[j]`·e_t at position t, where e_t is row t of `tokens` [length × E]. The input
+/// projection is linear, so (s·e_t)·W_ihᵀ = s·(e_t·W_ihᵀ): one [length × E]·[E × 4H] product
+/// serves every copy, instead of one over all `scales.count`·length packed rows.
+struct ScaledCopies {
+    let tokens: UnsafePointer<Float>
+    let length: Int
+    let scales: [Float]
+}
+
+/// Saved per packed row: the four activated gates, c_t, tanh(c_t) and h_t (7H floats). The
+/// previous states are not copied: sequences are sorted by length, so the rows active at step t
+/// are the first rows of step t-1 and h_{t-1}, c_{t-1} are read from there. tanh(c_t) is kept
+/// rather than recomputed in backward: it was 3% of an integrated-gradients explanation.
 final class LSTMDirection {
     let input: Int
     let hidden: Int
@@ -16,11 +27,13 @@ final class LSTMDirection {
     // Saved activations, all packed rows.
     let gates = Buffer()  // [P × 4H] activated i, f, g, o; gate gradients after backward
     let cell = Buffer()  // [P × H] c_t
+    let cellTanh = Buffer()  // [P × H] tanh(c_t)
     let out = Buffer()  // [P × H] h_t
     let dCarry = Buffer()  // [B × H]
     let biasSum = Buffer()  // [4H]
     let zeroState: Buffer  // [H] h_{-1} = c_{-1} = 0, never written
     let shifted = Buffer()  // [≤ chunkRows × H] h_{t-1} rows gathered for the W_hh gradient
+    let projection = Buffer()  // [length × 4H] e_t·W_ihᵀ of a `ScaledCopies` batch
     private var x: UnsafePointer<Float>?
 
     /// Rows per W_hh-gradient GEMM: large enough for GEMM efficiency, small next to P × H.
@@ -43,16 +56,26 @@ final class LSTMDirection {
     var parameters: [Param] { [wih, whh, bih, bhh] }
 
     /// `x` [P × E] packed; must stay valid until `backward`. Result in `out` [P × H].
-    func forward(_ x: UnsafePointer<Float>, _ pk: Packing) {
+    ///
+    /// With `copies` (every sequence is a scaled copy of one, so `x` holds exactly those rows),
+    /// the input projection is formed from the copies' shared projection instead of from `x`;
+    /// `x` is still kept for the W_ih gradient. `reversed`: this direction reads the sequence
+    /// backwards, step t is position length−1−t.
+    func forward(_ x: UnsafePointer<Float>, _ pk: Packing, copies: ScaledCopies? = nil, reversed: Bool = false) {
         self.x = x
         let P = pk.total, H = hidden, H4 = 4 * hidden, E = input
         let G = gates.reserve(P * H4)
         let C = cell.reserve(P * H)
+        let TC = cellTanh.reserve(P * H)
         let O = out.reserve(P * H)
         let bs = biasSum.reserve(H4)
         let zero = UnsafePointer(zeroState.ptr)
         for k in 0..<H4 { bs[k] = bih.value[k] + bhh.value[k] }
-        BLAS.gemm(false, true, P, H4, E, 1, x, E, wih.value, E, 0, G, H4)
+        if let copies {
+            projectCopies(copies, pk, reversed: reversed, into: G)
+        } else {
+            BLAS.gemm(false, true, P, H4, E, 1, x, E, wih.value, E, 0, G, H4)
+        }
         pk.batchSizes.withUnsafeBufferPointer { bsz in
             pk.offsets.withUnsafeBufferPointer { off in
                 let T = pk.steps
@@ -66,7 +89,7 @@ final class LSTMDirection {
                         let r = r0 + j
                         let g = G + r * H4
                         let cp = t > 0 ? UnsafePointer(C + (off[t - 1] + j) * H) : zero
-                        let c = C + r * H, h = O + r * H
+                        let c = C + r * H, tc = TC + r * H, h = O + r * H
                         // Fused gate nonlinearities (SIMD), then the cell update.
                         sigmoidBias(g, bs, 2 * H)
                         tanhBias(g + 2 * H, bs + 2 * H, H)
@@ -74,16 +97,45 @@ final class LSTMDirection {
                         var k = 0
                         while k + 8 <= H {
                             let cv = load8(g + H + k) * load8(cp + k) + load8(g + k) * load8(g + 2 * H + k)
+                            let tv = fastTanh8(cv)
                             store8(cv, c + k)
-                            store8(load8(g + 3 * H + k) * fastTanh8(cv), h + k)
+                            store8(tv, tc + k)
+                            store8(load8(g + 3 * H + k) * tv, h + k)
                             k += 8
                         }
                         while k < H {
                             let cv = g[H + k] * cp[k] + g[k] * g[2 * H + k]
+                            let tv = fastTanh(cv)
                             c[k] = cv
-                            h[k] = g[3 * H + k] * fastTanh(cv)
+                            tc[k] = tv
+                            h[k] = g[3 * H + k] * tv
                             k += 1
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes row (t, j)'s input projection scales[j]·(e_pos·W_ihᵀ) into `G` [P × 4H].
+    private func projectCopies(_ copies: ScaledCopies, _ pk: Packing, reversed: Bool, into G: UnsafeMutablePointer<Float>) {
+        let L = copies.length, H4 = 4 * hidden, E = input
+        precondition(copies.scales.count == pk.batch && pk.lengths.allSatisfy { $0 == L }, "ScaledCopies must match the batch")
+        let proj = projection.reserve(L * H4)
+        BLAS.gemm(false, true, L, H4, E, 1, copies.tokens, E, wih.value, E, 0, proj, H4)
+        copies.scales.withUnsafeBufferPointer { scales in
+            for t in 0..<L {
+                let src = UnsafePointer(proj + (reversed ? L - 1 - t : t) * H4)
+                for j in 0..<pk.batch {
+                    let dst = G + pk.row(j, t) * H4, s = scales[j]
+                    var k = 0
+                    while k + 8 <= H4 {
+                        store8(load8(src + k) * s, dst + k)
+                        k += 8
+                    }
+                    while k < H4 {
+                        dst[k] = src[k] * s
+                        k += 1
                     }
                 }
             }
@@ -96,7 +148,7 @@ final class LSTMDirection {
     func backward(_ dh: UnsafeMutablePointer<Float>, _ pk: Packing, dx: UnsafeMutablePointer<Float>?, parameterGradients: Bool = true) {
         guard let x else { preconditionFailure("LSTM.backward before forward") }
         let P = pk.total, H = hidden, H4 = 4 * hidden, E = input
-        let G = gates.ptr, C = cell.ptr, O = out.ptr
+        let G = gates.ptr, C = cell.ptr, TC = cellTanh.ptr, O = out.ptr
         let zero = UnsafePointer(zeroState.ptr)
         // Gate gradients overwrite the saved gate activations in place: each element is read
         // once, just before it is overwritten, and nothing needs the activations afterwards.
@@ -117,12 +169,12 @@ final class LSTMDirection {
                     for j in 0..<n {
                         let r = r0 + j
                         let g = G + r * H4, d = dG + r * H4
-                        let c = C + r * H, dhr = dh + r * H, dcj = dc + j * H
+                        let tc = TC + r * H, dhr = dh + r * H, dcj = dc + j * H
                         let cp = t > 0 ? UnsafePointer(C + (off[t - 1] + j) * H) : zero
                         var k = 0
                         while k + 8 <= H {
                             let iv = load8(g + k), fv = load8(g + H + k), gv = load8(g + 2 * H + k), ov = load8(g + 3 * H + k)
-                            let tv = fastTanh8(load8(c + k)), dhv = load8(dhr + k)
+                            let tv = load8(tc + k), dhv = load8(dhr + k)
                             let dcv = load8(dcj + k) + dhv * ov * (1 - tv * tv)
                             store8(dcv * fv, dcj + k)
                             store8(dcv * gv * iv * (1 - iv), d + k)
@@ -133,7 +185,7 @@ final class LSTMDirection {
                         }
                         while k < H {
                             let iv = g[k], fv = g[H + k], gv = g[2 * H + k], ov = g[3 * H + k]
-                            let tv = fastTanh(c[k]), dhv = dhr[k]
+                            let tv = tc[k], dhv = dhr[k]
                             let dcv = dcj[k] + dhv * ov * (1 - tv * tv)
                             dcj[k] = dcv * fv
                             d[k] = dcv * gv * iv * (1 - iv)
@@ -211,17 +263,18 @@ final class LSTM {
 
     var parameters: [Param] { forwardDir.parameters + (reverseDir?.parameters ?? []) }
 
-    /// `x` [P × E] packed, must stay valid until `backward`.
-    func forward(_ x: UnsafePointer<Float>, _ pk: Packing) {
+    /// `x` [P × E] packed, must stay valid until `backward`. `copies`: see `ScaledCopies` (`x`
+    /// must hold those rows).
+    func forward(_ x: UnsafePointer<Float>, _ pk: Packing, copies: ScaledCopies? = nil) {
         let P = pk.total, H = hidden, E = input, D = outputDim
-        forwardDir.forward(x, pk)
+        forwardDir.forward(x, pk, copies: copies)
         guard let rev = reverseDir else { return }
         let o = concatenated.reserve(P * D)
         let xr = xRev.reserve(P * E)
         pk.reversed.withUnsafeBufferPointer { perm in
             for r in 0..<P { (xr + perm[r] * E).update(from: x + r * E, count: E) }
         }
-        rev.forward(xr, pk)
+        rev.forward(xr, pk, copies: copies, reversed: true)
         let hf = forwardDir.out.ptr, hr = rev.out.ptr
         pk.reversed.withUnsafeBufferPointer { perm in
             for r in 0..<P {

@@ -114,24 +114,33 @@ struct Reference {
     var logits: [[Int]] = [], probabilities: [[Int]] = [], attention: [[Int]] = []
     var loss: Int?
 
-    init(_ model: Classifier, ids: [Int32], lengths: [Int], steps T: Int, labels: [Int]? = nil, classWeights: [Float]? = nil) {
+    /// `inputScales` multiply each document's embedded tokens (`Classifier.forward`'s
+    /// `inputScales`). `sharedProjection` evaluates the LSTM's input term as the Classifier does for
+    /// scaled copies of one document, s·(Σ_k W_ih,gk·e_k), instead of Σ_k W_ih,gk·(s·e_k): the
+    /// exact values are the same, the rounding bounds are those of the chosen order.
+    init(
+        _ model: Classifier, ids: [Int32], lengths: [Int], steps T: Int, labels: [Int]? = nil, classWeights: [Float]? = nil,
+        inputScales: [Float]? = nil, sharedProjection: Bool = false
+    ) {
         config = model.config
         for p in model.parameters { params[p.name] = p.values.map { tape.leaf(Double($0)) } }
         for (b, len) in lengths.enumerated() {
             let doc = (0..<len).map { Int(ids[b * T + $0]) }
-            document(doc)
+            document(doc, scale: inputScales.map { tape.leaf(Double($0[b])) }, shared: sharedProjection)
         }
         if let labels { loss = lossNode(labels: labels, classWeights: classWeights) }
     }
 
     private func row(_ name: String, _ r: Int, _ width: Int) -> ArraySlice<Int> { params[name]![(r * width)..<((r + 1) * width)] }
 
-    private func direction(_ suffix: String, _ xs: [[Int]]) -> [[Int]] {
+    /// `sharedScale`: `xs` are unscaled and the input term is sharedScale·(W_ih·x).
+    private func direction(_ suffix: String, _ xs: [[Int]], sharedScale: Int? = nil) -> [[Int]] {
         let E = config.embedDim, H = config.hiddenDim
         var h: [Int] = [], c: [Int] = [], out: [[Int]] = []
         for x in xs {
             let pre = (0..<(4 * H)).map { r -> Int in
                 var products = Array(zip(row("lstm.weight_ih_l0" + suffix, r, E), x))
+                if let s = sharedScale { products = [(s, tape.sum(products))] }
                 if !h.isEmpty { products += zip(row("lstm.weight_hh_l0" + suffix, r, H), h) }
                 return tape.sum(products, [(params["lstm.bias_ih_l0" + suffix]![r], 1), (params["lstm.bias_hh_l0" + suffix]![r], 1)])
             }
@@ -144,13 +153,15 @@ struct Reference {
         return out
     }
 
-    private mutating func document(_ doc: [Int]) {
+    private mutating func document(_ doc: [Int], scale: Int?, shared: Bool) {
         let E = config.embedDim, D = config.outputDim, C = config.classes, L = doc.count
-        let xs = doc.map { Array(row("embedding.weight", $0, E)) }
-        let hf = direction("", xs)
+        var xs = doc.map { Array(row("embedding.weight", $0, E)) }
+        if let scale, !shared { xs = xs.map { $0.map { tape.mul(scale, $0) } } }
+        let sharedScale = shared ? scale : nil
+        let hf = direction("", xs, sharedScale: sharedScale)
         var outputs = hf
         if config.bidirectional {
-            let hr = direction("_reverse", xs.reversed())
+            let hr = direction("_reverse", xs.reversed(), sharedScale: sharedScale)
             outputs = (0..<L).map { hf[$0] + hr[L - 1 - $0] }
         }
         let pooled: [Int]
