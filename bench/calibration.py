@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 
-from common import BENCH_ONLY, ROOT, SHIPPED, corpus_dir, load_results, rel, run, write_results
+from common import BENCH_ONLY, ROOT, SHIPPED, available, heed_version, load_results, rel, run, write_results
 
 RESULTS = os.path.join(ROOT, "bench", "results", "calibration.json")
 
@@ -31,12 +31,8 @@ def main():
     args = ap.parse_args()
     reuse = dict(r.split("=", 1) for r in args.reuse)
     results = load_results(args.results)
-    version = subprocess.run([args.heed, "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
-    for name in args.corpora:
-        d = corpus_dir(name)
-        if not os.path.exists(os.path.join(d, "train.tsv")):
-            print(f"skip {name}: {d} not found", file=sys.stderr)
-            continue
+    version = heed_version(args.heed)
+    for name, d in available(args.corpora):
         train, test, dev = (os.path.join(d, f + ".tsv") for f in ("train", "test", "dev"))
         out = os.path.join(ROOT, "bench", "out", "calibration", name)
         os.makedirs(out, exist_ok=True)

@@ -17,6 +17,20 @@ def corpus_dir(name):
     return os.path.join(ROOT, "corpora", name) if name in SHIPPED else os.path.join(SHARED, name)
 
 
+def available(names):
+    """(name, folder) of each corpus that is here; the others are named on stderr and skipped."""
+    for name in names:
+        d = corpus_dir(name)
+        if os.path.exists(os.path.join(d, "train.tsv")):
+            yield name, d
+        else:
+            print(f"skip {name}: {d} not found", file=sys.stderr)
+
+
+def heed_version(heed):
+    return subprocess.run([heed, "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
+
+
 def rel(path):
     return os.path.relpath(path, ROOT)
 

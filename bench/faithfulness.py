@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 
-from common import ROOT, SHIPPED, corpus_dir, load_results, rel, run, write_results
+from common import ROOT, SHIPPED, available, heed_version, load_results, rel, run, write_results
 
 RESULTS = os.path.join(ROOT, "bench", "results", "faithfulness.json")
 
@@ -40,12 +40,8 @@ def main():
     args = ap.parse_args()
     reuse = dict(r.split("=", 1) for r in args.reuse)
     results = load_results(args.results)
-    version = subprocess.run([args.heed, "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
-    for name in args.corpora:
-        d = corpus_dir(name)
-        if not os.path.exists(os.path.join(d, "train.tsv")):
-            print(f"skip {name}: {d} not found", file=sys.stderr)
-            continue
+    version = heed_version(args.heed)
+    for name, d in available(args.corpora):
         train, test = os.path.join(d, "train.tsv"), os.path.join(d, "test.tsv")
         if name in reuse:
             model, train_cmd, train_seconds = reuse[name], None, None

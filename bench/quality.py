@@ -13,10 +13,9 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
 
-from common import BENCH_ONLY, ROOT, SHIPPED, corpus_dir, run
+from common import BENCH_ONLY, ROOT, SHIPPED, available, heed_version, run
 
 RESULTS = os.path.join(ROOT, "bench", "results", "quality.json")
 
@@ -49,12 +48,8 @@ def main():
     args = ap.parse_args()
     results_path = args.results
     results = json.load(open(results_path)) if os.path.exists(results_path) else {}
-    version = subprocess.run([args.heed, "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
-    for name in args.corpora:
-        d = corpus_dir(name)
-        if not os.path.exists(os.path.join(d, "train.tsv")):
-            print(f"skip {name}: {d} not found", file=sys.stderr)
-            continue
+    version = heed_version(args.heed)
+    for name, d in available(args.corpora):
         out = os.path.join(ROOT, "bench", "out", "quality", os.path.basename(args.results).replace(".json", ""), name)
         os.makedirs(out, exist_ok=True)
         train, test = os.path.join(d, "train.tsv"), os.path.join(d, "test.tsv")
