@@ -84,16 +84,27 @@ extension TextClassifier {
 
     /// `explain` with the caller's tokenizer (a worker reuses one for all its texts).
     func explain(_ text: String, methods: [AttributionMethod]?, target: AttributionTarget, steps: Int, tokenizer: Tokenizer) throws -> Explanation {
-        let methods = methods ?? attributionMethods
-        if methods.contains(.attention) && !hasAttention { throw AttributionError.noAttention(modelKind) }
-        if methods.contains(.integratedGradients) && steps < 1 { throw AttributionError.steps(steps) }
-        // One token past the model's limit, read once, tells whether the text was cut.
+        let (encoded, truncated) = encodeNotingCut(text, tokenizer: tokenizer)
+        return try explain(encoded, truncated: truncated, methods: methods, target: target, steps: steps)
+    }
+
+    /// The text as the model reads it, and whether it had more tokens than that: one token past
+    /// the model's limit, read once, tells.
+    func encodeNotingCut(_ text: String, tokenizer: Tokenizer) -> (encoded: EncodedText, truncated: Bool) {
         var encoded = encode(text, tokenizer: tokenizer, maxLength: options.maxLength + 1)
         let truncated = encoded.ids.count > options.maxLength
         if truncated {
             encoded.ids.removeLast()
             encoded.tokens.removeLast()
         }
+        return (encoded, truncated)
+    }
+
+    /// `explain` of an already encoded text.
+    func explain(_ encoded: EncodedText, truncated: Bool, methods: [AttributionMethod]?, target: AttributionTarget, steps: Int) throws -> Explanation {
+        let methods = methods ?? attributionMethods
+        if methods.contains(.attention) && !hasAttention { throw AttributionError.noAttention(modelKind) }
+        if methods.contains(.integratedGradients) && steps < 1 { throw AttributionError.steps(steps) }
         let ids = encoded.ids, n = ids.count
         let prediction = predict(ids: [ids])[0]
         let predicted = prediction.best

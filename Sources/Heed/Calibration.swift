@@ -87,7 +87,11 @@ public enum Calibration {
 
     /// softmax(logits / temperature), in Double.
     public static func probabilities(logits: ArraySlice<Float>, temperature: Double) -> [Double] {
-        let z = logits.map { Double($0) / temperature }
+        softmax(logits.map { Double($0) / temperature })
+    }
+
+    /// softmax(z), shifted by the largest value so nothing overflows.
+    static func softmax(_ z: [Double]) -> [Double] {
         let top = z.max() ?? 0
         let e = z.map { exp($0 - top) }
         let sum = e.reduce(0, +)
@@ -226,6 +230,12 @@ public struct CalibrationReport: Codable, Sendable, Equatable {
     /// At the model's temperature: what answering only above a confidence threshold buys.
     public var riskCoverage: [RiskCoveragePoint]
 
+    /// Per document, in order: the reported confidence (the top probability at the model's
+    /// temperature) and whether the prediction is right. Not encoded: the curve summarises them.
+    public var confidences: [Double] = []
+    /// See `confidences`.
+    public var correct: [Bool] = []
+
     enum CodingKeys: String, CodingKey {
         case uncalibrated, calibrated
         case riskCoverage = "risk_coverage"
@@ -233,19 +243,41 @@ public struct CalibrationReport: Codable, Sendable, Equatable {
 
     /// The metrics of the probabilities the model reports.
     public var reported: CalibrationMetrics { calibrated ?? uncalibrated }
+
+    /// Metrics at T = 1 and at `temperature` (nil when it is 1), and the risk–coverage curve at
+    /// `temperature`, from logits [n × classes] and the true class indices.
+    public init(logits: [Float], truth: [Int], classes: Int, temperature: Double) {
+        uncalibrated = Calibration.metrics(logits: logits, labels: truth, classes: classes, temperature: 1)
+        calibrated = temperature == 1 ? nil : Calibration.metrics(logits: logits, labels: truth, classes: classes, temperature: temperature)
+        for i in truth.indices {
+            let row = logits[(i * classes)..<((i + 1) * classes)]
+            let best = Calibration.bestIndex(row)
+            confidences.append(Calibration.probabilities(logits: row, temperature: temperature)[best])
+            correct.append(best == truth[i])
+        }
+        riskCoverage = Calibration.riskCoverage(confidences: confidences, correct: correct)
+    }
+
+    /// Coverage and accuracy when only documents with confidence ≥ `threshold` are answered, read
+    /// from every document (the curve may be thinned); nil accuracy when none is answered.
+    public func answered(atLeast threshold: Double) -> (answered: Int, coverage: Double, accuracy: Double?) {
+        let kept = confidences.indices.filter { confidences[$0] >= threshold }
+        let right = kept.filter { correct[$0] }.count
+        return (kept.count, Double(kept.count) / Double(max(1, confidences.count)), kept.isEmpty ? nil : Double(right) / Double(kept.count))
+    }
+
+    /// The round thresholds tables list: those above chance (1/classes), which answers everything.
+    public static func roundThresholds(classes: Int) -> [Double] {
+        [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99].filter { $0 > 1 / Double(max(classes, 1)) }
+    }
 }
 
 extension TextClassifier {
     /// The true classes and the network's logits [n × classes] of labelled documents.
     func labelledLogits(_ docs: [LabelledText], file: String) throws -> (truth: [Int], logits: [Float]) {
-        guard !docs.isEmpty else { throw HeedTextError.noDocuments(file) }
-        let encoder = try DocumentEncoder(vocabulary: vocabulary, maxLength: options.maxLength)
-        let truth = try encoder.labelIndices(docs, file: file)
         var logits: [Float] = []
         logits.reserveCapacity(docs.count * labels.count)
-        for start in stride(from: 0, to: docs.count, by: 1024) {
-            for score in predict(ids: docs[start..<min(start + 1024, docs.count)].map { encoder.ids($0.text) }) { logits += score.logits }
-        }
+        let truth = try scoreLabelled(docs, file: file) { _, score in logits += score.logits }
         return (truth, logits)
     }
 
@@ -267,17 +299,6 @@ extension TextClassifier {
     /// NLL, Brier score, ECE, MCE and the reliability bins at T = 1 and at the model's
     /// temperature, and the risk–coverage curve of the reported probabilities.
     public func calibrationReport(_ docs: [LabelledText], file: String = "test data") throws -> CalibrationReport {
-        let (truth, logits) = try labelledLogits(docs, file: file)
-        let C = labels.count
-        let plain = Calibration.metrics(logits: logits, labels: truth, classes: C, temperature: 1)
-        let scaled = temperature == 1 ? nil : Calibration.metrics(logits: logits, labels: truth, classes: C, temperature: temperature)
-        var confidences: [Double] = [], correct: [Bool] = []
-        for i in truth.indices {
-            let row = logits[(i * C)..<((i + 1) * C)]
-            let best = Calibration.bestIndex(row)
-            confidences.append(Calibration.probabilities(logits: row, temperature: temperature)[best])
-            correct.append(best == truth[i])
-        }
-        return CalibrationReport(uncalibrated: plain, calibrated: scaled, riskCoverage: Calibration.riskCoverage(confidences: confidences, correct: correct))
+        try assessment(docs, file: file, calibration: true).calibration!
     }
 }

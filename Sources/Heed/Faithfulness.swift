@@ -263,12 +263,11 @@ extension TextClassifier {
     func documentFaithfulness(
         _ text: String, index: Int, methods: [AttributionMethod], options: FaithfulnessOptions, tokenizer: Tokenizer
     ) throws -> DocumentFaithfulness {
-        let explanation = try explain(text, methods: methods, target: options.target, steps: options.steps, tokenizer: tokenizer)
-        let ids = encode(text, tokenizer: tokenizer, maxLength: self.options.maxLength).ids
-        let n = ids.count
+        let (encoded, truncated) = encodeNotingCut(text, tokenizer: tokenizer)
+        let explanation = try explain(encoded, truncated: truncated, methods: methods, target: options.target, steps: options.steps)
+        let ids = encoded.ids, n = ids.count
         var result = DocumentFaithfulness(index: index, explanation: explanation, agreement: [], comprehensiveness: [:], sufficiency: [:])
         guard n > 0 else { return result }
-        precondition(explanation.tokens.count == n, "explain and encode read the same tokens")
         for (a, b) in Self.methodPairs(methods) {
             result.agreement.append(
                 MethodAgreement(first: a.rawValue, second: b.rawValue, correlation: RankCorrelation(explanation.scores(a)!, explanation.scores(b)!)))
@@ -279,11 +278,7 @@ extension TextClassifier {
         var rng = Rng(seed: streamSeed)
         var random = Array(0..<n)
         for j in stride(from: n - 1, to: 0, by: -1) { random.swapAt(j, rng.int(below: j + 1)) }
-        var rankings: [(String, [Int])] = methods.map { m in
-            let s = explanation.scores(m)!
-            return (m.rawValue, (0..<n).sorted { s[$0] != s[$1] ? s[$0] > s[$1] : $0 < $1 })
-        }
-        rankings.append(("random", random))
+        let rankings = methods.map { ($0.rawValue, rankedPositions(explanation.scores($0)!)) } + [("random", random)]
         var sequences: [[Int32]] = [], slot: [[Int32]: Int] = [:]
         func intern(_ s: [Int32]) -> Int {
             if let i = slot[s] { return i }
@@ -339,10 +334,7 @@ extension TextClassifier {
             var z = bias
             for t in a.indices { for c in 0..<C { z[c] += Double(a[t]) * projected[t * C + c] } }
             for c in 0..<C { z[c] /= temperature }
-            let top = z.max()!
-            let e = z.map { exp($0 - top) }
-            let sum = e.reduce(0, +)
-            return e.map { $0 / sum }
+            return Calibration.softmax(z)
         }
     }
 
@@ -439,4 +431,10 @@ func median(_ values: [Double]) -> Double {
     let s = values.sorted()
     guard !s.isEmpty else { return .nan }
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+/// Token positions by score, highest first, ties in text order: the ranking every erasure test
+/// (ERASER here, the report's erase-top-k panel) removes tokens by.
+package func rankedPositions(_ scores: [Float]) -> [Int] {
+    scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
 }

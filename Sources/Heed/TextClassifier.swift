@@ -193,31 +193,49 @@ public struct TextClassifier: Sendable {
 
     /// The `maximumCount` most probable labels for `text` with their probabilities.
     public func predictedLabelHypotheses(for text: String, maximumCount: Int) throws -> [String: Double] {
-        let p = try predict(text)
-        let ranked = p.labels.indices.sorted { p.probabilities[$0] > p.probabilities[$1] || p.probabilities[$0] == p.probabilities[$1] && $0 < $1 }
-        return Dictionary(uniqueKeysWithValues: ranked.prefix(max(0, maximumCount)).map { (p.labels[$0], Double(p.probabilities[$0])) })
+        let ranked = try predict(text).rankedLabels(maximumCount: maximumCount)
+        return Dictionary(uniqueKeysWithValues: ranked.map { ($0.label, Double($0.score)) })
     }
 
     /// Accuracy, macro-F1, per-class scores, confusion matrix and mean cross-entropy on labelled
     /// data; `file` names the data in error messages.
     public func evaluate(_ docs: [LabelledText], file: String = "test data") throws -> Evaluation {
+        try assessment(docs, file: file, calibration: false).evaluation
+    }
+
+    /// `evaluate` and `calibrationReport` from one pass of the network over `docs`.
+    public func assess(_ docs: [LabelledText], file: String = "test data") throws -> (evaluation: Evaluation, calibration: CalibrationReport) {
+        let (evaluation, calibration) = try assessment(docs, file: file, calibration: true)
+        return (evaluation, calibration!)
+    }
+
+    func assessment(_ docs: [LabelledText], file: String, calibration: Bool) throws -> (evaluation: Evaluation, calibration: CalibrationReport?) {
+        var loss = 0.0
+        var predicted: [Int] = []
+        var logits: [Float] = []
+        predicted.reserveCapacity(docs.count)
+        if calibration { logits.reserveCapacity(docs.count * labels.count) }
+        let truth = try scoreLabelled(docs, file: file) { truth, score in
+            loss -= log(max(Double(score.probabilities[truth]), 1e-12))
+            predicted.append(score.best)
+            if calibration { logits += score.logits }
+        }
+        let evaluation = Evaluation(labels: labels, truth: truth, predicted: predicted, loss: loss / Double(docs.count))
+        return (evaluation, calibration ? CalibrationReport(logits: logits, truth: truth, classes: labels.count, temperature: temperature) : nil)
+    }
+
+    /// Runs the network over labelled documents in order, ids only and a chunk at a time (no token
+    /// strings or attention are kept: evaluation runs after every training epoch), calling `body`
+    /// with each one's true class index and scores; returns the true class indices.
+    func scoreLabelled(_ docs: [LabelledText], file: String, _ body: (_ truth: Int, _ score: IDPrediction) -> Void) throws -> [Int] {
         guard !docs.isEmpty else { throw HeedTextError.noDocuments(file) }
         let encoder = try DocumentEncoder(vocabulary: vocabulary, maxLength: options.maxLength)
         let truth = try encoder.labelIndices(docs, file: file)
-        // Ids only, a chunk at a time: evaluation needs probabilities, not token strings or
-        // attention, and runs after every training epoch.
-        var loss = 0.0
-        var predicted: [Int] = []
-        predicted.reserveCapacity(docs.count)
         for start in stride(from: 0, to: docs.count, by: 1024) {
-            let chunk = docs[start..<min(start + 1024, docs.count)]
-            let scores = predict(ids: chunk.map { encoder.ids($0.text) })
-            for (k, score) in scores.enumerated() {
-                loss -= log(max(Double(score.probabilities[truth[start + k]]), 1e-12))
-                predicted.append(score.best)
-            }
+            let scores = predict(ids: docs[start..<min(start + 1024, docs.count)].map { encoder.ids($0.text) })
+            for (k, score) in scores.enumerated() { body(truth[start + k], score) }
         }
-        return Evaluation(labels: labels, truth: truth, predicted: predicted, loss: loss / Double(docs.count))
+        return truth
     }
 }
 

@@ -322,7 +322,7 @@ public struct ReportAnalysis: Sendable {
         let calibration =
             labelled
             ? ReportCalibration(
-                logits: base.flatMap(\.logits), truth: truth.map { $0! }, predicted: documents.map(\.predicted), classes: classifier.labels.count,
+                logits: base.flatMap(\.logits), truth: truth.map { $0! }, classes: classifier.labels.count,
                 temperature: classifier.temperature, fit: classifier.calibration) : nil
         return ReportAnalysis(
             labels: classifier.labels, scoreKind: attention ? .attention : .occlusion, documents: documents, shown: shown,
@@ -364,7 +364,7 @@ public struct ReportAnalysis: Sendable {
             var sequences: [[Int32]] = [], owners: [Int] = []
             for doc in documents where doc.tokens.count > k {
                 let weights = doc.scores ?? []
-                let ranked = doc.tokens.indices.sorted { weights[$0] != weights[$1] ? weights[$0] > weights[$1] : $0 < $1 }
+                let ranked = rankedPositions(weights)
                 let topSet = Set(ranked.prefix(k))
                 // k distinct positions, uniformly (partial Fisher–Yates).
                 var positions = Array(doc.tokens.indices)
@@ -406,40 +406,27 @@ public struct ReportCalibration: Sendable, Equatable {
     public var temperature: Double
     /// The fit stored in the model file, if any (its dev-set NLL before and after, or why T = 1 was kept).
     public var fit: TemperatureCalibration?
+    /// The corpus's metrics at T = 1 and at `temperature`, the same as `heed evaluate` computes.
+    public var report: CalibrationReport
+
     /// The softmax as trained (T = 1).
-    public var uncalibrated: CalibrationMetrics
+    public var uncalibrated: CalibrationMetrics { report.uncalibrated }
     /// At the model's temperature; nil when it is 1.
-    public var calibrated: CalibrationMetrics?
+    public var calibrated: CalibrationMetrics? { report.calibrated }
     /// At the model's temperature, highest threshold first.
-    public var riskCoverage: [RiskCoveragePoint]
-    /// Per document (corpus order), the reported confidence (at the model's temperature) and whether
-    /// the prediction is right: the risk–coverage table's thresholds are read from these.
-    public var confidences: [Double]
-    /// See `confidences`.
-    public var correct: [Bool]
-
+    public var riskCoverage: [RiskCoveragePoint] { report.riskCoverage }
+    /// Per document (corpus order), the reported confidence (at the model's temperature).
+    public var confidences: [Double] { report.confidences }
     /// The metrics of the probabilities the report shows.
-    public var reported: CalibrationMetrics { calibrated ?? uncalibrated }
+    public var reported: CalibrationMetrics { report.reported }
 
-    /// Metrics at T = 1 and at `temperature` from `logits` [n × classes]; `predicted` is the
-    /// largest logit of each row (as `IDPrediction.best`).
-    public init(logits: [Float], truth: [Int], predicted: [Int], classes: Int, temperature: Double, fit: TemperatureCalibration?) {
+    /// Metrics at T = 1 and at `temperature` from `logits` [n × classes].
+    public init(logits: [Float], truth: [Int], classes: Int, temperature: Double, fit: TemperatureCalibration?) {
         self.temperature = temperature
         self.fit = fit
-        uncalibrated = Calibration.metrics(logits: logits, labels: truth, classes: classes, temperature: 1)
-        calibrated = temperature == 1 ? nil : Calibration.metrics(logits: logits, labels: truth, classes: classes, temperature: temperature)
-        confidences = truth.indices.map { i in
-            Calibration.probabilities(logits: logits[(i * classes)..<((i + 1) * classes)], temperature: temperature)[predicted[i]]
-        }
-        correct = truth.indices.map { predicted[$0] == truth[$0] }
-        riskCoverage = Calibration.riskCoverage(confidences: confidences, correct: correct)
+        report = CalibrationReport(logits: logits, truth: truth, classes: classes, temperature: temperature)
     }
 
-    /// Coverage and accuracy when only documents with confidence ≥ `threshold` are answered (nil
-    /// accuracy when none is).
-    public func answered(atLeast threshold: Double) -> (answered: Int, coverage: Double, accuracy: Double?) {
-        let kept = confidences.indices.filter { confidences[$0] >= threshold }
-        let right = kept.filter { correct[$0] }.count
-        return (kept.count, Double(kept.count) / Double(max(1, confidences.count)), kept.isEmpty ? nil : Double(right) / Double(kept.count))
-    }
+    /// Coverage and accuracy when only documents with confidence ≥ `threshold` are answered.
+    public func answered(atLeast threshold: Double) -> (answered: Int, coverage: Double, accuracy: Double?) { report.answered(atLeast: threshold) }
 }

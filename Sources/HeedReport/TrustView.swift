@@ -140,12 +140,6 @@ extension HTMLReport {
             dots: dots, labels: [])
     }
 
-    /// The confidence thresholds the risk–coverage table lists: the usual round ones above chance
-    /// (1/classes), which answer everything.
-    static func riskThresholds(classes: Int) -> [Double] {
-        [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99].filter { $0 > 1 / Double(max(classes, 1)) }
-    }
-
     /// Each compared document's largest attention weight against the median output change when its
     /// attention is shuffled (Jain & Wallace): points near the floor mean the arrangement of the
     /// attention hardly matters to that prediction.
@@ -289,7 +283,7 @@ extension HTMLReport {
                     + ". heed calibrate MODEL DEV.tsv -o MODEL fits a temperature on held-out labelled data."
             }
             t.riskPlot = [Self.riskCoveragePlot(c)]
-            t.riskRows = Self.riskThresholds(classes: a.labels.count).map { threshold in
+            t.riskRows = CalibrationReport.roundThresholds(classes: a.labels.count).map { threshold in
                 let r = c.answered(atLeast: threshold)
                 return RiskRowView(
                     threshold: "≥ \(fixed(threshold, 2))", answered: "\(r.answered) of \(c.confidences.count)", coverage: percent(r.coverage),

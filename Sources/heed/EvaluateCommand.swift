@@ -43,8 +43,9 @@ extension Evaluation {
 }
 
 extension CalibrationReport {
-    /// The calibration lines of `heed evaluate`: one row per temperature.
-    var table: String {
+    /// The calibration lines of `heed evaluate`: one row per temperature, then the round thresholds
+    /// above chance for `classes` labels.
+    func table(classes: Int) -> String {
         func row(_ name: String, _ m: CalibrationMetrics) -> String {
             Format.pad(name, 26) + Format.pad(Format.decimals(m.negativeLogLikelihood, 4), 9, alignRight: true)
                 + Format.pad(Format.decimals(m.brierScore, 4), 9, alignRight: true) + Format.pad(percent(m.expectedCalibrationError), 8, alignRight: true)
@@ -57,13 +58,14 @@ extension CalibrationReport {
             row("as trained (T = 1)", uncalibrated),
         ]
         if let calibrated { lines.append(row("calibrated (T = \(Format.decimals(calibrated.temperature, 3)))", calibrated)) }
-        let shown = [0.5, 0.7, 0.8, 0.9, 0.95, 0.99].compactMap { t in riskCoverage.last { $0.threshold >= t }.map { (t, $0) } }
-        if !shown.isEmpty {
+        let thresholds = CalibrationReport.roundThresholds(classes: classes)
+        if !thresholds.isEmpty {
             lines += ["", "answer only when confident (the model's reported probabilities)", "  threshold  coverage  accuracy"]
-            for (t, p) in shown {
+            for t in thresholds {
+                let r = answered(atLeast: t)
                 lines.append(
-                    "  " + Format.pad("≥ \(Format.decimals(t, 2))", 9) + Format.pad(percent(p.coverage), 10, alignRight: true)
-                        + Format.pad(percent(p.accuracy), 10, alignRight: true))
+                    "  " + Format.pad("≥ \(Format.decimals(t, 2))", 9) + Format.pad(percent(r.coverage), 10, alignRight: true)
+                        + Format.pad(r.accuracy.map(percent) ?? "–", 10, alignRight: true))
             }
         }
         return lines.joined(separator: "\n")
@@ -81,8 +83,10 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
         let docs = try CorpusReader(input.source(test)).readAll()
-        let evaluation = try classifier.evaluate(docs, file: test)
-        let calibration = try classifier.calibrationReport(docs, file: test)
-        print(json ? evaluation.json(calibration: calibration, temperature: classifier.temperature) : evaluation.table + "\n\n" + calibration.table)
+        let (evaluation, calibration) = try classifier.assess(docs, file: test)
+        print(
+            json
+                ? evaluation.json(calibration: calibration, temperature: classifier.temperature)
+                : evaluation.table + "\n\n" + calibration.table(classes: classifier.labels.count))
     }
 }

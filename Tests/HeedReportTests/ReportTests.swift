@@ -198,7 +198,7 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText]) 
             printed("ECE at T=\(m.temperature)", m.expectedCalibrationError, step: 1e-3)
             for bin in m.bins { if let conf = bin.confidence { printed("bin \(bin.low) confidence", conf, step: 1e-3) } }
         }
-        let edges = (1..<Calibration.binCount).map { Double($0) / Double(Calibration.binCount) } + HTMLReport.riskThresholds(classes: a.labels.count)
+        let edges = (1..<Calibration.binCount).map { Double($0) / Double(Calibration.binCount) } + CalibrationReport.roundThresholds(classes: a.labels.count)
         for (i, conf) in c.confidences.enumerated() { printed("doc \(i) confidence", conf, step: 1e-3, thresholds: edges) }
         // The T = 1 diagram bins the softmax as trained.
         for (i, p) in classifier.predict(ids: try classifier.encode(documents.map(\.text)).map(\.ids)).enumerated() {

@@ -192,7 +192,7 @@ func elements(_ html: String, tag: String, css: String) -> [[String: String]] {
             #expect(svg.contains("class=\"diag\""))
         }
         // The risk–coverage table reads the reported confidences.
-        for t in HTMLReport.riskThresholds(classes: 2) {
+        for t in CalibrationReport.roundThresholds(classes: 2) {
             let answered = c.confidences.filter { $0 >= t }.count
             #expect(html.contains("<td>≥ \(fixed(t, 2))</td><td class=\"num\">\(answered) of \(trustDocuments.count)</td>"))
         }
