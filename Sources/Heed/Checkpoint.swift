@@ -75,11 +75,14 @@ struct Checkpoint {
 
 extension Checkpoint.Loaded {
     /// The options and vocabulary the interrupted run trained with: a resumed run must be that
-    /// run, so they win over the caller's, except that `epochs` may be raised.
-    func settings(path: String, epochs: Int) throws -> (options: TrainingOptions, vocabulary: Vocabulary) {
+    /// run, so they win over the caller's, except that `epochs` may be raised and the caller's
+    /// machine decides the BLAS threads and the workers.
+    func settings(path: String, caller: TrainingOptions) throws -> (options: TrainingOptions, vocabulary: Vocabulary) {
         let (vocabulary, saved) = try TextClassifier.decodeMetadata(metadata, path: path, config: config)
         var options = saved
-        options.epochs = max(options.epochs, epochs)
+        options.epochs = max(options.epochs, caller.epochs)
+        options.threads = caller.threads
+        options.workers = caller.workers
         return (options, vocabulary)
     }
 

@@ -68,6 +68,8 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
     case maxVocabulary(Int)
     /// `threads` below 1.
     case threads(Int)
+    /// `workers` below 1.
+    case workers(Int)
     /// `devFraction` not strictly between 0 and 1.
     case devFraction(Double)
     /// `clipNorm` not positive.
@@ -91,6 +93,7 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
         case .minCount(let v): return "the minimum count must be at least 1 (got \(v))"
         case .maxVocabulary(let v): return "the vocabulary size limit must be at least 3 (got \(v))"
         case .threads(let v): return "threads must be at least 1 (got \(v))"
+        case .workers(let v): return "workers must be at least 1 (got \(v))"
         case .devFraction(let v): return "the dev fraction must be between 0 and 1 (got \(v))"
         case .clipNorm(let v): return "the gradient clipping norm must be a positive number (got \(v))"
         case .weightDecay(let v): return "weight decay must be a finite number ≥ 0 (got \(v))"

@@ -10,7 +10,7 @@ import HeedText
 /// its log and the checkpoint.
 public struct Trainer {
     /// The run's options. When resuming, the checkpoint's options win, except that a larger
-    /// `epochs` extends the run.
+    /// `epochs` extends the run and `threads` and `workers` are this run's.
     public var options: TrainingOptions
     /// How text is tokenized; a prebuilt `vocabulary` must have been made with the same settings.
     /// Ignored when resuming (the checkpoint's vocabulary carries its own).
@@ -30,6 +30,9 @@ public struct Trainer {
     public var epochEnded: (@Sendable (EpochRecord) -> Void)?
     /// Polled between batches; true stops training after the current batch.
     public var shouldStop: (@Sendable () -> Bool)?
+    /// Labelled documents scored after every epoch (on the writing rank) for the log's
+    /// `test_accuracy`: watched only, never used to stop or to choose the model.
+    public var monitor: [LabelledText]?
 
     /// A trainer that writes no files and reports nothing until `output` and the callbacks are set.
     public init(options: TrainingOptions = TrainingOptions(), tokenizer: TokenizerSettings = .default) {
@@ -72,11 +75,12 @@ public struct Trainer {
             guard resumed.state.ranks != nil else {
                 throw HeedError.modelMismatch("\(resume.path): was written by an older heed whose random streams differ; start the run again")
             }
-            let settings = try resumed.settings(path: resume.path, epochs: self.options.epochs)
+            let settings = try resumed.settings(path: resume.path, caller: self.options)
             (options, tokenizer, resumedVocabulary) = (settings.options, settings.vocabulary.settings, settings.vocabulary)
         }
         try options.validate()
         let clock = ContinuousClock(), started = clock.now
+        var monitorSeconds = 0.0
         BLAS.setThreads(options.threads)
 
         // Dev: the dev shard, else a stratified draw from the training documents of all ranks.
@@ -166,11 +170,19 @@ public struct Trainer {
         if ranks > 1 { try collective.requireAgreement(Self.fingerprint(model.parameters), "the initial parameters") }
 
         let reducer = GradientReducer(parameters: model.parameters, collective: collective)
+        // Workers share the model's weights, so they are made after any resume or pretrained load
+        // and need no copy after an optimizer step.
+        let parallelStep = DataParallelStep(model: model, workers: options.workers)
+        if options.workers > 1 {
+            // One BLAS thread per worker; the optimizer's elementwise loops use every worker's core.
+            BLAS.setThreads(1)
+            BLAS.loopThreads = options.workers
+        }
         epochs: for epoch in firstEpoch..<(options.epochs + 1) {
             let epochStart = clock.now
             // Streams per (seed, epoch, rank): different on each rank, reproducible after a resume.
             let stream = Self.streamSeed(options.seed, epoch: epoch, rank: rank)
-            model.rngState = Rng(seed: stream).state
+            parallelStep.seedStreams(seed: options.seed, epoch: epoch, rank: rank)
             var shuffler: Rng? = Rng(seed: stream &+ 1)
             let batches = Bucketing.batches(train, size: options.batchSize, shuffle: &shuffler)
             // Every rank takes the same number of steps: ranks that run out of batches contribute zeros.
@@ -181,17 +193,9 @@ public struct Trainer {
                 local.stop = shouldStop?() == true ? 1 : 0
                 let hasBatch = b < batches.count
                 if hasBatch && local.stop == 0 {
-                    let batch = Batch(train, indices: batches[b])
-                    model.zeroGrad()
-                    _ = model.forward(ids: batch.ids, lengths: batch.lengths.map(Int.init), batch: batch.count, steps: batch.steps, training: true)
-                    let labels = batch.labels.map(Int.init)
-                    let loss = Double(model.loss(labels: labels, classWeights: classWeights))
-                    model.backward()
-                    local.weight = classWeights.map { w in labels.reduce(0.0) { $0 + Double(w[$1]) } } ?? Double(batch.count)
-                    local.weightedLoss = loss * local.weight
-                    local.examples = Double(batch.count)
-                    local.exampleLoss = loss * Double(batch.count)
-                    local.tokens = Double(batch.tokens)
+                    let stop = local.stop
+                    local = parallelStep.gradient(train, indices: batches[b], classWeights: classWeights)
+                    local.stop = stop
                 }
                 let global = reducer.reduce(local, hasGradient: hasBatch)
                 if global.stop > 0 { interrupted = true; break epochs }
@@ -243,6 +247,13 @@ public struct Trainer {
                 record.steps = steps
                 record.allreduceSeconds = allreduceSeconds
             }
+            if options.workers > 1 { record.workers = options.workers }
+            record.elapsed = Self.seconds(started.duration(to: clock.now)) - monitorSeconds
+            if isRoot, let monitor {
+                let start = clock.now
+                record.testAccuracy = try classifier.evaluate(monitor, file: "monitor set").accuracy
+                monitorSeconds += Self.seconds(start.duration(to: clock.now))
+            }
             log.append(record)
             try files.writeLog(log)
             let state = Checkpoint.State(
@@ -268,9 +279,12 @@ public struct Trainer {
 
     /// The seed of one epoch's generators on one rank: a hash of all three, because seeds a
     /// multiple of SplitMix64's step apart (seed + epoch·γ) would give overlapping seed sequences.
-    static func streamSeed(_ seed: UInt64, epoch: Int, rank: Int) -> UInt64 {
+    /// Worker 0 (and a run with one worker) hashes the first three alone, as before workers existed.
+    static func streamSeed(_ seed: UInt64, epoch: Int, rank: Int, worker: Int = 0) -> UInt64 {
         var h = FNV1a()
-        for v in [seed, UInt64(epoch), UInt64(rank)] { withUnsafeBytes(of: v.littleEndian) { h.add($0) } }
+        var values = [seed, UInt64(epoch), UInt64(rank)]
+        if worker > 0 { values.append(UInt64(worker)) }
+        for v in values { withUnsafeBytes(of: v.littleEndian) { h.add($0) } }
         return h.value
     }
 

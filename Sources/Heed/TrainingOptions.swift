@@ -72,6 +72,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// BLAS threads. 1 by default: on a busy machine OpenBLAS threads spin-wait, and 2 threads were
     /// measured up to 6× slower than 1 there (27 s vs 172 s for an RT epoch); pass 2 on an idle machine.
     public var threads = 1
+    /// Training threads, each computing the gradient of its share of every batch on its own model
+    /// replica with one BLAS thread (`threads` then does not apply). The effective batch stays
+    /// `batchSize`; the model is the same for the same seed and worker count, whatever the thread
+    /// timing. 1 by default in the library (the model then does not depend on the machine); the
+    /// CLI defaults to the number of cores.
+    public var workers = 1
     /// Epochs without dev improvement before stopping.
     public var patience = 3
     /// Share of training documents held out as the dev set when no dev file is given.
@@ -89,7 +95,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case model, attention, embeddingSize = "embed", hiddenSize = "hidden", epochs, batchSize = "batch", learningRate = "lr", dropout, wordDropout,
-            embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, classWeights, seed, threads, patience, devFraction, clipNorm, weightDecay,
+            embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, classWeights, seed, threads, workers, patience, devFraction, clipNorm, weightDecay,
             calibration
     }
 
@@ -114,6 +120,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         classWeights = try c.decodeIfPresent(Bool.self, forKey: .classWeights) ?? defaults.classWeights
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
         threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? defaults.threads
+        workers = try c.decodeIfPresent(Int.self, forKey: .workers) ?? defaults.workers
         patience = try c.decodeIfPresent(Int.self, forKey: .patience) ?? defaults.patience
         devFraction = try c.decodeIfPresent(Double.self, forKey: .devFraction) ?? defaults.devFraction
         clipNorm = try c.decodeIfPresent(Float.self, forKey: .clipNorm) ?? defaults.clipNorm
@@ -146,6 +153,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if minCount < 1 { throw .minCount(minCount) }
         if maxVocabulary < 3 { throw .maxVocabulary(maxVocabulary) }
         if threads < 1 { throw .threads(threads) }
+        if workers < 1 { throw .workers(workers) }
         if !(devFraction > 0 && devFraction < 1) { throw .devFraction(devFraction) }
         if !(clipNorm > 0) { throw .clipNorm(clipNorm) }
         if !(weightDecay >= 0) || !weightDecay.isFinite { throw .weightDecay(weightDecay) }

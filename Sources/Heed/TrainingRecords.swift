@@ -24,6 +24,15 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     /// Distributed runs only: rank 0's seconds in the gradient allreduce, including waiting for
     /// slower ranks.
     public var allreduceSeconds: Double? = nil
+    /// Training threads, when more than one.
+    public var workers: Int? = nil
+    /// Seconds since this run's `train` call (tokenizing, the vocabulary and encoding included) at
+    /// the end of the epoch's dev evaluation; the monitor set's evaluation is not counted. For
+    /// time-to-accuracy curves.
+    public var elapsed: Double? = nil
+    /// Accuracy on the monitor set (`heed train --test`), in [0, 1]: watched, never used to stop
+    /// or to choose the model.
+    public var testAccuracy: Double? = nil
 
     /// A single-process epoch's record (the distributed fields stay nil).
     public init(
@@ -41,7 +50,8 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case epoch, seconds, best, ranks, steps
+        case epoch, seconds, best, ranks, steps, workers, elapsed
+        case testAccuracy = "test_accuracy"
         case trainLoss = "train_loss", devLoss = "dev_loss", devAccuracy = "dev_accuracy", devMacroF1 = "dev_macro_f1"
         case tokensPerSecond = "tokens_per_s", allreduceSeconds = "allreduce_seconds"
     }

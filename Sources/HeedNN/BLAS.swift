@@ -7,11 +7,17 @@ public enum BLAS {
     public static func setThreads(_ n: Int) {
         heed_blas_set_threads(Int32(n))
         threads = max(1, n)
+        loopThreads = threads
     }
 
-    /// Threads for HeedNN's own parallel loops (Adam, clipping), as last set by `setThreads`.
-    /// A plain word: set it from one thread before training (as with the BLAS setting).
+    /// BLAS threads, as last set by `setThreads`. A plain word: set it from one thread before
+    /// training (as with the BLAS setting).
     nonisolated(unsafe) public internal(set) static var threads = 1
+
+    /// Threads for HeedNN's own large elementwise loops (Adam, clipping, summing gradients):
+    /// `setThreads` sets it too; data-parallel training raises it to the worker count while BLAS
+    /// runs one thread per worker. The loops' results do not depend on it.
+    nonisolated(unsafe) public static var loopThreads = 1
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major. Empty products are handled here
     /// (k == 0 only scales C), so callers need not special-case zero-sized batches.

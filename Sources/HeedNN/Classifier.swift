@@ -177,6 +177,16 @@ public final class Classifier {
         return c
     }
 
+    /// A copy that shares this model's weights (an optimizer step on either is seen by both) but has
+    /// its own gradients, buffers and generator: one per data-parallel training worker. It must
+    /// not outlive its use alongside this model in one training loop.
+    public func replica() -> Classifier {
+        let c = Classifier(config: config, seed: 0)
+        for (dst, src) in zip(c.parameters, parameters) { dst.shareValues(of: src) }
+        c.rng = rng
+        return c
+    }
+
     /// Sets every gradient to zero (call once per training step, before `backward`).
     public func zeroGrad() { for p in parameters { p.zeroGrad() } }
 
@@ -300,9 +310,13 @@ public final class Classifier {
     }
 
     /// Accumulates d loss / d parameter into every `Param.grad` (call `zeroGrad` first per step).
-    public func backward() {
+    ///
+    /// `lossWeightTotal` replaces the batch's own weight total (its size, or its class-weight sum)
+    /// as the loss's divisor: a worker that holds part of a batch passes the whole batch's total,
+    /// so the parts' gradients add up to the whole batch's mean-loss gradient.
+    public func backward(lossWeightTotal: Double? = nil) {
         precondition(lossDone, "backward before loss")
-        criterion.backward(batch: pk.batch)
+        criterion.backward(batch: pk.batch, totalWeight: lossWeightTotal)
         backward(from: criterion.dLogits.ptr)
     }
 

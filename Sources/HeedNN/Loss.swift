@@ -10,7 +10,8 @@ final class SoftmaxCrossEntropy {
     let dLogits = Buffer()
     private var labels: [Int] = []
     private var rowWeights: [Float] = []
-    private var totalWeight: Double = 0
+    /// Σ w over the last `forward`'s rows (its size without class weights).
+    private(set) var totalWeight: Double = 0
     /// The last loss in Double (as accumulated), for gradient checks.
     private(set) var value: Double = 0
 
@@ -58,12 +59,13 @@ final class SoftmaxCrossEntropy {
         return Float(value)
     }
 
-    /// d loss / d logits = w_y (p − onehot(y)) / Σ w.
-    func backward(batch B: Int) {
+    /// d loss / d logits = w_y (p − onehot(y)) / Σ w, with `totalWeight` in place of Σ w when given.
+    func backward(batch B: Int, totalWeight divisor: Double? = nil) {
         let C = classes
         let d = dLogits.reserve(B * C), p = probs.ptr
+        let total = divisor ?? totalWeight
         for b in 0..<B {
-            let scale = Float(Double(rowWeights[b]) / totalWeight)
+            let scale = Float(Double(rowWeights[b]) / total)
             for c in 0..<C { d[b * C + c] = scale * (p[b * C + c] - (c == labels[b] ? 1 : 0)) }
         }
     }

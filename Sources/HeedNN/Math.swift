@@ -1,9 +1,9 @@
 import Dispatch
 
-/// Runs `body(range)` over 0..<count in up to `BLAS.threads` contiguous chunks (serially when
+/// Runs `body(range)` over 0..<count in up to `BLAS.loopThreads` contiguous chunks (serially when
 /// the work is small). Chunk boundaries are multiples of 8 so SIMD loops stay aligned to lanes.
 func parallelChunks(_ count: Int, minPerThread: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
-    let t = min(BLAS.threads, max(1, count / minPerThread))
+    let t = min(BLAS.loopThreads, max(1, count / minPerThread))
     if t <= 1 { body(0..<count); return }
     let chunk = ((count + t - 1) / t + 7) / 8 * 8
     withoutActuallyEscaping(body) { b in

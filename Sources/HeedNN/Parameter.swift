@@ -4,10 +4,13 @@ public final class Param: @unchecked Sendable {
     public let name: String
     public let shape: [Int]
     public let count: Int
-    /// Parameter values (owned; valid for the Param's lifetime).
-    public let value: UnsafeMutablePointer<Float>
+    /// Parameter values (valid for the Param's lifetime; shared with another Param after
+    /// `shareValues(of:)`).
+    public private(set) var value: UnsafeMutablePointer<Float>
     /// Accumulated gradient (owned; valid for the Param's lifetime).
     public let grad: UnsafeMutablePointer<Float>
+    /// The Param whose values this one reads, kept alive while they are shared.
+    private var valueOwner: Param?
 
     init(_ name: String, _ shape: [Int]) {
         self.name = name
@@ -20,8 +23,17 @@ public final class Param: @unchecked Sendable {
     }
 
     deinit {
-        value.deallocate()
+        if valueOwner == nil { value.deallocate() }
         grad.deallocate()
+    }
+
+    /// Makes this Param read and write `other`'s values (same shape), keeping its own gradient:
+    /// a training worker's replica then never needs its weights copied after an optimizer step.
+    func shareValues(of other: Param) {
+        precondition(other.shape == shape, "\(name): cannot share values of shape \(other.shape)")
+        if valueOwner == nil { value.deallocate() }
+        value = other.value
+        valueOwner = other.valueOwner ?? other
     }
 
     /// Copy of the values; setting copies in (count must match).
@@ -67,4 +79,21 @@ public final class ParameterSnapshot: @unchecked Sendable {
         }
     }
     public func values(_ i: Int) -> UnsafePointer<Float> { UnsafePointer(storage[i]) }
+}
+
+/// Adds each replica's gradients into the matching `master` gradients, replica by replica in the
+/// given order for every element, so the sum does not depend on the loop's thread count.
+public func addGradients(of replicas: [[Param]], into master: [Param]) {
+    for (i, p) in master.enumerated() {
+        let g = p.grad
+        let sources = replicas.map { r in
+            precondition(r[i].count == p.count, "\(p.name): replica gradient has \(r[i].count) values, expected \(p.count)")
+            return UnsafePointer(r[i].grad)
+        }
+        parallelChunks(p.count) { range in
+            for s in sources {
+                for k in range { g[k] = g[k] + s[k] }
+            }
+        }
+    }
 }

@@ -57,19 +57,22 @@ final class TrainingDisplay: @unchecked Sendable {
         guard !quiet else { return }
         if live { writeStderr("\r\u{1B}[K") }
         writeStderr(
-            "\(name) epoch \(r.epoch): train loss \(fixed(r.trainLoss, 4)), dev loss \(fixed(r.devLoss, 4)), dev accuracy \(percent(r.devAccuracy)), \(Int(r.tokensPerSecond)) tok/s, \(fixed(r.seconds, 1)) s\(r.best ? " *" : "")\n"
+            "\(name) epoch \(r.epoch): train loss \(fixed(r.trainLoss, 4)), dev loss \(fixed(r.devLoss, 4)), dev accuracy \(percent(r.devAccuracy))\(r.testAccuracy.map { ", test accuracy \(percent($0))" } ?? ""), \(Int(r.tokensPerSecond)) tok/s, \(fixed(r.seconds, 1)) s\(r.best ? " *" : "")\n"
         )
     }
 }
 
 /// Trains one model; the trainer writes the model, its log and checkpoint. Shared by train,
 /// compare and demo.
-func runTraining(model kind: ModelKind, flags: TrainingFlags, trainPath: String, output: String, quiet: Bool, name: String) throws -> TrainingResult {
+func runTraining(
+    model kind: ModelKind, flags: TrainingFlags, trainPath: String, monitorPath: String? = nil, output: String, quiet: Bool, name: String
+) throws -> TrainingResult {
     var trainer = flags.trainer(model: kind)
     trainer.output = URL(fileURLWithPath: output)
     try FileChecks.checkWritable(output)  // before reading the corpus
     let trainDocs = try flags.read(trainPath)
     let devDocs = try flags.dev.map { try flags.read($0) }
+    trainer.monitor = try monitorPath.map { try flags.read($0) }
     let display = TrainingDisplay(name: name, quiet: quiet)
     trainer.progress = display.progress
     trainer.epochEnded = display.epoch
@@ -102,7 +105,8 @@ struct Train: ParsableCommand {
         discussion: """
             Builds the vocabulary from TRAIN (or loads --vocab), holds out a dev set unless --dev is \
             given, trains with Adam on length-bucketed batches, stops early when dev accuracy stops \
-            improving, and keeps the best epoch. Beside MODEL it writes MODEL.log.jsonl (per epoch: \
+            improving, and keeps the best epoch. --workers threads (default: the cores) share every \
+            batch. Beside MODEL it writes MODEL.log.jsonl (per epoch: \
             train loss, dev loss, dev accuracy, tokens/s, seconds). Ctrl-C stops after the current \
             batch; MODEL then holds the best model so far, and `--resume MODEL.ckpt` (written after \
             every epoch) continues the run exactly as if it had not stopped. \
@@ -113,14 +117,23 @@ struct Train: ParsableCommand {
     @Option(help: "lstm (baseline), attention, bilstm-attention (default) or bilstm.") var model: ModelKind = TrainingOptions().model
     @OptionGroup var flags: TrainingFlags
     @Option(name: .shortAndLong, help: "Model file to write.") var output: String
+    @Option(
+        help: ArgumentHelp(
+            "Labelled file scored after every epoch, for the log's test_accuracy.",
+            discussion: "Watched only: never used to stop early or to choose the kept epoch (that is the dev set's job)."))
+    var test: String?
     @Flag(help: "No progress output.") var quiet = false
     @Flag(help: "Data-parallel training under mpirun (needs `make build-mpi`); see docs/scale-out.md.") var distributed = false
+
+    func validate() throws {
+        if distributed && test != nil { throw ValidationError("--test is not available with --distributed; evaluate the model afterwards with `heed evaluate`") }
+    }
 
     func run() throws {
         if distributed {
             return try runDistributedTraining(model: model, flags: flags, trainPath: train, output: output, quiet: quiet)
         }
-        let r = try runTraining(model: model, flags: flags, trainPath: train, output: output, quiet: quiet, name: model.rawValue)
+        let r = try runTraining(model: model, flags: flags, trainPath: train, monitorPath: test, output: output, quiet: quiet, name: model.rawValue)
         if !quiet {
             let best = r.log.first { $0.epoch == r.bestEpoch }
             print(

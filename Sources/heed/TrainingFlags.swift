@@ -28,7 +28,12 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Pretrained word vectors (.vec text format) for the embedding.") var embeddings: String?
     @Flag(help: "Weight the loss by inverse class frequency.") var classWeights = false
     @Option(help: "Random seed (same seed and threads → identical model file).") var seed: UInt64 = TrainingOptions().seed
-    @Option(help: "BLAS threads.") var threads = TrainingOptions().threads
+    @Option(help: "BLAS threads, with --workers 1.") var threads = TrainingOptions().threads
+    @Option(
+        help: ArgumentHelp(
+            "Training threads, each computing its share of every batch (default: the number of cores, at most 8; 1 with --threads above 1).",
+            discussion: "The effective batch stays --batch. The same seed and worker count train the same model on any machine."))
+    var workers: Int?
     @Option(help: "After training, fit a temperature on the dev set (temperature) or keep the softmax as trained (none).")
     var calibration = TrainingOptions().calibration
     @Option(help: "Continue from a checkpoint (MODEL.ckpt, written after every epoch) on the same data.") var resume: String?
@@ -43,6 +48,7 @@ struct TrainingFlags: ParsableArguments {
         o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embeddingInitStd = embedInitStd; o.maxLength = maxLength;
         o.minCount = minCount; o.maxVocabulary = maxVocab
         o.classWeights = classWeights; o.seed = seed; o.threads = threads; o.devFraction = devFraction
+        o.workers = workers ?? (threads > 1 ? 1 : min(8, ProcessInfo.processInfo.activeProcessorCount))
         o.calibration = calibration
         return o
     }
@@ -58,6 +64,9 @@ struct TrainingFlags: ParsableArguments {
     /// Usage errors (exit 64) before anything is read: the library's range checks, in flag names.
     func validate() throws {
         do { try options(model: .lstm).validate() } catch { throw ValidationError(flagMessage(error)) }
+        if let workers, workers > 1 && threads > 1 {
+            throw ValidationError("--threads \(threads) sets BLAS threads for one worker; with --workers \(workers) each worker runs one BLAS thread (pass one of them)")
+        }
     }
 
     func read(_ path: String) throws -> [LabelledText] {

@@ -108,8 +108,8 @@ import Testing
             var r = Rng(seed: 4)
             for i in 0..<p.count { p.value[i] = r.normal(); p.grad[i] = r.normal() }
             let adam = Adam(parameters: [p], weightDecay: 0.01)
-            BLAS.threads = threads
-            defer { BLAS.threads = 1 }
+            BLAS.loopThreads = threads
+            defer { BLAS.loopThreads = 1 }
             for _ in 0..<2 {
                 clipGradNorm([p], maxNorm: 1)
                 adam.step()

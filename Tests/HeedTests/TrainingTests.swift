@@ -158,9 +158,11 @@ final class Counter: @unchecked Sendable {
 }
 
 @Suite struct ResumeTests {
-    @Test func resumingAtAnEpochBoundaryIsBitIdentical() throws {
+    @Test(arguments: [1, 2])
+    func resumingAtAnEpochBoundaryIsBitIdentical(workers: Int) throws {
         let (train, _) = try smallTopicCorpus()
         var options = smallOptions(.attention)
+        options.workers = workers
         options.epochs = 3
         options.patience = 3
         let dir = NSTemporaryDirectory() + "heed-resume-\(UUID().uuidString)"

@@ -1,0 +1,97 @@
+import Dispatch
+import HeedNN
+
+/// One training step's gradient over worker threads in this process. The batch is cut into one
+/// contiguous share per worker; each worker runs forward and backward on its own replica (shared
+/// weights, its own gradients, buffers and dropout stream) with the whole batch's loss divisor,
+/// so the shares' gradients add up to the batch's mean-loss gradient. They are added into the
+/// model's gradients in worker order, so the result depends on the seed and the worker count,
+/// never on thread timing. One worker is exactly the single-threaded step.
+final class DataParallelStep {
+    let model: Classifier
+    /// Workers 1..<count; worker 0 is `model` itself.
+    private let replicas: [Classifier]
+    var workers: Int { replicas.count + 1 }
+
+    init(model: Classifier, workers: Int) {
+        self.model = model
+        replicas = (1..<max(1, workers)).map { _ in model.replica() }
+    }
+
+    /// Seeds every worker's dropout stream for one epoch: worker 0 keeps the single-threaded
+    /// stream, so one worker trains exactly as before workers existed.
+    func seedStreams(seed: UInt64, epoch: Int, rank: Int) {
+        model.rngState = Rng(seed: Trainer.streamSeed(seed, epoch: epoch, rank: rank)).state
+        for (k, replica) in replicas.enumerated() {
+            replica.rngState = Rng(seed: Trainer.streamSeed(seed, epoch: epoch, rank: rank, worker: k + 1)).state
+        }
+    }
+
+    /// The contiguous shares `indices` is cut into: as equal in size as possible, at most one per
+    /// worker, none empty.
+    static func shares(_ indices: [Int], workers: Int) -> [ArraySlice<Int>] {
+        let n = max(1, min(workers, indices.count))
+        return (0..<n).map { w in indices[(w * indices.count / n)..<((w + 1) * indices.count / n)] }
+    }
+
+    /// Leaves the batch's mean-loss gradient in `model`'s gradients and returns the batch's
+    /// totals (loss weight, weighted loss, examples, tokens).
+    func gradient(_ train: [EncodedDocument], indices: [Int], classWeights: [Float]?) -> GradientReducer.Totals {
+        if replicas.isEmpty { return Self.step(model, train, indices: indices, classWeights: classWeights, lossWeightTotal: nil) }
+        let shares = Self.shares(indices, workers: workers)
+        let weightTotal = classWeights.map { w in indices.reduce(0.0) { $0 + Double(w[train[$1].label]) } } ?? Double(indices.count)
+        let models = [model] + replicas
+        let results = ResultSlots(count: shares.count)
+        let work = UncheckedWork((train, shares, models, classWeights))
+        DispatchQueue.concurrentPerform(iterations: shares.count) { w in
+            let (train, shares, models, classWeights) = work.value
+            results.set(w, Self.step(models[w], train, indices: Array(shares[w]), classWeights: classWeights, lossWeightTotal: weightTotal))
+        }
+        addGradients(of: replicas.prefix(shares.count - 1).map(\.parameters), into: model.parameters)
+        var total = GradientReducer.Totals()
+        for part in results.values {
+            total.weightedLoss += part.weightedLoss
+            total.examples += part.examples
+            total.tokens += part.tokens
+        }
+        total.weight = weightTotal
+        total.exampleLoss = total.weightedLoss / weightTotal * Double(indices.count)
+        return total
+    }
+
+    /// Forward and backward of one share on one model; `lossWeightTotal` nil means the share is
+    /// the whole batch.
+    private static func step(
+        _ model: Classifier, _ train: [EncodedDocument], indices: [Int], classWeights: [Float]?, lossWeightTotal: Double?
+    ) -> GradientReducer.Totals {
+        let batch = Batch(train, indices: indices)
+        model.zeroGrad()
+        _ = model.forward(ids: batch.ids, lengths: batch.lengths.map(Int.init), batch: batch.count, steps: batch.steps, training: true)
+        let labels = batch.labels.map(Int.init)
+        let loss = Double(model.loss(labels: labels, classWeights: classWeights))
+        model.backward(lossWeightTotal: lossWeightTotal)
+        var local = GradientReducer.Totals()
+        local.weight = classWeights.map { w in labels.reduce(0.0) { $0 + Double(w[$1]) } } ?? Double(batch.count)
+        local.weightedLoss = loss * local.weight
+        local.examples = Double(batch.count)
+        local.exampleLoss = loss * Double(batch.count)
+        local.tokens = Double(batch.tokens)
+        return local
+    }
+}
+
+/// One result per worker, each slot written by its own worker only (no shared array storage).
+private final class ResultSlots: @unchecked Sendable {
+    private let slots: UnsafeMutableBufferPointer<GradientReducer.Totals>
+    init(count: Int) { slots = .allocate(capacity: count); slots.initialize(repeating: GradientReducer.Totals()) }
+    deinit { slots.deallocate() }
+    func set(_ i: Int, _ v: GradientReducer.Totals) { slots[i] = v }
+    var values: [GradientReducer.Totals] { Array(slots) }
+}
+
+/// Carries the step's inputs into `concurrentPerform`; each worker reads them and touches only
+/// its own model.
+private struct UncheckedWork<V>: @unchecked Sendable {
+    let value: V
+    init(_ value: V) { self.value = value }
+}
