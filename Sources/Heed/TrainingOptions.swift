@@ -95,7 +95,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case model, attention, embeddingSize = "embed", hiddenSize = "hidden", epochs, batchSize = "batch", learningRate = "lr", dropout, wordDropout,
-            embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, classWeights, seed, threads, workers, patience, devFraction, clipNorm, weightDecay,
+            embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, classWeights, seed, threads, workers, patience, devFraction, clipNorm,
+            weightDecay,
             calibration
     }
 

@@ -126,7 +126,9 @@ struct Train: ParsableCommand {
     @Flag(help: "Data-parallel training under mpirun (needs `make build-mpi`); see docs/scale-out.md.") var distributed = false
 
     func validate() throws {
-        if distributed && test != nil { throw ValidationError("--test is not available with --distributed; evaluate the model afterwards with `heed evaluate`") }
+        if distributed && test != nil {
+            throw ValidationError("--test is not available with --distributed; evaluate the model afterwards with `heed evaluate`")
+        }
     }
 
     func run() throws {

@@ -65,7 +65,8 @@ struct TrainingFlags: ParsableArguments {
     func validate() throws {
         do { try options(model: .lstm).validate() } catch { throw ValidationError(flagMessage(error)) }
         if let workers, workers > 1 && threads > 1 {
-            throw ValidationError("--threads \(threads) sets BLAS threads for one worker; with --workers \(workers) each worker runs one BLAS thread (pass one of them)")
+            throw ValidationError(
+                "--threads \(threads) sets BLAS threads for one worker; with --workers \(workers) each worker runs one BLAS thread (pass one of them)")
         }
     }
 
