@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Heed benchmark harness (run through bench/run, which provides the venv).
 
-Parts: env, tokenizer, fasttext, model (train throughput, accuracy, memory, latency), all.
+Parts: env, tokenizer, fasttext, model (train throughput, accuracy, memory, latency), all;
+explain and time-to-accuracy (bench/time_to_accuracy.py) run only when named.
 Each part replaces its own section of bench/results/latest.json (raw runs + medians);
 BENCHMARKS.md is then re-rendered by bench/report.py. Pairs are interleaved (A B A B ...)
 with --reps repetitions, medians reported. Missing Heed features are recorded as
@@ -169,6 +170,15 @@ def show(cmd):
 
 def pin(cmd, core="0"):
     return (["taskset", "-c", core] + cmd) if shutil.which("taskset") else cmd
+
+
+def ncores():
+    return len(os.sched_getaffinity(0))
+
+
+def cores_str(n):
+    """The first n usable cores, for taskset (e.g. "0" or "0,1")."""
+    return ",".join(str(x) for x in sorted(os.sched_getaffinity(0))[:n])
 
 
 # ---------------------------------------------------------------------------------------- Heed CLI
@@ -1023,6 +1033,12 @@ def part_explain(args, heed):
     return res
 
 
+# ---------------------------------------------------------------------------------------- time to accuracy
+def part_time_to_accuracy(args, heed):
+    import time_to_accuracy
+    return time_to_accuracy.run_part(args, heed, sys.modules[__name__])
+
+
 # ---------------------------------------------------------------------------------------- main
 def load_results():
     if os.path.exists(RESULTS):
@@ -1043,8 +1059,10 @@ def save_results(r):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("parts", nargs="*", default=["all"],
-                    help="env tokenizer fasttext model all report (default all)")
-    ap.add_argument("--quick", action="store_true", help="small inputs, 1 repetition, RT only for model")
+                    help="env tokenizer fasttext model explain time-to-accuracy all report (default all = env "
+                         "tokenizer fasttext model)")
+    ap.add_argument("--quick", action="store_true",
+                    help="small inputs, 1 repetition, RT only for model and time-to-accuracy (2 epochs there)")
     ap.add_argument("--heed", help="heed binary (default: $HEED, else newest .build-bench/ or .build/ release)")
     ap.add_argument("--reps", type=int, default=None, help="interleaved repetitions (default 3, quick 1)")
     ap.add_argument("--epochs", type=int, default=None, help="training epochs (default 3, quick 1)")
@@ -1069,7 +1087,7 @@ def main():
     parts = args.parts
     if "all" in parts:
         parts = ["env", "tokenizer", "fasttext", "model"]
-    unknown = set(parts) - {"env", "tokenizer", "fasttext", "model", "explain", "report"}
+    unknown = set(parts) - {"env", "tokenizer", "fasttext", "model", "explain", "time-to-accuracy", "report"}
     if unknown:
         ap.error("unknown part(s): %s" % " ".join(sorted(unknown)))
     os.makedirs(OUT, exist_ok=True)
@@ -1085,7 +1103,8 @@ def main():
             if p in ("env", "report"):
                 continue
             log("=== %s" % p)
-            fn = {"tokenizer": part_tokenizer, "fasttext": part_fasttext, "model": part_model, "explain": part_explain}[p]
+            fn = {"tokenizer": part_tokenizer, "fasttext": part_fasttext, "model": part_model, "explain": part_explain,
+                  "time-to-accuracy": part_time_to_accuracy}[p]
             r = fn(args, heed)
             r["invocation"] = argv
             r["heed_version"] = heed.version
