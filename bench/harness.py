@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Heed benchmark harness (run through bench/run, which provides the venv).
 
-Parts: env, tokenizer, fasttext, model (train throughput, accuracy, memory, latency), all.
+Parts: env, tokenizer, fasttext, model (train throughput, accuracy, memory, latency), all;
+explain and time-to-accuracy (bench/time_to_accuracy.py) run only when named.
 Each part replaces its own section of bench/results/latest.json (raw runs + medians);
 BENCHMARKS.md is then re-rendered by bench/report.py. Pairs are interleaved (A B A B ...)
 with --reps repetitions, medians reported. Missing Heed features are recorded as
@@ -169,6 +170,15 @@ def show(cmd):
 
 def pin(cmd, core="0"):
     return (["taskset", "-c", core] + cmd) if shutil.which("taskset") else cmd
+
+
+def ncores():
+    return len(os.sched_getaffinity(0))
+
+
+def cores_str(n):
+    """The first n usable cores, for taskset (e.g. "0" or "0,1")."""
+    return ",".join(str(x) for x in sorted(os.sched_getaffinity(0))[:n])
 
 
 # ---------------------------------------------------------------------------------------- Heed CLI
@@ -492,9 +502,84 @@ def heed_ids(heed, vocab, tsv, dst):
             "(`heed tokenize --format ids` failed: %s)" % why)
 
 
+# PyTorch configurations of `bench/run model`: (side, variant, threads). "packed" is HeedClassifier
+# on a PackedSequence (exact masking, PyTorch's slow CPU LSTM path); "padded" feeds the padded batch
+# straight to nn.LSTM (oneDNN's fused LSTM), what many users write and PyTorch's fastest.
+TORCH_CONFIGS = [("torch_packed_1t", "packed", 1), ("torch_padded_1t", "padded", 1),
+                 ("torch_packed_2t", "packed", 2), ("torch_padded_2t", "padded", 2)]
+
+
+def flop_per_token(kind, embed, hidden, classes, attention_dim=None):
+    """Training FLOP per real token, counted analytically (multiply-add = 2 FLOP):
+
+      LSTM gates, per direction:  2·4H·(E+H)          (input and recurrent products; nonlinearities ignored)
+      additive attention:         2·D·A + 2·A + 2·D   (projection, context vector, weighted sum; A = D)
+      classifier:                 2·D·C               (once per document in fact; counted per token, an upper bound)
+      forward = directions × LSTM + attention + classifier, D = directions × H
+      training ≈ 3 × forward      (backward ≈ 2 × forward)
+
+    Embedding lookups, softmax, loss and the optimizer step are left out. The count is per real
+    token for every side: work a padded batch spends on pad positions is not counted."""
+    dirs = 2 if kind.startswith("bilstm") else 1
+    E, H, C = embed, hidden, classes
+    D = dirs * H
+    lstm = dirs * 2 * 4 * H * (E + H)
+    att = 0
+    if kind.endswith("attention"):
+        A = attention_dim or D
+        att = 2 * D * A + 2 * A + 2 * D
+    fwd = lstm + att + 2 * D * C
+    return {"forward": fwd, "training": 3 * fwd, "lstm": lstm, "attention": att, "classifier": 2 * D * C}
+
+
+def sgemm_peak(args):
+    """Single-thread SGEMM GFLOP/s at large square sizes, best of a few calls, and which OpenBLAS
+    kernel ran: bench/sgemm_peak.c compiled against the system OpenBLAS (the one Heed links), pinned
+    to one core. Falls back to numpy's matmul under threadpoolctl(1) when cc or OpenBLAS is missing."""
+    sizes = ["1024"] if args.quick else ["1024", "1536", "2048"]
+    reps = "3" if args.quick else "5"
+    src = os.path.join(BENCH, "sgemm_peak.c")
+    exe = os.path.join(OUT, "sgemm_peak")
+    env = {"OPENBLAS_NUM_THREADS": "1"}
+    try:
+        run(["cc", "-O2", src, "-lopenblas", "-o", exe])
+        out = run(pin([exe] + sizes + ["--reps", reps]), env=env)[0]
+        j = json.loads(out)
+        j["method"] = "bench/sgemm_peak.c (cblas_sgemm, system OpenBLAS, 1 thread, pinned to one core)"
+        j["command"] = "cc -O2 bench/sgemm_peak.c -lopenblas -o sgemm_peak; OPENBLAS_NUM_THREADS=1 " + \
+            show(pin(["sgemm_peak"] + sizes + ["--reps", reps]))
+        return j
+    except Exception as ex:
+        log("sgemm_peak.c failed (%s); falling back to numpy" % ex)
+    code = r"""
+import json, sys, time, numpy as np
+from threadpoolctl import threadpool_limits, threadpool_info
+sizes, reps = [int(x) for x in sys.argv[1].split(",")], int(sys.argv[2])
+res = []
+with threadpool_limits(1):
+    for n in sizes:
+        a = np.random.rand(n, n).astype(np.float32); b = np.random.rand(n, n).astype(np.float32)
+        a @ b
+        best = 1e30
+        for _ in range(reps):
+            t0 = time.perf_counter(); a @ b; best = min(best, time.perf_counter() - t0)
+        res.append({"n": n, "best_seconds": best, "gflops": 2 * n ** 3 / best / 1e9})
+    info = [p for p in threadpool_info() if p.get("internal_api") == "openblas"]
+print(json.dumps({"threads": 1, "corename": info[0].get("architecture") if info else None,
+                  "config": (info[0].get("filepath") + " " + info[0].get("version", "")) if info else None,
+                  "reps": reps, "sizes": res, "peak_gflops": max(r["gflops"] for r in res)}))
+"""
+    try:
+        j = json.loads(run(pin([PY, "-c", code, ",".join(sizes), reps]), env=env)[0])
+        j["method"] = "numpy float32 matmul under threadpoolctl(1) (numpy's own OpenBLAS, not the one Heed links)"
+        return j
+    except Exception as ex:
+        return {"error": str(ex)}
+
+
 def part_model(args, heed):
     res = {"date": now(), "quick": args.quick, "epochs": args.epochs, "reps": args.reps,
-           "hyper": {"embed": 100, "hidden": 128, "batch": 64, "threads": 2, "dropout": 0,
+           "hyper": {"embed": 100, "hidden": 128, "batch": 64, "dropout": 0,
                      "optimizer": "Adam lr %g" % args.lr, "clip_grad_norm": 5, "max_len": args.max_len},
            "corpora": {}}
     kinds = args.kinds or (["attention"] if args.quick else KINDS)
@@ -519,12 +604,28 @@ def part_model(args, heed):
     train_help = heed.caps.get("train") or ""
     names = args.corpora or (SHIPPED[:1] if args.quick else SHIPPED)
     cs = [c for c in corpora() if c["name"] in names]
-    cores = ",".join(str(x) for x in sorted(os.sched_getaffinity(0))[:2])
+    core_list = [str(x) for x in sorted(os.sched_getaffinity(0))[:2]]
+    cores_for = lambda n: ",".join(core_list[:n])
+    cores = cores_for(2)
     env_torch = {"HEED_TORCH_DIR": os.path.dirname(htp)} if htp else {}
     if args.omp_passive:
         env_torch["OMP_WAIT_POLICY"] = "PASSIVE"
     res["torch_env"] = dict(env_torch)
-    torch_sides = [("torch", 2)] + ([("torch_1t", 1)] if args.torch_1t else [])
+    # Heed: with `heed train --workers`, N data-parallel workers of one BLAS thread each, N = 1 and 2
+    # (pinned to N cores); without it, one run with 2 BLAS threads on 2 cores, as before.
+    if "--workers" in train_help:
+        heed_sides = [("heed_w1", 1, ["--threads", "1", "--workers", "1"]),
+                      ("heed_w2", 2, ["--threads", "1", "--workers", "2"])]
+    else:
+        heed_sides = [("heed", 2, ["--threads", "2"])]
+    heed_sides = [s for s in heed_sides if s[1] <= len(core_list)]
+    torch_sides = [s for s in TORCH_CONFIGS if s[2] <= len(core_list)]
+    res["sides"] = {s: {"cores": n, "heed_flags": " ".join(fl)} for s, n, fl in heed_sides}
+    res["sides"].update({s: {"cores": t, "variant": v, "threads": t} for s, v, t in torch_sides})
+    res["pinning"] = "taskset: 1-thread / 1-worker runs on core %s, 2-thread / 2-worker runs on cores %s" % (
+        cores_for(1), cores) if shutil.which("taskset") else "none (taskset missing)"
+    res["sgemm_peak"] = sgemm_peak(args)
+    log("sgemm peak (1 thread): %s" % {k: res["sgemm_peak"].get(k) for k in ("peak_gflops", "corename", "error")})
     # The idle runtimes, to separate what training allocates from what loading the runtime costs:
     # Heed with Foundation and ICU loaded (a vocabulary of one line), Python with torch imported.
     tiny = os.path.join(OUT, "idle.tsv")
@@ -548,22 +649,24 @@ def part_model(args, heed):
         tr_ids, te_ids = os.path.join(d, "train.ids"), os.path.join(d, "test.ids")
         how = heed_ids(heed, vocab, c["train"], tr_ids)
         heed_ids(heed, vocab, c["test"], te_ids)
+        with open(tr_ids, encoding="utf-8") as f:
+            nclasses = len({l.split("\t", 1)[0] for l in f if l.strip()})
         cres = {"source": c["source"], "vocab": vocab, "ids": how, "epochs": args.epochs, "reps": args.reps,
-                "date": now(), "kinds": {}, "commands": {}, "idle_rss_mb": idle}
+                "date": now(), "kinds": {}, "commands": {}, "idle_rss_mb": idle, "classes": nclasses}
         for kind in kinds:
-            cres["kinds"][kind] = {"heed": [], **{sd: [] for sd, _ in torch_sides}}
+            cres["kinds"][kind] = {**{s: [] for s, _, _ in heed_sides}, **{s: [] for s, _, _ in torch_sides}}
         for r in range(args.reps):
             seed = r + 1
             for kind in kinds:
                 k = cres["kinds"][kind]
-                # A: Heed
-                if heed_train:
-                    model = os.path.join(d, "%s-s%d.heed" % (kind, seed))
+                # A: Heed (each configuration in turn)
+                for hi, (side, ncores, hflags) in enumerate(heed_sides if heed_train else []):
+                    model = os.path.join(d, "%s-s%d.%s.heed" % (kind, seed, side))
                     logp = model + ".log.jsonl"
                     if os.path.exists(logp):
                         os.remove(logp)
                     cmd = heed("train", c["train"], "--model", kind, "--embed", "100", "--hidden", "128",
-                               "--batch", "64", "--epochs", str(args.epochs), "--threads", "2", "--dropout", "0",
+                               "--batch", "64", "--epochs", str(args.epochs), *hflags, "--dropout", "0",
                                "--seed", str(seed), "-o", model)
                     # Match the PyTorch side where heed offers the flag: same vocabulary (ids), Adam lr,
                     # additive attention, truncation, and no early stopping (patience = epochs).
@@ -573,9 +676,10 @@ def part_model(args, heed):
                                       ("--test", c["test"]), ("--quiet", None)):
                         if flag in train_help:
                             cmd += [flag] + ([val] if val is not None else [])
-                    cres["commands"]["heed train " + kind] = show(pin(cmd, cores))
-                    out, err, rc, secs, rss = run_rss(pin(cmd, cores))
-                    rec = {"rep": r + 1, "seed": seed, "rc": rc, "wall_seconds": secs, "peak_rss_mb": rss, **LAST}
+                    cres["commands"]["%s train %s" % (side, kind)] = show(pin(cmd, cores_for(ncores)))
+                    out, err, rc, secs, rss = run_rss(pin(cmd, cores_for(ncores)))
+                    rec = {"rep": r + 1, "seed": seed, "rc": rc, "wall_seconds": secs, "peak_rss_mb": rss,
+                           "cores": ncores, **LAST}
                     if rc != 0:
                         rec["error"] = err.strip()[-800:]
                     elif os.path.exists(logp):
@@ -599,10 +703,11 @@ def part_model(args, heed):
                                 pass
                     else:
                         rec["error"] = "no %s written" % logp
-                    if heed_latency and rc == 0:
+                    # batch-1 latency once per repetition, on the last Heed configuration's model
+                    if heed_latency and rc == 0 and hi == len(heed_sides) - 1:
                         lat_help = heed.caps.get("benchmark_latency") or ""
                         lat = {}
-                        for nt, core in (("1", "0"), ("2", cores)):
+                        for nt, core in (("1", cores_for(1)), ("2", cores)):
                             lcmd = heed("benchmark", "latency", model, c["test"], "--n", str(100 if args.quick else 1000))
                             if "--threads" in lat_help:
                                 lcmd += ["--threads", nt]
@@ -610,25 +715,27 @@ def part_model(args, heed):
                             lo, le, lrc, _ = run(pin(lcmd, core), check=False, timeout=900)
                             lat[nt] = last_json(lo) or {"error": le.strip()[-300:]}
                         rec["latency"] = lat
-                    k["heed"].append(rec)
-                    log("model %s %s rep %d heed: %s tok/s, acc %s, rss %.0f MB" % (
-                        c["name"], kind, r + 1, rec.get("tokens_per_s"), rec.get("test_accuracy") or
-                        rec.get("dev_accuracy"), rss))
-                # B: PyTorch (2 threads; optionally also 1 thread, interleaved)
-                for side, nthreads in torch_sides:
+                    k[side].append(rec)
+                    log("model %s %s rep %d %s: %s tok/s, acc %s, rss %.0f MB%s" % (
+                        c["name"], kind, r + 1, side, rec.get("tokens_per_s") and round(rec["tokens_per_s"]),
+                        rec.get("test_accuracy") or rec.get("dev_accuracy"), rss,
+                        (" ERROR " + rec["error"][-300:]) if "error" in rec else ""))
+                # B: PyTorch, packed and padded, 1 and 2 threads (batch-1 latency in the 2-thread runs)
+                for side, variant, nthreads in torch_sides:
                     if not htp:
                         break
                     logp = os.path.join(d, "%s-s%d.%s.log.jsonl" % (kind, seed, side))
                     cmd = [PY, os.path.join(REF, "train_torch.py"), tr_ids, te_ids, "--vocab", vocab, "--kind", kind,
                            "--embed", "100", "--hidden", "128", "--batch", "64", "--epochs", str(args.epochs),
-                           "--threads", str(nthreads), "--seed", str(seed), "--log", logp,
-                           "--lr", str(args.lr), "--max-len", str(args.max_len),
-                           "--latency-n", str(100 if args.quick else 1000),
-                           "--latency-threads", "1,2" if side == "torch" else "1"]
+                           "--threads", str(nthreads), "--variant", variant, "--seed", str(seed), "--log", logp,
+                           "--lr", str(args.lr), "--max-len", str(args.max_len)]
+                    if nthreads == 2:
+                        cmd += ["--latency-n", str(100 if args.quick else 1000), "--latency-threads", "1,2"]
                     cres["commands"]["%s %s" % (side, kind)] = \
-                        ("OMP_WAIT_POLICY=PASSIVE " if args.omp_passive else "") + show(pin(cmd, cores))
-                    out, err, rc, secs, rss = run_rss(pin(cmd, cores), env=env_torch)
-                    rec = {"rep": r + 1, "seed": seed, "rc": rc, "wall_seconds": secs, "peak_rss_mb": rss, **LAST}
+                        ("OMP_WAIT_POLICY=PASSIVE " if args.omp_passive else "") + show(pin(cmd, cores_for(nthreads)))
+                    out, err, rc, secs, rss = run_rss(pin(cmd, cores_for(nthreads)), env=env_torch)
+                    rec = {"rep": r + 1, "seed": seed, "rc": rc, "wall_seconds": secs, "peak_rss_mb": rss,
+                           "cores": nthreads, **LAST}
                     if rc != 0:
                         rec["error"] = err.strip()[-800:]
                     else:
@@ -642,17 +749,19 @@ def part_model(args, heed):
                     log("model %s %s rep %d %s: %s tok/s, acc %s, rss %.0f MB%s" % (
                         c["name"], kind, r + 1, side, rec.get("tokens_per_s") and round(rec["tokens_per_s"]),
                         rec.get("test_accuracy"), rss, (" ERROR " + rec["error"][-300:]) if "error" in rec else ""))
+        peak = res["sgemm_peak"].get("peak_gflops")
         for kind in kinds:
             k = cres["kinds"][kind]
             summ = {}
-            for side in ["heed"] + [sd for sd, _ in torch_sides]:
+            for side in [s for s, _, _ in heed_sides] + [s for s, _, _ in torch_sides]:
                 rs = [x for x in k[side] if "error" not in x and x.get("tokens_per_s") is not None]
                 if not rs:
                     continue
                 s = {"tokens_per_s": med(x["tokens_per_s"] for x in rs),
                      "test_accuracy": med(x.get("test_accuracy") for x in rs),
                      "dev_accuracy": med(x.get("dev_accuracy") for x in rs),
-                     "peak_rss_mb": med(x["peak_rss_mb"] for x in rs), "n": len(rs)}
+                     "peak_rss_mb": med(x["peak_rss_mb"] for x in rs), "n": len(rs),
+                     "cores": res["sides"][side]["cores"]}
                 for nt in ("1", "2"):
                     lat = [x.get("latency", {}).get(nt) for x in rs]
                     lat = [l for l in lat if l and "p50_ms" in l]
@@ -660,10 +769,34 @@ def part_model(args, heed):
                         s["latency_%s" % nt] = {"p50_ms": med(l["p50_ms"] for l in lat),
                                                 "p99_ms": med(l["p99_ms"] for l in lat)}
                 summ[side] = s
+            # Heed against the fastest PyTorch configuration using at most as many cores, and against
+            # the packed configuration with as many threads; Heed 2 workers / 1 worker.
+            fpt = flop_per_token(kind, 100, 128, nclasses)
+            cmp = {}
+            for side, ncores, _ in heed_sides:
+                if side not in summ:
+                    continue
+                cands = [(summ[t]["tokens_per_s"], t) for t, _, nt in torch_sides if nt <= ncores and t in summ]
+                packed = "torch_packed_%dt" % ncores
+                h = summ[side]["tokens_per_s"]
+                cmp[str(ncores)] = {
+                    "heed": side, "torch_fastest": max(cands)[1] if cands else None,
+                    "ratio_fastest": h / max(cands)[0] if cands else None,
+                    "torch_packed": packed if packed in summ else None,
+                    "ratio_packed": h / summ[packed]["tokens_per_s"] if packed in summ else None}
+            if "heed_w1" in summ and "heed_w2" in summ:
+                cmp["workers_2_over_1"] = summ["heed_w2"]["tokens_per_s"] / summ["heed_w1"]["tokens_per_s"]
+            gf = {}
+            for side, s in summ.items():
+                g = s["tokens_per_s"] * fpt["training"] / 1e9
+                gf[side] = {"gflops": g, "cores": s["cores"],
+                            "share_of_peak": g / (s["cores"] * peak) if peak else None}
             k["summary"] = summ
+            k["compare"] = cmp
+            k["flop_per_token"] = fpt
+            k["gflops"] = gf
         res["corpora"][c["name"]] = cres
     return res
-
 
 
 # ---------------------------------------------------------------------------------------- explain
@@ -900,6 +1033,12 @@ def part_explain(args, heed):
     return res
 
 
+# ---------------------------------------------------------------------------------------- time to accuracy
+def part_time_to_accuracy(args, heed):
+    import time_to_accuracy
+    return time_to_accuracy.run_part(args, heed, sys.modules[__name__])
+
+
 # ---------------------------------------------------------------------------------------- main
 def load_results():
     if os.path.exists(RESULTS):
@@ -920,8 +1059,10 @@ def save_results(r):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("parts", nargs="*", default=["all"],
-                    help="env tokenizer fasttext model all report (default all)")
-    ap.add_argument("--quick", action="store_true", help="small inputs, 1 repetition, RT only for model")
+                    help="env tokenizer fasttext model explain time-to-accuracy all report (default all = env "
+                         "tokenizer fasttext model)")
+    ap.add_argument("--quick", action="store_true",
+                    help="small inputs, 1 repetition, RT only for model and time-to-accuracy (2 epochs there)")
     ap.add_argument("--heed", help="heed binary (default: $HEED, else newest .build-bench/ or .build/ release)")
     ap.add_argument("--reps", type=int, default=None, help="interleaved repetitions (default 3, quick 1)")
     ap.add_argument("--epochs", type=int, default=None, help="training epochs (default 3, quick 1)")
@@ -932,7 +1073,8 @@ def main():
     ap.add_argument("--no-report", action="store_true", help="do not re-render BENCHMARKS.md")
     ap.add_argument("--lr", type=float, default=1e-3, help="model: Adam learning rate, both sides")
     ap.add_argument("--max-len", type=int, default=400, help="model: keep the first N tokens of a document, both sides")
-    ap.add_argument("--torch-1t", action="store_true", help="model: also train PyTorch with 1 thread (interleaved)")
+    ap.add_argument("--torch-1t", action="store_true",
+                    help="model: ignored (kept for old command lines): PyTorch now always runs with 1 and 2 threads")
     ap.add_argument("--explain-docs", type=int, default=300, help="explain: RT test documents (quick: 50)")
     ap.add_argument("--explain-epochs", type=int, default=2, help="explain: epochs for the model (reused from bench/out)")
     ap.add_argument("--omp-passive", action="store_true",
@@ -945,7 +1087,7 @@ def main():
     parts = args.parts
     if "all" in parts:
         parts = ["env", "tokenizer", "fasttext", "model"]
-    unknown = set(parts) - {"env", "tokenizer", "fasttext", "model", "explain", "report"}
+    unknown = set(parts) - {"env", "tokenizer", "fasttext", "model", "explain", "time-to-accuracy", "report"}
     if unknown:
         ap.error("unknown part(s): %s" % " ".join(sorted(unknown)))
     os.makedirs(OUT, exist_ok=True)
@@ -961,7 +1103,8 @@ def main():
             if p in ("env", "report"):
                 continue
             log("=== %s" % p)
-            fn = {"tokenizer": part_tokenizer, "fasttext": part_fasttext, "model": part_model, "explain": part_explain}[p]
+            fn = {"tokenizer": part_tokenizer, "fasttext": part_fasttext, "model": part_model, "explain": part_explain,
+                  "time-to-accuracy": part_time_to_accuracy}[p]
             r = fn(args, heed)
             r["invocation"] = argv
             r["heed_version"] = heed.version

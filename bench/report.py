@@ -81,7 +81,9 @@ def all_records(section):
             out += v
     for c in section.get("corpora", {}).values():
         for k in c.get("kinds", {}).values():
-            out += k.get("heed", []) + k.get("torch", [])
+            for sd, v in k.items():
+                if isinstance(v, list):
+                    out += v
         for v in c.get("settings", {}).values():
             out += v
     return out
@@ -190,6 +192,35 @@ def fasttext_section(ft):
     return L
 
 
+TORCH_NAMES = {"torch_packed_1t": "packed, 1 thread", "torch_padded_1t": "padded, 1 thread",
+               "torch_packed_2t": "packed, 2 threads", "torch_padded_2t": "padded, 2 threads"}
+HEED_NAMES = {"heed_w1": "1 worker", "heed_w2": "2 workers", "heed": "2 BLAS threads (no --workers)"}
+# Results written before the padded variant existed: "torch" was the packed 2-thread run and
+# "torch_1t" the packed 1-thread one (pinned to both cores).
+LEGACY = {"torch_packed_2t": "torch", "torch_packed_1t": "torch_1t"}
+
+
+def side(summary, name):
+    return summary.get(name) or summary.get(LEGACY.get(name, ""), {}) or {}
+
+
+def model_compare(k):
+    """Per core count: Heed's configuration, the fastest PyTorch one using at most as many cores,
+    the packed one with as many threads, ratios. Recomputed for results older than k["compare"]."""
+    if k.get("compare"):
+        return k["compare"]
+    s = k["summary"]
+    out = {}
+    if s.get("heed"):
+        cands = [(side(s, t)["tokens_per_s"], t) for t in TORCH_NAMES if side(s, t).get("tokens_per_s")]
+        h = s["heed"]["tokens_per_s"]
+        p = side(s, "torch_packed_2t").get("tokens_per_s")
+        out["2"] = {"heed": "heed", "torch_fastest": max(cands)[1] if cands else None,
+                    "ratio_fastest": h / max(cands)[0] if cands else None,
+                    "torch_packed": "torch_packed_2t" if p else None, "ratio_packed": h / p if p else None}
+    return out
+
+
 def model_section(m):
     L = ["## 2–5. Training throughput, accuracy, memory, latency (attention-LSTM and baselines)", ""]
     if not m:
@@ -197,11 +228,13 @@ def model_section(m):
     if m.get("status"):
         return L + [m["status"], ""]
     h = m["hyper"]
-    L.append("E=%d H=%d batch %d, %d threads (pinned to 2 cores), dropout %s, %s, gradient norm clipped at %s; "
-             "epochs × interleaved repetitions per corpus in the table (Heed, PyTorch, Heed, PyTorch …; seed = repetition "
-             "number), medians shown.%s" % (
-                 h["embed"], h["hidden"], h["batch"], h["threads"], h["dropout"], h["optimizer"], h["clip_grad_norm"],
+    new = "sides" in m
+    L.append("E=%d H=%d batch %d, dropout %s, %s, gradient norm clipped at %s; epochs × interleaved repetitions per "
+             "corpus in the table (Heed, PyTorch, Heed, PyTorch …; seed = repetition number), medians shown.%s" % (
+                 h["embed"], h["hidden"], h["batch"], h["dropout"], h["optimizer"], h["clip_grad_norm"],
                  " **Quick mode.**" if m.get("quick") else "") + load_note(all_records(m)))
+    if new:
+        L.append("Pinning: %s." % m.get("pinning"))
     if h.get("max_len"):
         L.append("Documents are truncated to their first %d tokens on both sides (Heed's default `--max-len`). Heed "
                  "holds out its default dev share of TRAIN for `dev_accuracy` and runs with `--patience` = epochs "
@@ -211,32 +244,124 @@ def model_section(m):
     L.append("")
     ht = m.get("heed_torch")
     if ht:
+        path = ht["path"]
+        path = path[path.index("bench/reference/"):] if "bench/reference/" in path else os.path.relpath(path, ROOT)
         L.append("PyTorch model: `HeedClassifier` from `%s` (sha256 %s…%s), fed Heed's own token ids; "
-                 "length-bucketed batches." % (os.path.relpath(ht["path"], ROOT), ht["sha256"][:12],
-                                               (", " + ht["git"]) if ht.get("git") else ""))
+                 "length-bucketed batches. Two variants, same weights and init (`make_model(..., variant=)`): "
+                 "**packed** runs the LSTM on a `PackedSequence` (exact masking, PyTorch's slow CPU path); "
+                 "**padded** feeds the padded batch straight to `nn.LSTM(batch_first=True)` (oneDNN's fused LSTM), "
+                 "the last state taken at position length−1 (backward direction: position 0) — what many users "
+                 "write, and the fastest; a bidirectional LSTM's backward direction then reads the bucket's few pad "
+                 "positions first, so its math differs slightly from Heed's." % (
+                     path, ht["sha256"][:12], (", " + ht["git"]) if ht.get("git") else ""))
     L.append("Heed side: train — %s; latency — %s. PyTorch side: %s; extra environment: %s." % (
         m.get("heed_status", {}).get("train", NA), m.get("heed_status", {}).get("latency", NA), m.get("torch_status"),
         ", ".join("`%s=%s`" % kv for kv in m.get("torch_env", {}).items() if kv[0] != "HEED_TORCH_DIR") or "none"))
+    if new:
+        heeds = [s for s in m["sides"] if s.startswith("heed")]
+        L.append("Heed configurations: " + "; ".join("%s = `%s` on %d core(s)" % (
+            HEED_NAMES.get(s, s), m["sides"][s].get("heed_flags"), m["sides"][s]["cores"]) for s in heeds) +
+            (". `heed train` has no `--workers` in this binary, so Heed ran once, on 2 cores." if heeds == ["heed"] else "."))
     L.append("")
     L.append("Tokens/s = real (non-pad) tokens per second of training (median over epochs, then over repetitions); "
-             "higher is better. Peak RSS = `ru_maxrss` of the whole training process (fresh process, `wait4`); "
-             "lower is better. Latency = batch-1 forward on the first 1000 test documents, eval mode; lower is better.")
+             "higher is better. **Every Heed/PyTorch ratio is against the fastest of the PyTorch configurations "
+             "(packed or padded, 1 or 2 threads) using at most as many cores as Heed** (named in the table); the "
+             "packed configuration with as many threads is kept as a separate column. Peak RSS = `ru_maxrss` of the "
+             "whole training process (fresh process, `wait4`); lower is better. Latency = batch-1 forward on the "
+             "first 1000 test documents, eval mode; lower is better.")
     L.append("")
-    L.append("| Corpus | epochs × reps | model | tokens/s Heed | tokens/s PyTorch | Heed/PyTorch (>1 = Heed faster) | "
-             "tokens/s PyTorch 1 thread | test acc Heed | test acc PyTorch | peak RSS Heed MB | peak RSS PyTorch MB | Heed/PyTorch RSS (<1 = Heed smaller) |")
-    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    if not any(side(k["summary"], "torch_padded_2t") or side(k["summary"], "torch_padded_1t")
+               for c in m["corpora"].values() for k in c["kinds"].values()):
+        L.append("**These results predate the padded PyTorch variant**: \"fastest\" is among the packed "
+                 "configurations only. Rerun `bench/run model` for the ratios this table is meant to show.")
+        L.append("")
+    L.append("| Corpus | epochs × reps | model | cores | Heed | tokens/s Heed | fastest PyTorch at ≤ these cores | "
+             "tokens/s | **Heed / fastest PyTorch** (>1 = Heed faster) | tokens/s PyTorch packed | Heed / packed | "
+             "Heed 2 workers / 1 worker |")
+    L.append("|---|---|---|---:|---|---:|---|---:|---:|---:|---:|---:|")
     for name, c in m["corpora"].items():
         for kind, k in c["kinds"].items():
-            he = k["summary"].get("heed", {})
-            to = k["summary"].get("torch", {})
+            s = k["summary"]
+            cmp = model_compare(k)
+            for nc in ("1", "2"):
+                x = cmp.get(nc)
+                if not x:
+                    continue
+                he = s.get(x["heed"], {})
+                fa = side(s, x["torch_fastest"]) if x.get("torch_fastest") else {}
+                pk = side(s, x["torch_packed"]) if x.get("torch_packed") else {}
+                L.append("| %s | %s | %s | %s | %s | %s | %s | %s | **%s** | %s | %s | %s |" % (
+                    name, "%s × %s" % (c.get("epochs", m.get("epochs")), c.get("reps", m.get("reps"))), kind, nc,
+                    HEED_NAMES.get(x["heed"], x["heed"]), f(he.get("tokens_per_s"), 0),
+                    TORCH_NAMES.get(x.get("torch_fastest"), "—"), f(fa.get("tokens_per_s"), 0),
+                    ratio(he.get("tokens_per_s"), fa.get("tokens_per_s")), f(pk.get("tokens_per_s"), 0),
+                    ratio(he.get("tokens_per_s"), pk.get("tokens_per_s")),
+                    ("%.2f×" % cmp["workers_2_over_1"]) if nc == "2" and cmp.get("workers_2_over_1") else "—"))
+    L.append("")
+    L.append("Every PyTorch configuration (tokens/s, median; test accuracy after the last epoch):")
+    L.append("")
+    L.append("| Corpus | model | " + " | ".join(TORCH_NAMES[t] for t in TORCH_NAMES) + " |")
+    L.append("|---|---|" + "---:|" * len(TORCH_NAMES))
+    for name, c in m["corpora"].items():
+        for kind, k in c["kinds"].items():
+            s = k["summary"]
+            L.append("| %s | %s | %s |" % (name, kind, " | ".join(
+                ("%s (%s)" % (f(side(s, t)["tokens_per_s"], 0), pct(side(s, t).get("test_accuracy"))))
+                if side(s, t).get("tokens_per_s") else "—" for t in TORCH_NAMES)))
+    # Achieved GFLOP/s against the measured single-core SGEMM peak.
+    pk = m.get("sgemm_peak") or {}
+    if pk.get("peak_gflops"):
+        L += ["", "Achieved arithmetic rate: GFLOP/s = tokens/s × training FLOP per real token, the latter counted "
+              "analytically (`flop_per_token` in `bench/harness.py`: forward ≈ directions × 2·4H·(E+H) for the LSTM "
+              "gates + 2·D·A + 2·A + 2·D for additive attention + 2·D·C for the classifier; training ≈ 3 × forward). "
+              "The count is per real token for both sides: the work PyTorch's padded variant spends on pad positions "
+              "is not counted. Share = GFLOP/s over (cores × the single-core SGEMM peak), the peak measured in the "
+              "same run: %s, N = %s, best of %s calls: **%.1f GFLOP/s** (OpenBLAS kernel `%s`; `%s`). PyTorch uses "
+              "MKL/oneDNN, not this OpenBLAS; the peak is a property of the core either way." % (
+                  pk.get("method"), "/".join(str(x["n"]) for x in pk.get("sizes", [])), pk.get("reps"),
+                  pk["peak_gflops"], pk.get("corename"), pk.get("config")), "",
+              "| Corpus | model | training FLOP / token | configuration | cores | tokens/s | GFLOP/s | share of peak |",
+              "|---|---|---:|---|---:|---:|---:|---:|"]
+        for name, c in m["corpora"].items():
+            for kind, k in c["kinds"].items():
+                g = k.get("gflops") or {}
+                fpt = (k.get("flop_per_token") or {}).get("training")
+                for sd in [x for x in ("heed_w1", "heed_w2", "heed") if x in g] + [x for x in TORCH_NAMES if x in g]:
+                    label = ("Heed " + HEED_NAMES.get(sd, sd)) if sd.startswith("heed") else ("PyTorch " + TORCH_NAMES[sd])
+                    L.append("| %s | %s | %s | %s | %d | %s | %.2f | %s |" % (
+                        name, kind, f(fpt), label, g[sd]["cores"], f(k["summary"][sd]["tokens_per_s"], 0),
+                        g[sd]["gflops"], pct(g[sd].get("share_of_peak"))))
+    elif pk.get("error"):
+        L += ["", "SGEMM peak: not measured (%s)." % pk["error"]]
+    L.append("")
+
+    def heed2(s):
+        return s.get("heed_w2") or s.get("heed") or {}
+
+    def torch2(s):
+        """The 2-thread PyTorch configuration with the smaller peak RSS."""
+        c = [(side(s, t)["peak_rss_mb"], t) for t in ("torch_packed_2t", "torch_padded_2t") if side(s, t).get("peak_rss_mb")]
+        return (side(s, min(c)[1]), min(c)[1]) if c else ({}, None)
+
+    L.append("Accuracy and memory (Heed: %s; PyTorch: the 2-thread configuration with the smaller peak RSS):" % (
+        "2 workers" if any("heed_w2" in k["summary"] for c in m["corpora"].values() for k in c["kinds"].values())
+        else "the 2-core run"))
+    L.append("")
+    L.append("| Corpus | model | test acc Heed | test acc PyTorch packed | test acc PyTorch padded | peak RSS Heed MB | "
+             "peak RSS PyTorch MB | Heed/PyTorch RSS (<1 = Heed smaller) |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, c in m["corpora"].items():
+        for kind, k in c["kinds"].items():
+            s = k["summary"]
+            he = heed2(s)
+            to, tname = torch2(s)
             hacc = he.get("test_accuracy")
             hacc_s = pct(hacc) if hacc is not None else (("dev " + pct(he["dev_accuracy"])) if he.get("dev_accuracy") else NA)
-            t1 = k["summary"].get("torch_1t", {})
-            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                name, "%s × %s" % (c.get("epochs", m.get("epochs")), c.get("reps", m.get("reps"))), kind, f(he.get("tokens_per_s"), 0) if he else NA, f(to.get("tokens_per_s"), 0),
-                ratio(he.get("tokens_per_s"), to.get("tokens_per_s")), f(t1.get("tokens_per_s"), 0),
-                hacc_s if he else NA,
-                pct(to.get("test_accuracy")), f(he.get("peak_rss_mb"), 0) if he else NA, f(to.get("peak_rss_mb"), 0),
+            acc_p = side(s, "torch_packed_2t").get("test_accuracy")
+            acc_d = side(s, "torch_padded_2t").get("test_accuracy")
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                name, kind, hacc_s if he else NA, pct(acc_p), pct(acc_d), f(he.get("peak_rss_mb"), 0) if he else NA,
+                ("%s (%s)" % (f(to.get("peak_rss_mb"), 0), TORCH_NAMES[tname])) if tname else "—",
                 ratio(he.get("peak_rss_mb"), to.get("peak_rss_mb"))))
     with_idle = [(name, c) for name, c in m["corpora"].items()
                  if (c.get("idle_rss_mb") or {}).get("heed") and (c.get("idle_rss_mb") or {}).get("torch")]
@@ -253,31 +378,36 @@ def model_section(m):
         for name, c in with_idle:
             idle = c["idle_rss_mb"]
             for kind, k in c["kinds"].items():
-                he = k["summary"].get("heed", {}).get("peak_rss_mb")
-                to = k["summary"].get("torch", {}).get("peak_rss_mb")
+                he = heed2(k["summary"]).get("peak_rss_mb")
+                to = torch2(k["summary"])[0].get("peak_rss_mb")
                 if he and to:
                     L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
                         name, kind, f(idle["heed"], 0), f(idle["torch"], 0), f(he - idle["heed"], 0),
                         f(to - idle["torch"], 0), ratio(he - idle["heed"], to - idle["torch"])))
     L.append("")
-    L.append("Batch-1 inference latency, ms (p50 / p99; lower is better):")
+    L.append("Batch-1 inference latency, ms (p50 / p99; lower is better; PyTorch: the variant with the lower p50, "
+             "measured in the 2-thread training runs' processes):")
     L.append("")
     L.append("| Corpus | model | Heed 1 thread | PyTorch 1 thread | Heed 2 threads | PyTorch 2 threads | "
              "Heed/PyTorch p50, 1 thread (<1 = Heed faster) |")
     L.append("|---|---|---:|---:|---:|---:|---:|")
     for name, c in m["corpora"].items():
         for kind, k in c["kinds"].items():
-            he = k["summary"].get("heed", {})
-            to = k["summary"].get("torch", {})
+            s = k["summary"]
+            he = next((s[x] for x in ("heed_w2", "heed_w1", "heed") if s.get(x, {}).get("latency_1")), {})
 
-            def pp(s, nt):
-                x = s.get("latency_%s" % nt)
-                return "%.2f / %.2f" % (x["p50_ms"], x["p99_ms"]) if x else NA
-            r = "—"
-            if he.get("latency_1") and to.get("latency_1"):
-                r = ratio(he["latency_1"]["p50_ms"], to["latency_1"]["p50_ms"])
-            L.append("| %s | %s | %s | %s | %s | %s | %s |" % (name, kind, pp(he, "1"), pp(to, "1"), pp(he, "2"),
-                                                               pp(to, "2"), r))
+            def best(nt):
+                c2 = [(side(s, t)["latency_%s" % nt]["p50_ms"], t) for t in ("torch_packed_2t", "torch_padded_2t")
+                      if side(s, t).get("latency_%s" % nt)]
+                return (side(s, min(c2)[1])["latency_%s" % nt], min(c2)[1].split("_")[1]) if c2 else (None, None)
+
+            def pp(x, variant=None):
+                return ("%.2f / %.2f%s" % (x["p50_ms"], x["p99_ms"], " (%s)" % variant if variant else "")) if x else NA
+            t1, v1 = best("1")
+            t2, v2 = best("2")
+            r = ratio(he["latency_1"]["p50_ms"], t1["p50_ms"]) if he.get("latency_1") and t1 else "—"
+            L.append("| %s | %s | %s | %s | %s | %s | %s |" % (name, kind, pp(he.get("latency_1")), pp(t1, v1),
+                                                               pp(he.get("latency_2")), pp(t2, v2), r))
     L.append("")
     ids = {c.get("ids") for c in m["corpora"].values()}
     for i in ids:
@@ -293,6 +423,70 @@ def model_section(m):
             L.append(c)
     L.append("```")
     L.append("")
+    return L
+
+
+TTA_TARGETS = [("fasttext_final", "fastText's final accuracy"), ("heed_final_minus_1", "Heed's final accuracy − 1 point")]
+
+
+def tta_label(key):
+    if key.startswith("heed"):
+        return {"heed_w1": "Heed, 1 worker", "heed_w2": "Heed, 2 workers"}.get(key, "Heed, default settings (no --workers)")
+    if key.startswith("torch"):
+        return "PyTorch %s, 2 threads" % key.split("_")[1]
+    return "fastText, 2 threads"
+
+
+def time_to_accuracy_section(t):
+    """Seconds until test accuracy first reaches fastText's / Heed's final accuracy, from
+    latest.json["time-to-accuracy"] (bench/run time-to-accuracy, bench/time_to_accuracy.py)."""
+    L = ["## 10. Time to accuracy (`bench/run time-to-accuracy`)", ""]
+    if not t:
+        return L + ["Not run yet: `bench/run time-to-accuracy`.", ""]
+    if t.get("status"):
+        return L + [t["status"], ""]
+    L.append("Measured %s%s. Wall-clock seconds of training until test accuracy first reaches (a) fastText's final "
+             "accuracy (its longest run, %s epochs), (b) Heed's own final accuracy minus one point (the first Heed row's model "
+             "file), and (c) the end of training; \"not reached\" when it never does. Heed: default model and "
+             "settings (BiLSTM + additive attention, dropout, word dropout, early stopping on 10%% of TRAIN held "
+             "out as dev). PyTorch: the same model and hyper-parameters on Heed's token ids, 2 threads, the faster "
+             "variant from the `model` part, as many epochs as Heed ran, all of TRAIN. fastText: wordNgrams 2, lr 0.5, "
+             "2 threads, one run per epoch count, each point that run's training time. Every system runs on 2 cores "
+             "unless its row says 1 worker (one core). Script: `bench/time_to_accuracy.py` (its docstring has the "
+             "details). PyTorch's `elapsed` includes its per-epoch test evaluation; Heed's includes its dev evaluation "
+             "(its cumulative `seconds`, used when the log has no `elapsed`, include neither).%s" % (
+                 t.get("date"), " (**quick mode**)" if t.get("quick") else "",
+                 "/".join(sorted({str(c["systems"].get("fasttext", {}).get("epochs")) for c in t["corpora"].values()})),
+                              "" if t.get("heed_has_test") else
+                              " `heed train` had no `--test` in this run: Heed's per-epoch accuracy is that of the "
+                              "model file after each epoch (the best-dev model so far), from a chain of exactly "
+                              "resumed `--resume` steps."))
+    L.append("")
+    L.append("| Corpus | system | epochs | final test acc | s to (a) | s to (b) | s to end (c) | time measured as |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---|")
+
+    def secs(x):
+        return "not reached" if x is None else "%.1f" % x
+    for name, c in t["corpora"].items():
+        tg = c.get("targets", {})
+        head = "%s (a: %s, b: %s)" % (name, pct(tg.get("fasttext_final")), pct(tg.get("heed_final_minus_1")))
+        for key, s in c["systems"].items():
+            if "times" not in s:
+                L.append("| %s | %s | — | — | — | — | — | %s |" % (head, tta_label(key), (s.get("error") or "no result")[:120]))
+                continue
+            tm = s["times"]
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                head, tta_label(key), s.get("epochs"), pct(s.get("final_accuracy")),
+                secs(tm.get("fasttext_final")) if "fasttext_final" in tg else "—",
+                secs(tm.get("heed_final_minus_1")) if "heed_final_minus_1" in tg else "—",
+                secs(tm.get("end")), s.get("time_source")))
+    L.append("")
+    if t.get("svg"):
+        L.append("![Test accuracy against training seconds, one panel per corpus](%s)" % t["svg"])
+        L.append("")
+    cm = next(iter(t.get("commands", {}).values()), {})
+    if cm:
+        L += ["Commands (first corpus; the others in `bench/results/latest.json`):", "", "```"] + list(cm.values()) + ["```", ""]
     return L
 
 
@@ -587,7 +781,7 @@ def main():
          "Generated by `bench/report.py` from `bench/results/latest.json` (raw runs) — do not edit by hand; "
          "the reading below comes from `bench/READING.md`. Regenerate with `make bench` (= `bench/run all`) "
          "or a part: `bench/run tokenizer|fasttext|model [--quick]`; `bench/run report` only re-renders.", ""]
-    for p in ("tokenizer", "fasttext", "model"):
+    for p in ("tokenizer", "fasttext", "model", "time-to-accuracy"):
         if p in r:
             L.append("- `%s`: measured %s by `%s`%s%s" % (p, r[p].get("date"), r[p].get("invocation"),
                                                           " (quick mode)" if r[p].get("quick") else "",
@@ -605,6 +799,8 @@ def main():
     L += faithfulness_section()
     L += explain_section()
     L += calibration_section()
+    if r.get("time-to-accuracy"):
+        L += time_to_accuracy_section(r["time-to-accuracy"])
     if r.get("env"):
         L += env_section(r["env"])
     L.append("")

@@ -4,6 +4,21 @@ Tensor names equal Heed's safetensors names, so a Heed model file loads with
 `safetensors.torch.load_file` + `load_state_dict`. Config keys are Heed's ClassifierConfig
 JSON keys (vocabSize, embedDim, hiddenDim, bidirectional, pooling, scorer, attentionDim,
 classes, dropout).
+
+Two ways to run the LSTM over a batch of 0-padded documents (`variant`, same weights, names and
+init either way):
+
+- "packed" (default): `pack_padded_sequence`, so every document's recurrence stops at its own
+  length — the math of Heed's masking exactly, but PyTorch's slow CPU path for packed input.
+- "padded": the padded tensor straight into `nn.LSTM(batch_first=True)` (oneDNN's fused LSTM on
+  CPU), no packing — what many users write and PyTorch's fastest CPU LSTM. Last-state pooling
+  takes the forward direction's output at position length-1 and, when bidirectional, the backward
+  direction's output at position 0; attention pooling masks padding as in "packed". The backward
+  direction of a bidirectional LSTM then reads the batch's pad positions (zero embeddings) before
+  the document's last real token, so its states — and with them both "bilstm" and
+  "bilstm-attention" — differ slightly from Heed's exact masking (unidirectional kinds are exact).
+  Length-bucketed batches keep those pad positions few. That difference is the point: this is the
+  model users actually write.
 """
 import torch
 import torch.nn as nn
@@ -35,8 +50,13 @@ class Attention(nn.Module):
 
 
 class HeedClassifier(nn.Module):
-    def __init__(self, config):
+    VARIANTS = ("packed", "padded")
+
+    def __init__(self, config, variant="packed"):
         super().__init__()
+        if variant not in self.VARIANTS:
+            raise ValueError(f"unknown variant {variant}")
+        self.variant = variant
         self.config = dict(config)
         V, E, H = config["vocabSize"], config["embedDim"], config["hiddenDim"]
         self.bidirectional = bool(config["bidirectional"])
@@ -54,13 +74,22 @@ class HeedClassifier(nn.Module):
         """ids: [B, T] long, 0-padded; lengths: [B] long. Returns (logits [B, C], attention [B, T] or None)."""
         B, T = ids.shape
         x = self.dropout(self.embedding(ids))
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, (h_n, _) = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
+        if self.variant == "packed":
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, (h_n, _) = self.lstm(packed)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
+        else:
+            out, _ = self.lstm(x)  # [B, T, D], pad positions included
         attn = None
         if self.pooling == "attention":
             mask = torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)
             pooled, attn = self.attention(out, mask)
+        elif self.variant == "padded":
+            H = self.lstm.hidden_size
+            last = (lengths - 1).clamp(min=0).view(B, 1, 1).expand(B, 1, H)
+            pooled = out[:, :, :H].gather(1, last).squeeze(1)  # forward direction at length-1
+            if self.bidirectional:
+                pooled = torch.cat([pooled, out[:, 0, H:]], dim=1)  # backward direction at position 0
         elif self.bidirectional:
             pooled = torch.cat([h_n[-2], h_n[-1]], dim=1)
         else:

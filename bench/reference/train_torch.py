@@ -2,14 +2,22 @@
 
   python train_torch.py TRAIN.ids TEST.ids --vocab VOCAB --kind attention \
       --embed 100 --hidden 128 --batch 64 --epochs 3 --threads 2 --seed 1 \
+      [--variant packed|padded] [--dropout 0 --word-dropout 0 --embed-init-std S] \
       [--log LOG.jsonl] [--latency-n 1000 --latency-threads 1,2]
 
 TRAIN/TEST.ids are `heed tokenize --format ids --vocab VOCAB` output (label<TAB>id id ...).
 The model is `HeedClassifier` from heed_torch.py (bench/reference/, or the directory in
-$HEED_TORCH_DIR); construction is isolated in make_model(). Training: length-bucketed batches
+$HEED_TORCH_DIR); construction is isolated in make_model(), which builds both variants — "packed"
+(pack_padded_sequence: exact masking, PyTorch's slow CPU LSTM path) and "padded" (the padded batch
+straight into nn.LSTM(batch_first=True), oneDNN's fused LSTM: what many users write, the fastest;
+see heed_torch.py for how its last-state pooling differs) — with the same weight names and init.
+Training: length-bucketed batches
 (shuffle, pools of 20 batches sorted by length, batch order shuffled), Adam lr 1e-3, gradient
-L2 norm clipped at 5, cross-entropy, dropout 0. tokens/s counts real (non-pad) tokens over the
-wall time of forward+backward+step for the epoch (batching untimed). Empty documents: skipped in
+L2 norm clipped at 5, cross-entropy, dropout 0 (--dropout, --word-dropout and --embed-init-std
+mirror heed train's flags for runs that compare against Heed's defaults). tokens/s counts real
+(non-pad) tokens over the wall time of forward+backward+step for the epoch (batching untimed);
+`elapsed` is wall seconds since just before the first epoch (batching and test evaluation
+included), at the end of that epoch. Empty documents: skipped in
 training, fed as one <unk> (id 1) at test time. Each epoch prints/logs one JSON object; the
 last stdout line is the summary.
 """
@@ -29,16 +37,22 @@ sys.path.insert(0, os.environ.get("HEED_TORCH_DIR") or _here)
 import heed_torch  # noqa: E402
 
 
-def make_model(kind, vocab_size, num_classes, embed, hidden):
-    """The one place that knows HeedClassifier's constructor."""
+def make_model(kind, vocab_size, num_classes, embed, hidden, variant="packed", dropout=0.0, embed_init_std=None):
+    """The one place that knows HeedClassifier's constructor; both variants get the same parameters
+    (names, shapes) and, for a given seed, the same initial values."""
     bidirectional = kind.startswith("bilstm")
     pooling = "attention" if kind.endswith("attention") else "last"
     config = {
         "vocabSize": vocab_size, "embedDim": embed, "hiddenDim": hidden,
         "bidirectional": bidirectional, "pooling": pooling, "scorer": "additive",
-        "attentionDim": None, "classes": num_classes, "dropout": 0.0,
+        "attentionDim": None, "classes": num_classes, "dropout": dropout,
     }
-    return heed_torch.HeedClassifier(config)
+    model = heed_torch.HeedClassifier(config, variant=variant)
+    if embed_init_std is not None:
+        with torch.no_grad():
+            model.embedding.weight.normal_(0.0, embed_init_std)
+            model.embedding.weight[0].zero_()  # <pad>
+    return model
 
 
 def read_vocab_size(path):
@@ -124,12 +138,17 @@ def main():
     ap.add_argument("train")
     ap.add_argument("test")
     ap.add_argument("--vocab", required=True)
-    ap.add_argument("--kind", choices=["lstm", "attention", "bilstm-attention"], default="attention")
+    ap.add_argument("--kind", choices=["lstm", "attention", "bilstm-attention", "bilstm"], default="attention")
     ap.add_argument("--embed", type=int, default=100)
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--variant", choices=["packed", "padded"], default="packed",
+                    help="packed: pack_padded_sequence (exact masking); padded: padded batch into nn.LSTM (fused)")
+    ap.add_argument("--dropout", type=float, default=0.0, help="dropout after the embedding and before the classifier")
+    ap.add_argument("--word-dropout", type=float, default=0.0, help="probability of replacing a training token by <unk>")
+    ap.add_argument("--embed-init-std", type=float, default=None, help="std of the embedding init (default: PyTorch's, 1)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--clip", type=float, default=5.0)
@@ -156,11 +175,13 @@ def main():
     te_y = [cix.get(l, -1) for l in te_labels]
     V = read_vocab_size(args.vocab)
 
-    model = make_model(args.kind, V, len(classes), args.embed, args.hidden)
+    model = make_model(args.kind, V, len(classes), args.embed, args.hidden, variant=args.variant,
+                       dropout=args.dropout, embed_init_std=args.embed_init_std)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     model.train()
     log = open(args.log, "w") if args.log else None
     epochs = []
+    start = time.perf_counter()
     for ep in range(1, args.epochs + 1):
         bs = batches(tr_docs, tr_y, args.batch, rng)
         ntok = 0
@@ -168,6 +189,8 @@ def main():
         nseen = 0
         t0 = time.perf_counter()
         for ids, lengths, y in bs:
+            if args.word_dropout > 0:
+                ids = torch.where((torch.rand(ids.shape) < args.word_dropout) & (ids > 0), torch.ones_like(ids), ids)
             logits, _ = model(ids, lengths)
             loss = F.cross_entropy(logits, y)
             opt.zero_grad(set_to_none=True)
@@ -176,12 +199,12 @@ def main():
                 torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             opt.step()
             ntok += int(lengths.sum())
-            loss_sum += float(loss) * len(y)
+            loss_sum += float(loss.detach()) * len(y)
             nseen += len(y)
         secs = time.perf_counter() - t0
         acc = evaluate(model, te_docs, te_y)
         rec = {"epoch": ep, "train_loss": loss_sum / nseen, "tokens": ntok, "seconds": secs,
-               "tokens_per_s": ntok / secs, "test_accuracy": acc}
+               "tokens_per_s": ntok / secs, "test_accuracy": acc, "elapsed": time.perf_counter() - start}
         epochs.append(rec)
         print(json.dumps(rec), flush=True)
         if log:
@@ -189,7 +212,7 @@ def main():
             log.flush()
 
     summary = {
-        "kind": args.kind, "vocab_size": V, "classes": len(classes), "train_docs": len(tr_docs),
+        "kind": args.kind, "variant": args.variant, "vocab_size": V, "classes": len(classes), "train_docs": len(tr_docs),
         "test_docs": len(te_docs), "epochs": args.epochs, "threads": args.threads, "seed": args.seed,
         "tokens_per_s": statistics.median(e["tokens_per_s"] for e in epochs),
         "tokens_per_s_note": "median over epochs",
