@@ -83,6 +83,10 @@ public struct TextClassifier: Sendable {
     public internal(set) var calibration: TemperatureCalibration?
     /// Divides the logits before every softmax Heed reports (1 without calibration).
     public var temperature: Double { calibration?.temperature ?? 1 }
+    /// Threads that prediction and evaluation of many texts split their batches over, each on a
+    /// replica sharing this model's weights, with one BLAS thread. The batches are the same for
+    /// any count, so are the results, bit for bit.
+    public var workers = 1
 
     /// Trains a classifier on labelled documents, holding out a share of them as the dev set for
     /// early stopping (`parameters.devFraction`). Use a `Trainer` for progress, files and resuming.
@@ -242,6 +246,9 @@ public struct TextClassifier: Sendable {
 /// Owns the network; a lock serialises use because its buffers are reused between calls.
 final class ModelBox: @unchecked Sendable {
     private let model: Classifier
+    /// Inference replicas sharing `model`'s weights (so they follow training's updates), made on
+    /// first use and kept.
+    private var replicas: [Classifier] = []
     private let lock = NSLock()
     let config: ClassifierConfig
     init(_ model: Classifier) { self.model = model; config = model.config }
@@ -249,5 +256,13 @@ final class ModelBox: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return try body(model)
+    }
+
+    /// The model and `count − 1` replicas of it, for as many threads.
+    func withModels<T>(_ count: Int, _ body: ([Classifier]) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        while replicas.count < count - 1 { replicas.append(model.replica()) }
+        return try body([model] + replicas.prefix(max(0, count - 1)))
     }
 }

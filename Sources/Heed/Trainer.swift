@@ -147,6 +147,7 @@ public struct Trainer {
             ? sizes[3...].map { $0 == 0 ? 0 : Float(Double(globalTrain) / (Double(classes) * $0)) } : nil
 
         var classifier = TextClassifier(model: model, vocabulary: vocabulary, options: options)
+        classifier.workers = options.workers
         let best = ParameterSnapshot(model.parameters)
         var bestAccuracy = -1.0, bestEpoch = 0, sinceBest = 0
         var log: [EpochRecord] = []

@@ -186,6 +186,8 @@ public struct ReportAnalysis: Sendable {
     ) throws -> ReportAnalysis {
         if steps < 1 { throw AttributionError.steps(steps) }
         guard !docs.isEmpty else { throw HeedTextError.noDocuments(file) }
+        var classifier = classifier
+        classifier.workers = workers
         let labelled = docs.contains { $0.label != nil }
         var truth: [Int?] = []
         for doc in docs {

@@ -79,9 +79,11 @@ struct Evaluate: ParsableCommand {
     @Argument(help: "Labelled test corpus.") var test: String
     @OptionGroup var input: InputOptions
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var scoring: InferenceWorkers
 
     func run() throws {
-        let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
+        var classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
+        classifier.workers = scoring.workers
         let docs = try CorpusReader(input.source(test)).readAll()
         let (evaluation, calibration) = try classifier.assess(docs, file: test)
         print(

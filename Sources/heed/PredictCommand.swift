@@ -14,6 +14,7 @@ struct Predict: ParsableCommand {
     @Argument(help: "Model file.") var model: String
     @Argument(help: "Texts to classify (- or none: one per line from standard input).") var texts: [String] = []
     @Flag(help: "Print one JSON object per text.") var json = false
+    @OptionGroup var scoring: InferenceWorkers
     @Option(help: "Tokens to list per text in the plain output (highest attention first).") var top = 8
     @Option(help: "List the K most probable labels (more than the model has: all of them). Default 1, or no limit with --threshold.")
     var topK: Int?
@@ -25,7 +26,8 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
+        var classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
+        classifier.workers = scoring.workers
         var inputs = texts
         if inputs.isEmpty || inputs == ["-"] {
             inputs = []

@@ -117,6 +117,33 @@ import Testing
         #expect(agreement.impossible == 0 && agreement.sensitive * 200 <= agreement.count, "\(agreement)")
     }
 
+    /// Prediction split over workers is the single-threaded prediction, bit for bit, in input order;
+    /// the replicas follow the model's weights when they change.
+    @Test func predictionOverWorkersIsBitIdentical() throws {
+        let (train, test) = try smallTopicCorpus()
+        let texts = (train + test).map(\.text)
+        var options = smallOptions(.bilstmAttention)
+        options.epochs = 1
+        var classifier = try Trainer(options: options).train(train).classifier
+        func run(_ workers: Int) throws -> [[UInt32]] {
+            classifier.workers = workers
+            return try classifier.predict(texts).map { $0.probabilities.map(\.bitPattern) + ($0.tokens.compactMap(\.weight)).map(\.bitPattern) }
+        }
+        let one = try run(1)
+        #expect(texts.count > 64 * 2)
+        #expect(try run(2) == one)
+        #expect(try run(3) == one)
+        classifier.workers = 1
+        let evaluation = try classifier.evaluate(test)
+        classifier.workers = 2
+        #expect(try classifier.evaluate(test) == evaluation)
+        // Training changes the weights in place: replicas made earlier must see the change.
+        classifier.box.withModel { m in m.parameters.last!.value[0] += 1 }
+        let changed = try run(1)
+        #expect(changed != one)
+        #expect(try run(2) == changed)
+    }
+
     func modelBytes(_ classifier: TextClassifier) throws -> Data {
         let url = URL(fileURLWithPath: NSTemporaryDirectory() + "heed-workers-\(UUID().uuidString).heed")
         defer { try? FileManager.default.removeItem(at: url) }
