@@ -10,7 +10,7 @@ import HeedNN
 final class DataParallelStep {
     let model: Classifier
     /// Workers 1..<count; worker 0 is `model` itself.
-    private let replicas: [Classifier]
+    let replicas: [Classifier]
     var workers: Int { replicas.count + 1 }
 
     init(model: Classifier, workers: Int) {

@@ -258,6 +258,14 @@ final class ModelBox: @unchecked Sendable {
         return try body(model)
     }
 
+    /// Makes `replicas` (weight-sharing replicas of this box's model, such as training's workers)
+    /// the ones inference uses, so evaluating during training allocates no second set.
+    func adopt(_ replicas: [Classifier]) {
+        lock.lock()
+        defer { lock.unlock() }
+        if self.replicas.isEmpty { self.replicas = replicas }
+    }
+
     /// The model and `count − 1` replicas of it, for as many threads.
     func withModels<T>(_ count: Int, _ body: ([Classifier]) throws -> T) rethrows -> T {
         lock.lock()

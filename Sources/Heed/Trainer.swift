@@ -174,6 +174,7 @@ public struct Trainer {
         // Workers share the model's weights, so they are made after any resume or pretrained load
         // and need no copy after an optimizer step.
         let parallelStep = DataParallelStep(model: model, workers: options.workers)
+        classifier.box.adopt(parallelStep.replicas)
         if options.workers > 1 {
             // One BLAS thread per worker; the optimizer's elementwise loops use every worker's core.
             BLAS.setThreads(1)
