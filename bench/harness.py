@@ -1063,6 +1063,8 @@ def main():
                          "tokenizer fasttext model)")
     ap.add_argument("--quick", action="store_true",
                     help="small inputs, 1 repetition, RT only for model and time-to-accuracy (2 epochs there)")
+    ap.add_argument("--max-epochs", nargs="*", metavar="[NAME=]N",
+                    help="time-to-accuracy: cap Heed's (and so PyTorch's) epochs, for every corpus or NAME only")
     ap.add_argument("--heed", help="heed binary (default: $HEED, else newest .build-bench/ or .build/ release)")
     ap.add_argument("--reps", type=int, default=None, help="interleaved repetitions (default 3, quick 1)")
     ap.add_argument("--epochs", type=int, default=None, help="training epochs (default 3, quick 1)")

@@ -142,7 +142,11 @@ def run_part(args, heed, h):
     res["heed_has_test"] = "--test" in train_help
     names = args.corpora or (CORPORA[:1] if args.quick else CORPORA)
     cs = [c for c in h.corpora() if c["name"] in names]
-    max_epochs = 2 if args.quick else None
+    # --max-epochs N (every corpus) or NAME=N (one corpus): caps Heed's epochs, and so PyTorch's.
+    caps = {}
+    for item in getattr(args, "max_epochs", None) or []:
+        name, _, n = item.rpartition("=")
+        caps[name or "*"] = int(n)
     ft_epochs = [1, 5] if args.quick else FT_EPOCHS
     results = h.load_results()
     htp = h.heed_torch_path()
@@ -158,6 +162,7 @@ def run_part(args, heed, h):
         # Heed
         for label, ncores, flags in heeds:
             h.log("time-to-accuracy %s: %s" % (c["name"], label))
+            max_epochs = 2 if args.quick else caps.get(c["name"], caps.get("*"))
             systems[label] = heed_system(h, heed, c, d, label, ncores, flags, max_epochs, commands)
             h.log("  %s" % {k: systems[label].get(k) for k in ("epochs", "final_accuracy", "error")})
         ref = next((systems[l] for l, _, _ in heeds if "points" in systems.get(l, {})), None)

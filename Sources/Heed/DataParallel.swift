@@ -1,8 +1,8 @@
 import Dispatch
 import HeedNN
 
-/// One training step's gradient over worker threads in this process. The batch is cut into one
-/// contiguous share per worker; each worker runs forward and backward on its own replica (shared
+/// One training step's gradient over worker threads in this process. The batch is dealt into one
+/// share per worker; each worker runs forward and backward on its own replica (shared
 /// weights, its own gradients, buffers and dropout stream) with the whole batch's loss divisor,
 /// so the shares' gradients add up to the batch's mean-loss gradient. They are added into the
 /// model's gradients in worker order, so the result depends on the seed and the worker count,
@@ -27,11 +27,12 @@ final class DataParallelStep {
         }
     }
 
-    /// The contiguous shares `indices` is cut into: as equal in size as possible, at most one per
-    /// worker, none empty.
-    static func shares(_ indices: [Int], workers: Int) -> [ArraySlice<Int>] {
+    /// The shares `indices` is dealt into, round-robin (worker w takes positions w, w + n, …): a
+    /// batch lists its documents in length order, so dealing gives every worker a like number of
+    /// tokens. At most one share per worker, none empty.
+    static func shares(_ indices: [Int], workers: Int) -> [[Int]] {
         let n = max(1, min(workers, indices.count))
-        return (0..<n).map { w in indices[(w * indices.count / n)..<((w + 1) * indices.count / n)] }
+        return (0..<n).map { w in Array(stride(from: w, to: indices.count, by: n).map { indices[$0] }) }
     }
 
     /// Leaves the batch's mean-loss gradient in `model`'s gradients and returns the batch's
@@ -45,7 +46,7 @@ final class DataParallelStep {
         let work = UncheckedWork((train, shares, models, classWeights))
         DispatchQueue.concurrentPerform(iterations: shares.count) { w in
             let (train, shares, models, classWeights) = work.value
-            results.set(w, Self.step(models[w], train, indices: Array(shares[w]), classWeights: classWeights, lossWeightTotal: weightTotal))
+            results.set(w, Self.step(models[w], train, indices: shares[w], classWeights: classWeights, lossWeightTotal: weightTotal))
         }
         addGradients(of: replicas.prefix(shares.count - 1).map(\.parameters), into: model.parameters)
         var total = GradientReducer.Totals()

@@ -45,14 +45,14 @@ public final class Adam {
         let stepSize = Float(Double(lr) / bc1)
         let bc2Sqrt = Float(bc2.squareRoot())
         let b1 = beta1, b2 = beta2, w1 = 1 - beta1, w2 = 1 - beta2, wd = weightDecay, e = eps
-        for (i, p) in parameters.enumerated() {
-            let mm = m[i], vv = v[i], x = p.value, g = p.grad
-            parallelChunks(p.count) { r in
-                Adam.update(
-                    count: r.count, x: x + r.lowerBound, g: g + r.lowerBound, m: mm + r.lowerBound,
-                    v: vv + r.lowerBound, b1: b1, w1: w1, b2: b2, w2: w2, wd: wd,
-                    stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: e)
-            }
+        let tensors = parameters.map { ($0.value, UnsafePointer($0.grad)) }
+        let m = m, v = v
+        parallelSegments(parameters.map(\.count)) { i, r in
+            let (x, g) = tensors[i]
+            Adam.update(
+                count: r.count, x: x + r.lowerBound, g: g + r.lowerBound, m: m[i] + r.lowerBound,
+                v: v[i] + r.lowerBound, b1: b1, w1: w1, b2: b2, w2: w2, wd: wd,
+                stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: e)
         }
     }
 
@@ -136,16 +136,14 @@ import Darwin
 /// min(1, maxNorm / (total + 1e-6)) and returns the total norm before clipping.
 @discardableResult
 public func clipGradNorm(_ parameters: [Param], maxNorm: Float) -> Float {
-    var sq = 0.0
-    for p in parameters { sq += sumOfSquares(p.grad, p.count) }
+    let sq = sumOfSquares(parameters.map { (UnsafePointer($0.grad), $0.count) })
     let total = Float(sq.squareRoot())
     let coef = maxNorm / (total + 1e-6)
     if coef < 1 {
-        for p in parameters {
-            let g = p.grad
-            parallelChunks(p.count) { r in
-                for k in r { g[k] = g[k] * coef }
-            }
+        let grads = parameters.map(\.grad)
+        parallelSegments(parameters.map(\.count)) { i, r in
+            let g = grads[i]
+            for k in r { g[k] = g[k] * coef }
         }
     }
     return total

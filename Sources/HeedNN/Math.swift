@@ -16,6 +16,23 @@ func parallelChunks(_ count: Int, minPerThread: Int = 1 << 16, _ body: (Range<In
     }
 }
 
+/// Runs `body(tensor, range)` over every element of tensors of the given sizes, taken as one index
+/// space cut into up to `BLAS.loopThreads` contiguous chunks, so small tensors are shared out too
+/// (an optimizer step over many mid-sized tensors is not left to one thread). For elementwise
+/// work only: the result must not depend on where the cuts fall.
+func parallelSegments(_ counts: [Int], minPerThread: Int = 1 << 15, _ body: (_ tensor: Int, _ range: Range<Int>) -> Void) {
+    let total = counts.reduce(0, +)
+    var offsets: [Int] = []
+    var o = 0
+    for c in counts { offsets.append(o); o += c }
+    parallelChunks(total, minPerThread: minPerThread) { flat in
+        for (k, start) in offsets.enumerated() {
+            let lo = max(flat.lowerBound, start), hi = min(flat.upperBound, start + counts[k])
+            if lo < hi { body(k, (lo - start)..<(hi - start)) }
+        }
+    }
+}
+
 private struct UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ v: T) { value = v }
@@ -26,18 +43,51 @@ func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
     var total = 0.0
     var start = 0
     while start < n {
-        let end = min(n, start + 1024)
-        var acc = F8()
-        var k = start
-        while k + 8 <= end {
-            let v = load8(x + k)
-            acc = acc + v * v
-            k += 8
-        }
-        var s = Double(acc.sum())
-        while k < end { s += Double(x[k]) * Double(x[k]); k += 1 }
-        total += s
+        let end = min(n, start + sumOfSquaresBlock)
+        total += blockSumOfSquares(x + start, end - start)
         start = end
+    }
+    return total
+}
+
+let sumOfSquaresBlock = 1024
+
+/// One block's share of `sumOfSquares`.
+@inline(__always)
+func blockSumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+    var acc = F8()
+    var k = 0
+    while k + 8 <= n {
+        let v = load8(x + k)
+        acc = acc + v * v
+        k += 8
+    }
+    var s = Double(acc.sum())
+    while k < n { s += Double(x[k]) * Double(x[k]); k += 1 }
+    return s
+}
+
+/// Σ over tensors of `sumOfSquares`, added tensor by tensor: the blocks are summed on
+/// `BLAS.loopThreads` threads, then folded in the serial order, so the result is the same bits.
+func sumOfSquares(_ tensors: [(pointer: UnsafePointer<Float>, count: Int)]) -> Double {
+    let blocks = tensors.map { ($0.count + sumOfSquaresBlock - 1) / sumOfSquaresBlock }
+    let partial = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(1, blocks.reduce(0, +)))
+    defer { partial.deallocate() }
+    var firstBlock: [Int] = []
+    var b0 = 0
+    for n in blocks { firstBlock.append(b0); b0 += n }
+    parallelSegments(blocks, minPerThread: 64) { k, range in
+        let (x, n) = tensors[k]
+        for b in range {
+            let start = b * sumOfSquaresBlock
+            partial[firstBlock[k] + b] = blockSumOfSquares(x + start, min(n, start + sumOfSquaresBlock) - start)
+        }
+    }
+    var total = 0.0
+    for (k, n) in blocks.enumerated() {
+        var t = 0.0
+        for b in 0..<n { t += partial[firstBlock[k] + b] }
+        total += t
     }
     return total
 }

@@ -84,16 +84,17 @@ public final class ParameterSnapshot: @unchecked Sendable {
 /// Adds each replica's gradients into the matching `master` gradients, replica by replica in the
 /// given order for every element, so the sum does not depend on the loop's thread count.
 public func addGradients(of replicas: [[Param]], into master: [Param]) {
-    for (i, p) in master.enumerated() {
-        let g = p.grad
-        let sources = replicas.map { r in
-            precondition(r[i].count == p.count, "\(p.name): replica gradient has \(r[i].count) values, expected \(p.count)")
+    let sources = master.indices.map { i in
+        replicas.map { r in
+            precondition(r[i].count == master[i].count, "\(master[i].name): replica gradient has \(r[i].count) values, expected \(master[i].count)")
             return UnsafePointer(r[i].grad)
         }
-        parallelChunks(p.count) { range in
-            for s in sources {
-                for k in range { g[k] = g[k] + s[k] }
-            }
+    }
+    let grads = master.map(\.grad)
+    parallelSegments(master.map(\.count)) { i, range in
+        let g = grads[i]
+        for s in sources[i] {
+            for k in range { g[k] = g[k] + s[k] }
         }
     }
 }

@@ -101,21 +101,40 @@ import Testing
         #expect(abs(mean) < 0.06 && abs(v - 1) < 0.08)
     }
 
-    /// Adam and clipping split large tensors across threads; results must not depend on it.
+    /// Adam, clipping and the gradient norm split the parameters' elements across threads (small
+    /// tensors included); results must not depend on it, and the norm must be the serial sum's bits.
     @Test func threadedOptimizerIsBitExact() {
-        func run(threads: Int) -> [Float] {
-            let p = Param("big", [300_001])
+        func run(threads: Int) -> (values: [[Float]], norms: [Float]) {
             var r = Rng(seed: 4)
-            for i in 0..<p.count { p.value[i] = r.normal(); p.grad[i] = r.normal() }
-            let adam = Adam(parameters: [p], weightDecay: 0.01)
+            let params = [300_001, 7, 65_536, 1025, 40_000].enumerated().map { i, n in
+                let p = Param("p\(i)", [n])
+                for k in 0..<n { p.value[k] = r.normal(); p.grad[k] = r.normal() }
+                return p
+            }
+            let adam = Adam(parameters: params, weightDecay: 0.01)
             BLAS.loopThreads = threads
             defer { BLAS.loopThreads = 1 }
+            var norms: [Float] = []
             for _ in 0..<2 {
-                clipGradNorm([p], maxNorm: 1)
+                norms.append(clipGradNorm(params, maxNorm: 1))
                 adam.step()
             }
-            return p.values
+            return (params.map(\.values), norms)
         }
-        #expect(run(threads: 1).map(\.bitPattern) == run(threads: 2).map(\.bitPattern))
+        let serial = run(threads: 1)
+        // The serial norm, computed here tensor by tensor as the loop did before threads.
+        var r = Rng(seed: 4)
+        var sq = 0.0
+        for n in [300_001, 7, 65_536, 1025, 40_000] {
+            var g = [Float](repeating: 0, count: n)
+            for k in 0..<n { _ = r.normal(); g[k] = r.normal() }
+            sq += g.withUnsafeBufferPointer { sumOfSquares($0.baseAddress!, n) }
+        }
+        #expect(serial.norms[0].bitPattern == Float(sq.squareRoot()).bitPattern)
+        for threads in [2, 3] {
+            let threaded = run(threads: threads)
+            #expect(threaded.norms.map(\.bitPattern) == serial.norms.map(\.bitPattern))
+            #expect(threaded.values.map { $0.map(\.bitPattern) } == serial.values.map { $0.map(\.bitPattern) })
+        }
     }
 }
