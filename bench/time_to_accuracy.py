@@ -237,7 +237,13 @@ def run_part(args, heed, h):
         res["commands"][c["name"]] = commands
     svg = os.path.join(h.OUT if args.quick else os.path.join(h.BENCH, "results"),
                        "time-to-accuracy%s.svg" % (".quick" if args.quick else ""))
-    write_svg(res, svg)
+    # A run limited to some corpora keeps the others' earlier results (as the harness merges them), so
+    # the plot shows every corpus measured.
+    shown = res
+    old = results.get(NAME)
+    if args.corpora and old and "corpora" in old and bool(old.get("quick")) == bool(args.quick):
+        shown = dict(res, corpora={**old["corpora"], **res["corpora"]})
+    write_svg(shown, svg)
     res["svg"] = os.path.relpath(svg, h.ROOT)
     return res
 
