@@ -191,6 +191,14 @@ final class Counter: @unchecked Sendable {
         var other = Trainer(options: options)
         other.resume = Trainer.checkpointURL(for: URL(fileURLWithPath: dir + "/run.heed"))
         #expect(throws: HeedError.self) { try other.train(Array(train.dropFirst())) }
+
+        // Another worker count resumes the same run on this machine's threads.
+        var elsewhere = Trainer(options: options)
+        elsewhere.options.workers = workers + 1
+        elsewhere.resume = Trainer.checkpointURL(for: URL(fileURLWithPath: dir + "/run.heed"))
+        let continued = try elsewhere.train(train)
+        #expect(continued.log.count == full.log.count && continued.log.last!.workers == workers + 1)
+        #expect(continued.log.first?.devAccuracy == full.log.first?.devAccuracy)
     }
 }
 
