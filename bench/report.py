@@ -430,11 +430,9 @@ TTA_TARGETS = [("fasttext_final", "fastText's final accuracy"), ("heed_final_min
 
 
 def tta_label(key):
-    if key.startswith("heed"):
-        return {"heed_w1": "Heed, 1 worker", "heed_w2": "Heed, 2 workers"}.get(key, "Heed, default settings (no --workers)")
-    if key.startswith("torch"):
-        return "PyTorch %s, 2 threads" % key.split("_")[1]
-    return "fastText, 2 threads"
+    """The row name of a time-to-accuracy system: the plot's legend label."""
+    from time_to_accuracy import label_of
+    return label_of(key)
 
 
 def time_to_accuracy_section(t):
