@@ -1,4 +1,3 @@
-import Dispatch
 import HeedNN
 
 /// One training step's gradient over worker threads in this process. The batch is dealt into one
@@ -42,15 +41,13 @@ final class DataParallelStep {
         let shares = Self.shares(indices, workers: workers)
         let weightTotal = classWeights.map { w in indices.reduce(0.0) { $0 + Double(w[train[$1].label]) } } ?? Double(indices.count)
         let models = [model] + replicas
-        let results = ResultSlots(count: shares.count)
-        let work = UncheckedWork((train, shares, models, classWeights))
-        DispatchQueue.concurrentPerform(iterations: shares.count) { w in
-            let (train, shares, models, classWeights) = work.value
-            results.set(w, Self.step(models[w], train, indices: shares[w], classWeights: classWeights, lossWeightTotal: weightTotal))
+        // Share w always runs on model w, whichever thread takes it.
+        let parts = concurrentMap(count: shares.count, threads: shares.count) { _, w in
+            Self.step(models[w], train, indices: shares[w], classWeights: classWeights, lossWeightTotal: weightTotal)
         }
         addGradients(of: replicas.prefix(shares.count - 1).map(\.parameters), into: model.parameters)
         var total = GradientReducer.Totals()
-        for part in results.values {
+        for part in parts {
             total.weightedLoss += part.weightedLoss
             total.examples += part.examples
             total.tokens += part.tokens
@@ -79,20 +76,4 @@ final class DataParallelStep {
         local.tokens = Double(batch.tokens)
         return local
     }
-}
-
-/// One result per worker, each slot written by its own worker only (no shared array storage).
-private final class ResultSlots: @unchecked Sendable {
-    private let slots: UnsafeMutableBufferPointer<GradientReducer.Totals>
-    init(count: Int) { slots = .allocate(capacity: count); slots.initialize(repeating: GradientReducer.Totals()) }
-    deinit { slots.deallocate() }
-    func set(_ i: Int, _ v: GradientReducer.Totals) { slots[i] = v }
-    var values: [GradientReducer.Totals] { Array(slots) }
-}
-
-/// Carries the step's inputs into `concurrentPerform`; each worker reads them and touches only
-/// its own model.
-private struct UncheckedWork<V>: @unchecked Sendable {
-    let value: V
-    init(_ value: V) { self.value = value }
 }

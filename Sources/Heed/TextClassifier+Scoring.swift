@@ -1,5 +1,3 @@
-import Dispatch
-import Foundation
 import HeedNN
 import HeedText
 
@@ -52,28 +50,18 @@ extension TextClassifier {
         let order = cut.indices.sorted { cut[$0].count > cut[$1].count }
         let batches = stride(from: 0, to: order.count, by: 64).map { Array(order[$0..<min($0 + 64, order.count)]) }
         let threads = max(1, min(workers, batches.count))
-        let out = PredictionSlots(count: cut.count)
+        var out = [IDPrediction?](repeating: nil, count: cut.count)
         box.withModels(threads) { models in
-            if threads == 1 {
-                for rows in batches { score(rows, cut, on: models[0], into: out) }
-                return
-            }
-            // One BLAS thread per worker (a shared OpenBLAS pool spins); batches handed out in turn.
-            let blasThreads = BLAS.threads
-            BLAS.setThreads(1)
-            defer { BLAS.setThreads(blasThreads) }
-            let next = BatchCounter()
-            let shared = UncheckedInference((self, batches, cut, models, out))
-            DispatchQueue.concurrentPerform(iterations: threads) { w in
-                let (classifier, batches, cut, models, out) = shared.value
-                while let b = next.take(below: batches.count) { classifier.score(batches[b], cut, on: models[w], into: out) }
+            let scored = concurrentMap(count: batches.count, threads: threads) { worker, b in score(batches[b], cut, on: models[worker]) }
+            for (rows, predictions) in zip(batches, scored) {
+                for (i, p) in zip(rows, predictions) { out[i] = p }
             }
         }
-        return out.values
+        return out.map { $0! }
     }
 
-    /// Scores one batch of sequences (longest first) into their slots.
-    private func score(_ rows: [Int], _ cut: [[Int32]], on model: Classifier, into out: PredictionSlots) {
+    /// Scores one batch of sequences (longest first), in the batch's order.
+    private func score(_ rows: [Int], _ cut: [[Int32]], on model: Classifier) -> [IDPrediction] {
         let C = labels.count
         let steps = max(1, cut[rows[0]].count)
         var ids = [Int32](repeating: 0, count: rows.count * steps)
@@ -84,43 +72,14 @@ extension TextClassifier {
             lengths.append(doc.count)
         }
         let result = model.forward(ids: ids, lengths: lengths, batch: rows.count, steps: steps, training: false)
-        for (r, i) in rows.enumerated() {
+        return rows.enumerated().map { r, i in
             let logits = Array(result.logits[(r * C)..<((r + 1) * C)])
             let probabilities =
                 temperature == 1
                 ? Array(result.probabilities[(r * C)..<((r + 1) * C)])
                 : Calibration.probabilities(logits: logits[...], temperature: temperature).map { Float($0) }
             let attention = cut[i].isEmpty ? nil : result.attention.map { Array($0[(r * steps)..<(r * steps + cut[i].count)]) }
-            out.set(i, IDPrediction(probabilities: probabilities, logits: logits, attention: attention))
+            return IDPrediction(probabilities: probabilities, logits: logits, attention: attention)
         }
     }
-}
-
-/// One prediction slot per sequence, each written by the one thread scoring its batch.
-private final class PredictionSlots: @unchecked Sendable {
-    private let slots: UnsafeMutableBufferPointer<IDPrediction?>
-    init(count: Int) { slots = .allocate(capacity: count); slots.initialize(repeating: nil) }
-    deinit { slots.deinitialize(); slots.deallocate() }
-    func set(_ i: Int, _ p: IDPrediction) { slots[i] = p }
-    var values: [IDPrediction] { slots.map { $0! } }
-}
-
-/// Hands out batch numbers in order under a lock.
-private final class BatchCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
-    func take(below count: Int) -> Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard next < count else { return nil }
-        next += 1
-        return next - 1
-    }
-}
-
-/// Carries the batches, models and slots into `concurrentPerform`; each thread scores its own
-/// batches on its own model.
-private struct UncheckedInference<V>: @unchecked Sendable {
-    let value: V
-    init(_ value: V) { self.value = value }
 }

@@ -10,8 +10,7 @@ final class SoftmaxCrossEntropy {
     let dLogits = Buffer()
     private var labels: [Int] = []
     private var rowWeights: [Float] = []
-    /// Σ w over the last `forward`'s rows (its size without class weights).
-    private(set) var totalWeight: Double = 0
+    private var totalWeight: Double = 0
     /// The last loss in Double (as accumulated), for gradient checks.
     private(set) var value: Double = 0
 

@@ -88,7 +88,7 @@ struct Demo: ParsableCommand {
             report.generator = "heed demo \(HeedCommand.configuration.version)"
             report.trainingLog = try HTMLReport.readTrainingLog(attentionRow.modelFile + ".log.jsonl")
             report.comparison = comparison
-            report.workers = min(8, ProcessInfo.processInfo.activeProcessorCount)
+            report.workers = defaultWorkers
             let html = try report.render(classifier: classifier, documents: testDocs)
             let reportPath = output + "/report.html"
             try AtomicWriter.write(html, to: reportPath)

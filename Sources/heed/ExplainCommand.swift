@@ -33,7 +33,7 @@ struct Explain: ParsableCommand {
         help: ArgumentHelp(
             "Threads, each explaining whole documents with its own copy of the model (default: the number of cores, at most 8).",
             discussion: "BLAS runs single-threaded inside each; output order and every score are the same for any count."))
-    var workers = min(8, ProcessInfo.processInfo.activeProcessorCount)
+    var workers = defaultWorkers
     @Option(help: "With --metrics: measure only the first N documents.") var limit: Int?
     @Option(help: "With --metrics: attention shuffles per document in the permutation test (0: skip it).") var permutations = 100
     @Option(help: "With --metrics: seed for the random ranking and the shuffles.") var seed: UInt64 = 1

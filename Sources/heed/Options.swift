@@ -58,13 +58,16 @@ struct InputOptions: ParsableArguments {
     }
 }
 
+/// The `--workers` default of every command: the cores this process may use, at most 8.
+let defaultWorkers = min(8, ProcessInfo.processInfo.activeProcessorCount)
+
 /// `--workers` for commands that score many texts: batches split over threads, results unchanged.
 struct InferenceWorkers: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "Threads scoring batches of texts, each with a replica of the model (default: the number of cores, at most 8).",
             discussion: "BLAS runs single-threaded inside each; output order and every score are the same for any count."))
-    var workers = min(8, ProcessInfo.processInfo.activeProcessorCount)
+    var workers = defaultWorkers
 
     func validate() throws {
         if workers < 1 { throw ValidationError("--workers must be at least 1 (got \(workers))") }

@@ -38,7 +38,7 @@ struct Report: ParsableCommand {
     @Option(help: "Score only the first N shown documents by every method (the rest by attention, or occlusion for baselines).")
     var attributionLimit = 500
     @Option(help: "Threads for the method comparison, each with its own copy of the model (default: the number of cores, at most 8).")
-    var workers = min(8, ProcessInfo.processInfo.activeProcessorCount)
+    var workers = defaultWorkers
     @OptionGroup var input: InputOptions
 
     func validate() throws {

@@ -48,7 +48,7 @@ struct TrainingFlags: ParsableArguments {
         o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embeddingInitStd = embedInitStd; o.maxLength = maxLength;
         o.minCount = minCount; o.maxVocabulary = maxVocab
         o.classWeights = classWeights; o.seed = seed; o.threads = threads; o.devFraction = devFraction
-        o.workers = workers ?? (threads > 1 ? 1 : min(8, ProcessInfo.processInfo.activeProcessorCount))
+        o.workers = workers ?? (threads > 1 ? 1 : defaultWorkers)
         o.calibration = calibration
         return o
     }
