@@ -47,11 +47,11 @@ def load_results(path):
     return json.load(open(path)) if os.path.exists(path) else {}
 
 
-def write_results(path, results):
+def write_results(path, results, sort_keys=True):
     """Whole file or nothing: a run killed midway keeps the previous results."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(results, f, indent=1, sort_keys=True)
+        json.dump(results, f, indent=1, sort_keys=sort_keys)
         f.write("\n")
     os.replace(tmp, path)

