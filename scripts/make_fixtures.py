@@ -17,6 +17,8 @@ leave-one-out occlusion, for `Tests/HeedTests/AttributionParityTests.swift`.
 HeedClassifier (strict load_state_dict) and, if the file carries `check.logits` metadata, checks
 PyTorch's logits against Heed's. Make such a file with
   HEED_MODEL_OUT=/tmp/m.safetensors swift test --filter roundTripIsExactAndAtomic
+and one with subwords (its piece lists are hashed here from the vocabulary, independently of Heed) with
+  HEED_MODEL_OUT=/tmp/s.heed swift test --filter subwordModelFileForPyTorch
 """
 import argparse
 import json
@@ -27,7 +29,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench", "reference"))
-from heed_torch import HeedClassifier  # noqa: E402
+from heed_torch import HeedClassifier, pieces_tensors, subword_buckets  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "HeedNNTests", "Fixtures")
 
@@ -41,6 +43,11 @@ VARIANTS = {
     # H = 10, E = 9: exercises the 8-wide SIMD paths plus scalar tails.
     "bilstm_linear_h10": dict(bidirectional=True, pooling="attention", scorer="linear", attentionDim=None,
                               hiddenDim=10, embedDim=9),
+    # Word rows plus nn.EmbeddingBag(mode="mean") over random bucket lists (some empty, some with
+    # a repeated bucket). The same batch every Adam step touches the same bucket rows, so PyTorch's
+    # dense Adam and Heed's lazy one take the same steps (without weight decay).
+    "bilstm_additive_subwords": dict(bidirectional=True, pooling="attention", scorer="additive", attentionDim=None,
+                                     subwordBuckets=11),
 }
 
 
@@ -82,14 +89,25 @@ def make(name, extra, seed):
     ids[3, 0] = 5
     ids[1, 6] = 5  # repeated token: gradient rows accumulate
     labels = torch.tensor([0, 2, 1, 2, 0])
-    class_weights = [0.5, 2.0, 1.25] if name in ("lstm_additive", "bilstm_additive") else None
+    piece_lists = None
+    if config.get("subwordBuckets"):
+        g = torch.Generator().manual_seed(seed)
+        piece_lists = []
+        for b in range(B):
+            for t in range(T):
+                n = int(torch.randint(0, 5, (1,), generator=g)) if t < lengths[b] else 0
+                piece_lists.append(torch.randint(0, config["subwordBuckets"], (n,), generator=g).tolist())
+        piece_lists[1 * T + 2] = [3, 3, 8]  # a repeated bucket: its row receives two shares
+        piece_lists[2 * T + 0] = []  # a token without n-grams reads its word row alone
+    pieces = pieces_tensors(piece_lists) if piece_lists else None
+    class_weights = [0.5, 2.0, 1.25] if name in ("lstm_additive", "bilstm_additive", "bilstm_additive_subwords") else None
     weight_decay = 0.01 if name in ("lstm_linear", "bilstm_additive") else 0.0
     max_norm, lr = 0.05, 0.01
 
     tensors = {"w." + k: v.clone() for k, v in model.state_dict().items()}
     crit = torch.nn.CrossEntropyLoss(weight=None if class_weights is None else torch.tensor(class_weights))
     model.train()
-    logits, attn = model(ids, lengths)
+    logits, attn = model(ids, lengths, pieces)
     loss = crit(logits, labels)
     loss.backward()
     tensors["logits"] = logits.detach()
@@ -105,7 +123,7 @@ def make(name, extra, seed):
     norms = []
     for _ in range(3):
         opt.zero_grad()
-        logits, _ = model(ids, lengths)
+        logits, _ = model(ids, lengths, pieces)
         crit(logits, labels).backward()
         total = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
         assert total > max_norm, "clipping must actually happen"
@@ -119,6 +137,9 @@ def make(name, extra, seed):
     meta = dict(config=config, batch=B, steps=T, ids=ids.flatten().tolist(), lengths=lengths.tolist(),
                 labels=labels.tolist(), classWeights=class_weights, maxNorm=max_norm, lr=lr,
                 weightDecay=weight_decay, adamSteps=3)
+    if piece_lists:
+        meta["pieceEnds"] = torch.tensor([len(p) for p in piece_lists]).cumsum(0).tolist()
+        meta["pieceBuckets"] = [b for p in piece_lists for b in p]
     with open(os.path.join(OUT, name + ".json"), "w") as f:
         json.dump(meta, f, indent=1)
         f.write("\n")
@@ -219,7 +240,18 @@ def check_model(path):
     model.load_state_dict(load_file(path), strict=True)
     model.eval()
     ids = torch.tensor([[3, 1, 0], [2, 0, 0]])
-    logits, attn = model(ids, torch.tensor([2, 1]))
+    pieces = None
+    if config.get("subwordBuckets"):
+        sub = json.loads(meta["heed.subwords"])
+        assert sub["hash"] == "fnv1a-32" and sub["mode"] == "mean" and sub["buckets"] == config["subwordBuckets"], sub
+        vocabulary = json.loads(meta["heed.vocabulary"])  # ids 2, 3, ...; <unk> (1) keeps no pieces
+
+        def lists(i):
+            return subword_buckets(vocabulary[i - 2], sub["minn"], sub["maxn"], sub["buckets"]) if i >= 2 else []
+
+        pieces = pieces_tensors([lists(int(i)) for i in ids.flatten()])
+        print("subwords", sub, "pieces per position", [len(lists(int(i))) for i in ids.flatten()])
+    logits, attn = model(ids, torch.tensor([2, 1]), pieces)
     print("loaded", path, "format version", meta["version"], "config", config)
     print("extra metadata keys:", sorted(k for k in meta if k not in ("format", "version", "config")))
     print("logits", logits.tolist())
@@ -234,13 +266,16 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--check-model", help="a Heed model file to load into HeedClassifier")
     ap.add_argument("--attributions", action="store_true", help="only the reference attributions (from the existing weights)")
+    ap.add_argument("--only", action="append", help="write only this variant's fixture (repeatable)")
     args = ap.parse_args()
     if args.check_model:
         check_model(args.check_model)
     elif args.attributions:
-        for name in VARIANTS:
-            attributions(name)
+        for name, extra in VARIANTS.items():
+            if not extra.get("subwordBuckets"):
+                attributions(name)
     else:
         os.makedirs(OUT, exist_ok=True)
         for i, (name, extra) in enumerate(VARIANTS.items()):
-            make(name, extra, seed=1234 + i)
+            if not args.only or name in args.only:
+                make(name, extra, seed=1234 + i)

@@ -96,6 +96,7 @@ extension TextClassifier {
         if truncated {
             encoded.ids.removeLast()
             encoded.tokens.removeLast()
+            encoded.pieces = encoded.pieces?.selecting(0..<encoded.ids.count)
         }
         return (encoded, truncated)
     }
@@ -105,8 +106,8 @@ extension TextClassifier {
         let methods = methods ?? attributionMethods
         if methods.contains(.attention) && !hasAttention { throw AttributionError.noAttention(modelKind) }
         if methods.contains(.integratedGradients) && steps < 1 { throw AttributionError.steps(steps) }
-        let ids = encoded.ids, n = ids.count
-        let prediction = predict(ids: [ids])[0]
+        let sequence = encoded.sequence, ids = sequence.ids, n = ids.count
+        let prediction = predict([sequence])[0]
         let predicted = prediction.best
         var tokens = encoded.tokens
         if let attention = prediction.attention { for t in tokens.indices { tokens[t].weight = attention[t] } }
@@ -133,10 +134,12 @@ extension TextClassifier {
         }
         box.withModel { model in
             let E = model.config.embedDim
-            let table = model.parameter(named: "embedding.weight")!.value
-            func e(_ t: Int, _ k: Int) -> Float { table[Int(ids[t]) * E + k] }
+            // Each token's input vector (word row plus mean subword row): what the gradients are
+            // taken with respect to.
+            let inputs = model.inputVectors(ids: ids, pieces: sequence.pieces)
+            func e(_ t: Int, _ k: Int) -> Float { inputs[t * E + k] }
             if methods.contains(.gradient) || methods.contains(.gradientTimesInput) {
-                let out = model.forward(ids: ids, lengths: [n], batch: 1, steps: n, training: false)
+                let out = model.forward(ids: ids, lengths: [n], batch: 1, steps: n, training: false, pieces: sequence.pieces)
                 model.backward(dLogits: targetGradient(out.logits[0..<C]), parameterGradients: false)
                 let g = model.inputGradient()
                 var norms: [Float] = [], dots: [Float] = []
@@ -158,7 +161,8 @@ extension TextClassifier {
                 let B = steps + 1
                 let out = model.forward(
                     ids: Array(repeating: ids, count: B).flatMap { $0 }, lengths: Array(repeating: n, count: B),
-                    batch: B, steps: n, training: false, inputScales: (0..<B).map { Float($0) / Float(steps) })
+                    batch: B, steps: n, training: false, inputScales: (0..<B).map { Float($0) / Float(steps) },
+                    pieces: sequence.pieces.map { p in p.selecting((0..<B).flatMap { _ in 0..<n }) })
                 var dLogits = [Float](repeating: 0, count: B * C)
                 for m in 1..<B { dLogits.replaceSubrange((m * C)..<((m + 1) * C), with: targetGradient(out.logits[(m * C)..<((m + 1) * C)])) }
                 // Only the sum over the steps is needed (row 0 has a zero gradient), and the model
@@ -184,9 +188,9 @@ extension TextClassifier {
             }
         }
         if methods.contains(.occlusion) {
-            let without = (0..<n).map { t in Array(ids[..<t] + ids[(t + 1)...]) }
+            let without = (0..<n).map { t in sequence.selecting((0..<n).filter { $0 != t }) }
             let p = prediction.probabilities[predicted]
-            explanation.scores[AttributionMethod.occlusion.rawValue] = predict(ids: without).map { p - $0.probabilities[predicted] }
+            explanation.scores[AttributionMethod.occlusion.rawValue] = predict(without).map { p - $0.probabilities[predicted] }
         }
         return explanation
     }

@@ -6,6 +6,8 @@ extension Rng: RandomNumberGenerator {}
 /// A padded batch: `ids` is `[count × steps]` row-major with 0 (`<pad>`) after each length.
 struct Batch: Sendable {
     var ids: [Int32]
+    /// Subword buckets per position (row-major like `ids`, none at padding); nil without subwords.
+    var pieces: PieceLists?
     var lengths: [Int32]
     var labels: [Int32]
     var indices: [Int]
@@ -24,6 +26,15 @@ struct Batch: Sendable {
             for (t, id) in d.ids.enumerated() { ids[row * steps + t] = id }
             lengths.append(Int32(d.ids.count))
             labels.append(Int32(d.label))
+        }
+        if let first = indices.first, docs[first].pieces != nil {
+            var p = PieceLists()
+            for i in indices {
+                let d = docs[i]
+                for t in 0..<d.ids.count { p.append(d.pieces!.buckets[d.pieces!.range(t)]) }
+                p.appendEmpty(steps - d.ids.count)
+            }
+            pieces = p
         }
     }
 }

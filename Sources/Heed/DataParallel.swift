@@ -64,7 +64,7 @@ final class DataParallelStep {
     ) -> GradientReducer.Totals {
         let batch = Batch(train, indices: indices)
         model.zeroGrad()
-        _ = model.forward(ids: batch.ids, lengths: batch.lengths.map(Int.init), batch: batch.count, steps: batch.steps, training: true)
+        _ = model.forward(ids: batch.ids, lengths: batch.lengths.map(Int.init), batch: batch.count, steps: batch.steps, training: true, pieces: batch.pieces)
         let labels = batch.labels.map(Int.init)
         let loss = Double(model.loss(labels: labels, classWeights: classWeights))
         model.backward(lossWeightTotal: lossWeightTotal)

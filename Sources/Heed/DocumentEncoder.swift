@@ -1,8 +1,10 @@
+import HeedNN
 import HeedText
 
-/// A document as token ids, ready for batching.
+/// A document as token ids (and subword buckets, for a model with them), ready for batching.
 struct EncodedDocument: Sendable {
     var ids: [Int32]
+    var pieces: PieceLists?
     var label: Int
     /// Line in the source file, for messages.
     var line: Int
@@ -15,14 +17,28 @@ struct DocumentEncoder {
     let tokenizer: Tokenizer
     /// Documents are cut to their first `maxLength` tokens (bounds memory and time).
     let maxLength: Int
+    /// How tokens hash into subword buckets (nil: the model has none).
+    let subwords: SubwordSettings?
 
-    init(vocabulary: Vocabulary, maxLength: Int) throws {
+    init(vocabulary: Vocabulary, maxLength: Int, subwords: SubwordSettings? = nil) throws {
         self.vocabulary = vocabulary
         tokenizer = try Tokenizer(settings: vocabulary.settings)
         self.maxLength = maxLength
+        self.subwords = subwords
     }
 
-    func ids(_ text: String) -> [Int32] { vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength) }
+    /// The ids of `text` and, with subwords, every kept token's buckets.
+    func sequence(_ text: String) -> TokenSequence {
+        guard let subwords else { return TokenSequence(ids: vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength)) }
+        var pieces = PieceLists()
+        var scratch: [Int32] = []
+        let ids = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength) { token, _, _ in
+            scratch.removeAll(keepingCapacity: true)
+            subwords.appendBuckets(of: token, to: &scratch)
+            pieces.append(scratch)
+        }
+        return TokenSequence(ids: ids, pieces: pieces)
+    }
 
     /// The model's label index of every document, in order; a missing or unknown label is an
     /// error naming the line.
@@ -46,10 +62,37 @@ struct DocumentEncoder {
         out.reserveCapacity(docs.count)
         var skipped = 0
         for (doc, label) in zip(docs, labels) {
-            let ids = self.ids(doc.text)
-            if ids.isEmpty { skipped += 1; continue }
-            out.append(EncodedDocument(ids: ids, label: label, line: doc.line))
+            let sequence = self.sequence(doc.text)
+            if sequence.ids.isEmpty { skipped += 1; continue }
+            out.append(EncodedDocument(ids: sequence.ids, pieces: sequence.pieces, label: label, line: doc.line))
         }
         return (out, skipped)
     }
+}
+
+/// Token ids with, for a model with subwords, each token's buckets: what the network reads.
+public struct TokenSequence: Sendable, Hashable {
+    /// Vocabulary ids, `<unk>` (1) for unknown tokens.
+    public var ids: [Int32]
+    /// One bucket list per id; nil for a model without subwords.
+    public var pieces: PieceLists?
+
+    /// A sequence of `ids` with their `pieces` (if the model has subwords).
+    public init(ids: [Int32], pieces: PieceLists? = nil) {
+        precondition(pieces == nil || pieces!.count == ids.count, "need one piece list per id")
+        self.ids = ids
+        self.pieces = pieces
+    }
+
+    /// Tokens.
+    public var count: Int { ids.count }
+
+    /// The tokens at `indices`, in that order (erasure and occlusion build their inputs with it).
+    public func selecting<S: Sequence>(_ indices: S) -> TokenSequence where S.Element == Int {
+        let kept = Array(indices)
+        return TokenSequence(ids: kept.map { ids[$0] }, pieces: pieces?.selecting(kept))
+    }
+
+    /// The first `n` tokens.
+    public func prefix(_ n: Int) -> TokenSequence { n >= count ? self : selecting(0..<n) }
 }

@@ -265,7 +265,7 @@ extension TextClassifier {
     ) throws -> DocumentFaithfulness {
         let (encoded, truncated) = encodeNotingCut(text, tokenizer: tokenizer)
         let explanation = try explain(encoded, truncated: truncated, methods: methods, target: options.target, steps: options.steps)
-        let ids = encoded.ids, n = ids.count
+        let sequence = encoded.sequence, n = sequence.count
         var result = DocumentFaithfulness(index: index, explanation: explanation, agreement: [], comprehensiveness: [:], sufficiency: [:])
         guard n > 0 else { return result }
         for (a, b) in Self.methodPairs(methods) {
@@ -279,28 +279,28 @@ extension TextClassifier {
         var random = Array(0..<n)
         for j in stride(from: n - 1, to: 0, by: -1) { random.swapAt(j, rng.int(below: j + 1)) }
         let rankings = methods.map { ($0.rawValue, rankedPositions(explanation.scores($0)!)) } + [("random", random)]
-        var sequences: [[Int32]] = [], slot: [[Int32]: Int] = [:]
-        func intern(_ s: [Int32]) -> Int {
+        var sequences: [TokenSequence] = [], slot: [TokenSequence: Int] = [:]
+        func intern(_ s: TokenSequence) -> Int {
             if let i = slot[s] { return i }
             sequences.append(s)
             slot[s] = sequences.count - 1
             return sequences.count - 1
         }
         // The whole document is scored in the same batch, so keeping every token changes nothing, exactly.
-        let whole = intern(ids)
+        let whole = intern(sequence)
         var plan: [(ranking: String, without: [Int], only: [Int])] = []
         for (name, order) in rankings {
             var without: [Int] = [], only: [Int] = []
             for k in options.percentages {
                 let count = min(n, max(1, (k * n + 99) / 100))
                 let top = Set(order.prefix(count))
-                without.append(intern((0..<n).filter { !top.contains($0) }.map { ids[$0] }))
-                only.append(intern((0..<n).filter { top.contains($0) }.map { ids[$0] }))
+                without.append(intern(sequence.selecting((0..<n).filter { !top.contains($0) })))
+                only.append(intern(sequence.selecting((0..<n).filter { top.contains($0) })))
             }
             plan.append((name, without, only))
         }
         let predicted = labels.firstIndex(of: explanation.label)!
-        let scored = predict(ids: sequences).map { Double($0.probabilities[predicted]) }
+        let scored = predict(sequences).map { Double($0.probabilities[predicted]) }
         let p = scored[whole]
         for entry in plan {
             result.comprehensiveness[entry.ranking] = entry.without.map { p - scored[$0] }
@@ -308,7 +308,7 @@ extension TextClassifier {
         }
 
         if hasAttention && options.permutations > 0 && n >= 2 {
-            result.permutation = attentionPermutation(ids: ids, shuffles: options.permutations, seed: streamSeed &+ 1)
+            result.permutation = attentionPermutation(sequence, shuffles: options.permutations, seed: streamSeed &+ 1)
         }
         return result
     }
@@ -338,10 +338,10 @@ extension TextClassifier {
         }
     }
 
-    func repooling(ids: [Int32]) -> Repooling {
-        let n = ids.count, C = labels.count, D = config.outputDim
+    func repooling(_ sequence: TokenSequence) -> Repooling {
+        let n = sequence.count, C = labels.count, D = config.outputDim
         return box.withModel { model in
-            let out = model.forward(ids: ids, lengths: [n], batch: 1, steps: n, training: false)
+            let out = model.forward(ids: sequence.ids, lengths: [n], batch: 1, steps: n, training: false, pieces: sequence.pieces)
             let h = model.encoderStates()
             let w = model.parameter(named: "classifier.weight")!.value, b = model.parameter(named: "classifier.bias")!.value
             var r = Repooling(
@@ -366,8 +366,8 @@ extension TextClassifier {
     /// Re-pools the document's encoder states with its attention weights shuffled over its tokens
     /// and measures the output's total-variation change (in Double, from the same states, so the
     /// unshuffled weights give exactly 0).
-    func attentionPermutation(ids: [Int32], shuffles: Int, seed: UInt64) -> AttentionPermutation {
-        let r = repooling(ids: ids)
+    func attentionPermutation(_ sequence: TokenSequence, shuffles: Int, seed: UInt64) -> AttentionPermutation {
+        let r = repooling(sequence)
         let original = r.distribution(r.weights)
         var rng = Rng(seed: seed)
         var shuffled = r.weights

@@ -59,6 +59,9 @@ final class GradientReducer {
         for p in parameters {
             let g = p.grad, src = b + offset
             for k in 0..<p.count { g[k] = src[k] * scale }
+            // A row another rank touched now holds a gradient here too: every rank's lazy
+            // optimizer must update the same rows.
+            p.touchedRows?.markNonzero(g)
             offset += p.count
         }
         return totals

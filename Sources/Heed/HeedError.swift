@@ -66,6 +66,8 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
     case minCount(Int)
     /// `maxVocabulary` below 3 (`<pad>`, `<unk>` and one token).
     case maxVocabulary(Int)
+    /// Subword n-gram lengths or bucket count out of range (the reason says which).
+    case subwords(String)
     /// `threads` below 1.
     case threads(Int)
     /// `workers` below 1.
@@ -92,6 +94,7 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
         case .maxLength(let v): return "the maximum length must be at least 1 (got \(v))"
         case .minCount(let v): return "the minimum count must be at least 1 (got \(v))"
         case .maxVocabulary(let v): return "the vocabulary size limit must be at least 3 (got \(v))"
+        case .subwords(let why): return "subwords: \(why)"
         case .threads(let v): return "threads must be at least 1 (got \(v))"
         case .workers(let v): return "workers must be at least 1 (got \(v))"
         case .devFraction(let v): return "the dev fraction must be between 0 and 1 (got \(v))"

@@ -20,19 +20,20 @@ package enum LatencyBenchmark {
 
     /// Times `runs` batch-1 forward passes over `documents` (cycling) after `warmup` untimed ones.
     package static func run(_ classifier: TextClassifier, documents: [LabelledText], runs: Int, warmup: Int = 50) throws -> Result {
-        let encoder = try DocumentEncoder(vocabulary: classifier.vocabulary, maxLength: classifier.options.maxLength)
-        let sequences = documents.map { encoder.ids($0.text) }.filter { !$0.isEmpty }
+        let encoder = try DocumentEncoder(
+            vocabulary: classifier.vocabulary, maxLength: classifier.options.maxLength, subwords: classifier.options.subwordSettings)
+        let sequences = documents.map { encoder.sequence($0.text) }.filter { $0.count > 0 }
         guard !sequences.isEmpty else { throw HeedTextError.noDocuments("benchmark documents") }
         let clock = ContinuousClock()
         var times: [Double] = []
         var tokens = 0
         classifier.box.withModel { model in
             for i in 0..<(warmup + runs) {
-                let ids = sequences[i % sequences.count]
+                let sequence = sequences[i % sequences.count], n = sequence.count
                 let start = clock.now
-                _ = model.forward(ids: ids, lengths: [ids.count], batch: 1, steps: ids.count, training: false)
+                _ = model.forward(ids: sequence.ids, lengths: [n], batch: 1, steps: n, training: false, pieces: sequence.pieces)
                 let elapsed = Trainer.seconds(start.duration(to: clock.now)) * 1000
-                if i >= warmup { times.append(elapsed); tokens += ids.count }
+                if i >= warmup { times.append(elapsed); tokens += n }
             }
         }
         times.sort()

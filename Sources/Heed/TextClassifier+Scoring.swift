@@ -8,6 +8,10 @@ public struct EncodedText: Sendable {
     public var ids: [Int32]
     /// The tokens behind `ids`, one each, with their byte ranges (no weights yet).
     public var tokens: [AttendedToken]
+    /// Each token's subword buckets, for a model with subwords.
+    public var pieces: PieceLists?
+    /// What the network reads.
+    public var sequence: TokenSequence { TokenSequence(ids: ids, pieces: pieces) }
 }
 
 /// Class probabilities (model label order) and, for attention models, one weight per id.
@@ -35,18 +39,50 @@ extension TextClassifier {
     /// whether a text was cut).
     func encode(_ text: String, tokenizer: Tokenizer, maxLength: Int) -> EncodedText {
         var tokens: [AttendedToken] = []
+        let subwords = options.subwordSettings
+        var pieces = subwords.map { _ in PieceLists() }
+        var scratch: [Int32] = []
         let ids = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength) { token, start, end in
             tokens.append(AttendedToken(text: String(decoding: token, as: UTF8.self), start: start, end: end))
+            if let subwords {
+                scratch.removeAll(keepingCapacity: true)
+                subwords.appendBuckets(of: token, to: &scratch)
+                pieces!.append(scratch)
+            }
         }
-        return EncodedText(ids: ids, tokens: tokens)
+        return EncodedText(ids: ids, tokens: tokens, pieces: pieces)
     }
 
     /// Scores id sequences directly (for erasure and occlusion experiments). Sequences longer than
     /// `options.maxLength` are cut; an empty sequence is scored on a lone `<unk>`, as `predict` does
-    /// for a text without tokens, and gets no attention weights.
+    /// for a text without tokens, and gets no attention weights. A model with subwords hashes each
+    /// id's vocabulary token into its buckets (`<unk>` gets none: its word is gone); score
+    /// `TokenSequence`s to keep an unknown word's pieces.
     public func predict(ids sequences: [[Int32]]) -> [IDPrediction] {
+        predict(sequences.map(sequence(ofVocabularyIds:)))
+    }
+
+    /// `ids` with each vocabulary token's subword buckets, as `predict(ids:)` scores them.
+    func sequence(ofVocabularyIds ids: [Int32]) -> TokenSequence {
+        guard let subwords = options.subwordSettings else { return TokenSequence(ids: ids) }
+        var pieces = PieceLists()
+        var scratch: [Int32] = []
+        for id in ids {
+            scratch.removeAll(keepingCapacity: true)
+            if id > Vocabulary.unknownID {
+                var token = vocabulary.token(Int(id))
+                token.withUTF8 { _ = subwords.appendBuckets(of: $0, to: &scratch) }
+            }
+            pieces.append(scratch)
+        }
+        return TokenSequence(ids: ids, pieces: pieces)
+    }
+
+    /// Scores token sequences (ids with their subword buckets). Sequences longer than
+    /// `options.maxLength` are cut; an empty one is scored on a lone `<unk>` and gets no attention.
+    public func predict(_ sequences: [TokenSequence]) -> [IDPrediction] {
         guard !sequences.isEmpty else { return [] }
-        let cut = sequences.map { $0.count > options.maxLength ? Array($0.prefix(options.maxLength)) : $0 }
+        let cut = sequences.map { $0.count > options.maxLength ? $0.prefix(options.maxLength) : $0 }
         let order = cut.indices.sorted { cut[$0].count > cut[$1].count }
         let batches = stride(from: 0, to: order.count, by: 64).map { Array(order[$0..<min($0 + 64, order.count)]) }
         let threads = max(1, min(workers, batches.count))
@@ -61,24 +97,30 @@ extension TextClassifier {
     }
 
     /// Scores one batch of sequences (longest first), in the batch's order.
-    private func score(_ rows: [Int], _ cut: [[Int32]], on model: Classifier) -> [IDPrediction] {
+    private func score(_ rows: [Int], _ cut: [TokenSequence], on model: Classifier) -> [IDPrediction] {
         let C = labels.count
         let steps = max(1, cut[rows[0]].count)
         var ids = [Int32](repeating: 0, count: rows.count * steps)
         var lengths: [Int] = []
+        var pieces = options.subwords == nil ? nil : PieceLists()
         for (r, i) in rows.enumerated() {
-            let doc = cut[i].isEmpty ? [Vocabulary.unknownID] : cut[i]
-            for (t, id) in doc.enumerated() { ids[r * steps + t] = id }
+            let doc = cut[i].count == 0 ? TokenSequence(ids: [Vocabulary.unknownID], pieces: pieces.map { _ in PieceLists(ends: [0], buckets: []) }) : cut[i]
+            for (t, id) in doc.ids.enumerated() { ids[r * steps + t] = id }
             lengths.append(doc.count)
+            if pieces != nil {
+                let own = doc.pieces ?? sequence(ofVocabularyIds: doc.ids).pieces!
+                for t in 0..<doc.count { pieces!.append(own.buckets[own.range(t)]) }
+                pieces!.appendEmpty(steps - doc.count)
+            }
         }
-        let result = model.forward(ids: ids, lengths: lengths, batch: rows.count, steps: steps, training: false)
+        let result = model.forward(ids: ids, lengths: lengths, batch: rows.count, steps: steps, training: false, pieces: pieces)
         return rows.enumerated().map { r, i in
             let logits = Array(result.logits[(r * C)..<((r + 1) * C)])
             let probabilities =
                 temperature == 1
                 ? Array(result.probabilities[(r * C)..<((r + 1) * C)])
                 : Calibration.probabilities(logits: logits[...], temperature: temperature).map { Float($0) }
-            let attention = cut[i].isEmpty ? nil : result.attention.map { Array($0[(r * steps)..<(r * steps + cut[i].count)]) }
+            let attention = cut[i].count == 0 ? nil : result.attention.map { Array($0[(r * steps)..<(r * steps + cut[i].count)]) }
             return IDPrediction(probabilities: probabilities, logits: logits, attention: attention)
         }
     }

@@ -104,7 +104,8 @@ public struct TextClassifier: Sendable {
     // MARK: Persistence
 
     static let metadataKeys = (
-        tokenizer: "heed.tokenizer", labels: "heed.labels", vocabulary: "heed.vocabulary", training: "heed.training", calibration: "heed.calibration"
+        tokenizer: "heed.tokenizer", labels: "heed.labels", vocabulary: "heed.vocabulary", training: "heed.training", calibration: "heed.calibration",
+        subwords: "heed.subwords"
     )
 
     func metadata() throws -> [String: String] {
@@ -117,6 +118,9 @@ public struct TextClassifier: Sendable {
             Self.metadataKeys.training: String(decoding: try encoder.encode(options), as: UTF8.self),
         ]
         if let calibration { meta[Self.metadataKeys.calibration] = String(decoding: try encoder.encode(calibration), as: UTF8.self) }
+        if let subwords = options.subwordSettings {
+            meta[Self.metadataKeys.subwords] = String(decoding: try encoder.encode(SubwordMetadata(subwords)), as: UTF8.self)
+        }
         return meta
     }
 
@@ -165,6 +169,10 @@ public struct TextClassifier: Sendable {
         guard tokens.count + 2 == config.vocabSize else {
             throw HeedError.modelMismatch("\(path): vocabulary has \(tokens.count + 2) entries but the embedding has \(config.vocabSize) rows")
         }
+        guard options.subwords == nil ? config.subwordBuckets == nil : config.subwordBuckets == options.buckets else {
+            throw HeedError.modelMismatch("\(path): the training options' subword buckets do not match the subwords.weight tensor")
+        }
+        if let problem = options.subwordSettings?.problem { throw HeedError.modelMismatch("\(path): \(problem)") }
         guard labels.count == config.classes, Set(labels).count == labels.count else {
             throw HeedError.modelMismatch("\(path): \(labels.count) labels but the classifier has \(config.classes) outputs")
         }
@@ -179,7 +187,7 @@ public struct TextClassifier: Sendable {
     /// without tokens is scored on a lone `<unk>` (the model's prior) and reports no tokens.
     public func predict(_ texts: [String]) throws -> [Prediction] {
         let encoded = try encode(texts)
-        let scores = predict(ids: encoded.map(\.ids))
+        let scores = predict(encoded.map(\.sequence))
         return zip(encoded, scores).map { text, score in
             var tokens = text.tokens
             if let attention = score.attention {
@@ -233,10 +241,10 @@ public struct TextClassifier: Sendable {
     /// with each one's true class index and scores; returns the true class indices.
     func scoreLabelled(_ docs: [LabelledText], file: String, _ body: (_ truth: Int, _ score: IDPrediction) -> Void) throws -> [Int] {
         guard !docs.isEmpty else { throw HeedTextError.noDocuments(file) }
-        let encoder = try DocumentEncoder(vocabulary: vocabulary, maxLength: options.maxLength)
+        let encoder = try DocumentEncoder(vocabulary: vocabulary, maxLength: options.maxLength, subwords: options.subwordSettings)
         let truth = try encoder.labelIndices(docs, file: file)
         for start in stride(from: 0, to: docs.count, by: 1024) {
-            let scores = predict(ids: docs[start..<min(start + 1024, docs.count)].map { encoder.ids($0.text) })
+            let scores = predict(docs[start..<min(start + 1024, docs.count)].map { encoder.sequence($0.text) })
             for (k, score) in scores.enumerated() { body(truth[start + k], score) }
         }
         return truth
@@ -272,5 +280,22 @@ final class ModelBox: @unchecked Sendable {
         defer { lock.unlock() }
         while replicas.count < count - 1 { replicas.append(model.replica()) }
         return try body([model] + replicas.prefix(max(0, count - 1)))
+    }
+}
+
+/// The `heed.subwords` metadata entry: everything an independent loader needs to hash tokens into
+/// the `subwords.weight` rows (see `SubwordSettings` for the recipe).
+struct SubwordMetadata: Codable {
+    var minn: Int
+    var maxn: Int
+    var buckets: Int
+    var hash = "fnv1a-32"
+    var boundary = ["<", ">"]
+    var mode = "mean"
+
+    init(_ s: SubwordSettings) {
+        minn = s.minLength
+        maxn = s.maxLength
+        buckets = s.buckets
     }
 }

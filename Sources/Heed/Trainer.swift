@@ -123,7 +123,7 @@ public struct Trainer {
         }
         guard vocabulary.labels.count >= 2 else { throw agreed(HeedError.tooFewClasses(file, found: vocabulary.labels)) }
 
-        let encoder = try DocumentEncoder(vocabulary: vocabulary, maxLength: options.maxLength)
+        let encoder = try DocumentEncoder(vocabulary: vocabulary, maxLength: options.maxLength, subwords: options.subwordSettings)
         let (train, skipped) = try encoder.encode(trainDocs, file: file)
         let classes = vocabulary.labels.count
         // Global sizes and label counts (for class weights) in one sum.

@@ -63,6 +63,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var minCount = 2
     /// The most ids the vocabulary may hold, `<pad>` and `<unk>` included.
     public var maxVocabulary = 30000
+    /// Lengths, in characters, of the hashed character n-grams whose mean row is added to each
+    /// token's vector (fastText's subwords: `3...6` for English words, `1...2` for Chinese
+    /// characters); nil for word rows alone.
+    public var subwords: ClosedRange<Int>? = nil
+    /// Rows of the table the subword n-grams hash into (with `subwords`).
+    public var buckets = 100_000
     /// Weights each class's loss by its inverse frequency, so rare classes count as much as
     /// frequent ones.
     public var classWeights = false
@@ -95,7 +101,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case model, attention, embeddingSize = "embed", hiddenSize = "hidden", epochs, batchSize = "batch", learningRate = "lr", dropout, wordDropout,
-            embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, classWeights, seed, threads, workers, patience, devFraction, clipNorm,
+            embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, subwords, buckets, classWeights, seed, threads, workers, patience,
+            devFraction, clipNorm,
             weightDecay,
             calibration
     }
@@ -118,6 +125,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? defaults.maxLength
         minCount = try c.decodeIfPresent(Int.self, forKey: .minCount) ?? defaults.minCount
         maxVocabulary = try c.decodeIfPresent(Int.self, forKey: .maxVocabulary) ?? defaults.maxVocabulary
+        // Files written before subwords existed read word rows alone.
+        subwords = try c.decodeIfPresent(ClosedRange<Int>.self, forKey: .subwords)
+        buckets = try c.decodeIfPresent(Int.self, forKey: .buckets) ?? defaults.buckets
         classWeights = try c.decodeIfPresent(Bool.self, forKey: .classWeights) ?? defaults.classWeights
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
         threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? defaults.threads
@@ -136,7 +146,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             bidirectional: model.isBidirectional,
             pooling: model.hasAttention ? .attention : .last,
             scorer: attention.layer, classes: classes, dropout: dropout,
-            wordDropout: wordDropout > 0 ? wordDropout : nil)
+            wordDropout: wordDropout > 0 ? wordDropout : nil, subwordBuckets: subwords == nil ? nil : buckets)
+    }
+
+    /// How tokens hash into subword buckets, or nil without subwords.
+    public var subwordSettings: SubwordSettings? {
+        subwords.map { SubwordSettings(minLength: $0.lowerBound, maxLength: $0.upperBound, buckets: buckets) }
     }
 
     /// Throws the first option outside its range.
@@ -153,6 +168,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if maxLength < 1 { throw .maxLength(maxLength) }
         if minCount < 1 { throw .minCount(minCount) }
         if maxVocabulary < 3 { throw .maxVocabulary(maxVocabulary) }
+        if let problem = subwordSettings?.problem { throw .subwords(problem) }
         if threads < 1 { throw .threads(threads) }
         if workers < 1 { throw .workers(workers) }
         if !(devFraction > 0 && devFraction < 1) { throw .devFraction(devFraction) }

@@ -1,5 +1,9 @@
 /// `torch.optim.Adam` (non-amsgrad) with PyTorch defaults. Weight decay is the L2 form:
 /// g ← g + weightDecay·θ before the moment updates (not AdamW).
+///
+/// A row-sparse parameter (the subword table) is updated lazily, as `torch.optim.SparseAdam`
+/// does: only the rows with a gradient this step move, their moments decay only when they are
+/// touched, and moments exist only for rows ever touched, so memory follows the rows used.
 public final class Adam {
     public let parameters: [Param]
     public var lr: Float
@@ -8,6 +12,10 @@ public final class Adam {
     public private(set) var steps = 0
     private var m: [UnsafeMutablePointer<Float>]
     private var v: [UnsafeMutablePointer<Float>]
+    /// Moments of the row-sparse parameters, by parameter index (their `m`/`v` entries are unused).
+    private var lazy: [Int: LazyMoments] = [:]
+    /// Dense copies of a lazy parameter's moments handed out by `moments(_:)`.
+    private var materialized: [Int: (m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>)] = [:]
 
     public init(
         parameters: [Param], lr: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
@@ -19,21 +27,24 @@ public final class Adam {
         self.beta2 = beta2
         self.eps = eps
         self.weightDecay = weightDecay
-        m = parameters.map { p in
-            let b = UnsafeMutablePointer<Float>.allocate(capacity: max(p.count, 1))
-            b.initialize(repeating: 0, count: max(p.count, 1))
+        func zeros(_ p: Param) -> UnsafeMutablePointer<Float> {
+            let n = p.touchedRows == nil ? max(p.count, 1) : 1
+            let b = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            b.initialize(repeating: 0, count: n)
             return b
         }
-        v = parameters.map { p in
-            let b = UnsafeMutablePointer<Float>.allocate(capacity: max(p.count, 1))
-            b.initialize(repeating: 0, count: max(p.count, 1))
-            return b
-        }
+        m = parameters.map(zeros)
+        v = parameters.map(zeros)
+        for (i, p) in parameters.enumerated() where p.touchedRows != nil { lazy[i] = LazyMoments(rows: p.shape[0], width: p.count / p.shape[0]) }
     }
 
     deinit {
         m.forEach { $0.deallocate() }
         v.forEach { $0.deallocate() }
+        for (mp, vp) in materialized.values {
+            mp.deallocate()
+            vp.deallocate()
+        }
     }
 
     /// One update of every parameter from its current gradient.
@@ -45,16 +56,32 @@ public final class Adam {
         let stepSize = Float(Double(lr) / bc1)
         let bc2Sqrt = Float(bc2.squareRoot())
         let b1 = beta1, b2 = beta2, w1 = 1 - beta1, w2 = 1 - beta2, wd = weightDecay, e = eps
-        let tensors = parameters.map { ($0.value, UnsafePointer($0.grad)) }
-        let m = m, v = v
-        parallelSegments(parameters.map(\.count)) { i, r in
-            let (x, g) = tensors[i]
+        let dense = parameters.indices.filter { lazy[$0] == nil }
+        let tensors = dense.map { (parameters[$0].value, UnsafePointer(parameters[$0].grad), m[$0], v[$0]) }
+        parallelSegments(dense.map { parameters[$0].count }) { i, r in
+            let (x, g, m, v) = tensors[i]
             Adam.update(
-                count: r.count, x: x + r.lowerBound, g: g + r.lowerBound, m: m[i] + r.lowerBound,
-                v: v[i] + r.lowerBound, b1: b1, w1: w1, b2: b2, w2: w2, wd: wd,
+                count: r.count, x: x + r.lowerBound, g: g + r.lowerBound, m: m + r.lowerBound,
+                v: v + r.lowerBound, b1: b1, w1: w1, b2: b2, w2: w2, wd: wd,
                 stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: e)
         }
+        for (i, moments) in lazy {
+            let p = parameters[i], rows = p.touchedRows!.sorted(), w = moments.width
+            let slots = rows.map { moments.slot(of: Int($0)) }
+            let x = p.value, g = UnsafePointer(p.grad), mm = moments.m, vv = moments.v
+            parallelChunks(rows.count, minPerThread: max(1, (1 << 15) / max(w, 1))) { range in
+                for k in range {
+                    let row = Int(rows[k]) * w, slot = slots[k] * w
+                    Adam.update(
+                        count: w, x: x + row, g: g + row, m: mm + slot, v: vv + slot, b1: b1, w1: w1, b2: b2, w2: w2, wd: wd,
+                        stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: e)
+                }
+            }
+        }
     }
+
+    /// Rows touched so far by each lazily updated parameter's gradient (for memory reports).
+    public var lazyRows: Int { lazy.values.reduce(0) { $0 + $1.used } }
 
     /// The elementwise update; branch-free per element so it vectorizes.
     @inline(never)
@@ -106,13 +133,31 @@ public final class Adam {
     }
 
     /// The moments of parameter `i`, for writing them without a copy (valid while the optimizer lives).
-    public func moments(_ i: Int) -> (m: UnsafePointer<Float>, v: UnsafePointer<Float>) { (UnsafePointer(m[i]), UnsafePointer(v[i])) }
+    /// A lazily updated parameter's moments are spread out to its full shape (zero for rows never
+    /// touched) into copies that live until the next call for the same parameter.
+    public func moments(_ i: Int) -> (m: UnsafePointer<Float>, v: UnsafePointer<Float>) {
+        guard let moments = lazy[i] else { return (UnsafePointer(m[i]), UnsafePointer(v[i])) }
+        let d = moments.dense(), n = parameters[i].count
+        if materialized[i] == nil { materialized[i] = (.allocate(capacity: n), .allocate(capacity: n)) }
+        let (mp, vp) = materialized[i]!
+        d.m.withUnsafeBufferPointer { mp.update(from: $0.baseAddress!, count: n) }
+        d.v.withUnsafeBufferPointer { vp.update(from: $0.baseAddress!, count: n) }
+        return (UnsafePointer(mp), UnsafePointer(vp))
+    }
 
     public var state: State {
-        State(
-            steps: steps,
-            m: zip(m, parameters).map { Array(UnsafeBufferPointer(start: $0, count: $1.count)) },
-            v: zip(v, parameters).map { Array(UnsafeBufferPointer(start: $0, count: $1.count)) })
+        var ms: [[Float]] = [], vs: [[Float]] = []
+        for (i, p) in parameters.enumerated() {
+            if let moments = lazy[i] {
+                let d = moments.dense()
+                ms.append(d.m)
+                vs.append(d.v)
+            } else {
+                ms.append(Array(UnsafeBufferPointer(start: m[i], count: p.count)))
+                vs.append(Array(UnsafeBufferPointer(start: v[i], count: p.count)))
+            }
+        }
+        return State(steps: steps, m: ms, v: vs)
     }
 
     public func restore(_ s: State) {
@@ -120,8 +165,78 @@ public final class Adam {
         steps = s.steps
         for (i, p) in parameters.enumerated() {
             precondition(s.m[i].count == p.count && s.v[i].count == p.count, "Adam state does not match \(p.name)")
+            if let moments = lazy[i] {
+                moments.load(m: s.m[i], v: s.v[i])
+                continue
+            }
             s.m[i].withUnsafeBufferPointer { m[i].update(from: $0.baseAddress!, count: p.count) }
             s.v[i].withUnsafeBufferPointer { v[i].update(from: $0.baseAddress!, count: p.count) }
+        }
+    }
+}
+
+/// Adam moments for the rows of a row-sparse parameter, allocated the first time a row is touched.
+final class LazyMoments {
+    let width: Int
+    private var slots: [Int32]
+    private(set) var used = 0
+    private var capacity = 0
+    private(set) var m = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private(set) var v = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+
+    init(rows: Int, width: Int) {
+        self.width = width
+        slots = [Int32](repeating: -1, count: rows)
+    }
+
+    deinit {
+        m.deallocate()
+        v.deallocate()
+    }
+
+    /// Row `row`'s slot, allocating zeroed moments for a row seen for the first time.
+    func slot(of row: Int) -> Int {
+        if slots[row] >= 0 { return Int(slots[row]) }
+        if used == capacity { grow(to: max(1024, capacity * 2)) }
+        slots[row] = Int32(used)
+        (m + used * width).initialize(repeating: 0, count: width)
+        (v + used * width).initialize(repeating: 0, count: width)
+        used += 1
+        return used - 1
+    }
+
+    private func grow(to rows: Int) {
+        let nm = UnsafeMutablePointer<Float>.allocate(capacity: rows * width)
+        let nv = UnsafeMutablePointer<Float>.allocate(capacity: rows * width)
+        nm.initialize(from: m, count: used * width)
+        nv.initialize(from: v, count: used * width)
+        m.deallocate()
+        v.deallocate()
+        (m, v, capacity) = (nm, nv, rows)
+    }
+
+    /// Both moments at full shape, zero for rows never touched.
+    func dense() -> (m: [Float], v: [Float]) {
+        var dm = [Float](repeating: 0, count: slots.count * width), dv = dm
+        for (row, slot) in slots.enumerated() where slot >= 0 {
+            for k in 0..<width {
+                dm[row * width + k] = m[Int(slot) * width + k]
+                dv[row * width + k] = v[Int(slot) * width + k]
+            }
+        }
+        return (dm, dv)
+    }
+
+    /// Restores from full-shape moments: rows with any nonzero moment get a slot.
+    func load(m dm: [Float], v dv: [Float]) {
+        slots = [Int32](repeating: -1, count: slots.count)
+        used = 0
+        for row in slots.indices where (0..<width).contains(where: { dm[row * width + $0] != 0 || dv[row * width + $0] != 0 }) {
+            let s = slot(of: row)
+            for k in 0..<width {
+                m[s * width + k] = dm[row * width + k]
+                v[s * width + k] = dv[row * width + k]
+            }
         }
     }
 }
@@ -136,12 +251,14 @@ import Darwin
 /// min(1, maxNorm / (total + 1e-6)) and returns the total norm before clipping.
 @discardableResult
 public func clipGradNorm(_ parameters: [Param], maxNorm: Float) -> Float {
-    let sq = sumOfSquares(parameters.map { (UnsafePointer($0.grad), $0.count) })
+    // Row-sparse gradients contribute their touched rows only (the rest is zero).
+    let spans = parameters.flatMap(\.gradientSpans)
+    let sq = sumOfSquares(spans.map { (UnsafePointer($0.pointer), $0.count) })
     let total = Float(sq.squareRoot())
     let coef = maxNorm / (total + 1e-6)
     if coef < 1 {
-        let grads = parameters.map(\.grad)
-        parallelSegments(parameters.map(\.count)) { i, r in
+        let grads = spans.map(\.pointer)
+        parallelSegments(spans.map(\.count)) { i, r in
             let g = grads[i]
             for k in r { g[k] = g[k] * coef }
         }

@@ -19,11 +19,14 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
     public var wordDropout: Float?
     /// The id that dropped words become (Heed vocabularies put `<unk>` at 1).
     public static let unknownId: Int32 = 1
+    /// Rows of the subword bucket table (`subwords.weight`); nil means the model has none and
+    /// reads word rows alone.
+    public var subwordBuckets: Int?
 
     public init(
         vocabSize: Int, embedDim: Int = 100, hiddenDim: Int = 128, bidirectional: Bool = false,
         pooling: Pooling = .attention, scorer: Scorer = .additive, attentionDim: Int? = nil,
-        classes: Int, dropout: Float = 0, wordDropout: Float? = nil
+        classes: Int, dropout: Float = 0, wordDropout: Float? = nil, subwordBuckets: Int? = nil
     ) {
         self.vocabSize = vocabSize
         self.embedDim = embedDim
@@ -35,6 +38,7 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
         self.classes = classes
         self.dropout = dropout
         self.wordDropout = wordDropout
+        self.subwordBuckets = subwordBuckets
     }
 
     /// LSTM output width D: 2H when bidirectional, else H.
@@ -46,6 +50,7 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
     public var tensorShapes: [(name: String, shape: [Int])] {
         let E = embedDim, H = hiddenDim, D = outputDim
         var out: [(String, [Int])] = [("embedding.weight", [vocabSize, E])]
+        if let buckets = subwordBuckets { out.append(("subwords.weight", [buckets, E])) }
         for s in bidirectional ? ["", "_reverse"] : [""] {
             out += [
                 ("lstm.weight_ih_l0" + s, [4 * H, E]), ("lstm.weight_hh_l0" + s, [4 * H, H]),
@@ -71,6 +76,7 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
         if classes < 2 { return "classes must be at least 2" }
         if let a = attentionDim, a < 1 { return "attentionDim must be positive" }
         if !(dropout >= 0 && dropout < 1) { return "dropout must be in [0, 1)" }
+        if let b = subwordBuckets, b < 1 || b > Int(Int32.max) { return "subwordBuckets must be in 1...\(Int32.max)" }
         return nil
     }
 }
@@ -115,6 +121,7 @@ public final class Classifier {
 
     private var pk = Packing()
     private var packedIds: [Int32] = []
+    private var packedPieces = PieceLists()
     private let pooled = Buffer(), dPooled = Buffer(), dOut = Buffer(), customDLogits = Buffer(), copyTokens = Buffer()
     private var copyScales: [Float] = []
     /// Whether an inference forward over scaled copies of one sequence shares their input
@@ -132,7 +139,7 @@ public final class Classifier {
         if let p = config.problem { preconditionFailure("invalid ClassifierConfig: \(p)") }
         self.config = config
         var r = Rng(seed: seed)
-        embedding = Embedding(vocab: config.vocabSize, dim: config.embedDim, std: embeddingStd, rng: &r)
+        embedding = Embedding(vocab: config.vocabSize, dim: config.embedDim, buckets: config.subwordBuckets, std: embeddingStd, rng: &r)
         lstm = LSTM(input: config.embedDim, hidden: config.hiddenDim, bidirectional: config.bidirectional, rng: &r)
         if config.pooling == .attention {
             attention = Attention(
@@ -145,7 +152,7 @@ public final class Classifier {
         dropIn = Dropout(p: config.dropout)
         dropOut = Dropout(p: config.dropout)
         criterion = SoftmaxCrossEntropy(classes: config.classes)
-        parameters = [embedding.weight] + lstm.parameters + (attention?.parameters ?? []) + classifier.parameters
+        parameters = [embedding.weight] + (embedding.subwords.map { [$0] } ?? []) + lstm.parameters + (attention?.parameters ?? []) + classifier.parameters
         rng = r
     }
 
@@ -157,6 +164,10 @@ public final class Classifier {
 
     /// Parameter by state_dict name.
     public func parameter(named name: String) -> Param? { parameters.first { $0.name == name } }
+
+    /// Each token's input vector as the LSTM reads it without dropout or input scale: its word
+    /// row plus, with `pieces`, the mean of its bucket rows. [ids.count × embedDim].
+    public func inputVectors(ids: [Int32], pieces: PieceLists? = nil) -> [Float] { embedding.vectors(ids: ids, pieces: pieces) }
 
     /// Overwrites embedding rows (index ≥ 1) with pretrained vectors.
     public func loadPretrained(rows: [(index: Int, vector: [Float])]) { embedding.loadPretrained(rows: rows) }
@@ -206,8 +217,15 @@ public final class Classifier {
     /// `training` is false, the LSTM's input projection (s·e)·W_ihᵀ is formed as s·(e·W_ihᵀ) from
     /// one product over the sequence's tokens rather than one over every copy's: the copies cost
     /// only their recurrent products. Equal to the per-row product up to Float rounding.
-    public func forward(ids: [Int32], lengths: [Int], batch B: Int, steps T: Int, training: Bool, inputScales: [Float]? = nil) -> ForwardOutput {
+    ///
+    /// `pieces` holds each position's subword buckets (one list per id, row-major like `ids`) for
+    /// a model with a subword table; without them every token reads its word row alone.
+    public func forward(
+        ids: [Int32], lengths: [Int], batch B: Int, steps T: Int, training: Bool, inputScales: [Float]? = nil, pieces: PieceLists? = nil
+    ) -> ForwardOutput {
         precondition(ids.count == B * T, "ids must hold batch × steps = \(B * T) values, got \(ids.count)")
+        precondition(pieces == nil || pieces!.count == B * T, "pieces must hold one list per id")
+        precondition(pieces == nil || config.subwordBuckets != nil, "subword pieces given to a model without a subword table")
         precondition(B >= 1 && T >= 1, "empty batch")
         pk.build(lengths: lengths, batch: B, steps: T)
         let P = pk.total, E = config.embedDim, D = config.outputDim, C = config.classes
@@ -215,10 +233,18 @@ public final class Classifier {
         for t in 0..<T {
             for j in 0..<pk.batchSizes[t] { packedIds.append(ids[pk.order[j] * T + t]) }
         }
+        if let pieces {
+            packedPieces.ends.removeAll(keepingCapacity: true)
+            packedPieces.buckets.removeAll(keepingCapacity: true)
+            for t in 0..<T {
+                for j in 0..<pk.batchSizes[t] { packedPieces.append(pieces.buckets[pieces.range(pk.order[j] * T + t)]) }
+            }
+        }
+        // A dropped word keeps its pieces: it then looks like a word outside the vocabulary.
         if training, let p = config.wordDropout, p > 0 {
             for i in packedIds.indices where rng.uniform() < p { packedIds[i] = ClassifierConfig.unknownId }
         }
-        embedding.forward(ids: packedIds)
+        embedding.forward(ids: packedIds, pieces: pieces == nil ? nil : packedPieces)
         let x = embedding.out.ptr
         if let inputScales {
             precondition(inputScales.count == B, "need one input scale per sequence")
@@ -233,8 +259,9 @@ public final class Classifier {
         var copies: ScaledCopies? = nil
         if let inputScales, sharesInputProjection, !training, isCopies(ids: ids, lengths: lengths, batch: B, steps: T) {
             // Unscaled rows of the one sequence (sorted sequence 0 at each position).
-            let L = lengths[0], rows = copyTokens.reserve(L * E), w = embedding.weight.value
-            for t in 0..<L { (rows + t * E).update(from: w + Int(ids[t]) * E, count: E) }
+            let L = lengths[0], rows = copyTokens.reserve(L * E)
+            let vectors = embedding.vectors(ids: Array(ids[0..<L]), pieces: pieces?.selecting(0..<L))
+            vectors.withUnsafeBufferPointer { rows.update(from: $0.baseAddress!, count: L * E) }
             copyScales.removeAll(keepingCapacity: true)
             for j in 0..<B { copyScales.append(inputScales[pk.order[j]]) }
             copies = ScaledCopies(tokens: rows, length: L, scales: copyScales)

@@ -1,19 +1,76 @@
-/// `nn.Embedding(V, E, padding_idx: 0)`: row 0 is zero and never receives gradient.
-/// Init N(0, std²) (PyTorch: std 1) with row 0 zeroed. Backward accumulates only into the rows that were looked up.
+/// A token's subword buckets, for a sequence or a batch: token `i` owns
+/// `buckets[ends[i-1]..<ends[i]]` (from 0 for the first). Positions without subwords (padding,
+/// tokens shorter than the smallest n-gram) own none.
+public struct PieceLists: Sendable, Hashable {
+    /// End offset into `buckets` of each token's list.
+    public var ends: [Int32]
+    /// Bucket ids, token after token.
+    public var buckets: [Int32]
+
+    /// Lists for no tokens yet.
+    public init() {
+        ends = []
+        buckets = []
+    }
+
+    /// Lists from end offsets and bucket ids.
+    public init(ends: [Int32], buckets: [Int32]) {
+        precondition(ends.last.map { Int($0) == buckets.count } ?? buckets.isEmpty, "piece ends must finish at the bucket count")
+        self.ends = ends
+        self.buckets = buckets
+    }
+
+    /// Tokens described.
+    public var count: Int { ends.count }
+
+    /// Bucket range of token `i`.
+    @inline(__always)
+    public func range(_ i: Int) -> Range<Int> { (i == 0 ? 0 : Int(ends[i - 1]))..<Int(ends[i]) }
+
+    /// Appends a token owning `pieces`.
+    public mutating func append<C: Collection>(_ pieces: C) where C.Element == Int32 {
+        buckets.append(contentsOf: pieces)
+        ends.append(Int32(buckets.count))
+    }
+
+    /// Appends `count` tokens owning nothing (padding).
+    public mutating func appendEmpty(_ count: Int) {
+        ends.append(contentsOf: repeatElement(Int32(buckets.count), count: count))
+    }
+
+    /// The lists of tokens `indices`, in that order.
+    public func selecting<S: Sequence>(_ indices: S) -> PieceLists where S.Element == Int {
+        var out = PieceLists()
+        for i in indices { out.append(buckets[range(i)]) }
+        return out
+    }
+}
+
+/// `nn.Embedding(V, E, padding_idx: 0)`, optionally plus `nn.EmbeddingBag(buckets, E,
+/// mode: "mean")` over each token's subword buckets: a token's vector is its word row plus the
+/// mean of its buckets' rows, so a word outside the vocabulary (`<unk>`'s row) still carries its
+/// pieces. Row 0 is zero and never receives gradient. Word rows start N(0, std²) (PyTorch: std 1);
+/// bucket rows start at zero, so a bucket no training token hashed to adds nothing.
+/// Backward accumulates only into the rows that were looked up; the bucket table's gradient is
+/// row-sparse (`Param.touchedRows`), so its cost follows the rows used, not the bucket count.
 final class Embedding {
     let vocab: Int
     let dim: Int
     let weight: Param
+    /// The bucket table (nil without subwords).
+    let subwords: Param?
     /// Output rows [n × E], valid after `forward`.
     let out = Buffer()
     private var ids: [Int32] = []
+    private var pieces = PieceLists()
 
-    init(vocab: Int, dim: Int, std: Float = 1, rng: inout Rng) {
+    init(vocab: Int, dim: Int, buckets: Int? = nil, std: Float = 1, rng: inout Rng) {
         self.vocab = vocab
         self.dim = dim
         weight = Param("embedding.weight", [vocab, dim])
         for i in 0..<(vocab * dim) { weight.value[i] = std == 1 ? rng.normal() : rng.normal() * std }
         weight.value.update(repeating: 0, count: dim)
+        subwords = buckets.map { Param("subwords.weight", [$0, dim], rowSparse: true) }
     }
 
     /// Overwrites rows with pretrained vectors (`row ≥ 1`; row 0 stays the zero padding row).
@@ -25,23 +82,60 @@ final class Embedding {
         }
     }
 
-    /// Gathers rows for `ids` into `out` ([n × E]).
-    func forward(ids newIds: [Int32]) {
+    /// Gathers rows for `ids` into `out` ([n × E]), adding each token's mean bucket row when the
+    /// layer has subwords and `pieces` (one list per id) are given.
+    func forward(ids newIds: [Int32], pieces newPieces: PieceLists? = nil) {
         ids.removeAll(keepingCapacity: true)
         ids.append(contentsOf: newIds)
-        let n = ids.count, E = dim
-        let o = out.reserve(n * E)
-        let w = weight.value
-        ids.withUnsafeBufferPointer { id in
-            for r in 0..<n {
-                let v = Int(id[r])
-                precondition(v >= 0 && v < vocab, "token id \(v) out of 0..<\(vocab)")
-                (o + r * E).update(from: w + v * E, count: E)
-            }
+        if let newPieces {
+            precondition(subwords != nil, "subword pieces given to a model without a subword table")
+            precondition(newPieces.count == newIds.count, "need one piece list per token")
+            pieces = newPieces
+        } else {
+            pieces = PieceLists()
         }
+        let o = out.reserve(ids.count * dim)
+        for r in 0..<ids.count { vector(into: o + r * dim, token: r) }
     }
 
-    /// Scatter-adds `dOut` ([n × E]) into the looked-up rows, skipping the padding row.
+    /// Token `r`'s input vector from the last `forward`'s ids and pieces, written to `dst`.
+    private func vector(into dst: UnsafeMutablePointer<Float>, token r: Int) {
+        let E = dim, v = Int(ids[r])
+        precondition(v >= 0 && v < vocab, "token id \(v) out of 0..<\(vocab)")
+        dst.update(from: weight.value + v * E, count: E)
+        guard let table = subwords, !pieces.ends.isEmpty else { return }
+        let range = pieces.range(r)
+        guard !range.isEmpty else { return }
+        let s = table.value, rows = table.shape[0]
+        let scale = 1 / Float(range.count)
+        // Sum the bucket rows first, then scale once: EmbeddingBag's mean.
+        let acc = scratch.reserve(E)
+        acc.update(repeating: 0, count: E)
+        for b in range {
+            let bucket = Int(pieces.buckets[b])
+            precondition(bucket >= 0 && bucket < rows, "subword bucket \(bucket) out of 0..<\(rows)")
+            let src = s + bucket * E
+            for k in 0..<E { acc[k] += src[k] }
+        }
+        for k in 0..<E { dst[k] = dst[k] + acc[k] * scale }
+    }
+    private let scratch = Buffer()
+
+    /// The input vectors of `ids` (with `pieces`), [n × E], without touching the layer's state.
+    func vectors(ids: [Int32], pieces: PieceLists?) -> [Float] {
+        let saved = (self.ids, self.pieces)
+        defer { (self.ids, self.pieces) = saved }
+        self.ids = ids
+        self.pieces = pieces ?? PieceLists()
+        var out = [Float](repeating: 0, count: ids.count * dim)
+        out.withUnsafeMutableBufferPointer { o in
+            for r in 0..<ids.count { vector(into: o.baseAddress! + r * dim, token: r) }
+        }
+        return out
+    }
+
+    /// Scatter-adds `dOut` ([n × E]) into the looked-up rows, skipping the padding row; each
+    /// bucket of a token with k pieces receives 1/k of its row.
     func backward(dOut: UnsafePointer<Float>) {
         let E = dim
         let g = weight.grad
@@ -51,6 +145,19 @@ final class Embedding {
                 if v == 0 { continue }
                 let dst = g + v * E, src = dOut + r * E
                 for k in 0..<E { dst[k] += src[k] }
+            }
+        }
+        guard let table = subwords, !pieces.ends.isEmpty, let touched = table.touchedRows else { return }
+        let sg = table.grad
+        for r in 0..<ids.count {
+            let range = pieces.range(r)
+            guard !range.isEmpty else { continue }
+            let scale = 1 / Float(range.count), src = dOut + r * E
+            for b in range {
+                let bucket = Int(pieces.buckets[b])
+                touched.mark(bucket)
+                let dst = sg + bucket * E
+                for k in 0..<E { dst[k] = dst[k] + src[k] * scale }
             }
         }
     }

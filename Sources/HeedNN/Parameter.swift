@@ -11,11 +11,15 @@ public final class Param: @unchecked Sendable {
     public let grad: UnsafeMutablePointer<Float>
     /// The Param whose values this one reads, kept alive while they are shared.
     private var valueOwner: Param?
+    /// For a row-sparse gradient (the subword table), the rows holding one since the last
+    /// `zeroGrad`: every other row's gradient is zero, so gradient work visits only these.
+    public let touchedRows: TouchedRows?
 
-    init(_ name: String, _ shape: [Int]) {
+    init(_ name: String, _ shape: [Int], rowSparse: Bool = false) {
         self.name = name
         self.shape = shape
         count = shape.reduce(1, *)
+        touchedRows = rowSparse ? TouchedRows(rows: shape[0], width: count / max(shape[0], 1)) : nil
         value = .allocate(capacity: max(count, 1))
         value.initialize(repeating: 0, count: max(count, 1))
         grad = .allocate(capacity: max(count, 1))
@@ -48,7 +52,63 @@ public final class Param: @unchecked Sendable {
     /// Copy of the gradient.
     public var grads: [Float] { Array(UnsafeBufferPointer(start: grad, count: count)) }
 
-    public func zeroGrad() { grad.update(repeating: 0, count: count) }
+    public func zeroGrad() {
+        guard let touched = touchedRows else { return grad.update(repeating: 0, count: count) }
+        for r in touched.rows { (grad + Int(r) * touched.width).update(repeating: 0, count: touched.width) }
+        touched.clear()
+    }
+
+    /// The gradient as spans that hold every nonzero value: the whole tensor, or one span per
+    /// touched row in ascending order for a row-sparse gradient.
+    public var gradientSpans: [(pointer: UnsafeMutablePointer<Float>, count: Int)] {
+        guard let touched = touchedRows else { return [(grad, count)] }
+        return touched.sorted().map { (grad + Int($0) * touched.width, touched.width) }
+    }
+}
+
+/// The rows of a row-sparse gradient that have received a value (see `Param.touchedRows`).
+public final class TouchedRows: @unchecked Sendable {
+    /// Values per row.
+    public let width: Int
+    private var marked: [Bool]
+    /// Touched rows, in the order first touched (`sorted()` puts them in ascending order).
+    public private(set) var rows: [Int32] = []
+
+    init(rows: Int, width: Int) {
+        self.width = width
+        marked = [Bool](repeating: false, count: rows)
+    }
+
+    @inline(__always)
+    func mark(_ row: Int) {
+        if !marked[row] {
+            marked[row] = true
+            rows.append(Int32(row))
+        }
+    }
+
+    /// Whether `row` has been touched.
+    public func contains(_ row: Int) -> Bool { marked[row] }
+
+    /// The touched rows in ascending order (sorts them in place, so later calls are cheap).
+    @discardableResult
+    public func sorted() -> [Int32] {
+        rows.sort()
+        return rows
+    }
+
+    func clear() {
+        for r in rows { marked[Int(r)] = false }
+        rows.removeAll(keepingCapacity: true)
+    }
+
+    /// Marks every row whose values in `grad` are not all zero (after a dense allreduce).
+    package func markNonzero(_ grad: UnsafePointer<Float>) {
+        for r in marked.indices where !marked[r] {
+            let row = grad + r * width
+            if (0..<width).contains(where: { row[$0] != 0 }) { mark(r) }
+        }
+    }
 }
 
 /// A saved copy of every parameter's values (the best epoch's weights while training), held in
@@ -84,14 +144,28 @@ public final class ParameterSnapshot: @unchecked Sendable {
 /// Adds each replica's gradients into the matching `master` gradients, replica by replica in the
 /// given order for every element, so the sum does not depend on the loop's thread count.
 public func addGradients(of replicas: [[Param]], into master: [Param]) {
-    let sources = master.indices.map { i in
+    // Row-sparse gradients: only the rows each replica touched, replica by replica.
+    for (i, p) in master.enumerated() {
+        guard let touched = p.touchedRows else { continue }
+        for r in replicas {
+            guard let theirs = r[i].touchedRows else { preconditionFailure("\(p.name): replica gradient is not row-sparse") }
+            let w = theirs.width
+            for row in theirs.sorted() {
+                touched.mark(Int(row))
+                let dst = p.grad + Int(row) * w, src = r[i].grad + Int(row) * w
+                for k in 0..<w { dst[k] = dst[k] + src[k] }
+            }
+        }
+    }
+    let dense = master.indices.filter { master[$0].touchedRows == nil }
+    let sources = dense.map { i in
         replicas.map { r in
             precondition(r[i].count == master[i].count, "\(master[i].name): replica gradient has \(r[i].count) values, expected \(master[i].count)")
             return UnsafePointer(r[i].grad)
         }
     }
-    let grads = master.map(\.grad)
-    parallelSegments(master.map(\.count)) { i, range in
+    let grads = dense.map { master[$0].grad }
+    parallelSegments(dense.map { master[$0].count }) { i, range in
         let g = grads[i]
         for s in sources[i] {
             for k in range { g[k] = g[k] + s[k] }

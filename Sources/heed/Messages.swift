@@ -24,6 +24,7 @@ func flagMessage(_ error: any Error) -> String {
     case .maxLength(let v): return "--max-len must be at least 1 (got \(v))"
     case .minCount(let v): return "--min-count must be at least 1 (got \(v))"
     case .maxVocabulary(let v): return "--max-vocab must be at least 3 (got \(v))"
+    case .subwords(let why): return "--subwords/--buckets: \(why)"
     case .threads(let v): return "--threads must be at least 1 (got \(v))"
     case .workers(let v): return "--workers must be at least 1 (got \(v))"
     case .devFraction(let v): return "--dev-fraction must be between 0 and 1 (got \(v))"

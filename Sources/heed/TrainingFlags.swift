@@ -24,6 +24,12 @@ struct TrainingFlags: ParsableArguments {
     @Option(name: .customLong("max-len"), help: "Keep the first N tokens of each document.") var maxLength = TrainingOptions().maxLength
     @Option(help: "Vocabulary: drop tokens seen fewer times in training.") var minCount = TrainingOptions().minCount
     @Option(help: "Vocabulary: largest size including <pad> and <unk>.") var maxVocab = TrainingOptions().maxVocabulary
+    @Option(
+        help: ArgumentHelp(
+            "Character n-gram lengths whose hashed rows are added to each token's vector, e.g. 3-6 (English words) or 1-2 (Chinese); 0 = off.",
+            discussion: "Words outside the vocabulary then still get a vector from their pieces.", valueName: "MIN-MAX"))
+    var subwords = SubwordLengths(TrainingOptions().subwords)
+    @Option(help: "Rows of the table that subword n-grams hash into (with --subwords).") var buckets = TrainingOptions().buckets
     @Option(help: "Use this vocabulary instead of building one from TRAIN.") var vocab: String?
     @Option(help: "Pretrained word vectors (.vec text format) for the embedding.") var embeddings: String?
     @Flag(help: "Weight the loss by inverse class frequency.") var classWeights = false
@@ -47,6 +53,7 @@ struct TrainingFlags: ParsableArguments {
         o.embeddingSize = embed; o.hiddenSize = hidden; o.epochs = epochs; o.patience = patience; o.batchSize = batch
         o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embeddingInitStd = embedInitStd; o.maxLength = maxLength;
         o.minCount = minCount; o.maxVocabulary = maxVocab
+        o.subwords = subwords.range; o.buckets = buckets
         o.classWeights = classWeights; o.seed = seed; o.threads = threads; o.devFraction = devFraction
         o.workers = workers ?? (threads > 1 ? 1 : defaultWorkers)
         o.calibration = calibration
@@ -75,4 +82,21 @@ struct TrainingFlags: ParsableArguments {
         guard !docs.isEmpty else { throw HeedTextError.noDocuments(path) }
         return docs
     }
+}
+
+/// `--subwords MIN-MAX` (`0` or `off` for none).
+struct SubwordLengths: ExpressibleByArgument, CustomStringConvertible {
+    var range: ClosedRange<Int>?
+
+    init(_ range: ClosedRange<Int>?) { self.range = range }
+
+    init?(argument: String) {
+        if argument == "0" || argument == "off" { range = nil; return }
+        let parts = argument.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let lo = Int(parts[0]), let hi = Int(parts[1]), lo >= 1, hi >= lo else { return nil }
+        range = lo...hi
+    }
+
+    var description: String { range.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "0" }
+    var defaultValueDescription: String { description }
 }

@@ -178,6 +178,35 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
         #expect(Array(UnsafeBufferPointer(start: layer.out.ptr + 3, count: 3)) == [0, 0, 0])
     }
 
+    /// Word row plus the mean of the bucket rows; each bucket gets 1/k of its token's gradient,
+    /// and only touched bucket rows are listed (and cleared by zeroGrad).
+    @Test func subwordEmbedding() throws {
+        var rng = Rng(seed: 5)
+        let layer = Embedding(vocab: 4, dim: 2, buckets: 5, rng: &rng)
+        let table = try #require(layer.subwords)
+        #expect(table.values.allSatisfy { $0 == 0 })  // unused buckets add nothing
+        table.values = [0, 0, 1, 2, 3, 4, 5, 6, 7, 8]
+        let w = layer.weight.values
+        var pieces = PieceLists()
+        pieces.append([1, 3])  // token 0: mean of rows 1 (1, 2) and 3 (5, 6)
+        pieces.append([])  // token 1: word row alone
+        pieces.append([4, 4, 2])  // token 2: a repeated bucket counts twice
+        layer.forward(ids: [2, 1, 0], pieces: pieces)
+        let out = Array(UnsafeBufferPointer(start: layer.out.ptr, count: 6))
+        #expect(out[0] == w[4] + 3 && out[1] == w[5] + 4)
+        #expect(out[2] == w[2] && out[3] == w[3])
+        #expect(abs(out[4] - (7 + 7 + 3) / 3) < 1e-6 && abs(out[5] - (8 + 8 + 4) / 3) < 1e-6)  // padding id: buckets only
+        let d: [Float] = [2, 4, 9, 9, 3, 6]
+        d.withUnsafeBufferPointer { layer.backward(dOut: $0.baseAddress!) }
+        let g = table.grads
+        #expect(Array(g[2..<4]) == [1, 2] && Array(g[6..<8]) == [1, 2])
+        #expect(Array(g[8..<10]) == [2, 4] && Array(g[4..<6]) == [1, 2])
+        #expect(Array(g[0..<2]) == [0, 0])
+        #expect(table.touchedRows!.sorted() == [1, 2, 3, 4])
+        table.zeroGrad()
+        #expect(table.grads.allSatisfy { $0 == 0 } && table.touchedRows!.rows.isEmpty)
+    }
+
     @Test func dropout() {
         var rng = Rng(seed: 6)
         let n = 4000
@@ -202,20 +231,30 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
         ("lstm-last", false, .last, .linear), ("lstm-linear", false, .attention, .linear),
         ("lstm-additive", false, .attention, .additive), ("bilstm-additive", true, .attention, .additive),
         ("bilstm-linear", true, .attention, .linear), ("bilstm-last", true, .last, .linear),
+        ("bilstm-additive-subwords", true, .attention, .additive),
     ]
 
-    @Test(arguments: 0..<6)
+    @Test(arguments: 0..<7)
     func wholeModel(_ v: Int) {
         let (name, bi, pooling, scorer) = Self.variants[v]
+        let subwords = name.hasSuffix("subwords")
         let cfg = ClassifierConfig(
             vocabSize: 11, embedDim: 4, hiddenDim: 3, bidirectional: bi, pooling: pooling,
-            scorer: scorer, attentionDim: 5, classes: 3)
+            scorer: scorer, attentionDim: 5, classes: 3, subwordBuckets: subwords ? 7 : nil)
         let model = Classifier(config: cfg, seed: UInt64(40 + v))
         let ids = randomBatch(vocab: 11, lengths: Self.lengths, steps: Self.steps, seed: 12)
+        var pieces: PieceLists? = nil
+        if subwords {
+            model.parameter(named: "subwords.weight")!.values = randomFloats(7 * 4, seed: 13)
+            var r = Rng(seed: 14)
+            var p = PieceLists()
+            for _ in ids { p.append((0..<r.int(below: 4)).map { _ in Int32(r.int(below: 7)) }) }
+            pieces = p
+        }
         let labels = [0, 2, 1, 1, 2]
         let weights: [Float]? = v % 2 == 0 ? [0.5, 2.0, 1.25] : nil
         func loss() -> Double {
-            _ = model.forward(ids: ids, lengths: Self.lengths, batch: Self.lengths.count, steps: Self.steps, training: false)
+            _ = model.forward(ids: ids, lengths: Self.lengths, batch: Self.lengths.count, steps: Self.steps, training: false, pieces: pieces)
             _ = model.loss(labels: labels, classWeights: weights)
             return model.criterion.value
         }

@@ -6,15 +6,17 @@ import Testing
 /// Swift vs PyTorch (fixtures from scripts/make_fixtures.py): forward, loss, gradients, and
 /// three Adam steps with gradient clipping.
 @Suite struct ParityTests {
-    static let variants = ["lstm_last", "lstm_linear", "lstm_additive", "bilstm_additive", "bilstm_last", "bilstm_linear_h10"]
+    static let variants = [
+        "lstm_last", "lstm_linear", "lstm_additive", "bilstm_additive", "bilstm_last", "bilstm_linear_h10", "bilstm_additive_subwords",
+    ]
 
     @Test(arguments: variants)
     func forwardLossAndGradients(_ name: String) throws {
         let fx = try Fixture(name)
         let m = fx.meta
         let model = fx.model()
-        let ref = Reference(model, ids: m.ids, lengths: m.lengths, steps: m.steps, labels: m.labels, classWeights: m.classWeights)
-        let out = model.forward(ids: m.ids, lengths: m.lengths, batch: m.batch, steps: m.steps, training: true)
+        let ref = Reference(model, ids: m.ids, lengths: m.lengths, steps: m.steps, labels: m.labels, classWeights: m.classWeights, pieces: m.pieces)
+        let out = model.forward(ids: m.ids, lengths: m.lengths, batch: m.batch, steps: m.steps, training: true, pieces: m.pieces)
         // Heed and PyTorch are two Float32 evaluations, each within `err` of the exact value.
         let logitErr = ref.logits.flatMap(ref.errors)
         var worst = Worst()
@@ -70,7 +72,7 @@ import Testing
         let model = fx.model()
         // Tolerances from the step-0 gradients: each entry is uncertain by 2γ·Σ|terms| between the
         // implementations (see forwardLossAndGradients), i.e. by a relative ρ_i of its value.
-        let ref = Reference(model, ids: m.ids, lengths: m.lengths, steps: m.steps, labels: m.labels, classWeights: m.classWeights)
+        let ref = Reference(model, ids: m.ids, lengths: m.lengths, steps: m.steps, labels: m.labels, classWeights: m.classWeights, pieces: m.pieces)
         let (g0, magnitude) = ref.gradients()
         let g = gamma(ref.gradientDepth(steps: m.steps))
         var normSq = 0.0, slackSq = 0.0, count = 0
@@ -84,7 +86,7 @@ import Testing
         var worst = Worst()
         for s in 0..<m.adamSteps {
             model.zeroGrad()
-            _ = model.forward(ids: m.ids, lengths: m.lengths, batch: m.batch, steps: m.steps, training: true)
+            _ = model.forward(ids: m.ids, lengths: m.lengths, batch: m.batch, steps: m.steps, training: true, pieces: m.pieces)
             _ = model.loss(labels: m.labels, classWeights: m.classWeights)
             model.backward()
             let total = model.clipGradNorm(m.maxNorm)
@@ -127,16 +129,22 @@ import Testing
         let fx = try Fixture(name)
         let m = fx.meta
         let model = fx.model()
-        let base = model.forward(ids: m.ids, lengths: m.lengths, batch: m.batch, steps: m.steps, training: false)
+        let base = model.forward(ids: m.ids, lengths: m.lengths, batch: m.batch, steps: m.steps, training: false, pieces: m.pieces)
         let T = m.steps + 3
         var rng = Rng(seed: 17)
         var ids = [Int32](repeating: 0, count: m.batch * T)
+        var pieces = m.pieces.map { _ in PieceLists() }
         for b in 0..<m.batch {
             for t in 0..<T {
-                ids[b * T + t] = t < m.lengths[b] ? m.ids[b * m.steps + t] : Int32(1 + rng.int(below: m.config.vocabSize - 1))
+                let real = t < m.lengths[b]
+                ids[b * T + t] = real ? m.ids[b * m.steps + t] : Int32(1 + rng.int(below: m.config.vocabSize - 1))
+                if let p = m.pieces, let buckets = m.config.subwordBuckets {
+                    // Padding positions get garbage bucket lists too: they must not be read either.
+                    pieces!.append(real ? Array(p.buckets[p.range(b * m.steps + t)]) : [Int32(rng.int(below: buckets))])
+                }
             }
         }
-        let padded = model.forward(ids: ids, lengths: m.lengths, batch: m.batch, steps: T, training: false)
+        let padded = model.forward(ids: ids, lengths: m.lengths, batch: m.batch, steps: T, training: false, pieces: pieces)
         #expect(padded.logits.map(\.bitPattern) == base.logits.map(\.bitPattern))
         #expect(padded.probabilities.map(\.bitPattern) == base.probabilities.map(\.bitPattern))
         if let a = base.attention, let p = padded.attention {
@@ -157,7 +165,7 @@ import Testing
         let fx = try Fixture(name)
         let m = fx.meta
         let model = fx.model()
-        let base = model.forward(ids: m.ids, lengths: m.lengths, batch: m.batch, steps: m.steps, training: false)
+        let base = model.forward(ids: m.ids, lengths: m.lengths, batch: m.batch, steps: m.steps, training: false, pieces: m.pieces)
         let C = m.config.classes
         var rng = Rng(seed: 23)
         for b in 0..<m.batch {
@@ -165,7 +173,7 @@ import Testing
             for other in 0..<m.batch where other != b {
                 for t in 0..<m.lengths[other] { ids[other * m.steps + t] = Int32(1 + rng.int(below: m.config.vocabSize - 1)) }
             }
-            let out = model.forward(ids: ids, lengths: m.lengths, batch: m.batch, steps: m.steps, training: false)
+            let out = model.forward(ids: ids, lengths: m.lengths, batch: m.batch, steps: m.steps, training: false, pieces: m.pieces)
             #expect(
                 out.logits[(b * C)..<((b + 1) * C)].map(\.bitPattern) == base.logits[(b * C)..<((b + 1) * C)].map(\.bitPattern),
                 "\(name) document \(b)")
@@ -181,15 +189,16 @@ import Testing
         let fx = try Fixture(name)
         let m = fx.meta
         let model = fx.model()
-        let all = model.forward(ids: m.ids, lengths: m.lengths, batch: m.batch, steps: m.steps, training: false)
+        let all = model.forward(ids: m.ids, lengths: m.lengths, batch: m.batch, steps: m.steps, training: false, pieces: m.pieces)
         let C = m.config.classes
         var worst = Worst()
         for b in 0..<m.batch {
             let len = m.lengths[b]
             let single = Array(m.ids[(b * m.steps)..<(b * m.steps + len)])
-            let ref = Reference(model, ids: single, lengths: [len], steps: len)
+            let pieces = m.pieces?.selecting((b * m.steps)..<(b * m.steps + len))
+            let ref = Reference(model, ids: single, lengths: [len], steps: len, pieces: pieces)
             let err = ref.errors(ref.logits[0]), exact = ref.values(ref.logits[0])
-            let one = model.forward(ids: single, lengths: [len], batch: 1, steps: len, training: false)
+            let one = model.forward(ids: single, lengths: [len], batch: 1, steps: len, training: false, pieces: pieces)
             let batched = Array(all.logits[(b * C)..<((b + 1) * C)])
             worst.check("document \(b) alone vs batched", one.logits, batched, bound: err.map { 2 * $0 })
             worst.check("document \(b) alone vs exact", one.logits, exact, bound: err)

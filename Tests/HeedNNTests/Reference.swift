@@ -120,13 +120,14 @@ struct Reference {
     /// exact values are the same, the rounding bounds are those of the chosen order.
     init(
         _ model: Classifier, ids: [Int32], lengths: [Int], steps T: Int, labels: [Int]? = nil, classWeights: [Float]? = nil,
-        inputScales: [Float]? = nil, sharedProjection: Bool = false
+        inputScales: [Float]? = nil, sharedProjection: Bool = false, pieces: PieceLists? = nil
     ) {
         config = model.config
         for p in model.parameters { params[p.name] = p.values.map { tape.leaf(Double($0)) } }
         for (b, len) in lengths.enumerated() {
             let doc = (0..<len).map { Int(ids[b * T + $0]) }
-            document(doc, scale: inputScales.map { tape.leaf(Double($0[b])) }, shared: sharedProjection)
+            let lists = pieces.map { p in (0..<len).map { t in p.buckets[p.range(b * T + t)].map(Int.init) } }
+            document(doc, pieces: lists, scale: inputScales.map { tape.leaf(Double($0[b])) }, shared: sharedProjection)
         }
         if let labels { loss = lossNode(labels: labels, classWeights: classWeights) }
     }
@@ -153,9 +154,19 @@ struct Reference {
         return out
     }
 
-    private mutating func document(_ doc: [Int], scale: Int?, shared: Bool) {
+    private mutating func document(_ doc: [Int], pieces: [[Int]]?, scale: Int?, shared: Bool) {
         let E = config.embedDim, D = config.outputDim, C = config.classes, L = doc.count
         var xs = doc.map { Array(row("embedding.weight", $0, E)) }
+        if let pieces {
+            // Word row plus the mean of the bucket rows (EmbeddingBag "mean").
+            for t in 0..<L where !pieces[t].isEmpty {
+                let share = 1 / Double(pieces[t].count)
+                xs[t] = (0..<E).map { k in
+                    let mean = tape.sum([], pieces[t].map { (row("subwords.weight", $0, E)[row("subwords.weight", $0, E).startIndex + k], share) })
+                    return tape.sum([], [(xs[t][xs[t].startIndex + k], 1), (mean, 1)])
+                }
+            }
+        }
         if let scale, !shared { xs = xs.map { $0.map { tape.mul(scale, $0) } } }
         let sharedScale = shared ? scale : nil
         let hf = direction("", xs, sharedScale: sharedScale)

@@ -17,6 +17,10 @@ struct Fixture {
         var lr: Float
         var weightDecay: Float
         var adamSteps: Int
+        var pieceEnds: [Int32]?
+        var pieceBuckets: [Int32]?
+        /// Subword bucket lists per position (variants with a subword table).
+        var pieces: PieceLists? { pieceEnds.map { PieceLists(ends: $0, buckets: pieceBuckets ?? []) } }
     }
 
     let name: String

@@ -38,7 +38,7 @@ let faithfulnessTexts = [
     func repoolingReproducesTheModel(kind: ModelKind) throws {
         let classifier = randomClassifier(kind)
         let ids = try classifier.encode([faithfulnessTexts[1]])[0].ids
-        let r = classifier.repooling(ids: ids)
+        let r = classifier.repooling(TokenSequence(ids: ids))
         let n = ids.count, D = classifier.config.outputDim
         let gamma = Double(n + D + 2) * 0x1p-24 / (1 - Double(n + D + 2) * 0x1p-24)
         for c in r.bias.indices {
@@ -47,9 +47,9 @@ let faithfulnessTexts = [
             #expect(abs(z - Double(r.logits[c])) <= 2 * gamma * r.magnitude[c], "class \(c)")
         }
         // Shuffling nothing moves nothing; shuffles of unequal weights move the output.
-        #expect(classifier.attentionPermutation(ids: ids, shuffles: 0, seed: 1).medianOutputChange.isNaN)
+        #expect(classifier.attentionPermutation(TokenSequence(ids: ids), shuffles: 0, seed: 1).medianOutputChange.isNaN)
         #expect(r.distribution(r.weights) == r.distribution(r.weights))
-        #expect(classifier.attentionPermutation(ids: ids, shuffles: 20, seed: 1).medianOutputChange > 0)
+        #expect(classifier.attentionPermutation(TokenSequence(ids: ids), shuffles: 20, seed: 1).medianOutputChange > 0)
     }
 
     /// ERASER plumbing checked against quantities computed another way: removing the single top

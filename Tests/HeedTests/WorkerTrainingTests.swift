@@ -9,13 +9,15 @@ import Testing
 @Suite(.serialized) struct WorkerTrainingTests {
     /// A small encoded corpus and a model without dropout, so a batch's gradient is a function of
     /// the weights and the documents alone.
-    func encodedCorpus(classWeights: Bool = false) throws -> (docs: [EncodedDocument], model: Classifier, classWeights: [Float]?) {
+    func encodedCorpus(classWeights: Bool = false, subwords: Bool = false) throws -> (docs: [EncodedDocument], model: Classifier, classWeights: [Float]?) {
         let (train, _) = try smallTopicCorpus()
         let tokenizer = try Tokenizer(settings: .default)
         let vocabulary = Vocabulary(counts: try Trainer.countTokens(train, tokenizer: tokenizer, file: "train"), minCount: 1, maxSize: 5000)
-        let (docs, _) = try DocumentEncoder(vocabulary: vocabulary, maxLength: 60).encode(train, file: "train")
         var options = smallOptions(.bilstmAttention)
         options.dropout = 0
+        if subwords { (options.subwords, options.buckets) = (3...5, 997) }
+        let encoder = try DocumentEncoder(vocabulary: vocabulary, maxLength: 60, subwords: options.subwordSettings)
+        let (docs, _) = try encoder.encode(train, file: "train")
         let model = Classifier(config: options.classifierConfig(vocabularySize: vocabulary.count, classes: vocabulary.labels.count), seed: 3)
         return (docs, model, classWeights ? [0.5, 1.5, 2.0] : nil)
     }
@@ -35,13 +37,16 @@ import Testing
     }
 
     /// One worker runs exactly the step training ran before workers existed.
-    @Test func oneWorkerIsTheSingleThreadedStep() throws {
-        let (docs, model, _) = try encodedCorpus()
+    @Test(arguments: [false, true])
+    func oneWorkerIsTheSingleThreadedStep(subwords: Bool) throws {
+        let (docs, model, _) = try encodedCorpus(subwords: subwords)
         let indices = Array(0..<24)
         let plain = model.clone()
         let batch = Batch(docs, indices: indices)
         plain.zeroGrad()
-        _ = plain.forward(ids: batch.ids, lengths: batch.lengths.map(Int.init), batch: batch.count, steps: batch.steps, training: true)
+        #expect((batch.pieces != nil) == subwords)
+        _ = plain.forward(
+            ids: batch.ids, lengths: batch.lengths.map(Int.init), batch: batch.count, steps: batch.steps, training: true, pieces: batch.pieces)
         let loss = plain.loss(labels: batch.labels.map(Int.init))
         plain.backward()
         let step = DataParallelStep(model: model, workers: 1)
@@ -53,9 +58,9 @@ import Testing
     /// Split over 2 and 3 workers, the summed gradient is the whole batch's: per tensor, the
     /// difference is within Float rounding of the magnitudes summed (the documents' own weighted
     /// gradient norms, standing in for their tokens' terms), and the totals agree.
-    @Test(arguments: [false, true])
-    func workersAddUpToTheWholeBatchGradient(classWeights useWeights: Bool) throws {
-        let (docs, model, classWeights) = try encodedCorpus(classWeights: useWeights)
+    @Test(arguments: [(false, false), (true, false), (false, true)])
+    func workersAddUpToTheWholeBatchGradient(classWeights useWeights: Bool, subwords: Bool) throws {
+        let (docs, model, classWeights) = try encodedCorpus(classWeights: useWeights, subwords: subwords)
         let indices = Array(0..<30)
         let whole = DataParallelStep(model: model.clone(), workers: 1)
         let wholeTotals = whole.gradient(docs, indices: indices, classWeights: classWeights)

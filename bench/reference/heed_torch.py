@@ -63,6 +63,9 @@ class HeedClassifier(nn.Module):
         D = 2 * H if self.bidirectional else H
         self.pooling = config["pooling"]
         self.embedding = nn.Embedding(V, E, padding_idx=0)
+        # Heed's subwords: each token adds the mean row of its hashed character n-grams.
+        buckets = config.get("subwordBuckets")
+        self.subwords = nn.EmbeddingBag(buckets, E, mode="mean") if buckets else None
         self.lstm = nn.LSTM(E, H, batch_first=True, bidirectional=self.bidirectional)
         if self.pooling == "attention":
             A = config.get("attentionDim") or D
@@ -70,10 +73,15 @@ class HeedClassifier(nn.Module):
         self.dropout = nn.Dropout(float(config.get("dropout", 0.0)))
         self.classifier = nn.Linear(D, config["classes"])
 
-    def forward(self, ids, lengths):
-        """ids: [B, T] long, 0-padded; lengths: [B] long. Returns (logits [B, C], attention [B, T] or None)."""
+    def forward(self, ids, lengths, pieces=None):
+        """ids: [B, T] long, 0-padded; lengths: [B] long; pieces (models with subwords): (buckets,
+        offsets) of every position's bucket list, row-major, as nn.EmbeddingBag takes them.
+        Returns (logits [B, C], attention [B, T] or None)."""
         B, T = ids.shape
-        x = self.dropout(self.embedding(ids))
+        x = self.embedding(ids)
+        if self.subwords is not None and pieces is not None:
+            x = x + self.subwords(pieces[0], pieces[1]).view(B, T, -1)
+        x = self.dropout(x)
         if self.variant == "packed":
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, (h_n, _) = self.lstm(packed)
@@ -95,3 +103,31 @@ class HeedClassifier(nn.Module):
         else:
             pooled = h_n[-1]
         return self.classifier(self.dropout(pooled)), attn
+
+
+def subword_buckets(token, minn, maxn, buckets):
+    """Heed's subword recipe (HeedText/Subwords.swift), written again from its description: the
+    n-grams of "<token>" in Unicode scalars, minn..maxn long (not a lone marker), each hashed with
+    32-bit FNV-1a over its UTF-8 bytes, modulo buckets."""
+    wrapped = "<" + token + ">"
+    out = []
+    for first in range(len(wrapped)):
+        for n in range(max(1, minn), maxn + 1):
+            if first + n > len(wrapped):
+                break
+            if n == 1 and (first == 0 or first == len(wrapped) - 1):
+                continue
+            h = 2166136261
+            for byte in wrapped[first:first + n].encode("utf-8"):
+                h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
+            out.append(h % buckets)
+    return out
+
+
+def pieces_tensors(lists):
+    """(buckets, offsets) for nn.EmbeddingBag from one bucket list per position."""
+    offsets, flat = [], []
+    for lst in lists:
+        offsets.append(len(flat))
+        flat.extend(lst)
+    return torch.tensor(flat, dtype=torch.long), torch.tensor(offsets, dtype=torch.long)
