@@ -19,6 +19,10 @@ public enum HeedError: Error, CustomStringConvertible, Sendable, Equatable {
     case modelMismatch(String)
     /// The loss or the gradient stopped being finite.
     case nonFinite(epoch: Int, batch: Int, what: String)
+    /// A dev document's label never occurs in the training data, so no model could predict it.
+    case devLabelNotInTraining(file: String, line: Int, label: String, known: [String])
+    /// `heed tune` was stopped before any trial finished an epoch.
+    case tuningStopped
 
     /// The message for the user, naming the file and line or the epoch concerned.
     public var description: String {
@@ -36,6 +40,10 @@ public enum HeedError: Error, CustomStringConvertible, Sendable, Equatable {
         case .modelMismatch(let m): return m
         case .nonFinite(let e, let b, let w):
             return "training diverged: non-finite \(w) in epoch \(e), batch \(b); the best model so far is kept (a lower learning rate usually helps)"
+        case .devLabelNotInTraining(let f, let l, let label, let known):
+            return
+                "\(f):\(l): label \"\(label)\" does not occur in the training data (its labels: \(known.joined(separator: ", "))); no model trained on it can predict it"
+        case .tuningStopped: return "tuning was stopped before any trial finished an epoch; no model was written"
         }
     }
 }

@@ -62,3 +62,41 @@ public struct Evaluation: Codable, Sendable, Equatable {
         return scores.isEmpty ? 0 : scores.reduce(0, +) / Double(scores.count)
     }
 }
+
+/// The dev-set score that early stopping keeps the best epoch by and `heed tune` ranks trials by.
+public enum DevMetric: Sendable, Equatable, CustomStringConvertible {
+    /// Share of dev documents classified correctly.
+    case accuracy
+    /// Unweighted mean of the per-class F1 scores.
+    case macroF1
+    /// One class's F1 (e.g. the rare class that matters).
+    case f1(label: String)
+
+    /// `accuracy`, `macro-f1` or `f1:LABEL`; nil for anything else.
+    public init?(_ text: String) {
+        switch text {
+        case "accuracy": self = .accuracy
+        case "macro-f1": self = .macroF1
+        default:
+            guard text.hasPrefix("f1:"), text.count > 3 else { return nil }
+            self = .f1(label: String(text.dropFirst(3)))
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .accuracy: return "accuracy"
+        case .macroF1: return "macro-f1"
+        case .f1(let label): return "f1:\(label)"
+        }
+    }
+
+    /// The metric's value on `evaluation` (0 for a label it does not know).
+    public func score(_ evaluation: Evaluation) -> Double {
+        switch self {
+        case .accuracy: return evaluation.accuracy
+        case .macroF1: return evaluation.macroF1
+        case .f1(let label): return evaluation.perClass.first { $0.label == label }?.f1 ?? 0
+        }
+    }
+}

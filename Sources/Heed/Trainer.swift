@@ -33,6 +33,9 @@ public struct Trainer {
     /// Labelled documents scored after every epoch (on the writing rank) for the log's
     /// `test_accuracy`: watched only, never used to stop or to choose the model.
     public var monitor: [LabelledText]?
+    /// The dev score that decides the kept epoch and early stopping (accuracy unless `heed tune`
+    /// ranks by another). The checkpoint's `bestAccuracy` holds this score.
+    public var selectionMetric: DevMetric = .accuracy
 
     /// A trainer that writes no files and reports nothing until `output` and the callbacks are set.
     public init(options: TrainingOptions = TrainingOptions(), tokenizer: TokenizerSettings = .default) {
@@ -226,13 +229,13 @@ public struct Trainer {
             // Rank 0 decides; every rank follows its broadcast decision.
             var decision: [UInt8] = [0, 0]
             if isRoot {
-                let improved = evaluation.accuracy > bestAccuracy
+                let improved = selectionMetric.score(evaluation) > bestAccuracy
                 decision = [improved ? 1 : 0, (improved ? 0 : sinceBest + 1) >= options.patience ? 1 : 0]
             }
             decision = try collective.broadcast(decision, from: 0)
             let improved = decision[0] == 1
             if improved {
-                bestAccuracy = evaluation.accuracy
+                bestAccuracy = selectionMetric.score(evaluation)
                 bestEpoch = epoch
                 sinceBest = 0
                 best.capture()

@@ -1,0 +1,377 @@
+import Foundation
+import HeedNN
+import HeedText
+
+/// The settings `heed tune` varies; everything else comes from the base options.
+public struct TuningSettings: Codable, Sendable, Equatable, Hashable, CustomStringConvertible {
+    /// Adam's step size.
+    public var learningRate: Float
+    /// LSTM hidden size per direction.
+    public var hiddenSize: Int
+    /// Embedding size.
+    public var embeddingSize: Int
+    /// Dropout on the embeddings and the pooled vector.
+    public var dropout: Float
+    /// Word dropout.
+    public var wordDropout: Float
+    /// Documents per step.
+    public var batchSize: Int
+    /// Subword n-gram lengths, nil for none.
+    public var subwords: ClosedRange<Int>?
+
+    private enum CodingKeys: String, CodingKey {
+        case learningRate = "lr", hiddenSize = "hidden", embeddingSize = "embed", dropout, wordDropout = "word_dropout", batchSize = "batch", subwords
+    }
+
+    /// The settings of `options`.
+    public init(_ options: TrainingOptions) {
+        learningRate = options.learningRate
+        hiddenSize = options.hiddenSize
+        embeddingSize = options.embeddingSize
+        dropout = options.dropout
+        wordDropout = options.wordDropout
+        batchSize = options.batchSize
+        subwords = options.subwords
+    }
+
+    /// `options` with these settings.
+    public func applied(to options: TrainingOptions) -> TrainingOptions {
+        var o = options
+        o.learningRate = learningRate
+        o.hiddenSize = hiddenSize
+        o.embeddingSize = embeddingSize
+        o.dropout = dropout
+        o.wordDropout = wordDropout
+        o.batchSize = batchSize
+        o.subwords = subwords
+        return o
+    }
+
+    /// `--lr 0.002 --hidden 128 …`: the `heed train` flags that reproduce these settings.
+    public var description: String {
+        "--lr \(learningRate) --hidden \(hiddenSize) --embed \(embeddingSize) --dropout \(dropout) --word-dropout \(wordDropout) "
+            + "--batch \(batchSize) --subwords \(subwords.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "0")"
+    }
+
+    /// `count` settings drawn with `seed`, the base options' own first; no two alike. Subword
+    /// ranges suit the corpus's script: character pieces for Chinese or Japanese, word pieces otherwise.
+    public static func sample(_ count: Int, base: TrainingOptions, ideographic: Bool, seed: UInt64) -> [TuningSettings] {
+        var rng = Rng(seed: seed ^ 0x7475_6E65)  // "tune"
+        func pick<T>(_ choices: [T]) -> T { choices[rng.int(below: choices.count)] }
+        let ranges: [ClosedRange<Int>?] = ideographic ? [nil, 1...2, 1...3] : [nil, 3...6, 2...5]
+        var out = [TuningSettings(base)]
+        var attempts = 0
+        while out.count < count && attempts < 100 * count {
+            attempts += 1
+            // Log-uniform in [5e-4, 8e-3], kept to two significant digits so the table reads well.
+            let raw = exp(log(5e-4) + Double(rng.uniform()) * (log(8e-3) - log(5e-4)))
+            let scale = pow(10, floor(log10(raw)) - 1)
+            var s = TuningSettings(base)
+            s.learningRate = Float((raw / scale).rounded() * scale)
+            s.hiddenSize = pick([64, 128, 256])
+            s.embeddingSize = pick([50, 100, 200])
+            s.dropout = pick([0.2, 0.3, 0.4, 0.5, 0.6])
+            s.wordDropout = pick([0, 0.1, 0.25, 0.4])
+            s.batchSize = pick([16, 32, 64])
+            s.subwords = pick(ranges)
+            if !out.contains(s) { out.append(s) }
+        }
+        return out
+    }
+
+    /// Whether a corpus is mostly written in ideographs (Han, kana, Hangul): from the letters of
+    /// its first documents.
+    public static func isIdeographic(_ docs: [LabelledText]) -> Bool {
+        var ideographs = 0, letters = 0
+        for doc in docs.prefix(2000) {
+            for scalar in doc.text.unicodeScalars where scalar.properties.isAlphabetic {
+                letters += 1
+                switch scalar.value {
+                case 0x3040...0x30FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xAC00...0xD7AF, 0xF900...0xFAFF, 0x20000...0x2FA1F: ideographs += 1
+                default: break
+                }
+            }
+        }
+        return letters > 0 && ideographs * 10 > letters * 3
+    }
+}
+
+/// One trial's state after one rung of `heed tune`: its settings, how far it trained and its
+/// best dev scores so far. One line of the trials log.
+public struct TrialRecord: Codable, Sendable, Equatable {
+    /// Trial number (0 is the base options).
+    public var trial: Int
+    /// Rung of successive halving (0 first).
+    public var rung: Int
+    /// What the trial varies.
+    public var settings: TuningSettings
+    /// Epochs trained so far.
+    public var epochs: Int
+    /// The epoch its kept weights come from.
+    public var bestEpoch: Int
+    /// Dev accuracy of the kept weights.
+    public var devAccuracy: Double
+    /// Dev macro-F1 of the kept weights.
+    public var devMacroF1: Double
+    /// The ranking metric's value on dev.
+    public var score: Double
+    /// Wall seconds this rung took for the trial.
+    public var seconds: Double
+    /// Whether early stopping ended the trial (it trains no further).
+    public var stopped: Bool
+    /// `promoted`, `dropped`, `best`, or `running` while its rung is open.
+    public var status: String
+
+    private enum CodingKeys: String, CodingKey {
+        case trial, rung, settings, epochs, bestEpoch = "best_epoch", devAccuracy = "dev_accuracy", devMacroF1 = "dev_macro_f1", score, seconds,
+            stopped, status
+    }
+}
+
+/// What `Tuner.tune` found.
+public struct TuningResult: Sendable {
+    /// The best trial's model, calibrated on dev when the base options ask for it.
+    public var classifier: TextClassifier
+    /// The best trial's training log.
+    public var log: [EpochRecord]
+    /// Every trial's last record, in trial order.
+    public var trials: [TrialRecord]
+    /// Index of the best trial in `trials`.
+    public var best: Int
+    /// True when the budget ran out or `shouldStop` asked before the schedule finished.
+    public var cutShort: Bool
+    /// True when one epoch of the first trials did not fit the budget: the base settings were
+    /// then trained once, to the end.
+    public var budgetTooSmall: Bool
+}
+
+/// Successive halving over `TuningSettings` on a fixed dev set: every trial trains one epoch,
+/// the best third continue to three, the best two train to the end with early stopping, and the
+/// best by `metric` on dev wins. Two trials train at once, each with one BLAS thread, and each
+/// continues from its own checkpoint, so no epoch is trained twice. The same seed and trial
+/// count give the same trials, schedule and model; a time budget picks the trial count from the
+/// first epochs' speed instead.
+public struct Tuner {
+    /// Options every trial starts from (trial 0 uses them as they are); `epochs` caps the last rung.
+    public var base: TrainingOptions
+    /// How text is tokenized.
+    public var tokenizer: TokenizerSettings
+    /// What ranks trials on dev.
+    public var metric: DevMetric = .accuracy
+    /// A fixed number of trials (deterministic), or nil to size the search from `budget`.
+    public var trials: Int?
+    /// Wall-clock seconds for the whole search (with `trials` nil).
+    public var budget: Double?
+    /// Seeds the settings drawn (each trial trains with `base.seed`).
+    public var seed: UInt64 = 1
+    /// Trials trained at once.
+    public var concurrency = 2
+    /// Names the dev documents in messages.
+    public var devFile = "dev set"
+    /// Names the training documents in messages.
+    public var trainFile = "training data"
+    /// Where trials keep their models and checkpoints (emptied as trials are dropped).
+    public var workDirectory: URL
+    /// Called as each trial finishes a rung.
+    public var trialEnded: (@Sendable (TrialRecord) -> Void)?
+    /// Called with what the tuner decided (trial count, budget notes).
+    public var note: (@Sendable (String) -> Void)?
+    /// Polled between batches: true stops the search, keeping the best trial so far.
+    public var shouldStop: (@Sendable () -> Bool)?
+
+    /// A tuner of `base` that keeps its trials' files in `workDirectory`.
+    public init(base: TrainingOptions, tokenizer: TokenizerSettings = .default, workDirectory: URL) {
+        self.base = base
+        self.tokenizer = tokenizer
+        self.workDirectory = workDirectory
+    }
+
+    /// Epochs of the first two rungs; the last trains to `base.epochs`.
+    static let rungEpochs = [1, 3]
+
+    /// How many trials each rung keeps, for `count` trials.
+    static func rungSizes(_ count: Int) -> [Int] {
+        if count <= 2 { return [count] }
+        let second = max(2, (count + 2) / 3)
+        return [count, second, min(2, second)]
+    }
+
+    /// Epochs trained over the whole schedule for `count` trials, guessing `finalEpochs` for the
+    /// trials that train to the end.
+    static func plannedEpochs(_ count: Int, finalEpochs: Int) -> Int {
+        let sizes = rungSizes(count)
+        var total = 0, reached = 0
+        for (r, n) in sizes.enumerated() {
+            let target = r < sizes.count - 1 ? rungEpochs[r] : finalEpochs
+            total += n * max(0, target - reached)
+            reached = target
+        }
+        return total
+    }
+
+    /// Runs the search on `train`, ranking on `dev`; without `dev`, a stratified share
+    /// `base.devFraction` of `train` (drawn with `base.seed`) is held out once for every trial.
+    public func tune(train all: [LabelledText], dev given: [LabelledText]?) throws -> TuningResult {
+        if let given { return try tune(train: all, dev: given) }
+        if let unlabelled = all.first(where: { $0.label == nil }) { throw HeedError.missingLabel(file: trainFile, line: unlabelled.line) }
+        let devPositions = Set(Trainer.carveDev(labels: all.map { $0.label! }, fraction: base.devFraction, seed: base.seed))
+        let dev = all.indices.filter { devPositions.contains($0) }.map { all[$0] }
+        guard !dev.isEmpty else { throw HeedError.emptyDevSet }
+        return try tune(train: all.indices.filter { !devPositions.contains($0) }.map { all[$0] }, dev: dev)
+    }
+
+    /// Runs the search: `train` for training, `dev` for every ranking.
+    public func tune(train: [LabelledText], dev: [LabelledText]) throws -> TuningResult {
+        let clock = ContinuousClock()
+        let start = clock.now
+        func elapsed() -> Double { Trainer.seconds(start.duration(to: clock.now)) }
+        let trainLabels = Set(train.compactMap(\.label))
+        if let stray = dev.first(where: { $0.label.map { !trainLabels.contains($0) } ?? false }) {
+            throw HeedError.devLabelNotInTraining(file: devFile, line: stray.line, label: stray.label!, known: trainLabels.sorted())
+        }
+        try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
+        let ideographic = TuningSettings.isIdeographic(train)
+        let cap = 81
+        var settings = TuningSettings.sample(trials ?? cap, base: base, ideographic: ideographic, seed: seed)
+        var records: [TrialRecord?] = Array(repeating: nil, count: settings.count)
+        var results: [Int: TrainingResult] = [:]
+        let stopFlag = StopFlag()
+        let deadline = trials == nil ? budget : nil
+        let userStop = shouldStop
+        let stop: @Sendable () -> Bool = {
+            if stopFlag.isSet { return true }
+            if userStop?() == true { stopFlag.set(user: true); return true }
+            if let deadline, Trainer.seconds(start.duration(to: clock.now)) > deadline { stopFlag.set(user: false); return true }
+            return false
+        }
+
+        /// Trains `trial` on to `epochs` (from its checkpoint, if it has one) and scores it on dev.
+        func advance(_ trial: Int, rung: Int, epochs: Int, stopping: (@Sendable () -> Bool)?) throws -> (TrialRecord, TrainingResult)? {
+            var options = settings[trial].applied(to: base)
+            options.epochs = epochs
+            options.workers = 1
+            options.threads = 1
+            options.calibration = .none
+            var trainer = Trainer(options: options, tokenizer: tokenizer)
+            trainer.selectionMetric = metric
+            let model = workDirectory.appendingPathComponent("trial-\(trial).heed")
+            trainer.output = model
+            let checkpoint = Trainer.checkpointURL(for: model)
+            if FileManager.default.fileExists(atPath: checkpoint.path) { trainer.resume = checkpoint }
+            trainer.shouldStop = stopping
+            let began = clock.now
+            let result = try trainer.train(train, dev: dev, file: trainFile)
+            guard !result.log.isEmpty else { return nil }  // stopped before its first epoch ended
+            let evaluation = try result.classifier.evaluate(dev, file: "dev set")
+            let last = result.log.last
+            let finished = last.map { $0.epoch < epochs } ?? false
+            let record = TrialRecord(
+                trial: trial, rung: rung, settings: settings[trial], epochs: last?.epoch ?? 0, bestEpoch: result.bestEpoch,
+                devAccuracy: evaluation.accuracy, devMacroF1: evaluation.macroF1, score: metric.score(evaluation),
+                seconds: Trainer.seconds(began.duration(to: clock.now)), stopped: finished, status: "running")
+            trialEnded?(record)
+            return (record, result)
+        }
+
+        func run(_ batch: [Int], rung: Int, epochs: Int, stopping: (@Sendable () -> Bool)?) throws {
+            let outcomes = try concurrentMap(count: batch.count, threads: min(concurrency, batch.count)) { _, k in
+                try advance(batch[k], rung: rung, epochs: epochs, stopping: stopping)
+            }
+            for (trial, outcome) in zip(batch, outcomes) {
+                guard let (record, result) = outcome else { continue }
+                records[trial] = record
+                results[trial] = result
+            }
+        }
+
+        var budgetTooSmall = false
+        var count = settings.count
+        var sizes = Self.rungSizes(count)
+        if trials == nil, let budget {
+            // Measure one epoch of the first pair, then size the search to the budget.
+            let first = Array(0..<min(2, settings.count))
+            try run(first, rung: 0, epochs: 1, stopping: stop)
+            let pairSeconds = elapsed()
+            if pairSeconds > budget || stopFlag.isSet && !stopFlag.byUser {
+                budgetTooSmall = true
+                note?(
+                    "The budget (\(Int(budget)) s) is too small: one epoch of two trials took \(Int(pairSeconds)) s. "
+                        + "Training the base settings once, to the end, instead.")
+                stopFlag.reset()
+                try run([0], rung: 0, epochs: base.epochs, stopping: userStop)
+                records[0]!.status = "best"
+                return try finish(best: 0, records: records, results: results, dev: dev, cutShort: false, budgetTooSmall: true)
+            }
+            let perEpoch = pairSeconds / 2 * Double(concurrency)  // one trial-epoch on one core
+            let finalGuess = min(base.epochs, 8)
+            count = 2
+            while count < cap && Double(Self.plannedEpochs(count + 1, finalEpochs: finalGuess)) * perEpoch / Double(concurrency) <= budget * 0.9 {
+                count += 1
+            }
+            sizes = Self.rungSizes(count)
+            note?("One epoch took about \(String(format: "%.1f", perEpoch)) s per trial: \(count) trials fit the \(Int(budget)) s budget.")
+        }
+        settings = Array(settings.prefix(count))
+        records = Array(records.prefix(count))
+
+        var alive = Array(0..<count)
+        for (rung, keep) in sizes.enumerated() {
+            if stopFlag.isSet { break }
+            if rung > 0 {
+                // The best `keep` by score (earlier trial on ties) go on; the rest are dropped.
+                let ranked = alive.sorted { (records[$0]!.score, -$0) > (records[$1]!.score, -$1) }
+                for t in ranked.dropFirst(keep) {
+                    records[t]!.status = "dropped"
+                    try? removeTrialFiles(t)
+                }
+                alive = Array(ranked.prefix(keep)).sorted()
+                for t in alive { records[t]!.status = "promoted" }
+            }
+            let target = rung < sizes.count - 1 ? Self.rungEpochs[rung] : base.epochs
+            let pending = alive.filter { records[$0].map { !$0.stopped && $0.epochs < target } ?? true }
+            try run(pending, rung: rung, epochs: target, stopping: stop)
+        }
+        let scored = records.indices.filter { records[$0] != nil }
+        guard let best = scored.max(by: { (records[$0]!.score, -$0) < (records[$1]!.score, -$1) }) else {
+            throw HeedError.tuningStopped
+        }
+        records[best]!.status = "best"
+        return try finish(best: best, records: records, results: results, dev: dev, cutShort: stopFlag.isSet, budgetTooSmall: budgetTooSmall)
+    }
+
+    private func finish(
+        best: Int, records: [TrialRecord?], results: [Int: TrainingResult], dev: [LabelledText], cutShort: Bool, budgetTooSmall: Bool
+    ) throws
+        -> TuningResult
+    {
+        let result = results[best]!
+        var options = records[best]!.settings.applied(to: base)
+        options.epochs = base.epochs
+        var classifier = TextClassifier(
+            model: result.classifier.box.withModel { $0.clone() }, vocabulary: result.classifier.vocabulary, options: options, calibration: nil)
+        classifier.workers = base.workers
+        if base.calibration == .temperature { classifier = try classifier.calibrated(on: dev, file: "dev set") }
+        return TuningResult(
+            classifier: classifier, log: result.log, trials: records.compactMap { $0 }, best: records[..<best].compactMap { $0 }.count,
+            cutShort: cutShort, budgetTooSmall: budgetTooSmall)
+    }
+
+    private func removeTrialFiles(_ trial: Int) throws {
+        let model = workDirectory.appendingPathComponent("trial-\(trial).heed")
+        for url in [model, Trainer.checkpointURL(for: model), Trainer.logURL(for: model)] { try? FileManager.default.removeItem(at: url) }
+    }
+}
+
+/// Set once when the search must stop; remembers whether the user asked (rather than the budget).
+private final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set_ = false, user = false
+    var isSet: Bool { lock.withLock { set_ } }
+    var byUser: Bool { lock.withLock { user } }
+    func set(user byUser: Bool) { lock.withLock { if !set_ { set_ = true; user = byUser } } }
+    func reset() {
+        lock.withLock {
+            set_ = false; user = false
+        }
+    }
+}

@@ -1,0 +1,213 @@
+import ArgumentParser
+import Foundation
+import Heed
+import HeedIO
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `90s`, `10m`, `1h`, `1h30m` or plain seconds.
+struct WallClockBudget: ExpressibleByArgument, CustomStringConvertible {
+    var seconds: Double
+
+    init?(argument: String) {
+        if let plain = Double(argument) {
+            guard plain > 0 else { return nil }
+            seconds = plain
+            return
+        }
+        var total = 0.0, number = ""
+        for c in argument {
+            if c.isNumber || c == "." {
+                number.append(c)
+                continue
+            }
+            guard let value = Double(number) else { return nil }
+            switch c {
+            case "s": total += value
+            case "m": total += 60 * value
+            case "h": total += 3600 * value
+            default: return nil
+            }
+            number = ""
+        }
+        guard number.isEmpty, total > 0 else { return nil }
+        seconds = total
+    }
+
+    var description: String { seconds.truncatingRemainder(dividingBy: 60) == 0 ? "\(Int(seconds / 60))m" : "\(Int(seconds))s" }
+}
+
+extension DevMetric: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+struct Tune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Search training settings on a dev set within a time budget, and write the best model.",
+        discussion: """
+            Varies the learning rate, hidden and embedding sizes, dropout, word dropout, batch size \
+            and subword ranges (the number of epochs through early stopping) by successive halving: \
+            every trial trains one epoch, the best third go on to three, the best two train to the \
+            end, and the best on the dev set wins. Trial 0 is the settings given on the command line \
+            (the defaults unless changed). Two trials train at once, one core each. Only the dev set \
+            ranks trials (never a test file). Beside MODEL it writes MODEL.trials.jsonl (every trial \
+            at every rung) and MODEL.log.jsonl (the winner's training log). --trials N makes the \
+            search deterministic for a seed; --budget sizes it to the time. Ctrl-C stops the search \
+            and keeps the best model found so far.
+            """)
+
+    @Argument(help: "Training corpus.") var train: String
+    @Option(help: "Dev file that ranks the trials (default: hold out --dev-fraction of TRAIN).") var dev: String?
+    @Option(help: "Share of each label's training documents held out as the dev set when --dev is not given.") var devFraction = TrainingOptions()
+        .devFraction
+    @Option(help: ArgumentHelp("Wall-clock time for the whole search, e.g. 90s, 10m, 1h (default 10m).", valueName: "DURATION"))
+    var budget: WallClockBudget?
+    @Option(help: "Number of trials instead of a time budget: the same seed and count give the same search and model.") var trials: Int?
+    @Option(help: "What ranks trials on dev: accuracy, macro-f1 or f1:LABEL.") var metric: DevMetric = .accuracy
+    @Option(help: "lstm, attention, bilstm-attention (default) or bilstm.") var model: ModelKind = TrainingOptions().model
+    @Option(help: "Most epochs a trial may train (early stopping usually ends it sooner).") var epochs = TrainingOptions().epochs
+    @Option(help: "Seed for the settings drawn and for every trial's training.") var seed: UInt64 = TrainingOptions().seed
+    @Option(help: "Trials trained at once, one core each (default: the number of cores, at most 8).") var parallel = defaultWorkers
+    @Option(name: .shortAndLong, help: "Model file to write.") var output: String
+    @Flag(help: "No table of trials.") var quiet = false
+    @OptionGroup var tokenizerOptions: TokenizerOptions
+    @OptionGroup var input: InputOptions
+
+    func validate() throws {
+        if budget != nil && trials != nil { throw ValidationError("give --budget or --trials, not both") }
+        if let trials, trials < 1 { throw ValidationError("--trials must be at least 1 (got \(trials))") }
+        if parallel < 1 { throw ValidationError("--parallel must be at least 1 (got \(parallel))") }
+        if epochs < 1 { throw ValidationError("--epochs must be at least 1 (got \(epochs))") }
+        if !(devFraction > 0 && devFraction < 1) { throw ValidationError("--dev-fraction must be between 0 and 1 (got \(devFraction))") }
+    }
+
+    func read(_ path: String) throws -> [LabelledText] {
+        let docs = try CorpusReader(input.source(path)).readAll()
+        guard !docs.isEmpty else { throw HeedTextError.noDocuments(path) }
+        return docs
+    }
+
+    func run() throws {
+        try FileChecks.checkWritable(output)
+        var base = TrainingOptions()
+        base.model = model
+        base.epochs = epochs
+        base.seed = seed
+        base.devFraction = devFraction
+        base.workers = defaultWorkers
+        let outputURL = URL(fileURLWithPath: output)
+        let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("heed-tune-\(getpid())-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: work) }
+        var tuner = Tuner(base: base, tokenizer: tokenizerOptions.settings(), workDirectory: work)
+        tuner.metric = metric
+        tuner.seed = seed
+        tuner.concurrency = parallel
+        tuner.trials = trials
+        tuner.budget = trials == nil ? (budget ?? WallClockBudget(argument: "10m")!).seconds : nil
+        tuner.trainFile = train
+        tuner.devFile = dev ?? "\(train) (held-out share)"
+        let table = TrialTable(quiet: quiet, metric: metric, log: Self.trialsURL(for: outputURL))
+        tuner.trialEnded = table.add
+        tuner.note = { message in if !quiet { note(message) } }
+        tuner.shouldStop = { stopRequested != 0 }
+        installInterruptHandler()
+
+        let trainDocs = try read(train)
+        let devDocs = try dev.map(read)
+        if let trials, !quiet {
+            note("Tuning on \(dev ?? "a held-out share of \(train)") by dev \(metric): \(trials) trials, \(parallel) at a time.")
+        } else if !quiet {
+            note(
+                "Tuning on \(dev ?? "a held-out share of \(train)") by dev \(metric) for \(tuner.budget.map { Int($0) } ?? 0) s, \(parallel) trials at a time.")
+        }
+        let result: TuningResult
+        do { result = try tuner.tune(train: trainDocs, dev: devDocs) } catch HeedError.tuningStopped {
+            note(HeedError.tuningStopped.description)
+            throw ExitCode(128 + Int32(stopRequested == 0 ? SIGINT : stopRequested))
+        }
+        try result.classifier.write(to: outputURL)
+        try table.finish(best: result.trials[result.best])
+        if let log = try? Data(contentsOf: Trainer.logURL(for: work.appendingPathComponent("trial-\(result.trials[result.best].trial).heed"))) {
+            try AtomicWriter.write(Array(log), to: Trainer.logURL(for: outputURL).path)
+        }
+        let best = result.trials[result.best]
+        if !quiet {
+            note(
+                "Best: trial \(best.trial), dev accuracy \(percent(best.devAccuracy)), macro-F1 \(percent(best.devMacroF1)) after \(best.epochs) epochs (kept epoch \(best.bestEpoch)).\n"
+                    + "Settings: \(best.settings)\nWrote \(output), \(Self.trialsURL(for: outputURL).path) and \(Trainer.logURL(for: outputURL).path)."
+            )
+        }
+        if stopRequested != 0 {
+            note("Interrupted: \(output) holds the best model found so far.")
+            throw ExitCode(128 + Int32(stopRequested))
+        }
+    }
+
+    /// The trials log written beside `model`.
+    static func trialsURL(for model: URL) -> URL { URL(fileURLWithPath: model.path + ".trials.jsonl") }
+}
+
+/// The live table of trials on stderr, and the trials log rewritten (atomically) after each row.
+final class TrialTable: @unchecked Sendable {
+    private let lock = NSLock()
+    private let quiet: Bool
+    private let metric: DevMetric
+    private let log: URL
+    private var rows: [TrialRecord] = []
+
+    init(quiet: Bool, metric: DevMetric, log: URL) {
+        self.quiet = quiet
+        self.metric = metric
+        self.log = log
+    }
+
+    func add(_ record: TrialRecord) {
+        lock.withLock {
+            if rows.isEmpty && !quiet {
+                writeStderr(
+                    "trial rung      lr hidden embed dropout wdrop batch subwords  dev acc macro-F1 \(metric == .accuracy || metric == .macroF1 ? "" : "  metric ")epochs  seconds\n"
+                )
+            }
+            rows.append(record)
+            if !quiet {
+                let s = record.settings
+                let extra = metric == .accuracy || metric == .macroF1 ? "" : String(format: " %7.2f%%", 100 * record.score)
+                writeStderr(
+                    String(
+                        format: "%5d %4d %7.5f %6d %5d %7.2f %5.2f %5d %8@ %7.2f%% %7.2f%%%@ %6d %8.1f\n", record.trial, record.rung, Double(s.learningRate),
+                        s.hiddenSize, s.embeddingSize, Double(s.dropout), Double(s.wordDropout), s.batchSize,
+                        s.subwords.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "off", 100 * record.devAccuracy, 100 * record.devMacroF1, extra,
+                        record.epochs, record.seconds))
+            }
+            try? write(rows)
+        }
+    }
+
+    /// Rewrites the log with final statuses: the best trial's last row `best`, rows a trial went
+    /// on from `promoted`, others `dropped` (or `stopped` when early stopping ended the trial).
+    func finish(best: TrialRecord) throws {
+        try lock.withLock {
+            var last: [Int: Int] = [:]
+            for (i, r) in rows.enumerated() { last[r.trial] = i }
+            for i in rows.indices {
+                let r = rows[i]
+                rows[i].status =
+                    last[r.trial] != i ? "promoted" : r.trial == best.trial ? "best" : r.stopped ? "stopped" : "dropped"
+            }
+            try write(rows)
+        }
+    }
+
+    private func write(_ rows: [TrialRecord]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var bytes: [UInt8] = []
+        for r in rows {
+            bytes += try encoder.encode(r)
+            bytes.append(0x0A)
+        }
+        try AtomicWriter.write(bytes, to: log.path)
+    }
+}

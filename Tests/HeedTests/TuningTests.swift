@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+
+@testable import Heed
+
+/// `Tuner`: successive halving over settings, ranked on a fixed dev set.
+@Suite(.serialized) struct TuningTests {
+    func base() -> TrainingOptions {
+        var o = smallOptions(.bilstmAttention)
+        o.epochs = 3
+        o.calibration = .none
+        return o
+    }
+
+    func workDirectory() -> URL { FileManager.default.temporaryDirectory.appendingPathComponent("heed-tune-test-\(UUID().uuidString)") }
+
+    @Test func samplesAreSeededDistinctAndStartFromTheBase() {
+        let a = TuningSettings.sample(12, base: base(), ideographic: false, seed: 5)
+        #expect(a == TuningSettings.sample(12, base: base(), ideographic: false, seed: 5))
+        #expect(a != TuningSettings.sample(12, base: base(), ideographic: false, seed: 6))
+        #expect(a.count == 12 && Set(a).count == 12)
+        #expect(a[0] == TuningSettings(base()))
+        #expect(a.allSatisfy { $0.learningRate >= 5e-4 && $0.learningRate <= 8e-3 })
+        let chinese = TuningSettings.sample(30, base: base(), ideographic: true, seed: 5)
+        #expect(chinese.dropFirst().compactMap(\.subwords).allSatisfy { $0.lowerBound == 1 })
+        #expect(a.dropFirst().compactMap(\.subwords).allSatisfy { $0.lowerBound >= 2 })
+    }
+
+    @Test func ideographicCorporaAreRecognised() {
+        #expect(TuningSettings.isIdeographic([LabelledText(label: "a", text: "这家酒店性价比很高，服务 good", line: 1)]))
+        #expect(!TuningSettings.isIdeographic([LabelledText(label: "a", text: "A fine hotel, 很好", line: 1)]))
+    }
+
+    @Test func scheduleKeepsAThirdThenTwo() {
+        #expect(Tuner.rungSizes(1) == [1])
+        #expect(Tuner.rungSizes(2) == [2])
+        #expect(Tuner.rungSizes(3) == [3, 2, 2])
+        #expect(Tuner.rungSizes(12) == [12, 4, 2])
+        #expect(Tuner.rungSizes(30) == [30, 10, 2])
+        // 12 trials: 12 first epochs, 4 × 2 more, 2 × 5 more to reach 8.
+        #expect(Tuner.plannedEpochs(12, finalEpochs: 8) == 12 + 8 + 10)
+    }
+
+    /// The same seed and trial count give the same trials, scores and model, bit for bit; the
+    /// winner has the best dev score, trial 0 trained with the base settings, and only survivors
+    /// went on.
+    @Test func fixedTrialsAreDeterministic() throws {
+        let (train, _) = try smallTopicCorpus()
+        func run() throws -> (TuningResult, Data) {
+            let work = workDirectory()
+            defer { try? FileManager.default.removeItem(at: work) }
+            var tuner = Tuner(base: base(), workDirectory: work)
+            tuner.trials = 4
+            tuner.seed = 3
+            let result = try tuner.tune(train: train, dev: nil)
+            let bytes = try ModelFile.encode(result.classifier.box.withModel { $0 }, metadata: try result.classifier.metadata())
+            return (result, bytes)
+        }
+        let (a, bytesA) = try run()
+        let (b, bytesB) = try run()
+        #expect(bytesA == bytesB)
+        #expect(a.trials == b.trials)
+        #expect(a.trials.count == 4 && !a.cutShort)
+        let best = a.trials[a.best]
+        #expect(a.trials.allSatisfy { $0.score <= best.score })
+        #expect(best.epochs >= 1 && a.classifier.options.learningRate == best.settings.learningRate)
+        #expect(a.trials.filter { $0.epochs > 1 }.count <= 2)
+        #expect(a.trials[0].settings == TuningSettings(base()))
+    }
+
+    @Test func devLabelMissingFromTrainingIsNamed() throws {
+        let (train, _) = try smallTopicCorpus()
+        var tuner = Tuner(base: base(), workDirectory: workDirectory())
+        tuner.trials = 2
+        tuner.devFile = "dev.tsv"
+        let dev = [LabelledText(label: "games", text: "a game", line: 1), LabelledText(label: "poetry", text: "a poem", line: 2)]
+        #expect(throws: HeedError.devLabelNotInTraining(file: "dev.tsv", line: 2, label: "poetry", known: ["games", "math", "sound"])) {
+            try tuner.tune(train: train, dev: dev)
+        }
+    }
+
+    /// A budget shorter than one epoch says so and trains the base settings once, to the end.
+    @Test func budgetTooSmallTrainsTheBaseOnce() throws {
+        let (train, _) = try smallTopicCorpus()
+        let work = workDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        var tuner = Tuner(base: base(), workDirectory: work)
+        tuner.budget = 0.001
+        let notes = NoteBox()
+        tuner.note = notes.add
+        let result = try tuner.tune(train: train, dev: nil)
+        #expect(result.budgetTooSmall)
+        #expect(result.trials[result.best].trial == 0 && result.trials[result.best].epochs >= 2)
+        #expect(notes.all.contains { $0.contains("too small") })
+    }
+}
+
+final class NoteBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var notes: [String] = []
+    func add(_ s: String) { lock.withLock { notes.append(s) } }
+    var all: [String] { lock.withLock { notes } }
+}
