@@ -2,12 +2,18 @@
 """Test accuracy of Heed's default settings on every corpus, and baseline vs attention.
 
     bench/quality.py [--heed PATH] [--corpora NAME ...] [--skip-compare] [--threads N]
+    bench/quality.py --tune BUDGET [--seeds N ...] [--systems default,subwords,tune,fasttext,fasttext-autotune]
+                     [--heed PATH] [--corpora NAME ...] [--results PATH]
 
 For each corpus: `heed train TRAIN -o MODEL` with default settings (no per-corpus flags; SST-2 passes
 its official dev file as --dev), `heed evaluate MODEL TEST --json`, and `heed compare TRAIN TEST`
 (LSTM baseline vs LSTM+attention, same data, seed and settings). Results are merged into
 bench/results/quality.json (one entry per corpus, with the exact commands and timings) and rendered
 into BENCHMARKS.md by bench/report.py. Test sets are only ever used for the final evaluation.
+
+With --tune BUDGET (e.g. 10m, 90s) it instead compares, per corpus and seed and all on the same split,
+Heed's defaults, Heed with subwords and `heed tune` (BUDGET) against fastText's defaults and fastText's
+autotune (the same BUDGET): see bench/quality_tune.py. Results: bench/results/quality-tune.json, §0b.
 """
 import argparse
 import datetime
@@ -44,8 +50,21 @@ def main():
     ap.add_argument("--skip-compare", action="store_true", help="only the default model")
     ap.add_argument("--skip-default", action="store_true", help="only the comparison (keep the default model's earlier result)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--results", default=RESULTS, help="JSON file to merge results into")
+    ap.add_argument("--results", default=None, help="JSON file to merge results into (default "
+                    "bench/results/quality.json, with --tune bench/results/quality-tune.json)")
+    ap.add_argument("--tune", metavar="BUDGET", help="compare heed tune with fastText autotune at this wall-clock "
+                    "budget each (e.g. 10m, 90s), plus both defaults and Heed with subwords, over --seeds")
+    ap.add_argument("--seeds", type=int, nargs="+", help="with --tune: seeds (default 1 2 3); each carves its own dev split")
+    ap.add_argument("--systems", help="with --tune: comma-separated subset of "
+                    "default,subwords,tune,fasttext,fasttext-autotune (default all)")
     args = ap.parse_args()
+    if args.tune:
+        import quality_tune
+        args.seeds = args.seeds or [1, 2, 3]
+        return quality_tune.main(args)
+    if args.seeds or args.systems:
+        ap.error("--seeds and --systems go with --tune")
+    args.results = args.results or RESULTS
     results_path = args.results
     results = json.load(open(results_path)) if os.path.exists(results_path) else {}
     version = heed_version(args.heed)

@@ -53,26 +53,30 @@ public struct TuningSettings: Codable, Sendable, Equatable, Hashable, CustomStri
             + "--batch \(batchSize) --subwords \(subwords.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "0")"
     }
 
-    /// `count` settings drawn with `seed`, the base options' own first; no two alike. Subword
-    /// ranges suit the corpus's script: character pieces for Chinese or Japanese, word pieces otherwise.
-    public static func sample(_ count: Int, base: TrainingOptions, ideographic: Bool, seed: UInt64) -> [TuningSettings] {
+    /// `count` settings drawn from `space` with `seed`, the base options' own first; no two alike.
+    /// Subword ranges suit the corpus's script: character pieces for Chinese or Japanese, word
+    /// pieces otherwise.
+    public static func sample(_ count: Int, base: TrainingOptions, space: TuningSpace = TuningSpace(), ideographic: Bool, seed: UInt64)
+        -> [TuningSettings]
+    {
         var rng = Rng(seed: seed ^ 0x7475_6E65)  // "tune"
         func pick<T>(_ choices: [T]) -> T { choices[rng.int(below: choices.count)] }
-        let ranges: [ClosedRange<Int>?] = ideographic ? [nil, 1...2, 1...3] : [nil, 3...6, 2...5]
+        let ranges = ideographic ? space.ideographicSubwords : space.subwords
+        let lo = log(Double(space.learningRates.lowerBound)), hi = log(Double(space.learningRates.upperBound))
         var out = [TuningSettings(base)]
         var attempts = 0
         while out.count < count && attempts < 100 * count {
             attempts += 1
-            // Log-uniform in [5e-4, 8e-3], kept to two significant digits so the table reads well.
-            let raw = exp(log(5e-4) + Double(rng.uniform()) * (log(8e-3) - log(5e-4)))
+            // Log-uniform, kept to two significant digits so the table reads well.
+            let raw = exp(lo + Double(rng.uniform()) * (hi - lo))
             let scale = pow(10, floor(log10(raw)) - 1)
             var s = TuningSettings(base)
             s.learningRate = Float((raw / scale).rounded() * scale)
-            s.hiddenSize = pick([64, 128, 256])
-            s.embeddingSize = pick([50, 100, 200])
-            s.dropout = pick([0.2, 0.3, 0.4, 0.5, 0.6])
-            s.wordDropout = pick([0, 0.1, 0.25, 0.4])
-            s.batchSize = pick([16, 32, 64])
+            s.hiddenSize = pick(space.hiddenSizes)
+            s.embeddingSize = pick(space.embeddingSizes)
+            s.dropout = pick(space.dropouts)
+            s.wordDropout = pick(space.wordDropouts)
+            s.batchSize = pick(space.batchSizes)
             s.subwords = pick(ranges)
             if !out.contains(s) { out.append(s) }
         }
@@ -94,6 +98,30 @@ public struct TuningSettings: Codable, Sendable, Equatable, Hashable, CustomStri
         }
         return letters > 0 && ideographs * 10 > letters * 3
     }
+}
+
+/// Where `heed tune` draws its settings from (each choice equally likely; the learning rate
+/// log-uniformly). The defaults bracket the shipped defaults by a factor of two to four.
+public struct TuningSpace: Sendable, Equatable {
+    /// Adam step sizes.
+    public var learningRates: ClosedRange<Float> = 5e-4...8e-3
+    /// LSTM hidden sizes.
+    public var hiddenSizes = [64, 128, 256]
+    /// Embedding sizes.
+    public var embeddingSizes = [50, 100, 200]
+    /// Dropout probabilities.
+    public var dropouts: [Float] = [0.2, 0.3, 0.4, 0.5, 0.6]
+    /// Word dropout probabilities.
+    public var wordDropouts: [Float] = [0, 0.1, 0.25, 0.4]
+    /// Batch sizes.
+    public var batchSizes = [16, 32, 64]
+    /// Subword ranges for alphabetic scripts (nil: none).
+    public var subwords: [ClosedRange<Int>?] = [nil, 3...6, 2...5]
+    /// Subword ranges for corpora written mostly in ideographs.
+    public var ideographicSubwords: [ClosedRange<Int>?] = [nil, 1...2, 1...3]
+
+    /// The default space.
+    public init() {}
 }
 
 /// One trial's state after one rung of `heed tune`: its settings, how far it trained and its
@@ -119,7 +147,8 @@ public struct TrialRecord: Codable, Sendable, Equatable {
     public var seconds: Double
     /// Whether early stopping ended the trial (it trains no further).
     public var stopped: Bool
-    /// `promoted`, `dropped`, `best`, or `running` while its rung is open.
+    /// `promoted`, `dropped`, `stopped` (by early stopping), `cut` (by the budget or Ctrl-C),
+    /// `best`, or `running` while its rung is open.
     public var status: String
 
     private enum CodingKeys: String, CodingKey {
@@ -158,6 +187,8 @@ public struct Tuner {
     public var tokenizer: TokenizerSettings
     /// What ranks trials on dev.
     public var metric: DevMetric = .accuracy
+    /// Where settings are drawn from.
+    public var space = TuningSpace()
     /// A fixed number of trials (deterministic), or nil to size the search from `budget`.
     public var trials: Int?
     /// Wall-clock seconds for the whole search (with `trials` nil).
@@ -232,7 +263,7 @@ public struct Tuner {
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
         let ideographic = TuningSettings.isIdeographic(train)
         let cap = 81
-        var settings = TuningSettings.sample(trials ?? cap, base: base, ideographic: ideographic, seed: seed)
+        var settings = TuningSettings.sample(trials ?? cap, base: base, space: space, ideographic: ideographic, seed: seed)
         var records: [TrialRecord?] = Array(repeating: nil, count: settings.count)
         var results: [Int: TrainingResult] = [:]
         let stopFlag = StopFlag()
@@ -264,11 +295,12 @@ public struct Tuner {
             guard !result.log.isEmpty else { return nil }  // stopped before its first epoch ended
             let evaluation = try result.classifier.evaluate(dev, file: "dev set")
             let last = result.log.last
-            let finished = last.map { $0.epoch < epochs } ?? false
+            // Early stopping ended it (not the budget or Ctrl-C, which interrupt it).
+            let finished = !result.interrupted && (last.map { $0.epoch < epochs } ?? false)
             let record = TrialRecord(
                 trial: trial, rung: rung, settings: settings[trial], epochs: last?.epoch ?? 0, bestEpoch: result.bestEpoch,
                 devAccuracy: evaluation.accuracy, devMacroF1: evaluation.macroF1, score: metric.score(evaluation),
-                seconds: Trainer.seconds(began.duration(to: clock.now)), stopped: finished, status: "running")
+                seconds: Trainer.seconds(began.duration(to: clock.now)), stopped: finished, status: result.interrupted ? "cut" : "running")
             trialEnded?(record)
             return (record, result)
         }
@@ -327,7 +359,7 @@ public struct Tuner {
                 alive = Array(ranked.prefix(keep)).sorted()
                 for t in alive { records[t]!.status = "promoted" }
             }
-            let target = rung < sizes.count - 1 ? Self.rungEpochs[rung] : base.epochs
+            let target = rung < sizes.count - 1 ? min(Self.rungEpochs[rung], base.epochs) : base.epochs
             let pending = alive.filter { records[$0].map { !$0.stopped && $0.epochs < target } ?? true }
             try run(pending, rung: rung, epochs: target, stopping: stop)
         }

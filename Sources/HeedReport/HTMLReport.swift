@@ -6,12 +6,14 @@ import Mustache
 public enum ReportError: Error, CustomStringConvertible, Equatable, Sendable {
     case badTrainingLog(file: String, line: Int, reason: String)
     case badComparison(file: String, reason: String)
+    case badTrialsLog(file: String, line: Int, reason: String)
     case template(String)
 
     public var description: String {
         switch self {
         case .badTrainingLog(let f, let l, let r): return "\(f):\(l): not a training log record (\(r)); pass the MODEL.log.jsonl written by heed train"
         case .badComparison(let f, let r): return "\(f): not a comparison file written by heed compare (\(r))"
+        case .badTrialsLog(let f, let l, let r): return "\(f):\(l): not a trial record (\(r)); pass the MODEL.trials.jsonl written by heed tune"
         case .template(let m): return "report template: \(m)"
         }
     }
@@ -30,6 +32,8 @@ public struct HTMLReport {
     public var seed: UInt64 = 1
     public var trainingLog: [EpochRecord]?
     public var comparison: Comparison?
+    /// The trials of the `heed tune` run that chose the model's settings (MODEL.trials.jsonl).
+    public var trials: [TrialRecord]?
     /// Integrated-gradients steps for the shown documents (steps + 1 forward/backward rows each).
     public var steps = 32
     /// Only the first this many shown documents are scored by every method (the rest by attention,
@@ -80,6 +84,22 @@ public struct HTMLReport {
             if trimmed.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             do { records.append(try decoder.decode(EpochRecord.self, from: Data(trimmed))) } catch {
                 throw ReportError.badTrainingLog(file: path, line: n + 1, reason: decodingReason(error))
+            }
+        }
+        return records
+    }
+
+    /// Reads the JSONL trials log written by `heed tune`.
+    public static func readTrials(_ path: String) throws -> [TrialRecord] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FileManager.default.fileExists(atPath: path)
+                ? HeedTextError.unreadable(path, reason: "permission denied or a folder") : HeedTextError.fileNotFound(path)
+        }
+        var records: [TrialRecord] = []
+        for (n, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            do { records.append(try JSONDecoder().decode(TrialRecord.self, from: Data(line))) } catch {
+                throw ReportError.badTrialsLog(file: path, line: n + 1, reason: decodingReason(error))
             }
         }
         return records
@@ -206,6 +226,26 @@ public struct HTMLReport {
             : (log.isEmpty
                 ? "The training log is empty." : "\(log.count) epoch\(log.count == 1 ? "" : "s"); the dotted line marks the kept (best dev accuracy) epoch.")
 
+        // The search's table: each trial's last state, in trial order.
+        var tuningRows: [TuningRowView] = []
+        var tuningNote = ""
+        if let trials, !trials.isEmpty {
+            var last: [Int: TrialRecord] = [:]
+            for r in trials { last[r.trial] = r }
+            tuningRows = last.keys.sorted().map { t in
+                let r = last[t]!, s = r.settings
+                return TuningRowView(
+                    trial: "\(t)", learningRate: "\(s.learningRate)", hidden: "\(s.hiddenSize)", embed: "\(s.embeddingSize)", dropout: "\(s.dropout)",
+                    wordDropout: "\(s.wordDropout)", batch: "\(s.batchSize)", subwords: s.subwords.map { "\($0.lowerBound)–\($0.upperBound)" } ?? "off",
+                    epochs: "\(r.bestEpoch)/\(r.epochs)", accuracy: percent(r.devAccuracy), macroF1: percent(r.devMacroF1), status: r.status,
+                    isBest: r.status == "best")
+            }
+            let best = last.values.first { $0.status == "best" }
+            tuningNote =
+                "heed tune tried \(Self.count(last.count, "setting")) by successive halving on the dev set (dev scores of each trial's kept epoch; epochs kept/trained)."
+                + (best.map { " The model is trial \($0.trial): its settings are the training options above." } ?? "")
+        }
+
         let shownRanks = Self.sortRanks(a)
         let documents = a.shown.map { doc(a.documents[$0], analysis: a, keys: shownRanks[$0] ?? "") }
         let defaultMethod = a.methods.first ?? (attention ? .attention : .occlusion)
@@ -232,6 +272,7 @@ public struct HTMLReport {
             tokenPanels: tokenPanels, tokenRows: tokenRows, tokenNote: tokenNote,
             hasLog: !charts.isEmpty, charts: charts, logNote: logNote,
             hasCompare: comparison != nil, compareRows: compareRows, compareNote: compareNote,
+            hasTuning: !tuningRows.isEmpty, tuningRows: tuningRows, tuningNote: tuningNote,
             faithfulness: faithfulness, hasFaithfulness: !faithfulness.isEmpty,
             faithfulnessNote: attention ? "" : "Not applicable: this model has no attention weights to test.",
             hasCalibration: trust.hasCalibration, ece: trust.ece, eceNote: trust.eceNote, reliability: trust.reliability,

@@ -20,6 +20,7 @@ enum ReportTemplate {
         .kpis{display:flex;gap:28px;flex-wrap:wrap;margin:2px 0 8px}.kpi b{display:block;font-size:26px;line-height:1.1}.kpi span{color:var(--muted);font-size:13px}
         table{border-collapse:collapse;font-size:13.5px}th,td{padding:4px 6px;text-align:left;border-bottom:1px solid #eaeef2}th{font-weight:600;background:var(--soft);max-width:22em;overflow-wrap:break-word}
         td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+        table.tuning tr.best td{font-weight:600;background:#f6f8fa}
         table.cm td{text-align:center;min-width:56px;font-variant-numeric:tabular-nums;border:1px solid #fff}
         table.cm td.d{background:rgb(var(--ok)/var(--a));font-weight:700}table.cm td.o{background:rgb(var(--bad)/var(--a))}
         .cmnote{font-size:12px;color:var(--muted)}
@@ -242,6 +243,18 @@ enum ReportTemplate {
         </svg>
         {{/charts}}
         <p class="note">{{logNote}}</p>
+        {{#hasTuning}}
+        <h3>Settings search</h3>
+        <table class="tuning">
+        <thead><tr><th class="num">trial</th><th class="num">lr</th><th class="num">hidden</th><th class="num">embed</th><th class="num">dropout</th><th class="num">word dropout</th><th class="num">batch</th><th>subwords</th><th class="num">epochs</th><th class="num">dev accuracy</th><th class="num">dev macro-F1</th><th>status</th></tr></thead>
+        <tbody>
+        {{#tuningRows}}
+        <tr{{#isBest}} class="best"{{/isBest}}><td class="num">{{trial}}</td><td class="num">{{learningRate}}</td><td class="num">{{hidden}}</td><td class="num">{{embed}}</td><td class="num">{{dropout}}</td><td class="num">{{wordDropout}}</td><td class="num">{{batch}}</td><td>{{subwords}}</td><td class="num">{{epochs}}</td><td class="num">{{accuracy}}</td><td class="num">{{macroF1}}</td><td>{{status}}</td></tr>
+        {{/tuningRows}}
+        </tbody>
+        </table>
+        <p class="note">{{tuningNote}}</p>
+        {{/hasTuning}}
         </section>
         </div>
         {{#hasCalibration}}

@@ -37,6 +37,11 @@ struct CompareRowView {
     var isAttention: Bool
 }
 
+struct TuningRowView {
+    var trial: String; var learningRate: String; var hidden: String; var embed: String; var dropout: String; var wordDropout: String; var batch: String;
+    var subwords: String; var epochs: String; var accuracy: String; var macroF1: String; var status: String; var isBest: Bool
+}
+
 struct FaithfulnessView {
     var k: String; var documents: String; var top: String; var random: String; var topDrop: String; var randomDrop: String; var topWidth: String;
     var randomWidth: String
@@ -128,6 +133,9 @@ struct PageView {
     var hasCompare: Bool
     var compareRows: [CompareRowView]
     var compareNote: String
+    var hasTuning: Bool
+    var tuningRows: [TuningRowView]
+    var tuningNote: String
     var faithfulness: [FaithfulnessView]
     var hasFaithfulness: Bool
     var faithfulnessNote: String

@@ -33,6 +33,7 @@ struct Report: ParsableCommand {
     var sort: ReportSort = .misclassified
     @Option(help: "Comparison JSON written by heed compare.") var compare: String?
     @Option(help: "Training log (default: MODEL.log.jsonl when it exists).") var log: String?
+    @Option(help: "Trials log of heed tune (default: MODEL.trials.jsonl when it exists).") var trials: String?
     @Option(help: "Seed for the random tokens erased in the faithfulness test.") var seed: UInt64 = 1
     @Option(help: "Integrated-gradients steps per shown document (each costs one forward and backward row).") var steps = 32
     @Option(help: "Score only the first N shown documents by every method (the rest by attention, or occlusion for baselines).")
@@ -66,6 +67,8 @@ struct Report: ParsableCommand {
         if log != nil || FileManager.default.fileExists(atPath: logPath) {
             report.trainingLog = try HTMLReport.readTrainingLog(logPath)
         }
+        let trialsPath = trials ?? model + ".trials.jsonl"
+        if trials != nil || FileManager.default.fileExists(atPath: trialsPath) { report.trials = try HTMLReport.readTrials(trialsPath) }
         if let compare { report.comparison = try HTMLReport.readComparison(compare) }
         let html = try report.render(classifier: classifier, documents: docs)
         try AtomicWriter.write(html, to: output)

@@ -186,7 +186,8 @@ final class TrialTable: @unchecked Sendable {
     }
 
     /// Rewrites the log with final statuses: the best trial's last row `best`, rows a trial went
-    /// on from `promoted`, others `dropped` (or `stopped` when early stopping ended the trial).
+    /// on from `promoted`, others `dropped` (`stopped` when early stopping ended the trial, `cut`
+    /// when the budget or Ctrl-C did).
     func finish(best: TrialRecord) throws {
         try lock.withLock {
             var last: [Int: Int] = [:]
@@ -194,7 +195,7 @@ final class TrialTable: @unchecked Sendable {
             for i in rows.indices {
                 let r = rows[i]
                 rows[i].status =
-                    last[r.trial] != i ? "promoted" : r.trial == best.trial ? "best" : r.stopped ? "stopped" : "dropped"
+                    last[r.trial] != i ? "promoted" : r.trial == best.trial ? "best" : r.status == "cut" ? "cut" : r.stopped ? "stopped" : "dropped"
             }
             try write(rows)
         }

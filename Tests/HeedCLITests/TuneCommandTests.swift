@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+/// `heed tune` on the command line: usage errors, bad dev data, and a tiny search end to end.
+@Suite struct TuneCommandTests {
+    func corpus(_ s: Scratch) -> String {
+        s.file(
+            "train.tsv",
+            (0..<60).map { $0 % 2 == 0 ? "pos\tgood great film number \($0)" : "neg\tbad awful film number \($0)" }.joined(separator: "\n"))
+    }
+
+    @Test func usageErrorsComeBeforeAnythingIsRead() throws {
+        let s = Scratch()
+        let train = corpus(s)
+        for (flags, message) in [
+            (["--budget", "1m", "--trials", "3"], "give --budget or --trials, not both"),
+            (["--trials", "0"], "--trials must be at least 1"),
+            (["--budget", "ten"], "--budget"),
+            (["--metric", "recall"], "--metric"),
+        ] {
+            let r = try heed(["tune", train, "-o", s.path + "/m.heed"] + flags)
+            #expect(r.status == 64, "\(flags): \(r.status) \(r.stderr)")
+            #expect(r.stderr.contains(message), "\(r.stderr)")
+        }
+        #expect(s.contents == ["train.tsv"])
+    }
+
+    @Test func devLabelMissingFromTrainIsNamed() throws {
+        let s = Scratch()
+        let train = corpus(s)
+        let dev = s.file("dev.tsv", "pos\tgood\nmeh\tso so\n")
+        let r = try heed(["tune", train, "--dev", dev, "--trials", "2", "--quiet", "-o", s.path + "/m.heed"])
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("dev.tsv:2: label \"meh\" does not occur in the training data"), "\(r.stderr)")
+        #expect(!s.exists("m.heed") && !s.exists("m.heed.trials.jsonl"))
+    }
+
+    /// Two trials, one epoch each at most: the model, the trials log (one best) and the winner's
+    /// training log are written.
+    @Test func tinySearchWritesModelAndLogs() throws {
+        let s = Scratch()
+        let train = corpus(s)
+        let r = try heed(["tune", train, "--trials", "2", "--epochs", "1", "-o", s.path + "/m.heed"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("trial rung") && r.stderr.contains("Best: trial"), "\(r.stderr)")
+        #expect(s.exists("m.heed") && s.exists("m.heed.log.jsonl"))
+        let lines = try String(contentsOfFile: s.path + "/m.heed.trials.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines.filter { $0.contains("\"status\":\"best\"") }.count == 1)
+        let p = try heed(["predict", s.path + "/m.heed"], stdin: "a great film\n")
+        #expect(p.status == 0, "\(p.stderr)")
+    }
+}
