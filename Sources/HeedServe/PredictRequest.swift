@@ -81,13 +81,14 @@ struct PredictRequest: Sendable {
         } else {
             throw .badRequest("\"explain\" must be a method name, a comma-separated list, an array of names, \"all\" or \"none\"", field: "explain")
         }
-        return .methods(try names.map { name throws(APIError) in
-            guard let m = AttributionMethod(rawValue: name) else {
-                let known = AttributionMethod.allCases.map(\.rawValue).joined(separator: ", ")
-                throw .badRequest("unknown explain method \"\(name)\"; choose from \(known), all or none", field: "explain")
-            }
-            return m
-        })
+        return .methods(
+            try names.map { name throws(APIError) in
+                guard let m = AttributionMethod(rawValue: name) else {
+                    let known = AttributionMethod.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw .badRequest("unknown explain method \"\(name)\"; choose from \(known), all or none", field: "explain")
+                }
+                return m
+            })
     }
 }
 

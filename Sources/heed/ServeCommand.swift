@@ -71,4 +71,3 @@ struct Serve: ParsableCommand {
         writeStderr("heed serve: stopped\n")
     }
 }
-

@@ -70,7 +70,8 @@ import Testing
             try await client.execute(uri: "/v1/models/att/predict", method: .get) { response in
                 #expect(response.status == .methodNotAllowed)
                 #expect(response.headers[.allow] == "POST")
-                #expect(try jsonObject(response.body)["status"] as? Int == 405)
+                let json = try jsonObject(response.body)
+                #expect(json["status"] as? Int == 405)
             }
             try await client.execute(uri: "/health", method: .delete) { response in
                 #expect(response.status == .methodNotAllowed)

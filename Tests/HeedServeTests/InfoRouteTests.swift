@@ -26,7 +26,8 @@ import Testing
 
     /// The served document is the committed docs/openapi.json, byte for byte, and valid JSON.
     @Test func openAPIIsTheCommittedDocument() async throws {
-        let committed = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/openapi.json"), encoding: .utf8)
+        let committed = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/openapi.json"), encoding: .utf8)
         let server = try testServer()
         try await withServer(server) { client in
             try await client.execute(uri: "/openapi.json", method: .get) { response in
