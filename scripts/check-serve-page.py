@@ -31,14 +31,15 @@ class Browser:
     def __init__(self, binary):
         to_browser_r, self.to_browser = os.pipe()
         self.from_browser, from_browser_w = os.pipe()
-        # The child must see the pipes as fds 3 and 4.
+        # The child must see the pipes as fds 3 and 4 (copied high first, so neither overwrites the other).
         def setup():
-            os.dup2(to_browser_r, 3)
-            os.dup2(from_browser_w, 4)
+            r, w = os.dup(to_browser_r), os.dup(from_browser_w)
+            os.dup2(r, 3)
+            os.dup2(w, 4)
         self.proc = subprocess.Popen(
             [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
              "--remote-debugging-pipe", "--window-size=1100,900", "about:blank"],
-            preexec_fn=setup, pass_fds=(to_browser_r, from_browser_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            preexec_fn=setup, close_fds=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_browser_r)
         os.close(from_browser_w)
         self.buffer, self.next_id, self.events, self.session = b"", 0, [], None
@@ -176,8 +177,10 @@ def main():
         for ch in typed:
             browser.send("Input.dispatchKeyEvent", type="keyDown", text=ch, unmodifiedText=ch)
             browser.send("Input.dispatchKeyEvent", type="keyUp")
-        done = "(() => { const d = document.body.dataset.done, p = document.getElementById('painted').dataset.seq; return d && d === p && document.getElementById('input').value === %s; })()"
-        if not browser.wait_for(done % json.dumps(typed)):
+        # Painted for this text: a request finished after the text was entered, and it was the last one sent.
+        done = ("(() => { const d = document.body.dataset.done, p = document.getElementById('painted').dataset.seq; "
+                "return d && d !== %s && d === p && document.getElementById('input').value === %s; })()")
+        if not browser.wait_for(done % ("undefined", json.dumps(typed))):
             fail("the typed text was never painted")
             return
         browser.screenshot(os.path.join(args.out, "serve-page.png"))
@@ -199,8 +202,9 @@ def main():
         hostile = 'great <script>document.title="pwned"</script> <img src=x onerror="document.title=\'pwned\'"> & <b>bold</b> movie'
         elements = browser.evaluate("document.getElementsByTagName('*').length")
         browser.evaluate("document.getElementById('method').value = 'attention'; const i = document.getElementById('input'); i.focus(); i.select()")
+        before = json.dumps(browser.evaluate("document.body.dataset.done"))
         browser.send("Input.insertText", text=hostile)
-        if not browser.wait_for(done % json.dumps(hostile)):
+        if not browser.wait_for(done % (before, json.dumps(hostile))):
             fail("the pasted text was never painted")
             return
         browser.screenshot(os.path.join(args.out, "serve-page-injection.png"))
@@ -211,7 +215,7 @@ def main():
         if browser.evaluate("document.querySelectorAll('script').length") != 1 or browser.evaluate("document.querySelectorAll('img, b').length") != 0:
             fail("pasted markup became elements")
         grown = browser.evaluate("document.getElementsByTagName('*').length") - elements
-        print(f"check-serve-page: pasted <script>/<img onerror>/<b> render as text (title unchanged, {grown} elements added, all spans and text)")
+        print(f"check-serve-page: pasted <script>/<img onerror>/<b> render as text (title unchanged; {grown} more elements, all token spans)")
 
         problems = []
         for e in browser.events:
