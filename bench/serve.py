@@ -7,11 +7,12 @@ Load: POST /v1/models/rt/predict with one RT test sentence per request ({"text":
 (default 20) after a short warm-up: requests/s, p50/p99 latency, errors (non-2xx, socket errors,
 timeouts), and the server's RSS (the whole process tree) before and after.
 
-Soak: --soak-requests requests (default 200,000) in 10 rounds at 16 connections, mixing valid
+Soak: at least --soak-requests requests (default 200,000) in rounds of --duration s at 16 connections, mixing valid
 bodies (70%), malformed ones (15%: not JSON, wrong field types, unknown fields) and oversized ones
 (15%: over a --max-body-bytes of 16 KiB, so the test moves megabytes, not gigabytes). Pass: no 5xx,
-no socket error, every answer the status its body calls for, and RSS after every round within 10%
-of the RSS after the first (warm-up) round.
+no socket error, every body answered with the status it calls for (checked one by one first; under
+load the shares of 200/400/413 must match the mix), and RSS after every round within 10% of the RSS
+after the first (warm-up) round.
 """
 import json
 import os
@@ -20,10 +21,11 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 VALID_SHARE, MALFORMED_SHARE = 0.70, 0.15
-SOAK_ROUNDS, SOAK_CONNECTIONS, SOAK_MAX_BODY = 10, 16, 16384
+SOAK_CONNECTIONS, SOAK_MAX_BODY = 16, 16384
 
 
 def ensure_tools(h):
@@ -73,47 +75,41 @@ def wait_health(port, proc, seconds=120):
     raise RuntimeError("server did not answer /health")
 
 
-def lua_script(path, bodies, stop_after=None):
-    """A wrk script cycling through (body, expected status) pairs; reports JSON from done()."""
+def lua_script(path, bodies):
+    """A wrk script cycling through (body, expected status) pairs, each thread from its own offset;
+    done() prints one JSON line with the latency percentiles and the count of each status."""
     for b, _ in bodies:
         assert "]==]" not in b
     items = ",\n".join("{[==[%s]==], %d}" % (b, s) for b, s in bodies)
-    per_thread = "nil" if stop_after is None else str(stop_after)
     with open(path, "w") as f:
         f.write("""
 local items = {%s}
 local threads = {}
-local limit = %s
 function setup(thread)
   thread:set("id", #threads)
   table.insert(threads, thread)
 end
 function init(args)
   i = id * 7919 %% #items
-  sent, done_n, s5xx, wrong = 0, 0, 0, 0
-  expect = {}
+  s5xx, s200, s400, s413, other = 0, 0, 0, 0, 0
 end
 function request()
   i = i %% #items + 1
-  sent = sent + 1
-  expect[sent] = items[i][2]
   return wrk.format("POST", "/v1/models/rt/predict", {["Content-Type"] = "application/json"}, items[i][1])
 end
 function response(status, headers, body)
-  done_n = done_n + 1
   if status >= 500 then s5xx = s5xx + 1 end
-  if status ~= expect[done_n] then wrong = wrong + 1 end
-  expect[done_n] = nil
-  if limit and done_n >= limit then wrk.thread:stop() end
+  if status == 200 then s200 = s200 + 1 elseif status == 400 then s400 = s400 + 1 elseif status == 413 then s413 = s413 + 1 else other = other + 1 end
 end
 function done(summary, latency, requests)
-  local n5, nw = 0, 0
-  for _, t in ipairs(threads) do n5 = n5 + t:get("s5xx"); nw = nw + t:get("wrong") end
+  local c = {s5xx = 0, s200 = 0, s400 = 0, s413 = 0, other = 0}
+  for _, t in ipairs(threads) do for k, _ in pairs(c) do c[k] = c[k] + t:get(k) end end
   local e = summary.errors
-  io.write(string.format('WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, "connect": %%d, "read": %%d, "write": %%d, "status": %%d, "timeout": %%d, "s5xx": %%d, "wrong_status": %%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), e.connect, e.read, e.write, e.status, e.timeout, n5, nw))
+  io.write(string.format('WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, "connect": %%d, "read": %%d, "write": %%d, "status": %%d, "timeout": %%d, "s5xx": %%d, "s200": %%d, "s400": %%d, "s413": %%d, "other": %%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), e.connect, e.read, e.write, e.status, e.timeout,
+    c.s5xx, c.s200, c.s400, c.s413, c.other))
 end
-""" % (items, per_thread))
+""" % items)
 
 
 def wrk(h, url, script, connections, duration, timeout="10s"):
@@ -144,6 +140,15 @@ def stop(proc):
     except subprocess.TimeoutExpired:
         proc.kill()
         return None
+
+
+def status_of(port, body):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/rt/predict", body.encode(), {"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
 
 
 def load_run(h, name, proc, port, script, levels, duration):
@@ -210,32 +215,37 @@ def run_part(args, heed, h):
                      for c in map(str, levels)}
     res["ratios"]["rss_after"] = round(res["heed"]["rss_mb_after"] / max(res["torch"]["rss_mb_after"], 1e-9), 3)
 
-    # Soak: rounds of a fixed request count each, RSS after every round.
+    # Soak: first every body once, in order, for the status it calls for; then rounds of --duration
+    # seconds at 16 connections until --soak-requests are answered, RSS after every round.
     soak_script = os.path.join(d, "soak.lua")
-    per_round = max(SOAK_CONNECTIONS, args.soak_requests // SOAK_ROUNDS)
-    lua_script(soak_script, soak_bodies(texts), stop_after=per_round // 2)  # per wrk thread (2 threads)
+    bodies = soak_bodies(texts)
+    lua_script(soak_script, bodies)
     soak_cmd = heed("serve", model, "--port", str(heed_port), "--workers", workers, "--quiet", "--max-body-bytes", str(SOAK_MAX_BODY))
     proc = start(soak_cmd)
     wait_health(heed_port, proc)
+    wrong = [(b[:40], want, got) for b, want in bodies if (got := status_of(heed_port, b)) != want]
     rounds = []
-    for k in range(SOAK_ROUNDS):
-        r = wrk(h, f"http://127.0.0.1:{heed_port}", soak_script, SOAK_CONNECTIONS, 3600)
+    while sum(r["requests"] for r in rounds) < args.soak_requests:
+        r = wrk(h, f"http://127.0.0.1:{heed_port}", soak_script, SOAK_CONNECTIONS, args.duration)
         r["rss_mb"] = tree_rss_mb(proc.pid)
         rounds.append(r)
-        h.log(f"serve: soak round {k + 1}/{SOAK_ROUNDS}: {r['requests']} requests, 5xx {r['s5xx']}, wrong status {r['wrong_status']}, "
-              f"socket errors {r['errors'] - r['status']}, RSS {r['rss_mb']} MiB")
+        h.log(f"serve: soak round {len(rounds)}: {r['requests']} requests (200: {r['s200']}, 400: {r['s400']}, 413: {r['s413']}, "
+              f"other: {r['other']}), 5xx {r['s5xx']}, socket errors {r['errors'] - r['status']}, RSS {r['rss_mb']} MiB")
     code = stop(proc)
     base = rounds[0]["rss_mb"]
     drift = max(abs(r["rss_mb"] - base) / base for r in rounds[1:]) if len(rounds) > 1 else 0.0
-    res["soak"] = {"command": h.show(soak_cmd), "rounds": rounds, "requests": sum(r["requests"] for r in rounds),
-                   "s5xx": sum(r["s5xx"] for r in rounds), "wrong_status": sum(r["wrong_status"] for r in rounds),
-                   "socket_errors": sum(r["errors"] - r["status"] for r in rounds), "rss_mb_warm": base,
-                   "rss_max_drift": round(drift, 4), "exit_code_on_sigterm": code,
+    total = sum(r["requests"] for r in rounds)
+    res["soak"] = {"command": h.show(soak_cmd), "rounds": rounds, "requests": total,
+                   "s5xx": sum(r["s5xx"] for r in rounds), "other_status": sum(r["other"] for r in rounds),
+                   "status_shares": {k: round(sum(r[k] for r in rounds) / total, 4) for k in ("s200", "s400", "s413")},
+                   "wrong_status_sequential": wrong, "socket_errors": sum(r["errors"] - r["status"] for r in rounds),
+                   "rss_mb_warm": base, "rss_max_drift": round(drift, 4), "exit_code_on_sigterm": code,
                    "mix": {"valid": VALID_SHARE, "malformed": MALFORMED_SHARE, "oversized": round(1 - VALID_SHARE - MALFORMED_SHARE, 2)}}
     s = res["soak"]
-    s["pass"] = s["s5xx"] == 0 and s["wrong_status"] == 0 and s["socket_errors"] == 0 and drift <= 0.10 and code == 0
-    h.log(f"serve: soak: {s['requests']} requests, 5xx {s['s5xx']}, wrong status {s['wrong_status']}, socket errors {s['socket_errors']}, "
-          f"RSS drift {100 * drift:.1f}% -> {'pass' if s['pass'] else 'FAIL'}")
+    s["pass"] = (s["s5xx"] == 0 and s["other_status"] == 0 and not wrong and s["socket_errors"] == 0 and drift <= 0.10 and code == 0
+                 and abs(s["status_shares"]["s200"] - VALID_SHARE) < 0.03)
+    h.log(f"serve: soak: {total} requests, 5xx {s['s5xx']}, shares {s['status_shares']}, sequential mismatches {len(wrong)}, "
+          f"socket errors {s['socket_errors']}, RSS drift {100 * drift:.1f}% -> {'pass' if s['pass'] else 'FAIL'}")
     print(table(res))
     return res
 
@@ -250,6 +260,7 @@ def table(res):
     lines.append(f"\nRSS MiB before → after: heed {res['heed']['rss_mb_before']} → {res['heed']['rss_mb_after']}, "
                  f"torch {res['torch']['rss_mb_before']} → {res['torch']['rss_mb_after']} (heed/torch {res['ratios']['rss_after']})")
     s = res["soak"]
-    lines.append(f"Soak: {s['requests']} requests, 5xx {s['s5xx']}, wrong status {s['wrong_status']}, socket errors {s['socket_errors']}, "
+    lines.append(f"Soak: {s['requests']} requests ({', '.join(f'{k[1:]}: {100 * v:.1f}%' for k, v in s['status_shares'].items())}), "
+                 f"5xx {s['s5xx']}, other statuses {s['other_status']}, socket errors {s['socket_errors']}, "
                  f"RSS warm {s['rss_mb_warm']} MiB, max drift {100 * s['rss_max_drift']:.1f}%: {'pass' if s['pass'] else 'FAIL'}")
     return "\n".join(lines)
