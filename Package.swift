@@ -19,6 +19,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
         // `swift package generate-documentation` (make docs); a build-time plugin, nothing is linked.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
+        // `heed serve`: HTTP on SwiftNIO, graceful shutdown on SIGTERM/SIGINT.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         // ICU stays behind this C target: Foundation on Linux ships its own ICU and the two
@@ -55,9 +59,19 @@ let package = Package(
         .target(name: "HeedNN", dependencies: ["CHeedBLAS", "HeedIO"]),
         .target(name: "Heed", dependencies: ["HeedText", "HeedNN", .target(name: "CHeedMPI", condition: .when(traits: ["MPI"]))]),
         .target(name: "HeedReport", dependencies: ["Heed", "HeedNN", "HeedIO", .product(name: "Mustache", package: "swift-mustache")]),
+        // The HTTP API and live page of `heed serve`.
+        .target(
+            name: "HeedServe",
+            dependencies: [
+                "Heed", "HeedReport", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "heed",
-            dependencies: ["Heed", "HeedText", "HeedNN", "HeedIO", "HeedReport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "Heed", "HeedText", "HeedNN", "HeedIO", "HeedReport", "HeedServe", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         // The README's library example; uses only `import Heed`, as a client would (make example).
         .executableTarget(name: "heed-example", dependencies: ["Heed"], path: "Examples/QuickStart"),
@@ -72,6 +86,11 @@ let package = Package(
         .testTarget(name: "HeedReportTests", dependencies: ["HeedReport", "HeedNN", "HeedIO"], exclude: ["Golden"]),
         // Runs the built `heed` binary: exit codes, messages, output files.
         .testTarget(name: "HeedCLITests", dependencies: ["heed"]),
+        // Routes through HummingbirdTesting's in-process router, and one real loopback socket.
+        .testTarget(
+            name: "HeedServeTests",
+            dependencies: ["HeedServe", "Heed", .product(name: "HummingbirdTesting", package: "hummingbird")]
+        ),
         // mpirun with 2–3 ranks on the built `heed`; empty unless the MPI trait is on (make test-mpi).
         .testTarget(name: "HeedMPITests", dependencies: ["heed", "Heed", "HeedNN", "HeedTestSupport"]),
     ]

@@ -1041,6 +1041,11 @@ def part_time_to_accuracy(args, heed):
     return time_to_accuracy.run_part(args, heed, sys.modules[__name__])
 
 
+def part_serve(args, heed):
+    import serve
+    return serve.run_part(args, heed, sys.modules[__name__])
+
+
 # ---------------------------------------------------------------------------------------- main
 def load_results():
     return common.load_results(RESULTS)
@@ -1054,7 +1059,7 @@ def save_results(r):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("parts", nargs="*", default=["all"],
-                    help="env tokenizer fasttext model explain time-to-accuracy all report (default all = env "
+                    help="env tokenizer fasttext model explain time-to-accuracy serve all report (default all = env "
                          "tokenizer fasttext model)")
     ap.add_argument("--quick", action="store_true",
                     help="small inputs, 1 repetition, RT only for model and time-to-accuracy (2 epochs there)")
@@ -1074,6 +1079,8 @@ def main():
                     help="model: ignored (kept for old command lines): PyTorch now always runs with 1 and 2 threads")
     ap.add_argument("--explain-docs", type=int, default=300, help="explain: RT test documents (quick: 50)")
     ap.add_argument("--explain-epochs", type=int, default=2, help="explain: epochs for the model (reused from bench/out)")
+    ap.add_argument("--duration", type=int, default=20, help="serve: seconds of load per connection count")
+    ap.add_argument("--soak-requests", type=int, default=200_000, help="serve: requests in the soak run")
     ap.add_argument("--omp-passive", action="store_true",
                     help="model: run PyTorch with OMP_WAIT_POLICY=PASSIVE (for a shared, oversubscribed machine)")
     args = ap.parse_args()
@@ -1084,7 +1091,7 @@ def main():
     parts = args.parts
     if "all" in parts:
         parts = ["env", "tokenizer", "fasttext", "model"]
-    unknown = set(parts) - {"env", "tokenizer", "fasttext", "model", "explain", "time-to-accuracy", "report"}
+    unknown = set(parts) - {"env", "tokenizer", "fasttext", "model", "explain", "time-to-accuracy", "serve", "report"}
     if unknown:
         ap.error("unknown part(s): %s" % " ".join(sorted(unknown)))
     os.makedirs(OUT, exist_ok=True)
@@ -1101,7 +1108,7 @@ def main():
                 continue
             log("=== %s" % p)
             fn = {"tokenizer": part_tokenizer, "fasttext": part_fasttext, "model": part_model, "explain": part_explain,
-                  "time-to-accuracy": part_time_to_accuracy}[p]
+                  "time-to-accuracy": part_time_to_accuracy, "serve": part_serve}[p]
             r = fn(args, heed)
             r["invocation"] = argv
             r["heed_version"] = heed.version

@@ -832,6 +832,19 @@ def captum_config(c):
         c.get("threads", 1), c["docs_per_call"], c["internal_batch_size"] or "all")
 
 
+def serve_section(s):
+    """`bench/run serve`: the load table, memory and the soak (bench/serve.py renders it)."""
+    if not s:
+        return []
+    import serve
+    return ["## Serving: `heed serve` against FastAPI + uvicorn + PyTorch", "",
+            "Measured %s by `%s`: wrk on loopback, one RT test sentence per request with attention explained, "
+            "%d s per connection count; both servers with %s workers (PyTorch: one thread each). Commands: `%s`; `%s`." % (
+                s.get("date"), s.get("invocation"), s["duration_s"], s["heed_command"].split("--workers ")[1].split()[0],
+                s["heed_command"], s["torch_command"]), "",
+            serve.table(s), ""]
+
+
 def explain_section():
     """Integrated gradients: `heed explain` against Captum, from bench/results/explain.json (`bench/run explain`)."""
     r = side_results("explain.json")
@@ -944,6 +957,7 @@ def main():
     L += faithfulness_section()
     L += explain_section()
     L += calibration_section()
+    L += serve_section(r.get("serve"))
     if r.get("time-to-accuracy"):
         L += time_to_accuracy_section(r["time-to-accuracy"])
     if r.get("env"):

@@ -50,6 +50,10 @@ public struct Explanation: Codable, Sendable {
 
     /// The scores of `method`, if it was asked for.
     public func scores(_ method: AttributionMethod) -> [Float]? { scores[method.rawValue] }
+    /// Labels with their probabilities, chosen and ordered as `Prediction.rankedLabels` does.
+    public func rankedLabels(maximumCount: Int? = nil, threshold: Float? = nil) -> [LabelScore] {
+        Prediction(label: label, probabilities: probabilities, labels: labels, tokens: []).rankedLabels(maximumCount: maximumCount, threshold: threshold)
+    }
 }
 
 /// An explanation that cannot be computed as asked.
@@ -83,7 +87,7 @@ extension TextClassifier {
     }
 
     /// `explain` with the caller's tokenizer (a worker reuses one for all its texts).
-    func explain(_ text: String, methods: [AttributionMethod]?, target: AttributionTarget, steps: Int, tokenizer: Tokenizer) throws -> Explanation {
+    package func explain(_ text: String, methods: [AttributionMethod]?, target: AttributionTarget, steps: Int, tokenizer: Tokenizer) throws -> Explanation {
         let (encoded, truncated) = encodeNotingCut(text, tokenizer: tokenizer)
         return try explain(encoded, truncated: truncated, methods: methods, target: target, steps: steps)
     }

@@ -186,7 +186,12 @@ public struct TextClassifier: Sendable {
     /// Label, probabilities and (for attention models) per-token weights for each text. A text
     /// without tokens is scored on a lone `<unk>` (the model's prior) and reports no tokens.
     public func predict(_ texts: [String]) throws -> [Prediction] {
-        let encoded = try encode(texts)
+        predict(texts, tokenizer: try Tokenizer(settings: vocabulary.settings))
+    }
+
+    /// `predict` with the caller's tokenizer (a server worker reuses one for all its requests).
+    package func predict(_ texts: [String], tokenizer: Tokenizer) -> [Prediction] {
+        let encoded = texts.map { encode($0, tokenizer: tokenizer, maxLength: options.maxLength) }
         let scores = predict(encoded.map(\.sequence))
         return zip(encoded, scores).map { text, score in
             var tokens = text.tokens

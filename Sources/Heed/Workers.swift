@@ -48,8 +48,9 @@ func concurrentMap<T, E: Error>(
 }
 
 extension TextClassifier {
-    /// A copy with its own network buffers, so another thread can run it without waiting for the lock.
-    func replica() -> TextClassifier {
+    /// A copy with its own network buffers, so another thread can run it without waiting for the lock
+    /// (`heed serve` keeps one per worker thread).
+    package func replica() -> TextClassifier {
         TextClassifier(model: box.withModel { $0.clone() }, vocabulary: vocabulary, options: options, calibration: calibration)
     }
 

@@ -1,11 +1,11 @@
 /// The page template. Mustache escapes every `{{value}}` for HTML; the template uses no triple
 /// mustaches or `{{& }}`, so all corpus-derived text reaches the page as inert text (tested).
 /// CSS and the script are part of the template itself, not values.
-enum ReportTemplate {
+package enum ReportTemplate {
     /// Where the switcher data (`HTMLReport.scoresJSON`) goes; the template is split here.
     static let scoresMarker = "<!--heed-scores-->"
 
-    static let css = """
+    package static let css = """
         :root{--ink:#1f2328;--muted:#57606a;--line:#d0d7de;--soft:#f6f8fa;--heat:234 88 12;--cold:37 99 235;--ok:26 127 55;--bad:207 34 46}
         *{box-sizing:border-box}
         body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",sans-serif;color:var(--ink);background:#fff}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Heed
 import HeedNN
+import HeedServe
 
 extension AttributionTarget: ExpressibleByArgument {}
 
@@ -73,8 +74,7 @@ struct Explain: ParsableCommand {
             inputs = []
             try CorpusReader(CorpusSource.standardInput(format: .text)).forEachDocument { inputs.append($0.textString) }
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        let encoder = resultEncoder()
         // One document's many small products gain nothing from BLAS threads; documents are split
         // over --workers instead. Blocks keep the output flowing on long inputs.
         BLAS.setThreads(1)
@@ -88,26 +88,7 @@ struct Explain: ParsableCommand {
 
     private func show(_ text: String, _ e: Explanation, chosen: [AttributionMethod], encoder: JSONEncoder, maxLength: Int) throws {
         if json {
-            struct Token: Encodable {
-                var text: String, start: Int, end: Int, scores: [String: Float]
-            }
-            struct Out: Encodable {
-                var text: String, label: String, probabilities: [String: Float], tokens: [Token], truncated: Bool
-                var target: String, integratedGradientsDelta: Double?, integratedGradientsGap: Double?
-                enum CodingKeys: String, CodingKey {
-                    case text, label, probabilities, tokens, truncated, target
-                    case integratedGradientsDelta = "integrated_gradients_delta", integratedGradientsGap = "integrated_gradients_gap"
-                }
-            }
-            let tokens = e.tokens.indices.map { t in
-                Token(
-                    text: e.tokens[t].text, start: e.tokens[t].start, end: e.tokens[t].end,
-                    scores: e.scores.compactMapValues { $0.indices.contains(t) ? $0[t] : nil })
-            }
-            let out = Out(
-                text: text, label: e.label, probabilities: Dictionary(uniqueKeysWithValues: zip(e.labels, e.probabilities)),
-                tokens: tokens, truncated: e.truncated, target: target.rawValue,
-                integratedGradientsDelta: e.integratedGradientsDelta, integratedGradientsGap: e.integratedGradientsGap)
+            let out = ExplanationJSON(text: text, explanation: e, target: target)
             print(String(decoding: try encoder.encode(out), as: UTF8.self))
         } else {
             let probs = zip(e.labels, e.probabilities).map { "\($0) \(fixed(Double($1), 3))" }.joined(separator: ", ")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Heed
+import HeedServe
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,16 +35,10 @@ struct Predict: ParsableCommand {
             try CorpusReader(CorpusSource.standardInput(format: .text)).forEachDocument { inputs.append($0.textString) }
         }
         let predictions = try classifier.predict(inputs)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        let encoder = resultEncoder()
         for (text, p) in zip(inputs, predictions) {
             if json {
-                struct Out: Encodable {
-                    var text: String, label: String, probabilities: [String: Float], tokens: [AttendedToken], labels: [LabelScore]
-                }
-                let out = Out(
-                    text: text, label: p.label, probabilities: Dictionary(uniqueKeysWithValues: zip(p.labels, p.probabilities)), tokens: p.tokens,
-                    labels: p.rankedLabels(maximumCount: topK, threshold: threshold))
+                let out = PredictionJSON(text: text, prediction: p, topK: topK, threshold: threshold)
                 print(String(decoding: try encoder.encode(out), as: UTF8.self))
             } else {
                 let probs = zip(p.labels, p.probabilities).map { "\($0) \(fixed(Double($1), 3))" }.joined(separator: ", ")

@@ -1,0 +1,56 @@
+import Foundation
+import Heed
+
+/// One text's `heed predict --json` object. The CLI and the server encode through this type, so
+/// the two can never drift apart.
+public struct PredictionJSON: Encodable, Sendable {
+    var text: String, label: String, probabilities: [String: Float], tokens: [AttendedToken], labels: [LabelScore]
+
+    /// `p` for `text`, listing the labels `rankedLabels(maximumCount:threshold:)` keeps.
+    public init(text: String, prediction p: Prediction, topK: Int?, threshold: Float?) {
+        self.text = text
+        label = p.label
+        probabilities = Dictionary(uniqueKeysWithValues: zip(p.labels, p.probabilities))
+        tokens = p.tokens
+        labels = p.rankedLabels(maximumCount: topK, threshold: threshold)
+    }
+}
+
+/// One text's `heed explain --json` object; the server adds `labels` (the ranked `[{label, score}]`
+/// of `heed predict --json`), which the CLI leaves out.
+public struct ExplanationJSON: Encodable, Sendable {
+    struct Token: Encodable, Sendable {
+        var text: String, start: Int, end: Int, scores: [String: Float]
+    }
+    var text: String, label: String, probabilities: [String: Float], tokens: [Token], truncated: Bool
+    var target: String, integratedGradientsDelta: Double?, integratedGradientsGap: Double?
+    var labels: [LabelScore]?
+    enum CodingKeys: String, CodingKey {
+        case text, label, probabilities, tokens, truncated, target, labels
+        case integratedGradientsDelta = "integrated_gradients_delta", integratedGradientsGap = "integrated_gradients_gap"
+    }
+
+    /// `e` for `text`; `labels` is encoded only when given.
+    public init(text: String, explanation e: Explanation, target: AttributionTarget, labels: [LabelScore]? = nil) {
+        self.text = text
+        label = e.label
+        probabilities = Dictionary(uniqueKeysWithValues: zip(e.labels, e.probabilities))
+        tokens = e.tokens.indices.map { t in
+            Token(
+                text: e.tokens[t].text, start: e.tokens[t].start, end: e.tokens[t].end,
+                scores: e.scores.compactMapValues { $0.indices.contains(t) ? $0[t] : nil })
+        }
+        truncated = e.truncated
+        self.target = target.rawValue
+        integratedGradientsDelta = e.integratedGradientsDelta
+        integratedGradientsGap = e.integratedGradientsGap
+        self.labels = labels
+    }
+}
+
+/// The encoder behind every JSON line and response: sorted keys, so output is byte-stable.
+public func resultEncoder() -> JSONEncoder {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return encoder
+}
