@@ -21,6 +21,13 @@ import Testing
         return space
     }
 
+    /// A tuner of the small base options capped at two epochs.
+    func twoEpochTuner(_ work: URL) -> Tuner {
+        var options = base()
+        options.epochs = 2
+        return Tuner(base: options, workDirectory: work)
+    }
+
     func workDirectory() -> URL { FileManager.default.temporaryDirectory.appendingPathComponent("heed-tune-test-\(UUID().uuidString)") }
 
     @Test func samplesAreSeededDistinctAndStartFromTheBase() {
@@ -58,9 +65,7 @@ import Testing
         func run() throws -> (TuningResult, Data) {
             let work = workDirectory()
             defer { try? FileManager.default.removeItem(at: work) }
-            var options = base()
-            options.epochs = 2
-            var tuner = Tuner(base: options, workDirectory: work)
+            var tuner = twoEpochTuner(work)
             tuner.trials = 4
             tuner.seed = 3
             tuner.space = smallSpace()
@@ -101,9 +106,7 @@ import Testing
         let (train, _) = try smallTopicCorpus()
         let work = workDirectory()
         defer { try? FileManager.default.removeItem(at: work) }
-        var options = base()
-        options.epochs = 2
-        var tuner = Tuner(base: options, workDirectory: work)
+        var tuner = twoEpochTuner(work)
         tuner.budget = 0.001
         let notes = NoteBox()
         tuner.note = notes.add
