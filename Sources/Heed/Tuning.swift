@@ -151,6 +151,24 @@ public struct TrialRecord: Codable, Sendable, Equatable {
     /// `best`, or `running` while its rung is open.
     public var status: String
 
+    /// A record of `trial` after `rung`.
+    public init(
+        trial: Int, rung: Int, settings: TuningSettings, epochs: Int, bestEpoch: Int, devAccuracy: Double, devMacroF1: Double, score: Double,
+        seconds: Double, stopped: Bool, status: String
+    ) {
+        self.trial = trial
+        self.rung = rung
+        self.settings = settings
+        self.epochs = epochs
+        self.bestEpoch = bestEpoch
+        self.devAccuracy = devAccuracy
+        self.devMacroF1 = devMacroF1
+        self.score = score
+        self.seconds = seconds
+        self.stopped = stopped
+        self.status = status
+    }
+
     private enum CodingKeys: String, CodingKey {
         case trial, rung, settings, epochs, bestEpoch = "best_epoch", devAccuracy = "dev_accuracy", devMacroF1 = "dev_macro_f1", score, seconds,
             stopped, status

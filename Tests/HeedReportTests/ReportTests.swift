@@ -588,6 +588,32 @@ func spanCounts(_ html: String) -> [String: Int] {
         #expect(throws: HeedTextError.fileNotFound(dir + "/none.jsonl")) { try HTMLReport.readTrainingLog(dir + "/none.jsonl") }
         try AtomicWriter.write("{\"rows\": []}", to: dir + "/c.json")
         #expect(throws: ReportError.self) { try HTMLReport.readComparison(dir + "/c.json") }
+        try AtomicWriter.write("{\"trial\": 0}\n", to: dir + "/t.jsonl")
+        do { _ = try HTMLReport.readTrials(dir + "/t.jsonl"); Issue.record("expected an error") } catch {
+            #expect("\(error)".hasPrefix("\(dir)/t.jsonl:1: not a trial record"))
+        }
+    }
+
+    /// A heed tune trials log becomes a table of each trial's last state with the winner marked.
+    @Test func tuningTableShowsEachTrialOnceAndTheWinner() throws {
+        let classifier = try tinyModel().classifier
+        var settings = TuningSettings(TrainingOptions())
+        func record(_ trial: Int, _ rung: Int, _ accuracy: Double, _ status: String) -> TrialRecord {
+            TrialRecord(
+                trial: trial, rung: rung, settings: settings, epochs: rung == 0 ? 1 : 3, bestEpoch: 1, devAccuracy: accuracy, devMacroF1: accuracy,
+                score: accuracy, seconds: 1, stopped: false, status: status)
+        }
+        let first = record(0, 0, 0.61, "promoted")
+        settings.subwords = 3...6
+        var report = HTMLReport()
+        report.trials = [first, record(1, 0, 0.55, "dropped"), record(0, 1, 0.72, "best")]
+        let html = try report.render(classifier: classifier, documents: goldenDocuments)
+        #expect(html.contains("Settings search"))
+        #expect(html.contains("tried 2 settings"))
+        #expect(html.contains("<tr class=\"best\"><td class=\"num\">0</td>"))
+        #expect(html.contains("72.0%") && !html.contains("61.0%"), "a trial shows its last state only")
+        #expect(html.contains("3–6"))
+        #expect(!(try HTMLReport().render(classifier: classifier, documents: goldenDocuments)).contains("Settings search"))
     }
 }
 
