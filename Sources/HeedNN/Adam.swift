@@ -137,11 +137,10 @@ public final class Adam {
     /// touched) into copies that live until the next call for the same parameter.
     public func moments(_ i: Int) -> (m: UnsafePointer<Float>, v: UnsafePointer<Float>) {
         guard let moments = lazy[i] else { return (UnsafePointer(m[i]), UnsafePointer(v[i])) }
-        let d = moments.dense(), n = parameters[i].count
+        let n = parameters[i].count
         if materialized[i] == nil { materialized[i] = (.allocate(capacity: n), .allocate(capacity: n)) }
         let (mp, vp) = materialized[i]!
-        d.m.withUnsafeBufferPointer { mp.update(from: $0.baseAddress!, count: n) }
-        d.v.withUnsafeBufferPointer { vp.update(from: $0.baseAddress!, count: n) }
+        moments.spread(m: mp, v: vp)
         return (UnsafePointer(mp), UnsafePointer(vp))
     }
 
@@ -215,15 +214,24 @@ final class LazyMoments {
         (m, v, capacity) = (nm, nv, rows)
     }
 
+    /// Writes both moments at full shape into `dm` and `dv`, zero for rows never touched.
+    func spread(m dm: UnsafeMutablePointer<Float>, v dv: UnsafeMutablePointer<Float>) {
+        for (row, slot) in slots.enumerated() {
+            let to = row * width
+            if slot < 0 {
+                (dm + to).update(repeating: 0, count: width)
+                (dv + to).update(repeating: 0, count: width)
+            } else {
+                (dm + to).update(from: m + Int(slot) * width, count: width)
+                (dv + to).update(from: v + Int(slot) * width, count: width)
+            }
+        }
+    }
+
     /// Both moments at full shape, zero for rows never touched.
     func dense() -> (m: [Float], v: [Float]) {
         var dm = [Float](repeating: 0, count: slots.count * width), dv = dm
-        for (row, slot) in slots.enumerated() where slot >= 0 {
-            for k in 0..<width {
-                dm[row * width + k] = m[Int(slot) * width + k]
-                dv[row * width + k] = v[Int(slot) * width + k]
-            }
-        }
+        dm.withUnsafeMutableBufferPointer { mp in dv.withUnsafeMutableBufferPointer { vp in spread(m: mp.baseAddress!, v: vp.baseAddress!) } }
         return (dm, dv)
     }
 

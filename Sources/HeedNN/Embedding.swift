@@ -110,8 +110,10 @@ final class Embedding {
         let scale = 1 / Float(range.count)
         // Sum the bucket rows first, then scale once: EmbeddingBag's mean.
         let acc = scratch.reserve(E)
-        acc.update(repeating: 0, count: E)
-        for b in range {
+        let first = Int(pieces.buckets[range.lowerBound])
+        precondition(first >= 0 && first < rows, "subword bucket \(first) out of 0..<\(rows)")
+        acc.update(from: s + first * E, count: E)
+        for b in range.dropFirst() {
             let bucket = Int(pieces.buckets[b])
             precondition(bucket >= 0 && bucket < rows, "subword bucket \(bucket) out of 0..<\(rows)")
             let src = s + bucket * E

@@ -158,11 +158,13 @@ final class Counter: @unchecked Sendable {
 }
 
 @Suite struct ResumeTests {
-    @Test(arguments: [1, 2])
-    func resumingAtAnEpochBoundaryIsBitIdentical(workers: Int) throws {
+    /// With subwords too: the lazy optimizer's moments go through the checkpoint at full shape.
+    @Test(arguments: [(1, false), (2, false), (2, true)])
+    func resumingAtAnEpochBoundaryIsBitIdentical(workers: Int, subwords: Bool) throws {
         let (train, _) = try smallTopicCorpus()
         var options = smallOptions(.attention)
         options.workers = workers
+        if subwords { (options.subwords, options.buckets) = (3...5, 997) }
         options.epochs = 3
         options.patience = 3
         let dir = NSTemporaryDirectory() + "heed-resume-\(UUID().uuidString)"
