@@ -31,7 +31,7 @@ struct Batch: Sendable {
             var p = PieceLists()
             for i in indices {
                 let d = docs[i]
-                for t in 0..<d.ids.count { p.append(d.pieces!.buckets[d.pieces!.range(t)]) }
+                d.pieces!.append(ids: d.ids, to: &p)
                 p.appendEmpty(steps - d.ids.count)
             }
             pieces = p

@@ -4,10 +4,52 @@ import HeedText
 /// A document as token ids (and subword buckets, for a model with them), ready for batching.
 struct EncodedDocument: Sendable {
     var ids: [Int32]
-    var pieces: PieceLists?
+    var pieces: DocumentPieces?
     var label: Int
     /// Line in the source file, for messages.
     var line: Int
+}
+
+/// A training document's subword buckets, stored once per vocabulary word: a known word's list
+/// comes from the shared table, and only the `<unk>` tokens keep lists of their own (a corpus of
+/// millions of tokens would otherwise hold every token's n-grams).
+struct DocumentPieces: Sendable {
+    /// Every vocabulary id's buckets (none for `<pad>` and `<unk>`).
+    let vocabulary: VocabularyPieces
+    /// One list per `<unk>` token, in order.
+    var unknown: PieceLists
+
+    /// Appends each token's buckets, in order, to `out`.
+    func append(ids: [Int32], to out: inout PieceLists) {
+        var u = 0
+        for id in ids {
+            if id == Vocabulary.unknownID {
+                out.append(unknown.buckets[unknown.range(u)])
+                u += 1
+            } else {
+                out.append(vocabulary.lists.buckets[vocabulary.lists.range(Int(id))])
+            }
+        }
+    }
+}
+
+/// The buckets of every vocabulary token, by id.
+final class VocabularyPieces: Sendable {
+    let lists: PieceLists
+
+    init(_ vocabulary: Vocabulary, _ subwords: SubwordSettings) {
+        var lists = PieceLists()
+        var scratch: [Int32] = []
+        for id in 0..<vocabulary.count {
+            scratch.removeAll(keepingCapacity: true)
+            if id > Int(Vocabulary.unknownID) {
+                var token = vocabulary.token(id)
+                token.withUTF8 { _ = subwords.appendBuckets(of: $0, to: &scratch) }
+            }
+            lists.append(scratch)
+        }
+        self.lists = lists
+    }
 }
 
 /// Turns labelled text into id sequences with one tokenizer and vocabulary, through
@@ -19,12 +61,30 @@ struct DocumentEncoder {
     let maxLength: Int
     /// How tokens hash into subword buckets (nil: the model has none).
     let subwords: SubwordSettings?
+    /// The vocabulary's buckets, made once (with subwords).
+    private let vocabularyPieces: VocabularyPieces?
 
     init(vocabulary: Vocabulary, maxLength: Int, subwords: SubwordSettings? = nil) throws {
         self.vocabulary = vocabulary
         tokenizer = try Tokenizer(settings: vocabulary.settings)
         self.maxLength = maxLength
         self.subwords = subwords
+        vocabularyPieces = subwords.map { VocabularyPieces(vocabulary, $0) }
+    }
+
+    /// The ids of `text` and, with subwords, the buckets of its `<unk>` tokens (the training set's
+    /// compact form).
+    func document(_ text: String) -> (ids: [Int32], pieces: DocumentPieces?) {
+        guard let subwords, let vocabularyPieces else { return (vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength), nil) }
+        var unknown = PieceLists()
+        var scratch: [Int32] = []
+        let ids = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength) { token, _, _ in
+            guard vocabulary.id(of: token) == Vocabulary.unknownID else { return }
+            scratch.removeAll(keepingCapacity: true)
+            subwords.appendBuckets(of: token, to: &scratch)
+            unknown.append(scratch)
+        }
+        return (ids, DocumentPieces(vocabulary: vocabularyPieces, unknown: unknown))
     }
 
     /// The ids of `text` and, with subwords, every kept token's buckets.
@@ -62,9 +122,9 @@ struct DocumentEncoder {
         out.reserveCapacity(docs.count)
         var skipped = 0
         for (doc, label) in zip(docs, labels) {
-            let sequence = self.sequence(doc.text)
-            if sequence.ids.isEmpty { skipped += 1; continue }
-            out.append(EncodedDocument(ids: sequence.ids, pieces: sequence.pieces, label: label, line: doc.line))
+            let (ids, pieces) = document(doc.text)
+            if ids.isEmpty { skipped += 1; continue }
+            out.append(EncodedDocument(ids: ids, pieces: pieces, label: label, line: doc.line))
         }
         return (out, skipped)
     }

@@ -60,6 +60,24 @@ import Testing
         #expect(try #require(explanation.integratedGradientsGap) <= 0.1 * abs(explanation.integratedGradientsDelta ?? 0) + 0.01)
     }
 
+    /// Training documents keep only their `<unk>` tokens' lists (known words share the
+    /// vocabulary's); expanded, they are each token's own buckets.
+    @Test func compactTrainingPiecesEqualEachTokensOwn() throws {
+        let (train, _) = try smallTopicCorpus()
+        let tokenizer = try Tokenizer(settings: .default)
+        let vocabulary = Vocabulary(counts: try Trainer.countTokens(train, tokenizer: tokenizer, file: "train"), minCount: 3, maxSize: 500)
+        let encoder = try DocumentEncoder(
+            vocabulary: vocabulary, maxLength: 60, subwords: SubwordSettings(minLength: 3, maxLength: 5, buckets: 997))
+        let (docs, _) = try encoder.encode(train, file: "train")
+        #expect(docs.contains { $0.ids.contains(Vocabulary.unknownID) })
+        for doc in docs.prefix(60) {
+            var expanded = PieceLists()
+            doc.pieces!.append(ids: doc.ids, to: &expanded)
+            let text = try #require(train.first { $0.line == doc.line }).text
+            #expect(expanded == encoder.sequence(text).pieces, "line \(doc.line)")
+        }
+    }
+
     /// `HEED_MODEL_OUT=/tmp/s.heed swift test --filter subwordModelFileForPyTorch`, then
     /// `scripts/make_fixtures.py --check-model /tmp/s.heed`: PyTorch hashes the vocabulary's
     /// tokens itself and must reproduce these logits.
