@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `heed tune` on the command line: usage errors, bad dev data, and a tiny search end to end.
 @Suite struct TuneCommandTests {
     func corpus(_ s: Scratch) -> String {
@@ -33,6 +37,29 @@ import Testing
         #expect(r.status == 1, "\(r.stderr)")
         #expect(r.stderr.contains("dev.tsv:2: label \"meh\" does not occur in the training data"), "\(r.stderr)")
         #expect(!s.exists("m.heed") && !s.exists("m.heed.trials.jsonl"))
+    }
+
+    /// Ctrl-C after the first trial scored: the search stops, exits 130, and keeps the best model
+    /// so far and the trials log; no temp file is left beside them.
+    @Test func ctrlCKeepsTheBestModelSoFar() throws {
+        let s = Scratch()
+        let lines =
+            try String(contentsOfFile: repositoryRoot + "/corpora/sentiment-en-rt/train.tsv", encoding: .utf8)
+            .split(separator: "\n").prefix(400).joined(separator: "\n") + "\n"
+        let train = s.file("train.tsv", lines)
+        let run = try startHeed(["tune", train, "--trials", "8", "--quiet", "-o", s.path + "/m.heed"])
+        let deadline = Date().addingTimeInterval(300)
+        while !s.exists("m.heed.trials.jsonl") && Date() < deadline && run.process.isRunning { usleep(50_000) }
+        #expect(s.exists("m.heed.trials.jsonl"), "no trial finished")
+        kill(run.process.processIdentifier, SIGINT)
+        let result = run.wait()
+        #expect(result.status == 130, "\(result.stderr)")
+        #expect(result.stderr.contains("Interrupted: \(s.path)/m.heed holds the best model found so far"), "\(result.stderr)")
+        #expect(s.contents.allSatisfy { !$0.contains("tmp") }, "\(s.contents)")
+        let evaluated = try heed(["evaluate", s.path + "/m.heed", train])
+        #expect(evaluated.status == 0, "\(evaluated.stderr)")
+        let trials = try String(contentsOfFile: s.path + "/m.heed.trials.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(!trials.isEmpty && trials.filter { $0.contains("\"status\":\"best\"") }.count == 1)
     }
 
     /// Two trials, one epoch each at most: the model, the trials log (one best) and the winner's

@@ -63,11 +63,18 @@ def main():
     ap.add_argument("--word-ngrams", type=int, default=2)
     ap.add_argument("--autotune-validation", metavar="DEV.ft", help="run fastText's autotune on this validation file")
     ap.add_argument("--autotune-duration", type=int, metavar="SECONDS", help="autotune's time budget (fastText's default: 300)")
+    ap.add_argument("--memory-cap-gb", type=float, default=12, help="address-space limit for autotune (GiB)")
     args = ap.parse_args()
     if args.autotune_duration is not None and not args.autotune_validation:
         ap.error("--autotune-duration needs --autotune-validation")
 
     if args.autotune_validation:
+        # Autotune draws bucket counts up to 10M and dimensions up to 1000: on RT it once grew to
+        # 23.8 GB and the kernel's OOM killer ended it (and could have ended anything else). Capped,
+        # such a draw fails here alone, with an error.
+        import resource
+        cap = args.memory_cap_gb * 2**30
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         kw = dict(input=args.train, autotuneValidationFile=args.autotune_validation, verbose=0)
         if args.autotune_duration is not None:
             kw["autotuneDuration"] = args.autotune_duration
