@@ -39,16 +39,23 @@ final class VocabularyPieces: Sendable {
 
     init(_ vocabulary: Vocabulary, _ subwords: SubwordSettings) {
         var lists = PieceLists()
-        var scratch: [Int32] = []
-        for id in 0..<vocabulary.count {
-            scratch.removeAll(keepingCapacity: true)
-            if id > Int(Vocabulary.unknownID) {
-                var token = vocabulary.token(id)
-                token.withUTF8 { _ = subwords.appendBuckets(of: $0, to: &scratch) }
-            }
-            lists.append(scratch)
-        }
+        for id in 0..<vocabulary.count { lists.append(bucketsOfVocabularyID: id, in: vocabulary, subwords) }
         self.lists = lists
+    }
+}
+
+extension PieceLists {
+    /// Appends a token owning the buckets of its n-grams.
+    mutating func append(bucketsOf token: UnsafeBufferPointer<UInt8>, _ subwords: SubwordSettings) {
+        subwords.appendBuckets(of: token, to: &buckets)
+        ends.append(Int32(buckets.count))
+    }
+
+    /// Appends vocabulary token `id` owning its buckets (`<pad>` and `<unk>` own none: their word is unknown).
+    mutating func append(bucketsOfVocabularyID id: Int, in vocabulary: Vocabulary, _ subwords: SubwordSettings) {
+        guard id > Int(Vocabulary.unknownID) else { return appendEmpty(1) }
+        var token = vocabulary.token(id)
+        token.withUTF8 { append(bucketsOf: $0, subwords) }
     }
 }
 
@@ -77,12 +84,8 @@ struct DocumentEncoder {
     func document(_ text: String) -> (ids: [Int32], pieces: DocumentPieces?) {
         guard let subwords, let vocabularyPieces else { return (vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength), nil) }
         var unknown = PieceLists()
-        var scratch: [Int32] = []
         let ids = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength) { token, _, _ in
-            guard vocabulary.id(of: token) == Vocabulary.unknownID else { return }
-            scratch.removeAll(keepingCapacity: true)
-            subwords.appendBuckets(of: token, to: &scratch)
-            unknown.append(scratch)
+            if vocabulary.id(of: token) == Vocabulary.unknownID { unknown.append(bucketsOf: token, subwords) }
         }
         return (ids, DocumentPieces(vocabulary: vocabularyPieces, unknown: unknown))
     }
@@ -91,12 +94,7 @@ struct DocumentEncoder {
     func sequence(_ text: String) -> TokenSequence {
         guard let subwords else { return TokenSequence(ids: vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength)) }
         var pieces = PieceLists()
-        var scratch: [Int32] = []
-        let ids = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength) { token, _, _ in
-            scratch.removeAll(keepingCapacity: true)
-            subwords.appendBuckets(of: token, to: &scratch)
-            pieces.append(scratch)
-        }
+        let ids = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength) { token, _, _ in pieces.append(bucketsOf: token, subwords) }
         return TokenSequence(ids: ids, pieces: pieces)
     }
 

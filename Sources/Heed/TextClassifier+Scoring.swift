@@ -41,14 +41,9 @@ extension TextClassifier {
         var tokens: [AttendedToken] = []
         let subwords = options.subwordSettings
         var pieces = subwords.map { _ in PieceLists() }
-        var scratch: [Int32] = []
         let ids = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength) { token, start, end in
             tokens.append(AttendedToken(text: String(decoding: token, as: UTF8.self), start: start, end: end))
-            if let subwords {
-                scratch.removeAll(keepingCapacity: true)
-                subwords.appendBuckets(of: token, to: &scratch)
-                pieces!.append(scratch)
-            }
+            if let subwords { pieces!.append(bucketsOf: token, subwords) }
         }
         return EncodedText(ids: ids, tokens: tokens, pieces: pieces)
     }
@@ -66,15 +61,7 @@ extension TextClassifier {
     func sequence(ofVocabularyIds ids: [Int32]) -> TokenSequence {
         guard let subwords = options.subwordSettings else { return TokenSequence(ids: ids) }
         var pieces = PieceLists()
-        var scratch: [Int32] = []
-        for id in ids {
-            scratch.removeAll(keepingCapacity: true)
-            if id > Vocabulary.unknownID {
-                var token = vocabulary.token(Int(id))
-                token.withUTF8 { _ = subwords.appendBuckets(of: $0, to: &scratch) }
-            }
-            pieces.append(scratch)
-        }
+        for id in ids { pieces.append(bucketsOfVocabularyID: Int(id), in: vocabulary, subwords) }
         return TokenSequence(ids: ids, pieces: pieces)
     }
 
