@@ -14,17 +14,88 @@ void heed_blas_set_threads(int threads) { openblas_set_num_threads(threads); }
 const char *heed_blas_kernel(void) { return openblas_get_corename(); }
 #endif
 
+#if defined(DEBUG)
+/* Test mode, debug builds only: HEED_BLAS_PERTURB=SEED (a positive integer) moves every element a
+   BLAS call writes by 0–3 ulps up or down. That is what another kernel (another summation order, FMA
+   or not) does to a result, so a suite that passes under several seeds does not depend on the last
+   bits this machine's kernel happens to produce. The move is a hash of the seed, the call's shape,
+   the element's position and its value: the same call gives the same bits every time (as on any one
+   kernel, so determinism tests still hold), while equal rows at different positions of one product
+   no longer tie, as they need not under another kernel. Exact zeros stay zero, as they do on every
+   kernel (a sum of exact zeros). */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t perturb_seed_value;
+static pthread_once_t perturb_once = PTHREAD_ONCE_INIT;
+
+static void perturb_read_env(void) {
+    const char *s = getenv("HEED_BLAS_PERTURB");
+    perturb_seed_value = (s && *s) ? strtoull(s, NULL, 10) : 0;
+}
+
+uint64_t heed_blas_perturbation(void) {
+    pthread_once(&perturb_once, perturb_read_env);
+    return perturb_seed_value;
+}
+
+static inline uint64_t mix(uint64_t x) {  /* splitmix64's finaliser */
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static inline float nudge(float v, uint64_t call, uint64_t position) {
+    if (v == 0 || !isfinite(v)) return v;
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    uint64_t h = mix(call ^ mix(position ^ ((uint64_t)bits << 20)));
+    float toward = (h & 4) ? INFINITY : -INFINITY;
+    for (uint64_t step = 0; step < (h & 3); step++) v = nextafterf(v, toward);
+    return v;
+}
+
+static inline uint64_t call_key(uint64_t seed, int kind, int a, int b, int m, int n, int k) {
+    return mix(seed ^ mix(((uint64_t)kind << 56) ^ ((uint64_t)a << 54) ^ ((uint64_t)b << 52) ^ ((uint64_t)(uint32_t)m << 32) ^
+                          ((uint64_t)(uint32_t)n << 12) ^ (uint64_t)(uint32_t)k));
+}
+
+static void perturb_matrix(int kind, int a, int b, int m, int n, int k, float *c, int ldc) {
+    uint64_t seed = heed_blas_perturbation();
+    if (!seed) return;
+    uint64_t call = call_key(seed, kind, a, b, m, n, k);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = nudge(c[(size_t)i * ldc + j], call, (uint64_t)i * (uint64_t)n + j);
+}
+#define PERTURB(kind, a, b, m, n, k, c, ldc) perturb_matrix(kind, a, b, m, n, k, c, ldc)
+#else
+uint64_t heed_blas_perturbation(void) { return 0; }
+#define PERTURB(kind, a, b, m, n, k, c, ldc) ((void)0)
+#endif
+
 void heed_sgemm(int transA, int transB, int m, int n, int k, float alpha,
                 const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    PERTURB(1, transA, transB, m, n, k, c, ldc);
 }
 
 void heed_sgemv(int transA, int m, int n, float alpha, const float *a, int lda,
                 const float *x, float beta, float *y) {
     cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, m, n, alpha, a, lda, x, 1, beta, y, 1);
+    PERTURB(2, transA, 0, 1, transA ? n : m, transA ? m : n, y, 0);
 }
 
-void heed_saxpy(int n, float alpha, const float *x, float *y) { cblas_saxpy(n, alpha, x, 1, y, 1); }
+void heed_saxpy(int n, float alpha, const float *x, float *y) {
+    cblas_saxpy(n, alpha, x, 1, y, 1);
+    PERTURB(3, 0, 0, 1, n, 1, y, 0);
+}
 
-float heed_sdot(int n, const float *x, const float *y) { return cblas_sdot(n, x, 1, y, 1); }
+float heed_sdot(int n, const float *x, const float *y) {
+    float r = cblas_sdot(n, x, 1, y, 1);
+    PERTURB(4, 0, 0, 1, 1, n, &r, 0);
+    return r;
+}

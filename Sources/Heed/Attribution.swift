@@ -192,9 +192,14 @@ extension TextClassifier {
             }
         }
         if methods.contains(.occlusion) {
-            let without = (0..<n).map { t in sequence.selecting((0..<n).filter { $0 != t }) }
+            // Leaving out either of two equal neighbours leaves one sequence: it is scored once, so
+            // the two tie exactly on every kernel (another kernel may round two rows of one product
+            // differently, and a near-tie reorders every ranking built on these scores).
+            var distinct = DistinctSequences()
+            let rows = (0..<n).map { t in distinct.index(of: sequence.selecting((0..<n).filter { $0 != t })) }
+            let scored = predict(distinct.sequences)
             let p = prediction.probabilities[predicted]
-            explanation.scores[AttributionMethod.occlusion.rawValue] = predict(without).map { p - $0.probabilities[predicted] }
+            explanation.scores[AttributionMethod.occlusion.rawValue] = rows.map { p - scored[$0].probabilities[predicted] }
         }
         return explanation
     }

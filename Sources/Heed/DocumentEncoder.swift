@@ -59,6 +59,22 @@ extension PieceLists {
     }
 }
 
+/// The one path from text to what the network reads, shared by training, evaluation, prediction,
+/// explanation, the report and the server: the vocabulary ids of the first `maxLength` tokens and,
+/// for a model with subwords, every kept token's buckets (an unknown word keeps its own pieces);
+/// with `keepTokens`, the tokens too, with their byte ranges in `text`.
+func networkInput(
+    _ text: String, vocabulary: Vocabulary, tokenizer: Tokenizer, maxLength: Int, subwords: SubwordSettings?, keepTokens: Bool
+) -> EncodedText {
+    var tokens: [AttendedToken] = []
+    var pieces = subwords.map { _ in PieceLists() }
+    let ids = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength) { token, start, end in
+        if keepTokens { tokens.append(AttendedToken(text: String(decoding: token, as: UTF8.self), start: start, end: end)) }
+        if let subwords { pieces!.append(bucketsOf: token, subwords) }
+    }
+    return EncodedText(ids: ids, tokens: tokens, pieces: pieces)
+}
+
 /// Turns labelled text into id sequences with one tokenizer and vocabulary, through
 /// `Vocabulary.ids(of:tokenizer:maxLength:kept:)`, the function prediction uses too.
 struct DocumentEncoder {
@@ -82,20 +98,16 @@ struct DocumentEncoder {
     /// The ids of `text` and, with subwords, the buckets of its `<unk>` tokens (the training set's
     /// compact form).
     func document(_ text: String) -> (ids: [Int32], pieces: DocumentPieces?) {
-        guard let subwords, let vocabularyPieces else { return (vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength), nil) }
+        let input = sequence(text)
+        guard let pieces = input.pieces, let vocabularyPieces else { return (input.ids, nil) }
         var unknown = PieceLists()
-        let ids = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength) { token, _, _ in
-            if vocabulary.id(of: token) == Vocabulary.unknownID { unknown.append(bucketsOf: token, subwords) }
-        }
-        return (ids, DocumentPieces(vocabulary: vocabularyPieces, unknown: unknown))
+        for (t, id) in input.ids.enumerated() where id == Vocabulary.unknownID { unknown.append(pieces.buckets[pieces.range(t)]) }
+        return (input.ids, DocumentPieces(vocabulary: vocabularyPieces, unknown: unknown))
     }
 
     /// The ids of `text` and, with subwords, every kept token's buckets.
     func sequence(_ text: String) -> TokenSequence {
-        guard let subwords else { return TokenSequence(ids: vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength)) }
-        var pieces = PieceLists()
-        let ids = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength) { token, _, _ in pieces.append(bucketsOf: token, subwords) }
-        return TokenSequence(ids: ids, pieces: pieces)
+        networkInput(text, vocabulary: vocabulary, tokenizer: tokenizer, maxLength: maxLength, subwords: subwords, keepTokens: false).sequence
     }
 
     /// The model's label index of every document, in order; a missing or unknown label is an
@@ -153,4 +165,19 @@ public struct TokenSequence: Sendable, Hashable {
 
     /// The first `n` tokens.
     public func prefix(_ n: Int) -> TokenSequence { n >= count ? self : selecting(0..<n) }
+}
+
+/// Token sequences collected once each: equal inputs are scored by one row, so their scores are
+/// equal bit for bit whatever the BLAS kernel (erasure and occlusion build many equal sequences).
+struct DistinctSequences {
+    private(set) var sequences: [TokenSequence] = []
+    private var slot: [TokenSequence: Int] = [:]
+
+    /// The position of `sequence` in `sequences`, appending it the first time.
+    mutating func index(of sequence: TokenSequence) -> Int {
+        if let i = slot[sequence] { return i }
+        sequences.append(sequence)
+        slot[sequence] = sequences.count - 1
+        return sequences.count - 1
+    }
 }

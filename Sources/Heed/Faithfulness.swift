@@ -279,13 +279,8 @@ extension TextClassifier {
         var random = Array(0..<n)
         for j in stride(from: n - 1, to: 0, by: -1) { random.swapAt(j, rng.int(below: j + 1)) }
         let rankings = methods.map { ($0.rawValue, rankedPositions(explanation.scores($0)!)) } + [("random", random)]
-        var sequences: [TokenSequence] = [], slot: [TokenSequence: Int] = [:]
-        func intern(_ s: TokenSequence) -> Int {
-            if let i = slot[s] { return i }
-            sequences.append(s)
-            slot[s] = sequences.count - 1
-            return sequences.count - 1
-        }
+        var distinct = DistinctSequences()
+        func intern(_ s: TokenSequence) -> Int { distinct.index(of: s) }
         // The whole document is scored in the same batch, so keeping every token changes nothing, exactly.
         let whole = intern(sequence)
         var plan: [(ranking: String, without: [Int], only: [Int])] = []
@@ -300,7 +295,7 @@ extension TextClassifier {
             plan.append((name, without, only))
         }
         let predicted = labels.firstIndex(of: explanation.label)!
-        let scored = predict(sequences).map { Double($0.probabilities[predicted]) }
+        let scored = predict(distinct.sequences).map { Double($0.probabilities[predicted]) }
         let p = scored[whole]
         for entry in plan {
             result.comprehensiveness[entry.ranking] = entry.without.map { p - scored[$0] }

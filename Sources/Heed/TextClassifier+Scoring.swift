@@ -38,14 +38,7 @@ extension TextClassifier {
     /// One text's ids and tokens, at most `maxLength` of them (one past the model's limit tells
     /// whether a text was cut).
     func encode(_ text: String, tokenizer: Tokenizer, maxLength: Int) -> EncodedText {
-        var tokens: [AttendedToken] = []
-        let subwords = options.subwordSettings
-        var pieces = subwords.map { _ in PieceLists() }
-        let ids = vocabulary.ids(of: text, tokenizer: tokenizer, maxLength: maxLength) { token, start, end in
-            tokens.append(AttendedToken(text: String(decoding: token, as: UTF8.self), start: start, end: end))
-            if let subwords { pieces!.append(bucketsOf: token, subwords) }
-        }
-        return EncodedText(ids: ids, tokens: tokens, pieces: pieces)
+        networkInput(text, vocabulary: vocabulary, tokenizer: tokenizer, maxLength: maxLength, subwords: options.subwordSettings, keepTokens: true)
     }
 
     /// Scores id sequences directly (for erasure and occlusion experiments). Sequences longer than

@@ -3,6 +3,12 @@ import CHeedBLAS
 /// Thin façade over the C BLAS target; the rest of HeedNN calls only this.
 public enum BLAS {
     public static var kernel: String { String(cString: heed_blas_kernel()) }
+    /// The seed of the perturbation test mode (`HEED_BLAS_PERTURB`, debug builds only), nil when
+    /// off: every BLAS result is then moved by a few ulps, as another kernel would round it.
+    public static var perturbation: UInt64? {
+        let seed = heed_blas_perturbation()
+        return seed == 0 ? nil : seed
+    }
     /// Sets BLAS threads and the thread count HeedNN's own large elementwise loops use.
     public static func setThreads(_ n: Int) {
         heed_blas_set_threads(Int32(n))

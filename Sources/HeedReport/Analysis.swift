@@ -202,8 +202,12 @@ public struct ReportAnalysis: Sendable {
             truth.append(index)
         }
 
+        // The library's one path from text to network input (subword pieces of unknown words
+        // included), and its explain and faithfulness below: the report scores what `heed predict`
+        // and `heed explain` score.
         let encoded = try classifier.encode(docs.map(\.text))
-        let base = classifier.predict(ids: encoded.map(\.ids))
+        let sequences = encoded.map(\.sequence)
+        let base = classifier.predict(sequences)
         var documents: [Document] = []
         documents.reserveCapacity(docs.count)
         for i in docs.indices {
@@ -266,22 +270,9 @@ public struct ReportAnalysis: Sendable {
         // Baseline models are painted by occlusion: the shown documents the comparison did not score
         // get it here (one forward pass per token, batched).
         if !attention {
-            var sequences: [[Int32]] = [], owners: [(doc: Int, token: Int)] = []
-            for d in shown where documents[d].attributions[.occlusion] == nil {
-                let ids = encoded[d].ids
-                documents[d].attributions[.occlusion] = [Float](repeating: 0, count: ids.count)
-                for t in ids.indices {
-                    var without = ids
-                    without.remove(at: t)
-                    sequences.append(without)
-                    owners.append((d, t))
-                }
-            }
-            for (owner, result) in zip(owners, classifier.predict(ids: sequences)) {
-                let doc = documents[owner.doc]
-                documents[owner.doc].attributions[.occlusion]![owner.token] =
-                    doc.probabilities[doc.predicted] - result.probabilities[doc.predicted]
-            }
+            let missing = shown.filter { documents[$0].attributions[.occlusion] == nil }
+            let explained = try classifier.explain(missing.map { docs[$0].text }, methods: [.occlusion], workers: workers)
+            for (d, explanation) in zip(missing, explained) { documents[d].attributions[.occlusion] = explanation.scores(.occlusion) }
             for d in shown { documents[d].scores = documents[d].attributions[.occlusion] }
         }
 
@@ -319,7 +310,7 @@ public struct ReportAnalysis: Sendable {
         }
         let classTokens = [attention ? AttributionMethod.attention : .occlusion, .integratedGradients].map(panel)
 
-        let faithfulness = attention ? erasureTest(classifier: classifier, documents: documents, ids: encoded.map(\.ids), ks: faithfulnessK, seed: seed) : []
+        let faithfulness = attention ? erasureTest(classifier: classifier, documents: documents, sequences: sequences, ks: faithfulnessK, seed: seed) : []
         let evaluation = labelled ? Evaluation(labels: classifier.labels, truth: truth.map { $0! }, predicted: documents.map(\.predicted)) : nil
         let calibration =
             labelled
@@ -359,11 +350,11 @@ public struct ReportAnalysis: Sendable {
 
     /// Erases (drops from the id sequence) the k most-attended tokens, and separately k tokens drawn
     /// at random (seeded), and counts how often the predicted class changes.
-    static func erasureTest(classifier: TextClassifier, documents: [Document], ids: [[Int32]], ks: [Int], seed: UInt64) -> [FaithfulnessRow] {
+    static func erasureTest(classifier: TextClassifier, documents: [Document], sequences input: [TokenSequence], ks: [Int], seed: UInt64) -> [FaithfulnessRow] {
         var rows: [FaithfulnessRow] = []
         for k in ks where k >= 1 {
             var rng = Rng(seed: seed &+ UInt64(k) &* 0x9E37_79B9)
-            var sequences: [[Int32]] = [], owners: [Int] = []
+            var sequences: [TokenSequence] = [], owners: [Int] = []
             for doc in documents where doc.tokens.count > k {
                 let weights = doc.scores ?? []
                 let ranked = rankedPositions(weights)
@@ -375,12 +366,12 @@ public struct ReportAnalysis: Sendable {
                     positions.swapAt(j, pick)
                 }
                 let randomSet = Set(positions.prefix(k))
-                let sequence = ids[doc.index]
-                sequences.append(sequence.indices.filter { !topSet.contains($0) }.map { sequence[$0] })
-                sequences.append(sequence.indices.filter { !randomSet.contains($0) }.map { sequence[$0] })
+                let sequence = input[doc.index]
+                sequences.append(sequence.selecting((0..<sequence.count).filter { !topSet.contains($0) }))
+                sequences.append(sequence.selecting((0..<sequence.count).filter { !randomSet.contains($0) }))
                 owners.append(doc.index)
             }
-            let results = classifier.predict(ids: sequences)
+            let results = classifier.predict(sequences)
             var row = FaithfulnessRow(k: k, documents: owners.count, topFlips: 0, randomFlips: 0, topProbabilityDrop: 0, randomProbabilityDrop: 0)
             for (n, d) in owners.enumerated() {
                 let doc = documents[d], top = results[2 * n], random = results[2 * n + 1]

@@ -1,7 +1,36 @@
+import Foundation
 import Testing
 
 @testable import HeedNN
 
 @Test func blasKernelIsReported() {
     #expect(!BLAS.kernel.isEmpty)
+}
+
+/// Under `HEED_BLAS_PERTURB` (make test-perturbed) every product is moved by a few ulps, the same
+/// way each time: equal rows of one product stop tying, a repeated call gives the same bits, and
+/// nothing moves by more than a few ulps.
+@Test func perturbationModeMovesLastBitsDeterministically() {
+    let k = 37, n = 64, m = 8
+    var rng = Rng(seed: 3)
+    let row = (0..<k).map { _ in rng.uniform(-1, 1) }
+    let a = (0..<m).flatMap { _ in row }  // m equal rows
+    let b = (0..<(k * n)).map { _ in rng.uniform(-1, 1) }
+    func product() -> [Float] {
+        var c = [Float](repeating: 0, count: m * n)
+        BLAS.gemm(false, false, m, n, k, 1, a, k, b, n, 0, &c, n)
+        return c
+    }
+    if let seed = ProcessInfo.processInfo.environment["HEED_BLAS_PERTURB"], UInt64(seed) ?? 0 > 0 {
+        #expect(BLAS.perturbation == UInt64(seed), "the test mode is on in a debug build")
+    }
+    let first = product(), second = product()
+    #expect(first == second)
+    let rows = (0..<m).map { Array(first[($0 * n)..<(($0 + 1) * n)]) }
+    if BLAS.perturbation != nil {
+        #expect(Set(rows.map { $0.map(\.bitPattern) }).count > 1, "equal rows should differ in their last bits")
+        for (x, y) in zip(rows[0], rows[1]) where x != 0 {
+            #expect(abs(x - y) <= 8 * x.ulp, "a few ulps at most")
+        }
+    }
 }

@@ -22,4 +22,7 @@ void heed_blas_set_threads(int threads);
 /// Name of the BLAS kernel in use, e.g. "Haswell" (OpenBLAS) or "Accelerate".
 const char *heed_blas_kernel(void);
 
+/// The seed of the BLAS perturbation test mode (HEED_BLAS_PERTURB, debug builds only); 0 when off.
+uint64_t heed_blas_perturbation(void);
+
 #endif
