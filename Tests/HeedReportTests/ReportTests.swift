@@ -192,7 +192,8 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText], 
                 }
             }
             let largest = list.map { abs($0.mean) }.max() ?? 0
-            ordered("\(panel.method) class \(c)", list.map(\.mean), step: 1e-12, error: panel.method == .attention ? probabilityError * 8 : gradientError * largest)
+            let error = panel.method == .attention ? probabilityError * 8 : gradientError * largest
+            ordered("\(panel.method) class \(c)", list.map(\.mean), step: 1e-12, error: error)
         }
     }
     for row in a.faithfulness {
