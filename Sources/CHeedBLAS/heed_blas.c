@@ -1,18 +1,84 @@
 #include "heed_blas.h"
 
+#include <pthread.h>
+
 #if defined(__APPLE__)
 #define ACCELERATE_NEW_LAPACK
 #include <Accelerate/Accelerate.h>
-void heed_blas_set_threads(int threads) { (void)threads; }
+static void library_threads(int threads) { (void)threads; }
+static int library_has_local_threads(void) { return 1; }
 const char *heed_blas_kernel(void) { return "Accelerate"; }
 #else
 #include <cblas.h>
+#include <dlfcn.h>
 /* OpenBLAS extensions; declared here so the generic cblas.h suffices. */
 extern void openblas_set_num_threads(int);
 extern char *openblas_get_corename(void);
-void heed_blas_set_threads(int threads) { openblas_set_num_threads(threads); }
+/* OpenBLAS 0.3.27+ sets the count for the calling thread only; looked up at run time so older
+   builds (Debian 12 ships 0.3.21) still link. */
+typedef int (*set_local_fn)(int);
+static set_local_fn set_local;
+static pthread_once_t set_local_once = PTHREAD_ONCE_INIT;
+static void find_set_local(void) { set_local = (set_local_fn)dlsym(RTLD_DEFAULT, "openblas_set_num_threads_local"); }
+static int library_has_local_threads(void) {
+    pthread_once(&set_local_once, find_set_local);
+    return set_local != NULL;
+}
+static pthread_mutex_t library_lock = PTHREAD_MUTEX_INITIALIZER;
+static int library_count = -1;
+static void library_threads(int threads) {
+    if (library_has_local_threads()) { set_local(threads); return; }
+    pthread_mutex_lock(&library_lock);
+    if (library_count != threads) {
+        openblas_set_num_threads(threads);
+        library_count = threads;
+    }
+    pthread_mutex_unlock(&library_lock);
+}
 const char *heed_blas_kernel(void) { return openblas_get_corename(); }
 #endif
+
+static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
+static int default_blas = 1, default_loops = 1;
+static _Thread_local int scoped_blas, scoped_loops;
+
+void heed_threads_set_default(int blas, int loops) {
+    pthread_mutex_lock(&default_lock);
+    default_blas = blas;
+    default_loops = loops;
+    pthread_mutex_unlock(&default_lock);
+    if (!scoped_blas) library_threads(blas);
+}
+
+static void read_default(int *blas, int *loops) {
+    pthread_mutex_lock(&default_lock);
+    *blas = default_blas;
+    *loops = default_loops;
+    pthread_mutex_unlock(&default_lock);
+}
+
+int heed_threads_blas(void) {
+    if (scoped_blas) return scoped_blas;
+    int blas, loops;
+    read_default(&blas, &loops);
+    return blas;
+}
+
+int heed_threads_loops(void) {
+    if (scoped_loops) return scoped_loops;
+    int blas, loops;
+    read_default(&blas, &loops);
+    return loops;
+}
+
+int heed_threads_scoped_blas(void) { return scoped_blas; }
+int heed_threads_scoped_loops(void) { return scoped_loops; }
+
+void heed_threads_scope(int blas, int loops) {
+    scoped_blas = blas;
+    scoped_loops = loops;
+    library_threads(heed_threads_blas());
+}
 
 #if defined(DEBUG)
 /* Test mode, debug builds only: HEED_BLAS_PERTURB=SEED (a positive integer) moves every element a
@@ -24,7 +90,6 @@ const char *heed_blas_kernel(void) { return openblas_get_corename(); }
    no longer tie, as they need not under another kernel. Exact zeros stay zero, as they do on every
    kernel (a sum of exact zeros). */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 

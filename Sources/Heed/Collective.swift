@@ -5,7 +5,7 @@ import HeedText
 /// The collective operations data-parallel training needs, independent of the transport. Every
 /// rank must call the same operations in the same order (as with MPI); `MPICollective` (built with
 /// the MPI package trait) is the real one, tests may supply their own.
-public protocol Collective: AnyObject {
+package protocol Collective: AnyObject {
     /// This process's index, 0..<size; rank 0 evaluates decisions and writes files.
     var rank: Int { get }
     /// The number of ranks (1 for a single process).
@@ -22,37 +22,37 @@ public protocol Collective: AnyObject {
 
 /// The group of one: single-process training is the data-parallel loop over this collective, so
 /// there is one training loop.
-public final class SingleProcess: Collective {
+package final class SingleProcess: Collective {
     /// The group of this process alone: every operation returns its input.
-    public init() {}
-    public var rank: Int { 0 }
-    public var size: Int { 1 }
-    public func sum(_ values: UnsafeMutableBufferPointer<Float>) {}
-    public func sum(_ values: inout [Double]) {}
-    public func broadcast(_ bytes: [UInt8], from root: Int) throws -> [UInt8] { bytes }
-    public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] { [bytes] }
+    package init() {}
+    package var rank: Int { 0 }
+    package var size: Int { 1 }
+    package func sum(_ values: UnsafeMutableBufferPointer<Float>) {}
+    package func sum(_ values: inout [Double]) {}
+    package func broadcast(_ bytes: [UInt8], from root: Int) throws -> [UInt8] { bytes }
+    package func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] { [bytes] }
 }
 
 /// A failure every rank detected identically (from reduced values or gathered data), so each
 /// rank stops on its own and only rank 0 needs to report it; anything else is local to one rank.
-public struct AgreedFailure: Error, CustomStringConvertible, Sendable {
+package struct AgreedFailure: Error, CustomStringConvertible, Sendable {
     /// What went wrong, as every rank saw it.
-    public let underlying: any Error
-    public var description: String { "\(underlying)" }
+    package let underlying: any Error
+    package var description: String { "\(underlying)" }
     /// Marks `error` as seen identically by every rank.
-    public init(_ error: any Error) { underlying = error }
+    package init(_ error: any Error) { underlying = error }
     /// A `Disagreement` described by `message`.
     package init(message: String) { underlying = Disagreement(description: message) }
 
     /// Ranks that do not hold the same value.
     package struct Disagreement: Error, CustomStringConvertible, Sendable {
         /// Which value the ranks disagree on, with each rank's value.
-        public let description: String
+        package let description: String
     }
 }
 
 /// Errors specific to distributed runs.
-public enum DistributedError: Error, CustomStringConvertible, Sendable {
+package enum DistributedError: Error, CustomStringConvertible, Sendable {
     /// This build has no MPI support (the `MPI` package trait was off).
     case notBuilt
     /// MPI could not start: the process was not launched by mpirun or a batch system.
@@ -60,7 +60,7 @@ public enum DistributedError: Error, CustomStringConvertible, Sendable {
 
     /// The message for the user, saying how to fix it.
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .notBuilt:
             return

@@ -1,26 +1,26 @@
 /// One row of `heed compare`'s table, as written to its JSON file (`heed report --compare` reads it).
-public struct ComparisonRow: Codable, Sendable, Equatable {
+package struct ComparisonRow: Codable, Sendable, Equatable {
     /// The model kind (`lstm`, `attention`, …).
-    public var model: String
+    package var model: String
     /// Test-set accuracy, in [0, 1].
-    public var accuracy: Double
+    package var accuracy: Double
     /// Test-set macro-F1, in [0, 1].
-    public var macroF1: Double
+    package var macroF1: Double
     /// Mean test cross-entropy.
-    public var testLoss: Double
+    package var testLoss: Double
     /// Wall time of the model's training run.
-    public var trainSeconds: Double
+    package var trainSeconds: Double
     /// Mean training tokens per second.
-    public var tokensPerSecond: Double
+    package var tokensPerSecond: Double
     /// The epoch whose weights were kept.
-    public var bestEpoch: Int
+    package var bestEpoch: Int
     /// Epochs trained before early stopping (or the epoch limit) ended the run.
-    public var epochsRun: Int
+    package var epochsRun: Int
     /// The model file this row's figures come from.
-    public var modelFile: String
+    package var modelFile: String
 
     /// A row with every figure given.
-    public init(
+    package init(
         model: String, accuracy: Double, macroF1: Double, testLoss: Double, trainSeconds: Double,
         tokensPerSecond: Double, bestEpoch: Int, epochsRun: Int, modelFile: String
     ) {
@@ -37,22 +37,22 @@ public struct ComparisonRow: Codable, Sendable, Equatable {
 }
 
 /// The JSON file `heed compare` writes: baseline and attention model trained alike, scored on one test set.
-public struct Comparison: Codable, Sendable, Equatable {
+package struct Comparison: Codable, Sendable, Equatable {
     /// The training file, as given.
-    public var train: String
+    package var train: String
     /// The test file, as given.
-    public var test: String
+    package var test: String
     /// The seed both models were trained with.
-    public var seed: UInt64
+    package var seed: UInt64
     /// The attention model's options; the baseline was trained with the same apart from `model`.
-    public var options: TrainingOptions
+    package var options: TrainingOptions
     /// One row per model, the baseline first.
-    public var rows: [ComparisonRow]
+    package var rows: [ComparisonRow]
     /// Attention model accuracy minus baseline accuracy, in points.
-    public var accuracyGain: Double
+    package var accuracyGain: Double
 
     /// A comparison with every field given.
-    public init(train: String, test: String, seed: UInt64, options: TrainingOptions, rows: [ComparisonRow], accuracyGain: Double) {
+    package init(train: String, test: String, seed: UInt64, options: TrainingOptions, rows: [ComparisonRow], accuracyGain: Double) {
         self.train = train; self.test = test; self.seed = seed; self.options = options; self.rows = rows
         self.accuracyGain = accuracyGain
     }

@@ -145,10 +145,17 @@ public struct TokenSequence: Sendable, Hashable {
     /// Vocabulary ids, `<unk>` (1) for unknown tokens.
     public var ids: [Int32]
     /// One bucket list per id; nil for a model without subwords.
-    public var pieces: PieceLists?
+    package var pieces: PieceLists?
+
+    /// A sequence of `ids`; a model with subwords reads each id's vocabulary token through its
+    /// pieces (an unknown word has none: its word is gone).
+    public init(ids: [Int32]) {
+        self.ids = ids
+        pieces = nil
+    }
 
     /// A sequence of `ids` with their `pieces` (if the model has subwords).
-    public init(ids: [Int32], pieces: PieceLists? = nil) {
+    package init(ids: [Int32], pieces: PieceLists?) {
         precondition(pieces == nil || pieces!.count == ids.count, "need one piece list per id")
         self.ids = ids
         self.pieces = pieces

@@ -3,10 +3,10 @@ import CHeedMPI
 #endif
 
 /// Starting and ending the process group of a distributed run.
-public enum Distributed {
+package enum Distributed {
     /// Joins the MPI job this process was started in (by mpirun); without the MPI trait, an error
     /// that says how to build it.
-    public static func start() throws -> any Collective & Terminating {
+    package static func start() throws -> any Collective & Terminating {
         #if MPI
         guard heed_mpi_init() == 0 else { throw DistributedError.startFailed }
         return MPICollective()
@@ -17,7 +17,7 @@ public enum Distributed {
 }
 
 /// Ending a process group: cleanly when every rank finishes, or all at once when one rank cannot go on.
-public protocol Terminating {
+package protocol Terminating {
     /// Every rank calls this at the end of a successful (or agreed-failed) run.
     func finish()
     /// Ends every rank of the job now, with `code` (for failures only this rank has seen).

@@ -3,14 +3,14 @@ import HeedText
 
 /// One rank's part of a corpus: the documents with index i (0-based, in file order) where
 /// i mod size = rank. Every rank streams the file but keeps only its own documents in memory.
-public struct Shard: Sendable {
+package struct Shard: Sendable {
     /// This rank's documents, in file order.
-    public var documents: [LabelledText]
+    package var documents: [LabelledText]
     /// Each document's index in the whole file (decides dev membership independently of the rank count).
-    public var indices: [Int]
+    package var indices: [Int]
 
     /// A shard of `documents` with each one's index in the whole file (one index per document).
-    public init(documents: [LabelledText], indices: [Int]) {
+    package init(documents: [LabelledText], indices: [Int]) {
         precondition(documents.count == indices.count, "one index per document")
         self.documents = documents
         self.indices = indices
@@ -18,7 +18,7 @@ public struct Shard: Sendable {
 
     /// Reads the documents of `source` that belong to `rank` out of `size` ranks, streaming past
     /// the others.
-    public static func read(_ source: CorpusSource, rank: Int, size: Int) throws -> Shard {
+    package static func read(_ source: CorpusSource, rank: Int, size: Int) throws -> Shard {
         precondition(size >= 1 && (0..<size).contains(rank), "rank \(rank) not in 0..<\(size)")
         var docs: [LabelledText] = [], indices: [Int] = []
         var i = 0

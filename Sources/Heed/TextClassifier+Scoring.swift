@@ -9,7 +9,7 @@ public struct EncodedText: Sendable {
     /// The tokens behind `ids`, one each, with their byte ranges (no weights yet).
     public var tokens: [AttendedToken]
     /// Each token's subword buckets, for a model with subwords.
-    public var pieces: PieceLists?
+    package var pieces: PieceLists?
     /// What the network reads.
     public var sequence: TokenSequence { TokenSequence(ids: ids, pieces: pieces) }
 }

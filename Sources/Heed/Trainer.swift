@@ -63,7 +63,7 @@ public struct Trainer {
     /// rank 0 decides early stopping (broadcast), calls `progress` and `epochEnded`, and writes
     /// the files. The dev split, the sharding and the random streams derive from the seed, the
     /// epoch, the document index and the rank, so a resume may use any rank count.
-    public func train(shard: Shard, dev devShard: Shard?, file: String, collective: any Collective) throws -> TrainingResult {
+    package func train(shard: Shard, dev devShard: Shard?, file: String, collective: any Collective) throws -> TrainingResult {
         let rank = collective.rank, ranks = collective.size
         let isRoot = rank == 0
         // Failures every rank sees alike; one process reports them as they are.
@@ -84,7 +84,9 @@ public struct Trainer {
         try options.validate()
         let clock = ContinuousClock(), started = clock.now
         var monitorSeconds = 0.0
-        BLAS.setThreads(options.threads)
+        // BLAS threads for this call only (trials of `heed tune` train side by side with their own).
+        let blasScope = BLAS.ThreadScope(options.threads)
+        defer { blasScope.end() }
 
         // Dev: the dev shard, else a stratified draw from the training documents of all ranks.
         let trainDocs: [LabelledText], devDocs: [LabelledText], devIndices: [Int]
@@ -178,11 +180,9 @@ public struct Trainer {
         // and need no copy after an optimizer step.
         let parallelStep = DataParallelStep(model: model, workers: options.workers)
         classifier.box.adopt(parallelStep.replicas)
-        if options.workers > 1 {
-            // One BLAS thread per worker; the optimizer's elementwise loops use every worker's core.
-            BLAS.setThreads(1)
-            BLAS.loopThreads = options.workers
-        }
+        // One BLAS thread per worker; the optimizer's elementwise loops use every worker's core.
+        let workerThreads = options.workers > 1 ? BLAS.ThreadScope(1, loops: options.workers) : nil
+        defer { workerThreads?.end() }
         epochs: for epoch in firstEpoch..<(options.epochs + 1) {
             let epochStart = clock.now
             // Streams per (seed, epoch, rank): different on each rank, reproducible after a resume.

@@ -25,16 +25,13 @@ func concurrentMap<T, E: Error>(
         }
         return results
     }
-    let blasThreads = BLAS.threads, loopThreads = BLAS.loopThreads
-    if blasThreads != 1 { BLAS.setThreads(1) }
-    defer {
-        if blasThreads != 1 { BLAS.setThreads(blasThreads) }
-        BLAS.loopThreads = loopThreads
-    }
     let queue = WorkQueue<T, E>(count: count)
     withoutActuallyEscaping(body) { body in
         let shared = Unchecked((body: body, progress: progress))
         DispatchQueue.concurrentPerform(iterations: threads) { worker in
+            // Each worker has a core: one BLAS thread and one loop thread, set for its thread only.
+            let scope = BLAS.ThreadScope(1)
+            defer { scope.end() }
             while let i = queue.take() {
                 do throws(E) {
                     let done = queue.finish(i, try shared.value.body(worker, i))

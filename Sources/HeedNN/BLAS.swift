@@ -9,21 +9,41 @@ public enum BLAS {
         let seed = heed_blas_perturbation()
         return seed == 0 ? nil : seed
     }
-    /// Sets BLAS threads and the thread count HeedNN's own large elementwise loops use.
+    /// Sets the process's default BLAS and loop threads: for a program's entry point (the CLI),
+    /// before any work starts. Library calls never write it; they scope their own setting to the
+    /// calling thread with `withThreads`.
     public static func setThreads(_ n: Int) {
-        heed_blas_set_threads(Int32(n))
-        threads = max(1, n)
-        loopThreads = threads
+        heed_threads_set_default(Int32(max(1, n)), Int32(max(1, n)))
     }
 
-    /// BLAS threads, as last set by `setThreads`. A plain word: set it from one thread before
-    /// training (as with the BLAS setting).
-    nonisolated(unsafe) public internal(set) static var threads = 1
+    /// BLAS threads for the products this thread runs: its `withThreads` scope's, else the
+    /// process default.
+    public static var threads: Int { Int(heed_threads_blas()) }
 
-    /// Threads for HeedNN's own large elementwise loops (Adam, clipping, summing gradients):
-    /// `setThreads` sets it too; data-parallel training raises it to the worker count while BLAS
-    /// runs one thread per worker. The loops' results do not depend on it.
-    nonisolated(unsafe) public static var loopThreads = 1
+    /// Threads for HeedNN's own large elementwise loops (Adam, clipping, summing gradients) run on
+    /// this thread: its scope's, else the process default. Data-parallel training raises it to the
+    /// worker count while BLAS runs one thread per worker. The loops' results do not depend on it.
+    public static var loopThreads: Int { Int(heed_threads_loops()) }
+
+    /// Runs `body` with BLAS and loop thread counts of its own, seen by this thread only, so
+    /// concurrent calls (the trials of `heed tune`, the server's workers) each keep theirs.
+    public static func withThreads<R>(_ blas: Int, loops: Int? = nil, _ body: () throws -> R) rethrows -> R {
+        let scope = ThreadScope(blas, loops: loops)
+        defer { scope.end() }
+        return try body()
+    }
+
+    /// `withThreads` for a scope that is not one closure: ends where `end()` is called (in a `defer`).
+    package struct ThreadScope {
+        private let previous: (blas: Int32, loops: Int32)
+        /// Starts `blas` BLAS threads and `loops` loop threads (default: `blas`) on this thread.
+        package init(_ blas: Int, loops: Int? = nil) {
+            previous = (heed_threads_scoped_blas(), heed_threads_scoped_loops())
+            heed_threads_scope(Int32(max(1, blas)), Int32(max(1, loops ?? blas)))
+        }
+        /// Puts back the setting the scope found.
+        package func end() { heed_threads_scope(previous.blas, previous.loops) }
+    }
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major. Empty products are handled here
     /// (k == 0 only scales C), so callers need not special-case zero-sized batches.

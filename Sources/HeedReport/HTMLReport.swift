@@ -31,7 +31,7 @@ public struct HTMLReport {
     /// Seed for the random-erasure baseline of the faithfulness test.
     public var seed: UInt64 = 1
     public var trainingLog: [EpochRecord]?
-    public var comparison: Comparison?
+    package var comparison: Comparison?
     /// The trials of the `heed tune` run that chose the model's settings (MODEL.trials.jsonl).
     public var trials: [TrialRecord]?
     /// Integrated-gradients steps for the shown documents (steps + 1 forward/backward rows each).
@@ -106,7 +106,7 @@ public struct HTMLReport {
     }
 
     /// Reads the JSON written by `heed compare`.
-    public static func readComparison(_ path: String) throws -> Comparison {
+    package static func readComparison(_ path: String) throws -> Comparison {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw FileManager.default.fileExists(atPath: path)
                 ? HeedTextError.unreadable(path, reason: "permission denied or a folder") : HeedTextError.fileNotFound(path)

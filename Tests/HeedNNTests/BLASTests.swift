@@ -34,3 +34,26 @@ import Testing
         }
     }
 }
+
+/// Thread settings are per thread: concurrent scopes (the trials of `heed tune`, server workers)
+/// each see their own, a scope restores what it found, and threads without one see the default.
+@Test func threadScopesArePerThread() {
+    let before = (BLAS.threads, BLAS.loopThreads)
+    nonisolated(unsafe) let seen = UnsafeMutableBufferPointer<(Int, Int, Int, Int)>.allocate(capacity: 4)  // one slot per thread
+    defer { seen.deallocate() }
+    DispatchQueue.concurrentPerform(iterations: 4) { i in
+        BLAS.withThreads(i + 2, loops: 10 + i) {
+            let inside = (BLAS.threads, BLAS.loopThreads)
+            let nested = BLAS.withThreads(1) { (BLAS.threads, BLAS.loopThreads) }
+            // Another thread's scope changes nothing here, however they interleave.
+            usleep(2000)
+            seen[i] = (inside.0, inside.1, nested.0 * 100 + nested.1, BLAS.threads * 100 + BLAS.loopThreads)
+        }
+    }
+    for i in 0..<4 {
+        #expect(seen[i].0 == i + 2 && seen[i].1 == 10 + i)
+        #expect(seen[i].2 == 101)
+        #expect(seen[i].3 == (i + 2) * 100 + 10 + i)
+    }
+    #expect(BLAS.threads == before.0 && BLAS.loopThreads == before.1)
+}

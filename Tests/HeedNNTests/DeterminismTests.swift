@@ -112,8 +112,8 @@ import Testing
                 return p
             }
             let adam = Adam(parameters: params, weightDecay: 0.01)
-            BLAS.loopThreads = threads
-            defer { BLAS.loopThreads = 1 }
+            let scope = BLAS.ThreadScope(1, loops: threads)
+            defer { scope.end() }
             var norms: [Float] = []
             for _ in 0..<2 {
                 norms.append(clipGradNorm(params, maxNorm: 1))

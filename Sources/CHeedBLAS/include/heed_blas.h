@@ -16,8 +16,21 @@ void heed_saxpy(int n, float alpha, const float *x, float *y);
 /// Returns x . y (n elements, unit stride).
 float heed_sdot(int n, const float *x, const float *y);
 
-/// Sets the BLAS thread count (no-op where the library has no such control).
-void heed_blas_set_threads(int threads);
+/// Sets the process's default BLAS and loop thread counts (a program's entry point calls it).
+void heed_threads_set_default(int blas, int loops);
+
+/// Sets this thread's BLAS and loop thread counts (0, 0: the process default again). BLAS libraries
+/// that can set threads per calling thread (OpenBLAS 0.3.27+) get exactly that; older OpenBLAS has
+/// one count per process, which is switched when a thread's setting differs from it.
+void heed_threads_scope(int blas, int loops);
+
+/// This thread's scoped counts (0: none, the default applies).
+int heed_threads_scoped_blas(void);
+int heed_threads_scoped_loops(void);
+
+/// The counts in effect on this thread: its scope's, else the process default.
+int heed_threads_blas(void);
+int heed_threads_loops(void);
 
 /// Name of the BLAS kernel in use, e.g. "Haswell" (OpenBLAS) or "Accelerate".
 const char *heed_blas_kernel(void);
