@@ -3,7 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "Heed",
-    platforms: [.macOS(.v13)],
+    // Hummingbird 2 and swift-service-lifecycle need macOS 14.
+    platforms: [.macOS(.v14)],
     products: [
         .library(name: "Heed", targets: ["Heed"]),
         .executable(name: "heed", targets: ["heed"]),

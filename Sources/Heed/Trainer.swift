@@ -45,6 +45,10 @@ public struct Trainer {
 
     /// The log file written beside `model`.
     public static func logURL(for model: URL) -> URL { RunFiles.logURL(for: model) }
+    /// Writes `records` as the training log of `model` (at `logURL(for:)`), atomically, as a run does.
+    public static func writeLog(_ records: [EpochRecord], forModel model: URL) throws {
+        try RunFiles(model: model).writeLog(records, final: true)
+    }
     /// The checkpoint written beside `model`.
     public static func checkpointURL(for model: URL) -> URL { RunFiles.checkpointURL(for: model) }
 

@@ -258,6 +258,29 @@ public struct Tuner {
         return total
     }
 
+    /// Below this many trials a budget does not search: successive halving on fewer would cut
+    /// trials before they learn anything, and lose to the base settings trained to the end.
+    static let minimumSearch = 4
+
+    /// How many trials fit `budget`, from the first `firstTrials` trials' epoch, which took
+    /// `firstSeconds` of wall time with up to `concurrency` of them at once on `cores` cores; and
+    /// one trial-epoch's cost on one core. The search then runs `concurrency` trials at a time, but
+    /// no more of them progress at full speed than there are cores.
+    static func budgetPlan(
+        firstSeconds: Double, firstTrials: Int, concurrency: Int, cores: Int, budget: Double, finalEpochs: Int, cap: Int
+    ) -> (trials: Int, epochSeconds: Double) {
+        let together = max(1, min(concurrency, firstTrials)), cores = max(1, cores)
+        let rounds = Double((firstTrials + together - 1) / together)
+        // Wall time of one round, shared by `together` trials on at most `cores` cores.
+        let epochSeconds = firstSeconds / rounds * Double(min(together, cores)) / Double(together)
+        let slots = Double(min(max(1, concurrency), cores))
+        var count = firstTrials
+        while count < cap && Double(plannedEpochs(count + 1, finalEpochs: finalEpochs)) * epochSeconds / slots <= budget * 0.9 {
+            count += 1
+        }
+        return (count, epochSeconds)
+    }
+
     /// Runs the search on `train`, ranking on `dev`; without `dev`, a stratified share
     /// `base.devFraction` of `train` (drawn with `base.seed`) is held out once for every trial.
     public func tune(train all: [LabelledText], dev given: [LabelledText]?) throws -> TuningResult {
@@ -334,7 +357,17 @@ public struct Tuner {
             }
         }
 
-        var budgetTooSmall = false
+        /// Trains the base settings (trial 0) to the end instead of a search that cannot finish;
+        /// only the user can stop it.
+        func trainBaseToEnd(_ why: String) throws -> TuningResult {
+            note?(why + " Training the base settings once, to the end, instead.")
+            stopFlag.reset()
+            try run([0], rung: 0, epochs: base.epochs, stopping: userStop)
+            guard records[0] != nil, results[0] != nil else { throw HeedError.tuningStopped }
+            records[0]!.status = "best"
+            return try finish(best: 0, records: records, results: results, dev: dev, cutShort: stopFlag.isSet, budgetTooSmall: true)
+        }
+
         var count = settings.count
         var sizes = Self.rungSizes(count)
         if trials == nil, let budget {
@@ -343,23 +376,24 @@ public struct Tuner {
             try run(first, rung: 0, epochs: 1, stopping: stop)
             let pairSeconds = elapsed()
             if pairSeconds > budget || stopFlag.isSet && !stopFlag.byUser {
-                budgetTooSmall = true
-                note?(
-                    "The budget (\(Int(budget)) s) is too small: one epoch of two trials took \(Int(pairSeconds)) s. "
-                        + "Training the base settings once, to the end, instead.")
-                stopFlag.reset()
-                try run([0], rung: 0, epochs: base.epochs, stopping: userStop)
-                records[0]!.status = "best"
-                return try finish(best: 0, records: records, results: results, dev: dev, cutShort: false, budgetTooSmall: true)
+                return try trainBaseToEnd("The budget (\(Int(budget)) s) is too small: one epoch of two trials took \(Int(pairSeconds)) s.")
             }
-            let perEpoch = pairSeconds / 2 * Double(concurrency)  // one trial-epoch on one core
-            let finalGuess = min(base.epochs, 8)
-            count = 2
-            while count < cap && Double(Self.plannedEpochs(count + 1, finalEpochs: finalGuess)) * perEpoch / Double(concurrency) <= budget * 0.9 {
-                count += 1
+            if stopFlag.byUser {
+                count = first.count  // Ctrl-C: the search ends with the best of these
+            } else {
+                let plan = Self.budgetPlan(
+                    firstSeconds: pairSeconds, firstTrials: first.count, concurrency: concurrency,
+                    cores: ProcessInfo.processInfo.activeProcessorCount, budget: budget, finalEpochs: min(base.epochs, 8), cap: cap)
+                if plan.trials < Self.minimumSearch {
+                    return try trainBaseToEnd(
+                        "Only \(plan.trials) trials fit the \(Int(budget)) s budget (one epoch took about "
+                            + "\(String(format: "%.1f", plan.epochSeconds)) s per trial), too few for a search.")
+                }
+                count = plan.trials
+                note?(
+                    "One epoch took about \(String(format: "%.1f", plan.epochSeconds)) s per trial: \(count) trials fit the \(Int(budget)) s budget.")
             }
             sizes = Self.rungSizes(count)
-            note?("One epoch took about \(String(format: "%.1f", perEpoch)) s per trial: \(count) trials fit the \(Int(budget)) s budget.")
         }
         settings = Array(settings.prefix(count))
         records = Array(records.prefix(count))
@@ -386,7 +420,7 @@ public struct Tuner {
             throw HeedError.tuningStopped
         }
         records[best]!.status = "best"
-        return try finish(best: best, records: records, results: results, dev: dev, cutShort: stopFlag.isSet, budgetTooSmall: budgetTooSmall)
+        return try finish(best: best, records: records, results: results, dev: dev, cutShort: stopFlag.isSet, budgetTooSmall: false)
     }
 
     private func finish(

@@ -129,9 +129,7 @@ struct Tune: ParsableCommand {
         }
         try result.classifier.write(to: outputURL)
         try table.finish(best: result.trials[result.best])
-        if let log = try? Data(contentsOf: Trainer.logURL(for: work.appendingPathComponent("trial-\(result.trials[result.best].trial).heed"))) {
-            try AtomicWriter.write(Array(log), to: Trainer.logURL(for: outputURL).path)
-        }
+        try Trainer.writeLog(result.log, forModel: outputURL)
         let best = result.trials[result.best]
         if !quiet {
             note(

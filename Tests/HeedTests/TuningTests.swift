@@ -115,6 +115,55 @@ import Testing
         #expect(result.trials[result.best].trial == 0 && result.trials[result.best].epochs >= 2)
         #expect(notes.all.contains { $0.contains("too small") })
     }
+
+    /// The budget arithmetic: the first round's wall time is one trial-epoch per core when the
+    /// trials ran side by side, two when they ran one after the other, and more trials at once than
+    /// cores gain nothing.
+    @Test func budgetPlanCountsCoresAndConcurrency() {
+        func plan(_ seconds: Double, concurrency: Int, cores: Int) -> (trials: Int, epochSeconds: Double) {
+            Tuner.budgetPlan(firstSeconds: seconds, firstTrials: 2, concurrency: concurrency, cores: cores, budget: 600, finalEpochs: 8, cap: 81)
+        }
+        // Two at once on two cores: 10 s of wall time is 10 s per trial-epoch.
+        #expect(plan(10, concurrency: 2, cores: 2).epochSeconds == 10)
+        // One at a time: the pair took two epochs' time.
+        #expect(plan(20, concurrency: 1, cores: 2).epochSeconds == 10)
+        // Two at once on one core: each had half of it.
+        #expect(plan(20, concurrency: 2, cores: 1).epochSeconds == 10)
+        // The same speed per trial-epoch buys the same trials at concurrency 2 and 4 on two cores,
+        // and twice the epochs with two cores rather than one.
+        let two = plan(10, concurrency: 2, cores: 2).trials, four = plan(10, concurrency: 4, cores: 2).trials
+        #expect(two == four)
+        #expect(Tuner.plannedEpochs(plan(10, concurrency: 1, cores: 2).trials + 1, finalEpochs: 8) * 10 > 540)
+        #expect(Tuner.plannedEpochs(two, finalEpochs: 8) * 10 <= 2 * 540)
+        #expect(Tuner.plannedEpochs(two + 1, finalEpochs: 8) * 10 > 2 * 540)
+    }
+
+    /// A budget that fits fewer trials than a search needs trains the base settings to the end.
+    @Test func budgetForTooFewTrialsTrainsTheBaseToTheEnd() throws {
+        let (train, _) = try smallTopicCorpus()
+        let work = workDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        var tuner = twoEpochTuner(work)
+        tuner.base.epochs = 6
+        // Measure a pair's epoch, then give a budget of two: room for two trials, far from four.
+        let probe = try {
+            var t = twoEpochTuner(workDirectory())
+            defer { try? FileManager.default.removeItem(at: t.workDirectory) }
+            t.trials = 2
+            t.base.epochs = 1
+            let started = Date()
+            _ = try t.tune(train: train, dev: nil)
+            return Date().timeIntervalSince(started)
+        }()
+        tuner.budget = max(probe * 2, 1)
+        let notes = NoteBox()
+        tuner.note = notes.add
+        let result = try tuner.tune(train: train, dev: nil)
+        #expect(result.budgetTooSmall)
+        #expect(result.trials[result.best].trial == 0)
+        #expect(notes.all.contains { $0.contains("too few for a search") || $0.contains("too small") })
+        #expect(result.trials[result.best].epochs > 1 && result.log.count == result.trials[result.best].epochs)
+    }
 }
 
 final class NoteBox: @unchecked Sendable {
