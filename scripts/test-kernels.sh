@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs the Swift suite once per OpenBLAS kernel this CPU can execute (OPENBLAS_CORETYPE), and once
+# per BLAS perturbation seed (HEED_BLAS_PERTURB, debug builds): what users' machines do to the last
+# bits of every product. A developer's check, not CI's: CI runs the kernel its machine picks.
+# Usage: scripts/test-kernels.sh [--kernels "Haswell Zen"] [--seeds "1 2 3"] [-- extra swift test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+has() { for f in "$@"; do [[ "$flags" == *" $f "* ]] || return 1; done; }
+kernels=()
+has sse3 && kernels+=(Prescott)
+has sse4_2 && kernels+=(Nehalem)
+has avx && kernels+=(Sandybridge)
+has avx2 fma && kernels+=(Haswell Zen)
+has avx512f avx512bw avx512vl avx512dq avx512cd && kernels+=(SkylakeX)
+has avx512_bf16 && kernels+=(Cooperlake)
+seeds=(1 2 3)
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --kernels) read -ra kernels <<< "$2"; shift 2 ;;
+        --seeds) read -ra seeds <<< "$2"; shift 2 ;;
+        --) shift; break ;;
+        *) echo "usage: $0 [--kernels \"K ...\"] [--seeds \"N ...\"] [-- swift test args]" >&2; exit 2 ;;
+    esac
+done
+swift build --build-tests
+mkdir -p build/kernels
+status=0
+run() {  # name, then environment assignments
+    local name="$1"; shift
+    local log="build/kernels/$name.log"
+    if env "$@" swift test --skip-build --skip LoopbackTests "${extra[@]}" > "$log" 2>&1; then
+        echo "$name: $(grep -E 'Test run with' "$log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g')"
+    else
+        echo "$name: FAILED (see $log)"; grep -E '✘' "$log" | sed 's/\x1b\[[0-9;]*m//g' | head -20; status=1
+    fi
+}
+extra=("$@")
+for k in "${kernels[@]}"; do
+    ran=$(env OPENBLAS_CORETYPE="$k" .build/debug/heed --version)
+    [[ "$ran" == *"BLAS $k)"* ]] || { echo "$k: this OpenBLAS does not run it here ($ran); skipped"; continue; }
+    run "kernel-$k" OPENBLAS_CORETYPE="$k"
+done
+for s in "${seeds[@]}"; do run "perturb-$s" HEED_BLAS_PERTURB="$s"; done
+exit $status
