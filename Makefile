@@ -31,18 +31,10 @@ test: deps corpora-check lint
 	@$(MAKE) --no-print-directory docs
 
 # API documentation: DocC for Heed and the HeedText module it re-exports, combined into one static
-# site in build/docs/site (serve it, e.g. `python3 -m http.server -d build/docs/site`, and open
-# /documentation/heed); docc's warnings (broken links) fail it, and so does a public declaration
-# without a doc comment. SwiftPM extracts symbol graphs for plugins with every package trait on, so
-# the MPI headers are needed, and its own scratch path keeps that build apart from the default one.
-DOCS_SCRATCH := .build-docs
-docs:
-	@scripts/ensure-deps.sh libopenmpi-dev
-	@mkdir -p build/docs
-	$(SWIFT) package --scratch-path $(DOCS_SCRATCH) --allow-writing-to-directory build/docs generate-documentation \
-		--target Heed --target HeedText --enable-experimental-combined-documentation --exclude-extended-types \
-		--disable-indexing --transform-for-static-hosting --warnings-as-errors --output-path build/docs/site
-	scripts/check-doc-coverage.py $(DOCS_SCRATCH) Heed HeedText
+# site in build/docs/site, made from the debug build's modules (no build of its own). docc's
+# warnings (broken links) fail it, and so does a public declaration without a doc comment.
+docs: build
+	scripts/make-docs.sh
 
 # The suite under every OpenBLAS kernel this CPU runs and under the BLAS perturbation mode
 # (HEED_BLAS_PERTURB=1,2,3: every product's last bits moved as another kernel would): a developer's
@@ -176,4 +168,4 @@ fuzz: deps
 	done
 
 clean:
-	rm -rf .build $(MPI_SCRATCH) $(DOCS_SCRATCH)
+	rm -rf .build $(MPI_SCRATCH) $(TSAN_SCRATCH) build/docs

@@ -18,7 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
-        // `swift package generate-documentation` (make docs); a build-time plugin, nothing is linked.
+        // `swift package generate-documentation`, for those who use the plugin (make docs makes the same
+        // site from the debug build without it); a build-time plugin, nothing is linked.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
         // `heed serve`: HTTP on SwiftNIO, graceful shutdown on SIGTERM/SIGINT.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),

@@ -2,9 +2,9 @@
 """Fails when a public declaration of the documented modules has no doc comment.
 
 DocC does not warn about undocumented symbols, so `make docs` runs this on the symbol graphs that
-`swift package generate-documentation` extracted (under SCRATCH/<triple>/extracted-symbols/).
+scripts/make-docs.sh extracted (GRAPHS/<module>/*.symbols.json).
 
-Usage: scripts/check-doc-coverage.py SCRATCH MODULE...
+Usage: scripts/check-doc-coverage.py GRAPHS MODULE...
 
 A public or open symbol counts as documented when it has a doc comment of its own or one it
 inherits from the protocol requirement it implements (as DocC shows it: "Inherited from ...").
@@ -17,13 +17,12 @@ import os
 import sys
 
 
-def graph_dir(scratch, module):
-    """The newest extracted-symbols/<package>/<module> folder under the scratch path."""
-    found = glob.glob(os.path.join(scratch, "*", "extracted-symbols", "*", module))
-    if not found:
-        sys.exit(f"check-doc-coverage: no symbol graphs for {module} under {scratch} "
-                 "(run swift package generate-documentation first)")
-    return max(found, key=os.path.getmtime)
+def graph_dir(graphs, module):
+    """GRAPHS/<module>, where make-docs.sh extracts the module's symbol graphs."""
+    folder = os.path.join(graphs, module)
+    if not glob.glob(os.path.join(folder, "*.symbols.json")):
+        sys.exit(f"check-doc-coverage: no symbol graphs for {module} under {graphs} (run scripts/make-docs.sh first)")
+    return folder
 
 
 def has_text(doc):
@@ -52,7 +51,7 @@ def undocumented(path):
 
 def main():
     if len(sys.argv) < 3:
-        sys.exit("usage: scripts/check-doc-coverage.py SCRATCH MODULE...")
+        sys.exit("usage: scripts/check-doc-coverage.py GRAPHS MODULE...")
     scratch, modules = sys.argv[1], sys.argv[2:]
     missing, checked = [], 0
     for module in modules:

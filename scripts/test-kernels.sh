@@ -2,7 +2,7 @@
 # Runs the Swift suite once per OpenBLAS kernel this CPU can execute (OPENBLAS_CORETYPE), and once
 # per BLAS perturbation seed (HEED_BLAS_PERTURB, debug builds): what users' machines do to the last
 # bits of every product. A developer's check, not CI's: CI runs the kernel its machine picks.
-# Usage: scripts/test-kernels.sh [--kernels "Haswell Zen"] [--seeds "1 2 3"] [-- extra swift test args]
+# Usage: scripts/test-kernels.sh [--kernels "Haswell Zen"] [--seeds "1 2 3"] [-- extra test-bundle args, e.g. --filter ReportTests]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
@@ -20,16 +20,21 @@ while [ $# -gt 0 ]; do
         --kernels) read -ra kernels <<< "$2"; shift 2 ;;
         --seeds) read -ra seeds <<< "$2"; shift 2 ;;
         --) shift; break ;;
-        *) echo "usage: $0 [--kernels \"K ...\"] [--seeds \"N ...\"] [-- swift test args]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--kernels \"K ...\"] [--seeds \"N ...\"] [-- test-bundle args]" >&2; exit 2 ;;
     esac
 done
 swift build --build-tests
-mkdir -p build/kernels
+# The runs use a copy of the test bundle and `heed` (the CLI tests run the one beside the bundle),
+# so the tree can be rebuilt meanwhile; no SwiftPM lock is held.
+bin="$(swift build --show-bin-path)"
+snapshot=build/kernels/bin
+rm -rf "$snapshot" && mkdir -p "$snapshot"
+cp "$bin/HeedPackageTests.xctest" "$bin/heed" "$snapshot/"
 status=0
 run() {  # name, then environment assignments
     local name="$1"; shift
     local log="build/kernels/$name.log"
-    if env "$@" swift test --skip-build --skip LoopbackTests "${extra[@]}" > "$log" 2>&1; then
+    if env "$@" "$snapshot/HeedPackageTests.xctest" --testing-library swift-testing --skip LoopbackTests "${extra[@]}" > "$log" 2>&1; then
         echo "$name: $(grep -E 'Test run with' "$log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g')"
     else
         echo "$name: FAILED (see $log)"; grep -E '✘' "$log" | sed 's/\x1b\[[0-9;]*m//g' | head -20; status=1
@@ -37,7 +42,7 @@ run() {  # name, then environment assignments
 }
 extra=("$@")
 for k in "${kernels[@]}"; do
-    ran=$(env OPENBLAS_CORETYPE="$k" .build/debug/heed --version)
+    ran=$(env OPENBLAS_CORETYPE="$k" "$snapshot/heed" --version)
     [[ "$ran" == *"BLAS $k)"* ]] || { echo "$k: this OpenBLAS does not run it here ($ran); skipped"; continue; }
     run "kernel-$k" OPENBLAS_CORETYPE="$k"
 done
