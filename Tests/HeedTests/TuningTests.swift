@@ -116,6 +116,18 @@ import Testing
         #expect(notes.all.contains { $0.contains("too small") })
     }
 
+    /// Ctrl-C before any trial finished an epoch, even in the too-small fallback, ends the search
+    /// with its error (it used to crash on a missing trial).
+    @Test func stopBeforeAnyEpochIsAnErrorNotACrash() throws {
+        let (train, _) = try smallTopicCorpus()
+        let work = workDirectory()
+        defer { try? FileManager.default.removeItem(at: work) }
+        var tuner = twoEpochTuner(work)
+        tuner.budget = 0.001
+        tuner.shouldStop = { true }
+        #expect(throws: HeedError.tuningStopped) { try tuner.tune(train: train, dev: nil) }
+    }
+
     /// The budget arithmetic: the first round's wall time is one trial-epoch per core when the
     /// trials ran side by side, two when they ran one after the other, and more trials at once than
     /// cores gain nothing.
