@@ -78,7 +78,7 @@ let package = Package(
         // The README's library example; uses only `import Heed`, as a client would (make example).
         .executableTarget(name: "heed-example", dependencies: ["Heed"], path: "Examples/QuickStart"),
         // libFuzzer harnesses; `make fuzz` builds them with -sanitize=fuzzer,address.
-        .executableTarget(name: "heed-fuzz", dependencies: ["HeedText", "HeedNN"], path: "Fuzz"),
+        .executableTarget(name: "heed-fuzz", dependencies: ["HeedText", "HeedNN"], path: "Fuzz", exclude: ["seeds"]),
         // Checks shared by test targets (not shipped in any product).
         .target(name: "HeedTestSupport", path: "Tests/HeedTestSupport"),
         .testTarget(name: "HeedIOTests", dependencies: ["HeedIO"]),
