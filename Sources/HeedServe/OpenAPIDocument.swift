@@ -21,7 +21,7 @@ enum OpenAPIDocument {
                 ["description": "A self-contained HTML page", "content": ["text/html": ["schema": ["type": "string"]]]]),
         ]
         for model in models {
-            paths[predictPath(model.name)] = predict(model, configuration: configuration)
+            paths[predictPath(model.name)] = predict(model, all: models, configuration: configuration)
         }
         return [
             "openapi": "3.1.0",
@@ -47,19 +47,47 @@ enum OpenAPIDocument {
         return "/v1/models/\(name.addingPercentEncoding(withAllowedCharacters: allowed) ?? name)/predict"
     }
 
-    private static func predict(_ model: ServedModel, configuration: ServeConfiguration) -> JSONValue {
+    /// The predict operation of `model`, with examples of a request and links from its answer to
+    /// the same first text as every model (`all`) reads it by default, to compare them.
+    private static func predict(_ model: ServedModel, all: [ServedModel], configuration: ServeConfiguration) -> JSONValue {
         let methods = model.classifier.attributionMethods.map(\.rawValue)
         let byDefault = ExplainChoice.modelDefault.methods(for: model.classifier).map(\.rawValue)
+        let links = Dictionary(
+            all.map { other -> (String, JSONValue) in
+                (
+                    "firstTextWith-\(other.name)",
+                    [
+                        "operationId": .string("predict-\(other.name)"),
+                        "description": .string("The first text of this request, as \(other.name) reads it by default"),
+                        "requestBody": ["text": "$response.body#/results/0/text"],
+                        "x-schemathesis": ["merge_body": false],
+                    ]
+                )
+            }, uniquingKeysWith: { first, _ in first })
+        let examples: JSONValue = [
+            "one": ["summary": "One text, two labels", "value": ["text": "a gripping, beautifully acted film", "top_k": 2]],
+            "batch": [
+                "summary": "A batch, every method",
+                "value": ["texts": ["a gripping film", "dull and far too long"], "explain": .string(methods.joined(separator: ",")), "steps": 8],
+            ],
+        ]
         return [
             "post": [
                 "summary": .string("Label texts with \(model.name) (\(model.classifier.modelKind.rawValue)) and score their tokens"),
                 "operationId": .string("predict-\(model.name)"),
                 "requestBody": [
                     "required": true,
-                    "content": ["application/json": ["schema": predictRequest(methods: methods, byDefault: byDefault, configuration: configuration)]],
+                    "content": [
+                        "application/json": [
+                            "schema": predictRequest(methods: methods, byDefault: byDefault, configuration: configuration), "examples": examples,
+                        ]
+                    ],
                 ],
                 "responses": [
-                    "200": ok("One result per text, in order", ref("PredictResponse")),
+                    "200": [
+                        "description": "One result per text, in order", "content": ["application/json": ["schema": ref("PredictResponse")]],
+                        "links": .object(links),
+                    ],
                     "400": ["$ref": "#/components/responses/BadRequest"],
                     "413": ["$ref": "#/components/responses/TooLarge"],
                     "500": ["$ref": "#/components/responses/Internal"],
