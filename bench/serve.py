@@ -188,7 +188,7 @@ def overload_run(h, heed, model, bodies, sustainable, port, duration):
     with Retry-After, no timeout, no socket error, some 503s; then, right after, 16 connections get
     only 200s at no less than RECOVERY_SHARE of the rate the server sustained under overload.
     The pacing is closed-loop (a connection waits for its answer), so the offered rate is measured
-    and the pause shortened (at most twice) while it is under 90% of the target. The server runs
+    and the pause shortened (at most twice) while it is under 95% of the target. The server runs
     with the default --max-queue."""
     d = os.path.join(h.OUT, "serve")
     target = OVERLOAD_FACTOR * sustainable
@@ -199,7 +199,7 @@ def overload_run(h, heed, model, bodies, sustainable, port, duration):
     res = {"command": h.show(cmd), "sustainable_requests_per_s": sustainable, "target_requests_per_s": round(target, 1),
            "connections": OVERLOAD_CONNECTIONS, "timeout_s": 2, "attempts": []}
     # Accepted requests wait in the queue before their connection sends again: start with a shorter pause.
-    delay = 0.75 * 1000 * OVERLOAD_CONNECTIONS / target
+    delay = 0.7 * 1000 * OVERLOAD_CONNECTIONS / target
     for _ in range(3):
         script = os.path.join(d, "overload.lua")
         lua_script(script, bodies, delay_ms=max(1, round(delay)))
@@ -210,7 +210,7 @@ def overload_run(h, heed, model, bodies, sustainable, port, duration):
         h.log(f"serve: overload {r['offered_factor']}x ({r['requests_per_s']} req/s, pause {r['delay_ms']} ms): 200 {r['s200']}, 503 {r['s503']} "
               f"(without Retry-After {r['noretry']}), other {r['other']}, timeouts {r['timeout']}, socket errors {r['connect'] + r['read'] + r['write']}, "
               f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms")
-        if r["requests_per_s"] >= 0.9 * target:
+        if r["requests_per_s"] >= 0.95 * target:
             break
         delay *= r["requests_per_s"] / target
     r = res["attempts"][-1]
