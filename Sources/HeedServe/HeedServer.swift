@@ -44,7 +44,9 @@ public struct HeedServer: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: LivePage.html)))
         }
         router.post(RouterPath(Routes.predict)) { request, context in
-            try await predict(request, name: context.parameters.get("name") ?? "")
+            // The router hands the path segment over as sent: "my%20model" names "my model".
+            let segment = context.parameters.get("name") ?? ""
+            return try await predict(request, name: segment.removingPercentEncoding ?? segment)
         }
         return router
     }

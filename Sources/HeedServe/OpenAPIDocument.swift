@@ -163,6 +163,11 @@ enum OpenAPIDocument {
             "More requests are waiting for a worker than --max-queue allows, or the server is shutting down: retry after `Retry-After` seconds",
             headers: ["Retry-After": ["required": true, "description": "Seconds to wait before retrying", "schema": ["type": "integer", "minimum": 1]]]),
         "Internal": error("Something the server did not expect; the message names no internals"),
+        // No listed operation answers these two; they are here for their shape.
+        "NotFound": error("A path not listed here, e.g. a model the server does not serve"),
+        "MethodNotAllowed": error(
+            "A listed path asked with a method not listed for it",
+            headers: ["Allow": ["required": true, "description": "The methods the path takes", "schema": ["type": "string"]]]),
     ]
 
     /// Result objects are closed (`additionalProperties: false`): they are exactly what the CLI
