@@ -33,7 +33,9 @@ final class InferencePool: Sendable {
     func map<T: Sendable, R: Sendable>(_ items: [T], _ body: @escaping @Sendable (WorkerState, ArraySlice<T>) throws -> [R]) async throws -> [R] {
         switch queue.reserve(items.count) {
         case .reserved: break
-        case .full: throw APIError.unavailable("\(queue.limit) texts are already waiting for a worker; retry shortly")
+        case .full:
+            throw APIError.unavailable(
+                "the server is busy: at most \(queue.limit) texts may wait for a worker and this request's would go past it; retry in a second")
         case .closed: throw APIError.unavailable("the server is shutting down")
         }
         let chunks = min(workers, items.count)

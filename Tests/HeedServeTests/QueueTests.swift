@@ -34,7 +34,7 @@ import Testing
                 #expect(response.status == .serviceUnavailable)
                 #expect(response.headers[.retryAfter] == "1")
                 let json = try jsonObject(response.body)
-                #expect(json["status"] as? Int == 503 && (json["error"] as? String)?.contains("waiting") == true)
+                #expect(json["status"] as? Int == 503 && (json["error"] as? String)?.contains("busy") == true)
             }
             failsafe.cancel()
             release.signal()
