@@ -14,7 +14,8 @@ shift
 venv="$root/build/schemathesis-venv"
 if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$VERSION"; then
     echo "check-openapi: installing schemathesis $VERSION into $venv" >&2
-    python3 -m venv "$venv"
+    # Debian's own python3 makes venvs only with python3-venv installed.
+    python3 -m venv "$venv" 2>/dev/null || { "$root/scripts/ensure-deps.sh" python3-venv && rm -rf "$venv" && python3 -m venv "$venv"; }
     "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$VERSION"
 fi
 
