@@ -11,7 +11,8 @@ enum OpenAPIDocument {
         try resultEncoder().encode(document(models: models, configuration: configuration))
     }
 
-    static func document(models: [ServedModel], configuration: ServeConfiguration) -> JSONValue {
+    /// The document as a value: the generic routes, then one predict path per model.
+    private static func document(models: [ServedModel], configuration: ServeConfiguration) -> JSONValue {
         var paths: [String: JSONValue] = [
             Routes.health: get("health", "Whether the server is up", ok("Up", ref("Health"))),
             Routes.models: get("listModels", "The served models", ok("One entry per model, in the order given to heed serve", ref("ModelList"))),
