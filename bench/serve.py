@@ -13,6 +13,11 @@ bodies (70%), malformed ones (15%: not JSON, wrong field types, unknown fields) 
 no socket error, every body answered with the status it calls for (checked one by one first; under
 load the shares of 200/400/413 must match the mix), and RSS after every round within 10% of the RSS
 after the first (warm-up) round.
+
+Overload (between the load levels and the FastAPI run): 4× the requests/s heed sustained at 64
+connections, from 512 paced connections with a 2 s timeout. Pass: only 200s and 503s with
+Retry-After (the bounded queue, --max-queue), no timeout or socket error; then 16 connections right
+after get only 200s. `python3 bench/serve.py [--heed PATH] [--duration S]` runs this part alone.
 """
 import json
 import os
@@ -26,11 +31,16 @@ import urllib.request
 
 VALID_SHARE, MALFORMED_SHARE = 0.70, 0.15
 SOAK_CONNECTIONS, SOAK_MAX_BODY = 16, 16384
+OVERLOAD_FACTOR, OVERLOAD_CONNECTIONS, RECOVERY_SHARE = 4, 512, 0.8
+
+
+def ensure_tools_wrk(h):
+    if subprocess.run(["which", "wrk"], stdout=subprocess.DEVNULL).returncode != 0:
+        subprocess.run([os.path.join(h.ROOT, "scripts", "ensure-deps.sh"), "wrk"], check=True)
 
 
 def ensure_tools(h):
-    if subprocess.run(["which", "wrk"], stdout=subprocess.DEVNULL).returncode != 0:
-        subprocess.run([os.path.join(h.ROOT, "scripts", "ensure-deps.sh"), "wrk"], check=True)
+    ensure_tools_wrk(h)
     try:
         import fastapi, uvicorn  # noqa: F401
     except ImportError:
@@ -75,9 +85,10 @@ def wait_health(port, proc, seconds=120):
     raise RuntimeError("server did not answer /health")
 
 
-def lua_script(path, bodies):
-    """A wrk script cycling through (body, expected status) pairs, each thread from its own offset;
-    done() prints one JSON line with the latency percentiles and the count of each status."""
+def lua_script(path, bodies, delay_ms=0):
+    """A wrk script cycling through (body, expected status) pairs, each thread from its own offset,
+    each connection waiting delay_ms before each request; done() prints one JSON line with the
+    latency percentiles and the count of each status."""
     for b, _ in bodies:
         assert "]==]" not in b
     items = ",\n".join("{[==[%s]==], %d}" % (b, s) for b, s in bodies)
@@ -91,25 +102,30 @@ function setup(thread)
 end
 function init(args)
   i = id * 7919 %% #items
-  s5xx, s200, s400, s413, other = 0, 0, 0, 0, 0
+  s5xx, s200, s400, s413, s503, noretry, other = 0, 0, 0, 0, 0, 0, 0
 end
+%s
 function request()
   i = i %% #items + 1
   return wrk.format("POST", "/v1/models/rt/predict", {["Content-Type"] = "application/json"}, items[i][1])
 end
 function response(status, headers, body)
   if status >= 500 then s5xx = s5xx + 1 end
-  if status == 200 then s200 = s200 + 1 elseif status == 400 then s400 = s400 + 1 elseif status == 413 then s413 = s413 + 1 else other = other + 1 end
+  if status == 200 then s200 = s200 + 1 elseif status == 400 then s400 = s400 + 1 elseif status == 413 then s413 = s413 + 1
+  elseif status == 503 then
+    s503 = s503 + 1
+    if headers["Retry-After"] == nil and headers["retry-after"] == nil then noretry = noretry + 1 end
+  else other = other + 1 end
 end
 function done(summary, latency, requests)
-  local c = {s5xx = 0, s200 = 0, s400 = 0, s413 = 0, other = 0}
+  local c = {s5xx = 0, s200 = 0, s400 = 0, s413 = 0, s503 = 0, noretry = 0, other = 0}
   for _, t in ipairs(threads) do for k, _ in pairs(c) do c[k] = c[k] + t:get(k) end end
   local e = summary.errors
-  io.write(string.format('WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, "connect": %%d, "read": %%d, "write": %%d, "status": %%d, "timeout": %%d, "s5xx": %%d, "s200": %%d, "s400": %%d, "s413": %%d, "other": %%d}\\n',
+  io.write(string.format('WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, "connect": %%d, "read": %%d, "write": %%d, "status": %%d, "timeout": %%d, "s5xx": %%d, "s200": %%d, "s400": %%d, "s413": %%d, "s503": %%d, "noretry": %%d, "other": %%d}\\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), e.connect, e.read, e.write, e.status, e.timeout,
-    c.s5xx, c.s200, c.s400, c.s413, c.other))
+    c.s5xx, c.s200, c.s400, c.s413, c.s503, c.noretry, c.other))
 end
-""" % items)
+""" % (items, "function delay() return %d end" % delay_ms if delay_ms > 0 else ""))
 
 
 def wrk(h, url, script, connections, duration, timeout="10s"):
@@ -165,6 +181,60 @@ def load_run(h, name, proc, port, script, levels, duration):
     return res
 
 
+def overload_run(h, heed, model, bodies, sustainable, port, duration):
+    """`heed serve` offered OVERLOAD_FACTOR× the sustainable rate (requests/s at 64 connections,
+    measured in the same run): OVERLOAD_CONNECTIONS connections, each pausing between requests so
+    that together they offer that rate; wrk's --timeout is 2 s. Pass: every answer a 200 or a 503
+    with Retry-After, no timeout, no socket error, some 503s; then, right after, 16 connections get
+    only 200s at no less than RECOVERY_SHARE of the rate the server sustained under overload.
+    The pacing is closed-loop (a connection waits for its answer), so the offered rate is measured
+    and the pause shortened (at most twice) while it is under 95% of the target. The server runs
+    with the default --max-queue."""
+    d = os.path.join(h.OUT, "serve")
+    target = OVERLOAD_FACTOR * sustainable
+    cmd = heed("serve", model, "--port", str(port), "--workers", str(min(2, h.ncores())), "--quiet")
+    proc = start(cmd)
+    wait_health(port, proc)
+    url = f"http://127.0.0.1:{port}"
+    res = {"command": h.show(cmd), "sustainable_requests_per_s": sustainable, "target_requests_per_s": round(target, 1),
+           "connections": OVERLOAD_CONNECTIONS, "timeout_s": 2, "attempts": []}
+    # Accepted requests wait in the queue before their connection sends again: start with a shorter pause.
+    delay = 0.7 * 1000 * OVERLOAD_CONNECTIONS / target
+    for _ in range(3):
+        script = os.path.join(d, "overload.lua")
+        lua_script(script, bodies, delay_ms=max(1, round(delay)))
+        r = wrk(h, url, script, OVERLOAD_CONNECTIONS, duration, timeout="2s")
+        r["delay_ms"] = max(1, round(delay))
+        r["offered_factor"] = round(r["requests_per_s"] / sustainable, 2)
+        res["attempts"].append(r)
+        h.log(f"serve: overload {r['offered_factor']}x ({r['requests_per_s']} req/s, pause {r['delay_ms']} ms): 200 {r['s200']}, 503 {r['s503']} "
+              f"(without Retry-After {r['noretry']}), other {r['other']}, timeouts {r['timeout']}, socket errors {r['connect'] + r['read'] + r['write']}, "
+              f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms")
+        if r["requests_per_s"] >= 0.95 * target:
+            break
+        delay *= r["requests_per_s"] / target
+    r = res["attempts"][-1]
+    r["share_503"] = round(r["s503"] / max(r["requests"], 1), 4)
+    r["ok_requests_per_s"] = round(r["s200"] / (r["duration_us"] / 1e6), 1)
+    res["overload"] = r
+    # Recovery: at once, a normal load gets only 200s at the rate the server managed under overload.
+    t0 = time.time()
+    wait_health(port, proc, seconds=10)
+    res["health_after_s"] = round(time.time() - t0, 3)
+    recovery_script = os.path.join(d, "recovery.lua")
+    lua_script(recovery_script, bodies)
+    rec = wrk(h, url, recovery_script, 16, max(5, duration // 2))
+    res["recovery"] = rec
+    res["exit_code_on_sigterm"] = stop(proc)
+    socket_errors = r["connect"] + r["read"] + r["write"]
+    res["pass"] = (r["timeout"] == 0 and socket_errors == 0 and r["s503"] > 0 and r["noretry"] == 0 and r["s200"] + r["s503"] == r["requests"]
+                   and rec["s200"] == rec["requests"] and rec["errors"] == 0 and rec["requests_per_s"] >= RECOVERY_SHARE * r["ok_requests_per_s"]
+                   and res["exit_code_on_sigterm"] == 0)
+    h.log(f"serve: recovery: {rec['requests_per_s']} req/s at 16 connections, all 200: {rec['s200'] == rec['requests']}, p99 {rec['p99_ms']} ms, "
+          f"errors {rec['errors']} -> {'pass' if res['pass'] else 'FAIL'}")
+    return res
+
+
 def soak_bodies(texts):
     valid = [json.dumps({"text": t, "explain": "attention"}) for t in texts[:70]]
     malformed = ["not json", '{"text": 3}', '{"texts": "x"}', '{"text": "a", "top_k": 0}', '{"txet": "a"}',
@@ -174,9 +244,8 @@ def soak_bodies(texts):
     return [(b, 200) for b in valid] + [(b, 400) for b in malformed] + [(b, 413) for b in big]
 
 
-def run_part(args, heed, h):
-    ensure_tools(h)
-    res = {"date": h.now(), "duration_s": args.duration, "soak_requests": args.soak_requests, "connections": [1, 16, 64]}
+def rt_model(h, heed, res):
+    """The RT attention model (trained when missing) and the RT test texts; notes both in res."""
     d = os.path.join(h.OUT, "serve")
     os.makedirs(d, exist_ok=True)
     corpus = next(x for x in h.corpora() if x["name"] == "sentiment-en-rt")
@@ -194,6 +263,13 @@ def run_part(args, heed, h):
                 texts.append(t)
     res["texts"] = len(texts)
     res["mean_text_bytes"] = round(sum(len(t.encode()) for t in texts) / len(texts), 1)
+    return d, model, texts
+
+
+def run_part(args, heed, h):
+    ensure_tools(h)
+    res = {"date": h.now(), "duration_s": args.duration, "soak_requests": args.soak_requests, "connections": [1, 16, 64]}
+    d, model, texts = rt_model(h, heed, res)
     script = os.path.join(d, "load.lua")
     lua_script(script, [(json.dumps({"text": t, "explain": "attention"}), 200) for t in texts])
     levels = [1, 16, 64]
@@ -203,6 +279,8 @@ def run_part(args, heed, h):
     heed_cmd = heed("serve", model, "--port", str(heed_port), "--workers", workers, "--quiet")
     res["heed_command"] = h.show(heed_cmd)
     res["heed"] = load_run(h, "heed", start(heed_cmd), heed_port, script, levels, args.duration)
+    bodies = [(json.dumps({"text": t, "explain": "attention"}), 200) for t in texts]
+    res["heed_overload"] = overload_run(h, heed, model, bodies, res["heed"]["levels"]["64"]["requests_per_s"], heed_port, args.duration)
 
     ref = os.path.join(h.ROOT, "bench", "reference")
     torch_cmd = [sys.executable, "-m", "uvicorn", "serve_torch:app", "--app-dir", ref, "--host", "127.0.0.1",
@@ -250,6 +328,34 @@ def run_part(args, heed, h):
     return res
 
 
+def overload_only(argv):
+    """`python3 bench/serve.py [--heed PATH] [--duration S]`: the sustainable rate (64 connections)
+    and the overload run alone, without the FastAPI comparison or the soak; prints the JSON."""
+    import argparse
+    import harness as h
+    ap = argparse.ArgumentParser(description=overload_only.__doc__)
+    ap.add_argument("--heed")
+    ap.add_argument("--duration", type=int, default=20)
+    args = ap.parse_args(argv)
+    ensure_tools_wrk(h)
+    heed = h.Heed(h.find_heed(args.heed))
+    res = {"date": h.now(), "heed": heed.path, "duration_s": args.duration}
+    d, model, texts = rt_model(h, heed, res)
+    bodies = [(json.dumps({"text": t, "explain": "attention"}), 200) for t in texts]
+    script = os.path.join(d, "load.lua")
+    lua_script(script, bodies)
+    port = 18080
+    cmd = heed("serve", model, "--port", str(port), "--workers", str(min(2, h.ncores())), "--quiet")
+    res["load"] = load_run(h, "heed", start(cmd), port, script, [64], args.duration)
+    res["heed_overload"] = overload_run(h, heed, model, bodies, res["load"]["levels"]["64"]["requests_per_s"], port, args.duration)
+    with open(os.path.join(d, "overload.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    print(json.dumps(res, indent=1))
+    print(overload_line(res["heed_overload"]))
+    return 0 if res["heed_overload"]["pass"] else 1
+
+
+
 def table(res):
     lines = ["| connections | heed req/s | torch req/s | ratio | heed p50 / p99 ms | torch p50 / p99 ms | errors heed / torch |",
              "|---:|---:|---:|---:|---:|---:|---:|"]
@@ -263,4 +369,19 @@ def table(res):
     lines.append(f"Soak: {s['requests']} requests ({', '.join(f'{k[1:]}: {100 * v:.1f}%' for k, v in s['status_shares'].items())}), "
                  f"5xx {s['s5xx']}, other statuses {s['other_status']}, socket errors {s['socket_errors']}, "
                  f"RSS warm {s['rss_mb_warm']} MiB, max drift {100 * s['rss_max_drift']:.1f}%: {'pass' if s['pass'] else 'FAIL'}")
+    if "heed_overload" in res:
+        lines.append(overload_line(res["heed_overload"]))
     return "\n".join(lines)
+
+
+def overload_line(o):
+    r, rec = o["overload"], o["recovery"]
+    return (f"Overload: {r['requests_per_s']} req/s offered ({r['offered_factor']}× the sustainable {o['sustainable_requests_per_s']}) by "
+            f"{o['connections']} connections: 200 at {r['ok_requests_per_s']} req/s, 503 {100 * r['share_503']:.1f}% (all with Retry-After: "
+            f"{r['noretry'] == 0}), p50 {r['p50_ms']} / p99 {r['p99_ms']} ms, timeouts {r['timeout']}, socket errors "
+            f"{r['connect'] + r['read'] + r['write']}; right after: /health in {o['health_after_s']} s, {rec['requests_per_s']} req/s at 16 "
+            f"connections, all 200: {rec['s200'] == rec['requests']}, p99 {rec['p99_ms']} ms: {'pass' if o['pass'] else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    sys.exit(overload_only(sys.argv[1:]))

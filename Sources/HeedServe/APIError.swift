@@ -12,7 +12,13 @@ struct APIError: Error, HTTPResponseError, Sendable {
     static func badRequest(_ message: String, field: String? = nil) -> APIError { APIError(status: .badRequest, message: message, field: field) }
     static func tooLarge(_ message: String, field: String? = nil) -> APIError { APIError(status: .contentTooLarge, message: message, field: field) }
     static func notFound(_ message: String) -> APIError { APIError(status: .notFound, message: message) }
-    static func unavailable(_ message: String) -> APIError { APIError(status: .serviceUnavailable, message: message) }
+    /// 503 with `Retry-After`: the server is overloaded or stopping, and a retry (here or on
+    /// another instance) will do.
+    static func unavailable(_ message: String, retryAfter seconds: Int = 1) -> APIError {
+        var headers = HTTPFields()
+        headers[.retryAfter] = String(seconds)
+        return APIError(status: .serviceUnavailable, message: message, headers: headers)
+    }
     static func methodNotAllowed(_ method: HTTPRequest.Method, path: String, allowed: [String]) -> APIError {
         var headers = HTTPFields()
         headers[.allow] = allowed.joined(separator: ", ")

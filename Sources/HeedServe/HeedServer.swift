@@ -11,6 +11,8 @@ public struct HeedServer: Sendable {
     let order: [String]
     let configuration: ServeConfiguration
     let pool: InferencePool
+    /// The OpenAPI document for these models and limits, encoded once.
+    let openAPI: Data
 
     /// Starts the inference threads; `shutdown()` (or the end of `run`) stops them.
     public init(models: [ServedModel], configuration: ServeConfiguration) throws {
@@ -18,7 +20,8 @@ public struct HeedServer: Sendable {
         self.models = Dictionary(models.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         order = models.map(\.name)
         self.configuration = configuration
-        pool = InferencePool(models: models, workers: configuration.workers)
+        openAPI = try OpenAPIDocument.json(models: models, configuration: configuration)
+        pool = InferencePool(models: models, workers: configuration.workers, maxQueue: configuration.queueLimit)
     }
 
     /// Every route, behind the access log and the JSON error middleware.
@@ -33,7 +36,7 @@ public struct HeedServer: Sendable {
             try json(ModelList(models: order.compactMap { models[$0] }.map(ModelInfo.init)))
         }
         router.get(RouterPath(Routes.openAPI)) { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
         }
         router.get(RouterPath(Routes.page)) { _, _ in
             Response(
@@ -41,7 +44,9 @@ public struct HeedServer: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: LivePage.html)))
         }
         router.post(RouterPath(Routes.predict)) { request, context in
-            try await predict(request, name: context.parameters.get("name") ?? "")
+            // The router hands the path segment over as sent: "my%20model" names "my model".
+            let segment = context.parameters.get("name") ?? ""
+            return try await predict(request, name: segment.removingPercentEncoding ?? segment)
         }
         return router
     }
@@ -66,6 +71,11 @@ public struct HeedServer: Sendable {
         var group = ServiceGroupConfiguration(services: [application(onRunning: onRunning)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = configuration.shutdownGrace
         try await ServiceGroup(configuration: group).run()
+    }
+
+    /// The OpenAPI document `GET /openapi.json` serves, for `heed serve --openapi`.
+    public static func openAPIDocument(models: [ServedModel], configuration: ServeConfiguration) throws -> Data {
+        try OpenAPIDocument.json(models: models, configuration: configuration)
     }
 
     /// Stops the inference threads once their queued work is done.

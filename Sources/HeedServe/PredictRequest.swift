@@ -75,7 +75,7 @@ struct PredictRequest: Sendable {
         if let s = value.string {
             if s == "all" { return .all }
             if s == "none" { return .methods([]) }
-            names = s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            names = s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         } else if case .array(let array) = value, array.allSatisfy({ $0.string != nil }) {
             names = array.compactMap(\.string)
         } else {

@@ -15,6 +15,10 @@ public struct ServeConfiguration: Sendable {
     public var maxTexts = 64
     /// Largest single text, in UTF-8 bytes (bigger: 413).
     public var maxTextBytes = 64 << 10
+    /// Most texts waiting for a worker (more: 503 with `Retry-After`); nil: `maxQueuePerWorker` per worker.
+    public var maxQueue: Int?
+    /// The default queue per worker: at about 2 ms a text, a wait of well under a second.
+    public static let maxQueuePerWorker = 64
     /// Most integrated-gradients steps a request may ask for (each is a forward and backward pass).
     public var maxSteps = 256
     /// How long SIGTERM/SIGINT waits for in-flight requests before cancelling them.
@@ -22,6 +26,9 @@ public struct ServeConfiguration: Sendable {
 
     /// The defaults: loopback, port 8080, one worker.
     public init() {}
+
+    /// The queue limit in effect.
+    public var queueLimit: Int { maxQueue ?? Self.maxQueuePerWorker * max(1, workers) }
 
     /// Whether `host` only accepts connections from this machine.
     public var isLoopback: Bool {

@@ -24,6 +24,14 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest request body in bytes (bigger: 413).") var maxBodyBytes = 1 << 20
     @Option(help: "Most texts in one request (more: 413).") var maxTexts = 64
     @Option(help: "Largest text in bytes (bigger: 413).") var maxTextBytes = 64 << 10
+    @Option(
+        help: """
+            Most texts waiting for a worker; past it a request gets 503 with Retry-After at once instead of \
+            waiting (default: \(ServeConfiguration.maxQueuePerWorker) per worker).
+            """)
+    var maxQueue: Int?
+    @Flag(help: "Print the OpenAPI document these models and options are served with (GET /openapi.json) and exit.")
+    var openapi = false
 
     func validate() throws {
         guard !models.isEmpty else { throw ValidationError("give at least one model file") }
@@ -32,6 +40,7 @@ struct Serve: ParsableCommand {
         guard maxBodyBytes >= 1 else { throw ValidationError("--max-body-bytes must be at least 1") }
         guard maxTexts >= 1 else { throw ValidationError("--max-texts must be at least 1") }
         guard maxTextBytes >= 1 else { throw ValidationError("--max-text-bytes must be at least 1") }
+        if let maxQueue, maxQueue < 1 { throw ValidationError("--max-queue must be at least 1 (got \(maxQueue))") }
     }
 
     func run() throws {
@@ -43,7 +52,13 @@ struct Serve: ParsableCommand {
         config.maxBodyBytes = maxBodyBytes
         config.maxTexts = maxTexts
         config.maxTextBytes = maxTextBytes
+        config.maxQueue = maxQueue
         let served = try ServedModel.load(models)
+        if openapi {
+            FileHandle.standardOutput.write(try HeedServer.openAPIDocument(models: served, configuration: config))
+            FileHandle.standardOutput.write(Data("\n".utf8))
+            return
+        }
         if !config.isLoopback {
             writeStderr("heed serve: warning: listening on \(host), not loopback: anyone who can reach this machine can use the models (no authentication)\n")
         }

@@ -19,6 +19,17 @@ import Testing
         #expect(r.stderr.contains("would both be served as \"m\""), "\(r.stderr)")
     }
 
+    /// `--openapi` prints the document the server would serve for these models, without serving.
+    @Test func openAPIIsPrinted() throws {
+        let scratch = Scratch()
+        let (model, _) = try trainTinyModel(in: scratch, kind: "lstm", epochs: 1)
+        let r = try heed(["serve", model, "--openapi"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect((doc["paths"] as? [String: Any])?["/v1/models/m/predict"] != nil, "\(r.stdout.prefix(300))")
+        #expect(try heed(["serve", model, "--max-queue", "0"]).stderr.contains("--max-queue must be at least 1"))
+    }
+
     @Test func nonLoopbackHostWarns() throws {
         let scratch = Scratch()
         let (model, _) = try trainTinyModel(in: scratch, kind: "lstm", epochs: 1)

@@ -95,4 +95,18 @@ import Testing
             #expect(((none["results"] as? [[String: Any]])?.first?["labels"] as? [Any])?.isEmpty == true)
         }
     }
+
+    /// A model whose name needs percent-encoding is reached at the path the document lists.
+    @Test func percentEncodedModelName() async throws {
+        var config = ServeConfiguration()
+        config.quiet = true
+        let server = try HeedServer(models: [servedModel("café model", kind: .lstm)], configuration: config)
+        try await withServer(server) { client in
+            let (_, doc) = try await client.get("/openapi.json")
+            let path = try #require((doc["paths"] as? [String: Any])?.keys.first { $0.hasSuffix("/predict") })
+            #expect(path == "/v1/models/caf%C3%A9%20model/predict")
+            let (status, body) = try await client.post(path, #"{"text": "w1"}"#)
+            #expect(status == .ok && body["model"] as? String == "café model")
+        }
+    }
 }
