@@ -1,4 +1,5 @@
 import Foundation
+import Heed
 import Hummingbird
 
 /// An error a client gets back as JSON: `{"error": message, "status": code}`, plus `field` when

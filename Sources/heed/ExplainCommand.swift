@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Heed
 import HeedNN
-import HeedServe
 
 extension AttributionTarget: ExpressibleByArgument {}
 

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Heed
-import HeedServe
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(

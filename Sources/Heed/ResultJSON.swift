@@ -1,13 +1,12 @@
 import Foundation
-import Heed
 
 /// One text's `heed predict --json` object. The CLI and the server encode through this type, so
 /// the two can never drift apart.
-public struct PredictionJSON: Encodable, Sendable {
+package struct PredictionJSON: Encodable, Sendable {
     var text: String, label: String, probabilities: [String: Float], tokens: [AttendedToken], labels: [LabelScore]
 
     /// `p` for `text`, listing the labels `rankedLabels(maximumCount:threshold:)` keeps.
-    public init(text: String, prediction p: Prediction, topK: Int?, threshold: Float?) {
+    package init(text: String, prediction p: Prediction, topK: Int?, threshold: Float?) {
         self.text = text
         label = p.label
         probabilities = Dictionary(uniqueKeysWithValues: zip(p.labels, p.probabilities))
@@ -18,7 +17,7 @@ public struct PredictionJSON: Encodable, Sendable {
 
 /// One text's `heed explain --json` object; the server adds `labels` (the ranked `[{label, score}]`
 /// of `heed predict --json`), which the CLI leaves out.
-public struct ExplanationJSON: Encodable, Sendable {
+package struct ExplanationJSON: Encodable, Sendable {
     struct Token: Encodable, Sendable {
         var text: String, start: Int, end: Int, scores: [String: Float]
     }
@@ -31,7 +30,7 @@ public struct ExplanationJSON: Encodable, Sendable {
     }
 
     /// `e` for `text`; `labels` is encoded only when given.
-    public init(text: String, explanation e: Explanation, target: AttributionTarget, labels: [LabelScore]? = nil) {
+    package init(text: String, explanation e: Explanation, target: AttributionTarget, labels: [LabelScore]? = nil) {
         self.text = text
         label = e.label
         probabilities = Dictionary(uniqueKeysWithValues: zip(e.labels, e.probabilities))
@@ -49,7 +48,7 @@ public struct ExplanationJSON: Encodable, Sendable {
 }
 
 /// The encoder behind every JSON line and response: sorted keys, so output is byte-stable.
-public func resultEncoder() -> JSONEncoder {
+package func resultEncoder() -> JSONEncoder {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     return encoder
