@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
 has() { for f in "$@"; do [[ "$flags" == *" $f "* ]] || return 1; done; }
 kernels=()
-has sse3 && kernels+=(Prescott)
+has pni && kernels+=(Prescott)  # SSE3 is "pni" in /proc/cpuinfo
 has sse4_2 && kernels+=(Nehalem)
 has avx && kernels+=(Sandybridge)
 has avx2 fma && kernels+=(Haswell Zen)
