@@ -8,7 +8,8 @@
 For each corpus: `heed train TRAIN -o MODEL` with default settings (no per-corpus flags; SST-2 passes
 its official dev file as --dev), `heed evaluate MODEL TEST --json`, and `heed compare TRAIN TEST`
 (LSTM baseline vs LSTM+attention, same data, seed and settings). Results are merged into
-bench/results/quality.json (one entry per corpus, with the exact commands and timings) and rendered
+bench/results/quality.json (one entry per corpus, with the exact commands and timings, and the commit
+it was measured at: `commit`, `dirty`, see bench/provenance.py) and rendered
 into BENCHMARKS.md by bench/report.py. Test sets are only ever used for the final evaluation.
 
 With --tune BUDGET (e.g. 10m, 90s) it instead compares, per corpus and seed and all on the same split,
@@ -21,6 +22,7 @@ import json
 import os
 import sys
 
+import provenance
 from common import BENCH_ONLY, ROOT, SHIPPED, available, heed_version, run
 
 RESULTS = os.path.join(ROOT, "bench", "results", "quality.json")
@@ -35,7 +37,7 @@ def train_default(args, name, train, test, dev, model, version, rel):
     log = [json.loads(l) for l in open(model + ".log.jsonl")]
     entry = {
         "corpus": name, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "heed": version, "default": {
+        "heed": version, **{k: v for k, v in provenance.stamp().items() if k != "date"}, "default": {
             "accuracy": evaluation["accuracy"], "macro_f1": evaluation["macro_f1"], "train_seconds": seconds,
             "epochs_run": len(log), "best_epoch": max(log, key=lambda r: r["dev_accuracy"])["epoch"],
             "commands": [" ".join(train_cmd[1:]), " ".join(eval_cmd[1:])]},
@@ -86,7 +88,7 @@ def main():
             _, seconds = run(cmp_cmd)
             c = json.load(open(compare_json))
             entry["compare"] = {"rows": c["rows"], "accuracy_gain": c["accuracy_gain"], "seconds": seconds,
-                                "command": " ".join(cmp_cmd[1:])}
+                                "command": " ".join(cmp_cmd[1:]), **provenance.stamp()}
         results[name] = entry
         os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
         tmp = results_path + ".tmp"
