@@ -1,7 +1,7 @@
 """Where a benchmark figure comes from: the commit and date it was measured at, and whether the code
 has moved on since.
 
-Recording (measuring scripts): `stamp()` returns {"commit", "dirty", "date"} for the repository as it
+Recording (measuring scripts): `stamp()` returns {"commit", "dirty", "date", "code_commit"} for the repository as it
 is now. `dirty` is true when the files the heed binary is built from (Sources/, Package.swift) differ
 from the commit; edits elsewhere (bench/, docs) do not change the binary and do not count.
 
@@ -32,10 +32,13 @@ def now():
 
 
 def stamp(root=ROOT):
-    """{"commit": short HEAD, "dirty": Sources/ or Package.swift differ from it, "date": UTC now}."""
+    """{"commit": short HEAD, "dirty": Sources/ or Package.swift differ from it, "date": UTC now,
+    "code_commit": the newest commit at or before HEAD that changed Sources/ or Package.swift}.
+    code_commit has the same code as HEAD (when not dirty) and survives a branch being rebased or squashed."""
     head = (_git("rev-parse", "--short", "HEAD", root=root) or "").strip() or None
     status = _git("status", "--porcelain", "--", *CODE_PATHS, root=root)
-    return {"commit": head, "dirty": None if status is None else bool(status.strip()), "date": now()}
+    code = (_git("log", "-1", "--format=%h", "HEAD", "--", *CODE_PATHS, root=root) or "").strip() or None
+    return {"commit": head, "dirty": None if status is None else bool(status.strip()), "date": now(), "code_commit": code}
 
 
 class Repo:

@@ -32,7 +32,10 @@ def prov(record=None, path=None, extract=None, git=None, date=None, file_provena
     record = record if isinstance(record, dict) else {}
     date = record.get("date") or date
     if record.get("commit"):
-        return {"commit": record["commit"], "dirty": record.get("dirty"), "date": date, "exact": True, "source": "recorded"}
+        commit = record["commit"]
+        if REPO.behind(commit) is None and record.get("code_commit") and REPO.behind(record["code_commit"]) is not None:
+            commit = record["code_commit"]  # the branch was rebased or squashed: its code commit is still an ancestor
+        return {"commit": commit, "dirty": record.get("dirty"), "date": date, "exact": True, "source": "recorded"}
     if git:
         h, _, rest = git.partition(" ")
         return {"commit": h, "dirty": "dirty" in rest, "date": date, "exact": True, "source": "recorded"}

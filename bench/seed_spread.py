@@ -46,7 +46,7 @@ for corpus in args.corpus:
         row = {"corpus": name, "seed": seed, "test_accuracy": evaluation["accuracy"], "macro_f1": evaluation.get("macro_f1"),
                "best_dev_accuracy": best["dev_accuracy"], "best_epoch": best["epoch"], "epochs_run": len(log),
                "train_seconds": round(seconds, 1), "command": " ".join(train[1:3] + train[3:7]),
-               "commit": where["commit"], "dirty": where["dirty"], "date": provenance.now(),
+               "commit": where["commit"], "dirty": where["dirty"], "code_commit": where["code_commit"], "date": provenance.now(),
                "heed": version, "heed_sha256": heed_sha256}
         results["runs"].append(row)
         print(json.dumps(row), flush=True)
