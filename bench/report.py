@@ -11,6 +11,7 @@ seed) are never merged silently: the newest is shown and the others are listed a
 import argparse
 import json
 import os
+import re
 import statistics
 
 import provenance
@@ -98,6 +99,20 @@ def footnotes():
               "not an ancestor of HEAD, or at an unknown commit, so today's code may not reproduce it. Commits touching "
               "`Sources/` since each: %s." % (STALE, REPO.stale_after, REPO.head, "; ".join(seen)), ""]
     return L
+
+
+READING_STAMP = re.compile(r"\{\{at (≤?)([0-9a-f]{7,40}|unknown)(\+dirty)? (≤?)(\d{4}-\d\d-\d\d)\}\}")
+
+
+def reading_stamps(text):
+    """bench/READING.md names the commit each paragraph's numbers come from as {{at HASH DATE}} (≤HASH,
+    ≤DATE, HASH+dirty and `unknown` as in the tables); rendered as a stamp, ⚠ when stale."""
+    def one(m):
+        commit = None if m.group(2) == "unknown" else m.group(2)
+        p = {"commit": commit, "dirty": bool(m.group(3)), "date": m.group(5), "exact": not m.group(1) and not m.group(4),
+             "commit_exact": not m.group(1), "date_exact": not m.group(4)}
+        return "(measured at %s)" % stamp(p)
+    return READING_STAMP.sub(one, text)
 
 
 def f(x, nd=1):
@@ -1213,7 +1228,8 @@ def main():
     reading = os.path.join(BENCH, "READING.md")
     if os.path.exists(reading):
         with open(reading) as fh:
-            L += [fh.read().rstrip(), ""]
+            L += [reading_stamps(fh.read().rstrip()), ""]
+        L += footnotes()
     ft = r.get("fasttext")
     L += quality_section(ft, prov(date=(ft or {}).get("date"), git=(ft or {}).get("git")) if ft else None)
     L += quality_tune_section(args.quality_tune)
