@@ -56,8 +56,9 @@ for corpus in args.corpus:
                 f.write("\n")
             os.replace(args.out + ".tmp", args.out)
 
-    accs = [100 * r["test_accuracy"] for r in results["runs"] if r["corpus"] == name and r.get("commit") == where["commit"]
-            and r["seed"] in args.seeds]
+    newest = {r["seed"]: 100 * r["test_accuracy"] for r in results["runs"]  # the newest run per seed at this commit
+              if r["corpus"] == name and r.get("commit") == where["commit"] and r["seed"] in args.seeds}
+    accs = list(newest.values())
     if len(accs) > 1:
         print(f"{name}: test accuracy over {len(accs)} seeds at {where['commit']}: mean {statistics.mean(accs):.2f}, "
               f"sd {statistics.stdev(accs):.2f}, min {min(accs):.1f}, max {max(accs):.1f}")
