@@ -30,7 +30,7 @@ RESULTS = os.path.join(ROOT, "bench", "results", "quality.json")
 
 def train_default(args, name, train, test, dev, model, version, rel):
     train_cmd = [args.heed, "train", rel(train), *map(lambda x: rel(x) if x.endswith(".tsv") else x, dev),
-                 "--threads", str(args.threads), "--quiet", "-o", rel(model)]
+                 "--workers", str(args.workers), "--threads", str(args.threads), "--quiet", "-o", rel(model)]
     _, seconds = run(train_cmd)
     eval_cmd = [args.heed, "evaluate", rel(model), rel(test), "--json"]
     evaluation = json.loads(run(eval_cmd)[0])
@@ -52,6 +52,8 @@ def main():
     ap.add_argument("--skip-compare", action="store_true", help="only the default model")
     ap.add_argument("--skip-default", action="store_true", help="only the comparison (keep the default model's earlier result)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=1, help="heed train/compare --workers (default 1: one core; "
+                    "heed's own default is the core count)")
     ap.add_argument("--results", default=None, help="JSON file to merge results into (default "
                     "bench/results/quality.json, with --tune bench/results/quality-tune.json)")
     ap.add_argument("--tune", metavar="BUDGET", help="compare heed tune with fastText autotune at this wall-clock "
@@ -84,7 +86,7 @@ def main():
         if not args.skip_compare:
             compare_json = os.path.join(out, "compare.json")
             cmp_cmd = [args.heed, "compare", rel(train), rel(test), *map(lambda x: rel(x) if x.endswith(".tsv") else x, dev),
-                       "--threads", str(args.threads), "--quiet", "-o", rel(compare_json)]
+                       "--workers", str(args.workers), "--threads", str(args.threads), "--quiet", "-o", rel(compare_json)]
             _, seconds = run(cmp_cmd)
             c = json.load(open(compare_json))
             entry["compare"] = {"rows": c["rows"], "accuracy_gain": c["accuracy_gain"], "seconds": seconds,

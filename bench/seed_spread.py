@@ -6,7 +6,9 @@
 
 For reporting only: the test set is read to show the spread, never to choose a setting or a seed
 (defaults are chosen on dev splits, see bench/tune_dev.py). Each seed also carves its own dev set.
-`heed train TRAIN --seed S --threads 1` is bench/quality.py's default run (which is seed 1).
+`heed train TRAIN --seed S --workers 1 --threads 1` is bench/quality.py's default run (which is seed 1):
+one core. (Before `--workers` existed, cd476ff, `--threads 1` alone was that single-threaded run; since
+then `heed train` defaults to one worker per core, which draws other dropout masks.)
 
 Every run records the commit and UTC date it was measured at (`commit`, `dirty`: Sources/ or
 Package.swift differed from the commit, `date`; bench/provenance.py), taken once when the script
@@ -23,6 +25,8 @@ ap.add_argument("--heed", default=".build/release/heed")
 ap.add_argument("--corpus", required=True, nargs="+", help="folder(s) with train.tsv and test.tsv")
 ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
 ap.add_argument("--out", help="JSON file to add results to")
+ap.add_argument("--workers", type=int, default=1, help="heed train --workers (default 1: one core; the CLI's own "
+                "default is the core count, and another worker count draws other dropout masks)")
 args = ap.parse_args()
 
 where = provenance.stamp()  # once: the tree the binary was built from, before anything is edited meanwhile
@@ -35,7 +39,8 @@ for corpus in args.corpus:
     name = os.path.basename(corpus.rstrip("/"))
     for seed in args.seeds:
         model = os.path.join(work, f"{name}-seed{seed}.heed")
-        train = [args.heed, "train", os.path.join(corpus, "train.tsv"), "--seed", str(seed), "--threads", "1", "--quiet", "-o", model]
+        train = [args.heed, "train", os.path.join(corpus, "train.tsv"), "--seed", str(seed), "--workers", str(args.workers),
+                 "--threads", "1", "--quiet", "-o", model]
         t0 = time.time()
         subprocess.run(train, check=True)
         seconds = time.time() - t0
@@ -45,7 +50,7 @@ for corpus in args.corpus:
         best = max(log, key=lambda r: r["dev_accuracy"])
         row = {"corpus": name, "seed": seed, "test_accuracy": evaluation["accuracy"], "macro_f1": evaluation.get("macro_f1"),
                "best_dev_accuracy": best["dev_accuracy"], "best_epoch": best["epoch"], "epochs_run": len(log),
-               "train_seconds": round(seconds, 1), "command": " ".join(train[1:3] + train[3:7]),
+               "train_seconds": round(seconds, 1), "command": " ".join(train[1:3] + train[3:9]), "workers": args.workers,
                "commit": where["commit"], "dirty": where["dirty"], "code_commit": where["code_commit"], "date": provenance.now(),
                "heed": version, "heed_sha256": heed_sha256}
         results["runs"].append(row)
