@@ -52,7 +52,8 @@ for corpus in args.corpus:
                "best_dev_accuracy": best["dev_accuracy"], "best_epoch": best["epoch"], "epochs_run": len(log),
                "train_seconds": round(seconds, 1), "command": " ".join(train[1:3] + train[3:9]), "workers": args.workers,
                "commit": where["commit"], "dirty": where["dirty"], "code_commit": where["code_commit"], "date": provenance.now(),
-               "heed": version, "heed_sha256": heed_sha256}
+               "heed": version, "heed_sha256": heed_sha256,
+               "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")}
         results["runs"].append(row)
         print(json.dumps(row), flush=True)
         if args.out:
