@@ -79,8 +79,8 @@ def main():
         dev = ["--dev", os.path.join(d, "dev.tsv")] if os.path.exists(os.path.join(d, "dev.tsv")) else []
         rel = lambda p: os.path.relpath(p, ROOT)
         model = os.path.join(out, "default.heed")
-        if args.skip_default and name in results:
-            entry = results[name]
+        if args.skip_default:  # the comparison alone (an earlier default result, if any, is kept)
+            entry = results.get(name) or {"corpus": name, "heed": version}
         else:
             entry = train_default(args, name, train, test, dev, model, version, rel)
         if not args.skip_compare:
@@ -97,7 +97,8 @@ def main():
         with open(tmp, "w") as f:
             json.dump(results, f, indent=2, sort_keys=True)
         os.replace(tmp, results_path)
-        print(f"{name}: default accuracy {100 * entry['default']['accuracy']:.1f}%", file=sys.stderr)
+        if "default" in entry:
+            print(f"{name}: default accuracy {100 * entry['default']['accuracy']:.1f}%", file=sys.stderr)
 
 
 if __name__ == "__main__":

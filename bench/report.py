@@ -646,15 +646,17 @@ def quality_cells():
             with open(path) as fh:
                 data = json.load(fh)
             for corpus, e in data.items():
-                if not isinstance(e, dict) or "default" not in e:
+                if not isinstance(e, dict) or not ("default" in e or "compare" in e):
                     continue
-                d = e["default"]
-                p = prov(e, path, lambda j, c=corpus: j[c]["default"], date=e.get("date"))
-                if not e.get("commit"):  # recovered from git log: match the default's own record
-                    p = prov(d, path, lambda j, c=corpus: j[c]["default"], date=e.get("date"))
-                cells.append({"corpus": corpus, "system": "default", "seed": e.get("seed", 1), "file": name, "prov": p,
-                              "accuracy": d["accuracy"], "epochs_run": d.get("epochs_run"), "best_epoch": d.get("best_epoch"),
-                              "train_seconds": d.get("train_seconds"), "commands": ["heed " + c for c in d.get("commands", [])]})
+                d = e.get("default")
+                if d:
+                    p = prov(e, path, lambda j, c=corpus: j[c]["default"], date=e.get("date"))
+                    if not e.get("commit"):  # recovered from git log: match the default's own record
+                        p = prov(d, path, lambda j, c=corpus: j[c]["default"], date=e.get("date"))
+                    cells.append({"corpus": corpus, "system": "default", "seed": e.get("seed", 1), "file": name, "prov": p,
+                                  "accuracy": d["accuracy"], "epochs_run": d.get("epochs_run"),
+                                  "best_epoch": d.get("best_epoch"), "train_seconds": d.get("train_seconds"),
+                                  "commands": ["heed " + c for c in d.get("commands", [])]})
                 c = e.get("compare")
                 if c:
                     pc = prov(c, path, lambda j, k=corpus: j[k]["compare"])
