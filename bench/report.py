@@ -725,7 +725,8 @@ def quality_section(fasttext=None, fasttext_prov=None):
              "question-en-trec6", "topic-en-agnews", "topic-en-20news"]
     names = corpus_order({c["corpus"] for c in cells}, order)
     L = ["## 0. Quality with default settings (`bench/quality.py`, `bench/seed_spread.py`)", "",
-         "`heed train TRAIN --seed S --threads 1 -o MODEL` with no per-corpus flags (BiLSTM + additive attention; "
+         "`heed train TRAIN --seed S --workers 1 --threads 1 -o MODEL` (one core; older results: `--threads 1`, "
+         "which was one core before `--workers` existed) with no per-corpus flags (BiLSTM + additive attention; "
          "defaults chosen on dev splits carved from train, never on test), then `heed evaluate MODEL TEST`. SST-2 "
          "passes its official dev file as `--dev`; the others hold out 10%% of train, carved by the seed. Accuracy is "
          "the mean ± sample sd over the seeds measured together at the newest commit (range in brackets); a ✓ / ✗ "
@@ -775,7 +776,7 @@ def quality_section(fasttext=None, fasttext_prov=None):
                 stamp(c["prov"]), c["file"]))
 
     L += ["", "Does attention beat the plain LSTM? `heed compare TRAIN TEST` (LSTM last state vs LSTM + additive "
-          "attention, same data, seed and settings; seed 1, 1 thread):", "",
+          "attention, same data, seed and settings; seed 1, one core):", "",
           "| corpus | LSTM baseline | LSTM + attention | attention − baseline | measured at |", "|---|---:|---:|---:|---|"]
     for n in names:
         c = current.get((n, "compare", 1))
