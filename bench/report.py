@@ -880,7 +880,7 @@ def quality_tune_section(path=None):
          "others a stratified 10%% of `train.tsv` carved by the seed (`bench/out/quality-tune/CORPUS/seedS/`). Test "
          "accuracy from one final evaluation per run, mean ± sample sd over the seeds. Heed default: `heed train` with "
          "no tuning flags (2 workers); Heed + subwords: the same with `--subwords 1-2` on Chinese, `3-6` otherwise; "
-         "`heed tune`: successive halving, two one-core trials at once; fastText: bigrams, lr 0.5, 25 epochs, 2 threads, "
+         "`heed tune`: successive halving, `--parallel` one-core trials at once (its default, the core count: two here); fastText: bigrams, lr 0.5, 25 epochs, 2 threads, "
          "on Heed's tokens (`heed tokenize --format text`); fastText autotune: fastText's own search on the dev part, "
          "2 threads, every setting its choice. Issue 17's targets, reported not asserted: `heed tune` above fastText "
          "autotune and Heed's defaults above plain fastText on every corpus (✓ / ✗ in the last two columns: mean "
