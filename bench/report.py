@@ -676,6 +676,7 @@ def quality_cells():
                 cells.append({"corpus": r["corpus"], "system": "default", "seed": r["seed"], "file": name, "prov": p,
                               "accuracy": r["test_accuracy"], "epochs_run": r.get("epochs_run"), "best_epoch": r.get("best_epoch"),
                               "best_dev": r.get("best_dev_accuracy"), "train_seconds": r.get("train_seconds"),
+                              "heed_sha256": r.get("heed_sha256"), "openblas_coretype": r.get("openblas_coretype"),
                               "commands": ["heed " + r["command"]] if r.get("command") else []})
     return cells
 
@@ -698,16 +699,31 @@ def resolve(cells):
     return current, superseded
 
 
+def code_key(c):
+    """What makes two results comparable: the same heed binary (sha256) and OPENBLAS_CORETYPE when recorded, else the same commit and
+    dirtiness; None (comparable with nothing) when the commit is unknown."""
+    if c.get("heed_sha256"):
+        return ("binary", c["heed_sha256"], c.get("openblas_coretype"))
+    p = c["prov"]
+    return ("commit", p["commit"], p.get("dirty")) if p.get("commit") else None
+
+
 def headline(current, corpus):
-    """The default's seeds measured together with the newest one (same commit and dirtiness): the cells the
-    headline mean is taken over. Older seeds (other commits) are shown per seed, not mixed into the mean."""
+    """The default's seeds measured with the same code as the newest one (same binary, else same commit and
+    dirtiness), by seed: the cells the headline mean is taken over. Seeds measured with other code are shown
+    per seed, not mixed into the mean."""
     seeds = [c for (n, s, _), c in current.items() if n == corpus and s == "default"]
     if not seeds:
         return []
-    newest = newest_first(seeds)[0]["prov"]
-    same = [c for c in seeds if c["prov"].get("commit") == newest.get("commit") and
-            c["prov"].get("dirty") == newest.get("dirty") and (newest.get("commit") or c is newest_first(seeds)[0])]
+    newest = newest_first(seeds)[0]
+    key = code_key(newest)
+    same = [c for c in seeds if c is newest or (key is not None and code_key(c) == key)]
     return sorted(same, key=lambda c: c["seed"])
+
+
+def oldest(cells):
+    """The cell measured earliest (its commit is the stalest of the group)."""
+    return sorted(cells, key=lambda c: c["prov"].get("date") or "")[0]
 
 
 def mean_sd(xs):
@@ -729,7 +745,7 @@ def quality_section(fasttext=None, fasttext_prov=None):
          "which was one core before `--workers` existed) with no per-corpus flags (BiLSTM + additive attention; "
          "defaults chosen on dev splits carved from train, never on test), then `heed evaluate MODEL TEST`. SST-2 "
          "passes its official dev file as `--dev`; the others hold out 10%% of train, carved by the seed. Accuracy is "
-         "the mean ± sample sd over the seeds measured together at the newest commit (range in brackets); a ✓ / ✗ "
+         "the mean ± sample sd over the seeds measured with the same code as the newest result (the same heed binary, or else the same commit; range in brackets), stamped with the earliest of their commits; a ✓ / ✗ "
          "against a target is judged on that mean and only with at least %d seeds. Older seeds measured at other "
          "commits are listed per seed below, not mixed into the mean. The test set is read to report only." % SEED_STATS_MIN, "",
          "Reference columns: the issue's numbers for the same splits (not measured here: fastText bigrams median of 5; "
@@ -757,7 +773,7 @@ def quality_section(fasttext=None, fasttext_prov=None):
         acc = ("%.1f ± %.1f%%" % (m, sd) if sd is not None else "%.1f%%" % m) + mark
         seeds = "%s (%s)" % (",".join(str(c["seed"]) for c in hs),
                              "%.1f–%.1f" % (min(accs), max(accs)) if len(accs) > 1 else "one seed")
-        row = ["`%s`" % n, acc, seeds, "%.1f" % target if target else "—", stamp(hs[0]["prov"])]
+        row = ["`%s`" % n, acc, seeds, "%.1f" % target if target else "—", stamp(oldest(hs)["prov"])]
         row += ["%.1f" % refs[0] if refs[0] is not None else "—", "%.1f" % measured[n] if n in measured else "—"]
         row += ["%.1f" % r if r is not None else "—" for r in refs[1:]]
         row += [" / ".join("%s (%s)" % (c["epochs_run"], c["best_epoch"]) for c in hs),
