@@ -33,6 +33,8 @@ where = provenance.stamp()  # once: the tree the binary was built from, before a
 with open(args.heed, "rb") as fh:
     heed_sha256 = hashlib.sha256(fh.read()).hexdigest()
 version = subprocess.run([args.heed, "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), None) \
+    if os.path.exists("/proc/cpuinfo") else None
 results = json.load(open(args.out)) if args.out and os.path.exists(args.out) else {"runs": []}
 work = tempfile.mkdtemp(prefix="heed-seeds-")
 for corpus in args.corpus:
@@ -53,7 +55,7 @@ for corpus in args.corpus:
                "train_seconds": round(seconds, 1), "command": " ".join(train[1:3] + train[3:9]), "workers": args.workers,
                "commit": where["commit"], "dirty": where["dirty"], "code_commit": where["code_commit"], "date": provenance.now(),
                "heed": version, "heed_sha256": heed_sha256,
-               "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")}
+               "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"), "cpu": cpu}
         results["runs"].append(row)
         print(json.dumps(row), flush=True)
         if args.out:
