@@ -938,6 +938,9 @@ def quality_tune_section(path=None):
         if not ea or not eb:
             return "—"
         d = 100 * (ea["mean_accuracy"] - eb["mean_accuracy"])
+        n = min(len(ea["seeds"]), len(eb["seeds"]))
+        if n < SEED_STATS_MIN:  # one seed's luck could flip it
+            return "%+.1f (%d seed%s: not judged)" % (d, n, "" if n == 1 else "s")
         return "%+.1f %s" % (d, "✓" if d > 0 else "✗")
 
     for n in names:
@@ -949,9 +952,10 @@ def quality_tune_section(path=None):
                                                         diff(n, "default", "fasttext"), diff(n, "tune", "fasttext-autotune"),
                                                         measured_at(n)))
     ok = {t: [diff(n, a, b) for n in names] for t, a, b in (("d", "default", "fasttext"), ("t", "tune", "fasttext-autotune"))}
-    L += ["", "Targets: `heed tune` above fastText autotune on %d of %d corpora measured; defaults above fastText on %d of %d." % (
-        sum(x.endswith("✓") for x in ok["t"]), sum(x != "—" for x in ok["t"]),
-        sum(x.endswith("✓") for x in ok["d"]), sum(x != "—" for x in ok["d"]))]
+    L += ["", "Targets (judged on the mean over at least %d seeds): `heed tune` above fastText autotune on %d of %d "
+          "corpora judged; defaults above fastText on %d of %d." % (
+              SEED_STATS_MIN, sum(x.endswith("✓") for x in ok["t"]), sum(x[-1:] in "✓✗" and x != "—" for x in ok["t"]),
+              sum(x.endswith("✓") for x in ok["d"]), sum(x[-1:] in "✓✗" and x != "—" for x in ok["d"]))]
     L += footnotes()
 
     L += ["Wall seconds per run (mean over seeds; training, including tokenizing and vocabulary, and for the two searches "
