@@ -1056,8 +1056,9 @@ def faithfulness_section():
          "Kendall τ-b per document between two methods' token scores: mean ± sd over documents, mean by predicted "
          "class, and the share of documents where τ is significant at p < 0.05.", "",
          "| corpus | test acc. | documents | τ(attention, gradient) | by class | p<0.05 | τ(attention, occlusion) | by class | p<0.05 "
-         "| τ(attention, integrated gradients) | p<0.05 |",
-         "|---|---:|---:|---:|---|---:|---:|---|---:|---:|---:|"]
+         "| τ(attention, integrated gradients) | p<0.05 | measured at |",
+         "|---|---:|---:|---:|---|---:|---:|---|---:|---:|---:|---|"]
+    path = os.path.join(BENCH, "results", "faithfulness.json")
 
     def pair(summary, a, b):
         return next((x for x in summary["agreement"] if x["first"] == a and x["second"] == b), None)
@@ -1080,10 +1081,11 @@ def faithfulness_section():
         row = [n, "%.1f%%" % (100 * e["test_accuracy"]), str(s["documents"])]
         row += cells(pair(s, "attention", "gradient")) + cells(pair(s, "attention", "occlusion"))
         row += cells(pair(s, "attention", "integrated-gradients"), by_class=False)
+        row.append(stamp(prov(e, path, lambda j, n=n: j[n])))
         L.append("| " + " | ".join(row) + " |")
         if "published" in e:
             pub = e["published"]["mean_tau"]
-            L.append("| SST, published (Jain & Wallace 2019) | | | | %s | | | %s | | | |" % (
+            L.append("| SST, published (Jain & Wallace 2019) | | | | %s | | | %s | | | | |" % (
                 " / ".join("%.2f" % v for v in pub["attention~gradient"]),
                 " / ".join("%.2f" % v for v in pub["attention~occlusion"])))
     L += ["", "ERASER (DeYoung et al. 2020), area over the perturbation curve over k = %s%% of each document's tokens: "
@@ -1110,8 +1112,7 @@ def faithfulness_section():
         bins = ["%.4f (%d)" % (b["median_output_change"], b["documents"]) if b.get("median_output_change") is not None
                 else "— (0)" for b in p["bins"]]
         L.append("| %s | %.4f (%d) | %s |" % (n, p["median_output_change"], p["documents"], " | ".join(bins)))
-    path = os.path.join(BENCH, "results", "faithfulness.json")
-    L += ["", "Measured at: " + "; ".join("%s %s (%s, %.0f s on %d workers)" % (
+    L += ["", "Measured at (the rows of every table above): " + "; ".join("%s %s (%s, %.0f s on %d workers)" % (
         n, stamp(prov(r[n], path, lambda j, n=n: j[n])), r[n]["heed"], r[n]["explain_seconds"], r[n]["workers"])
         for n in names) + "."]
     return L + footnotes()
@@ -1205,16 +1206,15 @@ def calibration_section():
          "scored on the test set. ECE and MCE over 15 equal-width confidence bins (Guo et al. 2017); Brier = mean "
          "Σ_c (p_c − y_c)². Accuracy cannot change (the largest logit wins at any T). Target: ECE ≤ 3% after "
          "calibration on every shipped corpus, and never higher than before.", "",
-         "| corpus | T | accuracy | ECE before | ECE after | MCE before | MCE after | NLL before | NLL after | Brier before | Brier after |",
-         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+         "| corpus | T | accuracy | ECE before | ECE after | MCE before | MCE after | NLL before | NLL after | Brier before | Brier after | measured at |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    path = os.path.join(BENCH, "results", "calibration.json")
     for n in names:
         b, a = r[n]["before"], r[n]["after"]
-        L.append("| %s | %.3f | %.1f%% | %.2f%% | %.2f%% | %.1f%% | %.1f%% | %.4f | %.4f | %.4f | %.4f |" % (
+        L.append("| %s | %.3f | %.1f%% | %.2f%% | %.2f%% | %.1f%% | %.1f%% | %.4f | %.4f | %.4f | %.4f | %s |" % (
             n, a["temperature"], 100 * a["accuracy"], 100 * b["ece"], 100 * a["ece"], 100 * b["mce"], 100 * a["mce"],
-            b["nll"], a["nll"], b["brier"], a["brier"]))
-    path = os.path.join(BENCH, "results", "calibration.json")
-    L += ["", "Measured at: " + "; ".join("%s %s (%s)" % (n, stamp(prov(r[n], path, lambda j, n=n: j[n])), r[n]["heed"])
-                                          for n in names) +
+            b["nll"], a["nll"], b["brier"], a["brier"], stamp(prov(r[n], path, lambda j, n=n: j[n]))))
+    L += ["", "Binaries: " + "; ".join("%s `%s`" % (n, r[n]["heed"]) for n in names) +
           ". Commands per corpus are in `bench/results/calibration.json`."]
     return L + footnotes()
 
