@@ -780,7 +780,7 @@ def quality_section(fasttext=None, fasttext_prov=None):
                 "%.0f s" % statistics.mean(c["train_seconds"] for c in hs) if all(c.get("train_seconds") for c in hs) else "—"]
         L.append("| " + " | ".join(row) + " |")
 
-    L += ["", "Every seed (the newest result per corpus and seed; the mean above uses those at the newest commit):", "",
+    L += ["", "Every seed (the newest result per corpus and seed; the mean above is over those run with the newest one's binary):", "",
           "| corpus | seed | test accuracy | best dev accuracy | epochs (best) | measured at | results file |",
           "|---|---:|---:|---:|---:|---|---|"]
     for n in names:
