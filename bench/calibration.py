@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 
+import provenance
 from common import BENCH_ONLY, ROOT, SHIPPED, available, heed_version, load_results, rel, run, write_results
 
 RESULTS = os.path.join(ROOT, "bench", "results", "calibration.json")
@@ -57,7 +58,8 @@ def main():
         strip = lambda m: {k: m[k] for k in ("temperature", "accuracy", "nll", "brier", "ece", "mce")} if m else None
         results[name] = {
             "corpus": name, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "heed": version, "model": rel(model), "fit": fit_line, "commands": commands,
+            "heed": version, **{k: v for k, v in provenance.stamp().items() if k != "date"},
+            "model": rel(model), "fit": fit_line, "commands": commands,
             "before": strip(c["uncalibrated"]), "after": strip(c["calibrated"]) or strip(c["uncalibrated"]),
             "bins_before": c["uncalibrated"]["bins"], "bins_after": (c["calibrated"] or c["uncalibrated"])["bins"],
         }

@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 
+import provenance
 from common import ROOT, SHIPPED, available, heed_version, load_results, rel, run, write_results
 
 RESULTS = os.path.join(ROOT, "bench", "results", "faithfulness.json")
@@ -61,7 +62,7 @@ def main():
         summary = json.loads(out)
         results[name] = {
             "corpus": name, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "heed": version, "test_accuracy": accuracy, "explain_seconds": seconds, "workers": args.workers,
+            "heed": version, **{k: v for k, v in provenance.stamp().items() if k != "date"}, "test_accuracy": accuracy, "explain_seconds": seconds, "workers": args.workers,
             "train_seconds": train_seconds,
             "commands": [" ".join(c[1:]) for c in (train_cmd, explain_cmd) if c],
             "model": rel(model), "summary": summary,

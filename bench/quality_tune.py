@@ -30,6 +30,7 @@ import statistics
 import sys
 
 import common
+import provenance
 import harness as h
 
 SYSTEMS = ["default", "subwords", "tune", "fasttext", "fasttext-autotune"]
@@ -235,6 +236,8 @@ def merge(corpus_entry, system, config, run):
             corpus_entry["corpus"], system, old.get("config"), config), file=sys.stderr)
         old = None
     runs = [r for r in (old or {}).get("runs", []) if r["seed"] != run["seed"]] + [run]
+    run.setdefault("date", now())
+    run.update({k: v for k, v in provenance.stamp().items() if k != "date"})  # commit measured at (bench/provenance.py)
     entry = {"config": config, "runs": sorted(runs, key=lambda r: r["seed"]), "date": now()}
     summarize(entry)
     systems[system] = entry

