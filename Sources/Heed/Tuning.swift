@@ -194,7 +194,7 @@ public struct TuningResult: Sendable {
 
 /// Successive halving over `TuningSettings` on a fixed dev set: every trial trains one epoch,
 /// the best third continue to three, the best two train to the end with early stopping, and the
-/// best by `metric` on dev wins. Two trials train at once, each with one BLAS thread, and each
+/// best by `metric` on dev wins. `concurrency` trials train at once, each with one BLAS thread, and each
 /// continues from its own checkpoint, so no epoch is trained twice. The same seed and trial
 /// count give the same trials, schedule and model; a time budget picks the trial count from the
 /// first epochs' speed instead.
