@@ -41,10 +41,15 @@ run() {  # name, then environment assignments
     fi
 }
 extra=("$@")
-for k in "${kernels[@]}"; do
-    ran=$(env OPENBLAS_CORETYPE="$k" "$snapshot/heed" --version)
-    [[ "$ran" == *"BLAS $k)"* ]] || { echo "$k: this OpenBLAS does not run it here ($ran); skipped"; continue; }
-    run "kernel-$k" OPENBLAS_CORETYPE="$k"
+kernel() {
+    local ran
+    ran=$(env OPENBLAS_CORETYPE="$1" "$snapshot/heed" --version)
+    [[ "$ran" == *"BLAS $1)"* ]] || { echo "$1: this OpenBLAS does not run it here ($ran); skipped"; return; }
+    run "kernel-$1" OPENBLAS_CORETYPE="$1"
+}
+# Interleaved, so a run cut short has seen both kinds: the widest kernel first, then a seed.
+for ((i = ${#kernels[@]} - 1, j = 0; i >= 0 || j < ${#seeds[@]}; i--, j++)); do
+    if ((i >= 0)); then kernel "${kernels[i]}"; fi
+    if ((j < ${#seeds[@]})); then run "perturb-${seeds[j]}" HEED_BLAS_PERTURB="${seeds[j]}"; fi
 done
-for s in "${seeds[@]}"; do run "perturb-$s" HEED_BLAS_PERTURB="$s"; done
 exit $status
