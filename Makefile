@@ -15,12 +15,13 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --product heed
 
-# The loopback socket test runs on its own: Swift Testing runs the synchronous training tests on
-# the concurrency pool's threads (one per core), and while they train, the server's request
-# handlers wait for a thread past the test client's fixed 20 s read timeout.
+# The loopback socket and queue tests run on their own: Swift Testing runs the synchronous training
+# tests on the concurrency pool's threads (one per core), and while they train, the server's request
+# handlers and the tests' own tasks wait for a thread past the test client's fixed 20 s read timeout.
+SERVER_ALONE := LoopbackTests|QueueTests
 test: deps corpora-check lint
-	$(SWIFT) test --skip LoopbackTests
-	$(SWIFT) test --skip-build --filter LoopbackTests
+	$(SWIFT) test --skip '$(SERVER_ALONE)'
+	$(SWIFT) test --skip-build --filter '$(SERVER_ALONE)'
 	@$(MAKE) --no-print-directory example
 	scripts/check-client.sh
 	@$(MAKE) --no-print-directory vocab-check
@@ -48,17 +49,17 @@ test-kernels: deps
 # and the server's routes and socket. Any reported race fails the run.
 TSAN_SCRATCH := .build-tsan
 TSAN_FLAGS := --sanitize=thread --scratch-path $(TSAN_SCRATCH)
-TSAN_TESTS := WorkerTrainingTests|DataParallelTests|DeterminismTests|threadScopesArePerThread|TuningTests|ErrorRouteTests|InfoRouteTests|PredictRouteTests|QueueTests
+TSAN_TESTS := WorkerTrainingTests|DataParallelTests|DeterminismTests|threadScopesArePerThread|TuningTests|ErrorRouteTests|InfoRouteTests|PredictRouteTests
 tsan: deps
 	$(SWIFT) build --build-tests $(TSAN_FLAGS)
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build $(TSAN_FLAGS) --filter '$(TSAN_TESTS)'
-	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build $(TSAN_FLAGS) --filter LoopbackTests
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build $(TSAN_FLAGS) --filter '$(SERVER_ALONE)'
 
 # The edit-test loop: build and unit tests only (no release build, no browser, no kill loop).
 check: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --skip LoopbackTests
-	$(SWIFT) test --skip-build --filter LoopbackTests
+	$(SWIFT) test --skip-build --skip '$(SERVER_ALONE)'
+	$(SWIFT) test --skip-build --filter '$(SERVER_ALONE)'
 
 # swift-format with the committed .swift-format (4-space indent, 160 columns). Its lowerCamelCase
 # rule is off: layer code names dimensions B, T, H, E, C as in the math it implements.
