@@ -8,10 +8,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/Sources/Client"
-bin="$(cd "$root" && swift build --show-bin-path)"
-[ -f "$bin/Modules/Heed.swiftmodule" ] || (cd "$root" && swift build --target Heed)
-python3 - "$root/README.md" "$work/Sources/Client/main.swift" <<'PY'
+source "$root/scripts/heed-modules.sh"
+python3 - "$root/README.md" "$work/main.swift" <<'PY'
 import sys
 readme = open(sys.argv[1], encoding="utf-8").read()
 section = readme.index("### Swift API")
@@ -30,9 +28,7 @@ _ = (label, top2, again, Row(label: label))
 """
 open(sys.argv[2], "w", encoding="utf-8").write(code)
 PY
-maps=()
-for map in "$bin"/CHeed*.build/module.modulemap; do maps+=(-Xcc "-fmodule-map-file=$map"); done
-if ! swiftc -typecheck "$work/Sources/Client/main.swift" -I "$bin/Modules" "${maps[@]}"; then
+if ! swiftc -typecheck "$work/main.swift" "${module_flags[@]}"; then
     echo "check-client: the README's Swift API example does not compile against Heed's public API" >&2
     exit 1
 fi

@@ -7,16 +7,13 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-bin="$(swift build --show-bin-path)"
-[ -f "$bin/Modules/Heed.swiftmodule" ] || swift build --target Heed
+source scripts/heed-modules.sh
 out=build/docs
 rm -rf "$out/graphs" "$out/archives" "$out/site"
 mkdir -p "$out/graphs/Heed" "$out/graphs/HeedText" "$out/archives"
 triple="$(swiftc -print-target-info | python3 -c 'import json,sys; print(json.load(sys.stdin)["target"]["triple"])')"
-maps=()
-for map in "$bin"/CHeed*.build/module.modulemap; do maps+=(-Xcc "-fmodule-map-file=$map"); done
 for module in HeedText Heed; do
-    swift symbolgraph-extract -module-name "$module" -target "$triple" -I "$bin/Modules" "${maps[@]}" \
+    swift symbolgraph-extract -module-name "$module" -target "$triple" "${module_flags[@]}" \
         -minimum-access-level public -skip-synthesized-members -output-dir "$out/graphs/$module"
     rm -f "$out/graphs/$module/$module@"*.symbols.json  # extensions of other modules' types
 done

@@ -280,17 +280,16 @@ extension TextClassifier {
         for j in stride(from: n - 1, to: 0, by: -1) { random.swapAt(j, rng.int(below: j + 1)) }
         let rankings = methods.map { ($0.rawValue, rankedPositions(explanation.scores($0)!)) } + [("random", random)]
         var distinct = DistinctSequences()
-        func intern(_ s: TokenSequence) -> Int { distinct.index(of: s) }
         // The whole document is scored in the same batch, so keeping every token changes nothing, exactly.
-        let whole = intern(sequence)
+        let whole = distinct.index(of: sequence)
         var plan: [(ranking: String, without: [Int], only: [Int])] = []
         for (name, order) in rankings {
             var without: [Int] = [], only: [Int] = []
             for k in options.percentages {
                 let count = min(n, max(1, (k * n + 99) / 100))
                 let top = Set(order.prefix(count))
-                without.append(intern(sequence.selecting((0..<n).filter { !top.contains($0) })))
-                only.append(intern(sequence.selecting((0..<n).filter { top.contains($0) })))
+                without.append(distinct.index(of: sequence.selecting((0..<n).filter { !top.contains($0) })))
+                only.append(distinct.index(of: sequence.selecting((0..<n).filter { top.contains($0) })))
             }
             plan.append((name, without, only))
         }
