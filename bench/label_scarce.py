@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Accuracy with few labels: train on N labelled documents drawn from a corpus' training set and
+score the model, beside fastText on the same documents.
+
+    bench/label_scarce.py --corpus corpora/sentiment-en-rt --labels 200 500 2000 --seeds 1 2 3 \
+        --candidate "" --candidate "--min-steps 600" --score pool --out bench/results/label-scarce-dev.json
+
+The N documents: per label, a seeded shuffle of that label's training documents, then the label's
+share of N (the subset seed is the run's seed). `heed train` carves its own dev split from them, as a
+user's run would.
+
+--score pool (for choosing settings): the model is scored on up to 2,000 other documents of the
+training set, never on the test set. --score test (for reporting only, after settings are chosen):
+the shipped test set.
+
+Every run records the commit it was measured at (bench/provenance.py) and the heed binary's sha256.
+"""
+import argparse, hashlib, json, os, random, shlex, statistics, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import provenance  # noqa: E402
+
+
+def read_tsv(path):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if "\t" in line:
+                label, text = line.split("\t", 1)
+                rows.append((label, text))
+    return rows
+
+
+def subset(rows, n, seed):
+    """Indices of the N-document draw: per label, a seeded shuffle, then the label's share of N."""
+    by_label = {}
+    for i, (label, _) in enumerate(rows):
+        by_label.setdefault(label, []).append(i)
+    rng = random.Random(seed)
+    chosen = []
+    for label in sorted(by_label):
+        idx = by_label[label][:]
+        rng.shuffle(idx)
+        chosen += idx[: max(1, round(n * len(idx) / len(rows)))]
+    return sorted(chosen)
+
+
+def write_tsv(path, rows):
+    with open(path, "w", encoding="utf-8") as f:
+        for label, text in rows:
+            f.write(f"{label}\t{text}\n")
+
+
+def fasttext_accuracy(heed, train_path, scored_path, seed):
+    """fastText supervised as bench/reference/fasttext_ref.py runs it: on Heed's tokens
+    (`heed tokenize --format text`), wordNgrams 2, lr 0.5, epoch 25, one thread."""
+    import fasttext  # pip install fasttext-wheel (benchmarks only)
+
+    def ft_lines(path):
+        tokens = subprocess.run([heed, "tokenize", path, "--format", "text"], check=True, stdout=subprocess.PIPE,
+                                text=True).stdout.splitlines()
+        return [f"__label__{label} {toks.split(chr(9), 1)[1] if chr(9) in toks else ''}" for toks, (label, _) in
+                zip(tokens, read_tsv(path))]
+
+    ft_train = train_path + ".ft"
+    with open(ft_train, "w", encoding="utf-8") as f:
+        f.write("\n".join(ft_lines(train_path)) + "\n")
+    model = fasttext.train_supervised(ft_train, seed=seed, thread=1, verbose=0, wordNgrams=2, lr=0.5, epoch=25)
+    scored = ft_lines(scored_path)
+    labels, _ = model.predict([line.split(" ", 1)[1] if " " in line else "" for line in scored])
+    return sum(got and got[0] == line.split(" ", 1)[0] for got, line in zip(labels, scored)) / len(scored)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--heed", default=".build/release/heed")
+    ap.add_argument("--corpus", required=True, nargs="+")
+    ap.add_argument("--labels", type=int, nargs="+", default=[500])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--candidate", action="append", default=None, help="extra heed train flags ('' = defaults)")
+    ap.add_argument("--score", choices=["pool", "test"], default="pool")
+    ap.add_argument("--fasttext", action="store_true", help="also fastText supervised (default settings) on the same draw")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    candidates = args.candidate if args.candidate is not None else [""]
+
+    where = provenance.stamp()
+    with open(args.heed, "rb") as fh:
+        heed_sha256 = hashlib.sha256(fh.read()).hexdigest()
+    results = json.load(open(args.out)) if args.out and os.path.exists(args.out) else {"runs": []}
+    work = tempfile.mkdtemp(prefix="heed-scarce-")
+    for corpus in args.corpus:
+        name = os.path.basename(corpus.rstrip("/"))
+        rows = read_tsv(os.path.join(corpus, "train.tsv"))
+        for n in args.labels:
+            for seed in args.seeds:
+                chosen = subset(rows, n, seed)
+                taken = set(chosen)
+                if args.score == "pool":
+                    rest = [i for i in range(len(rows)) if i not in taken]
+                    random.Random(1000 + seed).shuffle(rest)
+                    scored = [rows[i] for i in sorted(rest[:2000])]
+                else:
+                    scored = read_tsv(os.path.join(corpus, "test.tsv"))
+                train_path = os.path.join(work, f"{name}-{n}-{seed}.tsv")
+                score_path = os.path.join(work, f"{name}-{n}-{seed}-scored.tsv")
+                write_tsv(train_path, [rows[i] for i in chosen])
+                write_tsv(score_path, scored)
+                runs = [("heed", c) for c in candidates] + ([("fasttext", "")] if args.fasttext else [])
+                for system, cand in runs:
+                    t0 = time.time()
+                    row = {"corpus": name, "labels": n, "seed": seed, "system": system, "candidate": cand,
+                           "score": args.score, "scored_documents": len(scored)}
+                    if system == "fasttext":
+                        row["accuracy"] = fasttext_accuracy(args.heed, train_path, score_path, seed)
+                    else:
+                        model = os.path.join(work, "m.heed")
+                        cmd = [args.heed, "train", train_path, "--seed", str(seed), "--workers", str(args.workers),
+                               "--quiet", "-o", model] + shlex.split(cand)
+                        subprocess.run(cmd, check=True)
+                        ev = json.loads(subprocess.run([args.heed, "evaluate", model, score_path, "--json"], check=True,
+                                                       stdout=subprocess.PIPE, text=True).stdout)
+                        log = [json.loads(l) for l in open(model + ".log.jsonl")]
+                        row.update(accuracy=ev["accuracy"], macro_f1=ev.get("macro_f1"), epochs_run=len(log),
+                                   steps=sum(r.get("steps_taken", 0) for r in log) or None,
+                                   best_epoch=next((r["epoch"] for r in reversed(log) if r.get("best")), None),
+                                   final_train_loss=log[-1]["train_loss"])
+                    row.update(seconds=round(time.time() - t0, 1), commit=where["commit"], dirty=where["dirty"],
+                               code_commit=where["code_commit"], date=provenance.now(), heed_sha256=heed_sha256)
+                    results["runs"].append(row)
+                    print(json.dumps(row), flush=True)
+                    if args.out:
+                        tmp = args.out + ".tmp"
+                        with open(tmp, "w") as f:
+                            json.dump(results, f, indent=1)
+                        os.replace(tmp, args.out)
+
+    print("\nmean accuracy (sd) per corpus, labels, system/candidate:")
+    keys = sorted({(r["corpus"], r["labels"], r["system"], r["candidate"]) for r in results["runs"] if r["score"] == args.score})
+    for k in keys:
+        accs = [r["accuracy"] for r in results["runs"] if (r["corpus"], r["labels"], r["system"], r["candidate"]) == k
+                and r["score"] == args.score and r["seed"] in args.seeds]
+        if accs:
+            sd = statistics.stdev(accs) if len(accs) > 1 else 0
+            print(f"  {k[0]:22s} {k[1]:6d} {k[2]:8s} {k[3] or '(defaults)':45s} {100 * statistics.mean(accs):6.2f} ± {100 * sd:.2f}  n={len(accs)}")
+
+
+if __name__ == "__main__":
+    main()
