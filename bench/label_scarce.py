@@ -124,7 +124,7 @@ def main():
                                                        stdout=subprocess.PIPE, text=True).stdout)
                         log = [json.loads(l) for l in open(model + ".log.jsonl")]
                         row.update(accuracy=ev["accuracy"], macro_f1=ev.get("macro_f1"), epochs_run=len(log),
-                                   steps=sum(r.get("steps_taken", 0) for r in log) or None,
+                                   steps=log[-1].get("optimizer_steps"),
                                    best_epoch=next((r["epoch"] for r in reversed(log) if r.get("best")), None),
                                    final_train_loss=log[-1]["train_loss"])
                     row.update(seconds=round(time.time() - t0, 1), commit=where["commit"], dirty=where["dirty"],

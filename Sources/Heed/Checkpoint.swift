@@ -19,6 +19,9 @@ struct Checkpoint {
         /// The rank count of the run that wrote it (1 for a single process). Files from before the
         /// one training loop lack it: their data hash and random streams differ, so they cannot resume.
         var ranks: Int? = nil
+        /// The early-stopping state; files from before the step schedule lack it and stopped on
+        /// `sinceBest` alone.
+        var stopping: EarlyStopping? = nil
     }
 
     static let stateKey = "heed.checkpoint"
@@ -80,7 +83,8 @@ extension Checkpoint.Loaded {
     func settings(path: String, caller: TrainingOptions) throws -> (options: TrainingOptions, vocabulary: Vocabulary) {
         let (vocabulary, saved) = try TextClassifier.decodeMetadata(metadata, path: path, config: config)
         var options = saved
-        options.epochs = max(options.epochs, caller.epochs)
+        if let more = caller.epochs { options.epochs = max(options.epochs ?? more, more) }
+        if let more = caller.steps { options.steps = max(options.steps ?? more, more) }
         options.threads = caller.threads
         options.workers = caller.workers
         return (options, vocabulary)
@@ -97,8 +101,15 @@ extension Checkpoint.Loaded {
         best.load(model.parameters.map { tensors["best." + $0.name]!.values })
     }
 
-    /// The epoch to continue with; past the last one when the run had already stopped.
-    func firstEpoch(patience: Int, epochs: Int) -> Int {
-        state.sinceBest >= patience || state.epoch + 1 > epochs ? epochs + 1 : state.epoch + 1
+    /// The early-stopping state to continue with (rebuilt from the older fields for files
+    /// written before it was saved whole).
+    func stopping(options: TrainingOptions) -> EarlyStopping {
+        if let saved = state.stopping { return saved }
+        var rebuilt = EarlyStopping(options: options, devDocuments: .max)
+        (rebuilt.bestScore, rebuilt.bestEpoch) = (state.bestAccuracy, state.bestEpoch)
+        rebuilt.progressEpoch = state.epoch - state.sinceBest
+        rebuilt.progressStep = 0
+        rebuilt.stopped = state.sinceBest >= options.patience
+        return rebuilt
     }
 }

@@ -56,6 +56,16 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
     case hiddenSize(Int)
     /// `epochs` below 1.
     case epochs(Int)
+    /// `steps` below 1.
+    case steps(Int)
+    /// `minSteps` below 0.
+    case minSteps(Int)
+    /// `patienceSteps` below 0.
+    case patienceSteps(Int)
+    /// `smallDevSet` below 0.
+    case smallDevSet(Int)
+    /// `devLossSmoothing` outside (0, 1].
+    case devLossSmoothing(Double)
     /// `patience` below 1.
     case patience(Int)
     /// `batchSize` below 1.
@@ -93,6 +103,11 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
         case .embeddingSize(let v): return "the embedding size must be positive (got \(v))"
         case .hiddenSize(let v): return "the hidden size must be positive (got \(v))"
         case .epochs(let v): return "epochs must be at least 1 (got \(v))"
+        case .steps(let v): return "steps must be at least 1 (got \(v))"
+        case .minSteps(let v): return "the minimum steps must not be negative (got \(v))"
+        case .patienceSteps(let v): return "the patience in steps must not be negative (got \(v))"
+        case .smallDevSet(let v): return "the small dev set size must not be negative (got \(v))"
+        case .devLossSmoothing(let v): return "the dev loss smoothing must be in (0, 1] (got \(v))"
         case .patience(let v): return "patience must be at least 1 (got \(v))"
         case .batchSize(let v): return "the batch size must be at least 1 (got \(v))"
         case .learningRate(let v): return "the learning rate must be a positive number (got \(v))"

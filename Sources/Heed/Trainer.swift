@@ -158,7 +158,7 @@ public struct Trainer {
         var classifier = TextClassifier(model: model, vocabulary: vocabulary, options: options)
         classifier.workers = options.workers
         let best = ParameterSnapshot(model.parameters)
-        var bestAccuracy = -1.0, bestEpoch = 0, sinceBest = 0
+        var stopping = EarlyStopping(options: options, devDocuments: globalDev)
         var log: [EpochRecord] = []
         var interrupted = false
         var totalTokens = 0.0, totalSeconds = 0.0
@@ -169,12 +169,10 @@ public struct Trainer {
                 throw agreed(HeedError.modelMismatch("\(resume.path): was written for other training data; resume with the same training (and dev) files"))
             }
             resumed.restore(model: model, adam: adam, best: best)
-            bestAccuracy = resumed.state.bestAccuracy
-            bestEpoch = resumed.state.bestEpoch
-            sinceBest = resumed.state.sinceBest
+            stopping = resumed.stopping(options: options)
             log = resumed.state.log
             try files.writeLog(log)  // the log keeps the epochs before the resume
-            firstEpoch = resumed.firstEpoch(patience: options.patience, epochs: options.epochs)
+            firstEpoch = resumed.state.epoch + 1
         }
         // Every rank must hold the same starting point (same build, files, options, checkpoint).
         if ranks > 1 { try collective.requireAgreement(Self.fingerprint(model.parameters), "the initial parameters") }
@@ -187,7 +185,9 @@ public struct Trainer {
         // One BLAS thread per worker; the optimizer's elementwise loops use every worker's core.
         let workerThreads = options.workers > 1 ? BLAS.ThreadScope(1, loops: options.workers) : nil
         defer { workerThreads?.end() }
-        epochs: for epoch in firstEpoch..<(options.epochs + 1) {
+        var epoch = firstEpoch - 1
+        epochs: while !stopping.stopped && !options.scheduleEnded(epochsDone: epoch, stepsDone: adam.steps) {
+            epoch += 1
             let epochStart = clock.now
             // Streams per (seed, epoch, rank): different on each rank, reproducible after a resume.
             let stream = Self.streamSeed(options.seed, epoch: epoch, rank: rank)
@@ -197,6 +197,7 @@ public struct Trainer {
             // Every rank takes the same number of steps: ranks that run out of batches contribute zeros.
             let steps = ranks > 1 ? Int(try collective.allGather(UInt64(batches.count)).max() ?? 0) : batches.count
             var lossSum = 0.0, seen = 0.0, tokens = 0.0
+            let plannedEpochs = max(epoch, options.plannedEpochs(stepsPerEpoch: steps))
             for b in 0..<steps {
                 var local = GradientReducer.Totals()
                 local.stop = shouldStop?() == true ? 1 : 0
@@ -219,7 +220,7 @@ public struct Trainer {
                     let elapsed = Self.seconds(epochStart.duration(to: clock.now))
                     progress(
                         TrainingProgress(
-                            epoch: epoch, epochs: options.epochs, batch: b + 1, batches: steps,
+                            epoch: epoch, epochs: plannedEpochs, batch: b + 1, batches: steps,
                             loss: lossSum / max(seen, 1), tokensPerSecond: tokens / max(elapsed, 1e-9), epochSeconds: elapsed))
                 }
             }
@@ -232,25 +233,28 @@ public struct Trainer {
             let evaluation = try Self.evaluate(classifier, devDocs, collective: collective)
             // Rank 0 decides; every rank follows its broadcast decision.
             var decision: [UInt8] = [0, 0]
+            var next = stopping
             if isRoot {
-                let improved = selectionMetric.score(evaluation) > bestAccuracy
-                decision = [improved ? 1 : 0, (improved ? 0 : sinceBest + 1) >= options.patience ? 1 : 0]
+                let improved = next.record(epoch: epoch, step: adam.steps, score: selectionMetric.score(evaluation), devLoss: evaluation.loss)
+                decision = [improved ? 1 : 0, next.stopped ? 1 : 0]
             }
             decision = try collective.broadcast(decision, from: 0)
             let improved = decision[0] == 1
+            if !isRoot {
+                // Same inputs on every rank, so the same state; the broadcast keeps rank 0 the judge.
+                _ = next.record(epoch: epoch, step: adam.steps, score: selectionMetric.score(evaluation), devLoss: evaluation.loss)
+                next.stopped = decision[1] == 1
+            }
+            stopping = next
             if improved {
-                bestAccuracy = selectionMetric.score(evaluation)
-                bestEpoch = epoch
-                sinceBest = 0
                 best.capture()
                 try files.bestChanged(classifier)
-            } else {
-                sinceBest += 1
             }
             var record = EpochRecord(
                 epoch: epoch, trainLoss: lossSum / max(seen, 1), devLoss: evaluation.loss ?? .nan,
                 devAccuracy: evaluation.accuracy, devMacroF1: evaluation.macroF1,
                 tokensPerSecond: tokens / max(trainSeconds, 1e-9), seconds: trainSeconds, best: improved)
+            record.optimizerSteps = adam.steps
             if ranks > 1 {
                 record.ranks = ranks
                 record.steps = steps
@@ -266,11 +270,10 @@ public struct Trainer {
             log.append(record)
             try files.writeLog(log)
             let state = Checkpoint.State(
-                epoch: epoch, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch, sinceBest: sinceBest,
-                log: log, adamSteps: adam.steps, dataHash: dataHash, ranks: ranks)
+                epoch: epoch, bestAccuracy: stopping.bestScore, bestEpoch: stopping.bestEpoch, sinceBest: epoch - stopping.progressEpoch,
+                log: log, adamSteps: adam.steps, dataHash: dataHash, ranks: ranks, stopping: stopping)
             try files.writeCheckpoint(classifier: classifier, model: model, adam: adam, best: best, state: state)
             if isRoot { epochEnded?(record) }
-            if decision[1] == 1 { break }
         }
         best.restore()
         if options.calibration == .temperature && globalDev > 0 {
@@ -279,7 +282,7 @@ public struct Trainer {
         }
         try files.writeLog(log, final: true)
         return TrainingResult(
-            classifier: classifier, log: log, bestEpoch: bestEpoch, interrupted: interrupted,
+            classifier: classifier, log: log, bestEpoch: stopping.bestEpoch, interrupted: interrupted,
             wroteModel: files.wroteModel,
             trainDocuments: globalTrain, devDocuments: globalDev, skippedDocuments: globalSkipped,
             seconds: Self.seconds(started.duration(to: clock.now)),

@@ -39,8 +39,28 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var embeddingSize = 100
     /// LSTM hidden size (per direction).
     public var hiddenSize = 128
-    /// The most epochs to train; early stopping (`patience`) usually ends the run sooner.
-    public var epochs = 15
+    /// The most epochs to train; nil (the default) counts the schedule in optimiser steps: the run
+    /// may take `automaticEpochs` epochs or `automaticSteps` steps, whichever is more, so a few
+    /// hundred documents (a dozen steps an epoch) still get enough steps to learn. Early stopping
+    /// usually ends the run sooner.
+    public var epochs: Int? = nil
+    /// The most optimiser steps, rounded up to a whole epoch; nil: see `epochs`. With both set,
+    /// whichever is reached first ends the run.
+    public var steps: Int? = nil
+    /// Early stopping never ends a run before this many optimiser steps: on a small training set an
+    /// epoch is a few steps, and a noisy dev score in the first ones used to end runs that had not
+    /// learnt anything yet.
+    public var minSteps = 600
+    /// Early stopping waits this many optimiser steps, as well as `patience` evaluations, after the
+    /// last progress on dev before it stops.
+    public var patienceSteps = 600
+    /// Dev sets smaller than this many documents (over all ranks) also count a new low of the
+    /// smoothed dev loss as progress, and break accuracy ties by the lower dev loss: their accuracy
+    /// moves in steps of several points. Larger dev sets stop on accuracy alone.
+    public var smallDevSet = 500
+    /// Weight of the newest evaluation in the running average of the dev loss that small dev sets
+    /// watch (1: no smoothing).
+    public var devLossSmoothing = 0.5
     /// Documents per optimizer step.
     public var batchSize = 32
     /// Adam's step size.
@@ -88,7 +108,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// timing. 1 by default in the library (the model then does not depend on the machine); the
     /// CLI defaults to the number of cores.
     public var workers = 1
-    /// Epochs without dev improvement before stopping.
+    /// Evaluations (one per epoch) without progress on dev before stopping; `patienceSteps` must
+    /// pass too.
     public var patience = 3
     /// Share of training documents held out as the dev set when no dev file is given.
     public var devFraction = 0.1
@@ -103,8 +124,40 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// The defaults.
     public init() {}
 
+    /// The epoch limit of the automatic schedule (`epochs` nil).
+    public static let automaticEpochs = 15
+    /// The step limit of the automatic schedule (`epochs` and `steps` nil).
+    public static let automaticSteps = 3000
+
+    /// True when a run that has finished `epochsDone` epochs and taken `stepsDone` optimiser steps
+    /// has reached the end of its schedule.
+    public func scheduleEnded(epochsDone: Int, stepsDone: Int) -> Bool {
+        switch (epochs, steps) {
+        case let (e?, s?): return epochsDone >= e || stepsDone >= s
+        case let (e?, nil): return epochsDone >= e
+        case let (nil, s?): return stepsDone >= s
+        case (nil, nil): return epochsDone >= Self.automaticEpochs && stepsDone >= Self.automaticSteps
+        }
+    }
+
+    /// The epochs the schedule allows at `stepsPerEpoch` steps an epoch (for progress displays).
+    public func plannedEpochs(stepsPerEpoch: Int) -> Int {
+        let perEpoch = max(stepsPerEpoch, 1)
+        let bySteps = { (s: Int) in (s + perEpoch - 1) / perEpoch }
+        switch (epochs, steps) {
+        case let (e?, s?): return min(e, bySteps(s))
+        case let (e?, nil): return e
+        case let (nil, s?): return bySteps(s)
+        case (nil, nil): return max(Self.automaticEpochs, bySteps(Self.automaticSteps))
+        }
+    }
+
+    /// An epoch count for code that needs one (tuning rungs): `epochs`, else the automatic limit.
+    public var epochLimit: Int { epochs ?? Self.automaticEpochs }
+
     private enum CodingKeys: String, CodingKey {
-        case model, attention, embeddingSize = "embed", hiddenSize = "hidden", epochs, batchSize = "batch", learningRate = "lr", dropout, wordDropout,
+        case model, attention, embeddingSize = "embed", hiddenSize = "hidden", epochs, steps, minSteps, patienceSteps, smallDevSet,
+            devLossSmoothing, batchSize = "batch", learningRate = "lr", dropout, wordDropout,
             embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, subwords, buckets, classWeights, seed, threads, workers, patience,
             devFraction, clipNorm,
             weightDecay,
@@ -119,7 +172,15 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         attention = try c.decodeIfPresent(AttentionScorer.self, forKey: .attention) ?? defaults.attention
         embeddingSize = try c.decodeIfPresent(Int.self, forKey: .embeddingSize) ?? defaults.embeddingSize
         hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? defaults.hiddenSize
-        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? defaults.epochs
+        // Files written before the step schedule hold an epoch count and stopped on epochs alone.
+        let savedEpochs = try c.decodeIfPresent(Int.self, forKey: .epochs)
+        epochs = savedEpochs ?? defaults.epochs
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps)
+        let legacy = savedEpochs != nil && !c.contains(.minSteps)
+        minSteps = try c.decodeIfPresent(Int.self, forKey: .minSteps) ?? (legacy ? 0 : defaults.minSteps)
+        patienceSteps = try c.decodeIfPresent(Int.self, forKey: .patienceSteps) ?? (legacy ? 0 : defaults.patienceSteps)
+        smallDevSet = try c.decodeIfPresent(Int.self, forKey: .smallDevSet) ?? (legacy ? 0 : defaults.smallDevSet)
+        devLossSmoothing = try c.decodeIfPresent(Double.self, forKey: .devLossSmoothing) ?? defaults.devLossSmoothing
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize
         learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? defaults.learningRate
         dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? defaults.dropout
@@ -162,7 +223,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public func validate() throws(TrainingError) {
         if embeddingSize < 1 { throw .embeddingSize(embeddingSize) }
         if hiddenSize < 1 { throw .hiddenSize(hiddenSize) }
-        if epochs < 1 { throw .epochs(epochs) }
+        if let epochs, epochs < 1 { throw .epochs(epochs) }
+        if let steps, steps < 1 { throw .steps(steps) }
+        if minSteps < 0 { throw .minSteps(minSteps) }
+        if patienceSteps < 0 { throw .patienceSteps(patienceSteps) }
+        if smallDevSet < 0 { throw .smallDevSet(smallDevSet) }
+        if !(devLossSmoothing > 0 && devLossSmoothing <= 1) { throw .devLossSmoothing(devLossSmoothing) }
         if patience < 1 { throw .patience(patience) }
         if batchSize < 1 { throw .batchSize(batchSize) }
         if !(learningRate > 0) || !learningRate.isFinite { throw .learningRate(learningRate) }

@@ -24,6 +24,8 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     /// Distributed runs only: rank 0's seconds in the gradient allreduce, including waiting for
     /// slower ranks.
     public var allreduceSeconds: Double? = nil
+    /// Optimiser steps taken since the run began (the schedule and early stopping count these).
+    public var optimizerSteps: Int? = nil
     /// Training threads, when more than one.
     public var workers: Int? = nil
     /// Seconds since this run's `train` call (tokenizing, the vocabulary and encoding included) at
@@ -51,7 +53,7 @@ public struct EpochRecord: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case epoch, seconds, best, ranks, steps, workers, elapsed
-        case testAccuracy = "test_accuracy"
+        case testAccuracy = "test_accuracy", optimizerSteps = "optimizer_steps"
         case trainLoss = "train_loss", devLoss = "dev_loss", devAccuracy = "dev_accuracy", devMacroF1 = "dev_macro_f1"
         case tokensPerSecond = "tokens_per_s", allreduceSeconds = "allreduce_seconds"
     }

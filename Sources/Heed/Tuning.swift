@@ -235,7 +235,7 @@ public struct Tuner {
         self.workDirectory = workDirectory
     }
 
-    /// Epochs of the first two rungs; the last trains to `base.epochs`.
+    /// Epochs of the first two rungs; the last trains to the end of each trial's schedule.
     static let rungEpochs = [1, 3]
 
     /// How many trials each rung keeps, for `count` trials.
@@ -346,9 +346,17 @@ public struct Tuner {
             return (record, result)
         }
 
-        func run(_ batch: [Int], rung: Int, epochs: Int, stopping: (@Sendable () -> Bool)?) throws {
+        /// The most epochs `trial` may train: its schedule at its own batch size (counted in steps
+        /// unless `base.epochs` fixes it).
+        func epochLimit(_ trial: Int) -> Int {
+            let options = settings[trial].applied(to: base)
+            return options.epochs ?? options.plannedEpochs(stepsPerEpoch: (train.count + options.batchSize - 1) / options.batchSize)
+        }
+
+        func run(_ batch: [Int], rung: Int, epochs: @escaping (Int) -> Int, stopping: (@Sendable () -> Bool)?) throws {
+            let targets = batch.map(epochs)
             let outcomes = try concurrentMap(count: batch.count, threads: min(concurrency, batch.count)) { _, k in
-                try advance(batch[k], rung: rung, epochs: epochs, stopping: stopping)
+                try advance(batch[k], rung: rung, epochs: targets[k], stopping: stopping)
             }
             for (trial, outcome) in zip(batch, outcomes) {
                 guard let (record, result) = outcome else { continue }
@@ -362,7 +370,7 @@ public struct Tuner {
         func trainBaseToEnd(_ why: String) throws -> TuningResult {
             note?(why + " Training the base settings once, to the end, instead.")
             stopFlag.reset()
-            try run([0], rung: 0, epochs: base.epochs, stopping: userStop)
+            try run([0], rung: 0, epochs: epochLimit, stopping: userStop)
             guard records[0] != nil, results[0] != nil else { throw HeedError.tuningStopped }
             records[0]!.status = "best"
             return try finish(best: 0, records: records, results: results, dev: dev, cutShort: stopFlag.isSet, budgetTooSmall: true)
@@ -373,7 +381,7 @@ public struct Tuner {
         if trials == nil, let budget {
             // Measure one epoch of the first pair, then size the search to the budget.
             let first = Array(0..<min(2, settings.count))
-            try run(first, rung: 0, epochs: 1, stopping: stop)
+            try run(first, rung: 0, epochs: { _ in 1 }, stopping: stop)
             let pairSeconds = elapsed()
             if pairSeconds > budget || stopFlag.isSet && !stopFlag.byUser {
                 return try trainBaseToEnd("The budget (\(Int(budget)) s) is too small: one epoch of two trials took \(Int(pairSeconds)) s.")
@@ -383,7 +391,7 @@ public struct Tuner {
             } else {
                 let plan = Self.budgetPlan(
                     firstSeconds: pairSeconds, firstTrials: first.count, concurrency: concurrency,
-                    cores: ProcessInfo.processInfo.activeProcessorCount, budget: budget, finalEpochs: min(base.epochs, 8), cap: cap)
+                    cores: ProcessInfo.processInfo.activeProcessorCount, budget: budget, finalEpochs: min(epochLimit(0), 8), cap: cap)
                 if plan.trials < Self.minimumSearch {
                     return try trainBaseToEnd(
                         "Only \(plan.trials) trials fit the \(Int(budget)) s budget (one epoch took about "
@@ -411,8 +419,8 @@ public struct Tuner {
                 alive = Array(ranked.prefix(keep)).sorted()
                 for t in alive { records[t]!.status = "promoted" }
             }
-            let target = rung < sizes.count - 1 ? min(Self.rungEpochs[rung], base.epochs) : base.epochs
-            let pending = alive.filter { records[$0].map { !$0.stopped && $0.epochs < target } ?? true }
+            let target = { (t: Int) in rung < sizes.count - 1 ? min(Self.rungEpochs[rung], epochLimit(t)) : epochLimit(t) }
+            let pending = alive.filter { t in records[t].map { !$0.stopped && $0.epochs < target(t) } ?? true }
             try run(pending, rung: rung, epochs: target, stopping: stop)
         }
         let scored = records.indices.filter { records[$0] != nil }

@@ -14,8 +14,24 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Attention scorer: linear (w·h+b) or additive (v·tanh(Wh+b)).") var attention = TrainingOptions().attention
     @Option(help: "Embedding size.") var embed = TrainingOptions().embeddingSize
     @Option(help: "LSTM hidden size (per direction).") var hidden = TrainingOptions().hiddenSize
-    @Option(help: "Maximum epochs (early stopping may end sooner).") var epochs = TrainingOptions().epochs
-    @Option(help: "Epochs without dev improvement before stopping.") var patience = TrainingOptions().patience
+    @Option(
+        help: ArgumentHelp(
+            "Maximum epochs (default: \(TrainingOptions.automaticEpochs) epochs or \(TrainingOptions.automaticSteps) optimiser steps, whichever is more).",
+            discussion: "Early stopping usually ends the run sooner. With --steps too, whichever comes first ends it."))
+    var epochs: Int?
+    @Option(help: "Maximum optimiser steps, rounded up to a whole epoch (default: see --epochs).") var steps: Int?
+    @Option(help: "Early stopping never stops before this many optimiser steps.") var minSteps = TrainingOptions().minSteps
+    @Option(help: "Evaluations (one per epoch) without dev progress before stopping; --patience-steps must pass too.")
+    var patience = TrainingOptions().patience
+    @Option(help: "Optimiser steps without dev progress before stopping (as well as --patience evaluations).")
+    var patienceSteps = TrainingOptions().patienceSteps
+    @Option(
+        help: ArgumentHelp(
+            "Dev sets smaller than this many documents also watch their smoothed dev loss.",
+            discussion: "A new low of the running average of the dev loss counts as progress, and accuracy ties go to the lower dev loss."))
+    var smallDevSet = TrainingOptions().smallDevSet
+    @Option(help: "Weight of the newest dev loss in that running average (1 = no smoothing).")
+    var devLossSmoothing = TrainingOptions().devLossSmoothing
     @Option(help: "Documents per batch.") var batch = TrainingOptions().batchSize
     @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate = TrainingOptions().learningRate
     @Option(help: "Dropout after the embedding and before the classifier.") var dropout = TrainingOptions().dropout
@@ -50,7 +66,8 @@ struct TrainingFlags: ParsableArguments {
         var o = TrainingOptions()
         o.model = model
         o.attention = attention
-        o.embeddingSize = embed; o.hiddenSize = hidden; o.epochs = epochs; o.patience = patience; o.batchSize = batch
+        o.embeddingSize = embed; o.hiddenSize = hidden; o.epochs = epochs; o.steps = steps; o.patience = patience; o.batchSize = batch
+        o.minSteps = minSteps; o.patienceSteps = patienceSteps; o.smallDevSet = smallDevSet; o.devLossSmoothing = devLossSmoothing
         o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embeddingInitStd = embedInitStd; o.maxLength = maxLength;
         o.minCount = minCount; o.maxVocabulary = maxVocab
         o.subwords = subwords.range; o.buckets = buckets

@@ -67,7 +67,11 @@ struct Tune: ParsableCommand {
     @Option(help: "Number of trials instead of a time budget: the same seed and count give the same search and model.") var trials: Int?
     @Option(help: "What ranks trials on dev: accuracy, macro-f1 or f1:LABEL.") var metric: DevMetric = .accuracy
     @Option(help: "lstm, attention, bilstm-attention (default) or bilstm.") var model: ModelKind = TrainingOptions().model
-    @Option(help: "Most epochs a trial may train (early stopping usually ends it sooner).") var epochs = TrainingOptions().epochs
+    @Option(
+        help:
+            "Most epochs a trial may train (default: \(TrainingOptions.automaticEpochs) epochs or \(TrainingOptions.automaticSteps) optimiser steps, whichever is more; early stopping usually ends it sooner)."
+    )
+    var epochs: Int?
     @Option(help: "Seed for the settings drawn and for every trial's training.") var seed: UInt64 = TrainingOptions().seed
     @Option(help: "Trials trained at once, one core each (default: the number of cores, at most 8).") var parallel = defaultWorkers
     @Option(name: .shortAndLong, help: "Model file to write.") var output: String
@@ -79,7 +83,7 @@ struct Tune: ParsableCommand {
         if budget != nil && trials != nil { throw ValidationError("give --budget or --trials, not both") }
         if let trials, trials < 1 { throw ValidationError("--trials must be at least 1 (got \(trials))") }
         if parallel < 1 { throw ValidationError("--parallel must be at least 1 (got \(parallel))") }
-        if epochs < 1 { throw ValidationError("--epochs must be at least 1 (got \(epochs))") }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1 (got \(epochs))") }
         if !(devFraction > 0 && devFraction < 1) { throw ValidationError("--dev-fraction must be between 0 and 1 (got \(devFraction))") }
     }
 

@@ -248,3 +248,107 @@ final class Counter: @unchecked Sendable {
         #expect(epoch == 1 && !FileManager.default.fileExists(atPath: dir + "/m.heed"))
     }
 }
+
+@Suite struct ScheduleTests {
+    /// A large dev set stops as the epoch rule always did: `patience` evaluations without a better
+    /// score, once the step bounds (non-binding at hundreds of steps an epoch) have passed.
+    @Test func largeDevSetsStopOnTheScoreAlone() {
+        var options = TrainingOptions()
+        options.patience = 3
+        var stopping = EarlyStopping(options: options, devDocuments: 1000)
+        #expect(stopping.smoothing == nil)
+        let scores = [0.70, 0.75, 0.74, 0.76, 0.73, 0.80, 0.79, 0.79, 0.79]
+        var stoppedAt: Int?
+        for (k, score) in scores.enumerated() where stoppedAt == nil {
+            // Falling dev loss is ignored on a large dev set.
+            _ = stopping.record(epoch: k + 1, step: 250 * (k + 1), score: score, devLoss: 1 - Double(k) * 0.01)
+            if stopping.stopped { stoppedAt = k + 1 }
+        }
+        #expect(stopping.bestEpoch == 6 && stopping.bestScore == 0.80)
+        #expect(stoppedAt == 9)
+    }
+
+    /// A lucky first evaluation on a 50-document dev set no longer ends the run: the step bounds
+    /// hold, a new low of the smoothed dev loss is progress, and ties go to the lower loss.
+    @Test func smallDevSetsWaitForStepsAndWatchTheSmoothedLoss() {
+        var options = TrainingOptions()
+        (options.patience, options.minSteps, options.patienceSteps, options.devLossSmoothing) = (3, 100, 50, 0.5)
+        var stopping = EarlyStopping(options: options, devDocuments: 50)
+        #expect(stopping.smoothing == 0.5)
+        // 14 steps an epoch; accuracy peaks at once, the loss keeps falling until epoch 6.
+        let losses = [0.69, 0.66, 0.62, 0.58, 0.55, 0.53, 0.60, 0.70, 0.80, 0.90, 1.0, 1.1]
+        var kept: [Int] = []
+        var stoppedAt: Int?
+        for (k, loss) in losses.enumerated() where stoppedAt == nil {
+            if stopping.record(epoch: k + 1, step: 14 * (k + 1), score: k == 0 ? 0.62 : (k == 4 ? 0.62 : 0.60), devLoss: loss) {
+                kept.append(k + 1)
+            }
+            if stopping.stopped { stoppedAt = k + 1 }
+        }
+        // Epoch 5 ties epoch 1's accuracy at a lower loss and becomes the kept one.
+        #expect(kept == [1, 5])
+        // The smoothed loss last fell at epoch 6 (to 0.556; epoch 7's 0.60 lifts it to 0.578): 3
+        // evaluations and 50 steps later is epoch 10, past the 100-step minimum.
+        #expect(stoppedAt == 10)
+        // The same scores under the epoch rule alone would have stopped at epoch 4, after 56 steps.
+        var plain = EarlyStopping(options: TrainingOptions(), devDocuments: 1000)
+        (plain.minSteps, plain.patienceSteps) = (0, 0)
+        for k in 0..<4 { _ = plain.record(epoch: k + 1, step: 14 * (k + 1), score: k == 0 ? 0.62 : 0.60, devLoss: losses[k]) }
+        #expect(plain.stopped)
+    }
+
+    @Test func theScheduleIsCountedInStepsUnlessEpochsAreFixed() {
+        var options = TrainingOptions()
+        // Automatic: 15 epochs or 3000 steps, whichever is more.
+        #expect(!options.scheduleEnded(epochsDone: 15, stepsDone: 15 * 14))
+        #expect(options.scheduleEnded(epochsDone: 215, stepsDone: 3010))
+        #expect(options.scheduleEnded(epochsDone: 15, stepsDone: 15 * 300))
+        #expect(!options.scheduleEnded(epochsDone: 14, stepsDone: 14 * 300))
+        #expect(options.plannedEpochs(stepsPerEpoch: 14) == 215 && options.plannedEpochs(stepsPerEpoch: 300) == 15)
+        options.epochs = 5
+        #expect(options.scheduleEnded(epochsDone: 5, stepsDone: 70) && options.plannedEpochs(stepsPerEpoch: 14) == 5)
+        options.steps = 40
+        #expect(options.scheduleEnded(epochsDone: 3, stepsDone: 42) && options.plannedEpochs(stepsPerEpoch: 14) == 3)
+        options.epochs = nil
+        #expect(!options.scheduleEnded(epochsDone: 20, stepsDone: 39))
+    }
+
+    /// Options saved before the step schedule keep their epoch rule when a run is resumed.
+    @Test func olderOptionsKeepTheEpochRule() throws {
+        let old = #"{"model":"attention","epochs":15,"patience":3}"#
+        let options = try JSONDecoder().decode(TrainingOptions.self, from: Data(old.utf8))
+        #expect(options.epochs == 15 && options.minSteps == 0 && options.patienceSteps == 0 && options.smallDevSet == 0)
+        let today = try JSONDecoder().decode(TrainingOptions.self, from: JSONEncoder().encode(TrainingOptions()))
+        #expect(today == TrainingOptions())
+    }
+
+    /// A run stopped by the step rule on a small dev set resumes to the same model, bit for bit.
+    @Test func resumingUnderTheStepRuleIsBitIdentical() throws {
+        let (train, _) = try smallTopicCorpus()
+        var options = smallOptions(.attention)
+        (options.epochs, options.steps, options.minSteps, options.patienceSteps, options.patience) = (nil, 45, 10, 10, 1)
+        #expect(train.count / 10 < options.smallDevSet)
+        let dir = NSTemporaryDirectory() + "heed-resume-steps-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let full = try Trainer(options: options).train(train)
+        #expect(full.log.last!.optimizerSteps! >= 10)
+
+        var first = Trainer(options: options)
+        first.output = URL(fileURLWithPath: dir + "/run.heed")
+        let epochs = Counter()
+        first.epochEnded = { _ in epochs.add() }
+        first.shouldStop = { epochs.value >= 1 }
+        #expect(try first.train(train).interrupted)
+        var second = Trainer(options: options)
+        second.resume = Trainer.checkpointURL(for: URL(fileURLWithPath: dir + "/run.heed"))
+        let resumed = try second.train(train)
+        #expect(resumed.log.map(\.devLoss) == full.log.map(\.devLoss) && resumed.log.map(\.best) == full.log.map(\.best))
+        #expect(resumed.log.map(\.optimizerSteps) == full.log.map(\.optimizerSteps))
+        #expect(resumed.bestEpoch == full.bestEpoch)
+        let a = URL(fileURLWithPath: dir + "/a.heed"), b = URL(fileURLWithPath: dir + "/b.heed")
+        try full.classifier.write(to: a)
+        try resumed.classifier.write(to: b)
+        #expect(try Data(contentsOf: a) == Data(contentsOf: b))
+    }
+}

@@ -1,0 +1,57 @@
+/// After each dev evaluation: whether these weights become the kept ones, and whether to stop.
+///
+/// A large dev set stops on its score alone, as it always has: `patience` evaluations without a
+/// better score (and `patienceSteps` steps, `minSteps` in all). A small one (fewer than
+/// `TrainingOptions.smallDevSet` documents) is a coarse judge: 50 documents move accuracy in steps
+/// of 2 points, and one lucky early epoch used to end the run after a few dozen steps. It also counts
+/// a new low of its smoothed dev loss as progress, and breaks ties of the score by the lower dev loss.
+/// Saved in checkpoints, so a resumed run decides exactly as the uninterrupted one.
+struct EarlyStopping: Codable, Sendable, Equatable {
+    var patience: Int
+    var patienceSteps: Int
+    var minSteps: Int
+    /// Weight of the newest dev loss in the running average; nil: the loss is not watched.
+    var smoothing: Double?
+
+    var bestScore = -1.0
+    var bestEpoch = 0
+    /// The kept evaluation's dev loss (breaks score ties on small dev sets).
+    var bestLoss = Double.infinity
+    /// The last evaluation that made progress (a better score, or a new low of the smoothed loss).
+    var progressEpoch = 0
+    var progressStep = 0
+    var smoothedLoss: Double? = nil
+    var lowestSmoothedLoss = Double.infinity
+    var stopped = false
+
+    init(options: TrainingOptions, devDocuments: Int) {
+        patience = options.patience
+        patienceSteps = options.patienceSteps
+        minSteps = options.minSteps
+        smoothing = devDocuments < options.smallDevSet ? options.devLossSmoothing : nil
+    }
+
+    /// Records one evaluation; true when its weights are now the kept ones.
+    mutating func record(epoch: Int, step: Int, score: Double, devLoss: Double?) -> Bool {
+        let loss = devLoss.flatMap { $0.isFinite ? $0 : nil }
+        var improved = score > bestScore
+        if smoothing != nil, score == bestScore, let loss, loss < bestLoss { improved = true }
+        var progress = improved
+        if improved {
+            bestScore = score
+            bestEpoch = epoch
+            bestLoss = loss ?? .infinity
+        }
+        if let alpha = smoothing, let loss {
+            let smoothed = smoothedLoss.map { alpha * loss + (1 - alpha) * $0 } ?? loss
+            smoothedLoss = smoothed
+            if smoothed < lowestSmoothedLoss {
+                lowestSmoothedLoss = smoothed
+                progress = true
+            }
+        }
+        if progress { (progressEpoch, progressStep) = (epoch, step) }
+        stopped = step >= minSteps && epoch - progressEpoch >= patience && step - progressStep >= patienceSteps
+        return improved
+    }
+}
