@@ -15,13 +15,14 @@ struct EarlyStopping: Codable, Sendable, Equatable {
 
     var bestScore = -1.0
     var bestEpoch = 0
-    /// The kept evaluation's dev loss (breaks score ties on small dev sets).
-    var bestLoss = Double.infinity
+    /// The kept evaluation's dev loss (breaks score ties on small dev sets). Optionals rather than
+    /// infinities: the state is saved as JSON, which has none.
+    var bestLoss: Double? = nil
     /// The last evaluation that made progress (a better score, or a new low of the smoothed loss).
     var progressEpoch = 0
     var progressStep = 0
     var smoothedLoss: Double? = nil
-    var lowestSmoothedLoss = Double.infinity
+    var lowestSmoothedLoss: Double? = nil
     var stopped = false
 
     init(options: TrainingOptions, devDocuments: Int) {
@@ -35,17 +36,17 @@ struct EarlyStopping: Codable, Sendable, Equatable {
     mutating func record(epoch: Int, step: Int, score: Double, devLoss: Double?) -> Bool {
         let loss = devLoss.flatMap { $0.isFinite ? $0 : nil }
         var improved = score > bestScore
-        if smoothing != nil, score == bestScore, let loss, loss < bestLoss { improved = true }
+        if smoothing != nil, score == bestScore, let loss, loss < (bestLoss ?? .infinity) { improved = true }
         var progress = improved
         if improved {
             bestScore = score
             bestEpoch = epoch
-            bestLoss = loss ?? .infinity
+            bestLoss = loss
         }
         if let alpha = smoothing, let loss {
             let smoothed = smoothedLoss.map { alpha * loss + (1 - alpha) * $0 } ?? loss
             smoothedLoss = smoothed
-            if smoothed < lowestSmoothedLoss {
+            if smoothed < (lowestSmoothedLoss ?? .infinity) {
                 lowestSmoothedLoss = smoothed
                 progress = true
             }

@@ -306,7 +306,9 @@ public struct Tuner {
         let cap = 81
         var settings = TuningSettings.sample(trials ?? cap, base: base, space: space, ideographic: ideographic, seed: seed)
         var records: [TrialRecord?] = Array(repeating: nil, count: settings.count)
-        var results: [Int: TrainingResult] = [:]
+        // Each trial's log alone: its weights stay in its model file, so the search holds no more
+        // models in memory than it trains at once (keeping every trial's result once took 8 GB).
+        var logs: [Int: [EpochRecord]] = [:]
         let stopFlag = StopFlag()
         let deadline = trials == nil ? budget : nil
         let userStop = shouldStop
@@ -318,7 +320,7 @@ public struct Tuner {
         }
 
         /// Trains `trial` on to `epochs` (from its checkpoint, if it has one) and scores it on dev.
-        func advance(_ trial: Int, rung: Int, epochs: Int, stopping: (@Sendable () -> Bool)?) throws -> (TrialRecord, TrainingResult)? {
+        func advance(_ trial: Int, rung: Int, epochs: Int, stopping: (@Sendable () -> Bool)?) throws -> (TrialRecord, [EpochRecord])? {
             var options = settings[trial].applied(to: base)
             options.epochs = epochs
             options.workers = 1
@@ -343,7 +345,7 @@ public struct Tuner {
                 devAccuracy: evaluation.accuracy, devMacroF1: evaluation.macroF1, score: metric.score(evaluation),
                 seconds: Trainer.seconds(began.duration(to: clock.now)), stopped: finished, status: result.interrupted ? "cut" : "running")
             trialEnded?(record)
-            return (record, result)
+            return (record, result.log)
         }
 
         /// The most epochs `trial` may train: its schedule at its own batch size (counted in steps
@@ -359,9 +361,9 @@ public struct Tuner {
                 try advance(batch[k], rung: rung, epochs: targets[k], stopping: stopping)
             }
             for (trial, outcome) in zip(batch, outcomes) {
-                guard let (record, result) = outcome else { continue }
+                guard let (record, log) = outcome else { continue }
                 records[trial] = record
-                results[trial] = result
+                logs[trial] = log
             }
         }
 
@@ -371,9 +373,9 @@ public struct Tuner {
             note?(why + " Training the base settings once, to the end, instead.")
             stopFlag.reset()
             try run([0], rung: 0, epochs: epochLimit, stopping: userStop)
-            guard records[0] != nil, results[0] != nil else { throw HeedError.tuningStopped }
+            guard records[0] != nil, logs[0] != nil else { throw HeedError.tuningStopped }
             records[0]!.status = "best"
-            return try finish(best: 0, records: records, results: results, dev: dev, cutShort: stopFlag.isSet, budgetTooSmall: true)
+            return try finish(best: 0, records: records, logs: logs, dev: dev, cutShort: stopFlag.isSet, budgetTooSmall: true)
         }
 
         var count = settings.count
@@ -410,13 +412,17 @@ public struct Tuner {
         for (rung, keep) in sizes.enumerated() {
             if stopFlag.isSet { break }
             if rung > 0 {
-                // The best `keep` by score (earlier trial on ties) go on; the rest are dropped.
+                // The best `keep` by score (earlier trial on ties) go on; the rest are dropped. The
+                // base settings (trial 0) always go on: a trial that learns slowly ranks low after a
+                // few epochs, and the search must never end below the settings it started from.
                 let ranked = alive.sorted { (records[$0]!.score, -$0) > (records[$1]!.score, -$1) }
-                for t in ranked.dropFirst(keep) {
+                var survivors = Array(ranked.prefix(keep))
+                if !survivors.contains(0) && ranked.contains(0) { survivors.append(0) }
+                for t in ranked where !survivors.contains(t) {
                     records[t]!.status = "dropped"
                     try? removeTrialFiles(t)
                 }
-                alive = Array(ranked.prefix(keep)).sorted()
+                alive = survivors.sorted()
                 for t in alive { records[t]!.status = "promoted" }
             }
             let target = { (t: Int) in rung < sizes.count - 1 ? min(Self.rungEpochs[rung], epochLimit(t)) : epochLimit(t) }
@@ -428,23 +434,24 @@ public struct Tuner {
             throw HeedError.tuningStopped
         }
         records[best]!.status = "best"
-        return try finish(best: best, records: records, results: results, dev: dev, cutShort: stopFlag.isSet, budgetTooSmall: false)
+        return try finish(best: best, records: records, logs: logs, dev: dev, cutShort: stopFlag.isSet, budgetTooSmall: false)
     }
 
     private func finish(
-        best: Int, records: [TrialRecord?], results: [Int: TrainingResult], dev: [LabelledText], cutShort: Bool, budgetTooSmall: Bool
+        best: Int, records: [TrialRecord?], logs: [Int: [EpochRecord]], dev: [LabelledText], cutShort: Bool, budgetTooSmall: Bool
     ) throws
         -> TuningResult
     {
-        let result = results[best]!
+        // The trial's file holds its kept epoch (written whenever that changed).
+        let trained = try TextClassifier(contentsOf: workDirectory.appendingPathComponent("trial-\(best).heed"))
         var options = records[best]!.settings.applied(to: base)
         options.epochs = base.epochs
         var classifier = TextClassifier(
-            model: result.classifier.box.withModel { $0.clone() }, vocabulary: result.classifier.vocabulary, options: options, calibration: nil)
+            model: trained.box.withModel { $0.clone() }, vocabulary: trained.vocabulary, options: options, calibration: nil)
         classifier.workers = base.workers
         if base.calibration == .temperature { classifier = try classifier.calibrated(on: dev, file: "dev set") }
         return TuningResult(
-            classifier: classifier, log: result.log, trials: records.compactMap { $0 }, best: records[..<best].compactMap { $0 }.count,
+            classifier: classifier, log: logs[best] ?? [], trials: records.compactMap { $0 }, best: records[..<best].compactMap { $0 }.count,
             cutShort: cutShort, budgetTooSmall: budgetTooSmall)
     }
 

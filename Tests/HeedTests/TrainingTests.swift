@@ -252,7 +252,7 @@ final class Counter: @unchecked Sendable {
 @Suite struct ScheduleTests {
     /// A large dev set stops as the epoch rule always did: `patience` evaluations without a better
     /// score, once the step bounds (non-binding at hundreds of steps an epoch) have passed.
-    @Test func largeDevSetsStopOnTheScoreAlone() {
+    @Test func largeDevSetsStopOnTheScoreAlone() throws {
         var options = TrainingOptions()
         options.patience = 3
         var stopping = EarlyStopping(options: options, devDocuments: 1000)
@@ -266,6 +266,10 @@ final class Counter: @unchecked Sendable {
         }
         #expect(stopping.bestEpoch == 6 && stopping.bestScore == 0.80)
         #expect(stoppedAt == 9)
+        // The state goes into every checkpoint as JSON, whatever the dev set's size.
+        let saved = try JSONEncoder().encode(stopping)
+        #expect(try JSONDecoder().decode(EarlyStopping.self, from: saved) == stopping)
+        #expect(try JSONDecoder().decode(EarlyStopping.self, from: JSONEncoder().encode(EarlyStopping(options: options, devDocuments: 10))).smoothing == 0.5)
     }
 
     /// A lucky first evaluation on a 50-document dev set no longer ends the run: the step bounds
