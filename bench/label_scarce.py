@@ -82,6 +82,7 @@ def main():
     ap.add_argument("--score", choices=["pool", "test"], default="pool")
     ap.add_argument("--fasttext", action="store_true", help="also fastText supervised (default settings) on the same draw")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--label", help="how BENCHMARKS names this binary's heed rows, e.g. 'heed, defaults of ff40a66'")
     ap.add_argument("--out")
     args = ap.parse_args()
     candidates = args.candidate if args.candidate is not None else [""]
@@ -113,6 +114,8 @@ def main():
                     t0 = time.time()
                     row = {"corpus": name, "labels": n, "seed": seed, "system": system, "candidate": cand,
                            "score": args.score, "scored_documents": len(scored)}
+                    if system == "heed" and args.label:
+                        row["label"] = args.label
                     if system == "fasttext":
                         row["accuracy"] = fasttext_accuracy(args.heed, train_path, score_path, seed)
                     else:

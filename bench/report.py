@@ -1219,6 +1219,48 @@ def calibration_section():
     return L + footnotes()
 
 
+def label_scarce_section():
+    """Accuracy with few labels on the test sets, from bench/results/label-scarce.json (bench/label_scarce.py
+    --score test): mean ± sd over seeds (the seed draws the labelled documents too) per corpus, label count and
+    system; the newest run of each cell wins."""
+    path = os.path.join(BENCH, "results", "label-scarce.json")
+    if not os.path.exists(path):
+        return []
+    runs = [r for r in json.load(open(path))["runs"] if r.get("score") == "test"]
+    if not runs:
+        return []
+    def name(r):
+        return r.get("label") or ("%s %s" % (r["system"], r["candidate"] or "(defaults)")).strip()
+
+    cells = {}
+    for r in runs:  # later runs replace earlier ones of the same cell
+        cells[(r["corpus"], r["labels"], name(r), r["seed"])] = r
+    systems = []
+    for r in runs:
+        if name(r) not in systems:
+            systems.append(name(r))
+    L = ["## 0d. Few labels (`bench/label_scarce.py --score test`)", "",
+         "N labelled documents drawn from a shipped training set (per label, a shuffle seeded by the run's seed, then "
+         "the label's share of N; `heed train` carves its dev split from them) and scored on the shipped test set; "
+         "fastText supervised on the same documents and Heed's tokens (wordNgrams 2, lr 0.5, epoch 25, one thread). "
+         "Mean ± sd over seeds (n = seeds); each seed draws other documents, so the spread includes the draw. "
+         "Settings were chosen on other training documents (`--score pool`), never on these test sets.", "",
+         "| corpus | labels | system | accuracy | macro-F1 | seeds | measured at |", "|---|---:|---|---:|---:|---:|---|"]
+    for corpus in sorted({c[0] for c in cells}):
+        for n in sorted({c[1] for c in cells if c[0] == corpus}):
+            for system in systems:
+                rs = [cells[c] for c in sorted(cells) if c[:3] == (corpus, n, system)]
+                if not rs:
+                    continue
+                acc = [r["accuracy"] for r in rs]
+                f1 = [r["macro_f1"] for r in rs if r.get("macro_f1") is not None]
+                m, sd = mean_sd(acc)
+                f1s = "%.1f" % (100 * sum(f1) / len(f1)) if f1 else "–"
+                L.append("| %s | %d | %s | %.1f%s | %s | %d | %s |" % (
+                    corpus, n, system, 100 * m, " ± %.1f" % (100 * sd) if sd is not None else "", f1s, len(rs), stamp(prov(rs[-1]))))
+    return L + footnotes()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quality-tune", default=QUALITY_TUNE, metavar="JSON",
@@ -1257,6 +1299,7 @@ def main():
     L += quality_section(ft, prov(date=(ft or {}).get("date"), git=(ft or {}).get("git")) if ft else None)
     L += quality_tune_section(args.quality_tune)
     L += subword_cost_section()
+    L += label_scarce_section()
 
     def part(section, p, what=None):
         """A latest.json part's section with its commit and date under the title (the repository's commit when
