@@ -104,8 +104,11 @@ struct Train: ParsableCommand {
         abstract: "Train a text classifier and write it as one model file.",
         discussion: """
             Builds the vocabulary from TRAIN (or loads --vocab), holds out a dev set unless --dev is \
-            given, trains with Adam on length-bucketed batches, stops early when dev accuracy stops \
-            improving, and keeps the best epoch. --workers threads (default: the cores) share every \
+            given, trains with Adam on length-bucketed batches, stops early when the dev set stops \
+            making progress, and keeps the best epoch. The schedule counts optimiser steps, so a few \
+            hundred documents train long enough: 15 epochs or 3000 steps, whichever is more, unless \
+            --epochs or --steps fix it; early stopping waits --patience evaluations and \
+            --patience-steps steps, never before --min-steps. --workers threads (default: the cores) share every \
             batch. Beside MODEL it writes MODEL.log.jsonl (per epoch: \
             train loss, dev loss, dev accuracy, tokens/s, seconds). Ctrl-C stops after the current \
             batch; MODEL then holds the best model so far, and `--resume MODEL.ckpt` (written after \
