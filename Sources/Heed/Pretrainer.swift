@@ -42,8 +42,12 @@ public struct PretrainingOptions: Codable, Sendable, Equatable {
     public var maxHeldOut = 2000
     /// Gradients are scaled down to at most this global L2 norm before each step.
     public var clipNorm: Float = 5
-    /// BLAS threads.
+    /// BLAS threads (with one worker).
     public var threads = 1
+    /// Training threads, each computing the gradient of its share of every batch on its own
+    /// replica (one BLAS thread each), added in worker order: the same seed and worker count give
+    /// the same encoder whatever the thread timing. Not saved in the checkpoint: a resume uses its own.
+    public var workers = 1
 
     public init() {}
 
@@ -64,6 +68,7 @@ public struct PretrainingOptions: Codable, Sendable, Equatable {
         if !(heldOutFraction > 0 && heldOutFraction < 1) { throw bad("--held-out", "must be between 0 and 1", heldOutFraction) }
         if maxHeldOut < 1 { throw bad("--max-held-out", "must be at least 1", maxHeldOut) }
         if threads < 1 { throw bad("--threads", "must be at least 1", threads) }
+        if workers < 1 { throw bad("--workers", "must be at least 1", workers) }
     }
 
     func config(vocabularySize: Int) -> LanguageModelConfig {
@@ -177,6 +182,7 @@ public struct Pretrainer {
             o.epochs = max(o.epochs, self.options.epochs)
             if let more = self.options.steps { o.steps = max(o.steps ?? more, more) }
             o.threads = self.options.threads
+            o.workers = self.options.workers
             options = o
             tokenizer = try TokenizerSettings(headerFields: Substring(r.state.tokenizer))
             resumed = r
@@ -203,6 +209,11 @@ public struct Pretrainer {
             firstEpoch = resumed.state.epoch + 1
         }
         let metadata = try Self.metadata(vocabulary: data.vocabulary, options: options)
+        // Worker 0 is the model itself (one worker is exactly the single-threaded step); replicas
+        // share its weights, so they need no copy after a resume or an optimiser step.
+        let models = [model] + (1..<options.workers).map { _ in model.replica() }
+        let workerThreads = options.workers > 1 ? BLAS.ThreadScope(1, loops: options.workers) : nil
+        defer { workerThreads?.end() }
         var wroteEncoder = false
         var interrupted = false
         var epoch = firstEpoch - 1
@@ -216,7 +227,7 @@ public struct Pretrainer {
             var shuffler: Rng? = Rng(seed: stream &+ 1)
             // Dropout and candidates from a per-epoch stream, so a resume at an epoch boundary
             // continues bit for bit without saving the generator.
-            model.rng = Rng(seed: stream &+ 2)
+            for (w, m) in models.enumerated() { m.rng = Rng(seed: Trainer.streamSeed(options.seed, epoch: epoch, rank: 0, worker: w) &+ 2) }
             let batches = Bucketing.batches(data.train, size: options.batchSize, shuffle: &shuffler)
             let planned = max(epoch, options.steps.map { min(options.epochs, (($0 - 1) / max(batches.count, 1)) + 1) } ?? options.epochs)
             var lossSum = 0.0, predictions = 0.0, tokens = 0.0
@@ -224,19 +235,14 @@ public struct Pretrainer {
             for (b, indices) in batches.enumerated() {
                 if shouldStop?() == true { interrupted = true; break run }
                 if let deadline, clock.now >= deadline, b > 0 { partial = true; break }
-                let batch = Batch(data.train, indices: indices)
-                model.zeroGrad()
-                let l = model.loss(
-                    ids: batch.ids, lengths: batch.lengths.map(Int.init), batch: batch.count, steps: batch.steps, training: true,
-                    output: .sampled(options.samples))
+                let l = Self.gradient(models, data.train, indices: indices, samples: options.samples)
                 guard l.loss.isFinite else { throw HeedError.nonFinite(epoch: epoch, batch: b + 1, what: "loss") }
                 let norm = model.clipGradNorm(options.clipNorm)
                 guard norm.isFinite else { throw HeedError.nonFinite(epoch: epoch, batch: b + 1, what: "gradient") }
                 adam.step()
-                let n = Double(l.forwardTokens + l.backwardTokens)
-                lossSum += l.loss * n
-                predictions += n
-                tokens += Double(batch.tokens)
+                lossSum += l.loss * l.predictions
+                predictions += l.predictions
+                tokens += l.tokens
                 if let progress {
                     let elapsed = Trainer.seconds(epochStart.duration(to: clock.now))
                     progress(
@@ -281,6 +287,37 @@ public struct Pretrainer {
             model: model, vocabulary: data.vocabulary, log: log, bestEpoch: bestEpoch, unigramPerplexity: data.unigramPerplexity,
             trainLines: data.trainLines, heldOutLines: data.heldOutLines, trainChunks: data.train.count, interrupted: interrupted,
             wroteEncoder: wroteEncoder)
+    }
+
+    /// Leaves the batch's gradient in `models[0]`'s gradients: the batch dealt into one share per
+    /// worker (`DataParallelStep.shares`), each share's loss divided by the whole batch's
+    /// prediction count so the shares' gradients add up to the batch's, added in worker order.
+    /// Each worker samples its own candidates from its own stream.
+    static func gradient(_ models: [LanguageModel], _ train: [EncodedDocument], indices: [Int], samples: Int)
+        -> (loss: Double, predictions: Double, tokens: Double)
+    {
+        let shares = DataParallelStep.shares(indices, workers: models.count)
+        let batches = shares.map { Batch(train, indices: $0) }
+        let bidirectional = models[0].config.bidirectional
+        let divisor: Double? =
+            shares.count == 1
+            ? nil
+            : Double(
+                batches.reduce(0) {
+                    $0 + LanguageModel.targetCount(ids: $1.ids, lengths: $1.lengths.map(Int.init), steps: $1.steps, bidirectional: bidirectional)
+                })
+        // Share w always runs on model w, whichever thread takes it.
+        let parts = concurrentMap(count: batches.count, threads: batches.count) { _, w in
+            let batch = batches[w], m = models[w]
+            m.zeroGrad()
+            return m.loss(
+                ids: batch.ids, lengths: batch.lengths.map(Int.init), batch: batch.count, steps: batch.steps, training: true,
+                output: .sampled(samples), lossDivisor: divisor)
+        }
+        if batches.count > 1 { addGradients(of: models[1..<batches.count].map(\.parameters), into: models[0].parameters) }
+        let predictions = parts.reduce(0.0) { $0 + Double($1.forwardTokens + $1.backwardTokens) }
+        let loss = parts.reduce(0.0) { $0 + $1.loss }
+        return (loss, predictions, Double(batches.reduce(0) { $0 + $1.tokens }))
     }
 
     /// Held-out draw, vocabulary from the training lines alone (so held-out words it lacks are

@@ -40,7 +40,12 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Share of the lines held out for perplexity.") var heldOut = PretrainingOptions().heldOutFraction
     @Option(help: "At most this many held-out lines (perplexity uses the full softmax).") var maxHeldOut = PretrainingOptions().maxHeldOut
     @Option(help: "Random seed (same seed, text and options → identical encoder file).") var seed = PretrainingOptions().seed
-    @Option(help: "BLAS threads.") var threads = PretrainingOptions().threads
+    @Option(help: "BLAS threads, with --workers 1.") var threads = PretrainingOptions().threads
+    @Option(
+        help: ArgumentHelp(
+            "Training threads, each computing its share of every batch (default: the number of cores, at most 8; 1 with --threads above 1).",
+            discussion: "The same seed and worker count give the same encoder on any machine."))
+    var workers: Int?
     @Option(help: ArgumentHelp("Wall-clock limit, e.g. 90s, 10m, 1h: the epoch running then ends early and is scored.", valueName: "DURATION"))
     var budget: WallClockBudget?
     @Option(help: "Continue from a checkpoint (ENCODER.ckpt) on the same text.") var resume: String?
@@ -58,6 +63,7 @@ struct Pretrain: ParsableCommand {
         o.epochs = epochs; o.steps = steps; o.batchSize = batch; o.learningRate = learningRate; o.dropout = dropout
         o.maxLength = maxLength; o.minCount = minCount; o.maxVocabulary = maxVocab; o.samples = samples
         o.heldOutFraction = heldOut; o.maxHeldOut = maxHeldOut; o.seed = seed; o.threads = threads
+        o.workers = workers ?? (threads > 1 ? 1 : defaultWorkers)
         return o
     }
 

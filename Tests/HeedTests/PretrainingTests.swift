@@ -60,6 +60,22 @@ final class BatchCounter: @unchecked Sendable {
         #expect(try !FileManager.default.contentsOfDirectory(atPath: dir.path).contains { $0.contains(".tmp-") })
     }
 
+    /// Two workers: the same run twice is bit-identical; with every word a candidate and no
+    /// dropout the first step's loss is one worker's up to summation order.
+    @Test func workersAreDeterministicAndAddUp() throws {
+        let lines = Array(try pretrainingLines().prefix(40))
+        var o = tinyPretraining(epochs: 1)
+        (o.samples, o.dropout, o.batchSize, o.steps) = (100_000, 0, 10_000, 1)
+        o.workers = 2
+        let a = try Pretrainer(options: o).train(lines), b = try Pretrainer(options: o).train(lines)
+        for (p, q) in zip(a.model.parameters, b.model.parameters) { #expect(p.values == q.values, "\(p.name)") }
+        o.workers = 1
+        let one = try Pretrainer(options: o).train(lines)
+        #expect(a.log[0].optimizerSteps == 1 && one.log[0].optimizerSteps == 1)
+        // Float32 sums of a few hundred log-probabilities in another order.
+        #expect(abs(a.log[0].trainLoss - one.log[0].trainLoss) <= 1e-5 * one.log[0].trainLoss, "\(a.log[0].trainLoss) vs \(one.log[0].trainLoss)")
+    }
+
     @Test func initStartsTheClassifierFromTheEncoder() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("heed-pretrain-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
