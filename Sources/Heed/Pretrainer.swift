@@ -282,7 +282,8 @@ public struct Pretrainer {
             if partial { break }
         }
         if bestEpoch > 0 { best.restore() }
-        try files.writeLog(log, final: true)
+        // A run stopped before its first epoch leaves no files.
+        if !log.isEmpty { try files.writeLog(log, final: true) }
         return PretrainingResult(
             model: model, vocabulary: data.vocabulary, log: log, bestEpoch: bestEpoch, unigramPerplexity: data.unigramPerplexity,
             trainLines: data.trainLines, heldOutLines: data.heldOutLines, trainChunks: data.train.count, interrupted: interrupted,
