@@ -41,7 +41,7 @@ final class RunFiles {
 
     /// The whole log so far (after a resume it starts with the checkpoint's epochs). Best effort
     /// during training: a failed log write must not stop the run; the final one may throw.
-    func writeLog(_ records: [EpochRecord], final: Bool = false) throws {
+    func writeLog<Record: Encodable>(_ records: [Record], final: Bool = false) throws {
         guard let model else { return }
         let text = try records.map { String(decoding: try encoder.encode($0), as: UTF8.self) }.joined(separator: "\n") + "\n"
         if final {

@@ -19,6 +19,10 @@ public struct Trainer {
     public var embeddings: URL?
     /// A prebuilt vocabulary (its tokenizer settings must equal `tokenizer`).
     public var vocabulary: URL?
+    /// A pretrained encoder (`heed pretrain`): the classifier starts from its embedding and LSTM
+    /// and uses its vocabulary and tokenizer (labels still come from the training data). Sizes
+    /// and direction left at their defaults take the encoder's (`adopt`). Ignored when resuming.
+    public var encoder: URL?
     /// Where the model goes. Beside it go `MODEL.log.jsonl` (per epoch, rewritten after every
     /// epoch) and `MODEL.ckpt` (everything needed to resume, after every epoch).
     public var output: URL?
@@ -85,6 +89,8 @@ public struct Trainer {
             let settings = try resumed.settings(path: resume.path, caller: self.options)
             (options, tokenizer, resumedVocabulary) = (settings.options, settings.vocabulary.settings, settings.vocabulary)
         }
+        let pretrained = resumed == nil ? try self.encoder.map(PretrainedEncoder.load) : nil
+        if let pretrained, let url = self.encoder { try adopt(pretrained, path: url.path, options: &options, tokenizer: &tokenizer) }
         try options.validate()
         let clock = ContinuousClock(), started = clock.now
         var monitorSeconds = 0.0
@@ -123,7 +129,9 @@ public struct Trainer {
                     try merged.merge(try TokenCounts.load(bytes: bytes, name: "rank \(r)'s token counts"))
                 }
             }
-            vocabulary = Vocabulary(counts: merged, minCount: options.minCount, maxSize: options.maxVocabulary)
+            vocabulary =
+                pretrained.map { Self.encoderVocabulary($0, labels: merged) }
+                ?? Vocabulary(counts: merged, minCount: options.minCount, maxSize: options.maxVocabulary)
         }
         if ranks > 1 {
             var vocabularyHash = FNV1a()
@@ -147,6 +155,7 @@ public struct Trainer {
         let config = options.classifierConfig(vocabularySize: vocabulary.count, classes: classes)
         try files.checkSpace(for: config)
         let model = Classifier(config: config, seed: options.seed, embeddingStd: options.embeddingInitStd)
+        if let pretrained, let url = self.encoder { try Self.loadEncoder(pretrained, into: model, path: url.path) }
         if let embeddings {
             model.loadPretrained(rows: try PretrainedVectors.load(embeddings, vocabulary: vocabulary, dimension: options.embeddingSize))
         }

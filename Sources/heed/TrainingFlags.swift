@@ -48,6 +48,12 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Rows of the table that subword n-grams hash into (with --subwords).") var buckets = TrainingOptions().buckets
     @Option(help: "Use this vocabulary instead of building one from TRAIN.") var vocab: String?
     @Option(help: "Pretrained word vectors (.vec text format) for the embedding.") var embeddings: String?
+    @Option(
+        name: .customLong("init"),
+        help: ArgumentHelp(
+            "Start from a pretrained encoder (heed pretrain): its embedding, LSTM, vocabulary and tokenizer.",
+            discussion: "--embed, --hidden and --model left at their defaults take the encoder's.", valueName: "ENCODER"))
+    var initEncoder: String?
     @Flag(help: "Weight the loss by inverse class frequency.") var classWeights = false
     @Option(help: "Random seed (same seed and threads → identical model file).") var seed: UInt64 = TrainingOptions().seed
     @Option(help: "BLAS threads, with --workers 1.") var threads = TrainingOptions().threads
@@ -81,6 +87,7 @@ struct TrainingFlags: ParsableArguments {
         var t = Trainer(options: options(model: model), tokenizer: tokenizerOptions.settings())
         t.vocabulary = vocab.map { URL(fileURLWithPath: $0) }
         t.embeddings = embeddings.map { URL(fileURLWithPath: $0) }
+        t.encoder = initEncoder.map { URL(fileURLWithPath: $0) }
         t.resume = resume.map { URL(fileURLWithPath: $0) }
         return t
     }

@@ -1,0 +1,566 @@
+import Foundation
+import HeedNN
+import HeedText
+
+/// Everything that shapes a pretraining run (`heed pretrain`). Stored in the encoder file and the
+/// checkpoint, so a resumed run is the same run.
+public struct PretrainingOptions: Codable, Sendable, Equatable {
+    /// Embedding vector size (the classifier adopting the encoder gets this size).
+    public var embeddingSize = 100
+    /// LSTM hidden size per direction.
+    public var hiddenSize = 128
+    /// Two directions (forward predicts the next token, backward the previous one).
+    public var bidirectional = true
+    /// Passes over the training lines.
+    public var epochs = 10
+    /// The most optimiser steps, rounded up to a whole epoch; nil: `epochs` alone.
+    public var steps: Int? = nil
+    /// Chunks per optimiser step.
+    public var batchSize = 32
+    /// Adam's step size.
+    public var learningRate: Float = 2e-3
+    /// Dropout on the embedded tokens and on the states fed to the output layers.
+    public var dropout: Float = 0.1
+    /// Documents are split into chunks of at most this many tokens (the LSTM reads each chunk on
+    /// its own): long documents would otherwise make a batch as long as its longest one.
+    public var maxLength = 100
+    /// Tokens seen fewer times in the training lines map to `<unk>`.
+    public var minCount = 2
+    /// The most ids the vocabulary may hold, `<pad>` and `<unk>` included.
+    public var maxVocabulary = 30000
+    /// Candidates of the sampled softmax (docs/pretraining.md: K = 512 measured best).
+    public var samples = 512
+    /// Std of the embedding initialisation: the classifier's default, so an encoder's rows start
+    /// at the scale a classifier's would.
+    public var embeddingInitStd: Float = 0.3
+    /// Seeds the weights, the held-out draw, batch order, dropout and the sampled candidates.
+    public var seed: UInt64 = 1
+    /// Share of the lines held out for perplexity (at most `maxHeldOut` lines).
+    public var heldOutFraction = 0.02
+    /// Cap on held-out lines: perplexity uses the full softmax (V·H per token), so a large corpus
+    /// would spend minutes on it every epoch.
+    public var maxHeldOut = 2000
+    /// Gradients are scaled down to at most this global L2 norm before each step.
+    public var clipNorm: Float = 5
+    /// BLAS threads (with one worker).
+    public var threads = 1
+    /// Training threads, each computing the gradient of its share of every batch on its own
+    /// replica (one BLAS thread each), added in worker order: the same seed and worker count give
+    /// the same encoder whatever the thread timing. Not saved in the checkpoint: a resume uses its own.
+    public var workers = 1
+
+    public init() {}
+
+    /// Throws the first option outside its range.
+    public func validate() throws(PretrainingError) {
+        func bad(_ flag: String, _ rule: String, _ value: Any) -> PretrainingError { .option(flag, rule: rule, value: "\(value)") }
+        if embeddingSize < 1 { throw bad("--embed", "must be positive", embeddingSize) }
+        if hiddenSize < 1 { throw bad("--hidden", "must be positive", hiddenSize) }
+        if epochs < 1 { throw bad("--epochs", "must be at least 1", epochs) }
+        if let steps, steps < 1 { throw bad("--steps", "must be at least 1", steps) }
+        if batchSize < 1 { throw bad("--batch", "must be at least 1", batchSize) }
+        if !(learningRate > 0) || !learningRate.isFinite { throw bad("--lr", "must be a positive number", learningRate) }
+        if !(dropout >= 0 && dropout < 1) { throw bad("--dropout", "must be in [0, 1)", dropout) }
+        if maxLength < 2 { throw bad("--max-len", "must be at least 2 (a chunk needs a token to predict)", maxLength) }
+        if minCount < 1 { throw bad("--min-count", "must be at least 1", minCount) }
+        if maxVocabulary < 3 { throw bad("--max-vocab", "must be at least 3", maxVocabulary) }
+        if samples < 1 { throw bad("--samples", "must be at least 1", samples) }
+        if !(heldOutFraction > 0 && heldOutFraction < 1) { throw bad("--held-out", "must be between 0 and 1", heldOutFraction) }
+        if maxHeldOut < 1 { throw bad("--max-held-out", "must be at least 1", maxHeldOut) }
+        if threads < 1 { throw bad("--threads", "must be at least 1", threads) }
+        if workers < 1 { throw bad("--workers", "must be at least 1", workers) }
+    }
+
+    func config(vocabularySize: Int) -> LanguageModelConfig {
+        LanguageModelConfig(vocabSize: vocabularySize, embedDim: embeddingSize, hiddenDim: hiddenSize, bidirectional: bidirectional, dropout: dropout)
+    }
+}
+
+/// Why pretraining cannot run or continue.
+public enum PretrainingError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// An option outside its range (named by its flag).
+    case option(String, rule: String, value: String)
+    /// Fewer than two usable lines: nothing to hold out or nothing to train on.
+    case tooLittleText(String, lines: Int)
+    /// The checkpoint does not belong to this data or is not a pretraining checkpoint.
+    case checkpoint(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .option(flag, rule, value): return "\(flag) \(rule) (got \(value))"
+        case let .tooLittleText(file, lines):
+            return "\(file): \(lines) line\(lines == 1 ? "" : "s") with at least two tokens; pretraining needs at least two (one is held out for perplexity)"
+        case let .checkpoint(path, reason): return "\(path): \(reason)"
+        }
+    }
+}
+
+/// One pretraining epoch, a line of ENCODER.log.jsonl.
+public struct PretrainingRecord: Codable, Sendable, Equatable {
+    public var epoch: Int
+    /// Mean sampled-softmax loss over the epoch's predictions (not comparable with the held-out NLL).
+    public var trainLoss: Double
+    /// exp(mean full-softmax NLL per held-out prediction), both directions: the honest number.
+    public var heldOutPerplexity: Double
+    /// Training tokens per second of the epoch's steps (held-out evaluation not counted).
+    public var tokensPerSecond: Double
+    /// Seconds of the epoch's training steps.
+    public var seconds: Double
+    /// Seconds of the held-out evaluation.
+    public var evaluationSeconds: Double
+    public var optimizerSteps: Int
+    /// True when this epoch became the kept one (lowest held-out perplexity).
+    public var best: Bool
+    /// True when a time budget ended the epoch early (it is then the run's last).
+    public var partial: Bool? = nil
+}
+
+/// What a pretraining run produced.
+public struct PretrainingResult {
+    /// The language model holding the best epoch's weights.
+    public var model: LanguageModel
+    public var vocabulary: Vocabulary
+    public var log: [PretrainingRecord]
+    public var bestEpoch: Int
+    /// Held-out perplexity of an add-one unigram model of the training lines: what the LM must beat.
+    public var unigramPerplexity: Double
+    public var trainLines: Int, heldOutLines: Int, trainChunks: Int
+    public var interrupted: Bool
+    public var wroteEncoder: Bool
+}
+
+/// Trains the classifier's encoder (embedding + (Bi)LSTM) as a language model on unlabelled
+/// lines: the vocabulary from the training lines (as `Trainer` builds it), a seeded held-out
+/// slice scored with the full softmax after every epoch, the best epoch kept, and the encoder
+/// file, log and checkpoint written atomically beside `output`.
+///
+/// It reuses the classifier trainer's pieces (`Bucketing`, per-epoch stream seeds, `AtomicWriter`
+/// files, the checkpoint's tensor layout) rather than its loop: that loop is written against the
+/// classifier's loss, dev metrics and early stopping (see docs/pretraining.md for what unifying
+/// them needs).
+public struct Pretrainer {
+    public var options: PretrainingOptions
+    public var tokenizer: TokenizerSettings
+    /// Where the encoder goes; beside it `ENCODER.log.jsonl` and `ENCODER.ckpt`.
+    public var output: URL?
+    /// Continue from a checkpoint (same lines required); its options win, a larger `epochs` extends.
+    public var resume: URL?
+    public var progress: (@Sendable (TrainingProgress) -> Void)?
+    public var epochEnded: (@Sendable (PretrainingRecord) -> Void)?
+    /// Polled between batches; true stops after the current batch (Ctrl-C).
+    public var shouldStop: (@Sendable () -> Bool)?
+    /// Wall-clock end: the epoch running then ends after its current batch, is scored and may be
+    /// kept; the run ends there.
+    public var deadline: ContinuousClock.Instant?
+
+    public init(options: PretrainingOptions = PretrainingOptions(), tokenizer: TokenizerSettings = .default) {
+        self.options = options
+        self.tokenizer = tokenizer
+    }
+
+    public static func logURL(for encoder: URL) -> URL { RunFiles.logURL(for: encoder) }
+    public static func checkpointURL(for encoder: URL) -> URL { RunFiles.checkpointURL(for: encoder) }
+
+    /// Token chunks of the training and held-out lines.
+    struct Prepared {
+        var vocabulary: Vocabulary
+        var train: [EncodedDocument], heldOut: [EncodedDocument]
+        var trainLines: Int, heldOutLines: Int
+        var dataHash: UInt64
+        var unigramPerplexity: Double
+    }
+
+    public func train(_ documents: [LabelledText], file: String = "training text") throws -> PretrainingResult {
+        let files = RunFiles(model: output)
+        try files.checkWritable()
+        var options = self.options
+        var tokenizer = self.tokenizer
+        var resumed: PretrainCheckpoint.Loaded? = nil
+        if let resume {
+            let r = try PretrainCheckpoint.load(resume.path)
+            var o = r.state.options
+            o.epochs = max(o.epochs, self.options.epochs)
+            if let more = self.options.steps { o.steps = max(o.steps ?? more, more) }
+            o.threads = self.options.threads
+            o.workers = self.options.workers
+            options = o
+            tokenizer = try TokenizerSettings(headerFields: Substring(r.state.tokenizer))
+            resumed = r
+        }
+        try options.validate()
+        let blasScope = BLAS.ThreadScope(options.threads)
+        defer { blasScope.end() }
+        let clock = ContinuousClock()
+
+        let data = try Self.prepare(documents, options: options, tokenizer: tokenizer, file: file)
+        let config = options.config(vocabularySize: data.vocabulary.count)
+        let model = LanguageModel(config: config, seed: options.seed, embeddingStd: options.embeddingInitStd)
+        let adam = Adam(parameters: model.parameters, lr: options.learningRate)
+        let best = ParameterSnapshot(model.parameters)
+        var log: [PretrainingRecord] = []
+        var bestPerplexity = Double.infinity, bestEpoch = 0
+        var firstEpoch = 1
+        if let resumed, let resume {
+            guard resumed.state.dataHash == data.dataHash, resumed.config == config else {
+                throw PretrainingError.checkpoint(path: resume.path, reason: "was written for other text; resume with the same input files")
+            }
+            resumed.restore(model: model, adam: adam, best: best)
+            (log, bestPerplexity, bestEpoch) = (resumed.state.log, resumed.state.bestPerplexity, resumed.state.bestEpoch)
+            firstEpoch = resumed.state.epoch + 1
+        }
+        let metadata = try Self.metadata(vocabulary: data.vocabulary, options: options)
+        // Worker 0 is the model itself (one worker is exactly the single-threaded step); replicas
+        // share its weights, so they need no copy after a resume or an optimiser step.
+        let models = [model] + (1..<options.workers).map { _ in model.replica() }
+        let workerThreads = options.workers > 1 ? BLAS.ThreadScope(1, loops: options.workers) : nil
+        defer { workerThreads?.end() }
+        var wroteEncoder = false
+        var interrupted = false
+        var epoch = firstEpoch - 1
+        func scheduleEnded() -> Bool { epoch >= options.epochs || options.steps.map { adam.steps >= $0 } == true }
+        run: while !scheduleEnded() {
+            // A budget that ran out at an epoch's end ends the run there (this run did an epoch).
+            if let deadline, clock.now >= deadline, epoch >= firstEpoch { break }
+            epoch += 1
+            let epochStart = clock.now
+            let stream = Trainer.streamSeed(options.seed, epoch: epoch, rank: 0)
+            var shuffler: Rng? = Rng(seed: stream &+ 1)
+            // Dropout and candidates from a per-epoch stream, so a resume at an epoch boundary
+            // continues bit for bit without saving the generator.
+            for (w, m) in models.enumerated() { m.rng = Rng(seed: Trainer.streamSeed(options.seed, epoch: epoch, rank: 0, worker: w) &+ 2) }
+            let batches = Bucketing.batches(data.train, size: options.batchSize, shuffle: &shuffler)
+            let planned = max(epoch, options.steps.map { min(options.epochs, (($0 - 1) / max(batches.count, 1)) + 1) } ?? options.epochs)
+            var lossSum = 0.0, predictions = 0.0, tokens = 0.0
+            var partial = false
+            for (b, indices) in batches.enumerated() {
+                if shouldStop?() == true { interrupted = true; break run }
+                if let deadline, clock.now >= deadline, b > 0 { partial = true; break }
+                let l = Self.gradient(models, data.train, indices: indices, samples: options.samples)
+                guard l.loss.isFinite else { throw HeedError.nonFinite(epoch: epoch, batch: b + 1, what: "loss") }
+                let norm = model.clipGradNorm(options.clipNorm)
+                guard norm.isFinite else { throw HeedError.nonFinite(epoch: epoch, batch: b + 1, what: "gradient") }
+                adam.step()
+                lossSum += l.loss * l.predictions
+                predictions += l.predictions
+                tokens += l.tokens
+                if let progress {
+                    let elapsed = Trainer.seconds(epochStart.duration(to: clock.now))
+                    progress(
+                        TrainingProgress(
+                            epoch: epoch, epochs: planned, batch: b + 1, batches: batches.count, loss: lossSum / max(predictions, 1),
+                            tokensPerSecond: tokens / max(elapsed, 1e-9), epochSeconds: elapsed))
+                }
+            }
+            let seconds = Trainer.seconds(epochStart.duration(to: clock.now))
+            let evalStart = clock.now
+            let perplexity = Self.perplexity(model, data.heldOut, batchSize: options.batchSize)
+            let improved = perplexity < bestPerplexity
+            if improved {
+                (bestPerplexity, bestEpoch) = (perplexity, epoch)
+                best.capture()
+                if let output {
+                    try Self.saveEncoder(model, metadata: metadata, perplexity: perplexity, epoch: epoch, to: output)
+                    wroteEncoder = true
+                }
+            }
+            var record = PretrainingRecord(
+                epoch: epoch, trainLoss: lossSum / max(predictions, 1), heldOutPerplexity: perplexity,
+                tokensPerSecond: tokens / max(seconds, 1e-9), seconds: seconds,
+                evaluationSeconds: Trainer.seconds(evalStart.duration(to: clock.now)), optimizerSteps: adam.steps, best: improved)
+            if partial { record.partial = true }
+            log.append(record)
+            try files.writeLog(log)
+            // A partial epoch is not a place a resume could continue from exactly: the previous
+            // checkpoint stays.
+            if !partial, let output {
+                let state = PretrainCheckpoint.State(
+                    epoch: epoch, adamSteps: adam.steps, bestPerplexity: bestPerplexity, bestEpoch: bestEpoch, log: log, dataHash: data.dataHash,
+                    options: options, tokenizer: tokenizer.headerFields)
+                try PretrainCheckpoint.write(to: Self.checkpointURL(for: output).path, model: model, adam: adam, best: best, state: state)
+            }
+            epochEnded?(record)
+            if partial { break }
+        }
+        if bestEpoch > 0 { best.restore() }
+        // A run stopped before its first epoch leaves no files.
+        if !log.isEmpty { try files.writeLog(log, final: true) }
+        return PretrainingResult(
+            model: model, vocabulary: data.vocabulary, log: log, bestEpoch: bestEpoch, unigramPerplexity: data.unigramPerplexity,
+            trainLines: data.trainLines, heldOutLines: data.heldOutLines, trainChunks: data.train.count, interrupted: interrupted,
+            wroteEncoder: wroteEncoder)
+    }
+
+    /// Leaves the batch's gradient in `models[0]`'s gradients: the batch dealt into one share per
+    /// worker (`DataParallelStep.shares`), each share's loss divided by the whole batch's
+    /// prediction count so the shares' gradients add up to the batch's, added in worker order.
+    /// Each worker samples its own candidates from its own stream.
+    static func gradient(_ models: [LanguageModel], _ train: [EncodedDocument], indices: [Int], samples: Int)
+        -> (loss: Double, predictions: Double, tokens: Double)
+    {
+        let shares = DataParallelStep.shares(indices, workers: models.count)
+        let batches = shares.map { Batch(train, indices: $0) }
+        let bidirectional = models[0].config.bidirectional
+        let divisor: Double? =
+            shares.count == 1
+            ? nil
+            : Double(
+                batches.reduce(0) {
+                    $0 + LanguageModel.targetCount(ids: $1.ids, lengths: $1.lengths.map(Int.init), steps: $1.steps, bidirectional: bidirectional)
+                })
+        // Share w always runs on model w, whichever thread takes it.
+        let parts = concurrentMap(count: batches.count, threads: batches.count) { _, w in
+            let batch = batches[w], m = models[w]
+            m.zeroGrad()
+            return m.loss(
+                ids: batch.ids, lengths: batch.lengths.map(Int.init), batch: batch.count, steps: batch.steps, training: true,
+                output: .sampled(samples), lossDivisor: divisor)
+        }
+        if batches.count > 1 { addGradients(of: models[1..<batches.count].map(\.parameters), into: models[0].parameters) }
+        let predictions = parts.reduce(0.0) { $0 + Double($1.forwardTokens + $1.backwardTokens) }
+        let loss = parts.reduce(0.0) { $0 + $1.loss }
+        return (loss, predictions, Double(batches.reduce(0) { $0 + $1.tokens }))
+    }
+
+    /// Held-out draw, vocabulary from the training lines alone (so held-out words it lacks are
+    /// `<unk>`, as they would be for new text), chunks of `maxLength` tokens.
+    static func prepare(_ documents: [LabelledText], options: PretrainingOptions, tokenizer settings: TokenizerSettings, file: String) throws -> Prepared {
+        let tokenizer = try Tokenizer(settings: settings)
+        guard !documents.isEmpty else { throw HeedTextError.noDocuments(file) }
+        var dataHash = FNV1a()
+        for d in documents {
+            dataHash.add(d.text.utf8)
+            dataHash.add([0x0A])
+        }
+        let n = documents.count
+        guard n >= 2 else { throw PretrainingError.tooLittleText(file, lines: n) }
+        let heldOutCount = min(options.maxHeldOut, max(1, Int((Double(n) * options.heldOutFraction).rounded())))
+        var rng = Rng(seed: options.seed &+ 0x9E37_79B9_7F4A_7C15)
+        let heldOutSet = Set(Bucketing.deterministicShuffle(Array(0..<n), &rng).prefix(heldOutCount))
+        var counts = TokenCounts(settings: settings)
+        for (i, doc) in documents.enumerated() where !heldOutSet.contains(i) {
+            counts.addDocument(label: nil)
+            var text = doc.text
+            text.withUTF8 { tokenizer.forEachToken(in: $0) { t, _, _ in counts.add(token: t) } }
+        }
+        let vocabulary = Vocabulary(counts: counts, minCount: options.minCount, maxSize: options.maxVocabulary)
+        var train: [EncodedDocument] = [], heldOut: [EncodedDocument] = []
+        var trainLines = 0, heldOutLines = 0
+        for (i, doc) in documents.enumerated() {
+            let ids = vocabulary.ids(of: doc.text, tokenizer: tokenizer)
+            guard ids.count >= 2 else { continue }
+            let isHeldOut = heldOutSet.contains(i)
+            if isHeldOut { heldOutLines += 1 } else { trainLines += 1 }
+            for start in stride(from: 0, to: ids.count, by: options.maxLength) {
+                let chunk = Array(ids[start..<min(start + options.maxLength, ids.count)])
+                guard chunk.count >= 2 else { continue }  // nothing to predict
+                let encoded = EncodedDocument(ids: chunk, pieces: nil, label: 0, line: doc.line)
+                if isHeldOut { heldOut.append(encoded) } else { train.append(encoded) }
+            }
+        }
+        guard !train.isEmpty, !heldOut.isEmpty else {
+            throw PretrainingError.tooLittleText(file, lines: trainLines + heldOutLines)
+        }
+        // Add-one unigram over the ids a prediction can be (1..<V), from the training chunks.
+        var unigram = [Double](repeating: 1, count: vocabulary.count)
+        unigram[0] = 0
+        for d in train { for id in d.ids { unigram[Int(id)] += 1 } }
+        let total = unigram.reduce(0, +)
+        var nll = 0.0, predictions = 0.0
+        for d in heldOut {
+            for (t, id) in d.ids.enumerated() {
+                // Each token is a target once per direction that can reach it.
+                let times = (t > 0 ? 1.0 : 0) + (options.bidirectional && t + 1 < d.ids.count ? 1.0 : 0)
+                nll -= times * Foundation.log(unigram[Int(id)] / total)
+                predictions += times
+            }
+        }
+        return Prepared(
+            vocabulary: vocabulary, train: train, heldOut: heldOut, trainLines: trainLines, heldOutLines: heldOutLines,
+            dataHash: dataHash.value, unigramPerplexity: Foundation.exp(nll / max(predictions, 1)))
+    }
+
+    /// Full-softmax perplexity over the held-out chunks (both directions), in a fixed batch order.
+    static func perplexity(_ model: LanguageModel, _ docs: [EncodedDocument], batchSize: Int) -> Double {
+        var noShuffle: Rng? = nil
+        var nll = 0.0, count = 0
+        for indices in Bucketing.batches(docs, size: batchSize, shuffle: &noShuffle) {
+            let batch = Batch(docs, indices: indices)
+            let l = model.evaluate(ids: batch.ids, lengths: batch.lengths.map(Int.init), batch: batch.count, steps: batch.steps)
+            nll += l.forwardNLL + l.backwardNLL
+            count += l.forwardTokens + l.backwardTokens
+        }
+        return Foundation.exp(nll / Double(max(count, 1)))
+    }
+
+    /// The encoder file's entries beside the LM's own: the vocabulary in the classifier file's
+    /// keys and form, so `heed train --init` reads it the same way.
+    static func metadata(vocabulary: Vocabulary, options: PretrainingOptions) throws -> [String: String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return [
+            TextClassifier.metadataKeys.tokenizer: vocabulary.settings.headerFields,
+            TextClassifier.metadataKeys.vocabulary: String(decoding: try encoder.encode(Array(vocabulary.allTokens.dropFirst(2))), as: UTF8.self),
+            PretrainedEncoder.optionsKey: String(decoding: try encoder.encode(options), as: UTF8.self),
+        ]
+    }
+
+    static func saveEncoder(_ model: LanguageModel, metadata: [String: String], perplexity: Double, epoch: Int, to url: URL) throws {
+        var meta = metadata
+        meta["heed.held_out_perplexity"] = String(perplexity)
+        meta["heed.epoch"] = String(epoch)
+        do { try LanguageModelFile.save(model, to: url, metadata: meta) } catch {
+            if case let .io(_, reason) = error { throw HeedTextError.writeFailed(url.path, reason: reason) }
+            throw error
+        }
+    }
+}
+
+/// A pretrained encoder file read for `heed train --init`: the language model and the vocabulary
+/// it was trained with.
+public struct PretrainedEncoder {
+    static let optionsKey = "heed.pretraining"
+    public var model: LanguageModel
+    /// The encoder's words (ids 2...) in id order, and the tokenizer that made them.
+    public var tokens: [String]
+    public var settings: TokenizerSettings
+
+    public static func load(_ url: URL) throws -> PretrainedEncoder {
+        let path = url.path
+        guard FileManager.default.fileExists(atPath: path) else { throw HeedTextError.fileNotFound(path) }
+        let loaded: (model: LanguageModel, metadata: [String: String])
+        do { loaded = try LanguageModelFile.load(from: url) } catch { throw HeedError.modelMismatch("\(path): \(error)") }
+        let (model, meta) = loaded
+        guard let header = meta[TextClassifier.metadataKeys.tokenizer], let json = meta[TextClassifier.metadataKeys.vocabulary],
+            let tokens = try? JSONDecoder().decode([String].self, from: Data(json.utf8))
+        else {
+            throw HeedError.modelMismatch("\(path): the encoder file has no vocabulary (heed.tokenizer and heed.vocabulary); write it with heed pretrain")
+        }
+        let settings: TokenizerSettings
+        do { settings = try TokenizerSettings(headerFields: Substring(header)) } catch { throw HeedError.modelMismatch("\(path): \(error)") }
+        guard tokens.count + 2 == model.config.vocabSize else {
+            throw HeedError.modelMismatch("\(path): the vocabulary has \(tokens.count + 2) entries but the embedding has \(model.config.vocabSize) rows")
+        }
+        return PretrainedEncoder(model: model, tokens: tokens, settings: settings)
+    }
+}
+
+/// Everything needed to continue pretraining where an epoch ended: weights, Adam moments, the
+/// best weights and the log, in the classifier checkpoint's tensor layout (`adam.m.`, `adam.v.`,
+/// `best.` prefixes). The random streams are per epoch, so no generator state is saved.
+enum PretrainCheckpoint {
+    static let format = "heed-lm-checkpoint"
+    static let stateKey = "heed.checkpoint"
+
+    struct State: Codable {
+        var epoch: Int
+        var adamSteps: Int
+        var bestPerplexity: Double
+        var bestEpoch: Int
+        var log: [PretrainingRecord]
+        var dataHash: UInt64
+        var options: PretrainingOptions
+        var tokenizer: String
+    }
+
+    struct Loaded {
+        var config: LanguageModelConfig
+        var state: State
+        var tensors: [String: NamedTensor]
+
+        func restore(model: LanguageModel, adam: Adam, best: ParameterSnapshot) {
+            for p in model.parameters { tensors[p.name]!.values.withUnsafeBufferPointer { p.value.update(from: $0.baseAddress!, count: p.count) } }
+            adam.restore(
+                Adam.State(
+                    steps: state.adamSteps,
+                    m: model.parameters.map { tensors["adam.m." + $0.name]!.values },
+                    v: model.parameters.map { tensors["adam.v." + $0.name]!.values }))
+            best.load(model.parameters.map { tensors["best." + $0.name]!.values })
+        }
+    }
+
+    static func write(to path: String, model: LanguageModel, adam: Adam, best: ParameterSnapshot, state: State) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let meta = [
+            "format": format, "config": String(decoding: try encoder.encode(model.config), as: UTF8.self),
+            stateKey: String(decoding: try encoder.encode(state), as: UTF8.self),
+        ]
+        var tensors: [SafeTensors.Source] = []
+        for (i, p) in model.parameters.enumerated() {
+            let (m, v) = adam.moments(i)
+            tensors.append(.init(name: p.name, shape: p.shape, values: p.value))
+            tensors.append(.init(name: "adam.m." + p.name, shape: p.shape, values: m))
+            tensors.append(.init(name: "adam.v." + p.name, shape: p.shape, values: v))
+            tensors.append(.init(name: "best." + p.name, shape: p.shape, values: best.values(i)))
+        }
+        do { try SafeTensors.write(tensors, metadata: meta, to: URL(fileURLWithPath: path)) } catch {
+            if case let .io(_, reason) = error { throw HeedTextError.writeFailed(path, reason: reason) }
+            throw error
+        }
+    }
+
+    static func load(_ path: String) throws -> Loaded {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw HeedTextError.fileNotFound(path) }
+        let tensors: [String: NamedTensor], meta: [String: String]
+        do { (tensors, meta) = try SafeTensors.parse(data) } catch { throw PretrainingError.checkpoint(path: path, reason: "\(error)") }
+        guard meta["format"] == format, let stateText = meta[stateKey], let configText = meta["config"],
+            let state = try? JSONDecoder().decode(State.self, from: Data(stateText.utf8)),
+            let config = try? JSONDecoder().decode(LanguageModelConfig.self, from: Data(configText.utf8))
+        else {
+            throw PretrainingError.checkpoint(path: path, reason: "not a heed pretrain checkpoint (ENCODER.ckpt)")
+        }
+        for (name, shape) in config.tensorShapes {
+            for prefix in ["", "adam.m.", "adam.v.", "best."] where tensors[prefix + name]?.shape != shape {
+                throw PretrainingError.checkpoint(path: path, reason: "tensor \(prefix + name) is missing or has the wrong shape")
+            }
+        }
+        return Loaded(config: config, state: state, tensors: tensors)
+    }
+}
+
+extension Trainer {
+    /// `encoder`'s sizes, direction and tokenizer in place of the options' (`heed train --init`):
+    /// options left at their defaults take the encoder's; anything else set that disagrees is an
+    /// error naming what to change, since the encoder's tensors fix those shapes.
+    func adopt(_ pretrained: PretrainedEncoder, path: String, options: inout TrainingOptions, tokenizer: inout TokenizerSettings) throws {
+        let c = pretrained.model.config, defaults = TrainingOptions()
+        if vocabulary != nil {
+            throw HeedError.modelMismatch("\(path): a pretrained encoder brings its own vocabulary; drop the prebuilt vocabulary (--vocab)")
+        }
+        if embeddings != nil {
+            throw HeedError.modelMismatch("\(path): a pretrained encoder brings its own embedding; drop the pretrained vectors (--embeddings)")
+        }
+        func size(_ value: inout Int, _ encoder: Int, _ what: String, _ flag: String, _ def: Int) throws {
+            guard value != encoder else { return }
+            guard value == def else {
+                throw HeedError.modelMismatch("\(path): the encoder's \(what) is \(encoder), not \(value); leave out \(flag) or pass \(flag) \(encoder)")
+            }
+            value = encoder
+        }
+        try size(&options.embeddingSize, c.embedDim, "embedding size", "--embed", defaults.embeddingSize)
+        try size(&options.hiddenSize, c.hiddenDim, "hidden size", "--hidden", defaults.hiddenSize)
+        if options.model.isBidirectional && !c.bidirectional {
+            guard options.model == defaults.model else {
+                throw HeedError.modelMismatch(
+                    "\(path): the encoder was pretrained one-way (--model lstm), so it cannot start a bidirectional \(options.model.rawValue); use --model attention or lstm")
+            }
+            options.model = .attention
+        }
+        if tokenizer != .default && tokenizer != pretrained.settings {
+            throw HeedError.modelMismatch(
+                "\(path): the encoder's tokenizer differs (\(pretrained.settings.differences(from: tokenizer).joined(separator: ", "))); leave out the tokenizer options")
+        }
+        tokenizer = pretrained.settings
+    }
+
+    /// The encoder's words with the training data's labels (in `Vocabulary.init(counts:)`'s order).
+    static func encoderVocabulary(_ pretrained: PretrainedEncoder, labels counts: TokenCounts) -> Vocabulary {
+        let labels = counts.labelCounts.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        return Vocabulary(settings: pretrained.settings, tokens: pretrained.tokens, labels: labels)
+    }
+
+    static func loadEncoder(_ pretrained: PretrainedEncoder, into model: Classifier, path: String) throws {
+        do { try model.loadEncoder(from: pretrained.model) } catch { throw HeedError.modelMismatch("\(path): \(error)") }
+    }
+}
