@@ -543,13 +543,15 @@ extension Trainer {
         if options.model.isBidirectional && !c.bidirectional {
             guard options.model == defaults.model else {
                 throw HeedError.modelMismatch(
-                    "\(path): the encoder was pretrained one-way (--model lstm), so it cannot start a bidirectional \(options.model.rawValue); use --model attention or lstm")
+                    "\(path): the encoder was pretrained one-way (--model lstm), so it cannot start a bidirectional \(options.model.rawValue); use --model attention or lstm"
+                )
             }
             options.model = .attention
         }
         if tokenizer != .default && tokenizer != pretrained.settings {
             throw HeedError.modelMismatch(
-                "\(path): the encoder's tokenizer differs (\(pretrained.settings.differences(from: tokenizer).joined(separator: ", "))); leave out the tokenizer options")
+                "\(path): the encoder's tokenizer differs (\(pretrained.settings.differences(from: tokenizer).joined(separator: ", "))); leave out the tokenizer options"
+            )
         }
         tokenizer = pretrained.settings
     }

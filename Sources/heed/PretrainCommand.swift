@@ -113,7 +113,9 @@ struct Pretrain: ParsableCommand {
             throw ExitCode(128 + Int32(stopRequested))
         }
         if !quiet, let best = r.log.first(where: { $0.epoch == r.bestEpoch }) {
-            print("\(output): best epoch \(r.bestEpoch) of \(r.log.count), held-out perplexity \(fixed(best.heldOutPerplexity, 2)) (unigram \(fixed(r.unigramPerplexity, 2)))")
+            print(
+                "\(output): best epoch \(r.bestEpoch) of \(r.log.count), held-out perplexity \(fixed(best.heldOutPerplexity, 2)) (unigram \(fixed(r.unigramPerplexity, 2)))"
+            )
         }
     }
 }

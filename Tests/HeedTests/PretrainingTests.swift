@@ -105,7 +105,10 @@ final class BatchCounter: @unchecked Sendable {
         }
 
         // Sizes set to something else conflict; a classifier file is not an encoder.
-        var conflicting = Trainer(options: { var o = options; o.hiddenSize = 32; return o }())
+        var conflicting = Trainer(
+            options: {
+                var o = options; o.hiddenSize = 32; return o
+            }())
         conflicting.encoder = url
         #expect(throws: HeedError.self) { try conflicting.train(train) }
         let model = dir.appendingPathComponent("model.heed")
