@@ -49,6 +49,7 @@ public struct PretrainingOptions: Codable, Sendable, Equatable {
     /// the same encoder whatever the thread timing. Not saved in the checkpoint: a resume uses its own.
     public var workers = 1
 
+    /// The defaults (docs/pretraining.md).
     public init() {}
 
     /// Throws the first option outside its range.
@@ -97,6 +98,7 @@ public enum PretrainingError: Error, CustomStringConvertible, Sendable, Equatabl
 
 /// One pretraining epoch, a line of ENCODER.log.jsonl.
 public struct PretrainingRecord: Codable, Sendable, Equatable {
+    /// The epoch number, from 1.
     public var epoch: Int
     /// Mean sampled-softmax loss over the epoch's predictions (not comparable with the held-out NLL).
     public var trainLoss: Double
@@ -108,6 +110,7 @@ public struct PretrainingRecord: Codable, Sendable, Equatable {
     public var seconds: Double
     /// Seconds of the held-out evaluation.
     public var evaluationSeconds: Double
+    /// Optimiser steps since the run began.
     public var optimizerSteps: Int
     /// True when this epoch became the kept one (lowest held-out perplexity).
     public var best: Bool
@@ -119,13 +122,19 @@ public struct PretrainingRecord: Codable, Sendable, Equatable {
 public struct PretrainingResult {
     /// The language model holding the best epoch's weights.
     public var model: LanguageModel
+    /// The vocabulary built from the training lines (the encoder file carries it).
     public var vocabulary: Vocabulary
+    /// Every epoch's record, those before a resume included (as in the log file).
     public var log: [PretrainingRecord]
+    /// The epoch whose weights `model` holds.
     public var bestEpoch: Int
     /// Held-out perplexity of an add-one unigram model of the training lines: what the LM must beat.
     public var unigramPerplexity: Double
+    /// Lines trained on and held out, and the chunks the training lines were cut into.
     public var trainLines: Int, heldOutLines: Int, trainChunks: Int
+    /// True when `shouldStop` ended the run early.
     public var interrupted: Bool
+    /// True when the run wrote the encoder file to `output`.
     public var wroteEncoder: Bool
 }
 
@@ -139,13 +148,17 @@ public struct PretrainingResult {
 /// classifier's loss, dev metrics and early stopping (see docs/pretraining.md for what unifying
 /// them needs).
 public struct Pretrainer {
+    /// The run's options (when resuming, the checkpoint's win, except a larger `epochs`).
     public var options: PretrainingOptions
+    /// How text is tokenized (stored in the encoder, so `heed train --init` tokenizes alike).
     public var tokenizer: TokenizerSettings
     /// Where the encoder goes; beside it `ENCODER.log.jsonl` and `ENCODER.ckpt`.
     public var output: URL?
     /// Continue from a checkpoint (same lines required); its options win, a larger `epochs` extends.
     public var resume: URL?
+    /// Called between batches with the epoch's progress.
     public var progress: (@Sendable (TrainingProgress) -> Void)?
+    /// Called after every epoch, once its files are written.
     public var epochEnded: (@Sendable (PretrainingRecord) -> Void)?
     /// Polled between batches; true stops after the current batch (Ctrl-C).
     public var shouldStop: (@Sendable () -> Bool)?
@@ -153,12 +166,15 @@ public struct Pretrainer {
     /// kept; the run ends there.
     public var deadline: ContinuousClock.Instant?
 
+    /// A pretrainer that writes no files and reports nothing until `output` and the callbacks are set.
     public init(options: PretrainingOptions = PretrainingOptions(), tokenizer: TokenizerSettings = .default) {
         self.options = options
         self.tokenizer = tokenizer
     }
 
+    /// The log file written beside `encoder`.
     public static func logURL(for encoder: URL) -> URL { RunFiles.logURL(for: encoder) }
+    /// The checkpoint written beside `encoder`.
     public static func checkpointURL(for encoder: URL) -> URL { RunFiles.checkpointURL(for: encoder) }
 
     /// Token chunks of the training and held-out lines.
@@ -170,6 +186,7 @@ public struct Pretrainer {
         var unigramPerplexity: Double
     }
 
+    /// Pretrains on `documents` (labels ignored); `file` names them in messages.
     public func train(_ documents: [LabelledText], file: String = "training text") throws -> PretrainingResult {
         let files = RunFiles(model: output)
         try files.checkWritable()
@@ -419,11 +436,14 @@ public struct Pretrainer {
 /// it was trained with.
 public struct PretrainedEncoder {
     static let optionsKey = "heed.pretraining"
+    /// The language model (embedding, LSTM and output layers).
     public var model: LanguageModel
     /// The encoder's words (ids 2...) in id order, and the tokenizer that made them.
     public var tokens: [String]
+    /// The tokenizer the encoder's vocabulary was built with.
     public var settings: TokenizerSettings
 
+    /// Reads an encoder file written by `heed pretrain`; other files are refused with a message.
     public static func load(_ url: URL) throws -> PretrainedEncoder {
         let path = url.path
         guard FileManager.default.fileExists(atPath: path) else { throw HeedTextError.fileNotFound(path) }

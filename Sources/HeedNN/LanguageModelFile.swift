@@ -57,13 +57,7 @@ public enum LanguageModelFile {
             throw .invalidConfig("config is not valid LanguageModelConfig JSON (\(error))")
         }
         if let p = config.problem { throw .invalidConfig(p) }
-        let expected = config.tensorShapes
-        for (name, shape) in expected {
-            guard let t = tensors[name] else { throw .missingTensor(name) }
-            guard t.shape == shape else { throw .shapeMismatch(tensor: name, expected: shape, found: t.shape) }
-        }
-        let names = Set(expected.map(\.name))
-        if let extra = tensors.keys.sorted().first(where: { !names.contains($0) }) { throw .unexpectedTensor(extra) }
+        try SafeTensors.requireExactly(config.tensorShapes, in: tensors)
         let model = LanguageModel(config: config, seed: 0)
         for p in model.parameters { p.values = tensors[p.name]!.values }
         return (model, meta)

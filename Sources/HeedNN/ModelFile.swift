@@ -58,6 +58,17 @@ public struct NamedTensor: Sendable, Equatable {
 /// Minimal safetensors codec (F32 only): 8-byte little-endian header length N, N bytes of JSON
 /// header, then raw little-endian data. Parsing validates every length before allocating.
 public enum SafeTensors {
+    /// Throws unless `tensors` holds every expected tensor with its shape and nothing else: a file
+    /// is read whole or refused.
+    static func requireExactly(_ expected: [(name: String, shape: [Int])], in tensors: [String: NamedTensor]) throws(ModelFileError) {
+        for (name, shape) in expected {
+            guard let t = tensors[name] else { throw .missingTensor(name) }
+            guard t.shape == shape else { throw .shapeMismatch(tensor: name, expected: shape, found: t.shape) }
+        }
+        let names = Set(expected.map(\.name))
+        if let extra = tensors.keys.sorted().first(where: { !names.contains($0) }) { throw .unexpectedTensor(extra) }
+    }
+
     /// Parses a whole file image. Never reads out of bounds; every failure is a `ModelFileError`.
     public static func parse(_ data: Data) throws(ModelFileError) -> (tensors: [String: NamedTensor], metadata: [String: String]) {
         let size = data.count
@@ -285,13 +296,7 @@ public enum ModelFile {
             throw .invalidConfig("config is not valid ClassifierConfig JSON (\(error))")
         }
         if let p = config.problem { throw .invalidConfig(p) }
-        let expected = config.tensorShapes
-        for (name, shape) in expected {
-            guard let t = tensors[name] else { throw .missingTensor(name) }
-            guard t.shape == shape else { throw .shapeMismatch(tensor: name, expected: shape, found: t.shape) }
-        }
-        let names = Set(expected.map(\.name))
-        if let extra = tensors.keys.sorted().first(where: { !names.contains($0) }) { throw .unexpectedTensor(extra) }
+        try SafeTensors.requireExactly(config.tensorShapes, in: tensors)
         // Every tensor's bytes are present in the file, so the model's allocation is justified.
         let model = Classifier(config: config, seed: 0)
         for p in model.parameters { p.values = tensors[p.name]!.values }

@@ -157,6 +157,21 @@ final class Counter: @unchecked Sendable {
     var value: Int { lock.lock(); defer { lock.unlock() }; return n }
 }
 
+/// Trains into `dir` with `options`, stopped when its first epoch has ended, then resumes from the
+/// checkpoint that epoch wrote: the resumed run's result and that checkpoint.
+func trainInterruptedThenResumed(_ options: TrainingOptions, _ train: [LabelledText], in dir: String) throws -> (TrainingResult, URL) {
+    var first = Trainer(options: options)
+    first.output = URL(fileURLWithPath: dir + "/run.heed")
+    let epochs = Counter()
+    first.epochEnded = { _ in epochs.add() }
+    first.shouldStop = { epochs.value >= 1 }
+    #expect(try first.train(train).interrupted)
+    let checkpoint = Trainer.checkpointURL(for: URL(fileURLWithPath: dir + "/run.heed"))
+    var second = Trainer(options: options)
+    second.resume = checkpoint
+    return (try second.train(train), checkpoint)
+}
+
 @Suite struct ResumeTests {
     /// With subwords too: the lazy optimizer's moments go through the checkpoint at full shape.
     @Test(arguments: [(1, false), (2, false), (2, true)])
@@ -175,16 +190,7 @@ final class Counter: @unchecked Sendable {
         let full = try Trainer(options: options).train(train)
         try full.classifier.write(to: straight)
 
-        var first = Trainer(options: options)
-        first.output = URL(fileURLWithPath: dir + "/run.heed")
-        let epochs = Counter()
-        first.epochEnded = { _ in epochs.add() }
-        first.shouldStop = { epochs.value >= 1 }
-        #expect(try first.train(train).interrupted)
-
-        var second = Trainer(options: options)
-        second.resume = Trainer.checkpointURL(for: URL(fileURLWithPath: dir + "/run.heed"))
-        let resumed = try second.train(train)
+        let (resumed, _) = try trainInterruptedThenResumed(options, train, in: dir)
         let resumedURL = URL(fileURLWithPath: dir + "/resumed.heed")
         try resumed.classifier.write(to: resumedURL)
         #expect(try Data(contentsOf: straight) == Data(contentsOf: resumedURL))
@@ -338,15 +344,7 @@ final class Counter: @unchecked Sendable {
         let full = try Trainer(options: options).train(train)
         #expect(full.log.last!.optimizerSteps! >= 10)
 
-        var first = Trainer(options: options)
-        first.output = URL(fileURLWithPath: dir + "/run.heed")
-        let epochs = Counter()
-        first.epochEnded = { _ in epochs.add() }
-        first.shouldStop = { epochs.value >= 1 }
-        #expect(try first.train(train).interrupted)
-        var second = Trainer(options: options)
-        second.resume = Trainer.checkpointURL(for: URL(fileURLWithPath: dir + "/run.heed"))
-        let resumed = try second.train(train)
+        let (resumed, _) = try trainInterruptedThenResumed(options, train, in: dir)
         #expect(resumed.log.map(\.devLoss) == full.log.map(\.devLoss) && resumed.log.map(\.best) == full.log.map(\.best))
         #expect(resumed.log.map(\.optimizerSteps) == full.log.map(\.optimizerSteps))
         #expect(resumed.bestEpoch == full.bestEpoch)
