@@ -432,6 +432,21 @@ public struct Pretrainer {
     }
 }
 
+extension Pretrainer {
+    /// `documents` without those whose tokens (normalised as `tokenizer` normalises them) equal
+    /// those of one of `excluded`: a test document must never be in the text an encoder learns
+    /// from. Returns the kept documents and how many were dropped.
+    public static func dropping(_ excluded: [LabelledText], from documents: [LabelledText], tokenizer: TokenizerSettings) throws -> (
+        kept: [LabelledText], dropped: Int
+    ) {
+        let tokenizer = try Tokenizer(settings: tokenizer)
+        func key(_ doc: LabelledText) -> [String] { tokenizer.tokenize(doc.text).map(\.text) }
+        let banned = Set(excluded.map(key))
+        let kept = documents.filter { !banned.contains(key($0)) }
+        return (kept, documents.count - kept.count)
+    }
+}
+
 /// A pretrained encoder file read for `heed train --init`: the language model and the vocabulary
 /// it was trained with.
 public struct PretrainedEncoder {

@@ -48,6 +48,11 @@ struct Pretrain: ParsableCommand {
     var workers: Int?
     @Option(help: ArgumentHelp("Wall-clock limit, e.g. 90s, 10m, 1h: the epoch running then ends early and is scored.", valueName: "DURATION"))
     var budget: WallClockBudget?
+    @Option(
+        help: ArgumentHelp(
+            "A file (e.g. a test set) whose documents must not be pretrained on; repeatable.",
+            discussion: "Lines whose tokens equal one of its documents' are dropped, and their count is printed."))
+    var exclude: [String] = []
     @Option(help: "Continue from a checkpoint (ENCODER.ckpt) on the same text.") var resume: String?
     @Flag(help: "No progress output.") var quiet = false
     @OptionGroup var tokenizerOptions: TokenizerOptions
@@ -83,6 +88,14 @@ struct Pretrain: ParsableCommand {
         var docs: [LabelledText] = []
         for path in text { docs += try read(path) }
         let file = text.count == 1 ? text[0] : text.joined(separator: ", ")
+        if !exclude.isEmpty {
+            var excluded: [LabelledText] = []
+            for path in exclude { excluded += try CorpusReader(input.source(path)).readAll() }
+            let (kept, dropped) = try Pretrainer.dropping(excluded, from: docs, tokenizer: tokenizerOptions.settings())
+            docs = kept
+            // Said even with --quiet: it is what keeps a test set out of the encoder.
+            writeStderr("--exclude: dropped \(dropped) line\(dropped == 1 ? "" : "s") of \(file) equal to a document of \(exclude.joined(separator: ", "))\n")
+        }
         var trainer = Pretrainer(options: options, tokenizer: tokenizerOptions.settings())
         trainer.output = URL(fileURLWithPath: output)
         trainer.resume = resume.map { URL(fileURLWithPath: $0) }

@@ -39,6 +39,16 @@ import Testing
         #expect(!scratch.exists("bad.heed"))
     }
 
+    /// `--exclude TEST`: lines equal to a test document are dropped and counted, even with --quiet.
+    @Test func excludedDocumentsAreDroppedAndCounted() throws {
+        let scratch = Scratch()
+        let (text, labelled) = try lines(scratch)
+        let rows = try String(contentsOfFile: labelled, encoding: .utf8).split(separator: "\n")
+        let test = scratch.file("test.tsv", (rows.prefix(3) + ["misc\tnot a line of the text at all"]).joined(separator: "\n") + "\n")
+        let r = try heed(["pretrain", text, "--exclude", test, "-o", scratch.path + "/enc.heed"] + Self.tiny)
+        #expect(r.status == 0 && r.stderr.contains("dropped 3 lines"), "\(r.stderr)")
+    }
+
     @Test func emptyInputIsAClearError() throws {
         let scratch = Scratch()
         let empty = scratch.file("empty.txt", "")

@@ -118,3 +118,18 @@ final class BatchCounter: @unchecked Sendable {
         } throws: { "\($0)".contains("classifier file") }
     }
 }
+
+@Suite struct PretrainingExclusionTests {
+    /// Test documents are matched by their tokens, so case, punctuation and spacing do not let one
+    /// through; a line with other tokens stays.
+    @Test func linesEqualToAnExcludedDocumentAreDropped() throws {
+        let docs = ["A fine film.", "a  FINE film", "Another one", "fine film"].enumerated().map {
+            LabelledText(label: nil, text: $0.element, line: $0.offset + 1)
+        }
+        let test = [LabelledText(label: "pos", text: "A fine film!", line: 1)]
+        let (kept, dropped) = try Pretrainer.dropping(test, from: docs, tokenizer: .default)
+        #expect(dropped == 2 && kept.map(\.text) == ["Another one", "fine film"])
+        #expect(try Pretrainer.dropping([], from: docs, tokenizer: .default).dropped == 0)
+    }
+}
+
