@@ -132,4 +132,3 @@ final class BatchCounter: @unchecked Sendable {
         #expect(try Pretrainer.dropping([], from: docs, tokenizer: .default).dropped == 0)
     }
 }
-
