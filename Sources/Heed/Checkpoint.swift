@@ -33,18 +33,37 @@ struct Checkpoint {
         meta["format"] = "heed-checkpoint"
         meta["config"] = String(decoding: try JSONEncoder().encode(model.config), as: UTF8.self)
         meta[stateKey] = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
+        try writeTensors(model.parameters, adam: adam, best: best, metadata: meta, to: path)
+    }
+
+    /// One training checkpoint's tensors, streamed from the live buffers: each parameter, its Adam
+    /// moments (`adam.m.`, `adam.v.`) and its best weights (`best.`). The classifier's and the
+    /// language model's checkpoints share this layout.
+    static func writeTensors(_ parameters: [Param], adam: Adam, best: ParameterSnapshot, metadata: [String: String], to path: String) throws {
         var tensors: [SafeTensors.Source] = []
-        for (i, p) in model.parameters.enumerated() {
+        for (i, p) in parameters.enumerated() {
             let (m, v) = adam.moments(i)
             tensors.append(.init(name: p.name, shape: p.shape, values: p.value))
             tensors.append(.init(name: "adam.m." + p.name, shape: p.shape, values: m))
             tensors.append(.init(name: "adam.v." + p.name, shape: p.shape, values: v))
             tensors.append(.init(name: "best." + p.name, shape: p.shape, values: best.values(i)))
         }
-        do { try SafeTensors.write(tensors, metadata: meta, to: URL(fileURLWithPath: path)) } catch {
+        do { try SafeTensors.write(tensors, metadata: metadata, to: URL(fileURLWithPath: path)) } catch {
             if case let .io(_, reason) = error { throw HeedTextError.writeFailed(path, reason: reason) }
             throw error
         }
+    }
+
+    /// Puts `writeTensors`' tensors back into `parameters`, `adam` (at `steps`) and `best`; the
+    /// caller has checked every shape.
+    static func restoreTensors(_ tensors: [String: NamedTensor], into parameters: [Param], adam: Adam, steps: Int, best: ParameterSnapshot) {
+        for p in parameters { tensors[p.name]!.values.withUnsafeBufferPointer { p.value.update(from: $0.baseAddress!, count: p.count) } }
+        adam.restore(
+            Adam.State(
+                steps: steps,
+                m: parameters.map { tensors["adam.m." + $0.name]!.values },
+                v: parameters.map { tensors["adam.v." + $0.name]!.values }))
+        best.load(parameters.map { tensors["best." + $0.name]!.values })
     }
 
     struct Loaded {
@@ -92,13 +111,7 @@ extension Checkpoint.Loaded {
 
     /// Puts the weights, Adam moments and best weights back (shapes were checked by `load`).
     func restore(model: Classifier, adam: Adam, best: ParameterSnapshot) {
-        for p in model.parameters { tensors[p.name]!.values.withUnsafeBufferPointer { p.value.update(from: $0.baseAddress!, count: p.count) } }
-        adam.restore(
-            Adam.State(
-                steps: state.adamSteps,
-                m: model.parameters.map { tensors["adam.m." + $0.name]!.values },
-                v: model.parameters.map { tensors["adam.v." + $0.name]!.values }))
-        best.load(model.parameters.map { tensors["best." + $0.name]!.values })
+        Checkpoint.restoreTensors(tensors, into: model.parameters, adam: adam, steps: state.adamSteps, best: best)
     }
 
     /// The early-stopping state to continue with (rebuilt from the older fields for files

@@ -503,13 +503,7 @@ enum PretrainCheckpoint {
         var tensors: [String: NamedTensor]
 
         func restore(model: LanguageModel, adam: Adam, best: ParameterSnapshot) {
-            for p in model.parameters { tensors[p.name]!.values.withUnsafeBufferPointer { p.value.update(from: $0.baseAddress!, count: p.count) } }
-            adam.restore(
-                Adam.State(
-                    steps: state.adamSteps,
-                    m: model.parameters.map { tensors["adam.m." + $0.name]!.values },
-                    v: model.parameters.map { tensors["adam.v." + $0.name]!.values }))
-            best.load(model.parameters.map { tensors["best." + $0.name]!.values })
+            Checkpoint.restoreTensors(tensors, into: model.parameters, adam: adam, steps: state.adamSteps, best: best)
         }
     }
 
@@ -520,18 +514,7 @@ enum PretrainCheckpoint {
             "format": format, "config": String(decoding: try encoder.encode(model.config), as: UTF8.self),
             stateKey: String(decoding: try encoder.encode(state), as: UTF8.self),
         ]
-        var tensors: [SafeTensors.Source] = []
-        for (i, p) in model.parameters.enumerated() {
-            let (m, v) = adam.moments(i)
-            tensors.append(.init(name: p.name, shape: p.shape, values: p.value))
-            tensors.append(.init(name: "adam.m." + p.name, shape: p.shape, values: m))
-            tensors.append(.init(name: "adam.v." + p.name, shape: p.shape, values: v))
-            tensors.append(.init(name: "best." + p.name, shape: p.shape, values: best.values(i)))
-        }
-        do { try SafeTensors.write(tensors, metadata: meta, to: URL(fileURLWithPath: path)) } catch {
-            if case let .io(_, reason) = error { throw HeedTextError.writeFailed(path, reason: reason) }
-            throw error
-        }
+        try Checkpoint.writeTensors(model.parameters, adam: adam, best: best, metadata: meta, to: path)
     }
 
     static func load(_ path: String) throws -> Loaded {
