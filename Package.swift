@@ -65,7 +65,7 @@ let package = Package(
         .target(
             name: "HeedServe",
             dependencies: [
-                "Heed", "HeedReport", .product(name: "Hummingbird", package: "hummingbird"),
+                "Heed", "HeedIO", "HeedReport", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -165,6 +165,13 @@ public struct Pretrainer {
     /// Wall-clock end: the epoch running then ends after its current batch, is scored and may be
     /// kept; the run ends there.
     public var deadline: ContinuousClock.Instant?
+    /// The files the text came from, named in the encoder's provenance (and from there in the
+    /// model card of every classifier started from it).
+    public var sources: [SourceFile] = []
+    /// Files whose documents were dropped from the text, and how many lines that dropped.
+    public var excluded: [SourceFile] = []
+    /// Lines dropped because they equal a document of `excluded`.
+    public var droppedLines = 0
 
     /// A pretrainer that writes no files and reports nothing until `output` and the callbacks are set.
     public init(options: PretrainingOptions = PretrainingOptions(), tokenizer: TokenizerSettings = .default) {
@@ -184,6 +191,9 @@ public struct Pretrainer {
         var trainLines: Int, heldOutLines: Int
         var dataHash: UInt64
         var unigramPerplexity: Double
+        /// `documentKey` of every line read (trained on or held out), sorted, for the encoder file.
+        var lineKeys: [UInt64]
+        var trainTokens: Int
     }
 
     /// Pretrains on `documents` (labels ignored); `file` names them in messages.
@@ -225,7 +235,7 @@ public struct Pretrainer {
             (log, bestPerplexity, bestEpoch) = (resumed.state.log, resumed.state.bestPerplexity, resumed.state.bestEpoch)
             firstEpoch = resumed.state.epoch + 1
         }
-        let metadata = try Self.metadata(vocabulary: data.vocabulary, options: options)
+        let metadata = try Self.metadata(vocabulary: data.vocabulary, options: options, lineKeys: data.lineKeys)
         // Worker 0 is the model itself (one worker is exactly the single-threaded step); replicas
         // share its weights, so they need no copy after a resume or an optimiser step.
         let models = [model] + (1..<options.workers).map { _ in model.replica() }
@@ -272,20 +282,27 @@ public struct Pretrainer {
             let evalStart = clock.now
             let perplexity = Self.perplexity(model, data.heldOut, batchSize: options.batchSize)
             let improved = perplexity < bestPerplexity
-            if improved {
-                (bestPerplexity, bestEpoch) = (perplexity, epoch)
-                best.capture()
-                if let output {
-                    try Self.saveEncoder(model, metadata: metadata, perplexity: perplexity, epoch: epoch, to: output)
-                    wroteEncoder = true
-                }
-            }
             var record = PretrainingRecord(
                 epoch: epoch, trainLoss: lossSum / max(predictions, 1), heldOutPerplexity: perplexity,
                 tokensPerSecond: tokens / max(seconds, 1e-9), seconds: seconds,
                 evaluationSeconds: Trainer.seconds(evalStart.duration(to: clock.now)), optimizerSteps: adam.steps, best: improved)
             if partial { record.partial = true }
             log.append(record)
+            if improved {
+                (bestPerplexity, bestEpoch) = (perplexity, epoch)
+                best.capture()
+                if let output {
+                    let provenance = PretrainingProvenance(
+                        files: sources, excluded: excluded, droppedLines: droppedLines, trainLines: data.trainLines, heldOutLines: data.heldOutLines,
+                        trainTokens: data.trainTokens, heldOutPerplexity: perplexity, unigramPerplexity: data.unigramPerplexity, epoch: epoch,
+                        curve: log.map(PretrainingPoint.init),
+                        options: options)
+                    var meta = metadata
+                    meta[PretrainedEncoder.provenanceKey] = try sortedJSON(provenance)
+                    try Self.saveEncoder(model, metadata: meta, perplexity: perplexity, epoch: epoch, to: output)
+                    wroteEncoder = true
+                }
+            }
             try files.writeLog(log)
             // A partial epoch is not a place a resume could continue from exactly: the previous
             // checkpoint stays.
@@ -353,6 +370,7 @@ public struct Pretrainer {
         let heldOutCount = min(options.maxHeldOut, max(1, Int((Double(n) * options.heldOutFraction).rounded())))
         var rng = Rng(seed: options.seed &+ 0x9E37_79B9_7F4A_7C15)
         let heldOutSet = Set(Bucketing.deterministicShuffle(Array(0..<n), &rng).prefix(heldOutCount))
+        let lineKeys = Array(Set(documents.map { documentKey($0.text, tokenizer: tokenizer) })).sorted()
         var counts = TokenCounts(settings: settings)
         for (i, doc) in documents.enumerated() where !heldOutSet.contains(i) {
             counts.addDocument(label: nil)
@@ -393,7 +411,8 @@ public struct Pretrainer {
         }
         return Prepared(
             vocabulary: vocabulary, train: train, heldOut: heldOut, trainLines: trainLines, heldOutLines: heldOutLines,
-            dataHash: dataHash.value, unigramPerplexity: Foundation.exp(nll / max(predictions, 1)))
+            dataHash: dataHash.value, unigramPerplexity: Foundation.exp(nll / max(predictions, 1)), lineKeys: lineKeys,
+            trainTokens: train.reduce(0) { $0 + $1.ids.count })
     }
 
     /// Full-softmax perplexity over the held-out chunks (both directions), in a fixed batch order.
@@ -411,13 +430,14 @@ public struct Pretrainer {
 
     /// The encoder file's entries beside the LM's own: the vocabulary in the classifier file's
     /// keys and form, so `heed train --init` reads it the same way.
-    static func metadata(vocabulary: Vocabulary, options: PretrainingOptions) throws -> [String: String] {
+    static func metadata(vocabulary: Vocabulary, options: PretrainingOptions, lineKeys: [UInt64]) throws -> [String: String] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return [
             TextClassifier.metadataKeys.tokenizer: vocabulary.settings.headerFields,
             TextClassifier.metadataKeys.vocabulary: String(decoding: try encoder.encode(Array(vocabulary.allTokens.dropFirst(2))), as: UTF8.self),
             PretrainedEncoder.optionsKey: String(decoding: try encoder.encode(options), as: UTF8.self),
+            PretrainedEncoder.lineKeysKey: PretrainedEncoder.encodeKeys(lineKeys),
         ]
     }
 
@@ -440,10 +460,23 @@ extension Pretrainer {
         kept: [LabelledText], dropped: Int
     ) {
         let tokenizer = try Tokenizer(settings: tokenizer)
-        func key(_ doc: LabelledText) -> [String] { tokenizer.tokenize(doc.text).map(\.text) }
-        let banned = Set(excluded.map(key))
-        let kept = documents.filter { !banned.contains(key($0)) }
+        let banned = Set(excluded.map { documentKey($0.text, tokenizer: tokenizer) })
+        let kept = documents.filter { !banned.contains(documentKey($0.text, tokenizer: tokenizer)) }
         return (kept, documents.count - kept.count)
+    }
+
+    /// A 64-bit hash of a text's normalised tokens: two texts that tokenize alike get the same
+    /// key, whatever their spacing. What "equals a test document" means everywhere.
+    static func documentKey(_ text: String, tokenizer: Tokenizer) -> UInt64 {
+        var hash = FNV1a()
+        var text = text
+        text.withUTF8 {
+            tokenizer.forEachToken(in: $0) { token, _, _ in
+                hash.add(token)
+                hash.add([0x1F])
+            }
+        }
+        return hash.value
     }
 }
 
@@ -457,6 +490,39 @@ public struct PretrainedEncoder {
     public var tokens: [String]
     /// The tokenizer the encoder's vocabulary was built with.
     public var settings: TokenizerSettings
+    /// What it was pretrained on (nil for encoders written before provenance was recorded).
+    public var provenance: PretrainingProvenance?
+    /// `Pretrainer.documentKey` of every line it read, sorted (nil for older encoders): how
+    /// `heed train --init --test` proves no test document was in the pretraining text.
+    public var lineKeys: [UInt64]?
+
+    static let provenanceKey = "heed.provenance.pretraining"
+    static let lineKeysKey = "heed.pretraining.line_keys"
+
+    /// Keys as base64 of their little-endian bytes (8 per key): compact in the JSON header.
+    static func encodeKeys(_ keys: [UInt64]) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(keys.count * 8)
+        for k in keys { withUnsafeBytes(of: k.littleEndian) { bytes.append(contentsOf: $0) } }
+        return Data(bytes).base64EncodedString()
+    }
+
+    static func decodeKeys(_ text: String) -> [UInt64]? {
+        guard let data = Data(base64Encoded: text), data.count % 8 == 0 else { return nil }
+        let bytes = [UInt8](data)
+        return stride(from: 0, to: bytes.count, by: 8).map { at in
+            (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) }
+        }
+    }
+
+    /// How many of `documents` the encoder read in pretraining (by `Pretrainer.documentKey`); nil
+    /// when the encoder does not record its lines.
+    public func pretrainedOn(_ documents: [LabelledText]) throws -> Int? {
+        guard let lineKeys else { return nil }
+        let tokenizer = try Tokenizer(settings: settings)
+        let read = Set(lineKeys)
+        return documents.filter { read.contains(Pretrainer.documentKey($0.text, tokenizer: tokenizer)) }.count
+    }
 
     /// Reads an encoder file written by `heed pretrain`; other files are refused with a message.
     public static func load(_ url: URL) throws -> PretrainedEncoder {
@@ -475,7 +541,19 @@ public struct PretrainedEncoder {
         guard tokens.count + 2 == model.config.vocabSize else {
             throw HeedError.modelMismatch("\(path): the vocabulary has \(tokens.count + 2) entries but the embedding has \(model.config.vocabSize) rows")
         }
-        return PretrainedEncoder(model: model, tokens: tokens, settings: settings)
+        var provenance: PretrainingProvenance? = nil
+        if let json = meta[provenanceKey] {
+            guard let p = try? JSONDecoder().decode(PretrainingProvenance.self, from: Data(json.utf8)) else {
+                throw HeedError.modelMismatch("\(path): the \(provenanceKey) entry is not valid")
+            }
+            provenance = p
+        }
+        var lineKeys: [UInt64]? = nil
+        if let text = meta[lineKeysKey] {
+            guard let keys = decodeKeys(text) else { throw HeedError.modelMismatch("\(path): the \(lineKeysKey) entry is not valid") }
+            lineKeys = keys
+        }
+        return PretrainedEncoder(model: model, tokens: tokens, settings: settings, provenance: provenance, lineKeys: lineKeys)
     }
 }
 

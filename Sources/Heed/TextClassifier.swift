@@ -81,6 +81,9 @@ public struct TextClassifier: Sendable {
     /// The temperature fitted by `heed train` or `calibrated(on:)`; nil for models trained with
     /// `calibration: .none` or written before calibration existed.
     public internal(set) var calibration: TemperatureCalibration?
+    /// What the model learnt from besides its labelled file: the pretraining text of its encoder
+    /// and self-training's rounds (empty for a plain run).
+    public internal(set) var provenance = TrainingProvenance()
     /// Divides the logits before every softmax Heed reports (1 without calibration).
     public var temperature: Double { calibration?.temperature ?? 1 }
     /// Threads that prediction and evaluation of many texts split their batches over, each on a
@@ -118,6 +121,7 @@ public struct TextClassifier: Sendable {
             Self.metadataKeys.training: String(decoding: try encoder.encode(options), as: UTF8.self),
         ]
         if let calibration { meta[Self.metadataKeys.calibration] = String(decoding: try encoder.encode(calibration), as: UTF8.self) }
+        if !provenance.isEmpty { meta[Self.provenanceKey] = try sortedJSON(provenance) }
         if let subwords = options.subwordSettings {
             meta[Self.metadataKeys.subwords] = String(decoding: try encoder.encode(SubwordMetadata(subwords)), as: UTF8.self)
         }
@@ -147,6 +151,12 @@ public struct TextClassifier: Sendable {
             calibration = c
         }
         self.init(model: model, vocabulary: vocabulary, options: options, calibration: calibration)
+        if let json = meta[Self.provenanceKey] {
+            guard let p = try? JSONDecoder().decode(TrainingProvenance.self, from: Data(json.utf8)) else {
+                throw HeedError.modelMismatch("\(url.path): the \(Self.provenanceKey) entry is not valid JSON provenance")
+            }
+            provenance = p
+        }
     }
 
     /// Vocabulary and options from a model or checkpoint file's metadata, checked against `config`.

@@ -165,6 +165,7 @@ public struct Trainer {
             ? sizes[3...].map { $0 == 0 ? 0 : Float(Double(globalTrain) / (Double(classes) * $0)) } : nil
 
         var classifier = TextClassifier(model: model, vocabulary: vocabulary, options: options)
+        classifier.provenance.pretraining = pretrained?.provenance ?? resumed?.provenance.pretraining
         classifier.workers = options.workers
         let best = ParameterSnapshot(model.parameters)
         var stopping = EarlyStopping(options: options, devDocuments: globalDev)

@@ -1,5 +1,6 @@
 import Foundation
 import Heed
+import HeedIO
 import Mustache
 
 /// Errors reading the report's side inputs; each names the file (and line).

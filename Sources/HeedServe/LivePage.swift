@@ -1,3 +1,4 @@
+import HeedIO
 import HeedReport
 
 /// `GET /`: one self-contained page (the report's stylesheet, one inline script, no external

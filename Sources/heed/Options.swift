@@ -56,6 +56,14 @@ struct InputOptions: ParsableArguments {
         source.textColumn = textColumn
         return source
     }
+
+    /// Unlabelled text: labels are ignored, so a file without a known extension is plain text
+    /// (one document per line), not tsv.
+    func readUnlabelled(_ path: String) throws -> [LabelledText] {
+        var source = source(path, default: .text)
+        if format == nil, source.format == .tsv, !path.hasSuffix(".tsv") { source.format = .text }
+        return try CorpusReader(source).readAll()
+    }
 }
 
 /// The `--workers` default of every command: the cores this process may use, at most 8.

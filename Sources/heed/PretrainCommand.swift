@@ -76,29 +76,27 @@ struct Pretrain: ParsableCommand {
         do { try options.validate() } catch { throw ValidationError(error.description) }
     }
 
-    /// Labels are ignored, so a file without a known extension is plain text, not tsv.
-    func read(_ path: String) throws -> [LabelledText] {
-        var source = input.source(path, default: .text)
-        if input.format == nil, source.format == .tsv, !path.hasSuffix(".tsv") { source.format = .text }
-        return try CorpusReader(source).readAll()
-    }
-
     func run() throws {
         try FileChecks.checkWritable(output)
         var docs: [LabelledText] = []
-        for path in text { docs += try read(path) }
+        var droppedLines = 0
+        for path in text { docs += try input.readUnlabelled(path) }
         let file = text.count == 1 ? text[0] : text.joined(separator: ", ")
         if !exclude.isEmpty {
             var excluded: [LabelledText] = []
             for path in exclude { excluded += try CorpusReader(input.source(path)).readAll() }
             let (kept, dropped) = try Pretrainer.dropping(excluded, from: docs, tokenizer: tokenizerOptions.settings())
             docs = kept
+            droppedLines = dropped
             // Said even with --quiet: it is what keeps a test set out of the encoder.
             writeStderr("--exclude: dropped \(dropped) line\(dropped == 1 ? "" : "s") of \(file) equal to a document of \(exclude.joined(separator: ", "))\n")
         }
         var trainer = Pretrainer(options: options, tokenizer: tokenizerOptions.settings())
         trainer.output = URL(fileURLWithPath: output)
         trainer.resume = resume.map { URL(fileURLWithPath: $0) }
+        trainer.sources = try text.map(SourceFile.init(path:))
+        trainer.excluded = try exclude.map(SourceFile.init(path:))
+        trainer.droppedLines = droppedLines
         if let budget { trainer.deadline = ContinuousClock.now.advanced(by: .milliseconds(Int64(budget.seconds * 1000))) }
         let display = TrainingDisplay(name: "pretrain", quiet: quiet)
         trainer.progress = display.progress

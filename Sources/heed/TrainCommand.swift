@@ -125,6 +125,7 @@ struct Train: ParsableCommand {
             "Labelled file scored after every epoch, for the log's test_accuracy.",
             discussion: "Watched only: never used to stop early or to choose the kept epoch (that is the dev set's job)."))
     var test: String?
+    @OptionGroup(title: "Unlabelled text") var unlabelledFlags: UnlabelledFlags
     @Flag(help: "No progress output.") var quiet = false
     @Flag(help: "Data-parallel training under mpirun (needs `make build-mpi`); see docs/scale-out.md.") var distributed = false
 
@@ -132,13 +133,31 @@ struct Train: ParsableCommand {
         if distributed && test != nil {
             throw ValidationError("--test is not available with --distributed; evaluate the model afterwards with `heed evaluate`")
         }
+        if distributed && unlabelledFlags.isUsed {
+            throw ValidationError("--semi and --pretrain-epochs do not run under --distributed yet; train on one machine (--workers uses its cores)")
+        }
+        if unlabelledFlags.semi != nil && flags.resume != nil {
+            throw ValidationError("a self-training run cannot be resumed (it writes no checkpoint); start it again without --resume")
+        }
+        if unlabelledFlags.pretrainEpochs != nil && flags.initEncoder != nil {
+            throw ValidationError("--pretrain-epochs pretrains a new encoder; drop --init, or drop --pretrain-epochs to start from --init's encoder")
+        }
+        if unlabelledFlags.pretrainEpochs != nil && flags.resume != nil {
+            throw ValidationError("--resume continues the classifier's run; drop --pretrain-epochs (the run already has its encoder)")
+        }
     }
 
     func run() throws {
         if distributed {
             return try runDistributedTraining(model: model, flags: flags, trainPath: train, output: output, quiet: quiet)
         }
-        let r = try runTraining(model: model, flags: flags, trainPath: train, monitorPath: test, output: output, quiet: quiet, name: model.rawValue)
+        if let encoder = flags.initEncoder, let test, flags.resume == nil {
+            try checkEncoderAgainstTest(encoder, test: try flags.read(test), testPath: test)
+        }
+        let r =
+            unlabelledFlags.isUsed
+            ? try runWithUnlabelledText()
+            : try runTraining(model: model, flags: flags, trainPath: train, monitorPath: test, output: output, quiet: quiet, name: model.rawValue)
         if !quiet {
             let best = r.log.first { $0.epoch == r.bestEpoch }
             print(
@@ -146,5 +165,54 @@ struct Train: ParsableCommand {
             )
             if let c = r.classifier.calibration { print(c.summary) }
         }
+    }
+}
+
+extension Train {
+    /// Training that reads unlabelled text: pretraining first (`--pretrain-epochs`), then plain
+    /// training or self-training (`--semi`), all on the same labelled, dev and test files.
+    func runWithUnlabelledText() throws -> TrainingResult {
+        try FileChecks.checkWritable(output)
+        let trainDocs = try flags.read(train)
+        let devDocs = try flags.dev.map { try flags.read($0) }
+        let testDocs = try test.map { try flags.read($0) }
+        var trainer = flags.trainer(model: model)
+        trainer.output = URL(fileURLWithPath: output)
+        trainer.monitor = testDocs
+        let settings = try flags.initEncoder.map { try PretrainedEncoder.load(URL(fileURLWithPath: $0)).settings } ?? flags.tokenizerOptions.settings()
+        let unlabelled = try readUnlabelledText(
+            unlabelledFlags, input: flags.input, labelled: trainDocs + (devDocs ?? []), test: testDocs, testPath: test, settings: settings, quiet: quiet)
+        if unlabelledFlags.pretrainEpochs != nil {
+            let encoder = try pretrainForTraining(
+                flags: flags, unlabelledFlags: unlabelledFlags, model: model, labelled: trainDocs + (devDocs ?? []), unlabelled: unlabelled,
+                trainPath: train, test: testDocs, testPath: test, output: output, quiet: quiet)
+            trainer.encoder = URL(fileURLWithPath: encoder)
+        }
+        let display = TrainingDisplay(name: model.rawValue, quiet: quiet)
+        trainer.progress = display.progress
+        trainer.epochEnded = display.epoch
+        trainer.shouldStop = { stopRequested != 0 }
+        installInterruptHandler()
+        let result: TrainingResult
+        if unlabelledFlags.semi == .selfTraining {
+            var selfTraining = SelfTraining(trainer: trainer)
+            selfTraining.rounds = unlabelledFlags.rounds
+            selfTraining.threshold = unlabelledFlags.threshold
+            let (quiet, threshold) = (quiet, unlabelledFlags.threshold)
+            // Said even with --quiet only when asked for: the rounds are the run's result.
+            selfTraining.roundEnded = { r in if !quiet { writeStderr(describe(r, threshold: threshold) + "\n") } }
+            let r = try selfTraining.train(trainDocs, unlabelled: unlabelled, dev: devDocs, file: train)
+            if !quiet { note("kept round \(r.keptRound) of \(r.rounds.count - 1) (the one with the best dev accuracy)") }
+            result = r.kept
+        } else {
+            result = try trainer.train(trainDocs, dev: devDocs, file: train)
+        }
+        if result.interrupted {
+            note(
+                result.wroteModel ? "Interrupted; \(output) holds the best model so far." : "Interrupted before the first epoch finished; no model was written."
+            )
+            throw ExitCode(128 + Int32(stopRequested))
+        }
+        return result
     }
 }

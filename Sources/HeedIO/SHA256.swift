@@ -1,5 +1,6 @@
-/// SHA-256 (FIPS 180-4), only to put the inline script's hash in the page's Content-Security-Policy:
-/// with it, a browser runs that one script and nothing else, even if markup ever slipped through.
+/// SHA-256 (FIPS 180-4): the inline script's hash in the report's Content-Security-Policy (with it,
+/// a browser runs that one script and nothing else, even if markup ever slipped through), and the
+/// fingerprints a model's provenance gives of the files it learnt from.
 package enum SHA256 {
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -40,6 +41,12 @@ package enum SHA256 {
             for (i, v) in [a, b, c, d, e, f, g, hh].enumerated() { h[i] = h[i] &+ v }
         }
         return h.flatMap { v in (0..<4).map { UInt8(truncatingIfNeeded: v >> (24 - 8 * UInt32($0))) } }
+    }
+
+    /// Lower-case hex, as `sha256sum` prints it.
+    package static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef")
+        return String(digest(bytes).flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
     }
 
     package static func base64(_ text: String) -> String {

@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import Heed
+
+/// How `heed train` uses unlabelled text (issue 25): task-adaptive pretraining before the
+/// classifier (`--pretrain-epochs`) and self-training during it (`--semi self-training`).
+struct UnlabelledFlags: ParsableArguments {
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "Unlabelled text for --semi and --pretrain-epochs: files or folders, one document per line (.tsv/.csv/.jsonl read as corpora, labels ignored).",
+            discussion: "Lines equal to a labelled or --test document after normalisation are dropped, and their count is printed.",
+            valueName: "FILE"))
+    var unlabelled: [String] = []
+    @Option(help: "Semi-supervised training with the unlabelled text: self-training (pseudo-labels the texts the model is sure of).")
+    var semi: SemiMethod?
+    @Option(help: "Self-training: pseudo-labelling rounds after the supervised one (a round that does not improve dev ends it).")
+    var rounds = 2
+    @Option(help: "Self-training: calibrated probability a prediction needs before its text is taken with that label.")
+    var threshold = 0.9
+    @Option(
+        help: ArgumentHelp(
+            "First pretrain an encoder for N epochs on TRAIN's texts plus --unlabelled, then train from it (as --init would).",
+            discussion: "The encoder is written to MODEL.encoder.heed, with its log and checkpoint."))
+    var pretrainEpochs: Int?
+
+    enum SemiMethod: String, ExpressibleByArgument, CaseIterable {
+        case selfTraining = "self-training"
+    }
+
+    var isUsed: Bool { semi != nil || pretrainEpochs != nil }
+
+    func validate() throws {
+        if !unlabelled.isEmpty && !isUsed {
+            throw ValidationError("--unlabelled is read by --semi self-training or --pretrain-epochs N; add one of them")
+        }
+        if semi != nil && unlabelled.isEmpty {
+            throw ValidationError("--semi self-training needs unlabelled text: add --unlabelled FILE")
+        }
+        if let n = pretrainEpochs, n < 1 { throw ValidationError("--pretrain-epochs must be at least 1 (got \(n))") }
+        if rounds < 1 { throw ValidationError("--rounds must be at least 1 (got \(rounds))") }
+        if !(threshold > 0 && threshold < 1) { throw ValidationError("--threshold must be between 0 and 1 (got \(threshold))") }
+    }
+}
+
+/// The unlabelled lines to use: read, then without those equal to a labelled or test document.
+func readUnlabelledText(
+    _ flags: UnlabelledFlags, input: InputOptions, labelled: [LabelledText], test: [LabelledText]?, testPath: String?, settings: TokenizerSettings, quiet: Bool
+)
+    throws -> [LabelledText]
+{
+    var docs: [LabelledText] = []
+    for path in flags.unlabelled { docs += try input.readUnlabelled(path) }
+    let names = flags.unlabelled.joined(separator: ", ")
+    if let test, let testPath {
+        let (kept, dropped) = try Pretrainer.dropping(test, from: docs, tokenizer: settings)
+        docs = kept
+        // Said even with --quiet: it is what keeps the test set out of training.
+        writeStderr("--unlabelled: dropped \(dropped) line\(dropped == 1 ? "" : "s") of \(names) equal to a document of \(testPath)\n")
+    }
+    let (kept, dropped) = try Pretrainer.dropping(labelled, from: docs, tokenizer: settings)
+    if !quiet && dropped > 0 {
+        note("--unlabelled: dropped \(dropped) line\(dropped == 1 ? "" : "s") equal to a labelled document (they have a label already)")
+    }
+    guard !kept.isEmpty || flags.semi == nil else { throw HeedTextError.noDocuments(names) }
+    return kept
+}
+
+/// `heed train --pretrain-epochs N`: an encoder pretrained on the labelled texts and the
+/// unlabelled ones (test documents dropped), written beside the model; returns its path.
+func pretrainForTraining(
+    flags: TrainingFlags, unlabelledFlags: UnlabelledFlags, model: ModelKind, labelled: [LabelledText], unlabelled: [LabelledText],
+    trainPath: String, test: [LabelledText]?, testPath: String?, output: String, quiet: Bool
+) throws -> String {
+    let path = output + ".encoder.heed"
+    var options = PretrainingOptions()
+    options.epochs = unlabelledFlags.pretrainEpochs ?? options.epochs
+    options.embeddingSize = flags.embed
+    options.hiddenSize = flags.hidden
+    options.bidirectional = model.isBidirectional
+    options.seed = flags.seed
+    options.threads = flags.threads
+    options.workers = flags.workers ?? (flags.threads > 1 ? 1 : defaultWorkers)
+    var text = labelled.map { LabelledText(label: nil, text: $0.text, line: $0.line) } + unlabelled
+    var dropped = 0
+    if let test {
+        (text, dropped) = try Pretrainer.dropping(test, from: text, tokenizer: flags.tokenizerOptions.settings())
+    }
+    var pretrainer = Pretrainer(options: options, tokenizer: flags.tokenizerOptions.settings())
+    pretrainer.output = URL(fileURLWithPath: path)
+    pretrainer.sources = try ([trainPath] + (flags.dev.map { [$0] } ?? []) + unlabelledFlags.unlabelled).map(SourceFile.init(path:))
+    pretrainer.excluded = try (testPath.map { [$0] } ?? []).map(SourceFile.init(path:))
+    pretrainer.droppedLines = dropped
+    let display = TrainingDisplay(name: "pretrain", quiet: quiet)
+    pretrainer.progress = display.progress
+    pretrainer.epochEnded = { r in
+        guard !quiet else { return }
+        if display.live { writeStderr("\r\u{1B}[K") }
+        writeStderr(
+            "pretrain epoch \(r.epoch): held-out perplexity \(fixed(r.heldOutPerplexity, 2)), \(Int(r.tokensPerSecond)) tok/s, \(fixed(r.seconds, 1)) s\(r.best ? " *" : "")\n"
+        )
+    }
+    pretrainer.shouldStop = { stopRequested != 0 }
+    installInterruptHandler()
+    let r = try pretrainer.train(text, file: trainPath)
+    if r.interrupted { throw ExitCode(128 + Int32(stopRequested)) }
+    if !quiet {
+        note(
+            "\(path): encoder pretrained on \(r.trainLines) lines (\(r.heldOutLines) held out), held-out perplexity \(fixed(r.log.first { $0.epoch == r.bestEpoch }?.heldOutPerplexity ?? .nan, 2)) (unigram \(fixed(r.unigramPerplexity, 2)))"
+        )
+    }
+    return path
+}
+
+/// `heed train --init ENCODER --test TEST`: refuses an encoder that read a test document.
+func checkEncoderAgainstTest(_ encoderPath: String, test: [LabelledText], testPath: String) throws {
+    let encoder = try PretrainedEncoder.load(URL(fileURLWithPath: encoderPath))
+    guard let seen = try encoder.pretrainedOn(test) else {
+        note("\(encoderPath) does not record its pretraining text (written by an older heed): cannot check that \(testPath) was kept out of it")
+        return
+    }
+    guard seen == 0 else {
+        throw ValidationError(
+            "\(encoderPath) was pretrained on \(seen) document\(seen == 1 ? "" : "s") of \(testPath): pretrain again with --exclude \(testPath)")
+    }
+}
+
+/// One line per self-training round.
+func describe(_ r: SelfTrainingRound, threshold: Double) -> String {
+    guard r.round > 0 else { return "self-training round 0 (labelled only): dev accuracy \(percent(r.devAccuracy))\(r.kept ? " *" : "")" }
+    let labels = r.byLabel.keys.sorted().map { "\($0) \(r.byLabel[$0]!)" }.joined(separator: ", ")
+    let check =
+        r.confidentDevAccuracy.map { "the labelling model was \(percent($0)) right on the \(percent(r.confidentDevShare ?? 0)) of dev it was that sure of" }
+        ?? "the labelling model was sure of no dev document"
+    return
+        "self-training round \(r.round): took \(r.pseudoLabelled) texts (\(r.confident) at ≥ \(threshold); \(labels.isEmpty ? "none" : labels)); \(check); dev accuracy \(percent(r.devAccuracy))\(r.kept ? " *" : "")"
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// `heed train` with unlabelled text: self-training, task-adaptive pretraining, and the checks
+/// that keep a test document out of everything trained on.
+@Suite struct UnlabelledCommandTests {
+    static let tiny = ["--embed", "8", "--hidden", "8", "--epochs", "1", "--quiet", "--workers", "1"]
+
+    /// 240 Debian lines: the first 120 labelled, the rest as plain text; a test file made of 3
+    /// unlabelled lines and one line of its own (with a label the training file has).
+    func files(_ scratch: Scratch) throws -> (train: String, text: String, test: String) {
+        let tsv = try String(contentsOfFile: "\(repositoryRoot)/corpora/topic-en-debian/train.tsv", encoding: .utf8)
+        let rows = tsv.split(separator: "\n").prefix(240)
+        let text = rows.dropFirst(120).map { $0.split(separator: "\t", maxSplits: 1).last.map(String.init) ?? "" }
+        let test =
+            rows.dropFirst(120).prefix(3).map(String.init) + [
+                (rows.first?.split(separator: "\t").first.map(String.init) ?? "") + "\tnot a line of the text at all"
+            ]
+        return (
+            scratch.file("train.tsv", rows.prefix(120).joined(separator: "\n") + "\n"), scratch.file("text.txt", text.joined(separator: "\n") + "\n"),
+            scratch.file("test.tsv", test.joined(separator: "\n") + "\n")
+        )
+    }
+
+    @Test func selfTrainingDropsTestLinesAndReportsRounds() throws {
+        let scratch = Scratch()
+        let (train, text, test) = try files(scratch)
+        let r = try heed(
+            [
+                "train", train, "--unlabelled", text, "--semi", "self-training", "--rounds", "1", "--threshold", "0.4", "--test", test, "-o",
+                scratch.path + "/m.heed", "--embed", "8", "--hidden", "8", "--epochs", "1", "--workers", "1",
+            ])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("dropped 3 lines"), "\(r.stderr)")
+        #expect(r.stderr.contains("self-training round 1: took"), "\(r.stderr)")
+        #expect(scratch.exists("m.heed") && scratch.exists("m.heed.log.jsonl"))
+    }
+
+    @Test func pretrainEpochsPretrainsThenTrains() throws {
+        let scratch = Scratch()
+        let (train, text, test) = try files(scratch)
+        let r = try heed(["train", train, "--unlabelled", text, "--pretrain-epochs", "1", "--test", test, "-o", scratch.path + "/m.heed"] + Self.tiny)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(scratch.exists("m.heed") && scratch.exists("m.heed.encoder.heed"))
+        // The encoder it wrote kept the test lines out, so --init with the same test passes.
+        let again = try heed(["train", train, "--init", scratch.path + "/m.heed.encoder.heed", "--test", test, "-o", scratch.path + "/n.heed"] + Self.tiny)
+        #expect(again.status == 0, "\(again.stderr)")
+    }
+
+    /// An encoder that read test documents is refused by --init with that test file, before
+    /// anything is written.
+    @Test func initRefusesAnEncoderThatReadTheTestSet() throws {
+        let scratch = Scratch()
+        let (train, text, test) = try files(scratch)
+        let p = try heed(["pretrain", text, "-o", scratch.path + "/enc.heed", "--embed", "8", "--hidden", "8", "--epochs", "1", "--samples", "32", "--quiet"])
+        #expect(p.status == 0, "\(p.stderr)")
+        let r = try heed(["train", train, "--init", scratch.path + "/enc.heed", "--test", test, "-o", scratch.path + "/m.heed"] + Self.tiny)
+        #expect(r.status != 0 && r.stderr.contains("pretrained on 3 documents of") && r.stderr.contains("--exclude"), "\(r.stderr)")
+        #expect(!scratch.exists("m.heed"))
+    }
+
+    @Test func unusableCombinationsAreUsageErrors() throws {
+        let scratch = Scratch()
+        let (train, text, _) = try files(scratch)
+        let out = ["-o", scratch.path + "/m.heed", "--quiet"]
+        let a = try heed(["train", train, "--unlabelled", text] + out)
+        #expect(a.status == 64 && a.stderr.contains("--semi self-training or --pretrain-epochs"), "\(a.stderr)")
+        let b = try heed(["train", train, "--semi", "self-training"] + out)
+        #expect(b.status == 64 && b.stderr.contains("--unlabelled"), "\(b.stderr)")
+        let c = try heed(["train", train, "--unlabelled", text, "--semi", "self-training", "--threshold", "1.5"] + out)
+        #expect(c.status == 64 && c.stderr.contains("--threshold"), "\(c.stderr)")
+        #expect(!scratch.exists("m.heed"))
+    }
+}
