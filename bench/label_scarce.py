@@ -13,6 +13,13 @@ user's run would.
 training set, never on the test set. --score test (for reporting only, after settings are chosen):
 the shipped test set.
 
+Unlabelled text: the training texts not drawn (and, with --score pool, not scored) are written to a
+file that a candidate names as {rest}; the scored file is {scored} (pass it as --test, so
+`heed train` drops any unlabelled line equal to a scored document and says how many). Example:
+    --candidate "--unlabelled {rest} --semi self-training --test {scored}"
+--fasttext-pretrained adds fastText supervised started from skipgram vectors trained on {rest} (plus
+--extra-unlabelled files), fastText's own semi-supervised route.
+
 Every run records the commit it was measured at (bench/provenance.py) and the heed binary's sha256.
 """
 import argparse, hashlib, json, os, random, shlex, statistics, subprocess, sys, tempfile, time
@@ -72,6 +79,51 @@ def fasttext_accuracy(heed, train_path, scored_path, seed):
     return sum(got and got[0] == line.split(" ", 1)[0] for got, line in zip(labels, scored)) / len(scored)
 
 
+def fasttext_pretrained_accuracy(heed, train_path, scored_path, unlabelled_paths, seed, work):
+    """fastText supervised with -pretrainedVectors from a skipgram (dim 100, fastText's defaults
+    otherwise) trained on the unlabelled text, all on Heed's tokens; supervised settings as above."""
+    import fasttext
+
+    text_path = os.path.join(work, "skipgram.txt")
+    with open(text_path, "w", encoding="utf-8") as out:
+        for path in unlabelled_paths:
+            toks = subprocess.run([heed, "tokenize", path, "--format", "text", "--input", "text"], check=True,
+                                  stdout=subprocess.PIPE, text=True).stdout.splitlines()
+            for line in toks:
+                out.write((line.split("\t", 1)[1] if "\t" in line else line) + "\n")
+    sg = fasttext.train_unsupervised(text_path, model="skipgram", dim=100, thread=1, verbose=0, seed=seed)
+    vec_path = os.path.join(work, "skipgram.vec")
+    words = sg.get_words()
+    with open(vec_path, "w", encoding="utf-8") as f:
+        f.write(f"{len(words)} 100\n")
+        for w in words:
+            f.write(w + " " + " ".join(f"{x:.5f}" for x in sg.get_word_vector(w)) + "\n")
+
+    def ft_lines(path):
+        tokens = subprocess.run([heed, "tokenize", path, "--format", "text"], check=True, stdout=subprocess.PIPE,
+                                text=True).stdout.splitlines()
+        return [f"__label__{label} {toks.split(chr(9), 1)[1] if chr(9) in toks else ''}" for toks, (label, _) in
+                zip(tokens, read_tsv(path))]
+
+    ft_train = train_path + ".ftp"
+    with open(ft_train, "w", encoding="utf-8") as f:
+        f.write("\n".join(ft_lines(train_path)) + "\n")
+    model = fasttext.train_supervised(ft_train, seed=seed, thread=1, verbose=0, wordNgrams=2, lr=0.5, epoch=25, dim=100,
+                                      pretrainedVectors=vec_path)
+    scored = ft_lines(scored_path)
+    labels, _ = model.predict([line.split(" ", 1)[1] if " " in line else "" for line in scored])
+    return sum(got and got[0] == line.split(" ", 1)[0] for got, line in zip(labels, scored)) / len(scored)
+
+
+def model_provenance(path):
+    """The model file's heed.provenance entry (safetensors header metadata), {} if none."""
+    import struct
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        meta = json.loads(f.read(n)).get("__metadata__", {})
+    return json.loads(meta.get("heed.provenance", "{}"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--heed", default=".build/release/heed")
@@ -81,6 +133,9 @@ def main():
     ap.add_argument("--candidate", action="append", default=None, help="extra heed train flags ('' = defaults)")
     ap.add_argument("--score", choices=["pool", "test"], default="pool")
     ap.add_argument("--fasttext", action="store_true", help="also fastText supervised (default settings) on the same draw")
+    ap.add_argument("--fasttext-pretrained", action="store_true",
+                    help="also fastText supervised from skipgram vectors trained on {rest} (+ --extra-unlabelled)")
+    ap.add_argument("--extra-unlabelled", nargs="*", default=[], help="more unlabelled text files for --fasttext-pretrained")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--label", help="how BENCHMARKS names this binary's heed rows, e.g. 'heed, defaults of ff40a66'")
     ap.add_argument("--out")
@@ -109,7 +164,14 @@ def main():
                 score_path = os.path.join(work, f"{name}-{n}-{seed}-scored.tsv")
                 write_tsv(train_path, [rows[i] for i in chosen])
                 write_tsv(score_path, scored)
-                runs = [("heed", c) for c in candidates] + ([("fasttext", "")] if args.fasttext else [])
+                scored_texts = {text for _, text in scored}
+                rest_path = os.path.join(work, f"{name}-{n}-{seed}-rest.txt")
+                with open(rest_path, "w", encoding="utf-8") as f:
+                    for i, (_, text) in enumerate(rows):
+                        if i not in taken and text not in scored_texts:
+                            f.write(text + "\n")
+                runs = [("heed", c) for c in candidates] + ([("fasttext", "")] if args.fasttext else []) + \
+                    ([("fasttext-skipgram", "")] if args.fasttext_pretrained else [])
                 for system, cand in runs:
                     t0 = time.time()
                     row = {"corpus": name, "labels": n, "seed": seed, "system": system, "candidate": cand,
@@ -118,14 +180,21 @@ def main():
                         row["label"] = args.label
                     if system == "fasttext":
                         row["accuracy"] = fasttext_accuracy(args.heed, train_path, score_path, seed)
+                    elif system == "fasttext-skipgram":
+                        row["accuracy"] = fasttext_pretrained_accuracy(args.heed, train_path, score_path,
+                                                                       [rest_path] + args.extra_unlabelled, seed, work)
+                        row["unlabelled"] = ["{rest}"] + args.extra_unlabelled
                     else:
                         model = os.path.join(work, "m.heed")
                         cmd = [args.heed, "train", train_path, "--seed", str(seed), "--workers", str(args.workers),
-                               "--quiet", "-o", model] + shlex.split(cand)
+                               "--quiet", "-o", model] + shlex.split(cand.replace("{rest}", rest_path).replace("{scored}", score_path))
                         subprocess.run(cmd, check=True)
                         ev = json.loads(subprocess.run([args.heed, "evaluate", model, score_path, "--json"], check=True,
                                                        stdout=subprocess.PIPE, text=True).stdout)
                         log = [json.loads(l) for l in open(model + ".log.jsonl")]
+                        rounds = (model_provenance(model).get("selfTraining") or {}).get("rounds")
+                        if rounds:
+                            row["self_training_rounds"] = rounds
                         row.update(accuracy=ev["accuracy"], macro_f1=ev.get("macro_f1"), epochs_run=len(log),
                                    steps=log[-1].get("optimizer_steps"),
                                    best_epoch=next((r["epoch"] for r in reversed(log) if r.get("best")), None),
