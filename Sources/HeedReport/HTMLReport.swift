@@ -221,6 +221,7 @@ public struct HTMLReport {
                     title: "Dev accuracy and macro-F1 per epoch", log: log,
                     series: [("dev accuracy", "s3", \.devAccuracy), ("dev macro-F1", "s4", \.devMacroF1)], percentAxis: true),
             ]
+        let pretrainingCurve = classifier.provenance.pretraining.map(Self.pretrainingChart)
         let logNote =
             trainingLog == nil
             ? "No training log found (heed train writes MODEL.log.jsonl; pass it with --log)."
@@ -265,13 +266,14 @@ public struct HTMLReport {
             methodOptions: a.methods.map { MethodOptionView(value: $0.rawValue, text: Self.methodName($0), selected: $0 == defaultMethod) },
             hasMethods: a.methods.count > 1,
             config: fields(classifier.config), options: fields(classifier.options),
+            provenance: Self.provenanceFields(classifier.provenance), hasProvenance: !classifier.provenance.isEmpty,
             documentCount: "\(a.documents.count)", shownCount: "\(a.shown.count)",
             sortName: sorts.first { $0.0 == a.sort }?.1 ?? a.sort.rawValue,
             hasMetrics: ev != nil, accuracy: ev.map { percent($0.accuracy) } ?? "", macroF1: ev.map { percent($0.macroF1) } ?? "",
             correctCount: ev.map { "\($0.correct) of \($0.count)" } ?? "",
             perClass: perClass, manyClasses: labels.count > 4, confusionLabels: labels, confusion: confusion,
             tokenPanels: tokenPanels, tokenRows: tokenRows, tokenNote: tokenNote,
-            hasLog: !charts.isEmpty, charts: charts, logNote: logNote,
+            hasLog: !charts.isEmpty, charts: charts + (pretrainingCurve.map { [$0] } ?? []), logNote: logNote,
             hasCompare: comparison != nil, compareRows: compareRows, compareNote: compareNote,
             hasTuning: !tuningRows.isEmpty, tuningRows: tuningRows, tuningNote: tuningNote,
             faithfulness: faithfulness, hasFaithfulness: !faithfulness.isEmpty,
@@ -469,6 +471,55 @@ public struct HTMLReport {
         }.joined(separator: ",\n")
         out += "}}"
         return scriptSafeJSON(out)
+    }
+
+    // MARK: Provenance
+
+    /// The model card's lines on what the model learnt from beyond its labelled file.
+    static func provenanceFields(_ p: TrainingProvenance) -> [KeyValue] {
+        var rows: [KeyValue] = []
+        func file(_ f: SourceFile) -> String {
+            f.sha256.isEmpty ? "\(f.path) (standard input)" : "\(f.path) (SHA-256 \(f.sha256), \(f.bytes) bytes)"
+        }
+        if let pre = p.pretraining {
+            rows.append(KeyValue(key: "encoder pretrained on", value: pre.files.isEmpty ? "text given in code" : pre.files.map(file).joined(separator: "; ")))
+            rows.append(
+                KeyValue(
+                    key: "pretraining text",
+                    value: "\(pre.trainLines) lines (\(pre.trainTokens) tokens) trained on, \(pre.heldOutLines) held out"
+                        + (pre.excluded.isEmpty
+                            ? "" : "; \(count(pre.droppedLines, "line")) equal to a document of \(pre.excluded.map(\.path).joined(separator: ", ")) dropped")))
+            rows.append(
+                KeyValue(
+                    key: "held-out perplexity",
+                    value:
+                        "\(fixed(pre.heldOutPerplexity, 2)) at epoch \(pre.epoch) of \(pre.curve.count) (full softmax; an add-one unigram model: \(fixed(pre.unigramPerplexity, 2)))"
+                ))
+        }
+        if let st = p.selfTraining {
+            let kept = st.rounds.first(where: \.kept)?.round ?? 0
+            let taken = st.rounds.dropFirst().map { r in
+                "round \(r.round): \(r.pseudoLabelled) texts, dev \(percent(r.devAccuracy))"
+                    + (r.confidentDevAccuracy.map { " (labeller \(percent($0)) right on the dev documents it was that sure of)" } ?? "")
+            }
+            rows.append(
+                KeyValue(
+                    key: "self-training",
+                    value: "threshold \(st.threshold); round 0 (labelled only): dev \(percent(st.rounds.first?.devAccuracy ?? 0)); "
+                        + taken.joined(separator: "; ") + "; kept round \(kept)"))
+        }
+        return rows
+    }
+
+    /// The encoder's held-out perplexity per pretraining epoch, drawn as the training curves are.
+    static func pretrainingChart(_ p: PretrainingProvenance) -> ChartView {
+        // The chart reads epoch records; the perplexity rides in the loss field, named by its series.
+        let points = p.curve.map {
+            EpochRecord(
+                epoch: $0.epoch, trainLoss: $0.heldOutPerplexity, devLoss: .nan, devAccuracy: .nan, devMacroF1: .nan, tokensPerSecond: 0, seconds: 0,
+                best: $0.epoch == p.epoch)
+        }
+        return chart(title: "Pretraining: held-out perplexity per epoch", log: points, series: [("held-out perplexity", "s2", \.trainLoss)], percentAxis: false)
     }
 
     // MARK: Charts

@@ -174,6 +174,14 @@ package enum ReportTemplate {
         <dt>{{key}}</dt><dd>{{value}}</dd>
         {{/config}}
         </dl>
+        {{#hasProvenance}}
+        <h3>Learnt from, besides the labelled file</h3>
+        <dl class="kv">
+        {{#provenance}}
+        <dt>{{key}}</dt><dd>{{value}}</dd>
+        {{/provenance}}
+        </dl>
+        {{/hasProvenance}}
         <details><summary>training options</summary>
         <dl class="kv">
         {{#options}}

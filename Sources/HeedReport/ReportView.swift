@@ -113,6 +113,9 @@ struct PageView {
     var hasMethods: Bool
     var config: [KeyValue]
     var options: [KeyValue]
+    /// What the model learnt from besides its labelled file (pretraining, self-training).
+    var provenance: [KeyValue]
+    var hasProvenance: Bool
     var documentCount: String
     var shownCount: String
     var sortName: String

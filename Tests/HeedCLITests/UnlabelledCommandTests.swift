@@ -42,6 +42,13 @@ import Testing
         let r = try heed(["train", train, "--unlabelled", text, "--pretrain-epochs", "1", "--test", test, "-o", scratch.path + "/m.heed"] + Self.tiny)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(scratch.exists("m.heed") && scratch.exists("m.heed.encoder.heed"))
+        // The report names the pretraining text by path and SHA-256, and draws its curve.
+        let page = try heed(["report", scratch.path + "/m.heed", test, "-o", scratch.path + "/r.html"])
+        #expect(page.status == 0, "\(page.stderr)")
+        let html = try String(contentsOfFile: scratch.path + "/r.html", encoding: .utf8)
+        let sha = try #require(shell("sha256sum '\(text)'").split(separator: " ").first.map(String.init))
+        #expect(html.contains("encoder pretrained on") && html.contains(sha) && html.contains("Pretraining: held-out perplexity"))
+        #expect(html.contains("equal to a document of"))
         // The encoder it wrote kept the test lines out, so --init with the same test passes.
         let again = try heed(["train", train, "--init", scratch.path + "/m.heed.encoder.heed", "--test", test, "-o", scratch.path + "/n.heed"] + Self.tiny)
         #expect(again.status == 0, "\(again.stderr)")
@@ -71,4 +78,17 @@ import Testing
         #expect(c.status == 64 && c.stderr.contains("--threshold"), "\(c.stderr)")
         #expect(!scratch.exists("m.heed"))
     }
+}
+
+/// The standard output of a shell command (for reference tools such as sha256sum).
+func shell(_ command: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
 }
