@@ -91,7 +91,7 @@ def fasttext_pretrained_accuracy(heed, train_path, scored_path, unlabelled_paths
                                   stdout=subprocess.PIPE, text=True).stdout.splitlines()
             for line in toks:
                 out.write((line.split("\t", 1)[1] if "\t" in line else line) + "\n")
-    sg = fasttext.train_unsupervised(text_path, model="skipgram", dim=100, thread=1, verbose=0, seed=seed)
+    sg = fasttext.train_unsupervised(text_path, model="skipgram", dim=100, thread=1, verbose=0)  # no seed argument in fasttext-wheel
     vec_path = os.path.join(work, "skipgram.vec")
     words = sg.get_words()
     with open(vec_path, "w", encoding="utf-8") as f:

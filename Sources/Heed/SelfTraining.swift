@@ -72,7 +72,7 @@ public struct SelfTraining {
             var byLabel: [String: Int] = [:]
             for p in pick { byLabel[labeller.labels[p.label], default: 0] += 1 }
             var record = SelfTrainingRound(
-                round: round, labelled: best.trainDocuments, pseudoLabelled: pseudo.count, confident: pick.confident, byLabel: byLabel,
+                round: round, labelled: records[0].labelled, pseudoLabelled: pseudo.count, confident: pick.confident, byLabel: byLabel,
                 devAccuracy: Self.devScore(result), confidentDevShare: check.share, confidentDevAccuracy: check.accuracy, kept: improved)
             if improved {
                 for k in records.indices { records[k].kept = false }
