@@ -8,7 +8,7 @@ public enum LearningRateSchedule: String, Codable, Sendable, CaseIterable {
     /// Slanted triangular learning rates (Howard & Ruder 2018, ULMFiT): a short linear rise from
     /// lr/32 to lr over the first 10% of the planned steps, then a long linear fall back to lr/32,
     /// so a pretrained encoder is first steered towards the task and then refined.
-    case stlr = "stlr"
+    case stlr
 }
 
 /// ULMFiT's fine-tuning rules, set on Adam before every step: discriminative rates per layer
@@ -52,9 +52,9 @@ struct FineTuning {
     }
 
     /// The lowest group that trains at `step`: the head from the start, one more group down every
-    /// `unfreezeEvery` steps.
+    /// `unfreezeEvery` steps (nil or 0: every group from the start).
     func lowestTrainingGroup(step: Int) -> Int {
-        guard let every = options.unfreezeEvery else { return 0 }
+        guard let every = options.unfreezeEvery, every > 0 else { return 0 }
         return max(0, top - step / every)
     }
 

@@ -98,7 +98,7 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
     case weightDecay(Float)
     /// `lrDecay` not a positive finite number.
     case lrDecay(Float)
-    /// `unfreezeEvery` below 1.
+    /// `unfreezeEvery` negative.
     case unfreezeEvery(Int)
 
     /// The message for the user: the option, its range and the value given.
@@ -128,7 +128,7 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
         case .clipNorm(let v): return "the gradient clipping norm must be a positive number (got \(v))"
         case .weightDecay(let v): return "weight decay must be a finite number ≥ 0 (got \(v))"
         case .lrDecay(let v): return "the learning-rate decay per layer group must be a positive number (got \(v))"
-        case .unfreezeEvery(let v): return "unfreezing steps must be at least 1 (got \(v))"
+        case .unfreezeEvery(let v): return "the steps between unfreezing layer groups must not be negative (got \(v))"
         }
     }
 }

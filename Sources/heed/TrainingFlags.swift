@@ -42,7 +42,7 @@ struct TrainingFlags: ParsableArguments {
     var lrDecay = TrainingOptions().lrDecay
     @Option(
         help: ArgumentHelp(
-            "Gradual unfreezing: train only the head at first, and every N optimiser steps let the next layer group down train too (default: off).",
+            "Gradual unfreezing: train only the head at first, and every N optimiser steps let the next layer group down train too (default: \(TrainingOptions.encoderUnfreezeEvery) with --init, else off; 0 = off).",
             discussion:
                 "Counted in steps, not epochs: an epoch is ~15 steps at 500 labels. With N, the LSTM joins at step N and the embedding at 2N.",
             valueName: "N"))

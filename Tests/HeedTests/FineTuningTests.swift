@@ -34,6 +34,8 @@ import Testing
         tuning.prepare(adam, plannedSteps: 100)
         #expect(adam.lrScale == [0.25, 0.25, 0.5, 0.5, 1, 1] && adam.frozen == [true, true, true, true, false, false])
         #expect(adam.lr == options.learningRate)
+        options.unfreezeEvery = 0
+        #expect(FineTuning(options: options, groups: [0, 1, 2]).lowestTrainingGroup(step: 0) == 0)
         let off = FineTuning(options: TrainingOptions(), groups: [0, 0, 1, 1, 2, 2])
         off.prepare(adam, plannedSteps: 100)
         #expect(adam.lrScale.allSatisfy { $0 == 1 } && adam.frozen.allSatisfy { !$0 })
