@@ -1,8 +1,8 @@
 import Foundation
-@testable import HeedNN
 import Testing
 
 @testable import Heed
+@testable import HeedNN
 
 /// ULMFiT's fine-tuning options: discriminative rates, gradual unfreezing, slanted triangular rates.
 @Suite(.serialized) struct FineTuningTests {
