@@ -21,7 +21,8 @@ public struct Trainer {
     public var vocabulary: URL?
     /// A pretrained encoder (`heed pretrain`): the classifier starts from its embedding and LSTM
     /// and uses its vocabulary and tokenizer (labels still come from the training data). Sizes
-    /// and direction left at their defaults take the encoder's (`adopt`). Ignored when resuming.
+    /// and direction left at their defaults take the encoder's (`adopt`), and `unfreezeEvery` left
+    /// unset becomes `TrainingOptions.encoderUnfreezeEvery`. Ignored when resuming.
     public var encoder: URL?
     /// Where the model goes. Beside it go `MODEL.log.jsonl` (per epoch, rewritten after every
     /// epoch) and `MODEL.ckpt` (everything needed to resume, after every epoch).
