@@ -22,6 +22,9 @@ struct Checkpoint {
         /// The early-stopping state; files from before the step schedule lack it and stopped on
         /// `sinceBest` alone.
         var stopping: EarlyStopping? = nil
+        /// Adam's step count per parameter (they differ once gradual unfreezing froze some);
+        /// files from before it lack it: every parameter took `adamSteps`.
+        var adamParameterSteps: [Int]? = nil
     }
 
     static let stateKey = "heed.checkpoint"
@@ -54,15 +57,17 @@ struct Checkpoint {
         }
     }
 
-    /// Puts `writeTensors`' tensors back into `parameters`, `adam` (at `steps`) and `best`; the
-    /// caller has checked every shape.
-    static func restoreTensors(_ tensors: [String: NamedTensor], into parameters: [Param], adam: Adam, steps: Int, best: ParameterSnapshot) {
+    /// Puts `writeTensors`' tensors back into `parameters`, `adam` (at `steps`, and
+    /// `parameterSteps` per parameter when saved) and `best`; the caller has checked every shape.
+    static func restoreTensors(
+        _ tensors: [String: NamedTensor], into parameters: [Param], adam: Adam, steps: Int, parameterSteps: [Int]? = nil, best: ParameterSnapshot
+    ) {
         for p in parameters { tensors[p.name]!.values.withUnsafeBufferPointer { p.value.update(from: $0.baseAddress!, count: p.count) } }
         adam.restore(
             Adam.State(
                 steps: steps,
                 m: parameters.map { tensors["adam.m." + $0.name]!.values },
-                v: parameters.map { tensors["adam.v." + $0.name]!.values }))
+                v: parameters.map { tensors["adam.v." + $0.name]!.values }, parameterSteps: parameterSteps))
         best.load(parameters.map { tensors["best." + $0.name]!.values })
     }
 
@@ -111,7 +116,8 @@ extension Checkpoint.Loaded {
 
     /// Puts the weights, Adam moments and best weights back (shapes were checked by `load`).
     func restore(model: Classifier, adam: Adam, best: ParameterSnapshot) {
-        Checkpoint.restoreTensors(tensors, into: model.parameters, adam: adam, steps: state.adamSteps, best: best)
+        Checkpoint.restoreTensors(
+            tensors, into: model.parameters, adam: adam, steps: state.adamSteps, parameterSteps: state.adamParameterSteps, best: best)
     }
 
     /// The early-stopping state to continue with (rebuilt from the older fields for files

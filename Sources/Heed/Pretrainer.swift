@@ -618,7 +618,8 @@ enum PretrainCheckpoint {
 extension Trainer {
     /// `encoder`'s sizes, direction and tokenizer in place of the options' (`heed train --init`):
     /// options left at their defaults take the encoder's; anything else set that disagrees is an
-    /// error naming what to change, since the encoder's tensors fix those shapes.
+    /// error naming what to change, since the encoder's tensors fix those shapes. Gradual
+    /// unfreezing left unset takes its fine-tuning default.
     func adopt(_ pretrained: PretrainedEncoder, path: String, options: inout TrainingOptions, tokenizer: inout TokenizerSettings) throws {
         let c = pretrained.model.config, defaults = TrainingOptions()
         if vocabulary != nil {
@@ -650,6 +651,7 @@ extension Trainer {
             )
         }
         tokenizer = pretrained.settings
+        if options.unfreezeEvery == nil { options.unfreezeEvery = TrainingOptions.encoderUnfreezeEvery }
     }
 
     /// The encoder's words with the training data's labels (in `Vocabulary.init(counts:)`'s order).

@@ -21,7 +21,8 @@ public struct Trainer {
     public var vocabulary: URL?
     /// A pretrained encoder (`heed pretrain`): the classifier starts from its embedding and LSTM
     /// and uses its vocabulary and tokenizer (labels still come from the training data). Sizes
-    /// and direction left at their defaults take the encoder's (`adopt`). Ignored when resuming.
+    /// and direction left at their defaults take the encoder's (`adopt`), and `unfreezeEvery` left
+    /// unset becomes `TrainingOptions.encoderUnfreezeEvery`. Ignored when resuming.
     public var encoder: URL?
     /// Where the model goes. Beside it go `MODEL.log.jsonl` (per epoch, rewritten after every
     /// epoch) and `MODEL.ckpt` (everything needed to resume, after every epoch).
@@ -160,6 +161,7 @@ public struct Trainer {
             model.loadPretrained(rows: try PretrainedVectors.load(embeddings, vocabulary: vocabulary, dimension: options.embeddingSize))
         }
         let adam = Adam(parameters: model.parameters, lr: options.learningRate, weightDecay: options.weightDecay)
+        let fineTuning = FineTuning(options: options, groups: model.parameterGroups)
         let classWeights: [Float]? =
             options.classWeights
             ? sizes[3...].map { $0 == 0 ? 0 : Float(Double(globalTrain) / (Double(classes) * $0)) } : nil
@@ -208,6 +210,7 @@ public struct Trainer {
             let steps = ranks > 1 ? Int(try collective.allGather(UInt64(batches.count)).max() ?? 0) : batches.count
             var lossSum = 0.0, seen = 0.0, tokens = 0.0
             let plannedEpochs = max(epoch, options.plannedEpochs(stepsPerEpoch: steps))
+            let plannedSteps = options.plannedEpochs(stepsPerEpoch: steps) * steps
             for b in 0..<steps {
                 var local = GradientReducer.Totals()
                 local.stop = shouldStop?() == true ? 1 : 0
@@ -220,7 +223,8 @@ public struct Trainer {
                 let global = reducer.reduce(local, hasGradient: hasBatch)
                 if global.stop > 0 { interrupted = true; break epochs }
                 guard global.loss.isFinite else { throw agreed(HeedError.nonFinite(epoch: epoch, batch: b + 1, what: "loss")) }
-                let norm = model.clipGradNorm(options.clipNorm)
+                fineTuning.prepare(adam, plannedSteps: plannedSteps)
+                let norm = clipGradNorm(adam.unfrozenParameters, maxNorm: options.clipNorm)
                 guard norm.isFinite else { throw agreed(HeedError.nonFinite(epoch: epoch, batch: b + 1, what: "gradient")) }
                 adam.step()
                 lossSum += global.exampleLoss
@@ -281,7 +285,8 @@ public struct Trainer {
             try files.writeLog(log)
             let state = Checkpoint.State(
                 epoch: epoch, bestAccuracy: stopping.bestScore, bestEpoch: stopping.bestEpoch, sinceBest: epoch - stopping.progressEpoch,
-                log: log, adamSteps: adam.steps, dataHash: dataHash, ranks: ranks, stopping: stopping)
+                log: log, adamSteps: adam.steps, dataHash: dataHash, ranks: ranks, stopping: stopping,
+                adamParameterSteps: adam.parameterSteps)
             try files.writeCheckpoint(classifier: classifier, model: model, adam: adam, best: best, state: state)
             if isRoot { epochEnded?(record) }
         }

@@ -115,6 +115,20 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var devFraction = 0.1
     /// Gradients are scaled down to at most this global L2 norm before each step.
     public var clipNorm: Float = 5
+    /// Discriminative fine-tuning (ULMFiT's η^(l−1) = η^l/2.6): each layer group below the head
+    /// (LSTM, then embedding) learns this many times more slowly than the one above, so a
+    /// pretrained encoder's general features move less than the task's head. 1: one rate for all.
+    public var lrDecay: Float = 1
+    /// Gradual unfreezing, in optimiser steps: at first only the head (attention and output layer)
+    /// trains, and every this many steps the next group down (LSTM, then embedding) joins, so the
+    /// random head does not wreck a pretrained encoder before it has learnt anything. Counted in
+    /// steps rather than ULMFiT's epochs because an epoch is ~15 steps at 500 labels and thousands
+    /// with a large corpus, and the run's schedule (`steps`, `minSteps`) is in steps too. 0: off.
+    /// nil: off, except that a run from a pretrained encoder (`Trainer.encoder`) takes
+    /// `encoderUnfreezeEvery`, the only one of the three that helped on dev (docs/pretraining.md).
+    public var unfreezeEvery: Int? = nil
+    /// How the learning rate moves over the run's planned steps (`plannedEpochs` × steps an epoch).
+    public var schedule: LearningRateSchedule = .constant
     /// L2 penalty added to the gradients (Adam's `weight_decay` in PyTorch, not AdamW); 0 for none.
     public var weightDecay: Float = 0
     /// After training, fit a temperature on the dev set so the probabilities match how often the
@@ -128,6 +142,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public static let automaticEpochs = 15
     /// The step limit of the automatic schedule (`epochs` and `steps` nil).
     public static let automaticSteps = 3000
+    /// `unfreezeEvery` of a run from a pretrained encoder that leaves it nil. Chosen on RT's dev
+    /// pool at 500 labels (seeds 1 and 2; docs/pretraining.md): 62.7 / 62.85 against 60.9 / 60.9
+    /// for plain fine-tuning.
+    public static let encoderUnfreezeEvery = 50
 
     /// True when a run that has finished `epochsDone` epochs and taken `stepsDone` optimiser steps
     /// has reached the end of its schedule.
@@ -160,7 +178,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             devLossSmoothing, batchSize = "batch", learningRate = "lr", dropout, wordDropout,
             embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, subwords, buckets, classWeights, seed, threads, workers, patience,
             devFraction, clipNorm,
-            weightDecay,
+            lrDecay, unfreezeEvery, schedule, weightDecay,
             calibration
     }
 
@@ -200,6 +218,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         patience = try c.decodeIfPresent(Int.self, forKey: .patience) ?? defaults.patience
         devFraction = try c.decodeIfPresent(Double.self, forKey: .devFraction) ?? defaults.devFraction
         clipNorm = try c.decodeIfPresent(Float.self, forKey: .clipNorm) ?? defaults.clipNorm
+        // Files written before ULMFiT's fine-tuning options trained with one constant rate for all.
+        lrDecay = try c.decodeIfPresent(Float.self, forKey: .lrDecay) ?? 1
+        unfreezeEvery = try c.decodeIfPresent(Int.self, forKey: .unfreezeEvery)
+        schedule = try c.decodeIfPresent(LearningRateSchedule.self, forKey: .schedule) ?? .constant
         weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? defaults.weightDecay
         // Files written before calibration existed were not calibrated.
         calibration = try c.decodeIfPresent(CalibrationMethod.self, forKey: .calibration) ?? CalibrationMethod.none
@@ -244,5 +266,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if !(devFraction > 0 && devFraction < 1) { throw .devFraction(devFraction) }
         if !(clipNorm > 0) { throw .clipNorm(clipNorm) }
         if !(weightDecay >= 0) || !weightDecay.isFinite { throw .weightDecay(weightDecay) }
+        if !(lrDecay > 0) || !lrDecay.isFinite { throw .lrDecay(lrDecay) }
+        if let unfreezeEvery, unfreezeEvery < 0 { throw .unfreezeEvery(unfreezeEvery) }
     }
 }

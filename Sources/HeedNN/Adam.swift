@@ -10,6 +10,15 @@ public final class Adam {
     public let beta1: Float, beta2: Float, eps: Float, weightDecay: Float
     /// Number of steps taken so far.
     public private(set) var steps = 0
+    /// Each parameter's multiplier of `lr`: ULMFiT's discriminative rates move the lower layers,
+    /// whose features are the most general, less than the head. All 1 by default.
+    public var lrScale: [Float]
+    /// Parameters left untouched by `step` (gradual unfreezing): neither they nor their moments
+    /// move, and their own step count waits, so Adam's bias correction starts afresh when they thaw.
+    public var frozen: [Bool]
+    /// Steps each parameter has taken (`steps` less the steps it spent frozen): a parameter that
+    /// thaws late gets the large early steps of bias correction, as fastai's per-parameter state gives.
+    public private(set) var parameterSteps: [Int]
     private var m: [UnsafeMutablePointer<Float>]
     private var v: [UnsafeMutablePointer<Float>]
     /// Moments of the row-sparse parameters, by parameter index (their `m`/`v` entries are unused).
@@ -27,6 +36,9 @@ public final class Adam {
         self.beta2 = beta2
         self.eps = eps
         self.weightDecay = weightDecay
+        lrScale = Array(repeating: 1, count: parameters.count)
+        frozen = Array(repeating: false, count: parameters.count)
+        parameterSteps = Array(repeating: 0, count: parameters.count)
         func zeros(_ p: Param) -> UnsafeMutablePointer<Float> {
             let n = p.touchedRows == nil ? max(p.count, 1) : 1
             let b = UnsafeMutablePointer<Float>.allocate(capacity: n)
@@ -47,28 +59,34 @@ public final class Adam {
         }
     }
 
-    /// One update of every parameter from its current gradient.
+    /// One update of every parameter that is not frozen, from its current gradient.
     public func step() {
+        precondition(lrScale.count == parameters.count && frozen.count == parameters.count, "Adam: one scale and one frozen flag per parameter")
         steps += 1
-        let t = Double(steps)
-        let bc1 = 1 - pow(Double(beta1), t)
-        let bc2 = 1 - pow(Double(beta2), t)
-        let stepSize = Float(Double(lr) / bc1)
-        let bc2Sqrt = Float(bc2.squareRoot())
+        for i in parameters.indices where !frozen[i] { parameterSteps[i] += 1 }
         let b1 = beta1, b2 = beta2, w1 = 1 - beta1, w2 = 1 - beta2, wd = weightDecay, e = eps
-        let dense = parameters.indices.filter { lazy[$0] == nil }
-        let tensors = dense.map { (parameters[$0].value, UnsafePointer(parameters[$0].grad), m[$0], v[$0]) }
+        // Bias correction per parameter; `lr` times a scale of 1 is exact, so unscaled parameters
+        // that were never frozen take the very steps of a single global step count.
+        let corrected = parameters.indices.map { i in
+            let t = Double(parameterSteps[i])
+            let bc1 = 1 - pow(Double(beta1), t)
+            let bc2 = 1 - pow(Double(beta2), t)
+            return (stepSize: Float(Double(lr) * Double(lrScale[i]) / bc1), bc2Sqrt: Float(bc2.squareRoot()))
+        }
+        let dense = parameters.indices.filter { lazy[$0] == nil && !frozen[$0] }
+        let tensors = dense.map { (parameters[$0].value, UnsafePointer(parameters[$0].grad), m[$0], v[$0], corrected[$0]) }
         parallelSegments(dense.map { parameters[$0].count }) { i, r in
-            let (x, g, m, v) = tensors[i]
+            let (x, g, m, v, c) = tensors[i]
             Adam.update(
                 count: r.count, x: x + r.lowerBound, g: g + r.lowerBound, m: m + r.lowerBound,
                 v: v + r.lowerBound, b1: b1, w1: w1, b2: b2, w2: w2, wd: wd,
-                stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: e)
+                stepSize: c.stepSize, bc2Sqrt: c.bc2Sqrt, eps: e)
         }
-        for (i, moments) in lazy {
+        for (i, moments) in lazy where !frozen[i] {
             let p = parameters[i], rows = p.touchedRows!.sorted(), w = moments.width
             let slots = rows.map { moments.slot(of: Int($0)) }
             let x = p.value, g = UnsafePointer(p.grad), mm = moments.m, vv = moments.v
+            let (stepSize, bc2Sqrt) = corrected[i]
             parallelChunks(rows.count, minPerThread: max(1, (1 << 15) / max(w, 1))) { range in
                 for k in range {
                     let row = Int(rows[k]) * w, slot = slots[k] * w
@@ -79,6 +97,10 @@ public final class Adam {
             }
         }
     }
+
+    /// The parameters `step` will move: gradient clipping should measure these alone, as a
+    /// frozen layer has no gradient in ULMFiT.
+    public var unfrozenParameters: [Param] { parameters.indices.filter { !frozen[$0] }.map { parameters[$0] } }
 
     /// Rows touched so far by each lazily updated parameter's gradient (for memory reports).
     public var lazyRows: Int { lazy.values.reduce(0) { $0 + $1.used } }
@@ -123,12 +145,16 @@ public final class Adam {
         public var steps: Int
         public var m: [[Float]]
         public var v: [[Float]]
+        /// Each parameter's own step count; nil (states saved before gradual unfreezing) means
+        /// every parameter took all `steps`.
+        public var parameterSteps: [Int]?
 
         /// A saved state, e.g. from a training checkpoint.
-        public init(steps: Int, m: [[Float]], v: [[Float]]) {
+        public init(steps: Int, m: [[Float]], v: [[Float]], parameterSteps: [Int]? = nil) {
             self.steps = steps
             self.m = m
             self.v = v
+            self.parameterSteps = parameterSteps
         }
     }
 
@@ -156,12 +182,14 @@ public final class Adam {
                 vs.append(Array(UnsafeBufferPointer(start: v[i], count: p.count)))
             }
         }
-        return State(steps: steps, m: ms, v: vs)
+        return State(steps: steps, m: ms, v: vs, parameterSteps: parameterSteps)
     }
 
     public func restore(_ s: State) {
         precondition(s.m.count == parameters.count && s.v.count == parameters.count, "Adam state does not match parameters")
         steps = s.steps
+        precondition(s.parameterSteps.map { $0.count == parameters.count } ?? true, "Adam state does not match parameters")
+        parameterSteps = s.parameterSteps ?? Array(repeating: s.steps, count: parameters.count)
         for (i, p) in parameters.enumerated() {
             precondition(s.m[i].count == p.count && s.v[i].count == p.count, "Adam state does not match \(p.name)")
             if let moments = lazy[i] {

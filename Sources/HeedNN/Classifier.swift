@@ -165,6 +165,15 @@ public final class Classifier {
     /// Parameter by state_dict name.
     public func parameter(named name: String) -> Param? { parameters.first { $0.name == name } }
 
+    /// Each parameter's layer group, bottom to top: 0 the embedding (and subword table), 1 the
+    /// LSTM, 2 the head (attention and output layer). ULMFiT's fine-tuning rates and unfreezes
+    /// these groups as units, lowest (most general) last.
+    public var parameterGroups: [Int] {
+        let bottom = 1 + (embedding.subwords == nil ? 0 : 1)
+        return [Int](repeating: 0, count: bottom) + [Int](repeating: 1, count: lstm.parameters.count)
+            + [Int](repeating: 2, count: parameters.count - bottom - lstm.parameters.count)
+    }
+
     /// Each token's input vector as the LSTM reads it without dropout or input scale: its word
     /// row plus, with `pieces`, the mean of its bucket rows. [ids.count × embedDim].
     public func inputVectors(ids: [Int32], pieces: PieceLists? = nil) -> [Float] { embedding.vectors(ids: ids, pieces: pieces) }

@@ -33,6 +33,8 @@ func flagMessage(_ error: any Error) -> String {
     case .threads(let v): return "--threads must be at least 1 (got \(v))"
     case .workers(let v): return "--workers must be at least 1 (got \(v))"
     case .devFraction(let v): return "--dev-fraction must be between 0 and 1 (got \(v))"
+    case .lrDecay(let v): return "--lr-decay must be a positive number (got \(v))"
+    case .unfreezeEvery(let v): return "--unfreeze-every must not be negative (got \(v))"
     case .clipNorm, .weightDecay: return error.description  // no flag: only a checkpoint can carry these
     }
 }

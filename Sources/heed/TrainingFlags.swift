@@ -7,6 +7,7 @@ extension AttentionScorer: ExpressibleByArgument {}
 
 /// Hyper-parameters shared by train and compare.
 extension CalibrationMethod: ExpressibleByArgument {}
+extension LearningRateSchedule: ExpressibleByArgument {}
 
 struct TrainingFlags: ParsableArguments {
     @Option(help: "Dev file for early stopping (default: hold out --dev-fraction of TRAIN).") var dev: String?
@@ -34,6 +35,23 @@ struct TrainingFlags: ParsableArguments {
     var devLossSmoothing = TrainingOptions().devLossSmoothing
     @Option(help: "Documents per batch.") var batch = TrainingOptions().batchSize
     @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate = TrainingOptions().learningRate
+    @Option(
+        help: ArgumentHelp(
+            "Discriminative learning rates: each layer group below the head learns F times more slowly (ULMFiT uses 2.6; 1 = off).",
+            discussion: "Groups from the top: attention and output layer (--lr), LSTM (--lr/F), embedding (--lr/F²).", valueName: "F"))
+    var lrDecay = TrainingOptions().lrDecay
+    @Option(
+        help: ArgumentHelp(
+            "Gradual unfreezing: train only the head at first, and every N optimiser steps let the next layer group down train too (default: \(TrainingOptions.encoderUnfreezeEvery) with --init, else off; 0 = off).",
+            discussion:
+                "Counted in steps, not epochs: an epoch is ~15 steps at 500 labels. With N, the LSTM joins at step N and the embedding at 2N.",
+            valueName: "N"))
+    var unfreezeEvery: Int?
+    @Option(
+        help: ArgumentHelp(
+            "Learning-rate schedule: constant (--lr throughout) or stlr (slanted triangular: rise from --lr/32 to --lr over the first 10% of the planned steps, then fall back).",
+            discussion: "The planned steps are the schedule's (see --epochs and --steps), not where early stopping ends the run."))
+    var schedule = TrainingOptions().schedule
     @Option(help: "Dropout after the embedding and before the classifier.") var dropout = TrainingOptions().dropout
     @Option(help: "Probability of replacing a training token by <unk> (word dropout).") var wordDropout = TrainingOptions().wordDropout
     @Option(help: "Std of the random embedding init (PyTorch's default is 1).") var embedInitStd = TrainingOptions().embeddingInitStd
@@ -80,6 +98,7 @@ struct TrainingFlags: ParsableArguments {
         o.classWeights = classWeights; o.seed = seed; o.threads = threads; o.devFraction = devFraction
         o.workers = workers ?? (threads > 1 ? 1 : defaultWorkers)
         o.calibration = calibration
+        o.lrDecay = lrDecay; o.unfreezeEvery = unfreezeEvery; o.schedule = schedule
         return o
     }
 

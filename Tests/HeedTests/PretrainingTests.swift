@@ -103,6 +103,14 @@ final class BatchCounter: @unchecked Sendable {
             }
             #expect(model.config.embedDim == 16 && model.config.hiddenDim == 16)
         }
+        // Fine-tuning unfreezes gradually unless told otherwise (0: off).
+        #expect(r.classifier.options.unfreezeEvery == TrainingOptions.encoderUnfreezeEvery)
+        var allAtOnce = trainer
+        allAtOnce.options.unfreezeEvery = 0
+        #expect(try allAtOnce.train(train).classifier.options.unfreezeEvery == 0)
+        var scratch = Trainer(options: options)
+        scratch.shouldStop = { true }
+        #expect(try scratch.train(train).classifier.options.unfreezeEvery == nil)
 
         // Sizes set to something else conflict; a classifier file is not an encoder.
         var conflicting = Trainer(
