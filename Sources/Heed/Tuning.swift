@@ -18,9 +18,13 @@ public struct TuningSettings: Codable, Sendable, Equatable, Hashable, CustomStri
     public var batchSize: Int
     /// Subword n-gram lengths, nil for none.
     public var subwords: ClosedRange<Int>?
+    /// Fine-tuning from an encoder (searched only with one; nil: the base options'): the learning
+    /// rate's decay per layer group, gradual unfreezing's interval, and the schedule.
+    public var lrDecay: Float?, unfreezeEvery: Int?, schedule: LearningRateSchedule?
 
     private enum CodingKeys: String, CodingKey {
-        case learningRate = "lr", hiddenSize = "hidden", embeddingSize = "embed", dropout, wordDropout = "word_dropout", batchSize = "batch", subwords
+        case learningRate = "lr", hiddenSize = "hidden", embeddingSize = "embed", dropout, wordDropout = "word_dropout", batchSize = "batch", subwords,
+            lrDecay = "lr_decay", unfreezeEvery = "unfreeze_every", schedule
     }
 
     /// The settings of `options`.
@@ -44,6 +48,9 @@ public struct TuningSettings: Codable, Sendable, Equatable, Hashable, CustomStri
         o.wordDropout = wordDropout
         o.batchSize = batchSize
         o.subwords = subwords
+        if let lrDecay { o.lrDecay = lrDecay }
+        if let unfreezeEvery { o.unfreezeEvery = unfreezeEvery }
+        if let schedule { o.schedule = schedule }
         return o
     }
 
@@ -51,6 +58,8 @@ public struct TuningSettings: Codable, Sendable, Equatable, Hashable, CustomStri
     public var description: String {
         "--lr \(learningRate) --hidden \(hiddenSize) --embed \(embeddingSize) --dropout \(dropout) --word-dropout \(wordDropout) "
             + "--batch \(batchSize) --subwords \(subwords.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "0")"
+            + (lrDecay.map { " --lr-decay \($0)" } ?? "") + (unfreezeEvery.map { " --unfreeze-every \($0)" } ?? "")
+            + (schedule.map { " --schedule \($0.rawValue)" } ?? "")
     }
 
     /// `count` settings drawn from `space` with `seed`, the base options' own first; no two alike.
@@ -78,6 +87,13 @@ public struct TuningSettings: Codable, Sendable, Equatable, Hashable, CustomStri
             s.wordDropout = pick(space.wordDropouts)
             s.batchSize = pick(space.batchSizes)
             s.subwords = pick(ranges)
+            if let encoder = space.encoder {
+                // The encoder fixes the sizes and brings no subword table; its fine-tuning is searched.
+                (s.hiddenSize, s.embeddingSize, s.subwords) = (encoder.hiddenSize, encoder.embeddingSize, nil)
+                s.lrDecay = pick(space.lrDecays)
+                s.unfreezeEvery = pick(space.unfreezeIntervals)
+                s.schedule = pick(LearningRateSchedule.allCases)
+            }
             if !out.contains(s) { out.append(s) }
         }
         return out
@@ -119,6 +135,21 @@ public struct TuningSpace: Sendable, Equatable {
     public var subwords: [ClosedRange<Int>?] = [nil, 3...6, 2...5]
     /// Subword ranges for corpora written mostly in ideographs.
     public var ideographicSubwords: [ClosedRange<Int>?] = [nil, 1...2, 1...3]
+    /// The sizes of the encoder every trial starts from (`heed tune --init`): sizes and subwords
+    /// are then fixed, and the fine-tuning options below are drawn instead.
+    public var encoder: (embeddingSize: Int, hiddenSize: Int)?
+    /// Learning-rate decays per layer group (with an encoder).
+    public var lrDecays: [Float] = [1, 1.5, 2.6]
+    /// Gradual unfreezing intervals in steps, 0 for none (with an encoder).
+    public var unfreezeIntervals = [0, 25, 50, 100]
+
+    /// Equal when every choice is.
+    public static func == (a: TuningSpace, b: TuningSpace) -> Bool {
+        a.learningRates == b.learningRates && a.hiddenSizes == b.hiddenSizes && a.embeddingSizes == b.embeddingSizes && a.dropouts == b.dropouts
+            && a.wordDropouts == b.wordDropouts && a.batchSizes == b.batchSizes && a.subwords == b.subwords
+            && a.ideographicSubwords == b.ideographicSubwords && a.encoder?.embeddingSize == b.encoder?.embeddingSize
+            && a.encoder?.hiddenSize == b.encoder?.hiddenSize && a.lrDecays == b.lrDecays && a.unfreezeIntervals == b.unfreezeIntervals
+    }
 
     /// The default space.
     public init() {}
@@ -207,6 +238,9 @@ public struct Tuner {
     public var metric: DevMetric = .accuracy
     /// Where settings are drawn from.
     public var space = TuningSpace()
+    /// A pretrained encoder every trial starts from (`heed train --init`); set `space.encoder` to
+    /// its sizes so the search draws fine-tuning options instead of sizes.
+    public var encoder: URL?
     /// A fixed number of trials (deterministic), or nil to size the search from `budget`.
     public var trials: Int?
     /// Wall-clock seconds for the whole search (with `trials` nil).
@@ -327,6 +361,7 @@ public struct Tuner {
             options.threads = 1
             options.calibration = .none
             var trainer = Trainer(options: options, tokenizer: tokenizer)
+            trainer.encoder = encoder
             trainer.selectionMetric = metric
             let model = workDirectory.appendingPathComponent("trial-\(trial).heed")
             trainer.output = model

@@ -75,6 +75,12 @@ struct Tune: ParsableCommand {
     @Option(help: "Seed for the settings drawn and for every trial's training.") var seed: UInt64 = TrainingOptions().seed
     @Option(help: "Trials trained at once, one core each (default: the number of cores, at most 8).") var parallel = defaultWorkers
     @Option(name: .shortAndLong, help: "Model file to write.") var output: String
+    @Option(
+        name: .customLong("init"),
+        help: ArgumentHelp(
+            "Every trial starts from this pretrained encoder (heed pretrain): its sizes are kept, and the search draws the fine-tuning options (--lr-decay, --unfreeze-every, --schedule) instead.",
+            valueName: "ENCODER"))
+    var initEncoder: String?
     @Flag(help: "No table of trials.") var quiet = false
     @OptionGroup var tokenizerOptions: TokenizerOptions
     @OptionGroup var input: InputOptions
@@ -105,6 +111,15 @@ struct Tune: ParsableCommand {
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("heed-tune-\(getpid())-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: work) }
         var tuner = Tuner(base: base, tokenizer: tokenizerOptions.settings(), workDirectory: work)
+        if let initEncoder {
+            let encoder = try PretrainedEncoder.load(URL(fileURLWithPath: initEncoder))
+            let c = encoder.model.config
+            tuner.encoder = URL(fileURLWithPath: initEncoder)
+            tuner.space.encoder = (c.embedDim, c.hiddenDim)
+            tuner.tokenizer = encoder.settings
+            (tuner.base.embeddingSize, tuner.base.hiddenSize) = (c.embedDim, c.hiddenDim)
+            if !c.bidirectional && tuner.base.model.isBidirectional { tuner.base.model = .attention }
+        }
         tuner.metric = metric
         tuner.seed = seed
         tuner.concurrency = parallel

@@ -66,6 +66,21 @@ import Testing
         #expect(!scratch.exists("m.heed"))
     }
 
+    /// `heed tune --init`: every trial starts from the encoder, and the table shows the drawn
+    /// fine-tuning options.
+    @Test func tuneSearchesFineTuningFromAnEncoder() throws {
+        let scratch = Scratch()
+        let (train, text, _) = try files(scratch)
+        let p = try heed(["pretrain", text, "-o", scratch.path + "/enc.heed", "--embed", "8", "--hidden", "8", "--epochs", "1", "--samples", "32", "--quiet"])
+        #expect(p.status == 0, "\(p.stderr)")
+        let t = try heed([
+            "tune", train, "--init", scratch.path + "/enc.heed", "--trials", "3", "--epochs", "1", "--parallel", "1", "-o", scratch.path + "/m.heed",
+        ])
+        #expect(t.status == 0, "\(t.stderr)")
+        let trials = try String(contentsOfFile: scratch.path + "/m.heed.trials.jsonl", encoding: .utf8)
+        #expect(trials.contains("\"unfreeze_every\"") && trials.contains("\"hidden\":8"), "\(trials)")
+    }
+
     @Test func unusableCombinationsAreUsageErrors() throws {
         let scratch = Scratch()
         let (train, text, _) = try files(scratch)

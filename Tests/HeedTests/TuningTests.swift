@@ -188,3 +188,30 @@ final class NoteBox: @unchecked Sendable {
     func add(_ s: String) { lock.withLock { notes.append(s) } }
     var all: [String] { lock.withLock { notes } }
 }
+
+@Suite struct EncoderTuningTests {
+    /// From an encoder, the sizes are the encoder's and subwords off in every trial; the
+    /// fine-tuning options are drawn instead, trial 0 keeps the base options as they are.
+    @Test func anEncoderFixesSizesAndDrawsFineTuning() {
+        var space = TuningSpace()
+        space.encoder = (embeddingSize: 24, hiddenSize: 40)
+        var base = TrainingOptions()
+        (base.embeddingSize, base.hiddenSize) = (24, 40)
+        let drawn = TuningSettings.sample(12, base: base, space: space, ideographic: false, seed: 3)
+        #expect(drawn.count == 12 && drawn[0] == TuningSettings(base) && drawn[0].unfreezeEvery == nil)
+        for s in drawn {
+            #expect(s.embeddingSize == 24 && s.hiddenSize == 40 && s.subwords == nil)
+        }
+        for s in drawn.dropFirst() {
+            #expect(s.lrDecay.map(space.lrDecays.contains) == true && s.unfreezeEvery.map(space.unfreezeIntervals.contains) == true && s.schedule != nil)
+            let o = s.applied(to: base)
+            #expect(o.lrDecay == s.lrDecay && o.unfreezeEvery == s.unfreezeEvery && o.schedule == s.schedule)
+            #expect(s.description.contains("--unfreeze-every \(s.unfreezeEvery!)"))
+        }
+        #expect(Set(drawn.dropFirst().map(\.schedule)).count == 2, "both schedules should be drawn in 11 trials")
+        // Without an encoder nothing of fine-tuning is drawn.
+        #expect(
+            TuningSettings.sample(12, base: base, ideographic: false, seed: 3).allSatisfy { $0.lrDecay == nil && $0.unfreezeEvery == nil && $0.schedule == nil }
+        )
+    }
+}
