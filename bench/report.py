@@ -1261,6 +1261,54 @@ def label_scarce_section():
     return L + footnotes()
 
 
+def unlabelled_section():
+    """Section 0e from bench/results/unlabelled.json: `bench/label_scarce.py` runs that use
+    unlabelled text (pretrained encoders, self-training, fastText from skipgram vectors), beside
+    the same draws from scratch. Rows are grouped by how they were scored (pool: other training
+    documents, used to choose; test: the shipped test set, for reporting only)."""
+    path = os.path.join(BENCH, "results", "unlabelled.json")
+    if not os.path.exists(path):
+        return []
+    runs = json.load(open(path))["runs"]
+    if not runs:
+        return []
+
+    def name(r):
+        return r.get("label") or ("%s %s" % (r["system"], r["candidate"] or "(defaults)")).strip()
+
+    cells = {}
+    for r in runs:
+        cells[(r["score"], r["corpus"], r["labels"], name(r), r["seed"])] = r
+    systems = []
+    for r in runs:
+        if name(r) not in systems:
+            systems.append(name(r))
+    L = ["## 0e. Unlabelled text: pretraining, self-training (`bench/label_scarce.py`, issue 25)", "",
+         "Same draws as §0d (per label, a shuffle seeded by the run's seed; `heed train` carves its dev split from "
+         "them). `{rest}` = the corpus' training texts not drawn (and, scored on the pool, not scored), used as "
+         "unlabelled text; every heed run with unlabelled text passed the scored file as `--test`, so no scored "
+         "document was trained on. `labels` larger than the training set means all of it. *pool*: scored on up to "
+         "2,000 other training documents (for choosing); *test*: the shipped test set (reporting only). Mean ± sd over "
+         "seeds; self-training rows add the mean number of pseudo-labelled texts in the kept round.", "",
+         "| scored on | corpus | labels | system | accuracy | seeds | pseudo-labelled (kept round) | measured at |",
+         "|---|---|---:|---|---:|---:|---:|---|"]
+    for score in ("pool", "test"):
+        for corpus in sorted({c[1] for c in cells if c[0] == score}):
+            for n in sorted({c[2] for c in cells if c[:2] == (score, corpus)}):
+                for system in systems:
+                    rs = [cells[c] for c in sorted(cells) if c[:4] == (score, corpus, n, system)]
+                    if not rs:
+                        continue
+                    m, sd = mean_sd([r["accuracy"] for r in rs])
+                    kept = [next((x["pseudoLabelled"] for x in r["self_training_rounds"] if x.get("kept")), 0)
+                            for r in rs if r.get("self_training_rounds")]
+                    L.append("| %s | %s | %s | %s | %.1f%s | %d | %s | %s |" % (
+                        score, corpus, "all" if n >= 10000 else str(n), system, 100 * m,
+                        " ± %.1f" % (100 * sd) if sd is not None else "", len(rs),
+                        "%.0f" % (sum(kept) / len(kept)) if kept else "–", stamp(prov(rs[-1]))))
+    return L + footnotes()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quality-tune", default=QUALITY_TUNE, metavar="JSON",
@@ -1300,6 +1348,7 @@ def main():
     L += quality_tune_section(args.quality_tune)
     L += subword_cost_section()
     L += label_scarce_section()
+    L += unlabelled_section()
 
     def part(section, p, what=None):
         """A latest.json part's section with its commit and date under the title (the repository's commit when
