@@ -96,6 +96,10 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
     case clipNorm(Float)
     /// `weightDecay` negative or not finite.
     case weightDecay(Float)
+    /// `vatEpsilon` not a positive finite number.
+    case vatEpsilon(Float)
+    /// `vatWeight` negative or not finite.
+    case vatWeight(Float)
 
     /// The message for the user: the option, its range and the value given.
     public var description: String {
@@ -123,6 +127,8 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
         case .devFraction(let v): return "the dev fraction must be between 0 and 1 (got \(v))"
         case .clipNorm(let v): return "the gradient clipping norm must be a positive number (got \(v))"
         case .weightDecay(let v): return "weight decay must be a finite number ≥ 0 (got \(v))"
+        case .vatEpsilon(let v): return "the VAT epsilon must be a positive number (got \(v))"
+        case .vatWeight(let v): return "the VAT weight must be a finite number ≥ 0 (got \(v))"
         }
     }
 }

@@ -120,6 +120,13 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// After training, fit a temperature on the dev set so the probabilities match how often the
     /// model is right (`.none`: the softmax as trained).
     public var calibration: CalibrationMethod = .temperature
+    /// Virtual adversarial training (with `Trainer.unlabelled`): the perturbation's radius relative
+    /// to each document's RMS embedding-row norm (`VirtualAdversarial`). Chosen on pool-scored
+    /// label-scarce runs (docs/pretraining.md), never on a test set.
+    public var vatEpsilon: Float = 0.3
+    /// Virtual adversarial training: λ, the VAT term's weight beside the labelled loss (the
+    /// paper's 1); 0 turns the term off.
+    public var vatWeight: Float = 1
 
     /// The defaults.
     public init() {}
@@ -161,7 +168,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, subwords, buckets, classWeights, seed, threads, workers, patience,
             devFraction, clipNorm,
             weightDecay,
-            calibration
+            calibration, vatEpsilon, vatWeight
     }
 
     /// Fields missing from an older model file take today's defaults.
@@ -203,6 +210,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? defaults.weightDecay
         // Files written before calibration existed were not calibrated.
         calibration = try c.decodeIfPresent(CalibrationMethod.self, forKey: .calibration) ?? CalibrationMethod.none
+        // Runs before VAT had no unlabelled term, so these never acted; today's defaults keep them so.
+        vatEpsilon = try c.decodeIfPresent(Float.self, forKey: .vatEpsilon) ?? defaults.vatEpsilon
+        vatWeight = try c.decodeIfPresent(Float.self, forKey: .vatWeight) ?? defaults.vatWeight
     }
 
     func classifierConfig(vocabularySize: Int, classes: Int) -> ClassifierConfig {
@@ -244,5 +254,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if !(devFraction > 0 && devFraction < 1) { throw .devFraction(devFraction) }
         if !(clipNorm > 0) { throw .clipNorm(clipNorm) }
         if !(weightDecay >= 0) || !weightDecay.isFinite { throw .weightDecay(weightDecay) }
+        if !(vatEpsilon > 0) || !vatEpsilon.isFinite { throw .vatEpsilon(vatEpsilon) }
+        if !(vatWeight >= 0) || !vatWeight.isFinite { throw .vatWeight(vatWeight) }
     }
 }

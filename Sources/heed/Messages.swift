@@ -33,6 +33,8 @@ func flagMessage(_ error: any Error) -> String {
     case .threads(let v): return "--threads must be at least 1 (got \(v))"
     case .workers(let v): return "--workers must be at least 1 (got \(v))"
     case .devFraction(let v): return "--dev-fraction must be between 0 and 1 (got \(v))"
+    case .vatEpsilon(let v): return "--vat-epsilon must be a positive number (got \(v))"
+    case .vatWeight(let v): return "--vat-weight must be a number ≥ 0 (got \(v))"
     case .clipNorm, .weightDecay: return error.description  // no flag: only a checkpoint can carry these
     }
 }
