@@ -60,10 +60,11 @@ struct VATSchedule: Sendable {
                 if order.isEmpty { order = Bucketing.deterministicShuffle(Array(documents.indices), &rng).reversed() }
                 batch.append(order.removeLast())
             }
-            out.append(batch.enumerated().sorted { a, b in
-                let la = documents[a.element].ids.count, lb = documents[b.element].ids.count
-                return la != lb ? la < lb : a.offset < b.offset
-            }.map(\.element))
+            out.append(
+                batch.enumerated().sorted { a, b in
+                    let la = documents[a.element].ids.count, lb = documents[b.element].ids.count
+                    return la != lb ? la < lb : a.offset < b.offset
+                }.map(\.element))
         }
         return out
     }

@@ -4,10 +4,12 @@ import Testing
 @testable import HeedNN
 
 /// Virtual adversarial training's gradients, checked by central differences like
-/// `GradCheckTests` (same ε = 3e-2 along a unit direction, same tolerance `gradTolerance`).
-/// Mutations tried: the perturbation added to the wrong sequence's rows (pk.order left out),
-/// q − p̂ with its sign flipped, the Σp̂ factor dropped with a non-normalised target, the VAT
-/// weight left out of the parameter gradient; they give errors of 0.3 … 2, so 1e-3 separates.
+/// `GradCheckTests` (same tolerance `gradTolerance`, 1e-3 of the gradient norm). Measured at
+/// 414593f: correct code stays below 5e-6 for d/dd (step 3e-2 along a unit direction) and below
+/// 9.1e-5 for d/dθ (step 1e-2: at 3e-2 the classifier bias's third-order truncation term reached
+/// 8e-4, too near the tolerance). Mutations tried: the perturbation added to the rows of the
+/// wrong sequence (pk.order left out) gives 0.05 … 0.15 on d/dd; q − p̂ with its sign flipped
+/// 0.02 … 1.7; the VAT weight left out of the parameter gradient 0.3 … 0.8 on d/dθ.
 @Suite struct VirtualAdversarialTests {
     static let lengths = [3, 1, 5, 3, 2]
     static let steps = 5
@@ -95,7 +97,7 @@ import Testing
         let embedDim = k.model.config.embedDim
         for (i, p) in k.model.parameters.enumerated() where p.name != "attention.score.bias" {
             let mask: ((Int) -> Bool)? = p.name == "embedding.weight" ? { $0 >= embedDim } : nil
-            let e = directionalError(values: p.value, grads: p.grad, count: p.count, seed: UInt64(i), mask: mask, loss: loss)
+            let e = directionalError(values: p.value, grads: p.grad, count: p.count, eps: 1e-2, seed: UInt64(i), mask: mask, loss: loss)
             #expect(e < gradTolerance, "\(p.name): \(e)")
         }
     }

@@ -9,7 +9,7 @@ import Testing
 @Suite(.serialized) struct VirtualAdversarialTrainingTests {
     func options(workers: Int = 1) -> TrainingOptions {
         var o = smallOptions(.bilstmAttention)
-        o.epochs = 2
+        o.epochs = 1
         o.workers = workers
         o.vatEpsilon = 0.5
         return o
@@ -78,7 +78,7 @@ import Testing
     @Test func resumingIsBitIdentical() throws {
         let (labelled, unlabelled) = try selfTrainingData()
         var o = options()
-        o.epochs = 3
+        o.epochs = 2
         o.patience = 3
         let dir = NSTemporaryDirectory() + "heed-vat-resume-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
