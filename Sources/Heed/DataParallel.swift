@@ -35,15 +35,22 @@ final class DataParallelStep {
     }
 
     /// Leaves the batch's mean-loss gradient in `model`'s gradients and returns the batch's
-    /// totals (loss weight, weighted loss, examples, tokens).
-    func gradient(_ train: [EncodedDocument], indices: [Int], classWeights: [Float]?) -> GradientReducer.Totals {
-        if replicas.isEmpty { return Self.step(model, train, indices: indices, classWeights: classWeights, lossWeightTotal: nil) }
+    /// totals (loss weight, weighted loss, examples, tokens). With `vat`, each worker adds its
+    /// share of the unlabelled batch's VAT gradient after its labelled one.
+    func gradient(_ train: [EncodedDocument], indices: [Int], classWeights: [Float]?, vat: VATBatch? = nil) -> GradientReducer.Totals {
+        if replicas.isEmpty {
+            let totals = Self.step(model, train, indices: indices, classWeights: classWeights, lossWeightTotal: nil)
+            vat?.accumulate(on: model, share: 0, of: 1)
+            return totals
+        }
         let shares = Self.shares(indices, workers: workers)
         let weightTotal = classWeights.map { w in indices.reduce(0.0) { $0 + Double(w[train[$1].label]) } } ?? Double(indices.count)
         let models = [model] + replicas
         // Share w always runs on model w, whichever thread takes it.
         let parts = concurrentMap(count: shares.count, threads: shares.count) { _, w in
-            Self.step(models[w], train, indices: shares[w], classWeights: classWeights, lossWeightTotal: weightTotal)
+            let part = Self.step(models[w], train, indices: shares[w], classWeights: classWeights, lossWeightTotal: weightTotal)
+            vat?.accumulate(on: models[w], share: w, of: shares.count)
+            return part
         }
         addGradients(of: replicas.prefix(shares.count - 1).map(\.parameters), into: model.parameters)
         var total = GradientReducer.Totals()

@@ -100,6 +100,10 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
     case lrDecay(Float)
     /// `unfreezeEvery` negative.
     case unfreezeEvery(Int)
+    /// `vatEpsilon` not a positive finite number.
+    case vatEpsilon(Float)
+    /// `vatWeight` negative or not finite.
+    case vatWeight(Float)
 
     /// The message for the user: the option, its range and the value given.
     public var description: String {
@@ -129,6 +133,8 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
         case .weightDecay(let v): return "weight decay must be a finite number ≥ 0 (got \(v))"
         case .lrDecay(let v): return "the learning-rate decay per layer group must be a positive number (got \(v))"
         case .unfreezeEvery(let v): return "the steps between unfreezing layer groups must not be negative (got \(v))"
+        case .vatEpsilon(let v): return "the VAT epsilon must be a positive number (got \(v))"
+        case .vatWeight(let v): return "the VAT weight must be a finite number ≥ 0 (got \(v))"
         }
     }
 }

@@ -41,6 +41,10 @@ public struct Trainer {
     /// The dev score that decides the kept epoch and early stopping (accuracy unless `heed tune`
     /// ranks by another). The checkpoint's `bestAccuracy` holds this score.
     public var selectionMetric: DevMetric = .accuracy
+    /// Unlabelled documents for virtual adversarial training (labels ignored; dev and test
+    /// documents must not be among them): every step adds `options.vatWeight` times the VAT loss
+    /// of a batch of them. nil, empty or a weight of 0 train exactly as without them.
+    public var unlabelled: [LabelledText]?
 
     /// A trainer that writes no files and reports nothing until `output` and the callbacks are set.
     public init(options: TrainingOptions = TrainingOptions(), tokenizer: TokenizerSettings = .default) {
@@ -143,6 +147,7 @@ public struct Trainer {
 
         let encoder = try DocumentEncoder(vocabulary: vocabulary, maxLength: options.maxLength, subwords: options.subwordSettings)
         let (train, skipped) = try encoder.encode(trainDocs, file: file)
+        let vatSchedule = VATSchedule(unlabelled: unlabelled, encoder: encoder, options: options)
         let classes = vocabulary.labels.count
         // Global sizes and label counts (for class weights) in one sum.
         var sizes = [Double](repeating: 0, count: 3 + classes)
@@ -174,7 +179,7 @@ public struct Trainer {
         var log: [EpochRecord] = []
         var interrupted = false
         var totalTokens = 0.0, totalSeconds = 0.0
-        let dataHash = try collective.allGather(shard.localHash()).reduce(0, &+)
+        let dataHash = try collective.allGather(shard.localHash()).reduce(0, &+) &+ (vatSchedule?.hash ?? 0)
         var firstEpoch = 1
         if let resumed, let resume {
             guard resumed.state.dataHash == dataHash else {
@@ -206,6 +211,7 @@ public struct Trainer {
             parallelStep.seedStreams(seed: options.seed, epoch: epoch, rank: rank)
             var shuffler: Rng? = Rng(seed: stream &+ 1)
             let batches = Bucketing.batches(train, size: options.batchSize, shuffle: &shuffler)
+            let unlabelledBatches = vatSchedule?.batches(seed: options.seed, epoch: epoch, rank: rank, steps: batches.count)
             // Every rank takes the same number of steps: ranks that run out of batches contribute zeros.
             let steps = ranks > 1 ? Int(try collective.allGather(UInt64(batches.count)).max() ?? 0) : batches.count
             var lossSum = 0.0, seen = 0.0, tokens = 0.0
@@ -217,7 +223,8 @@ public struct Trainer {
                 let hasBatch = b < batches.count
                 if hasBatch && local.stop == 0 {
                     let stop = local.stop
-                    local = parallelStep.gradient(train, indices: batches[b], classWeights: classWeights)
+                    let vat = unlabelledBatches.map { vatSchedule!.batch($0[b], step: b, seed: options.seed, epoch: epoch, rank: rank) }
+                    local = parallelStep.gradient(train, indices: batches[b], classWeights: classWeights, vat: vat)
                     local.stop = stop
                 }
                 let global = reducer.reduce(local, hasGradient: hasBatch)

@@ -229,8 +229,14 @@ public final class Classifier {
     ///
     /// `pieces` holds each position's subword buckets (one list per id, row-major like `ids`) for
     /// a model with a subword table; without them every token reads its word row alone.
+    ///
+    /// `inputPerturbation` [batch × steps × embedDim] (caller's order, padded positions ignored) is
+    /// added to each token's input vector after any input scale and before dropout: virtual
+    /// adversarial training moves the embedded document by it, and `inputGradient()` is then the
+    /// gradient with respect to the perturbation too.
     public func forward(
-        ids: [Int32], lengths: [Int], batch B: Int, steps T: Int, training: Bool, inputScales: [Float]? = nil, pieces: PieceLists? = nil
+        ids: [Int32], lengths: [Int], batch B: Int, steps T: Int, training: Bool, inputScales: [Float]? = nil, pieces: PieceLists? = nil,
+        inputPerturbation: [Float]? = nil
     ) -> ForwardOutput {
         precondition(ids.count == B * T, "ids must hold batch × steps = \(B * T) values, got \(ids.count)")
         precondition(pieces == nil || pieces!.count == B * T, "pieces must hold one list per id")
@@ -264,9 +270,20 @@ public final class Classifier {
                 }
             }
         }
+        if let inputPerturbation {
+            precondition(inputPerturbation.count == B * T * E, "inputPerturbation must hold batch × steps × embedDim = \(B * T * E) values")
+            inputPerturbation.withUnsafeBufferPointer { r in
+                for t in 0..<T {
+                    for j in 0..<pk.batchSizes[t] {
+                        let row = x + pk.row(j, t) * E, src = r.baseAddress! + (pk.order[j] * T + t) * E
+                        for k in 0..<E { row[k] = row[k] + src[k] }
+                    }
+                }
+            }
+        }
         dropIn.forward(x, count: P * E, training: training, rng: &rng)
         var copies: ScaledCopies? = nil
-        if let inputScales, sharesInputProjection, !training, isCopies(ids: ids, lengths: lengths, batch: B, steps: T) {
+        if let inputScales, inputPerturbation == nil, sharesInputProjection, !training, isCopies(ids: ids, lengths: lengths, batch: B, steps: T) {
             // Unscaled rows of the one sequence (sorted sequence 0 at each position).
             let L = lengths[0], rows = copyTokens.reserve(L * E)
             let vectors = embedding.vectors(ids: Array(ids[0..<L]), pieces: pieces?.selecting(0..<L))

@@ -35,6 +35,8 @@ func flagMessage(_ error: any Error) -> String {
     case .devFraction(let v): return "--dev-fraction must be between 0 and 1 (got \(v))"
     case .lrDecay(let v): return "--lr-decay must be a positive number (got \(v))"
     case .unfreezeEvery(let v): return "--unfreeze-every must not be negative (got \(v))"
+    case .vatEpsilon(let v): return "--vat-epsilon must be a positive number (got \(v))"
+    case .vatWeight(let v): return "--vat-weight must be a number ≥ 0 (got \(v))"
     case .clipNorm, .weightDecay: return error.description  // no flag: only a checkpoint can carry these
     }
 }

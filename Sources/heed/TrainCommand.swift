@@ -136,7 +136,7 @@ struct Train: ParsableCommand {
         if distributed && unlabelledFlags.isUsed {
             throw ValidationError("--semi and --pretrain-epochs do not run under --distributed yet; train on one machine (--workers uses its cores)")
         }
-        if unlabelledFlags.semi != nil && flags.resume != nil {
+        if unlabelledFlags.semi == .selfTraining && flags.resume != nil {
             throw ValidationError("a self-training run cannot be resumed (it writes no checkpoint); start it again without --resume")
         }
         if unlabelledFlags.pretrainEpochs != nil && flags.initEncoder != nil {
@@ -170,7 +170,8 @@ struct Train: ParsableCommand {
 
 extension Train {
     /// Training that reads unlabelled text: pretraining first (`--pretrain-epochs`), then plain
-    /// training or self-training (`--semi`), all on the same labelled, dev and test files.
+    /// training, self-training or virtual adversarial training (`--semi`), all on the same
+    /// labelled, dev and test files.
     func runWithUnlabelledText() throws -> TrainingResult {
         try FileChecks.checkWritable(output)
         let trainDocs = try flags.read(train)
@@ -205,6 +206,11 @@ extension Train {
             if !quiet { note("kept round \(r.keptRound) of \(r.rounds.count - 1) (the one with the best dev accuracy)") }
             result = r.kept
         } else {
+            if unlabelledFlags.semi == .vat {
+                trainer.unlabelled = unlabelled
+                if let e = unlabelledFlags.vatEpsilon { trainer.options.vatEpsilon = e }
+                if let w = unlabelledFlags.vatWeight { trainer.options.vatWeight = w }
+            }
             result = try trainer.train(trainDocs, dev: devDocs, file: train)
         }
         if result.interrupted {

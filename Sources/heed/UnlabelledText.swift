@@ -12,12 +12,24 @@ struct UnlabelledFlags: ParsableArguments {
             discussion: "Lines equal to a labelled or --test document after normalisation are dropped, and their count is printed.",
             valueName: "FILE"))
     var unlabelled: [String] = []
-    @Option(help: "Semi-supervised training with the unlabelled text: self-training (pseudo-labels the texts the model is sure of).")
+    @Option(
+        help: ArgumentHelp(
+            "Semi-supervised training with the unlabelled text: self-training (pseudo-labels the texts the model is sure of) or vat (virtual adversarial training).",
+            discussion:
+                "vat adds, every step, the KL divergence between the model's prediction on a batch of unlabelled texts and on the same texts with their embedded words moved the way that changes it most (Miyato et al. 2017)."
+        ))
     var semi: SemiMethod?
     @Option(help: "Self-training: pseudo-labelling rounds after the supervised one (a round that does not improve dev ends it).")
     var rounds = 2
     @Option(help: "Self-training: calibrated probability a prediction needs before its text is taken with that label.")
     var threshold = 0.9
+    @Option(
+        help: ArgumentHelp(
+            "--semi vat: the perturbation's radius, relative to each text's RMS embedding-row norm (default \(TrainingOptions().vatEpsilon)).",
+            valueName: "EPSILON"))
+    var vatEpsilon: Float?
+    @Option(help: "--semi vat: weight of the VAT term beside the labelled loss (default \(TrainingOptions().vatWeight); 0 turns it off).")
+    var vatWeight: Float?
     @Option(
         help: ArgumentHelp(
             "First pretrain an encoder for N epochs on TRAIN's texts plus --unlabelled, then train from it (as --init would).",
@@ -26,17 +38,21 @@ struct UnlabelledFlags: ParsableArguments {
 
     enum SemiMethod: String, ExpressibleByArgument, CaseIterable {
         case selfTraining = "self-training"
+        case vat
     }
 
     var isUsed: Bool { semi != nil || pretrainEpochs != nil }
 
     func validate() throws {
         if !unlabelled.isEmpty && !isUsed {
-            throw ValidationError("--unlabelled is read by --semi self-training or --pretrain-epochs N; add one of them")
+            throw ValidationError("--unlabelled is read by --semi vat, --semi self-training or --pretrain-epochs N; add one of them")
         }
-        if semi != nil && unlabelled.isEmpty {
-            throw ValidationError("--semi self-training needs unlabelled text: add --unlabelled FILE")
+        if let semi, unlabelled.isEmpty {
+            throw ValidationError("--semi \(semi.rawValue) needs unlabelled text: add --unlabelled FILE")
         }
+        if (vatEpsilon != nil || vatWeight != nil) && semi != .vat { throw ValidationError("--vat-epsilon and --vat-weight need --semi vat") }
+        if let e = vatEpsilon, !(e > 0 && e.isFinite) { throw ValidationError("--vat-epsilon must be a positive number (got \(e))") }
+        if let w = vatWeight, !(w >= 0 && w.isFinite) { throw ValidationError("--vat-weight must be a number ≥ 0 (got \(w))") }
         if let n = pretrainEpochs, n < 1 { throw ValidationError("--pretrain-epochs must be at least 1 (got \(n))") }
         if rounds < 1 { throw ValidationError("--rounds must be at least 1 (got \(rounds))") }
         if !(threshold > 0 && threshold < 1) { throw ValidationError("--threshold must be between 0 and 1 (got \(threshold))") }

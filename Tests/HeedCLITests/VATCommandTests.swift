@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+
+/// `heed train --unlabelled FILE --semi vat`: virtual adversarial training from the command line.
+@Suite struct VATCommandTests {
+    /// 120 labelled Debian lines and the next 120 as plain text.
+    func files(_ scratch: Scratch) throws -> (train: String, text: String) {
+        let tsv = try String(contentsOfFile: "\(repositoryRoot)/corpora/topic-en-debian/train.tsv", encoding: .utf8)
+        let rows = tsv.split(separator: "\n").prefix(240)
+        let text = rows.dropFirst(120).map { $0.split(separator: "\t", maxSplits: 1).last.map(String.init) ?? "" }
+        return (
+            scratch.file("train.tsv", rows.prefix(120).joined(separator: "\n") + "\n"), scratch.file("text.txt", text.joined(separator: "\n") + "\n")
+        )
+    }
+
+    @Test func vatWritesAModelAndResumes() throws {
+        let scratch = Scratch()
+        let (train, text) = try files(scratch)
+        let tiny = ["--embed", "8", "--hidden", "8", "--quiet", "--workers", "1", "--vat-epsilon", "0.5"]
+        let r = try heed(["train", train, "--unlabelled", text, "--semi", "vat", "--epochs", "1", "-o", scratch.path + "/m.heed"] + tiny)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(scratch.exists("m.heed") && scratch.exists("m.heed.log.jsonl") && scratch.exists("m.heed.ckpt"))
+        let options = try String(contentsOfFile: scratch.path + "/m.heed.log.jsonl", encoding: .utf8)
+        #expect(!options.isEmpty)
+        // A VAT run writes a checkpoint, so it can go on.
+        let more = try heed(
+            ["train", train, "--unlabelled", text, "--semi", "vat", "--epochs", "2", "--resume", scratch.path + "/m.heed.ckpt", "-o", scratch.path + "/m.heed"]
+                + tiny)
+        #expect(more.status == 0, "\(more.stderr)")
+    }
+
+    @Test func vatFlagsAreChecked() throws {
+        let scratch = Scratch()
+        let (train, text) = try files(scratch)
+        let out = ["-o", scratch.path + "/m.heed", "--quiet"]
+        let a = try heed(["train", train, "--semi", "vat"] + out)
+        #expect(a.status == 64 && a.stderr.contains("--semi vat needs unlabelled text"), "\(a.stderr)")
+        let b = try heed(["train", train, "--unlabelled", text, "--semi", "vat", "--vat-epsilon", "0"] + out)
+        #expect(b.status == 64 && b.stderr.contains("--vat-epsilon"), "\(b.stderr)")
+        let c = try heed(["train", train, "--unlabelled", text, "--semi", "self-training", "--vat-weight", "2"] + out)
+        #expect(c.status == 64 && c.stderr.contains("need --semi vat"), "\(c.stderr)")
+        let help = try heed(["train", "--help"])
+        #expect(help.stdout.contains("--vat-epsilon") && help.stdout.contains("virtual adversarial"), "\(help.stdout)")
+        #expect(!scratch.exists("m.heed"))
+    }
+}
