@@ -59,9 +59,10 @@ def write_tsv(path, rows):
             f.write(f"{label}\t{text}\n")
 
 
-def fasttext_accuracy(heed, train_path, scored_path, seed):
+def fasttext_accuracy(heed, train_path, scored_path, seed, **supervised):
     """fastText supervised as bench/reference/fasttext_ref.py runs it: on Heed's tokens
-    (`heed tokenize --format text`), wordNgrams 2, lr 0.5, epoch 25, one thread."""
+    (`heed tokenize --format text`), wordNgrams 2, lr 0.5, epoch 25, one thread; `supervised`
+    adds arguments (e.g. pretrainedVectors)."""
     import fasttext  # pip install fasttext-wheel (benchmarks only)
 
     def ft_lines(path):
@@ -73,7 +74,7 @@ def fasttext_accuracy(heed, train_path, scored_path, seed):
     ft_train = train_path + ".ft"
     with open(ft_train, "w", encoding="utf-8") as f:
         f.write("\n".join(ft_lines(train_path)) + "\n")
-    model = fasttext.train_supervised(ft_train, seed=seed, thread=1, verbose=0, wordNgrams=2, lr=0.5, epoch=25)
+    model = fasttext.train_supervised(ft_train, seed=seed, thread=1, verbose=0, wordNgrams=2, lr=0.5, epoch=25, **supervised)
     scored = ft_lines(scored_path)
     labels, _ = model.predict([line.split(" ", 1)[1] if " " in line else "" for line in scored])
     return sum(got and got[0] == line.split(" ", 1)[0] for got, line in zip(labels, scored)) / len(scored)
@@ -98,21 +99,7 @@ def fasttext_pretrained_accuracy(heed, train_path, scored_path, unlabelled_paths
         f.write(f"{len(words)} 100\n")
         for w in words:
             f.write(w + " " + " ".join(f"{x:.5f}" for x in sg.get_word_vector(w)) + "\n")
-
-    def ft_lines(path):
-        tokens = subprocess.run([heed, "tokenize", path, "--format", "text"], check=True, stdout=subprocess.PIPE,
-                                text=True).stdout.splitlines()
-        return [f"__label__{label} {toks.split(chr(9), 1)[1] if chr(9) in toks else ''}" for toks, (label, _) in
-                zip(tokens, read_tsv(path))]
-
-    ft_train = train_path + ".ftp"
-    with open(ft_train, "w", encoding="utf-8") as f:
-        f.write("\n".join(ft_lines(train_path)) + "\n")
-    model = fasttext.train_supervised(ft_train, seed=seed, thread=1, verbose=0, wordNgrams=2, lr=0.5, epoch=25, dim=100,
-                                      pretrainedVectors=vec_path)
-    scored = ft_lines(scored_path)
-    labels, _ = model.predict([line.split(" ", 1)[1] if " " in line else "" for line in scored])
-    return sum(got and got[0] == line.split(" ", 1)[0] for got, line in zip(labels, scored)) / len(scored)
+    return fasttext_accuracy(heed, train_path, scored_path, seed, dim=100, pretrainedVectors=vec_path)
 
 
 def model_provenance(path):

@@ -1219,6 +1219,20 @@ def calibration_section():
     return L + footnotes()
 
 
+def scarce_cells(runs, where):
+    """bench/label_scarce.py runs by cell, where(run) + (system name, seed); the newest run of a
+    cell wins. Also the system names in order of first appearance."""
+    def name(r):
+        return r.get("label") or ("%s %s" % (r["system"], r["candidate"] or "(defaults)")).strip()
+
+    cells, systems = {}, []
+    for r in runs:  # later runs replace earlier ones of the same cell
+        cells[where(r) + (name(r), r["seed"])] = r
+        if name(r) not in systems:
+            systems.append(name(r))
+    return cells, systems
+
+
 def label_scarce_section():
     """Accuracy with few labels on the test sets, from bench/results/label-scarce.json (bench/label_scarce.py
     --score test): mean ± sd over seeds (the seed draws the labelled documents too) per corpus, label count and
@@ -1229,16 +1243,7 @@ def label_scarce_section():
     runs = [r for r in json.load(open(path))["runs"] if r.get("score") == "test"]
     if not runs:
         return []
-    def name(r):
-        return r.get("label") or ("%s %s" % (r["system"], r["candidate"] or "(defaults)")).strip()
-
-    cells = {}
-    for r in runs:  # later runs replace earlier ones of the same cell
-        cells[(r["corpus"], r["labels"], name(r), r["seed"])] = r
-    systems = []
-    for r in runs:
-        if name(r) not in systems:
-            systems.append(name(r))
+    cells, systems = scarce_cells(runs, lambda r: (r["corpus"], r["labels"]))
     L = ["## 0d. Few labels (`bench/label_scarce.py --score test`)", "",
          "N labelled documents drawn from a shipped training set (per label, a shuffle seeded by the run's seed, then "
          "the label's share of N; `heed train` carves its dev split from them) and scored on the shipped test set; "
@@ -1273,16 +1278,7 @@ def unlabelled_section():
     if not runs:
         return []
 
-    def name(r):
-        return r.get("label") or ("%s %s" % (r["system"], r["candidate"] or "(defaults)")).strip()
-
-    cells = {}
-    for r in runs:
-        cells[(r["score"], r["corpus"], r["labels"], name(r), r["seed"])] = r
-    systems = []
-    for r in runs:
-        if name(r) not in systems:
-            systems.append(name(r))
+    cells, systems = scarce_cells(runs, lambda r: (r["score"], r["corpus"], r["labels"]))
     L = ["## 0e. Unlabelled text: pretraining, self-training (`bench/label_scarce.py`, issue 25)", "",
          "Same draws as §0d (per label, a shuffle seeded by the run's seed; `heed train` carves its dev split from "
          "them). `{rest}` = the corpus' training texts not drawn (and, scored on the pool, not scored), used as "
