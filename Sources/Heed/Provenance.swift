@@ -120,8 +120,7 @@ func sortedJSON<T: Encodable>(_ value: T) throws -> String {
 extension Checkpoint.Loaded {
     /// The interrupted run's provenance (a resumed run does not read its encoder again).
     var provenance: TrainingProvenance {
-        meta(TextClassifier.provenanceKey).flatMap { try? JSONDecoder().decode(TrainingProvenance.self, from: Data($0.utf8)) } ?? TrainingProvenance()
+        metadata[TextClassifier.provenanceKey].flatMap { try? JSONDecoder().decode(TrainingProvenance.self, from: Data($0.utf8)) }
+            ?? TrainingProvenance()
     }
-
-    private func meta(_ key: String) -> String? { metadata[key] }
 }
