@@ -21,10 +21,13 @@ public struct TuningSettings: Codable, Sendable, Equatable, Hashable, CustomStri
     /// Fine-tuning from an encoder (searched only with one; nil: the base options'): the learning
     /// rate's decay per layer group, gradual unfreezing's interval, and the schedule.
     public var lrDecay: Float?, unfreezeEvery: Int?, schedule: LearningRateSchedule?
+    /// Start from the task-adaptive encoder after this many pretraining epochs (`heed tune
+    /// --unlabelled`); nil trains from scratch (or from `--init`'s encoder).
+    public var pretrainEpochs: Int?
 
     private enum CodingKeys: String, CodingKey {
         case learningRate = "lr", hiddenSize = "hidden", embeddingSize = "embed", dropout, wordDropout = "word_dropout", batchSize = "batch", subwords,
-            lrDecay = "lr_decay", unfreezeEvery = "unfreeze_every", schedule
+            lrDecay = "lr_decay", unfreezeEvery = "unfreeze_every", schedule, pretrainEpochs = "pretrain_epochs"
     }
 
     /// The settings of `options`.
@@ -54,12 +57,13 @@ public struct TuningSettings: Codable, Sendable, Equatable, Hashable, CustomStri
         return o
     }
 
-    /// `--lr 0.002 --hidden 128 …`: the `heed train` flags that reproduce these settings.
+    /// `--lr 0.002 --hidden 128 …`: the `heed train` flags that reproduce these settings (with
+    /// `--pretrain-epochs`, given the same `--unlabelled` files).
     public var description: String {
         "--lr \(learningRate) --hidden \(hiddenSize) --embed \(embeddingSize) --dropout \(dropout) --word-dropout \(wordDropout) "
             + "--batch \(batchSize) --subwords \(subwords.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "0")"
             + (lrDecay.map { " --lr-decay \($0)" } ?? "") + (unfreezeEvery.map { " --unfreeze-every \($0)" } ?? "")
-            + (schedule.map { " --schedule \($0.rawValue)" } ?? "")
+            + (schedule.map { " --schedule \($0.rawValue)" } ?? "") + (pretrainEpochs.map { " --pretrain-epochs \($0)" } ?? "")
     }
 
     /// `count` settings drawn from `space` with `seed`, the base options' own first; no two alike.
@@ -87,7 +91,9 @@ public struct TuningSettings: Codable, Sendable, Equatable, Hashable, CustomStri
             s.wordDropout = pick(space.wordDropouts)
             s.batchSize = pick(space.batchSizes)
             s.subwords = pick(ranges)
-            if let encoder = space.encoder {
+            // With task-adaptive encoders, a trial starts from scratch or from one of them.
+            if !space.pretrainedEpochs.isEmpty { s.pretrainEpochs = pick([nil] + space.pretrainedEpochs.map { Optional($0) }) }
+            if let encoder = space.encoder, space.pretrainedEpochs.isEmpty || s.pretrainEpochs != nil {
                 // The encoder fixes the sizes and brings no subword table; its fine-tuning is searched.
                 (s.hiddenSize, s.embeddingSize, s.subwords) = (encoder.hiddenSize, encoder.embeddingSize, nil)
                 s.lrDecay = pick(space.lrDecays)
@@ -142,6 +148,9 @@ public struct TuningSpace: Sendable, Equatable {
     public var lrDecays: [Float] = [1, 1.5, 2.6]
     /// Gradual unfreezing intervals in steps, 0 for none (with an encoder).
     public var unfreezeIntervals = [0, 25, 50, 100]
+    /// Pretraining lengths (epochs) with a task-adaptive encoder to start from (`heed tune
+    /// --unlabelled`; `encoder` holds their sizes). Each trial draws scratch or one of them.
+    public var pretrainedEpochs: [Int] = []
 
     /// Equal when every choice is.
     public static func == (a: TuningSpace, b: TuningSpace) -> Bool {
@@ -149,6 +158,7 @@ public struct TuningSpace: Sendable, Equatable {
             && a.wordDropouts == b.wordDropouts && a.batchSizes == b.batchSizes && a.subwords == b.subwords
             && a.ideographicSubwords == b.ideographicSubwords && a.encoder?.embeddingSize == b.encoder?.embeddingSize
             && a.encoder?.hiddenSize == b.encoder?.hiddenSize && a.lrDecays == b.lrDecays && a.unfreezeIntervals == b.unfreezeIntervals
+            && a.pretrainedEpochs == b.pretrainedEpochs
     }
 
     /// The default space.
@@ -241,6 +251,10 @@ public struct Tuner {
     /// A pretrained encoder every trial starts from (`heed train --init`); set `space.encoder` to
     /// its sizes so the search draws fine-tuning options instead of sizes.
     public var encoder: URL?
+    /// Task-adaptive encoders by pretraining epochs: a trial whose settings name `pretrainEpochs`
+    /// starts from that one. Set `space.pretrainedEpochs` to their keys and `space.encoder` to
+    /// their sizes.
+    public var pretrained: [Int: URL] = [:]
     /// A fixed number of trials (deterministic), or nil to size the search from `budget`.
     public var trials: Int?
     /// Wall-clock seconds for the whole search (with `trials` nil).
@@ -361,7 +375,7 @@ public struct Tuner {
             options.threads = 1
             options.calibration = .none
             var trainer = Trainer(options: options, tokenizer: tokenizer)
-            trainer.encoder = encoder
+            trainer.encoder = settings[trial].pretrainEpochs.flatMap { pretrained[$0] } ?? encoder
             trainer.selectionMetric = metric
             let model = workDirectory.appendingPathComponent("trial-\(trial).heed")
             trainer.output = model

@@ -88,7 +88,6 @@ func pretrainForTraining(
     flags: TrainingFlags, unlabelledFlags: UnlabelledFlags, model: ModelKind, labelled: [LabelledText], unlabelled: [LabelledText],
     trainPath: String, test: [LabelledText]?, testPath: String?, output: String, quiet: Bool
 ) throws -> String {
-    let path = output + ".encoder.heed"
     var options = PretrainingOptions()
     options.epochs = unlabelledFlags.pretrainEpochs ?? options.epochs
     options.embeddingSize = flags.embed
@@ -97,35 +96,64 @@ func pretrainForTraining(
     options.seed = flags.seed
     options.threads = flags.threads
     options.workers = flags.workers ?? (flags.threads > 1 ? 1 : defaultWorkers)
-    var text = labelled.map { LabelledText(label: nil, text: $0.text, line: $0.line) } + unlabelled
-    var dropped = 0
-    if let test {
-        (text, dropped) = try Pretrainer.dropping(test, from: text, tokenizer: flags.tokenizerOptions.settings())
-    }
-    var pretrainer = Pretrainer(options: options, tokenizer: flags.tokenizerOptions.settings())
-    pretrainer.output = URL(fileURLWithPath: path)
-    pretrainer.sources = try ([trainPath] + (flags.dev.map { [$0] } ?? []) + unlabelledFlags.unlabelled).map(SourceFile.init(path:))
-    pretrainer.excluded = try (testPath.map { [$0] } ?? []).map(SourceFile.init(path:))
-    pretrainer.droppedLines = dropped
-    let display = TrainingDisplay(name: "pretrain", quiet: quiet)
-    pretrainer.progress = display.progress
-    pretrainer.epochEnded = { r in
-        guard !quiet else { return }
-        if display.live { writeStderr("\r\u{1B}[K") }
-        writeStderr(
-            "pretrain epoch \(r.epoch): held-out perplexity \(fixed(r.heldOutPerplexity, 2)), \(Int(r.tokensPerSecond)) tok/s, \(fixed(r.seconds, 1)) s\(r.best ? " *" : "")\n"
-        )
-    }
-    pretrainer.shouldStop = { stopRequested != 0 }
-    installInterruptHandler()
-    let r = try pretrainer.train(text, file: trainPath)
-    if r.interrupted { throw ExitCode(128 + Int32(stopRequested)) }
-    if !quiet {
-        note(
-            "\(path): encoder pretrained on \(r.trainLines) lines (\(r.heldOutLines) held out), held-out perplexity \(fixed(r.log.first { $0.epoch == r.bestEpoch }?.heldOutPerplexity ?? .nan, 2)) (unigram \(fixed(r.unigramPerplexity, 2)))"
-        )
-    }
+    var pretraining = TaskAdaptivePretraining(options: options, tokenizer: flags.tokenizerOptions.settings(), quiet: quiet)
+    pretraining.sources = [trainPath] + (flags.dev.map { [$0] } ?? []) + unlabelledFlags.unlabelled
+    (pretraining.test, pretraining.testPath) = (test, testPath)
+    let path = output + ".encoder.heed"
+    try pretraining.run(labelled: labelled, unlabelled: unlabelled, file: trainPath, to: path)
     return path
+}
+
+/// Task-adaptive pretraining, shared by `heed train --pretrain-epochs` and `heed tune
+/// --unlabelled`: an encoder pretrained on the labelled documents' texts plus the unlabelled
+/// lines, with any test document dropped, its epochs printed as they end.
+struct TaskAdaptivePretraining {
+    var options: PretrainingOptions
+    var tokenizer: TokenizerSettings
+    var quiet: Bool
+    /// The files the text came from, named in the encoder's provenance.
+    var sources: [String] = []
+    /// Documents that must not be pretrained on, and the file they came from.
+    var test: [LabelledText]?, testPath: String?
+    /// Ends pretraining after the batch running then (the epoch is scored and may be kept).
+    var deadline: ContinuousClock.Instant?
+    /// Called after each epoch's line, once the encoder file holds the best epoch so far.
+    var epochEnded: (@Sendable (PretrainingRecord) -> Void)?
+
+    @discardableResult
+    func run(labelled: [LabelledText], unlabelled: [LabelledText], file: String, to path: String) throws -> PretrainingResult {
+        var text = labelled.map { LabelledText(label: nil, text: $0.text, line: $0.line) } + unlabelled
+        var dropped = 0
+        if let test { (text, dropped) = try Pretrainer.dropping(test, from: text, tokenizer: tokenizer) }
+        var pretrainer = Pretrainer(options: options, tokenizer: tokenizer)
+        pretrainer.output = URL(fileURLWithPath: path)
+        pretrainer.sources = try sources.map(SourceFile.init(path:))
+        pretrainer.excluded = try (testPath.map { [$0] } ?? []).map(SourceFile.init(path:))
+        pretrainer.droppedLines = dropped
+        pretrainer.deadline = deadline
+        let display = TrainingDisplay(name: "pretrain", quiet: quiet)
+        pretrainer.progress = display.progress
+        let (quiet, then) = (quiet, epochEnded)
+        pretrainer.epochEnded = { r in
+            if !quiet {
+                if display.live { writeStderr("\r\u{1B}[K") }
+                writeStderr(
+                    "pretrain epoch \(r.epoch): held-out perplexity \(fixed(r.heldOutPerplexity, 2)), \(Int(r.tokensPerSecond)) tok/s, \(fixed(r.seconds, 1)) s\(r.best ? " *" : "")\n"
+                )
+            }
+            then?(r)
+        }
+        pretrainer.shouldStop = { stopRequested != 0 }
+        installInterruptHandler()
+        let r = try pretrainer.train(text, file: file)
+        if r.interrupted { throw ExitCode(128 + Int32(stopRequested)) }
+        if !quiet {
+            note(
+                "\(path): encoder pretrained on \(r.trainLines) lines (\(r.heldOutLines) held out), held-out perplexity \(fixed(r.log.first { $0.epoch == r.bestEpoch }?.heldOutPerplexity ?? .nan, 2)) (unigram \(fixed(r.unigramPerplexity, 2)))"
+            )
+        }
+        return r
+    }
 }
 
 /// `heed train --init ENCODER --test TEST`: refuses an encoder that read a test document.

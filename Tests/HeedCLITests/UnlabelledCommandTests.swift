@@ -81,6 +81,27 @@ import Testing
         #expect(trials.contains("\"unfreeze_every\"") && trials.contains("\"hidden\":8"), "\(trials)")
     }
 
+    /// `heed tune --unlabelled`: pretrains first, trials start from scratch or from an epoch's
+    /// encoder, and the winner's encoder is written beside the model when it started from one.
+    @Test func tuneSearchesPretraining() throws {
+        let scratch = Scratch()
+        let (train, text, _) = try files(scratch)
+        let t = try heed([
+            "tune", train, "--unlabelled", text, "--pretrain-epochs", "2", "--trials", "4", "--epochs", "1", "--parallel", "1", "--embed", "8", "--hidden", "8",
+            "-o",
+            scratch.path + "/m.heed",
+        ])
+        #expect(t.status == 0, "\(t.stderr)")
+        #expect(t.stderr.contains("pretrain epoch 2") && t.stderr.contains("from the encoder after 1, 2 pretraining epochs"), "\(t.stderr)")
+        let rows = try String(contentsOfFile: scratch.path + "/m.heed.trials.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(rows.contains { $0.contains("\"pretrain_epochs\"") }, "\(rows)")
+        let best = try #require(rows.last { $0.contains("\"status\":\"best\"") })
+        #expect(scratch.exists("m.heed.encoder.heed") == best.contains("\"pretrain_epochs\""), "\(best)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path + "/m.heed.ckpt"))
+        let both = try heed(["tune", train, "--unlabelled", text, "--init", scratch.path + "/m.heed", "-o", scratch.path + "/n.heed"])
+        #expect(both.status == 64 && both.stderr.contains("--init"), "\(both.stderr)")
+    }
+
     @Test func unusableCombinationsAreUsageErrors() throws {
         let scratch = Scratch()
         let (train, text, _) = try files(scratch)

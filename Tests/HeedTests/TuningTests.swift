@@ -214,4 +214,31 @@ final class NoteBox: @unchecked Sendable {
             TuningSettings.sample(12, base: base, ideographic: false, seed: 3).allSatisfy { $0.lrDecay == nil && $0.unfreezeEvery == nil && $0.schedule == nil }
         )
     }
+
+    /// With task-adaptive encoders (`heed tune --unlabelled`), trials start from scratch (sizes
+    /// drawn, no fine-tuning options) or from one pretraining length (the encoder's sizes, the
+    /// fine-tuning options drawn); trial 0 is the base options from scratch.
+    @Test func pretrainedEncodersAreDrawnBesideScratch() {
+        var space = TuningSpace()
+        space.encoder = (embeddingSize: 24, hiddenSize: 40)
+        space.pretrainedEpochs = [1, 2]
+        let base = TrainingOptions()
+        let drawn = TuningSettings.sample(16, base: base, space: space, ideographic: false, seed: 5)
+        #expect(drawn.count == 16 && drawn[0] == TuningSettings(base) && drawn[0].pretrainEpochs == nil)
+        for s in drawn.dropFirst() {
+            if let epochs = s.pretrainEpochs {
+                #expect(space.pretrainedEpochs.contains(epochs) && s.embeddingSize == 24 && s.hiddenSize == 40 && s.subwords == nil)
+                #expect(s.lrDecay != nil && s.unfreezeEvery != nil && s.schedule != nil)
+                #expect(s.description.hasSuffix("--pretrain-epochs \(epochs)"))
+            } else {
+                #expect(s.lrDecay == nil && s.unfreezeEvery == nil && s.schedule == nil)
+            }
+        }
+        let starts = Set(drawn.dropFirst().map(\.pretrainEpochs))
+        #expect(starts == [nil, 1, 2], "15 trials should draw scratch and both pretraining lengths: \(starts)")
+        // Without pretrained encoders the draw is what it was.
+        var plain = space
+        plain.pretrainedEpochs = []
+        #expect(TuningSettings.sample(16, base: base, space: plain, ideographic: false, seed: 5).allSatisfy { $0.pretrainEpochs == nil })
+    }
 }
