@@ -404,10 +404,21 @@ public struct Tuner {
             return options.epochs ?? options.plannedEpochs(stepsPerEpoch: (train.count + options.batchSize - 1) / options.batchSize)
         }
 
+        // Trials train side by side only while their weights fit in twice the base settings' (a
+        // trial larger than that trains alone), so the search needs at most twice the memory of a
+        // run of the base settings or of its largest trial, whichever is more.
+        let vocabularySize = try Self.vocabularySize(train, options: base, tokenizer: tokenizer, file: trainFile)
+        let classes = trainLabels.count
+        func bytes(_ trial: Int) -> Int { Self.weightBytes(settings[trial].applied(to: base), vocabularySize: vocabularySize, classes: classes) }
+        let gate = MemoryGate(limit: 2 * Self.weightBytes(base, vocabularySize: vocabularySize, classes: classes))
+
         func run(_ batch: [Int], rung: Int, epochs: @escaping (Int) -> Int, stopping: (@Sendable () -> Bool)?) throws {
             let targets = batch.map(epochs)
             let outcomes = try concurrentMap(count: batch.count, threads: min(concurrency, batch.count)) { _, k in
-                try advance(batch[k], rung: rung, epochs: targets[k], stopping: stopping)
+                let size = bytes(batch[k])
+                gate.acquire(size)
+                defer { gate.release(size) }
+                return try advance(batch[k], rung: rung, epochs: targets[k], stopping: stopping)
             }
             for (trial, outcome) in zip(batch, outcomes) {
                 guard let (record, log) = outcome else { continue }
@@ -504,9 +515,55 @@ public struct Tuner {
             cutShort: cutShort, budgetTooSmall: budgetTooSmall)
     }
 
+    /// Bytes a training run holds per weight: the value, its gradient, Adam's two moments and
+    /// the kept epoch's copy.
+    static let bytesPerWeight = 5 * MemoryLayout<Float>.size
+
+    /// What a run of `options` holds in weights and their training state (activations, the
+    /// runtime and the documents are the same for every trial, or small beside them).
+    static func weightBytes(_ options: TrainingOptions, vocabularySize: Int, classes: Int) -> Int {
+        let shapes = options.classifierConfig(vocabularySize: vocabularySize, classes: classes).tensorShapes
+        return bytesPerWeight * shapes.reduce(0) { $0 + $1.shape.reduce(1, *) }
+    }
+
+    /// The vocabulary size a run of `options` builds from `train` (an encoder's trials use its own,
+    /// which the memory estimate does not need exactly).
+    static func vocabularySize(_ train: [LabelledText], options: TrainingOptions, tokenizer: TokenizerSettings, file: String) throws -> Int {
+        let counts = try Trainer.countTokens(train, tokenizer: try Tokenizer(settings: tokenizer), file: file)
+        return Vocabulary(counts: counts, minCount: options.minCount, maxSize: options.maxVocabulary).count
+    }
+
     private func removeTrialFiles(_ trial: Int) throws {
         let model = workDirectory.appendingPathComponent("trial-\(trial).heed")
         for url in [model, Trainer.checkpointURL(for: model), Trainer.logURL(for: model)] { try? FileManager.default.removeItem(at: url) }
+    }
+}
+
+/// Lets trials start while the bytes they hold fit under `limit`; one trial always may, however
+/// large, so a trial too large to share memory trains alone.
+final class MemoryGate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let limit: Int
+    private var held = 0, running = 0
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Waits until `bytes` fit beside the trials running (or none is running), then takes them.
+    func acquire(_ bytes: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        while running > 0 && held + bytes > limit { condition.wait() }
+        held += bytes
+        running += 1
+    }
+
+    /// Gives back what `acquire(bytes)` took.
+    func release(_ bytes: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        held -= bytes
+        running -= 1
+        condition.broadcast()
     }
 }
 

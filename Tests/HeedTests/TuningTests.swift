@@ -189,6 +189,45 @@ final class NoteBox: @unchecked Sendable {
     var all: [String] { lock.withLock { notes } }
 }
 
+/// `heed tune` holds no more than twice the memory of the base settings' run, or its largest
+/// trial's alone: trials share memory only while their weights fit.
+@Suite struct TuningMemoryTests {
+    @Test func trialsShareMemoryOnlyWhileTheyFit() {
+        let gate = MemoryGate(limit: 10)
+        gate.acquire(4)
+        // A second small trial starts beside the first.
+        let second = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            gate.acquire(4)
+            second.signal()
+        }
+        #expect(second.wait(timeout: .now() + 30) == .success, "4 + 4 fit under 10: the second trial must not wait")
+        // A large one waits for both to finish, then runs alone even though it exceeds the limit.
+        let large = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            gate.acquire(12)
+            large.signal()
+        }
+        #expect(large.wait(timeout: .now() + 0.3) == .timedOut)
+        gate.release(4)
+        #expect(large.wait(timeout: .now() + 0.3) == .timedOut, "4 + 12 do not fit")
+        gate.release(4)
+        #expect(large.wait(timeout: .now() + 30) == .success, "alone, a trial always runs")
+        gate.release(12)
+    }
+
+    @Test func weightBytesCountEveryTensorsTrainingState() {
+        var base = TrainingOptions()
+        base.model = .attention
+        let plain = Tuner.weightBytes(base, vocabularySize: 1000, classes: 2)
+        let shapes = base.classifierConfig(vocabularySize: 1000, classes: 2).tensorShapes
+        #expect(plain == 20 * shapes.reduce(0) { $0 + $1.shape.reduce(1, *) })
+        var subwords = base
+        subwords.subwords = 3...6
+        #expect(Tuner.weightBytes(subwords, vocabularySize: 1000, classes: 2) - plain == 20 * subwords.buckets * base.embeddingSize)
+    }
+}
+
 @Suite struct EncoderTuningTests {
     /// From an encoder, the sizes are the encoder's and subwords off in every trial; the
     /// fine-tuning options are drawn instead, trial 0 keeps the base options as they are.
