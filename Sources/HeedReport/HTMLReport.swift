@@ -231,16 +231,25 @@ public struct HTMLReport {
         // The search's table: each trial's last state, in trial order.
         var tuningRows: [TuningRowView] = []
         var tuningNote = ""
+        var tuningStarts = false
         if let trials, !trials.isEmpty {
             var last: [Int: TrialRecord] = [:]
             for r in trials { last[r.trial] = r }
+            // --init's trials all start from its encoder; --unlabelled's name their pretraining epochs.
+            let fromInit = classifier.provenance.pretraining != nil && !trials.contains { $0.settings.pretrainEpochs != nil }
+            tuningStarts = fromInit || trials.contains { $0.settings.pretrainEpochs != nil || $0.settings.lrDecay != nil }
             tuningRows = last.keys.sorted().map { t in
                 let r = last[t]!, s = r.settings
+                let fineTuning = [
+                    s.lrDecay.map { "lr decay \($0)" }, s.unfreezeEvery.map { "unfreeze every \($0)" }, s.schedule.map { "\($0.rawValue) schedule" },
+                ].compactMap { $0 }
                 return TuningRowView(
                     trial: "\(t)", learningRate: "\(s.learningRate)", hidden: "\(s.hiddenSize)", embed: "\(s.embeddingSize)", dropout: "\(s.dropout)",
                     wordDropout: "\(s.wordDropout)", batch: "\(s.batchSize)", subwords: s.subwords.map { "\($0.lowerBound)–\($0.upperBound)" } ?? "off",
                     epochs: "\(r.bestEpoch)/\(r.epochs)", accuracy: percent(r.devAccuracy), macroF1: percent(r.devMacroF1), status: r.status,
-                    isBest: r.status == "best")
+                    isBest: r.status == "best", showStart: tuningStarts,
+                    start: s.pretrainEpochs.map { "encoder after \($0) pretraining epoch\($0 == 1 ? "" : "s")" } ?? (fromInit ? "encoder" : "scratch"),
+                    fineTuning: fineTuning.isEmpty ? "defaults" : fineTuning.joined(separator: ", "))
             }
             let best = last.values.first { $0.status == "best" }
             tuningNote =
@@ -275,7 +284,7 @@ public struct HTMLReport {
             tokenPanels: tokenPanels, tokenRows: tokenRows, tokenNote: tokenNote,
             hasLog: !charts.isEmpty, charts: charts + (pretrainingCurve.map { [$0] } ?? []), logNote: logNote,
             hasCompare: comparison != nil, compareRows: compareRows, compareNote: compareNote,
-            hasTuning: !tuningRows.isEmpty, tuningRows: tuningRows, tuningNote: tuningNote,
+            hasTuning: !tuningRows.isEmpty, tuningStarts: tuningStarts, tuningRows: tuningRows, tuningNote: tuningNote,
             faithfulness: faithfulness, hasFaithfulness: !faithfulness.isEmpty,
             faithfulnessNote: attention ? "" : "Not applicable: this model has no attention weights to test.",
             hasCalibration: trust.hasCalibration, ece: trust.ece, eceNote: trust.eceNote, reliability: trust.reliability,

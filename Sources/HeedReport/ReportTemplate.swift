@@ -254,10 +254,10 @@ package enum ReportTemplate {
         {{#hasTuning}}
         <h3>Settings search</h3>
         <table class="tuning">
-        <thead><tr><th class="num">trial</th><th class="num">lr</th><th class="num">hidden</th><th class="num">embed</th><th class="num">dropout</th><th class="num">word dropout</th><th class="num">batch</th><th>subwords</th><th class="num">epochs</th><th class="num">dev accuracy</th><th class="num">dev macro-F1</th><th>status</th></tr></thead>
+        <thead><tr><th class="num">trial</th><th class="num">lr</th><th class="num">hidden</th><th class="num">embed</th><th class="num">dropout</th><th class="num">word dropout</th><th class="num">batch</th><th>subwords</th>{{#tuningStarts}}<th>start</th><th>fine-tuning</th>{{/tuningStarts}}<th class="num">epochs</th><th class="num">dev accuracy</th><th class="num">dev macro-F1</th><th>status</th></tr></thead>
         <tbody>
         {{#tuningRows}}
-        <tr{{#isBest}} class="best"{{/isBest}}><td class="num">{{trial}}</td><td class="num">{{learningRate}}</td><td class="num">{{hidden}}</td><td class="num">{{embed}}</td><td class="num">{{dropout}}</td><td class="num">{{wordDropout}}</td><td class="num">{{batch}}</td><td>{{subwords}}</td><td class="num">{{epochs}}</td><td class="num">{{accuracy}}</td><td class="num">{{macroF1}}</td><td>{{status}}</td></tr>
+        <tr{{#isBest}} class="best"{{/isBest}}><td class="num">{{trial}}</td><td class="num">{{learningRate}}</td><td class="num">{{hidden}}</td><td class="num">{{embed}}</td><td class="num">{{dropout}}</td><td class="num">{{wordDropout}}</td><td class="num">{{batch}}</td><td>{{subwords}}</td>{{#showStart}}<td>{{start}}</td><td>{{fineTuning}}</td>{{/showStart}}<td class="num">{{epochs}}</td><td class="num">{{accuracy}}</td><td class="num">{{macroF1}}</td><td>{{status}}</td></tr>
         {{/tuningRows}}
         </tbody>
         </table>

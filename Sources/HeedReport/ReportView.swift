@@ -40,6 +40,9 @@ struct CompareRowView {
 struct TuningRowView {
     var trial: String; var learningRate: String; var hidden: String; var embed: String; var dropout: String; var wordDropout: String; var batch: String;
     var subwords: String; var epochs: String; var accuracy: String; var macroF1: String; var status: String; var isBest: Bool
+    /// Where the trial started (scratch, an encoder, or the encoder after k pretraining epochs)
+    /// and its fine-tuning options, shown when any trial used an encoder.
+    var showStart: Bool; var start: String; var fineTuning: String
 }
 
 struct FaithfulnessView {
@@ -137,6 +140,7 @@ struct PageView {
     var compareRows: [CompareRowView]
     var compareNote: String
     var hasTuning: Bool
+    var tuningStarts: Bool
     var tuningRows: [TuningRowView]
     var tuningNote: String
     var faithfulness: [FaithfulnessView]

@@ -651,6 +651,28 @@ func spanCounts(_ html: String) -> [String: Int] {
         #expect(html.contains("3–6"))
         #expect(!(try HTMLReport().render(classifier: classifier, documents: goldenDocuments)).contains("Settings search"))
     }
+
+    /// A search that started trials from pretrained encoders says which, with their fine-tuning.
+    @Test func tuningTableShowsWhereTrialsStarted() throws {
+        let classifier = try tinyModel().classifier
+        let scratch = TuningSettings(TrainingOptions())
+        var pretrained = scratch
+        (pretrained.pretrainEpochs, pretrained.lrDecay, pretrained.unfreezeEvery, pretrained.schedule) = (2, 2.6, 50, .stlr)
+        func record(_ trial: Int, _ settings: TuningSettings, _ status: String) -> TrialRecord {
+            TrialRecord(
+                trial: trial, rung: 0, settings: settings, epochs: 1, bestEpoch: 1, devAccuracy: 0.6, devMacroF1: 0.6, score: 0.6, seconds: 1,
+                stopped: false, status: status)
+        }
+        var report = HTMLReport()
+        report.trials = [record(0, scratch, "dropped"), record(1, pretrained, "best")]
+        let html = try report.render(classifier: classifier, documents: goldenDocuments)
+        #expect(html.contains("<th>start</th><th>fine-tuning</th>"))
+        #expect(html.contains("<td>scratch</td><td>defaults</td>"))
+        #expect(html.contains("<td>encoder after 2 pretraining epochs</td><td>lr decay 2.6, unfreeze every 50, stlr schedule</td>"))
+        // A plain search keeps the plain table.
+        report.trials = [record(0, scratch, "best")]
+        #expect(!(try report.render(classifier: classifier, documents: goldenDocuments)).contains("<th>start</th>"))
+    }
 }
 
 /// Labels and vocabulary tokens come from the model file's metadata: random hostile strings put
