@@ -216,7 +216,9 @@ func relativeDifference(_ a: String, _ b: String) throws -> (value: Double, tens
     @Test func pretrainingMatchesSingleProcessAndRepeats() throws {
         let s = Scratch()
         let text = try s.lines(rt + "/train.tsv", 0..<60, as: "text.tsv")
-        let common = [text, "--epochs", "1", "--dropout", "0", "--min-count", "1", "--embed", "16", "--hidden", "16", "--samples", "100000", "--workers", "1", "--quiet"]
+        let common = [
+            text, "--epochs", "1", "--dropout", "0", "--min-count", "1", "--embed", "16", "--hidden", "16", "--samples", "100000", "--workers", "1", "--quiet",
+        ]
         let single = try heed(["pretrain"] + common + ["--batch", "64", "-o", s.path + "/single.enc"], scratch: s.path)
         #expect(single.status == 0, "\(single.stderr)")
         let dist = try mpirun(2, ["pretrain"] + common + ["--batch", "32", "--distributed", "-o", s.path + "/dist.enc"], scratch: s.path).wait()
@@ -244,7 +246,9 @@ func relativeDifference(_ a: String, _ b: String) throws -> (value: Double, tens
         #expect(log.contains("\"ranks\":2"))
 
         // Several steps with sampled candidates and dropout: the same seed gives the same bytes.
-        let sampled = [text, "--epochs", "2", "--batch", "8", "--samples", "20", "--min-count", "1", "--embed", "16", "--hidden", "16", "--quiet", "--distributed"]
+        let sampled = [
+            text, "--epochs", "2", "--batch", "8", "--samples", "20", "--min-count", "1", "--embed", "16", "--hidden", "16", "--quiet", "--distributed",
+        ]
         for run in ["first", "second"] {
             let r = try mpirun(2, ["pretrain"] + sampled + ["-o", s.path + "/\(run).enc"], scratch: s.path).wait()
             #expect(r.status == 0, "\(r.stderr)")
