@@ -5,8 +5,8 @@ import HeedText
 /// Trains a classifier: carves a dev set if needed, builds the vocabulary from training data
 /// only, buckets batches by length, early-stops on dev accuracy and keeps the best epoch.
 ///
-/// There is one training loop, `train(shard:dev:file:collective:)`; a single process runs it
-/// over a `SingleProcess` collective. With an `output`, the trainer alone writes the model,
+/// There is one training loop, `TrainingLoop` (shared with `Pretrainer`); `train(shard:dev:file:collective:)`
+/// prepares a classifier's run for it, and a single process runs it over a `SingleProcess` collective. With an `output`, the trainer alone writes the model,
 /// its log and the checkpoint.
 public struct Trainer {
     /// The run's options. When resuming, the checkpoint's options win, except that a larger
@@ -69,7 +69,8 @@ public struct Trainer {
         return try train(shard: all, dev: devShard, file: file, collective: SingleProcess())
     }
 
-    /// The training loop, one call per rank of `collective`, each with its own shard. All ranks
+    /// A classifier's run on the one training loop (`TrainingLoop` with `ClassifierObjective`), one
+    /// call per rank of `collective`, each with its own shard. All ranks
     /// start from the same seeded weights, merge their token counts into one vocabulary (checked by
     /// hash), average gradients every step (equal step counts on every rank) and apply identical
     /// clipping and Adam updates, so parameters stay identical. Dev metrics are summed over ranks;
