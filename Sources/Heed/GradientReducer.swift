@@ -7,7 +7,9 @@ import HeedNN
 final class GradientReducer {
     /// Sums that travel in the same buffer after the gradients.
     struct Totals {
-        var weight = 0.0, weightedLoss = 0.0, examples = 0.0, exampleLoss = 0.0, tokens = 0.0, stop = 0.0
+        var weight = 0.0, weightedLoss = 0.0, examples = 0.0, exampleLoss = 0.0, tokens = 0.0
+        /// Ranks asked to stop (Ctrl-C), and ranks past the deadline: the loop ends the run, or the epoch.
+        var stop = 0.0, cut = 0.0
         /// The global batch's mean loss (as the optimiser sees it).
         var loss: Double { weight > 0 ? weightedLoss / weight : 0 }
     }
@@ -16,7 +18,7 @@ final class GradientReducer {
     private let collective: any Collective
     private var buffer: UnsafeMutableBufferPointer<Float>
     private let gradientCount: Int
-    static let tailCount = 6
+    static let tailCount = 7
     /// Wall time spent in the allreduce since the last `takeSeconds`.
     private var seconds = 0.0
     private let clock = ContinuousClock()
@@ -47,13 +49,13 @@ final class GradientReducer {
             }
             offset += p.count
         }
-        let tail = [local.weight, local.weightedLoss, local.examples, local.exampleLoss, local.tokens, local.stop]
+        let tail = [local.weight, local.weightedLoss, local.examples, local.exampleLoss, local.tokens, local.stop, local.cut]
         for (k, v) in tail.enumerated() { b[gradientCount + k] = Float(v) }
         let start = clock.now
         collective.sum(buffer)
         seconds += Trainer.seconds(start.duration(to: clock.now))
         let t = (0..<Self.tailCount).map { Double(b[gradientCount + $0]) }
-        let totals = Totals(weight: t[0], weightedLoss: t[1], examples: t[2], exampleLoss: t[3], tokens: t[4], stop: t[5])
+        let totals = Totals(weight: t[0], weightedLoss: t[1], examples: t[2], exampleLoss: t[3], tokens: t[4], stop: t[5], cut: t[6])
         let scale = totals.weight > 0 ? Float(1 / totals.weight) : 0
         offset = 0
         for p in parameters {

@@ -116,6 +116,8 @@ public struct PretrainingRecord: Codable, Sendable, Equatable {
     public var best: Bool
     /// True when a time budget ended the epoch early (it is then the run's last).
     public var partial: Bool? = nil
+    /// MPI ranks that trained the epoch (`--distributed`); nil for one process.
+    public var ranks: Int? = nil
 }
 
 /// What a pretraining run produced.
@@ -143,10 +145,8 @@ public struct PretrainingResult {
 /// slice scored with the full softmax after every epoch, the best epoch kept, and the encoder
 /// file, log and checkpoint written atomically beside `output`.
 ///
-/// It reuses the classifier trainer's pieces (`Bucketing`, per-epoch stream seeds, `AtomicWriter`
-/// files, the checkpoint's tensor layout) rather than its loop: that loop is written against the
-/// classifier's loss, dev metrics and early stopping (see docs/pretraining.md for what unifying
-/// them needs).
+/// It runs on the one training loop (`TrainingLoop`, with `LanguageModelObjective`), so it has
+/// the classifier's workers and MPI ranks (`heed pretrain --distributed`).
 public struct Pretrainer {
     /// The run's options (when resuming, the checkpoint's win, except a larger `epochs`).
     public var options: PretrainingOptions
@@ -188,8 +188,12 @@ public struct Pretrainer {
     struct Prepared {
         var vocabulary: Vocabulary
         var train: [EncodedDocument], heldOut: [EncodedDocument]
-        var trainLines: Int, heldOutLines: Int
-        var dataHash: UInt64
+        /// Lines and chunks over all ranks (`train` and `heldOut` are this rank's).
+        var trainLines: Int, heldOutLines: Int, trainChunks: Int
+        /// The text's hash as older checkpoints hold it (one process only: it reads the text in order).
+        var dataHash: UInt64?
+        /// The text's hash for any rank count (`lineHash(_:positions:)` summed over ranks).
+        var lineHash: UInt64
         var unigramPerplexity: Double
         /// `documentKey` of every line read (trained on or held out), sorted, for the encoder file.
         var lineKeys: [UInt64]
@@ -198,7 +202,19 @@ public struct Pretrainer {
 
     /// Pretrains on `documents` (labels ignored); `file` names them in messages.
     public func train(_ documents: [LabelledText], file: String = "training text") throws -> PretrainingResult {
-        let files = RunFiles(model: output)
+        try train(shard: Shard(documents: documents, indices: Array(documents.indices)), file: file, collective: SingleProcess())
+    }
+
+    /// The pretraining run, one call per rank of `collective`, each with its shard of the lines
+    /// (`shard.indices` in text order; gaps, such as lines `--exclude` dropped, are closed up). The
+    /// held-out draw is over the whole text's positions, so it is the same lines for any rank
+    /// count; token counts are merged into one vocabulary (checked by hash), and the one training
+    /// loop averages gradients every step. Rank 0 writes the files and calls the callbacks.
+    package func train(shard: Shard, file: String, collective: any Collective) throws -> PretrainingResult {
+        let ranks = collective.size
+        // Failures every rank sees alike; one process reports them as they are.
+        func agreed(_ error: any Error) -> any Error { ranks > 1 ? AgreedFailure(error) : error }
+        let files = RunFiles(model: collective.rank == 0 ? output : nil)
         try files.checkWritable()
         var options = self.options
         var tokenizer = self.tokenizer
@@ -217,9 +233,8 @@ public struct Pretrainer {
         try options.validate()
         let blasScope = BLAS.ThreadScope(options.threads)
         defer { blasScope.end() }
-        let clock = ContinuousClock()
 
-        let data = try Self.prepare(documents, options: options, tokenizer: tokenizer, file: file)
+        let data = try Self.prepare(shard, options: options, tokenizer: tokenizer, file: file, collective: collective)
         let config = options.config(vocabularySize: data.vocabulary.count)
         let model = LanguageModel(config: config, seed: options.seed, embeddingStd: options.embeddingInitStd)
         let adam = Adam(parameters: model.parameters, lr: options.learningRate)
@@ -228,162 +243,99 @@ public struct Pretrainer {
         var bestPerplexity = Double.infinity, bestEpoch = 0
         var firstEpoch = 1
         if let resumed, let resume {
-            guard resumed.state.dataHash == data.dataHash, resumed.config == config else {
-                throw PretrainingError.checkpoint(path: resume.path, reason: "was written for other text; resume with the same input files")
-            }
+            do { try resumed.check(data, config: config, path: resume.path) } catch { throw agreed(error) }
             resumed.restore(model: model, adam: adam, best: best)
             (log, bestPerplexity, bestEpoch) = (resumed.state.log, resumed.state.bestPerplexity, resumed.state.bestEpoch)
             firstEpoch = resumed.state.epoch + 1
         }
+        // Every rank must hold the same starting point (same build, text, options, checkpoint).
+        if ranks > 1 { try collective.requireAgreement(Trainer.fingerprint(model.parameters), "the initial parameters") }
         let metadata = try Self.metadata(vocabulary: data.vocabulary, options: options, lineKeys: data.lineKeys)
         // Worker 0 is the model itself (one worker is exactly the single-threaded step); replicas
         // share its weights, so they need no copy after a resume or an optimiser step.
-        let models = [model] + (1..<options.workers).map { _ in model.replica() }
+        let step = DataParallelStep(model: model, workers: options.workers)
         let workerThreads = options.workers > 1 ? BLAS.ThreadScope(1, loops: options.workers) : nil
         defer { workerThreads?.end() }
-        var wroteEncoder = false
-        var interrupted = false
-        var epoch = firstEpoch - 1
-        func scheduleEnded() -> Bool { epoch >= options.epochs || options.steps.map { adam.steps >= $0 } == true }
-        run: while !scheduleEnded() {
-            // A budget that ran out at an epoch's end ends the run there (this run did an epoch).
-            if let deadline, clock.now >= deadline, epoch >= firstEpoch { break }
-            epoch += 1
-            let epochStart = clock.now
-            let stream = Trainer.streamSeed(options.seed, epoch: epoch, rank: 0)
-            var shuffler: Rng? = Rng(seed: stream &+ 1)
-            // Dropout and candidates from a per-epoch stream, so a resume at an epoch boundary
-            // continues bit for bit without saving the generator.
-            for (w, m) in models.enumerated() { m.rng = Rng(seed: Trainer.streamSeed(options.seed, epoch: epoch, rank: 0, worker: w) &+ 2) }
-            let batches = Bucketing.batches(data.train, size: options.batchSize, shuffle: &shuffler)
-            let planned = max(epoch, options.steps.map { min(options.epochs, (($0 - 1) / max(batches.count, 1)) + 1) } ?? options.epochs)
-            var lossSum = 0.0, predictions = 0.0, tokens = 0.0
-            var partial = false
-            for (b, indices) in batches.enumerated() {
-                if shouldStop?() == true { interrupted = true; break run }
-                if let deadline, clock.now >= deadline, b > 0 { partial = true; break }
-                let l = Self.gradient(models, data.train, indices: indices, samples: options.samples)
-                guard l.loss.isFinite else { throw HeedError.nonFinite(epoch: epoch, batch: b + 1, what: "loss") }
-                let norm = model.clipGradNorm(options.clipNorm)
-                guard norm.isFinite else { throw HeedError.nonFinite(epoch: epoch, batch: b + 1, what: "gradient") }
-                adam.step()
-                lossSum += l.loss * l.predictions
-                predictions += l.predictions
-                tokens += l.tokens
-                if let progress {
-                    let elapsed = Trainer.seconds(epochStart.duration(to: clock.now))
-                    progress(
-                        TrainingProgress(
-                            epoch: epoch, epochs: planned, batch: b + 1, batches: batches.count, loss: lossSum / max(predictions, 1),
-                            tokensPerSecond: tokens / max(elapsed, 1e-9), epochSeconds: elapsed))
-                }
-            }
-            let seconds = Trainer.seconds(epochStart.duration(to: clock.now))
-            let evalStart = clock.now
-            let perplexity = Self.perplexity(model, data.heldOut, batchSize: options.batchSize)
-            let improved = perplexity < bestPerplexity
-            var record = PretrainingRecord(
-                epoch: epoch, trainLoss: lossSum / max(predictions, 1), heldOutPerplexity: perplexity,
-                tokensPerSecond: tokens / max(seconds, 1e-9), seconds: seconds,
-                evaluationSeconds: Trainer.seconds(evalStart.duration(to: clock.now)), optimizerSteps: adam.steps, best: improved)
-            if partial { record.partial = true }
-            log.append(record)
-            if improved {
-                (bestPerplexity, bestEpoch) = (perplexity, epoch)
-                best.capture()
-                if let output {
-                    let provenance = PretrainingProvenance(
-                        files: sources, excluded: excluded, droppedLines: droppedLines, trainLines: data.trainLines, heldOutLines: data.heldOutLines,
-                        trainTokens: data.trainTokens, heldOutPerplexity: perplexity, unigramPerplexity: data.unigramPerplexity, epoch: epoch,
-                        curve: log.map(PretrainingPoint.init),
-                        options: options)
-                    var meta = metadata
-                    meta[PretrainedEncoder.provenanceKey] = try sortedJSON(provenance)
-                    try Self.saveEncoder(model, metadata: meta, perplexity: perplexity, epoch: epoch, to: output)
-                    wroteEncoder = true
-                }
-            }
-            try files.writeLog(log)
-            // A partial epoch is not a place a resume could continue from exactly: the previous
-            // checkpoint stays.
-            if !partial, let output {
-                let state = PretrainCheckpoint.State(
-                    epoch: epoch, adamSteps: adam.steps, bestPerplexity: bestPerplexity, bestEpoch: bestEpoch, log: log, dataHash: data.dataHash,
-                    options: options, tokenizer: tokenizer.headerFields)
-                try PretrainCheckpoint.write(to: Self.checkpointURL(for: output).path, model: model, adam: adam, best: best, state: state)
-            }
-            epochEnded?(record)
-            if partial { break }
-        }
-        if bestEpoch > 0 { best.restore() }
+        let objective = LanguageModelObjective(
+            pretrainer: self, options: options, tokenizer: tokenizer, collective: collective, data: data, metadata: metadata, step: step,
+            adam: adam, best: best, files: files, log: log, bestPerplexity: bestPerplexity, bestEpoch: bestEpoch)
+        var loop = TrainingLoop(
+            collective: collective, adam: adam, best: best, schedule: TrainingSchedule(epochs: options.epochs, steps: options.steps),
+            clipNorm: options.clipNorm)
+        loop.firstEpoch = firstEpoch
+        (loop.shouldStop, loop.deadline, loop.progress) = (shouldStop, deadline, progress)
+        let outcome = try loop.run(objective)
+        if objective.bestEpoch > 0 { best.restore() }
         // A run stopped before its first epoch leaves no files.
-        if !log.isEmpty { try files.writeLog(log, final: true) }
+        if !objective.log.isEmpty { try files.writeLog(objective.log, final: true) }
         return PretrainingResult(
-            model: model, vocabulary: data.vocabulary, log: log, bestEpoch: bestEpoch, unigramPerplexity: data.unigramPerplexity,
-            trainLines: data.trainLines, heldOutLines: data.heldOutLines, trainChunks: data.train.count, interrupted: interrupted,
-            wroteEncoder: wroteEncoder)
-    }
-
-    /// Leaves the batch's gradient in `models[0]`'s gradients: the batch dealt into one share per
-    /// worker (`DataParallelStep.shares`), each share's loss divided by the whole batch's
-    /// prediction count so the shares' gradients add up to the batch's, added in worker order.
-    /// Each worker samples its own candidates from its own stream.
-    static func gradient(_ models: [LanguageModel], _ train: [EncodedDocument], indices: [Int], samples: Int)
-        -> (loss: Double, predictions: Double, tokens: Double)
-    {
-        let shares = DataParallelStep.shares(indices, workers: models.count)
-        let batches = shares.map { Batch(train, indices: $0) }
-        let bidirectional = models[0].config.bidirectional
-        let divisor: Double? =
-            shares.count == 1
-            ? nil
-            : Double(
-                batches.reduce(0) {
-                    $0 + LanguageModel.targetCount(ids: $1.ids, lengths: $1.lengths.map(Int.init), steps: $1.steps, bidirectional: bidirectional)
-                })
-        // Share w always runs on model w, whichever thread takes it.
-        let parts = concurrentMap(count: batches.count, threads: batches.count) { _, w in
-            let batch = batches[w], m = models[w]
-            m.zeroGrad()
-            return m.loss(
-                ids: batch.ids, lengths: batch.lengths.map(Int.init), batch: batch.count, steps: batch.steps, training: true,
-                output: .sampled(samples), lossDivisor: divisor)
-        }
-        if batches.count > 1 { addGradients(of: models[1..<batches.count].map(\.parameters), into: models[0].parameters) }
-        let predictions = parts.reduce(0.0) { $0 + Double($1.forwardTokens + $1.backwardTokens) }
-        let loss = parts.reduce(0.0) { $0 + $1.loss }
-        return (loss, predictions, Double(batches.reduce(0) { $0 + $1.tokens }))
+            model: model, vocabulary: data.vocabulary, log: objective.log, bestEpoch: objective.bestEpoch,
+            unigramPerplexity: data.unigramPerplexity, trainLines: data.trainLines, heldOutLines: data.heldOutLines, trainChunks: data.trainChunks,
+            interrupted: outcome.interrupted, wroteEncoder: objective.wroteEncoder)
     }
 
     /// Held-out draw, vocabulary from the training lines alone (so held-out words it lacks are
-    /// `<unk>`, as they would be for new text), chunks of `maxLength` tokens.
-    static func prepare(_ documents: [LabelledText], options: PretrainingOptions, tokenizer settings: TokenizerSettings, file: String) throws -> Prepared {
+    /// `<unk>`, as they would be for new text), chunks of `maxLength` tokens. Counts, sums and line
+    /// keys are this rank's merged with every other's, so each rank gets the whole text's.
+    static func prepare(
+        _ shard: Shard, options: PretrainingOptions, tokenizer settings: TokenizerSettings, file: String, collective: any Collective
+    ) throws -> Prepared {
+        let ranks = collective.size
+        // Failures every rank sees alike; one process reports them as they are.
+        func agreed(_ error: any Error) -> any Error { ranks > 1 ? AgreedFailure(error) : error }
         let tokenizer = try Tokenizer(settings: settings)
-        guard !documents.isEmpty else { throw HeedTextError.noDocuments(file) }
-        var dataHash = FNV1a()
-        for d in documents {
-            dataHash.add(d.text.utf8)
-            dataHash.add([0x0A])
+        let documents = shard.documents
+        let (positions, n) = try textPositions(shard.indices, collective: collective)
+        guard n > 0 else { throw agreed(HeedTextError.noDocuments(file)) }
+        // The hash older checkpoints hold reads the text in order, so only one process can make it.
+        var dataHash: UInt64? = nil
+        if ranks == 1 {
+            var hash = FNV1a()
+            for d in documents {
+                hash.add(d.text.utf8)
+                hash.add([0x0A])
+            }
+            dataHash = hash.value
         }
-        let n = documents.count
-        guard n >= 2 else { throw PretrainingError.tooLittleText(file, lines: n) }
+        let lineHash = try collective.allGather(Self.lineHash(documents, positions: positions)).reduce(0, &+)
+        guard n >= 2 else { throw agreed(PretrainingError.tooLittleText(file, lines: n)) }
         let heldOutCount = min(options.maxHeldOut, max(1, Int((Double(n) * options.heldOutFraction).rounded())))
         var rng = Rng(seed: options.seed &+ 0x9E37_79B9_7F4A_7C15)
         let heldOutSet = Set(Bucketing.deterministicShuffle(Array(0..<n), &rng).prefix(heldOutCount))
-        let lineKeys = Array(Set(documents.map { documentKey($0.text, tokenizer: tokenizer) })).sorted()
+        var lineKeys = documents.map { documentKey($0.text, tokenizer: tokenizer) }
+        if ranks > 1 {
+            var mine = ByteRecord()
+            for key in lineKeys { mine.append(key) }
+            lineKeys = try collective.allGather(mine.bytes).flatMap { bytes in
+                var reader = ByteRecord.Reader(bytes)
+                return (0..<(bytes.count / 8)).map { _ in reader.read(UInt64.self) }
+            }
+        }
         var counts = TokenCounts(settings: settings)
-        for (i, doc) in documents.enumerated() where !heldOutSet.contains(i) {
+        for (k, doc) in documents.enumerated() where !heldOutSet.contains(positions[k]) {
             counts.addDocument(label: nil)
             var text = doc.text
             text.withUTF8 { tokenizer.forEachToken(in: $0) { t, _, _ in counts.add(token: t) } }
         }
+        if ranks > 1 {
+            var merged = TokenCounts(settings: settings)
+            for (r, bytes) in try collective.allGather(try counts.serialized()).enumerated() {
+                try merged.merge(try TokenCounts.load(bytes: bytes, name: "rank \(r)'s token counts"))
+            }
+            counts = merged
+        }
         let vocabulary = Vocabulary(counts: counts, minCount: options.minCount, maxSize: options.maxVocabulary)
+        if ranks > 1 {
+            var vocabularyHash = FNV1a()
+            vocabularyHash.add(try vocabulary.serialized())
+            try collective.requireAgreement(vocabularyHash.value, "the vocabulary")
+        }
         var train: [EncodedDocument] = [], heldOut: [EncodedDocument] = []
         var trainLines = 0, heldOutLines = 0
-        for (i, doc) in documents.enumerated() {
+        for (k, doc) in documents.enumerated() {
             let ids = vocabulary.ids(of: doc.text, tokenizer: tokenizer)
             guard ids.count >= 2 else { continue }
-            let isHeldOut = heldOutSet.contains(i)
+            let isHeldOut = heldOutSet.contains(positions[k])
             if isHeldOut { heldOutLines += 1 } else { trainLines += 1 }
             for start in stride(from: 0, to: ids.count, by: options.maxLength) {
                 let chunk = Array(ids[start..<min(start + options.maxLength, ids.count)])
@@ -392,31 +344,72 @@ public struct Pretrainer {
                 if isHeldOut { heldOut.append(encoded) } else { train.append(encoded) }
             }
         }
-        guard !train.isEmpty, !heldOut.isEmpty else {
-            throw PretrainingError.tooLittleText(file, lines: trainLines + heldOutLines)
+        var sizes = [Double(trainLines), Double(heldOutLines), Double(train.count), Double(heldOut.count), Double(train.reduce(0) { $0 + $1.ids.count })]
+        collective.sum(&sizes)
+        guard sizes[2] > 0, sizes[3] > 0 else {
+            throw agreed(PretrainingError.tooLittleText(file, lines: Int(sizes[0] + sizes[1])))
         }
         // Add-one unigram over the ids a prediction can be (1..<V), from the training chunks.
-        var unigram = [Double](repeating: 1, count: vocabulary.count)
-        unigram[0] = 0
+        // Counts are whole numbers, exact in a Double whatever order the ranks add them in.
+        var unigram = [Double](repeating: 0, count: vocabulary.count)
         for d in train { for id in d.ids { unigram[Int(id)] += 1 } }
+        collective.sum(&unigram)
+        for id in 1..<unigram.count { unigram[id] += 1 }
         let total = unigram.reduce(0, +)
-        var nll = 0.0, predictions = 0.0
+        var nll = [0.0, 0.0]
         for d in heldOut {
             for (t, id) in d.ids.enumerated() {
                 // Each token is a target once per direction that can reach it.
                 let times = (t > 0 ? 1.0 : 0) + (options.bidirectional && t + 1 < d.ids.count ? 1.0 : 0)
-                nll -= times * Foundation.log(unigram[Int(id)] / total)
-                predictions += times
+                nll[0] -= times * Foundation.log(unigram[Int(id)] / total)
+                nll[1] += times
             }
         }
+        collective.sum(&nll)
         return Prepared(
-            vocabulary: vocabulary, train: train, heldOut: heldOut, trainLines: trainLines, heldOutLines: heldOutLines,
-            dataHash: dataHash.value, unigramPerplexity: Foundation.exp(nll / max(predictions, 1)), lineKeys: lineKeys,
-            trainTokens: train.reduce(0) { $0 + $1.ids.count })
+            vocabulary: vocabulary, train: train, heldOut: heldOut, trainLines: Int(sizes[0]), heldOutLines: Int(sizes[1]),
+            trainChunks: Int(sizes[2]), dataHash: dataHash, lineHash: lineHash, unigramPerplexity: Foundation.exp(nll[0] / max(nll[1], 1)),
+            lineKeys: Array(Set(lineKeys)).sorted(), trainTokens: Int(sizes[4]))
     }
 
-    /// Full-softmax perplexity over the held-out chunks (both directions), in a fixed batch order.
-    static func perplexity(_ model: LanguageModel, _ docs: [EncodedDocument], batchSize: Int) -> Double {
+    /// Each of `indices`' position in the text once the gaps between all ranks' indices are closed
+    /// up, and the text's line count.
+    static func textPositions(_ indices: [Int], collective: any Collective) throws -> (positions: [Int], count: Int) {
+        var mine = ByteRecord()
+        for i in indices { mine.append(UInt64(i)) }
+        var all: [Int] = []
+        for bytes in try collective.allGather(mine.bytes) {
+            var reader = ByteRecord.Reader(bytes)
+            while !reader.atEnd { all.append(Int(reader.read(UInt64.self))) }
+        }
+        all.sort()
+        let positions = indices.map { index in
+            var (low, high) = (0, all.count)
+            while low < high {
+                let middle = (low + high) / 2
+                if all[middle] < index { low = middle + 1 } else { high = middle }
+            }
+            return low
+        }
+        return (positions, all.count)
+    }
+
+    /// This rank's part of the text's fingerprint (labels ignored): a wrapping sum of per-line
+    /// hashes mixed with the line's position, so the sum over ranks is the same for any rank count.
+    static func lineHash(_ documents: [LabelledText], positions: [Int]) -> UInt64 {
+        var sum: UInt64 = 0
+        for (d, position) in zip(documents, positions) {
+            var h = FNV1a()
+            h.add(d.text.utf8)
+            var mixed = Rng(seed: h.value ^ (UInt64(position) &* 0x9E37_79B9_7F4A_7C15))
+            sum &+= mixed.next()
+        }
+        return sum
+    }
+
+    /// Full-softmax perplexity over every rank's held-out chunks (both directions), in a fixed
+    /// batch order.
+    static func perplexity(_ model: LanguageModel, _ docs: [EncodedDocument], batchSize: Int, collective: any Collective = SingleProcess()) -> Double {
         var noShuffle: Rng? = nil
         var nll = 0.0, count = 0
         for indices in Bucketing.batches(docs, size: batchSize, shuffle: &noShuffle) {
@@ -425,7 +418,9 @@ public struct Pretrainer {
             nll += l.forwardNLL + l.backwardNLL
             count += l.forwardTokens + l.backwardTokens
         }
-        return Foundation.exp(nll / Double(max(count, 1)))
+        var sums = [nll, Double(count)]
+        collective.sum(&sums)
+        return Foundation.exp(sums[0] / max(sums[1], 1))
     }
 
     /// The encoder file's entries beside the LM's own: the vocabulary in the classifier file's
@@ -463,6 +458,15 @@ extension Pretrainer {
         let banned = Set(excluded.map { documentKey($0.text, tokenizer: tokenizer) })
         let kept = documents.filter { !banned.contains(documentKey($0.text, tokenizer: tokenizer)) }
         return (kept, documents.count - kept.count)
+    }
+
+    /// `dropping(_:from:tokenizer:)` for one rank's shard: the kept lines keep their indices.
+    package static func dropping(_ excluded: [LabelledText], from shard: Shard, tokenizer: TokenizerSettings) throws -> (kept: Shard, dropped: Int) {
+        let tokenizer = try Tokenizer(settings: tokenizer)
+        let banned = Set(excluded.map { documentKey($0.text, tokenizer: tokenizer) })
+        let keep = shard.documents.indices.filter { !banned.contains(documentKey(shard.documents[$0].text, tokenizer: tokenizer)) }
+        let kept = Shard(documents: keep.map { shard.documents[$0] }, indices: keep.map { shard.indices[$0] })
+        return (kept, shard.documents.count - keep.count)
     }
 
     /// A 64-bit hash of a text's normalised tokens: two texts that tokenize alike get the same
@@ -570,7 +574,10 @@ enum PretrainCheckpoint {
         var bestPerplexity: Double
         var bestEpoch: Int
         var log: [PretrainingRecord]
-        var dataHash: UInt64
+        /// The text read in order (`Prepared.dataHash`); nil when several ranks wrote it.
+        var dataHash: UInt64?
+        /// The text for any rank count (`Prepared.lineHash`); nil in files from before MPI.
+        var lineHash: UInt64? = nil
         var options: PretrainingOptions
         var tokenizer: String
     }
@@ -582,6 +589,21 @@ enum PretrainCheckpoint {
 
         func restore(model: LanguageModel, adam: Adam, best: ParameterSnapshot) {
             Checkpoint.restoreTensors(tensors, into: model.parameters, adam: adam, steps: state.adamSteps, best: best)
+        }
+
+        /// Throws unless the checkpoint was written for `data`'s text and `config`'s shapes.
+        func check(_ data: Pretrainer.Prepared, config: LanguageModelConfig, path: String) throws(PretrainingError) {
+            let sameText: Bool
+            if let saved = state.lineHash {
+                sameText = saved == data.lineHash
+            } else if let current = data.dataHash {
+                sameText = state.dataHash == current
+            } else {
+                throw .checkpoint(path: path, reason: "was written by an older heed, whose checkpoints resume only in one process; drop --distributed")
+            }
+            guard sameText, self.config == config else {
+                throw .checkpoint(path: path, reason: "was written for other text; resume with the same input files")
+            }
         }
     }
 

@@ -19,15 +19,23 @@ package struct Shard: Sendable {
     /// Reads the documents of `source` that belong to `rank` out of `size` ranks, streaming past
     /// the others.
     package static func read(_ source: CorpusSource, rank: Int, size: Int) throws -> Shard {
+        try read([source], rank: rank, size: size)
+    }
+
+    /// `read(_:rank:size:)` over `sources` taken as one corpus, in order (the index runs on from
+    /// one source to the next).
+    package static func read(_ sources: [CorpusSource], rank: Int, size: Int) throws -> Shard {
         precondition(size >= 1 && (0..<size).contains(rank), "rank \(rank) not in 0..<\(size)")
         var docs: [LabelledText] = [], indices: [Int] = []
         var i = 0
-        try CorpusReader(source).forEachDocument { d in
-            if i % size == rank {
-                docs.append(LabelledText(label: d.label, text: d.textString, line: d.line))
-                indices.append(i)
+        for source in sources {
+            try CorpusReader(source).forEachDocument { d in
+                if i % size == rank {
+                    docs.append(LabelledText(label: d.label, text: d.textString, line: d.line))
+                    indices.append(i)
+                }
+                i += 1
             }
-            i += 1
         }
         return Shard(documents: docs, indices: indices)
     }

@@ -5,8 +5,8 @@ import HeedText
 /// Trains a classifier: carves a dev set if needed, builds the vocabulary from training data
 /// only, buckets batches by length, early-stops on dev accuracy and keeps the best epoch.
 ///
-/// There is one training loop, `train(shard:dev:file:collective:)`; a single process runs it
-/// over a `SingleProcess` collective. With an `output`, the trainer alone writes the model,
+/// There is one training loop, `TrainingLoop` (shared with `Pretrainer`); `train(shard:dev:file:collective:)`
+/// prepares a classifier's run for it, and a single process runs it over a `SingleProcess` collective. With an `output`, the trainer alone writes the model,
 /// its log and the checkpoint.
 public struct Trainer {
     /// The run's options. When resuming, the checkpoint's options win, except that a larger
@@ -69,7 +69,8 @@ public struct Trainer {
         return try train(shard: all, dev: devShard, file: file, collective: SingleProcess())
     }
 
-    /// The training loop, one call per rank of `collective`, each with its own shard. All ranks
+    /// A classifier's run on the one training loop (`TrainingLoop` with `ClassifierObjective`), one
+    /// call per rank of `collective`, each with its own shard. All ranks
     /// start from the same seeded weights, merge their token counts into one vocabulary (checked by
     /// hash), average gradients every step (equal step counts on every rank) and apply identical
     /// clipping and Adam updates, so parameters stay identical. Dev metrics are summed over ranks;
@@ -98,7 +99,6 @@ public struct Trainer {
         if let pretrained, let url = self.encoder { try adopt(pretrained, path: url.path, options: &options, tokenizer: &tokenizer) }
         try options.validate()
         let clock = ContinuousClock(), started = clock.now
-        var monitorSeconds = 0.0
         // BLAS threads for this call only (trials of `heed tune` train side by side with their own).
         let blasScope = BLAS.ThreadScope(options.threads)
         defer { blasScope.end() }
@@ -166,7 +166,6 @@ public struct Trainer {
             model.loadPretrained(rows: try PretrainedVectors.load(embeddings, vocabulary: vocabulary, dimension: options.embeddingSize))
         }
         let adam = Adam(parameters: model.parameters, lr: options.learningRate, weightDecay: options.weightDecay)
-        let fineTuning = FineTuning(options: options, groups: model.parameterGroups)
         let classWeights: [Float]? =
             options.classWeights
             ? sizes[3...].map { $0 == 0 ? 0 : Float(Double(globalTrain) / (Double(classes) * $0)) } : nil
@@ -177,8 +176,6 @@ public struct Trainer {
         let best = ParameterSnapshot(model.parameters)
         var stopping = EarlyStopping(options: options, devDocuments: globalDev)
         var log: [EpochRecord] = []
-        var interrupted = false
-        var totalTokens = 0.0, totalSeconds = 0.0
         let dataHash = try collective.allGather(shard.localHash()).reduce(0, &+) &+ (vatSchedule?.hash ?? 0)
         var firstEpoch = 1
         if let resumed, let resume {
@@ -194,7 +191,6 @@ public struct Trainer {
         // Every rank must hold the same starting point (same build, files, options, checkpoint).
         if ranks > 1 { try collective.requireAgreement(Self.fingerprint(model.parameters), "the initial parameters") }
 
-        let reducer = GradientReducer(parameters: model.parameters, collective: collective)
         // Workers share the model's weights, so they are made after any resume or pretrained load
         // and need no copy after an optimizer step.
         let parallelStep = DataParallelStep(model: model, workers: options.workers)
@@ -202,101 +198,15 @@ public struct Trainer {
         // One BLAS thread per worker; the optimizer's elementwise loops use every worker's core.
         let workerThreads = options.workers > 1 ? BLAS.ThreadScope(1, loops: options.workers) : nil
         defer { workerThreads?.end() }
-        var epoch = firstEpoch - 1
-        epochs: while !stopping.stopped && !options.scheduleEnded(epochsDone: epoch, stepsDone: adam.steps) {
-            epoch += 1
-            let epochStart = clock.now
-            // Streams per (seed, epoch, rank): different on each rank, reproducible after a resume.
-            let stream = Self.streamSeed(options.seed, epoch: epoch, rank: rank)
-            parallelStep.seedStreams(seed: options.seed, epoch: epoch, rank: rank)
-            var shuffler: Rng? = Rng(seed: stream &+ 1)
-            let batches = Bucketing.batches(train, size: options.batchSize, shuffle: &shuffler)
-            let unlabelledBatches = vatSchedule?.batches(seed: options.seed, epoch: epoch, rank: rank, steps: batches.count)
-            // Every rank takes the same number of steps: ranks that run out of batches contribute zeros.
-            let steps = ranks > 1 ? Int(try collective.allGather(UInt64(batches.count)).max() ?? 0) : batches.count
-            var lossSum = 0.0, seen = 0.0, tokens = 0.0
-            let plannedEpochs = max(epoch, options.plannedEpochs(stepsPerEpoch: steps))
-            let plannedSteps = options.plannedEpochs(stepsPerEpoch: steps) * steps
-            for b in 0..<steps {
-                var local = GradientReducer.Totals()
-                local.stop = shouldStop?() == true ? 1 : 0
-                let hasBatch = b < batches.count
-                if hasBatch && local.stop == 0 {
-                    let stop = local.stop
-                    let vat = unlabelledBatches.map { vatSchedule!.batch($0[b], step: b, seed: options.seed, epoch: epoch, rank: rank) }
-                    local = parallelStep.gradient(train, indices: batches[b], classWeights: classWeights, vat: vat)
-                    local.stop = stop
-                }
-                let global = reducer.reduce(local, hasGradient: hasBatch)
-                if global.stop > 0 { interrupted = true; break epochs }
-                guard global.loss.isFinite else { throw agreed(HeedError.nonFinite(epoch: epoch, batch: b + 1, what: "loss")) }
-                fineTuning.prepare(adam, plannedSteps: plannedSteps)
-                let norm = clipGradNorm(adam.unfrozenParameters, maxNorm: options.clipNorm)
-                guard norm.isFinite else { throw agreed(HeedError.nonFinite(epoch: epoch, batch: b + 1, what: "gradient")) }
-                adam.step()
-                lossSum += global.exampleLoss
-                seen += global.examples
-                tokens += global.tokens
-                if isRoot, let progress {
-                    let elapsed = Self.seconds(epochStart.duration(to: clock.now))
-                    progress(
-                        TrainingProgress(
-                            epoch: epoch, epochs: plannedEpochs, batch: b + 1, batches: steps,
-                            loss: lossSum / max(seen, 1), tokensPerSecond: tokens / max(elapsed, 1e-9), epochSeconds: elapsed))
-                }
-            }
-            let trainSeconds = Self.seconds(epochStart.duration(to: clock.now))
-            let allreduceSeconds = reducer.takeSeconds()
-            totalTokens += tokens
-            totalSeconds += trainSeconds
-            if ranks > 1 { try collective.requireAgreement(Self.fingerprint(model.parameters), "the parameters after epoch \(epoch)") }
-
-            let evaluation = try Self.evaluate(classifier, devDocs, collective: collective)
-            // Rank 0 decides; every rank follows its broadcast decision.
-            var decision: [UInt8] = [0, 0]
-            var next = stopping
-            if isRoot {
-                let improved = next.record(epoch: epoch, step: adam.steps, score: selectionMetric.score(evaluation), devLoss: evaluation.loss)
-                decision = [improved ? 1 : 0, next.stopped ? 1 : 0]
-            }
-            decision = try collective.broadcast(decision, from: 0)
-            let improved = decision[0] == 1
-            if !isRoot {
-                // Same inputs on every rank, so the same state; the broadcast keeps rank 0 the judge.
-                _ = next.record(epoch: epoch, step: adam.steps, score: selectionMetric.score(evaluation), devLoss: evaluation.loss)
-                next.stopped = decision[1] == 1
-            }
-            stopping = next
-            if improved {
-                best.capture()
-                try files.bestChanged(classifier)
-            }
-            var record = EpochRecord(
-                epoch: epoch, trainLoss: lossSum / max(seen, 1), devLoss: evaluation.loss ?? .nan,
-                devAccuracy: evaluation.accuracy, devMacroF1: evaluation.macroF1,
-                tokensPerSecond: tokens / max(trainSeconds, 1e-9), seconds: trainSeconds, best: improved)
-            record.optimizerSteps = adam.steps
-            if ranks > 1 {
-                record.ranks = ranks
-                record.steps = steps
-                record.allreduceSeconds = allreduceSeconds
-            }
-            if options.workers > 1 { record.workers = options.workers }
-            record.elapsed = Self.seconds(started.duration(to: clock.now)) - monitorSeconds
-            if isRoot, let monitor {
-                let start = clock.now
-                record.testAccuracy = try classifier.evaluate(monitor, file: "monitor set").accuracy
-                monitorSeconds += Self.seconds(start.duration(to: clock.now))
-            }
-            log.append(record)
-            try files.writeLog(log)
-            let state = Checkpoint.State(
-                epoch: epoch, bestAccuracy: stopping.bestScore, bestEpoch: stopping.bestEpoch, sinceBest: epoch - stopping.progressEpoch,
-                log: log, adamSteps: adam.steps, dataHash: dataHash, ranks: ranks, stopping: stopping,
-                adamParameterSteps: adam.parameterSteps)
-            try files.writeCheckpoint(classifier: classifier, model: model, adam: adam, best: best, state: state)
-            if isRoot { epochEnded?(record) }
-        }
+        let objective = ClassifierObjective(
+            trainer: self, options: options, collective: collective, train: train, devDocuments: devDocs, classWeights: classWeights,
+            vatSchedule: vatSchedule, classifier: classifier, step: parallelStep, adam: adam, best: best, files: files, dataHash: dataHash,
+            stopping: stopping, log: log, started: started)
+        var loop = TrainingLoop(collective: collective, adam: adam, best: best, schedule: options.epochSchedule, clipNorm: options.clipNorm)
+        (loop.firstEpoch, loop.stopped) = (firstEpoch, stopping.stopped)
+        (loop.shouldStop, loop.progress) = (shouldStop, progress)
+        let outcome = try loop.run(objective)
+        (stopping, log) = (objective.stopping, objective.log)
         best.restore()
         if options.calibration == .temperature && globalDev > 0 {
             classifier.calibration = try Self.fitTemperature(classifier, devDocs, indices: devIndices, collective: collective)
@@ -304,11 +214,11 @@ public struct Trainer {
         }
         try files.writeLog(log, final: true)
         return TrainingResult(
-            classifier: classifier, log: log, bestEpoch: stopping.bestEpoch, interrupted: interrupted,
+            classifier: classifier, log: log, bestEpoch: stopping.bestEpoch, interrupted: outcome.interrupted,
             wroteModel: files.wroteModel,
             trainDocuments: globalTrain, devDocuments: globalDev, skippedDocuments: globalSkipped,
             seconds: Self.seconds(started.duration(to: clock.now)),
-            tokensPerSecond: totalTokens / max(totalSeconds, 1e-9))
+            tokensPerSecond: outcome.tokens / max(outcome.seconds, 1e-9))
     }
 
     /// The seed of one epoch's generators on one rank: a hash of all three, because seeds a

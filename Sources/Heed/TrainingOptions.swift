@@ -159,25 +159,13 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// True when a run that has finished `epochsDone` epochs and taken `stepsDone` optimiser steps
     /// has reached the end of its schedule.
     public func scheduleEnded(epochsDone: Int, stepsDone: Int) -> Bool {
-        switch (epochs, steps) {
-        case let (e?, s?): return epochsDone >= e || stepsDone >= s
-        case let (e?, nil): return epochsDone >= e
-        case let (nil, s?): return stepsDone >= s
-        case (nil, nil): return epochsDone >= Self.automaticEpochs && stepsDone >= Self.automaticSteps
-        }
+        epochSchedule.ended(epochsDone: epochsDone, stepsDone: stepsDone)
     }
 
     /// The epochs the schedule allows at `stepsPerEpoch` steps an epoch (for progress displays).
-    public func plannedEpochs(stepsPerEpoch: Int) -> Int {
-        let perEpoch = max(stepsPerEpoch, 1)
-        let bySteps = { (s: Int) in (s + perEpoch - 1) / perEpoch }
-        switch (epochs, steps) {
-        case let (e?, s?): return min(e, bySteps(s))
-        case let (e?, nil): return e
-        case let (nil, s?): return bySteps(s)
-        case (nil, nil): return max(Self.automaticEpochs, bySteps(Self.automaticSteps))
-        }
-    }
+    public func plannedEpochs(stepsPerEpoch: Int) -> Int { epochSchedule.plannedEpochs(stepsPerEpoch: stepsPerEpoch) }
+
+    var epochSchedule: TrainingSchedule { TrainingSchedule(epochs: epochs, steps: steps) }
 
     /// An epoch count for code that needs one (tuning rungs): `epochs`, else the automatic limit.
     public var epochLimit: Int { epochs ?? Self.automaticEpochs }

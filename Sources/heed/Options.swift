@@ -60,9 +60,14 @@ struct InputOptions: ParsableArguments {
     /// Unlabelled text: labels are ignored, so a file without a known extension is plain text
     /// (one document per line), not tsv.
     func readUnlabelled(_ path: String) throws -> [LabelledText] {
+        try CorpusReader(unlabelledSource(path)).readAll()
+    }
+
+    /// The source `readUnlabelled` reads.
+    func unlabelledSource(_ path: String) -> CorpusSource {
         var source = source(path, default: .text)
         if format == nil, source.format == .tsv, !path.hasSuffix(".tsv") { source.format = .text }
-        return try CorpusReader(source).readAll()
+        return source
     }
 }
 

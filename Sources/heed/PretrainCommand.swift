@@ -54,6 +54,7 @@ struct Pretrain: ParsableCommand {
             discussion: "Lines whose tokens equal one of its documents' are dropped, and their count is printed."))
     var exclude: [String] = []
     @Option(help: "Continue from a checkpoint (ENCODER.ckpt) on the same text.") var resume: String?
+    @Flag(help: "Data-parallel pretraining under mpirun (needs `make build-mpi`); see docs/scale-out.md.") var distributed = false
     @Flag(help: "No progress output.") var quiet = false
     @OptionGroup var tokenizerOptions: TokenizerOptions
     @OptionGroup var input: InputOptions
@@ -74,23 +75,80 @@ struct Pretrain: ParsableCommand {
 
     func validate() throws {
         do { try options.validate() } catch { throw ValidationError(error.description) }
+        if distributed && text.contains("-") {
+            throw ValidationError("standard input (-) cannot be shared out over ranks; pass files to --distributed")
+        }
     }
 
     func run() throws {
+        if distributed { return try runDistributed() }
         try FileChecks.checkWritable(output)
         var docs: [LabelledText] = []
         var droppedLines = 0
         for path in text { docs += try input.readUnlabelled(path) }
-        let file = text.count == 1 ? text[0] : text.joined(separator: ", ")
         if !exclude.isEmpty {
-            var excluded: [LabelledText] = []
-            for path in exclude { excluded += try CorpusReader(input.source(path)).readAll() }
-            let (kept, dropped) = try Pretrainer.dropping(excluded, from: docs, tokenizer: tokenizerOptions.settings())
-            docs = kept
-            droppedLines = dropped
-            // Said even with --quiet: it is what keeps a test set out of the encoder.
-            writeStderr("--exclude: dropped \(dropped) line\(dropped == 1 ? "" : "s") of \(file) equal to a document of \(exclude.joined(separator: ", "))\n")
+            (docs, droppedLines) = try Pretrainer.dropping(try excludedDocuments(), from: docs, tokenizer: tokenizerOptions.settings())
+            reportExcluded(droppedLines)
         }
+        let trainer = try pretrainer(droppedLines: droppedLines, name: "pretrain")
+        installInterruptHandler()
+        let r = try trainer.train(docs, file: file)
+        summarize(r)
+        if r.interrupted { throw ExitCode(128 + Int32(stopRequested)) }
+    }
+
+    /// `heed pretrain --distributed` under mpirun: every rank reads its shard of the lines (line i
+    /// of the text, all files in order, goes to rank i mod N) and drops its own excluded lines; rank
+    /// 0 alone shows progress and writes the encoder, log and checkpoint. Failures are handled as in
+    /// `heed train --distributed`: reported once when every rank saw them, else the job is aborted.
+    func runDistributed() throws {
+        let group = try Distributed.start()
+        let rank = group.rank, isRoot = rank == 0
+        do {
+            if isRoot { try FileChecks.checkWritable(output) }  // only rank 0 writes files
+            var shard = try Shard.read(text.map(input.unlabelledSource), rank: rank, size: group.size)
+            var droppedLines = 0
+            if !exclude.isEmpty {
+                (shard, droppedLines) = try Pretrainer.dropping(try excludedDocuments(), from: shard, tokenizer: tokenizerOptions.settings())
+                var total = [Double(droppedLines)]
+                group.sum(&total)
+                droppedLines = Int(total[0])
+                if isRoot { reportExcluded(droppedLines) }
+            }
+            let trainer = try pretrainer(droppedLines: droppedLines, name: "pretrain ×\(group.size)")
+            installInterruptHandler()
+            let r = try trainer.train(shard: shard, file: file, collective: group)
+            if isRoot { summarize(r) }
+            group.finish()
+            // Ranks told to stop by rank 0 report SIGINT.
+            if r.interrupted { throw ExitCode(128 + (stopRequested == 0 ? SIGINT : Int32(stopRequested))) }
+        } catch let error as AgreedFailure {
+            if isRoot { note("heed: error: \(commandLineMessage(error.underlying))") }
+            group.finish()
+            throw ExitCode.failure
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            note("heed: error on rank \(rank) of \(group.size): \(commandLineMessage(error))")
+            group.abort(code: 1)
+        }
+    }
+
+    /// The text's files, as messages name them.
+    private var file: String { text.count == 1 ? text[0] : text.joined(separator: ", ") }
+
+    private func excludedDocuments() throws -> [LabelledText] {
+        var excluded: [LabelledText] = []
+        for path in exclude { excluded += try CorpusReader(input.source(path)).readAll() }
+        return excluded
+    }
+
+    /// Said even with --quiet: it is what keeps a test set out of the encoder.
+    private func reportExcluded(_ dropped: Int) {
+        writeStderr("--exclude: dropped \(dropped) line\(dropped == 1 ? "" : "s") of \(file) equal to a document of \(exclude.joined(separator: ", "))\n")
+    }
+
+    private func pretrainer(droppedLines: Int, name: String) throws -> Pretrainer {
         var trainer = Pretrainer(options: options, tokenizer: tokenizerOptions.settings())
         trainer.output = URL(fileURLWithPath: output)
         trainer.resume = resume.map { URL(fileURLWithPath: $0) }
@@ -98,7 +156,7 @@ struct Pretrain: ParsableCommand {
         trainer.excluded = try exclude.map(SourceFile.init(path:))
         trainer.droppedLines = droppedLines
         if let budget { trainer.deadline = ContinuousClock.now.advanced(by: .milliseconds(Int64(budget.seconds * 1000))) }
-        let display = TrainingDisplay(name: "pretrain", quiet: quiet)
+        let display = TrainingDisplay(name: name, quiet: quiet)
         trainer.progress = display.progress
         let quiet = quiet
         trainer.epochEnded = { r in
@@ -109,8 +167,11 @@ struct Pretrain: ParsableCommand {
             )
         }
         trainer.shouldStop = { stopRequested != 0 }
-        installInterruptHandler()
-        let r = try trainer.train(docs, file: file)
+        return trainer
+    }
+
+    /// What the run produced, for the user (the caller turns an interrupt into the exit status).
+    private func summarize(_ r: PretrainingResult) {
         if !quiet {
             note(
                 "\(r.trainLines) training lines (\(r.trainChunks) chunks), \(r.heldOutLines) held out; vocabulary \(r.vocabulary.count) (coverage \(percent(r.vocabulary.coverage))); unigram held-out perplexity \(fixed(r.unigramPerplexity, 2))."
@@ -121,9 +182,7 @@ struct Pretrain: ParsableCommand {
                 r.wroteEncoder
                     ? "Interrupted by \(stopRequested == SIGTERM ? "SIGTERM" : "Ctrl-C"). \(output) holds the best encoder so far (epoch \(r.bestEpoch)); continue with --resume \(output).ckpt"
                     : "Interrupted before the first epoch finished; no encoder was written.")
-            throw ExitCode(128 + Int32(stopRequested))
-        }
-        if !quiet, let best = r.log.first(where: { $0.epoch == r.bestEpoch }) {
+        } else if !quiet, let best = r.log.first(where: { $0.epoch == r.bestEpoch }) {
             print(
                 "\(output): best epoch \(r.bestEpoch) of \(r.log.count), held-out perplexity \(fixed(best.heldOutPerplexity, 2)) (unigram \(fixed(r.unigramPerplexity, 2)))"
             )

@@ -208,6 +208,59 @@ func relativeDifference(_ a: String, _ b: String) throws -> (value: Double, tens
         #expect(epochs.map(\.ranks) == [2, nil])
         #expect((try? TextClassifier(contentsOf: URL(fileURLWithPath: model))) != nil)
     }
+
+    /// `heed pretrain --distributed`: one step of 2 ranks × 32 chunks matches one process's step on
+    /// the same 64 chunks (full softmax, no dropout: the only difference is the order of float
+    /// sums), with the same vocabulary, line keys and held-out lines; and a 2-rank run with sampled
+    /// candidates and dropout writes the same encoder bytes twice.
+    @Test func pretrainingMatchesSingleProcessAndRepeats() throws {
+        let s = Scratch()
+        let text = try s.lines(rt + "/train.tsv", 0..<60, as: "text.tsv")
+        let common = [
+            text, "--epochs", "1", "--dropout", "0", "--min-count", "1", "--embed", "16", "--hidden", "16", "--samples", "100000", "--workers", "1", "--quiet",
+        ]
+        let single = try heed(["pretrain"] + common + ["--batch", "64", "-o", s.path + "/single.enc"], scratch: s.path)
+        #expect(single.status == 0, "\(single.stderr)")
+        let dist = try mpirun(2, ["pretrain"] + common + ["--batch", "32", "--distributed", "-o", s.path + "/dist.enc"], scratch: s.path).wait()
+        #expect(dist.status == 0, "\(dist.stderr)")
+        let a = try PretrainedEncoder.load(URL(fileURLWithPath: s.path + "/single.enc"))
+        let b = try PretrainedEncoder.load(URL(fileURLWithPath: s.path + "/dist.enc"))
+        #expect(a.tokens == b.tokens && a.lineKeys == b.lineKeys)
+        let pa = try #require(a.provenance), pb = try #require(b.provenance)
+        #expect(pa.trainLines == pb.trainLines && pa.heldOutLines == pb.heldOutLines && pa.trainTokens == pb.trainTokens)
+        #expect(pa.curve.map(\.optimizerSteps) == [1] && pb.curve.map(\.optimizerSteps) == [1], "one step each")
+        // The unigram baseline adds one positive NLL term per held-out prediction, m of them, each
+        // computed alike from the same exact counts. Added in another order (per rank, then over
+        // ranks) the sum moves by at most m·2⁻⁵² of itself, so log(perplexity) = sum/m moves by at
+        // most m·2⁻⁵²·log(perplexity), plus a few ulps for the division and exp. m is at most two
+        // per token and a token has at least one byte: 2 × the file's bytes bounds it. A different
+        // held-out draw would move it by far more.
+        let m = 2 * Double(try Data(contentsOf: URL(fileURLWithPath: text)).count)
+        let tolerance = pa.unigramPerplexity * (m * 0x1p-52 * log(pa.unigramPerplexity) + 8 * 0x1p-52)
+        #expect(abs(pa.unigramPerplexity - pb.unigramPerplexity) <= tolerance, "\(pa.unigramPerplexity) vs \(pb.unigramPerplexity)")
+        let agreement = oneAdamStepAgreement(
+            a.model.parameters.flatMap(\.values), b.model.parameters.flatMap(\.values), learningRate: PretrainingOptions().learningRate)
+        print("pretraining one-step equivalence: \(agreement)")
+        #expect(agreement.impossible == 0 && agreement.sensitive * 200 <= agreement.count, "\(agreement)")
+        let log = try String(contentsOfFile: s.path + "/dist.enc.log.jsonl", encoding: .utf8)
+        #expect(log.contains("\"ranks\":2"))
+
+        // Several steps with sampled candidates and dropout: the same seed gives the same bytes.
+        let sampled = [
+            text, "--epochs", "2", "--batch", "8", "--samples", "20", "--min-count", "1", "--embed", "16", "--hidden", "16", "--quiet", "--distributed",
+        ]
+        for run in ["first", "second"] {
+            let r = try mpirun(2, ["pretrain"] + sampled + ["-o", s.path + "/\(run).enc"], scratch: s.path).wait()
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        let first = try Data(contentsOf: URL(fileURLWithPath: s.path + "/first.enc"))
+        let second = try Data(contentsOf: URL(fileURLWithPath: s.path + "/second.enc"))
+        #expect(first == second)
+        // Control: one process with the same flags trains on other batches, so its bytes differ.
+        let alone = try heed(["pretrain"] + sampled.dropLast() + ["-o", s.path + "/alone.enc"], scratch: s.path)
+        #expect(alone.status == 0, "\(alone.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: s.path + "/alone.enc")) != first)
+    }
 }
 
 func logEpochs(_ path: String) throws -> [EpochRecord] {

@@ -163,7 +163,7 @@ final class FixedPeers: Collective {
         for p in model.parameters { for k in 0..<p.count { p.grad[k] = 1 } }
         let peers = FixedPeers()
         // The other rank: gradient 4 everywhere with weight 3 (so it sends 12), loss 2 (sends 6).
-        peers.peerFloats = [Float](repeating: 12, count: n) + [3, 6, 3, 6, 50, 0]
+        peers.peerFloats = [Float](repeating: 12, count: n) + [3, 6, 3, 6, 50, 0, 0]
         let reducer = GradientReducer(parameters: model.parameters, collective: peers)
         var local = GradientReducer.Totals()
         local.weight = 1; local.weightedLoss = 1; local.examples = 1; local.exampleLoss = 1; local.tokens = 10

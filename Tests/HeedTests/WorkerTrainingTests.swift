@@ -27,7 +27,7 @@ import Testing
     @Test func sharesAreDealtNonEmptyAndCoverTheBatch() {
         for (count, workers) in [(16, 2), (17, 3), (2, 8), (1, 4), (64, 8)] {
             let indices = Array(100..<(100 + count))
-            let shares = DataParallelStep.shares(indices, workers: workers)
+            let shares = DataParallelStep<Classifier>.shares(indices, workers: workers)
             #expect(shares.count == min(count, workers))
             #expect(shares.allSatisfy { !$0.isEmpty })
             #expect(shares.joined().sorted() == indices)
