@@ -108,14 +108,23 @@ def cores_for(n):
     return ",".join(str(c) for c in usable[:n])
 
 
-def run_measured(cmd, cwd=None):
-    """A fresh child: (stdout, stderr, exit code, wall seconds, peak RSS MiB, load and steal around it)."""
+def run_measured(cmd, cwd=None, timeout=None):
+    """A fresh child: (stdout, stderr, exit code, info: wall seconds, peak RSS MiB, load and steal around
+    it, timed_out). A child still running after `timeout` seconds is ended (SIGTERM) and timed_out set."""
     out_p, err_p = "/tmp/pretrain_speed.%d.out" % os.getpid(), "/tmp/pretrain_speed.%d.err" % os.getpid()
     load0, c0 = loadavg(), cpu_ticks()
     t0 = time.perf_counter()
+    timed_out = False
     with open(out_p, "w") as fo, open(err_p, "w") as fe:
         p = subprocess.Popen(cmd, stdout=fo, stderr=fe, cwd=cwd)
-        _, status, ru = os.wait4(p.pid, 0)
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if timeout and not timed_out and time.perf_counter() - t0 > timeout:
+                timed_out = True
+                p.terminate()
+            time.sleep(0.2)
     secs = time.perf_counter() - t0
     c1 = cpu_ticks()
     with open(out_p) as f:
@@ -128,6 +137,8 @@ def run_measured(cmd, cwd=None):
             "user_seconds": round(ru.ru_utime, 2), "system_seconds": round(ru.ru_stime, 2),
             "loadavg_before": load0, "loadavg_after": loadavg(),
             "steal_pct": round(100.0 * (c1[1] - c0[1]) / max(1, c1[0] - c0[0]), 2)}
+    if timed_out:
+        info["timed_out"] = True
     return out, err, os.waitstatus_to_exitcode(status), info
 
 
@@ -265,10 +276,17 @@ def one_run(name, cfg, args, heed, train_path, data_path, work, rep):
         cmd = heed_cmd(heed, train_path, enc, cfg, args.epochs)
     else:
         cmd = torch_cmd(data_path, cfg, args.epochs, args.torch_variant, args.torch_adam)
-    out, err, rc, info = run_measured(cmd)
+    out, err, rc, info = run_measured(cmd, timeout=args.run_timeout)
+    rec = {"config": name, "rep": rep, "date": now(), "command": show(cmd), **{k: v for k, v in cfg.items()}, **info}
+    if info.get("timed_out"):
+        # Not finished within --run-timeout: its rate is below (the run's tokens) / (the seconds it had).
+        tokens = args.data_tokens * args.epochs
+        rec.update({"train_tokens": tokens, "train_seconds": None, "tokens_per_s": tokens / info["wall_seconds"],
+                    "tokens_per_s_is_upper_bound": True, "held_out_perplexity": None, "per_epoch_tokens_per_s": None})
+        log("%-8s rep %d: ended after %.0f s (--run-timeout): below %.0f tokens/s" % (name, rep, info["wall_seconds"], rec["tokens_per_s"]))
+        return rec
     if rc != 0:
         fail("%s failed (exit %d): %s\n%s" % (name, rc, show(cmd), err.strip()[-2000:]))
-    rec = {"config": name, "rep": rep, "date": now(), "command": show(cmd), **{k: v for k, v in cfg.items()}, **info}
     if cfg["system"] == "heed":
         with open(enc + ".log.jsonl") as f:
             epochs = [json.loads(l) for l in f if l.strip()]
@@ -308,7 +326,9 @@ def summarise(runs, configs):
             out["per_config"][name] = {"tokens_per_s": spread([r["tokens_per_s"] for r in rs]),
                                        "peak_rss_mib": spread([r["peak_rss_mib"] for r in rs]),
                                        "wall_seconds": spread([r["wall_seconds"] for r in rs]),
-                                       "held_out_perplexity": spread([r["held_out_perplexity"] for r in rs])}
+                                       "held_out_perplexity": spread([r["held_out_perplexity"] for r in rs
+                                                                      if r["held_out_perplexity"] is not None] or [float("nan")]),
+                                       "timed_out": sum(1 for r in rs if r.get("timed_out"))}
     heeds = [n for n in configs if CONFIGS[n]["system"] == "heed"]
     torches = [n for n in configs if CONFIGS[n]["system"] == "torch"]
     for h in heeds:
@@ -319,7 +339,9 @@ def summarise(runs, configs):
             if pairs:
                 out["ratios"].append({"heed": h, "torch": t, "cores": CONFIGS[h]["cores"],
                                       "tokens_per_s": spread([a["tokens_per_s"] / b["tokens_per_s"] for a, b in pairs]),
-                                      "peak_rss": spread([a["peak_rss_mib"] / b["peak_rss_mib"] for a, b in pairs])})
+                                      "peak_rss": spread([a["peak_rss_mib"] / b["peak_rss_mib"] for a, b in pairs]),
+                                      "torch_timed_out": sum(1 for _, b in pairs if b.get("timed_out")),
+                                      "heed_timed_out": sum(1 for a, _ in pairs if a.get("timed_out"))})
     for cores in (1, 2):
         hs = [h for h in heeds if CONFIGS[h]["cores"] == cores and h in out["per_config"]]
         if hs:
@@ -411,6 +433,8 @@ def main():
     ap.add_argument("--t2c-corpus", default="sentiment-en-rt", help="the corpus the text-to-classifier timing runs on")
     ap.add_argument("--probe", action=argparse.BooleanOptionalAction, default=True,
                     help="on --t2c-corpus, first time one 1-core run of each lm_torch.py --variant x --adam")
+    ap.add_argument("--run-timeout", type=float, default=900,
+                    help="end a measured run after this many seconds and record its rate as an upper bound")
     ap.add_argument("--work", default="/tmp/pretrain_speed", help="scratch folder (encoders, DATA.json)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "pretrain_speed.json"))
     args = ap.parse_args()
@@ -461,6 +485,11 @@ def main():
         log("%s: %d training chunks, %d tokens, vocabulary %d" % (name, len(data["train"]), data["train_tokens"], data["vocab_size"]))
         probe = probe_variants(data_path, args.epochs) if args.probe and name == args.t2c_corpus else None
         runs, checked = [], None
+        args.data_tokens = data["train_tokens"]
+        c = {"corpus": name, "train": rel(train_path), "documents": data["documents"], "train_chunks": len(data["train"]),
+             "train_tokens_per_epoch": data["train_tokens"], "vocabulary": data["vocab_size"], "same_data": checked,
+             "torch_variant_probe": probe, "runs": runs, "summary": summarise(runs, configs)}
+        result["corpora"].append(c)
         for rep in range(1, args.reps + 1):
             order = configs if rep % 2 == 1 else list(reversed(configs))
             for c in order:
@@ -470,12 +499,12 @@ def main():
                     checked = check_same_data(enc, data, words)
                     log("same data: %s" % json.dumps(checked))
                 runs.append(rec)
-        c = {"corpus": name, "train": rel(train_path), "documents": data["documents"], "train_chunks": len(data["train"]),
-             "train_tokens_per_epoch": data["train_tokens"], "vocabulary": data["vocab_size"], "same_data": checked, "torch_variant_probe": probe,
-             "runs": runs, "summary": summarise(runs, configs)}
+                c["same_data"], c["summary"] = checked, summarise(runs, configs)
+                result["complete"] = False
+                write_results(args.out, result)  # a run cut short keeps what was measured
         if not args.no_t2c and name == args.t2c_corpus:
             c["text_to_classifier"] = text_to_classifier(args.heed, train_path, work, args.t2c_epochs)
-        result["corpora"].append(c)
+    result["complete"] = True
     result["loadavg_end"] = loadavg()
     result["finished"] = now()
     write_results(args.out, result)
