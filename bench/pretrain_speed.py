@@ -327,7 +327,8 @@ def summarise(runs, configs):
                                        "peak_rss_mib": spread([r["peak_rss_mib"] for r in rs]),
                                        "wall_seconds": spread([r["wall_seconds"] for r in rs]),
                                        "held_out_perplexity": spread([r["held_out_perplexity"] for r in rs
-                                                                      if r["held_out_perplexity"] is not None] or [float("nan")]),
+                                                                      if r["held_out_perplexity"] is not None])
+                                       if any(r["held_out_perplexity"] is not None for r in rs) else None,
                                        "timed_out": sum(1 for r in rs if r.get("timed_out"))}
     heeds = [n for n in configs if CONFIGS[n]["system"] == "heed"]
     torches = [n for n in configs if CONFIGS[n]["system"] == "torch"]
@@ -486,10 +487,10 @@ def main():
         probe = probe_variants(data_path, args.epochs) if args.probe and name == args.t2c_corpus else None
         runs, checked = [], None
         args.data_tokens = data["train_tokens"]
-        c = {"corpus": name, "train": rel(train_path), "documents": data["documents"], "train_chunks": len(data["train"]),
-             "train_tokens_per_epoch": data["train_tokens"], "vocabulary": data["vocab_size"], "same_data": checked,
-             "torch_variant_probe": probe, "runs": runs, "summary": summarise(runs, configs)}
-        result["corpora"].append(c)
+        entry = {"corpus": name, "train": rel(train_path), "documents": data["documents"], "train_chunks": len(data["train"]),
+                 "train_tokens_per_epoch": data["train_tokens"], "vocabulary": data["vocab_size"], "same_data": checked,
+                 "torch_variant_probe": probe, "runs": runs, "summary": summarise(runs, configs)}
+        result["corpora"].append(entry)
         for rep in range(1, args.reps + 1):
             order = configs if rep % 2 == 1 else list(reversed(configs))
             for c in order:
@@ -499,11 +500,11 @@ def main():
                     checked = check_same_data(enc, data, words)
                     log("same data: %s" % json.dumps(checked))
                 runs.append(rec)
-                c["same_data"], c["summary"] = checked, summarise(runs, configs)
+                entry["same_data"], entry["summary"] = checked, summarise(runs, configs)
                 result["complete"] = False
                 write_results(args.out, result)  # a run cut short keeps what was measured
         if not args.no_t2c and name == args.t2c_corpus:
-            c["text_to_classifier"] = text_to_classifier(args.heed, train_path, work, args.t2c_epochs)
+            entry["text_to_classifier"] = text_to_classifier(args.heed, train_path, work, args.t2c_epochs)
     result["complete"] = True
     result["loadavg_end"] = loadavg()
     result["finished"] = now()

@@ -1371,7 +1371,10 @@ def pretrain_speed_section():
             L.append("| %s %s | %s | %s | %s | %s | %s |" % (
                 "heed pretrain" if name.startswith("heed") else "lm_torch.py", names.get(name, name),
                 rng(p["tokens_per_s"], "%.0f"), rng(p["peak_rss_mib"], "%.0f"), rng(p["wall_seconds"], "%.1f"),
-                rng(p["held_out_perplexity"], "%.1f"), "%.1f–%.1f" % (min(loads), max(loads)) if loads else "—"))
+                rng(p["held_out_perplexity"], "%.1f") if p.get("held_out_perplexity") else "—",
+                "%.1f–%.1f" % (min(loads), max(loads)) if loads else "—"))
+            if p.get("timed_out"):
+                L[-1] = L[-1].replace(" | ", " (%d run(s) ended by `--run-timeout`: their tokens/s are upper bounds) | " % p["timed_out"], 1)
         probe = c.get("torch_variant_probe")
         if probe:
             L += ["", "Which PyTorch (one 1-core run each, before the repetitions, no held-out evaluation): " + "; ".join(
