@@ -336,7 +336,7 @@ def summarise(runs, configs):
         for t in torches:
             if CONFIGS[h]["cores"] != CONFIGS[t]["cores"]:
                 continue
-            pairs = [(a, b) for a in by[h] for b in by[t] if a["rep"] == b["rep"]]
+            pairs = [(a, b) for a in by.get(h, []) for b in by.get(t, []) if a["rep"] == b["rep"]]
             if pairs:
                 out["ratios"].append({"heed": h, "torch": t, "cores": CONFIGS[h]["cores"],
                                       "tokens_per_s": spread([a["tokens_per_s"] / b["tokens_per_s"] for a, b in pairs]),
