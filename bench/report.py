@@ -1306,18 +1306,21 @@ def unlabelled_section():
 
 
 def pretrain_speed_section():
-    """Section 0f from bench/results/pretrain_speed.json (bench/pretrain_speed.py): `heed pretrain`'s
-    training tokens/s and peak RSS against the PyTorch LM of bench/reference/lm_torch.py at equal cores,
-    as Heed ÷ PyTorch ratios within each interleaved repetition, and the wall time from text to classifier."""
+    """Section 0f from bench/results/pretrain_speed.json and any pretrain_speed-*.json beside it (one run of
+    bench/pretrain_speed.py each): `heed pretrain`'s training tokens/s and peak RSS against the PyTorch LM of
+    bench/reference/lm_torch.py at equal cores, as Heed ÷ PyTorch ratios within each interleaved repetition,
+    and the wall time from text to classifier."""
     path = os.path.join(BENCH, "results", "pretrain_speed.json")
     if not os.path.exists(path):
         return []
     res = json.load(open(path))
     env, st = res.get("environment", {}), res.get("settings", {})
-    at = stamp(prov(res))
 
     def rng(s, fmt):
         return (fmt + " (" + fmt + "–" + fmt + ")") % (s["median"], s["min"], s["max"])
+
+    def blocks(res, env, st, at):
+        return _pretrain_speed_blocks(res, env, st, at, names, rng)
 
     L = ["## 0f. Pretraining cost: `heed pretrain` against a PyTorch LM (`bench/pretrain_speed.py`, issue 25)", "",
          "Same model, same chunks, same step on both sides: %s. PyTorch: `bench/reference/lm_torch.py` (`nn.LSTM` on "
@@ -1331,6 +1334,18 @@ def pretrain_speed_section():
              st.get("tokens_per_s"), st.get("reps", 0), st.get("epochs", 0)), ""]
     names = {"heed-1": "`--threads 1 --workers 1`", "heed-2w": "`--workers 2`", "heed-2t": "`--threads 2 --workers 1`",
              "torch-1": "`torch.set_num_threads(1)`", "torch-2": "`torch.set_num_threads(2)`"}
+    extra = sorted(x for x in os.listdir(os.path.join(BENCH, "results")) if x.startswith("pretrain_speed-") and x.endswith(".json"))
+    for n, res in enumerate([res] + [json.load(open(os.path.join(BENCH, "results", x))) for x in extra]):
+        env, st, at = res.get("environment", {}), res.get("settings", {}), stamp(prov(res))
+        if n:
+            L += ["", "Another run (`%s`, %d interleaved repetitions of %d epoch(s)):" % (
+                res.get("invocation"), st.get("reps", 0), st.get("epochs", 0)), ""]
+        L += blocks(res, env, st, at)
+    return L + footnotes()
+
+
+def _pretrain_speed_blocks(res, env, st, at, names, rng):
+    L = []
     for c in res.get("corpora", []):
         s = c["summary"]
         per = s["per_config"]
@@ -1402,7 +1417,7 @@ def pretrain_speed_section():
               env.get("torch"), "available" if env.get("mkldnn_available") else "not available", env.get("cpu_capability"),
               (res.get("heed_sha256") or "")[:12], "/".join("%.2f" % x for x in res.get("loadavg_start", [])),
               "/".join("%.2f" % x for x in res.get("loadavg_end", [])))]
-    return L + footnotes()
+    return L
 
 
 def main():
