@@ -13,9 +13,8 @@ import Glibc
 /// saw (a bad line in its shard, a full disk on rank 0) aborts the whole job at once, so no rank is
 /// left waiting in a collective.
 func runDistributedTraining(model kind: ModelKind, flags: TrainingFlags, trainPath: String, output: String, quiet: Bool) throws {
-    let group = try Distributed.start()
-    let rank = group.rank, isRoot = rank == 0
-    do {
+    try onEveryRank { group, isRoot in
+        let rank = group.rank
         if isRoot { try FileChecks.checkWritable(output) }  // only rank 0 writes files
         let shard = try Shard.read(flags.input.source(trainPath), rank: rank, size: group.size)
         let devShard = try flags.dev.map { try Shard.read(flags.input.source($0), rank: rank, size: group.size) }
@@ -45,8 +44,21 @@ func runDistributedTraining(model kind: ModelKind, flags: TrainingFlags, trainPa
                 )
             }
         }
+        return r.interrupted
+    }
+}
+
+/// Runs `body` (which returns whether it was interrupted) on this rank of an mpirun job. A failure
+/// every rank saw alike is reported once by rank 0 and ends all ranks normally; any other failure
+/// aborts the whole job at once, so no rank is left waiting in a collective. Ranks told to stop by
+/// rank 0 report SIGINT.
+func onEveryRank(_ body: (_ group: any Collective & Terminating, _ isRoot: Bool) throws -> Bool) throws {
+    let group = try Distributed.start()
+    let rank = group.rank, isRoot = rank == 0
+    do {
+        let interrupted = try body(group, isRoot)
         group.finish()
-        if r.interrupted { throw ExitCode(128 + (stopRequested == 0 ? SIGINT : Int32(stopRequested))) }  // ranks told to stop by rank 0 report SIGINT
+        if interrupted { throw ExitCode(128 + (stopRequested == 0 ? SIGINT : Int32(stopRequested))) }
     } catch let error as AgreedFailure {
         if isRoot { note("heed: error: \(commandLineMessage(error.underlying))") }
         group.finish()

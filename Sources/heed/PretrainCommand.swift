@@ -102,9 +102,8 @@ struct Pretrain: ParsableCommand {
     /// 0 alone shows progress and writes the encoder, log and checkpoint. Failures are handled as in
     /// `heed train --distributed`: reported once when every rank saw them, else the job is aborted.
     func runDistributed() throws {
-        let group = try Distributed.start()
-        let rank = group.rank, isRoot = rank == 0
-        do {
+        try onEveryRank { group, isRoot in
+            let rank = group.rank
             if isRoot { try FileChecks.checkWritable(output) }  // only rank 0 writes files
             var shard = try Shard.read(text.map(input.unlabelledSource), rank: rank, size: group.size)
             var droppedLines = 0
@@ -119,18 +118,7 @@ struct Pretrain: ParsableCommand {
             installInterruptHandler()
             let r = try trainer.train(shard: shard, file: file, collective: group)
             if isRoot { summarize(r) }
-            group.finish()
-            // Ranks told to stop by rank 0 report SIGINT.
-            if r.interrupted { throw ExitCode(128 + (stopRequested == 0 ? SIGINT : Int32(stopRequested))) }
-        } catch let error as AgreedFailure {
-            if isRoot { note("heed: error: \(commandLineMessage(error.underlying))") }
-            group.finish()
-            throw ExitCode.failure
-        } catch let error as ExitCode {
-            throw error
-        } catch {
-            note("heed: error on rank \(rank) of \(group.size): \(commandLineMessage(error))")
-            group.abort(code: 1)
+            return r.interrupted
         }
     }
 
