@@ -182,7 +182,8 @@ extension Train {
         trainer.monitor = testDocs
         let settings = try flags.initEncoder.map { try PretrainedEncoder.load(URL(fileURLWithPath: $0)).settings } ?? flags.tokenizerOptions.settings()
         let unlabelled = try readUnlabelledText(
-            unlabelledFlags, input: flags.input, labelled: trainDocs + (devDocs ?? []), test: testDocs, testPath: test, settings: settings, quiet: quiet)
+            unlabelledFlags.unlabelled, input: flags.input, labelled: trainDocs + (devDocs ?? []), test: testDocs, testPath: test, settings: settings,
+            quiet: quiet, required: unlabelledFlags.semi != nil)
         if unlabelledFlags.pretrainEpochs != nil {
             let encoder = try pretrainForTraining(
                 flags: flags, unlabelledFlags: unlabelledFlags, model: model, labelled: trainDocs + (devDocs ?? []), unlabelled: unlabelled,

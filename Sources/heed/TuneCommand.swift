@@ -205,12 +205,8 @@ struct Tune: ParsableCommand {
     func pretrain(labelled: [LabelledText], tuner: inout Tuner, work: URL) throws {
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let settings = tuner.tokenizer
-        var text: [LabelledText] = []
-        for path in unlabelled { text += try input.readUnlabelled(path) }
-        let (kept, dropped) = try Pretrainer.dropping(labelled, from: text, tokenizer: settings)
-        if !quiet && dropped > 0 {
-            note("--unlabelled: dropped \(dropped) line\(dropped == 1 ? "" : "s") equal to a labelled document (they have a label already)")
-        }
+        let kept = try readUnlabelledText(
+            unlabelled, input: input, labelled: labelled, test: nil, testPath: nil, settings: settings, quiet: quiet, required: false)
         var options = PretrainingOptions()
         options.epochs = pretrainEpochs ?? Self.defaultPretrainEpochs
         (options.embeddingSize, options.hiddenSize) = (tuner.base.embeddingSize, tuner.base.hiddenSize)

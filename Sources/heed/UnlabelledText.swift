@@ -60,14 +60,16 @@ struct UnlabelledFlags: ParsableArguments {
 }
 
 /// The unlabelled lines to use: read, then without those equal to a labelled or test document.
+/// `required`: at least one line must be left.
 func readUnlabelledText(
-    _ flags: UnlabelledFlags, input: InputOptions, labelled: [LabelledText], test: [LabelledText]?, testPath: String?, settings: TokenizerSettings, quiet: Bool
+    _ paths: [String], input: InputOptions, labelled: [LabelledText], test: [LabelledText]?, testPath: String?, settings: TokenizerSettings,
+    quiet: Bool, required: Bool
 )
     throws -> [LabelledText]
 {
     var docs: [LabelledText] = []
-    for path in flags.unlabelled { docs += try input.readUnlabelled(path) }
-    let names = flags.unlabelled.joined(separator: ", ")
+    for path in paths { docs += try input.readUnlabelled(path) }
+    let names = paths.joined(separator: ", ")
     if let test, let testPath {
         let (kept, dropped) = try Pretrainer.dropping(test, from: docs, tokenizer: settings)
         docs = kept
@@ -78,7 +80,7 @@ func readUnlabelledText(
     if !quiet && dropped > 0 {
         note("--unlabelled: dropped \(dropped) line\(dropped == 1 ? "" : "s") equal to a labelled document (they have a label already)")
     }
-    guard !kept.isEmpty || flags.semi == nil else { throw HeedTextError.noDocuments(names) }
+    guard !kept.isEmpty || !required else { throw HeedTextError.noDocuments(names) }
     return kept
 }
 
