@@ -39,7 +39,6 @@ Results: --out (JSON; bench/report.py renders it as BENCHMARKS.md §0f).
 """
 import argparse
 import datetime
-import hashlib
 import json
 import math
 import os
@@ -53,6 +52,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import ROOT, corpus_dir, rel, write_results  # noqa: E402
+from harness import sha256  # noqa: E402
 
 REFERENCE = os.path.join(ROOT, "bench", "reference", "lm_torch.py")
 MASK64 = (1 << 64) - 1
@@ -87,14 +87,6 @@ def cpu_ticks():
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
     return sum(v), (v[7] if len(v) > 7 else 0)
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
 
 
 def git(*args):
