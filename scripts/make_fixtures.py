@@ -6,6 +6,8 @@ Needs `pip install torch` (not a Heed dependency). For each variant it writes
   w.<name>   initial weights          g.<name>  gradients of the loss
   a3.<name>  weights after 3 Adam steps (same batch, clip_grad_norm_ each step)
   logits [B, C], attention [B, T] (attention variants), loss [1], norms [3]
+The loss is the training objective: the cross-entropy, plus diversityWeight x mean conicity for
+the "diversity" encoder variants.
 
 `--attributions` writes Tests/HeedTests/Fixtures/attributions/<variant>.json from each variant's
 initial weights (w.* in its existing safetensors, which it does not rewrite): for a few documents
@@ -48,6 +50,15 @@ VARIANTS = {
     # dense Adam and Heed's lazy one take the same steps (without weight decay).
     "bilstm_additive_subwords": dict(bidirectional=True, pooling="attention", scorer="additive", attentionDim=None,
                                      subwordBuckets=11),
+    # Encoders (docs/explanations.md, "Attention that is faithful by design").
+    "lstm_additive_orthogonal": dict(bidirectional=False, pooling="attention", scorer="additive", attentionDim=7,
+                                     encoder="orthogonal"),
+    "bilstm_additive_orthogonal": dict(bidirectional=True, pooling="attention", scorer="additive", attentionDim=None,
+                                       encoder="orthogonal"),
+    "bilstm_last_orthogonal": dict(bidirectional=True, pooling="last", scorer="linear", attentionDim=None,
+                                   encoder="orthogonal"),
+    "bilstm_additive_diversity": dict(bidirectional=True, pooling="attention", scorer="additive", attentionDim=None,
+                                      encoder="diversity", diversityWeight=0.5),
 }
 
 
@@ -108,7 +119,7 @@ def make(name, extra, seed):
     crit = torch.nn.CrossEntropyLoss(weight=None if class_weights is None else torch.tensor(class_weights))
     model.train()
     logits, attn = model(ids, lengths, pieces)
-    loss = crit(logits, labels)
+    loss = crit(logits, labels) + model.diversity_loss(lengths)  # the cross-entropy alone unless "diversity"
     loss.backward()
     tensors["logits"] = logits.detach()
     if attn is not None:
@@ -124,7 +135,7 @@ def make(name, extra, seed):
     for _ in range(3):
         opt.zero_grad()
         logits, _ = model(ids, lengths, pieces)
-        crit(logits, labels).backward()
+        (crit(logits, labels) + model.diversity_loss(lengths)).backward()
         total = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
         assert total > max_norm, "clipping must actually happen"
         norms.append(float(total))
@@ -272,7 +283,7 @@ if __name__ == "__main__":
         check_model(args.check_model)
     elif args.attributions:
         for name, extra in VARIANTS.items():
-            if not extra.get("subwordBuckets"):
+            if not extra.get("subwordBuckets") and not extra.get("encoder"):
                 attributions(name)
     else:
         os.makedirs(OUT, exist_ok=True)

@@ -120,14 +120,15 @@ extension DataParallelStep where Network == Classifier {
     /// share of the unlabelled batch's VAT gradient after its labelled one.
     func gradient(_ train: [EncodedDocument], indices: [Int], classWeights: [Float]?, vat: VATBatch? = nil) -> GradientReducer.Totals {
         if replicas.isEmpty {
-            let totals = Self.step(model, train, indices: indices, classWeights: classWeights, lossWeightTotal: nil)
+            let totals = Self.step(model, train, indices: indices, classWeights: classWeights, lossWeightTotal: nil, documentTotal: nil)
             vat?.accumulate(on: model, share: 0, of: 1)
             return totals
         }
         let shares = Self.shares(indices, workers: workers)
         let weightTotal = classWeights.map { w in indices.reduce(0.0) { $0 + Double(w[train[$1].label]) } } ?? Double(indices.count)
         let parts = run(shares) { network, w in
-            let part = Self.step(network, train, indices: shares[w], classWeights: classWeights, lossWeightTotal: weightTotal)
+            let part = Self.step(
+                network, train, indices: shares[w], classWeights: classWeights, lossWeightTotal: weightTotal, documentTotal: indices.count)
             vat?.accumulate(on: network, share: w, of: shares.count)
             return part
         }
@@ -142,22 +143,25 @@ extension DataParallelStep where Network == Classifier {
         return total
     }
 
-    /// Forward and backward of one share on one model; `lossWeightTotal` nil means the share is
-    /// the whole batch.
+    /// Forward and backward of one share on one model; `lossWeightTotal` and `documentTotal` nil
+    /// mean the share is the whole batch. The loss it reports is the objective minimised: the
+    /// cross-entropy plus, for a diversity encoder, λ·(mean conicity over the whole batch's
+    /// documents), of which this share holds λ·Σ_share conicity / `documentTotal`.
     private static func step(
-        _ model: Classifier, _ train: [EncodedDocument], indices: [Int], classWeights: [Float]?, lossWeightTotal: Double?
+        _ model: Classifier, _ train: [EncodedDocument], indices: [Int], classWeights: [Float]?, lossWeightTotal: Double?, documentTotal: Int?
     ) -> GradientReducer.Totals {
         let batch = Batch(train, indices: indices)
         model.zeroGrad()
         _ = model.forward(ids: batch.ids, lengths: batch.lengths.map(Int.init), batch: batch.count, steps: batch.steps, training: true, pieces: batch.pieces)
         let labels = batch.labels.map(Int.init)
         let loss = Double(model.loss(labels: labels, classWeights: classWeights))
-        model.backward(lossWeightTotal: lossWeightTotal)
+        model.backward(lossWeightTotal: lossWeightTotal, documentTotal: documentTotal)
+        let penalty = model.diversityPenaltySum / Double(documentTotal ?? batch.count)
         var local = GradientReducer.Totals()
         local.weight = classWeights.map { w in labels.reduce(0.0) { $0 + Double(w[$1]) } } ?? Double(batch.count)
-        local.weightedLoss = loss * local.weight
+        local.weightedLoss = loss * local.weight + penalty * (lossWeightTotal ?? local.weight)
         local.examples = Double(batch.count)
-        local.exampleLoss = loss * Double(batch.count)
+        local.exampleLoss = (loss + penalty) * Double(batch.count)
         local.tokens = Double(batch.tokens)
         return local
     }

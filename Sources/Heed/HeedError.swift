@@ -104,6 +104,10 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
     case vatEpsilon(Float)
     /// `vatWeight` negative or not finite.
     case vatWeight(Float)
+    /// `diversityWeight` negative or not finite.
+    case diversityWeight(Float)
+    /// `diversityWeight` set with an encoder other than `.diversity` (it would do nothing).
+    case diversityWeightWithoutDiversity
 
     /// The message for the user: the option, its range and the value given.
     public var description: String {
@@ -135,6 +139,8 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
         case .unfreezeEvery(let v): return "the steps between unfreezing layer groups must not be negative (got \(v))"
         case .vatEpsilon(let v): return "the VAT epsilon must be a positive number (got \(v))"
         case .vatWeight(let v): return "the VAT weight must be a finite number ≥ 0 (got \(v))"
+        case .diversityWeight(let v): return "the diversity weight must be a finite number ≥ 0 (got \(v))"
+        case .diversityWeightWithoutDiversity: return "a diversity weight needs the diversity encoder"
         }
     }
 }

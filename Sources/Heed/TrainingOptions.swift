@@ -143,6 +143,14 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Virtual adversarial training: λ, the VAT term's weight beside the labelled loss (the
     /// paper's 1); 0 turns the term off.
     public var vatWeight: Float = 1
+    /// The encoder (docs/explanations.md, "Attention that is faithful by design"); nil, the
+    /// default, is the plain LSTM. Works with every model kind: without attention the orthogonal
+    /// encoder still changes the states the last-state pooling reads, and the penalty still
+    /// spreads them.
+    public var encoder: ClassifierConfig.Encoder? = nil
+    /// The diversity encoder's λ, the conicity penalty's weight beside the cross-entropy; nil:
+    /// `defaultDiversityWeight`. Only with `encoder` `.diversity`.
+    public var diversityWeight: Float? = nil
 
     /// The defaults.
     public init() {}
@@ -155,6 +163,23 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// pool at 500 labels (seeds 1 and 2; docs/pretraining.md): 62.7 / 62.85 against 60.9 / 60.9
     /// for plain fine-tuning.
     public static let encoderUnfreezeEvery = 50
+    /// λ of the diversity encoder when `diversityWeight` is nil: 0.5, the weight of the paper's
+    /// published run command (`--diversity 0.5`, README of akashkm99/Interpretable-Attention;
+    /// its argparse default is 0, which would turn the penalty off). Not tuned on Heed's corpora.
+    public static let defaultDiversityWeight: Float = 0.5
+
+    /// The encoder, `.lstm` when `encoder` is nil.
+    public var resolvedEncoder: ClassifierConfig.Encoder { encoder ?? .lstm }
+
+    /// The network as `heed train` names it, with the encoder when it is not the plain LSTM:
+    /// "bilstm-attention", "bilstm-attention, orthogonal encoder", "attention, diversity encoder λ 0.5".
+    public var networkName: String {
+        switch resolvedEncoder {
+        case .lstm: return model.rawValue
+        case .orthogonal: return "\(model.rawValue), orthogonal encoder"
+        case .diversity: return "\(model.rawValue), diversity encoder λ \(diversityWeight ?? Self.defaultDiversityWeight)"
+        }
+    }
 
     /// True when a run that has finished `epochsDone` epochs and taken `stepsDone` optimiser steps
     /// has reached the end of its schedule.
@@ -176,7 +201,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, subwords, buckets, classWeights, seed, threads, workers, patience,
             devFraction, clipNorm,
             lrDecay, unfreezeEvery, schedule, weightDecay,
-            calibration, vatEpsilon, vatWeight
+            calibration, vatEpsilon, vatWeight, encoder, diversityWeight
     }
 
     /// Fields missing from an older model file take today's defaults.
@@ -225,6 +250,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         // Runs before VAT had no unlabelled term, so these never acted; today's defaults keep them so.
         vatEpsilon = try c.decodeIfPresent(Float.self, forKey: .vatEpsilon) ?? defaults.vatEpsilon
         vatWeight = try c.decodeIfPresent(Float.self, forKey: .vatWeight) ?? defaults.vatWeight
+        // Files written before encoders could be chosen trained the plain LSTM.
+        encoder = try c.decodeIfPresent(ClassifierConfig.Encoder.self, forKey: .encoder)
+        diversityWeight = try c.decodeIfPresent(Float.self, forKey: .diversityWeight)
     }
 
     func classifierConfig(vocabularySize: Int, classes: Int) -> ClassifierConfig {
@@ -233,7 +261,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             bidirectional: model.isBidirectional,
             pooling: model.hasAttention ? .attention : .last,
             scorer: attention.layer, classes: classes, dropout: dropout,
-            wordDropout: wordDropout > 0 ? wordDropout : nil, subwordBuckets: subwords == nil ? nil : buckets)
+            wordDropout: wordDropout > 0 ? wordDropout : nil, subwordBuckets: subwords == nil ? nil : buckets,
+            encoder: resolvedEncoder == .lstm ? nil : resolvedEncoder,
+            diversityWeight: resolvedEncoder == .diversity ? (diversityWeight ?? Self.defaultDiversityWeight) : nil)
     }
 
     /// How tokens hash into subword buckets, or nil without subwords.
@@ -270,5 +300,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if let unfreezeEvery, unfreezeEvery < 0 { throw .unfreezeEvery(unfreezeEvery) }
         if !(vatEpsilon > 0) || !vatEpsilon.isFinite { throw .vatEpsilon(vatEpsilon) }
         if !(vatWeight >= 0) || !vatWeight.isFinite { throw .vatWeight(vatWeight) }
+        if let diversityWeight {
+            if resolvedEncoder != .diversity { throw .diversityWeightWithoutDiversity }
+            if !(diversityWeight >= 0) || !diversityWeight.isFinite { throw .diversityWeight(diversityWeight) }
+        }
     }
 }

@@ -2,6 +2,18 @@
 public struct ClassifierConfig: Codable, Sendable, Equatable {
     public enum Pooling: String, Codable, Sendable { case last, attention }
     public enum Scorer: String, Codable, Sendable { case linear, additive }
+    /// How the LSTM's states are made to differ from one another (Mohankumar et al., ACL 2020):
+    /// attention can only be faithful when its weights change the pooled vector.
+    public enum Encoder: String, Codable, Sendable, CaseIterable {
+        /// The ordinary (Bi)LSTM.
+        case lstm
+        /// Each hidden state is made orthogonal to the running sum of the earlier ones
+        /// (`LSTMDirection`, "Orthogonal LSTM").
+        case orthogonal
+        /// The ordinary LSTM, trained with `diversityWeight` times the states' conicity added to
+        /// the loss (`ConicityPenalty`, "Diversity LSTM").
+        case diversity
+    }
 
     public var vocabSize: Int
     public var embedDim: Int
@@ -22,11 +34,18 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
     /// Rows of the subword bucket table (`subwords.weight`); nil means the model has none and
     /// reads word rows alone.
     public var subwordBuckets: Int?
+    /// The encoder; nil (files written before encoders could be chosen) means `.lstm`.
+    public var encoder: Encoder?
+    /// λ, the conicity penalty's weight in the training loss of a `.diversity` encoder; nil
+    /// elsewhere. It changes training only, never a forward pass.
+    public var diversityWeight: Float?
 
+    /// A configuration; the defaults are PyTorch's layer defaults, not Heed's training defaults.
     public init(
         vocabSize: Int, embedDim: Int = 100, hiddenDim: Int = 128, bidirectional: Bool = false,
         pooling: Pooling = .attention, scorer: Scorer = .additive, attentionDim: Int? = nil,
-        classes: Int, dropout: Float = 0, wordDropout: Float? = nil, subwordBuckets: Int? = nil
+        classes: Int, dropout: Float = 0, wordDropout: Float? = nil, subwordBuckets: Int? = nil,
+        encoder: Encoder? = nil, diversityWeight: Float? = nil
     ) {
         self.vocabSize = vocabSize
         self.embedDim = embedDim
@@ -39,7 +58,12 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
         self.dropout = dropout
         self.wordDropout = wordDropout
         self.subwordBuckets = subwordBuckets
+        self.encoder = encoder
+        self.diversityWeight = diversityWeight
     }
+
+    /// The encoder, `.lstm` for files that predate the choice.
+    public var resolvedEncoder: Encoder { encoder ?? .lstm }
 
     /// LSTM output width D: 2H when bidirectional, else H.
     public var outputDim: Int { bidirectional ? 2 * hiddenDim : hiddenDim }
@@ -77,6 +101,10 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
         if let a = attentionDim, a < 1 { return "attentionDim must be positive" }
         if !(dropout >= 0 && dropout < 1) { return "dropout must be in [0, 1)" }
         if let b = subwordBuckets, b < 1 || b > Int(Int32.max) { return "subwordBuckets must be in 1...\(Int32.max)" }
+        if let w = diversityWeight {
+            if resolvedEncoder != .diversity { return "diversityWeight is set but the encoder is not diversity" }
+            if !(w >= 0) || !w.isFinite { return "diversityWeight must be finite and non-negative" }
+        }
         return nil
     }
 }
@@ -116,6 +144,10 @@ public final class Classifier {
     let dropIn: Dropout
     let dropOut: Dropout
     let criterion: SoftmaxCrossEntropy
+    let conicity = ConicityPenalty()
+    /// λ·Σ over the last `loss`'s documents of their conicity (diversity encoder; 0 otherwise).
+    /// `diversityPenalty` is its mean.
+    public private(set) var diversityPenaltySum: Double = 0
     /// All parameters in PyTorch state_dict order.
     public let parameters: [Param]
 
@@ -140,7 +172,9 @@ public final class Classifier {
         self.config = config
         var r = Rng(seed: seed)
         embedding = Embedding(vocab: config.vocabSize, dim: config.embedDim, buckets: config.subwordBuckets, std: embeddingStd, rng: &r)
-        lstm = LSTM(input: config.embedDim, hidden: config.hiddenDim, bidirectional: config.bidirectional, rng: &r)
+        lstm = LSTM(
+            input: config.embedDim, hidden: config.hiddenDim, bidirectional: config.bidirectional,
+            orthogonal: config.resolvedEncoder == .orthogonal, rng: &r)
         if config.pooling == .attention {
             attention = Attention(
                 dim: config.outputDim, scorer: config.scorer == .linear ? .linear : .additive,
@@ -352,25 +386,48 @@ public final class Classifier {
     }
 
     /// Mean cross-entropy of the last `forward` against `labels` (caller's batch order), with
-    /// optional per-class weights (PyTorch weighted-mean semantics).
+    /// optional per-class weights (PyTorch weighted-mean semantics). The cross-entropy alone, for
+    /// every encoder, so dev losses compare across encoders: a diversity encoder's training
+    /// objective adds `diversityPenalty` (computed here too), and `backward` differentiates both.
     public func loss(labels: [Int], classWeights: [Float]? = nil) -> Float {
         precondition(forwardDone, "loss before forward")
         precondition(labels.count == pk.batch, "need one label per sequence")
         sortedLabels.removeAll(keepingCapacity: true)
         for j in 0..<pk.batch { sortedLabels.append(labels[pk.order[j]]) }
         lossDone = true
+        if let lambda = diversityLambda {
+            diversityPenaltySum = Double(lambda) * Double(conicity.forward(lstm.out.ptr, pk, dim: config.outputDim))
+        } else {
+            diversityPenaltySum = 0
+        }
         return criterion.forward(classifier.out.ptr, batch: pk.batch, labels: sortedLabels, classWeights: classWeights)
+    }
+
+    /// λ·(mean conicity of the last `loss`'s documents' LSTM states): the diversity encoder's
+    /// term of the training objective (0 for the other encoders). A data-parallel worker's share
+    /// of a batch contributes `diversityPenaltySum` / (the whole batch's document count).
+    public var diversityPenalty: Double { pk.batch > 0 ? diversityPenaltySum / Double(pk.batch) : 0 }
+
+    /// λ when training adds the conicity penalty, else nil.
+    private var diversityLambda: Float? {
+        config.resolvedEncoder == .diversity ? (config.diversityWeight ?? 0) : nil
     }
 
     /// Accumulates d loss / d parameter into every `Param.grad` (call `zeroGrad` first per step).
     ///
     /// `lossWeightTotal` replaces the batch's own weight total (its size, or its class-weight sum)
     /// as the loss's divisor: a worker that holds part of a batch passes the whole batch's total,
-    /// so the parts' gradients add up to the whole batch's mean-loss gradient.
-    public func backward(lossWeightTotal: Double? = nil) {
+    /// so the parts' gradients add up to the whole batch's mean-loss gradient. With a diversity
+    /// encoder the gradient of `diversityPenalty` is added too, its mean taken over
+    /// `documentTotal` documents (the whole batch's count; nil: this batch's).
+    public func backward(lossWeightTotal: Double? = nil, documentTotal: Int? = nil) {
         precondition(lossDone, "backward before loss")
         criterion.backward(batch: pk.batch, totalWeight: lossWeightTotal)
-        backward(from: criterion.dLogits.ptr)
+        let dh = backwardToLSTMOutput(from: criterion.dLogits.ptr, parameterGradients: true)
+        if let lambda = diversityLambda, lambda != 0 {
+            conicity.backward(scale: lambda / Float(documentTotal ?? pk.batch), into: dh, pk)
+        }
+        backwardThroughEncoder(dh, parameterGradients: true)
     }
 
     /// Backpropagates `dLogits` [batch × classes] (caller's order) from the last `forward` in place
@@ -439,7 +496,11 @@ public final class Classifier {
     }
 
     private func backward(from dLogits: UnsafePointer<Float>, parameterGradients: Bool = true) {
-        let dh = backwardToLSTMOutput(from: dLogits, parameterGradients: parameterGradients)
+        backwardThroughEncoder(backwardToLSTMOutput(from: dLogits, parameterGradients: parameterGradients), parameterGradients: parameterGradients)
+    }
+
+    /// Backpropagates d/d(LSTM output) `dh` [P × D] (consumed) through the LSTM, dropout and embedding.
+    private func backwardThroughEncoder(_ dh: UnsafeMutablePointer<Float>, parameterGradients: Bool) {
         lstm.backward(dh, pk, parameterGradients: parameterGradients)
         let dx = lstm.dx.ptr
         dropIn.backward(dx)

@@ -15,6 +15,27 @@ struct ScaledCopies {
     let scales: [Float]
 }
 
+/// Orthogonal LSTM (Mohankumar et al., ACL 2020), with `orthogonal` set: at step t each
+/// sequence's new state h_t is replaced by its part orthogonal to the running sum of the
+/// sequence's earlier (already orthogonalised) states,
+///
+///     s_0 = 0,  s_t = Σ_{i<t} h̃_i,  h̃_t = h_t − (⟨h_t, s_t⟩ / (⟨s_t, s_t⟩ + ε)) s_t,
+///
+/// and h̃_t is both the output and the next step's recurrent input; the cell state is unchanged.
+/// The reference projects on the mean Σ/(t+1) with ε 1e-6, the same direction; Heed projects on
+/// the sum with a fixed ε = `orthogonalEpsilon` = 1e-4 in squared-norm units: states lie in
+/// (−1, 1)^H and sums of them are of norm ~1 after a step or two, so the projection removes all
+/// but ε/(|s|²+ε) of the component (below Float noise for |s| ≥ 1), while ε bounds the
+/// backward's 1/|s| factors by 1/(2√ε) = 50 when a running sum is still near zero. At t = 0,
+/// s = 0 and h̃ = h exactly. Each direction (and each sequence, over its real tokens only)
+/// keeps its own running sum: rows j of step t are sorted sequences 0..<n, so a [B × H] buffer
+/// indexed by j holds them. Saved per row for backward: s_t, and a = ⟨h_t, s_t⟩, q = ⟨s_t, s_t⟩ + ε;
+/// h_t itself is o·tanh(c) from the saved gates. The backward, with g = dL/dh̃_t (the output's
+/// gradient plus the carried dL/ds_{t+1}, since s_{t+1} = s_t + h̃_t):
+///
+///     dL/dh_t = g − (⟨g,s⟩/q) s
+///     dL/ds_t = dL/ds_{t+1} − (a/q) g − (⟨g,s⟩/q) h + (2a⟨g,s⟩/q²) s
+///
 /// Saved per packed row: the four activated gates, c_t, tanh(c_t) and h_t (7H floats). The
 /// previous states are not copied: sequences are sorted by length, so the rows active at step t
 /// are the first rows of step t-1 and h_{t-1}, c_{t-1} are read from there. tanh(c_t) is kept
@@ -34,14 +55,23 @@ final class LSTMDirection {
     let zeroState: Buffer  // [H] h_{-1} = c_{-1} = 0, never written
     let shifted = Buffer()  // [≤ chunkRows × H] h_{t-1} rows gathered for the W_hh gradient
     let projection = Buffer()  // [length × 4H] e_t·W_ihᵀ of a `ScaledCopies` batch
+    let runningSum = Buffer()  // [B × H] orthogonal: s per sorted sequence; backward: carried dL/ds
+    let savedSum = Buffer()  // [P × H] orthogonal: s_t of each row
+    let savedDots = Buffer()  // [P × 2] orthogonal: a = ⟨h_t, s_t⟩ and q = ⟨s_t, s_t⟩ + ε of each row
     private var x: UnsafePointer<Float>?
+
+    /// Orthogonal LSTM (see the type's comment); off: the plain LSTM, bit for bit.
+    let orthogonal: Bool
+    /// ε of the orthogonal projection's denominator ⟨s, s⟩ + ε (see the type's comment).
+    static let orthogonalEpsilon: Float = 1e-4
 
     /// Rows per W_hh-gradient GEMM: large enough for GEMM efficiency, small next to P × H.
     var chunkRows = 2048
 
-    init(input: Int, hidden: Int, suffix: String, rng: inout Rng) {
+    init(input: Int, hidden: Int, suffix: String, orthogonal: Bool = false, rng: inout Rng) {
         self.input = input
         self.hidden = hidden
+        self.orthogonal = orthogonal
         zeroState = Buffer(hidden)
         wih = Param("lstm.weight_ih_l0" + suffix, [4 * hidden, input])
         whh = Param("lstm.weight_hh_l0" + suffix, [4 * hidden, hidden])
@@ -71,6 +101,11 @@ final class LSTMDirection {
         let bs = biasSum.reserve(H4)
         let zero = UnsafePointer(zeroState.ptr)
         for k in 0..<H4 { bs[k] = bih.value[k] + bhh.value[k] }
+        let sum = orthogonal ? runningSum.zeroed(pk.batch * H) : zeroState.ptr
+        if orthogonal {
+            _ = savedSum.reserve(P * H)
+            _ = savedDots.reserve(2 * P)
+        }
         if let copies {
             projectCopies(copies, pk, reversed: reversed, into: G)
         } else {
@@ -112,7 +147,34 @@ final class LSTMDirection {
                             k += 1
                         }
                     }
+                    if orthogonal { orthogonalise(step: t, rows: n, offset: r0, sum: sum, out: O) }
                 }
+            }
+        }
+    }
+
+    /// Orthogonal forward of step t's `n` rows from `offset`: saves s_t, a and q, replaces each
+    /// h_t in `O` by h̃_t and adds it to its sequence's running sum.
+    private func orthogonalise(step t: Int, rows n: Int, offset r0: Int, sum: UnsafeMutablePointer<Float>, out O: UnsafeMutablePointer<Float>) {
+        let H = hidden
+        let S = savedSum.ptr, dots = savedDots.ptr
+        for j in 0..<n {
+            let r = r0 + j
+            let h = O + r * H, s = sum + j * H, sr = S + r * H
+            sr.update(from: s, count: H)
+            var a: Float = 0, ss: Float = 0
+            for k in 0..<H {
+                a = h[k] * s[k] + a
+                ss = s[k] * s[k] + ss
+            }
+            let q = ss + Self.orthogonalEpsilon
+            dots[2 * r] = a
+            dots[2 * r + 1] = q
+            let c = a / q
+            for k in 0..<H {
+                let v = h[k] - c * s[k]
+                h[k] = v
+                s[k] = s[k] + v
             }
         }
     }
@@ -142,6 +204,32 @@ final class LSTMDirection {
         }
     }
 
+    /// Orthogonal backward of one step's `n` rows from `offset` (before the gate loop reads them):
+    /// turns each row of `dh` from dL/dh̃_t into dL/dh_t and the carried dL/ds_{t+1} in `carry`
+    /// into dL/ds_t (formulas in the type's comment). h_t = o·tanh(c) is recomputed from the saved
+    /// gates exactly as forward formed it.
+    private func orthogonalBackward(rows n: Int, offset r0: Int, dh: UnsafeMutablePointer<Float>, carry: UnsafeMutablePointer<Float>) {
+        let H = hidden, H4 = 4 * hidden
+        let S = savedSum.ptr, dots = savedDots.ptr, G = gates.ptr, TC = cellTanh.ptr
+        for j in 0..<n {
+            let r = r0 + j
+            let g = dh + r * H, s = UnsafePointer(S + r * H), dsj = carry + j * H
+            let o = UnsafePointer(G + r * H4 + 3 * H), tc = UnsafePointer(TC + r * H)
+            let a = dots[2 * r], q = dots[2 * r + 1]
+            var gs: Float = 0
+            for k in 0..<H {
+                g[k] = g[k] + dsj[k]
+                gs = g[k] * s[k] + gs
+            }
+            let c = a / q, e = gs / q, f = 2 * c * e
+            for k in 0..<H {
+                let gk = g[k], sk = s[k]
+                dsj[k] = dsj[k] - c * gk - e * (o[k] * tc[k]) + f * sk
+                g[k] = gk - e * sk
+            }
+        }
+    }
+
     /// `dh` [P × H]: gradient w.r.t. `out`; used as scratch (the recurrent gradient is added
     /// into it). Accumulates parameter gradients unless `parameterGradients` is false (an
     /// attribution needs only dx); writes dx [P × E] (overwrites) if given.
@@ -154,6 +242,7 @@ final class LSTMDirection {
         // once, just before it is overwritten, and nothing needs the activations afterwards.
         let dG = G
         let dc = dCarry.zeroed(pk.batch * H)
+        let ds = orthogonal ? runningSum.zeroed(pk.batch * H) : dc
         pk.batchSizes.withUnsafeBufferPointer { bsz in
             pk.offsets.withUnsafeBufferPointer { off in
                 let T = pk.steps
@@ -166,6 +255,7 @@ final class LSTMDirection {
                             false, false, bsz[t + 1], H, H4, 1, dG + off[t + 1] * H4, H4,
                             whh.value, H, 1, dh + r0 * H, H)
                     }
+                    if orthogonal { orthogonalBackward(rows: n, offset: r0, dh: dh, carry: ds) }
                     for j in 0..<n {
                         let r = r0 + j
                         let g = G + r * H4, d = dG + r * H4
@@ -253,12 +343,15 @@ final class LSTM {
 
     var outputDim: Int { bidirectional ? 2 * hidden : hidden }
 
-    init(input: Int, hidden: Int, bidirectional: Bool, rng: inout Rng) {
+    /// `orthogonal`: both directions are orthogonal LSTMs (see `LSTMDirection`), each against its
+    /// own running sum.
+    init(input: Int, hidden: Int, bidirectional: Bool, orthogonal: Bool = false, rng: inout Rng) {
         self.input = input
         self.hidden = hidden
         self.bidirectional = bidirectional
-        forwardDir = LSTMDirection(input: input, hidden: hidden, suffix: "", rng: &rng)
-        reverseDir = bidirectional ? LSTMDirection(input: input, hidden: hidden, suffix: "_reverse", rng: &rng) : nil
+        forwardDir = LSTMDirection(input: input, hidden: hidden, suffix: "", orthogonal: orthogonal, rng: &rng)
+        reverseDir =
+            bidirectional ? LSTMDirection(input: input, hidden: hidden, suffix: "_reverse", orthogonal: orthogonal, rng: &rng) : nil
     }
 
     var parameters: [Param] { forwardDir.parameters + (reverseDir?.parameters ?? []) }

@@ -37,6 +37,8 @@ func flagMessage(_ error: any Error) -> String {
     case .unfreezeEvery(let v): return "--unfreeze-every must not be negative (got \(v))"
     case .vatEpsilon(let v): return "--vat-epsilon must be a positive number (got \(v))"
     case .vatWeight(let v): return "--vat-weight must be a number ≥ 0 (got \(v))"
+    case .diversityWeight(let v): return "--diversity-weight must be a number ≥ 0 (got \(v))"
+    case .diversityWeightWithoutDiversity: return "--diversity-weight needs --encoder diversity"
     case .clipNorm, .weightDecay: return error.description  // no flag: only a checkpoint can carry these
     }
 }

@@ -161,7 +161,7 @@ struct Train: ParsableCommand {
         if !quiet {
             let best = r.log.first { $0.epoch == r.bestEpoch }
             print(
-                "\(output): \(model.rawValue), best epoch \(r.bestEpoch) of \(r.log.count), dev accuracy \(percent(best?.devAccuracy ?? 0)), \(r.trainDocuments) training documents (\(r.skippedDocuments) without tokens skipped), \(Int(r.tokensPerSecond)) tokens/s, \(fixed(r.seconds, 1)) s"
+                "\(output): \(r.classifier.options.networkName), best epoch \(r.bestEpoch) of \(r.log.count), dev accuracy \(percent(best?.devAccuracy ?? 0)), \(r.trainDocuments) training documents (\(r.skippedDocuments) without tokens skipped), \(Int(r.tokensPerSecond)) tokens/s, \(fixed(r.seconds, 1)) s"
             )
             if let c = r.classifier.calibration { print(c.summary) }
         }

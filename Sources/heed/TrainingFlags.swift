@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
 import Heed
+import HeedNN
 
 extension ModelKind: ExpressibleByArgument {}
 extension AttentionScorer: ExpressibleByArgument {}
+extension ClassifierConfig.Encoder: ExpressibleByArgument {}
 
 /// Hyper-parameters shared by train and compare.
 extension CalibrationMethod: ExpressibleByArgument {}
@@ -13,6 +15,18 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Dev file for early stopping (default: hold out --dev-fraction of TRAIN).") var dev: String?
     @Option(help: "Share of each label's training documents held out as dev set when --dev is not given.") var devFraction = TrainingOptions().devFraction
     @Option(help: "Attention scorer: linear (w·h+b) or additive (v·tanh(Wh+b)).") var attention = TrainingOptions().attention
+    @Option(
+        help: ArgumentHelp(
+            "Encoder: lstm, orthogonal (each state orthogonal to the sum of the earlier ones) or diversity (conicity penalty in the loss).",
+            discussion:
+                "Mohankumar et al., ACL 2020: attention over states that point different ways is more faithful. docs/explanations.md has the details and cost."
+        ))
+    var encoder: ClassifierConfig.Encoder = .lstm
+    @Option(
+        help: ArgumentHelp(
+            "--encoder diversity: λ, the conicity penalty's weight beside the cross-entropy (default \(TrainingOptions.defaultDiversityWeight), the paper's --diversity 0.5).",
+            valueName: "λ"))
+    var diversityWeight: Float?
     @Option(help: "Embedding size.") var embed = TrainingOptions().embeddingSize
     @Option(help: "LSTM hidden size (per direction).") var hidden = TrainingOptions().hiddenSize
     @Option(
@@ -99,6 +113,8 @@ struct TrainingFlags: ParsableArguments {
         o.workers = workers ?? (threads > 1 ? 1 : defaultWorkers)
         o.calibration = calibration
         o.lrDecay = lrDecay; o.unfreezeEvery = unfreezeEvery; o.schedule = schedule
+        o.encoder = encoder == .lstm ? nil : encoder
+        o.diversityWeight = diversityWeight
         return o
     }
 

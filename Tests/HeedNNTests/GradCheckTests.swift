@@ -47,10 +47,22 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
     /// The last two cases gather h_{t-1} for the W_hh gradient a few rows at a time.
     @Test(arguments: [(false, 4, 2048), (true, 4, 2048), (false, 11, 2048), (true, 9, 2048), (false, 8, 3), (true, 5, 1)])
     func lstm(bidirectional: Bool, hidden H: Int, chunkRows: Int) {
+        checkLSTM(bidirectional: bidirectional, hidden: H, chunkRows: chunkRows, orthogonal: false)
+    }
+
+    /// Orthogonal LSTM: the projection's backward, the running sum's carried gradient (over
+    /// sequences of lengths 3, 1, 5, 3, 2, each direction its own sum) and dx. Mutations tried:
+    /// dropping the carried dL/ds, the 2a⟨g,s⟩/q² term, or the −(⟨g,s⟩/q) h term each fail.
+    @Test(arguments: [(false, 4, 2048), (true, 4, 2048), (false, 11, 3), (true, 9, 2048)])
+    func orthogonalLSTM(bidirectional: Bool, hidden H: Int, chunkRows: Int) {
+        checkLSTM(bidirectional: bidirectional, hidden: H, chunkRows: chunkRows, orthogonal: true)
+    }
+
+    private func checkLSTM(bidirectional: Bool, hidden H: Int, chunkRows: Int, orthogonal: Bool) {
         let pk = packing()
         let E = 3
         var rng = Rng(seed: 7)
-        let layer = LSTM(input: E, hidden: H, bidirectional: bidirectional, rng: &rng)
+        let layer = LSTM(input: E, hidden: H, bidirectional: bidirectional, orthogonal: orthogonal, rng: &rng)
         layer.forwardDir.chunkRows = chunkRows
         layer.reverseDir?.chunkRows = chunkRows
         let x = owned(randomFloats(pk.total * E, seed: 8))
@@ -72,6 +84,51 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
         }
         let e = dx.withUnsafeBufferPointer { directionalError(values: x, grads: $0.baseAddress!, count: pk.total * E, seed: 99, loss: loss) }
         #expect(e < gradTolerance, "dx: \(e)")
+    }
+
+    /// The conicity penalty over packed rows of documents of different lengths, and its value
+    /// against the Double `Conicity.of`: each cosine is a ratio of sums of at most D + 1 products
+    /// and square roots, so in Float it is off by at most (3D + 8)·u (cosines are ≤ 1 in size),
+    /// and the mean over L adds L·u; ε moves each cosine by at most ε/ν² + ε/μ².
+    @Test func conicityPenalty() {
+        let pk = packing()
+        let D = 6
+        let h = owned(randomFloats(pk.total * D, 1, seed: 21))
+        defer { h.deallocate() }
+        let penalty = ConicityPenalty()
+        func loss() -> Double { Double(penalty.forward(h, pk, dim: D)) }
+        let value = loss()
+        let dh = owned([Float](repeating: 0, count: pk.total * D))
+        defer { dh.deallocate() }
+        penalty.backward(scale: 1, into: dh, pk)
+        let e = directionalError(values: h, grads: dh, count: pk.total * D, seed: 22, loss: loss)
+        #expect(e < gradTolerance, "dh: \(e)")
+        // The scale multiplies, and backward adds to what is there.
+        let again = owned(Array(UnsafeBufferPointer(start: dh, count: pk.total * D)))
+        defer { again.deallocate() }
+        _ = loss()
+        penalty.backward(scale: 2, into: again, pk)
+        for i in 0..<(pk.total * D) { #expect(abs(again[i] - 3 * dh[i]) <= 4 * Float.ulpOfOne * abs(3 * dh[i])) }
+        var expected = 0.0, bound = 0.0
+        let u = Double(Float.ulpOfOne) / 2
+        for j in 0..<pk.batch {
+            let L = pk.lengths[j]
+            let rows = [Float]((0..<L).flatMap { t in (0..<D).map { h[pk.row(j, t) * D + $0] } })
+            expected += rows.withUnsafeBufferPointer { Conicity.of($0.baseAddress!, length: L, dim: D) }
+            var mean = [Double](repeating: 0, count: D), smallest = Double.infinity
+            for t in 0..<L {
+                var n2 = 0.0
+                for k in 0..<D {
+                    mean[k] += Double(rows[t * D + k]) / Double(L)
+                    n2 += Double(rows[t * D + k]) * Double(rows[t * D + k])
+                }
+                smallest = min(smallest, n2)
+            }
+            let mu2 = mean.reduce(0) { $0 + $1 * $1 }
+            let eps = Double(ConicityPenalty.epsilon)
+            bound += Double(3 * D + 8 + L) * u + eps / smallest + eps / mu2
+        }
+        #expect(abs(value - expected) <= bound, "\(value) vs \(expected), bound \(bound)")
     }
 
     @Test(arguments: [Attention.Scorer.linear, .additive])
@@ -232,15 +289,22 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
         ("lstm-additive", false, .attention, .additive), ("bilstm-additive", true, .attention, .additive),
         ("bilstm-linear", true, .attention, .linear), ("bilstm-last", true, .last, .linear),
         ("bilstm-additive-subwords", true, .attention, .additive),
+        ("lstm-additive-orthogonal", false, .attention, .additive), ("bilstm-additive-orthogonal", true, .attention, .additive),
+        ("bilstm-last-orthogonal", true, .last, .linear), ("bilstm-additive-diversity", true, .attention, .additive),
+        ("lstm-last-diversity", false, .last, .linear),
     ]
 
-    @Test(arguments: 0..<7)
+    /// The whole model's loss, cross-entropy plus (diversity) λ·conicity, against its backward.
+    @Test(arguments: 0..<12)
     func wholeModel(_ v: Int) {
         let (name, bi, pooling, scorer) = Self.variants[v]
         let subwords = name.hasSuffix("subwords")
+        let encoder: ClassifierConfig.Encoder? =
+            name.hasSuffix("orthogonal") ? .orthogonal : name.hasSuffix("diversity") ? .diversity : nil
         let cfg = ClassifierConfig(
             vocabSize: 11, embedDim: 4, hiddenDim: 3, bidirectional: bi, pooling: pooling,
-            scorer: scorer, attentionDim: 5, classes: 3, subwordBuckets: subwords ? 7 : nil)
+            scorer: scorer, attentionDim: 5, classes: 3, subwordBuckets: subwords ? 7 : nil,
+            encoder: encoder, diversityWeight: encoder == .diversity ? 3 : nil)
         let model = Classifier(config: cfg, seed: UInt64(40 + v))
         let ids = randomBatch(vocab: 11, lengths: Self.lengths, steps: Self.steps, seed: 12)
         var pieces: PieceLists? = nil
@@ -256,7 +320,7 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
         func loss() -> Double {
             _ = model.forward(ids: ids, lengths: Self.lengths, batch: Self.lengths.count, steps: Self.steps, training: false, pieces: pieces)
             _ = model.loss(labels: labels, classWeights: weights)
-            return model.criterion.value
+            return model.criterion.value + model.diversityPenalty
         }
         _ = loss()
         model.zeroGrad()
@@ -269,5 +333,34 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
         }
         let emb = model.parameter(named: "embedding.weight")!
         #expect((0..<cfg.embedDim).allSatisfy { emb.grad[$0] == 0 })
+        if encoder == .diversity { #expect(model.diversityPenalty > 0.3, "the penalty must weigh in the checked loss") }
+    }
+
+    /// The orthogonal model's input gradient (what gradient, IG and VAT read) against finite
+    /// differences of the loss in the embedded inputs.
+    @Test(arguments: [false, true])
+    func orthogonalInputGradient(bidirectional: Bool) {
+        let cfg = ClassifierConfig(
+            vocabSize: 11, embedDim: 4, hiddenDim: 3, bidirectional: bidirectional, pooling: .attention, scorer: .additive,
+            attentionDim: 5, classes: 3, encoder: .orthogonal)
+        let model = Classifier(config: cfg, seed: 50)
+        let ids = randomBatch(vocab: 11, lengths: Self.lengths, steps: Self.steps, seed: 12)
+        let B = Self.lengths.count, T = Self.steps, E = cfg.embedDim
+        let delta = owned([Float](repeating: 0, count: B * T * E))
+        defer { delta.deallocate() }
+        let labels = [0, 2, 1, 1, 2]
+        func loss() -> Double {
+            let perturbation = Array(UnsafeBufferPointer(start: delta, count: B * T * E))
+            _ = model.forward(ids: ids, lengths: Self.lengths, batch: B, steps: T, training: false, inputPerturbation: perturbation)
+            _ = model.loss(labels: labels)
+            return model.criterion.value
+        }
+        _ = loss()
+        model.zeroGrad()
+        model.backward()
+        let g = model.inputGradient()
+        let mask: (Int) -> Bool = { i in (i / E) % T < Self.lengths[i / (E * T)] }
+        let e = g.withUnsafeBufferPointer { directionalError(values: delta, grads: $0.baseAddress!, count: B * T * E, seed: 51, mask: mask, loss: loss) }
+        #expect(e < gradTolerance, "input gradient: \(e)")
     }
 }

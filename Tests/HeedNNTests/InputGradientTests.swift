@@ -12,6 +12,9 @@ import Testing
         ClassifierConfig(vocabSize: 20, embedDim: 6, hiddenDim: 5, bidirectional: true, pooling: .attention, scorer: .additive, classes: 3),
         ClassifierConfig(vocabSize: 20, embedDim: 6, hiddenDim: 9, bidirectional: false, pooling: .attention, scorer: .linear, classes: 2),
         ClassifierConfig(vocabSize: 20, embedDim: 5, hiddenDim: 8, bidirectional: true, pooling: .last, classes: 4),
+        ClassifierConfig(
+            vocabSize: 20, embedDim: 6, hiddenDim: 5, bidirectional: true, pooling: .attention, scorer: .additive, classes: 3,
+            encoder: .orthogonal),
     ]
 
     @Test(arguments: configs.indices)

@@ -149,4 +149,35 @@ private func expectError(_ data: Data, _ check: (ModelFileError) -> Bool, _ what
             image(meta: ["format": "heed", "version": "1", "config": cfg]),
             { if case .shapeMismatch = $0 { true } else { false } }, "config disagrees")
     }
+
+    /// The encoder fields round-trip; a plain model writes neither (older readers and older
+    /// files agree), and a file without them loads as `.lstm`.
+    @Test func encoderFieldsRoundTripAndOldFilesLoad() throws {
+        var orthogonal = Self.config
+        orthogonal.encoder = .orthogonal
+        var diversity = Self.config
+        diversity.encoder = .diversity
+        diversity.diversityWeight = 0.5
+        for cfg in [orthogonal, diversity] {
+            let (loaded, _) = try ModelFile.decode(image(config: cfg))
+            #expect(loaded.config == cfg)
+            #expect(loaded.lstm.forwardDir.orthogonal == (cfg.encoder == .orthogonal))
+            #expect(loaded.lstm.reverseDir?.orthogonal == (cfg.encoder == .orthogonal))
+        }
+        let plain = String(decoding: try JSONEncoder().encode(Self.config), as: UTF8.self)
+        #expect(!plain.contains("encoder") && !plain.contains("diversityWeight"))
+        let (old, _) = try ModelFile.decode(image())
+        #expect(old.config.encoder == nil && old.config.resolvedEncoder == .lstm && !old.lstm.forwardDir.orthogonal)
+        // λ without the diversity encoder, or a negative λ, is an invalid config.
+        var stray = Self.config
+        stray.diversityWeight = 0.5
+        var negative = diversity
+        negative.diversityWeight = -1
+        for bad in [stray, negative] {
+            let cfg = String(decoding: try JSONEncoder().encode(bad), as: UTF8.self)
+            expectError(
+                image(meta: ["format": "heed", "version": "1", "config": cfg]),
+                { if case .invalidConfig = $0 { true } else { false } }, "bad diversityWeight")
+        }
+    }
 }

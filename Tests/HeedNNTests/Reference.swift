@@ -86,6 +86,12 @@ final class Tape {
 
     func log(_ a: Int) -> Int { unary(a, Foundation.log(value[a]), 1 / value[a], rel: floatU) }
 
+    /// √a, correctly rounded (IEEE): relative error ≤ u.
+    func sqrt(_ a: Int) -> Int {
+        let r = value[a].squareRoot()
+        return unary(a, r, 1 / (2 * r), rel: floatU)
+    }
+
     func div(_ a: Int, _ b: Int) -> Int {
         let x = value[a], y = value[b], q = x / y
         return add(q, err[a] / abs(y) + abs(q) * err[b] / abs(y) + floatU * abs(q), [(a, 1 / y), (b, -q / y)])
@@ -113,6 +119,8 @@ struct Reference {
     /// Per document (caller's order): logits [C], probabilities [C], attention [length] node ids.
     var logits: [[Int]] = [], probabilities: [[Int]] = [], attention: [[Int]] = []
     var loss: Int?
+    /// Per document: its conicity node (diversity encoder only).
+    var conicity: [Int] = []
 
     /// `inputScales` multiply each document's embedded tokens (`Classifier.forward`'s
     /// `inputScales`). `sharedProjection` evaluates the LSTM's input term as the Classifier does for
@@ -129,7 +137,14 @@ struct Reference {
             let lists = pieces.map { p in (0..<len).map { t in p.buckets[p.range(b * T + t)].map(Int.init) } }
             document(doc, pieces: lists, scale: inputScales.map { tape.leaf(Double($0[b])) }, shared: sharedProjection)
         }
-        if let labels { loss = lossNode(labels: labels, classWeights: classWeights) }
+        if let labels {
+            loss = lossNode(labels: labels, classWeights: classWeights)
+            if config.resolvedEncoder == .diversity, let lambda = config.diversityWeight, let ce = loss {
+                // λ·Σ_j C_j in Float, then (as `diversityPenalty`) divided by the batch in Double.
+                let total = tape.sum([], conicity.map { ($0, 1) })
+                loss = tape.sum([], [(ce, 1), (total, Double(lambda) / Double(lengths.count))])
+            }
+        }
     }
 
     private func row(_ name: String, _ r: Int, _ width: Int) -> ArraySlice<Int> { params[name]![(r * width)..<((r + 1) * width)] }
@@ -137,7 +152,8 @@ struct Reference {
     /// `sharedScale`: `xs` are unscaled and the input term is sharedScale·(W_ih·x).
     private func direction(_ suffix: String, _ xs: [[Int]], sharedScale: Int? = nil) -> [[Int]] {
         let E = config.embedDim, H = config.hiddenDim
-        var h: [Int] = [], c: [Int] = [], out: [[Int]] = []
+        var h: [Int] = [], c: [Int] = [], out: [[Int]] = [], sum: [Int] = []
+        let epsilon = tape.leaf(Double(LSTMDirection.orthogonalEpsilon))
         for x in xs {
             let pre = (0..<(4 * H)).map { r -> Int in
                 var products = Array(zip(row("lstm.weight_ih_l0" + suffix, r, E), x))
@@ -149,9 +165,34 @@ struct Reference {
             let g = pre[(2 * H)..<(3 * H)].map { tape.tanh($0) }, o = pre[(3 * H)..<(4 * H)].map(tape.sigmoid)
             c = (0..<H).map { k in tape.sum(h.isEmpty ? [(i[k], g[k])] : [(f[k], c[k]), (i[k], g[k])]) }
             h = (0..<H).map { k in tape.mul(o[k], tape.tanh(c[k])) }
+            if config.resolvedEncoder == .orthogonal {
+                if sum.isEmpty {
+                    sum = h  // s_0 = 0: h̃_0 = h_0 exactly
+                } else {
+                    // h̃ = h − (a/q)·s, a = ⟨h, s⟩, q = ⟨s, s⟩ + ε; then s += h̃.
+                    let a = tape.sum(Array(zip(h, sum))), q = tape.sum(Array(zip(sum, sum)), [(epsilon, 1)])
+                    let ratio = tape.div(a, q)
+                    h = (0..<H).map { k in tape.sum([], [(h[k], 1), (tape.mul(ratio, sum[k]), -1)]) }
+                    sum = (0..<H).map { k in tape.sum([], [(sum[k], 1), (h[k], 1)]) }
+                }
+            }
             out.append(h)
         }
         return out
+    }
+
+    /// `ConicityPenalty`'s conicity of one document's states: m = (Σ h_t)/L, cosines
+    /// ⟨h_t, m⟩/(ν_t μ) with ν, μ = √(⟨v, v⟩ + ε), their sum divided by L.
+    private func conicityNode(_ states: [[Int]]) -> Int {
+        let D = config.outputDim, L = states.count
+        let n = tape.leaf(Double(L)), eps = tape.leaf(Double(ConicityPenalty.epsilon))
+        let m = (0..<D).map { k in tape.div(tape.sum([], states.map { ($0[k], 1) }), n) }
+        let mu = tape.sqrt(tape.sum(Array(zip(m, m)), [(eps, 1)]))
+        let cosines = states.map { h in
+            let nu = tape.sqrt(tape.sum(Array(zip(h, h)), [(eps, 1)]))
+            return tape.div(tape.sum(Array(zip(h, m))), tape.mul(nu, mu))
+        }
+        return tape.div(tape.sum([], cosines.map { ($0, 1) }), n)
     }
 
     private mutating func document(_ doc: [Int], pieces: [[Int]]?, scale: Int?, shared: Bool) {
@@ -175,6 +216,7 @@ struct Reference {
             let hr = direction("_reverse", xs.reversed(), sharedScale: sharedScale)
             outputs = (0..<L).map { hf[$0] + hr[L - 1 - $0] }
         }
+        if config.resolvedEncoder == .diversity { conicity.append(conicityNode(outputs)) }
         let pooled: [Int]
         if config.pooling == .last {
             // Bidirectional: the reverse direction's last state sits at position 0.
@@ -246,7 +288,9 @@ struct Reference {
     func gradientDepth(steps T: Int) -> Int {
         let E = config.embedDim, H = config.hiddenDim, D = config.outputDim, A = config.resolvedAttentionDim
         let fanIn = max(E + H + 2, D + 1, A, T, config.classes + 1)
-        let chain = 6 * T + 12  // per LSTM step ≤ 6 ops on the h/c path; pooling, classifier, loss
+        // Per LSTM step ≤ 6 ops on the h/c path (orthogonal: 6 more, and the running sum's chain);
+        // pooling, classifier, loss; the conicity penalty ≤ 8 more.
+        let chain = (config.resolvedEncoder == .orthogonal ? 14 : 6) * T + (config.resolvedEncoder == .diversity ? 20 : 12)
         return chain * fanIn
     }
 }

@@ -9,15 +9,19 @@ import Testing
 @Suite(.serialized) struct WorkerTrainingTests {
     /// A small encoded corpus and a model without dropout, so a batch's gradient is a function of
     /// the weights and the documents alone.
-    func encodedCorpus(classWeights: Bool = false, subwords: Bool = false) throws -> (docs: [EncodedDocument], model: Classifier, classWeights: [Float]?) {
+    func encodedCorpus(
+        classWeights: Bool = false, subwords: Bool = false, encoder: ClassifierConfig.Encoder? = nil
+    ) throws -> (docs: [EncodedDocument], model: Classifier, classWeights: [Float]?) {
         let (train, _) = try smallTopicCorpus()
         let tokenizer = try Tokenizer(settings: .default)
         let vocabulary = Vocabulary(counts: try Trainer.countTokens(train, tokenizer: tokenizer, file: "train"), minCount: 1, maxSize: 5000)
         var options = smallOptions(.bilstmAttention)
         options.dropout = 0
         if subwords { (options.subwords, options.buckets) = (3...5, 997) }
-        let encoder = try DocumentEncoder(vocabulary: vocabulary, maxLength: 60, subwords: options.subwordSettings)
-        let (docs, _) = try encoder.encode(train, file: "train")
+        options.encoder = encoder
+        if encoder == .diversity { options.diversityWeight = 2 }  // large enough to matter in the gradient
+        let documentEncoder = try DocumentEncoder(vocabulary: vocabulary, maxLength: 60, subwords: options.subwordSettings)
+        let (docs, _) = try documentEncoder.encode(train, file: "train")
         let model = Classifier(config: options.classifierConfig(vocabularySize: vocabulary.count, classes: vocabulary.labels.count), seed: 3)
         return (docs, model, classWeights ? [0.5, 1.5, 2.0] : nil)
     }
@@ -58,9 +62,14 @@ import Testing
     /// Split over 2 and 3 workers, the summed gradient is the whole batch's: per tensor, the
     /// difference is within Float rounding of the magnitudes summed (the documents' own weighted
     /// gradient norms, standing in for their tokens' terms), and the totals agree.
-    @Test(arguments: [(false, false), (true, false), (false, true)])
-    func workersAddUpToTheWholeBatchGradient(classWeights useWeights: Bool, subwords: Bool) throws {
-        let (docs, model, classWeights) = try encodedCorpus(classWeights: useWeights, subwords: subwords)
+    /// The diversity encoder's penalty is a mean over the whole batch's documents, so its shares
+    /// add up too; the orthogonal encoder's states are per document like the plain LSTM's.
+    @Test(arguments: [
+        (false, false, nil), (true, false, nil), (false, true, nil), (false, false, .orthogonal), (false, false, .diversity),
+        (true, false, .diversity),
+    ] as [(Bool, Bool, ClassifierConfig.Encoder?)])
+    func workersAddUpToTheWholeBatchGradient(classWeights useWeights: Bool, subwords: Bool, encoder: ClassifierConfig.Encoder?) throws {
+        let (docs, model, classWeights) = try encodedCorpus(classWeights: useWeights, subwords: subwords, encoder: encoder)
         let indices = Array(0..<30)
         let whole = DataParallelStep(model: model.clone(), workers: 1)
         let wholeTotals = whole.gradient(docs, indices: indices, classWeights: classWeights)
@@ -121,6 +130,27 @@ import Testing
         let b = split.classifier.box.withModel { m in m.parameters.flatMap(\.values) }
         let agreement = oneAdamStepAgreement(a, b, learningRate: one.learningRate)
         #expect(agreement.impossible == 0 && agreement.sensitive * 200 <= agreement.count, "\(agreement)")
+    }
+
+    /// Orthogonal and diversity encoders: the same seed and worker count (1 and 2) give the same
+    /// model file, and the file names the encoder.
+    @Test(arguments: [ClassifierConfig.Encoder.orthogonal, .diversity])
+    func encodersTrainReproducibly(_ encoder: ClassifierConfig.Encoder) throws {
+        let (train, _) = try smallTopicCorpus()
+        var options = smallOptions(.bilstmAttention)
+        options.epochs = 1
+        options.encoder = encoder
+        for workers in [1, 2] {
+            options.workers = workers
+            let a = try Trainer(options: options).train(train)
+            let b = try Trainer(options: options).train(train)
+            #expect(try modelBytes(a.classifier) == modelBytes(b.classifier), "\(encoder), \(workers) workers: two runs differ")
+            let config = a.classifier.box.withModel { $0.config }
+            #expect(config.encoder == encoder)
+            #expect(config.diversityWeight == (encoder == .diversity ? TrainingOptions.defaultDiversityWeight : nil))
+            #expect(a.classifier.options.encoder == encoder)
+            #expect(a.log.allSatisfy { $0.trainLoss.isFinite })
+        }
     }
 
     /// Prediction split over workers is the single-threaded prediction, bit for bit, in input order;

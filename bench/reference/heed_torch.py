@@ -5,6 +5,15 @@ Tensor names equal Heed's safetensors names, so a Heed model file loads with
 JSON keys (vocabSize, embedDim, hiddenDim, bidirectional, pooling, scorer, attentionDim,
 classes, dropout).
 
+The encoder (config key "encoder", absent = "lstm"; Mohankumar et al., ACL 2020):
+- "orthogonal": every hidden state is made orthogonal to the running sum s_t of the document's
+  earlier (orthogonalised) states, h~ = h - (<h,s> / (<s,s> + eps)) s with eps = 1e-4, and h~ is
+  both the output and the next step's recurrent input (`orthogonal_direction`, a Python loop over
+  time steps with masks; each direction of a BiLSTM keeps its own sum, over real tokens only).
+  Only the "packed" semantics exist for it.
+- "diversity": the plain LSTM; `conicity_penalty` is the term training adds to the loss
+  (diversityWeight times the batch's mean conicity of the LSTM outputs).
+
 Two ways to run the LSTM over a batch of 0-padded documents (`variant`, same weights, names and
 init either way):
 
@@ -49,6 +58,58 @@ class Attention(nn.Module):
         return ctx, a
 
 
+ORTHOGONAL_EPS = 1e-4  # LSTMDirection.orthogonalEpsilon
+CONICITY_EPS = 1e-6  # ConicityPenalty.epsilon
+
+
+def orthogonal_direction(x, lengths, w_ih, w_hh, b_ih, b_hh):
+    """One orthogonal LSTM direction over x [B, T, E] read forwards (each document up to its
+    length). Returns the orthogonalised states [B, T, H], zero at padding."""
+    B, T, _ = x.shape
+    H = w_hh.shape[1]
+    h = x.new_zeros(B, H)
+    c = x.new_zeros(B, H)
+    s = x.new_zeros(B, H)
+    outs = []
+    for t in range(T):
+        active = (t < lengths).unsqueeze(1)
+        gates = x[:, t] @ w_ih.t() + b_ih + h @ w_hh.t() + b_hh
+        i, f, g, o = gates.chunk(4, dim=1)
+        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h_new = torch.sigmoid(o) * torch.tanh(c_new)
+        a = (h_new * s).sum(1, keepdim=True)
+        q = (s * s).sum(1, keepdim=True) + ORTHOGONAL_EPS
+        h_orth = h_new - (a / q) * s
+        h = torch.where(active, h_orth, h)
+        c = torch.where(active, c_new, c)
+        s = torch.where(active, s + h_orth, s)
+        outs.append(torch.where(active, h_orth, torch.zeros_like(h_orth)))
+    return torch.stack(outs, 1)
+
+
+def reverse_each(x, lengths):
+    """x [B, T, ...] with each document's first lengths[b] positions reversed (padding stays)."""
+    T = x.shape[1]
+    idx = []
+    for n in lengths.tolist():
+        idx.append(list(range(n - 1, -1, -1)) + list(range(n, T)))
+    idx = torch.tensor(idx)
+    return x.gather(1, idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand_as(x))
+
+
+def conicity_penalty(out, lengths):
+    """Mean over the batch's documents of conicity(out[b, :len]) = mean_t cos(h_t, mean h), with
+    the norms sqrt(<v,v> + CONICITY_EPS) (Heed's ConicityPenalty)."""
+    total = out.new_zeros(())
+    for b, n in enumerate(lengths.tolist()):
+        h = out[b, :n]
+        m = h.sum(0) / n
+        mu = torch.sqrt((m * m).sum() + CONICITY_EPS)
+        nu = torch.sqrt((h * h).sum(1) + CONICITY_EPS)
+        total = total + ((h @ m) / (nu * mu)).sum() / n
+    return total / len(lengths)
+
+
 class HeedClassifier(nn.Module):
     VARIANTS = ("packed", "padded")
 
@@ -62,6 +123,10 @@ class HeedClassifier(nn.Module):
         self.bidirectional = bool(config["bidirectional"])
         D = 2 * H if self.bidirectional else H
         self.pooling = config["pooling"]
+        self.encoder = config.get("encoder") or "lstm"
+        self.diversity_weight = float(config.get("diversityWeight") or 0.0)
+        if self.encoder == "orthogonal" and variant != "packed":
+            raise ValueError("the orthogonal encoder has packed semantics only")
         self.embedding = nn.Embedding(V, E, padding_idx=0)
         # Heed's subwords: each token adds the mean row of its hashed character n-grams.
         buckets = config.get("subwordBuckets")
@@ -82,17 +147,28 @@ class HeedClassifier(nn.Module):
         if self.subwords is not None and pieces is not None:
             x = x + self.subwords(pieces[0], pieces[1]).view(B, T, -1)
         x = self.dropout(x)
-        if self.variant == "packed":
+        self.states = None
+        if self.encoder == "orthogonal":
+            lstm = self.lstm
+            out = orthogonal_direction(x, lengths, lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+            if self.bidirectional:
+                rev = orthogonal_direction(
+                    reverse_each(x, lengths), lengths, lstm.weight_ih_l0_reverse, lstm.weight_hh_l0_reverse,
+                    lstm.bias_ih_l0_reverse, lstm.bias_hh_l0_reverse)
+                out = torch.cat([out, reverse_each(rev, lengths)], dim=2)
+            h_n = None
+        elif self.variant == "packed":
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, (h_n, _) = self.lstm(packed)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
         else:
             out, _ = self.lstm(x)  # [B, T, D], pad positions included
+        self.states = out
         attn = None
         if self.pooling == "attention":
             mask = torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)
             pooled, attn = self.attention(out, mask)
-        elif self.variant == "padded":
+        elif self.variant == "padded" or h_n is None:
             H = self.lstm.hidden_size
             last = (lengths - 1).clamp(min=0).view(B, 1, 1).expand(B, 1, H)
             pooled = out[:, :, :H].gather(1, last).squeeze(1)  # forward direction at length-1
@@ -103,6 +179,13 @@ class HeedClassifier(nn.Module):
         else:
             pooled = h_n[-1]
         return self.classifier(self.dropout(pooled)), attn
+
+    def diversity_loss(self, lengths):
+        """diversityWeight x the mean conicity of the last forward's LSTM outputs (0 unless the
+        encoder is "diversity"): the term Heed's training adds to the cross-entropy."""
+        if self.encoder != "diversity":
+            return self.states.new_zeros(())
+        return self.diversity_weight * conicity_penalty(self.states, lengths)
 
 
 def subword_buckets(token, minn, maxn, buckets):
