@@ -89,7 +89,8 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
     /// The conicity penalty over packed rows of documents of different lengths, and its value
     /// against the Double `Conicity.of`: each cosine is a ratio of sums of at most D + 1 products
     /// and square roots, so in Float it is off by at most (3D + 8)·u (cosines are ≤ 1 in size),
-    /// and the mean over L adds L·u; ε moves each cosine by at most ε/ν² + ε/μ².
+    /// and the mean over L adds L·u; ε moves each cosine by at most ε/ν² + ε/μ². Mutations tried:
+    /// dropping the gradient through the mean (G_m), or the −p_t h_t/(ν_t³ μ) term, both fail.
     @Test func conicityPenalty() {
         let pk = packing()
         let D = 6
