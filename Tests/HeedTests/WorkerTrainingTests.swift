@@ -64,10 +64,11 @@ import Testing
     /// gradient norms, standing in for their tokens' terms), and the totals agree.
     /// The diversity encoder's penalty is a mean over the whole batch's documents, so its shares
     /// add up too; the orthogonal encoder's states are per document like the plain LSTM's.
-    @Test(arguments: [
-        (false, false, nil), (true, false, nil), (false, true, nil), (false, false, .orthogonal), (false, false, .diversity),
-        (true, false, .diversity),
-    ] as [(Bool, Bool, ClassifierConfig.Encoder?)])
+    @Test(
+        arguments: [
+            (false, false, nil), (true, false, nil), (false, true, nil), (false, false, .orthogonal), (false, false, .diversity),
+            (true, false, .diversity),
+        ] as [(Bool, Bool, ClassifierConfig.Encoder?)])
     func workersAddUpToTheWholeBatchGradient(classWeights useWeights: Bool, subwords: Bool, encoder: ClassifierConfig.Encoder?) throws {
         let (docs, model, classWeights) = try encodedCorpus(classWeights: useWeights, subwords: subwords, encoder: encoder)
         let indices = Array(0..<30)
