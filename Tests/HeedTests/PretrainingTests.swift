@@ -103,6 +103,13 @@ final class BatchCounter: @unchecked Sendable {
             }
             #expect(model.config.embedDim == 16 && model.config.hiddenDim == 16)
         }
+        // An orthogonal encoder starts from the same weights (same shapes) and keeps its encoder.
+        var orthogonal = trainer
+        orthogonal.options.encoder = .orthogonal
+        try orthogonal.train(train).classifier.box.withModel { model in
+            #expect(model.config.encoder == .orthogonal)
+            #expect(model.parameter(named: "lstm.weight_hh_l0")!.values == encoder.model.parameter(named: "lstm.weight_hh_l0")!.values)
+        }
         // Fine-tuning unfreezes gradually unless told otherwise (0: off).
         #expect(r.classifier.options.unfreezeEvery == TrainingOptions.encoderUnfreezeEvery)
         var allAtOnce = trainer
