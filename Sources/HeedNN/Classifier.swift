@@ -145,7 +145,8 @@ public final class Classifier {
     let dropOut: Dropout
     let criterion: SoftmaxCrossEntropy
     let conicity = ConicityPenalty()
-    /// λ·Σ over the last `loss`'s documents of their conicity (diversity encoder; 0 otherwise).
+    /// λ·Σ over the last `loss`'s documents of their conicity with absolute cosines
+    /// (`ConicityPenalty`; diversity encoder, 0 otherwise).
     /// `diversityPenalty` is its mean.
     public private(set) var diversityPenaltySum: Double = 0
     /// All parameters in PyTorch state_dict order.
@@ -403,7 +404,7 @@ public final class Classifier {
         return criterion.forward(classifier.out.ptr, batch: pk.batch, labels: sortedLabels, classWeights: classWeights)
     }
 
-    /// λ·(mean conicity of the last `loss`'s documents' LSTM states): the diversity encoder's
+    /// λ·(mean |cos|-conicity of the last `loss`'s documents' LSTM states): the diversity encoder's
     /// term of the training objective (0 for the other encoders). A data-parallel worker's share
     /// of a batch contributes `diversityPenaltySum` / (the whole batch's document count).
     public var diversityPenalty: Double { pk.batch > 0 ? diversityPenaltySum / Double(pk.batch) : 0 }

@@ -87,7 +87,7 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
     }
 
     /// The conicity penalty over packed rows of documents of different lengths, and its value
-    /// against the Double `Conicity.of`: each cosine is a ratio of sums of at most D + 1 products
+    /// against absolute cosines summed in Double: each cosine is a ratio of sums of at most D + 1 products
     /// and square roots, so in Float it is off by at most (3D + 8)·u (cosines are ≤ 1 in size),
     /// and the mean over L adds L·u; ε moves each cosine by at most ε/ν² + ε/μ². Mutations tried:
     /// dropping the gradient through the mean (G_m), or the −p_t h_t/(ν_t³ μ) term, both fail.
@@ -110,13 +110,12 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
         _ = loss()
         penalty.backward(scale: 2, into: again, pk)
         for i in 0..<(pk.total * D) { #expect(abs(again[i] - 3 * dh[i]) <= 4 * Float.ulpOfOne * abs(3 * dh[i])) }
-        var expected = 0.0, bound = 0.0
+        var expected = 0.0, bound = 0.0, negative = 0
         let u = Double(Float.ulpOfOne) / 2
         for j in 0..<pk.batch {
             let L = pk.lengths[j]
             let rows = [Float]((0..<L).flatMap { t in (0..<D).map { h[pk.row(j, t) * D + $0] } })
-            expected += rows.withUnsafeBufferPointer { Conicity.of($0.baseAddress!, length: L, dim: D) }
-            var mean = [Double](repeating: 0, count: D), smallest = Double.infinity
+            var mean = [Double](repeating: 0, count: D), smallest = Double.infinity, norms: [Double] = []
             for t in 0..<L {
                 var n2 = 0.0
                 for k in 0..<D {
@@ -124,12 +123,19 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
                     n2 += Double(rows[t * D + k]) * Double(rows[t * D + k])
                 }
                 smallest = min(smallest, n2)
+                norms.append(n2.squareRoot())
             }
             let mu2 = mean.reduce(0) { $0 + $1 * $1 }
+            for t in 0..<L {
+                let dot = (0..<D).reduce(0.0) { $0 + Double(rows[t * D + $1]) * mean[$1] }
+                expected += abs(dot) / (norms[t] * mu2.squareRoot()) / Double(L)
+                if dot < 0 { negative += 1 }
+            }
             let eps = Double(ConicityPenalty.epsilon)
             bound += Double(3 * D + 8 + L) * u + eps / smallest + eps / mu2
         }
         #expect(abs(value - expected) <= bound, "\(value) vs \(expected), bound \(bound)")
+        #expect(negative >= 2, "the check must cover negative cosines (|c| flips their gradient)")
     }
 
     @Test(arguments: [Attention.Scorer.linear, .additive])

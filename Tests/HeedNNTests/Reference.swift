@@ -86,6 +86,12 @@ final class Tape {
 
     func log(_ a: Int) -> Int { unary(a, Foundation.log(value[a]), 1 / value[a], rel: floatU) }
 
+    /// |a|, exact.
+    func absolute(_ a: Int) -> Int {
+        let v = value[a]
+        return unary(a, Swift.abs(v), v > 0 ? 1 : v < 0 ? -1 : 0, rel: 0)
+    }
+
     /// √a, correctly rounded (IEEE): relative error ≤ u.
     func sqrt(_ a: Int) -> Int {
         let r = value[a].squareRoot()
@@ -181,8 +187,8 @@ struct Reference {
         return out
     }
 
-    /// `ConicityPenalty`'s conicity of one document's states: m = (Σ h_t)/L, cosines
-    /// ⟨h_t, m⟩/(ν_t μ) with ν, μ = √(⟨v, v⟩ + ε), their sum divided by L.
+    /// `ConicityPenalty`'s conicity of one document's states: m = (Σ h_t)/L, absolute cosines
+    /// |⟨h_t, m⟩|/(ν_t μ) with ν, μ = √(⟨v, v⟩ + ε), their sum divided by L.
     private func conicityNode(_ states: [[Int]]) -> Int {
         let D = config.outputDim, L = states.count
         let n = tape.leaf(Double(L)), eps = tape.leaf(Double(ConicityPenalty.epsilon))
@@ -190,7 +196,7 @@ struct Reference {
         let mu = tape.sqrt(tape.sum(Array(zip(m, m)), [(eps, 1)]))
         let cosines = states.map { h in
             let nu = tape.sqrt(tape.sum(Array(zip(h, h)), [(eps, 1)]))
-            return tape.div(tape.sum(Array(zip(h, m))), tape.mul(nu, mu))
+            return tape.absolute(tape.div(tape.sum(Array(zip(h, m))), tape.mul(nu, mu)))
         }
         return tape.div(tape.sum([], cosines.map { ($0, 1) }), n)
     }

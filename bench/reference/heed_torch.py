@@ -12,7 +12,7 @@ The encoder (config key "encoder", absent = "lstm"; Mohankumar et al., ACL 2020)
   time steps with masks; each direction of a BiLSTM keeps its own sum, over real tokens only).
   Only the "packed" semantics exist for it.
 - "diversity": the plain LSTM; `conicity_penalty` is the term training adds to the loss
-  (diversityWeight times the batch's mean conicity of the LSTM outputs).
+  (diversityWeight times the batch's mean conicity of the LSTM outputs, absolute cosines).
 
 Two ways to run the LSTM over a batch of 0-padded documents (`variant`, same weights, names and
 init either way):
@@ -98,15 +98,16 @@ def reverse_each(x, lengths):
 
 
 def conicity_penalty(out, lengths):
-    """Mean over the batch's documents of conicity(out[b, :len]) = mean_t cos(h_t, mean h), with
-    the norms sqrt(<v,v> + CONICITY_EPS) (Heed's ConicityPenalty)."""
+    """Mean over the batch's documents of conicity(out[b, :len]) = mean_t |cos(h_t, mean h)|, with
+    the norms sqrt(<v,v> + CONICITY_EPS) (Heed's ConicityPenalty; absolute cosines as the paper's
+    code takes them)."""
     total = out.new_zeros(())
     for b, n in enumerate(lengths.tolist()):
         h = out[b, :n]
         m = h.sum(0) / n
         mu = torch.sqrt((m * m).sum() + CONICITY_EPS)
         nu = torch.sqrt((h * h).sum(1) + CONICITY_EPS)
-        total = total + ((h @ m) / (nu * mu)).sum() / n
+        total = total + ((h @ m) / (nu * mu)).abs().sum() / n
     return total / len(lengths)
 
 
