@@ -157,7 +157,8 @@ struct Train: ParsableCommand {
         let r =
             unlabelledFlags.isUsed
             ? try runWithUnlabelledText()
-            : try runTraining(model: model, flags: flags, trainPath: train, monitorPath: test, output: output, quiet: quiet, name: model.rawValue)
+            : try runTraining(
+                model: model, flags: flags, trainPath: train, monitorPath: test, output: output, quiet: quiet, name: flags.options(model: model).networkName)
         if !quiet {
             let best = r.log.first { $0.epoch == r.bestEpoch }
             print(
@@ -190,7 +191,7 @@ extension Train {
                 trainPath: train, test: testDocs, testPath: test, output: output, quiet: quiet)
             trainer.encoder = URL(fileURLWithPath: encoder)
         }
-        let display = TrainingDisplay(name: model.rawValue, quiet: quiet)
+        let display = TrainingDisplay(name: flags.options(model: model).networkName, quiet: quiet)
         trainer.progress = display.progress
         trainer.epochEnded = display.epoch
         trainer.shouldStop = { stopRequested != 0 }
