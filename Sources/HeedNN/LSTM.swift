@@ -24,9 +24,9 @@ struct ScaledCopies {
 /// and h̃_t is both the output and the next step's recurrent input; the cell state is unchanged.
 /// The reference projects on the mean Σ/(t+1) with ε 1e-6, the same direction; Heed projects on
 /// the sum with a fixed ε = `orthogonalEpsilon` = 1e-4 in squared-norm units: states lie in
-/// (−1, 1)^H and sums of them are of norm ~1 after a step or two, so the projection removes all
-/// but ε/(|s|²+ε) of the component (below Float noise for |s| ≥ 1), while ε bounds the
-/// backward's 1/|s| factors by 1/(2√ε) = 50 when a running sum is still near zero. At t = 0,
+/// (−1, 1)^H and sums of them are of norm ~1 after a step or two, so the projection leaves
+/// ε/(|s|²+ε) of the component (≤ 1e-4 once |s| ≥ 1), while ε bounds the backward's 1/|s|
+/// factors by 1/(2√ε) = 50 when a running sum is still near zero. At t = 0,
 /// s = 0 and h̃ = h exactly. Each direction (and each sequence, over its real tokens only)
 /// keeps its own running sum: rows j of step t are sorted sequences 0..<n, so a [B × H] buffer
 /// indexed by j holds them. Saved per row for backward: s_t, and a = ⟨h_t, s_t⟩, q = ⟨s_t, s_t⟩ + ε;
@@ -147,15 +147,15 @@ final class LSTMDirection {
                             k += 1
                         }
                     }
-                    if orthogonal { orthogonalise(step: t, rows: n, offset: r0, sum: sum, out: O) }
+                    if orthogonal { orthogonalise(rows: n, offset: r0, sum: sum, out: O) }
                 }
             }
         }
     }
 
-    /// Orthogonal forward of step t's `n` rows from `offset`: saves s_t, a and q, replaces each
+    /// Orthogonal forward of one step's `n` rows from `offset`: saves s_t, a and q, replaces each
     /// h_t in `O` by h̃_t and adds it to its sequence's running sum.
-    private func orthogonalise(step t: Int, rows n: Int, offset r0: Int, sum: UnsafeMutablePointer<Float>, out O: UnsafeMutablePointer<Float>) {
+    private func orthogonalise(rows n: Int, offset r0: Int, sum: UnsafeMutablePointer<Float>, out O: UnsafeMutablePointer<Float>) {
         let H = hidden
         let S = savedSum.ptr, dots = savedDots.ptr
         for j in 0..<n {
