@@ -39,14 +39,15 @@ final class LSTMDirection {
     /// Rows per W_hh-gradient GEMM: large enough for GEMM efficiency, small next to P × H.
     var chunkRows = 2048
 
-    init(input: Int, hidden: Int, suffix: String, rng: inout Rng) {
+    /// Parameters are named `<prefix>.weight_ih_l0<suffix>` and so on (PyTorch's `nn.LSTM` names).
+    init(input: Int, hidden: Int, suffix: String, prefix: String = "lstm", rng: inout Rng) {
         self.input = input
         self.hidden = hidden
         zeroState = Buffer(hidden)
-        wih = Param("lstm.weight_ih_l0" + suffix, [4 * hidden, input])
-        whh = Param("lstm.weight_hh_l0" + suffix, [4 * hidden, hidden])
-        bih = Param("lstm.bias_ih_l0" + suffix, [4 * hidden])
-        bhh = Param("lstm.bias_hh_l0" + suffix, [4 * hidden])
+        wih = Param(prefix + ".weight_ih_l0" + suffix, [4 * hidden, input])
+        whh = Param(prefix + ".weight_hh_l0" + suffix, [4 * hidden, hidden])
+        bih = Param(prefix + ".bias_ih_l0" + suffix, [4 * hidden])
+        bhh = Param(prefix + ".bias_hh_l0" + suffix, [4 * hidden])
         let k = 1 / Float(hidden).squareRoot()
         for p in [wih, whh, bih, bhh] {
             for i in 0..<p.count { p.value[i] = rng.uniform(-k, k) }
@@ -253,12 +254,13 @@ final class LSTM {
 
     var outputDim: Int { bidirectional ? 2 * hidden : hidden }
 
-    init(input: Int, hidden: Int, bidirectional: Bool, rng: inout Rng) {
+    /// `prefix` names the parameters (`lstm` in `Classifier`; a hierarchical model has two LSTMs).
+    init(input: Int, hidden: Int, bidirectional: Bool, prefix: String = "lstm", rng: inout Rng) {
         self.input = input
         self.hidden = hidden
         self.bidirectional = bidirectional
-        forwardDir = LSTMDirection(input: input, hidden: hidden, suffix: "", rng: &rng)
-        reverseDir = bidirectional ? LSTMDirection(input: input, hidden: hidden, suffix: "_reverse", rng: &rng) : nil
+        forwardDir = LSTMDirection(input: input, hidden: hidden, suffix: "", prefix: prefix, rng: &rng)
+        reverseDir = bidirectional ? LSTMDirection(input: input, hidden: hidden, suffix: "_reverse", prefix: prefix, rng: &rng) : nil
     }
 
     var parameters: [Param] { forwardDir.parameters + (reverseDir?.parameters ?? []) }
