@@ -82,6 +82,10 @@ private func checkSentences(
         let s = try split("我们今天去北京大学参观。天气很好！你呢？好")
         #expect(s.map(\.text) == ["我们今天去北京大学参观。", "天气很好！", "你呢？", "好"])
         #expect(s[0].tokens == ["我们", "今天", "去", "北京", "大学", "参观"])
+        // A locale without CLDR suppressions (zh) and one with them (de) open and split alike here.
+        for locale in ["zh", "de"] {
+            #expect(try split("我们今天去北京大学参观。天气很好！你呢？好", TokenizerSettings(locale: locale)).map(\.text) == s.map(\.text))
+        }
     }
 
     /// A boundary strictly inside a token is dropped, merging its two sentences; boundaries at a
