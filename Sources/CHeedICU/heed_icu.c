@@ -1,9 +1,11 @@
 #include "heed_icu.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unicode/ubrk.h>
 #include <unicode/utext.h>
 #include <unicode/uchar.h>
+#include <unicode/uloc.h>
 #include <unicode/unorm2.h>
 #include <unicode/ustring.h>
 #include <unicode/utf8.h>
@@ -23,6 +25,20 @@ static void copy_error(UErrorCode code, char *error, size_t capacity) {
 HeedSegmenter *heed_segmenter_open(const char *locale, char *error, size_t errorCapacity) {
     UErrorCode status = U_ZERO_ERROR;
     UBreakIterator *iterator = ubrk_open(UBRK_WORD, locale, NULL, 0, &status);
+    if (U_FAILURE(status)) { copy_error(status, error, errorCapacity); return NULL; }
+    HeedSegmenter *segmenter = calloc(1, sizeof(HeedSegmenter));
+    if (segmenter == NULL) { ubrk_close(iterator); copy_error(U_MEMORY_ALLOCATION_ERROR, error, errorCapacity); return NULL; }
+    segmenter->iterator = iterator;
+    return segmenter;
+}
+
+HeedSegmenter *heed_sentence_segmenter_open(const char *locale, char *error, size_t errorCapacity) {
+    /* CLDR's suppression lists are per language; root has none, so root reads the English one. */
+    char name[ULOC_FULLNAME_CAPACITY + 32];
+    const char *base = (locale == NULL || locale[0] == 0) ? "en" : locale;
+    snprintf(name, sizeof name, "%s%sss=standard", base, strchr(base, '@') ? ";" : "@");
+    UErrorCode status = U_ZERO_ERROR;
+    UBreakIterator *iterator = ubrk_open(UBRK_SENTENCE, name, NULL, 0, &status);
     if (U_FAILURE(status)) { copy_error(status, error, errorCapacity); return NULL; }
     HeedSegmenter *segmenter = calloc(1, sizeof(HeedSegmenter));
     if (segmenter == NULL) { ubrk_close(iterator); copy_error(U_MEMORY_ALLOCATION_ERROR, error, errorCapacity); return NULL; }

@@ -24,19 +24,20 @@ final class Attention {
     private let scores = Buffer(), dScores = Buffer(), seqMax = Buffer(), seqSum = Buffer()
     private var h: UnsafePointer<Float>?
 
-    init(dim: Int, scorer: Scorer, attentionDim: Int, rng: inout Rng) {
+    /// `prefix` names the parameters (`attention` in `Classifier`; a hierarchical model has two).
+    init(dim: Int, scorer: Scorer, attentionDim: Int, prefix: String = "attention", rng: inout Rng) {
         self.dim = dim
         self.scorer = scorer
         self.attentionDim = attentionDim
         switch scorer {
         case .linear:
-            score = Linear("attention.score", inputs: dim, outputs: 1, rng: &rng)
+            score = Linear(prefix + ".score", inputs: dim, outputs: 1, rng: &rng)
             proj = nil
             context = nil
         case .additive:
             score = nil
-            proj = Linear("attention.proj", inputs: dim, outputs: attentionDim, rng: &rng)
-            let v = Linear("attention.context", inputs: attentionDim, outputs: 1, bias: false, rng: &rng)
+            proj = Linear(prefix + ".proj", inputs: dim, outputs: attentionDim, rng: &rng)
+            let v = Linear(prefix + ".context", inputs: attentionDim, outputs: 1, bias: false, rng: &rng)
             context = v.weight
         }
     }

@@ -68,15 +68,16 @@ final class LSTMDirection {
     /// Rows per W_hh-gradient GEMM: large enough for GEMM efficiency, small next to P × H.
     var chunkRows = 2048
 
-    init(input: Int, hidden: Int, suffix: String, orthogonal: Bool = false, rng: inout Rng) {
+    /// Parameters are named `<prefix>.weight_ih_l0<suffix>` and so on (PyTorch's `nn.LSTM` names).
+    init(input: Int, hidden: Int, suffix: String, prefix: String = "lstm", orthogonal: Bool = false, rng: inout Rng) {
         self.input = input
         self.hidden = hidden
         self.orthogonal = orthogonal
         zeroState = Buffer(hidden)
-        wih = Param("lstm.weight_ih_l0" + suffix, [4 * hidden, input])
-        whh = Param("lstm.weight_hh_l0" + suffix, [4 * hidden, hidden])
-        bih = Param("lstm.bias_ih_l0" + suffix, [4 * hidden])
-        bhh = Param("lstm.bias_hh_l0" + suffix, [4 * hidden])
+        wih = Param(prefix + ".weight_ih_l0" + suffix, [4 * hidden, input])
+        whh = Param(prefix + ".weight_hh_l0" + suffix, [4 * hidden, hidden])
+        bih = Param(prefix + ".bias_ih_l0" + suffix, [4 * hidden])
+        bhh = Param(prefix + ".bias_hh_l0" + suffix, [4 * hidden])
         let k = 1 / Float(hidden).squareRoot()
         for p in [wih, whh, bih, bhh] {
             for i in 0..<p.count { p.value[i] = rng.uniform(-k, k) }
@@ -343,15 +344,17 @@ final class LSTM {
 
     var outputDim: Int { bidirectional ? 2 * hidden : hidden }
 
+    /// `prefix` names the parameters (`lstm` in `Classifier`; a hierarchical model has two LSTMs).
     /// `orthogonal`: both directions are orthogonal LSTMs (see `LSTMDirection`), each against its
     /// own running sum.
-    init(input: Int, hidden: Int, bidirectional: Bool, orthogonal: Bool = false, rng: inout Rng) {
+    init(input: Int, hidden: Int, bidirectional: Bool, prefix: String = "lstm", orthogonal: Bool = false, rng: inout Rng) {
         self.input = input
         self.hidden = hidden
         self.bidirectional = bidirectional
-        forwardDir = LSTMDirection(input: input, hidden: hidden, suffix: "", orthogonal: orthogonal, rng: &rng)
+        forwardDir = LSTMDirection(input: input, hidden: hidden, suffix: "", prefix: prefix, orthogonal: orthogonal, rng: &rng)
         reverseDir =
-            bidirectional ? LSTMDirection(input: input, hidden: hidden, suffix: "_reverse", orthogonal: orthogonal, rng: &rng) : nil
+            bidirectional
+            ? LSTMDirection(input: input, hidden: hidden, suffix: "_reverse", prefix: prefix, orthogonal: orthogonal, rng: &rng) : nil
     }
 
     var parameters: [Param] { forwardDir.parameters + (reverseDir?.parameters ?? []) }

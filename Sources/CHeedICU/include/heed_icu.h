@@ -11,6 +11,14 @@ typedef struct HeedSegmenter HeedSegmenter;
 HeedSegmenter *heed_segmenter_open(const char *locale, char *error, size_t errorCapacity);
 void heed_segmenter_close(HeedSegmenter *segmenter);
 
+/// Opens a sentence break iterator (UBRK_SENTENCE) for `locale` ("" = root) with CLDR's
+/// abbreviation suppressions (`ss=standard`: no break after "Mr." before "Smith"); root text uses
+/// the English list, the largest, which only touches ASCII abbreviations. The same set_text/next/
+/// close functions drive it; `status` from next is 0-99 for a sentence ended by a terminator
+/// (. ? !) and 100-199 for one ended by a paragraph separator or the text's end. On failure
+/// returns NULL and writes the ICU error name into `error`.
+HeedSegmenter *heed_sentence_segmenter_open(const char *locale, char *error, size_t errorCapacity);
+
 /// Points the segmenter at `text` (not copied: it must outlive the iteration). Returns 0 on success.
 int heed_segmenter_set_text(HeedSegmenter *segmenter, const uint8_t *text, int64_t length);
 
