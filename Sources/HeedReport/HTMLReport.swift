@@ -112,7 +112,10 @@ public struct HTMLReport {
             throw FileManager.default.fileExists(atPath: path)
                 ? HeedTextError.unreadable(path, reason: "permission denied or a folder") : HeedTextError.fileNotFound(path)
         }
-        do { return try JSONDecoder().decode(Comparison.self, from: data) } catch {
+        // heed compare writes an undefined figure (a test loss without documents) as "nan".
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { return try decoder.decode(Comparison.self, from: data) } catch {
             throw ReportError.badComparison(file: path, reason: decodingReason(error))
         }
     }
