@@ -156,6 +156,34 @@ let faithfulnessTexts = [
         #expect(summary.median == values.sorted()[values.count / 2])  // an odd count: the middle one
     }
 
+    /// `heed compare`'s figures are the analysis's own: τ of attention's pairs with integrated
+    /// gradients and occlusion, the comprehensiveness AOPC of each ranking, the permutation median
+    /// and the mean conicity; attention's are nil for a model without it, and a mean over seeds
+    /// skips the runs where a figure is undefined.
+    @Test(arguments: [ModelKind.lstm, .bilstmAttention])
+    func comparisonFiguresComeFromTheSummary(kind: ModelKind) throws {
+        let classifier = randomClassifier(kind)
+        var options = FaithfulnessOptions()
+        options.methods = (kind.hasAttention ? [.attention] : []) + [.integratedGradients, .occlusion]
+        options.steps = 2
+        options.permutations = 5
+        let s = try classifier.faithfulness(of: faithfulnessTexts, options: options).summary
+        let f = ComparisonFaithfulness(s)
+        func tau(_ second: String) -> Double? { s.agreement.first { $0.first == "attention" && $0.second == second }?.meanTau }
+        func aopc(_ ranking: String) -> Double? { s.erasure.first { $0.ranking == ranking }?.aopcComprehensiveness }
+        #expect(f.documents == 5 && f.conicity == s.conicity?.mean && f.conicity != nil)
+        #expect(f.aopcIntegratedGradients == aopc("integrated-gradients") && f.aopcRandom == aopc("random") && f.aopcRandom != nil)
+        #expect(f.tauAttentionIntegratedGradients == tau("integrated-gradients") && f.tauAttentionOcclusion == tau("occlusion"))
+        #expect(f.aopcAttention == aopc("attention") && f.permutationTVD == s.permutation?.medianOutputChange)
+        #expect((f.tauAttentionIntegratedGradients != nil) == kind.hasAttention && (f.permutationTVD != nil) == kind.hasAttention)
+        var other = f
+        other.conicity = 0.5
+        other.tauAttentionOcclusion = nil
+        let mean = try #require(ComparisonFaithfulness.mean([f, other]))
+        #expect(mean.conicity == (f.conicity! + 0.5) / 2 && mean.tauAttentionOcclusion == f.tauAttentionOcclusion)
+        #expect(ComparisonFaithfulness.mean([]) == nil)
+    }
+
     @Test func refusesWhatItCannotCompute() throws {
         var options = FaithfulnessOptions()
         options.methods = [.attention]
