@@ -119,6 +119,9 @@ public struct DocumentFaithfulness: Codable, Sendable {
     public var sufficiency: [String: [Double]]
     /// Attention models with at least two tokens, when shuffles were asked for.
     public var permutation: AttentionPermutation?
+    /// Conicity of the document's encoder states (`Conicity.of`; nil without tokens): a property
+    /// of the encoder, so every model has it, attention or not.
+    public var conicity: Double?
 }
 
 /// Agreement between two methods over a corpus.
@@ -194,6 +197,31 @@ public struct PermutationSummary: Codable, Sendable, Equatable {
     }
 }
 
+/// Conicity over a corpus: how far the encoder's states point one way (Mohankumar et al. 2020).
+/// Near 1, any weighting of the states gives about the same context vector, so attention has
+/// little room to matter; lower values leave it room to be faithful.
+public struct ConicitySummary: Codable, Sendable, Equatable {
+    /// Documents with at least one token.
+    public var documents: Int
+    /// Mean over them.
+    public var mean: Double
+    /// Sample standard deviation over them (0 for one document).
+    public var sd: Double
+    /// The middle value.
+    public var median: Double
+
+    /// The summary of per-document values; nil for none.
+    public init?(_ values: [Double]) {
+        guard !values.isEmpty else { return nil }
+        documents = values.count
+        mean = values.reduce(0, +) / Double(values.count)
+        let m = mean
+        sd = values.count < 2 ? 0 : (values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
+        let sorted = values.sorted(), half = sorted.count / 2
+        median = sorted.count % 2 == 1 ? sorted[half] : (sorted[half - 1] + sorted[half]) / 2
+    }
+}
+
 /// Agreement and faithfulness tables for a corpus.
 public struct FaithfulnessSummary: Codable, Sendable {
     /// Documents measured (those with at least one token).
@@ -218,6 +246,9 @@ public struct FaithfulnessSummary: Codable, Sendable {
     public var erasure: [ErasureSummary]
     /// Attention models only.
     public var permutation: PermutationSummary?
+    /// The encoder states' conicity over the documents with tokens (every model; nil in files
+    /// written before it was measured, or when no document has a token).
+    public var conicity: ConicitySummary?
 }
 
 /// Per-document measures and the corpus tables built from them.
@@ -304,7 +335,18 @@ extension TextClassifier {
         if hasAttention && options.permutations > 0 && n >= 2 {
             result.permutation = attentionPermutation(sequence, shuffles: options.permutations, seed: streamSeed &+ 1)
         }
+        result.conicity = conicity(sequence)
         return result
+    }
+
+    /// Conicity of one document's encoder states, from a batch-1 forward pass (what `predict` of
+    /// the document alone computes).
+    func conicity(_ sequence: TokenSequence) -> Double {
+        let n = sequence.count, D = config.outputDim
+        return box.withModel { model in
+            _ = model.forward(ids: sequence.ids, lengths: [n], batch: 1, steps: n, training: false, pieces: sequence.pieces)
+            return Conicity.perDocument(model.encoderStates(), lengths: [n], steps: n, dim: D)[0]
+        }
     }
 
     /// One document's attention weights and, per token, its encoder state projected by the output
@@ -416,7 +458,7 @@ extension TextClassifier {
         return FaithfulnessSummary(
             documents: measured.count, skipped: documents.count - measured.count, methods: methods.map(\.rawValue), target: options.target.rawValue,
             steps: options.steps, percentages: options.percentages, seed: options.seed, permutations: options.permutations, agreement: agreement,
-            erasure: erasure, permutation: permutation)
+            erasure: erasure, permutation: permutation, conicity: ConicitySummary(measured.compactMap(\.conicity)))
     }
 }
 

@@ -112,7 +112,10 @@ public struct HTMLReport {
             throw FileManager.default.fileExists(atPath: path)
                 ? HeedTextError.unreadable(path, reason: "permission denied or a folder") : HeedTextError.fileNotFound(path)
         }
-        do { return try JSONDecoder().decode(Comparison.self, from: data) } catch {
+        // heed compare writes an undefined figure (a test loss without documents) as "nan".
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { return try decoder.decode(Comparison.self, from: data) } catch {
             throw ReportError.badComparison(file: path, reason: decodingReason(error))
         }
     }
@@ -200,7 +203,8 @@ public struct HTMLReport {
 
         var compareRows: [CompareRowView] = []
         var compareNote = ""
-        if let c = comparison {
+        let modelTable = comparison.flatMap { c in c.models.map { Self.modelTable(c, $0) } }
+        if let c = comparison, c.models == nil {
             compareRows = c.rows.map {
                 CompareRowView(
                     modelName: $0.model, accuracy: percent($0.accuracy), macroF1: percent($0.macroF1), loss: fixed($0.testLoss, 4),
@@ -283,7 +287,8 @@ public struct HTMLReport {
             perClass: perClass, manyClasses: labels.count > 4, confusionLabels: labels, confusion: confusion,
             tokenPanels: tokenPanels, tokenRows: tokenRows, tokenNote: tokenNote,
             hasLog: !charts.isEmpty, charts: charts + (pretrainingCurve.map { [$0] } ?? []), logNote: logNote,
-            hasCompare: comparison != nil, compareRows: compareRows, compareNote: compareNote,
+            hasCompare: comparison != nil && modelTable == nil, compareRows: compareRows, compareNote: compareNote,
+            hasModelTable: modelTable != nil, modelRows: modelTable?.rows ?? [], modelNote: modelTable?.note ?? "",
             hasTuning: !tuningRows.isEmpty, tuningStarts: tuningStarts, tuningRows: tuningRows, tuningNote: tuningNote,
             faithfulness: faithfulness, hasFaithfulness: !faithfulness.isEmpty,
             faithfulnessNote: attention ? "" : "Not applicable: this model has no attention weights to test.",
@@ -293,9 +298,38 @@ public struct HTMLReport {
             eraserPercentages: trust.eraserPercentages, eraserRows: trust.eraserRows, hasPermutation: !trust.permutationPlot.isEmpty,
             permutationPlot: trust.permutationPlot, permutationNote: trust.permutationNote,
             tauLegend: trust.tauLegend, hasTauLegend: !trust.tauLegend.isEmpty,
+            conicity: trust.conicity.map { [$0] } ?? [],
             documents: documents,
             sortOptions: sorts.map { SortOptionView(value: $0.0.rawValue, text: $0.1, selected: $0.0 == a.sort) },
             scriptHash: SHA256.base64(ReportTemplate.script))
+    }
+
+    /// The rows and note of a `heed compare --models` table: accuracy and macro-F1 as mean ± sd
+    /// when any model has several seeds, the other figures as means over seeds.
+    static func modelTable(_ c: Comparison, _ models: [ComparisonSummary]) -> (rows: [CompareSummaryView], note: String) {
+        let many = models.contains { $0.seeds > 1 }
+        func spread(_ m: MeanSD) -> String { many ? "\(fixed(100 * m.mean, 1)) ± \(fixed(100 * m.sd, 1))" : percent(m.mean) }
+        func f(_ x: Double?, _ digits: Int = 3) -> String { x.map { fixed($0, digits) } ?? "–" }
+        let rows = models.map { s in
+            let q = s.faithfulness
+            return CompareSummaryView(
+                modelName: s.model, accuracy: spread(s.accuracy), macroF1: spread(s.macroF1), tauIG: f(q?.tauAttentionIntegratedGradients),
+                tauOcclusion: f(q?.tauAttentionOcclusion), aopcAttention: f(q?.aopcAttention), aopcIG: f(q?.aopcIntegratedGradients),
+                tvd: f(q?.permutationTVD, 4), conicity: f(q?.conicity), speed: "\(Int(s.tokensPerSecond.isFinite ? s.tokensPerSecond : 0))",
+                latency: s.latencyMilliseconds.map { fixed($0, 2) + " ms" } ?? "–",
+                size: s.modelBytes.map { fixed(Double($0) / 1_048_576, 1) + " MB" } ?? "–",
+                isAttention: ModelKind(rawValue: s.kind)?.hasAttention ?? false)
+        }
+        let seeds = (c.seeds ?? [c.seed]).map(String.init).joined(separator: ", ")
+        let measured = models.compactMap(\.faithfulness?.documents).max()
+        let note =
+            "Trained on \(c.train) with the same settings and seeds (\(seeds)), scored on \(c.test)"
+            + (many ? "; accuracy and macro-F1 are mean ± sd over the seeds, the other figures means over them." : ".")
+            + (measured.map {
+                " Faithfulness on the first \(Self.count($0, "test document")): τ is the mean Kendall τ-b between attention and integrated gradients (IG) or occlusion per document; AOPC is ERASER comprehensiveness (the predicted class's probability lost when a ranking's top 1–50% of tokens are removed; higher: more faithful), for attention's ranking and for IG's; perm TVD is the median output change when attention is shuffled (near 0: its arrangement does not matter); conicity is the mean cosine of the encoder states to their mean (near 1: any attention gives about the same output)."
+            } ?? " Faithfulness was not measured (heed compare --faithfulness-limit 0).")
+            + " – : the model has no attention. Latency: median batch-1 forward pass, one thread."
+        return (rows, note)
     }
 
     /// The sort modes the page offers, in the order of its sort control (and of each document's

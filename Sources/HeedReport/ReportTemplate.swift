@@ -173,6 +173,9 @@ package enum ReportTemplate {
         {{#config}}
         <dt>{{key}}</dt><dd>{{value}}</dd>
         {{/config}}
+        {{#conicity}}
+        <dt>encoder conicity</dt><dd>{{card}}</dd>
+        {{/conicity}}
         </dl>
         {{#hasProvenance}}
         <h3>Learnt from, besides the labelled file</h3>
@@ -205,6 +208,20 @@ package enum ReportTemplate {
         <p class="note">{{compareNote}}</p>
         </section>
         {{/hasCompare}}
+        {{#hasModelTable}}
+        <section class="card" aria-labelledby="h-models">
+        <h2 id="h-models">Which attention, for what: models compared</h2>
+        <table class="compare models">
+        <thead><tr><th>model</th><th class="num">accuracy</th><th class="num">macro-F1</th><th class="num">τ(attention, IG)</th><th class="num">τ(attention, occlusion)</th><th class="num">AOPC attention</th><th class="num">AOPC IG</th><th class="num">perm TVD</th><th class="num">conicity</th><th class="num">tokens/s</th><th class="num">latency</th><th class="num">size</th></tr></thead>
+        <tbody>
+        {{#modelRows}}
+        <tr><td>{{#isAttention}}<b>{{modelName}}</b>{{/isAttention}}{{^isAttention}}{{modelName}}{{/isAttention}}</td><td class="num">{{accuracy}}</td><td class="num">{{macroF1}}</td><td class="num">{{tauIG}}</td><td class="num">{{tauOcclusion}}</td><td class="num">{{aopcAttention}}</td><td class="num">{{aopcIG}}</td><td class="num">{{tvd}}</td><td class="num">{{conicity}}</td><td class="num">{{speed}}</td><td class="num">{{latency}}</td><td class="num">{{size}}</td></tr>
+        {{/modelRows}}
+        </tbody>
+        </table>
+        <p class="note">{{modelNote}}</p>
+        </section>
+        {{/hasModelTable}}
         <section class="card" aria-labelledby="h-tokens">
         <h2 id="h-tokens">Tokens that matter most, per class</h2>
         <table class="mass">
@@ -307,6 +324,14 @@ package enum ReportTemplate {
         </tbody>
         </table>
         <p class="note">Comprehensiveness: how much the predicted class's probability falls when the ranking's top k% of tokens (at least one) are removed; higher is more faithful. Sufficiency: how much it falls when only those tokens are kept; lower is more faithful. AOPC is the mean over the five shares. The random ranking is the floor: a method no better than it does not point at what the decision depends on. The erasure table above asks the same of attention alone, over every document, by flips.</p>
+        {{#conicity}}
+        <h3>Conicity of the encoder states</h3>
+        <table class="conicity">
+        <thead><tr><th class="num">documents</th><th class="num">mean</th><th class="num">sd</th><th class="num">median</th></tr></thead>
+        <tbody><tr><td class="num">{{documents}}</td><td class="num">{{mean}}</td><td class="num">{{sd}}</td><td class="num">{{median}}</td></tr></tbody>
+        </table>
+        <p class="note">{{note}}</p>
+        {{/conicity}}
         {{#hasPermutation}}
         <h3>Attention permutation</h3>
         {{#permutationPlot}}\(plot){{/permutationPlot}}

@@ -37,6 +37,12 @@ struct CompareRowView {
     var isAttention: Bool
 }
 
+/// One model of a `heed compare --models` table (figures as printed; "–" where not applicable).
+struct CompareSummaryView {
+    var modelName: String; var accuracy: String; var macroF1: String; var tauIG: String; var tauOcclusion: String; var aopcAttention: String;
+    var aopcIG: String; var tvd: String; var conicity: String; var speed: String; var latency: String; var size: String; var isAttention: Bool
+}
+
 struct TuningRowView {
     var trial: String; var learningRate: String; var hidden: String; var embed: String; var dropout: String; var wordDropout: String; var batch: String;
     var subwords: String; var epochs: String; var accuracy: String; var macroF1: String; var status: String; var isBest: Bool
@@ -139,6 +145,11 @@ struct PageView {
     var hasCompare: Bool
     var compareRows: [CompareRowView]
     var compareNote: String
+    /// The table of a comparison file with per-model summaries (`--models`, `--seeds`); older
+    /// files show the two-row table above instead.
+    var hasModelTable: Bool
+    var modelRows: [CompareSummaryView]
+    var modelNote: String
     var hasTuning: Bool
     var tuningStarts: Bool
     var tuningRows: [TuningRowView]
@@ -165,6 +176,8 @@ struct PageView {
     var permutationNote: String
     var tauLegend: String
     var hasTauLegend: Bool
+    /// The encoder states' conicity (method comparison and model card): one entry when measured.
+    var conicity: [ConicityView]
     var documents: [DocumentView]
     var sortOptions: [SortOptionView]
     var scriptHash: String

@@ -246,7 +246,12 @@ struct TrustSections {
     var permutationPlot: [PlotView] = []
     var permutationNote = ""
     var tauLegend = ""
+    /// The encoder states' conicity over the compared documents (every model).
+    var conicity: ConicityView?
 }
+
+/// Conicity over the compared documents, as printed in the method comparison and the model card.
+struct ConicityView { var documents: String; var mean: String; var sd: String; var median: String; var card: String; var note: String }
 
 extension HTMLReport {
     func trustSections(_ a: ReportAnalysis) -> TrustSections {
@@ -307,6 +312,14 @@ extension HTMLReport {
             t.tauRows = matrix.rows
             t.eraserPercentages = s.percentages.map { "\($0)%" }
             t.eraserRows = Self.eraserRows(s)
+            if let c = s.conicity {
+                t.conicity = ConicityView(
+                    documents: "\(c.documents)", mean: fixed(c.mean, 3), sd: fixed(c.sd, 3), median: fixed(c.median, 3),
+                    card: "\(fixed(c.mean, 3)) (mean over \(Self.count(c.documents, "document")) of the method comparison; median \(fixed(c.median, 3)))",
+                    note:
+                        "Conicity is the mean cosine between each of a document's encoder states and the mean of its states (Mohankumar et al. 2020). Near 1 the states point one way, so any weighting of them gives about the same context vector: attention then has little room to change the output, whatever it looks like. Lower values leave it room to be faithful. It is a property of the encoder, so models without attention have it too."
+                )
+            }
             let points = a.compared.compactMap { d in a.documents[d].permutation.map { (n: d + 1, p: $0) } }
             if attention && !points.isEmpty {
                 t.permutationPlot = [Self.permutationPlot(points)]

@@ -73,9 +73,10 @@ struct Demo: ParsableCommand {
         if !skipTraining {
             print("== 4. Baseline vs attention (same data, seed and settings; dev = 10% of train; test never seen)")
             let flags = try TrainingFlags.parse(["--epochs", "\(epochs)"])
+            // Faithfulness on the first 100 test documents keeps the demo to minutes.
             let comparison = try runComparison(
-                train: train, test: test, baseline: .lstm, attentionModel: .attention,
-                flags: flags, output: output + "/compare.json", quiet: false)
+                train: train, test: test, models: try CompareModel.parse("lstm,attention"), seeds: 1,
+                measures: CompareMeasures(faithfulnessLimit: 100), flags: flags, output: output + "/compare.json", quiet: false)
             print(comparison.table.split(separator: "\n").map { "   " + $0 }.joined(separator: "\n"))
             print("   wrote \(output)/compare.json and the two models beside it")
 

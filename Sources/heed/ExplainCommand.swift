@@ -17,8 +17,9 @@ struct Explain: ParsableCommand {
 
             With --metrics the argument is a corpus (label<TAB>text, or --input): every document is \
             scored by each method and the tables say how far the scores can be trusted: Kendall τ-b \
-            between methods, ERASER comprehensiveness and sufficiency against a random ranking, and \
-            (attention models) the attention-permutation test. See docs/explanations.md.
+            between methods, ERASER comprehensiveness and sufficiency against a random ranking, \
+            (attention models) the attention-permutation test, and (every model) the conicity of the \
+            encoder states. See docs/explanations.md.
             """)
     @Argument(help: "Model file.") var model: String
     @Argument(help: "Texts to explain (- or none: one per line from standard input).") var texts: [String] = []
@@ -178,6 +179,15 @@ extension FaithfulnessSummary {
                     pad("\(Format.decimals(b.low, 2))–\(Format.decimals(b.high, 2))", 26) + lpad("\(b.documents)", 11)
                         + lpad(b.medianOutputChange.map { f($0, 4) } ?? "-", 15))
             }
+        }
+        if let c = conicity {
+            lines += [
+                "",
+                "Conicity: mean cosine of each encoder state to the document's mean state (near 1: the states point one way, "
+                    + "so any attention weights give about the same output)",
+                pad("documents", 26) + lpad("mean", 8) + lpad("sd", 8) + lpad("median", 8),
+                pad("\(c.documents)", 26) + lpad(f(c.mean), 8) + lpad(f(c.sd), 8) + lpad(f(c.median), 8),
+            ]
         }
         return lines.joined(separator: "\n")
     }

@@ -4,7 +4,7 @@ import Testing
 @Suite struct ExplainCommandTests {
     @Test func jsonSchemaOffsetsAndBadRequests() throws {
         let s = Scratch()
-        let (model, _) = try trainTinyModel(in: s, kind: "lstm", epochs: 1)
+        let (model, train) = try trainTinyModel(in: s, kind: "lstm", epochs: 1)
         let e = try heed(["explain", model, "--json", "--steps", "16", "A great film"])
         #expect(e.status == 0, "\(e.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any]
@@ -20,6 +20,9 @@ import Testing
         #expect(steps.status == 64 && steps.stderr.contains("--steps must be in 1...10000"))
         let unknown = try heed(["explain", model, "--method", "saliency", "x"])
         #expect(unknown.status == 64 && unknown.stderr.contains("unknown --method saliency"))
+        // Conicity is the encoder's: a model without attention has it too.
+        let metrics = try heed(["explain", model, train, "--metrics", "--steps", "2", "--limit", "3"])
+        #expect(metrics.status == 0 && metrics.stdout.contains("Conicity: mean cosine") && !metrics.stdout.contains("Permutation"), "\(metrics.stdout)")
     }
 
     @Test func metricsOverACorpus() throws {
@@ -35,8 +38,16 @@ import Testing
         #expect(erasure.map { $0["ranking"] as! String } == ["attention", "gradient", "grad-input", "integrated-gradients", "occlusion", "random"])
         #expect((erasure[0]["comprehensiveness"] as! [Any]).count == 5)
         #expect((summary["permutation"] as! [String: Any])["documents"] as? Int == 10)
+        let conicity = try #require(summary["conicity"] as? [String: Any])
+        let mean = try #require(conicity["mean"] as? Double)
+        #expect(conicity["documents"] as? Int == 10 && mean > -1 && mean <= 1 + 1e-9)
         let table = try heed(["explain", model, train, "--metrics", "--method", "attention,occlusion", "--steps", "4", "--limit", "3"])
         #expect(table.status == 0 && table.stdout.contains("attention ~ occlusion") && table.stdout.contains("Sufficiency"), "\(table.stdout)")
+        // The conicity line: documents, then mean, sd and median with three decimals.
+        let lines = table.stdout.split(separator: "\n").map(String.init)
+        let header = try #require(lines.firstIndex { $0.hasPrefix("Conicity: mean cosine of each encoder state") }, "\(table.stdout)")
+        let row = lines[header + 2].split(separator: " ")
+        #expect(row.count == 4 && row[0] == "3" && row.dropFirst().allSatisfy { $0.split(separator: ".").last?.count == 3 }, "\(lines[header + 2])")
         let two = try heed(["explain", model, train, train, "--metrics"])
         #expect(two.status == 64 && two.stderr.contains("--metrics reads one corpus file"), "\(two.stderr)")
         let missing = try heed(["explain", model, s.path + "/nope.tsv", "--metrics"])

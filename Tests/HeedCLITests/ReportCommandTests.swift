@@ -23,7 +23,7 @@ import Testing
         #expect(run.stdout.contains("4 of 10 documents"))
         let html = try String(contentsOfFile: scratch.path + "/r.html", encoding: .utf8)
         #expect(html.components(separatedBy: "<article class=\"doc").count == 5)
-        #expect(html.contains("Baseline vs attention"))
+        #expect(html.contains("Which attention, for what"))
         #expect(html.contains("<polyline"), "the training log beside the model is found by default")
         #expect(html.contains("Faithfulness"))
 

@@ -121,6 +121,12 @@ let probabilityError = 1e-6
 /// at most 4e-9 against a largest score of 0.03, about 1.3e-7).
 let gradientError = 2e-6
 
+/// The same for conicity: a cosine moves by at most |δa|/|a| + |δb|/|b| (first order; see
+/// `FaithfulnessTests.conicityOfTheEncoderStates`), and the states' relative rounding is about that
+/// of a probability, so twice `probabilityError` per cosine, doubled for the second-order terms
+/// and rounded up.
+let conicityError = 1e-5
+
 /// `share` scales every margin: a fixture is chosen with the whole margin, and checked on other
 /// kernels with half of it, since their values have moved by up to the error already.
 func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText], share: Double = 1) throws -> [String] {
@@ -225,6 +231,9 @@ func roundingHazards(_ classifier: TextClassifier, _ documents: [LabelledText], 
     }
     for bin in a.comparison?.permutation?.bins ?? [] {
         if let v = bin.medianOutputChange { printed("permutation bin \(bin.low)", v, step: 1e-3) }
+    }
+    if let c = a.comparison?.conicity {
+        for (name, v) in [("mean", c.mean), ("sd", c.sd), ("median", c.median)] { printed("conicity \(name)", v, step: 1e-3, error: conicityError) }
     }
     // Calibration: ECE and bin confidences in percent to 0.1, points to 0.1 px, bin membership,
     // and the risk–coverage table's thresholds.
@@ -628,6 +637,79 @@ func spanCounts(_ html: String) -> [String: Int] {
         do { _ = try HTMLReport.readTrials(dir + "/t.jsonl"); Issue.record("expected an error") } catch {
             #expect("\(error)".hasPrefix("\(dir)/t.jsonl:1: not a trial record"))
         }
+    }
+
+    /// A comparison file written before --models and --seeds (two rows, none of the new fields)
+    /// still reads and renders as the two-row table.
+    @Test func oldComparisonFileRendersTheTwoRowTable() throws {
+        let old = """
+            {
+              "accuracy_gain" : 3,
+              "options" : { "model" : "attention", "embedding_size" : 8, "hidden_size" : 8, "seed" : 1 },
+              "rows" : [
+                { "accuracy" : 0.75, "best_epoch" : 3, "epochs_run" : 5, "macro_f1" : 0.74, "model" : "lstm", "model_file" : "c.lstm.heed",
+                  "test_loss" : 0.52, "tokens_per_s" : 4000, "train_seconds" : 12.5 },
+                { "accuracy" : 0.78, "best_epoch" : 4, "epochs_run" : 6, "macro_f1" : 0.775, "model" : "attention", "model_file" : "c.attention.heed",
+                  "test_loss" : 0.49, "tokens_per_s" : 3500, "train_seconds" : 14 }
+              ],
+              "seed" : 1,
+              "test" : "test.tsv",
+              "train" : "train.tsv"
+            }
+            """
+        let dir = NSTemporaryDirectory() + "heed-report-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try AtomicWriter.write(old, to: dir + "/c.json")
+        let comparison = try HTMLReport.readComparison(dir + "/c.json")
+        #expect(comparison.rows.count == 2 && comparison.models == nil && comparison.seeds == nil && comparison.rows[0].faithfulness == nil)
+        var report = HTMLReport()
+        report.comparison = comparison
+        let html = try report.render(classifier: try tinyModel().classifier, documents: goldenDocuments)
+        #expect(html.contains("Baseline vs attention") && !html.contains("Which attention, for what"))
+        #expect(html.contains("<tr><td>lstm</td><td class=\"num\">75.0%</td><td class=\"num\">74.0%</td><td class=\"num\">0.5200</td>"))
+        #expect(html.contains("attention vs baseline +3.0 accuracy points"))
+    }
+
+    /// A comparison with per-model summaries renders the models table: mean ± sd with several
+    /// seeds, "–" in attention's columns for models without it, and every figure as printed.
+    @Test func modelsTableFromSummaries() throws {
+        func row(_ model: String, _ kind: String, _ seed: UInt64, _ accuracy: Double, attention: Bool) -> ComparisonRow {
+            let f = ComparisonFaithfulness(
+                documents: 3, tauAttentionIntegratedGradients: attention ? 0.25 : nil, tauAttentionOcclusion: attention ? 0.5 : nil,
+                aopcAttention: attention ? 0.125 : nil, aopcIntegratedGradients: 0.375, aopcRandom: 0.0625, permutationTVD: attention ? 0.0123 : nil,
+                conicity: seed == 1 ? 0.5 : 0.75)
+            return ComparisonRow(
+                model: model, accuracy: accuracy, macroF1: accuracy, testLoss: 0.5, trainSeconds: 2, tokensPerSecond: 1000, bestEpoch: 1, epochsRun: 1,
+                modelFile: "c.\(model).seed\(seed).heed", kind: kind, seed: seed, faithfulness: f, latencyMilliseconds: seed == 1 ? 0.5 : 1,
+                modelBytes: 3 * 1_048_576)
+        }
+        let rows = [
+            row("lstm", "lstm", 1, 0.70, attention: false), row("lstm", "lstm", 2, 0.72, attention: false),
+            row("bilstm-attention", "bilstm-attention", 1, 0.80, attention: true), row("bilstm-attention", "bilstm-attention", 2, 0.84, attention: true),
+        ]
+        let models = Comparison.summaries(rows)
+        #expect(models.map(\.model) == ["lstm", "bilstm-attention"] && models.allSatisfy { $0.seeds == 2 })
+        #expect(models[1].faithfulness?.conicity == 0.625 && models[0].faithfulness?.tauAttentionIntegratedGradients == nil)
+        var report = HTMLReport()
+        report.comparison = Comparison(
+            train: "train.tsv", test: "test.tsv", seed: 1, options: TrainingOptions(), rows: rows, accuracyGain: 11, seeds: [1, 2], models: models,
+            faithfulnessLimit: 3)
+        let html = try report.render(classifier: try tinyModel(.lstm).classifier, documents: goldenDocuments)
+        #expect(html.contains("Which attention, for what") && !html.contains("Baseline vs attention"))
+        let sd = fixed(100 * 0.02 / 2.0.squareRoot(), 1)  // two seeds 2 points apart
+        #expect(
+            html.contains(
+                "<tr><td>lstm</td><td class=\"num\">71.0 ± \(sd)</td><td class=\"num\">71.0 ± \(sd)</td><td class=\"num\">–</td><td class=\"num\">–</td><td class=\"num\">–</td><td class=\"num\">0.375</td><td class=\"num\">–</td><td class=\"num\">0.625</td><td class=\"num\">1000</td><td class=\"num\">0.75 ms</td><td class=\"num\">3.0 MB</td></tr>"
+            ))
+        #expect(html.contains("<td><b>bilstm-attention</b></td><td class=\"num\">82.0 ± 2.8</td>"))
+        #expect(
+            html.contains(
+                "<td class=\"num\">0.250</td><td class=\"num\">0.500</td><td class=\"num\">0.125</td><td class=\"num\">0.375</td><td class=\"num\">0.0123</td>")
+        )
+        #expect(html.contains("mean ± sd over the seeds") && html.contains("Faithfulness on the first 3 test documents"))
+        // Models without attention have conicity too: the method comparison and the model card show it.
+        #expect(html.contains("Conicity of the encoder states") && html.contains("<dt>encoder conicity</dt>"))
     }
 
     /// A heed tune trials log becomes a table of each trial's last state with the winner marked.

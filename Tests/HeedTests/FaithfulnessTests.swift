@@ -105,6 +105,85 @@ let faithfulnessTexts = [
         #expect(try encoder.encode(classifier.faithfulness(of: texts, options: options)) != one, "the seed reaches the random ranking")
     }
 
+    /// Every model, attention or not, reports each document's conicity: exactly `Conicity.perDocument`
+    /// of `encoderStates()` after that document's own forward pass, and close to the value from one
+    /// padded batch of all documents, whose states differ by BLAS rounding only. That bound is first
+    /// order in the measured state differences: a cosine moves by at most |δa|/|a| + |δb|/|b|, so
+    /// the mean by the mean of |δh_t|/|h_t| + |δμ|/|μ| (doubled for the second-order terms).
+    @Test(arguments: [ModelKind.lstm, .attention, .bilstm, .bilstmAttention])
+    func conicityOfTheEncoderStates(kind: ModelKind) throws {
+        let classifier = randomClassifier(kind)
+        var options = FaithfulnessOptions()
+        options.steps = 2
+        options.permutations = 3
+        let analysis = try classifier.faithfulness(of: faithfulnessTexts, options: options)
+        let sequences = try classifier.encode(faithfulnessTexts).map(\.sequence)
+        let D = classifier.config.outputDim
+        let present = sequences.indices.filter { sequences[$0].count > 0 }
+        let T = present.map { sequences[$0].count }.max()!
+        let batch: [Float] = classifier.box.withModel { model in
+            var ids = [Int32](repeating: 0, count: present.count * T)
+            for (b, d) in present.enumerated() { for (t, id) in sequences[d].ids.enumerated() { ids[b * T + t] = id } }
+            _ = model.forward(ids: ids, lengths: present.map { sequences[$0].count }, batch: present.count, steps: T, training: false)
+            return model.encoderStates()
+        }
+        for (b, d) in present.enumerated() {
+            let n = sequences[d].count
+            let alone: [Float] = classifier.box.withModel { model in
+                _ = model.forward(ids: sequences[d].ids, lengths: [n], batch: 1, steps: n, training: false)
+                return model.encoderStates()
+            }
+            let expected = Conicity.perDocument(alone, lengths: [n], steps: n, dim: D)[0]
+            #expect(analysis.documents[d].conicity == expected, "document \(d)")
+            let rows = Array(batch[(b * T * D)..<(b * T * D + n * D)])
+            let fromBatch = Conicity.perDocument(rows, lengths: [n], steps: n, dim: D)[0]
+            func norm(_ v: [Double]) -> Double { v.map { $0 * $0 }.reduce(0, +).squareRoot() }
+            var mean = [Double](repeating: 0, count: D), shift = [Double](repeating: 0, count: D), bound = 0.0
+            for t in 0..<n {
+                let h = (0..<D).map { Double(alone[t * D + $0]) }, delta = (0..<D).map { Double(rows[t * D + $0]) - h[$0] }
+                for k in 0..<D { mean[k] += h[k] / Double(n); shift[k] += delta[k] / Double(n) }
+                if norm(h) > 0 { bound += norm(delta) / norm(h) / Double(n) }
+            }
+            if norm(mean) > 0 { bound += norm(shift) / norm(mean) }
+            #expect(abs(fromBatch - expected) <= 2 * bound + 1e-12, "document \(d): \(fromBatch) vs \(expected)")
+            #expect(expected > -1 && expected <= 1 + 1e-12)
+        }
+        #expect(analysis.documents[3].conicity == nil, "the empty document has no states")
+        let summary = try #require(analysis.summary.conicity)
+        let values = present.map { analysis.documents[$0].conicity! }
+        #expect(summary.documents == values.count)
+        #expect(summary.mean == values.reduce(0, +) / Double(values.count))
+        #expect(summary.median == values.sorted()[values.count / 2])  // an odd count: the middle one
+    }
+
+    /// `heed compare`'s figures are the analysis's own: τ of attention's pairs with integrated
+    /// gradients and occlusion, the comprehensiveness AOPC of each ranking, the permutation median
+    /// and the mean conicity; attention's are nil for a model without it, and a mean over seeds
+    /// skips the runs where a figure is undefined.
+    @Test(arguments: [ModelKind.lstm, .bilstmAttention])
+    func comparisonFiguresComeFromTheSummary(kind: ModelKind) throws {
+        let classifier = randomClassifier(kind)
+        var options = FaithfulnessOptions()
+        options.methods = (kind.hasAttention ? [.attention] : []) + [.integratedGradients, .occlusion]
+        options.steps = 2
+        options.permutations = 5
+        let s = try classifier.faithfulness(of: faithfulnessTexts, options: options).summary
+        let f = ComparisonFaithfulness(s)
+        func tau(_ second: String) -> Double? { s.agreement.first { $0.first == "attention" && $0.second == second }?.meanTau }
+        func aopc(_ ranking: String) -> Double? { s.erasure.first { $0.ranking == ranking }?.aopcComprehensiveness }
+        #expect(f.documents == 5 && f.conicity == s.conicity?.mean && f.conicity != nil)
+        #expect(f.aopcIntegratedGradients == aopc("integrated-gradients") && f.aopcRandom == aopc("random") && f.aopcRandom != nil)
+        #expect(f.tauAttentionIntegratedGradients == tau("integrated-gradients") && f.tauAttentionOcclusion == tau("occlusion"))
+        #expect(f.aopcAttention == aopc("attention") && f.permutationTVD == s.permutation?.medianOutputChange)
+        #expect((f.tauAttentionIntegratedGradients != nil) == kind.hasAttention && (f.permutationTVD != nil) == kind.hasAttention)
+        var other = f
+        other.conicity = 0.5
+        other.tauAttentionOcclusion = nil
+        let mean = try #require(ComparisonFaithfulness.mean([f, other]))
+        #expect(mean.conicity == (f.conicity! + 0.5) / 2 && mean.tauAttentionOcclusion == f.tauAttentionOcclusion)
+        #expect(ComparisonFaithfulness.mean([]) == nil)
+    }
+
     @Test func refusesWhatItCannotCompute() throws {
         var options = FaithfulnessOptions()
         options.methods = [.attention]
