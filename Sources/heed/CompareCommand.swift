@@ -29,11 +29,14 @@ struct CompareModel: Sendable {
         CompareModel("attention", .attention, "LSTM with attention pooling"),
         CompareModel("bilstm", .bilstm, "BiLSTM, last states of both directions"),
         CompareModel("bilstm-attention", .bilstmAttention, "BiLSTM with attention pooling (heed train's default)"),
-        // ── More models: one line each, a kind plus the settings that make it. Planned (the
-        // settings are not on this branch yet):
-        //   CompareModel("orthogonal", .bilstmAttention, "BiLSTM-attention, orthogonal encoder") { $0.encoder = .orthogonal },
-        //   CompareModel("diversity", .bilstmAttention, "BiLSTM-attention, diversity-penalised encoder") { $0.encoder = .diversity },
-        //   CompareModel("han", .han, "hierarchical attention network (words, then sentences)"),
+        CompareModel("orthogonal", .bilstmAttention, "BiLSTM-attention, orthogonal encoder (Mohankumar et al. 2020)") {
+            $0.encoder = .orthogonal
+            $0.diversityWeight = nil
+        },
+        CompareModel("diversity", .bilstmAttention, "BiLSTM-attention, conicity-penalised encoder (--diversity-weight)") {
+            $0.encoder = .diversity
+        },
+        // More models: one line each, a kind plus the settings that make it (`han` once heed train has it).
     ]
 
     /// The models of a comma-separated list, in its order; unknown or repeated names are usage errors.
