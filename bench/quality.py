@@ -86,7 +86,10 @@ def main():
         if not args.skip_compare:
             compare_json = os.path.join(out, "compare.json")
             cmp_cmd = [args.heed, "compare", rel(train), rel(test), *map(lambda x: rel(x) if x.endswith(".tsv") else x, dev),
-                       "--workers", str(args.workers), "--threads", str(args.threads), "--quiet", "-o", rel(compare_json)]
+                       "--workers", str(args.workers), "--threads", str(args.threads), "--quiet", "-o", rel(compare_json),
+                       # Accuracy and training time only, as before heed compare measured faithfulness and
+                       # latency too (bench/attention_kinds.py records those): `seconds` stays comparable.
+                       "--faithfulness-limit", "0", "--latency-runs", "0"]
             _, seconds = run(cmp_cmd)
             c = json.load(open(compare_json))
             entry["compare"] = {"rows": c["rows"], "accuracy_gain": c["accuracy_gain"], "seconds": seconds,
