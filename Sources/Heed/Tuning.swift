@@ -24,10 +24,14 @@ public struct TuningSettings: Codable, Sendable, Equatable, Hashable, CustomStri
     /// Start from the task-adaptive encoder after this many pretraining epochs (`heed tune
     /// --unlabelled`); nil trains from scratch (or from `--init`'s encoder).
     public var pretrainEpochs: Int?
+    /// The diversity encoder's λ (searched only with `--encoder diversity` and no
+    /// `--diversity-weight`; nil: the base options').
+    public var diversityWeight: Float?
 
     private enum CodingKeys: String, CodingKey {
         case learningRate = "lr", hiddenSize = "hidden", embeddingSize = "embed", dropout, wordDropout = "word_dropout", batchSize = "batch", subwords,
-            lrDecay = "lr_decay", unfreezeEvery = "unfreeze_every", schedule, pretrainEpochs = "pretrain_epochs"
+            lrDecay = "lr_decay", unfreezeEvery = "unfreeze_every", schedule, pretrainEpochs = "pretrain_epochs",
+            diversityWeight = "diversity_weight"
     }
 
     /// The settings of `options`.
@@ -54,6 +58,7 @@ public struct TuningSettings: Codable, Sendable, Equatable, Hashable, CustomStri
         if let lrDecay { o.lrDecay = lrDecay }
         if let unfreezeEvery { o.unfreezeEvery = unfreezeEvery }
         if let schedule { o.schedule = schedule }
+        if let diversityWeight { o.diversityWeight = diversityWeight }
         return o
     }
 
@@ -64,6 +69,7 @@ public struct TuningSettings: Codable, Sendable, Equatable, Hashable, CustomStri
             + "--batch \(batchSize) --subwords \(subwords.map { "\($0.lowerBound)-\($0.upperBound)" } ?? "0")"
             + (lrDecay.map { " --lr-decay \($0)" } ?? "") + (unfreezeEvery.map { " --unfreeze-every \($0)" } ?? "")
             + (schedule.map { " --schedule \($0.rawValue)" } ?? "") + (pretrainEpochs.map { " --pretrain-epochs \($0)" } ?? "")
+            + (diversityWeight.map { " --encoder diversity --diversity-weight \($0)" } ?? "")
     }
 
     /// `count` settings drawn from `space` with `seed`, the base options' own first; no two alike.
@@ -100,6 +106,8 @@ public struct TuningSettings: Codable, Sendable, Equatable, Hashable, CustomStri
                 s.unfreezeEvery = pick(space.unfreezeIntervals)
                 s.schedule = pick(LearningRateSchedule.allCases)
             }
+            // Drawn last, so a search without the diversity encoder draws what it always did.
+            if base.resolvedEncoder == .diversity && base.diversityWeight == nil { s.diversityWeight = pick(space.diversityWeights) }
             if !out.contains(s) { out.append(s) }
         }
         return out
@@ -151,6 +159,9 @@ public struct TuningSpace: Sendable, Equatable {
     /// Pretraining lengths (epochs) with a task-adaptive encoder to start from (`heed tune
     /// --unlabelled`; `encoder` holds their sizes). Each trial draws scratch or one of them.
     public var pretrainedEpochs: [Int] = []
+    /// The diversity encoder's λ (`heed tune --encoder diversity` without `--diversity-weight`):
+    /// around the paper's 0.5, which was not tuned on Heed's corpora.
+    public var diversityWeights: [Float] = [0.1, 0.25, 0.5, 1, 2]
 
     /// Equal when every choice is.
     public static func == (a: TuningSpace, b: TuningSpace) -> Bool {
@@ -158,7 +169,7 @@ public struct TuningSpace: Sendable, Equatable {
             && a.wordDropouts == b.wordDropouts && a.batchSizes == b.batchSizes && a.subwords == b.subwords
             && a.ideographicSubwords == b.ideographicSubwords && a.encoder?.embeddingSize == b.encoder?.embeddingSize
             && a.encoder?.hiddenSize == b.encoder?.hiddenSize && a.lrDecays == b.lrDecays && a.unfreezeIntervals == b.unfreezeIntervals
-            && a.pretrainedEpochs == b.pretrainedEpochs
+            && a.pretrainedEpochs == b.pretrainedEpochs && a.diversityWeights == b.diversityWeights
     }
 
     /// The default space.

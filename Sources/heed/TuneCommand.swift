@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Heed
 import HeedIO
+import HeedNN
 
 #if canImport(Glibc)
 import Glibc
@@ -74,6 +75,12 @@ struct Tune: ParsableCommand {
     @Option(help: "What ranks trials on dev: accuracy, macro-f1 or f1:LABEL.") var metric: DevMetric = .accuracy
     @Option(help: "lstm, attention, bilstm-attention (default) or bilstm.") var model: ModelKind = TrainingOptions().model
     @Option(
+        help: ArgumentHelp(
+            "Every trial's encoder: lstm (default), orthogonal or diversity (as heed train --encoder).",
+            discussion: "With diversity and no --diversity-weight, the search draws λ too."))
+    var encoder: ClassifierConfig.Encoder = .lstm
+    @Option(help: ArgumentHelp("--encoder diversity: every trial's λ instead of searching it.", valueName: "λ")) var diversityWeight: Float?
+    @Option(
         help:
             "Most epochs a trial may train (default: \(TrainingOptions.automaticEpochs) epochs or \(TrainingOptions.automaticSteps) optimiser steps, whichever is more; early stopping usually ends it sooner)."
     )
@@ -113,6 +120,12 @@ struct Tune: ParsableCommand {
         if !(devFraction > 0 && devFraction < 1) { throw ValidationError("--dev-fraction must be between 0 and 1 (got \(devFraction))") }
         if embed < 1 || hidden < 1 { throw ValidationError("--embed and --hidden must be at least 1 (got \(embed), \(hidden))") }
         if let n = pretrainEpochs, n < 1 { throw ValidationError("--pretrain-epochs must be at least 1 (got \(n))") }
+        if let diversityWeight {
+            if encoder != .diversity { throw ValidationError("--diversity-weight needs --encoder diversity") }
+            if !(diversityWeight >= 0) || !diversityWeight.isFinite {
+                throw ValidationError("--diversity-weight must be a number ≥ 0 (got \(diversityWeight))")
+            }
+        }
         if initEncoder != nil && searchesPretraining {
             throw ValidationError("--init starts every trial from an encoder, --unlabelled and --pretrain-epochs make one: give one or the other")
         }
@@ -131,6 +144,8 @@ struct Tune: ParsableCommand {
         try FileChecks.checkWritable(output)
         var base = TrainingOptions()
         base.model = model
+        base.encoder = encoder == .lstm ? nil : encoder
+        base.diversityWeight = diversityWeight
         base.epochs = epochs
         base.seed = seed
         base.devFraction = devFraction

@@ -21,6 +21,9 @@ import Glibc
             (["--trials", "0"], "--trials must be at least 1"),
             (["--budget", "ten"], "--budget"),
             (["--metric", "recall"], "--metric"),
+            (["--encoder", "gru"], "--encoder"),
+            (["--diversity-weight", "0.5"], "--diversity-weight needs --encoder diversity"),
+            (["--encoder", "diversity", "--diversity-weight=-1"], "--diversity-weight must be a number ≥ 0"),
         ] {
             let r = try heed(["tune", train, "-o", s.path + "/m.heed"] + flags)
             #expect(r.status == 64, "\(flags): \(r.status) \(r.stderr)")
@@ -76,5 +79,20 @@ import Glibc
         #expect(lines.filter { $0.contains("\"status\":\"best\"") }.count == 1)
         let p = try heed(["predict", s.path + "/m.heed"], stdin: "a great film\n")
         #expect(p.status == 0, "\(p.stderr)")
+    }
+
+    /// `--encoder diversity`: every trial trains that encoder, and the search draws λ (trial 0
+    /// keeps the default).
+    @Test func diversityEncoderIsTunedWithItsWeight() throws {
+        let s = Scratch()
+        let train = corpus(s)
+        let r = try heed(["tune", train, "--encoder", "diversity", "--trials", "2", "--epochs", "1", "--quiet", "-o", s.path + "/m.heed"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = try String(contentsOfFile: s.path + "/m.heed.trials.jsonl", encoding: .utf8).split(separator: "\n")
+        let trial0 = lines.filter { $0.contains("\"trial\":0") }, trial1 = lines.filter { $0.contains("\"trial\":1") }
+        #expect(lines.count == 2 && trial0.count == 1 && trial1.count == 1, "\(lines)")
+        #expect(!trial0[0].contains("diversity_weight") && trial1[0].contains("\"diversity_weight\""), "\(lines)")
+        let model = try String(decoding: Data(contentsOf: URL(fileURLWithPath: s.path + "/m.heed")).prefix(4096), as: UTF8.self)
+        #expect(model.contains("diversity"), "the model file's options name the encoder")
     }
 }

@@ -42,6 +42,29 @@ import Testing
         #expect(a.dropFirst().compactMap(\.subwords).allSatisfy { $0.lowerBound >= 2 })
     }
 
+    /// With the diversity encoder and no fixed λ, λ is drawn too, after everything else (so the
+    /// first drawn trial's other settings are the plain search's), and a search without it never
+    /// sets λ.
+    @Test func diversityEncoderSearchesItsWeightLast() {
+        var diverse = base()
+        diverse.encoder = .diversity
+        let plain = TuningSettings.sample(12, base: base(), ideographic: false, seed: 5)
+        let drawn = TuningSettings.sample(12, base: diverse, ideographic: false, seed: 5)
+        #expect(plain.allSatisfy { $0.diversityWeight == nil })
+        #expect(drawn[0].diversityWeight == nil && drawn.dropFirst().allSatisfy { $0.diversityWeight != nil })
+        #expect(Set(drawn.compactMap(\.diversityWeight)).isSubset(of: Set(TuningSpace().diversityWeights)))
+        #expect(Set(drawn.compactMap(\.diversityWeight)).count > 1)
+        var first = drawn[1]
+        first.diversityWeight = nil
+        #expect(first == plain[1])
+        let applied = drawn[1].applied(to: diverse)
+        #expect(applied.diversityWeight == drawn[1].diversityWeight && applied.resolvedEncoder == .diversity)
+        #expect(drawn[1].description.hasSuffix("--encoder diversity --diversity-weight \(drawn[1].diversityWeight!)"))
+        var fixed = diverse
+        fixed.diversityWeight = 0.3
+        #expect(TuningSettings.sample(12, base: fixed, ideographic: false, seed: 5).allSatisfy { $0.diversityWeight == nil })
+    }
+
     @Test func ideographicCorporaAreRecognised() {
         #expect(TuningSettings.isIdeographic([LabelledText(label: "a", text: "这家酒店性价比很高，服务 good", line: 1)]))
         #expect(!TuningSettings.isIdeographic([LabelledText(label: "a", text: "A fine hotel, 很好", line: 1)]))
