@@ -31,7 +31,9 @@ struct Checkpoint {
 
     /// Streams every tensor from the live buffers: a checkpoint holds four copies of the model, and
     /// building its image in memory first used to dominate training's peak memory.
-    static func write<Network: ClassifierNetwork>(to path: String, classifier: TextClassifier, model: Network, adam: Adam, best: ParameterSnapshot, state: State) throws {
+    static func write<Network: ClassifierNetwork>(
+        to path: String, classifier: TextClassifier, model: Network, adam: Adam, best: ParameterSnapshot, state: State
+    ) throws {
         var meta = try classifier.metadata()
         meta["format"] = "heed-checkpoint"
         meta["config"] = String(decoding: try JSONEncoder().encode(model.config), as: UTF8.self)

@@ -51,7 +51,8 @@ final class RunFiles {
         }
     }
 
-    func writeCheckpoint(classifier: TextClassifier, model network: some ClassifierNetwork, adam: Adam, best: ParameterSnapshot, state: Checkpoint.State) throws {
+    func writeCheckpoint(classifier: TextClassifier, model network: some ClassifierNetwork, adam: Adam, best: ParameterSnapshot, state: Checkpoint.State) throws
+    {
         guard let model else { return }
         try Checkpoint.write(to: Self.checkpointURL(for: model).path, classifier: classifier, model: network, adam: adam, best: best, state: state)
     }

@@ -135,7 +135,9 @@ extension TextClassifier {
         var ids: [Int32] = [], lengths: [Int] = [], counts: [Int] = []
         var pieces = options.subwords == nil ? nil : PieceLists()
         for i in rows {
-            let doc = cut[i].count == 0 ? TokenSequence(ids: [Vocabulary.unknownID], pieces: pieces.map { _ in PieceLists(ends: [0], buckets: []) }, sentenceLengths: [1]) : cut[i]
+            let doc =
+                cut[i].count == 0
+                ? TokenSequence(ids: [Vocabulary.unknownID], pieces: pieces.map { _ in PieceLists(ends: [0], buckets: []) }, sentenceLengths: [1]) : cut[i]
             ids += doc.ids
             lengths += doc.sentenceLengths!
             counts.append(doc.sentenceLengths!.count)

@@ -246,7 +246,8 @@ public struct TextClassifier: Sendable {
             throw HeedError.modelMismatch("\(path): \(labels.count) labels but the classifier has \(config.classes) outputs")
         }
         guard options.model.isHierarchical == (config is HierarchicalConfig) else {
-            throw HeedError.modelMismatch("\(path): the training options say --model \(options.model.rawValue) but the network is \(config is HierarchicalConfig ? "han" : "flat")")
+            throw HeedError.modelMismatch(
+                "\(path): the training options say --model \(options.model.rawValue) but the network is \(config is HierarchicalConfig ? "han" : "flat")")
         }
         let vocabulary = Vocabulary(settings: settings, tokens: tokens, labels: labels)
         guard vocabulary.count == tokens.count + 2 else { throw HeedError.modelMismatch("\(path): vocabulary has duplicate tokens") }

@@ -146,9 +146,14 @@ public struct Trainer {
         guard vocabulary.labels.count >= 2 else { throw agreed(HeedError.tooFewClasses(file, found: vocabulary.labels)) }
 
         if options.model.isHierarchical {
-            if pretrained != nil { throw agreed(HeedError.notForHierarchical("a pretrained encoder (--init)", instead: "train han from scratch, or a flat --model from the encoder")) }
+            if pretrained != nil {
+                throw agreed(
+                    HeedError.notForHierarchical("a pretrained encoder (--init)", instead: "train han from scratch, or a flat --model from the encoder"))
+            }
             if unlabelled.map({ !$0.isEmpty && options.vatWeight > 0 }) == true {
-                throw agreed(HeedError.notForHierarchical("virtual adversarial training (--unlabelled)", instead: "train han on the labelled data alone, or a flat --model with VAT"))
+                throw agreed(
+                    HeedError.notForHierarchical(
+                        "virtual adversarial training (--unlabelled)", instead: "train han on the labelled data alone, or a flat --model with VAT"))
             }
         }
         let encoder = try DocumentEncoder(vocabulary: vocabulary, options: options)

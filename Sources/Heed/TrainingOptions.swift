@@ -209,7 +209,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case model, attention, embeddingSize = "embed", hiddenSize = "hidden", epochs, steps, minSteps, patienceSteps, smallDevSet,
             devLossSmoothing, batchSize = "batch", learningRate = "lr", dropout, wordDropout,
-            embeddingInitStd = "embedInitStd", maxLength, maxSentences, maxWords, minCount, maxVocabulary, subwords, buckets, classWeights, seed, threads, workers, patience,
+            embeddingInitStd = "embedInitStd", maxLength, maxSentences, maxWords, minCount, maxVocabulary, subwords, buckets, classWeights, seed, threads,
+            workers, patience,
             devFraction, clipNorm,
             lrDecay, unfreezeEvery, schedule, weightDecay,
             calibration, vatEpsilon, vatWeight, encoder, diversityWeight

@@ -54,7 +54,8 @@ struct Report: ParsableCommand {
         let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
         if classifier.isHierarchical {
             throw CommandLineMessage(
-                description: "\(model): heed report is not built for han models yet; use heed predict --json (sentence and token weights) or heed explain --json")
+                description:
+                    "\(model): heed report is not built for han models yet; use heed predict --json (sentence and token weights) or heed explain --json")
         }
         let docs = try CorpusReader(input.source(corpus)).readAll()
         var report = HTMLReport()

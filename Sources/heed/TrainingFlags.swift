@@ -113,7 +113,8 @@ struct TrainingFlags: ParsableArguments {
         o.attention = attention
         o.embeddingSize = embed; o.hiddenSize = hidden; o.epochs = epochs; o.steps = steps; o.patience = patience; o.batchSize = batch
         o.minSteps = minSteps; o.patienceSteps = patienceSteps; o.smallDevSet = smallDevSet; o.devLossSmoothing = devLossSmoothing
-        o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embeddingInitStd = embedInitStd; o.maxLength = maxLength ?? o.maxLength;
+        o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embeddingInitStd = embedInitStd;
+        o.maxLength = maxLength ?? o.maxLength;
         o.maxSentences = maxSentences ?? o.maxSentences; o.maxWords = maxWords ?? o.maxWords
         o.minCount = minCount; o.maxVocabulary = maxVocab
         o.subwords = subwords.range; o.buckets = buckets
@@ -146,7 +147,8 @@ struct TrainingFlags: ParsableArguments {
             }
             if encoder != .lstm { throw ValidationError(flagMessage(TrainingError.encoderWithHierarchical)) }
             if initEncoder != nil {
-                throw ValidationError("--init is not built for --model han yet: train han from scratch, or a flat --model (e.g. bilstm-attention) from the encoder")
+                throw ValidationError(
+                    "--init is not built for --model han yet: train han from scratch, or a flat --model (e.g. bilstm-attention) from the encoder")
             }
         } else if maxSentences != nil || maxWords != nil {
             throw ValidationError("--max-sentences and --max-words apply to --model han only; a \(kind.rawValue) model is bounded by --max-len")
