@@ -90,12 +90,20 @@ extension TextClassifier {
         guard !sequences.isEmpty else { return [] }
         if case .hierarchical(let box) = network { return predictHierarchical(sequences, box) }
         let cut = sequences.map { $0.count > options.maxLength ? $0.prefix(options.maxLength) : $0 }
-        let order = cut.indices.sorted { cut[$0].count > cut[$1].count }
+        return inBatches(cut.indices.sorted { cut[$0].count > cut[$1].count }, of: box) { rows, model in score(rows, cut, on: model) }
+    }
+
+    /// Scores `order` (positions of the sequences, longest first) in batches of 64 over `workers`
+    /// threads, each on its own replica; the results in position order. The batches are the same
+    /// for any worker count, so are the scores, bit for bit.
+    private func inBatches<Model>(
+        _ order: [Int], of box: ModelBox<Model>, _ score: ([Int], Model) -> [IDPrediction]
+    ) -> [IDPrediction] {
         let batches = stride(from: 0, to: order.count, by: 64).map { Array(order[$0..<min($0 + 64, order.count)]) }
         let threads = max(1, min(workers, batches.count))
-        var out = [IDPrediction?](repeating: nil, count: cut.count)
+        var out = [IDPrediction?](repeating: nil, count: order.count)
         box.withModels(threads) { models in
-            let scored = concurrentMap(count: batches.count, threads: threads) { worker, b in score(batches[b], cut, on: models[worker]) }
+            let scored = concurrentMap(count: batches.count, threads: threads) { worker, b in score(batches[b], models[worker]) }
             for (rows, predictions) in zip(batches, scored) {
                 for (i, p) in zip(rows, predictions) { out[i] = p }
             }
@@ -116,16 +124,7 @@ extension TextClassifier {
             return TokenSequence(ids: s.ids, pieces: s.pieces, sentenceLengths: lengths).selecting(kept)
         }
         let order = cut.indices.sorted { (cut[$0].sentenceLengths!.count, cut[$0].count) > (cut[$1].sentenceLengths!.count, cut[$1].count) }
-        let batches = stride(from: 0, to: order.count, by: 64).map { Array(order[$0..<min($0 + 64, order.count)]) }
-        let threads = max(1, min(workers, batches.count))
-        var out = [IDPrediction?](repeating: nil, count: cut.count)
-        box.withModels(threads) { models in
-            let scored = concurrentMap(count: batches.count, threads: threads) { worker, b in scoreHierarchical(batches[b], cut, on: models[worker]) }
-            for (rows, predictions) in zip(batches, scored) {
-                for (i, p) in zip(rows, predictions) { out[i] = p }
-            }
-        }
-        return out.map { $0! }
+        return inBatches(order, of: box) { rows, model in scoreHierarchical(rows, cut, on: model) }
     }
 
     /// Scores one batch of hierarchical sequences, in the batch's order; an empty one is a lone

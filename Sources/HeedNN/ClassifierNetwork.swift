@@ -18,12 +18,11 @@ public protocol NetworkConfig: Codable, Sendable, Equatable {
 extension ClassifierConfig: NetworkConfig {}
 extension HierarchicalConfig: NetworkConfig {}
 
-/// A document classifier network, flat (`Classifier`) or hierarchical (`HierarchicalClassifier`):
-/// what training, checkpoints and model files need of either. The copies, gradient helpers and
-/// state_dict loading are written once here, for both.
-public protocol ClassifierNetwork: AnyObject {
+/// A network of named parameters built from a config and a seed: the classifiers and the
+/// language model. The copies, gradient helpers and state_dict loading are written once here.
+public protocol ParameterizedNetwork: AnyObject {
     /// The hyper-parameters, stored as JSON in model files and checkpoints.
-    associatedtype Config: NetworkConfig
+    associatedtype Config: Codable & Sendable & Equatable
     /// Builds a model initialised from `seed`; `embeddingStd` scales the embedding initialisation.
     init(config: Config, seed: UInt64, embeddingStd: Float)
     /// The configuration it was built with.
@@ -32,11 +31,16 @@ public protocol ClassifierNetwork: AnyObject {
     var parameters: [Param] { get }
     /// The model's generator (init and dropout).
     var rng: Rng { get set }
+}
+
+/// A document classifier network, flat (`Classifier`) or hierarchical (`HierarchicalClassifier`):
+/// what training, checkpoints and model files need of either.
+public protocol ClassifierNetwork: ParameterizedNetwork where Config: NetworkConfig {
     /// The model file's `model` entry (nil: none, as files of the flat classifier always were).
     static var modelFileKind: String? { get }
 }
 
-extension ClassifierNetwork {
+extension ParameterizedNetwork {
     /// Generator state (restore it to continue a training run bit for bit).
     public var rngState: RandomState {
         get { rng.state }
@@ -79,6 +83,8 @@ extension ClassifierNetwork {
     @discardableResult
     public func clipGradNorm(_ maxNorm: Float) -> Float { HeedNN.clipGradNorm(parameters, maxNorm: maxNorm) }
 }
+
+extension LanguageModel: ParameterizedNetwork {}
 
 extension Classifier: ClassifierNetwork {
     public static var modelFileKind: String? { nil }
