@@ -98,6 +98,8 @@ public struct Trainer {
         let pretrained = resumed == nil ? try self.encoder.map(PretrainedEncoder.load) : nil
         if let pretrained, let url = self.encoder { try adopt(pretrained, path: url.path, options: &options, tokenizer: &tokenizer) }
         try options.validate()
+        // A han model's file records the sentence bounds it was trained with, defaults included.
+        if options.model.isHierarchical { (options.maxSentences, options.maxWords) = (options.maxSentences, options.maxWords) }
         let clock = ContinuousClock(), started = clock.now
         // BLAS threads for this call only (trials of `heed tune` train side by side with their own).
         let blasScope = BLAS.ThreadScope(options.threads)

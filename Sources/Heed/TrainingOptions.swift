@@ -90,9 +90,22 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// (flat models; `han` is bounded by `maxSentences` and `maxWords`).
     public var maxLength = 400
     /// `han`: documents are cut to their first `maxSentences` sentences (ICU sentence breaks).
-    public var maxSentences = 40
+    public var maxSentences: Int {
+        get { storedMaxSentences ?? Self.defaultMaxSentences }
+        set { storedMaxSentences = newValue }
+    }
     /// `han`: each sentence is cut to its first `maxWords` tokens.
-    public var maxWords = 50
+    public var maxWords: Int {
+        get { storedMaxWords ?? Self.defaultMaxWords }
+        set { storedMaxWords = newValue }
+    }
+    /// The sentence bounds as set (or read from a file): a flat model's options leave them out,
+    /// so its files keep their bytes; `Trainer` records a han run's.
+    private var storedMaxSentences: Int? = nil, storedMaxWords: Int? = nil
+    /// `maxSentences` when not set.
+    public static let defaultMaxSentences = 40
+    /// `maxWords` when not set.
+    public static let defaultMaxWords = 50
     /// Tokens seen fewer times in the training data map to `<unk>`.
     public var minCount = 2
     /// The most ids the vocabulary may hold, `<pad>` and `<unk>` included.
@@ -209,7 +222,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case model, attention, embeddingSize = "embed", hiddenSize = "hidden", epochs, steps, minSteps, patienceSteps, smallDevSet,
             devLossSmoothing, batchSize = "batch", learningRate = "lr", dropout, wordDropout,
-            embeddingInitStd = "embedInitStd", maxLength, maxSentences, maxWords, minCount, maxVocabulary, subwords, buckets, classWeights, seed, threads,
+            embeddingInitStd = "embedInitStd", maxLength, storedMaxSentences = "maxSentences", storedMaxWords = "maxWords", minCount, maxVocabulary, subwords,
+            buckets, classWeights, seed, threads,
             workers, patience,
             devFraction, clipNorm,
             lrDecay, unfreezeEvery, schedule, weightDecay,
@@ -240,8 +254,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         wordDropout = try c.decodeIfPresent(Float.self, forKey: .wordDropout) ?? 0
         embeddingInitStd = try c.decodeIfPresent(Float.self, forKey: .embeddingInitStd) ?? defaults.embeddingInitStd
         maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? defaults.maxLength
-        maxSentences = try c.decodeIfPresent(Int.self, forKey: .maxSentences) ?? defaults.maxSentences
-        maxWords = try c.decodeIfPresent(Int.self, forKey: .maxWords) ?? defaults.maxWords
+        storedMaxSentences = try c.decodeIfPresent(Int.self, forKey: .storedMaxSentences)
+        storedMaxWords = try c.decodeIfPresent(Int.self, forKey: .storedMaxWords)
         minCount = try c.decodeIfPresent(Int.self, forKey: .minCount) ?? defaults.minCount
         maxVocabulary = try c.decodeIfPresent(Int.self, forKey: .maxVocabulary) ?? defaults.maxVocabulary
         // Files written before subwords existed read word rows alone.

@@ -73,10 +73,10 @@ struct TrainingFlags: ParsableArguments {
     var maxLength: Int?
     @Option(
         help: ArgumentHelp(
-            "--model han: keep the first N sentences of each document (default \(TrainingOptions().maxSentences)).",
+            "--model han: keep the first N sentences of each document (default \(TrainingOptions.defaultMaxSentences)).",
             discussion: "Sentences come from ICU's sentence break rules for the tokenizer's locale."))
     var maxSentences: Int?
-    @Option(help: "--model han: keep the first N tokens of each sentence (default \(TrainingOptions().maxWords)).") var maxWords: Int?
+    @Option(help: "--model han: keep the first N tokens of each sentence (default \(TrainingOptions.defaultMaxWords)).") var maxWords: Int?
     @Option(help: "Vocabulary: drop tokens seen fewer times in training.") var minCount = TrainingOptions().minCount
     @Option(help: "Vocabulary: largest size including <pad> and <unk>.") var maxVocab = TrainingOptions().maxVocabulary
     @Option(
@@ -115,7 +115,8 @@ struct TrainingFlags: ParsableArguments {
         o.minSteps = minSteps; o.patienceSteps = patienceSteps; o.smallDevSet = smallDevSet; o.devLossSmoothing = devLossSmoothing
         o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embeddingInitStd = embedInitStd;
         o.maxLength = maxLength ?? o.maxLength;
-        o.maxSentences = maxSentences ?? o.maxSentences; o.maxWords = maxWords ?? o.maxWords
+        if let maxSentences { o.maxSentences = maxSentences }
+        if let maxWords { o.maxWords = maxWords }
         o.minCount = minCount; o.maxVocabulary = maxVocab
         o.subwords = subwords.range; o.buckets = buckets
         o.classWeights = classWeights; o.seed = seed; o.threads = threads; o.devFraction = devFraction
