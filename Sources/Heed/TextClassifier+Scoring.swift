@@ -71,7 +71,8 @@ extension TextClassifier {
     /// `options.maxLength` are cut; an empty sequence is scored on a lone `<unk>`, as `predict` does
     /// for a text without tokens, and gets no attention weights. A model with subwords hashes each
     /// id's vocabulary token into its buckets (`<unk>` gets none: its word is gone); score
-    /// `TokenSequence`s to keep an unknown word's pieces.
+    /// `TokenSequence`s to keep an unknown word's pieces. A hierarchical model reads each id
+    /// sequence as one sentence (cut to `maxWords`).
     public func predict(ids sequences: [[Int32]]) -> [IDPrediction] {
         predict(sequences.map(sequence(ofVocabularyIds:)))
     }
@@ -85,7 +86,8 @@ extension TextClassifier {
     }
 
     /// Scores token sequences (ids with their subword buckets). Sequences longer than
-    /// `options.maxLength` are cut; an empty one is scored on a lone `<unk>` and gets no attention.
+    /// `options.maxLength` are cut (a hierarchical model's: to `maxSentences` sentences of at most
+    /// `maxWords` tokens); an empty one is scored on a lone `<unk>` and gets no attention.
     public func predict(_ sequences: [TokenSequence]) -> [IDPrediction] {
         guard !sequences.isEmpty else { return [] }
         if case .hierarchical(let box) = network { return predictHierarchical(sequences, box) }

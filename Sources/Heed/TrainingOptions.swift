@@ -303,9 +303,6 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             subwordBuckets: subwords == nil ? nil : buckets)
     }
 
-    /// The most tokens a document keeps: `maxLength`, or `maxSentences` × `maxWords` for `han`.
-    public var tokenLimit: Int { model.isHierarchical ? maxSentences * maxWords : maxLength }
-
     /// How tokens hash into subword buckets, or nil without subwords.
     public var subwordSettings: SubwordSettings? {
         subwords.map { SubwordSettings(minLength: $0.lowerBound, maxLength: $0.upperBound, buckets: buckets) }

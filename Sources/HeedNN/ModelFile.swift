@@ -253,7 +253,9 @@ public enum ModelFile {
 
     /// The network a model file holds.
     public enum Network {
+        /// A `Classifier` (no `model` entry).
         case flat(Classifier)
+        /// A `HierarchicalClassifier` (`model` = "han").
         case hierarchical(HierarchicalClassifier)
     }
 
