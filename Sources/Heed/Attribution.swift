@@ -47,6 +47,12 @@ public struct Explanation: Codable, Sendable {
     public var integratedGradientsGap: Double?
     /// True when the text had more tokens than the model reads; the scores cover the kept ones.
     public var truncated: Bool
+    /// Hierarchical model: the sentences read, with their sentence attention as `weight`.
+    public var sentences: [SentenceSpan]? = nil
+    /// Hierarchical model: per method, one score per sentence in `sentences`' order: attention is
+    /// the sentence attention, occlusion the predicted class's probability minus its probability
+    /// without the whole sentence.
+    public var sentenceScores: [String: [Float]]? = nil
 
     /// The scores of `method`, if it was asked for.
     public func scores(_ method: AttributionMethod) -> [Float]? { scores[method.rawValue] }
@@ -95,7 +101,11 @@ extension TextClassifier {
     /// The text as the model reads it, and whether it had more tokens than that: one token past
     /// the model's limit, read once, tells.
     func encodeNotingCut(_ text: String, tokenizer: Tokenizer) -> (encoded: EncodedText, truncated: Bool) {
-        var encoded = encode(text, tokenizer: tokenizer, maxLength: options.maxLength + 1)
+        if let level = sentenceLevel() {
+            let encoded = encode(text, tokenizer: tokenizer, maxLength: options.maxLength, sentenceLevel: level)
+            return (encoded, encoded.truncated)
+        }
+        var encoded = encode(text, tokenizer: tokenizer, maxLength: options.maxLength + 1, sentenceLevel: nil)
         let truncated = encoded.ids.count > options.maxLength
         if truncated {
             encoded.ids.removeLast()
@@ -118,6 +128,13 @@ extension TextClassifier {
         var explanation = Explanation(
             label: labels[predicted], labels: labels, probabilities: prediction.probabilities,
             tokens: tokens, scores: [:], truncated: truncated)
+        explanation.sentences = encoded.sentences.map { spans in
+            spans.indices.map { k in
+                var span = spans[k]
+                span.weight = prediction.sentenceAttention?[k]
+                return span
+            }
+        }
         guard n > 0 else {
             for m in methods { explanation.scores[m.rawValue] = [] }
             return explanation
@@ -136,16 +153,15 @@ extension TextClassifier {
                 return (0..<C).map { k in Float(p[predicted] * ((k == predicted ? 1 : 0) - p[k]) / T) }
             }
         }
-        box.withModel { model in
-            let E = model.config.embedDim
+        withGradients(sequence) { model in
+            let E = model.embedDim
             // Each token's input vector (word row plus mean subword row): what the gradients are
             // taken with respect to.
-            let inputs = model.inputVectors(ids: ids, pieces: sequence.pieces)
+            let inputs = model.inputs
             func e(_ t: Int, _ k: Int) -> Float { inputs[t * E + k] }
             if methods.contains(.gradient) || methods.contains(.gradientTimesInput) {
-                let out = model.forward(ids: ids, lengths: [n], batch: 1, steps: n, training: false, pieces: sequence.pieces)
-                model.backward(dLogits: targetGradient(out.logits[0..<C]), parameterGradients: false)
-                let g = model.inputGradient()
+                let logits = model.forward([1])
+                let g = model.summedInputGradient(targetGradient(logits[0..<C]))
                 var norms: [Float] = [], dots: [Float] = []
                 for t in 0..<n {
                     var sq = 0.0, dot = 0.0
@@ -163,15 +179,11 @@ extension TextClassifier {
             if methods.contains(.integratedGradients) {
                 // Row 0 is the baseline (scale 0), rows 1…steps the right Riemann points m/steps.
                 let B = steps + 1
-                let out = model.forward(
-                    ids: Array(repeating: ids, count: B).flatMap { $0 }, lengths: Array(repeating: n, count: B),
-                    batch: B, steps: n, training: false, inputScales: (0..<B).map { Float($0) / Float(steps) },
-                    pieces: sequence.pieces.map { p in p.selecting((0..<B).flatMap { _ in 0..<n }) })
+                let logits = model.forward((0..<B).map { Float($0) / Float(steps) })
                 var dLogits = [Float](repeating: 0, count: B * C)
-                for m in 1..<B { dLogits.replaceSubrange((m * C)..<((m + 1) * C), with: targetGradient(out.logits[(m * C)..<((m + 1) * C)])) }
-                // Only the sum over the steps is needed (row 0 has a zero gradient), and the model
-                // forms it before the input-gradient product.
-                let g = model.summedInputGradient(dLogits: dLogits)
+                for m in 1..<B { dLogits.replaceSubrange((m * C)..<((m + 1) * C), with: targetGradient(logits[(m * C)..<((m + 1) * C)])) }
+                // Only the sum over the steps is needed (row 0 has a zero gradient).
+                let g = model.summedInputGradient(dLogits)
                 let sums = g.map { Double($0) }
                 var scores: [Float] = []
                 scores.reserveCapacity(n)
@@ -183,13 +195,25 @@ extension TextClassifier {
                     total += s
                 }
                 func value(_ row: Int) -> Double {
-                    target == .logit ? Double(out.logits[row * C + predicted]) : calibrated(out.logits[(row * C)..<((row + 1) * C)])[predicted]
+                    target == .logit ? Double(logits[row * C + predicted]) : calibrated(logits[(row * C)..<((row + 1) * C)])[predicted]
                 }
                 let delta = value(B - 1) - value(0)
                 explanation.scores[AttributionMethod.integratedGradients.rawValue] = scores
                 explanation.integratedGradientsDelta = delta
                 explanation.integratedGradientsGap = abs(total - delta)
             }
+        }
+        if let sentenceLengths = sequence.sentenceLengths {
+            var sentenceScores: [String: [Float]] = [:]
+            if methods.contains(.attention) { sentenceScores[AttributionMethod.attention.rawValue] = prediction.sentenceAttention }
+            if methods.contains(.occlusion) {
+                // A whole sentence left out; a lone sentence's document becomes empty (the prior).
+                let S = sentenceLengths.count
+                let scored = predict((0..<S).map { k in sequence.selecting(sentences: (0..<S).filter { $0 != k }) })
+                let p = prediction.probabilities[predicted]
+                sentenceScores[AttributionMethod.occlusion.rawValue] = scored.map { p - $0.probabilities[predicted] }
+            }
+            explanation.sentenceScores = sentenceScores
         }
         if methods.contains(.occlusion) {
             // Leaving out either of two equal neighbours leaves one sequence: it is scored once, so
@@ -202,6 +226,80 @@ extension TextClassifier {
             explanation.scores[AttributionMethod.occlusion.rawValue] = rows.map { p - scored[$0].probabilities[predicted] }
         }
         return explanation
+    }
+}
+
+/// What the gradient methods need of a network, for one sequence: its input vectors, a forward
+/// pass over copies of the sequence at input scales, and the input gradient summed over the
+/// copies for given ∂target/∂logits.
+struct GradientAccess {
+    let embedDim: Int
+    /// [tokens × embedDim], what the gradients are taken with respect to.
+    let inputs: [Float]
+    /// Logits [copies × classes] of one copy per scale.
+    let forward: (_ scales: [Float]) -> [Float]
+    /// After `forward`: Σ over copies of ∂target/∂input, [tokens × embedDim].
+    let summedInputGradient: (_ dLogits: [Float]) -> [Float]
+}
+
+extension TextClassifier {
+    /// Runs `body` with the gradient access of this classifier's network (flat or hierarchical)
+    /// for `sequence`, holding the network's lock.
+    func withGradients(_ sequence: TokenSequence, _ body: (GradientAccess) -> Void) {
+        let ids = sequence.ids, n = ids.count
+        switch network {
+        case .flat(let box):
+            box.withModel { model in
+                var single = false
+                body(
+                    GradientAccess(
+                        embedDim: model.config.embedDim, inputs: model.inputVectors(ids: ids, pieces: sequence.pieces),
+                        forward: { scales in
+                            let B = scales.count
+                            single = B == 1 && scales[0] == 1
+                            if single {
+                                return model.forward(ids: ids, lengths: [n], batch: 1, steps: n, training: false, pieces: sequence.pieces).logits
+                            }
+                            return model.forward(
+                                ids: Array(repeating: ids, count: B).flatMap { $0 }, lengths: Array(repeating: n, count: B),
+                                batch: B, steps: n, training: false, inputScales: scales,
+                                pieces: sequence.pieces.map { p in p.selecting((0..<B).flatMap { _ in 0..<n }) }
+                            ).logits
+                        },
+                        // Over copies, the model forms the sum before the input-gradient product.
+                        summedInputGradient: { dLogits in
+                            guard single else { return model.summedInputGradient(dLogits: dLogits) }
+                            model.backward(dLogits: dLogits, parameterGradients: false)
+                            return model.inputGradient()
+                        }))
+            }
+        case .hierarchical(let box):
+            box.withModel { model in
+                let lengths = sequence.sentenceLengths ?? [n], E = model.config.embedDim
+                var copies = 1
+                body(
+                    GradientAccess(
+                        embedDim: E, inputs: model.inputVectors(ids: ids, pieces: sequence.pieces),
+                        forward: { scales in
+                            copies = scales.count
+                            let batch = HierarchicalBatch(
+                                ids: Array(repeating: ids, count: copies).flatMap { $0 },
+                                sentenceLengths: Array(repeating: lengths, count: copies).flatMap { $0 },
+                                sentenceCounts: Array(repeating: lengths.count, count: copies),
+                                pieces: sequence.pieces.map { p in p.selecting((0..<copies).flatMap { _ in 0..<n }) })
+                            return model.forward(batch, training: false, inputScales: scales).logits
+                        },
+                        summedInputGradient: { dLogits in
+                            model.backward(dLogits: dLogits, parameterGradients: false)
+                            let g = model.inputGradient()
+                            var sum = [Float](repeating: 0, count: n * E)
+                            for m in 0..<copies {
+                                for i in 0..<(n * E) { sum[i] += g[m * n * E + i] }
+                            }
+                            return sum
+                        }))
+            }
+        }
     }
 }
 

@@ -39,15 +39,35 @@ struct Batch: Sendable {
     }
 }
 
+extension HierarchicalBatch {
+    /// The documents at `indices` (each with sentence lengths), in that order, with their subword
+    /// buckets when they have them.
+    init(_ docs: [EncodedDocument], indices: [Int]) {
+        var ids: [Int32] = [], lengths: [Int] = [], counts: [Int] = []
+        var pieces: PieceLists? = indices.first.flatMap { docs[$0].pieces } == nil ? nil : PieceLists()
+        for i in indices {
+            let d = docs[i]
+            ids += d.ids
+            lengths += d.sentenceLengths!
+            counts.append(d.sentenceLengths!.count)
+            if pieces != nil { d.pieces!.append(ids: d.ids, to: &pieces!) }
+        }
+        self.init(ids: ids, sentenceLengths: lengths, sentenceCounts: counts, pieces: pieces)
+    }
+}
+
 /// Batches of similar lengths so padding is rare; batch order is shuffled each epoch and ties in
-/// length are broken by the seeded shuffle, so the same seed gives the same batches.
+/// length are broken by the seeded shuffle, so the same seed gives the same batches. A
+/// hierarchical model's documents are bucketed by sentence count: the sentence level packs one
+/// step per sentence.
 enum Bucketing {
     static func batches<G: RandomNumberGenerator>(_ docs: [EncodedDocument], size: Int, shuffle generator: inout G?) -> [[Int]] {
         var order = Array(docs.indices)
         if generator != nil { order = deterministicShuffle(order, &generator!) }
+        func length(_ d: EncodedDocument) -> Int { d.sentenceLengths?.count ?? d.ids.count }
         // Stable sort by length keeps the shuffled order within each length.
         let sorted = order.enumerated().sorted { a, b in
-            let la = docs[a.element].ids.count, lb = docs[b.element].ids.count
+            let la = length(docs[a.element]), lb = length(docs[b.element])
             return la != lb ? la < lb : a.offset < b.offset
         }.map(\.element)
         var batches = stride(from: 0, to: sorted.count, by: size).map { Array(sorted[$0..<min($0 + size, sorted.count)]) }

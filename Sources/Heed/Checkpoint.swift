@@ -31,10 +31,13 @@ struct Checkpoint {
 
     /// Streams every tensor from the live buffers: a checkpoint holds four copies of the model, and
     /// building its image in memory first used to dominate training's peak memory.
-    static func write(to path: String, classifier: TextClassifier, model: Classifier, adam: Adam, best: ParameterSnapshot, state: State) throws {
+    static func write<Network: ClassifierNetwork>(
+        to path: String, classifier: TextClassifier, model: Network, adam: Adam, best: ParameterSnapshot, state: State
+    ) throws {
         var meta = try classifier.metadata()
         meta["format"] = "heed-checkpoint"
         meta["config"] = String(decoding: try JSONEncoder().encode(model.config), as: UTF8.self)
+        if let kind = Network.modelFileKind { meta["model"] = kind }
         meta[stateKey] = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
         try writeTensors(model.parameters, adam: adam, best: best, metadata: meta, to: path)
     }
@@ -73,7 +76,8 @@ struct Checkpoint {
 
     struct Loaded {
         var metadata: [String: String]
-        var config: ClassifierConfig
+        /// The network's config: `ClassifierConfig`, or `HierarchicalConfig` for han (`model` entry).
+        var config: any NetworkConfig
         var state: State
         var tensors: [String: NamedTensor]
     }
@@ -83,9 +87,13 @@ struct Checkpoint {
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw HeedTextError.fileNotFound(path) }
         let tensors: [String: NamedTensor], meta: [String: String]
         do { (tensors, meta) = try SafeTensors.parse(data) } catch { throw HeedError.modelMismatch("\(path): \(error)") }
+        func decode<Config: NetworkConfig>(_: Config.Type, _ text: String) -> (any NetworkConfig)? {
+            try? JSONDecoder().decode(Config.self, from: Data(text.utf8))
+        }
         guard meta["format"] == "heed-checkpoint", let stateText = meta[stateKey], let configText = meta["config"],
             let state = try? JSONDecoder().decode(State.self, from: Data(stateText.utf8)),
-            let config = try? JSONDecoder().decode(ClassifierConfig.self, from: Data(configText.utf8))
+            let config = meta["model"] == HierarchicalClassifier.modelFileKind
+                ? decode(HierarchicalConfig.self, configText) : decode(ClassifierConfig.self, configText)
         else {
             throw HeedError.modelMismatch("\(path): not a Heed training checkpoint")
         }
@@ -115,7 +123,7 @@ extension Checkpoint.Loaded {
     }
 
     /// Puts the weights, Adam moments and best weights back (shapes were checked by `load`).
-    func restore(model: Classifier, adam: Adam, best: ParameterSnapshot) {
+    func restore(model: some ClassifierNetwork, adam: Adam, best: ParameterSnapshot) {
         Checkpoint.restoreTensors(
             tensors, into: model.parameters, adam: adam, steps: state.adamSteps, parameterSteps: state.adamParameterSteps, best: best)
     }

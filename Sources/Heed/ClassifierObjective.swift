@@ -2,7 +2,8 @@ import HeedNN
 
 /// A text classifier as the training loop's objective: labelled batches (plus a VAT term), dev
 /// metrics summed over ranks, early stopping, and the model, log and checkpoint of `RunFiles`.
-final class ClassifierObjective: TrainingObjective {
+/// The same for either network (`TrainableNetwork`): flat or hierarchical.
+final class ClassifierObjective<Network: TrainableNetwork>: TrainingObjective {
     let trainer: Trainer
     let options: TrainingOptions
     let collective: any Collective
@@ -11,7 +12,7 @@ final class ClassifierObjective: TrainingObjective {
     let classWeights: [Float]?
     let vatSchedule: VATSchedule?
     let classifier: TextClassifier
-    let step: DataParallelStep<Classifier>
+    let step: DataParallelStep<Network>
     let fineTuning: FineTuning
     let adam: Adam
     let best: ParameterSnapshot
@@ -30,7 +31,7 @@ final class ClassifierObjective: TrainingObjective {
 
     init(
         trainer: Trainer, options: TrainingOptions, collective: any Collective, train: [EncodedDocument], devDocuments: [LabelledText],
-        classWeights: [Float]?, vatSchedule: VATSchedule?, classifier: TextClassifier, step: DataParallelStep<Classifier>, adam: Adam,
+        classWeights: [Float]?, vatSchedule: VATSchedule?, classifier: TextClassifier, step: DataParallelStep<Network>, adam: Adam,
         best: ParameterSnapshot, files: RunFiles, dataHash: UInt64, stopping: EarlyStopping, log: [EpochRecord], started: ContinuousClock.Instant
     ) {
         (self.trainer, self.options, self.collective, self.train, self.devDocuments) = (trainer, options, collective, train, devDocuments)
@@ -105,7 +106,7 @@ final class ClassifierObjective: TrainingObjective {
     }
 }
 
-extension DataParallelStep where Network == Classifier {
+extension DataParallelStep where Network: TrainableNetwork {
     /// Seeds every worker's dropout stream for one epoch: worker 0 keeps the single-threaded
     /// stream, so one worker trains exactly as before workers existed.
     func seedStreams(seed: UInt64, epoch: Int, rank: Int) {
@@ -120,16 +121,16 @@ extension DataParallelStep where Network == Classifier {
     /// share of the unlabelled batch's VAT gradient after its labelled one.
     func gradient(_ train: [EncodedDocument], indices: [Int], classWeights: [Float]?, vat: VATBatch? = nil) -> GradientReducer.Totals {
         if replicas.isEmpty {
-            let totals = Self.step(model, train, indices: indices, classWeights: classWeights, lossWeightTotal: nil, documentTotal: nil)
-            vat?.accumulate(on: model, share: 0, of: 1)
+            let totals = model.trainingStep(train, indices: indices, classWeights: classWeights, lossWeightTotal: nil, documentTotal: nil)
+            if let vat { model.addVAT(vat, share: 0, of: 1) }
             return totals
         }
         let shares = Self.shares(indices, workers: workers)
         let weightTotal = classWeights.map { w in indices.reduce(0.0) { $0 + Double(w[train[$1].label]) } } ?? Double(indices.count)
         let parts = run(shares) { network, w in
-            let part = Self.step(
-                network, train, indices: shares[w], classWeights: classWeights, lossWeightTotal: weightTotal, documentTotal: indices.count)
-            vat?.accumulate(on: network, share: w, of: shares.count)
+            let part = network.trainingStep(
+                train, indices: shares[w], classWeights: classWeights, lossWeightTotal: weightTotal, documentTotal: indices.count)
+            if let vat { network.addVAT(vat, share: w, of: shares.count) }
             return part
         }
         var total = GradientReducer.Totals()
@@ -141,28 +142,5 @@ extension DataParallelStep where Network == Classifier {
         total.weight = weightTotal
         total.exampleLoss = total.weightedLoss / weightTotal * Double(indices.count)
         return total
-    }
-
-    /// Forward and backward of one share on one model; `lossWeightTotal` and `documentTotal` nil
-    /// mean the share is the whole batch. The loss it reports is the objective minimised: the
-    /// cross-entropy plus, for a diversity encoder, λ·(mean conicity over the whole batch's
-    /// documents), of which this share holds λ·Σ_share conicity / `documentTotal`.
-    private static func step(
-        _ model: Classifier, _ train: [EncodedDocument], indices: [Int], classWeights: [Float]?, lossWeightTotal: Double?, documentTotal: Int?
-    ) -> GradientReducer.Totals {
-        let batch = Batch(train, indices: indices)
-        model.zeroGrad()
-        _ = model.forward(ids: batch.ids, lengths: batch.lengths.map(Int.init), batch: batch.count, steps: batch.steps, training: true, pieces: batch.pieces)
-        let labels = batch.labels.map(Int.init)
-        let loss = Double(model.loss(labels: labels, classWeights: classWeights))
-        model.backward(lossWeightTotal: lossWeightTotal, documentTotal: documentTotal)
-        let penalty = model.diversityPenaltySum / Double(documentTotal ?? batch.count)
-        var local = GradientReducer.Totals()
-        local.weight = classWeights.map { w in labels.reduce(0.0) { $0 + Double(w[$1]) } } ?? Double(batch.count)
-        local.weightedLoss = loss * local.weight + penalty * (lossWeightTotal ?? local.weight)
-        local.examples = Double(batch.count)
-        local.exampleLoss = (loss + penalty) * Double(batch.count)
-        local.tokens = Double(batch.tokens)
-        return local
     }
 }

@@ -8,6 +8,7 @@ protocol ReplicableNetwork: AnyObject {
 }
 
 extension Classifier: ReplicableNetwork {}
+extension HierarchicalClassifier: ReplicableNetwork {}
 extension LanguageModel: ReplicableNetwork {}
 
 /// One training step's gradient over worker threads in this process. The batch is dealt into one

@@ -268,6 +268,10 @@ extension TextClassifier {
     public func faithfulness(
         of texts: [String], options: FaithfulnessOptions = FaithfulnessOptions(), progress: (@Sendable (Int) -> Void)? = nil
     ) throws -> FaithfulnessAnalysis {
+        if isHierarchical {
+            throw HeedError.notForHierarchical(
+                "explain --metrics", instead: "use heed explain per text (attention, integrated gradients and occlusion of tokens and sentences)")
+        }
         let methods = options.methods ?? attributionMethods
         if methods.contains(.attention) && !hasAttention { throw AttributionError.noAttention(modelKind) }
         if methods.contains(.integratedGradients) && options.steps < 1 { throw AttributionError.steps(options.steps) }

@@ -23,6 +23,8 @@ public enum HeedError: Error, CustomStringConvertible, Sendable, Equatable {
     case devLabelNotInTraining(file: String, line: Int, label: String, known: [String])
     /// `heed tune` was stopped before any trial finished an epoch.
     case tuningStopped
+    /// A feature not built for the hierarchical model (han) yet; `instead` says what to use.
+    case notForHierarchical(String, instead: String)
 
     /// The message for the user, naming the file and line or the epoch concerned.
     public var description: String {
@@ -44,6 +46,7 @@ public enum HeedError: Error, CustomStringConvertible, Sendable, Equatable {
             return
                 "\(f):\(l): label \"\(label)\" does not occur in the training data (its labels: \(known.joined(separator: ", "))); no model trained on it can predict it"
         case .tuningStopped: return "tuning was stopped before any trial finished an epoch; no model was written"
+        case .notForHierarchical(let what, let instead): return "\(what) is not built for han models yet; \(instead)"
         }
     }
 }
@@ -80,6 +83,12 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
     case embeddingInitStd(Float)
     /// `maxLength` below 1.
     case maxLength(Int)
+    /// `maxSentences` below 1.
+    case maxSentences(Int)
+    /// `maxWords` below 1.
+    case maxWords(Int)
+    /// An encoder other than the plain LSTM with `model` `.han` (not built for it yet).
+    case encoderWithHierarchical
     /// `minCount` below 1.
     case minCount(Int)
     /// `maxVocabulary` below 3 (`<pad>`, `<unk>` and one token).
@@ -127,6 +136,9 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
         case .wordDropout(let v): return "word dropout must be in [0, 1) (got \(v))"
         case .embeddingInitStd(let v): return "the embedding init standard deviation must be a positive number (got \(v))"
         case .maxLength(let v): return "the maximum length must be at least 1 (got \(v))"
+        case .maxSentences(let v): return "the maximum sentences per document must be at least 1 (got \(v))"
+        case .maxWords(let v): return "the maximum words per sentence must be at least 1 (got \(v))"
+        case .encoderWithHierarchical: return "the orthogonal and diversity encoders are not built for han yet; use the plain LSTM encoder"
         case .minCount(let v): return "the minimum count must be at least 1 (got \(v))"
         case .maxVocabulary(let v): return "the vocabulary size limit must be at least 3 (got \(v))"
         case .subwords(let why): return "subwords: \(why)"

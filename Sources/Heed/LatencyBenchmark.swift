@@ -20,6 +20,9 @@ package enum LatencyBenchmark {
 
     /// Times `runs` batch-1 forward passes over `documents` (cycling) after `warmup` untimed ones.
     package static func run(_ classifier: TextClassifier, documents: [LabelledText], runs: Int, warmup: Int = 50) throws -> Result {
+        if classifier.isHierarchical {
+            throw HeedError.notForHierarchical("the latency benchmark", instead: "time heed predict over the corpus for han models")
+        }
         let encoder = try DocumentEncoder(
             vocabulary: classifier.vocabulary, maxLength: classifier.options.maxLength, subwords: classifier.options.subwordSettings)
         let sequences = documents.map { encoder.sequence($0.text) }.filter { $0.count > 0 }

@@ -4,6 +4,8 @@ import Foundation
 /// the two can never drift apart.
 package struct PredictionJSON: Encodable, Sendable {
     var text: String, label: String, probabilities: [String: Float], tokens: [AttendedToken], labels: [LabelScore]
+    /// Hierarchical model only: `[{start, end, first_token, token_count, weight}]`.
+    var sentences: [SentenceSpan]?
 
     /// `p` for `text`, listing the labels `rankedLabels(maximumCount:threshold:)` keeps.
     package init(text: String, prediction p: Prediction, topK: Int?, threshold: Float?) {
@@ -12,6 +14,7 @@ package struct PredictionJSON: Encodable, Sendable {
         probabilities = Dictionary(uniqueKeysWithValues: zip(p.labels, p.probabilities))
         tokens = p.tokens
         labels = p.rankedLabels(maximumCount: topK, threshold: threshold)
+        sentences = p.sentences
     }
 }
 
@@ -22,10 +25,19 @@ package struct ExplanationJSON: Encodable, Sendable {
         var text: String, start: Int, end: Int, scores: [String: Float]
     }
     var text: String, label: String, probabilities: [String: Float], tokens: [Token], truncated: Bool
+    /// A hierarchical model's sentence: its span and attention, and its scores by method.
+    struct Sentence: Encodable, Sendable {
+        var start: Int, end: Int, firstToken: Int, tokenCount: Int, weight: Float?, scores: [String: Float]
+        enum CodingKeys: String, CodingKey {
+            case start, end, weight, scores, firstToken = "first_token", tokenCount = "token_count"
+        }
+    }
     var target: String, integratedGradientsDelta: Double?, integratedGradientsGap: Double?
     var labels: [LabelScore]?
+    /// Hierarchical model only.
+    var sentences: [Sentence]?
     enum CodingKeys: String, CodingKey {
-        case text, label, probabilities, tokens, truncated, target, labels
+        case text, label, probabilities, tokens, truncated, target, labels, sentences
         case integratedGradientsDelta = "integrated_gradients_delta", integratedGradientsGap = "integrated_gradients_gap"
     }
 
@@ -43,6 +55,14 @@ package struct ExplanationJSON: Encodable, Sendable {
         self.target = target.rawValue
         integratedGradientsDelta = e.integratedGradientsDelta
         integratedGradientsGap = e.integratedGradientsGap
+        sentences = e.sentences.map { spans in
+            spans.indices.map { k in
+                let s = spans[k]
+                return Sentence(
+                    start: s.start, end: s.end, firstToken: s.firstToken, tokenCount: s.tokenCount, weight: s.weight,
+                    scores: (e.sentenceScores ?? [:]).compactMapValues { $0.indices.contains(k) ? $0[k] : nil })
+            }
+        }
         self.labels = labels
     }
 }

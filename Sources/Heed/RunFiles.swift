@@ -27,7 +27,7 @@ final class RunFiles {
 
     /// Model, checkpoint (four copies of the weights) and, while a checkpoint is replaced, the old
     /// one beside the new must fit: fail before the first epoch, not after hours.
-    func checkSpace(for config: ClassifierConfig) throws {
+    func checkSpace(for config: some NetworkConfig) throws {
         guard let model else { return }
         let weights = config.tensorShapes.reduce(0) { $0 + $1.shape.reduce(4, *) }
         try FileChecks.checkSpace(model.path, needed: 9 * weights + (1 << 20), for: "the model and its checkpoint")
@@ -51,7 +51,8 @@ final class RunFiles {
         }
     }
 
-    func writeCheckpoint(classifier: TextClassifier, model network: Classifier, adam: Adam, best: ParameterSnapshot, state: Checkpoint.State) throws {
+    func writeCheckpoint(classifier: TextClassifier, model network: some ClassifierNetwork, adam: Adam, best: ParameterSnapshot, state: Checkpoint.State) throws
+    {
         guard let model else { return }
         try Checkpoint.write(to: Self.checkpointURL(for: model).path, classifier: classifier, model: network, adam: adam, best: best, state: state)
     }

@@ -41,6 +41,10 @@ public struct SelfTraining {
         -> SelfTrainingResult
     {
         try validate()
+        if trainer.options.model.isHierarchical {
+            throw HeedError.notForHierarchical(
+                "self-training (--semi self-training)", instead: "train han on the labelled data alone, or a flat --model with it")
+        }
         let (trainDocs, devDocs) = Self.split(labelled, dev: dev, options: trainer.options)
         let files = RunFiles(model: trainer.output)
         try files.checkWritable()

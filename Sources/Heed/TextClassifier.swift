@@ -35,7 +35,11 @@ public struct Prediction: Codable, Sendable {
     /// The model's labels, parallel to `probabilities`.
     public var labels: [String]
     /// Tokens the model saw (after `maxLength` truncation), with attention weights when it has them.
+    /// A hierarchical model's token weight is its word attention times its sentence's attention.
     public var tokens: [AttendedToken]
+    /// Hierarchical model: the sentences it read, with their byte ranges, tokens and sentence
+    /// attention; nil for a flat model.
+    public var sentences: [SentenceSpan]? = nil
     /// The probability of `label`.
     public var confidence: Float { probabilities.max() ?? 0 }
 
@@ -75,9 +79,29 @@ public struct TextClassifier: Sendable {
     /// The network's shape and pooling.
     public var modelKind: ModelKind { options.model }
     /// True for models that pool with attention (and so report per-token weights).
-    public var hasAttention: Bool { box.config.pooling == .attention }
+    public var hasAttention: Bool {
+        switch network {
+        case .flat(let box): return box.config.pooling == .attention
+        case .hierarchical: return true
+        }
+    }
+    /// True for a hierarchical attention network (`ModelKind.han`): it reads sentences of words.
+    public var isHierarchical: Bool { if case .hierarchical = network { true } else { false } }
+    /// The flat network's config (only for a flat model: `isHierarchical` is false).
     package var config: ClassifierConfig { box.config }
-    let box: ModelBox
+    /// The network, flat or hierarchical.
+    let network: Network
+    /// The flat network's box; the paths that use it refuse a hierarchical model first.
+    var box: ModelBox<Classifier> {
+        guard case .flat(let box) = network else { preconditionFailure("a han model reached a path built for flat models only") }
+        return box
+    }
+
+    /// Either network, each in its box.
+    enum Network: Sendable {
+        case flat(ModelBox<Classifier>)
+        case hierarchical(ModelBox<HierarchicalClassifier>)
+    }
     /// The temperature fitted by `heed train` or `calibrated(on:)`; nil for models trained with
     /// `calibration: .none` or written before calibration existed.
     public internal(set) var calibration: TemperatureCalibration?
@@ -98,10 +122,37 @@ public struct TextClassifier: Sendable {
     }
 
     init(model: Classifier, vocabulary: Vocabulary, options: TrainingOptions, calibration: TemperatureCalibration? = nil) {
+        self.init(network: .flat(ModelBox(model)), vocabulary: vocabulary, options: options, calibration: calibration)
+    }
+
+    init(hierarchical model: HierarchicalClassifier, vocabulary: Vocabulary, options: TrainingOptions, calibration: TemperatureCalibration? = nil) {
+        self.init(network: .hierarchical(ModelBox(model)), vocabulary: vocabulary, options: options, calibration: calibration)
+    }
+
+    init(network: Network, vocabulary: Vocabulary, options: TrainingOptions, calibration: TemperatureCalibration?) {
         self.vocabulary = vocabulary
         self.options = options
         self.calibration = calibration
-        box = ModelBox(model)
+        self.network = network
+    }
+
+    /// Makes training's worker replicas (weight-sharing, of this classifier's network) the ones
+    /// inference uses, so evaluating during training allocates no second set.
+    func adopt<Model: ClassifierNetwork>(_ replicas: [Model]) {
+        switch network {
+        case .flat(let box): if let replicas = replicas as? [Classifier] { box.adopt(replicas) }
+        case .hierarchical(let box): if let replicas = replicas as? [HierarchicalClassifier] { box.adopt(replicas) }
+        }
+    }
+
+    /// A copy with its own network (same weights), e.g. for another thread.
+    func cloned(options: TrainingOptions? = nil, calibration: TemperatureCalibration?) -> TextClassifier {
+        let copy: Network
+        switch network {
+        case .flat(let box): copy = .flat(ModelBox(box.withModel { $0.clone() }))
+        case .hierarchical(let box): copy = .hierarchical(ModelBox(box.withModel { $0.clone() }))
+        }
+        return TextClassifier(network: copy, vocabulary: vocabulary, options: options ?? self.options, calibration: calibration)
     }
 
     // MARK: Persistence
@@ -132,17 +183,25 @@ public struct TextClassifier: Sendable {
     /// weights under PyTorch names, the vocabulary, labels, tokenizer settings and options.
     public func write(to url: URL) throws {
         let meta = try metadata()
-        try box.withModel { try ModelFile.save($0, to: url, metadata: meta) }
+        switch network {
+        case .flat(let box): try box.withModel { try ModelFile.save($0, to: url, metadata: meta) }
+        case .hierarchical(let box): try box.withModel { try ModelFile.save($0, to: url, metadata: meta) }
+        }
     }
 
     /// Loads a model file written by `write(to:)` or `heed train`.
     public init(contentsOf url: URL) throws {
-        let model: Classifier, meta: [String: String]
-        do { (model, meta) = try ModelFile.load(from: url) } catch {
+        let loaded: ModelFile.Network, meta: [String: String]
+        do { (loaded, meta) = try ModelFile.loadNetwork(from: url) } catch {
             if case .io = error { throw HeedTextError.fileNotFound(url.path) }
             throw HeedError.modelMismatch("\(url.path): \(error)")  // name the file, whatever is wrong inside
         }
-        let (vocabulary, options) = try Self.decodeMetadata(meta, path: url.path, config: model.config)
+        let network: Network, config: any NetworkConfig
+        switch loaded {
+        case .flat(let model): (network, config) = (.flat(ModelBox(model)), model.config)
+        case .hierarchical(let model): (network, config) = (.hierarchical(ModelBox(model)), model.config)
+        }
+        let (vocabulary, options) = try Self.decodeMetadata(meta, path: url.path, config: config)
         var calibration: TemperatureCalibration?
         if let json = meta[Self.metadataKeys.calibration] {
             guard let c = try? JSONDecoder().decode(TemperatureCalibration.self, from: Data(json.utf8)), c.temperature > 0, c.temperature.isFinite else {
@@ -150,7 +209,7 @@ public struct TextClassifier: Sendable {
             }
             calibration = c
         }
-        self.init(model: model, vocabulary: vocabulary, options: options, calibration: calibration)
+        self.init(network: network, vocabulary: vocabulary, options: options, calibration: calibration)
         if let json = meta[Self.provenanceKey] {
             guard let p = try? JSONDecoder().decode(TrainingProvenance.self, from: Data(json.utf8)) else {
                 throw HeedError.modelMismatch("\(url.path): the \(Self.provenanceKey) entry is not valid JSON provenance")
@@ -160,7 +219,7 @@ public struct TextClassifier: Sendable {
     }
 
     /// Vocabulary and options from a model or checkpoint file's metadata, checked against `config`.
-    static func decodeMetadata(_ meta: [String: String], path: String, config: ClassifierConfig) throws -> (vocabulary: Vocabulary, options: TrainingOptions) {
+    static func decodeMetadata(_ meta: [String: String], path: String, config: any NetworkConfig) throws -> (vocabulary: Vocabulary, options: TrainingOptions) {
         func field(_ key: String) throws -> String {
             guard let v = meta[key] else { throw HeedError.modelMismatch("\(path): model file has no \(key) entry (not written by heed train?)") }
             return v
@@ -186,6 +245,10 @@ public struct TextClassifier: Sendable {
         guard labels.count == config.classes, Set(labels).count == labels.count else {
             throw HeedError.modelMismatch("\(path): \(labels.count) labels but the classifier has \(config.classes) outputs")
         }
+        guard options.model.isHierarchical == (config is HierarchicalConfig) else {
+            throw HeedError.modelMismatch(
+                "\(path): the training options say --model \(options.model.rawValue) but the network is \(config is HierarchicalConfig ? "han" : "flat")")
+        }
         let vocabulary = Vocabulary(settings: settings, tokens: tokens, labels: labels)
         guard vocabulary.count == tokens.count + 2 else { throw HeedError.modelMismatch("\(path): vocabulary has duplicate tokens") }
         return (vocabulary, options)
@@ -201,14 +264,23 @@ public struct TextClassifier: Sendable {
 
     /// `predict` with the caller's tokenizer (a server worker reuses one for all its requests).
     package func predict(_ texts: [String], tokenizer: Tokenizer) -> [Prediction] {
-        let encoded = texts.map { encode($0, tokenizer: tokenizer, maxLength: options.maxLength) }
+        let level = sentenceLevel()
+        let encoded = texts.map { encode($0, tokenizer: tokenizer, maxLength: options.maxLength, sentenceLevel: level) }
         let scores = predict(encoded.map(\.sequence))
         return zip(encoded, scores).map { text, score in
             var tokens = text.tokens
             if let attention = score.attention {
                 for t in tokens.indices { tokens[t].weight = attention[t] }
             }
-            return Prediction(label: labels[score.best], probabilities: score.probabilities, labels: labels, tokens: tokens)
+            var prediction = Prediction(label: labels[score.best], probabilities: score.probabilities, labels: labels, tokens: tokens)
+            prediction.sentences = text.sentences.map { sentences in
+                zip(sentences.indices, sentences).map { k, sentence in
+                    var weighted = sentence
+                    weighted.weight = score.sentenceAttention?[k]
+                    return weighted
+                }
+            }
+            return prediction
         }
     }
 
@@ -256,7 +328,7 @@ public struct TextClassifier: Sendable {
     /// with each one's true class index and scores; returns the true class indices.
     func scoreLabelled(_ docs: [LabelledText], file: String, _ body: (_ truth: Int, _ score: IDPrediction) -> Void) throws -> [Int] {
         guard !docs.isEmpty else { throw HeedTextError.noDocuments(file) }
-        let encoder = try DocumentEncoder(vocabulary: vocabulary, maxLength: options.maxLength, subwords: options.subwordSettings)
+        let encoder = try DocumentEncoder(vocabulary: vocabulary, options: options)
         let truth = try encoder.labelIndices(docs, file: file)
         for start in stride(from: 0, to: docs.count, by: 1024) {
             let scores = predict(docs[start..<min(start + 1024, docs.count)].map { encoder.sequence($0.text) })
@@ -267,15 +339,15 @@ public struct TextClassifier: Sendable {
 }
 
 /// Owns the network; a lock serialises use because its buffers are reused between calls.
-final class ModelBox: @unchecked Sendable {
-    private let model: Classifier
+final class ModelBox<Model: ClassifierNetwork>: @unchecked Sendable {
+    private let model: Model
     /// Inference replicas sharing `model`'s weights (so they follow training's updates), made on
     /// first use and kept.
-    private var replicas: [Classifier] = []
+    private var replicas: [Model] = []
     private let lock = NSLock()
-    let config: ClassifierConfig
-    init(_ model: Classifier) { self.model = model; config = model.config }
-    func withModel<T>(_ body: (Classifier) throws -> T) rethrows -> T {
+    let config: Model.Config
+    init(_ model: Model) { self.model = model; config = model.config }
+    func withModel<T>(_ body: (Model) throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
         return try body(model)
@@ -283,14 +355,14 @@ final class ModelBox: @unchecked Sendable {
 
     /// Makes `replicas` (weight-sharing replicas of this box's model, such as training's workers)
     /// the ones inference uses, so evaluating during training allocates no second set.
-    func adopt(_ replicas: [Classifier]) {
+    func adopt(_ replicas: [Model]) {
         lock.lock()
         defer { lock.unlock() }
         if self.replicas.isEmpty { self.replicas = replicas }
     }
 
     /// The model and `count − 1` replicas of it, for as many threads.
-    func withModels<T>(_ count: Int, _ body: ([Classifier]) throws -> T) rethrows -> T {
+    func withModels<T>(_ count: Int, _ body: ([Model]) throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
         while replicas.count < count - 1 { replicas.append(model.replica()) }

@@ -98,6 +98,8 @@ public struct Trainer {
         let pretrained = resumed == nil ? try self.encoder.map(PretrainedEncoder.load) : nil
         if let pretrained, let url = self.encoder { try adopt(pretrained, path: url.path, options: &options, tokenizer: &tokenizer) }
         try options.validate()
+        // A han model's file records the sentence bounds it was trained with, defaults included.
+        if options.model.isHierarchical { (options.maxSentences, options.maxWords) = (options.maxSentences, options.maxWords) }
         let clock = ContinuousClock(), started = clock.now
         // BLAS threads for this call only (trials of `heed tune` train side by side with their own).
         let blasScope = BLAS.ThreadScope(options.threads)
@@ -145,7 +147,18 @@ public struct Trainer {
         }
         guard vocabulary.labels.count >= 2 else { throw agreed(HeedError.tooFewClasses(file, found: vocabulary.labels)) }
 
-        let encoder = try DocumentEncoder(vocabulary: vocabulary, maxLength: options.maxLength, subwords: options.subwordSettings)
+        if options.model.isHierarchical {
+            if pretrained != nil {
+                throw agreed(
+                    HeedError.notForHierarchical("a pretrained encoder (--init)", instead: "train han from scratch, or a flat --model from the encoder"))
+            }
+            if unlabelled.map({ !$0.isEmpty && options.vatWeight > 0 }) == true {
+                throw agreed(
+                    HeedError.notForHierarchical(
+                        "virtual adversarial training (--unlabelled)", instead: "train han on the labelled data alone, or a flat --model with VAT"))
+            }
+        }
+        let encoder = try DocumentEncoder(vocabulary: vocabulary, options: options)
         let (train, skipped) = try encoder.encode(trainDocs, file: file)
         let vatSchedule = VATSchedule(unlabelled: unlabelled, encoder: encoder, options: options)
         let classes = vocabulary.labels.count
@@ -158,67 +171,83 @@ public struct Trainer {
         guard globalTrain > 0 else { throw agreed(HeedError.noUsableDocuments(file)) }
         guard globalDev > 0 else { throw agreed(HeedError.emptyDevSet) }
 
+        let classWeights: [Float]? =
+            options.classWeights
+            ? sizes[3...].map { $0 == 0 ? 0 : Float(Double(globalTrain) / (Double(classes) * $0)) } : nil
+        let dataHash = try collective.allGather(shard.localHash()).reduce(0, &+) &+ (vatSchedule?.hash ?? 0)
+
+        /// The rest of the run, the same for either network.
+        func run<Network: TrainableNetwork>(_ model: Network, _ classifier: TextClassifier) throws -> TrainingResult {
+            if let embeddings {
+                let rows = try PretrainedVectors.load(embeddings, vocabulary: vocabulary, dimension: options.embeddingSize)
+                switch model {
+                case let flat as Classifier: flat.loadPretrained(rows: rows)
+                case let hierarchical as HierarchicalClassifier: hierarchical.loadPretrained(rows: rows)
+                default: preconditionFailure("unknown network")
+                }
+            }
+            let adam = Adam(parameters: model.parameters, lr: options.learningRate, weightDecay: options.weightDecay)
+            var classifier = classifier
+            classifier.provenance.pretraining = pretrained?.provenance ?? resumed?.provenance.pretraining
+            classifier.workers = options.workers
+            let best = ParameterSnapshot(model.parameters)
+            var stopping = EarlyStopping(options: options, devDocuments: globalDev)
+            var log: [EpochRecord] = []
+            var firstEpoch = 1
+            if let resumed, let resume {
+                guard resumed.state.dataHash == dataHash else {
+                    throw agreed(HeedError.modelMismatch("\(resume.path): was written for other training data; resume with the same training (and dev) files"))
+                }
+                resumed.restore(model: model, adam: adam, best: best)
+                stopping = resumed.stopping(options: options)
+                log = resumed.state.log
+                try files.writeLog(log)  // the log keeps the epochs before the resume
+                firstEpoch = resumed.state.epoch + 1
+            }
+            // Every rank must hold the same starting point (same build, files, options, checkpoint).
+            if ranks > 1 { try collective.requireAgreement(Self.fingerprint(model.parameters), "the initial parameters") }
+
+            // Workers share the model's weights, so they are made after any resume or pretrained load
+            // and need no copy after an optimizer step.
+            let parallelStep = DataParallelStep(model: model, workers: options.workers)
+            classifier.adopt(parallelStep.replicas)
+            // One BLAS thread per worker; the optimizer's elementwise loops use every worker's core.
+            let workerThreads = options.workers > 1 ? BLAS.ThreadScope(1, loops: options.workers) : nil
+            defer { workerThreads?.end() }
+            let objective = ClassifierObjective(
+                trainer: self, options: options, collective: collective, train: train, devDocuments: devDocs, classWeights: classWeights,
+                vatSchedule: vatSchedule, classifier: classifier, step: parallelStep, adam: adam, best: best, files: files, dataHash: dataHash,
+                stopping: stopping, log: log, started: started)
+            var loop = TrainingLoop(collective: collective, adam: adam, best: best, schedule: options.epochSchedule, clipNorm: options.clipNorm)
+            (loop.firstEpoch, loop.stopped) = (firstEpoch, stopping.stopped)
+            (loop.shouldStop, loop.progress) = (shouldStop, progress)
+            let outcome = try loop.run(objective)
+            (stopping, log) = (objective.stopping, objective.log)
+            best.restore()
+            if options.calibration == .temperature && globalDev > 0 {
+                classifier.calibration = try Self.fitTemperature(classifier, devDocs, indices: devIndices, collective: collective)
+                if files.wroteModel { try files.bestChanged(classifier) }
+            }
+            try files.writeLog(log, final: true)
+            return TrainingResult(
+                classifier: classifier, log: log, bestEpoch: stopping.bestEpoch, interrupted: outcome.interrupted,
+                wroteModel: files.wroteModel,
+                trainDocuments: globalTrain, devDocuments: globalDev, skippedDocuments: globalSkipped,
+                seconds: Self.seconds(started.duration(to: clock.now)),
+                tokensPerSecond: outcome.tokens / max(outcome.seconds, 1e-9))
+        }
+
+        if options.model.isHierarchical {
+            let config = options.hierarchicalConfig(vocabularySize: vocabulary.count, classes: classes)
+            try files.checkSpace(for: config)
+            let model = HierarchicalClassifier(config: config, seed: options.seed, embeddingStd: options.embeddingInitStd)
+            return try run(model, TextClassifier(hierarchical: model, vocabulary: vocabulary, options: options))
+        }
         let config = options.classifierConfig(vocabularySize: vocabulary.count, classes: classes)
         try files.checkSpace(for: config)
         let model = Classifier(config: config, seed: options.seed, embeddingStd: options.embeddingInitStd)
         if let pretrained, let url = self.encoder { try Self.loadEncoder(pretrained, into: model, path: url.path) }
-        if let embeddings {
-            model.loadPretrained(rows: try PretrainedVectors.load(embeddings, vocabulary: vocabulary, dimension: options.embeddingSize))
-        }
-        let adam = Adam(parameters: model.parameters, lr: options.learningRate, weightDecay: options.weightDecay)
-        let classWeights: [Float]? =
-            options.classWeights
-            ? sizes[3...].map { $0 == 0 ? 0 : Float(Double(globalTrain) / (Double(classes) * $0)) } : nil
-
-        var classifier = TextClassifier(model: model, vocabulary: vocabulary, options: options)
-        classifier.provenance.pretraining = pretrained?.provenance ?? resumed?.provenance.pretraining
-        classifier.workers = options.workers
-        let best = ParameterSnapshot(model.parameters)
-        var stopping = EarlyStopping(options: options, devDocuments: globalDev)
-        var log: [EpochRecord] = []
-        let dataHash = try collective.allGather(shard.localHash()).reduce(0, &+) &+ (vatSchedule?.hash ?? 0)
-        var firstEpoch = 1
-        if let resumed, let resume {
-            guard resumed.state.dataHash == dataHash else {
-                throw agreed(HeedError.modelMismatch("\(resume.path): was written for other training data; resume with the same training (and dev) files"))
-            }
-            resumed.restore(model: model, adam: adam, best: best)
-            stopping = resumed.stopping(options: options)
-            log = resumed.state.log
-            try files.writeLog(log)  // the log keeps the epochs before the resume
-            firstEpoch = resumed.state.epoch + 1
-        }
-        // Every rank must hold the same starting point (same build, files, options, checkpoint).
-        if ranks > 1 { try collective.requireAgreement(Self.fingerprint(model.parameters), "the initial parameters") }
-
-        // Workers share the model's weights, so they are made after any resume or pretrained load
-        // and need no copy after an optimizer step.
-        let parallelStep = DataParallelStep(model: model, workers: options.workers)
-        classifier.box.adopt(parallelStep.replicas)
-        // One BLAS thread per worker; the optimizer's elementwise loops use every worker's core.
-        let workerThreads = options.workers > 1 ? BLAS.ThreadScope(1, loops: options.workers) : nil
-        defer { workerThreads?.end() }
-        let objective = ClassifierObjective(
-            trainer: self, options: options, collective: collective, train: train, devDocuments: devDocs, classWeights: classWeights,
-            vatSchedule: vatSchedule, classifier: classifier, step: parallelStep, adam: adam, best: best, files: files, dataHash: dataHash,
-            stopping: stopping, log: log, started: started)
-        var loop = TrainingLoop(collective: collective, adam: adam, best: best, schedule: options.epochSchedule, clipNorm: options.clipNorm)
-        (loop.firstEpoch, loop.stopped) = (firstEpoch, stopping.stopped)
-        (loop.shouldStop, loop.progress) = (shouldStop, progress)
-        let outcome = try loop.run(objective)
-        (stopping, log) = (objective.stopping, objective.log)
-        best.restore()
-        if options.calibration == .temperature && globalDev > 0 {
-            classifier.calibration = try Self.fitTemperature(classifier, devDocs, indices: devIndices, collective: collective)
-            if files.wroteModel { try files.bestChanged(classifier) }
-        }
-        try files.writeLog(log, final: true)
-        return TrainingResult(
-            classifier: classifier, log: log, bestEpoch: stopping.bestEpoch, interrupted: outcome.interrupted,
-            wroteModel: files.wroteModel,
-            trainDocuments: globalTrain, devDocuments: globalDev, skippedDocuments: globalSkipped,
-            seconds: Self.seconds(started.duration(to: clock.now)),
-            tokensPerSecond: outcome.tokens / max(outcome.seconds, 1e-9))
+        return try run(model, TextClassifier(model: model, vocabulary: vocabulary, options: options))
     }
 
     /// The seed of one epoch's generators on one rank: a hash of all three, because seeds a

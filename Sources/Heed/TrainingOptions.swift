@@ -11,11 +11,17 @@ public enum ModelKind: String, Codable, Sendable, CaseIterable {
     case bilstmAttention = "bilstm-attention"
     /// Bidirectional baseline (forward-last ⊕ backward-first).
     case bilstm
+    /// Hierarchical attention network (Yang et al., 2016): a BiLSTM with attention over each
+    /// sentence's words, then one over the sentence vectors. Documents are bounded by
+    /// `maxSentences` × `maxWords` instead of `maxLength`.
+    case han
 
     /// True for the kinds that read each document in both directions.
-    public var isBidirectional: Bool { self == .bilstmAttention || self == .bilstm }
+    public var isBidirectional: Bool { self == .bilstmAttention || self == .bilstm || self == .han }
     /// True for the kinds that pool with attention (the others use the last hidden state).
-    public var hasAttention: Bool { self == .attention || self == .bilstmAttention }
+    public var hasAttention: Bool { self == .attention || self == .bilstmAttention || self == .han }
+    /// True for the hierarchical network (sentences of words rather than one token sequence).
+    public var isHierarchical: Bool { self == .han }
 }
 
 /// How attention scores each time step before the softmax over time.
@@ -80,8 +86,26 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// dev 85.9% after 10 epochs vs 88.7% after 6 with 0.3), 0.1 converged fastest but was lower on
     /// the Chinese dev set (83.1% vs 84.9% with 0.3).
     public var embeddingInitStd: Float = 0.3
-    /// Documents are cut to their first `maxLength` tokens, in training and prediction alike.
+    /// Documents are cut to their first `maxLength` tokens, in training and prediction alike
+    /// (flat models; `han` is bounded by `maxSentences` and `maxWords`).
     public var maxLength = 400
+    /// `han`: documents are cut to their first `maxSentences` sentences (ICU sentence breaks).
+    public var maxSentences: Int {
+        get { storedMaxSentences ?? Self.defaultMaxSentences }
+        set { storedMaxSentences = newValue }
+    }
+    /// `han`: each sentence is cut to its first `maxWords` tokens.
+    public var maxWords: Int {
+        get { storedMaxWords ?? Self.defaultMaxWords }
+        set { storedMaxWords = newValue }
+    }
+    /// The sentence bounds as set (or read from a file): a flat model's options leave them out,
+    /// so its files keep their bytes; `Trainer` records a han run's.
+    private var storedMaxSentences: Int? = nil, storedMaxWords: Int? = nil
+    /// `maxSentences` when not set.
+    public static let defaultMaxSentences = 40
+    /// `maxWords` when not set.
+    public static let defaultMaxWords = 50
     /// Tokens seen fewer times in the training data map to `<unk>`.
     public var minCount = 2
     /// The most ids the vocabulary may hold, `<pad>` and `<unk>` included.
@@ -198,7 +222,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case model, attention, embeddingSize = "embed", hiddenSize = "hidden", epochs, steps, minSteps, patienceSteps, smallDevSet,
             devLossSmoothing, batchSize = "batch", learningRate = "lr", dropout, wordDropout,
-            embeddingInitStd = "embedInitStd", maxLength, minCount, maxVocabulary, subwords, buckets, classWeights, seed, threads, workers, patience,
+            embeddingInitStd = "embedInitStd", maxLength, storedMaxSentences = "maxSentences", storedMaxWords = "maxWords", minCount, maxVocabulary, subwords,
+            buckets, classWeights, seed, threads,
+            workers, patience,
             devFraction, clipNorm,
             lrDecay, unfreezeEvery, schedule, weightDecay,
             calibration, vatEpsilon, vatWeight, encoder, diversityWeight
@@ -228,6 +254,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         wordDropout = try c.decodeIfPresent(Float.self, forKey: .wordDropout) ?? 0
         embeddingInitStd = try c.decodeIfPresent(Float.self, forKey: .embeddingInitStd) ?? defaults.embeddingInitStd
         maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? defaults.maxLength
+        storedMaxSentences = try c.decodeIfPresent(Int.self, forKey: .storedMaxSentences)
+        storedMaxWords = try c.decodeIfPresent(Int.self, forKey: .storedMaxWords)
         minCount = try c.decodeIfPresent(Int.self, forKey: .minCount) ?? defaults.minCount
         maxVocabulary = try c.decodeIfPresent(Int.self, forKey: .maxVocabulary) ?? defaults.maxVocabulary
         // Files written before subwords existed read word rows alone.
@@ -266,6 +294,15 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             diversityWeight: resolvedEncoder == .diversity ? (diversityWeight ?? Self.defaultDiversityWeight) : nil)
     }
 
+    /// The hierarchical network's shape (`model` `.han`): both levels take `hiddenSize` per
+    /// direction and the attention scorer.
+    func hierarchicalConfig(vocabularySize: Int, classes: Int) -> HierarchicalConfig {
+        HierarchicalConfig(
+            vocabSize: vocabularySize, embedDim: embeddingSize, wordHiddenDim: hiddenSize, sentenceHiddenDim: hiddenSize, bidirectional: true,
+            scorer: attention.layer, classes: classes, dropout: dropout, wordDropout: wordDropout > 0 ? wordDropout : nil,
+            subwordBuckets: subwords == nil ? nil : buckets)
+    }
+
     /// How tokens hash into subword buckets, or nil without subwords.
     public var subwordSettings: SubwordSettings? {
         subwords.map { SubwordSettings(minLength: $0.lowerBound, maxLength: $0.upperBound, buckets: buckets) }
@@ -288,6 +325,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if !(wordDropout >= 0 && wordDropout < 1) { throw .wordDropout(wordDropout) }
         if !(embeddingInitStd > 0) || !embeddingInitStd.isFinite { throw .embeddingInitStd(embeddingInitStd) }
         if maxLength < 1 { throw .maxLength(maxLength) }
+        if maxSentences < 1 { throw .maxSentences(maxSentences) }
+        if maxWords < 1 { throw .maxWords(maxWords) }
+        if model.isHierarchical && resolvedEncoder != .lstm { throw .encoderWithHierarchical }
         if minCount < 1 { throw .minCount(minCount) }
         if maxVocabulary < 3 { throw .maxVocabulary(maxVocabulary) }
         if let problem = subwordSettings?.problem { throw .subwords(problem) }

@@ -353,6 +353,9 @@ public struct Tuner {
 
     /// Runs the search: `train` for training, `dev` for every ranking.
     public func tune(train: [LabelledText], dev: [LabelledText]) throws -> TuningResult {
+        if base.model.isHierarchical {
+            throw HeedError.notForHierarchical("heed tune", instead: "train han with heed train and compare settings on a dev set (--dev)")
+        }
         let clock = ContinuousClock()
         let start = clock.now
         func elapsed() -> Double { Trainer.seconds(start.duration(to: clock.now)) }
@@ -517,8 +520,7 @@ public struct Tuner {
         let trained = try TextClassifier(contentsOf: workDirectory.appendingPathComponent("trial-\(best).heed"))
         var options = records[best]!.settings.applied(to: base)
         options.epochs = base.epochs
-        var classifier = TextClassifier(
-            model: trained.box.withModel { $0.clone() }, vocabulary: trained.vocabulary, options: options, calibration: nil)
+        var classifier = trained.cloned(options: options, calibration: nil)
         classifier.workers = base.workers
         if base.calibration == .temperature { classifier = try classifier.calibrated(on: dev, file: "dev set") }
         return TuningResult(

@@ -17,7 +17,7 @@ struct VATSchedule: Sendable {
         guard let unlabelled, options.vatWeight > 0 else { return nil }
         // The one path from text to network input; documents without a kept token have nothing to perturb.
         let documents = unlabelled.compactMap { doc -> EncodedDocument? in
-            let (ids, pieces) = encoder.document(doc.text)
+            let (ids, pieces, _) = encoder.document(doc.text)
             return ids.isEmpty ? nil : EncodedDocument(ids: ids, pieces: pieces, label: -1, line: doc.line)
         }
         guard !documents.isEmpty else { return nil }

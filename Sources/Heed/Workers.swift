@@ -48,7 +48,7 @@ extension TextClassifier {
     /// A copy with its own network buffers, so another thread can run it without waiting for the lock
     /// (`heed serve` keeps one per worker thread).
     package func replica() -> TextClassifier {
-        TextClassifier(model: box.withModel { $0.clone() }, vocabulary: vocabulary, options: options, calibration: calibration)
+        cloned(calibration: calibration)
     }
 
     /// `body(classifier, tokenizer, i)` for every i in 0..<count on up to `workers` threads, each with

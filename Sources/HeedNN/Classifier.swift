@@ -191,15 +191,6 @@ public final class Classifier {
         rng = r
     }
 
-    /// Generator state (restore it to continue a training run bit for bit).
-    public var rngState: RandomState {
-        get { rng.state }
-        set { rng = Rng(state: newValue) }
-    }
-
-    /// Parameter by state_dict name.
-    public func parameter(named name: String) -> Param? { parameters.first { $0.name == name } }
-
     /// Each parameter's layer group, bottom to top: 0 the embedding (and subword table), 1 the
     /// LSTM, 2 the head (attention and output layer). ULMFiT's fine-tuning rates and unfreezes
     /// these groups as units, lowest (most general) last.
@@ -215,39 +206,6 @@ public final class Classifier {
 
     /// Overwrites embedding rows (index ≥ 1) with pretrained vectors.
     public func loadPretrained(rows: [(index: Int, vector: [Float])]) { embedding.loadPretrained(rows: rows) }
-
-    /// Copies tensors in by state_dict name; every parameter must be present with its exact count.
-    public func load(stateDict: [String: [Float]]) {
-        for p in parameters {
-            guard let v = stateDict[p.name] else { preconditionFailure("missing tensor \(p.name)") }
-            p.values = v
-        }
-    }
-
-    /// An independent copy with the same weights and RNG state (e.g. one per inference thread).
-    public func clone() -> Classifier {
-        let c = Classifier(config: config, seed: 0)
-        for (dst, src) in zip(c.parameters, parameters) { dst.value.update(from: src.value, count: src.count) }
-        c.rng = rng
-        return c
-    }
-
-    /// A copy that shares this model's weights (an optimizer step on either is seen by both) but has
-    /// its own gradients, buffers and generator: one per data-parallel training worker. It must
-    /// not outlive its use alongside this model in one training loop.
-    public func replica() -> Classifier {
-        let c = Classifier(config: config, seed: 0)
-        for (dst, src) in zip(c.parameters, parameters) { dst.shareValues(of: src) }
-        c.rng = rng
-        return c
-    }
-
-    /// Sets every gradient to zero (call once per training step, before `backward`).
-    public func zeroGrad() { for p in parameters { p.zeroGrad() } }
-
-    /// Scales gradients to global L2 norm ≤ maxNorm; returns the norm before clipping.
-    @discardableResult
-    public func clipGradNorm(_ maxNorm: Float) -> Float { HeedNN.clipGradNorm(parameters, maxNorm: maxNorm) }
 
     /// Runs the model on `ids` [batch × steps] (row-major, 0-padded) with `lengths[b]` in 1...steps.
     /// Ids must lie in 0..<vocabSize and positions ≥ lengths[b] are ignored (preconditions).

@@ -229,21 +229,12 @@ public final class HierarchicalClassifier {
         rng = r
     }
 
-    /// Generator state (restore it to continue a training run bit for bit).
-    public var rngState: RandomState {
-        get { rng.state }
-        set { rng = Rng(state: newValue) }
-    }
-
-    /// Parameter by state_dict name.
-    public func parameter(named name: String) -> Param? { parameters.first { $0.name == name } }
-
-    /// Copies tensors in by state_dict name; every parameter must be present with its exact count.
-    public func load(stateDict: [String: [Float]]) {
-        for p in parameters {
-            guard let v = stateDict[p.name] else { preconditionFailure("missing tensor \(p.name)") }
-            p.values = v
-        }
+    /// Each parameter's layer group, bottom to top, as `Classifier.parameterGroups` has them: 0 the
+    /// embedding (and subword table), 1 the word LSTM, 2 everything above it.
+    public var parameterGroups: [Int] {
+        let bottom = 1 + (embedding.subwords == nil ? 0 : 1)
+        return [Int](repeating: 0, count: bottom) + [Int](repeating: 1, count: wordLSTM.parameters.count)
+            + [Int](repeating: 2, count: parameters.count - bottom - wordLSTM.parameters.count)
     }
 
     /// Overwrites embedding rows (index ≥ 1) with pretrained vectors.
@@ -252,30 +243,6 @@ public final class HierarchicalClassifier {
     /// Each token's input vector as the word LSTM reads it without dropout or input scale.
     /// [ids.count × embedDim].
     public func inputVectors(ids: [Int32], pieces: PieceLists? = nil) -> [Float] { embedding.vectors(ids: ids, pieces: pieces) }
-
-    /// An independent copy with the same weights and RNG state (e.g. one per inference thread).
-    public func clone() -> HierarchicalClassifier {
-        let c = HierarchicalClassifier(config: config, seed: 0)
-        for (dst, src) in zip(c.parameters, parameters) { dst.value.update(from: src.value, count: src.count) }
-        c.rng = rng
-        return c
-    }
-
-    /// A copy sharing this model's weights but with its own gradients, buffers and generator:
-    /// one per data-parallel training worker (see `Classifier.replica()`).
-    public func replica() -> HierarchicalClassifier {
-        let c = HierarchicalClassifier(config: config, seed: 0)
-        for (dst, src) in zip(c.parameters, parameters) { dst.shareValues(of: src) }
-        c.rng = rng
-        return c
-    }
-
-    /// Sets every gradient to zero (call once per training step, before `backward`).
-    public func zeroGrad() { for p in parameters { p.zeroGrad() } }
-
-    /// Scales gradients to global L2 norm ≤ maxNorm; returns the norm before clipping.
-    @discardableResult
-    public func clipGradNorm(_ maxNorm: Float) -> Float { HeedNN.clipGradNorm(parameters, maxNorm: maxNorm) }
 
     /// Runs the model on `batch`. `training` enables word dropout and dropout (activations are
     /// always kept, so `loss`/`backward` may follow). A document's result depends only on its

@@ -134,32 +134,6 @@ public final class LanguageModel {
         rng = r
     }
 
-    /// Parameter by state_dict name.
-    public func parameter(named name: String) -> Param? { parameters.first { $0.name == name } }
-
-    /// Copies tensors in by state_dict name; every parameter must be present with its exact count.
-    public func load(stateDict: [String: [Float]]) {
-        for p in parameters {
-            guard let v = stateDict[p.name] else { preconditionFailure("missing tensor \(p.name)") }
-            p.values = v
-        }
-    }
-
-    /// A copy sharing this model's weights with its own gradients, buffers and generator (one per
-    /// data-parallel worker; see `Classifier.replica`).
-    public func replica() -> LanguageModel {
-        let c = LanguageModel(config: config, seed: 0)
-        for (dst, src) in zip(c.parameters, parameters) { dst.shareValues(of: src) }
-        c.rng = rng
-        return c
-    }
-
-    public func zeroGrad() { for p in parameters { p.zeroGrad() } }
-
-    /// Scales gradients to global L2 norm ≤ maxNorm; returns the norm before clipping.
-    @discardableResult
-    public func clipGradNorm(_ maxNorm: Float) -> Float { HeedNN.clipGradNorm(parameters, maxNorm: maxNorm) }
-
     /// The tensors a classifier adopts, by name (copies of the current values).
     public var encoderTensors: [String: NamedTensor] {
         var out: [String: NamedTensor] = [:]

@@ -243,21 +243,31 @@ public enum SafeTensors {
 }
 
 /// The Heed model file: one safetensors file with every tensor under its PyTorch state_dict
-/// name, and `__metadata__` holding `format` = "heed", `version`, `config` (ClassifierConfig
-/// JSON) plus any caller entries (tokenizer settings, labels, vocabulary, …).
+/// name, and `__metadata__` holding `format` = "heed", `version`, `config` (the network's config
+/// JSON), `model` = "han" for a hierarchical network (absent for the flat classifier) plus any
+/// caller entries (tokenizer settings, labels, vocabulary, …).
 public enum ModelFile {
     public static let formatName = "heed"
     public static let version = "1"
-    static let reservedKeys: Set<String> = ["format", "version", "config"]
+    static let reservedKeys: Set<String> = ["format", "version", "config", "model"]
 
-    /// The metadata a file for `model` carries: the caller's entries plus format, version and config.
-    static func fileMetadata(_ model: Classifier, extra: [String: String]) throws -> [String: String] {
+    /// The network a model file holds.
+    public enum Network {
+        /// A `Classifier` (no `model` entry).
+        case flat(Classifier)
+        /// A `HierarchicalClassifier` (`model` = "han").
+        case hierarchical(HierarchicalClassifier)
+    }
+
+    /// The metadata a file for `model` carries: the caller's entries plus format, version, model and config.
+    static func fileMetadata<N: ClassifierNetwork>(_ model: N, extra: [String: String]) throws -> [String: String] {
         for k in extra.keys where reservedKeys.contains(k) {
             throw ModelFileError.invalidConfig("metadata key \(k) is reserved")
         }
         var meta = extra
         meta["format"] = formatName
         meta["version"] = version
+        if let kind = N.modelFileKind { meta["model"] = kind }
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         meta["config"] = String(decoding: try enc.encode(model.config), as: UTF8.self)
@@ -265,41 +275,64 @@ public enum ModelFile {
     }
 
     /// Serialized file image of `model` with extra metadata entries (keys other than
-    /// format/version/config).
-    public static func encode(_ model: Classifier, metadata extra: [String: String] = [:]) throws -> Data {
+    /// format/version/model/config).
+    public static func encode<N: ClassifierNetwork>(_ model: N, metadata extra: [String: String] = [:]) throws -> Data {
         let tensors = model.parameters.map { (name: $0.name, tensor: NamedTensor(shape: $0.shape, values: $0.values)) }
         return SafeTensors.serialize(tensors, metadata: try fileMetadata(model, extra: extra))
     }
 
     /// Writes atomically (temp file in the same folder, fsync, rename over `url`), streaming the
     /// weights from the model's own buffers.
-    public static func save(_ model: Classifier, to url: URL, metadata extra: [String: String] = [:]) throws {
+    public static func save<N: ClassifierNetwork>(_ model: N, to url: URL, metadata extra: [String: String] = [:]) throws {
         let meta = try fileMetadata(model, extra: extra)
         try SafeTensors.write(model.parameters.map { .init(name: $0.name, shape: $0.shape, values: $0.value) }, metadata: meta, to: url)
     }
 
-    /// Loads a model and its metadata (all entries, including format/version/config).
+    /// Loads a flat classifier and its metadata (all entries, including format/version/config).
     public static func load(from url: URL) throws(ModelFileError) -> (model: Classifier, metadata: [String: String]) {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw .io(path: url.path, reason: "\(error.localizedDescription)") }
-        return try decode(data)
+        try decode(try read(url))
     }
 
-    /// Validates and decodes a file image.
+    /// Loads either network and its metadata.
+    public static func loadNetwork(from url: URL) throws(ModelFileError) -> (network: Network, metadata: [String: String]) {
+        try decodeNetwork(try read(url))
+    }
+
+    private static func read(_ url: URL) throws(ModelFileError) -> Data {
+        do { return try Data(contentsOf: url) } catch { throw .io(path: url.path, reason: "\(error.localizedDescription)") }
+    }
+
+    /// Validates and decodes a flat classifier's file image.
     public static func decode(_ data: Data) throws(ModelFileError) -> (model: Classifier, metadata: [String: String]) {
+        switch try decodeNetwork(data) {
+        case let (.flat(model), meta): return (model, meta)
+        case (.hierarchical, _): throw .invalidConfig("the file holds a hierarchical (han) model, not a flat classifier")
+        }
+    }
+
+    /// Validates and decodes a file image of either network (`model` entry absent: flat; "han": hierarchical).
+    public static func decodeNetwork(_ data: Data) throws(ModelFileError) -> (network: Network, metadata: [String: String]) {
         let (tensors, meta) = try SafeTensors.parse(data)
         guard meta["format"] == formatName else { throw .notHeedFile(format: meta["format"]) }
         guard meta["version"] == version else { throw .unsupportedVersion(meta["version"]) }
+        switch meta["model"] {
+        case nil: return (.flat(try network(Classifier.self, tensors, meta)), meta)
+        case HierarchicalClassifier.modelFileKind: return (.hierarchical(try network(HierarchicalClassifier.self, tensors, meta)), meta)
+        case let other?: throw .invalidConfig("unknown model kind \"\(other)\" (this build reads the flat classifier and han)")
+        }
+    }
+
+    private static func network<N: ClassifierNetwork>(_: N.Type, _ tensors: [String: NamedTensor], _ meta: [String: String]) throws(ModelFileError) -> N {
         guard let cfgText = meta["config"] else { throw .invalidConfig("metadata has no config") }
-        let config: ClassifierConfig
-        do { config = try JSONDecoder().decode(ClassifierConfig.self, from: Data(cfgText.utf8)) } catch {
-            throw .invalidConfig("config is not valid ClassifierConfig JSON (\(error))")
+        let config: N.Config
+        do { config = try JSONDecoder().decode(N.Config.self, from: Data(cfgText.utf8)) } catch {
+            throw .invalidConfig("config is not valid \(N.Config.self) JSON (\(error))")
         }
         if let p = config.problem { throw .invalidConfig(p) }
         try SafeTensors.requireExactly(config.tensorShapes, in: tensors)
         // Every tensor's bytes are present in the file, so the model's allocation is justified.
-        let model = Classifier(config: config, seed: 0)
+        let model = N(config: config, seed: 0, embeddingStd: 1)
         for p in model.parameters { p.values = tensors[p.name]!.values }
-        return (model, meta)
+        return model
     }
 }

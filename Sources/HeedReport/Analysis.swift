@@ -185,6 +185,10 @@ public struct ReportAnalysis: Sendable {
         attributionLimit: Int = 500, workers: Int = 1
     ) throws -> ReportAnalysis {
         if steps < 1 { throw AttributionError.steps(steps) }
+        if classifier.isHierarchical {
+            throw HeedError.notForHierarchical(
+                "heed report", instead: "use heed predict --json (sentence and token weights) or heed explain --json for han models")
+        }
         guard !docs.isEmpty else { throw HeedTextError.noDocuments(file) }
         var classifier = classifier
         classifier.workers = workers

@@ -68,6 +68,12 @@ struct Explain: ParsableCommand {
                 description:
                     "\(model): a \(classifier.modelKind.rawValue) model has no attention; use --method gradient, grad-input, integrated-gradients or occlusion")
         }
+        if metrics && classifier.isHierarchical {
+            throw CommandLineMessage(
+                description:
+                    "\(model): explain --metrics is not built for han models yet; use heed explain per text (attention, integrated gradients and occlusion of tokens and sentences)"
+            )
+        }
         if metrics { return try runMetrics(classifier, methods: chosen) }
         var inputs = texts
         if inputs.isEmpty || inputs == ["-"] {
@@ -75,6 +81,8 @@ struct Explain: ParsableCommand {
             try CorpusReader(CorpusSource.standardInput(format: .text)).forEachDocument { inputs.append($0.textString) }
         }
         let encoder = resultEncoder()
+        let o = classifier.options
+        let limit = classifier.isHierarchical ? "\(o.maxSentences) sentences of \(o.maxWords) tokens" : "\(o.maxLength) tokens"
         // One document's many small products gain nothing from BLAS threads; documents are split
         // over --workers instead. Blocks keep the output flowing on long inputs.
         BLAS.setThreads(1)
@@ -82,22 +90,34 @@ struct Explain: ParsableCommand {
         for start in stride(from: 0, to: inputs.count, by: block) {
             let texts = Array(inputs[start..<min(start + block, inputs.count)])
             let explanations = try classifier.explain(texts, methods: chosen, target: target, steps: steps, workers: workers)
-            for (text, e) in zip(texts, explanations) { try show(text, e, chosen: chosen, encoder: encoder, maxLength: classifier.options.maxLength) }
+            for (text, e) in zip(texts, explanations) { try show(text, e, chosen: chosen, encoder: encoder, maxLength: limit) }
         }
     }
 
-    private func show(_ text: String, _ e: Explanation, chosen: [AttributionMethod], encoder: JSONEncoder, maxLength: Int) throws {
+    private func show(_ text: String, _ e: Explanation, chosen: [AttributionMethod], encoder: JSONEncoder, maxLength: String) throws {
         if json {
             let out = ExplanationJSON(text: text, explanation: e, target: target)
             print(String(decoding: try encoder.encode(out), as: UTF8.self))
         } else {
             let probs = zip(e.labels, e.probabilities).map { "\($0) \(fixed(Double($1), 3))" }.joined(separator: ", ")
-            print("\(e.label)\t(\(probs))\(e.truncated ? "\t[cut to the first \(maxLength) tokens]" : "")")
+            print("\(e.label)\t(\(probs))\(e.truncated ? "\t[cut to the first \(maxLength)]" : "")")
             for m in chosen {
                 guard let scores = e.scores(m), !scores.isEmpty else { continue }
                 let ranked = scores.indices.sorted { abs(scores[$0]) > abs(scores[$1]) }.prefix(top)
                 print(
                     "  \(Format.pad(m.rawValue + ":", 22))" + ranked.map { "\(e.tokens[$0].text) \(fixed(Double(scores[$0]), 3))" }.joined(separator: ", "))
+            }
+            if let sentences = e.sentences, let sentenceScores = e.sentenceScores {
+                let bytes = Array(text.utf8)
+                for m in chosen {
+                    guard let scores = sentenceScores[m.rawValue], !scores.isEmpty else { continue }
+                    let ranked = scores.indices.sorted { abs(scores[$0]) > abs(scores[$1]) }.prefix(top)
+                    let shown = ranked.map { k in
+                        let s = sentences[k], words = String(decoding: bytes[s.start..<s.end], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                        return "\"\(words.count > 40 ? String(words.prefix(40)) + "…" : words)\" \(fixed(Double(scores[k]), 3))"
+                    }
+                    print("  \(Format.pad("sentence " + m.rawValue + ":", 22))" + shown.joined(separator: ", "))
+                }
             }
             if let gap = e.integratedGradientsGap, let delta = e.integratedGradientsDelta {
                 print("  integrated gradients: the target changes by \(fixed(delta, 4)) from the zero baseline; the scores' sum is off by \(fixed(gap, 4))")

@@ -52,6 +52,11 @@ struct Report: ParsableCommand {
     func run() throws {
         try FileChecks.checkWritable(output)
         let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
+        if classifier.isHierarchical {
+            throw CommandLineMessage(
+                description:
+                    "\(model): heed report is not built for han models yet; use heed predict --json (sentence and token weights) or heed explain --json")
+        }
         let docs = try CorpusReader(input.source(corpus)).readAll()
         var report = HTMLReport()
         report.modelName = (model as NSString).lastPathComponent

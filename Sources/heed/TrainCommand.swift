@@ -117,7 +117,11 @@ struct Train: ParsableCommand {
             """)
 
     @Argument(help: "Training corpus.") var train: String
-    @Option(help: "lstm (baseline), attention, bilstm-attention (default) or bilstm.") var model: ModelKind = TrainingOptions().model
+    @Option(
+        help: ArgumentHelp(
+            "lstm (baseline), attention, bilstm-attention (default), bilstm or han (hierarchical attention over sentences and words).",
+            discussion: "han reads each document as ICU sentences (--max-sentences, --max-words) instead of one token sequence (--max-len)."))
+    var model: ModelKind = TrainingOptions().model
     @OptionGroup var flags: TrainingFlags
     @Option(name: .shortAndLong, help: "Model file to write.") var output: String
     @Option(
@@ -130,6 +134,14 @@ struct Train: ParsableCommand {
     @Flag(help: "Data-parallel training under mpirun (needs `make build-mpi`); see docs/scale-out.md.") var distributed = false
 
     func validate() throws {
+        try flags.validate(for: model)
+        if model.isHierarchical && distributed {
+            throw ValidationError("--distributed is not built for --model han yet; train han on one machine (--workers uses its cores)")
+        }
+        if model.isHierarchical && unlabelledFlags.isUsed {
+            throw ValidationError(
+                "--semi and --pretrain-epochs are not built for --model han yet; train han on the labelled data alone, or a flat --model with them")
+        }
         if distributed && test != nil {
             throw ValidationError("--test is not available with --distributed; evaluate the model afterwards with `heed evaluate`")
         }

@@ -69,7 +69,14 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Dropout after the embedding and before the classifier.") var dropout = TrainingOptions().dropout
     @Option(help: "Probability of replacing a training token by <unk> (word dropout).") var wordDropout = TrainingOptions().wordDropout
     @Option(help: "Std of the random embedding init (PyTorch's default is 1).") var embedInitStd = TrainingOptions().embeddingInitStd
-    @Option(name: .customLong("max-len"), help: "Keep the first N tokens of each document.") var maxLength = TrainingOptions().maxLength
+    @Option(name: .customLong("max-len"), help: "Keep the first N tokens of each document (default \(TrainingOptions().maxLength); not with --model han).")
+    var maxLength: Int?
+    @Option(
+        help: ArgumentHelp(
+            "--model han: keep the first N sentences of each document (default \(TrainingOptions.defaultMaxSentences)).",
+            discussion: "Sentences come from ICU's sentence break rules for the tokenizer's locale."))
+    var maxSentences: Int?
+    @Option(help: "--model han: keep the first N tokens of each sentence (default \(TrainingOptions.defaultMaxWords)).") var maxWords: Int?
     @Option(help: "Vocabulary: drop tokens seen fewer times in training.") var minCount = TrainingOptions().minCount
     @Option(help: "Vocabulary: largest size including <pad> and <unk>.") var maxVocab = TrainingOptions().maxVocabulary
     @Option(
@@ -106,7 +113,10 @@ struct TrainingFlags: ParsableArguments {
         o.attention = attention
         o.embeddingSize = embed; o.hiddenSize = hidden; o.epochs = epochs; o.steps = steps; o.patience = patience; o.batchSize = batch
         o.minSteps = minSteps; o.patienceSteps = patienceSteps; o.smallDevSet = smallDevSet; o.devLossSmoothing = devLossSmoothing
-        o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embeddingInitStd = embedInitStd; o.maxLength = maxLength;
+        o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embeddingInitStd = embedInitStd;
+        o.maxLength = maxLength ?? o.maxLength;
+        if let maxSentences { o.maxSentences = maxSentences }
+        if let maxWords { o.maxWords = maxWords }
         o.minCount = minCount; o.maxVocabulary = maxVocab
         o.subwords = subwords.range; o.buckets = buckets
         o.classWeights = classWeights; o.seed = seed; o.threads = threads; o.devFraction = devFraction
@@ -125,6 +135,25 @@ struct TrainingFlags: ParsableArguments {
         t.encoder = initEncoder.map { URL(fileURLWithPath: $0) }
         t.resume = resume.map { URL(fileURLWithPath: $0) }
         return t
+    }
+
+    /// Usage errors for `kind`'s flags: `han` is bounded by sentences and words, not `--max-len`,
+    /// and does not take the flat encoders or a pretrained one yet.
+    func validate(for kind: ModelKind) throws {
+        if kind.isHierarchical {
+            if let maxLength {
+                throw ValidationError(
+                    "--max-len \(maxLength) does not apply to --model han: bound documents with --max-sentences N (default \(TrainingOptions().maxSentences)) and --max-words N (words per sentence, default \(TrainingOptions().maxWords))"
+                )
+            }
+            if encoder != .lstm { throw ValidationError(flagMessage(TrainingError.encoderWithHierarchical)) }
+            if initEncoder != nil {
+                throw ValidationError(
+                    "--init is not built for --model han yet: train han from scratch, or a flat --model (e.g. bilstm-attention) from the encoder")
+            }
+        } else if maxSentences != nil || maxWords != nil {
+            throw ValidationError("--max-sentences and --max-words apply to --model han only; a \(kind.rawValue) model is bounded by --max-len")
+        }
     }
 
     /// Usage errors (exit 64) before anything is read: the library's range checks, in flag names.

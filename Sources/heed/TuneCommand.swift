@@ -113,6 +113,9 @@ struct Tune: ParsableCommand {
     @OptionGroup var input: InputOptions
 
     func validate() throws {
+        if model.isHierarchical {
+            throw ValidationError("heed tune does not search --model han yet; train han with heed train and compare settings on a dev set (--dev)")
+        }
         if budget != nil && trials != nil { throw ValidationError("give --budget or --trials, not both") }
         if let trials, trials < 1 { throw ValidationError("--trials must be at least 1 (got \(trials))") }
         if parallel < 1 { throw ValidationError("--parallel must be at least 1 (got \(parallel))") }
