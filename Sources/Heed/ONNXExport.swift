@@ -109,7 +109,10 @@ struct ONNXGraphBuilder {
         m.initializers.append(ONNX.Tensor(name: name, dims: dims, floats: floats))
     }
 
+    /// An int64 constant; added once however often asked for, and only where a node uses it
+    /// (ONNX Runtime warns about unused initializers).
     private mutating func constant(_ name: String, dims: [Int], int64s: [Int]) {
+        guard !m.initializers.contains(where: { $0.name == name }) else { return }
         m.initializers.append(ONNX.Tensor(name: name, dims: dims, int64s: int64s))
     }
 
@@ -144,13 +147,13 @@ struct ONNXGraphBuilder {
         // Embedding, and the mean of each token's subword rows.
         constant("embedding.weight", dims: [config.vocabSize, E], floats: tensor("embedding.weight"))
         node("Gather", ["embedding.weight", "ids"], "word_vectors", [("axis", .int(0))])
-        constant("zero_i64", dims: [], int64s: [0])
         var embedded = "word_vectors"
         if let buckets = config.subwordBuckets {
             constant("subwords.weight", dims: [buckets, E], floats: tensor("subwords.weight"))
             constant("one_f", dims: [], floats: [1])
             constant("axis_2", dims: [1], int64s: [2])
             constant("axis_3", dims: [1], int64s: [3])
+            constant("zero_i64", dims: [], int64s: [0])
             node("GreaterOrEqual", ["pieces", "zero_i64"], "piece_present")
             node("Cast", ["piece_present"], "piece_mask", [("to", .int(ONNX.DataType.float.rawValue))])
             node("Max", ["pieces", "zero_i64"], "piece_index")
@@ -212,6 +215,7 @@ struct ONNXGraphBuilder {
                 node("Squeeze", ["scores_3d", "axis_2_scores"], "scores")
             }
             // Positions at or past a document's length get −∞, so exactly zero weight.
+            constant("zero_i64", dims: [], int64s: [0])
             constant("one_i64", dims: [], int64s: [1])
             constant("minus_infinity", dims: [], floats: [-.infinity])
             node("Shape", ["ids"], "ids_shape")
