@@ -383,6 +383,7 @@ def main():
                 tag = f"{corpus}.{name}{'.sub' if subwords else ''}"
                 model = os.path.join(args.work, tag + ".heed")
                 run([heed, "train", train] + flags + TRAIN + (SUBWORDS if subwords else []) + ["-o", model])
+                os.remove(model + ".ckpt")  # training's resume point: 3x the model, not needed here
                 onnx_path = os.path.join(args.work, tag + ".onnx")
                 ref_path = os.path.join(args.work, tag + ".reference.jsonl")
                 run([heed, "export", model, "-o", onnx_path, "--reference", test, "--reference-output", ref_path])
