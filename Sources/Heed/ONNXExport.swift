@@ -13,8 +13,11 @@ import HeedText
 /// does. An orthogonal encoder changes each state after the cell, which no standard operator
 /// expresses, so such models are refused.
 extension TextClassifier {
-    /// The serialised ONNX `ModelProto` of this classifier. Throws for an orthogonal encoder.
+    /// The serialised ONNX `ModelProto` of this classifier. Throws for an orthogonal encoder and for han models.
     public func onnxModel() throws -> [UInt8] {
+        if isHierarchical {
+            throw HeedError.notForHierarchical("ONNX export", instead: "export a flat model (heed train --model bilstm-attention, the default)")
+        }
         let config = self.config
         if config.resolvedEncoder == .orthogonal {
             throw HeedError.modelMismatch(
