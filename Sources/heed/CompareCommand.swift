@@ -36,7 +36,8 @@ struct CompareModel: Sendable {
         CompareModel("diversity", .bilstmAttention, "BiLSTM-attention, conicity-penalised encoder (--diversity-weight)") {
             $0.encoder = .diversity
         },
-        // More models: one line each, a kind plus the settings that make it (`han` once heed train has it).
+        CompareModel("han", .han, "hierarchical attention network, words then sentences (Yang et al. 2016); no faithfulness or latency columns yet"),
+        // More models: one line each, a kind plus the settings that make it.
     ]
 
     /// The models of a comma-separated list, in its order; unknown or repeated names are usage errors.
@@ -140,11 +141,12 @@ func runComparison(
             // One document at a time gains nothing from BLAS threads (as in heed explain and serve).
             BLAS.setThreads(1)
             var faithfulness: ComparisonFaithfulness?
-            if !faithfulnessTexts.isEmpty {
+            // The faithfulness analysis and the latency benchmark read flat models only (so far).
+            if !faithfulnessTexts.isEmpty && !classifier.isHierarchical {
                 faithfulness = try measureFaithfulness(classifier, faithfulnessTexts, measures: measures, name: model.name, quiet: quiet)
             }
             let latency =
-                measures.latencyRuns > 0
+                measures.latencyRuns > 0 && !classifier.isHierarchical
                 ? try LatencyBenchmark.run(classifier, documents: testDocs, runs: measures.latencyRuns, warmup: min(50, measures.latencyRuns)) : nil
             let bytes = (try? FileManager.default.attributesOfItem(atPath: modelPath))?[.size] as? Int
             rows.append(

@@ -76,6 +76,23 @@ import Testing
         #expect(html.contains("encoder conicity"), "the model card shows conicity")
     }
 
+    /// han trains beside a flat model on the same data; its faithfulness and latency columns are
+    /// left empty (not built for it yet) rather than failing the run.
+    @Test func hanBesideAFlatModel() throws {
+        let s = Scratch()
+        let train = try Self.slice(s, "train.tsv", every: 100, as: "train.tsv")
+        let test = try Self.slice(s, "test.tsv", every: 200, as: "test.tsv")
+        let out = s.path + "/c.json"
+        let run = try heed(["compare", train, test, "--models", "attention,han", "-o", out] + Self.tiny)
+        #expect(run.status == 0, "\(run.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any])
+        let rows = try #require(json["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["model"] as! String } == ["attention", "han"])
+        #expect(rows[0]["faithfulness"] != nil && rows[1]["faithfulness"] == nil && rows[1]["latency_ms"] == nil)
+        #expect((rows[1]["accuracy"] as? Double).map { $0 >= 0 && $0 <= 1 } == true)
+        #expect(FileManager.default.fileExists(atPath: try #require(rows[1]["model_file"] as? String)))
+    }
+
     @Test func usageErrorsAndTheDeprecatedPair() throws {
         let s = Scratch()
         let train = try Self.slice(s, "train.tsv", every: 200, as: "train.tsv")
