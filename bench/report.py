@@ -1118,6 +1118,55 @@ def faithfulness_section():
     return L + footnotes()
 
 
+def attention_kinds_section():
+    """Which attention, for what (issue 26): `heed compare --models … --seeds N` per corpus, from
+    bench/results/attention-kinds.json; the newest run of each corpus."""
+    path = os.path.join(BENCH, "results", "attention-kinds.json")
+    if not os.path.exists(path):
+        return []
+    runs = {}
+    for run in json.load(open(path))["runs"]:
+        runs[run["corpus"]] = run
+    if not runs:
+        return []
+    first = next(iter(runs.values()))
+    L = ["## 7b. Which attention, for what (`bench/attention_kinds.py`, issue 26)", "",
+         "`heed compare TRAIN TEST --models … --seeds N --workers 2` per corpus: every model trained on the same data "
+         "with the same seeds (heed train's defaults, own dev split, early stopping), then measured on the test set. "
+         "Accuracy and macro-F1 are mean ± sd over the seeds; the faithfulness columns are the mean over seeds of each "
+         "model's mean over the first %d test documents (integrated gradients with 32 steps, 100 permutations): "
+         "Kendall τ between attention and IG / occlusion, ERASER comprehensiveness AOPC of attention's ranking beside "
+         "IG's, the median permutation TVD (× the default model's in brackets) and conicity (mean cosine of each state "
+         "to the document's mean state). Training tokens/s, batch-1 latency (p50) and model size are printed but are "
+         "only evidence on an idle machine: the load average over each run is given." % first["comparison"].get(
+             "faithfulness_limit", 500), "",
+         "| corpus | model | accuracy | macro-F1 | τ(att, IG) | τ(att, occl.) | AOPC att. / IG | perm. TVD | conicity "
+         "| train tok/s | latency ms | size MB | measured at |",
+         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for name, run in runs.items():
+        models = run["comparison"]["models"]
+        base = next((m for m in models if m["model"] == "bilstm-attention"), None)
+        base_tvd = (base or {}).get("faithfulness", {}).get("permutation_tvd")
+        at = stamp(prov(run))
+        for m in models:
+            fa = m.get("faithfulness") or {}
+            def g(k, fmt="%.2f"):
+                return fmt % fa[k] if fa.get(k) is not None else "–"
+            tvd = g("permutation_tvd", "%.3f")
+            if fa.get("permutation_tvd") is not None and base_tvd and m is not base:
+                tvd += " (%.1f×)" % (fa["permutation_tvd"] / base_tvd)
+            L.append("| %s | %s | %.1f ± %.1f | %.1f ± %.1f | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s |" % (
+                name, m["model"], 100 * m["accuracy"]["mean"], 100 * m["accuracy"]["sd"], 100 * m["macro_f1"]["mean"],
+                100 * m["macro_f1"]["sd"], g("tau_attention_ig"), g("tau_attention_occlusion"), g("aopc_attention", "%.3f"),
+                g("aopc_ig", "%.3f"), tvd, g("conicity"), "%.0f" % m["tokens_per_s"] if m.get("tokens_per_s") else "–",
+                "%.2f" % m["latency_ms"] if m.get("latency_ms") else "–",
+                "%.1f" % (m["model_bytes"] / 1e6) if m.get("model_bytes") else "–", at))
+    L += ["", "Runs: " + "; ".join("%s: `heed %s`, %.0f s, %s, %s, load average %.1f → %.1f" % (
+        n, r["command"], r["seconds"], r.get("cpu"), r.get("heed_version"), r["loadavg_start"][0], r["loadavg_end"][0])
+        for n, r in runs.items()) + "."]
+    return L + footnotes()
+
+
 def captum_config(c):
     if c.get("processes", 1) > 1:
         return "%d processes × 1 thread, 1 doc per call, internal_batch_size all" % c["processes"]
@@ -1476,6 +1525,7 @@ def main():
     L += part(fasttext_section(r.get("fasttext")), "fasttext")
     L += mpi_section()
     L += faithfulness_section()
+    L += attention_kinds_section()
     L += explain_section()
     L += calibration_section()
     L += part(serve_section(r.get("serve")), "serve")
