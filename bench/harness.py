@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import statistics
@@ -227,6 +228,51 @@ def find_heed(explicit):
     cands = [os.path.join(ROOT, d, "release", "heed") for d in (".build-bench", ".build")]
     cands = [c for c in cands if os.path.exists(c)]
     return max(cands, key=os.path.getmtime) if cands else None
+
+
+# ---------------------------------------------------------------------------------------- machine tag
+# ISA extensions that decide which BLAS and oneDNN kernels run (x86 /proc/cpuinfo flag names).
+ISA_FLAGS = ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+             "avx_vnni", "amx_tile", "amx_bf16", "asimd", "sve"]
+
+
+def machine_tag(heed):
+    """What decides a speed ratio on this machine: the CPU model, its ISA extensions that pick kernels,
+    the OpenBLAS kernel Heed runs (from `heed --version`, so `OPENBLAS_CORETYPE` is honoured as
+    found) and the ISA PyTorch's CPU kernels use. Printed beside every ratio so figures from
+    different machines are never mistaken for one another."""
+    cpu, flags = None, set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and cpu is None:
+                    cpu = line.split(":", 1)[1].strip()
+                elif line.startswith(("flags", "Features")) and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    v = heed.version or ""
+    m = re.search(r"BLAS ([^)]*)\)", v)
+    tag = {"cpu": cpu, "isa": [x for x in ISA_FLAGS if x in flags], "heed_blas_kernel": m.group(1) if m else None,
+           "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE")}
+    try:
+        o, _, rc, _ = run([PY, "-c", "import torch; print(torch.backends.cpu.get_cpu_capability())"], check=False,
+                          timeout=120)
+        tag["torch_cpu_capability"] = o.strip() if rc == 0 and o.strip() else None
+    except Exception:
+        tag["torch_cpu_capability"] = None
+    return tag
+
+
+def machine_label(tag):
+    """One line for logs and tables: CPU · ISA · OpenBLAS kernel · PyTorch capability."""
+    if not tag:
+        return "machine not recorded"
+    isa = [x for x in tag.get("isa") or [] if x not in ("sse4_2", "avx")]
+    return "%s · %s · OpenBLAS %s%s · torch %s" % (
+        tag.get("cpu") or "?", " ".join(isa) or "no AVX2", tag.get("heed_blas_kernel") or "?",
+        " (OPENBLAS_CORETYPE=%s)" % tag["openblas_coretype_env"] if tag.get("openblas_coretype_env") else "",
+        tag.get("torch_cpu_capability") or "?")
 
 
 # ---------------------------------------------------------------------------------------- env
@@ -626,6 +672,8 @@ def part_model(args, heed):
     res["sides"].update({s: {"cores": t, "variant": v, "threads": t} for s, v, t in torch_sides})
     res["pinning"] = "taskset: 1-thread / 1-worker runs on core %s, 2-thread / 2-worker runs on cores %s" % (
         cores_for(1), cores) if shutil.which("taskset") else "none (taskset missing)"
+    res["machine"] = machine_tag(heed)
+    log("machine: %s" % machine_label(res["machine"]))
     res["sgemm_peak"] = sgemm_peak(args)
     log("sgemm peak (1 thread): %s" % {k: res["sgemm_peak"].get(k) for k in ("peak_gflops", "corename", "error")})
     # The idle runtimes, to separate what training allocates from what loading the runtime costs:
@@ -654,7 +702,8 @@ def part_model(args, heed):
         with open(tr_ids, encoding="utf-8") as f:
             nclasses = len({l.split("\t", 1)[0] for l in f if l.strip()})
         cres = {"source": c["source"], "vocab": vocab, "ids": how, "epochs": args.epochs, "reps": args.reps,
-                "date": now(), "kinds": {}, "commands": {}, "idle_rss_mb": idle, "classes": nclasses}
+                "date": now(), "kinds": {}, "commands": {}, "idle_rss_mb": idle, "classes": nclasses,
+                "machine": res["machine"]}
         for kind in kinds:
             cres["kinds"][kind] = {**{s: [] for s, _, _ in heed_sides}, **{s: [] for s, _, _ in torch_sides}}
         for r in range(args.reps):
@@ -786,6 +835,11 @@ def part_model(args, heed):
                     "ratio_fastest": h / max(cands)[0] if cands else None,
                     "torch_packed": packed if packed in summ else None,
                     "ratio_packed": h / summ[packed]["tokens_per_s"] if packed in summ else None}
+            for nc, x in cmp.items():
+                if x.get("ratio_fastest"):
+                    log("model %s %s: Heed %s / fastest PyTorch at <= %s core(s) (%s) = %.2fx [%s]" % (
+                        c["name"], kind, x["heed"], nc, x["torch_fastest"], x["ratio_fastest"],
+                        machine_label(res["machine"])))
             if "heed_w1" in summ and "heed_w2" in summ:
                 cmp["workers_2_over_1"] = summ["heed_w2"]["tokens_per_s"] / summ["heed_w1"]["tokens_per_s"]
             gf = {}

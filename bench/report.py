@@ -328,6 +328,18 @@ def model_compare(k):
     return out
 
 
+def machine_label(tag):
+    """CPU · ISA extensions · OpenBLAS kernel · PyTorch CPU capability, as `bench/harness.py` records it
+    (`machine_tag`); runs from before it was recorded say so."""
+    if not tag:
+        return "not recorded (run predates the machine tag)"
+    isa = [x for x in tag.get("isa") or [] if x not in ("sse4_2", "avx")]
+    return "%s · %s · OpenBLAS `%s`%s · PyTorch CPU capability %s" % (
+        tag.get("cpu") or "?", " ".join(isa) or "no AVX2", tag.get("heed_blas_kernel") or "?",
+        " (`OPENBLAS_CORETYPE=%s`)" % tag["openblas_coretype_env"] if tag.get("openblas_coretype_env") else "",
+        tag.get("torch_cpu_capability") or "?")
+
+
 def model_section(m):
     L = ["## 2–5. Training throughput, accuracy, memory, latency (attention-LSTM and baselines)", ""]
     if not m:
@@ -382,10 +394,27 @@ def model_section(m):
         L.append("**These results predate the padded PyTorch variant**: \"fastest\" is among the packed "
                  "configurations only. Rerun `bench/run model` for the ratios this table is meant to show.")
         L.append("")
+    # Each corpus may come from another run (`--corpora` keeps the others), so each row says which
+    # machine measured it: CPU, ISA extensions, OpenBLAS kernel and PyTorch's CPU capability.
+    def tag_of(c):
+        t = c.get("machine") or m.get("machine")
+        if t:
+            return machine_label(t)
+        kern = (m.get("sgemm_peak") or {}).get("corename")
+        return "not recorded (run predates the machine tag)%s" % (
+            "; the same run's SGEMM peak ran OpenBLAS `%s`" % kern if kern else "")
+    tags = {name: tag_of(c) for name, c in m["corpora"].items()}
+    labels = sorted(set(tags.values()))
+    mid = {lab: chr(ord("A") + i) for i, lab in enumerate(labels)}
+    L.append("Machines (the last column of the table names the one each row was measured on):")
+    L.append("")
+    for lab in labels:
+        L.append("- **%s**: %s" % (mid[lab], lab))
+    L.append("")
     L.append("| Corpus | epochs × reps | model | cores | Heed | tokens/s Heed | fastest PyTorch at ≤ these cores | "
              "tokens/s | **Heed / fastest PyTorch** (>1 = Heed faster) | tokens/s PyTorch packed | Heed / packed | "
-             "Heed 2 workers / 1 worker |")
-    L.append("|---|---|---|---:|---|---:|---|---:|---:|---:|---:|---:|")
+             "Heed 2 workers / 1 worker | machine |")
+    L.append("|---|---|---|---:|---|---:|---|---:|---:|---:|---:|---:|---|")
     for name, c in m["corpora"].items():
         for kind, k in c["kinds"].items():
             s = k["summary"]
@@ -397,13 +426,14 @@ def model_section(m):
                 he = s.get(x["heed"], {})
                 fa = side(s, x["torch_fastest"]) if x.get("torch_fastest") else {}
                 pk = side(s, x["torch_packed"]) if x.get("torch_packed") else {}
-                L.append("| %s | %s | %s | %s | %s | %s | %s | %s | **%s** | %s | %s | %s |" % (
+                L.append("| %s | %s | %s | %s | %s | %s | %s | %s | **%s** | %s | %s | %s | %s |" % (
                     name, "%s × %s" % (c.get("epochs", m.get("epochs")), c.get("reps", m.get("reps"))), kind, nc,
                     HEED_NAMES.get(x["heed"], x["heed"]), f(he.get("tokens_per_s"), 0),
                     TORCH_NAMES.get(x.get("torch_fastest"), "—"), f(fa.get("tokens_per_s"), 0),
                     ratio(he.get("tokens_per_s"), fa.get("tokens_per_s")), f(pk.get("tokens_per_s"), 0),
                     ratio(he.get("tokens_per_s"), pk.get("tokens_per_s")),
-                    ("%.2f×" % cmp["workers_2_over_1"]) if nc == "2" and cmp.get("workers_2_over_1") else "—"))
+                    ("%.2f×" % cmp["workers_2_over_1"]) if nc == "2" and cmp.get("workers_2_over_1") else "—",
+                    mid[tags[name]]))
     L.append("")
     L.append("Every PyTorch configuration (tokens/s, median; test accuracy after the last epoch):")
     L.append("")
