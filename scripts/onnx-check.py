@@ -27,6 +27,7 @@ Usage: scripts/onnx-check.py --heed .build/release/heed [--work build/onnx-check
 (scripts/onnx-check.sh installs the pinned onnx and onnxruntime into build/onnx-venv first.)
 """
 import argparse
+import ctypes
 import json
 import os
 import shutil
@@ -265,6 +266,33 @@ def check_tokenizer_json(path, docs, config, with_pieces):
     return checked
 
 
+def check_python_tokenizer(path, test, docs, mutant=False):
+    """scripts/heed_tokenizer.py gives, from each test document's text, exactly the ids and pieces
+    Heed fed the graph. With `mutant`, the same tokenizer without case folding must disagree on
+    some document, so the comparison can fail."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from heed_tokenizer import HeedTokenizer
+    tok = HeedTokenizer(path)
+    with open(test, "rb") as f:
+        lines = f.read().split(b"\n")
+    if lines and lines[0].startswith(b"\xef\xbb\xbf"):
+        lines[0] = lines[0][3:]
+
+    def text(d):
+        raw = lines[d["line"] - 1]
+        return (raw[:-1] if raw.endswith(b"\r") else raw).split(b"\t", 1)[1]
+    for d in docs:
+        ids, pieces = tok.encode(text(d))
+        assert ids == d["ids"], f"{test}:{d['line']}: heed_tokenizer.py ids {ids[:20]}…, Heed's {d['ids'][:20]}…"
+        assert pieces == d.get("pieces"), f"{test}:{d['line']}: heed_tokenizer.py pieces differ from Heed's"
+    caught = None
+    if mutant:
+        tok.normalization = "nfkc"
+        tok._normalizer = tok.icu.unorm2_getNFKCInstance(ctypes.byref(ctypes.c_int(0)))
+        caught = sum(tok.encode(text(d))[0] != d["ids"] for d in docs)
+    return tok.icu_version(), caught
+
+
 def batch_inputs(docs, with_pieces):
     B, T = len(docs), max(len(d["ids"]) for d in docs)
     ids = np.zeros((B, T), np.int64)
@@ -375,6 +403,7 @@ def main():
 
     results = []
     mutant_source = None
+    tokenizer_mutant_caught = 0
     print(f"{'corpus':22} {'model':18} {'sub':3} {'docs':>5}  {'logits Δ':>9} {'probs Δ':>9} {'attn Δ':>9}  {'Δ/tol':>6} {'ref/bound':>9}")
     for corpus in args.corpora:
         train = training_sample(corpus, args.work)
@@ -396,6 +425,14 @@ def main():
                 temperature = json.loads(meta["heed.calibration"])["temperature"] if "heed.calibration" in meta else 1.0
                 docs = [json.loads(line) for line in open(ref_path, encoding="utf-8")]
                 check_tokenizer_json(os.path.join(args.work, tag + ".tokenizer.json"), docs, config, subwords)
+                if name == "lstm":  # the tokenizer is the same for every kind: check it once per corpus and subwords
+                    icu, caught = check_python_tokenizer(os.path.join(args.work, tag + ".tokenizer.json"), test, docs,
+                                                         mutant=not subwords)
+                    tokenizer_mutant_caught += caught or 0
+                    print(f"onnx-check: {corpus}{' with subwords' if subwords else ''}: scripts/heed_tokenizer.py "
+                          f"(ICU {icu}) gives Heed's ids{' and pieces' if subwords else ''} for all {len(docs)} test "
+                          f"documents" + (f"; without case folding it differs on {caught}" if caught is not None else ""),
+                          flush=True)
                 session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
                 has_attention = config["pooling"] == "attention"
                 ref = Reference(tensors, config, temperature, ort_abs)
@@ -413,6 +450,9 @@ def main():
                              f"(diff/tolerance {ratio:.3f}, error/bound {ref_ratio:.3f})")
                 if name == "bilstm-attention" and subwords and mutant_source is None:
                     mutant_source = (onnx_path, docs, ref, subwords)
+
+    if tokenizer_mutant_caught == 0:
+        sys.exit("onnx-check: heed_tokenizer.py without case folding matched Heed on every document: the tokenizer check cannot fail")
 
     # The check must catch a broken export.
     onnx_path, docs, ref, subwords = mutant_source
