@@ -1148,6 +1148,52 @@ def faithfulness_section():
     return L + footnotes()
 
 
+def step_profile_section():
+    """Where the default model's training time goes (issue 27, part 4): bench/profile_step.py's perf
+    profile and bench/step_gemm.py's micro-benchmark of the step's products, newest run of each."""
+    L = []
+    path = os.path.join(BENCH, "results", "profile-step.json")
+    gpath = os.path.join(BENCH, "results", "step-gemm.json")
+    if not os.path.exists(path) and not os.path.exists(gpath):
+        return L
+    L += ["## 5c. Where the training step's time goes (`bench/profile_step.py`, `bench/step_gemm.py`)", ""]
+    if os.path.exists(path):
+        run = json.load(open(path))["runs"][-1]
+        mc = run["machine"]
+        L += ["`perf record -F 1999` on one `heed train` run of the default model (BiLSTM + additive attention, E = 100, "
+              "H = 128, batch 64) with one worker and one BLAS thread pinned to one core: `%s`. %d samples of the "
+              "process's CPU time, grouped by library and demangled symbol. Machine: %s (%s), OpenBLAS kernel `%s`%s. "
+              "Measured at %s." % (run["train_command"].split("heed ", 1)[-1], run["samples"], mc["cpu"],
+                                   " ".join(mc["isa"]), mc["blas_kernel"],
+                                   " (`OPENBLAS_CORETYPE=%s`)" % mc["openblas_coretype_env"] if mc.get("openblas_coretype_env") else "",
+                                   stamp(prov(run))), "",
+              "| where | share of CPU time |", "|---|---:|"]
+        for g in run["groups"]:
+            L.append("| %s | %.1f%% |" % (g["group"], 100 * g["share"]))
+        L += ["", "Largest symbols: " + "; ".join("%s %.1f%%" % (t["symbol"].split("(")[0], 100 * t["share"])
+                                                  for t in run["top_symbols"][:8]) + ".", ""]
+    if os.path.exists(gpath):
+        run = json.load(open(gpath))["runs"][-1]
+        libs = [n for n in ("openblas", "blis", "onednn") if run["libraries"].get(n)]
+        L += ["The step's own products (row-major SGEMM with Heed's shapes, E = %d, H = %d), each library on one thread "
+              "and one pinned core, interleaved in %d rounds; median GFLOP/s and the ratio to OpenBLAS (>1 = faster "
+              "than what Heed calls today). Every library's result is checked against OpenBLAS's within 2·K·u·Σ|a·b|. "
+              "Libraries: %s. Machine: %s (%s)%s; 1-minute load average %.1f when it ran. Measured at %s." % (
+                  run["embed"], run["hidden"], run["rounds"],
+                  "; ".join("%s: %s" % (n, run["libraries"][n]) for n in libs), run["cpu"], " ".join(run["isa"]),
+                  " (`OPENBLAS_CORETYPE=%s`)" % run["openblas_coretype_env"] if run.get("openblas_coretype_env") else "",
+                  run["loadavg_1min"], stamp(prov(run))), "",
+              "| product | m × n × k | " + " | ".join(libs) + " | " + " | ".join("%s / openblas" % n for n in libs[1:]) + " |",
+              "|---|---|" + "---:|" * (2 * len(libs) - 1)]
+        for sh in run["shapes"]:
+            res = sh["results"]
+            L.append("| %s | %d × %d × %d (%s) | %s | %s |" % (
+                sh["what"], sh["m"], sh["n"], sh["k"], sh["trans"], " | ".join("%.1f" % res[n]["gflops"] for n in libs),
+                " | ".join("%.2f×" % (res[n]["gflops"] / res["openblas"]["gflops"]) for n in libs[1:])))
+        L.append("")
+    return L + footnotes()
+
+
 def attention_kinds_section():
     """Which attention, for what (issue 26): `heed compare --models … --seeds N` per corpus, from
     bench/results/attention-kinds.json; the newest run of each corpus."""
@@ -1553,6 +1599,7 @@ def main():
     L += part(model_section(r.get("model")), "model", " (the repository when the part last ran; corpora run earlier "
               "keep their results, so theirs may be older)")
     L += part(fasttext_section(r.get("fasttext")), "fasttext")
+    L += step_profile_section()
     L += mpi_section()
     L += faithfulness_section()
     L += attention_kinds_section()
