@@ -1316,6 +1316,29 @@ def explain_section():
     return L + footnotes()
 
 
+def serve_explain_section():
+    """Explanations at serving speed (issue 27, part 3): bench/serve.py --explain-methods, newest run."""
+    path = os.path.join(BENCH, "results", "serve-explain.json")
+    if not os.path.exists(path):
+        return []
+    run = json.load(open(path))["runs"][-1]
+    L = ["## 8b. Explanations at serving speed (`bench/serve.py --explain-methods`)", "",
+         "`heed serve` (%d workers) on the RT BiLSTM-attention model under wrk, each request one RT test sentence with "
+         "`\"explain\"` set to the method named; %d s per connection level after a warm-up; requests/s and p50 / p99 "
+         "latency in ms. Machine: %s. Measured at %s." % (
+             run["workers"], run["duration_s"], machine_label(run.get("machine")), stamp(prov(run))), "",
+         "| binary | explain | " + " | ".join("c = %d" % c for c in run["levels"]) + " |",
+         "|---|---|" + "---:|" * len(run["levels"])]
+    for name, b in run["binaries"].items():
+        for method, r in b["methods"].items():
+            L.append("| %s | %s | %s |" % (name, method, " | ".join(
+                "%.0f req/s, %.2f / %.2f" % (x["requests_per_s"], x["p50_ms"], x["p99_ms"]) + (
+                    " (%d errors)" % x["errors"] if x.get("errors") else "") for x in r["levels"].values())))
+    L += ["", "Binaries: " + "; ".join("%s = `%s` (%s, sha256 %s…)" % (n, b["command"], b["version"], b["sha256"][:12])
+                                     for n, b in run["binaries"].items()) + ".", ""]
+    return L + footnotes()
+
+
 def calibration_section():
     """ECE before and after temperature scaling, from bench/results/calibration.json (bench/calibration.py)."""
     r = side_results("calibration.json")
@@ -1606,6 +1629,7 @@ def main():
     L += explain_section()
     L += calibration_section()
     L += part(serve_section(r.get("serve")), "serve")
+    L += serve_explain_section()
     if r.get("time-to-accuracy"):
         L += part(time_to_accuracy_section(r["time-to-accuracy"]), "time-to-accuracy")
     if r.get("env"):

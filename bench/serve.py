@@ -383,5 +383,60 @@ def overload_line(o):
             f"connections, all 200: {rec['s200'] == rec['requests']}, p99 {rec['p99_ms']} ms: {'pass' if o['pass'] else 'FAIL'}")
 
 
+def explain_load(argv):
+    """`python3 bench/serve.py --explain-methods attention,integrated-gradients [--heed [NAME=]PATH ...]
+    [--duration S] [--out bench/results/serve-explain.json]`: `heed serve` under wrk at 1, 16 and 64
+    connections, once per explanation method asked for in every request (issue 27: explanations at
+    serving speed), each binary given in turn on the same RT model and texts; requests/s and p50/p99
+    per method, beside attention-only. Appends the run, with the commit, the machine and each
+    binary's sha256, to --out."""
+    import argparse
+    import harness as h
+    import provenance
+    ap = argparse.ArgumentParser(description=explain_load.__doc__)
+    ap.add_argument("--heed", action="append", help="NAME=PATH or PATH; repeat to compare binaries in one run")
+    ap.add_argument("--explain-methods", default="attention,integrated-gradients")
+    ap.add_argument("--duration", type=int, default=20)
+    ap.add_argument("--levels", default="1,16,64")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "serve-explain.json"))
+    args = ap.parse_args(argv)
+    where = provenance.stamp()
+    ensure_tools_wrk(h)
+    binaries = []
+    for spec in args.heed or [None]:
+        name, _, path = (spec or "").rpartition("=") if spec and "=" in spec else ("heed", "", spec)
+        binaries.append((name or "heed", h.Heed(h.find_heed(path))))
+    methods = [m for m in args.explain_methods.split(",") if m]
+    levels = [int(x) for x in args.levels.split(",")]
+    res = {**where, "command": "bench/serve.py " + " ".join(argv), "duration_s": args.duration, "levels": levels,
+           "methods": methods, "machine": h.machine_tag(binaries[0][1]), "workers": min(2, h.ncores()), "binaries": {}}
+    d, model, texts = rt_model(h, binaries[0][1], res)
+    port = 18082
+    for name, heed in binaries:
+        b = {"path": heed.path, "version": heed.version, "sha256": h.sha256(heed.path), "methods": {}}
+        for method in methods:
+            script = os.path.join(d, "explain-%s.lua" % method)
+            lua_script(script, [(json.dumps({"text": t, "explain": method}), 200) for t in texts])
+            cmd = heed("serve", model, "--port", str(port), "--workers", str(res["workers"]), "--quiet")
+            b["command"] = h.show(cmd)
+            b["methods"][method] = load_run(h, "%s explain=%s" % (name, method), start(cmd), port, script, levels, args.duration)
+        res["binaries"][name] = b
+    runs = {"runs": []}
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            runs = json.load(f)
+    runs["runs"].append(res)
+    with open(args.out + ".tmp", "w") as f:
+        json.dump(runs, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    os.replace(args.out + ".tmp", args.out)
+    for name, b in res["binaries"].items():
+        for method, r in b["methods"].items():
+            print("%s explain=%s: %s" % (name, method, ", ".join("c=%s %.1f req/s p99 %.2f ms" % (
+                c, x["requests_per_s"], x["p99_ms"]) for c, x in r["levels"].items())))
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(overload_only(sys.argv[1:]))
+    sys.exit(explain_load(sys.argv[1:]) if any(a.startswith("--explain-methods") for a in sys.argv[1:])
+             else overload_only(sys.argv[1:]))
