@@ -64,6 +64,42 @@ import Testing
         #expect(p.status == 0, "\(p.stderr)")
     }
 
+    /// The `heed.vocabulary` metadata entry of a model file.
+    private func vocabulary(_ path: String) throws -> [String] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let n = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + n))) as! [String: Any]
+        let json = (header["__metadata__"] as! [String: String])["heed.vocabulary"]!
+        return try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String]
+    }
+
+    @Test func cutoffPrunesTheVocabularyToUnknown() throws {
+        let s = Scratch()
+        let (model, _) = try trainTinyModel(in: s, kind: "attention", epochs: 1)
+        let full = s.path + "/full.heed", small = s.path + "/small.heed"
+        #expect(try heed(["quantize", model, "-o", full]).status == 0)
+        let q = try heed(["quantize", model, "--cutoff", "3", "-o", small])
+        #expect(q.status == 0 && q.stdout.contains("kept 3 of"), "\(q.stdout) \(q.stderr)")
+        let all = try vocabulary(model), kept = try vocabulary(small)
+        #expect(kept.count == 3 && kept == all.filter { kept.contains($0) }, "kept words stay in their order: \(kept)")
+        func probabilities(_ file: String, _ texts: [String]) throws -> [[String: Double]] {
+            let p = try heed(["predict", file, "--json"] + texts)
+            #expect(p.status == 0, "\(p.stderr)")
+            return p.stdout.split(separator: "\n").map {
+                let object = try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+                return object["probabilities"] as! [String: Double]
+            }
+        }
+        // A pruned word reads <unk>'s row, as an unseen word does; a kept word reads its own row,
+        // quantised exactly as without the cutoff.
+        let pruned = all.first { !kept.contains($0) }!
+        let outputs = try probabilities(small, [pruned, "qqqunseen", kept[0]])
+        #expect(outputs[0] == outputs[1] && outputs[2] != outputs[1], "\(outputs)")
+        #expect(try probabilities(full, [kept[0]]) == [outputs[2]])
+        let zero = try heed(["quantize", model, "--cutoff", "0", "-o", s.path + "/zero.heed"])
+        #expect(zero.status == 64 && zero.stderr.contains("--cutoff must be at least 1"), "\(zero.stderr)")
+    }
+
     @Test func refusals() throws {
         let s = Scratch()
         let (model, train) = try trainTinyModel(in: s, kind: "attention", epochs: 1)
