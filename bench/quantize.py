@@ -2,11 +2,12 @@
 """What `heed quantize` buys and costs, per shipped corpus: file size, test accuracy, batch-1
 latency and `heed serve`'s peak RSS, float model against its int8 versions.
 
-    bench/quantize.py [--heed PATH] [--corpora NAME ...] [--epochs 3] [--seed 1] [--n 1000] [--work DIR]
+    bench/quantize.py [--heed PATH] [--corpora NAME ...] [--epochs 3] [--seed 1] [--n 1000] [--cutoff 2000] [--work DIR]
 
 For each corpus two float models are trained (`heed train TRAIN --epochs E --seed S`, and the same
 with `--subwords 3-6`, `1-2` on Chinese corpora), then each is quantised twice: `heed quantize`
-(int8 embedding tables) and `heed quantize --weights` (every matrix). Each of the three files is
+(int8 embedding tables) and `heed quantize --weights` (every matrix); the word-only model also
+with `--weights --cutoff N` (only the N words with the largest rows kept). Each file is
 measured with `heed evaluate MODEL TEST --json` (accuracy), `heed benchmark latency MODEL TEST
 --n N --threads 1` (p50/p99 ms) and, unless --no-serve, the peak RSS (VmHWM) of `heed serve MODEL
 --workers 2` after it answered 200 predictions of test texts. Trained models are kept in --work and
@@ -61,7 +62,9 @@ def serve_peak_rss_mb(args, model, texts):
 def measure(args, model, test, texts):
     evaluation = json.loads(run([args.heed, "evaluate", model, test, "--json"])[0])
     latency = json.loads(run([args.heed, "benchmark", "latency", model, test, "--n", str(args.n), "--threads", "1"])[0])
-    out = {"bytes": os.path.getsize(model), "accuracy": evaluation["accuracy"],
+    with open(model, "rb") as f:
+        header = int.from_bytes(f.read(8), "little")  # JSON header: metadata (vocabulary, …) and tensor index
+    out = {"bytes": os.path.getsize(model), "header_bytes": 8 + header, "accuracy": evaluation["accuracy"],
            "p50_ms": round(latency["p50_ms"], 4), "p99_ms": round(latency["p99_ms"], 4)}
     if args.serve:
         out["serve_peak_rss_mb"] = serve_peak_rss_mb(args, model, texts)
@@ -77,6 +80,8 @@ def main():
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--work", default="/tmp/heed-quantize-bench")
     ap.add_argument("--no-serve", dest="serve", action="store_false")
+    ap.add_argument("--cutoff", type=int, default=2000,
+                    help="also measure `heed quantize --weights --cutoff N` of the word-only models (0: skip)")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
@@ -95,7 +100,10 @@ def main():
                 run([args.heed, "train", train, "--epochs", str(args.epochs), "--seed", str(args.seed), "--quiet", "-o", model,
                      *extra])
             rows = {"float": measure(args, model, test, texts)}
-            for kind, flags in [("int8-tables", []), ("int8-all", ["--weights"])]:
+            kinds = [("int8-tables", []), ("int8-all", ["--weights"])]
+            if args.cutoff and variant == "words":
+                kinds.append((f"int8-all-cutoff-{args.cutoff}", ["--weights", "--cutoff", str(args.cutoff)]))
+            for kind, flags in kinds:
                 small = f"{base}-{kind}.heed"
                 run([args.heed, "quantize", model, "-o", small, *flags])
                 rows[kind] = measure(args, small, test, texts)
