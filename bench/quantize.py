@@ -84,10 +84,11 @@ def main():
                     help="also measure `heed quantize --weights --cutoff N` of the word-only models (0: skip)")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"], stdout=subprocess.PIPE,
                            text=True).stdout.strip() != ""
-    results = {"heed": heed_version(args.heed), "commit": commit + ("-dirty" if dirty else ""), "epochs": args.epochs,
+    results = {"heed": heed_version(args.heed), "commit": commit, "dirty": dirty,
+               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "epochs": args.epochs,
                "seed": args.seed, "latency_runs": args.n, "corpora": {}}
     for name, folder in available(args.corpora):
         train, test = os.path.join(folder, "train.tsv"), os.path.join(folder, "test.tsv")
