@@ -12,8 +12,9 @@ extension TextClassifier {
 
     /// A copy whose embedding table (and subword table) is int8 with one scale per row; with
     /// `weights`, the LSTM, attention and output matrices too (dequantised once into floats when
-    /// the model is built, since they are small). Biases stay float. Labels, options and
-    /// calibration are kept.
+    /// the model is built, since they are small). Biases stay float. A table's all-zero rows (a
+    /// subword table's buckets no training token hashed to) are left out of the file and memory
+    /// when that saves bytes. Labels, options and calibration are kept.
     ///
     /// `keepWords` prunes the vocabulary as fastText's `-cutoff` does: only the words whose rows
     /// have the largest L2 norms stay (ties: lower id), in their old order; every other word then
@@ -38,10 +39,10 @@ extension TextClassifier {
             config.vocabSize = kept.count
             var rows = [Float](repeating: 0, count: kept.count * E)
             for (i, r) in kept.enumerated() { for k in 0..<E { rows[i * E + k] = words[r * E + k] } }
-            var tables = ["embedding.weight": QuantizedTable.quantize(rows, rows: kept.count, dim: E)]
+            var tables = ["embedding.weight": QuantizedTable.quantize(rows, rows: kept.count, dim: E).droppingZeroRows()]
             for (name, shape) in config.tensorShapes where shape.count == 2 && name != "embedding.weight" {
                 guard name == "subwords.weight" || weights, let p = float.parameter(named: name) else { continue }
-                tables[name] = QuantizedTable.quantize(UnsafePointer(p.value), rows: shape[0], dim: shape[1])
+                tables[name] = QuantizedTable.quantize(UnsafePointer(p.value), rows: shape[0], dim: shape[1]).droppingZeroRows()
             }
             let q = Classifier(config: config, quantized: tables)
             for p in q.parameters {

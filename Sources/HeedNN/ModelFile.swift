@@ -366,8 +366,9 @@ public enum ModelFile {
         var sources: [SafeTensors.Source] = []
         for (name, shape) in model.config.tensorShapes {
             if let q = quantized[name] {
-                sources.append(.init(name: name, shape: shape, int8: q.storage))
-                sources.append(.init(name: name + scaleSuffix, shape: [q.rows], values: q.scaleStorage))
+                sources.append(.init(name: name, shape: [q.storedRows, q.dim], int8: q.storage))
+                sources.append(.init(name: name + scaleSuffix, shape: [q.storedRows], values: q.scaleStorage))
+                if let present = q.presentStorage { sources.append(.init(name: name + presentSuffix, shape: [q.rows], int8: present)) }
             } else {
                 guard let p = model.parameter(named: name) else { preconditionFailure("\(name): no parameter to save") }
                 sources.append(.init(name: name, shape: p.shape, values: p.value))
@@ -378,6 +379,9 @@ public enum ModelFile {
 
     /// Suffix of the F32 tensor holding a quantised tensor's row scales.
     public static let scaleSuffix = ".scale"
+    /// Suffix of the I8 tensor of a quantised tensor stored without its zero rows: one flag per
+    /// row, 1 when stored.
+    public static let presentSuffix = ".present"
 
     /// The `heed.quantization` entry.
     struct QuantizationEntry: Codable {
@@ -443,7 +447,8 @@ public enum ModelFile {
         }
         let shapes = Dictionary(uniqueKeysWithValues: config.tensorShapes.map { ($0.name, $0.shape) })
         guard Set(entry.tensors).count == entry.tensors.count else { throw .invalidConfig("\(quantizationKey) lists a tensor twice") }
-        if let name = int8.keys.sorted().first(where: { !entry.tensors.contains($0) }) {
+        let presentNames = Set(entry.tensors.map { $0 + presentSuffix })
+        if let name = int8.keys.sorted().first(where: { !entry.tensors.contains($0) && !presentNames.contains($0) }) {
             throw .badQuantization(tensor: name, reason: "the tensor is int8 but \(quantizationKey) does not list it")
         }
         var tables: [String: QuantizedTable] = [:]
@@ -454,18 +459,28 @@ public enum ModelFile {
                 if tensors[name] != nil { throw .badQuantization(tensor: name, reason: "\(quantizationKey) lists it but it is stored as F32, not I8") }
                 throw .missingTensor(name)
             }
-            guard q.shape == shape else { throw .shapeMismatch(tensor: name, expected: shape, found: q.shape) }
-            guard let scale = tensors[name + scaleSuffix] else {
-                throw .badQuantization(tensor: name, reason: "its row scales (F32 tensor \(name + scaleSuffix), shape [\(shape[0])]) are missing")
+            // Without its zero rows, the tensor holds as many rows as its presence flags have ones.
+            var stored = shape[0]
+            let present = int8[name + presentSuffix]
+            if let present {
+                guard present.shape == [shape[0]] else { throw .shapeMismatch(tensor: name + presentSuffix, expected: [shape[0]], found: present.shape) }
+                if let bad = present.values.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+                    throw .badQuantization(tensor: name, reason: "presence flag \(bad) is \(present.values[bad]), not 0 or 1")
+                }
+                stored = present.values.reduce(0) { $0 + Int($1) }
             }
-            guard scale.shape == [shape[0]] else { throw .shapeMismatch(tensor: name + scaleSuffix, expected: [shape[0]], found: scale.shape) }
+            guard q.shape == [stored, shape[1]] else { throw .shapeMismatch(tensor: name, expected: [stored, shape[1]], found: q.shape) }
+            guard let scale = tensors[name + scaleSuffix] else {
+                throw .badQuantization(tensor: name, reason: "its row scales (F32 tensor \(name + scaleSuffix), shape [\(stored)]) are missing")
+            }
+            guard scale.shape == [stored] else { throw .shapeMismatch(tensor: name + scaleSuffix, expected: [stored], found: scale.shape) }
             if let bad = scale.values.firstIndex(where: { !($0 >= 0 && $0.isFinite) }) {
                 throw .badQuantization(tensor: name, reason: "row \(bad)'s scale \(scale.values[bad]) is not finite and non-negative")
             }
             if let bad = q.values.firstIndex(of: Int8.min) {
                 throw .badQuantization(tensor: name, reason: "value -128 at element \(bad) is outside the symmetric range -127...127")
             }
-            tables[name] = QuantizedTable(rows: shape[0], dim: shape[1], values: q.values, scales: scale.values)
+            tables[name] = QuantizedTable(rows: shape[0], dim: shape[1], storedValues: q.values, storedScales: scale.values, present: present?.values)
         }
         for required in ["embedding.weight"] + (config.subwordBuckets == nil ? [] : ["subwords.weight"]) where tables[required] == nil {
             throw .badQuantization(

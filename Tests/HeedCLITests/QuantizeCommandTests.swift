@@ -44,8 +44,9 @@ import Testing
         #expect(p.status == 0, "\(p.stderr)")
     }
 
-    /// With a subword table the tables dominate: 4·E bytes per float row become E + 4.
-    @Test func subwordModelShrinksAboutFourfold() throws {
+    /// With a subword table the tables dominate: 4·E bytes per float row become E + 4, or nothing
+    /// for an all-zero row.
+    @Test func subwordModelShrinksAtLeastThreeAndAHalfFold() throws {
         let s = Scratch()
         var lines = ""
         for i in 0..<40 { lines += (i % 2 == 0 ? "pos\tgreat fun film number \(i)\n" : "neg\tdull boring film number \(i)\n") }
@@ -57,9 +58,10 @@ import Testing
         #expect(t.status == 0, "\(t.stderr)")
         let q = try heed(["quantize", model, "-o", small])
         #expect(q.status == 0, "\(q.stderr)")
-        // (4000 + V) rows of 128 bytes → 36 bytes: 3.5×, less the metadata and small weights both keep.
+        // (4000 + V) rows of 128 bytes → 36 bytes: 3.5× at least, less the metadata and small
+        // weights both keep; more, since the buckets no training token hashed to are left out.
         let ratio = Double(try size(model)) / Double(try size(small))
-        #expect(ratio > 3.2 && ratio < 128.0 / 36.0, "ratio \(ratio)")
+        #expect(ratio > 3.2, "ratio \(ratio)")
         let p = try heed(["predict", small, "--json", "greatness unseen"])
         #expect(p.status == 0, "\(p.stderr)")
     }

@@ -128,6 +128,52 @@ import Testing
         #expect(try Data(contentsOf: again) == bytes, "reading and writing again is byte-exact")
     }
 
+    @Test func zeroRowsAreLeftOutExactly() throws {
+        let float = Self.floatModel()
+        let buckets = float.parameter(named: "subwords.weight")!
+        for r in [1, 3, 4] { (buckets.value + r * 5).update(repeating: 0, count: 5) }
+        let dense = Self.quantized(float, weights: false)
+        var tables = dense.quantizedTensors
+        tables["subwords.weight"] = tables["subwords.weight"]!.droppingZeroRows()
+        let sparse = tables["subwords.weight"]!
+        // Three zero rows cost 3·(5 + 4) bytes stored, more than 7 presence flags: they are left out.
+        #expect(sparse.storedRows == 4 && sparse.presentStorage != nil)
+        #expect(sparse.values == dense.quantizedTensors["subwords.weight"]!.values && sparse.scales == dense.quantizedTensors["subwords.weight"]!.scales)
+        // The embedding table's one zero row (padding) costs less stored than 11 flags: kept.
+        #expect(tables["embedding.weight"]!.droppingZeroRows() === tables["embedding.weight"]!)
+        let q = Classifier(config: dense.config, quantized: tables)
+        for p in q.parameters { p.values = dense.parameter(named: p.name)!.values }
+        let twin = Self.dequantizedTwin(q)
+        for m in [dense, twin] {
+            let a = q.forward(ids: Self.ids, lengths: Self.lengths, batch: 3, steps: 4, training: false, pieces: Self.pieces)
+            let b = m.forward(ids: Self.ids, lengths: Self.lengths, batch: 3, steps: 4, training: false, pieces: Self.pieces)
+            #expect(a.logits.map(\.bitPattern) == b.logits.map(\.bitPattern))
+        }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("heed-q-sparse-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).heed")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try ModelFile.save(q, to: url)
+        let bytes = try Data(contentsOf: url)
+        let (floats, int8, meta) = try SafeTensors.parseMixed(bytes)
+        #expect(int8["subwords.weight.present"] == Int8Tensor(shape: [7], values: [1, 0, 1, 0, 0, 1, 1]))
+        #expect(int8["subwords.weight"]?.shape == [4, 5] && floats["subwords.weight.scale"]?.shape == [4])
+        let (loaded, _) = try ModelFile.load(from: url)
+        let a = q.forward(ids: Self.ids, lengths: Self.lengths, batch: 3, steps: 4, training: false, pieces: Self.pieces)
+        let b = loaded.forward(ids: Self.ids, lengths: Self.lengths, batch: 3, steps: 4, training: false, pieces: Self.pieces)
+        #expect(a.logits.map(\.bitPattern) == b.logits.map(\.bitPattern))
+        // Presence flags that are not 0/1, or that count other than the stored rows, are refused.
+        var f = floats.map { (name: $0.key, tensor: $0.value) }, i = int8.map { (name: $0.key, tensor: $0.value) }
+        let k = i.firstIndex { $0.name == "subwords.weight.present" }!
+        i[k].tensor.values[1] = 2
+        #expect(throws: ModelFileError.self) { try ModelFile.decodeNetwork(SafeTensors.serialize(f, int8: i, metadata: meta)) }
+        i[k].tensor.values[1] = 1
+        #expect(throws: ModelFileError.shapeMismatch(tensor: "subwords.weight", expected: [5, 5], found: [4, 5])) {
+            try ModelFile.decodeNetwork(SafeTensors.serialize(f, int8: i, metadata: meta))
+        }
+        i[k].tensor.values[1] = 0
+        f.removeAll { $0.name == "subwords.weight.scale" }
+        #expect(throws: ModelFileError.self) { try ModelFile.decodeNetwork(SafeTensors.serialize(f, int8: i, metadata: meta)) }
+    }
+
     /// A quantised file's image with its tensors edited.
     static func image(
         edit: (inout [(name: String, tensor: NamedTensor)], inout [(name: String, tensor: Int8Tensor)], inout [String: String]) -> Void
