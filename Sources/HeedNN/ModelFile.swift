@@ -364,7 +364,7 @@ public enum ModelFile {
         // A quantised tensor is written as its int8 values followed by its row scales; the float
         // parameters that hold a small quantised matrix dequantised are not written.
         var sources: [SafeTensors.Source] = []
-        for (name, shape) in model.config.tensorShapes {
+        for (name, _) in model.config.tensorShapes {
             if let q = quantized[name] {
                 sources.append(.init(name: name, shape: [q.storedRows, q.dim], int8: q.storage))
                 sources.append(.init(name: name + scaleSuffix, shape: [q.storedRows], values: q.scaleStorage))
