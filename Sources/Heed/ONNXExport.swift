@@ -13,10 +13,14 @@ import HeedText
 /// does. An orthogonal encoder changes each state after the cell, which no standard operator
 /// expresses, so such models are refused.
 extension TextClassifier {
-    /// The serialised ONNX `ModelProto` of this classifier. Throws for an orthogonal encoder and for han models.
+    /// The serialised ONNX `ModelProto` of this classifier. Throws for an orthogonal encoder, for han
+    /// models and for quantised ones (ONNX would need the tables as floats, undoing the saving).
     public func onnxModel() throws -> [UInt8] {
         if isHierarchical {
             throw HeedError.notForHierarchical("ONNX export", instead: "export a flat model (heed train --model bilstm-attention, the default)")
+        }
+        if isQuantized {
+            throw HeedError.notForQuantized("ONNX export", instead: "export the float model it was quantised from")
         }
         let config = self.config
         if config.resolvedEncoder == .orthogonal {

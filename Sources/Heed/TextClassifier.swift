@@ -346,7 +346,13 @@ final class ModelBox<Model: ClassifierNetwork>: @unchecked Sendable {
     private var replicas: [Model] = []
     private let lock = NSLock()
     let config: Model.Config
-    init(_ model: Model) { self.model = model; config = model.config }
+    /// Whether the model holds int8 tables (read without taking the lock).
+    let isQuantized: Bool
+    init(_ model: Model) {
+        self.model = model
+        config = model.config
+        isQuantized = !model.quantizedTensors.isEmpty
+    }
     func withModel<T>(_ body: (Model) throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }

@@ -149,8 +149,15 @@ public final class Classifier {
     /// (`ConicityPenalty`; diversity encoder, 0 otherwise).
     /// `diversityPenalty` is its mean.
     public private(set) var diversityPenaltySum: Double = 0
-    /// All parameters in PyTorch state_dict order.
+    /// All float parameters in PyTorch state_dict order (a quantised model's int8 embedding
+    /// tables are not among them: see `quantizedTensors`).
     public let parameters: [Param]
+    /// The int8 tensors of a model read from a quantised file, by state_dict name (empty for a
+    /// float model). Replicas and clones share these tables. A quantised LSTM or linear matrix is
+    /// also held dequantised in its parameter; the embedding tables only here.
+    public let quantizedTensors: [String: QuantizedTable]
+    /// Whether the model came from a quantised file (inference only).
+    public var isQuantized: Bool { !quantizedTensors.isEmpty }
 
     private var pk = Packing()
     private var packedIds: [Int32] = []
@@ -168,11 +175,30 @@ public final class Classifier {
 
     /// Builds a model initialised like PyTorch's defaults from `seed` (same seed → same weights).
     /// `embeddingStd` scales the N(0, 1) embedding initialisation (PyTorch's default is 1).
-    public init(config: ClassifierConfig, seed: UInt64, embeddingStd: Float = 1) {
+    public convenience init(config: ClassifierConfig, seed: UInt64, embeddingStd: Float = 1) {
+        self.init(config: config, seed: seed, embeddingStd: embeddingStd, quantized: [:])
+    }
+
+    /// A model for a quantised file: `quantized` holds the int8 tensors by name
+    /// (`embedding.weight`, and `subwords.weight` with subwords, are required); the float
+    /// parameters are left for the loader to fill.
+    public convenience init(config: ClassifierConfig, quantized: [String: QuantizedTable]) {
+        precondition(quantized["embedding.weight"] != nil, "a quantised classifier needs an int8 embedding.weight")
+        precondition(
+            (quantized["subwords.weight"] != nil) == (config.subwordBuckets != nil), "a quantised classifier with subwords needs an int8 subwords.weight")
+        self.init(config: config, seed: 0, embeddingStd: 1, quantized: quantized)
+    }
+
+    private init(config: ClassifierConfig, seed: UInt64, embeddingStd: Float, quantized: [String: QuantizedTable]) {
         if let p = config.problem { preconditionFailure("invalid ClassifierConfig: \(p)") }
         self.config = config
+        quantizedTensors = quantized
         var r = Rng(seed: seed)
-        embedding = Embedding(vocab: config.vocabSize, dim: config.embedDim, buckets: config.subwordBuckets, std: embeddingStd, rng: &r)
+        if let q = quantized["embedding.weight"] {
+            embedding = Embedding(quantizedWords: q, quantizedSubwords: quantized["subwords.weight"])
+        } else {
+            embedding = Embedding(vocab: config.vocabSize, dim: config.embedDim, buckets: config.subwordBuckets, std: embeddingStd, rng: &r)
+        }
         lstm = LSTM(
             input: config.embedDim, hidden: config.hiddenDim, bidirectional: config.bidirectional,
             orthogonal: config.resolvedEncoder == .orthogonal, rng: &r)
@@ -187,7 +213,7 @@ public final class Classifier {
         dropIn = Dropout(p: config.dropout)
         dropOut = Dropout(p: config.dropout)
         criterion = SoftmaxCrossEntropy(classes: config.classes)
-        parameters = [embedding.weight] + (embedding.subwords.map { [$0] } ?? []) + lstm.parameters + (attention?.parameters ?? []) + classifier.parameters
+        parameters = embedding.parameters + lstm.parameters + (attention?.parameters ?? []) + classifier.parameters
         rng = r
     }
 
@@ -195,7 +221,7 @@ public final class Classifier {
     /// LSTM, 2 the head (attention and output layer). ULMFiT's fine-tuning rates and unfreezes
     /// these groups as units, lowest (most general) last.
     public var parameterGroups: [Int] {
-        let bottom = 1 + (embedding.subwords == nil ? 0 : 1)
+        let bottom = embedding.parameters.count
         return [Int](repeating: 0, count: bottom) + [Int](repeating: 1, count: lstm.parameters.count)
             + [Int](repeating: 2, count: parameters.count - bottom - lstm.parameters.count)
     }
@@ -206,6 +232,10 @@ public final class Classifier {
 
     /// Overwrites embedding rows (index ≥ 1) with pretrained vectors.
     public func loadPretrained(rows: [(index: Int, vector: [Float])]) { embedding.loadPretrained(rows: rows) }
+
+    /// A model built like this one with fresh float parameters; a quantised model's copy shares
+    /// its int8 tables (for `clone` and `replica`).
+    public func blankCopy() -> Classifier { Classifier(config: config, seed: 0, embeddingStd: 1, quantized: quantizedTensors) }
 
     /// Runs the model on `ids` [batch × steps] (row-major, 0-padded) with `lengths[b]` in 1...steps.
     /// Ids must lie in 0..<vocabSize and positions ≥ lengths[b] are ignored (preconditions).
@@ -463,7 +493,8 @@ public final class Classifier {
         lstm.backward(dh, pk, parameterGradients: parameterGradients)
         let dx = lstm.dx.ptr
         dropIn.backward(dx)
-        if parameterGradients { embedding.backward(dOut: dx) }
+        // A quantised table has no gradient to accumulate; input gradients are complete without it.
+        if parameterGradients && !embedding.isQuantized { embedding.backward(dOut: dx) }
         perRowInputGradient = true
     }
 

@@ -31,6 +31,9 @@ public protocol ParameterizedNetwork: AnyObject {
     var parameters: [Param] { get }
     /// The model's generator (init and dropout).
     var rng: Rng { get set }
+    /// A model of the same config with fresh parameters, for `clone` and `replica` to fill or
+    /// share (a quantised classifier's copy shares its int8 tables).
+    func blankCopy() -> Self
 }
 
 /// A document classifier network, flat (`Classifier`) or hierarchical (`HierarchicalClassifier`):
@@ -38,9 +41,17 @@ public protocol ParameterizedNetwork: AnyObject {
 public protocol ClassifierNetwork: ParameterizedNetwork where Config: NetworkConfig {
     /// The model file's `model` entry (nil: none, as files of the flat classifier always were).
     static var modelFileKind: String? { get }
+    /// The int8 tensors of a quantised model by name; empty for a float one.
+    var quantizedTensors: [String: QuantizedTable] { get }
+}
+
+extension ClassifierNetwork {
+    public var quantizedTensors: [String: QuantizedTable] { [:] }
 }
 
 extension ParameterizedNetwork {
+    public func blankCopy() -> Self { Self(config: config, seed: 0, embeddingStd: 1) }
+
     /// Generator state (restore it to continue a training run bit for bit).
     public var rngState: RandomState {
         get { rng.state }
@@ -60,7 +71,7 @@ extension ParameterizedNetwork {
 
     /// An independent copy with the same weights and RNG state (e.g. one per inference thread).
     public func clone() -> Self {
-        let c = Self(config: config, seed: 0, embeddingStd: 1)
+        let c = blankCopy()
         for (dst, src) in zip(c.parameters, parameters) { dst.value.update(from: src.value, count: src.count) }
         c.rng = rng
         return c
@@ -70,7 +81,7 @@ extension ParameterizedNetwork {
     /// its own gradients, buffers and generator: one per data-parallel training worker. It must
     /// not outlive its use alongside this model in one training loop.
     public func replica() -> Self {
-        let c = Self(config: config, seed: 0, embeddingStd: 1)
+        let c = blankCopy()
         for (dst, src) in zip(c.parameters, parameters) { dst.shareValues(of: src) }
         c.rng = rng
         return c

@@ -53,12 +53,31 @@ public struct PieceLists: Sendable, Hashable {
 /// bucket rows start at zero, so a bucket no training token hashed to adds nothing.
 /// Backward accumulates only into the rows that were looked up; the bucket table's gradient is
 /// row-sparse (`Param.touchedRows`), so its cost follows the rows used, not the bucket count.
+///
+/// Either table may instead be int8 (`QuantizedTable`, a model written by `heed quantize`): the
+/// lookup then dequantises each gathered row on the fly, and the layer holds no float copy and no
+/// gradient of that table (a quantised model is for inference; gradients with respect to the
+/// input vectors, as explanations need, do not touch the table).
 final class Embedding {
     let vocab: Int
     let dim: Int
-    let weight: Param
-    /// The bucket table (nil without subwords).
+    /// The float word table (nil when it is quantised).
+    let words: Param?
+    /// The float bucket table (nil without subwords or when it is quantised).
     let subwords: Param?
+    /// The int8 word table of a quantised model.
+    let quantizedWords: QuantizedTable?
+    /// The int8 bucket table of a quantised model with subwords.
+    let quantizedSubwords: QuantizedTable?
+    /// Rows of the bucket table, nil without subwords.
+    let bucketRows: Int?
+    /// The float word table; only float models' training paths use it.
+    var weight: Param {
+        guard let words else { preconditionFailure("the word table is quantised (int8); float-weight paths need a float model") }
+        return words
+    }
+    /// The float tables, as parameters.
+    var parameters: [Param] { (words.map { [$0] } ?? []) + (subwords.map { [$0] } ?? []) }
     /// Output rows [n × E], valid after `forward`.
     let out = Buffer()
     private var ids: [Int32] = []
@@ -67,11 +86,30 @@ final class Embedding {
     init(vocab: Int, dim: Int, buckets: Int? = nil, std: Float = 1, rng: inout Rng) {
         self.vocab = vocab
         self.dim = dim
-        weight = Param("embedding.weight", [vocab, dim])
+        let weight = Param("embedding.weight", [vocab, dim])
         for i in 0..<(vocab * dim) { weight.value[i] = std == 1 ? rng.normal() : rng.normal() * std }
         weight.value.update(repeating: 0, count: dim)
+        words = weight
         subwords = buckets.map { Param("subwords.weight", [$0, dim], rowSparse: true) }
+        quantizedWords = nil
+        quantizedSubwords = nil
+        bucketRows = buckets
     }
+
+    /// A layer over int8 tables (`words` [vocab × dim], `subwords` [buckets × dim]).
+    init(quantizedWords q: QuantizedTable, quantizedSubwords qs: QuantizedTable?) {
+        precondition(qs == nil || qs!.dim == q.dim, "subword table width \(qs!.dim) differs from the word table's \(q.dim)")
+        vocab = q.rows
+        dim = q.dim
+        words = nil
+        subwords = nil
+        quantizedWords = q
+        quantizedSubwords = qs
+        bucketRows = qs?.rows
+    }
+
+    /// Whether a table is int8.
+    var isQuantized: Bool { quantizedWords != nil }
 
     /// Overwrites rows with pretrained vectors (`row ≥ 1`; row 0 stays the zero padding row).
     func loadPretrained(rows: [(index: Int, vector: [Float])]) {
@@ -88,7 +126,7 @@ final class Embedding {
         ids.removeAll(keepingCapacity: true)
         ids.append(contentsOf: newIds)
         if let newPieces {
-            precondition(subwords != nil, "subword pieces given to a model without a subword table")
+            precondition(bucketRows != nil, "subword pieces given to a model without a subword table")
             precondition(newPieces.count == newIds.count, "need one piece list per token")
             pieces = newPieces
         } else {
@@ -102,22 +140,25 @@ final class Embedding {
     private func vector(into dst: UnsafeMutablePointer<Float>, token r: Int) {
         let E = dim, v = Int(ids[r])
         precondition(v >= 0 && v < vocab, "token id \(v) out of 0..<\(vocab)")
-        dst.update(from: weight.value + v * E, count: E)
-        guard let table = subwords, !pieces.ends.isEmpty else { return }
+        if let q = quantizedWords { q.copyRow(v, into: dst) } else { dst.update(from: weight.value + v * E, count: E) }
+        guard let rows = bucketRows, !pieces.ends.isEmpty else { return }
         let range = pieces.range(r)
         guard !range.isEmpty else { return }
-        let s = table.value, rows = table.shape[0]
         let scale = 1 / Float(range.count)
         // Sum the bucket rows first, then scale once: EmbeddingBag's mean.
         let acc = scratch.reserve(E)
         let first = Int(pieces.buckets[range.lowerBound])
         precondition(first >= 0 && first < rows, "subword bucket \(first) out of 0..<\(rows)")
-        acc.update(from: s + first * E, count: E)
+        if let q = quantizedSubwords { q.copyRow(first, into: acc) } else { acc.update(from: subwords!.value + first * E, count: E) }
         for b in range.dropFirst() {
             let bucket = Int(pieces.buckets[b])
             precondition(bucket >= 0 && bucket < rows, "subword bucket \(bucket) out of 0..<\(rows)")
-            let src = s + bucket * E
-            for k in 0..<E { acc[k] += src[k] }
+            if let q = quantizedSubwords {
+                q.addRow(bucket, into: acc)
+            } else {
+                let src = subwords!.value + bucket * E
+                for k in 0..<E { acc[k] += src[k] }
+            }
         }
         for k in 0..<E { dst[k] = dst[k] + acc[k] * scale }
     }
@@ -139,6 +180,7 @@ final class Embedding {
     /// Scatter-adds `dOut` ([n × E]) into the looked-up rows, skipping the padding row; each
     /// bucket of a token with k pieces receives 1/k of its row.
     func backward(dOut: UnsafePointer<Float>) {
+        precondition(!isQuantized, "a quantised embedding has no gradient")
         let E = dim
         let g = weight.grad
         ids.withUnsafeBufferPointer { id in

@@ -24,6 +24,8 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
     case missingTensor(String)
     case unexpectedTensor(String)
     case shapeMismatch(tensor: String, expected: [Int], found: [Int])
+    /// A quantised (int8) tensor or its scales cannot be used; the message says how.
+    case badQuantization(tensor: String, reason: String)
 
     public var description: String {
         switch self {
@@ -31,7 +33,12 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
         case let .truncated(size): return "file is truncated: \(size) bytes is too short for a safetensors header"
         case let .headerOverrun(n, size): return "header length \(n) overruns the file (\(size) bytes)"
         case let .invalidHeader(why): return "invalid safetensors header: \(why)"
-        case let .unsupportedDType(t, d): return "tensor \(t) has dtype \(d); only F32 is supported"
+        case let .unsupportedDType(t, d):
+            if d == "I8" {
+                return "tensor \(t) is int8: the file was written by heed quantize, and only float files can be read here "
+                    + "(train, resume or fine-tune from the float model it was quantised from)"
+            }
+            return "tensor \(t) has dtype \(d); only F32 (and I8 in quantised model files) is supported"
         case let .invalidShape(t, why): return "tensor \(t) has an invalid shape: \(why)"
         case let .offsetsOutOfRange(t, b, e, size):
             return "tensor \(t) data offsets [\(b), \(e)) fall outside the data section (\(size) bytes)"
@@ -44,6 +51,7 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
         case let .missingTensor(t): return "model file lacks tensor \(t)"
         case let .unexpectedTensor(t): return "model file has unexpected tensor \(t)"
         case let .shapeMismatch(t, e, f): return "tensor \(t) has shape \(f) but the config needs \(e)"
+        case let .badQuantization(t, why): return "quantised tensor \(t): \(why)"
         }
     }
 }
@@ -55,7 +63,14 @@ public struct NamedTensor: Sendable, Equatable {
     public init(shape: [Int], values: [Float]) { self.shape = shape; self.values = values }
 }
 
-/// Minimal safetensors codec (F32 only): 8-byte little-endian header length N, N bytes of JSON
+/// A named I8 tensor (a quantised matrix's values; its scales are a separate F32 tensor).
+public struct Int8Tensor: Sendable, Equatable {
+    public var shape: [Int]
+    public var values: [Int8]
+    public init(shape: [Int], values: [Int8]) { self.shape = shape; self.values = values }
+}
+
+/// Minimal safetensors codec (F32, and I8 for quantised model files): 8-byte little-endian header length N, N bytes of JSON
 /// header, then raw little-endian data. Parsing validates every length before allocating.
 public enum SafeTensors {
     /// Throws unless `tensors` holds every expected tensor with its shape and nothing else: a file
@@ -69,8 +84,19 @@ public enum SafeTensors {
         if let extra = tensors.keys.sorted().first(where: { !names.contains($0) }) { throw .unexpectedTensor(extra) }
     }
 
-    /// Parses a whole file image. Never reads out of bounds; every failure is a `ModelFileError`.
+    /// Parses a whole file image of F32 tensors (an I8 tensor is refused: checkpoints, encoders
+    /// and training read float weights only). Never reads out of bounds; every failure is a
+    /// `ModelFileError`.
     public static func parse(_ data: Data) throws(ModelFileError) -> (tensors: [String: NamedTensor], metadata: [String: String]) {
+        let (tensors, int8, metadata) = try parseMixed(data)
+        if let name = int8.keys.sorted().first { throw .unsupportedDType(tensor: name, dtype: "I8") }
+        return (tensors, metadata)
+    }
+
+    /// Parses a whole file image of F32 and I8 tensors, bounds-checked like `parse`.
+    public static func parseMixed(_ data: Data) throws(ModelFileError) -> (
+        tensors: [String: NamedTensor], int8: [String: Int8Tensor], metadata: [String: String]
+    ) {
         let size = data.count
         guard size >= 8 else { throw .truncated(size: size) }
         var n: UInt64 = 0
@@ -83,7 +109,7 @@ public enum SafeTensors {
         else { throw .invalidHeader("not a JSON object") }
         let dataSize = size - headerEnd
         var metadata: [String: String] = [:]
-        var entries: [(name: String, shape: [Int], begin: Int, end: Int)] = []
+        var entries: [(name: String, shape: [Int], begin: Int, end: Int, width: Int)] = []
         for (name, value) in header {
             if name == "__metadata__" {
                 guard let m = value as? [String: Any] else { throw .invalidHeader("__metadata__ is not an object") }
@@ -95,7 +121,12 @@ public enum SafeTensors {
             }
             guard let info = value as? [String: Any] else { throw .invalidHeader("entry \(name) is not an object") }
             guard let dtype = info["dtype"] as? String else { throw .invalidHeader("entry \(name) has no dtype") }
-            guard dtype == "F32" else { throw .unsupportedDType(tensor: name, dtype: dtype) }
+            let width: Int
+            switch dtype {
+            case "F32": width = 4
+            case "I8": width = 1
+            default: throw .unsupportedDType(tensor: name, dtype: dtype)
+            }
             guard let rawShape = info["shape"] as? [Any] else { throw .invalidHeader("entry \(name) has no shape") }
             var shape: [Int] = []
             var count = 1
@@ -114,8 +145,8 @@ public enum SafeTensors {
             guard begin >= 0, end >= begin, end <= dataSize else {
                 throw .offsetsOutOfRange(tensor: name, begin: begin, end: end, dataSize: dataSize)
             }
-            guard end - begin == count * 4 else { throw .sizeMismatch(tensor: name, bytes: end - begin, expected: count * 4) }
-            entries.append((name, shape, begin, end))
+            guard end - begin == count * width else { throw .sizeMismatch(tensor: name, bytes: end - begin, expected: count * width) }
+            entries.append((name, shape, begin, end, width))
         }
         entries.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
         for i in entries.indices.dropFirst() {
@@ -123,9 +154,14 @@ public enum SafeTensors {
             if b.begin < a.end && b.end > b.begin && a.end > a.begin { throw .overlappingTensors(a.name, b.name) }
         }
         var tensors: [String: NamedTensor] = [:]
+        var int8: [String: Int8Tensor] = [:]
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let base = raw.baseAddress! + headerEnd
-            for e in entries {
+            for e in entries where e.width == 1 {
+                int8[e.name] = Int8Tensor(
+                    shape: e.shape, values: [Int8](UnsafeRawBufferPointer(start: base + e.begin, count: e.end - e.begin).bindMemory(to: Int8.self)))
+            }
+            for e in entries where e.width == 4 {
                 let count = (e.end - e.begin) / 4
                 var values = [Float](repeating: 0, count: count)
                 values.withUnsafeMutableBytes { dst in
@@ -137,30 +173,38 @@ public enum SafeTensors {
                 tensors[e.name] = NamedTensor(shape: e.shape, values: values)
             }
         }
-        return (tensors, metadata)
+        return (tensors, int8, metadata)
     }
 
     /// A tensor to be written straight from memory the caller keeps alive during the write.
     public struct Source {
         public var name: String
         public var shape: [Int]
-        public var values: UnsafePointer<Float>
+        /// F32 values, or nil for an I8 tensor.
+        public var values: UnsafePointer<Float>?
+        /// I8 values, or nil for an F32 tensor.
+        public var int8: UnsafePointer<Int8>?
         public init(name: String, shape: [Int], values: UnsafePointer<Float>) {
             self.name = name; self.shape = shape; self.values = values
         }
+        public init(name: String, shape: [Int], int8: UnsafePointer<Int8>) {
+            self.name = name; self.shape = shape; self.int8 = int8
+        }
         var count: Int { shape.reduce(1, *) }
+        var dtype: String { int8 == nil ? "F32" : "I8" }
     }
 
-    /// The 8-byte length and the padded JSON header for tensors laid out in the given order.
-    static func header(_ tensors: [(name: String, shape: [Int])], metadata: [String: String]) -> [UInt8] {
+    /// The 8-byte length and the padded JSON header for tensors laid out in the given order
+    /// (dtype "F32" unless given).
+    static func header(_ tensors: [(name: String, shape: [Int], dtype: String)], metadata: [String: String]) -> [UInt8] {
         var header = "{"
         var offset = 0
         var first = true
-        for (name, shape) in tensors {
-            let bytes = shape.reduce(1, *) * 4
+        for (name, shape, dtype) in tensors {
+            let bytes = shape.reduce(1, *) * (dtype == "I8" ? 1 : 4)
             header +=
                 (first ? "" : ",") + jsonString(name)
-                + ":{\"dtype\":\"F32\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],"
+                + ":{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],"
                 + "\"data_offsets\":[\(offset),\(offset + bytes)]}"
             offset += bytes
             first = false
@@ -182,15 +226,20 @@ public enum SafeTensors {
     /// Writes tensors and metadata atomically, streaming each tensor from its own memory: no
     /// image of the whole file is ever built, so saving a model costs no extra copies of it.
     public static func write(_ tensors: [Source], metadata: [String: String], to url: URL) throws(ModelFileError) {
-        let head = header(tensors.map { ($0.name, $0.shape) }, metadata: metadata)
+        let head = header(tensors.map { ($0.name, $0.shape, $0.dtype) }, metadata: metadata)
         try AtomicWriter.write(to: url.path, error: { ModelFileError.io(path: $0, reason: $1) }) { sink throws(ModelFileError) in
             try sink.write(head)
             for t in tensors {
+                if let q = t.int8 {
+                    try sink.write(UnsafeRawBufferPointer(start: q, count: t.count))
+                    continue
+                }
+                let values = t.values!
                 #if _endian(big)
-                let le = (0..<t.count).map { t.values[$0].bitPattern.littleEndian }
+                let le = (0..<t.count).map { values[$0].bitPattern.littleEndian }
                 try sink.write(le.withUnsafeBytes { Array($0) })
                 #else
-                try sink.write(UnsafeRawBufferPointer(start: t.values, count: t.count * 4))
+                try sink.write(UnsafeRawBufferPointer(start: values, count: t.count * 4))
                 #endif
             }
         }
@@ -201,7 +250,7 @@ public enum SafeTensors {
         for (name, t) in tensors {
             precondition(t.values.count == t.shape.reduce(1, *), "\(name): shape/value count mismatch")
         }
-        var out = Data(header(tensors.map { ($0.name, $0.tensor.shape) }, metadata: metadata))
+        var out = Data(header(tensors.map { ($0.name, $0.tensor.shape, "F32") }, metadata: metadata))
         for (_, t) in tensors {
             t.values.withUnsafeBufferPointer { buf in
                 #if _endian(big)
@@ -210,6 +259,20 @@ public enum SafeTensors {
                 out.append(UnsafeBufferPointer(start: buf.baseAddress, count: buf.count))
                 #endif
             }
+        }
+        return out
+    }
+
+    /// `serialize` with I8 tensors too, written after the F32 ones.
+    public static func serialize(
+        _ tensors: [(name: String, tensor: NamedTensor)], int8: [(name: String, tensor: Int8Tensor)], metadata: [String: String]
+    ) -> Data {
+        let heads = tensors.map { ($0.name, $0.tensor.shape, "F32") } + int8.map { ($0.name, $0.tensor.shape, "I8") }
+        var out = Data(header(heads, metadata: metadata))
+        out.append(serialize(tensors, metadata: [:]).dropFirst(header(tensors.map { ($0.name, $0.tensor.shape, "F32") }, metadata: [:]).count))
+        for (name, t) in int8 {
+            precondition(t.values.count == t.shape.reduce(1, *), "\(name): shape/value count mismatch")
+            t.values.withUnsafeBytes { out.append(contentsOf: $0) }
         }
         return out
     }
@@ -249,7 +312,9 @@ public enum SafeTensors {
 public enum ModelFile {
     public static let formatName = "heed"
     public static let version = "1"
-    static let reservedKeys: Set<String> = ["format", "version", "config", "model"]
+    /// The metadata entry of a quantised file: `{"scheme": "int8-symmetric-per-row", "tensors": [...]}`.
+    public static let quantizationKey = "heed.quantization"
+    static let reservedKeys: Set<String> = ["format", "version", "config", "model", quantizationKey]
 
     /// The network a model file holds.
     public enum Network {
@@ -271,12 +336,18 @@ public enum ModelFile {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         meta["config"] = String(decoding: try enc.encode(model.config), as: UTF8.self)
+        let quantized = model.quantizedTensors
+        if !quantized.isEmpty {
+            let order = model.config.tensorShapes.map(\.name).filter { quantized[$0] != nil }
+            meta[quantizationKey] = String(decoding: try enc.encode(QuantizationEntry(scheme: QuantizedTable.scheme, tensors: order)), as: UTF8.self)
+        }
         return meta
     }
 
     /// Serialized file image of `model` with extra metadata entries (keys other than
     /// format/version/model/config).
     public static func encode<N: ClassifierNetwork>(_ model: N, metadata extra: [String: String] = [:]) throws -> Data {
+        precondition(model.quantizedTensors.isEmpty, "encode writes float models; save a quantised one")
         let tensors = model.parameters.map { (name: $0.name, tensor: NamedTensor(shape: $0.shape, values: $0.values)) }
         return SafeTensors.serialize(tensors, metadata: try fileMetadata(model, extra: extra))
     }
@@ -285,7 +356,37 @@ public enum ModelFile {
     /// weights from the model's own buffers.
     public static func save<N: ClassifierNetwork>(_ model: N, to url: URL, metadata extra: [String: String] = [:]) throws {
         let meta = try fileMetadata(model, extra: extra)
-        try SafeTensors.write(model.parameters.map { .init(name: $0.name, shape: $0.shape, values: $0.value) }, metadata: meta, to: url)
+        let quantized = model.quantizedTensors
+        guard !quantized.isEmpty else {
+            try SafeTensors.write(model.parameters.map { .init(name: $0.name, shape: $0.shape, values: $0.value) }, metadata: meta, to: url)
+            return
+        }
+        // A quantised tensor is written as its int8 values followed by its row scales; the float
+        // parameters that hold a small quantised matrix dequantised are not written.
+        var sources: [SafeTensors.Source] = []
+        for (name, _) in model.config.tensorShapes {
+            if let q = quantized[name] {
+                sources.append(.init(name: name, shape: [q.storedRows, q.dim], int8: q.storage))
+                sources.append(.init(name: name + scaleSuffix, shape: [q.storedRows], values: q.scaleStorage))
+                if let present = q.presentStorage { sources.append(.init(name: name + presentSuffix, shape: [q.rows], int8: present)) }
+            } else {
+                guard let p = model.parameter(named: name) else { preconditionFailure("\(name): no parameter to save") }
+                sources.append(.init(name: name, shape: p.shape, values: p.value))
+            }
+        }
+        try withExtendedLifetime(quantized) { () throws(ModelFileError) in try SafeTensors.write(sources, metadata: meta, to: url) }
+    }
+
+    /// Suffix of the F32 tensor holding a quantised tensor's row scales.
+    public static let scaleSuffix = ".scale"
+    /// Suffix of the I8 tensor of a quantised tensor stored without its zero rows: one flag per
+    /// row, 1 when stored.
+    public static let presentSuffix = ".present"
+
+    /// The `heed.quantization` entry.
+    struct QuantizationEntry: Codable {
+        var scheme: String
+        var tensors: [String]
     }
 
     /// Loads a flat classifier and its metadata (all entries, including format/version/config).
@@ -312,14 +413,95 @@ public enum ModelFile {
 
     /// Validates and decodes a file image of either network (`model` entry absent: flat; "han": hierarchical).
     public static func decodeNetwork(_ data: Data) throws(ModelFileError) -> (network: Network, metadata: [String: String]) {
-        let (tensors, meta) = try SafeTensors.parse(data)
+        let (tensors, int8, meta) = try SafeTensors.parseMixed(data)
         guard meta["format"] == formatName else { throw .notHeedFile(format: meta["format"]) }
         guard meta["version"] == version else { throw .unsupportedVersion(meta["version"]) }
+        if !int8.isEmpty || meta[quantizationKey] != nil {
+            guard meta["model"] == nil else {
+                throw .invalidConfig("the file holds a quantised \(meta["model"]!) model; this build reads quantised flat classifiers only")
+            }
+            return (.flat(try quantizedClassifier(tensors, int8, meta)), meta)
+        }
         switch meta["model"] {
         case nil: return (.flat(try network(Classifier.self, tensors, meta)), meta)
         case HierarchicalClassifier.modelFileKind: return (.hierarchical(try network(HierarchicalClassifier.self, tensors, meta)), meta)
         case let other?: throw .invalidConfig("unknown model kind \"\(other)\" (this build reads the flat classifier and han)")
         }
+    }
+
+    /// A flat classifier from a quantised file: every I8 tensor listed in `heed.quantization`
+    /// with its F32 `.scale` tensor, every other tensor F32. The embedding tables stay int8;
+    /// the LSTM and linear weights, when quantised, are dequantised into their parameters.
+    private static func quantizedClassifier(
+        _ tensors: [String: NamedTensor], _ int8: [String: Int8Tensor], _ meta: [String: String]
+    ) throws(ModelFileError) -> Classifier {
+        let config: ClassifierConfig = try decodeConfig(meta)
+        guard let entryText = meta[quantizationKey] else {
+            throw .badQuantization(tensor: int8.keys.sorted()[0], reason: "the tensor is int8 but the file has no \(quantizationKey) entry")
+        }
+        guard let entry = try? JSONDecoder().decode(QuantizationEntry.self, from: Data(entryText.utf8)) else {
+            throw .invalidConfig("the \(quantizationKey) entry is not a JSON object with scheme and tensors")
+        }
+        guard entry.scheme == QuantizedTable.scheme else {
+            throw .invalidConfig("quantisation scheme \"\(entry.scheme)\" is unknown (this build reads \(QuantizedTable.scheme))")
+        }
+        let shapes = Dictionary(uniqueKeysWithValues: config.tensorShapes.map { ($0.name, $0.shape) })
+        guard Set(entry.tensors).count == entry.tensors.count else { throw .invalidConfig("\(quantizationKey) lists a tensor twice") }
+        let presentNames = Set(entry.tensors.map { $0 + presentSuffix })
+        if let name = int8.keys.sorted().first(where: { !entry.tensors.contains($0) && !presentNames.contains($0) }) {
+            throw .badQuantization(tensor: name, reason: "the tensor is int8 but \(quantizationKey) does not list it")
+        }
+        var tables: [String: QuantizedTable] = [:]
+        for name in entry.tensors {
+            guard let shape = shapes[name] else { throw .badQuantization(tensor: name, reason: "the model has no such tensor") }
+            guard shape.count == 2 else { throw .badQuantization(tensor: name, reason: "only matrices are quantised, and its shape is \(shape)") }
+            guard let q = int8[name] else {
+                if tensors[name] != nil { throw .badQuantization(tensor: name, reason: "\(quantizationKey) lists it but it is stored as F32, not I8") }
+                throw .missingTensor(name)
+            }
+            // Without its zero rows, the tensor holds as many rows as its presence flags have ones.
+            var stored = shape[0]
+            let present = int8[name + presentSuffix]
+            if let present {
+                guard present.shape == [shape[0]] else { throw .shapeMismatch(tensor: name + presentSuffix, expected: [shape[0]], found: present.shape) }
+                if let bad = present.values.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+                    throw .badQuantization(tensor: name, reason: "presence flag \(bad) is \(present.values[bad]), not 0 or 1")
+                }
+                stored = present.values.reduce(0) { $0 + Int($1) }
+            }
+            guard q.shape == [stored, shape[1]] else { throw .shapeMismatch(tensor: name, expected: [stored, shape[1]], found: q.shape) }
+            guard let scale = tensors[name + scaleSuffix] else {
+                throw .badQuantization(tensor: name, reason: "its row scales (F32 tensor \(name + scaleSuffix), shape [\(stored)]) are missing")
+            }
+            guard scale.shape == [stored] else { throw .shapeMismatch(tensor: name + scaleSuffix, expected: [stored], found: scale.shape) }
+            if let bad = scale.values.firstIndex(where: { !($0 >= 0 && $0.isFinite) }) {
+                throw .badQuantization(tensor: name, reason: "row \(bad)'s scale \(scale.values[bad]) is not finite and non-negative")
+            }
+            if let bad = q.values.firstIndex(of: Int8.min) {
+                throw .badQuantization(tensor: name, reason: "value -128 at element \(bad) is outside the symmetric range -127...127")
+            }
+            tables[name] = QuantizedTable(rows: shape[0], dim: shape[1], storedValues: q.values, storedScales: scale.values, present: present?.values)
+        }
+        for required in ["embedding.weight"] + (config.subwordBuckets == nil ? [] : ["subwords.weight"]) where tables[required] == nil {
+            throw .badQuantization(
+                tensor: required, reason: "a quantised model stores its embedding tables as int8, and \(quantizationKey) does not list this one")
+        }
+        let floats = config.tensorShapes.filter { tables[$0.name] == nil }
+        let scaleNames = Set(entry.tensors.map { $0 + scaleSuffix })
+        try SafeTensors.requireExactly(floats, in: tensors.filter { !scaleNames.contains($0.key) })
+        let model = Classifier(config: config, quantized: tables)
+        for p in model.parameters { p.values = tables[p.name]?.dequantized() ?? tensors[p.name]!.values }
+        return model
+    }
+
+    private static func decodeConfig<C: NetworkConfig>(_ meta: [String: String]) throws(ModelFileError) -> C {
+        guard let cfgText = meta["config"] else { throw .invalidConfig("metadata has no config") }
+        let config: C
+        do { config = try JSONDecoder().decode(C.self, from: Data(cfgText.utf8)) } catch {
+            throw .invalidConfig("config is not valid \(C.self) JSON (\(error))")
+        }
+        if let p = config.problem { throw .invalidConfig(p) }
+        return config
     }
 
     private static func network<N: ClassifierNetwork>(_: N.Type, _ tensors: [String: NamedTensor], _ meta: [String: String]) throws(ModelFileError) -> N {

@@ -15,7 +15,7 @@ struct HeedCommand: ParsableCommand {
         version: "0.1.0 (ICU \(ICU.version), BLAS \(BLAS.kernel))",
         subcommands: [
             Tokenize.self, Vocab.self, Pretrain.self, Train.self, Tune.self, Evaluate.self, Calibrate.self, Predict.self, Explain.self, Compare.self,
-            Export.self,
+            Export.self, Quantize.self,
             Report.self,
             Demo.self, Serve.self, Benchmark.self,
         ]

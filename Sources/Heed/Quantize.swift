@@ -1,0 +1,66 @@
+import Foundation
+import HeedNN
+
+/// `heed quantize`: int8 tables for a smaller file and a smaller resident model.
+extension TextClassifier {
+    /// Whether the model was read from (or made by) `quantized(weights:keepWords:)`: its embedding
+    /// tables are int8 and it serves inference only.
+    public var isQuantized: Bool {
+        guard case .flat(let box) = network else { return false }
+        return box.isQuantized
+    }
+
+    /// A copy whose embedding table (and subword table) is int8 with one scale per row; with
+    /// `weights`, the LSTM, attention and output matrices too (dequantised once into floats when
+    /// the model is built, since they are small). Biases stay float. A table's all-zero rows (a
+    /// subword table's buckets no training token hashed to) are left out of the file and memory
+    /// when that saves bytes. Labels, options and calibration are kept.
+    ///
+    /// `keepWords` prunes the vocabulary as fastText's `-cutoff` does: only the words whose rows
+    /// have the largest L2 norms stay (ties: lower id), in their old order; every other word then
+    /// reads `<unk>`'s row (and, with a subword table, still its own subwords). Refuses han models,
+    /// models already quantised and `keepWords` below 1.
+    public func quantized(weights: Bool = false, keepWords: Int? = nil) throws -> TextClassifier {
+        if isHierarchical {
+            throw HeedError.notForHierarchical("quantisation", instead: "ship the float han model, or quantise a flat --model (e.g. bilstm-attention)")
+        }
+        if isQuantized { throw HeedError.modelMismatch("the model is already quantised; quantise the float model it came from") }
+        if let keepWords, keepWords < 1 { throw HeedError.modelMismatch("the number of words to keep must be at least 1 (got \(keepWords))") }
+        let (model, kept): (Classifier, [Int]) = box.withModel { float in
+            let E = float.config.embedDim, V = float.config.vocabSize
+            let words = float.parameter(named: "embedding.weight")!.value
+            var kept = Array(0..<V)
+            if let keepWords, keepWords < V - 2 {
+                let norms = (0..<V).map { r in (0..<E).reduce(Float(0)) { s, k in s + words[r * E + k] * words[r * E + k] } }
+                let top = (2..<V).sorted { norms[$0] > norms[$1] || (norms[$0] == norms[$1] && $0 < $1) }.prefix(keepWords)
+                kept = [0, 1] + top.sorted()
+            }
+            var config = float.config
+            config.vocabSize = kept.count
+            var rows = [Float](repeating: 0, count: kept.count * E)
+            for (i, r) in kept.enumerated() { for k in 0..<E { rows[i * E + k] = words[r * E + k] } }
+            var tables = ["embedding.weight": QuantizedTable.quantize(rows, rows: kept.count, dim: E).droppingZeroRows()]
+            for (name, shape) in config.tensorShapes where shape.count == 2 && name != "embedding.weight" {
+                guard name == "subwords.weight" || weights, let p = float.parameter(named: name) else { continue }
+                tables[name] = QuantizedTable.quantize(UnsafePointer(p.value), rows: shape[0], dim: shape[1]).droppingZeroRows()
+            }
+            let q = Classifier(config: config, quantized: tables)
+            for p in q.parameters {
+                if let t = tables[p.name] {
+                    p.values = t.dequantized()
+                } else {
+                    p.value.update(from: float.parameter(named: p.name)!.value, count: p.count)
+                }
+            }
+            return (q, kept)
+        }
+        let all = vocabulary.allTokens
+        let pruned =
+            kept.count == all.count
+            ? vocabulary : Vocabulary(settings: vocabulary.settings, tokens: kept.dropFirst(2).map { all[$0] }, labels: vocabulary.labels)
+        var copy = TextClassifier(network: .flat(ModelBox(model)), vocabulary: pruned, options: options, calibration: calibration)
+        copy.provenance = provenance
+        copy.workers = workers
+        return copy
+    }
+}

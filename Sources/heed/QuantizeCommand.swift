@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import Heed
+import HeedNN
+
+struct Quantize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a smaller model: int8 embedding tables with one scale per row.",
+        discussion: """
+            Each row of embedding.weight (and subwords.weight) becomes int8 values q = round(x / s), \
+            s = max|row| / 127, plus its scale s; a lookup dequantises the rows it reads, so no float \
+            copy of the table is made and heed serve's workers share the one int8 table. --weights \
+            quantises the LSTM, attention and output matrices too (dequantised once when loaded; \
+            biases stay float). --cutoff N keeps only the N words with the largest rows, as fastText's \
+            -cutoff does. Every command that reads a model reads the result: predict, explain, \
+            evaluate, calibrate, report, serve, benchmark latency. Training from it, resuming from it \
+            and ONNX export are refused: keep the float model for those. docs/model-format.md \
+            describes the tensors.
+            """)
+    @Argument(help: "Float model file (written by heed train).") var model: String
+    @Option(name: .shortAndLong, help: "Quantised model file to write.") var output: String
+    @Flag(help: "Quantise the LSTM, attention and output matrices too, not just the embedding tables.") var weights = false
+    @Option(
+        help: ArgumentHelp(
+            "Keep only the N words whose embedding rows have the largest norms (fastText's -cutoff).",
+            discussion: "Every other word then reads <unk>'s row, plus its own subwords when the model has them."))
+    var cutoff: Int?
+
+    func validate() throws {
+        if let cutoff, cutoff < 1 { throw ValidationError("--cutoff must be at least 1 (got \(cutoff))") }
+        if output == model { throw ValidationError("--output must not be the model file itself: keep the float model for training and export") }
+    }
+
+    func run() throws {
+        let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
+        let small: TextClassifier
+        do { small = try classifier.quantized(weights: weights, keepWords: cutoff) } catch let e as HeedError {
+            throw CommandLineMessage(description: "\(model): cannot quantise: \(e)")
+        }
+        try small.write(to: URL(fileURLWithPath: output))
+        let before = try fileSize(model), after = try fileSize(output)
+        let ratio = after > 0 ? Double(before) / Double(after) : 0
+        if small.vocabulary.count < classifier.vocabulary.count {
+            print("vocabulary: kept \(small.vocabulary.count - 2) of \(classifier.vocabulary.count - 2) words (the rest read <unk>)")
+        }
+        print("\(output): written (\(after) bytes, \(Format.decimals(ratio, 2))× smaller than \(model)'s \(before))")
+    }
+
+    private func fileSize(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    }
+}
