@@ -157,6 +157,9 @@ public final class Classifier {
     private var packedPieces = PieceLists()
     private let pooled = Buffer(), dPooled = Buffer(), dOut = Buffer(), customDLogits = Buffer(), copyTokens = Buffer()
     private var copyScales: [Float] = []
+    /// After `forwardScaledCopies`: each document's first sorted sequence, the copies per document,
+    /// and each document's first row and length in the summed input gradient.
+    private var copyGroups: (first: [Int], copies: Int, starts: [Int], lengths: [Int])?
     /// Whether an inference forward over scaled copies of one sequence shares their input
     /// projection (see `forward`). On by default; tests turn it off to compare with the per-row
     /// product.
@@ -236,7 +239,7 @@ public final class Classifier {
         precondition(pieces == nil || config.subwordBuckets != nil, "subword pieces given to a model without a subword table")
         precondition(B >= 1 && T >= 1, "empty batch")
         pk.build(lengths: lengths, batch: B, steps: T)
-        let P = pk.total, E = config.embedDim, D = config.outputDim, C = config.classes
+        let P = pk.total, E = config.embedDim
         packedIds.removeAll(keepingCapacity: true)
         for t in 0..<T {
             for j in 0..<pk.batchSizes[t] { packedIds.append(ids[pk.order[j] * T + t]) }
@@ -286,7 +289,63 @@ public final class Classifier {
             copies = ScaledCopies(tokens: rows, length: L, scales: copyScales)
         }
         sharedInputProjection = copies != nil
+        copyGroups = nil
         lstm.forward(x, pk, copies: copies)
+        return head(training: training)
+    }
+
+    /// Integrated gradients' forward over several documents at once: `scales.count` copies of each
+    /// document (ids, at least one, with their subword pieces), copy m of document d reading
+    /// scales[m]·e_t, in one batch. Logits [documents × copies × classes],
+    /// document-major. The input projection is formed per document (see `ScaledCopies`) and the
+    /// embedded copies are never materialised: only `summedInputGradients` may follow. Each
+    /// document's rows go through the same operations as in a batch of its copies alone; only the
+    /// products over rows of several documents (the recurrent, attention and output products) are
+    /// larger calls, whose rows a BLAS kernel may round differently from a smaller call's.
+    public func forwardScaledCopies(of documents: [(ids: [Int32], pieces: PieceLists?)], scales: [Float]) -> [Float] {
+        let S = scales.count, E = config.embedDim
+        precondition(!documents.isEmpty && S >= 1, "empty batch")
+        precondition(documents.allSatisfy { !$0.ids.isEmpty && ($0.pieces == nil || $0.pieces!.count == $0.ids.count) }, "empty document")
+        let lengths = documents.map(\.ids.count), T = lengths.max()!
+        pk.build(lengths: lengths.flatMap { Array(repeating: $0, count: S) }, batch: documents.count * S, steps: T)
+        var starts: [Int] = [], rows = 0
+        for n in lengths {
+            starts.append(rows)
+            rows += n
+        }
+        let tokens = copyTokens.reserve(rows * E)
+        for (d, doc) in documents.enumerated() {
+            let vectors = embedding.vectors(ids: doc.ids, pieces: doc.pieces)
+            vectors.withUnsafeBufferPointer { (tokens + starts[d] * E).update(from: $0.baseAddress!, count: lengths[d] * E) }
+        }
+        let order = pk.order
+        let copies = ScaledCopies(
+            tokens: tokens, starts: starts, lengths: lengths, document: order.map { $0 / S }, scales: order.map { scales[$0 % S] })
+        // Sorting is stable and every copy of a document has its length: its copies stay together,
+        // in copy order, as in a batch of their own.
+        let first = documents.indices.map { d in order.firstIndex { $0 / S == d }! }
+        sharedInputProjection = true
+        copyGroups = (first, S, starts, lengths)
+        lstm.forward(nil, pk, copies: copies)
+        return head(training: false).logits
+    }
+
+    /// After `forwardScaledCopies`: backpropagates `dLogits` (its order) and returns, per document,
+    /// the input gradient summed over its copies, [length × embedDim] each: what
+    /// `summedInputGradient` returns for a batch of that document's copies alone.
+    public func summedInputGradients(dLogits: [Float]) -> [[Float]] {
+        guard let groups = copyGroups else { preconditionFailure("summedInputGradients needs forwardScaledCopies first") }
+        let dh = backwardToLSTMOutput(from: sortedDLogits(dLogits), parameterGradients: false)
+        lstm.backwardSummed(dh, pk, first: groups.first, copies: groups.copies, starts: groups.starts, lengths: groups.lengths)
+        perRowInputGradient = false
+        let E = config.embedDim, g = lstm.dxSum.ptr
+        return zip(groups.starts, groups.lengths).map { start, n in Array(UnsafeBufferPointer(start: g + start * E, count: n * E)) }
+    }
+
+    /// Attention or last-state pooling, the output layer and the softmax over the LSTM's output
+    /// of the batch in `pk`: the rest of a forward pass.
+    private func head(training: Bool) -> ForwardOutput {
+        let B = pk.batch, T = pk.steps, D = config.outputDim, C = config.classes
         let h = lstm.out.ptr
         let pool: UnsafeMutablePointer<Float>
         if let att = attention {
@@ -351,6 +410,7 @@ public final class Classifier {
     public func loss(labels: [Int], classWeights: [Float]? = nil) -> Float {
         precondition(forwardDone, "loss before forward")
         precondition(labels.count == pk.batch, "need one label per sequence")
+        precondition(copyGroups == nil, "after forwardScaledCopies only summedInputGradients may follow")
         sortedLabels.removeAll(keepingCapacity: true)
         for j in 0..<pk.batch { sortedLabels.append(labels[pk.order[j]]) }
         lossDone = true
@@ -396,6 +456,7 @@ public final class Classifier {
     /// products and the embedding scatter saves about a third of the backward pass. The input
     /// gradient is the same, bit for bit, either way.
     public func backward(dLogits: [Float], parameterGradients: Bool = true) {
+        precondition(copyGroups == nil, "after forwardScaledCopies only summedInputGradients may follow")
         backward(from: sortedDLogits(dLogits), parameterGradients: parameterGradients)
     }
 
