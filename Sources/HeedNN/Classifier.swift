@@ -349,7 +349,7 @@ public final class Classifier {
         let h = lstm.out.ptr
         let pool: UnsafeMutablePointer<Float>
         if let att = attention {
-            att.forward(h, pk)
+            att.forward(h, pk, groups: copyGroups.map { g in g.first.indices.map { (g.first[$0], g.copies, g.lengths[$0]) } })
             pool = att.ctx.ptr
         } else {
             pool = pooled.reserve(B * D)
