@@ -300,9 +300,9 @@ extension TextClassifier {
     /// tokens. Leaving out either of two equal neighbours leaves one sequence: it is scored once,
     /// so the two tie exactly on every kernel (another kernel may round two rows of one product
     /// differently, and a near-tie reorders every ranking built on these scores). A flat model
-    /// scores several documents' sequences in one `predict` call when each document has 3 to 64 of
-    /// them: alone, such a document is one batch whose row products are GEMMs, as in company.
-    /// Documents with fewer (GEMV alone) or more (split into batches of their own) run alone.
+    /// scores several documents' sequences in one batch (`predict(sets:)`) when each document has
+    /// 3 to 64 of them: alone, such a document is one batch whose row products are GEMMs, as in
+    /// company. Documents with fewer (GEMV alone) or more (split into batches) run alone.
     private func occlusion(_ sequences: [TokenSequence], predicted: [Int]) -> [[Float]] {
         var distinct = sequences.map { _ in DistinctSequences() }
         let rows = sequences.indices.map { d in
@@ -315,12 +315,7 @@ extension TextClassifier {
         }
         let shared = isHierarchical ? [] : sequences.indices.filter { (3...64).contains(distinct[$0].sequences.count) }
         if !shared.isEmpty {
-            let scored = predict(shared.flatMap { distinct[$0].sequences })
-            var at = 0
-            for d in shared {
-                finish(d, scored[at..<(at + distinct[d].sequences.count)])
-                at += distinct[d].sequences.count
-            }
+            for (d, scored) in zip(shared, predict(sets: shared.map { distinct[$0].sequences })) { finish(d, scored[...]) }
         }
         for d in sequences.indices where !shared.contains(d) { finish(d, predict(distinct[d].sequences)[...]) }
         return out

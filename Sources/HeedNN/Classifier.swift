@@ -226,13 +226,18 @@ public final class Classifier {
     /// `pieces` holds each position's subword buckets (one list per id, row-major like `ids`) for
     /// a model with a subword table; without them every token reads its word row alone.
     ///
+    /// `attentionGroups` (one label per sequence, caller's order): sequences of one label, which
+    /// must be of one length and adjacent, get their attention scores from a GEMV of their own, as
+    /// in a batch of them alone (a GEMV's row results depend on the rows' place in the call), so
+    /// several documents' occlusion sequences can share a batch.
+    ///
     /// `inputPerturbation` [batch × steps × embedDim] (caller's order, padded positions ignored) is
     /// added to each token's input vector after any input scale and before dropout: virtual
     /// adversarial training moves the embedded document by it, and `inputGradient()` is then the
     /// gradient with respect to the perturbation too.
     public func forward(
         ids: [Int32], lengths: [Int], batch B: Int, steps T: Int, training: Bool, inputScales: [Float]? = nil, pieces: PieceLists? = nil,
-        inputPerturbation: [Float]? = nil
+        inputPerturbation: [Float]? = nil, attentionGroups: [Int]? = nil
     ) -> ForwardOutput {
         precondition(ids.count == B * T, "ids must hold batch × steps = \(B * T) values, got \(ids.count)")
         precondition(pieces == nil || pieces!.count == B * T, "pieces must hold one list per id")
@@ -291,7 +296,23 @@ public final class Classifier {
         sharedInputProjection = copies != nil
         copyGroups = nil
         lstm.forward(x, pk, copies: copies)
-        return head(training: training)
+        var groups: [(first: Int, count: Int, length: Int)]? = nil
+        if let attentionGroups {
+            precondition(attentionGroups.count == B, "need one attention group per sequence")
+            var found: [(first: Int, count: Int, length: Int)] = []
+            for j in 0..<B {
+                if j > 0 && attentionGroups[pk.order[j]] == attentionGroups[pk.order[j - 1]] {
+                    precondition(pk.lengths[j] == found[found.count - 1].length, "an attention group's sequences must be of one length")
+                    found[found.count - 1].count += 1
+                } else {
+                    let label = attentionGroups[pk.order[j]]
+                    precondition(!found.contains { attentionGroups[pk.order[$0.first]] == label }, "an attention group's sequences must be adjacent")
+                    found.append((j, 1, pk.lengths[j]))
+                }
+            }
+            groups = found
+        }
+        return head(training: training, groups: groups)
     }
 
     /// Integrated gradients' forward over several documents at once: `scales.count` copies of each
@@ -327,7 +348,7 @@ public final class Classifier {
         sharedInputProjection = true
         copyGroups = (first, S, starts, lengths)
         lstm.forward(nil, pk, copies: copies)
-        return head(training: false).logits
+        return head(training: false, groups: first.indices.map { (first[$0], S, lengths[$0]) }).logits
     }
 
     /// After `forwardScaledCopies`: backpropagates `dLogits` (its order) and returns, per document,
@@ -343,13 +364,13 @@ public final class Classifier {
     }
 
     /// Attention or last-state pooling, the output layer and the softmax over the LSTM's output
-    /// of the batch in `pk`: the rest of a forward pass.
-    private func head(training: Bool) -> ForwardOutput {
+    /// of the batch in `pk`: the rest of a forward pass. `groups`: see `Attention.forward`.
+    private func head(training: Bool, groups: [(first: Int, count: Int, length: Int)]?) -> ForwardOutput {
         let B = pk.batch, T = pk.steps, D = config.outputDim, C = config.classes
         let h = lstm.out.ptr
         let pool: UnsafeMutablePointer<Float>
         if let att = attention {
-            att.forward(h, pk, groups: copyGroups.map { g in g.first.indices.map { (g.first[$0], g.copies, g.lengths[$0]) } })
+            att.forward(h, pk, groups: groups)
             pool = att.ctx.ptr
         } else {
             pool = pooled.reserve(B * D)
