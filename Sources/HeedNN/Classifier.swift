@@ -386,7 +386,8 @@ public final class Classifier {
             }
         }
         dropOut.forward(pool, count: B * D, training: training, rng: &rng)
-        classifier.forward(pool, rows: B)
+        // The output layer too runs per group: a GEMM's rows may round otherwise in a larger call.
+        classifier.forward(pool, rows: B, blocks: groups.map { $0.map { $0.first..<($0.first + $0.count) } })
         let z = classifier.out.ptr
         criterion.softmax(z, batch: B)
         let p = criterion.probs.ptr

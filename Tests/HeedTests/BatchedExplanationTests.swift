@@ -9,14 +9,14 @@ import Testing
 /// products a batched explanation runs over several documents' rows. OpenBLAS does not promise
 /// it (a kernel may take another code path, or split the sum otherwise, at other sizes), and the
 /// perturbation test mode (`HEED_BLAS_PERTURB`) moves each call's results by its shape, so there
-/// it never holds. (The attention's GEMV, whose rows do depend on their place in the call, is run
-/// per document.)
+/// it never holds. (The output layer's GEMMs and the attention's GEMV, whose rows do depend on
+/// their place in the call, run per document.)
 func productRowsIndependentOfBatch(_ model: Classifier) -> Bool {
-    let H = model.config.hiddenDim, D = model.config.outputDim, C = model.config.classes, A = model.config.resolvedAttentionDim
+    let H = model.config.hiddenDim, D = model.config.outputDim, A = model.config.resolvedAttentionDim
     var rng = Rng(seed: 11)
-    // (n, k, op(B) transposed) of the recurrent products forward and back, the output layer's
-    // and the attention's both ways.
-    let shapes = [(4 * H, H, true), (H, 4 * H, false), (C, D, true), (D, C, false), (A, D, true), (D, A, false), (D, 1, false)]
+    // (n, k, op(B) transposed) of the recurrent products forward and back and the attention's
+    // both ways (the output layer runs per document).
+    let shapes = [(4 * H, H, true), (H, 4 * H, false), (A, D, true), (D, A, false), (D, 1, false)]
     for (n, k, transB) in shapes {
         let b = (0..<(n * k)).map { _ in rng.uniform(-1, 1) }
         for (m1, m2) in [(3, 9), (9, 27), (9, 64), (27, 200)] {
@@ -35,19 +35,19 @@ func productRowsIndependentOfBatch(_ model: Classifier) -> Bool {
 @Suite struct BatchedExplanationTests {
     /// Integrated gradients and occlusion of several documents in one batched pass against each
     /// document explained alone. Every operation on a document's rows is the same in both but the
-    /// products over the rows of several documents (recurrent, attention, output layer), which are
-    /// larger calls in the batch (the attention's GEMV runs per document). Where the kernel gives each row of a product independently of
-    /// the others, the scores are equal bit for bit. Elsewhere (another kernel, the perturbation
-    /// mode) each product's elements may differ by their reordered sum's rounding, at most
-    /// K·u·Σ|a·b| for K terms (u = 2⁻²⁴), and such a change passes through the 2n + 4 products a
-    /// document's gradient is formed by (n recurrent steps each way, attention and output layer)
-    /// with gate derivatives at most 1. So an integrated-gradients score may move by
-    /// 2(2n + 4)·K·u times the magnitudes summed into it, Σ_t Σ_k |e_tk·G_tk| / steps over the
-    /// document (any token's error reaches every other through the recurrence), and the
-    /// target difference and gap by that plus the same factor times |Δ|. An occlusion score is a
-    /// probability difference: softmax moves no more than its logits, which move by the same
-    /// factor times Σ|logits| of the two predictions. A document explained by another's scores
-    /// or from the wrong rows is off by far more.
+    /// products over the rows of several documents (recurrent and attention GEMMs), which are
+    /// larger calls in the batch (the output layer and the attention's GEMV run per document).
+    /// Where the kernel gives each row of a product independently of the others, the scores are
+    /// equal bit for bit. Elsewhere (another kernel, the perturbation mode) each product's elements
+    /// may differ by their reordered sum's rounding, at most K·u·Σ|a·b| for K terms (u = 2⁻²⁴), and
+    /// such a change passes through the 2n + 4 products a document's gradient is formed by (n
+    /// recurrent steps each way, attention and output layer) with gate derivatives at most 1. So an
+    /// integrated-gradients score may move by 2(2n + 4)·K·u times the magnitudes summed into it,
+    /// Σ_t Σ_k |e_tk·G_tk| / steps over the document (any token's error reaches every other through
+    /// the recurrence), and the target difference and gap by that plus the same factor times |Δ|.
+    /// An occlusion score is a probability difference: softmax moves no more than its logits, which
+    /// move by the same factor times Σ|logits| of the two predictions. A document explained by
+    /// another's scores or from the wrong rows is off by far more.
     @Test(arguments: [ModelKind.bilstmAttention, .attention, .lstm])
     func batchedExplanationsMatchOneDocumentAtATime(kind: ModelKind) throws {
         let classifier = randomClassifier(kind, seed: 5)
