@@ -293,8 +293,8 @@ extension TextClassifier {
 
     /// Packed rows (copies × tokens) an integrated-gradients pass gathers documents up to (a longer
     /// document runs alone): several short documents share a pass, so the recurrent products run
-    /// over more rows per call, while the pass's buffers stay those of one document of about 250 tokens.
-    static let explanationPassRows = 8192
+    /// over more rows per call, while the pass's buffers stay those of one document of about 125 tokens.
+    static let explanationPassRows = 4096
 
     /// Leave-one-out: per non-empty sequence, the predicted class's probability without each of its
     /// tokens. Leaving out either of two equal neighbours leaves one sequence: it is scored once,
