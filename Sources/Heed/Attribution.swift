@@ -117,12 +117,52 @@ extension TextClassifier {
 
     /// `explain` of an already encoded text.
     func explain(_ encoded: EncodedText, truncated: Bool, methods: [AttributionMethod]?, target: AttributionTarget, steps: Int) throws -> Explanation {
+        try explain([(encoded, truncated)], methods: methods, target: target, steps: steps)[0]
+    }
+
+    /// `explain` of already encoded texts, in their order. Integrated gradients and occlusion run
+    /// several documents in one batched pass (see `integratedGradients` and `occlusion`); each
+    /// document's scores are formed as when it is explained alone.
+    func explain(
+        _ documents: [(encoded: EncodedText, truncated: Bool)], methods: [AttributionMethod]?, target: AttributionTarget, steps: Int
+    ) throws -> [Explanation] {
         let methods = methods ?? attributionMethods
         if methods.contains(.attention) && !hasAttention { throw AttributionError.noAttention(modelKind) }
         if methods.contains(.integratedGradients) && steps < 1 { throw AttributionError.steps(steps) }
-        let sequence = encoded.sequence, ids = sequence.ids, n = ids.count
+        var explanations: [Explanation] = [], targets: [AttributionObjective] = []
+        for (encoded, truncated) in documents {
+            let (explanation, objective) = begin(encoded, truncated: truncated, methods: methods, target: target)
+            explanations.append(explanation)
+            targets.append(objective)
+        }
+        let scored = documents.indices.filter { documents[$0].encoded.ids.count > 0 }
+        if methods.contains(.integratedGradients) {
+            let results = integratedGradients(scored.map { documents[$0].encoded.sequence }, targets: scored.map { targets[$0] }, steps: steps)
+            for (d, result) in zip(scored, results) {
+                explanations[d].scores[AttributionMethod.integratedGradients.rawValue] = result.scores
+                explanations[d].integratedGradientsDelta = result.delta
+                explanations[d].integratedGradientsGap = result.gap
+            }
+        }
+        if methods.contains(.occlusion) {
+            let sequences = scored.map { documents[$0].encoded.sequence }
+            for (d, drops) in zip(scored, occlusion(sequences, predicted: scored.map { targets[$0].predicted })) {
+                let p = explanations[d].probabilities[targets[d].predicted]
+                explanations[d].scores[AttributionMethod.occlusion.rawValue] = drops.map { p - $0 }
+            }
+        }
+        return explanations
+    }
+
+    /// One document's prediction, attention, gradient and gradient × input scores and sentence
+    /// scores (everything but the batched methods), and what its gradients differentiate.
+    private func begin(
+        _ encoded: EncodedText, truncated: Bool, methods: [AttributionMethod], target: AttributionTarget
+    ) -> (Explanation, AttributionObjective) {
+        let sequence = encoded.sequence, n = sequence.ids.count
         let prediction = predict([sequence])[0]
         let predicted = prediction.best
+        let objective = AttributionObjective(target: target, predicted: predicted, classes: labels.count, temperature: temperature)
         var tokens = encoded.tokens
         if let attention = prediction.attention { for t in tokens.indices { tokens[t].weight = attention[t] } }
         var explanation = Explanation(
@@ -137,70 +177,27 @@ extension TextClassifier {
         }
         guard n > 0 else {
             for m in methods { explanation.scores[m.rawValue] = [] }
-            return explanation
+            return (explanation, objective)
         }
         if methods.contains(.attention) { explanation.scores[AttributionMethod.attention.rawValue] = prediction.attention }
-        let C = labels.count
-        /// ∂target/∂logits for one row of logits: the probability target is the model's reported
-        /// (temperature-scaled) probability, softmax(z / T), so its gradient carries 1/T.
-        let T = temperature
-        func calibrated(_ z: ArraySlice<Float>) -> [Double] { Calibration.probabilities(logits: z, temperature: T) }
-        func targetGradient(_ z: ArraySlice<Float>) -> [Float] {
-            switch target {
-            case .logit: return (0..<C).map { $0 == predicted ? 1 : 0 }
-            case .probability:
-                let p = calibrated(z)
-                return (0..<C).map { k in Float(p[predicted] * ((k == predicted ? 1 : 0) - p[k]) / T) }
-            }
-        }
-        withGradients(sequence) { model in
-            let E = model.embedDim
-            // Each token's input vector (word row plus mean subword row): what the gradients are
-            // taken with respect to.
-            let inputs = model.inputs
-            func e(_ t: Int, _ k: Int) -> Float { inputs[t * E + k] }
-            if methods.contains(.gradient) || methods.contains(.gradientTimesInput) {
+        if methods.contains(.gradient) || methods.contains(.gradientTimesInput) {
+            withGradients(sequence) { model in
+                let E = model.embedDim, inputs = model.inputs
                 let logits = model.forward([1])
-                let g = model.summedInputGradient(targetGradient(logits[0..<C]))
+                let g = model.summedInputGradient(objective.gradient(logits[...]))
                 var norms: [Float] = [], dots: [Float] = []
                 for t in 0..<n {
                     var sq = 0.0, dot = 0.0
                     for k in 0..<E {
                         let gk = Double(g[t * E + k])
                         sq += gk * gk
-                        dot += gk * Double(e(t, k))
+                        dot += gk * Double(inputs[t * E + k])
                     }
                     norms.append(Float(sq.squareRoot()))
                     dots.append(Float(dot))
                 }
                 if methods.contains(.gradient) { explanation.scores[AttributionMethod.gradient.rawValue] = norms }
                 if methods.contains(.gradientTimesInput) { explanation.scores[AttributionMethod.gradientTimesInput.rawValue] = dots }
-            }
-            if methods.contains(.integratedGradients) {
-                // Row 0 is the baseline (scale 0), rows 1…steps the right Riemann points m/steps.
-                let B = steps + 1
-                let logits = model.forward((0..<B).map { Float($0) / Float(steps) })
-                var dLogits = [Float](repeating: 0, count: B * C)
-                for m in 1..<B { dLogits.replaceSubrange((m * C)..<((m + 1) * C), with: targetGradient(logits[(m * C)..<((m + 1) * C)])) }
-                // Only the sum over the steps is needed (row 0 has a zero gradient).
-                let g = model.summedInputGradient(dLogits)
-                let sums = g.map { Double($0) }
-                var scores: [Float] = []
-                scores.reserveCapacity(n)
-                var total = 0.0
-                for t in 0..<n {
-                    var s = 0.0
-                    for k in 0..<E { s += Double(e(t, k)) * sums[t * E + k] / Double(steps) }
-                    scores.append(Float(s))
-                    total += s
-                }
-                func value(_ row: Int) -> Double {
-                    target == .logit ? Double(logits[row * C + predicted]) : calibrated(logits[(row * C)..<((row + 1) * C)])[predicted]
-                }
-                let delta = value(B - 1) - value(0)
-                explanation.scores[AttributionMethod.integratedGradients.rawValue] = scores
-                explanation.integratedGradientsDelta = delta
-                explanation.integratedGradientsGap = abs(total - delta)
             }
         }
         if let sentenceLengths = sequence.sentenceLengths {
@@ -215,17 +212,140 @@ extension TextClassifier {
             }
             explanation.sentenceScores = sentenceScores
         }
-        if methods.contains(.occlusion) {
-            // Leaving out either of two equal neighbours leaves one sequence: it is scored once, so
-            // the two tie exactly on every kernel (another kernel may round two rows of one product
-            // differently, and a near-tie reorders every ranking built on these scores).
-            var distinct = DistinctSequences()
-            let rows = (0..<n).map { t in distinct.index(of: sequence.selecting((0..<n).filter { $0 != t })) }
-            let scored = predict(distinct.sequences)
-            let p = prediction.probabilities[predicted]
-            explanation.scores[AttributionMethod.occlusion.rawValue] = rows.map { p - scored[$0].probabilities[predicted] }
+        return (explanation, objective)
+    }
+
+    /// Integrated gradients of non-empty `sequences`: per sequence its scores, target(input) −
+    /// target(baseline), and the completeness gap. Row 0 of a sequence's copies is the baseline
+    /// (scale 0), rows 1…steps the right Riemann points m/steps. A flat model runs several
+    /// documents' copies in one forward pass (a pass holds documents up to `explanationPassRows`
+    /// packed rows) and sums each document's input gradient over its own copies in the one
+    /// backward pass; everything but the products over the pass's rows is formed per document as
+    /// for the document alone. With one step (two copies) a document's row products would go
+    /// through GEMV alone and GEMM in company, so such documents run alone.
+    private func integratedGradients(
+        _ sequences: [TokenSequence], targets: [AttributionObjective], steps: Int
+    ) -> [(scores: [Float], delta: Double, gap: Double)] {
+        let S = steps + 1, scales = (0..<S).map { Float($0) / Float(steps) }
+        func result(_ d: Int, inputs: [Float], sums: [Float], logits: ArraySlice<Float>) -> (scores: [Float], delta: Double, gap: Double) {
+            let n = sequences[d].ids.count, E = inputs.count / max(1, n), C = labels.count, base = logits.startIndex
+            var scores: [Float] = []
+            scores.reserveCapacity(n)
+            var total = 0.0
+            for t in 0..<n {
+                var s = 0.0
+                for k in 0..<E { s += Double(inputs[t * E + k]) * Double(sums[t * E + k]) / Double(steps) }
+                scores.append(Float(s))
+                total += s
+            }
+            let value = { (m: Int) in targets[d].value(logits[(base + m * C)..<(base + (m + 1) * C)]) }
+            let delta = value(S - 1) - value(0)
+            return (scores, delta, abs(total - delta))
         }
-        return explanation
+        func dLogits(_ d: Int, _ logits: ArraySlice<Float>) -> [Float] {
+            // Only the sum over the steps is needed (row 0 has a zero gradient).
+            let C = labels.count, base = logits.startIndex
+            var out = [Float](repeating: 0, count: S * C)
+            for m in 1..<S {
+                out.replaceSubrange((m * C)..<((m + 1) * C), with: targets[d].gradient(logits[(base + m * C)..<(base + (m + 1) * C)]))
+            }
+            return out
+        }
+        guard case .flat(let box) = network, steps >= 2 else {
+            return sequences.indices.map { d in
+                var out: (scores: [Float], delta: Double, gap: Double) = ([], 0, 0)
+                withGradients(sequences[d]) { model in
+                    let logits = model.forward(scales)
+                    let sums = model.summedInputGradient(dLogits(d, logits[...]))
+                    out = result(d, inputs: model.inputs, sums: sums, logits: logits[...])
+                }
+                return out
+            }
+        }
+        var passes: [Range<Int>] = [], start = 0, rows = 0
+        for d in sequences.indices {
+            let r = S * sequences[d].ids.count
+            if d > start && rows + r > Self.explanationPassRows {
+                passes.append(start..<d)
+                (start, rows) = (d, 0)
+            }
+            rows += r
+        }
+        if start < sequences.count { passes.append(start..<sequences.count) }
+        var results: [(scores: [Float], delta: Double, gap: Double)] = []
+        box.withModel { model in
+            for pass in passes {
+                let documents = pass.map { (ids: sequences[$0].ids, pieces: sequences[$0].pieces) }
+                let logits = model.forwardScaledCopies(of: documents, scales: scales)
+                let C = labels.count, block = S * C
+                var gradients: [Float] = []
+                gradients.reserveCapacity(pass.count * block)
+                for (i, d) in pass.enumerated() { gradients += dLogits(d, logits[(i * block)..<((i + 1) * block)]) }
+                let sums = model.summedInputGradients(dLogits: gradients)
+                for (i, d) in pass.enumerated() {
+                    let inputs = model.inputVectors(ids: sequences[d].ids, pieces: sequences[d].pieces)
+                    results.append(result(d, inputs: inputs, sums: sums[i], logits: logits[(i * block)..<((i + 1) * block)]))
+                }
+            }
+        }
+        return results
+    }
+
+    /// Packed rows (copies × tokens) an integrated-gradients pass gathers documents up to (a longer
+    /// document runs alone): several short documents share a pass, so the recurrent products run
+    /// over more rows per call, while the pass's buffers stay those of one document of about 125 tokens.
+    static let explanationPassRows = 4096
+
+    /// Leave-one-out: per non-empty sequence, the predicted class's probability without each of its
+    /// tokens. Leaving out either of two equal neighbours leaves one sequence: it is scored once,
+    /// so the two tie exactly on every kernel (another kernel may round two rows of one product
+    /// differently, and a near-tie reorders every ranking built on these scores). A flat model
+    /// scores several documents' sequences in one batch (`predict(sets:)`) when each document has
+    /// 3 to 64 of them: alone, such a document is one batch whose row products are GEMMs, as in
+    /// company. Documents with fewer (GEMV alone) or more (split into batches) run alone.
+    private func occlusion(_ sequences: [TokenSequence], predicted: [Int]) -> [[Float]] {
+        var distinct = sequences.map { _ in DistinctSequences() }
+        let rows = sequences.indices.map { d in
+            let n = sequences[d].ids.count
+            return (0..<n).map { t in distinct[d].index(of: sequences[d].selecting((0..<n).filter { $0 != t })) }
+        }
+        var out = [[Float]](repeating: [], count: sequences.count)
+        func finish(_ d: Int, _ scored: ArraySlice<IDPrediction>) {
+            out[d] = rows[d].map { scored[scored.startIndex + $0].probabilities[predicted[d]] }
+        }
+        let shared = isHierarchical ? [] : sequences.indices.filter { (3...64).contains(distinct[$0].sequences.count) }
+        if !shared.isEmpty {
+            for (d, scored) in zip(shared, predict(sets: shared.map { distinct[$0].sequences })) { finish(d, scored[...]) }
+        }
+        for d in sequences.indices where !shared.contains(d) { finish(d, predict(distinct[d].sequences)[...]) }
+        return out
+    }
+}
+
+/// What the gradient methods differentiate for one document: its predicted class's logit or
+/// (temperature-scaled) probability.
+struct AttributionObjective {
+    let target: AttributionTarget
+    let predicted: Int
+    let classes: Int
+    let temperature: Double
+
+    /// The reported probabilities, softmax(z / T).
+    private func calibrated(_ z: ArraySlice<Float>) -> [Double] { Calibration.probabilities(logits: z, temperature: temperature) }
+
+    /// ∂target/∂logits for one row of logits: the probability target's gradient carries 1/T.
+    func gradient(_ z: ArraySlice<Float>) -> [Float] {
+        switch target {
+        case .logit: return (0..<classes).map { $0 == predicted ? 1 : 0 }
+        case .probability:
+            let p = calibrated(z)
+            return (0..<classes).map { k in Float(p[predicted] * ((k == predicted ? 1 : 0) - p[k]) / temperature) }
+        }
+    }
+
+    /// The target at one row of logits.
+    func value(_ z: ArraySlice<Float>) -> Double {
+        target == .logit ? Double(z[z.startIndex + predicted]) : calibrated(z)[predicted]
     }
 }
 
@@ -306,14 +426,21 @@ extension TextClassifier {
 extension TextClassifier {
     /// Explains `texts` in their order, `workers` at a time: each thread works on its own copy of
     /// the network (one explanation runs many small products that gain little from a
-    /// multi-threaded BLAS), so documents, not products, are split. The explanations are the same,
-    /// bit for bit, whatever the worker count.
+    /// multi-threaded BLAS), so documents, not products, are split: groups of
+    /// `explanationGroup` consecutive texts, whose integrated gradients and occlusion run batched
+    /// (see `integratedGradients`). The groups do not depend on the worker count, so neither do
+    /// the explanations, bit for bit.
     public func explain(
         _ texts: [String], methods: [AttributionMethod]? = nil, target: AttributionTarget = .logit,
         steps: Int = 32, workers: Int
     ) throws -> [Explanation] {
-        try parallelMap(count: texts.count, workers: workers) { classifier, tokenizer, i in
-            try classifier.explain(texts[i], methods: methods, target: target, steps: steps, tokenizer: tokenizer)
-        }
+        let groups = stride(from: 0, to: texts.count, by: Self.explanationGroup).map { $0..<min($0 + Self.explanationGroup, texts.count) }
+        return try parallelMap(count: groups.count, workers: workers) { classifier, tokenizer, g in
+            let documents = groups[g].map { classifier.encodeNotingCut(texts[$0], tokenizer: tokenizer) }
+            return try classifier.explain(documents, methods: methods, target: target, steps: steps)
+        }.flatMap { $0 }
     }
+
+    /// Consecutive texts `explain(_:workers:)` explains together.
+    public static let explanationGroup = 8
 }

@@ -276,9 +276,18 @@ extension TextClassifier {
         if methods.contains(.attention) && !hasAttention { throw AttributionError.noAttention(modelKind) }
         if methods.contains(.integratedGradients) && options.steps < 1 { throw AttributionError.steps(options.steps) }
         precondition(options.percentages.allSatisfy { (1...100).contains($0) }, "percentages in 1...100")
-        let documents = try parallelMap(count: texts.count, workers: options.workers, progress: progress) { classifier, tokenizer, i in
-            try classifier.documentFaithfulness(texts[i], index: i, methods: methods, options: options, tokenizer: tokenizer)
-        }
+        // The documents are explained in `explain(_:workers:)`'s groups, so their scores are the
+        // ones `heed explain` prints, bit for bit.
+        let size = Self.explanationGroup
+        let groups = stride(from: 0, to: texts.count, by: size).map { $0..<min($0 + size, texts.count) }
+        let counted: (@Sendable (Int) -> Void)? = progress.map { report in { @Sendable groupsDone in report(min(texts.count, groupsDone * size)) } }
+        let documents = try parallelMap(count: groups.count, workers: options.workers, progress: counted) { classifier, tokenizer, g in
+            let encoded = groups[g].map { classifier.encodeNotingCut(texts[$0], tokenizer: tokenizer) }
+            let explanations = try classifier.explain(encoded, methods: methods, target: options.target, steps: options.steps)
+            return zip(groups[g], zip(encoded, explanations)).map { i, document in
+                classifier.documentFaithfulness(document.1, of: document.0.encoded, index: i, methods: methods, options: options)
+            }
+        }.flatMap { $0 }
         return FaithfulnessAnalysis(summary: Self.summarize(documents, methods: methods, options: options), documents: documents)
     }
 
@@ -295,11 +304,10 @@ extension TextClassifier {
         return pairs.enumerated().sorted { (rank($0.element), $0.offset) < (rank($1.element), $1.offset) }.map(\.element)
     }
 
+    /// The agreement, ERASER and permutation figures of one document's `explanation`.
     func documentFaithfulness(
-        _ text: String, index: Int, methods: [AttributionMethod], options: FaithfulnessOptions, tokenizer: Tokenizer
-    ) throws -> DocumentFaithfulness {
-        let (encoded, truncated) = encodeNotingCut(text, tokenizer: tokenizer)
-        let explanation = try explain(encoded, truncated: truncated, methods: methods, target: options.target, steps: options.steps)
+        _ explanation: Explanation, of encoded: EncodedText, index: Int, methods: [AttributionMethod], options: FaithfulnessOptions
+    ) -> DocumentFaithfulness {
         let sequence = encoded.sequence, n = sequence.count
         var result = DocumentFaithfulness(index: index, explanation: explanation, agreement: [], comprehensiveness: [:], sufficiency: [:])
         guard n > 0 else { return result }

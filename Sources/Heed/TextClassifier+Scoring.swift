@@ -172,8 +172,29 @@ extension TextClassifier {
         }
     }
 
-    /// Scores one batch of sequences (longest first), in the batch's order.
-    private func score(_ rows: [Int], _ cut: [TokenSequence], on model: Classifier) -> [IDPrediction] {
+    /// A flat model's scores of several sets of sequences, each set of one length and at most 64
+    /// (a document's occlusion sequences), in one batch: each set's scores are those `predict`
+    /// gives it alone (one batch of its own) wherever the kernel computes each row of a GEMM
+    /// whatever the other rows; the attention's GEMV runs per set (see `Classifier.forward`).
+    func predict(sets: [[TokenSequence]]) -> [[IDPrediction]] {
+        guard case .flat(let box) = network, !sets.isEmpty else { return sets.map(predict) }
+        let cut = sets.flatMap { $0 }, label = sets.indices.flatMap { s in sets[s].map { _ in s } }
+        precondition(sets.allSatisfy { set in set.count <= 64 && set.allSatisfy { $0.count == set[0].count && $0.count <= options.maxLength } })
+        // Longest first; sets of one length keep their order, so each set stays adjacent.
+        let order = cut.indices.sorted { (cut[$0].count, -$0) > (cut[$1].count, -$1) }
+        let scored = box.withModel { model in score(order, cut, on: model, attentionGroups: order.map { label[$0] }) }
+        var out = [IDPrediction?](repeating: nil, count: cut.count)
+        for (i, p) in zip(order, scored) { out[i] = p }
+        var at = 0
+        return sets.map { set in
+            defer { at += set.count }
+            return out[at..<(at + set.count)].map { $0! }
+        }
+    }
+
+    /// Scores one batch of sequences (longest first), in the batch's order; `attentionGroups`
+    /// (per row) as in `Classifier.forward`.
+    private func score(_ rows: [Int], _ cut: [TokenSequence], on model: Classifier, attentionGroups: [Int]? = nil) -> [IDPrediction] {
         let C = labels.count
         let steps = max(1, cut[rows[0]].count)
         var ids = [Int32](repeating: 0, count: rows.count * steps)
@@ -189,7 +210,8 @@ extension TextClassifier {
                 pieces!.appendEmpty(steps - doc.count)
             }
         }
-        let result = model.forward(ids: ids, lengths: lengths, batch: rows.count, steps: steps, training: false, pieces: pieces)
+        let result = model.forward(
+            ids: ids, lengths: lengths, batch: rows.count, steps: steps, training: false, pieces: pieces, attentionGroups: attentionGroups)
         return rows.enumerated().map { r, i in
             let logits = Array(result.logits[(r * C)..<((r + 1) * C)])
             let probabilities =

@@ -21,7 +21,7 @@ final class Attention {
     let ctx = Buffer()
     /// Gradient w.r.t. the input rows [P × D]; valid after `backward`.
     let dh = Buffer()
-    private let scores = Buffer(), dScores = Buffer(), seqMax = Buffer(), seqSum = Buffer()
+    private let scores = Buffer(), dScores = Buffer(), seqMax = Buffer(), seqSum = Buffer(), groupRows = Buffer(), groupScores = Buffer()
     private var h: UnsafePointer<Float>?
 
     /// `prefix` names the parameters (`attention` in `Classifier`; a hierarchical model has two).
@@ -50,14 +50,34 @@ final class Attention {
     }
 
     /// `h` [P × D] packed rows; must stay valid until `backward`.
-    func forward(_ h: UnsafePointer<Float>, _ pk: Packing) {
+    ///
+    /// `groups` (a batch of several documents' scaled copies): each group's rows, sorted sequences
+    /// `first..<first + count` all of `length`, get their scores from a GEMV of their own over
+    /// their rows in the order a batch of the group alone packs them. A GEMV's result for a row
+    /// depends on the row's place in the call (OpenBLAS computes the last rows by other code), so
+    /// this is what keeps each document's scores those it gets alone.
+    func forward(_ h: UnsafePointer<Float>, _ pk: Packing, groups: [(first: Int, count: Int, length: Int)]? = nil) {
         self.h = h
         let P = pk.total, D = dim, B = pk.batch
         let s = scores.reserve(P)
+        func project(_ rows: UnsafePointer<Float>, width: Int, _ v: UnsafePointer<Float>) {
+            guard let groups else { return BLAS.gemv(false, P, width, 1, rows, width, v, 0, s) }
+            for g in groups {
+                let n = g.count * g.length
+                let gathered = groupRows.reserve(n * width), out = groupScores.reserve(n)
+                for t in 0..<g.length {
+                    for j in 0..<g.count { (gathered + (t * g.count + j) * width).update(from: rows + pk.row(g.first + j, t) * width, count: width) }
+                }
+                BLAS.gemv(false, n, width, 1, gathered, width, v, 0, out)
+                for t in 0..<g.length {
+                    for j in 0..<g.count { s[pk.row(g.first + j, t)] = out[t * g.count + j] }
+                }
+            }
+        }
         switch scorer {
         case .linear:
             let lin = score!
-            BLAS.gemv(false, P, D, 1, h, D, lin.weight.value, 0, s)
+            project(h, width: D, lin.weight.value)
             let b = lin.bias!.value[0]
             for r in 0..<P { s[r] += b }
         case .additive:
@@ -65,7 +85,7 @@ final class Attention {
             pr.forward(h, rows: P)
             let u = pr.out.ptr
             tanhInPlace(u, P * A)
-            BLAS.gemv(false, P, A, 1, u, A, context!.value, 0, s)
+            project(u, width: A, context!.value)
         }
         let a = weights.reserve(P)
         let mx = seqMax.reserve(B), sm = seqSum.zeroed(B)

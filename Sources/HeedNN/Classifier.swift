@@ -164,6 +164,9 @@ public final class Classifier {
     private var packedPieces = PieceLists()
     private let pooled = Buffer(), dPooled = Buffer(), dOut = Buffer(), customDLogits = Buffer(), copyTokens = Buffer()
     private var copyScales: [Float] = []
+    /// After `forwardScaledCopies`: each document's first sorted sequence, the copies per document,
+    /// and each document's first row and length in the summed input gradient.
+    private var copyGroups: (first: [Int], copies: Int, starts: [Int], lengths: [Int])?
     /// Whether an inference forward over scaled copies of one sequence shares their input
     /// projection (see `forward`). On by default; tests turn it off to compare with the per-row
     /// product.
@@ -253,20 +256,25 @@ public final class Classifier {
     /// `pieces` holds each position's subword buckets (one list per id, row-major like `ids`) for
     /// a model with a subword table; without them every token reads its word row alone.
     ///
+    /// `attentionGroups` (one label per sequence, caller's order): sequences of one label, which
+    /// must be of one length and adjacent, get their attention scores from a GEMV of their own, as
+    /// in a batch of them alone (a GEMV's row results depend on the rows' place in the call), so
+    /// several documents' occlusion sequences can share a batch.
+    ///
     /// `inputPerturbation` [batch × steps × embedDim] (caller's order, padded positions ignored) is
     /// added to each token's input vector after any input scale and before dropout: virtual
     /// adversarial training moves the embedded document by it, and `inputGradient()` is then the
     /// gradient with respect to the perturbation too.
     public func forward(
         ids: [Int32], lengths: [Int], batch B: Int, steps T: Int, training: Bool, inputScales: [Float]? = nil, pieces: PieceLists? = nil,
-        inputPerturbation: [Float]? = nil
+        inputPerturbation: [Float]? = nil, attentionGroups: [Int]? = nil
     ) -> ForwardOutput {
         precondition(ids.count == B * T, "ids must hold batch × steps = \(B * T) values, got \(ids.count)")
         precondition(pieces == nil || pieces!.count == B * T, "pieces must hold one list per id")
         precondition(pieces == nil || config.subwordBuckets != nil, "subword pieces given to a model without a subword table")
         precondition(B >= 1 && T >= 1, "empty batch")
         pk.build(lengths: lengths, batch: B, steps: T)
-        let P = pk.total, E = config.embedDim, D = config.outputDim, C = config.classes
+        let P = pk.total, E = config.embedDim
         packedIds.removeAll(keepingCapacity: true)
         for t in 0..<T {
             for j in 0..<pk.batchSizes[t] { packedIds.append(ids[pk.order[j] * T + t]) }
@@ -316,11 +324,83 @@ public final class Classifier {
             copies = ScaledCopies(tokens: rows, length: L, scales: copyScales)
         }
         sharedInputProjection = copies != nil
+        copyGroups = nil
         lstm.forward(x, pk, copies: copies)
+        var groups: [(first: Int, count: Int, length: Int)]? = nil
+        if let attentionGroups {
+            precondition(attentionGroups.count == B, "need one attention group per sequence")
+            var found: [(first: Int, count: Int, length: Int)] = []
+            for j in 0..<B {
+                if j > 0 && attentionGroups[pk.order[j]] == attentionGroups[pk.order[j - 1]] {
+                    precondition(pk.lengths[j] == found[found.count - 1].length, "an attention group's sequences must be of one length")
+                    found[found.count - 1].count += 1
+                } else {
+                    let label = attentionGroups[pk.order[j]]
+                    precondition(!found.contains { attentionGroups[pk.order[$0.first]] == label }, "an attention group's sequences must be adjacent")
+                    found.append((j, 1, pk.lengths[j]))
+                }
+            }
+            groups = found
+        }
+        return head(training: training, groups: groups)
+    }
+
+    /// Integrated gradients' forward over several documents at once: `scales.count` copies of each
+    /// document (ids, at least one, with their subword pieces), copy m of document d reading
+    /// scales[m]·e_t, in one batch. Logits [documents × copies × classes],
+    /// document-major. The input projection is formed per document (see `ScaledCopies`) and the
+    /// embedded copies are never materialised: only `summedInputGradients` may follow. Each
+    /// document's rows go through the same operations as in a batch of its copies alone; only the
+    /// products over rows of several documents (the recurrent, attention and output products) are
+    /// larger calls, whose rows a BLAS kernel may round differently from a smaller call's.
+    public func forwardScaledCopies(of documents: [(ids: [Int32], pieces: PieceLists?)], scales: [Float]) -> [Float] {
+        let S = scales.count, E = config.embedDim
+        precondition(!documents.isEmpty && S >= 1, "empty batch")
+        precondition(documents.allSatisfy { !$0.ids.isEmpty && ($0.pieces == nil || $0.pieces!.count == $0.ids.count) }, "empty document")
+        let lengths = documents.map(\.ids.count), T = lengths.max()!
+        pk.build(lengths: lengths.flatMap { Array(repeating: $0, count: S) }, batch: documents.count * S, steps: T)
+        var starts: [Int] = [], rows = 0
+        for n in lengths {
+            starts.append(rows)
+            rows += n
+        }
+        let tokens = copyTokens.reserve(rows * E)
+        for (d, doc) in documents.enumerated() {
+            let vectors = embedding.vectors(ids: doc.ids, pieces: doc.pieces)
+            vectors.withUnsafeBufferPointer { (tokens + starts[d] * E).update(from: $0.baseAddress!, count: lengths[d] * E) }
+        }
+        let order = pk.order
+        let copies = ScaledCopies(
+            tokens: tokens, starts: starts, lengths: lengths, document: order.map { $0 / S }, scales: order.map { scales[$0 % S] })
+        // Sorting is stable and every copy of a document has its length: its copies stay together,
+        // in copy order, as in a batch of their own.
+        let first = documents.indices.map { d in order.firstIndex { $0 / S == d }! }
+        sharedInputProjection = true
+        copyGroups = (first, S, starts, lengths)
+        lstm.forward(nil, pk, copies: copies)
+        return head(training: false, groups: first.indices.map { (first[$0], S, lengths[$0]) }).logits
+    }
+
+    /// After `forwardScaledCopies`: backpropagates `dLogits` (its order) and returns, per document,
+    /// the input gradient summed over its copies, [length × embedDim] each: what
+    /// `summedInputGradient` returns for a batch of that document's copies alone.
+    public func summedInputGradients(dLogits: [Float]) -> [[Float]] {
+        guard let groups = copyGroups else { preconditionFailure("summedInputGradients needs forwardScaledCopies first") }
+        let dh = backwardToLSTMOutput(from: sortedDLogits(dLogits), parameterGradients: false)
+        lstm.backwardSummed(dh, pk, first: groups.first, copies: groups.copies, starts: groups.starts, lengths: groups.lengths)
+        perRowInputGradient = false
+        let E = config.embedDim, g = lstm.dxSum.ptr
+        return zip(groups.starts, groups.lengths).map { start, n in Array(UnsafeBufferPointer(start: g + start * E, count: n * E)) }
+    }
+
+    /// Attention or last-state pooling, the output layer and the softmax over the LSTM's output
+    /// of the batch in `pk`: the rest of a forward pass. `groups`: see `Attention.forward`.
+    private func head(training: Bool, groups: [(first: Int, count: Int, length: Int)]?) -> ForwardOutput {
+        let B = pk.batch, T = pk.steps, D = config.outputDim, C = config.classes
         let h = lstm.out.ptr
         let pool: UnsafeMutablePointer<Float>
         if let att = attention {
-            att.forward(h, pk)
+            att.forward(h, pk, groups: groups)
             pool = att.ctx.ptr
         } else {
             pool = pooled.reserve(B * D)
@@ -336,7 +416,8 @@ public final class Classifier {
             }
         }
         dropOut.forward(pool, count: B * D, training: training, rng: &rng)
-        classifier.forward(pool, rows: B)
+        // The output layer too runs per group: a GEMM's rows may round otherwise in a larger call.
+        classifier.forward(pool, rows: B, blocks: groups.map { $0.map { $0.first..<($0.first + $0.count) } })
         let z = classifier.out.ptr
         criterion.softmax(z, batch: B)
         let p = criterion.probs.ptr
@@ -381,6 +462,7 @@ public final class Classifier {
     public func loss(labels: [Int], classWeights: [Float]? = nil) -> Float {
         precondition(forwardDone, "loss before forward")
         precondition(labels.count == pk.batch, "need one label per sequence")
+        precondition(copyGroups == nil, "after forwardScaledCopies only summedInputGradients may follow")
         sortedLabels.removeAll(keepingCapacity: true)
         for j in 0..<pk.batch { sortedLabels.append(labels[pk.order[j]]) }
         lossDone = true
@@ -426,6 +508,7 @@ public final class Classifier {
     /// products and the embedding scatter saves about a third of the backward pass. The input
     /// gradient is the same, bit for bit, either way.
     public func backward(dLogits: [Float], parameterGradients: Bool = true) {
+        precondition(copyGroups == nil, "after forwardScaledCopies only summedInputGradients may follow")
         backward(from: sortedDLogits(dLogits), parameterGradients: parameterGradients)
     }
 

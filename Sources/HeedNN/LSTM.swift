@@ -5,14 +5,27 @@ import Foundation
 /// active rows and a fused gate loop. Backward: per step the fused gate-gradient loop and one
 /// recurrent GEMM; the weight gradients are GEMMs over many steps at once.
 ///
-/// A batch of scaled copies of one sequence (integrated gradients): copy j of the sorted batch
-/// reads `scales[j]`·e_t at position t, where e_t is row t of `tokens` [length × E]. The input
-/// projection is linear, so (s·e_t)·W_ihᵀ = s·(e_t·W_ihᵀ): one [length × E]·[E × 4H] product
-/// serves every copy, instead of one over all `scales.count`·length packed rows.
+/// A batch of scaled copies of one or more sequences (integrated gradients): sorted sequence j
+/// is a copy of document `document[j]` and reads `scales[j]`·e_t at position t, where e_t is row
+/// `starts[d]` + t of `tokens` [Σ lengths × E]. The input projection is linear, so
+/// (s·e_t)·W_ihᵀ = s·(e_t·W_ihᵀ): one [length × E]·[E × 4H] product per document serves all its
+/// copies, instead of one over every packed row. The product is formed per document, so each
+/// document's projection is the same call, bit for bit, whichever documents share the batch.
 struct ScaledCopies {
     let tokens: UnsafePointer<Float>
-    let length: Int
-    let scales: [Float]
+    /// Per document: its first row in `tokens`, and its length.
+    let starts: [Int], lengths: [Int]
+    /// Per sorted sequence: its document and its scale.
+    let document: [Int], scales: [Float]
+
+    /// Copies of one sequence of `length` rows.
+    init(tokens: UnsafePointer<Float>, length: Int, scales: [Float]) {
+        self.init(tokens: tokens, starts: [0], lengths: [length], document: scales.map { _ in 0 }, scales: scales)
+    }
+
+    init(tokens: UnsafePointer<Float>, starts: [Int], lengths: [Int], document: [Int], scales: [Float]) {
+        (self.tokens, self.starts, self.lengths, self.document, self.scales) = (tokens, starts, lengths, document, scales)
+    }
 }
 
 /// Orthogonal LSTM (Mohankumar et al., ACL 2020), with `orthogonal` set: at step t each
@@ -88,11 +101,13 @@ final class LSTMDirection {
 
     /// `x` [P × E] packed; must stay valid until `backward`. Result in `out` [P × H].
     ///
-    /// With `copies` (every sequence is a scaled copy of one, so `x` holds exactly those rows),
-    /// the input projection is formed from the copies' shared projection instead of from `x`;
-    /// `x` is still kept for the W_ih gradient. `reversed`: this direction reads the sequence
-    /// backwards, step t is position length−1−t.
-    func forward(_ x: UnsafePointer<Float>, _ pk: Packing, copies: ScaledCopies? = nil, reversed: Bool = false) {
+    /// With `copies` (every sequence is a scaled copy of a document, so `x`, if given, holds
+    /// exactly those rows), the input projection is formed from the documents' shared projections
+    /// instead of from `x`; `x` is kept only for the W_ih gradient, and may be nil when none will
+    /// be asked for. `reversed`: this direction reads the sequence backwards, step t is position
+    /// length−1−t.
+    func forward(_ x: UnsafePointer<Float>?, _ pk: Packing, copies: ScaledCopies? = nil, reversed: Bool = false) {
+        precondition(x != nil || copies != nil, "LSTM.forward needs input rows or scaled copies")
         self.x = x
         let P = pk.total, H = hidden, H4 = 4 * hidden, E = input
         let G = gates.reserve(P * H4)
@@ -110,7 +125,7 @@ final class LSTMDirection {
         if let copies {
             projectCopies(copies, pk, reversed: reversed, into: G)
         } else {
-            BLAS.gemm(false, true, P, H4, E, 1, x, E, wih.value, E, 0, G, H4)
+            BLAS.gemm(false, true, P, H4, E, 1, x!, E, wih.value, E, 0, G, H4)
         }
         pk.batchSizes.withUnsafeBufferPointer { bsz in
             pk.offsets.withUnsafeBufferPointer { off in
@@ -180,16 +195,23 @@ final class LSTMDirection {
         }
     }
 
-    /// Writes row (t, j)'s input projection scales[j]·(e_pos·W_ihᵀ) into `G` [P × 4H].
+    /// Writes row (t, j)'s input projection scales[j]·(e_pos·W_ihᵀ) into `G` [P × 4H], e_pos read
+    /// from sorted sequence j's document.
     private func projectCopies(_ copies: ScaledCopies, _ pk: Packing, reversed: Bool, into G: UnsafeMutablePointer<Float>) {
-        let L = copies.length, H4 = 4 * hidden, E = input
-        precondition(copies.scales.count == pk.batch && pk.lengths.allSatisfy { $0 == L }, "ScaledCopies must match the batch")
-        let proj = projection.reserve(L * H4)
-        BLAS.gemm(false, true, L, H4, E, 1, copies.tokens, E, wih.value, E, 0, proj, H4)
+        let H4 = 4 * hidden, E = input
+        precondition(
+            copies.scales.count == pk.batch && (0..<pk.batch).allSatisfy { pk.lengths[$0] == copies.lengths[copies.document[$0]] },
+            "ScaledCopies must match the batch")
+        let rows = copies.lengths.reduce(0, +)
+        let proj = projection.reserve(rows * H4)
+        for (start, length) in zip(copies.starts, copies.lengths) {
+            BLAS.gemm(false, true, length, H4, E, 1, copies.tokens + start * E, E, wih.value, E, 0, proj + start * H4, H4)
+        }
         copies.scales.withUnsafeBufferPointer { scales in
-            for t in 0..<L {
-                let src = UnsafePointer(proj + (reversed ? L - 1 - t : t) * H4)
-                for j in 0..<pk.batch {
+            for t in 0..<pk.steps {
+                for j in 0..<pk.batchSizes[t] {
+                    let d = copies.document[j], L = copies.lengths[d]
+                    let src = UnsafePointer(proj + (copies.starts[d] + (reversed ? L - 1 - t : t)) * H4)
                     let dst = G + pk.row(j, t) * H4, s = scales[j]
                     var k = 0
                     while k + 8 <= H4 {
@@ -235,7 +257,8 @@ final class LSTMDirection {
     /// into it). Accumulates parameter gradients unless `parameterGradients` is false (an
     /// attribution needs only dx); writes dx [P × E] (overwrites) if given.
     func backward(_ dh: UnsafeMutablePointer<Float>, _ pk: Packing, dx: UnsafeMutablePointer<Float>?, parameterGradients: Bool = true) {
-        guard let x else { preconditionFailure("LSTM.backward before forward") }
+        let x = self.x
+        precondition(!parameterGradients || x != nil, "LSTM.backward with parameter gradients needs the forward's input rows")
         let P = pk.total, H = hidden, H4 = 4 * hidden, E = input
         let G = gates.ptr, C = cell.ptr, TC = cellTanh.ptr, O = out.ptr
         let zero = UnsafePointer(zeroState.ptr)
@@ -308,7 +331,7 @@ final class LSTMDirection {
             }
         }
         if parameterGradients {
-            BLAS.gemm(true, false, H4, E, P, 1, dG, H4, x, E, 1, wih.grad, E)
+            BLAS.gemm(true, false, H4, E, P, 1, dG, H4, x!, E, 1, wih.grad, E)
             let db = biasSum.zeroed(H4)  // scratch: forward recomputes it
             for r in 0..<P {
                 let d = dG + r * H4
@@ -360,15 +383,19 @@ final class LSTM {
     var parameters: [Param] { forwardDir.parameters + (reverseDir?.parameters ?? []) }
 
     /// `x` [P × E] packed, must stay valid until `backward`. `copies`: see `ScaledCopies` (`x`
-    /// must hold those rows).
-    func forward(_ x: UnsafePointer<Float>, _ pk: Packing, copies: ScaledCopies? = nil) {
+    /// must hold those rows, or be nil when no parameter gradient will be asked for).
+    func forward(_ x: UnsafePointer<Float>?, _ pk: Packing, copies: ScaledCopies? = nil) {
         let P = pk.total, H = hidden, E = input, D = outputDim
         forwardDir.forward(x, pk, copies: copies)
         guard let rev = reverseDir else { return }
         let o = concatenated.reserve(P * D)
-        let xr = xRev.reserve(P * E)
-        pk.reversed.withUnsafeBufferPointer { perm in
-            for r in 0..<P { (xr + perm[r] * E).update(from: x + r * E, count: E) }
+        var xr: UnsafeMutablePointer<Float>? = nil
+        if let x {
+            let rows = xRev.reserve(P * E)
+            pk.reversed.withUnsafeBufferPointer { perm in
+                for r in 0..<P { (rows + perm[r] * E).update(from: x + r * E, count: E) }
+            }
+            xr = rows
         }
         rev.forward(xr, pk, copies: copies, reversed: true)
         let hf = forwardDir.out.ptr, hr = rev.out.ptr
@@ -422,6 +449,54 @@ final class LSTM {
         BLAS.gemm(false, false, T, E, H4, 1, sum, H4, forwardDir.wih.value, E, 0, out, E)
         sumRows(rev.gates.ptr, pk, reversed: true, into: sum)
         BLAS.gemm(false, false, T, E, H4, 1, sum, H4, rev.wih.value, E, 1, out, E)
+    }
+
+    /// `backwardSummed` for a batch of `ScaledCopies`: document d's copies are sorted sequences
+    /// `first[d]..<first[d] + copies` (all of length `lengths[d]`), and its input gradient summed
+    /// over them goes to rows `starts[d]..<starts[d] + lengths[d]` of `dxSum` [Σ lengths × E]. Each
+    /// document's sums and products are the ones `backwardSummed` forms for its copies alone.
+    func backwardSummed(_ dOut: UnsafeMutablePointer<Float>, _ pk: Packing, first: [Int], copies: Int, starts: [Int], lengths: [Int]) {
+        let E = input, H4 = 4 * hidden
+        let rows = lengths.reduce(0, +), T = lengths.max() ?? 0
+        let out = dxSum.reserve(rows * E)
+        let sum = gateSum.reserve(T * H4)
+        let directions: [(LSTMDirection, reversed: Bool)]
+        if let rev = reverseDir {
+            let (df, dr) = split(dOut, pk)
+            forwardDir.backward(df, pk, dx: nil, parameterGradients: false)
+            rev.backward(dr, pk, dx: nil, parameterGradients: false)
+            directions = [(forwardDir, false), (rev, true)]
+        } else {
+            forwardDir.backward(dOut, pk, dx: nil, parameterGradients: false)
+            directions = [(forwardDir, false)]
+        }
+        for d in first.indices {
+            let L = lengths[d], dst = out + starts[d] * E
+            for (k, (direction, reversed)) in directions.enumerated() {
+                sumRows(direction.gates.ptr, pk, reversed: reversed, sequences: first[d]..<(first[d] + copies), steps: L, into: sum)
+                BLAS.gemm(false, false, L, E, H4, 1, sum, H4, direction.wih.value, E, k == 0 ? 0 : 1, dst, E)
+            }
+        }
+    }
+
+    /// Σ over sorted sequences `sequences` (all active for the first `steps` steps) of the
+    /// gate-gradient rows at each position t < `steps`, [steps × 4H], in the order `sumRows`
+    /// adds them.
+    private func sumRows(
+        _ g: UnsafePointer<Float>, _ pk: Packing, reversed: Bool, sequences: Range<Int>, steps: Int, into sum: UnsafeMutablePointer<Float>
+    ) {
+        let H4 = 4 * hidden
+        pk.reversed.withUnsafeBufferPointer { perm in
+            for t in 0..<steps {
+                let dst = sum + t * H4
+                dst.update(repeating: 0, count: H4)
+                for j in sequences {
+                    let r = pk.offsets[t] + j
+                    let src = g + (reversed ? perm[r] : r) * H4
+                    for k in 0..<H4 { dst[k] += src[k] }
+                }
+            }
+        }
     }
 
     /// Σ over sequences of the gate-gradient rows [P × 4H] at each position t, [T × 4H]; with

@@ -21,16 +21,22 @@ final class Linear {
 
     var parameters: [Param] { bias.map { [weight, $0] } ?? [weight] }
 
-    /// `x` [n × in] must stay valid until `backward`.
-    func forward(_ x: UnsafePointer<Float>, rows n: Int) {
+    /// Row blocks of the last `forward` that had products of their own (nil: one product).
+    private var blocks: [Range<Int>]?
+
+    /// `x` [n × in] must stay valid until `backward`. `blocks` (covering 0..<n in order): one
+    /// product per block, forward and back, each as for a batch of that block's rows alone.
+    func forward(_ x: UnsafePointer<Float>, rows n: Int, blocks: [Range<Int>]? = nil) {
         self.x = x
         self.n = n
+        self.blocks = blocks
         let y = out.reserve(n * outputs)
-        if let b = bias {
-            for r in 0..<n { (y + r * outputs).update(from: b.value, count: outputs) }
-            BLAS.gemm(false, true, n, outputs, inputs, 1, x, inputs, weight.value, inputs, 1, y, outputs)
-        } else {
-            BLAS.gemm(false, true, n, outputs, inputs, 1, x, inputs, weight.value, inputs, 0, y, outputs)
+        if let b = bias { for r in 0..<n { (y + r * outputs).update(from: b.value, count: outputs) } }
+        for block in blocks ?? [0..<n] {
+            let r0 = block.lowerBound
+            BLAS.gemm(
+                false, true, block.count, outputs, inputs, 1, x + r0 * inputs, inputs, weight.value, inputs, bias == nil ? 0 : 1, y + r0 * outputs,
+                outputs)
         }
     }
 
@@ -40,7 +46,10 @@ final class Linear {
         guard let x else { preconditionFailure("Linear.backward before forward") }
         if parameterGradients { accumulateGradients(dy, x) }
         if let dx {
-            BLAS.gemm(false, false, n, inputs, outputs, 1, dy, outputs, weight.value, inputs, 0, dx, inputs)
+            for block in blocks ?? [0..<n] {
+                let r0 = block.lowerBound
+                BLAS.gemm(false, false, block.count, inputs, outputs, 1, dy + r0 * outputs, outputs, weight.value, inputs, 0, dx + r0 * inputs, inputs)
+            }
         }
     }
 

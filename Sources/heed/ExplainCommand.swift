@@ -84,9 +84,11 @@ struct Explain: ParsableCommand {
         let o = classifier.options
         let limit = classifier.isHierarchical ? "\(o.maxSentences) sentences of \(o.maxWords) tokens" : "\(o.maxLength) tokens"
         // One document's many small products gain nothing from BLAS threads; documents are split
-        // over --workers instead. Blocks keep the output flowing on long inputs.
+        // over --workers instead, in groups explained in batched passes. Blocks keep the output
+        // flowing on long inputs; a block is a whole number of groups, so the groups, and with
+        // them every score, do not depend on --workers.
         BLAS.setThreads(1)
-        let block = 32 * workers
+        let block = 4 * TextClassifier.explanationGroup * workers
         for start in stride(from: 0, to: inputs.count, by: block) {
             let texts = Array(inputs[start..<min(start + block, inputs.count)])
             let explanations = try classifier.explain(texts, methods: chosen, target: target, steps: steps, workers: workers)
