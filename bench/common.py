@@ -55,3 +55,27 @@ def write_results(path, results, sort_keys=True):
         json.dump(results, f, indent=1, sort_keys=sort_keys)
         f.write("\n")
     os.replace(tmp, path)
+
+
+def append_run(path, record):
+    """Adds one run to a {"runs": [...]} results file, keeping the earlier ones (whole file or nothing)."""
+    results = load_results(path) or {"runs": []}
+    results.setdefault("runs", []).append(record)
+    tmp = path + ".tmp"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(tmp, "w") as f:
+        json.dump(results, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def machine_label(tag):
+    """One line naming what decides a speed ratio: CPU · ISA extensions · OpenBLAS kernel · PyTorch CPU
+    capability, from bench/harness.py's `machine_tag`; runs from before it was recorded say so."""
+    if not tag:
+        return "not recorded (run predates the machine tag)"
+    isa = [x for x in tag.get("isa") or [] if x not in ("sse4_2", "avx")]
+    return "%s · %s · OpenBLAS `%s`%s · PyTorch CPU capability %s" % (
+        tag.get("cpu") or "?", " ".join(isa) or "no AVX2", tag.get("heed_blas_kernel") or "?",
+        " (`OPENBLAS_CORETYPE=%s`)" % tag["openblas_coretype_env"] if tag.get("openblas_coretype_env") else "",
+        tag.get("torch_cpu_capability") or "?")

@@ -264,17 +264,6 @@ def machine_tag(heed):
     return tag
 
 
-def machine_label(tag):
-    """One line for logs and tables: CPU · ISA · OpenBLAS kernel · PyTorch capability."""
-    if not tag:
-        return "machine not recorded"
-    isa = [x for x in tag.get("isa") or [] if x not in ("sse4_2", "avx")]
-    return "%s · %s · OpenBLAS %s%s · torch %s" % (
-        tag.get("cpu") or "?", " ".join(isa) or "no AVX2", tag.get("heed_blas_kernel") or "?",
-        " (OPENBLAS_CORETYPE=%s)" % tag["openblas_coretype_env"] if tag.get("openblas_coretype_env") else "",
-        tag.get("torch_cpu_capability") or "?")
-
-
 # ---------------------------------------------------------------------------------------- env
 def part_env(args, heed):
     info = {"date": now(), "hostname_hidden": True}
@@ -673,7 +662,7 @@ def part_model(args, heed):
     res["pinning"] = "taskset: 1-thread / 1-worker runs on core %s, 2-thread / 2-worker runs on cores %s" % (
         cores_for(1), cores) if shutil.which("taskset") else "none (taskset missing)"
     res["machine"] = machine_tag(heed)
-    log("machine: %s" % machine_label(res["machine"]))
+    log("machine: %s" % common.machine_label(res["machine"]))
     res["sgemm_peak"] = sgemm_peak(args)
     log("sgemm peak (1 thread): %s" % {k: res["sgemm_peak"].get(k) for k in ("peak_gflops", "corename", "error")})
     # The idle runtimes, to separate what training allocates from what loading the runtime costs:
@@ -839,7 +828,7 @@ def part_model(args, heed):
                 if x.get("ratio_fastest"):
                     log("model %s %s: Heed %s / fastest PyTorch at <= %s core(s) (%s) = %.2fx [%s]" % (
                         c["name"], kind, x["heed"], nc, x["torch_fastest"], x["ratio_fastest"],
-                        machine_label(res["machine"])))
+                        common.machine_label(res["machine"])))
             if "heed_w1" in summ and "heed_w2" in summ:
                 cmp["workers_2_over_1"] = summ["heed_w2"]["tokens_per_s"] / summ["heed_w1"]["tokens_per_s"]
             gf = {}

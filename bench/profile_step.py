@@ -31,6 +31,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
 import provenance  # noqa: E402
 
 ROOT = provenance.ROOT
@@ -121,16 +122,7 @@ def main():
               "groups": [{"group": g, "share": groups[g] / total} for g, _ in GROUPS],
               "top_symbols": [{"share": n / total, "dso": dso, "symbol": name[:160], "group": g}
                               for n, dso, name, g in top[:20]]}
-    results = {"runs": []}
-    if os.path.exists(args.out):
-        with open(args.out) as f:
-            results = json.load(f)
-    results["runs"].append(record)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=1, ensure_ascii=False)
-        f.write("\n")
-    os.replace(tmp, args.out)
+    common.append_run(args.out, record)
     for x in record["groups"]:
         print("%5.1f%%  %s" % (100 * x["share"], x["group"]))
     print("[profile] %d samples; appended to %s" % (total, args.out), file=sys.stderr)

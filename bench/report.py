@@ -15,6 +15,7 @@ import re
 import statistics
 
 import provenance
+from common import machine_label
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -326,18 +327,6 @@ def model_compare(k):
                     "ratio_fastest": h / max(cands)[0] if cands else None,
                     "torch_packed": "torch_packed_2t" if p else None, "ratio_packed": h / p if p else None}
     return out
-
-
-def machine_label(tag):
-    """CPU · ISA extensions · OpenBLAS kernel · PyTorch CPU capability, as `bench/harness.py` records it
-    (`machine_tag`); runs from before it was recorded say so."""
-    if not tag:
-        return "not recorded (run predates the machine tag)"
-    isa = [x for x in tag.get("isa") or [] if x not in ("sse4_2", "avx")]
-    return "%s · %s · OpenBLAS `%s`%s · PyTorch CPU capability %s" % (
-        tag.get("cpu") or "?", " ".join(isa) or "no AVX2", tag.get("heed_blas_kernel") or "?",
-        " (`OPENBLAS_CORETYPE=%s`)" % tag["openblas_coretype_env"] if tag.get("openblas_coretype_env") else "",
-        tag.get("torch_cpu_capability") or "?")
 
 
 def model_section(m):

@@ -391,6 +391,7 @@ def explain_load(argv):
     per method, beside attention-only. Appends the run, with the commit, the machine and each
     binary's sha256, to --out."""
     import argparse
+    import common
     import harness as h
     import provenance
     ap = argparse.ArgumentParser(description=explain_load.__doc__)
@@ -421,15 +422,7 @@ def explain_load(argv):
             b["command"] = h.show(cmd)
             b["methods"][method] = load_run(h, "%s explain=%s" % (name, method), start(cmd), port, script, levels, args.duration)
         res["binaries"][name] = b
-    runs = {"runs": []}
-    if os.path.exists(args.out):
-        with open(args.out) as f:
-            runs = json.load(f)
-    runs["runs"].append(res)
-    with open(args.out + ".tmp", "w") as f:
-        json.dump(runs, f, indent=1, ensure_ascii=False)
-        f.write("\n")
-    os.replace(args.out + ".tmp", args.out)
+    common.append_run(args.out, res)
     for name, b in res["binaries"].items():
         for method, r in b["methods"].items():
             print("%s explain=%s: %s" % (name, method, ", ".join("c=%s %.1f req/s p99 %.2f ms" % (

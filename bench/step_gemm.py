@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
 import provenance  # noqa: E402
 
 ROOT = provenance.ROOT
@@ -56,16 +57,7 @@ def main():
     with open("/proc/loadavg") as f:
         run["loadavg_1min"] = float(f.read().split()[0])
     record = {**where, "command": "bench/step_gemm.py " + " ".join(sys.argv[1:]), **run}
-    results = {"runs": []}
-    if os.path.exists(args.out):
-        with open(args.out) as f:
-            results = json.load(f)
-    results["runs"].append(record)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=1, ensure_ascii=False)
-        f.write("\n")
-    os.replace(tmp, args.out)
+    common.append_run(args.out, record)
     libs = [name for name in ("openblas", "blis", "onednn") if run["libraries"].get(name)]
     print("%-40s %s" % ("shape", "  ".join("%10s" % l for l in libs)) + "   (GFLOP/s, median)")
     for s in run["shapes"]:
