@@ -434,7 +434,7 @@ extension TextClassifier {
         _ texts: [String], methods: [AttributionMethod]? = nil, target: AttributionTarget = .logit,
         steps: Int = 32, workers: Int
     ) throws -> [Explanation] {
-        let groups = stride(from: 0, to: texts.count, by: Self.explanationGroup).map { $0..<min($0 + Self.explanationGroup, texts.count) }
+        let groups = Self.explanationGroups(texts.count)
         return try parallelMap(count: groups.count, workers: workers) { classifier, tokenizer, g in
             let documents = groups[g].map { classifier.encodeNotingCut(texts[$0], tokenizer: tokenizer) }
             return try classifier.explain(documents, methods: methods, target: target, steps: steps)
@@ -443,4 +443,9 @@ extension TextClassifier {
 
     /// Consecutive texts `explain(_:workers:)` explains together.
     public static let explanationGroup = 8
+
+    /// The groups of `count` consecutive texts that are explained together, in order.
+    static func explanationGroups(_ count: Int) -> [Range<Int>] {
+        stride(from: 0, to: count, by: explanationGroup).map { $0..<min($0 + explanationGroup, count) }
+    }
 }

@@ -278,8 +278,7 @@ extension TextClassifier {
         precondition(options.percentages.allSatisfy { (1...100).contains($0) }, "percentages in 1...100")
         // The documents are explained in `explain(_:workers:)`'s groups, so their scores are the
         // ones `heed explain` prints, bit for bit.
-        let size = Self.explanationGroup
-        let groups = stride(from: 0, to: texts.count, by: size).map { $0..<min($0 + size, texts.count) }
+        let size = Self.explanationGroup, groups = Self.explanationGroups(texts.count)
         let counted: (@Sendable (Int) -> Void)? = progress.map { report in { @Sendable groupsDone in report(min(texts.count, groupsDone * size)) } }
         let documents = try parallelMap(count: groups.count, workers: options.workers, progress: counted) { classifier, tokenizer, g in
             let encoded = groups[g].map { classifier.encodeNotingCut(texts[$0], tokenizer: tokenizer) }

@@ -433,28 +433,15 @@ final class LSTM {
     /// the gate gradients, so they are summed first and one [T × 4H]·[4H × E] product per
     /// direction replaces the [P × 4H]·[4H × E] one: integrated gradients needs only this sum.
     func backwardSummed(_ dOut: UnsafeMutablePointer<Float>, _ pk: Packing) {
-        let T = pk.steps, E = input, H4 = 4 * hidden
-        let out = dxSum.reserve(T * E)
-        let sum = gateSum.reserve(T * H4)
-        guard let rev = reverseDir else {
-            forwardDir.backward(dOut, pk, dx: nil, parameterGradients: false)
-            sumRows(forwardDir.gates.ptr, pk, reversed: false, into: sum)
-            BLAS.gemm(false, false, T, E, H4, 1, sum, H4, forwardDir.wih.value, E, 0, out, E)
-            return
-        }
-        let (df, dr) = split(dOut, pk)
-        forwardDir.backward(df, pk, dx: nil, parameterGradients: false)
-        rev.backward(dr, pk, dx: nil, parameterGradients: false)
-        sumRows(forwardDir.gates.ptr, pk, reversed: false, into: sum)
-        BLAS.gemm(false, false, T, E, H4, 1, sum, H4, forwardDir.wih.value, E, 0, out, E)
-        sumRows(rev.gates.ptr, pk, reversed: true, into: sum)
-        BLAS.gemm(false, false, T, E, H4, 1, sum, H4, rev.wih.value, E, 1, out, E)
+        backwardSummed(dOut, pk, first: [0], copies: pk.batch, starts: [0], lengths: [pk.steps])
     }
 
     /// `backwardSummed` for a batch of `ScaledCopies`: document d's copies are sorted sequences
     /// `first[d]..<first[d] + copies` (all of length `lengths[d]`), and its input gradient summed
     /// over them goes to rows `starts[d]..<starts[d] + lengths[d]` of `dxSum` [Σ lengths × E]. Each
-    /// document's sums and products are the ones `backwardSummed` forms for its copies alone.
+    /// document's sums and products are the ones a batch of its copies alone forms. (The one-group
+    /// case, every sequence over every step, is `backwardSummed(_:_:)`; a sequence adds nothing at
+    /// the steps past its end.)
     func backwardSummed(_ dOut: UnsafeMutablePointer<Float>, _ pk: Packing, first: [Int], copies: Int, starts: [Int], lengths: [Int]) {
         let E = input, H4 = 4 * hidden
         let rows = lengths.reduce(0, +), T = lengths.max() ?? 0
@@ -479,9 +466,10 @@ final class LSTM {
         }
     }
 
-    /// Σ over sorted sequences `sequences` (all active for the first `steps` steps) of the
-    /// gate-gradient rows at each position t < `steps`, [steps × 4H], in the order `sumRows`
-    /// adds them.
+    /// Σ over the sorted sequences `sequences` of the gate-gradient rows [P × 4H] at each position
+    /// t < `steps`, [steps × 4H], each sequence counted while it is active; with `reversed`, rows
+    /// are in the reverse direction's order (position t of a sequence is read from its reversed
+    /// row).
     private func sumRows(
         _ g: UnsafePointer<Float>, _ pk: Packing, reversed: Bool, sequences: Range<Int>, steps: Int, into sum: UnsafeMutablePointer<Float>
     ) {
@@ -490,25 +478,8 @@ final class LSTM {
             for t in 0..<steps {
                 let dst = sum + t * H4
                 dst.update(repeating: 0, count: H4)
-                for j in sequences {
-                    let r = pk.offsets[t] + j
-                    let src = g + (reversed ? perm[r] : r) * H4
-                    for k in 0..<H4 { dst[k] += src[k] }
-                }
-            }
-        }
-    }
-
-    /// Σ over sequences of the gate-gradient rows [P × 4H] at each position t, [T × 4H]; with
-    /// `reversed`, rows are in the reverse direction's order (position t of a sequence is read
-    /// from its reversed row).
-    private func sumRows(_ g: UnsafePointer<Float>, _ pk: Packing, reversed: Bool, into sum: UnsafeMutablePointer<Float>) {
-        let H4 = 4 * hidden
-        pk.reversed.withUnsafeBufferPointer { perm in
-            for t in 0..<pk.steps {
-                let dst = sum + t * H4
-                dst.update(repeating: 0, count: H4)
-                for j in 0..<pk.batchSizes[t] {
+                // Sorted by length, so the sequences active at step t are a prefix of the batch.
+                for j in sequences.lowerBound..<max(sequences.lowerBound, min(sequences.upperBound, pk.batchSizes[t])) {
                     let r = pk.offsets[t] + j
                     let src = g + (reversed ? perm[r] : r) * H4
                     for k in 0..<H4 { dst[k] += src[k] }

@@ -505,12 +505,7 @@ public enum ModelFile {
     }
 
     private static func network<N: ClassifierNetwork>(_: N.Type, _ tensors: [String: NamedTensor], _ meta: [String: String]) throws(ModelFileError) -> N {
-        guard let cfgText = meta["config"] else { throw .invalidConfig("metadata has no config") }
-        let config: N.Config
-        do { config = try JSONDecoder().decode(N.Config.self, from: Data(cfgText.utf8)) } catch {
-            throw .invalidConfig("config is not valid \(N.Config.self) JSON (\(error))")
-        }
-        if let p = config.problem { throw .invalidConfig(p) }
+        let config: N.Config = try decodeConfig(meta)
         try SafeTensors.requireExactly(config.tensorShapes, in: tensors)
         // Every tensor's bytes are present in the file, so the model's allocation is justified.
         let model = N(config: config, seed: 0, embeddingStd: 1)
