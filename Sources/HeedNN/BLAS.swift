@@ -80,6 +80,40 @@ public enum BLAS {
             a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// Rows per call for the recurrent products of one LSTM step (few rows against the same
+    /// weights every step), or nil for one call. OpenBLAS's AVX-512 kernels (SkylakeX, Cooperlake,
+    /// SapphireRapids) have a small-matrix path that skips packing B, taken for NN products with
+    /// m·n·k ≤ 10⁶ (OpenBLAS 0.3.21). At H = 128 (n·k = 4H·H) it does 8 rows in 9 µs against 22 µs
+    /// for the packed product, and 64 rows as eight such calls in 74 µs against 91 µs. The forward
+    /// product (k = H) comes out the same bits as one packed product; the backward's (k = 4H) does
+    /// not from 16 rows up, where the packed path splits k in two, so weights trained here moved in
+    /// their last bits when blocking came (still one result per seed; checked on Cooperlake and
+    /// SkylakeX at bench/step_gemm.py's shapes). Blocks under 4 rows lose more to per-call cost
+    /// than packing costs, and other kernels have no such path (Haswell's blocked 8-row calls took
+    /// 1.7× as long), so they keep one packed product.
+    static func recurrentBlockRows(n: Int, k: Int) -> Int? {
+        guard smallMatrixKernel else { return nil }
+        let rows = min(8, 1_000_000 / max(1, n * k))
+        return rows >= 4 ? rows : nil
+    }
+
+    private static let smallMatrixKernel: Bool = ["SkylakeX", "Cooperlake", "SapphireRapids"].contains(kernel)
+
+    /// C[m×n] += A[m×k] · B[k×n] in blocks of `blockRows` rows (see `recurrentBlockRows`). Every
+    /// block goes to GEMM, short ones too, so each row comes out as it would from one product.
+    @inline(__always)
+    static func gemmRowBlocks(
+        _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
+        _ b: UnsafePointer<Float>, _ ldb: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, blockRows: Int
+    ) {
+        var r = 0
+        while r < m {
+            let rows = min(blockRows, m - r)
+            heed_sgemm(0, 0, Int32(rows), Int32(n), Int32(k), 1, a + r * lda, Int32(lda), b, Int32(ldb), 1, c + r * ldc, Int32(ldc))
+            r += rows
+        }
+    }
+
     /// y = alpha · op(A) · x + beta · y with A stored row-major as m×n.
     @inline(__always)
     static func gemv(

@@ -67,6 +67,7 @@ final class LSTMDirection {
     let biasSum = Buffer()  // [4H]
     let zeroState: Buffer  // [H] h_{-1} = c_{-1} = 0, never written
     let shifted = Buffer()  // [≤ chunkRows × H] h_{t-1} rows gathered for the W_hh gradient
+    let whhTransposed = Buffer()  // [H × 4H] W_hhᵀ, for the blocked step product (BLAS.recurrentBlockRows)
     let projection = Buffer()  // [length × 4H] e_t·W_ihᵀ of a `ScaledCopies` batch
     let runningSum = Buffer()  // [B × H] orthogonal: s per sorted sequence; backward: carried dL/ds
     let savedSum = Buffer()  // [P × H] orthogonal: s_t of each row
@@ -127,6 +128,15 @@ final class LSTMDirection {
         } else {
             BLAS.gemm(false, true, P, H4, E, 1, x!, E, wih.value, E, 0, G, H4)
         }
+        // Batch-1 inference never blocks (rows ≤ 2 go to GEMV), so it skips the transpose.
+        let blockRows = pk.batch > 2 ? BLAS.recurrentBlockRows(n: H4, k: H) : nil
+        if blockRows != nil {
+            let wt = whhTransposed.reserve(H * H4)
+            for i in 0..<H4 {
+                for k in 0..<H { wt[k * H4 + i] = whh.value[i * H + k] }
+            }
+        }
+        let whhT = UnsafePointer(whhTransposed.ptr)
         pk.batchSizes.withUnsafeBufferPointer { bsz in
             pk.offsets.withUnsafeBufferPointer { off in
                 let T = pk.steps
@@ -134,7 +144,11 @@ final class LSTMDirection {
                     let n = bsz[t], r0 = off[t]
                     if n == 0 { break }
                     if t > 0 {
-                        BLAS.gemm(false, true, n, H4, H, 1, O + off[t - 1] * H, H, whh.value, H, 1, G + r0 * H4, H4)
+                        if let blockRows, n > 2 {
+                            BLAS.gemmRowBlocks(n, H4, H, O + off[t - 1] * H, H, whhT, H4, G + r0 * H4, H4, blockRows: blockRows)
+                        } else {
+                            BLAS.gemm(false, true, n, H4, H, 1, O + off[t - 1] * H, H, whh.value, H, 1, G + r0 * H4, H4)
+                        }
                     }
                     for j in 0..<n {
                         let r = r0 + j
@@ -266,6 +280,7 @@ final class LSTMDirection {
         // once, just before it is overwritten, and nothing needs the activations afterwards.
         let dG = G
         let dc = dCarry.zeroed(pk.batch * H)
+        let blockRows = BLAS.recurrentBlockRows(n: H, k: H4)
         let ds = orthogonal ? runningSum.zeroed(pk.batch * H) : dc
         pk.batchSizes.withUnsafeBufferPointer { bsz in
             pk.offsets.withUnsafeBufferPointer { off in
@@ -275,9 +290,14 @@ final class LSTMDirection {
                     if n == 0 { continue }
                     if t + 1 < T && bsz[t + 1] > 0 {
                         // Recurrent gradient from step t+1 into h_t of the rows still active there.
-                        BLAS.gemm(
-                            false, false, bsz[t + 1], H, H4, 1, dG + off[t + 1] * H4, H4,
-                            whh.value, H, 1, dh + r0 * H, H)
+                        if let blockRows, bsz[t + 1] > 2 {
+                            BLAS.gemmRowBlocks(
+                                bsz[t + 1], H, H4, dG + off[t + 1] * H4, H4, whh.value, H, dh + r0 * H, H, blockRows: blockRows)
+                        } else {
+                            BLAS.gemm(
+                                false, false, bsz[t + 1], H, H4, 1, dG + off[t + 1] * H4, H4,
+                                whh.value, H, 1, dh + r0 * H, H)
+                        }
                     }
                     if orthogonal { orthogonalBackward(rows: n, offset: r0, dh: dh, carry: ds) }
                     for j in 0..<n {
