@@ -43,6 +43,8 @@ let package = Package(
                 .linkedFramework("Accelerate", .when(platforms: [.macOS])),
             ]
         ),
+        // The LSTM cell's elementwise loops, with a 256-bit variant chosen at run time (see its header).
+        .target(name: "CHeedKernels"),
         // Open MPI's headers and library, located by pkg-config (Debian: libopenmpi-dev).
         .systemLibrary(name: "COpenMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         // MPI behind a handful of C functions, like ICU and BLAS: Swift never sees mpi.h. Without the
@@ -58,7 +60,7 @@ let package = Package(
             name: "HeedText",
             dependencies: ["CHeedICU", "HeedIO", .product(name: "CSV", package: "CSV.swift")]
         ),
-        .target(name: "HeedNN", dependencies: ["CHeedBLAS", "HeedIO"]),
+        .target(name: "HeedNN", dependencies: ["CHeedBLAS", "CHeedKernels", "HeedIO"]),
         .target(name: "Heed", dependencies: ["HeedText", "HeedNN", .target(name: "CHeedMPI", condition: .when(traits: ["MPI"]))]),
         .target(name: "HeedReport", dependencies: ["Heed", "HeedNN", "HeedIO", .product(name: "Mustache", package: "swift-mustache")]),
         // The HTTP API and live page of `heed serve`.
@@ -83,7 +85,7 @@ let package = Package(
         .target(name: "HeedTestSupport", path: "Tests/HeedTestSupport"),
         .testTarget(name: "HeedIOTests", dependencies: ["HeedIO"]),
         .testTarget(name: "HeedTextTests", dependencies: ["HeedText"]),
-        .testTarget(name: "HeedNNTests", dependencies: ["HeedNN"], exclude: ["Fixtures"]),
+        .testTarget(name: "HeedNNTests", dependencies: ["HeedNN", "CHeedKernels"], exclude: ["Fixtures"]),
         .testTarget(name: "HeedTests", dependencies: ["Heed", "HeedTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HeedReportTests", dependencies: ["HeedReport", "HeedNN", "HeedIO"], exclude: ["Golden"]),
         // Runs the built `heed` binary: exit codes, messages, output files.

@@ -252,8 +252,10 @@ def machine_tag(heed):
     except OSError:
         pass
     v = heed.version or ""
-    m = re.search(r"BLAS ([^)]*)\)", v)
+    m = re.search(r"BLAS ([^,)]*)", v)
+    cell = re.search(r"cell kernels ([^,)]*)", v)
     tag = {"cpu": cpu, "isa": [x for x in ISA_FLAGS if x in flags], "heed_blas_kernel": m.group(1) if m else None,
+           "heed_cell_kernels": cell.group(1) if cell else None,
            "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE")}
     try:
         o, _, rc, _ = run([PY, "-c", "import torch; print(torch.backends.cpu.get_cpu_capability())"], check=False,

@@ -70,7 +70,7 @@ def machine(heed):
     isa = [x for x in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile")
            if x in flags]
     version = run([heed, "--version"]).strip()
-    m = re.search(r"BLAS ([^)]*)\)", version)
+    m = re.search(r"BLAS ([^,)]*)", version)
     return {"cpu": cpu, "isa": isa, "heed_version": version, "blas_kernel": m.group(1) if m else None,
             "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE")}
 

@@ -1,4 +1,11 @@
+import CHeedKernels
 import Foundation
+
+/// The variant of CHeedKernels' cell loops this CPU runs ("avx512", "avx2" or "baseline"), for
+/// `heed --version` and benchmark records; results are the same bits whichever it is.
+public enum LSTMCellKernels {
+    public static var variant: String { String(cString: heed_kernels_variant()) }
+}
 
 /// One LSTM direction over a packed batch (see `Packing`), PyTorch gate order i, f, g, o.
 /// Forward: one GEMM projects all steps' inputs, then per step only the recurrent GEMM over the
@@ -150,33 +157,10 @@ final class LSTMDirection {
                             BLAS.gemm(false, true, n, H4, H, 1, O + off[t - 1] * H, H, whh.value, H, 1, G + r0 * H4, H4)
                         }
                     }
-                    for j in 0..<n {
-                        let r = r0 + j
-                        let g = G + r * H4
-                        let cp = t > 0 ? UnsafePointer(C + (off[t - 1] + j) * H) : zero
-                        let c = C + r * H, tc = TC + r * H, h = O + r * H
-                        // Fused gate nonlinearities (SIMD), then the cell update.
-                        sigmoidBias(g, bs, 2 * H)
-                        tanhBias(g + 2 * H, bs + 2 * H, H)
-                        sigmoidBias(g + 3 * H, bs + 3 * H, H)
-                        var k = 0
-                        while k + 8 <= H {
-                            let cv = load8(g + H + k) * load8(cp + k) + load8(g + k) * load8(g + 2 * H + k)
-                            let tv = fastTanh8(cv)
-                            store8(cv, c + k)
-                            store8(tv, tc + k)
-                            store8(load8(g + 3 * H + k) * tv, h + k)
-                            k += 8
-                        }
-                        while k < H {
-                            let cv = g[H + k] * cp[k] + g[k] * g[2 * H + k]
-                            let tv = fastTanh(cv)
-                            c[k] = cv
-                            tc[k] = tv
-                            h[k] = g[3 * H + k] * tv
-                            k += 1
-                        }
-                    }
+                    // Gate nonlinearities and the cell update (CHeedKernels: 256-bit where the CPU has it).
+                    let prev = t > 0 ? UnsafePointer(C + off[t - 1] * H) : zero
+                    heed_lstm_cell_forward(
+                        Int32(n), Int32(H), G + r0 * H4, bs, prev, t > 0 ? Int32(H) : 0, C + r0 * H, TC + r0 * H, O + r0 * H)
                     if orthogonal { orthogonalise(rows: n, offset: r0, sum: sum, out: O) }
                 }
             }
@@ -300,35 +284,9 @@ final class LSTMDirection {
                         }
                     }
                     if orthogonal { orthogonalBackward(rows: n, offset: r0, dh: dh, carry: ds) }
-                    for j in 0..<n {
-                        let r = r0 + j
-                        let g = G + r * H4, d = dG + r * H4
-                        let tc = TC + r * H, dhr = dh + r * H, dcj = dc + j * H
-                        let cp = t > 0 ? UnsafePointer(C + (off[t - 1] + j) * H) : zero
-                        var k = 0
-                        while k + 8 <= H {
-                            let iv = load8(g + k), fv = load8(g + H + k), gv = load8(g + 2 * H + k), ov = load8(g + 3 * H + k)
-                            let tv = load8(tc + k), dhv = load8(dhr + k)
-                            let dcv = load8(dcj + k) + dhv * ov * (1 - tv * tv)
-                            store8(dcv * fv, dcj + k)
-                            store8(dcv * gv * iv * (1 - iv), d + k)
-                            store8(dcv * load8(cp + k) * fv * (1 - fv), d + H + k)
-                            store8(dcv * iv * (1 - gv * gv), d + 2 * H + k)
-                            store8(dhv * tv * ov * (1 - ov), d + 3 * H + k)
-                            k += 8
-                        }
-                        while k < H {
-                            let iv = g[k], fv = g[H + k], gv = g[2 * H + k], ov = g[3 * H + k]
-                            let tv = tc[k], dhv = dhr[k]
-                            let dcv = dcj[k] + dhv * ov * (1 - tv * tv)
-                            dcj[k] = dcv * fv
-                            d[k] = dcv * gv * iv * (1 - iv)
-                            d[H + k] = dcv * cp[k] * fv * (1 - fv)
-                            d[2 * H + k] = dcv * iv * (1 - gv * gv)
-                            d[3 * H + k] = dhv * tv * ov * (1 - ov)
-                            k += 1
-                        }
-                    }
+                    // Gate gradients overwrite the activations in place (CHeedKernels).
+                    let prev = t > 0 ? UnsafePointer(C + off[t - 1] * H) : zero
+                    heed_lstm_cell_backward(Int32(n), Int32(H), dG + r0 * H4, TC + r0 * H, dh + r0 * H, dc, prev, t > 0 ? Int32(H) : 0)
                 }
                 // dW_hh = Σ_{t ≥ 1} dG_tᵀ · h_{t-1}: the dG rows of consecutive steps are contiguous;
                 // their h_{t-1} rows are gathered chunk by chunk (h_{-1} = 0, so step 0 adds nothing).

@@ -181,28 +181,6 @@ func fastTanh8(_ x: F8) -> F8 {
     return t
 }
 
-/// In place: p[k] = sigmoid(p[k] + b[k]) for k in 0..<n.
-@inline(__always)
-func sigmoidBias(_ p: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
-    var k = 0
-    while k + 8 <= n {
-        store8(fastSigmoid8(load8(p + k) + load8(b + k)), p + k)
-        k += 8
-    }
-    while k < n { p[k] = fastSigmoid(p[k] + b[k]); k += 1 }
-}
-
-/// In place: p[k] = tanh(p[k] + b[k]) for k in 0..<n.
-@inline(__always)
-func tanhBias(_ p: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
-    var k = 0
-    while k + 8 <= n {
-        store8(fastTanh8(load8(p + k) + load8(b + k)), p + k)
-        k += 8
-    }
-    while k < n { p[k] = fastTanh(p[k] + b[k]); k += 1 }
-}
-
 /// In place: p[k] = tanh(p[k]).
 @inline(__always)
 func tanhInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {

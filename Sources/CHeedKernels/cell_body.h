@@ -1,0 +1,128 @@
+/* The cell kernels' body, compiled once per variant by heed_kernels.c: it defines KERNEL(name)
+   (the variant's function name), ATTR (its target attribute), LANES and the vector types vf, vu,
+   vi of that many floats, unsigned and signed ints before including this file. The helpers carry
+   ATTR too, so clang inlines them into the variant instead of calling across ABIs. Every operation
+   is lane-wise, so the lane count changes speed, never results. */
+
+#define INL static inline __attribute__((always_inline)) ATTR
+
+INL vf KERNEL(ld)(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+INL void KERNEL(st)(vf v, float *p) { memcpy(p, &v, sizeof v); }
+INL vf KERNEL(splat)(float x) { return (vf){} + x; }
+INL vf KERNEL(select)(vi mask, vf a, vf b) { return (vf)(((vu)a & (vu)mask) | ((vu)b & ~(vu)mask)); }
+
+/* e^x: Cephes-style range reduction and a degree-6 polynomial; the constants and operation order
+   are those of HeedNN's fastExp, so the two agree to the ulp. */
+INL vf KERNEL(exp)(vf x) {
+    x = KERNEL(select)(x < KERNEL(splat)(-87), KERNEL(splat)(-87), x);
+    x = KERNEL(select)(x > KERNEL(splat)(88), KERNEL(splat)(88), x);
+    const vf magic = KERNEL(splat)(12582912.0f);
+    vf shifted = x * KERNEL(splat)(1.44269504f) + magic;
+    vf k = shifted - magic;
+    vf r = (x - k * KERNEL(splat)(0.693359375f)) + k * KERNEL(splat)(2.1219444e-4f);
+    vf p = KERNEL(splat)(1.98756915e-4f);
+    p = p * r + KERNEL(splat)(1.39819995e-3f);
+    p = p * r + KERNEL(splat)(8.3334519e-3f);
+    p = p * r + KERNEL(splat)(4.16657959e-2f);
+    p = p * r + KERNEL(splat)(0.166666655f);
+    p = p * r + KERNEL(splat)(0.50000001f);
+    vf y = p * (r * r) + r + KERNEL(splat)(1);
+    vu k_bits = (vu)shifted - 0x4B400000u;
+    return y * (vf)((k_bits + 127) << 23);
+}
+
+INL vf KERNEL(sigmoid)(vf x) { return KERNEL(splat)(1) / (KERNEL(splat)(1) + KERNEL(exp)(-x)); }
+
+/* tanh via e^{-2|x|}, with a short odd series below |x| = 0.0625 (HeedNN's fastTanh). */
+INL vf KERNEL(tanh)(vf x) {
+    vf a = (vf)((vu)x & 0x7FFFFFFFu);
+    a = KERNEL(select)(a > KERNEL(splat)(44), KERNEL(splat)(44), a);
+    vf e = KERNEL(exp)(KERNEL(splat)(-2) * a);
+    vf big = (KERNEL(splat)(1) - e) / (KERNEL(splat)(1) + e);
+    vf x2 = x * x;
+    vf small = a * (KERNEL(splat)(1) +
+                    x2 * (KERNEL(splat)(-0.33333334f) + x2 * (KERNEL(splat)(0.13333334f) + x2 * KERNEL(splat)(-0.05396825f))));
+    vf t = KERNEL(select)(a < KERNEL(splat)(0.0625f), small, big);
+    return KERNEL(select)(x < KERNEL(splat)(0), -t, t);
+}
+
+/* One LANES-wide slice of a row from k. The last, partial slice of a hidden size that is not a
+   multiple of LANES goes through zero-padded copies, so every element is computed by the same lane
+   arithmetic wherever it sits. */
+INL void KERNEL(forward_slice)(int H, int k, float *g, const float *bias, const float *cp, float *c, float *tc, float *h) {
+    vf i = KERNEL(sigmoid)(KERNEL(ld)(g + k) + KERNEL(ld)(bias + k));
+    vf f = KERNEL(sigmoid)(KERNEL(ld)(g + H + k) + KERNEL(ld)(bias + H + k));
+    vf gg = KERNEL(tanh)(KERNEL(ld)(g + 2 * H + k) + KERNEL(ld)(bias + 2 * H + k));
+    vf o = KERNEL(sigmoid)(KERNEL(ld)(g + 3 * H + k) + KERNEL(ld)(bias + 3 * H + k));
+    vf cv = f * KERNEL(ld)(cp + k) + i * gg;
+    vf tv = KERNEL(tanh)(cv);
+    KERNEL(st)(i, g + k);
+    KERNEL(st)(f, g + H + k);
+    KERNEL(st)(gg, g + 2 * H + k);
+    KERNEL(st)(o, g + 3 * H + k);
+    KERNEL(st)(cv, c + k);
+    KERNEL(st)(tv, tc + k);
+    KERNEL(st)(o * tv, h + k);
+}
+
+INL void KERNEL(backward_slice)(int H, int k, float *d, const float *tc, const float *dh, float *dc, const float *cp) {
+    vf iv = KERNEL(ld)(d + k), fv = KERNEL(ld)(d + H + k), gv = KERNEL(ld)(d + 2 * H + k), ov = KERNEL(ld)(d + 3 * H + k);
+    vf tv = KERNEL(ld)(tc + k), dhv = KERNEL(ld)(dh + k);
+    const vf one = KERNEL(splat)(1);
+    vf dcv = KERNEL(ld)(dc + k) + dhv * ov * (one - tv * tv);
+    KERNEL(st)(dcv * fv, dc + k);
+    KERNEL(st)(dcv * gv * iv * (one - iv), d + k);
+    KERNEL(st)(dcv * KERNEL(ld)(cp + k) * fv * (one - fv), d + H + k);
+    KERNEL(st)(dcv * iv * (one - gv * gv), d + 2 * H + k);
+    KERNEL(st)(dhv * tv * ov * (one - ov), d + 3 * H + k);
+}
+
+ATTR static void KERNEL(forward)(int n, int H, float *gates, const float *bias, const float *cell_prev, int prev_stride,
+                                 float *cell, float *cell_tanh, float *out) {
+    int full = H - H % LANES;
+    for (int j = 0; j < n; j++) {
+        float *g = gates + (long)j * 4 * H;
+        const float *cp = cell_prev + (long)j * prev_stride;
+        float *c = cell + (long)j * H, *tc = cell_tanh + (long)j * H, *h = out + (long)j * H;
+        for (int k = 0; k < full; k += LANES) KERNEL(forward_slice)(H, k, g, bias, cp, c, tc, h);
+        if (full < H) {
+            int w = H - full;
+            float pg[4 * LANES] = {0}, pb[4 * LANES] = {0}, pcp[LANES] = {0}, pc[LANES], ptc[LANES], ph[LANES];
+            for (int q = 0; q < 4; q++) {
+                memcpy(pg + LANES * q, g + q * H + full, w * sizeof(float));
+                memcpy(pb + LANES * q, bias + q * H + full, w * sizeof(float));
+            }
+            memcpy(pcp, cp + full, w * sizeof(float));
+            KERNEL(forward_slice)(LANES, 0, pg, pb, pcp, pc, ptc, ph);
+            for (int q = 0; q < 4; q++) memcpy(g + q * H + full, pg + LANES * q, w * sizeof(float));
+            memcpy(c + full, pc, w * sizeof(float));
+            memcpy(tc + full, ptc, w * sizeof(float));
+            memcpy(h + full, ph, w * sizeof(float));
+        }
+    }
+}
+
+ATTR static void KERNEL(backward)(int n, int H, float *gates, const float *cell_tanh, const float *dh, float *dc,
+                                  const float *cell_prev, int prev_stride) {
+    int full = H - H % LANES;
+    for (int j = 0; j < n; j++) {
+        float *d = gates + (long)j * 4 * H;
+        const float *tc = cell_tanh + (long)j * H, *dhr = dh + (long)j * H, *cp = cell_prev + (long)j * prev_stride;
+        float *dcj = dc + (long)j * H;
+        for (int k = 0; k < full; k += LANES) KERNEL(backward_slice)(H, k, d, tc, dhr, dcj, cp);
+        if (full < H) {
+            int w = H - full;
+            float pd[4 * LANES] = {0}, ptc[LANES] = {0}, pdh[LANES] = {0}, pdc[LANES] = {0}, pcp[LANES] = {0};
+            for (int q = 0; q < 4; q++) memcpy(pd + LANES * q, d + q * H + full, w * sizeof(float));
+            memcpy(ptc, tc + full, w * sizeof(float));
+            memcpy(pdh, dhr + full, w * sizeof(float));
+            memcpy(pdc, dcj + full, w * sizeof(float));
+            memcpy(pcp, cp + full, w * sizeof(float));
+            KERNEL(backward_slice)(LANES, 0, pd, ptc, pdh, pdc, pcp);
+            for (int q = 0; q < 4; q++) memcpy(d + q * H + full, pd + LANES * q, w * sizeof(float));
+            memcpy(dcj + full, pdc, w * sizeof(float));
+        }
+    }
+}
+
+#undef INL

@@ -1,0 +1,32 @@
+#ifndef HEED_KERNELS_H
+#define HEED_KERNELS_H
+
+/// The LSTM cell's elementwise work (gate nonlinearities, cell update and their backward), in C so
+/// it can run 256- and 512-bit vectors where the CPU has them: Swift's default x86-64 target is
+/// SSE2 only. Every variant runs the same lane-wise operations in the same order without FMA, so
+/// results are the same bits whichever runs (and equal HeedNN's scalar fastSigmoid/fastTanh).
+
+/// Forward of `n` packed rows (contiguous in every buffer): `gates` [n × 4H] holds the gate
+/// pre-activations i, f, g, o without bias and is overwritten by the activated gates; `bias` [4H]
+/// is b_ih + b_hh; row j's previous cell state is `cell_prev + j · prev_stride` (stride 0 reads one
+/// zero row for the first step). Writes c_t to `cell`, tanh(c_t) to `cell_tanh`, h_t to `out`.
+void heed_lstm_cell_forward(int n, int hidden, float *gates, const float *bias, const float *cell_prev,
+                            int prev_stride, float *cell, float *cell_tanh, float *out);
+
+/// Backward of `n` packed rows: reads the activated `gates` [n × 4H] and overwrites them with the
+/// gate pre-activation gradients; `cell_tanh` [n × H]; `dh` [n × H] dL/dh_t; `dc` [n × H] the carried
+/// dL/dc_{t+1}·f_{t+1} in, dL/dc_t·f_t out; previous cell state as in forward.
+void heed_lstm_cell_backward(int n, int hidden, float *gates, const float *cell_tanh, const float *dh, float *dc,
+                             const float *cell_prev, int prev_stride);
+
+/// The two above with the variant named (0 baseline, 1 avx2, 2 avx512), for tests that compare
+/// them; -1 (and nothing written) when this CPU lacks it.
+int heed_lstm_cell_forward_variant(int variant, int n, int hidden, float *gates, const float *bias, const float *cell_prev,
+                                   int prev_stride, float *cell, float *cell_tanh, float *out);
+int heed_lstm_cell_backward_variant(int variant, int n, int hidden, float *gates, const float *cell_tanh, const float *dh,
+                                    float *dc, const float *cell_prev, int prev_stride);
+
+/// Which variant runs: "avx512", "avx2" or "baseline".
+const char *heed_kernels_variant(void);
+
+#endif
