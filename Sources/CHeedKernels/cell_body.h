@@ -125,4 +125,15 @@ ATTR static void KERNEL(backward)(int n, int H, float *gates, const float *cell_
     }
 }
 
+ATTR static void KERNEL(tanh_in_place)(float *p, long n) {
+    long full = n - n % LANES;
+    for (long k = 0; k < full; k += LANES) KERNEL(st)(KERNEL(tanh)(KERNEL(ld)(p + k)), p + k);
+    if (full < n) {
+        float pad[LANES] = {0};
+        memcpy(pad, p + full, (n - full) * sizeof(float));
+        KERNEL(st)(KERNEL(tanh)(KERNEL(ld)(pad)), pad);
+        memcpy(p + full, pad, (n - full) * sizeof(float));
+    }
+}
+
 #undef INL

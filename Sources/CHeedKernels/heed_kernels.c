@@ -66,6 +66,8 @@ static int best_variant(void) { return 0; }
 #define avx2_backward baseline_backward
 #define avx512_forward baseline_forward
 #define avx512_backward baseline_backward
+#define avx2_tanh_in_place baseline_tanh_in_place
+#define avx512_tanh_in_place baseline_tanh_in_place
 #endif
 
 int heed_lstm_cell_forward_variant(int variant, int n, int hidden, float *gates, const float *bias,
@@ -101,6 +103,19 @@ void heed_lstm_cell_backward(int n, int hidden, float *gates, const float *cell_
                              const float *cell_prev, int prev_stride) {
     heed_lstm_cell_backward_variant(best_variant(), n, hidden, gates, cell_tanh, dh, dc, cell_prev, prev_stride);
 }
+
+int heed_tanh_in_place_variant(int variant, float *values, long count) {
+    if (variant < 0 || variant > best_variant()) return -1;
+    if (variant == 2)
+        avx512_tanh_in_place(values, count);
+    else if (variant == 1)
+        avx2_tanh_in_place(values, count);
+    else
+        baseline_tanh_in_place(values, count);
+    return 0;
+}
+
+void heed_tanh_in_place(float *values, long count) { heed_tanh_in_place_variant(best_variant(), values, count); }
 
 const char *heed_kernels_variant(void) {
     static const char *names[] = {"baseline", "avx2", "avx512"};

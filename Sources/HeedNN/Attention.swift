@@ -1,3 +1,4 @@
+import CHeedKernels
 import Foundation
 
 /// Attention pooling over time with padded positions masked out (weight exactly 0).
@@ -84,7 +85,7 @@ final class Attention {
             let pr = proj!, A = attentionDim
             pr.forward(h, rows: P)
             let u = pr.out.ptr
-            tanhInPlace(u, P * A)
+            heed_tanh_in_place(u, P * A)  // CHeedKernels: vectors as wide as the CPU has
             project(u, width: A, context!.value)
         }
         let a = weights.reserve(P)

@@ -180,14 +180,3 @@ func fastTanh8(_ x: F8) -> F8 {
     t.replace(with: -t, where: x .< 0)
     return t
 }
-
-/// In place: p[k] = tanh(p[k]).
-@inline(__always)
-func tanhInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-    var k = 0
-    while k + 8 <= n {
-        store8(fastTanh8(load8(p + k)), p + k)
-        k += 8
-    }
-    while k < n { p[k] = fastTanh(p[k]); k += 1 }
-}

@@ -94,4 +94,20 @@ import Testing
             #expect(dc.map(\.bitPattern) == eDc.map(\.bitPattern), "carried cell gradient, variant \(variant)")
         }
     }
+
+    @Test(arguments: [1, 8, 37, 256])
+    func tanhInPlaceMatchesScalarSwift(_ count: Int) {
+        var r = Rng(seed: UInt64(count))
+        let values = (0..<count).map { _ in r.uniform(-30, 30) * (r.uniform() < 0.3 ? 0.001 : 1) }
+        let expected = values.map { fastTanh($0).bitPattern }
+        var out = values
+        heed_tanh_in_place(&out, count)
+        #expect(out.map(\.bitPattern) == expected)
+        for variant: Int32 in [0, 1, 2] {
+            out = values
+            if heed_tanh_in_place_variant(variant, &out, count) == 0 {
+                #expect(out.map(\.bitPattern) == expected, "variant \(variant)")
+            }
+        }
+    }
 }

@@ -26,6 +26,10 @@ int heed_lstm_cell_forward_variant(int variant, int n, int hidden, float *gates,
 int heed_lstm_cell_backward_variant(int variant, int n, int hidden, float *gates, const float *cell_tanh, const float *dh,
                                     float *dc, const float *cell_prev, int prev_stride);
 
+/// values[k] = tanh(values[k]) (HeedNN's fastTanh), for additive attention's hidden layer.
+void heed_tanh_in_place(float *values, long count);
+int heed_tanh_in_place_variant(int variant, float *values, long count);
+
 /// Which variant runs: "avx512", "avx2" or "baseline".
 const char *heed_kernels_variant(void);
 
