@@ -40,8 +40,9 @@ GROUPS = [
     ("OpenBLAS packing copies", lambda dso, s: "openblas" in dso and re.match(r"sgemm_\w*copy", s)),
     ("OpenBLAS, other routines", lambda dso, s: "openblas" in dso),
     ("LSTM cell (gates, cell update, their backward)", lambda dso, s: re.search(
-        r"LSTMDirection|\bLSTM\.|fastTanh|fastSigmoid|sigmoidBias|tanh8|sigmoid8|Orthogonal", s)),
-    ("attention", lambda dso, s: re.search(r"\bAttention\.", s)),
+        r"LSTMDirection|\bLSTM\.|fastTanh|fastSigmoid|sigmoidBias|tanh8|sigmoid8|Orthogonal"
+        r"|\b(baseline|avx2|avx512)_(forward|backward)\b", s)),
+    ("attention", lambda dso, s: re.search(r"\bAttention\.|tanh_in_place", s)),
     ("embedding, dropout, classifier, loss", lambda dso, s: re.search(
         r"Embedding\.|Dropout\.|Classifier\.|Linear\.|Loss|softmax|crossEntropy", s, re.I)),
     ("Adam, gradient clipping", lambda dso, s: re.search(r"Adam|sumOfSquares|clipGrad|clip", s)),
