@@ -97,7 +97,7 @@ def main():
                       "--percent-limit", "0", "-F", "sample,dso,symbol"])
     rows = []
     for line in report.splitlines():
-        m = re.match(r"\s*(\d+)\s+(\S+)\s+\[([.k])\]\s+(.*?)\s*$", line)
+        m = re.match(r"\s*(\d+)\s+(\S+)\s+\[([.k])\]\s+(.*?)(?:\s+-)*\s*$", line)  # some perfs add "-" columns
         if m:
             rows.append((int(m.group(1)), m.group(2), m.group(4).strip()))
     if not rows:
