@@ -8,8 +8,8 @@ struct Quantize: ParsableCommand {
         abstract: "Write a smaller model: int8 or 4-bit embedding tables with one scale per row.",
         discussion: """
             Each row of embedding.weight (and subwords.weight) becomes int8 values q = round(x / s), \
-            s = max|row| / 127, plus its scale s; with --bits 4, 4-bit values s = max|row| / 7, \
-            q in -7...7, two to a byte (about half the bytes of int8 again, for a coarser row). A \
+            s = max|row| / 127, plus its scale s; with --bits 4, 4-bit values q in -7...7 with \
+            s = max|row| / 7, two to a byte (about half the bytes of int8 again, for a coarser row). A \
             lookup dequantises the rows it reads, so no float copy of the table is made and heed \
             serve's workers share the one table. --weights quantises the LSTM, attention and output \
             matrices too, always to int8 (they are small; dequantised once when loaded; biases stay \
