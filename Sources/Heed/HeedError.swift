@@ -50,7 +50,7 @@ public enum HeedError: Error, CustomStringConvertible, Sendable, Equatable {
                 "\(f):\(l): label \"\(label)\" does not occur in the training data (its labels: \(known.joined(separator: ", "))); no model trained on it can predict it"
         case .tuningStopped: return "tuning was stopped before any trial finished an epoch; no model was written"
         case .notForHierarchical(let what, let instead): return "\(what) is not built for han models yet; \(instead)"
-        case .notForQuantized(let what, let instead): return "\(what) needs float weights and the model is quantised (int8); \(instead)"
+        case .notForQuantized(let what, let instead): return "\(what) needs float weights and the model is quantised (heed quantize); \(instead)"
         }
     }
 }

@@ -1,18 +1,19 @@
 import Foundation
 import HeedNN
 
-/// `heed quantize`: int8 tables for a smaller file and a smaller resident model.
+/// `heed quantize`: int8 or 4-bit tables for a smaller file and a smaller resident model.
 extension TextClassifier {
-    /// Whether the model was read from (or made by) `quantized(weights:keepWords:)`: its embedding
-    /// tables are int8 and it serves inference only.
+    /// Whether the model was read from (or made by) `quantized(weights:keepWords:tables:)`: its
+    /// embedding tables are int8 or 4-bit and it serves inference only.
     public var isQuantized: Bool {
         guard case .flat(let box) = network else { return false }
         return box.isQuantized
     }
 
-    /// A copy whose embedding table (and subword table) is int8 with one scale per row; with
-    /// `weights`, the LSTM, attention and output matrices too (dequantised once into floats when
-    /// the model is built, since they are small). Biases stay float. A table's all-zero rows (a
+    /// A copy whose embedding table (and subword table) is quantised with one scale per row, in
+    /// the `tables` scheme (int8, or 4 bits for about half the bytes again); with `weights`, the
+    /// LSTM, attention and output matrices too, always int8 (they are small, and are dequantised
+    /// once into floats when the model is built). Biases stay float. A table's all-zero rows (a
     /// subword table's buckets no training token hashed to) are left out of the file and memory
     /// when that saves bytes. Labels, options and calibration are kept.
     ///
@@ -20,7 +21,7 @@ extension TextClassifier {
     /// have the largest L2 norms stay (ties: lower id), in their old order; every other word then
     /// reads `<unk>`'s row (and, with a subword table, still its own subwords). Refuses han models,
     /// models already quantised and `keepWords` below 1.
-    public func quantized(weights: Bool = false, keepWords: Int? = nil) throws -> TextClassifier {
+    public func quantized(weights: Bool = false, keepWords: Int? = nil, tables scheme: QuantizationScheme = .int8) throws -> TextClassifier {
         if isHierarchical {
             throw HeedError.notForHierarchical("quantisation", instead: "ship the float han model, or quantise a flat --model (e.g. bilstm-attention)")
         }
@@ -39,10 +40,11 @@ extension TextClassifier {
             config.vocabSize = kept.count
             var rows = [Float](repeating: 0, count: kept.count * E)
             for (i, r) in kept.enumerated() { for k in 0..<E { rows[i * E + k] = words[r * E + k] } }
-            var tables = ["embedding.weight": QuantizedTable.quantize(rows, rows: kept.count, dim: E).droppingZeroRows()]
+            var tables = ["embedding.weight": QuantizedTable.quantize(rows, rows: kept.count, dim: E, scheme: scheme).droppingZeroRows()]
             for (name, shape) in config.tensorShapes where shape.count == 2 && name != "embedding.weight" {
                 guard name == "subwords.weight" || weights, let p = float.parameter(named: name) else { continue }
-                tables[name] = QuantizedTable.quantize(UnsafePointer(p.value), rows: shape[0], dim: shape[1]).droppingZeroRows()
+                let table = name == "subwords.weight" ? scheme : .int8
+                tables[name] = QuantizedTable.quantize(UnsafePointer(p.value), rows: shape[0], dim: shape[1], scheme: table).droppingZeroRows()
             }
             let q = Classifier(config: config, quantized: tables)
             for p in q.parameters {

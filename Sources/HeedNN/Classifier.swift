@@ -149,11 +149,11 @@ public final class Classifier {
     /// (`ConicityPenalty`; diversity encoder, 0 otherwise).
     /// `diversityPenalty` is its mean.
     public private(set) var diversityPenaltySum: Double = 0
-    /// All float parameters in PyTorch state_dict order (a quantised model's int8 embedding
-    /// tables are not among them: see `quantizedTensors`).
+    /// All float parameters in PyTorch state_dict order (a quantised model's embedding tables are
+    /// not among them: see `quantizedTensors`).
     public let parameters: [Param]
-    /// The int8 tensors of a model read from a quantised file, by state_dict name (empty for a
-    /// float model). Replicas and clones share these tables. A quantised LSTM or linear matrix is
+    /// The quantised (int8 or 4-bit) tensors of a model read from a quantised file, by state_dict
+    /// name (empty for a float model). Replicas and clones share these tables. A quantised LSTM or linear matrix is
     /// also held dequantised in its parameter; the embedding tables only here.
     public let quantizedTensors: [String: QuantizedTable]
     /// Whether the model came from a quantised file (inference only).
@@ -182,13 +182,13 @@ public final class Classifier {
         self.init(config: config, seed: seed, embeddingStd: embeddingStd, quantized: [:])
     }
 
-    /// A model for a quantised file: `quantized` holds the int8 tensors by name
+    /// A model for a quantised file: `quantized` holds the quantised tensors by name
     /// (`embedding.weight`, and `subwords.weight` with subwords, are required); the float
     /// parameters are left for the loader to fill.
     public convenience init(config: ClassifierConfig, quantized: [String: QuantizedTable]) {
-        precondition(quantized["embedding.weight"] != nil, "a quantised classifier needs an int8 embedding.weight")
+        precondition(quantized["embedding.weight"] != nil, "a quantised classifier needs a quantised embedding.weight")
         precondition(
-            (quantized["subwords.weight"] != nil) == (config.subwordBuckets != nil), "a quantised classifier with subwords needs an int8 subwords.weight")
+            (quantized["subwords.weight"] != nil) == (config.subwordBuckets != nil), "a quantised classifier with subwords needs a quantised subwords.weight")
         self.init(config: config, seed: 0, embeddingStd: 1, quantized: quantized)
     }
 
@@ -237,7 +237,7 @@ public final class Classifier {
     public func loadPretrained(rows: [(index: Int, vector: [Float])]) { embedding.loadPretrained(rows: rows) }
 
     /// A model built like this one with fresh float parameters; a quantised model's copy shares
-    /// its int8 tables (for `clone` and `replica`).
+    /// its quantised tables (for `clone` and `replica`).
     public func blankCopy() -> Classifier { Classifier(config: config, seed: 0, embeddingStd: 1, quantized: quantizedTensors) }
 
     /// Runs the model on `ids` [batch × steps] (row-major, 0-padded) with `lengths[b]` in 1...steps.

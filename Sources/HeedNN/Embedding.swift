@@ -54,7 +54,7 @@ public struct PieceLists: Sendable, Hashable {
 /// Backward accumulates only into the rows that were looked up; the bucket table's gradient is
 /// row-sparse (`Param.touchedRows`), so its cost follows the rows used, not the bucket count.
 ///
-/// Either table may instead be int8 (`QuantizedTable`, a model written by `heed quantize`): the
+/// Either table may instead be int8 or 4-bit (`QuantizedTable`, a model written by `heed quantize`): the
 /// lookup then dequantises each gathered row on the fly, and the layer holds no float copy and no
 /// gradient of that table (a quantised model is for inference; gradients with respect to the
 /// input vectors, as explanations need, do not touch the table).
@@ -65,15 +65,15 @@ final class Embedding {
     let words: Param?
     /// The float bucket table (nil without subwords or when it is quantised).
     let subwords: Param?
-    /// The int8 word table of a quantised model.
+    /// The int8 or 4-bit word table of a quantised model.
     let quantizedWords: QuantizedTable?
-    /// The int8 bucket table of a quantised model with subwords.
+    /// The int8 or 4-bit bucket table of a quantised model with subwords.
     let quantizedSubwords: QuantizedTable?
     /// Rows of the bucket table, nil without subwords.
     let bucketRows: Int?
     /// The float word table; only float models' training paths use it.
     var weight: Param {
-        guard let words else { preconditionFailure("the word table is quantised (int8); float-weight paths need a float model") }
+        guard let words else { preconditionFailure("the word table is quantised; float-weight paths need a float model") }
         return words
     }
     /// The float tables, as parameters.
@@ -96,7 +96,7 @@ final class Embedding {
         bucketRows = buckets
     }
 
-    /// A layer over int8 tables (`words` [vocab × dim], `subwords` [buckets × dim]).
+    /// A layer over quantised tables (`words` [vocab × dim], `subwords` [buckets × dim]).
     init(quantizedWords q: QuantizedTable, quantizedSubwords qs: QuantizedTable?) {
         precondition(qs == nil || qs!.dim == q.dim, "subword table width \(qs!.dim) differs from the word table's \(q.dim)")
         vocab = q.rows
@@ -108,7 +108,7 @@ final class Embedding {
         bucketRows = qs?.rows
     }
 
-    /// Whether a table is int8.
+    /// Whether a table is quantised.
     var isQuantized: Bool { quantizedWords != nil }
 
     /// Overwrites rows with pretrained vectors (`row ≥ 1`; row 0 stays the zero padding row).

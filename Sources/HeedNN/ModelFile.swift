@@ -24,7 +24,7 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
     case missingTensor(String)
     case unexpectedTensor(String)
     case shapeMismatch(tensor: String, expected: [Int], found: [Int])
-    /// A quantised (int8) tensor or its scales cannot be used; the message says how.
+    /// A quantised (int8 or 4-bit) tensor or its scales cannot be used; the message says how.
     case badQuantization(tensor: String, reason: String)
 
     public var description: String {
@@ -34,11 +34,12 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
         case let .headerOverrun(n, size): return "header length \(n) overruns the file (\(size) bytes)"
         case let .invalidHeader(why): return "invalid safetensors header: \(why)"
         case let .unsupportedDType(t, d):
-            if d == "I8" {
-                return "tensor \(t) is int8: the file was written by heed quantize, and only float files can be read here "
+            if d == "I8" || d == "U8" {
+                let kind = d == "I8" ? "int8" : "4-bit (packed U8)"
+                return "tensor \(t) is \(kind): the file was written by heed quantize, and only float files can be read here "
                     + "(train, resume or fine-tune from the float model it was quantised from)"
             }
-            return "tensor \(t) has dtype \(d); only F32 (and I8 in quantised model files) is supported"
+            return "tensor \(t) has dtype \(d); only F32 (and I8 or U8 in quantised model files) is supported"
         case let .invalidShape(t, why): return "tensor \(t) has an invalid shape: \(why)"
         case let .offsetsOutOfRange(t, b, e, size):
             return "tensor \(t) data offsets [\(b), \(e)) fall outside the data section (\(size) bytes)"
@@ -70,7 +71,14 @@ public struct Int8Tensor: Sendable, Equatable {
     public init(shape: [Int], values: [Int8]) { self.shape = shape; self.values = values }
 }
 
-/// Minimal safetensors codec (F32, and I8 for quantised model files): 8-byte little-endian header length N, N bytes of JSON
+/// A named U8 tensor (a 4-bit quantised matrix's packed values, `Int4Packing`).
+public struct UInt8Tensor: Sendable, Equatable {
+    public var shape: [Int]
+    public var values: [UInt8]
+    public init(shape: [Int], values: [UInt8]) { self.shape = shape; self.values = values }
+}
+
+/// Minimal safetensors codec (F32, and I8 and U8 for quantised model files): 8-byte little-endian header length N, N bytes of JSON
 /// header, then raw little-endian data. Parsing validates every length before allocating.
 public enum SafeTensors {
     /// Throws unless `tensors` holds every expected tensor with its shape and nothing else: a file
@@ -84,18 +92,19 @@ public enum SafeTensors {
         if let extra = tensors.keys.sorted().first(where: { !names.contains($0) }) { throw .unexpectedTensor(extra) }
     }
 
-    /// Parses a whole file image of F32 tensors (an I8 tensor is refused: checkpoints, encoders
-    /// and training read float weights only). Never reads out of bounds; every failure is a
-    /// `ModelFileError`.
+    /// Parses a whole file image of F32 tensors (an I8 or U8 tensor is refused: checkpoints,
+    /// encoders and training read float weights only). Never reads out of bounds; every failure
+    /// is a `ModelFileError`.
     public static func parse(_ data: Data) throws(ModelFileError) -> (tensors: [String: NamedTensor], metadata: [String: String]) {
-        let (tensors, int8, metadata) = try parseMixed(data)
+        let (tensors, int8, uint8, metadata) = try parseMixed(data)
         if let name = int8.keys.sorted().first { throw .unsupportedDType(tensor: name, dtype: "I8") }
+        if let name = uint8.keys.sorted().first { throw .unsupportedDType(tensor: name, dtype: "U8") }
         return (tensors, metadata)
     }
 
-    /// Parses a whole file image of F32 and I8 tensors, bounds-checked like `parse`.
+    /// Parses a whole file image of F32, I8 and U8 tensors, bounds-checked like `parse`.
     public static func parseMixed(_ data: Data) throws(ModelFileError) -> (
-        tensors: [String: NamedTensor], int8: [String: Int8Tensor], metadata: [String: String]
+        tensors: [String: NamedTensor], int8: [String: Int8Tensor], uint8: [String: UInt8Tensor], metadata: [String: String]
     ) {
         let size = data.count
         guard size >= 8 else { throw .truncated(size: size) }
@@ -109,7 +118,7 @@ public enum SafeTensors {
         else { throw .invalidHeader("not a JSON object") }
         let dataSize = size - headerEnd
         var metadata: [String: String] = [:]
-        var entries: [(name: String, shape: [Int], begin: Int, end: Int, width: Int)] = []
+        var entries: [(name: String, shape: [Int], begin: Int, end: Int, dtype: String)] = []
         for (name, value) in header {
             if name == "__metadata__" {
                 guard let m = value as? [String: Any] else { throw .invalidHeader("__metadata__ is not an object") }
@@ -124,7 +133,7 @@ public enum SafeTensors {
             let width: Int
             switch dtype {
             case "F32": width = 4
-            case "I8": width = 1
+            case "I8", "U8": width = 1
             default: throw .unsupportedDType(tensor: name, dtype: dtype)
             }
             guard let rawShape = info["shape"] as? [Any] else { throw .invalidHeader("entry \(name) has no shape") }
@@ -146,7 +155,7 @@ public enum SafeTensors {
                 throw .offsetsOutOfRange(tensor: name, begin: begin, end: end, dataSize: dataSize)
             }
             guard end - begin == count * width else { throw .sizeMismatch(tensor: name, bytes: end - begin, expected: count * width) }
-            entries.append((name, shape, begin, end, width))
+            entries.append((name, shape, begin, end, dtype))
         }
         entries.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
         for i in entries.indices.dropFirst() {
@@ -155,13 +164,18 @@ public enum SafeTensors {
         }
         var tensors: [String: NamedTensor] = [:]
         var int8: [String: Int8Tensor] = [:]
+        var uint8: [String: UInt8Tensor] = [:]
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let base = raw.baseAddress! + headerEnd
-            for e in entries where e.width == 1 {
-                int8[e.name] = Int8Tensor(
-                    shape: e.shape, values: [Int8](UnsafeRawBufferPointer(start: base + e.begin, count: e.end - e.begin).bindMemory(to: Int8.self)))
+            for e in entries where e.dtype != "F32" {
+                let bytes = [UInt8](UnsafeRawBufferPointer(start: base + e.begin, count: e.end - e.begin))
+                if e.dtype == "U8" {
+                    uint8[e.name] = UInt8Tensor(shape: e.shape, values: bytes)
+                } else {
+                    int8[e.name] = Int8Tensor(shape: e.shape, values: bytes.map { Int8(bitPattern: $0) })
+                }
             }
-            for e in entries where e.width == 4 {
+            for e in entries where e.dtype == "F32" {
                 let count = (e.end - e.begin) / 4
                 var values = [Float](repeating: 0, count: count)
                 values.withUnsafeMutableBytes { dst in
@@ -173,25 +187,29 @@ public enum SafeTensors {
                 tensors[e.name] = NamedTensor(shape: e.shape, values: values)
             }
         }
-        return (tensors, int8, metadata)
+        return (tensors, int8, uint8, metadata)
     }
 
     /// A tensor to be written straight from memory the caller keeps alive during the write.
     public struct Source {
         public var name: String
         public var shape: [Int]
-        /// F32 values, or nil for an I8 tensor.
+        /// F32 values, or nil for an I8 or U8 tensor.
         public var values: UnsafePointer<Float>?
-        /// I8 values, or nil for an F32 tensor.
-        public var int8: UnsafePointer<Int8>?
+        /// I8 or U8 bytes, or nil for an F32 tensor.
+        public var bytes: UnsafeRawPointer?
+        /// "F32", "I8" or "U8".
+        public var dtype: String
         public init(name: String, shape: [Int], values: UnsafePointer<Float>) {
-            self.name = name; self.shape = shape; self.values = values
+            self.name = name; self.shape = shape; self.values = values; dtype = "F32"
         }
         public init(name: String, shape: [Int], int8: UnsafePointer<Int8>) {
-            self.name = name; self.shape = shape; self.int8 = int8
+            self.name = name; self.shape = shape; bytes = UnsafeRawPointer(int8); dtype = "I8"
+        }
+        public init(name: String, shape: [Int], uint8: UnsafePointer<UInt8>) {
+            self.name = name; self.shape = shape; bytes = UnsafeRawPointer(uint8); dtype = "U8"
         }
         var count: Int { shape.reduce(1, *) }
-        var dtype: String { int8 == nil ? "F32" : "I8" }
     }
 
     /// The 8-byte length and the padded JSON header for tensors laid out in the given order
@@ -201,7 +219,7 @@ public enum SafeTensors {
         var offset = 0
         var first = true
         for (name, shape, dtype) in tensors {
-            let bytes = shape.reduce(1, *) * (dtype == "I8" ? 1 : 4)
+            let bytes = shape.reduce(1, *) * (dtype == "F32" ? 4 : 1)
             header +=
                 (first ? "" : ",") + jsonString(name)
                 + ":{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],"
@@ -230,7 +248,7 @@ public enum SafeTensors {
         try AtomicWriter.write(to: url.path, error: { ModelFileError.io(path: $0, reason: $1) }) { sink throws(ModelFileError) in
             try sink.write(head)
             for t in tensors {
-                if let q = t.int8 {
+                if let q = t.bytes {
                     try sink.write(UnsafeRawBufferPointer(start: q, count: t.count))
                     continue
                 }
@@ -263,16 +281,23 @@ public enum SafeTensors {
         return out
     }
 
-    /// `serialize` with I8 tensors too, written after the F32 ones.
+    /// `serialize` with I8 and U8 tensors too, written after the F32 ones.
     public static func serialize(
-        _ tensors: [(name: String, tensor: NamedTensor)], int8: [(name: String, tensor: Int8Tensor)], metadata: [String: String]
+        _ tensors: [(name: String, tensor: NamedTensor)], int8: [(name: String, tensor: Int8Tensor)],
+        uint8: [(name: String, tensor: UInt8Tensor)] = [], metadata: [String: String]
     ) -> Data {
-        let heads = tensors.map { ($0.name, $0.tensor.shape, "F32") } + int8.map { ($0.name, $0.tensor.shape, "I8") }
+        let heads =
+            tensors.map { ($0.name, $0.tensor.shape, "F32") } + int8.map { ($0.name, $0.tensor.shape, "I8") }
+            + uint8.map { ($0.name, $0.tensor.shape, "U8") }
         var out = Data(header(heads, metadata: metadata))
         out.append(serialize(tensors, metadata: [:]).dropFirst(header(tensors.map { ($0.name, $0.tensor.shape, "F32") }, metadata: [:]).count))
         for (name, t) in int8 {
             precondition(t.values.count == t.shape.reduce(1, *), "\(name): shape/value count mismatch")
             t.values.withUnsafeBytes { out.append(contentsOf: $0) }
+        }
+        for (name, t) in uint8 {
+            precondition(t.values.count == t.shape.reduce(1, *), "\(name): shape/value count mismatch")
+            out.append(contentsOf: t.values)
         }
         return out
     }
@@ -312,7 +337,8 @@ public enum SafeTensors {
 public enum ModelFile {
     public static let formatName = "heed"
     public static let version = "1"
-    /// The metadata entry of a quantised file: `{"scheme": "int8-symmetric-per-row", "tensors": [...]}`.
+    /// The metadata entry of a quantised file: `{"scheme": "int8-symmetric-per-row", "tensors": [...]}`,
+    /// plus `"schemes"` when tensors use different schemes (`QuantizationEntry`).
     public static let quantizationKey = "heed.quantization"
     static let reservedKeys: Set<String> = ["format", "version", "config", "model", quantizationKey]
 
@@ -339,7 +365,7 @@ public enum ModelFile {
         let quantized = model.quantizedTensors
         if !quantized.isEmpty {
             let order = model.config.tensorShapes.map(\.name).filter { quantized[$0] != nil }
-            meta[quantizationKey] = String(decoding: try enc.encode(QuantizationEntry(scheme: QuantizedTable.scheme, tensors: order)), as: UTF8.self)
+            meta[quantizationKey] = String(decoding: try enc.encode(QuantizationEntry(order.map { (name: $0, scheme: quantized[$0]!.scheme) })), as: UTF8.self)
         }
         return meta
     }
@@ -361,12 +387,15 @@ public enum ModelFile {
             try SafeTensors.write(model.parameters.map { .init(name: $0.name, shape: $0.shape, values: $0.value) }, metadata: meta, to: url)
             return
         }
-        // A quantised tensor is written as its int8 values followed by its row scales; the float
-        // parameters that hold a small quantised matrix dequantised are not written.
+        // A quantised tensor is written as its stored bytes (int8 values, or packed 4-bit pairs as
+        // U8) followed by its row scales; the float parameters that hold a small quantised matrix
+        // dequantised are not written.
         var sources: [SafeTensors.Source] = []
         for (name, _) in model.config.tensorShapes {
             if let q = quantized[name] {
-                sources.append(.init(name: name, shape: [q.storedRows, q.dim], int8: q.storage))
+                var values = SafeTensors.Source(name: name, shape: [q.storedRows, q.rowBytes], uint8: q.storage)
+                values.dtype = q.scheme.dtype  // int8 bit patterns (I8) or packed 4-bit pairs (U8): the stored bytes either way
+                sources.append(values)
                 sources.append(.init(name: name + scaleSuffix, shape: [q.storedRows], values: q.scaleStorage))
                 if let present = q.presentStorage { sources.append(.init(name: name + presentSuffix, shape: [q.rows], int8: present)) }
             } else {
@@ -383,10 +412,44 @@ public enum ModelFile {
     /// row, 1 when stored.
     public static let presentSuffix = ".present"
 
-    /// The `heed.quantization` entry.
+    /// The `heed.quantization` entry: `tensors` lists every quantised tensor (state_dict order);
+    /// each uses `scheme` unless `schemes` names another for it. A file with 4-bit tables gives
+    /// `scheme` = int4 (so a reader that knows only int8 refuses it by name) and lists its int8
+    /// matrices in `schemes`; an int8-only file has no `schemes`, as before 4-bit tables existed.
     struct QuantizationEntry: Codable {
         var scheme: String
         var tensors: [String]
+        var schemes: [String: String]?
+
+        /// The entry for tensors with their schemes: the headline scheme is int4 when any
+        /// tensor is 4-bit, and the others are listed by name.
+        init(_ tensors: [(name: String, scheme: QuantizationScheme)]) {
+            let headline: QuantizationScheme = tensors.contains { $0.scheme == .int4 } ? .int4 : .int8
+            scheme = headline.rawValue
+            self.tensors = tensors.map(\.name)
+            let others = tensors.filter { $0.scheme != headline }
+            schemes = others.isEmpty ? nil : Dictionary(uniqueKeysWithValues: others.map { ($0.name, $0.scheme.rawValue) })
+        }
+
+        /// Each listed tensor's scheme, or why the entry cannot be read.
+        func resolved() throws(ModelFileError) -> [String: QuantizationScheme] {
+            func known(_ name: String) throws(ModelFileError) -> QuantizationScheme {
+                guard let s = QuantizationScheme(rawValue: name) else {
+                    let all = QuantizationScheme.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw .invalidConfig("quantisation scheme \"\(name)\" is unknown (this build reads \(all))")
+                }
+                return s
+            }
+            let headline = try known(scheme)
+            if let extra = schemes?.keys.sorted().first(where: { !tensors.contains($0) }) {
+                throw .invalidConfig("\(ModelFile.quantizationKey) gives a scheme for \(extra), which it does not list among its tensors")
+            }
+            var out: [String: QuantizationScheme] = [:]
+            for name in tensors {
+                if let given = schemes?[name] { out[name] = try known(given) } else { out[name] = headline }
+            }
+            return out
+        }
     }
 
     /// Loads a flat classifier and its metadata (all entries, including format/version/config).
@@ -413,14 +476,14 @@ public enum ModelFile {
 
     /// Validates and decodes a file image of either network (`model` entry absent: flat; "han": hierarchical).
     public static func decodeNetwork(_ data: Data) throws(ModelFileError) -> (network: Network, metadata: [String: String]) {
-        let (tensors, int8, meta) = try SafeTensors.parseMixed(data)
+        let (tensors, int8, uint8, meta) = try SafeTensors.parseMixed(data)
         guard meta["format"] == formatName else { throw .notHeedFile(format: meta["format"]) }
         guard meta["version"] == version else { throw .unsupportedVersion(meta["version"]) }
-        if !int8.isEmpty || meta[quantizationKey] != nil {
+        if !int8.isEmpty || !uint8.isEmpty || meta[quantizationKey] != nil {
             guard meta["model"] == nil else {
                 throw .invalidConfig("the file holds a quantised \(meta["model"]!) model; this build reads quantised flat classifiers only")
             }
-            return (.flat(try quantizedClassifier(tensors, int8, meta)), meta)
+            return (.flat(try quantizedClassifier(tensors, int8, uint8, meta)), meta)
         }
         switch meta["model"] {
         case nil: return (.flat(try network(Classifier.self, tensors, meta)), meta)
@@ -429,62 +492,79 @@ public enum ModelFile {
         }
     }
 
-    /// A flat classifier from a quantised file: every I8 tensor listed in `heed.quantization`
-    /// with its F32 `.scale` tensor, every other tensor F32. The embedding tables stay int8;
-    /// the LSTM and linear weights, when quantised, are dequantised into their parameters.
+    /// A flat classifier from a quantised file: every I8 or U8 tensor listed in
+    /// `heed.quantization` (I8 for an int8 scheme, U8 for int4) with its F32 `.scale` tensor,
+    /// every other tensor F32. The embedding tables stay quantised; the LSTM and linear weights,
+    /// when quantised, are dequantised into their parameters.
     private static func quantizedClassifier(
-        _ tensors: [String: NamedTensor], _ int8: [String: Int8Tensor], _ meta: [String: String]
+        _ tensors: [String: NamedTensor], _ int8: [String: Int8Tensor], _ uint8: [String: UInt8Tensor], _ meta: [String: String]
     ) throws(ModelFileError) -> Classifier {
         let config: ClassifierConfig = try decodeConfig(meta)
         guard let entryText = meta[quantizationKey] else {
-            throw .badQuantization(tensor: int8.keys.sorted()[0], reason: "the tensor is int8 but the file has no \(quantizationKey) entry")
+            throw .badQuantization(
+                tensor: (int8.keys.sorted() + uint8.keys.sorted())[0], reason: "the tensor is quantised but the file has no \(quantizationKey) entry")
         }
         guard let entry = try? JSONDecoder().decode(QuantizationEntry.self, from: Data(entryText.utf8)) else {
             throw .invalidConfig("the \(quantizationKey) entry is not a JSON object with scheme and tensors")
         }
-        guard entry.scheme == QuantizedTable.scheme else {
-            throw .invalidConfig("quantisation scheme \"\(entry.scheme)\" is unknown (this build reads \(QuantizedTable.scheme))")
-        }
+        let schemes = try entry.resolved()
         let shapes = Dictionary(uniqueKeysWithValues: config.tensorShapes.map { ($0.name, $0.shape) })
         guard Set(entry.tensors).count == entry.tensors.count else { throw .invalidConfig("\(quantizationKey) lists a tensor twice") }
         let presentNames = Set(entry.tensors.map { $0 + presentSuffix })
         if let name = int8.keys.sorted().first(where: { !entry.tensors.contains($0) && !presentNames.contains($0) }) {
             throw .badQuantization(tensor: name, reason: "the tensor is int8 but \(quantizationKey) does not list it")
         }
+        if let name = uint8.keys.sorted().first(where: { !entry.tensors.contains($0) }) {
+            throw .badQuantization(tensor: name, reason: "the tensor is U8 (packed 4-bit) but \(quantizationKey) does not list it")
+        }
         var tables: [String: QuantizedTable] = [:]
         for name in entry.tensors {
             guard let shape = shapes[name] else { throw .badQuantization(tensor: name, reason: "the model has no such tensor") }
             guard shape.count == 2 else { throw .badQuantization(tensor: name, reason: "only matrices are quantised, and its shape is \(shape)") }
-            guard let q = int8[name] else {
-                if tensors[name] != nil { throw .badQuantization(tensor: name, reason: "\(quantizationKey) lists it but it is stored as F32, not I8") }
-                throw .missingTensor(name)
+            let scheme = schemes[name]!
+            let stored: (shape: [Int], bytes: [UInt8])
+            switch (scheme, int8[name], uint8[name]) {
+            case (.int8, let q?, _): stored = (q.shape, q.values.map { UInt8(bitPattern: $0) })
+            case (.int4, _, let q?): stored = (q.shape, q.values)
+            default:
+                let found: String? = tensors[name] != nil ? "F32" : int8[name] != nil ? "I8" : uint8[name] != nil ? "U8" : nil
+                guard let found else { throw .missingTensor(name) }
+                throw .badQuantization(
+                    tensor: name, reason: "\(quantizationKey) gives it scheme \(scheme.rawValue), stored as \(scheme.dtype), but it is \(found)")
             }
             // Without its zero rows, the tensor holds as many rows as its presence flags have ones.
-            var stored = shape[0]
+            var rows = shape[0]
             let present = int8[name + presentSuffix]
             if let present {
                 guard present.shape == [shape[0]] else { throw .shapeMismatch(tensor: name + presentSuffix, expected: [shape[0]], found: present.shape) }
                 if let bad = present.values.firstIndex(where: { $0 != 0 && $0 != 1 }) {
                     throw .badQuantization(tensor: name, reason: "presence flag \(bad) is \(present.values[bad]), not 0 or 1")
                 }
-                stored = present.values.reduce(0) { $0 + Int($1) }
+                rows = present.values.reduce(0) { $0 + Int($1) }
             }
-            guard q.shape == [stored, shape[1]] else { throw .shapeMismatch(tensor: name, expected: [stored, shape[1]], found: q.shape) }
+            let width = scheme.rowBytes(dim: shape[1])
+            guard stored.shape == [rows, width] else { throw .shapeMismatch(tensor: name, expected: [rows, width], found: stored.shape) }
             guard let scale = tensors[name + scaleSuffix] else {
-                throw .badQuantization(tensor: name, reason: "its row scales (F32 tensor \(name + scaleSuffix), shape [\(stored)]) are missing")
+                throw .badQuantization(tensor: name, reason: "its row scales (F32 tensor \(name + scaleSuffix), shape [\(rows)]) are missing")
             }
-            guard scale.shape == [stored] else { throw .shapeMismatch(tensor: name + scaleSuffix, expected: [stored], found: scale.shape) }
+            guard scale.shape == [rows] else { throw .shapeMismatch(tensor: name + scaleSuffix, expected: [rows], found: scale.shape) }
             if let bad = scale.values.firstIndex(where: { !($0 >= 0 && $0.isFinite) }) {
                 throw .badQuantization(tensor: name, reason: "row \(bad)'s scale \(scale.values[bad]) is not finite and non-negative")
             }
-            if let bad = q.values.firstIndex(of: Int8.min) {
-                throw .badQuantization(tensor: name, reason: "value -128 at element \(bad) is outside the symmetric range -127...127")
+            switch scheme {
+            case .int8:
+                if let bad = stored.bytes.firstIndex(of: UInt8(bitPattern: Int8.min)) {
+                    throw .badQuantization(tensor: name, reason: "value -128 at element \(bad) is outside the symmetric range -127...127")
+                }
+            case .int4:
+                if let problem = Int4Packing.problem(stored.bytes, rows: rows, dim: shape[1]) { throw .badQuantization(tensor: name, reason: problem) }
             }
-            tables[name] = QuantizedTable(rows: shape[0], dim: shape[1], storedValues: q.values, storedScales: scale.values, present: present?.values)
+            tables[name] = QuantizedTable(
+                rows: shape[0], dim: shape[1], scheme: scheme, storedBytes: stored.bytes, storedScales: scale.values, present: present?.values)
         }
         for required in ["embedding.weight"] + (config.subwordBuckets == nil ? [] : ["subwords.weight"]) where tables[required] == nil {
             throw .badQuantization(
-                tensor: required, reason: "a quantised model stores its embedding tables as int8, and \(quantizationKey) does not list this one")
+                tensor: required, reason: "a quantised model stores its embedding tables quantised, and \(quantizationKey) does not list this one")
         }
         let floats = config.tensorShapes.filter { tables[$0.name] == nil }
         let scaleNames = Set(entry.tensors.map { $0 + scaleSuffix })

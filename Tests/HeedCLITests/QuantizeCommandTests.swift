@@ -66,6 +66,46 @@ import Testing
         #expect(p.status == 0, "\(p.stderr)")
     }
 
+    /// `--bits 4`: 4-bit tables, read by every command that reads a model; other widths refused.
+    @Test func fourBitTablesAreReadByEveryCommand() throws {
+        let s = Scratch()
+        let (model, train) = try trainTinyModel(in: s, kind: "attention", epochs: 2)
+        let int8 = s.path + "/int8.heed", int4 = s.path + "/int4.heed", all = s.path + "/int4-all.heed"
+        #expect(try heed(["quantize", model, "-o", int8]).status == 0)
+        let q = try heed(["quantize", model, "--bits", "4", "-o", int4])
+        #expect(q.status == 0 && q.stdout.contains("int4.heed: written"), "\(q.stderr)")
+        let w = try heed(["quantize", model, "--bits", "4", "--weights", "-o", all])
+        #expect(w.status == 0, "\(w.stderr)")
+        // Eight-wide rows: 8 int8 bytes + 4 for the scale become 4 + 4.
+        #expect(try size(int4) < size(int8) && size(all) < size(int4))
+        let header = String(decoding: try Data(contentsOf: URL(fileURLWithPath: all)).prefix(100_000), as: UTF8.self)
+        #expect(header.contains(#""dtype":"U8""#) && header.contains(#""dtype":"I8""#) && header.contains("int4-symmetric-per-row"))
+        for file in [int4, all] {
+            let p = try heed(["predict", file, "--json", "great fun film", "dull boring film"])
+            #expect(p.status == 0 && p.stdout.split(separator: "\n").count == 2, "\(p.stderr)")
+            let e = try heed(["evaluate", file, train, "--json"])
+            #expect(e.status == 0, "\(e.stderr)")
+            let x = try heed(["explain", file, "--json", "--steps", "4", "great fun film"])
+            #expect(x.status == 0, "\(x.stderr)")
+            let r = try heed(["report", file, train, "--limit", "4", "--steps", "2", "-o", s.path + "/r.html"])
+            #expect(r.status == 0 && s.exists("r.html"), "\(r.stderr)")
+        }
+        // Calibrating keeps the 4-bit tables.
+        let c = try heed(["calibrate", int4, train, "-o", s.path + "/calibrated.heed"])
+        #expect(c.status == 0, "\(c.stderr)")
+        let calibrated = String(decoding: try Data(contentsOf: URL(fileURLWithPath: s.path + "/calibrated.heed")).prefix(100_000), as: UTF8.self)
+        #expect(calibrated.contains(#""dtype":"U8""#) && calibrated.contains("heed.calibration"))
+        for bits in ["3", "16", "0"] {
+            let bad = try heed(["quantize", model, "--bits", bits, "-o", s.path + "/bad.heed"])
+            #expect(bad.status == 64 && bad.stderr.contains("--bits must be 8 (int8 tables) or 4 (4-bit tables), got \(bits)"), "\(bad.stderr)")
+        }
+        #expect(!s.exists("bad.heed"))
+        let twice = try heed(["quantize", int4, "--bits", "4", "-o", s.path + "/twice.heed"])
+        #expect(twice.status == 1 && twice.stderr.contains("already quantised"), "\(twice.stderr)")
+        let resume = try heed(["train", train, "--init", int4, "--epochs", "1", "--quiet", "-o", s.path + "/again.heed"])
+        #expect(resume.status != 0 && resume.stderr.contains("heed quantize"), "\(resume.stderr)")
+    }
+
     /// The `heed.vocabulary` metadata entry of a model file.
     private func vocabulary(_ path: String) throws -> [String] {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -119,8 +159,10 @@ import Testing
         }
         let han = try heed(["train", train, "--model", "han", "--embed", "4", "--hidden", "4", "--epochs", "1", "--quiet", "-o", s.path + "/han.heed"])
         #expect(han.status == 0, "\(han.stderr)")
-        let h = try heed(["quantize", s.path + "/han.heed", "-o", s.path + "/hq.heed"])
-        #expect(h.status == 1 && h.stderr.contains("han"), "\(h.stderr)")
+        for bits in ["8", "4"] {
+            let h = try heed(["quantize", s.path + "/han.heed", "--bits", bits, "-o", s.path + "/hq.heed"])
+            #expect(h.status == 1 && h.stderr.contains("han"), "\(h.stderr)")
+        }
         #expect(!s.exists("twice.heed") && !s.exists("q.onnx") && !s.exists("hq.heed") && !s.exists("again.heed"))
     }
 }

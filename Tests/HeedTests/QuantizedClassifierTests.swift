@@ -4,7 +4,7 @@ import Testing
 
 @testable import Heed
 
-/// `TextClassifier.quantized`: a trained subword model's int8 copy predicts and explains exactly
+/// `TextClassifier.quantized`: a trained subword model's int8 or 4-bit copy predicts and explains exactly
 /// as a float model holding the dequantised weights, its replicas share the int8 tables, and it
 /// survives a write and a read.
 @Suite(.serialized) struct QuantizedClassifierTests {
@@ -28,9 +28,11 @@ import Testing
 
     static func bits(_ predictions: [Prediction]) -> [[UInt32]] { predictions.map { $0.probabilities.map(\.bitPattern) } }
 
-    @Test(arguments: [false, true]) func predictsAndExplainsAsTheDequantisedFloatModel(weights: Bool) throws {
+    @Test(arguments: [false, true], QuantizationScheme.allCases)
+    func predictsAndExplainsAsTheDequantisedFloatModel(weights: Bool, tables: QuantizationScheme) throws {
         let float = try Self.trained.get()
-        let q = try float.quantized(weights: weights)
+        let q = try float.quantized(weights: weights, tables: tables)
+        #expect(q.box.withModel { $0.quantizedTensors["subwords.weight"]!.scheme } == tables)
         #expect(q.isQuantized && !float.isQuantized)
         #expect(q.box.withModel { $0.parameter(named: "embedding.weight") == nil && $0.parameter(named: "subwords.weight") == nil })
         let twin = Self.dequantizedTwin(q)
@@ -43,8 +45,8 @@ import Testing
         }
     }
 
-    @Test func replicasShareTablesAndFilesRoundTrip() throws {
-        let q = try Self.trained.get().quantized()
+    @Test(arguments: QuantizationScheme.allCases) func replicasShareTablesAndFilesRoundTrip(tables: QuantizationScheme) throws {
+        let q = try Self.trained.get().quantized(tables: tables)
         let table = q.box.withModel { $0.quantizedTensors["subwords.weight"]! }
         let replica = q.replica()
         #expect(replica.box.withModel { $0.quantizedTensors["subwords.weight"]! } === table)

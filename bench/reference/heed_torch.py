@@ -29,6 +29,8 @@ init either way):
   Length-bucketed batches keep those pad positions few. That difference is the point: this is the
   model users actually write.
 """
+import json
+
 import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -215,3 +217,44 @@ def pieces_tensors(lists):
         offsets.append(len(flat))
         flat.extend(lst)
     return torch.tensor(flat, dtype=torch.long), torch.tensor(offsets, dtype=torch.long)
+
+
+QUANTIZATION_DTYPES = {"int8-symmetric-per-row": torch.int8, "int4-symmetric-per-row": torch.uint8}
+
+
+def unpack_int4(packed, k):
+    """[R, ceil(K/2)] uint8 -> [R, K] int8, as docs/model-format.md lays the bytes out: element 2j in
+    byte j's low nibble, 2j+1 in its high nibble, each a 4-bit two's-complement value (-7..7)."""
+    lo, hi = (packed & 0x0F).to(torch.int16), (packed >> 4).to(torch.int16)
+    q = torch.stack([lo, hi], dim=-1).reshape(packed.shape[0], -1)[:, :k]
+    return torch.where(q > 7, q - 16, q).to(torch.int8)
+
+
+def dequantized_state_dict(tensors, metadata, shapes):
+    """The float state_dict a `heed quantize` file stands for, from `safetensors.torch.load_file`'s
+    tensors, the file's metadata and each tensor's float shape (a HeedClassifier's state_dict shapes:
+    a 4-bit row of odd length cannot be told from its bytes alone). Each tensor listed in
+    heed.quantization becomes float32(q) * scale per row, as Heed computes it, with the rows left out
+    (`.present` = 0) put back as zeros; other tensors pass through, so a float file's come back as they
+    are."""
+    if "heed.quantization" not in metadata:
+        return dict(tensors)
+    entry = json.loads(metadata["heed.quantization"])
+    schemes = {name: entry.get("schemes", {}).get(name, entry["scheme"]) for name in entry["tensors"]}
+    out = {n: t for n, t in tensors.items() if n not in {x + s for x in schemes for s in (".scale", ".present")}}
+    for name, scheme in schemes.items():
+        if scheme not in QUANTIZATION_DTYPES:
+            raise ValueError(f"{name}: quantisation scheme {scheme!r} is unknown")
+        stored = tensors[name]
+        if stored.dtype != QUANTIZATION_DTYPES[scheme]:
+            raise ValueError(f"{name}: scheme {scheme} is stored as {QUANTIZATION_DTYPES[scheme]}, found {stored.dtype}")
+        rows, k = shapes[name]
+        q = unpack_int4(stored, k) if scheme.startswith("int4") else stored
+        values = q.to(torch.float32) * tensors[name + ".scale"][:, None]
+        present = tensors.get(name + ".present")
+        if present is not None:
+            full = torch.zeros(rows, k, dtype=torch.float32)
+            full[present.to(torch.bool)] = values
+            values = full
+        out[name] = values
+    return out
