@@ -386,12 +386,11 @@ def model_section(m):
     # Each corpus may come from another run (`--corpora` keeps the others), so each row says which
     # machine measured it: CPU, ISA extensions, OpenBLAS kernel and PyTorch's CPU capability.
     def tag_of(c):
-        t = c.get("machine") or m.get("machine")
+        # Per corpus only: a corpus kept from an earlier run must not take the newest run's machine.
+        t = c.get("machine")
         if t:
             return machine_label(t)
-        kern = (m.get("sgemm_peak") or {}).get("corename")
-        return "not recorded (run predates the machine tag)%s" % (
-            "; the same run's SGEMM peak ran OpenBLAS `%s`" % kern if kern else "")
+        return "not recorded (run predates the machine tag; the part's SGEMM peak may come from a later run)"
     tags = {name: tag_of(c) for name, c in m["corpora"].items()}
     labels = sorted(set(tags.values()))
     mid = {lab: chr(ord("A") + i) for i, lab in enumerate(labels)}
