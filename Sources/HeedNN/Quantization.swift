@@ -1,3 +1,5 @@
+import CHeedKernels
+
 /// A matrix stored as small integers with one Float scale per row (symmetric per-row
 /// quantisation, written by `heed quantize`): element (r, k) stands for `Float(q) * scales[r]`,
 /// q its integer value, in int8 or in 4 bits (`scheme`).
@@ -191,18 +193,8 @@ public final class QuantizedTable: @unchecked Sendable {
             dst.update(repeating: 0, count: dim)
             return
         }
-        let s = scaleStorage[i], src = storage + i * rowBytes
-        switch scheme {
-        case .int8:
-            for k in 0..<dim { dst[k] = Float(Int8(bitPattern: src[k])) * s }
-        case .int4:
-            for j in 0..<(dim >> 1) {
-                let b = src[j]
-                dst[2 * j] = Float(Int8(bitPattern: b << 4) >> 4) * s
-                dst[2 * j + 1] = Float(Int8(bitPattern: b) >> 4) * s
-            }
-            if dim & 1 == 1 { dst[dim - 1] = Float(Int4Packing.value(src, dim - 1)) * s }
-        }
+        // CHeedKernels: the same Float(q) * scale per element, in vectors as wide as the CPU has.
+        heed_dequantize_row(dst, storage + i * rowBytes, Int32(dim), scaleStorage[i], scheme == .int8 ? 8 : 4, 0)
     }
 
     /// Adds row `r` dequantised to `dst` element by element: `dst[k] + Float(q) * scale`, the same
@@ -214,18 +206,7 @@ public final class QuantizedTable: @unchecked Sendable {
             for k in 0..<dim { dst[k] = dst[k] + 0 }
             return
         }
-        let s = scaleStorage[i], src = storage + i * rowBytes
-        switch scheme {
-        case .int8:
-            for k in 0..<dim { dst[k] = dst[k] + Float(Int8(bitPattern: src[k])) * s }
-        case .int4:
-            for j in 0..<(dim >> 1) {
-                let b = src[j]
-                dst[2 * j] = dst[2 * j] + Float(Int8(bitPattern: b << 4) >> 4) * s
-                dst[2 * j + 1] = dst[2 * j + 1] + Float(Int8(bitPattern: b) >> 4) * s
-            }
-            if dim & 1 == 1 { dst[dim - 1] = dst[dim - 1] + Float(Int4Packing.value(src, dim - 1)) * s }
-        }
+        heed_dequantize_row(dst, storage + i * rowBytes, Int32(dim), scaleStorage[i], scheme == .int8 ? 8 : 4, 1)
     }
 
     /// The whole table dequantised, [rows × dim]: for small matrices dequantised once at load

@@ -1,6 +1,8 @@
 #ifndef HEED_KERNELS_H
 #define HEED_KERNELS_H
 
+#include <stdint.h>
+
 /// The LSTM cell's elementwise work (gate nonlinearities, cell update and their backward), in C so
 /// it can run 256- and 512-bit vectors where the CPU has them: Swift's default x86-64 target is
 /// SSE2 only. Every variant runs the same lane-wise operations in the same order without FMA, so
@@ -29,6 +31,12 @@ int heed_lstm_cell_backward_variant(int variant, int n, int hidden, float *gates
 /// values[k] = tanh(values[k]) (HeedNN's fastTanh), for additive attention's hidden layer.
 void heed_tanh_in_place(float *values, long count);
 int heed_tanh_in_place_variant(int variant, float *values, long count);
+
+/// One quantised row dequantised on read: dst[k] = q_k·scale, or dst[k] + q_k·scale with `add`.
+/// `bits` 8: `src` holds `count` int8 values; 4: two's-complement nibbles, element 2j in byte j's
+/// low half and 2j+1 in its high half (docs/model-format.md).
+void heed_dequantize_row(float *dst, const uint8_t *src, int count, float scale, int bits, int add);
+int heed_dequantize_row_variant(int variant, float *dst, const uint8_t *src, int count, float scale, int bits, int add);
 
 /// Which variant runs: "avx512", "avx2" or "baseline".
 const char *heed_kernels_variant(void);

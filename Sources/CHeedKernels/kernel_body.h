@@ -1,4 +1,4 @@
-/* The cell kernels' body, compiled once per variant by heed_kernels.c: it defines KERNEL(name)
+/* The kernels' body, compiled once per variant by heed_kernels.c: it defines KERNEL(name)
    (the variant's function name), ATTR (its target attribute), LANES and the vector types vf, vu,
    vi of that many floats, unsigned and signed ints before including this file. The helpers carry
    ATTR too, so clang inlines them into the variant instead of calling across ABIs. Every operation
@@ -133,6 +133,31 @@ ATTR static void KERNEL(tanh_in_place)(float *p, long n) {
         memcpy(pad, p + full, (n - full) * sizeof(float));
         KERNEL(st)(KERNEL(tanh)(KERNEL(ld)(pad)), pad);
         memcpy(p + full, pad, (n - full) * sizeof(float));
+    }
+}
+
+/* Quantised rows, dequantised on read (HeedNN's QuantizedTable): q·scale, added to dst or
+   written to it. Written as scalar loops: clang's vectoriser widens them to the variant's
+   registers, and each element is the same two IEEE operations whatever the width. */
+ATTR static void KERNEL(i8_row)(float *dst, const int8_t *src, int n, float scale, int add) {
+    if (add)
+        for (int k = 0; k < n; k++) dst[k] = dst[k] + (float)src[k] * scale;
+    else
+        for (int k = 0; k < n; k++) dst[k] = (float)src[k] * scale;
+}
+
+/* Two's-complement nibbles, element 2j in byte j's low half and 2j+1 in its high half: unpacked
+   to int8 in blocks, then the int8 loop (the values and so the results are the same). */
+ATTR static void KERNEL(i4_row)(float *dst, const uint8_t *src, int n, float scale, int add) {
+    int8_t block[256];
+    for (int start = 0; start < n; start += 256) {
+        int count = n - start < 256 ? n - start : 256;  /* even except at the row's end */
+        const uint8_t *bytes = src + start / 2;
+        for (int j = 0; j < (count + 1) / 2; j++) {
+            block[2 * j] = (int8_t)(uint8_t)(bytes[j] << 4) >> 4;
+            block[2 * j + 1] = (int8_t)bytes[j] >> 4;
+        }
+        KERNEL(i8_row)(dst + start, block, count, scale, add);
     }
 }
 
