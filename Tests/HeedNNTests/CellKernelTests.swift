@@ -110,4 +110,27 @@ import Testing
             }
         }
     }
+
+    /// Quantised rows: every variant against Float(q) * scale (added or written) in Swift, for
+    /// int8 and 4-bit rows of odd and even widths, past the 4-bit unpacking block of 256.
+    @Test(arguments: [(8, 1), (8, 100), (4, 1), (4, 7), (4, 100), (4, 301)])
+    func dequantizedRowsMatchScalarSwift(_ shape: (Int, Int)) {
+        let (bits, count) = shape
+        var r = Rng(seed: UInt64(bits * 1000 + count))
+        let levels: [Int8] = (0..<count).map { _ in Int8(r.uniform(-127, 127).rounded()) / (bits == 4 ? 18 : 1) }
+        let bytes: [UInt8] = bits == 8 ? levels.map { UInt8(bitPattern: $0) } : Int4Packing.pack(levels, rows: 1, dim: count)
+        let scale: Float = 0.0137, start = (0..<count).map { _ in r.uniform(-1, 1) }
+        for add: Int32 in [0, 1] {
+            let expected = (0..<count).map { k in (add == 1 ? start[k] + Float(levels[k]) * scale : Float(levels[k]) * scale).bitPattern }
+            var out = start
+            heed_dequantize_row(&out, bytes, Int32(count), scale, Int32(bits), add)
+            #expect(out.map(\.bitPattern) == expected, "bits \(bits), add \(add)")
+            for variant: Int32 in [0, 1, 2] {
+                out = start
+                if heed_dequantize_row_variant(variant, &out, bytes, Int32(count), scale, Int32(bits), add) == 0 {
+                    #expect(out.map(\.bitPattern) == expected, "bits \(bits), add \(add), variant \(variant)")
+                }
+            }
+        }
+    }
 }
