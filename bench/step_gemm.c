@@ -7,6 +7,8 @@
  * direction and time step, on the rows still active at that step (at most the batch, or a
  * worker's share of it): forward  G[n×4H] += h[n×H] · W_hhᵀ            (NT, K = H)
  *                                 backward dh[n×H] += dG[n×4H] · W_hh   (NN, K = 4H)
+ * (on OpenBLAS's AVX-512 kernels Heed now makes both NN calls, against a stored W_hhᵀ in the
+ * forward, in blocks of at most 8 rows: BLAS.recurrentBlockRows; this bench times whole calls)
  * and, once per batch, the input projection P×4H×E (NT), the weight gradients dW_hh (TN, up to
  * 2048 rows at a time) and dW_ih (TN), and the input gradient P×E×4H (NN). Each shape is timed
  * with the system OpenBLAS (what Heed links), BLIS (libblis-dev) and oneDNN's dnnl_sgemm

@@ -1,8 +1,15 @@
 /* The kernels' body, compiled once per variant by heed_kernels.c: it defines KERNEL(name)
-   (the variant's function name), ATTR (its target attribute), LANES and the vector types vf, vu,
-   vi of that many floats, unsigned and signed ints before including this file. The helpers carry
-   ATTR too, so clang inlines them into the variant instead of calling across ABIs. Every operation
-   is lane-wise, so the lane count changes speed, never results. */
+   (the variant's name for a symbol), ATTR (its target attribute) and LANES (floats per vector)
+   before including this file. The helpers carry ATTR too, so clang inlines them into the variant
+   instead of calling across ABIs. Every operation is lane-wise, so the lane count changes speed,
+   never results. Ends with the variant's `Kernels` table, KERNEL(kernels). */
+
+typedef float KERNEL(vf) __attribute__((vector_size(4 * LANES)));
+typedef uint32_t KERNEL(vu) __attribute__((vector_size(4 * LANES)));
+typedef int32_t KERNEL(vi) __attribute__((vector_size(4 * LANES)));
+#define vf KERNEL(vf)
+#define vu KERNEL(vu)
+#define vi KERNEL(vi)
 
 #define INL static inline __attribute__((always_inline)) ATTR
 
@@ -161,4 +168,11 @@ ATTR static void KERNEL(i4_row)(float *dst, const uint8_t *src, int n, float sca
     }
 }
 
+static const Kernels KERNEL(kernels) = {
+    KERNEL(forward), KERNEL(backward), KERNEL(tanh_in_place), KERNEL(i8_row), KERNEL(i4_row),
+};
+
 #undef INL
+#undef vf
+#undef vu
+#undef vi

@@ -194,7 +194,7 @@ public final class QuantizedTable: @unchecked Sendable {
             return
         }
         // CHeedKernels: the same Float(q) * scale per element, in vectors as wide as the CPU has.
-        heed_dequantize_row(dst, storage + i * rowBytes, Int32(dim), scaleStorage[i], scheme == .int8 ? 8 : 4, 0)
+        heed_dequantize_row(dst, storage + i * rowBytes, Int32(dim), scaleStorage[i], Int32(scheme.bits), 0)
     }
 
     /// Adds row `r` dequantised to `dst` element by element: `dst[k] + Float(q) * scale`, the same
@@ -206,7 +206,7 @@ public final class QuantizedTable: @unchecked Sendable {
             for k in 0..<dim { dst[k] = dst[k] + 0 }
             return
         }
-        heed_dequantize_row(dst, storage + i * rowBytes, Int32(dim), scaleStorage[i], scheme == .int8 ? 8 : 4, 1)
+        heed_dequantize_row(dst, storage + i * rowBytes, Int32(dim), scaleStorage[i], Int32(scheme.bits), 1)
     }
 
     /// The whole table dequantised, [rows × dim]: for small matrices dequantised once at load
