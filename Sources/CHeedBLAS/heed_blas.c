@@ -1,6 +1,7 @@
 #include "heed_blas.h"
 
 #include <pthread.h>
+#include <strings.h>
 
 #if defined(__APPLE__)
 #define ACCELERATE_NEW_LAPACK
@@ -37,6 +38,35 @@ static void library_threads(int threads) {
 }
 const char *heed_blas_kernel(void) { return openblas_get_corename(); }
 #endif
+
+int heed_cpu_vector_tier(void) {
+#if defined(__x86_64__) && !defined(__APPLE__)
+    /* __builtin_cpu_supports also asks the OS (XCR0) whether it saves the registers. */
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return 3;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
+    if (__builtin_cpu_supports("avx")) return 1;
+#endif
+    return 0;
+}
+
+/* OpenBLAS's x86-64 core names (openblas_get_corename) that use no AVX2: the SSE-era cores and
+   the AVX-only ones. A name not listed (Haswell, Zen, SkylakeX, Cooperlake, SapphireRapids, or
+   anything newer) is never replaced. */
+static const char *const pre_avx2_cores[] = {
+    "Prescott", "Core2",  "Penryn",   "Dunnington", "Nehalem",     "Atom",       "Nano",     "Katmai", "Coppermine",
+    "Northwood", "Banias", "Athlon",  "Opteron",    "Opteron_SSE3", "Barcelona", "Bobcat",   "Sandybridge",
+    "Bulldozer", "Piledriver", "Steamroller", "Excavator",
+};
+
+const char *heed_blas_coretype_for(const char *detected, int cpu_tier) {
+    if (detected == NULL || cpu_tier < 2) return NULL;
+    for (size_t i = 0; i < sizeof pre_avx2_cores / sizeof pre_avx2_cores[0]; i++)
+        if (strcasecmp(detected, pre_avx2_cores[i]) == 0) return cpu_tier >= 3 ? "SkylakeX" : "Haswell";
+    return NULL;
+}
 
 static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
 static int default_blas = 1, default_loops = 1;

@@ -1,8 +1,55 @@
 import CHeedBLAS
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Thin façade over the C BLAS target; the rest of HeedNN calls only this.
 public enum BLAS {
     public static var kernel: String { String(cString: heed_blas_kernel()) }
+
+    /// The kernel with how it was chosen: `kernel`, plus ", chosen over NAME" when the CLI restarted
+    /// itself because OpenBLAS's own detection had fallen back to NAME (see `preferredCoreType`).
+    public static var kernelDescription: String {
+        guard let replaced = environment(replacedKernelVariable), environment("OPENBLAS_CORETYPE") != nil else { return kernel }
+        return "\(kernel), chosen over \(replaced)"
+    }
+
+    /// The OpenBLAS core type to force, or nil to keep what OpenBLAS picked: non-nil only when
+    /// `OPENBLAS_CORETYPE` is unset and OpenBLAS's detection fell back to a kernel without AVX2 on
+    /// a CPU with AVX2 or AVX-512 (Debian 12's OpenBLAS runs its SSE3 Prescott kernels, 3–4× slower
+    /// products, on Sapphire Rapids). OpenBLAS reads the variable only when it loads, so a process
+    /// must set it and restart itself; the CLI does that before any work (`heed --version` then
+    /// says "chosen over Prescott"). A user's own `OPENBLAS_CORETYPE` is always kept.
+    public static var preferredCoreType: String? {
+        if environment("OPENBLAS_CORETYPE") != nil { return nil }
+        return coreType(replacing: detectedKernel, cpuVectorTier: cpuVectorTier)
+    }
+
+    /// The core type to force when OpenBLAS detected `detected` on a CPU of `cpuVectorTier`, or nil
+    /// to keep it: SkylakeX (tier 3) or Haswell (tier 2) for a kernel without AVX2, else nil.
+    public static func coreType(replacing detected: String, cpuVectorTier: Int) -> String? {
+        guard let name = heed_blas_coretype_for(detected, Int32(cpuVectorTier)) else { return nil }
+        return String(cString: name)
+    }
+
+    /// The widest vector extensions this CPU and OS run, grouped as OpenBLAS's kernels are: 0 SSE
+    /// (or not x86-64), 1 AVX, 2 AVX2 with FMA, 3 AVX-512 (F, CD, BW, DQ, VL).
+    public static var cpuVectorTier: Int { Int(heed_cpu_vector_tier()) }
+
+    /// What OpenBLAS detected; `HEED_TEST_BLAS_DETECTED` stands in for it so the CLI's test can
+    /// exercise the restart on a CPU that OpenBLAS knows (never set it otherwise).
+    public static var detectedKernel: String { environment("HEED_TEST_BLAS_DETECTED") ?? kernel }
+
+    /// The environment variable naming the kernel a restart replaced (for `kernelDescription`).
+    public static let replacedKernelVariable = "HEED_BLAS_REPLACED"
+
+    private static func environment(_ name: String) -> String? {
+        guard let value = getenv(name), value.pointee != 0 else { return nil }
+        return String(cString: value)
+    }
     /// The seed of the perturbation test mode (`HEED_BLAS_PERTURB`, debug builds only), nil when
     /// off: every BLAS result is then moved by a few ulps, as another kernel would round it.
     public static var perturbation: UInt64? {

@@ -12,7 +12,7 @@ struct HeedCommand: ParsableCommand {
               heed vocab build corpora/sentiment-en-rt/train.tsv -o vocab/rt.vocab
               heed tokenize --format jsonl corpora/sentiment-en-rt/test.tsv | head
             """,
-        version: "0.1.0 (ICU \(ICU.version), BLAS \(BLAS.kernel), cell kernels \(LSTMCellKernels.variant))",
+        version: "0.1.0 (ICU \(ICU.version), BLAS \(BLAS.kernelDescription), cell kernels \(LSTMCellKernels.variant))",
         subcommands: [
             Tokenize.self, Vocab.self, Pretrain.self, Train.self, Tune.self, Evaluate.self, Calibrate.self, Predict.self, Explain.self, Compare.self,
             Export.self, Quantize.self,
@@ -23,6 +23,7 @@ struct HeedCommand: ParsableCommand {
 
     /// ArgumentParser's entry point, with library errors put in the command line's words.
     static func main() {
+        KernelChoice.restartIfDetectionFellBack()
         do {
             var command = try parseAsRoot()
             try command.run()

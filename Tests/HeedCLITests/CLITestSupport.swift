@@ -18,10 +18,12 @@ var heedBinary: String {
 }
 
 /// Runs the `heed` executable built beside the test bundle.
-func heed(_ arguments: [String], stdin: String? = nil) throws -> RunResult {
+/// `environment` replaces the inherited environment when given.
+func heed(_ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil) throws -> RunResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: heedBinary)
     process.arguments = arguments
+    if let environment { process.environment = environment }
     let out = Pipe(), err = Pipe(), input = Pipe()
     process.standardOutput = out
     process.standardError = err

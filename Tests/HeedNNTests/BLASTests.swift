@@ -7,6 +7,19 @@ import Testing
     #expect(!BLAS.kernel.isEmpty)
 }
 
+/// Only a detection that fell back below AVX2 is replaced, and only on a CPU with AVX2 or AVX-512.
+@Test func fallbackKernelsAreReplacedByWhatTheCPURuns() {
+    #expect(BLAS.coreType(replacing: "Prescott", cpuVectorTier: 3) == "SkylakeX")
+    #expect(BLAS.coreType(replacing: "Prescott", cpuVectorTier: 2) == "Haswell")
+    #expect(BLAS.coreType(replacing: "Sandybridge", cpuVectorTier: 3) == "SkylakeX")
+    #expect(BLAS.coreType(replacing: "Nehalem", cpuVectorTier: 2) == "Haswell")
+    #expect(BLAS.coreType(replacing: "Prescott", cpuVectorTier: 1) == nil)
+    #expect(BLAS.coreType(replacing: "Prescott", cpuVectorTier: 0) == nil)
+    for kept in ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids", "Accelerate", "NeoverseN1", ""] {
+        #expect(BLAS.coreType(replacing: kept, cpuVectorTier: 3) == nil, "\(kept)")
+    }
+}
+
 /// Under `HEED_BLAS_PERTURB` (make test-perturbed) every product is moved by a few ulps, the same
 /// way each time: equal rows of one product stop tying, a repeated call gives the same bits, and
 /// nothing moves by more than a few ulps.

@@ -35,6 +35,16 @@ int heed_threads_loops(void);
 /// Name of the BLAS kernel in use, e.g. "Haswell" (OpenBLAS) or "Accelerate".
 const char *heed_blas_kernel(void);
 
+/// The widest vector extension set this CPU and its OS can run, as OpenBLAS's x86-64 kernels group
+/// them: 0 = SSE only (or not x86-64), 1 = AVX, 2 = AVX2 with FMA, 3 = AVX-512 F/CD/BW/DQ/VL.
+int heed_cpu_vector_tier(void);
+
+/// The OpenBLAS core type worth forcing (OPENBLAS_CORETYPE) when the library detected `detected`
+/// on a CPU of `cpu_tier` (heed_cpu_vector_tier), or NULL to keep it. Only a detection that fell
+/// back to a kernel without AVX2 (OpenBLAS 0.3.21 runs Prescott's SSE3 kernels on CPUs it does not
+/// know, Sapphire Rapids among them) is replaced: by SkylakeX on AVX-512 CPUs, Haswell on AVX2.
+const char *heed_blas_coretype_for(const char *detected, int cpu_tier);
+
 /// The seed of the BLAS perturbation test mode (HEED_BLAS_PERTURB, debug builds only); 0 when off.
 uint64_t heed_blas_perturbation(void);
 
