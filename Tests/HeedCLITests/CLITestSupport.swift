@@ -48,7 +48,7 @@ final class Scratch {
     deinit { try? FileManager.default.removeItem(atPath: path) }
     func file(_ name: String, _ bytes: [UInt8]) -> String {
         let p = path + "/" + name
-        FileManager.default.createFile(atPath: p, contents: Data(bytes))
+        precondition(FileManager.default.createFile(atPath: p, contents: Data(bytes)), "could not write \(p)")
         return p
     }
     func file(_ name: String, _ text: String) -> String { file(name, Array(text.utf8)) }
