@@ -10,11 +10,11 @@ import HeedText
 /// The standard `LSTM` operator computes exactly Heed's plain cell: PyTorch's gate rows i, f, g, o
 /// are reordered into ONNX's i, o, f, c, and both bias vectors are kept (ONNX adds Wb and Rb as
 /// PyTorch does). `sequence_lens` makes padding invisible to both directions, as Heed's packing
-/// does. An orthogonal encoder changes each state after the cell, which no standard operator
-/// expresses, so such models are refused.
+/// does. An orthogonal encoder changes each state after the cell, which the `LSTM` operator
+/// cannot express: it is spelled out as a `Scan` over time instead (`orthogonalEncoder`).
 extension TextClassifier {
-    /// The serialised ONNX `ModelProto` of this classifier. Throws for an orthogonal encoder, for han
-    /// models and for quantised ones (ONNX would need the tables as floats, undoing the saving).
+    /// The serialised ONNX `ModelProto` of this classifier. Throws for han models and for quantised
+    /// ones (ONNX would need the tables as floats, undoing the saving).
     public func onnxModel() throws -> [UInt8] {
         if isHierarchical {
             throw HeedError.notForHierarchical("ONNX export", instead: "export a flat model (heed train --model bilstm-attention, the default)")
@@ -23,11 +23,6 @@ extension TextClassifier {
             throw HeedError.notForQuantized("ONNX export", instead: "export the float model it was quantised from")
         }
         let config = self.config
-        if config.resolvedEncoder == .orthogonal {
-            throw HeedError.modelMismatch(
-                "the orthogonal encoder orthogonalises every hidden state against the earlier ones, which ONNX's LSTM operator cannot express; "
-                    + "only lstm and diversity encoders can be exported")
-        }
         let tensors: [String: [Float]] = box.withModel { model in
             Dictionary(uniqueKeysWithValues: model.parameters.map { ($0.name, $0.values) })
         }
@@ -175,7 +170,18 @@ struct ONNXGraphBuilder {
             embedded = "token_vectors"
         }
 
-        // The (Bi)LSTM over time-major input; sequence_lens keeps padding out of both directions.
+        node("Transpose", [embedded], "time_major", [("perm", .ints([1, 0, 2]))])
+        if config.resolvedEncoder == .orthogonal {
+            orthogonalEncoder(E: E, H: H)
+        } else {
+            standardLSTM(E: E, H: H)
+        }
+        return pooledAndClassified(D: D, C: C)
+    }
+
+    /// The (Bi)LSTM as ONNX's `LSTM` operator over "time_major"; sequence_lens keeps padding out of
+    /// both directions. Writes "lstm_Y" [time, directions, batch, H] and "lstm_Y_h".
+    private mutating func standardLSTM(E: Int, H: Int) {
         let directions = config.bidirectional ? ["", "_reverse"] : [""]
         var W: [Float] = [], R: [Float] = [], B: [Float] = []
         for s in directions {
@@ -188,13 +194,16 @@ struct ONNXGraphBuilder {
         constant("lstm.W", dims: [dirs, 4 * H, E], floats: W)
         constant("lstm.R", dims: [dirs, 4 * H, H], floats: R)
         constant("lstm.B", dims: [dirs, 8 * H], floats: B)
-        node("Transpose", [embedded], "time_major", [("perm", .ints([1, 0, 2]))])
         node("Cast", ["lengths"], "sequence_lens", [("to", .int(ONNX.DataType.int32.rawValue))])
         m.nodes.append(
             ONNX.Node(
                 "LSTM", ["time_major", "lstm.W", "lstm.R", "lstm.B", "sequence_lens"], ["lstm_Y", "lstm_Y_h"], name: "lstm",
                 attributes: [("hidden_size", .int(H)), ("direction", .string(config.bidirectional ? "bidirectional" : "forward"))]))
+    }
 
+    /// Attention or last-state pooling over "lstm_Y" / "lstm_Y_h", the output layer and the
+    /// calibrated softmax; the model's outputs.
+    private mutating func pooledAndClassified(D: Int, C: Int) -> ONNX.Model {
         let pooled: String
         if config.pooling == .attention {
             // [time, directions, batch, H] → [batch, time, D], the forward half first as in Heed.
@@ -261,5 +270,115 @@ struct ONNXGraphBuilder {
             m.outputs.append(.init("attention", .float, [.named("batch"), .named("time")], doc: "attention weights, 0 past each length"))
         }
         return m
+    }
+}
+
+extension ONNXGraphBuilder {
+    /// The orthogonal LSTM (HeedNN's `LSTMDirection` with `orthogonal`) as one `Scan` over time per
+    /// direction: the cell in basic operators, then h̃ = h − (⟨h, s⟩ / (⟨s, s⟩ + ε)) s and s += h̃,
+    /// where s is the running sum of the sequence's earlier h̃. A step past a document's length
+    /// keeps every state and emits 0, so padding never enters the sums; the reverse direction runs
+    /// the same body over `ReverseSequence` of each document's real steps, and its outputs are
+    /// reversed back. Writes "lstm_Y" [time, directions, batch, H] and "lstm_Y_h" [directions,
+    /// batch, H], laid out as the `LSTM` operator's.
+    fileprivate mutating func orthogonalEncoder(E: Int, H: Int) {
+        let directions = config.bidirectional ? ["", "_reverse"] : [""]
+        // Masks [time, batch, 1]: true at a document's real steps (the same after reversal).
+        constant("zero_i64", dims: [], int64s: [0])
+        constant("one_i64", dims: [], int64s: [1])
+        constant("axis_0", dims: [1], int64s: [0])
+        constant("axis_1", dims: [1], int64s: [1])
+        constant("axis_2", dims: [1], int64s: [2])
+        node("Shape", ["time_major"], "time_major_shape")
+        node("Gather", ["time_major_shape", "zero_i64"], "scan_steps", [("axis", .int(0))])
+        node("Range", ["zero_i64", "scan_steps", "one_i64"], "scan_positions")
+        node("Unsqueeze", ["scan_positions", "axis_1"], "scan_positions_column")
+        node("Unsqueeze", ["lengths", "axis_0"], "lengths_row")
+        node("Less", ["scan_positions_column", "lengths_row"], "scan_real")
+        node("Unsqueeze", ["scan_real", "axis_2"], "scan_mask")
+        // Zero initial states [batch, H].
+        constant("hidden_dim", dims: [1], int64s: [H])
+        node("Gather", ["time_major_shape", "axis_1"], "scan_batch", [("axis", .int(0))])
+        node("Concat", ["scan_batch", "hidden_dim"], "state_shape", [("axis", .int(0))])
+        node("ConstantOfShape", ["state_shape"], "zero_state")
+        constant("orthogonal.epsilon", dims: [], floats: [orthogonalLSTMEpsilon])
+        constant("zero_f", dims: [], floats: [0])
+        constant("gate_split", dims: [4], int64s: [H, H, H, H])
+
+        var outputs: [String] = [], finals: [String] = []
+        for suffix in directions {
+            let d = suffix.isEmpty ? "fw" : "bw"
+            // The input projection with both biases, for every step at once: [time, batch, 4H].
+            constant("orthogonal.\(d).W_ih_t", dims: [E, 4 * H], floats: Self.transposed(tensor("lstm.weight_ih_l0" + suffix), rows: 4 * H, cols: E))
+            constant("orthogonal.\(d).W_hh_t", dims: [H, 4 * H], floats: Self.transposed(tensor("lstm.weight_hh_l0" + suffix), rows: 4 * H, cols: H))
+            let bias = zip(tensor("lstm.bias_ih_l0" + suffix), tensor("lstm.bias_hh_l0" + suffix)).map { $0 + $1 }
+            constant("orthogonal.\(d).bias", dims: [4 * H], floats: bias)
+            node("MatMul", ["time_major", "orthogonal.\(d).W_ih_t"], "\(d)_projected_raw")
+            node("Add", ["\(d)_projected_raw", "orthogonal.\(d).bias"], "\(d)_projected")
+            var stepInput = "\(d)_projected"
+            if !suffix.isEmpty {
+                node("ReverseSequence", ["\(d)_projected", "lengths"], "\(d)_projected_reversed", [("batch_axis", .int(1)), ("time_axis", .int(0))])
+                stepInput = "\(d)_projected_reversed"
+            }
+            m.nodes.append(
+                ONNX.Node(
+                    "Scan", ["zero_state", "zero_state", "zero_state", stepInput, "scan_mask"],
+                    ["\(d)_h_last", "\(d)_c_last", "\(d)_s_last", "\(d)_states"], name: "\(d)_scan",
+                    attributes: [("body", .graph(Self.orthogonalStep(d, H: H))), ("num_scan_inputs", .int(2))]))
+            var states = "\(d)_states"
+            if !suffix.isEmpty {
+                node("ReverseSequence", [states, "lengths"], "\(d)_states_forward_order", [("batch_axis", .int(1)), ("time_axis", .int(0))])
+                states = "\(d)_states_forward_order"
+            }
+            node("Unsqueeze", [states, "axis_1"], "\(d)_states_4d")
+            node("Unsqueeze", ["\(d)_h_last", "axis_0"], "\(d)_h_last_3d")
+            outputs.append("\(d)_states_4d")
+            finals.append("\(d)_h_last_3d")
+        }
+        node("Concat", outputs, "lstm_Y", [("axis", .int(1))])
+        node("Concat", finals, "lstm_Y_h", [("axis", .int(0))])
+    }
+
+    /// One step of the orthogonal LSTM for `Scan`: states h, c, s [batch, H] and scan inputs x
+    /// (the step's input projection, [batch, 4H], gates in PyTorch's order i, f, g, o) and mask
+    /// [batch, 1]; outputs the new states and the step's output h̃ (0 past a document's length).
+    private static func orthogonalStep(_ d: String, H: Int) -> ONNX.Graph {
+        var g = ONNX.Graph(name: "\(d)_orthogonal_step")
+        let state: [ONNX.Dimension] = [.named("batch"), .fixed(H)]
+        for name in ["h", "c", "s"] { g.inputs.append(.init("\(d)_\(name)_in", .float, state)) }
+        g.inputs.append(.init("\(d)_x", .float, [.named("batch"), .fixed(4 * H)]))
+        g.inputs.append(.init("\(d)_mask", .bool, [.named("batch"), .fixed(1)]))
+        func add(_ op: String, _ inputs: [String], _ outputs: [String], _ attributes: [(String, ONNX.AttributeValue)] = []) {
+            g.nodes.append(ONNX.Node(op, inputs, outputs, name: outputs[0], attributes: attributes))
+        }
+        let p = { (name: String) in "\(d)_\(name)" }
+        add("MatMul", [p("h_in"), "orthogonal.\(d).W_hh_t"], [p("recurrent")])
+        add("Add", [p("x"), p("recurrent")], [p("gates")])
+        add("Split", [p("gates"), "gate_split"], [p("zi"), p("zf"), p("zg"), p("zo")], [("axis", .int(1))])
+        add("Sigmoid", [p("zi")], [p("i")])
+        add("Sigmoid", [p("zf")], [p("f")])
+        add("Tanh", [p("zg")], [p("g")])
+        add("Sigmoid", [p("zo")], [p("o")])
+        add("Mul", [p("f"), p("c_in")], [p("fc")])
+        add("Mul", [p("i"), p("g")], [p("ig")])
+        add("Add", [p("fc"), p("ig")], [p("c")])
+        add("Tanh", [p("c")], [p("tanh_c")])
+        add("Mul", [p("o"), p("tanh_c")], [p("h")])
+        add("Mul", [p("h"), p("s_in")], [p("hs")])
+        add("ReduceSum", [p("hs"), "axis_1"], [p("a")], [("keepdims", .int(1))])
+        add("Mul", [p("s_in"), p("s_in")], [p("ss")])
+        add("ReduceSum", [p("ss"), "axis_1"], [p("s_norm2")], [("keepdims", .int(1))])
+        add("Add", [p("s_norm2"), "orthogonal.epsilon"], [p("q")])
+        add("Div", [p("a"), p("q")], [p("coefficient")])
+        add("Mul", [p("coefficient"), p("s_in")], [p("projection")])
+        add("Sub", [p("h"), p("projection")], [p("h_tilde")])
+        add("Add", [p("s_in"), p("h_tilde")], [p("s")])
+        add("Where", [p("mask"), p("h_tilde"), p("h_in")], [p("h_out")])
+        add("Where", [p("mask"), p("c"), p("c_in")], [p("c_out")])
+        add("Where", [p("mask"), p("s"), p("s_in")], [p("s_out")])
+        add("Where", [p("mask"), p("h_tilde"), "zero_f"], [p("y")])
+        for name in ["h_out", "c_out", "s_out"] { g.outputs.append(.init(p(name), .float, state)) }
+        g.outputs.append(.init(p("y"), .float, state))
+        return g
     }
 }

@@ -27,6 +27,19 @@ package enum ONNX {
         case ints([Int])
         case floats([Float])
         case strings([String])
+        /// A subgraph (the body of `Scan`).
+        case graph(Graph)
+    }
+
+    /// A `GraphProto` used as an attribute (a `Scan` body): its nodes may read the outer graph's
+    /// values by name.
+    package struct Graph {
+        package var name: String
+        package var nodes: [Node] = []
+        package var inputs: [ValueInfo] = []
+        package var outputs: [ValueInfo] = []
+
+        package init(name: String) { self.name = name }
     }
 
     /// `NodeProto`: one operator application in the default domain.
@@ -147,7 +160,7 @@ package enum ONNX {
             for (name, value) in n.attributes {
                 var a = ProtoWriter()
                 a.string(1, name)
-                // AttributeProto.type: FLOAT 1, INT 2, STRING 3, FLOATS 6, INTS 7, STRINGS 8.
+                // AttributeProto.type: FLOAT 1, INT 2, STRING 3, GRAPH 5, FLOATS 6, INTS 7, STRINGS 8.
                 switch value {
                 case .float(let f):
                     a.fixed32(2, f.bitPattern)
@@ -167,9 +180,21 @@ package enum ONNX {
                 case .strings(let ss):
                     for s in ss { a.string(9, s) }
                     a.varint(20, 8)
+                case .graph(let g):
+                    a.message(6, encode(g))
+                    a.varint(20, 5)
                 }
                 w.message(5, a.bytes)
             }
+            return w.bytes
+        }
+
+        private static func encode(_ g: Graph) -> [UInt8] {
+            var w = ProtoWriter()
+            for n in g.nodes { w.message(1, encode(n)) }
+            w.string(2, g.name)
+            for v in g.inputs { w.message(11, encode(v)) }
+            for v in g.outputs { w.message(12, encode(v)) }
             return w.bytes
         }
 

@@ -35,6 +35,10 @@ struct ScaledCopies {
     }
 }
 
+/// The orthogonal LSTM's ε (`LSTMDirection.orthogonalEpsilon`), for the ONNX exporter, which
+/// spells the step out.
+package let orthogonalLSTMEpsilon = LSTMDirection.orthogonalEpsilon
+
 /// Orthogonal LSTM (Mohankumar et al., ACL 2020), with `orthogonal` set: at step t each
 /// sequence's new state h_t is replaced by its part orthogonal to the running sum of the
 /// sequence's earlier (already orthogonalised) states,

@@ -86,21 +86,50 @@ private func string(_ b: ArraySlice<UInt8>?) -> String { String(decoding: b ?? [
         #expect(initializers["classifier.weight"] == params["classifier.weight"])
     }
 
-    @Test func orthogonalEncoderIsRefusedWithTheReason() {
+    /// The orthogonal encoder is a `Scan` per direction whose body orthogonalises each state; the
+    /// step's weights are W_ihᵀ, W_hhᵀ and the summed biases (ONNX Runtime runs it in onnx-check).
+    @Test func orthogonalEncoderIsAScanPerDirection() throws {
         let words = (0..<10).map { "w\($0)" }
         var options = TrainingOptions()
-        options.model = .attention
+        options.model = .bilstmAttention
         options.encoder = .orthogonal
         options.embeddingSize = 4
         options.hiddenSize = 3
         let vocabulary = Vocabulary(settings: .default, tokens: words, labels: ["a", "b"])
         let model = Classifier(config: options.classifierConfig(vocabularySize: vocabulary.count, classes: 2), seed: 1)
         let classifier = TextClassifier(model: model, vocabulary: vocabulary, options: options)
-        #expect(throws: HeedError.self) { try classifier.onnxModel() }
-        do {
-            _ = try classifier.onnxModel()
-        } catch {
-            #expect("\(error)".contains("orthogonal"))
+        let bytes = try classifier.onnxModel()
+        let graph = fields(fields(bytes[...]).first { $0.field == 7 }!.bytes!)
+        let nodes = graph.filter { $0.field == 1 }.map { fields($0.bytes!) }
+        let ops = nodes.map { string($0.first { $0.field == 4 }?.bytes) }
+        #expect(ops.filter { $0 == "Scan" }.count == 2 && ops.filter { $0 == "ReverseSequence" }.count == 2 && !ops.contains("LSTM"), "\(ops)")
+        // Each Scan's body (attribute "body", a GraphProto) holds the orthogonalisation.
+        for scan in nodes where string(scan.first { $0.field == 4 }?.bytes) == "Scan" {
+            let body = scan.filter { $0.field == 5 }.map { fields($0.bytes!) }.first { string($0.first { $0.field == 1 }?.bytes) == "body" }
+            let bodyOps = fields(body!.first { $0.field == 6 }!.bytes!).filter { $0.field == 1 }.map {
+                string(fields($0.bytes!).first { $0.field == 4 }?.bytes)
+            }
+            for op in ["MatMul", "Split", "ReduceSum", "Div", "Sub", "Where"] { #expect(bodyOps.contains(op), "\(op) in \(bodyOps)") }
+        }
+        var initializers: [String: [Float]] = [:]
+        for t in graph.filter({ $0.field == 5 }) {
+            let f = fields(t.bytes!)
+            guard f.first(where: { $0.field == 2 })?.varint == 1 else { continue }  // float tensors
+            let raw = Array(f.first { $0.field == 9 }!.bytes!)
+            initializers[string(f.first { $0.field == 8 }?.bytes)] = stride(from: 0, to: raw.count, by: 4).map { k in
+                Float(bitPattern: UInt32(raw[k]) | UInt32(raw[k + 1]) << 8 | UInt32(raw[k + 2]) << 16 | UInt32(raw[k + 3]) << 24)
+            }
+        }
+        let params = Dictionary(uniqueKeysWithValues: model.parameters.map { ($0.name, $0.values) })
+        let H = 3, E = 4
+        func transposed(_ a: [Float], rows: Int, cols: Int) -> [Float] {
+            (0..<cols).flatMap { c in (0..<rows).map { r in a[r * cols + c] } }
+        }
+        for (d, suffix) in [("fw", ""), ("bw", "_reverse")] {
+            #expect(initializers["orthogonal.\(d).W_ih_t"] == transposed(params["lstm.weight_ih_l0" + suffix]!, rows: 4 * H, cols: E))
+            #expect(initializers["orthogonal.\(d).W_hh_t"] == transposed(params["lstm.weight_hh_l0" + suffix]!, rows: 4 * H, cols: H))
+            let bias = zip(params["lstm.bias_ih_l0" + suffix]!, params["lstm.bias_hh_l0" + suffix]!).map { $0 + $1 }
+            #expect(initializers["orthogonal.\(d).bias"] == bias)
         }
     }
 }
