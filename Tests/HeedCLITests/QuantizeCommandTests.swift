@@ -151,8 +151,9 @@ import Testing
         #expect(same.status == 64 && same.stderr.contains("--output must not be the model file itself"), "\(same.stderr)")
         let twice = try heed(["quantize", small, "-o", s.path + "/twice.heed"])
         #expect(twice.status == 1 && twice.stderr.contains("small.heed") && twice.stderr.contains("already quantised"), "\(twice.stderr)")
+        // Export keeps the tables int8 (docs/onnx.md; make onnx-check runs the graph).
         let export = try heed(["export", small, "-o", s.path + "/q.onnx"])
-        #expect(export.status == 1 && export.stderr.contains("small.heed") && export.stderr.contains("float model"), "\(export.stderr)")
+        #expect(export.status == 0 && s.exists("q.onnx"), "\(export.stderr)")
         for flag in ["--init", "--resume"] {
             let r = try heed(["train", train, flag, small, "--epochs", "1", "--quiet", "-o", s.path + "/again.heed"])
             #expect(r.status != 0 && r.stderr.contains("small.heed") && r.stderr.contains("heed quantize"), "\(flag): \(r.stderr)")
@@ -163,6 +164,6 @@ import Testing
             let h = try heed(["quantize", s.path + "/han.heed", "--bits", bits, "-o", s.path + "/hq.heed"])
             #expect(h.status == 1 && h.stderr.contains("han"), "\(h.stderr)")
         }
-        #expect(!s.exists("twice.heed") && !s.exists("q.onnx") && !s.exists("hq.heed") && !s.exists("again.heed"))
+        #expect(!s.exists("twice.heed") && !s.exists("hq.heed") && !s.exists("again.heed"))
     }
 }
