@@ -110,9 +110,10 @@ openapi-check: release
 	scripts/check-openapi.sh $(HEED_RELEASE) build/demo-check/compare.attention.heed build/demo-check/compare.lstm.heed
 
 # ONNX Runtime (pinned onnx and onnxruntime, installed into build/onnx-venv) against Heed: tiny
-# models of every kind, with and without subwords, on every shipped corpus, exported with
-# `heed export`; the ONNX checker passes and logits, probabilities and attention agree on every
-# test document within tolerances derived from the computation (docs/onnx.md).
+# models of every kind, with and without subwords, on every shipped corpus, and int8 / 4-bit
+# quantised copies of some (heed quantize), exported with `heed export`; the ONNX checker passes
+# and logits, probabilities and attention agree on every test document within tolerances derived
+# from the computation (docs/onnx.md).
 onnx-check: release
 	scripts/onnx-check.sh $(HEED_RELEASE) --json build/onnx-check.json
 

@@ -19,10 +19,10 @@ under the same bounds). Probabilities and attention weights are bounded in proba
 float32 implementation is within `bound` of the exact value, so Heed and ONNX Runtime must agree
 within 2·bound, and each must be within bound of the float64 reference.
 
-The check must be able to fail: three broken exports (PyTorch's gate order i, f, g, o left as it is,
-every LSTM input weight 1% too large, and an orthogonal encoder whose projection vanishes) must each
-be caught. (The bounds are worst cases, so
-the check sees errors of a few tenths of a percent in the weights, not last-bit ones.)
+The check must be able to fail: four broken exports (PyTorch's gate order i, f, g, o left as it is,
+every LSTM input weight 1% too large, a 4-bit table read high nibble first, and an orthogonal
+encoder whose projection vanishes) must each be caught. (The bounds are worst cases, so the check
+sees errors of a few tenths of a percent in the weights, not last-bit ones.)
 
 Usage: scripts/onnx-check.py --heed .build/release/heed [--work build/onnx-check] [--corpora ...]
 (scripts/onnx-check.sh installs the pinned onnx and onnxruntime into build/onnx-venv first.)
@@ -61,6 +61,21 @@ ORTHOGONAL_EPSILON = 1e-4  # LSTMDirection.orthogonalEpsilon
 TRAIN = ["--embed", "10", "--hidden", "10", "--epochs", "1", "--batch", "64", "--max-len", "120",
          "--workers", "1", "--quiet", "--seed", "7"]
 SUBWORDS = ["--subwords", "3-5", "--buckets", "4000"]
+# Quantised models (heed quantize): (tag, flags) per model kind, each of these float models
+# quantised and exported. int8 and 4-bit tables; --weights (int8 LSTM, attention and output
+# matrices) with each scorer; last-state pooling with a 4-bit table.
+QUANTISED = {
+    "lstm": [("int4", ["--bits", "4"])],
+    "attention": [("int8+w", ["--weights"])],
+    "bilstm-attention": [("int8", []), ("int4+w", ["--bits", "4", "--weights"])],
+    "orthogonal": [("int8+w", ["--weights"])],
+}
+# One more model on the first corpus: an odd embedding width, so a 4-bit row's last byte holds a
+# padding nibble the graph must drop.
+ODD_WIDTH = ["--model", "bilstm-attention", "--embed", "9"]
+# ... and, with subwords, so many buckets that most stay zero: the quantised table leaves them out
+# (X.present) and the graph's row map sends them to its one zero row.
+ODD_WIDTH_SUBWORDS = ["--subwords", "3-5", "--buckets", "30000"]
 
 
 def gamma(n):
@@ -69,16 +84,40 @@ def gamma(n):
 
 
 def read_safetensors(path):
+    """Tensors as float64, a quantised file's dequantised as Heed does (docs/model-format.md,
+    "Quantised models"): float32(q) * float32(scale) per row, rounded to float32, left-out rows zero."""
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(n))
         data = f.read()
     meta = header.pop("__metadata__", {})
-    tensors = {}
+    raw = {}
     for name, info in header.items():
-        assert info["dtype"] == "F32", (path, name, info["dtype"])
         a, b = info["data_offsets"]
-        tensors[name] = np.frombuffer(data[a:b], dtype="<f4").reshape(info["shape"]).astype(np.float64)
+        dtype = {"F32": "<f4", "I8": "i1", "U8": "u1"}[info["dtype"]]
+        raw[name] = np.frombuffer(data[a:b], dtype=dtype).reshape(info["shape"])
+    quantised = json.loads(meta["heed.quantization"]) if "heed.quantization" in meta else {"tensors": []}
+    embed = json.loads(meta["config"])["embedDim"]
+    tensors = {}
+    for name in quantised["tensors"]:
+        scheme = quantised.get("schemes", {}).get(name, quantised["scheme"])
+        q, scale = raw.pop(name), raw.pop(name + ".scale")
+        present = raw.pop(name + ".present", None)
+        if scheme.startswith("int4"):
+            lo, hi = (q & 0x0F).astype(np.int8), (q >> 4).astype(np.int8)
+            width = embed if name in ("embedding.weight", "subwords.weight") else 2 * q.shape[1]  # heed writes 4 bits only for tables
+            q = np.stack([lo, hi], axis=-1).reshape(q.shape[0], -1)[:, :width]
+            q = np.where(q > 7, q - 16, q)
+        rows = q.astype(np.float32) * scale.astype(np.float32)[:, None]
+        if present is not None:
+            full = np.zeros((len(present), rows.shape[1]), np.float32)
+            full[present != 0] = rows
+            rows = full
+        tensors[name] = rows
+    for name, a in raw.items():
+        assert a.dtype == np.dtype("<f4"), (path, name, a.dtype)
+        tensors[name] = a
+    tensors = {k: v.astype(np.float64) for k, v in tensors.items()}
     return tensors, meta
 
 
@@ -398,6 +437,12 @@ def mutate(src, dst, how):
                 init.CopyFrom(numpy_helper.from_array(np.array(1e9, dtype=np.float32), init.name))
         onnx.save(m, dst)
         return
+    if how == "int4-nibble-order":  # high nibble first: element 2j read from the high nibble
+        for node in m.graph.node:
+            if node.op_type == "Concat" and node.output[0].endswith("_nibble_pairs"):
+                node.input[0], node.input[1] = node.input[1], node.input[0]
+        onnx.save(m, dst)
+        return
     for init in m.graph.initializer:
         if init.name != "lstm.W":
             continue
@@ -409,6 +454,72 @@ def mutate(src, dst, how):
             W = W * 1.01
         init.CopyFrom(numpy_helper.from_array(W.astype(np.float32), init.name))
     onnx.save(m, dst)
+
+
+def check_quantised_graph(path, config, weights):
+    """The graph holds no float copy of a quantised tensor: each table is its INT8 or UINT8 rows
+    (plus FLOAT scales); with --weights so are the LSTM, attention and output matrices. Returns
+    the bytes of the quantised tables' initializers and the tables stored without their zero rows
+    (read through a row map counted from their presence flags)."""
+    m = onnx.load(path)
+    inits = {i.name: i for i in m.graph.initializer}
+    floats = {n for n, i in inits.items() if i.data_type == onnx.TensorProto.FLOAT}
+    table_bytes = 0
+    for table in ("embedding.weight", "subwords.weight"):
+        if table == "subwords.weight" and config.get("subwordBuckets") is None:
+            continue
+        held = [inits[n] for n in (table + ".q", table + ".q4") if n in inits]
+        assert len(held) == 1 and held[0].data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8), (path, table)
+        table_bytes += len(held[0].raw_data)
+        assert table not in floats, (path, table)
+    big = [n for n in floats if not n.endswith(".scale") and int(np.prod(inits[n].dims)) >= config["vocabSize"] * config["embedDim"]]
+    assert not big, f"{path}: float initializers as large as the table: {big}"
+    if weights:
+        stray = [n for n in floats if not (n.endswith(".scale") or "bias" in n or n == "lstm.B" or int(np.prod(inits[n].dims)) <= 1)]
+        assert not stray, f"{path}: --weights, yet float matrices in the graph: {stray}"
+    return table_bytes, sorted(n[:-len(".present")] for n in inits if n.endswith(".present"))
+
+
+def check_quantised(heed, corpus, kind, source, qtag, qflags, subwords, test, ort_abs, work):
+    """`heed quantize` the float model `source`, export the quantised model and compare ONNX Runtime
+    with Heed's predictions from the quantised model, as for float models (the reference reads
+    the dequantised tensors, the values both implementations compute with)."""
+    stem = source[:-len(".heed")] + "." + qtag.replace("+", "-")
+    model, onnx_path, ref_path = stem + ".heed", stem + ".onnx", stem + ".reference.jsonl"
+    run([heed, "quantize", source, "-o", model] + qflags)
+    run([heed, "export", model, "-o", onnx_path, "--reference", test, "--reference-output", ref_path])
+    onnx.checker.check_model(onnx.load(onnx_path), full_check=True)
+    m = onnx.load(onnx_path)
+    assert m.opset_import[0].version == 17 and m.ir_version == 8
+    tensors, meta = read_safetensors(model)
+    config = json.loads(meta["config"])
+    table_bytes, row_maps = check_quantised_graph(onnx_path, config, "--weights" in qflags)
+    if kind == "bilstm-attn-e9" and subwords:
+        assert "subwords.weight" in row_maps, f"{onnx_path}: a 30,000-bucket table with most rows zero has no row map"
+    temperature = json.loads(meta["heed.calibration"])["temperature"] if "heed.calibration" in meta else 1.0
+    docs = [json.loads(line) for line in open(ref_path, encoding="utf-8")]
+    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    has_attention = config["pooling"] == "attention"
+    ref = Reference(tensors, config, temperature, ort_abs)
+    stats = compare(session, docs, ref, subwords, has_attention)
+    ratio = max(s["ratio"] for s in stats.values())
+    ref_ratio = max(s["ref_ratio"] for s in stats.values())
+    float_onnx = source[:-len(".heed")] + ".onnx"
+    sizes = dict(float_heed=os.path.getsize(source), heed=os.path.getsize(model), onnx=os.path.getsize(onnx_path),
+                 float_onnx=os.path.getsize(float_onnx) if os.path.exists(float_onnx) else None, onnx_table_bytes=table_bytes)
+    attn = f"{stats['attention']['diff']:9.2e}" if has_attention else f"{'-':>9}"
+    label = f"{kind} {qtag}"
+    print(f"{corpus:22} {label:18} {'yes' if subwords else 'no':3} {len(docs):5}  {stats['logits']['diff']:9.2e} "
+          f"{stats['probabilities']['diff']:9.2e} {attn}  {ratio:6.3f} {ref_ratio:9.3f}  "
+          f"onnx {sizes['onnx']:,} B (float {sizes['float_onnx'] or 0:,}), .heed {sizes['heed']:,} B"
+          + (f", row map: {', '.join(row_maps)}" if row_maps else ""), flush=True)
+    if ratio > 1 or ref_ratio > 1:
+        sys.exit(f"onnx-check: {stem}: ONNX Runtime and Heed disagree beyond the derived tolerance "
+                 f"(diff/tolerance {ratio:.3f}, error/bound {ref_ratio:.3f})")
+    return dict(corpus=corpus, model=kind, quantisation=qtag, subwords=subwords, documents=len(docs), temperature=temperature,
+                **{f"{k}_max_abs_diff": v["diff"] for k, v in stats.items() if k != "attention" or has_attention},
+                max_diff_over_tolerance=ratio, max_error_over_bound=ref_ratio, bytes=sizes, row_maps=row_maps,
+                _mutant=(onnx_path, docs, ref, subwords))
 
 
 def main():
@@ -431,6 +542,7 @@ def main():
 
     results = []
     mutant_source = orthogonal_source = None
+    int4_mutant_source = None
     tokenizer_mutant_caught = 0
     print(f"{'corpus':22} {'model':18} {'sub':3} {'docs':>5}  {'logits Δ':>9} {'probs Δ':>9} {'attn Δ':>9}  {'Δ/tol':>6} {'ref/bound':>9}")
     for corpus in args.corpora:
@@ -480,13 +592,26 @@ def main():
                     mutant_source = (onnx_path, docs, ref, subwords)
                 if name == "orthogonal" and not subwords and orthogonal_source is None:
                     orthogonal_source = (onnx_path, docs, ref, subwords)
+                variants = [(name, model, q, f) for q, f in QUANTISED.get(name, [])]
+                if name == "bilstm-attention" and corpus == args.corpora[0]:
+                    odd = os.path.join(args.work, tag + ".e9.heed")
+                    run([heed, "train", train] + TRAIN + ODD_WIDTH + (ODD_WIDTH_SUBWORDS if subwords else []) + ["-o", odd])
+                    os.remove(odd + ".ckpt")
+                    variants.append(("bilstm-attn-e9", odd, "int4+w", ["--bits", "4", "--weights"]))
+                for kind, source, qtag, qflags in variants:
+                    r = check_quantised(heed, corpus, kind, source, qtag, qflags, subwords, test, ort_abs, args.work)
+                    results.append(r)
+                    if qtag.startswith("int4") and kind == "bilstm-attention" and subwords and int4_mutant_source is None:
+                        int4_mutant_source = r.pop("_mutant")
+                    r.pop("_mutant", None)
 
     if tokenizer_mutant_caught == 0:
         sys.exit("onnx-check: heed_tokenizer.py without case folding matched Heed on every document: the tokenizer check cannot fail")
 
     # The check must catch a broken export.
-    for how, (onnx_path, docs, ref, subwords) in (("pytorch-gate-order", mutant_source), ("input-weights-1%", mutant_source),
-                                                  ("no-orthogonalisation", orthogonal_source)):
+    for how, source in (("pytorch-gate-order", mutant_source), ("input-weights-1%", mutant_source),
+                        ("int4-nibble-order", int4_mutant_source), ("no-orthogonalisation", orthogonal_source)):
+        onnx_path, docs, ref, subwords = source
         bad = os.path.join(args.work, f"mutant-{how}.onnx")
         mutate(onnx_path, bad, how)
         stats = compare(ort.InferenceSession(bad, providers=["CPUExecutionProvider"]), docs, ref, subwords, True)

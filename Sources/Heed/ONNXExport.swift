@@ -13,20 +13,18 @@ import HeedText
 /// does. An orthogonal encoder changes each state after the cell, which the `LSTM` operator
 /// cannot express: it is spelled out as a `Scan` over time instead (`orthogonalEncoder`).
 extension TextClassifier {
-    /// The serialised ONNX `ModelProto` of this classifier. Throws for han models and for quantised
-    /// ones (ONNX would need the tables as floats, undoing the saving).
+    /// The serialised ONNX `ModelProto` of this classifier. Throws for han models. A quantised
+    /// model's tables stay int8 or 4-bit in the graph and are dequantised row by row after the
+    /// lookup (docs/onnx.md, "Quantised models").
     public func onnxModel() throws -> [UInt8] {
         if isHierarchical {
             throw HeedError.notForHierarchical("ONNX export", instead: "export a flat model (heed train --model bilstm-attention, the default)")
         }
-        if isQuantized {
-            throw HeedError.notForQuantized("ONNX export", instead: "export the float model it was quantised from")
-        }
         let config = self.config
-        let tensors: [String: [Float]] = box.withModel { model in
-            Dictionary(uniqueKeysWithValues: model.parameters.map { ($0.name, $0.values) })
+        let (tensors, quantized): ([String: [Float]], [String: QuantizedTable]) = box.withModel { model in
+            (Dictionary(uniqueKeysWithValues: model.parameters.map { ($0.name, $0.values) }), model.quantizedTensors)
         }
-        var builder = ONNXGraphBuilder(config: config, tensors: tensors, temperature: temperature, metadata: onnxMetadata())
+        var builder = ONNXGraphBuilder(config: config, tensors: tensors, quantized: quantized, temperature: temperature, metadata: onnxMetadata())
         return builder.model().serialized()
     }
 
@@ -87,39 +85,50 @@ private struct ONNXTokenizerDescription: Encodable {
 struct ONNXGraphBuilder {
     let config: ClassifierConfig
     let tensors: [String: [Float]]
+    /// A quantised model's int8 and 4-bit tensors (ONNXQuantized.swift), empty for a float model.
+    let quantized: [String: QuantizedTable]
     let temperature: Double
     let metadata: [(String, String)]
-    private var m = ONNX.Model(graphName: "heed")
+    var m = ONNX.Model(graphName: "heed")
 
-    init(config: ClassifierConfig, tensors: [String: [Float]], temperature: Double, metadata: [(String, String)]) {
+    init(config: ClassifierConfig, tensors: [String: [Float]], quantized: [String: QuantizedTable], temperature: Double, metadata: [(String, String)]) {
         self.config = config
         self.tensors = tensors
+        self.quantized = quantized
         self.temperature = temperature
         self.metadata = metadata
     }
 
-    private func tensor(_ name: String) -> [Float] {
+    func tensor(_ name: String) -> [Float] {
         guard let t = tensors[name] else { preconditionFailure("missing tensor \(name)") }
         return t
     }
 
-    private mutating func node(_ op: String, _ inputs: [String], _ output: String, _ attributes: [(String, ONNX.AttributeValue)] = []) {
+    mutating func node(_ op: String, _ inputs: [String], _ output: String, _ attributes: [(String, ONNX.AttributeValue)] = []) {
         m.nodes.append(ONNX.Node(op, inputs, [output], name: output, attributes: attributes))
     }
 
-    private mutating func constant(_ name: String, dims: [Int], floats: [Float]) {
+    /// A float constant; added once however often asked for.
+    mutating func constant(_ name: String, dims: [Int], floats: [Float]) {
+        guard !m.initializers.contains(where: { $0.name == name }) else { return }
         m.initializers.append(ONNX.Tensor(name: name, dims: dims, floats: floats))
+    }
+
+    /// An int32 constant; added once however often asked for.
+    mutating func constant(_ name: String, dims: [Int], int32s: [Int32]) {
+        guard !m.initializers.contains(where: { $0.name == name }) else { return }
+        m.initializers.append(ONNX.Tensor(name: name, dims: dims, int32s: int32s))
     }
 
     /// An int64 constant; added once however often asked for, and only where a node uses it
     /// (ONNX Runtime warns about unused initializers).
-    private mutating func constant(_ name: String, dims: [Int], int64s: [Int]) {
+    mutating func constant(_ name: String, dims: [Int], int64s: [Int]) {
         guard !m.initializers.contains(where: { $0.name == name }) else { return }
         m.initializers.append(ONNX.Tensor(name: name, dims: dims, int64s: int64s))
     }
 
     /// `rows` × `cols` row-major → `cols` × `rows`.
-    private static func transposed(_ a: [Float], rows: Int, cols: Int) -> [Float] {
+    static func transposed(_ a: [Float], rows: Int, cols: Int) -> [Float] {
         var out = [Float](repeating: 0, count: a.count)
         for r in 0..<rows {
             for c in 0..<cols { out[c * rows + r] = a[r * cols + c] }
@@ -128,7 +137,7 @@ struct ONNXGraphBuilder {
     }
 
     /// PyTorch's gate blocks i, f, g, o (each `hidden` rows of `width`) in ONNX's order i, o, f, c.
-    private static func onnxGateOrder(_ a: [Float], hidden H: Int, width: Int) -> [Float] {
+    static func onnxGateOrder<T>(_ a: [T], hidden H: Int, width: Int) -> [T] {
         let block = H * width
         return [0, 3, 1, 2].flatMap { a[($0 * block)..<(($0 + 1) * block)] }
     }
@@ -147,11 +156,9 @@ struct ONNXGraphBuilder {
         }
 
         // Embedding, and the mean of each token's subword rows.
-        constant("embedding.weight", dims: [config.vocabSize, E], floats: tensor("embedding.weight"))
-        node("Gather", ["embedding.weight", "ids"], "word_vectors", [("axis", .int(0))])
+        lookup("embedding.weight", rows: config.vocabSize, dim: E, at: "ids", indexRank: 2, into: "word_vectors")
         var embedded = "word_vectors"
         if let buckets = config.subwordBuckets {
-            constant("subwords.weight", dims: [buckets, E], floats: tensor("subwords.weight"))
             constant("one_f", dims: [], floats: [1])
             constant("axis_2", dims: [1], int64s: [2])
             constant("axis_3", dims: [1], int64s: [3])
@@ -159,7 +166,7 @@ struct ONNXGraphBuilder {
             node("GreaterOrEqual", ["pieces", "zero_i64"], "piece_present")
             node("Cast", ["piece_present"], "piece_mask", [("to", .int(ONNX.DataType.float.rawValue))])
             node("Max", ["pieces", "zero_i64"], "piece_index")
-            node("Gather", ["subwords.weight", "piece_index"], "piece_rows", [("axis", .int(0))])
+            lookup("subwords.weight", rows: buckets, dim: E, at: "piece_index", indexRank: 3, into: "piece_rows")
             node("Unsqueeze", ["piece_mask", "axis_3"], "piece_mask_4d")
             node("Mul", ["piece_rows", "piece_mask_4d"], "piece_rows_masked")
             node("ReduceSum", ["piece_rows_masked", "axis_2"], "piece_sum", [("keepdims", .int(0))])
@@ -183,16 +190,14 @@ struct ONNXGraphBuilder {
     /// both directions. Writes "lstm_Y" [time, directions, batch, H] and "lstm_Y_h".
     private mutating func standardLSTM(E: Int, H: Int) {
         let directions = config.bidirectional ? ["", "_reverse"] : [""]
-        var W: [Float] = [], R: [Float] = [], B: [Float] = []
+        var B: [Float] = []
         for s in directions {
-            W += Self.onnxGateOrder(tensor("lstm.weight_ih_l0" + s), hidden: H, width: E)
-            R += Self.onnxGateOrder(tensor("lstm.weight_hh_l0" + s), hidden: H, width: H)
             B += Self.onnxGateOrder(tensor("lstm.bias_ih_l0" + s), hidden: H, width: 1)
             B += Self.onnxGateOrder(tensor("lstm.bias_hh_l0" + s), hidden: H, width: 1)
         }
         let dirs = directions.count
-        constant("lstm.W", dims: [dirs, 4 * H, E], floats: W)
-        constant("lstm.R", dims: [dirs, 4 * H, H], floats: R)
+        lstmWeights("lstm.W", "lstm.weight_ih_l0", directions: directions, width: E)
+        lstmWeights("lstm.R", "lstm.weight_hh_l0", directions: directions, width: H)
         constant("lstm.B", dims: [dirs, 8 * H], floats: B)
         node("Cast", ["lengths"], "sequence_lens", [("to", .int(ONNX.DataType.int32.rawValue))])
         m.nodes.append(
@@ -214,16 +219,16 @@ struct ONNXGraphBuilder {
             constant("axis_2_scores", dims: [1], int64s: [2])
             switch config.scorer {
             case .linear:
-                constant("attention.score.weight_t", dims: [D, 1], floats: tensor("attention.score.weight"))
+                transposedMatrix("attention.score.weight", rows: 1, cols: D, into: "attention.score.weight_t")
                 constant("attention.score.bias", dims: [1], floats: tensor("attention.score.bias"))
                 node("MatMul", ["states", "attention.score.weight_t"], "scores_3d")
                 node("Squeeze", ["scores_3d", "axis_2_scores"], "scores_raw")
                 node("Add", ["scores_raw", "attention.score.bias"], "scores")
             case .additive:
                 let A = config.resolvedAttentionDim
-                constant("attention.proj.weight_t", dims: [D, A], floats: Self.transposed(tensor("attention.proj.weight"), rows: A, cols: D))
+                transposedMatrix("attention.proj.weight", rows: A, cols: D, into: "attention.proj.weight_t")
                 constant("attention.proj.bias", dims: [A], floats: tensor("attention.proj.bias"))
-                constant("attention.context.weight_t", dims: [A, 1], floats: tensor("attention.context.weight"))
+                transposedMatrix("attention.context.weight", rows: 1, cols: A, into: "attention.context.weight_t")
                 node("MatMul", ["states", "attention.proj.weight_t"], "projected_raw")
                 node("Add", ["projected_raw", "attention.proj.bias"], "projected")
                 node("Tanh", ["projected"], "keys")
@@ -254,7 +259,7 @@ struct ONNXGraphBuilder {
             pooled = "pooled"
         }
 
-        constant("classifier.weight", dims: [C, D], floats: tensor("classifier.weight"))
+        matrix("classifier.weight", rows: C, cols: D)
         constant("classifier.bias", dims: [C], floats: tensor("classifier.bias"))
         node("Gemm", [pooled, "classifier.weight", "classifier.bias"], "logits", [("transB", .int(1))])
         if temperature == 1 {
@@ -309,8 +314,9 @@ extension ONNXGraphBuilder {
         for suffix in directions {
             let d = suffix.isEmpty ? "fw" : "bw"
             // The input projection with both biases, for every step at once: [time, batch, 4H].
-            constant("orthogonal.\(d).W_ih_t", dims: [E, 4 * H], floats: Self.transposed(tensor("lstm.weight_ih_l0" + suffix), rows: 4 * H, cols: E))
-            constant("orthogonal.\(d).W_hh_t", dims: [H, 4 * H], floats: Self.transposed(tensor("lstm.weight_hh_l0" + suffix), rows: 4 * H, cols: H))
+            // Float initializers, or int8 ones through DequantizeLinear for a --weights model.
+            transposedMatrix("lstm.weight_ih_l0" + suffix, rows: 4 * H, cols: E, into: "orthogonal.\(d).W_ih_t")
+            transposedMatrix("lstm.weight_hh_l0" + suffix, rows: 4 * H, cols: H, into: "orthogonal.\(d).W_hh_t")
             let bias = zip(tensor("lstm.bias_ih_l0" + suffix), tensor("lstm.bias_hh_l0" + suffix)).map { $0 + $1 }
             constant("orthogonal.\(d).bias", dims: [4 * H], floats: bias)
             node("MatMul", ["time_major", "orthogonal.\(d).W_ih_t"], "\(d)_projected_raw")

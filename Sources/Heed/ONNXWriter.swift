@@ -8,6 +8,8 @@ package enum ONNX {
     /// Element types (`TensorProto.DataType`).
     package enum DataType: Int {
         case float = 1
+        case uint8 = 2
+        case int8 = 3
         case int32 = 6
         case int64 = 7
         case bool = 9
@@ -75,6 +77,27 @@ package enum ONNX {
             raw = []
             raw.reserveCapacity(values.count * 4)
             for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
+        }
+
+        /// A one-byte tensor (int8 or uint8) from its bytes: quantised tables keep their file image.
+        package init(name: String, type: DataType, dims: [Int], bytes: [UInt8]) {
+            precondition(type == .int8 || type == .uint8, "\(name): \(type) is not a one-byte type")
+            precondition(bytes.count == dims.reduce(1, *), "\(name): \(bytes.count) bytes for shape \(dims)")
+            self.name = name
+            self.type = type
+            self.dims = dims
+            raw = bytes
+        }
+
+        /// An int32 tensor (row maps of quantised tables: half the bytes of int64 indices).
+        package init(name: String, dims: [Int], int32s values: [Int32]) {
+            precondition(values.count == dims.reduce(1, *), "\(name): \(values.count) values for shape \(dims)")
+            self.name = name
+            type = .int32
+            self.dims = dims
+            raw = []
+            raw.reserveCapacity(values.count * 4)
+            for v in values { withUnsafeBytes(of: v.littleEndian) { raw.append(contentsOf: $0) } }
         }
 
         /// An int64 tensor (shapes, axes, indices).

@@ -186,8 +186,15 @@ public final class HierarchicalClassifier {
     let dropMid: Dropout
     let dropOut: Dropout
     let criterion: SoftmaxCrossEntropy
-    /// All parameters in state_dict order (`HierarchicalConfig.tensorShapes`).
+    /// All float parameters in state_dict order (`HierarchicalConfig.tensorShapes`; a quantised
+    /// model's embedding tables are not among them: see `quantizedTensors`).
     public let parameters: [Param]
+    /// The quantised (int8 or 4-bit) tensors of a model read from a quantised file, by state_dict
+    /// name (empty for a float model), as `Classifier.quantizedTensors`: the embedding tables live
+    /// only here; a quantised LSTM or linear matrix is also held dequantised in its parameter.
+    public let quantizedTensors: [String: QuantizedTable]
+    /// Whether the model came from a quantised file (inference only).
+    public var isQuantized: Bool { !quantizedTensors.isEmpty }
 
     /// Word level: the batch's sentences packed; sentence level: its documents packed.
     private var words = Packing(), sentences = Packing()
@@ -203,12 +210,31 @@ public final class HierarchicalClassifier {
 
     /// Builds a model initialised like PyTorch's defaults from `seed` (same seed → same weights),
     /// in state_dict order. `embeddingStd` scales the N(0, 1) embedding initialisation.
-    public init(config: HierarchicalConfig, seed: UInt64, embeddingStd: Float = 1) {
+    public convenience init(config: HierarchicalConfig, seed: UInt64, embeddingStd: Float = 1) {
+        self.init(config: config, seed: seed, embeddingStd: embeddingStd, quantized: [:])
+    }
+
+    /// A model for a quantised file: `quantized` holds the quantised tensors by name
+    /// (`embedding.weight`, and `subwords.weight` with subwords, are required); the float
+    /// parameters are left for the loader to fill.
+    public convenience init(config: HierarchicalConfig, quantized: [String: QuantizedTable]) {
+        precondition(quantized["embedding.weight"] != nil, "a quantised han model needs a quantised embedding.weight")
+        precondition(
+            (quantized["subwords.weight"] != nil) == (config.subwordBuckets != nil), "a quantised han model with subwords needs a quantised subwords.weight")
+        self.init(config: config, seed: 0, embeddingStd: 1, quantized: quantized)
+    }
+
+    private init(config: HierarchicalConfig, seed: UInt64, embeddingStd: Float, quantized: [String: QuantizedTable]) {
         if let p = config.problem { preconditionFailure("invalid HierarchicalConfig: \(p)") }
         self.config = config
+        quantizedTensors = quantized
         var r = Rng(seed: seed)
         let scorer: Attention.Scorer = config.scorer == .linear ? .linear : .additive
-        embedding = Embedding(vocab: config.vocabSize, dim: config.embedDim, buckets: config.subwordBuckets, std: embeddingStd, rng: &r)
+        if let q = quantized["embedding.weight"] {
+            embedding = Embedding(quantizedWords: q, quantizedSubwords: quantized["subwords.weight"])
+        } else {
+            embedding = Embedding(vocab: config.vocabSize, dim: config.embedDim, buckets: config.subwordBuckets, std: embeddingStd, rng: &r)
+        }
         wordLSTM = LSTM(input: config.embedDim, hidden: config.wordHiddenDim, bidirectional: config.bidirectional, prefix: "word_lstm", rng: &r)
         wordAttention = Attention(
             dim: config.wordOutputDim, scorer: scorer, attentionDim: config.resolvedWordAttentionDim, prefix: "word_attention", rng: &r)
@@ -224,7 +250,7 @@ public final class HierarchicalClassifier {
         dropOut = Dropout(p: config.dropout)
         criterion = SoftmaxCrossEntropy(classes: config.classes)
         parameters =
-            [embedding.weight] + (embedding.subwords.map { [$0] } ?? []) + wordLSTM.parameters + wordAttention.parameters
+            embedding.parameters + wordLSTM.parameters + wordAttention.parameters
             + sentenceLSTM.parameters + sentenceAttention.parameters + classifier.parameters
         rng = r
     }
@@ -232,13 +258,19 @@ public final class HierarchicalClassifier {
     /// Each parameter's layer group, bottom to top, as `Classifier.parameterGroups` has them: 0 the
     /// embedding (and subword table), 1 the word LSTM, 2 everything above it.
     public var parameterGroups: [Int] {
-        let bottom = 1 + (embedding.subwords == nil ? 0 : 1)
+        let bottom = embedding.parameters.count
         return [Int](repeating: 0, count: bottom) + [Int](repeating: 1, count: wordLSTM.parameters.count)
             + [Int](repeating: 2, count: parameters.count - bottom - wordLSTM.parameters.count)
     }
 
     /// Overwrites embedding rows (index ≥ 1) with pretrained vectors.
     public func loadPretrained(rows: [(index: Int, vector: [Float])]) { embedding.loadPretrained(rows: rows) }
+
+    /// A model built like this one with fresh float parameters; a quantised model's copy shares
+    /// its quantised tables (for `clone` and `replica`).
+    public func blankCopy() -> HierarchicalClassifier {
+        HierarchicalClassifier(config: config, seed: 0, embeddingStd: 1, quantized: quantizedTensors)
+    }
 
     /// Each token's input vector as the word LSTM reads it without dropout or input scale.
     /// [ids.count × embedDim].
@@ -435,7 +467,7 @@ public final class HierarchicalClassifier {
         wordLSTM.backward(wordAttention.dh.ptr, words, parameterGradients: parameterGradients)
         let dx = wordLSTM.dx.ptr
         dropIn.backward(dx)
-        if parameterGradients { embedding.backward(dOut: dx) }
+        if parameterGradients && !embedding.isQuantized { embedding.backward(dOut: dx) }
         backwardDone = true
     }
 }

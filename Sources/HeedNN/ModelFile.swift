@@ -480,10 +480,12 @@ public enum ModelFile {
         guard meta["format"] == formatName else { throw .notHeedFile(format: meta["format"]) }
         guard meta["version"] == version else { throw .unsupportedVersion(meta["version"]) }
         if !int8.isEmpty || !uint8.isEmpty || meta[quantizationKey] != nil {
-            guard meta["model"] == nil else {
-                throw .invalidConfig("the file holds a quantised \(meta["model"]!) model; this build reads quantised flat classifiers only")
+            switch meta["model"] {
+            case nil: return (.flat(try quantizedNetwork(tensors, int8, uint8, meta, Classifier.init(config:quantized:))), meta)
+            case HierarchicalClassifier.modelFileKind:
+                return (.hierarchical(try quantizedNetwork(tensors, int8, uint8, meta, HierarchicalClassifier.init(config:quantized:))), meta)
+            case let other?: throw .invalidConfig("unknown model kind \"\(other)\" (this build reads the flat classifier and han)")
             }
-            return (.flat(try quantizedClassifier(tensors, int8, uint8, meta)), meta)
         }
         switch meta["model"] {
         case nil: return (.flat(try network(Classifier.self, tensors, meta)), meta)
@@ -492,14 +494,15 @@ public enum ModelFile {
         }
     }
 
-    /// A flat classifier from a quantised file: every I8 or U8 tensor listed in
-    /// `heed.quantization` (I8 for an int8 scheme, U8 for int4) with its F32 `.scale` tensor,
-    /// every other tensor F32. The embedding tables stay quantised; the LSTM and linear weights,
-    /// when quantised, are dequantised into their parameters.
-    private static func quantizedClassifier(
-        _ tensors: [String: NamedTensor], _ int8: [String: Int8Tensor], _ uint8: [String: UInt8Tensor], _ meta: [String: String]
-    ) throws(ModelFileError) -> Classifier {
-        let config: ClassifierConfig = try decodeConfig(meta)
+    /// A flat or han classifier from a quantised file (`make` builds it around its tables): every
+    /// I8 or U8 tensor listed in `heed.quantization` (I8 for an int8 scheme, U8 for int4) with its
+    /// F32 `.scale` tensor, every other tensor F32. The embedding tables stay quantised; the LSTM
+    /// and linear weights, when quantised, are dequantised into their parameters.
+    private static func quantizedNetwork<N: ClassifierNetwork>(
+        _ tensors: [String: NamedTensor], _ int8: [String: Int8Tensor], _ uint8: [String: UInt8Tensor], _ meta: [String: String],
+        _ make: (N.Config, [String: QuantizedTable]) -> N
+    ) throws(ModelFileError) -> N {
+        let config: N.Config = try decodeConfig(meta)
         guard let entryText = meta[quantizationKey] else {
             throw .badQuantization(
                 tensor: (int8.keys.sorted() + uint8.keys.sorted())[0], reason: "the tensor is quantised but the file has no \(quantizationKey) entry")
@@ -569,7 +572,7 @@ public enum ModelFile {
         let floats = config.tensorShapes.filter { tables[$0.name] == nil }
         let scaleNames = Set(entry.tensors.map { $0 + scaleSuffix })
         try SafeTensors.requireExactly(floats, in: tensors.filter { !scaleNames.contains($0.key) })
-        let model = Classifier(config: config, quantized: tables)
+        let model = make(config, tables)
         for p in model.parameters { p.values = tables[p.name]?.dequantized() ?? tensors[p.name]!.values }
         return model
     }

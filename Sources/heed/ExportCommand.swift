@@ -13,7 +13,10 @@ struct Export: ParsableCommand {
             returns logits and probabilities [batch, classes] (softmax(logits / T) with the model's \
             temperature) and, for attention models, attention [batch, time]. The tokenizer is not in \
             the graph: --tokenizer writes the vocabulary, settings and subword recipe as JSON. \
-            Orthogonal-encoder models cannot be exported (ONNX's LSTM operator has no such cell). \
+            A quantised model (heed quantize) keeps its tables int8 or 4-bit in the graph, dequantised \
+            row by row after the lookup, and its --weights matrices int8 through DequantizeLinear. \
+            Orthogonal-encoder and han models cannot be exported (ONNX's LSTM operator has no \
+            orthogonal cell). \
             docs/onnx.md has the details and a Python example.
             """)
     @Argument(help: "Model file.") var model: String

@@ -15,9 +15,9 @@ struct Quantize: ParsableCommand {
             matrices too, always to int8 (they are small; dequantised once when loaded; biases stay \
             float). --cutoff N keeps only the N words with the largest rows, as fastText's \
             -cutoff does. Every command that reads a model reads the result: predict, explain, \
-            evaluate, calibrate, report, serve, benchmark latency. Training from it, resuming from it \
-            and ONNX export are refused: keep the float model for those. docs/model-format.md \
-            describes the tensors.
+            evaluate, calibrate, report, serve, benchmark latency, and heed export, whose ONNX graph \
+            keeps the tables int8 or 4-bit. Training from it and resuming from it are refused: keep the \
+            float model for those. docs/model-format.md describes the tensors.
             """)
     @Argument(help: "Float model file (written by heed train).") var model: String
     @Option(name: .shortAndLong, help: "Quantised model file to write.") var output: String
@@ -36,7 +36,7 @@ struct Quantize: ParsableCommand {
     func validate() throws {
         if let cutoff, cutoff < 1 { throw ValidationError("--cutoff must be at least 1 (got \(cutoff))") }
         if QuantizationScheme(bits: bits) == nil { throw ValidationError("--bits must be 8 (int8 tables) or 4 (4-bit tables), got \(bits)") }
-        if output == model { throw ValidationError("--output must not be the model file itself: keep the float model for training and export") }
+        if output == model { throw ValidationError("--output must not be the model file itself: keep the float model for training") }
     }
 
     func run() throws {

@@ -86,6 +86,65 @@ private func string(_ b: ArraySlice<UInt8>?) -> String { String(decoding: b ?? [
         #expect(initializers["classifier.weight"] == params["classifier.weight"])
     }
 
+    /// A graph's initializers by name: element type and raw bytes.
+    private func initializers(_ bytes: [UInt8]) -> (ops: [String], tensors: [String: (type: UInt64, raw: [UInt8])]) {
+        let graph = fields(fields(bytes[...]).first { $0.field == 7 }!.bytes!)
+        let ops = graph.filter { $0.field == 1 }.map { node in string(fields(node.bytes!).first { $0.field == 4 }?.bytes) }
+        var out: [String: (UInt64, [UInt8])] = [:]
+        for t in graph.filter({ $0.field == 5 }) {
+            let f = fields(t.bytes!)
+            out[string(f.first { $0.field == 8 }?.bytes)] = (f.first { $0.field == 2 }!.varint!, Array(f.first { $0.field == 9 }?.bytes ?? []))
+        }
+        return (ops, out)
+    }
+
+    private func floatBytes(_ xs: [Float]) -> [UInt8] { xs.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) } }
+
+    /// A quantised model's graph holds each table as the file does (int8 rows as INT8, 4-bit rows
+    /// as the same packed bytes in UINT8) with its scales, its --weights matrices as INT8 in ONNX's
+    /// gate order, and no float copy of any of them. (ONNX Runtime runs these graphs in `make
+    /// onnx-check`.)
+    @Test(arguments: [QuantizationScheme.int8, .int4])
+    func quantisedGraphKeepsTheTablesAsStored(scheme: QuantizationScheme) throws {
+        let q = try randomClassifier(.bilstmAttention).quantized(weights: true, tables: scheme)
+        let (ops, inits) = initializers(try q.onnxModel())
+        let tables = q.box.withModel { $0.quantizedTensors }
+        let table = try #require(tables["embedding.weight"])
+        let stored = try #require(inits["embedding.weight" + (scheme == .int8 ? ".q" : ".q4")])
+        #expect(stored.type == (scheme == .int8 ? 3 : 2) && stored.raw == table.storedBytes)
+        #expect(inits["embedding.weight.scale"]?.raw == floatBytes(table.scales))
+        let floats = inits.filter { $0.value.type == 1 }.keys
+        for name in ["embedding.weight", "lstm.W", "lstm.R", "classifier.weight", "attention.proj.weight_t"] {
+            #expect(!floats.contains(name), "\(name) is in the graph as floats")
+        }
+        let H = q.config.hiddenDim, E = q.config.embedDim
+        func reordered(_ a: [Int8]) -> [Int8] { [0, 3, 1, 2].flatMap { a[($0 * H * E)..<(($0 + 1) * H * E)] } }
+        let W = ["", "_reverse"].flatMap { reordered(tables["lstm.weight_ih_l0" + $0]!.values) }
+        #expect(inits["lstm.W_rows.q"]?.type == 3 && inits["lstm.W_rows.q"]?.raw == W.map { UInt8(bitPattern: $0) })
+        #expect(ops.contains("DequantizeLinear"))
+    }
+
+    /// A table stored without its all-zero rows stays so in the graph: the file's presence flags
+    /// (one byte a row, not an index) and the stored rows plus one zero row that the left-out ones
+    /// read. (ONNX Runtime runs such a graph in `make onnx-check`.)
+    @Test func leftOutZeroRowsStayOut() throws {
+        let float = randomClassifier(.lstm)
+        float.box.withModel { model in
+            let p = model.parameter(named: "embedding.weight")!
+            for k in (8 * model.config.embedDim)..<p.count { p.value[k] = 0 }  // rows 8... all zero
+        }
+        let q = try float.quantized(tables: .int4)
+        let table = q.box.withModel { $0.quantizedTensors["embedding.weight"]! }
+        try #require(table.storedRows == 7 && table.rows == 32)  // <pad> and rows 8... left out
+        let (ops, inits) = initializers(try q.onnxModel())
+        let present = try #require(inits["embedding.weight.present"])
+        #expect(present.type == 3 && present.raw == [0] + [UInt8](repeating: 1, count: 7) + [UInt8](repeating: 0, count: 24))
+        #expect(inits["embedding.weight.q4"]?.raw == table.storedBytes + [UInt8](repeating: 0, count: table.rowBytes))
+        #expect(inits["embedding.weight.scale"]?.raw == floatBytes(Array(UnsafeBufferPointer(start: table.scaleStorage, count: 7)) + [0]))
+        #expect(inits["embedding.weight.zero_row"]?.raw == [7, 0, 0, 0])
+        #expect(ops.contains("CumSum"))
+    }
+
     /// The orthogonal encoder is a `Scan` per direction whose body orthogonalises each state; the
     /// step's weights are W_ihᵀ, W_hhᵀ and the summed biases (ONNX Runtime runs it in onnx-check).
     @Test func orthogonalEncoderIsAScanPerDirection() throws {

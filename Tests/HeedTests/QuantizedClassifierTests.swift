@@ -63,6 +63,5 @@ import Testing
         #expect(loaded.isQuantized && loaded.calibration == q.calibration)
         #expect(Self.bits(try loaded.predict(texts)) == Self.bits(try q.predict(texts)))
         #expect(throws: HeedError.self) { try loaded.quantized() }
-        #expect(throws: HeedError.self) { try loaded.onnxModel() }
     }
 }
