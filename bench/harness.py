@@ -675,7 +675,7 @@ def flop_per_token(kind, embed, hidden, classes, attention_dim=None, sentences_p
         word = 2 * 2 * 4 * H * (E + H) + 2 * D * D + 2 * D + 2 * D
         sent = 2 * 2 * 4 * H * (D + H) + 2 * D * D + 2 * D + 2 * D
         spt = sentences_per_token or 0.0
-        fwd = word + spt * sent + 2 * D * C
+        fwd = int(round(word + spt * sent + 2 * D * C))
         return {"forward": fwd, "training": 3 * fwd, "lstm": 2 * 2 * 4 * H * (E + H) + spt * 2 * 2 * 4 * H * (D + H),
                 "attention": (2 * D * D + 4 * D) * (1 + spt), "classifier": 2 * D * C,
                 "sentences_per_token": sentences_per_token}
@@ -1355,21 +1355,22 @@ def main():
                 # A run naming kinds replaces those kinds and keeps every other kind's earlier results
                 # (each with the run record it was measured in), corpus by corpus.
                 merged = {}
+
+                def kept(k, oc):
+                    k = dict(k)
+                    if "run" not in k:  # measured before kinds carried their own run record
+                        # The old part's commit is that of its last run: this corpus's kinds were measured
+                        # there or earlier (an upper bound; its date is the corpus's own).
+                        k["run"] = {"epochs": oc.get("epochs", old.get("epochs")), "reps": oc.get("reps", old.get("reps")),
+                                    "date": oc.get("date", old.get("date")), "machine": oc.get("machine"),
+                                    "git": old.get("git"), "git_upper_bound": True, "invocation": old.get("invocation")}
+                    return k
                 for name, oc in old["corpora"].items():
                     nc = r["corpora"].get(name)
                     if nc is None:
-                        merged[name] = oc
+                        merged[name] = dict(oc, kinds={kind: kept(k, oc) for kind, k in oc.get("kinds", {}).items()})
                         continue
-                    kinds_kept = {}
-                    for kind, k in oc.get("kinds", {}).items():
-                        if kind in nc["kinds"]:
-                            continue
-                        k = dict(k)
-                        if "run" not in k:  # measured before kinds carried their own run record
-                            k["run"] = {"epochs": oc.get("epochs", old.get("epochs")), "reps": oc.get("reps", old.get("reps")),
-                                        "date": oc.get("date", old.get("date")), "machine": oc.get("machine"),
-                                        "git": old.get("git"), "invocation": old.get("invocation")}
-                        kinds_kept[kind] = k
+                    kinds_kept = {kind: kept(k, oc) for kind, k in oc.get("kinds", {}).items() if kind not in nc["kinds"]}
                     nc = dict(nc)
                     nc["kinds"] = {**kinds_kept, **nc["kinds"]}
                     nc["commands"] = {**{c: v for c, v in oc.get("commands", {}).items()

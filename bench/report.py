@@ -413,7 +413,7 @@ def model_section(m):
             "han": "the hierarchical attention network (word and sentence BiLSTMs of H = 128 per direction, additive "
                    "attention at both levels), each document's first 40 sentences of at most 50 tokens (Heed's "
                    "defaults), on Heed's own sentences; PyTorch **padded**: documents bucketed by sentence count, the "
-                   "batch's sentences sorted by length and run through the fused nn.LSTM in groups of ~256 padded to "
+                   "batch's sentences sorted by length and run through the fused nn.LSTM in groups of ~32 padded to "
                    "their own longest, the sentence level padded (`faithful_torch.PaddedHAN`), or **packed** "
                    "(`han_torch.HeedHAN`, PackedSequence at both levels: exact)"}
         L.append("")
@@ -422,8 +422,9 @@ def model_section(m):
                  "names and init as the exact references in heed_torch.py and han_torch.py, checked against them):" %
                  " ".join(extra))
         for kind in extra:
-            L.append("- **%s** — Heed `heed train %s`; %s. PyTorch variants: %s." % (
-                kind, flags.get(kind) or "", desc[kind], ", ".join(VARIANT_NAMES.get(v, v) for v in variants.get(kind) or [])))
+            L.append("- **%s** — Heed `heed train %s`; %s. PyTorch variants (`train_torch.py --variant`): %s." % (
+                kind, flags.get(kind) or "", desc[kind],
+                "; ".join("`%s` = %s" % (v, VARIANT_NAMES.get(v, v)) for v in variants.get(kind) or [])))
         for name, c in m["corpora"].items():
             hi = c.get("han_ids")
             if hi and "han" in c["kinds"]:
@@ -443,8 +444,9 @@ def model_section(m):
     L.append("")
     L.append("Tokens/s = real (non-pad) tokens per second of training (median over epochs, then over repetitions); "
              "higher is better. **Every Heed/PyTorch ratio is against the fastest of the PyTorch configurations "
-             "(packed or padded, 1 or 2 threads) using at most as many cores as Heed** (named in the table); the "
-             "packed configuration with as many threads is kept as a separate column. Peak RSS = `ru_maxrss` of the "
+             "(packed or padded — orthogonal: step loop eager or TorchScript — 1 or 2 threads) using at most as many "
+             "cores as Heed** (named in the table); the packed configuration with as many threads is kept as a "
+             "separate column (orthogonal has none). Peak RSS = `ru_maxrss` of the "
              "whole training process (fresh process, `wait4`); lower is better. Latency = batch-1 forward on the "
              "first 1000 test documents, eval mode; lower is better.")
     L.append("")
@@ -481,8 +483,14 @@ def model_section(m):
             s = k.get("summary") or {}
             run = k.get("run") or {}
             cmp = model_compare(k) if s else {}
-            when = stamp(prov(date=run.get("date"), git=run.get("git"))) if run.get("git") else \
-                stamp(prov(date=m.get("date"), git=m.get("git")))
+            if run.get("git") and not run.get("git_upper_bound"):
+                when = stamp(prov(date=run.get("date"), git=run.get("git")))
+            else:
+                # Measured before kinds carried their run record: at the part's last commit or earlier, on the
+                # corpus's own date.
+                pp = prov(date=run.get("date") or c.get("date") or m.get("date"), git=run.get("git") or m.get("git"))
+                pp["exact"], pp["date_exact"] = False, bool(run.get("date") or c.get("date"))
+                when = stamp(pp)
             if run.get("status") and run["status"] != "ok":
                 L.append("| %s | — | %s | — | — | %s | — | — | — | — | — | — | %s | %s |" % (
                     name, kind, run["status"], mid[ktags[(name, kind)]], when))

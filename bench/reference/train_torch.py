@@ -54,7 +54,7 @@ VARIANTS = {"orthogonal": ("loop", "script"), "diversity": ("packed", "padded"),
 
 
 def make_model(kind, vocab_size, num_classes, embed, hidden, variant="packed", dropout=0.0, embed_init_std=None,
-               diversity_weight=0.5, word_group=256):
+               diversity_weight=0.5, word_group=32):
     """The one place that knows the models' constructors; a kind's variants get the same parameters
     (names, shapes) and, for a given seed, the same initial values."""
     if kind in VARIANTS and variant not in VARIANTS[kind]:
@@ -239,7 +239,7 @@ def main():
     ap.add_argument("--diversity-weight", type=float, default=0.5, help="diversity: lambda of the conicity penalty")
     ap.add_argument("--max-sentences", type=int, default=40, help="han: keep the first N sentences (Heed's default)")
     ap.add_argument("--max-words", type=int, default=50, help="han: keep the first N tokens of a sentence (Heed's default)")
-    ap.add_argument("--word-group", type=int, default=256,
+    ap.add_argument("--word-group", type=int, default=32,
                     help="han padded: sentences per word-level nn.LSTM call (a batch's sentences sorted by length; 0 = all)")
     ap.add_argument("--dropout", type=float, default=0.0, help="dropout after the embedding and before the classifier")
     ap.add_argument("--word-dropout", type=float, default=0.0, help="probability of replacing a training token by <unk>")
