@@ -17,7 +17,9 @@ them); only how the batch is laid out and how the work is scheduled differ.
   (a gather with index length-1-t), so both directions run on right-padded, length-bucketed
   batches and a mask (t < length) freezes h, c and s past a document's end: exact, padding never
   leaks in. Variants: "loop" runs the step loop eagerly; "script" runs the same function compiled
-  by `torch.jit.script` (TorchScript's profiling executor fuses the elementwise step).
+  by `torch.jit.script` (TorchScript's profiling executor fuses the elementwise step; train_torch.py
+  runs 3 untimed forward+backward passes first so its compilation is not timed). The harness runs
+  both and compares Heed with the faster.
 - "diversity" = `heed train --model bilstm-attention --encoder diversity` (lambda 0.5): the plain
   BiLSTM-attention (heed_torch.HeedClassifier, "packed" or "padded" into oneDNN's fused nn.LSTM) with
   lambda times the batch's mean conicity of the LSTM outputs added to the cross-entropy: per
