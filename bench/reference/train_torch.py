@@ -191,6 +191,10 @@ def empty_doc(model):
 
 
 def evaluate(model, docs, ys, batch=256):
+    if getattr(model, "kind", None) == "han":
+        # A HAN batch holds up to 40 sentences per document: 256 of Debian's longest put han_torch's packed
+        # path at ~6 GB peak RSS, so evaluate in training-sized batches.
+        batch = 64
     model.eval()
     correct = 0
     order = sorted(range(len(docs)), key=lambda i: len(docs[i]))
