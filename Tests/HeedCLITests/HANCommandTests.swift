@@ -26,7 +26,7 @@ import Testing
         #expect(help.stdout.contains("--max-sentences") && help.stdout.contains("--max-words") && help.stdout.contains("han"))
     }
 
-    @Test func trainedHanModelPredictsExplainsAndIsRefusedWhereUnsupported() throws {
+    @Test func trainedHanModelPredictsExplainsReportsAndIsRefusedWhereUnsupported() throws {
         let s = Scratch()
         var lines = ""
         for i in 0..<40 {
@@ -70,8 +70,12 @@ import Testing
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(mj.stdout.utf8)) as? [String: Any])
         #expect((summary["sentence_agreement"] as? [Any])?.count == 3 && summary["sentence_conicity"] != nil && summary["permutation"] == nil)
 
-        let r = try heed(["report", model, train, "-o", s.path + "/r.html"])
-        #expect(r.status == 1 && r.stderr.contains("heed report is not built for han models yet"), "\(r.status) \(r.stderr)")
-        #expect(!s.exists("r.html"))
+        // The report: one sentence row (bar and words) per sentence read.
+        let r = try heed(["report", model, train, "--limit", "6", "--steps", "4", "-o", s.path + "/r.html"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let html = try String(contentsOfFile: s.path + "/r.html", encoding: .utf8)
+        #expect(html.components(separatedBy: "<article class=\"doc").count - 1 == 6)
+        #expect(html.components(separatedBy: "<div class=\"sent\">").count - 1 == 12, "every training text has two sentences")
+        #expect(!html.contains("not built for han"))
     }
 }
