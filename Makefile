@@ -95,12 +95,14 @@ report-check: release
 
 # Types into `heed serve`'s live page in headless Chromium: painted spans against the API's byte
 # offsets for every method, a pasted <script> shown as text, SIGTERM exits 0. Serves the report
-# check's demo models (made here when missing).
+# check's demo models (made here when missing), then a small han model: one row per sentence.
 serve-check: release
 	@mkdir -p build
 	@[ -f build/demo-check/compare.attention.heed ] || $(HEED_RELEASE) demo --epochs 2 --output build/demo-check > build/demo-check.log
 	@command -v chromium >/dev/null || scripts/ensure-deps.sh chromium
 	scripts/check-serve-page.py --heed $(HEED_RELEASE) build/demo-check/compare.attention.heed build/demo-check/compare.lstm.heed
+	@[ -f build/demo-check/han.heed ] || $(HEED_RELEASE) train corpora/sentiment-en-rt/train.tsv --model han --embed 16 --hidden 16 --epochs 1 --threads 1 --quiet -o build/demo-check/han.heed
+	scripts/check-serve-page.py --heed $(HEED_RELEASE) --out build/serve-han build/demo-check/han.heed
 
 # Schemathesis (pinned, installed into build/schemathesis-venv) against `heed serve`'s own
 # /openapi.json on the serve check's demo models: all checks, all phases, seed 1, bounded.

@@ -12,6 +12,9 @@ would; Chromium runs the page and dumps the DOM. Checks, per method:
   - selecting another method and then the default again restores the server-rendered shading
     (alphas within 0.011, the same underline/colour classes and rank badges), so the script's
     painting agrees with the Swift one.
+On a han page (sentence data in the block) the same for the sentence bars in the margin: each bar
+relabelled for the method (or "not computed"), some bar changed for a non-default method, and
+switching back restores every bar's length (within 0.0011) and colour class.
 And, where the page offers it, choosing "attention and attribution disagree most" in the Sort
 control puts the cards in order of the τ(attention, IG) they show, lowest first, cards without τ
 last, with every card still present; and the cards flagged as disagreeing are exactly those whose
@@ -45,6 +48,23 @@ def spans(dom):
     return out
 
 
+BAR = re.compile(r'<span class="(sb(?: [a-z]+)*)"([^>]*)>')
+
+
+def bars(dom):
+    out = []
+    for m in BAR.finditer(dom):
+        attrs = m.group(2)
+        width = re.search(r'--w:\s*([0-9.]+)', attrs)
+        aria = re.search(r'aria-label="([^"]*)"', attrs)
+        out.append({
+            "classes": sorted(m.group(1).split()),
+            "width": float(width.group(1)) if width else None,
+            "aria": html.unescape(aria.group(1)) if aria else "",
+        })
+    return out
+
+
 def harness(page, script):
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     page, n = re.subn(r"script-src 'sha256-", f"script-src 'sha256-{digest}' 'sha256-", page, count=1)
@@ -68,6 +88,11 @@ def main():
     data = json.loads(block.group(1))
     methods = data["methods"]
     original = spans(page)
+    original_bars = bars(page)
+    han = "sentences" in data
+    if han and not original_bars:
+        print(f"check-report-switch: {page_path}: sentence data but no sentence bars", file=sys.stderr)
+        return 1
     failures = []
 
     def dump(name, script):
@@ -99,9 +124,25 @@ def main():
             failures.append(f"{method['id']}: the legend was not switched")
         if k > 0 and all(a["alpha"] == b["alpha"] and a["classes"] == b["classes"] for a, b in zip(got, original)):
             failures.append(f"{method['id']}: no span's shading changed (was it painted at all?)")
+        if han:
+            got_bars = bars(dom)
+            label = "sentence attention" if method["id"] == "attention" else method["name"]
+            if len(got_bars) != len(original_bars):
+                failures.append(f"{method['id']}: {len(got_bars)} sentence bars after switching, {len(original_bars)} in the file")
+            stale = [b["aria"] for b in got_bars if f": {label} " not in b["aria"] and not b["aria"].endswith(" not computed")]
+            if stale:
+                failures.append(f"{method['id']}: {len(stale)} sentence bars not relabelled, e.g. {stale[0]!r}")
+            if k > 0 and all(a["width"] == b["width"] and a["classes"] == b["classes"] for a, b in zip(got_bars, original_bars)):
+                failures.append(f"{method['id']}: no sentence bar changed (were they redrawn at all?)")
         if k > 0:
             # Away and back: the script's painting of the default method matches the server's.
-            back = spans(dump(method["id"] + "-back", select([k, 0])))
+            back_dom = dump(method["id"] + "-back", select([k, 0]))
+            back = spans(back_dom)
+            if han:
+                for i, (a, b) in enumerate(zip(bars(back_dom), original_bars)):
+                    if a["width"] is None or b["width"] is None or abs(a["width"] - b["width"]) > 0.0011 or a["classes"] != b["classes"]:
+                        failures.append(f"{method['id']} then {methods[0]['id']}: sentence bar {i} is {a}, the file has {b}")
+                        break
             for i, (a, b) in enumerate(zip(back, original)):
                 if a["alpha"] is None or b["alpha"] is None or abs(a["alpha"] - b["alpha"]) > 0.011 \
                         or a["classes"] != b["classes"] or a["rank"] != b["rank"]:
@@ -139,7 +180,8 @@ def main():
     for f in failures:
         print(f"check-report-switch: FAIL: {page_path}: {f}", file=sys.stderr)
     if not failures:
-        print(f"check-report-switch: {page_path}: {len(methods)} methods switched, {len(original)} spans repainted each{sort_note}")
+        bar_note = f" and {len(original_bars)} sentence bars" if han else ""
+        print(f"check-report-switch: {page_path}: {len(methods)} methods switched, {len(original)} spans{bar_note} repainted each{sort_note}")
     return 1 if failures else 0
 
 

@@ -14,7 +14,9 @@
 #   - switching the "Paint by" method repaints every token span, and switching back restores the
 #     server-rendered shading; sorting by "attention and attribution disagree most" orders the
 #     cards by the τ they show (scripts/check-report-switch.py);
-#   - no injected payload ran: the title was not changed and no marker element was added.
+#   - no injected payload ran: the title was not changed and no marker element was added;
+#   - a han page (small han model, documents of several sentences) passes all of the above, its
+#     sentence bars relabelled and redrawn by the switcher and restored on switching back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +27,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --heed) heed="$2"; shift 2 ;;
         --injection-page) extra_injection+=("$2"); shift 2 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) reports+=("$1"); shift ;;
     esac
 done
@@ -116,6 +118,16 @@ check "$work/small.html" report-small
 "$heed" train "$work/train.tsv" --model lstm --embed 16 --hidden 16 --epochs 2 --threads 1 --quiet -o "$work/small-lstm.heed"
 "$heed" report "$work/small-lstm.heed" "$work/test.tsv" --limit 30 -o "$work/small-lstm.html" >/dev/null
 check "$work/small-lstm.html" report-small-lstm
+
+# 1c. A han model on multi-sentence documents (two sentiment lines each): sentence bars in the margin.
+paste -d' ' <(sed -n '1~2p' "$work/train.tsv") <(sed -n '2~2p' "$work/train.tsv" | cut -f2) >"$work/train-han.tsv"
+paste -d' ' <(sed -n '1~2p' "$work/test.tsv") <(sed -n '2~2p' "$work/test.tsv" | cut -f2) >"$work/test-han.tsv"
+"$heed" train "$work/train-han.tsv" --model han --embed 16 --hidden 16 --epochs 2 --max-sentences 8 --max-words 30 --threads 1 --quiet \
+    -o "$work/small-han.heed"
+"$heed" report "$work/small-han.heed" "$work/test-han.tsv" --limit 30 --steps 8 -o "$work/small-han.html" >/dev/null
+han_rows=$(grep -o '<div class="sent">' "$work/small-han.html" | wc -l)
+[ "$han_rows" -gt "$(grep -o '<article class="doc' "$work/small-han.html" | wc -l)" ] || fail "report-small-han: $han_rows sentence rows for 30 cards"
+check "$work/small-han.html" report-small-han
 
 # 2. Injection: hostile text and labels in training and report corpora.
 label_a="<script>document.title='PWNED'</script>"

@@ -9,6 +9,8 @@ Starts `heed serve MODEL... --port 0`, opens http://127.0.0.1:PORT/ and:
     that every painted span has the byte offsets of the API's token for the same text, shows
     exactly those bytes of the text, and that the attention shading is not blank;
   - switches "Paint by" to each other method and checks the spans again;
+  - for a han model (listed first), also one row per sentence of the API's answer holding its
+    tokens, each with its bar (under attention: at the sentence's weight);
   - pastes a text holding <script> and <img onerror> payloads and checks that it renders as text:
     the title is unchanged, no element was added, the painted text equals the typed text;
   - sees no console error, exception or Content-Security-Policy violation;
@@ -108,7 +110,9 @@ def painted(browser):
     return browser.evaluate("""JSON.stringify({
         spans: [...document.querySelectorAll('#painted span.t')].map(s => ({start: +s.dataset.start, end: +s.dataset.end,
             text: s.textContent, a: parseFloat(s.style.getPropertyValue('--a'))})),
-        text: document.getElementById('painted').textContent, label: document.getElementById('label').textContent})""")
+        text: document.getElementById('painted').textContent, label: document.getElementById('label').textContent,
+        rows: [...document.querySelectorAll('#painted .sent')].map(r => ({tokens: r.querySelectorAll('span.t').length,
+            w: parseFloat(r.querySelector('.sb').style.getPropertyValue('--w')), aria: r.querySelector('.sb').getAttribute('aria-label')}))})""")
 
 
 def check_spans(name, typed, shown, result, method):
@@ -129,6 +133,16 @@ def check_spans(name, typed, shown, result, method):
         fail(f"{name}: the page says {shown['label']!r}, the API {result['label']!r}")
     if method != "none" and not any(s["a"] > 0 for s in shown["spans"]):
         fail(f"{name}: no span is shaded by {method}")
+    # A han answer: one row per sentence, holding its tokens, its bar labelled for the method; under
+    # attention the bar is the sentence weight.
+    sentences = result.get("sentences") or []
+    if [r["tokens"] for r in shown["rows"]] != [x["token_count"] for x in sentences]:
+        fail(f"{name}: rows of {[r['tokens'] for r in shown['rows']]} tokens, the API's sentences {[x['token_count'] for x in sentences]}")
+    for k, (r, x) in enumerate(zip(shown["rows"], sentences)):
+        if method == "attention" and abs(r["w"] - min(1, x["weight"])) > 0.0011:
+            fail(f"{name}: sentence {k + 1}'s bar is {r['w']}, its weight {x['weight']}")
+        if not r["aria"].startswith(f"sentence {k + 1}: "):
+            fail(f"{name}: sentence {k + 1}'s bar is labelled {r['aria']!r}")
     return len(got)
 
 
@@ -172,7 +186,7 @@ def main():
             fail(f"{model}: the page paints by {method!r} by default, not attention")
 
         # Typed key by key, as a person would; the page debounces and asks once typing stops.
-        typed = "A gripping, beautifully acted film — though the ending drags."
+        typed = "A gripping, beautifully acted film. Though the ending drags!"
         browser.evaluate("document.getElementById('input').focus()")
         for ch in typed:
             browser.send("Input.dispatchKeyEvent", type="keyDown", text=ch, unmodifiedText=ch)

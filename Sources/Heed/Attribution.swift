@@ -50,9 +50,12 @@ public struct Explanation: Codable, Sendable {
     /// Hierarchical model: the sentences read, with their sentence attention as `weight`.
     public var sentences: [SentenceSpan]? = nil
     /// Hierarchical model: per method, one score per sentence in `sentences`' order: attention is
-    /// the sentence attention, occlusion the predicted class's probability minus its probability
-    /// without the whole sentence.
+    /// the sentence attention, integrated gradients the sum of the sentence's tokens' scores,
+    /// occlusion the predicted class's probability minus its probability without the whole sentence.
     public var sentenceScores: [String: [Float]]? = nil
+    /// Hierarchical model with attention asked for: each token's word attention within its
+    /// sentence (a sentence's sum to 1); `scores["attention"]` is it times the sentence's weight.
+    public var wordAttention: [Float]? = nil
 
     /// The scores of `method`, if it was asked for.
     public func scores(_ method: AttributionMethod) -> [Float]? { scores[method.rawValue] }
@@ -142,6 +145,14 @@ extension TextClassifier {
                 explanations[d].scores[AttributionMethod.integratedGradients.rawValue] = result.scores
                 explanations[d].integratedGradientsDelta = result.delta
                 explanations[d].integratedGradientsGap = result.gap
+                // A sentence's share is the sum of its tokens' (completeness holds per sentence too).
+                if let lengths = documents[d].encoded.sequence.sentenceLengths {
+                    var at = 0
+                    explanations[d].sentenceScores?[AttributionMethod.integratedGradients.rawValue] = lengths.map { n in
+                        defer { at += n }
+                        return Float(result.scores[at..<(at + n)].reduce(0.0) { $0 + Double($1) })
+                    }
+                }
             }
         }
         if methods.contains(.occlusion) {
@@ -179,7 +190,10 @@ extension TextClassifier {
             for m in methods { explanation.scores[m.rawValue] = [] }
             return (explanation, objective)
         }
-        if methods.contains(.attention) { explanation.scores[AttributionMethod.attention.rawValue] = prediction.attention }
+        if methods.contains(.attention) {
+            explanation.scores[AttributionMethod.attention.rawValue] = prediction.attention
+            explanation.wordAttention = prediction.wordAttention
+        }
         if methods.contains(.gradient) || methods.contains(.gradientTimesInput) {
             withGradients(sequence) { model in
                 let E = model.embedDim, inputs = model.inputs

@@ -120,8 +120,15 @@ public struct DocumentFaithfulness: Codable, Sendable {
     /// Attention models with at least two tokens, when shuffles were asked for.
     public var permutation: AttentionPermutation?
     /// Conicity of the document's encoder states (`Conicity.of`; nil without tokens): a property
-    /// of the encoder, so every model has it, attention or not.
+    /// of the encoder, so every model has it, attention or not. A han model's is over its word
+    /// states: the mean over its sentences of each sentence's word-LSTM states' conicity (the
+    /// states one word attention pools).
     public var conicity: Double?
+    /// Han models: τ-b between every pair of methods with sentence scores (attention, integrated
+    /// gradients, occlusion), over the document's sentences.
+    public var sentenceAgreement: [MethodAgreement]? = nil
+    /// Han models: conicity of the sentence-LSTM states (what sentence attention pools).
+    public var sentenceConicity: Double? = nil
 }
 
 /// Agreement between two methods over a corpus.
@@ -247,8 +254,17 @@ public struct FaithfulnessSummary: Codable, Sendable {
     /// Attention models only.
     public var permutation: PermutationSummary?
     /// The encoder states' conicity over the documents with tokens (every model; nil in files
-    /// written before it was measured, or when no document has a token).
+    /// written before it was measured, or when no document has a token). Han models: word level.
     public var conicity: ConicitySummary?
+    /// Han models only: agreement between the methods' sentence scores, per pair.
+    public var sentenceAgreement: [AgreementSummary]? = nil
+    /// Han models only: conicity of the sentence-level states.
+    public var sentenceConicity: ConicitySummary? = nil
+
+    enum CodingKeys: String, CodingKey {
+        case documents, skipped, methods, target, steps, percentages, seed, permutations, agreement, erasure, permutation, conicity
+        case sentenceAgreement = "sentence_agreement", sentenceConicity = "sentence_conicity"
+    }
 }
 
 /// Per-document measures and the corpus tables built from them.
@@ -265,13 +281,14 @@ extension TextClassifier {
     /// ranking as the floor), and for attention models the permutation test. Rankings order tokens
     /// by signed score, most in favour of the predicted class first. `progress` is called with the
     /// number of documents done, from the worker threads.
+    ///
+    /// A han model is measured at the token level with its token attention taken as word
+    /// attention × the sentence's attention (what `predict` reports), and at the sentence level by
+    /// τ-b between the sentence scores; it has no permutation test (two attentions, no one
+    /// weighting to shuffle).
     public func faithfulness(
         of texts: [String], options: FaithfulnessOptions = FaithfulnessOptions(), progress: (@Sendable (Int) -> Void)? = nil
     ) throws -> FaithfulnessAnalysis {
-        if isHierarchical {
-            throw HeedError.notForHierarchical(
-                "explain --metrics", instead: "use heed explain per text (attention, integrated gradients and occlusion of tokens and sentences)")
-        }
         let methods = options.methods ?? attributionMethods
         if methods.contains(.attention) && !hasAttention { throw AttributionError.noAttention(modelKind) }
         if methods.contains(.integratedGradients) && options.steps < 1 { throw AttributionError.steps(options.steps) }
@@ -343,20 +360,41 @@ extension TextClassifier {
             result.sufficiency[entry.ranking] = entry.only.map { p - scored[$0] }
         }
 
-        if hasAttention && options.permutations > 0 && n >= 2 {
+        if hasAttention && !isHierarchical && options.permutations > 0 && n >= 2 {
             result.permutation = attentionPermutation(sequence, shuffles: options.permutations, seed: streamSeed &+ 1)
         }
-        result.conicity = conicity(sequence)
+        if let sentenceScores = explanation.sentenceScores {
+            let scored = methods.filter { sentenceScores[$0.rawValue] != nil }
+            result.sentenceAgreement = Self.methodPairs(scored).map { a, b in
+                MethodAgreement(
+                    first: a.rawValue, second: b.rawValue, correlation: RankCorrelation(sentenceScores[a.rawValue]!, sentenceScores[b.rawValue]!))
+            }
+        }
+        (result.conicity, result.sentenceConicity) = conicity(sequence)
         return result
     }
 
     /// Conicity of one document's encoder states, from a batch-1 forward pass (what `predict` of
-    /// the document alone computes).
-    func conicity(_ sequence: TokenSequence) -> Double {
-        let n = sequence.count, D = config.outputDim
-        return box.withModel { model in
-            _ = model.forward(ids: sequence.ids, lengths: [n], batch: 1, steps: n, training: false, pieces: sequence.pieces)
-            return Conicity.perDocument(model.encoderStates(), lengths: [n], steps: n, dim: D)[0]
+    /// the document alone computes); a han model's at the word level (mean over its sentences)
+    /// and the sentence level.
+    func conicity(_ sequence: TokenSequence) -> (Double, Double?) {
+        let n = sequence.count
+        switch network {
+        case .flat(let box):
+            let D = box.config.outputDim
+            return box.withModel { model in
+                _ = model.forward(ids: sequence.ids, lengths: [n], batch: 1, steps: n, training: false, pieces: sequence.pieces)
+                return (Conicity.perDocument(model.encoderStates(), lengths: [n], steps: n, dim: D)[0], nil)
+            }
+        case .hierarchical(let box):
+            let lengths = sequence.sentenceLengths ?? [n]
+            return box.withModel { model in
+                _ = model.forward(
+                    HierarchicalBatch(ids: sequence.ids, sentenceLengths: lengths, sentenceCounts: [lengths.count], pieces: sequence.pieces),
+                    training: false)
+                let c = model.conicity()
+                return (c.words.reduce(0, +) / Double(c.words.count), c.sentences[0])
+            }
         }
     }
 
@@ -426,12 +464,14 @@ extension TextClassifier {
         return AttentionPermutation(maxAttention: Double(r.weights.max()!), medianOutputChange: median(changes))
     }
 
-    static func summarize(_ documents: [DocumentFaithfulness], methods: [AttributionMethod], options: FaithfulnessOptions) -> FaithfulnessSummary {
-        let measured = documents.filter { !$0.explanation.tokens.isEmpty }
+    /// Mean τ-b per pair of `methods` over the documents, from each document's pairs at `level`.
+    static func agreementSummaries(
+        _ measured: [DocumentFaithfulness], methods: [AttributionMethod], level: (DocumentFaithfulness) -> [MethodAgreement]?
+    ) -> [AgreementSummary] {
         var agreement: [AgreementSummary] = []
         for (a, b) in methodPairs(methods) {
             let labelled = measured.compactMap { d in
-                d.agreement.first { $0.first == a.rawValue && $0.second == b.rawValue }?.correlation.map { (label: d.explanation.label, correlation: $0) }
+                level(d)?.first { $0.first == a.rawValue && $0.second == b.rawValue }?.correlation.map { (label: d.explanation.label, correlation: $0) }
             }
             let taus = labelled.map(\.correlation)
             let byLabel = Dictionary(grouping: labelled, by: \.label).mapValues { group in group.map(\.correlation.tau).reduce(0, +) / Double(group.count) }
@@ -442,6 +482,17 @@ extension TextClassifier {
                     first: a.rawValue, second: b.rawValue, documents: taus.count, meanTau: mean, sdTau: sd,
                     significantShare: taus.isEmpty ? .nan : Double(taus.filter { $0.pValue < 0.05 }.count) / Double(taus.count),
                     meanTauByPredictedLabel: byLabel))
+        }
+        return agreement
+    }
+
+    static func summarize(_ documents: [DocumentFaithfulness], methods: [AttributionMethod], options: FaithfulnessOptions) -> FaithfulnessSummary {
+        let measured = documents.filter { !$0.explanation.tokens.isEmpty }
+        let agreement = agreementSummaries(measured, methods: methods) { $0.agreement }
+        var sentenceAgreement: [AgreementSummary]?
+        if measured.contains(where: { $0.sentenceAgreement != nil }) {
+            let scored = methods.filter { [.attention, .integratedGradients, .occlusion].contains($0) }
+            sentenceAgreement = agreementSummaries(measured, methods: scored) { $0.sentenceAgreement }
         }
         var erasure: [ErasureSummary] = []
         for ranking in methods.map(\.rawValue) + ["random"] {
@@ -469,7 +520,8 @@ extension TextClassifier {
         return FaithfulnessSummary(
             documents: measured.count, skipped: documents.count - measured.count, methods: methods.map(\.rawValue), target: options.target.rawValue,
             steps: options.steps, percentages: options.percentages, seed: options.seed, permutations: options.permutations, agreement: agreement,
-            erasure: erasure, permutation: permutation, conicity: ConicitySummary(measured.compactMap(\.conicity)))
+            erasure: erasure, permutation: permutation, conicity: ConicitySummary(measured.compactMap(\.conicity)),
+            sentenceAgreement: sentenceAgreement, sentenceConicity: ConicitySummary(measured.compactMap(\.sentenceConicity)))
     }
 }
 

@@ -89,6 +89,8 @@ public struct TextClassifier: Sendable {
     public var isHierarchical: Bool { if case .hierarchical = network { true } else { false } }
     /// The flat network's config (only for a flat model: `isHierarchical` is false).
     package var config: ClassifierConfig { box.config }
+    /// The hierarchical network's config (nil for a flat model).
+    package var hierarchicalConfig: HierarchicalConfig? { if case .hierarchical(let box) = network { box.config } else { nil } }
     /// The network, flat or hierarchical.
     let network: Network
     /// The flat network's box; the paths that use it refuse a hierarchical model first.

@@ -445,6 +445,26 @@ public final class HierarchicalClassifier {
         return out
     }
 
+    /// Conicity (`Conicity.of`) of the last `forward`'s encoder states at both levels, in the
+    /// batch's order: per sentence over its word-LSTM states (what word attention pools), per
+    /// document over its sentence-LSTM states (what sentence attention pools).
+    public func conicity() -> (words: [Double], sentences: [Double]) {
+        precondition(forwardDone, "conicity before forward")
+        func levels(_ pk: Packing, _ out: UnsafePointer<Float>, width: Int) -> [Double] {
+            var values = [Double](repeating: 0, count: pk.batch), rows: [Float] = []
+            for j in 0..<pk.batch {
+                rows.removeAll(keepingCapacity: true)
+                for t in 0..<pk.lengths[j] { rows += UnsafeBufferPointer(start: out + pk.row(j, t) * width, count: width) }
+                values[pk.order[j]] = rows.withUnsafeBufferPointer { Conicity.of($0.baseAddress!, length: pk.lengths[j], dim: width) }
+            }
+            return values
+        }
+        return (
+            levels(words, UnsafePointer(wordLSTM.out.ptr), width: config.wordOutputDim),
+            levels(sentences, UnsafePointer(sentenceLSTM.out.ptr), width: config.sentenceOutputDim)
+        )
+    }
+
     /// Backward from sorted `dLogits` [B × C] down to the embedding, layer by layer in reverse.
     private func backward(from dLogits: UnsafePointer<Float>, parameterGradients: Bool) {
         let B = sentences.batch, Dw = config.wordOutputDim, Ds = config.sentenceOutputDim

@@ -131,8 +131,16 @@ public struct ReportAnalysis: Sendable {
         /// scored by every method, nil where τ is undefined): whether the shading can be read as
         /// what the decision depends on.
         public var attentionAgreement: RankCorrelation?
-        /// The attention-permutation test (attention models, documents scored by every method).
+        /// The attention-permutation test (flat attention models, documents scored by every method).
         public var permutation: AttentionPermutation?
+        /// Han models: the sentences read, with their sentence attention as `weight`.
+        public var sentences: [SentenceSpan]?
+        /// Han models: each token's word attention within its sentence (a sentence's sum to 1);
+        /// `attributions[.attention]` holds it times the sentence's weight.
+        public var wordAttention: [Float]?
+        /// Han models, per method, one score per sentence: attention for every document, integrated
+        /// gradients and occlusion for the documents scored by every method.
+        public var sentenceAttributions: [AttributionMethod: [Float]] = [:]
         /// True when attention and integrated gradients disagree: τ below
         /// `ReportAnalysis.disagreementThreshold`.
         public var disagrees: Bool { (attentionAgreement?.tau).map { $0 < ReportAnalysis.disagreementThreshold } ?? false }
@@ -152,6 +160,10 @@ public struct ReportAnalysis: Sendable {
     public var methods: [AttributionMethod]
     /// Per method but attention: the |score| painted at full colour (see `Shading`).
     public var fullScale: [AttributionMethod: Double]
+    /// True for a han model: cards show sentences with a weight bar each.
+    public var hierarchical = false
+    /// Han models, per method but attention: the |sentence score| drawn as a full bar.
+    public var sentenceFullScale: [AttributionMethod: Double] = [:]
     /// Integrated-gradients steps used.
     public var steps: Int
     /// How many of the shown documents (the first ones) are scored by every method; the others
@@ -185,10 +197,10 @@ public struct ReportAnalysis: Sendable {
         attributionLimit: Int = 500, workers: Int = 1
     ) throws -> ReportAnalysis {
         if steps < 1 { throw AttributionError.steps(steps) }
-        if classifier.isHierarchical {
-            throw HeedError.notForHierarchical(
-                "heed report", instead: "use heed predict --json (sentence and token weights) or heed explain --json for han models")
-        }
+        // A han card shows each method at both levels; gradient and gradient × input have no
+        // sentence-level score, so a han report compares the three methods that do.
+        let hierarchical = classifier.isHierarchical
+        let supported = hierarchical ? [AttributionMethod.attention, .integratedGradients, .occlusion] : classifier.attributionMethods
         guard !docs.isEmpty else { throw HeedTextError.noDocuments(file) }
         var classifier = classifier
         classifier.workers = workers
@@ -217,11 +229,21 @@ public struct ReportAnalysis: Sendable {
         for i in docs.indices {
             var tokens = encoded[i].tokens
             if let attention = base[i].attention { for t in tokens.indices { tokens[t].weight = attention[t] } }
-            documents.append(
-                Document(
-                    index: i, line: docs[i].line, text: docs[i].text, truth: truth[i], predicted: base[i].best,
-                    probabilities: base[i].probabilities, tokens: tokens,
-                    scores: base[i].attention ?? (tokens.isEmpty ? [] : nil)))
+            var document = Document(
+                index: i, line: docs[i].line, text: docs[i].text, truth: truth[i], predicted: base[i].best,
+                probabilities: base[i].probabilities, tokens: tokens,
+                scores: base[i].attention ?? (tokens.isEmpty ? [] : nil))
+            if hierarchical, let spans = encoded[i].sentences {
+                let weights = base[i].sentenceAttention
+                document.sentences = spans.indices.map { k in
+                    var span = spans[k]
+                    span.weight = weights?[k]
+                    return span
+                }
+                document.wordAttention = base[i].wordAttention
+                if let weights { document.sentenceAttributions[.attention] = weights }
+            }
+            documents.append(document)
         }
 
         let attention = classifier.hasAttention
@@ -252,12 +274,20 @@ public struct ReportAnalysis: Sendable {
             options.steps = steps
             options.seed = seed
             options.workers = workers
+            options.methods = supported
             let analysis = try classifier.faithfulness(of: compared.map { docs[$0].text }, options: options)
             comparison = analysis.summary
             for (d, result) in zip(compared, analysis.documents) {
-                for m in classifier.attributionMethods {
+                for m in supported {
                     guard let scores = result.explanation.scores(m), scores.count == documents[d].tokens.count else { continue }
                     documents[d].attributions[m] = scores
+                    if let s = result.explanation.sentenceScores?[m.rawValue], s.count == documents[d].sentences?.count {
+                        documents[d].sentenceAttributions[m] = s
+                    }
+                }
+                // A han card's word shading comes from the same pass as its bars and the tables' product.
+                if let within = result.explanation.wordAttention, within.count == documents[d].tokens.count {
+                    documents[d].wordAttention = within
                 }
                 documents[d].permutation = result.permutation
                 if attention {
@@ -281,11 +311,14 @@ public struct ReportAnalysis: Sendable {
         }
 
         let methods =
-            [attention ? AttributionMethod.attention : .occlusion] + classifier.attributionMethods.filter { $0 != .attention && $0 != .occlusion }
+            [attention ? AttributionMethod.attention : .occlusion] + supported.filter { $0 != .attention && $0 != .occlusion }
             + (attention ? [.occlusion] : [])
-        var fullScale: [AttributionMethod: Double] = [:]
+        var fullScale: [AttributionMethod: Double] = [:], sentenceFullScale: [AttributionMethod: Double] = [:]
         for m in methods where m != .attention {
             fullScale[m] = Shading.scale(shown.flatMap { (documents[$0].attributions[m] ?? []).map(Double.init) })
+            if hierarchical {
+                sentenceFullScale[m] = Shading.scale(shown.flatMap { (documents[$0].sentenceAttributions[m] ?? []).map(Double.init) })
+            }
         }
 
         // Per-class tokens by mean score per occurrence, grouped by predicted class.
@@ -323,9 +356,10 @@ public struct ReportAnalysis: Sendable {
                 temperature: classifier.temperature, fit: classifier.calibration) : nil
         return ReportAnalysis(
             labels: classifier.labels, scoreKind: attention ? .attention : .occlusion, documents: documents, shown: shown,
-            evaluation: evaluation, methods: methods, fullScale: fullScale, steps: steps,
-            attributedDocuments: shown.filter { documents[$0].attributions[.integratedGradients] != nil }.count, classTokens: classTokens,
-            faithfulness: faithfulness, sort: effective, compared: compared, comparison: comparison, calibration: calibration)
+            evaluation: evaluation, methods: methods, fullScale: fullScale, hierarchical: hierarchical, sentenceFullScale: sentenceFullScale,
+            steps: steps, attributedDocuments: shown.filter { documents[$0].attributions[.integratedGradients] != nil }.count,
+            classTokens: classTokens, faithfulness: faithfulness, sort: effective, compared: compared, comparison: comparison,
+            calibration: calibration)
     }
 
     static func order(_ documents: [Document], by sort: ReportSort) -> [Int] {

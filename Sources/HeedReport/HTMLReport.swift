@@ -138,8 +138,10 @@ public struct HTMLReport {
         let kind = classifier.modelKind.rawValue
         let encoder = classifier.modelKind.isBidirectional ? "BiLSTM" : "LSTM"
         let modelKind =
-            attention
-            ? "\(kind): \(encoder) with \(classifier.options.attention.rawValue) attention pooling" : "\(kind): \(encoder), last hidden state, no attention"
+            a.hierarchical
+            ? "\(kind): word \(encoder) and word attention per sentence, then sentence \(encoder) and sentence attention"
+            : attention
+                ? "\(kind): \(encoder) with \(classifier.options.attention.rawValue) attention pooling" : "\(kind): \(encoder), last hidden state, no attention"
 
         let ev = a.evaluation
         var perClass: [ClassScoreView] = [], confusion: [ConfusionRowView] = []
@@ -272,13 +274,13 @@ public struct HTMLReport {
 
         let sorts = Self.sortNames(a)
         let trust = trustSections(a)
-        return PageView(
+        var view = PageView(
             title: "Heed report: \(modelName) on \(corpusName)", modelName: modelName, corpusName: corpusName, generator: generator,
             modelKind: modelKind, hasAttention: attention, baseline: !attention, scoreLegend: legend,
             legendSigned: Shading.isSigned(defaultMethod), capNote: capNote, hasCapNote: !capNote.isEmpty,
             methodOptions: a.methods.map { MethodOptionView(value: $0.rawValue, text: Self.methodName($0), selected: $0 == defaultMethod) },
             hasMethods: a.methods.count > 1,
-            config: fields(classifier.config), options: fields(classifier.options),
+            config: classifier.hierarchicalConfig.map { fields($0) } ?? fields(classifier.config), options: fields(classifier.options),
             provenance: Self.provenanceFields(classifier.provenance), hasProvenance: !classifier.provenance.isEmpty,
             documentCount: "\(a.documents.count)", shownCount: "\(a.shown.count)",
             sortName: sorts.first { $0.0 == a.sort }?.1 ?? a.sort.rawValue,
@@ -302,6 +304,18 @@ public struct HTMLReport {
             documents: documents,
             sortOptions: sorts.map { SortOptionView(value: $0.0.rawValue, text: $0.1, selected: $0.0 == a.sort) },
             scriptHash: SHA256.base64(ReportTemplate.script))
+        if a.hierarchical {
+            view.hasHanNote = true
+            view.hanNote =
+                "Hierarchical attention network: each card lists the sentences the model read (at most --max-sentences, each cut to --max-words tokens), "
+                + "a bar in the margin for the sentence's score and shading on its words. Under attention the shading is the word attention within the "
+                + "sentence, and the bar the sentence attention; under integrated gradients and occlusion both levels are scored by the method "
+                + "(a sentence's integrated gradients is the sum over its tokens; its occlusion leaves the whole sentence out). Elsewhere on the page a "
+                + "token's attention is its word attention × its sentence's attention. Left out for han models: gradient and gradient × input (no "
+                + "sentence-level score) and the attention permutation test (two attentions, no one weighting of one set of states to shuffle). "
+                + "Conicity is that of the word states, per sentence, averaged over each document's sentences."
+        }
+        return view
     }
 
     /// The rows and note of a `heed compare --models` table: accuracy and macro-F1 as mean ± sd
@@ -371,6 +385,25 @@ public struct HTMLReport {
 
     /// What the shading means for `m`, with what full colour stands for.
     static func legend(_ m: AttributionMethod, analysis a: ReportAnalysis) -> String {
+        guard a.hierarchical else { return tokenLegend(m, analysis: a) }
+        let scale = compact(a.sentenceFullScale[m] ?? 0)
+        switch m {
+        case .attention:
+            return
+                "Words: word attention within their sentence, relative to uniform (1/n for a sentence of n tokens): no colour at or below uniform, full colour at \(fixed(Shading.attentionFullMultiple, 0))× uniform or more, log scale in between. Bar in the margin: the sentence's attention (a document's bars sum to 1, the whole margin). A word's weight in the document vector is the two multiplied (what the tables above use as its attention). Hover or focus a word (Tab) for its exact weight; the three words furthest above uniform in their sentence carry a rank badge."
+        case .integratedGradients:
+            return tokenLegend(m, analysis: a)
+                + " Bar in the margin: the sum of the sentence's tokens' scores, full at |sum| ≥ \(scale) (the \(Int(Shading.attributionPercentile * 100))th percentile over the sentences shown); blue when it argues against the prediction."
+        case .occlusion:
+            return tokenLegend(m, analysis: a)
+                + " Bar in the margin: the drop in the predicted class's probability when the whole sentence is left out, full at |drop| ≥ \(scale) (the \(Int(Shading.attributionPercentile * 100))th percentile over the sentences shown); blue when leaving it out raises the probability."
+        case .gradient, .gradientTimesInput:
+            return tokenLegend(m, analysis: a)
+        }
+    }
+
+    /// What the token shading means for `m`, with what full colour stands for.
+    static func tokenLegend(_ m: AttributionMethod, analysis a: ReportAnalysis) -> String {
         let scale = compact(a.fullScale[m] ?? 0)
         let scored = m == a.methods.first ? a.shown.count : a.attributedDocuments
         let percentile = "the \(Int(Shading.attributionPercentile * 100))th percentile of |score| over all tokens of the \(scored) documents scored by it"
@@ -403,10 +436,37 @@ public struct HTMLReport {
     /// are computed from these, in Swift and in the page script alike, so both paint the same.
     static func printedScores(_ scores: [Float]) -> [Double] { scores.map { Double(compact(Double($0))) ?? 0 } }
 
-    /// Shade (0…1) of each token under `m`.
-    static func shades(_ m: AttributionMethod, _ values: [Double], analysis a: ReportAnalysis) -> [Double] {
+    /// The token scores a card shows for `m`: a han model's attention is shown within each
+    /// sentence (word attention, summing to 1 per sentence), its sentence's weight being the bar.
+    static func displayScores(_ d: ReportAnalysis.Document, _ m: AttributionMethod, analysis a: ReportAnalysis) -> [Float] {
+        if a.hierarchical && m == .attention { return d.wordAttention ?? [] }
+        return d.attributions[m] ?? (m == a.methods.first ? d.scores ?? [] : [])
+    }
+
+    /// For each token, the number of tokens of its pool: its sentence's for a han model's
+    /// attention (uniform is 1/n within the sentence), the document's otherwise.
+    static func poolSizes(_ d: ReportAnalysis.Document, _ m: AttributionMethod, analysis a: ReportAnalysis, count: Int) -> [Double] {
+        guard a.hierarchical && m == .attention, let sentences = d.sentences else { return Array(repeating: Double(count), count: count) }
+        let sizes = sentences.flatMap { Array(repeating: Double($0.tokenCount), count: $0.tokenCount) }
+        return sizes.count == count ? sizes : Array(repeating: Double(count), count: count)
+    }
+
+    /// Shade (0…1) of each token under `m`; `pools` as from `poolSizes`.
+    static func shades(_ m: AttributionMethod, _ values: [Double], analysis a: ReportAnalysis, pools: [Double]? = nil) -> [Double] {
         let scale = Double(compact(a.fullScale[m] ?? 0)) ?? 0  // as printed in the legend and the switcher data
-        return m == .attention ? Shading.attention(values) : values.map { Shading.attribution($0, scale: scale) }
+        guard m == .attention else { return values.map { Shading.attribution($0, scale: scale) } }
+        guard let pools else { return Shading.attention(values) }
+        return zip(values, pools).map { w, n in
+            let multiple = n * w
+            return multiple <= 1 + 1e-6 ? 0 : min(1, log(multiple) / log(Shading.attentionFullMultiple))
+        }
+    }
+
+    /// What the rank badges order by: the score, or for attention over pools of different sizes
+    /// (han) the weight's excess over uniform in its pool, so a one-word sentence ranks nowhere.
+    static func rankKeys(_ m: AttributionMethod, _ values: [Double], pools: [Double]?) -> [Double] {
+        guard m == .attention, let pools else { return values }
+        return zip(values, pools).map { w, n in n * w - 1 }
     }
 
     /// Rank badges: the three highest positive scores (ties by position).
@@ -420,9 +480,10 @@ public struct HTMLReport {
     func doc(_ d: ReportAnalysis.Document, analysis a: ReportAnalysis, keys: String) -> DocumentView {
         let method = a.methods.first ?? (a.scoreKind == .attention ? .attention : .occlusion)
         let isSigned = Shading.isSigned(method)
-        let values = Self.printedScores(d.attributions[method] ?? d.scores ?? [])
-        let shade = Self.shades(method, values, analysis: a)
-        let rankOf = Self.ranks(values)
+        let values = Self.printedScores(Self.displayScores(d, method, analysis: a))
+        let pools = a.hierarchical ? Self.poolSizes(d, method, analysis: a, count: values.count) : nil
+        let shade = Self.shades(method, values, analysis: a, pools: pools)
+        let rankOf = Self.ranks(Self.rankKeys(method, values, pools: pools))
 
         var segments: [Segment] = []
         let bytes = Array(d.text.utf8)
@@ -433,8 +494,10 @@ public struct HTMLReport {
                 Segment(
                     isToken: false, text: visibleText(Substring(String(decoding: bytes[from..<to], as: UTF8.self))),
                     css: "", alpha: "", aria: "", hasRank: false, rank: ""))
+            cursor = max(cursor, to)
         }
-        for (t, token) in d.tokens.enumerated() {
+        func paint(_ t: Int) {
+            let token = d.tokens[t]
             let start = min(max(token.start, cursor), bytes.count), end = min(max(token.end, start), bytes.count)
             gap(cursor, start)
             let surface = visibleText(Substring(String(decoding: bytes[start..<end], as: UTF8.self)))
@@ -451,13 +514,31 @@ public struct HTMLReport {
             cursor = end
         }
         var tailNote = ""
-        if bytes.count - cursor > maxTailBytes {
-            var cut = cursor + maxTailBytes
-            while cut > cursor && cut < bytes.count && (bytes[cut] & 0xC0) == 0x80 { cut -= 1 }
-            gap(cursor, cut)
-            tailNote = "… \(bytes.count - cut) more bytes not shown"
+        func tail() {
+            if bytes.count - cursor > maxTailBytes {
+                var cut = cursor + maxTailBytes
+                while cut > cursor && cut < bytes.count && (bytes[cut] & 0xC0) == 0x80 { cut -= 1 }
+                gap(cursor, cut)
+                tailNote = "… \(bytes.count - cut) more bytes not shown"
+            } else {
+                gap(cursor, bytes.count)
+            }
+        }
+        // A han card: one row per sentence read, from its first byte to the next one's, the bar
+        // in the margin; text after the last sentence read (beyond --max-sentences) ends the last row.
+        var rows: [SentenceRowView] = []
+        if a.hierarchical, let sentences = d.sentences, !sentences.isEmpty, !d.tokens.isEmpty {
+            let bars = Self.printedScores(d.sentenceAttributions[method] ?? [])
+            for (k, sentence) in sentences.enumerated() {
+                segments = []
+                for t in sentence.firstToken..<min(sentence.firstToken + sentence.tokenCount, d.tokens.count) { paint(t) }
+                if k + 1 < sentences.count { gap(cursor, min(sentences[k + 1].start, bytes.count)) } else { tail() }
+                rows.append(Self.sentenceBar(k, bars.count == sentences.count ? bars[k] : nil, method: method, analysis: a, segments: segments))
+            }
+            segments = []
         } else {
-            gap(cursor, bytes.count)
+            for t in d.tokens.indices { paint(t) }
+            tail()
         }
 
         let best = d.predicted
@@ -477,7 +558,7 @@ public struct HTMLReport {
                 }
             return AltMethodView(methodName: Self.methodName(m), top: top, none: top.isEmpty)
         }
-        return DocumentView(
+        var view = DocumentView(
             n: "\(d.index + 1)", line: "\(d.line)", hasTruth: d.truth != nil, truthLabel: d.truth.map { visibleText(Substring(a.labels[$0])) } ?? "",
             predictedLabel: visibleText(Substring(a.labels[best])), confidence: percent(Double(d.confidence)),
             wrong: d.misclassified, right: d.truth != nil && !d.misclassified, sortKeys: keys,
@@ -493,6 +574,25 @@ public struct HTMLReport {
             disagreeNote: d.attentionAgreement.map {
                 "Attention and integrated gradients rank this document's tokens differently (τ = \(fixed($0.tau, 2)) < \(fixed(ReportAnalysis.disagreementThreshold, 1))): do not read the attention shading as what the decision depends on; paint by integrated gradients or occlusion instead."
             } ?? "")
+        view.hierarchical = !rows.isEmpty
+        view.sentenceRows = rows
+        return view
+    }
+
+    /// A han sentence's margin bar under `m`: attention as the sentence's weight (the whole
+    /// margin is 1, a document's bars sum to it), the signed methods on their sentence scale as
+    /// tokens are shaded; nil when `m` did not score the document.
+    static func sentenceBar(_ k: Int, _ value: Double?, method m: AttributionMethod, analysis a: ReportAnalysis, segments: [Segment]) -> SentenceRowView {
+        guard let value else {
+            return SentenceRowView(
+                barWidth: "0", barNeg: false, barValue: "", barAria: "sentence \(k + 1): \(methodName(m)) not computed", segments: segments)
+        }
+        let scale = Double(compact(a.sentenceFullScale[m] ?? 0)) ?? 0
+        let width = m == .attention ? min(1, max(0, value)) : Shading.attribution(value, scale: scale)
+        let text = Shading.isSigned(m) ? signed(value) : compact(value)
+        return SentenceRowView(
+            barWidth: fixed(width, 3), barNeg: Shading.isSigned(m) && value < 0, barValue: text,
+            barAria: "sentence \(k + 1): \(m == .attention ? "sentence attention" : methodName(m)) \(text)", segments: segments)
     }
 
     // MARK: Switcher data
@@ -509,10 +609,26 @@ public struct HTMLReport {
         out += "],\"docs\":{"
         out += a.shown.map { i in
             let d = a.documents[i]
-            let rows = a.methods.map { m in "[" + printedScores(d.attributions[m] ?? []).map(compact).joined(separator: ",") + "]" }
+            let rows = a.methods.map { m in
+                "[" + printedScores(d.attributions[m] == nil ? [] : displayScores(d, m, analysis: a)).map(compact).joined(separator: ",") + "]"
+            }
             return "\"d\(d.index + 1)\":[" + rows.joined(separator: ",") + "]"
         }.joined(separator: ",\n")
-        out += "}}"
+        out += "}"
+        // Han: per card, each sentence's token count ("n", attention's pools) and per method its
+        // sentence scores ("v"); "sscale" per method is the full bar.
+        if a.hierarchical {
+            out += ",\"sscale\":[" + a.methods.map { compact(a.sentenceFullScale[$0] ?? 0) }.joined(separator: ",") + "],\"sentences\":{"
+            out += a.shown.compactMap { i -> String? in
+                let d = a.documents[i]
+                guard let sentences = d.sentences, !sentences.isEmpty, !d.tokens.isEmpty else { return nil }
+                let v = a.methods.map { m in "[" + printedScores(d.sentenceAttributions[m] ?? []).map(compact).joined(separator: ",") + "]" }
+                return "\"d\(d.index + 1)\":{\"n\":[" + sentences.map { "\($0.tokenCount)" }.joined(separator: ",") + "],\"v\":["
+                    + v.joined(separator: ",") + "]}"
+            }.joined(separator: ",\n")
+            out += "}"
+        }
+        out += "}"
         return scriptSafeJSON(out)
     }
 

@@ -52,6 +52,8 @@ package enum ReportTemplate {
         .t:hover::before,.t:focus::before{content:attr(aria-label);position:absolute;left:0;bottom:calc(100% + 4px);z-index:5;white-space:pre;background:#1f2328;color:#fff;font-size:12px;line-height:1.3;padding:3px 7px;border-radius:4px;pointer-events:none}
         .t:focus{outline:2px solid #0969da}
         .cut{color:var(--muted);font-style:italic}
+        .text.han{white-space:normal}.sent{display:grid;grid-template-columns:92px minmax(0,1fr);gap:10px;align-items:baseline}.st{white-space:pre-wrap}
+        .sb{display:inline-flex;align-items:center;gap:4px;width:92px;font-size:11px;color:var(--muted);font-variant-numeric:tabular-nums}.sb::before{content:"";display:block;flex:none;height:9px;width:calc(var(--w)*56px);min-width:1px;background:rgb(var(--heat));border-radius:2px}.sb.neg::before{background:rgb(var(--cold))}.sb::after{content:attr(data-v)}
         .legend .sgn{display:none;white-space:nowrap}.legend.signed .sgn{display:inline}.sw{display:inline-block;width:12px;height:12px;border-radius:2px;vertical-align:-1px;background:rgb(var(--heat)/.78)}.sw.neg{background:rgb(var(--cold)/.6)}
         p.alt{font-size:12.5px;color:var(--muted);margin:0 0 6px;display:flex;gap:4px 16px;flex-wrap:wrap}p.alt b{font-weight:600;color:var(--ink)}p.alt i{font-style:normal;margin-left:3px;font-variant-numeric:tabular-nums}
         ul.probs{list-style:none;margin:0;padding:0;display:flex;gap:16px;flex-wrap:wrap;font-size:12.5px;color:var(--muted)}
@@ -84,16 +86,23 @@ package enum ReportTemplate {
         list.appendChild(frag);count.textContent=n+" of "+docs.length+" documents";}
         c.hidden=false;sort.addEventListener("change",apply);show.addEventListener("change",apply);q.addEventListener("input",apply);
         var sw=document.getElementById("method"),el=document.getElementById("heed-scores"),lg=document.getElementById("method-legend");if(!sw||!el||!lg)return;
-        var S=JSON.parse(el.textContent),M=S.methods,L=Math.log(S.attentionFull);
+        var S=JSON.parse(el.textContent),M=S.methods,L=Math.log(S.attentionFull),H=S.sentences;
+        function fmt(m,x){return m.signed?(x<0?"\\u2212":"+")+Math.abs(x):""+x}
+        function bars(d,k,m){var h=H&&H[d.id],b=d.querySelectorAll(".sb");if(!h)return null;var sv=h.v[k]||[],sc=S.sscale[k];
+        for(var j=0;b.length>j;j++){var x=sv[j],w=0;if(x===undefined){b[j].className="sb";b[j].setAttribute("data-v","");b[j].setAttribute("aria-label","sentence "+(j+1)+": "+m.name+" not computed")}
+        else{w=m.id==="attention"?Math.min(1,Math.max(0,x)):(sc>0?Math.min(1,Math.abs(x)/sc):0);b[j].className="sb"+(m.signed&&x<0?" neg":"");b[j].setAttribute("data-v",fmt(m,x));b[j].setAttribute("aria-label","sentence "+(j+1)+": "+(m.id==="attention"?"sentence attention":m.name)+" "+fmt(m,x))}
+        b[j].style.setProperty("--w",w.toFixed(3))}
+        if(m.id!=="attention")return null;var p=[];h.n.forEach(function(c){for(var i=0;c>i;i++)p.push(c)});return p}
         function paint(k){var m=M[k];if(!m)return;
-        docs.forEach(function(d){var v=(S.docs[d.id]||[])[k]||[],sp=d.querySelectorAll(".text .t");
+        docs.forEach(function(d){var v=(S.docs[d.id]||[])[k]||[],sp=d.querySelectorAll(".text .t"),P=bars(d,k,m);
         if(v.length!==sp.length){for(var j=0;sp.length>j;j++){sp[j].className="t";sp[j].style.setProperty("--a","0");sp[j].removeAttribute("data-r");sp[j].setAttribute("aria-label",sp[j].textContent+": "+m.name+" not computed")}return}
-        var n=v.length,r={};v.map(function(_,i){return i}).filter(function(i){return v[i]>0}).sort(function(a,b){return (v[b]-v[a])||(a-b)}).slice(0,3).forEach(function(i,j){r[i]=j+1});
-        for(var i=0;n>i;i++){var x=v[i],s=sp[i],a,u=n*x;
+        if(P&&P.length!==v.length)P=null;var key=P?v.map(function(x,i){return P[i]*x-1}):v;
+        var n=v.length,r={};v.map(function(_,i){return i}).filter(function(i){return key[i]>0}).sort(function(a,b){return (key[b]-key[a])||(a-b)}).slice(0,3).forEach(function(i,j){r[i]=j+1});
+        for(var i=0;n>i;i++){var x=v[i],s=sp[i],a,u=(P?P[i]:n)*x;
         if(m.id==="attention")a=u<=1+1e-6?0:Math.min(1,Math.log(u)/L);else a=m.scale>0?Math.min(1,Math.abs(x)/m.scale):0;
         s.className="t"+(a>=0.8?" u3":a>=0.6?" u2":a>=0.4?" u1":"")+(m.signed&&x<0?" neg":"");s.style.setProperty("--a",a.toFixed(2));
         if(r[i])s.setAttribute("data-r",r[i]);else s.removeAttribute("data-r");
-        s.setAttribute("aria-label",s.textContent+": "+m.name+" "+(m.signed?(x<0?"\\u2212":"+")+Math.abs(x):x)+(r[i]?", rank "+r[i]:""))}});
+        s.setAttribute("aria-label",s.textContent+": "+m.name+" "+fmt(m,x)+(r[i]?", rank "+r[i]:""))}});
         lg.textContent=m.legend;lg.parentNode.classList.toggle("signed",m.signed);document.body.setAttribute("data-method",m.id)}
         sw.addEventListener("change",function(){paint(sw.selectedIndex)});})();
         """
@@ -132,6 +141,9 @@ package enum ReportTemplate {
         <main>
         <h1>What the model looked at</h1>
         <p class="sub">Model <b>{{modelName}}</b> ({{modelKind}}) on corpus <b>{{corpusName}}</b>: {{documentCount}} documents, {{shownCount}} shown below.</p>
+        {{#hasHanNote}}
+        <p class="note">{{hanNote}}</p>
+        {{/hasHanNote}}
         {{#baseline}}
         <p><span class="flag warn">No attention</span> This is a baseline LSTM without attention: its tokens are shaded by leave-one-out occlusion, not attention.</p>
         {{/baseline}}
@@ -355,7 +367,7 @@ package enum ReportTemplate {
         {{#documents}}
         <article class="doc{{#wrong}} wrong{{/wrong}}{{^hasTruth}} nolabel{{/hasTruth}}" id="d{{n}}" data-s="{{sortKeys}}">
         <div class="dh"><a href="#d{{n}}">#{{n}}</a><span class="ln">line {{line}}</span>{{#hasTruth}}<span>true <b>{{truthLabel}}</b></span>{{/hasTruth}}<span>predicted <b>{{predictedLabel}}</b> ({{confidence}})</span>{{#wrong}}<span class="badge bad">✗ misclassified</span>{{/wrong}}{{#right}}<span class="badge ok">✓ correct</span>{{/right}}<span class="ln">{{tokenCount}} tokens</span>{{#hasTau}}<span class="agr{{#disagrees}} low{{/disagrees}}" title="{{tauTitle}}">τ(attention, IG) {{tau}}</span>{{/hasTau}}{{#disagrees}}<span class="badge warn">⚠ attention and attribution disagree</span>{{/disagrees}}</div>
-        <p class="text">{{#segments}}{{#isToken}}<span class="t{{css}}" tabindex="0" style="--a:{{alpha}}" aria-label="{{aria}}"{{#hasRank}} data-r="{{rank}}"{{/hasRank}}>{{text}}</span>{{/isToken}}{{^isToken}}{{text}}{{/isToken}}{{/segments}}{{#hiddenTail}}<span class="cut">{{tailNote}}</span>{{/hiddenTail}}</p>
+        {{#hierarchical}}<div class="text han">{{#sentenceRows}}<div class="sent"><span class="sb{{#barNeg}} neg{{/barNeg}}" style="--w:{{barWidth}}" role="img" aria-label="{{barAria}}" data-v="{{barValue}}"></span><span class="st">{{#segments}}{{#isToken}}<span class="t{{css}}" tabindex="0" style="--a:{{alpha}}" aria-label="{{aria}}"{{#hasRank}} data-r="{{rank}}"{{/hasRank}}>{{text}}</span>{{/isToken}}{{^isToken}}{{text}}{{/isToken}}{{/segments}}</span></div>{{/sentenceRows}}{{#hiddenTail}}<span class="cut">{{tailNote}}</span>{{/hiddenTail}}</div>{{/hierarchical}}{{^hierarchical}}<p class="text">{{#segments}}{{#isToken}}<span class="t{{css}}" tabindex="0" style="--a:{{alpha}}" aria-label="{{aria}}"{{#hasRank}} data-r="{{rank}}"{{/hasRank}}>{{text}}</span>{{/isToken}}{{^isToken}}{{text}}{{/isToken}}{{/segments}}{{#hiddenTail}}<span class="cut">{{tailNote}}</span>{{/hiddenTail}}</p>{{/hierarchical}}
         {{#disagrees}}<p class="note warnnote">{{disagreeNote}}</p>{{/disagrees}}
         {{#hasAlternatives}}<p class="alt">{{#alternatives}}<span><b>{{methodName}}</b>{{#top}} {{token}}<i>{{value}}</i>{{/top}}{{#none}} <i>none</i>{{/none}}</span>{{/alternatives}}</p>{{/hasAlternatives}}{{#partial}}<p class="note">Other methods not computed for this document (beyond the attribution limit).</p>{{/partial}}
         {{#noTokens}}<p class="note">No token of this document is in the tokenizer's output; the model scored it on its prior.</p>{{/noTokens}}

@@ -59,6 +59,16 @@ struct FaithfulnessView {
 struct ProbabilityView { var probLabel: String; var value: String; var pct: String; var isTop: Bool }
 
 /// One stretch of the document text: a token span (shaded) or the gap between tokens (plain).
+/// One sentence of a han card: its weight bar in the margin and its words.
+struct SentenceRowView {
+    /// Bar length as a share of the margin (0…1).
+    var barWidth: String
+    var barNeg: Bool
+    var barValue: String
+    var barAria: String
+    var segments: [Segment]
+}
+
 struct Segment {
     var isToken: Bool
     var text: String
@@ -86,6 +96,9 @@ struct DocumentView {
     var right: Bool
     var sortKeys: String
     var segments: [Segment]
+    /// Han models: one row per sentence (bar and shaded words) in place of `segments`.
+    var hierarchical: Bool = false
+    var sentenceRows: [SentenceRowView] = []
     var noTokens: Bool
     var tokenCount: String
     var hiddenTail: Bool
@@ -114,6 +127,9 @@ struct PageView {
     var modelKind: String
     var hasAttention: Bool
     var baseline: Bool
+    /// Han models: what the cards show and which parts of the page are left out, and why.
+    var hanNote: String = ""
+    var hasHanNote: Bool = false
     var scoreLegend: String
     var legendSigned: Bool
     var capNote: String
@@ -297,6 +313,19 @@ extension Segment: MustacheParent {
     }
 }
 
+extension SentenceRowView: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "barWidth": return barWidth
+        case "barNeg": return barNeg
+        case "barValue": return barValue
+        case "barAria": return barAria
+        case "segments": return segments
+        default: return nil
+        }
+    }
+}
+
 extension ProbabilityView: MustacheParent {
     func child(named name: String) -> Any? {
         switch name {
@@ -322,6 +351,8 @@ extension DocumentView: MustacheParent {
         case "right": return right
         case "sortKeys": return sortKeys
         case "segments": return segments
+        case "hierarchical": return hierarchical
+        case "sentenceRows": return sentenceRows
         case "noTokens": return noTokens
         case "tokenCount": return tokenCount
         case "hiddenTail": return hiddenTail

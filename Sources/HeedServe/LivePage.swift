@@ -49,6 +49,11 @@ enum LivePage {
         """
 
     /// The page's only script. Token offsets are UTF-8 byte offsets, so the text is sliced as bytes.
+    /// A han model's answer has `sentences`: the text is laid out one row per sentence read, as in
+    /// `heed report`, a bar in the margin for the sentence's score (attention: its weight; integrated
+    /// gradients and occlusion: its score against the largest |score| of the text's sentences) and
+    /// its words shaded; under attention, by the word attention within the sentence (the token's
+    /// weight divided by its sentence's).
     static let script = #"""
         "use strict";
         (function () {
@@ -75,6 +80,22 @@ enum LivePage {
             var scale = a.length ? a[Math.min(a.length, Math.max(1, Math.ceil(0.95 * a.length))) - 1] : 0;
             return scores.map(function (s) { return scale > 0 && isFinite(s) ? Math.min(1, Math.abs(s) / scale) : 0; });
           }
+          function sentenceOf(r) {
+            var of = [];
+            (r.sentences || []).forEach(function (s, k) { for (var i = 0; i < s.token_count; i++) of[s.first_token + i] = k; });
+            return of;
+          }
+          function sentenceBar(s, k, method, scale) {
+            var bar = document.createElement("span"), x = method === "none" || method === "attention" ? s.weight : (s.scores || {})[method];
+            var sign = signed[method] && x < 0, v = x === undefined ? "" : (signed[method] ? (sign ? "\u2212" : "+") + Math.abs(x).toPrecision(3) : x.toPrecision(3));
+            var w = x === undefined ? 0 : (method === "none" || method === "attention" ? Math.min(1, Math.max(0, x)) : (scale > 0 ? Math.min(1, Math.abs(x) / scale) : 0));
+            bar.className = "sb" + (sign ? " neg" : "");
+            bar.style.setProperty("--w", w.toFixed(3));
+            bar.dataset.v = v;
+            bar.setAttribute("role", "img");
+            bar.setAttribute("aria-label", "sentence " + (k + 1) + ": " + (x === undefined ? method + " not scored per sentence" : (method === "none" || method === "attention" ? "sentence attention" : method) + " " + v));
+            return bar;
+          }
           function show(text, r, method) {
             $("result").hidden = false;
             $("label").textContent = r.label;
@@ -88,12 +109,35 @@ enum LivePage {
               probs.append(li);
             });
             var scores = r.tokens.map(function (t) { return t.scores && method in t.scores ? t.scores[method] : 0; });
-            var shade = method === "none" ? scores.map(function () { return 0; }) : shades(scores, method);
+            var han = !!(r.sentences && r.sentences.length), of = sentenceOf(r), shade;
+            if (method === "none") shade = scores.map(function () { return 0; });
+            else if (han && method === "attention") {
+              // Within each sentence: the word attention, relative to uniform in that sentence.
+              shade = scores.map(function (w, i) {
+                var s = r.sentences[of[i]], k = s && s.weight > 0 ? s.token_count * w / s.weight : 0;
+                return k <= 1 + 1e-6 ? 0 : Math.min(1, Math.log(k) / Math.log(8));
+              });
+            } else shade = shades(scores, method);
             $("legend").textContent = method === "none" ? "No method chosen: tokens are outlined, not painted."
-              : "Painted by " + method + (signed[method] ? " (orange: towards " + r.label + ", blue: against)" : "") + (r.truncated ? "; the model read only the first tokens" : "") + ".";
-            var bytes = enc.encode(text), pos = 0, out = document.createDocumentFragment();
+              : "Painted by " + method + (signed[method] ? " (orange: towards " + r.label + ", blue: against)" : "") + (r.truncated ? "; the model read only the first tokens" : "") + "."
+              + (han ? (method === "attention" || method === "none" ? " Bars: sentence attention; words: word attention within the sentence." : " Bars: the sentence's " + method + ", where it has one.") : "");
+            var bytes = enc.encode(text), pos = 0, out = document.createDocumentFragment(), row = out;
+            var scale = han ? Math.max.apply(null, r.sentences.map(function (s) { var x = (s.scores || {})[method]; return x === undefined ? 0 : Math.abs(x); })) : 0;
+            function startRow(k) {
+              var div = document.createElement("div"), st = document.createElement("span");
+              div.className = "sent"; st.className = "st";
+              div.append(sentenceBar(r.sentences[k], k, method, scale), st);
+              out.append(div);
+              row = st;
+            }
+            if (han) $("painted").classList.add("han"); else $("painted").classList.remove("han");
             r.tokens.forEach(function (t, i) {
-              if (t.start > pos) out.append(document.createTextNode(dec.decode(bytes.subarray(pos, t.start))));
+              if (han && r.sentences[of[i]] && r.sentences[of[i]].first_token === i) {
+                var cut = Math.max(pos, Math.min(t.start, r.sentences[of[i]].start));
+                if (cut > pos) { row.append(document.createTextNode(dec.decode(bytes.subarray(pos, cut)))); pos = cut; }
+                startRow(of[i]);
+              }
+              if (t.start > pos) row.append(document.createTextNode(dec.decode(bytes.subarray(pos, t.start))));
               var span = document.createElement("span");
               span.className = "t" + (signed[method] && scores[i] < 0 ? " neg" : "");
               span.style.setProperty("--a", shade[i].toFixed(3));
@@ -101,10 +145,10 @@ enum LivePage {
               span.tabIndex = 0;
               span.setAttribute("aria-label", t.text + (method === "none" ? "" : " " + scores[i].toPrecision(3)));
               span.textContent = dec.decode(bytes.subarray(t.start, t.end));
-              out.append(span);
+              row.append(span);
               pos = t.end;
             });
-            if (pos < bytes.length) out.append(document.createTextNode(dec.decode(bytes.subarray(pos))));
+            if (pos < bytes.length) row.append(document.createTextNode(dec.decode(bytes.subarray(pos))));
             $("painted").replaceChildren(out);
             $("painted").dataset.seq = String(seq);
           }

@@ -171,6 +171,15 @@ enum OpenAPIDocument {
             headers: ["Allow": ["required": true, "description": "The methods the path takes", "schema": ["type": "string"]]]),
     ]
 
+    /// A han sentence's span fields, in predictions and explanations alike.
+    private static let sentenceFields: [String: JSONValue] = [
+        "start": ["type": "integer", "description": "UTF-8 byte offset where the sentence begins"],
+        "end": ["type": "integer", "description": "UTF-8 byte offset just past its end"],
+        "first_token": ["type": "integer", "description": "Index of its first token in `tokens`"],
+        "token_count": ["type": "integer", "description": "Its tokens in `tokens`"],
+        "weight": ["type": "number", "description": "Sentence attention; a document's sum to 1"],
+    ]
+
     /// Result objects are closed (`additionalProperties: false`): they are exactly what the CLI
     /// prints, and a field added to one without the document would be caught.
     private static let schemas: JSONValue = [
@@ -247,8 +256,18 @@ enum OpenAPIDocument {
                             "text": ["type": "string", "description": "The normalised token"],
                             "start": ["type": "integer", "description": "UTF-8 byte offset where the token begins"],
                             "end": ["type": "integer", "description": "UTF-8 byte offset just past its end"],
-                            "weight": ["type": "number", "description": "Attention weight (attention models only)"],
+                            "weight": [
+                                "type": "number",
+                                "description": "Attention weight (attention models only; han: word attention × the sentence's attention)",
+                            ],
                         ],
+                    ],
+                ],
+                "sentences": [
+                    "type": "array", "description": "Han models only: the sentences read, in order",
+                    "items": [
+                        "type": "object", "required": ["start", "end", "first_token", "token_count"], "additionalProperties": false,
+                        "properties": .object(sentenceFields),
                     ],
                 ],
             ],
@@ -273,6 +292,20 @@ enum OpenAPIDocument {
                             "text": ["type": "string"], "start": ["type": "integer"], "end": ["type": "integer"],
                             "scores": ["type": "object", "additionalProperties": ["type": "number"], "description": "One score per requested method"],
                         ],
+                    ],
+                ],
+                "sentences": [
+                    "type": "array", "description": "Han models only: the sentences read, in order, with their scores",
+                    "items": [
+                        "type": "object", "required": ["start", "end", "first_token", "token_count", "scores"], "additionalProperties": false,
+                        "properties": .object(
+                            sentenceFields.merging([
+                                "scores": [
+                                    "type": "object", "additionalProperties": ["type": "number"],
+                                    "description":
+                                        "Per requested method with a sentence-level score: attention (sentence attention), integrated-gradients (sum over the sentence's tokens), occlusion (the whole sentence left out)",
+                                ]
+                            ]) { $1 }),
                     ],
                 ],
             ],

@@ -24,11 +24,7 @@ public struct ServedModel: Sendable {
             let name = url.deletingPathExtension().lastPathComponent
             if let other = seen[name] { throw ServeSetupError.duplicateName(name, first: other, second: path) }
             seen[name] = path
-            let classifier = try TextClassifier(contentsOf: url)
-            if classifier.isHierarchical {
-                throw HeedError.notForHierarchical("heed serve (\(path))", instead: "use heed predict --json or heed explain --json for han models")
-            }
-            return ServedModel(name: name, classifier: classifier)
+            return ServedModel(name: name, classifier: try TextClassifier(contentsOf: url))
         }
     }
 }

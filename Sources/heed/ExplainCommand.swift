@@ -18,8 +18,11 @@ struct Explain: ParsableCommand {
             With --metrics the argument is a corpus (label<TAB>text, or --input): every document is \
             scored by each method and the tables say how far the scores can be trusted: Kendall τ-b \
             between methods, ERASER comprehensiveness and sufficiency against a random ranking, \
-            (attention models) the attention-permutation test, and (every model) the conicity of the \
-            encoder states. See docs/explanations.md.
+            (flat attention models) the attention-permutation test, and (every model) the conicity of the \
+            encoder states. A han model is measured per token with its token attention taken as word \
+            attention × its sentence's attention, and per sentence by τ-b between sentence attention, \
+            integrated gradients (the sum over the sentence's tokens) and whole-sentence occlusion; its \
+            conicity is given at both levels. See docs/explanations.md.
             """)
     @Argument(help: "Model file.") var model: String
     @Argument(help: "Texts to explain (- or none: one per line from standard input).") var texts: [String] = []
@@ -67,12 +70,6 @@ struct Explain: ParsableCommand {
             throw CommandLineMessage(
                 description:
                     "\(model): a \(classifier.modelKind.rawValue) model has no attention; use --method gradient, grad-input, integrated-gradients or occlusion")
-        }
-        if metrics && classifier.isHierarchical {
-            throw CommandLineMessage(
-                description:
-                    "\(model): explain --metrics is not built for han models yet; use heed explain per text (attention, integrated gradients and occlusion of tokens and sentences)"
-            )
         }
         if metrics { return try runMetrics(classifier, methods: chosen) }
         var inputs = texts
@@ -157,14 +154,14 @@ extension Explain {
             encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             print(String(decoding: try encoder.encode(analysis.summary), as: UTF8.self))
         } else {
-            print(analysis.summary.table(model: model, corpus: corpus))
+            print(analysis.summary.table(model: model, corpus: corpus, hierarchical: classifier.isHierarchical))
         }
     }
 }
 
 extension FaithfulnessSummary {
     /// The tables `heed explain --metrics` prints.
-    func table(model: String, corpus: String) -> String {
+    func table(model: String, corpus: String, hierarchical: Bool = false) -> String {
         func f(_ x: Double, _ digits: Int = 3) -> String { x.isNaN ? "-" : Format.decimals(x, digits) }
         func pad(_ s: String, _ n: Int) -> String { Format.pad(s, n) }
         func lpad(_ s: String, _ n: Int) -> String { Format.pad(s, n, alignRight: true) }
@@ -172,13 +169,27 @@ extension FaithfulnessSummary {
             "\(model) on \(corpus): \(documents) documents\(skipped > 0 ? " (\(skipped) without tokens left out)" : ""); "
                 + "gradients of the predicted class's \(target), integrated gradients with \(steps) steps",
             "",
-            "Agreement: Kendall τ-b between two methods' scores over each document's tokens",
+            "Agreement: Kendall τ-b between two methods' scores over each document's tokens"
+                + (hierarchical ? " (han: a token's attention is its word attention × its sentence's attention)" : ""),
             pad("methods", 44) + lpad("mean τ", 8) + lpad("sd", 8) + lpad("p < 0.05", 10) + lpad("documents", 11),
         ]
         for a in agreement {
             lines.append(
                 pad("\(a.first) ~ \(a.second)", 44) + lpad(f(a.meanTau), 8) + lpad(f(a.sdTau), 8)
                     + lpad(a.significantShare.isNaN ? "-" : percent(a.significantShare), 10) + lpad("\(a.documents)", 11))
+        }
+        if let sentences = sentenceAgreement {
+            lines += [
+                "",
+                "Sentence agreement: Kendall τ-b between two methods' sentence scores (attention: sentence attention; "
+                    + "integrated gradients: the sum over the sentence's tokens; occlusion: the whole sentence left out), documents of 2+ sentences",
+                pad("methods", 44) + lpad("mean τ", 8) + lpad("sd", 8) + lpad("p < 0.05", 10) + lpad("documents", 11),
+            ]
+            for a in sentences {
+                lines.append(
+                    pad("\(a.first) ~ \(a.second)", 44) + lpad(f(a.meanTau), 8) + lpad(f(a.sdTau), 8)
+                        + lpad(a.significantShare.isNaN ? "-" : percent(a.significantShare), 10) + lpad("\(a.documents)", 11))
+            }
         }
         let header = pad("ranking", 22) + percentages.map { lpad("\($0)%", 8) }.joined() + lpad("AOPC", 8)
         lines += [
@@ -204,14 +215,26 @@ extension FaithfulnessSummary {
                         + lpad(b.medianOutputChange.map { f($0, 4) } ?? "-", 15))
             }
         }
+        if hierarchical && permutation == nil {
+            lines += ["", "Permutation: not run for han models (two attentions, no one weighting of one set of states to shuffle)"]
+        }
         if let c = conicity {
             lines += [
                 "",
                 "Conicity: mean cosine of each encoder state to the document's mean state (near 1: the states point one way, "
-                    + "so any attention weights give about the same output)",
-                pad("documents", 26) + lpad("mean", 8) + lpad("sd", 8) + lpad("median", 8),
-                pad("\(c.documents)", 26) + lpad(f(c.mean), 8) + lpad(f(c.sd), 8) + lpad(f(c.median), 8),
+                    + "so any attention weights give about the same output)"
+                    + (hierarchical ? "; han: word states per sentence (mean over the sentences), and sentence states per document" : ""),
+                pad(hierarchical ? "level" : "documents", 26) + lpad("mean", 8) + lpad("sd", 8) + lpad("median", 8)
+                    + (hierarchical ? lpad("documents", 11) : ""),
             ]
+            if hierarchical {
+                lines.append(pad("words", 26) + lpad(f(c.mean), 8) + lpad(f(c.sd), 8) + lpad(f(c.median), 8) + lpad("\(c.documents)", 11))
+                if let s = sentenceConicity {
+                    lines.append(pad("sentences", 26) + lpad(f(s.mean), 8) + lpad(f(s.sd), 8) + lpad(f(s.median), 8) + lpad("\(s.documents)", 11))
+                }
+            } else {
+                lines.append(pad("\(c.documents)", 26) + lpad(f(c.mean), 8) + lpad(f(c.sd), 8) + lpad(f(c.median), 8))
+            }
         }
         return lines.joined(separator: "\n")
     }

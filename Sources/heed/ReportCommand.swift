@@ -18,8 +18,11 @@ struct Report: ParsableCommand {
             integrated-gradients score per class, training curves from MODEL.log.jsonl, an erasure test of attention faithfulness, \
             calibration (ECE, reliability diagrams before and after the model's temperature, risk–coverage), a method comparison \
             (Kendall tau per method pair, ERASER comprehensiveness and sufficiency, the attention permutation test) and, with --compare, \
-            the baseline-vs-attention table from `heed compare`. No network requests; readable without \
-            JavaScript.
+            the baseline-vs-attention table from `heed compare`. A han model's cards list the sentences \
+            read, each with a bar in the margin (sentence attention, or the sentence's integrated \
+            gradients or occlusion) and its words shaded (attention: word attention within the \
+            sentence); gradient, gradient × input and the permutation test are left out for it. No \
+            network requests; readable without JavaScript.
             """)
 
     @Argument(help: "Model file.") var model: String
@@ -52,11 +55,6 @@ struct Report: ParsableCommand {
     func run() throws {
         try FileChecks.checkWritable(output)
         let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
-        if classifier.isHierarchical {
-            throw CommandLineMessage(
-                description:
-                    "\(model): heed report is not built for han models yet; use heed predict --json (sentence and token weights) or heed explain --json")
-        }
         let docs = try CorpusReader(input.source(corpus)).readAll()
         var report = HTMLReport()
         report.modelName = (model as NSString).lastPathComponent

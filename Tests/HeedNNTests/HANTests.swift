@@ -251,6 +251,28 @@ struct HANFixture {
         }
     }
 
+    /// Conicity at both levels comes back in the batch's order, whatever order packing sorted
+    /// the sentences and documents into: each document alone gives the same values (up to the
+    /// rounding another batch shape may give the states), and a single state has conicity 1.
+    @Test func conicityPerSentenceAndDocumentInBatchOrder() {
+        let config = HierarchicalConfig(vocabSize: 20, embedDim: 6, wordHiddenDim: 5, sentenceHiddenDim: 4, classes: 3)
+        let model = HierarchicalClassifier(config: config, seed: 9)
+        let documents: [[[Int32]]] = [[[3]], [[4, 5, 6, 7], [8, 9], [10, 11, 12]], [[13, 14], [15, 16, 17, 18, 19]]]
+        _ = model.forward(HierarchicalBatch(documents: documents), training: false)
+        let together = model.conicity()
+        #expect(together.words.count == 6 && together.sentences.count == 3)
+        #expect(abs(together.words[0] - 1) < 1e-12 && abs(together.sentences[0] - 1) < 1e-12, "one state: cosine 1 with itself")
+        var sentence = 0
+        for document in documents {
+            _ = model.forward(HierarchicalBatch(documents: [document]), training: false)
+            let alone = model.conicity()
+            #expect(abs(alone.sentences[0] - together.sentences[documents.firstIndex(of: document)!]) < 1e-5)
+            for (k, w) in alone.words.enumerated() { #expect(abs(w - together.words[sentence + k]) < 1e-5, "sentence \(sentence + k)") }
+            sentence += document.count
+        }
+        #expect(Set(together.words.map { ($0 * 1e4).rounded() }).count > 2, "different sentences, different values: the order is tested")
+    }
+
     /// Same seed, same weights and outputs, bit for bit; the state_dict order and shapes are
     /// the config's.
     @Test func determinismAndNames() {

@@ -48,6 +48,48 @@ import Testing
         }
     }
 
+    /// A han model is served: its explanation is `heed explain --json`'s, with each sentence's span
+    /// and scores; its plain prediction carries the sentence weights; the document describes both.
+    @Test func hanModelAnswersWithSentences() async throws {
+        var config = ServeConfiguration()
+        (config.port, config.workers, config.quiet) = (0, 2, true)
+        let server = try HeedServer(models: [servedHANModel("han")], configuration: config)
+        let reference = servedHANModel("han").classifier
+        let text = "w3 w17 w8. W4 w5! w6 unknown w9."
+        try await withServer(server) { client in
+            let (status, body) = try await client.post(
+                "/v1/models/han/predict", #"{"text": "w3 w17 w8. W4 w5! w6 unknown w9.", "explain": ["attention", "integrated-gradients", "occlusion"]}"#)
+            #expect(status == .ok, "\(body)")
+            let result = try #require((body["results"] as? [[String: Any]])?.first)
+            let e = try reference.explain(text, methods: [.attention, .integratedGradients, .occlusion])
+            let expected = ExplanationJSON(text: text, explanation: e, target: .logit, labels: e.rankedLabels())
+            #expect(try canonical(result) == canonical(try JSONSerialization.jsonObject(with: resultEncoder().encode(expected))))
+            let sentences = try #require(result["sentences"] as? [[String: Any]])
+            #expect(sentences.count == 3)
+            let utf8 = Array(text.utf8)
+            #expect(
+                sentences.map { String(decoding: utf8[($0["start"] as! Int)..<($0["end"] as! Int)], as: UTF8.self) } == [
+                    "w3 w17 w8. ", "W4 w5! ", "w6 unknown w9.",
+                ])
+            for s in sentences {
+                let scores = try #require(s["scores"] as? [String: Double])
+                #expect(Set(scores.keys) == ["attention", "integrated-gradients", "occlusion"])
+            }
+            let (plainStatus, plain) = try await client.post("/v1/models/han/predict", #"{"text": "w3 w17 w8. W4 w5!", "explain": "none"}"#)
+            #expect(plainStatus == .ok)
+            let weights = try #require(
+                ((plain["results"] as? [[String: Any]])?.first?["sentences"] as? [[String: Any]])?.compactMap { $0["weight"] as? Double })
+            #expect(weights.count == 2 && abs(weights.reduce(0, +) - 1) < 1e-5)
+            try await client.execute(uri: "/openapi.json", method: .get) { response in
+                let doc = try jsonObject(response.body)
+                let schemas = try #require((doc["components"] as? [String: Any])?["schemas"] as? [String: [String: Any]])
+                for name in ["Prediction", "Explanation"] {
+                    #expect((schemas[name]?["properties"] as? [String: Any])?["sentences"] != nil, "\(name) has no sentences")
+                }
+            }
+        }
+    }
+
     /// A batch comes back in order, split over the workers, each result equal to its own request's.
     @Test func batchesKeepOrderAcrossWorkers() async throws {
         let server = try testServer(workers: 3)

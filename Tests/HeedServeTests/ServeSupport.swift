@@ -20,6 +20,21 @@ func servedModel(_ name: String, kind: ModelKind, seed: UInt64 = 3) -> ServedMod
     return ServedModel(name: name, classifier: TextClassifier(model: model, vocabulary: vocabulary, options: options))
 }
 
+/// A han model with random weights over the same words (sentences of words, two levels of attention).
+func servedHANModel(_ name: String, seed: UInt64 = 3) -> ServedModel {
+    let words = (0..<30).map { "w\($0)" }
+    var options = TrainingOptions()
+    options.model = .han
+    options.embeddingSize = 6
+    options.hiddenSize = 5
+    options.dropout = 0
+    options.maxSentences = 4
+    options.maxWords = 6
+    let vocabulary = Vocabulary(settings: .default, tokens: words, labels: ["neg", "neu", "pos"])
+    let model = HierarchicalClassifier(config: options.hierarchicalConfig(vocabularySize: vocabulary.count, classes: 3), seed: seed)
+    return ServedModel(name: name, classifier: TextClassifier(hierarchical: model, vocabulary: vocabulary, options: options))
+}
+
 /// A server over an attention model "att" and a plain LSTM "plain", with small limits.
 func testServer(workers: Int = 2, configure: (inout ServeConfiguration) -> Void = { _ in }) throws -> HeedServer {
     var config = ServeConfiguration()

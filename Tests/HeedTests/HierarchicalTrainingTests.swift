@@ -135,6 +135,44 @@ import Testing
         #expect(try Data(contentsOf: straight) == Data(contentsOf: split))
     }
 
+    /// `explain --metrics` for han: token-level tables with attention = word × sentence weight,
+    /// sentence-level τ from the sentence scores, conicity at both levels, no permutation test.
+    @Test func faithfulnessAtBothLevels() throws {
+        let (train, test) = try smallTopicCorpus()
+        var options = hanOptions()
+        options.epochs = 1
+        let classifier = try Trainer(options: options).train(Array(train.prefix(90))).classifier
+        var f = FaithfulnessOptions()
+        f.steps = 4
+        f.permutations = 5
+        let texts = test.prefix(10).map(\.text) + ["", "One. Two three."]
+        let analysis = try classifier.faithfulness(of: texts, options: f)
+        let s = analysis.summary
+        #expect(s.documents == 11 && s.skipped == 1)
+        #expect(s.permutation == nil && analysis.documents.allSatisfy { $0.permutation == nil })
+        let pairs = try #require(s.sentenceAgreement).map { "\($0.first)~\($0.second)" }
+        #expect(pairs == ["attention~occlusion", "attention~integrated-gradients", "integrated-gradients~occlusion"])
+        #expect(s.agreement.count == 10 && s.erasure.count == 6)
+        let words = try #require(s.conicity), sentences = try #require(s.sentenceConicity)
+        #expect(words.documents == 11 && sentences.documents == 11)
+        #expect((-1...1).contains(words.mean) && (-1...1).contains(sentences.mean))
+        // Each document alone, as explain scores it (a batch of several may round differently).
+        let predictions = try texts.map { try classifier.predict([$0])[0] }
+        for (d, p) in zip(analysis.documents, predictions) where !p.tokens.isEmpty {
+            // The token attention measured is the one predict reports: word × sentence weight.
+            #expect(d.explanation.scores(.attention) == p.tokens.map { $0.weight! })
+            let sentenceScores = try #require(d.explanation.sentenceScores)
+            #expect(sentenceScores["attention"] == p.sentences!.map { $0.weight! })
+            let n = p.sentences!.count
+            for a in try #require(d.sentenceAgreement) {
+                // τ-b over the sentences, recomputed from the scores; undefined for a lone sentence.
+                let tau = RankCorrelation(sentenceScores[a.first]!, sentenceScores[a.second]!)
+                #expect(a.correlation == tau && (n >= 2 || tau == nil))
+            }
+            if n == 1 { #expect(abs(d.sentenceConicity! - 1) < 1e-9, "a lone sentence state points at its own mean") }
+        }
+    }
+
     @Test func modelFileRoundTripsWithBitEqualPredictions() throws {
         let (train, test) = try smallTopicCorpus()
         var options = hanOptions()
@@ -208,7 +246,6 @@ import Testing
         trainer.unlabelled = Array(test.prefix(5))
         #expect(throws: HeedError.self) { try trainer.train(Array(train.prefix(60))) }
         let classifier = try Trainer(options: options).train(Array(train.prefix(60))).classifier
-        #expect(throws: HeedError.self) { try classifier.faithfulness(of: ["a text"]) }
         #expect(throws: HeedError.self) { try LatencyBenchmark.run(classifier, documents: Array(test.prefix(3)), runs: 2) }
         #expect(throws: HeedError.self) { try classifier.onnxModel() }
         options.encoder = .orthogonal
