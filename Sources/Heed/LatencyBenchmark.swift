@@ -19,24 +19,36 @@ package enum LatencyBenchmark {
     }
 
     /// Times `runs` batch-1 forward passes over `documents` (cycling) after `warmup` untimed ones.
+    /// A han model's pass is its batch-1 prediction of the document's sentences (the cut to
+    /// maxSentences × maxWords and the batch's assembly included, so a little more than a flat
+    /// model's bare forward pass).
     package static func run(_ classifier: TextClassifier, documents: [LabelledText], runs: Int, warmup: Int = 50) throws -> Result {
-        if classifier.isHierarchical {
-            throw HeedError.notForHierarchical("the latency benchmark", instead: "time heed predict over the corpus for han models")
-        }
-        let encoder = try DocumentEncoder(
-            vocabulary: classifier.vocabulary, maxLength: classifier.options.maxLength, subwords: classifier.options.subwordSettings)
+        let encoder =
+            classifier.isHierarchical
+            ? try DocumentEncoder(vocabulary: classifier.vocabulary, options: classifier.options)
+            : try DocumentEncoder(
+                vocabulary: classifier.vocabulary, maxLength: classifier.options.maxLength, subwords: classifier.options.subwordSettings)
         let sequences = documents.map { encoder.sequence($0.text) }.filter { $0.count > 0 }
         guard !sequences.isEmpty else { throw HeedTextError.noDocuments("benchmark documents") }
         let clock = ContinuousClock()
         var times: [Double] = []
         var tokens = 0
-        classifier.box.withModel { model in
-            for i in 0..<(warmup + runs) {
-                let sequence = sequences[i % sequences.count], n = sequence.count
-                let start = clock.now
-                _ = model.forward(ids: sequence.ids, lengths: [n], batch: 1, steps: n, training: false, pieces: sequence.pieces)
-                let elapsed = Trainer.seconds(start.duration(to: clock.now)) * 1000
-                if i >= warmup { times.append(elapsed); tokens += n }
+        func timed(_ i: Int, _ pass: () -> Void) {
+            let start = clock.now
+            pass()
+            let elapsed = Trainer.seconds(start.duration(to: clock.now)) * 1000
+            if i >= warmup { times.append(elapsed); tokens += sequences[i % sequences.count].count }
+        }
+        if classifier.isHierarchical {
+            var one = classifier
+            one.workers = 1
+            for i in 0..<(warmup + runs) { timed(i) { _ = one.predict([sequences[i % sequences.count]]) } }
+        } else {
+            classifier.box.withModel { model in
+                for i in 0..<(warmup + runs) {
+                    let sequence = sequences[i % sequences.count], n = sequence.count
+                    timed(i) { _ = model.forward(ids: sequence.ids, lengths: [n], batch: 1, steps: n, training: false, pieces: sequence.pieces) }
+                }
             }
         }
         times.sort()

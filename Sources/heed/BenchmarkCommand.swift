@@ -74,10 +74,6 @@ struct Benchmark: ParsableCommand {
         func run() throws {
             BLAS.setThreads(threads)
             let classifier = try TextClassifier(contentsOf: URL(fileURLWithPath: model))
-            if classifier.isHierarchical {
-                throw CommandLineMessage(
-                    description: "\(model): the latency benchmark is not built for han models yet; time heed predict over the corpus instead")
-            }
             let docs = try CorpusReader(input.source(corpus)).readAll()
             let r = try LatencyBenchmark.run(classifier, documents: docs, runs: n)
             print(

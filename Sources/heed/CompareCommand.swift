@@ -36,7 +36,7 @@ struct CompareModel: Sendable {
         CompareModel("diversity", .bilstmAttention, "BiLSTM-attention, conicity-penalised encoder (--diversity-weight)") {
             $0.encoder = .diversity
         },
-        CompareModel("han", .han, "hierarchical attention network, words then sentences (Yang et al. 2016); no faithfulness or latency columns yet"),
+        CompareModel("han", .han, "hierarchical attention network, words then sentences (Yang et al. 2016); faithfulness at the token level (attention: word × sentence weight), no permutation test"),
         // More models: one line each, a kind plus the settings that make it.
     ]
 
@@ -141,12 +141,13 @@ func runComparison(
             // One document at a time gains nothing from BLAS threads (as in heed explain and serve).
             BLAS.setThreads(1)
             var faithfulness: ComparisonFaithfulness?
-            // The faithfulness analysis and the latency benchmark read flat models only (so far).
-            if !faithfulnessTexts.isEmpty && !classifier.isHierarchical {
+            // A han model's faithfulness is measured at the token level (attention = word × sentence
+            // weight) and has no permutation test (two attentions, nothing single to shuffle).
+            if !faithfulnessTexts.isEmpty {
                 faithfulness = try measureFaithfulness(classifier, faithfulnessTexts, measures: measures, name: model.name, quiet: quiet)
             }
             let latency =
-                measures.latencyRuns > 0 && !classifier.isHierarchical
+                measures.latencyRuns > 0
                 ? try LatencyBenchmark.run(classifier, documents: testDocs, runs: measures.latencyRuns, warmup: min(50, measures.latencyRuns)) : nil
             let bytes = (try? FileManager.default.attributesOfItem(atPath: modelPath))?[.size] as? Int
             rows.append(

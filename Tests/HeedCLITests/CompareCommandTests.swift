@@ -76,8 +76,8 @@ import Testing
         #expect(html.contains("encoder conicity"), "the model card shows conicity")
     }
 
-    /// han trains beside a flat model on the same data; its faithfulness and latency columns are
-    /// left empty (not built for it yet) rather than failing the run.
+    /// han trains beside a flat model on the same data, with its faithfulness (token level, no
+    /// permutation test) and latency columns.
     @Test func hanBesideAFlatModel() throws {
         let s = Scratch()
         let train = try Self.slice(s, "train.tsv", every: 100, as: "train.tsv")
@@ -88,7 +88,10 @@ import Testing
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any])
         let rows = try #require(json["rows"] as? [[String: Any]])
         #expect(rows.map { $0["model"] as! String } == ["attention", "han"])
-        #expect(rows[0]["faithfulness"] != nil && rows[1]["faithfulness"] == nil && rows[1]["latency_ms"] == nil)
+        let han = try #require(rows[1]["faithfulness"] as? [String: Any])
+        #expect(rows[0]["faithfulness"] != nil && han["tau_attention_ig"] != nil && han["conicity"] != nil, "\(han)")
+        #expect(han["permutation_tvd"] == nil, "no permutation test for han: \(han)")
+        #expect(((rows[1]["latency_ms"] as? Double) ?? 0) > 0, "\(rows[1])")
         #expect((rows[1]["accuracy"] as? Double).map { $0 >= 0 && $0 <= 1 } == true)
         #expect(FileManager.default.fileExists(atPath: try #require(rows[1]["model_file"] as? String)))
     }

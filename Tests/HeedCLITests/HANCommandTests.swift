@@ -53,8 +53,9 @@ import Testing
         #expect(e.status == 0 && e.stdout.contains("\"sentences\""), "\(e.stderr)")
         let ev = try heed(["evaluate", model, train])
         #expect(ev.status == 0 && ev.stdout.contains("accuracy"), "\(ev.stderr)")
-        let b = try heed(["benchmark", "latency", model, train])
-        #expect(b.status == 1 && b.stderr.contains("the latency benchmark is not built for han models yet"), "\(b.status) \(b.stderr)")
+        let b = try heed(["benchmark", "latency", model, train, "--n", "20"])
+        let latency = try JSONSerialization.jsonObject(with: Data(b.stdout.utf8)) as? [String: Any]
+        #expect(b.status == 0 && (latency?["runs"] as? Int) == 20 && ((latency?["p50_ms"] as? Double) ?? 0) > 0, "\(b.status) \(b.stderr)")
 
         // explain --metrics: token tables (attention = word × sentence weight), sentence agreement,
         // conicity at both levels, and why there is no permutation test.
