@@ -36,7 +36,10 @@ struct CompareModel: Sendable {
         CompareModel("diversity", .bilstmAttention, "BiLSTM-attention, conicity-penalised encoder (--diversity-weight)") {
             $0.encoder = .diversity
         },
-        CompareModel("han", .han, "hierarchical attention network, words then sentences (Yang et al. 2016); faithfulness at the token level (attention: word × sentence weight), no permutation test"),
+        CompareModel(
+            "han", .han,
+            "hierarchical attention network, words then sentences (Yang et al. 2016); faithfulness at the token level (attention: word × sentence weight), no permutation test"
+        ),
         // More models: one line each, a kind plus the settings that make it.
     ]
 
