@@ -37,6 +37,9 @@ public struct IDPrediction: Sendable {
     /// Hierarchical model: one weight per sentence, summing to 1; nil otherwise and for empty
     /// sequences.
     public var sentenceAttention: [Float]?
+    /// Hierarchical model: each token's word attention within its sentence (each sentence's sum
+    /// to 1), as the network computed it; nil otherwise. For the ONNX reference lines.
+    package var wordAttention: [Float]?
     /// Index of the most probable class: the largest logit (the first on ties), so no temperature
     /// and no rounding of the probabilities can change it.
     public var best: Int { Calibration.bestIndex(logits[...]) }
@@ -168,7 +171,9 @@ extension TextClassifier {
                     t += 1
                 }
             }
-            return IDPrediction(probabilities: probabilities, logits: logits, attention: attention, sentenceAttention: sentenceWeights)
+            return IDPrediction(
+                probabilities: probabilities, logits: logits, attention: attention, sentenceAttention: sentenceWeights,
+                wordAttention: Array(result.wordAttention[token..<(token + tokens)]))
         }
     }
 
