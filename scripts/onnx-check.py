@@ -796,7 +796,8 @@ def main():
         ratio = max(s["ratio"] for s in stats.values())
         if ratio <= 1:
             sys.exit(f"onnx-check: the {how} mutant passed (diff/tolerance {ratio:.3f}): the check cannot see that bug")
-        print(f"onnx-check: mutant {how} caught (diff/tolerance up to {ratio:.3g})")
+        print(f"onnx-check: mutant {how} caught (diff/tolerance up to {ratio:.3g}"
+              + ("; " + ", ".join(f"{k} {v['ratio']:.3g}" for k, v in stats.items()) if how == "sentence-mask-ignored" else "") + ")")
 
     if args.json:
         with open(args.json, "w") as f:
