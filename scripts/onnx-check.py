@@ -19,9 +19,14 @@ under the same bounds). Probabilities and attention weights are bounded in proba
 float32 implementation is within `bound` of the exact value, so Heed and ONNX Runtime must agree
 within 2·bound, and each must be within bound of the float64 reference.
 
-The check must be able to fail: four broken exports (PyTorch's gate order i, f, g, o left as it is,
-every LSTM input weight 1% too large, a 4-bit table read high nibble first, and an orthogonal
-encoder whose projection vanishes) must each be caught. (The bounds are worst cases, so the check
+A han model (hierarchical attention network) per corpus, with and without subwords, is checked
+the same way on its four outputs, the word level's sentence-vector bound feeding the sentence
+level as input bound (Reference.han_forward).
+
+The check must be able to fail: five broken exports (PyTorch's gate order i, f, g, o left as it is,
+every LSTM input weight 1% too large, a 4-bit table read high nibble first, an orthogonal
+encoder whose projection vanishes, and han sentence attention that ignores the sentence counts)
+must each be caught. (The bounds are worst cases, so the check
 sees errors of a few tenths of a percent in the weights, not last-bit ones.)
 
 Usage: scripts/onnx-check.py --heed .build/release/heed [--work build/onnx-check] [--corpora ...]
@@ -56,10 +61,17 @@ KINDS = [
     ("diversity", ["--model", "bilstm-attention", "--encoder", "diversity"]),
     ("orthogonal", ["--model", "bilstm-attention", "--encoder", "orthogonal"]),
 ]
+# han (hierarchical attention network): one model per corpus, with and without subwords, the
+# additive scorer at both levels (the linear one on the Debian corpus); on the first corpus its
+# int8 --weights copy too.
+HAN = ["--model", "han"]
+HAN_SCORER = {"topic-en-debian": "linear"}
+HAN_QUANTISED = ("int8+w", ["--weights"])
 ORTHOGONAL_EPSILON = 1e-4  # LSTMDirection.orthogonalEpsilon
 # Tiny and fast: E = 10, H = 10 runs both the 8-wide SIMD gate loop and its scalar tail.
 TRAIN = ["--embed", "10", "--hidden", "10", "--epochs", "1", "--batch", "64", "--max-len", "120",
          "--workers", "1", "--quiet", "--seed", "7"]
+HAN_TRAIN = [f for i, f in enumerate(TRAIN) if "--max-len" not in TRAIN[max(0, i - 1):i + 1]]  # han is bounded by sentences
 SUBWORDS = ["--subwords", "3-5", "--buckets", "4000"]
 # Quantised models (heed quantize): (tag, flags) per model kind, each of these float models
 # quantised and exported. int8 and 4-bit tables; --weights (int8 LSTM, attention and output
@@ -170,11 +182,12 @@ class Reference:
             e = gamma(k + 3)[..., None] * mag
         return x, e
 
-    def direction(self, x, ex, lengths, suffix, reverse):
-        """One LSTM direction over padded [B, T, E]; returns h, its bound [B, T, H] (0 past lengths)."""
-        Wih, Whh = self.t["lstm.weight_ih_l0" + suffix], self.t["lstm.weight_hh_l0" + suffix]
-        b = self.t["lstm.bias_ih_l0" + suffix] + self.t["lstm.bias_hh_l0" + suffix]
-        bmag = np.abs(self.t["lstm.bias_ih_l0" + suffix]) + np.abs(self.t["lstm.bias_hh_l0" + suffix])
+    def direction(self, x, ex, lengths, suffix, reverse, prefix="lstm"):
+        """One LSTM direction (weights `prefix`.*) over padded [B, T, E] with input bound ex; returns
+        h, its bound [B, T, H] (0 past lengths; a length 0 gives all 0)."""
+        Wih, Whh = self.t[prefix + ".weight_ih_l0" + suffix], self.t[prefix + ".weight_hh_l0" + suffix]
+        b = self.t[prefix + ".bias_ih_l0" + suffix] + self.t[prefix + ".bias_hh_l0" + suffix]
+        bmag = np.abs(self.t[prefix + ".bias_ih_l0" + suffix]) + np.abs(self.t[prefix + ".bias_hh_l0" + suffix])
         B, T, E = x.shape
         H = Whh.shape[1]
         n = E + H + 2
@@ -242,37 +255,56 @@ class Reference:
         ep = np.where(mask, ep, 0.0)
         return p, ep
 
+    def encode(self, x, ex, lengths, prefix="lstm"):
+        """The (Bi)LSTM `prefix` over [B, T, E]: states [B, T, D], the forward half first, and their bound."""
+        hs = [self.direction(x, ex, lengths, "", False, prefix)]
+        if self.cfg["bidirectional"]:
+            hs.append(self.direction(x, ex, lengths, "_reverse", True, prefix))
+        return np.concatenate([a for a, _ in hs], -1), np.concatenate([b for _, b in hs], -1)
+
+    def attend(self, h, eh, mask, lengths, prefix="attention"):
+        """Attention layer `prefix` over states h [B, T, D] (bound eh) where mask: the weights, the
+        pooled vector [B, D] and their bounds (a weighted sum of `lengths` terms)."""
+        D = h.shape[-1]
+        if self.cfg["scorer"] == "linear":
+            w, bias = self.t[prefix + ".score.weight"][0], self.t[prefix + ".score.bias"][0]
+            s = h @ w + bias
+            es = eh @ np.abs(w) + gamma(D + 1) * (np.abs(h) @ np.abs(w) + abs(bias))
+        else:
+            Wp, bp, v = self.t[prefix + ".proj.weight"], self.t[prefix + ".proj.bias"], self.t[prefix + ".context.weight"][0]
+            p = h @ Wp.T + bp
+            ep = eh @ np.abs(Wp).T + gamma(D + 1) * (np.abs(h) @ np.abs(Wp).T + np.abs(bp))
+            u = np.tanh(p)
+            eu = (1 - u * u) * ep + self.act("tanh", u)
+            A = u.shape[-1]
+            s = u @ v
+            es = eu @ np.abs(v) + gamma(A) * (np.abs(u) @ np.abs(v))
+        a, ea = self.softmax(s, es, mask)
+        pooled = (a[..., None] * h).sum(1)
+        epooled = (a[..., None] * eh).sum(1) + (ea[..., None] * np.abs(h)).sum(1) \
+            + gamma(lengths)[:, None] * (a[..., None] * np.abs(h)).sum(1)
+        return a, ea, pooled, epooled
+
+    def classify(self, pooled, epooled):
+        """The output layer and softmax(logits / T), with bounds."""
+        D = pooled.shape[-1]
+        Wc, bc = self.t["classifier.weight"], self.t["classifier.bias"]
+        z = pooled @ Wc.T + bc
+        ez = epooled @ np.abs(Wc).T + gamma(D + 1) * (np.abs(pooled) @ np.abs(Wc).T + np.abs(bc))
+        zt = z / self.T
+        ezt = ez / self.T + U * np.abs(zt)
+        probs, eprobs = self.softmax(zt, ezt, np.ones_like(z, dtype=bool))
+        return dict(logits=(z, ez), probabilities=(probs, eprobs))
+
     def forward(self, ids, lengths, pieces):
         cfg = self.cfg
         B, T = ids.shape
         x, ex = self.embed(ids, pieces)
-        hs, es = [self.direction(x, ex, lengths, "", False)], None
-        if cfg["bidirectional"]:
-            hs.append(self.direction(x, ex, lengths, "_reverse", True))
-        h = np.concatenate([a for a, _ in hs], -1)
-        eh = np.concatenate([b for _, b in hs], -1)
-        D = h.shape[-1]
+        h, eh = self.encode(x, ex, lengths)
         mask = np.arange(T)[None, :] < lengths[:, None]
         attention = eattention = None
         if cfg["pooling"] == "attention":
-            if cfg["scorer"] == "linear":
-                w, bias = self.t["attention.score.weight"][0], self.t["attention.score.bias"][0]
-                s = h @ w + bias
-                es = eh @ np.abs(w) + gamma(D + 1) * (np.abs(h) @ np.abs(w) + abs(bias))
-            else:
-                Wp, bp, v = self.t["attention.proj.weight"], self.t["attention.proj.bias"], self.t["attention.context.weight"][0]
-                p = h @ Wp.T + bp
-                ep = eh @ np.abs(Wp).T + gamma(D + 1) * (np.abs(h) @ np.abs(Wp).T + np.abs(bp))
-                u = np.tanh(p)
-                eu = (1 - u * u) * ep + self.act("tanh", u)
-                A = u.shape[-1]
-                s = u @ v
-                es = eu @ np.abs(v) + gamma(A) * (np.abs(u) @ np.abs(v))
-            a, ea = self.softmax(s, es, mask)
-            pooled = (a[..., None] * h).sum(1)
-            epooled = (a[..., None] * eh).sum(1) + (ea[..., None] * np.abs(h)).sum(1) \
-                + gamma(lengths)[:, None] * (a[..., None] * np.abs(h)).sum(1)
-            attention, eattention = a, ea
+            attention, eattention, pooled, epooled = self.attend(h, eh, mask, lengths)
         else:
             rows = np.arange(B)
             H = cfg["hiddenDim"]
@@ -280,13 +312,26 @@ class Reference:
             epooled = eh[rows, lengths - 1].copy()
             if cfg["bidirectional"]:
                 pooled[:, H:], epooled[:, H:] = h[:, 0, H:], eh[:, 0, H:]
-        Wc, bc = self.t["classifier.weight"], self.t["classifier.bias"]
-        z = pooled @ Wc.T + bc
-        ez = epooled @ np.abs(Wc).T + gamma(D + 1) * (np.abs(pooled) @ np.abs(Wc).T + np.abs(bc))
-        zt = z / self.T
-        ezt = ez / self.T + U * np.abs(zt)
-        probs, eprobs = self.softmax(zt, ezt, np.ones_like(z, dtype=bool))
-        return dict(logits=(z, ez), probabilities=(probs, eprobs), attention=(attention, eattention))
+        return dict(self.classify(pooled, epooled), attention=(attention, eattention))
+
+    def han_forward(self, ids, word_lengths, counts, pieces):
+        """A han model (bench/reference/han_torch.py): ids [B, S, W], word_lengths [B, S] (0 for
+        padded sentences), counts [B]. The word level runs over every sentence as a row; each
+        sentence vector's bound is the sentence level's input bound."""
+        B, S, W = ids.shape
+        lengths = word_lengths.reshape(-1)
+        x, ex = self.embed(ids.reshape(B * S, W), None if pieces is None else pieces.reshape(B * S, W, -1))
+        h, eh = self.encode(x, ex, lengths, "word_lstm")
+        positions = np.arange(W)[None, :]
+        # A padded sentence's states are 0 (length 0); it is softmaxed over one position and its
+        # weights zeroed, so nothing is NaN and its vector is 0, never read past a count.
+        aw, eaw, v, ev = self.attend(h, eh, positions < np.maximum(lengths, 1)[:, None], lengths, "word_attention")
+        real = positions < lengths[:, None]
+        aw, eaw = aw * real, eaw * real
+        v, ev = v.reshape(B, S, -1), ev.reshape(B, S, -1)
+        hs, ehs = self.encode(v, ev, counts, "sentence_lstm")
+        sa, esa, d, ed = self.attend(hs, ehs, np.arange(S)[None, :] < counts[:, None], counts, "sentence_attention")
+        return dict(self.classify(d, ed), word_attention=(aw.reshape(B, S, W), eaw.reshape(B, S, W)), sentence_attention=(sa, esa))
 
 
 def subword_buckets(token, sub):
@@ -411,6 +456,114 @@ def compare(session, docs, ref, with_pieces, has_attention, batch=256):
     return stats
 
 
+def han_inputs(docs, with_pieces):
+    """A han batch: ids [B, S, W] 0-padded, word_lengths [B, S] (0 for padded sentences),
+    sentence_counts [B], pieces [B, S, W, K] padded with -1."""
+    B = len(docs)
+    S = max(len(d["ids"]) for d in docs)
+    W = max(len(s) for d in docs for s in d["ids"])
+    ids = np.zeros((B, S, W), np.int64)
+    lengths = np.zeros((B, S), np.int64)
+    counts = np.array([len(d["ids"]) for d in docs], np.int64)
+    for i, d in enumerate(docs):
+        for j, sentence in enumerate(d["ids"]):
+            ids[i, j, :len(sentence)] = sentence
+            lengths[i, j] = len(sentence)
+    feeds = {"ids": ids, "word_lengths": lengths, "sentence_counts": counts}
+    if with_pieces:
+        K = max(1, max(len(p) for d in docs for s in d["pieces"] for p in s))
+        pieces = np.full((B, S, W, K), -1, np.int64)
+        for i, d in enumerate(docs):
+            for j, sentence in enumerate(d["pieces"]):
+                for t, p in enumerate(sentence):
+                    pieces[i, j, t, :len(p)] = p
+        feeds["pieces"] = pieces
+    return feeds
+
+
+HAN_OUTPUTS = ("logits", "probabilities", "word_attention", "sentence_attention")
+
+
+def compare_han(session, docs, ref, with_pieces, batch=128):
+    """compare() for a han graph. Heed's weights are 0 at padding and past each count, and so is
+    the bound there: ONNX Runtime must give exactly 0 (any other value is an infinite ratio)."""
+    stats = {k: {"diff": 0.0, "ratio": 0.0, "ref_ratio": 0.0} for k in HAN_OUTPUTS}
+    order = sorted(range(len(docs)), key=lambda i: (len(docs[i]["ids"]), max(map(len, docs[i]["ids"]))))
+    for start in range(0, len(order), batch):
+        chunk = [docs[i] for i in order[start:start + batch]]
+        feeds = han_inputs(chunk, with_pieces)
+        outs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+        r = ref.han_forward(feeds["ids"], feeds["word_lengths"], feeds["sentence_counts"], feeds.get("pieces"))
+        for key in HAN_OUTPUTS:
+            heed = np.zeros_like(outs[key], dtype=np.float64)
+            for i, d in enumerate(chunk):
+                if key == "word_attention":
+                    for j, w in enumerate(d[key]):
+                        heed[i, j, :len(w)] = w
+                elif key == "sentence_attention":
+                    heed[i, :len(d[key])] = d[key]
+                else:
+                    heed[i] = d[key]
+            onnx_v = outs[key].astype(np.float64)
+            exact, bound = r[key]
+            diff = np.abs(heed - onnx_v)
+            tol = 2 * bound
+            s = stats[key]
+            s["diff"] = max(s["diff"], float(diff.max()))
+            s["ratio"] = max(s["ratio"], float(np.max(np.where(tol > 0, diff / np.maximum(tol, 1e-300), np.where(diff > 0, np.inf, 0)))))
+            for impl in (heed, onnx_v):
+                e = np.abs(impl - exact)
+                s["ref_ratio"] = max(s["ref_ratio"], float(np.max(np.where(bound > 0, e / np.maximum(bound, 1e-300), np.where(e > 0, np.inf, 0)))))
+    return stats
+
+
+def check_han(heed, corpus, train, test, subwords, ort_abs, work, quantise=None):
+    """Train (or, with `quantise` = (tag, flags), quantise that model) a tiny han model, export it
+    with Heed's reference lines and compare ONNX Runtime on every test document. Returns the
+    result row and what a mutant needs."""
+    tag = f"{corpus}.han{'.sub' if subwords else ''}"
+    model = os.path.join(work, tag + ".heed")
+    if quantise is None:
+        scorer = ["--attention", HAN_SCORER.get(corpus, "additive")]
+        run([heed, "train", train] + HAN + scorer + HAN_TRAIN + (SUBWORDS if subwords else []) + ["-o", model])
+        os.remove(model + ".ckpt")
+    else:
+        tag += "." + quantise[0].replace("+", "-")
+        source, model = model, os.path.join(work, tag + ".heed")
+        run([heed, "quantize", source, "-o", model] + quantise[1])
+    onnx_path, ref_path = os.path.join(work, tag + ".onnx"), os.path.join(work, tag + ".reference.jsonl")
+    run([heed, "export", model, "-o", onnx_path, "--reference", test, "--reference-output", ref_path])
+    onnx.checker.check_model(onnx.load(onnx_path), full_check=True)
+    m = onnx.load(onnx_path)
+    assert m.opset_import[0].version == 17 and m.ir_version == 8
+    tensors, meta = read_safetensors(model)
+    config = json.loads(meta["config"])
+    if quantise is not None:
+        check_quantised_graph(onnx_path, config, "--weights" in quantise[1])
+    tok = json.load(open(os.path.join(work, tag + ".tokenizer.json"), encoding="utf-8"))
+    assert tok["sentences"]["splitter"] == "icu-sentence-break" and tok["sentences"]["maxSentences"] >= 1, tok.get("sentences")
+    temperature = json.loads(meta["heed.calibration"])["temperature"] if "heed.calibration" in meta else 1.0
+    docs = [json.loads(line) for line in open(ref_path, encoding="utf-8")]
+    assert all(len(d["ids"]) <= tok["sentences"]["maxSentences"] and max(map(len, d["ids"])) <= tok["sentences"]["maxWords"] for d in docs)
+    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    ref = Reference(tensors, config, temperature, ort_abs)
+    stats = compare_han(session, docs, ref, subwords)
+    ratio = max(s["ratio"] for s in stats.values())
+    ref_ratio = max(s["ref_ratio"] for s in stats.values())
+    name = f"han {config['scorer']}" + (" " + quantise[0] if quantise else "")
+    sentences = max(len(d["ids"]) for d in docs)
+    print(f"{corpus:22} {name:18} {'yes' if subwords else 'no':3} {len(docs):5}  {stats['logits']['diff']:9.2e} "
+          f"{stats['probabilities']['diff']:9.2e} {max(stats['word_attention']['diff'], stats['sentence_attention']['diff']):9.2e}  "
+          f"{ratio:6.3f} {ref_ratio:9.3f}  T={temperature:.3f}, up to {sentences} sentences", flush=True)
+    if ratio > 1 or ref_ratio > 1:
+        sys.exit(f"onnx-check: {tag}: ONNX Runtime and Heed disagree beyond the derived tolerance "
+                 f"(diff/tolerance {ratio:.3f}, error/bound {ref_ratio:.3f})")
+    row = dict(corpus=corpus, model="han", quantisation=quantise[0] if quantise else None, subwords=subwords, documents=len(docs),
+               temperature=temperature, **{f"{k}_max_abs_diff": v["diff"] for k, v in stats.items()},
+               max_diff_over_tolerance=ratio, max_error_over_bound=ref_ratio)
+    return row, (onnx_path, docs, ref, subwords)
+
+
 def training_sample(corpus, work, size=1500):
     """Every k-th line of the corpus's training file, about `size` of them (every label occurs):
     agreement needs weights, not accuracy, and this keeps one epoch short."""
@@ -435,6 +588,14 @@ def mutate(src, dst, how):
         for init in m.graph.initializer:
             if init.name == "orthogonal.epsilon":
                 init.CopyFrom(numpy_helper.from_array(np.array(1e9, dtype=np.float32), init.name))
+        onnx.save(m, dst)
+        return
+    if how == "sentence-mask-ignored":  # sentence attention softmaxed over padded sentences too
+        for node in m.graph.node:
+            if node.output[0] == "sentence_attention_masked_scores":
+                node.op_type, node.input[:] = "Identity", [node.input[1]]
+            if node.output[0] == "sentence_attention_weights":
+                node.op_type, node.input[:] = "Identity", [node.input[1]]
         onnx.save(m, dst)
         return
     if how == "int4-nibble-order":  # high nibble first: element 2j read from the high nibble
@@ -475,7 +636,7 @@ def check_quantised_graph(path, config, weights):
     big = [n for n in floats if not n.endswith(".scale") and int(np.prod(inits[n].dims)) >= config["vocabSize"] * config["embedDim"]]
     assert not big, f"{path}: float initializers as large as the table: {big}"
     if weights:
-        stray = [n for n in floats if not (n.endswith(".scale") or "bias" in n or n == "lstm.B" or int(np.prod(inits[n].dims)) <= 1)]
+        stray = [n for n in floats if not (n.endswith(".scale") or "bias" in n or n.endswith("lstm.B") or int(np.prod(inits[n].dims)) <= 1)]
         assert not stray, f"{path}: --weights, yet float matrices in the graph: {stray}"
     return table_bytes, sorted(n[:-len(".present")] for n in inits if n.endswith(".present"))
 
@@ -528,6 +689,7 @@ def main():
     ap.add_argument("--work", default=os.path.join(ROOT, "build/onnx-check"))
     ap.add_argument("--corpora", nargs="*", default=CORPORA)
     ap.add_argument("--json", help="write the agreement figures here")
+    ap.add_argument("--models", nargs="*", help="only these model kinds (KINDS' names, han); mutants of others are skipped")
     args = ap.parse_args()
     began = time.time()
     heed = os.path.abspath(args.heed)
@@ -543,12 +705,15 @@ def main():
     results = []
     mutant_source = orthogonal_source = None
     int4_mutant_source = None
+    han_source = None
     tokenizer_mutant_caught = 0
     print(f"{'corpus':22} {'model':18} {'sub':3} {'docs':>5}  {'logits Δ':>9} {'probs Δ':>9} {'attn Δ':>9}  {'Δ/tol':>6} {'ref/bound':>9}")
     for corpus in args.corpora:
         train = training_sample(corpus, args.work)
         test = os.path.join(ROOT, "corpora", corpus, "test.tsv")
         for name, flags in KINDS:
+            if args.models is not None and name not in args.models:
+                continue
             for subwords in (False, True):
                 tag = f"{corpus}.{name}{'.sub' if subwords else ''}"
                 model = os.path.join(args.work, tag + ".heed")
@@ -605,20 +770,34 @@ def main():
                         int4_mutant_source = r.pop("_mutant")
                     r.pop("_mutant", None)
 
-    if tokenizer_mutant_caught == 0:
+        for subwords in (False, True) if args.models is None or "han" in args.models else ():
+            row, source = check_han(heed, corpus, train, test, subwords, ort_abs, args.work)
+            results.append(row)
+            if han_source is None and not subwords:
+                han_source = source
+            if corpus == args.corpora[0] and subwords:
+                results.append(check_han(heed, corpus, train, test, subwords, ort_abs, args.work, HAN_QUANTISED)[0])
+
+    if tokenizer_mutant_caught == 0 and (args.models is None or "lstm" in args.models):
         sys.exit("onnx-check: heed_tokenizer.py without case folding matched Heed on every document: the tokenizer check cannot fail")
 
     # The check must catch a broken export.
     for how, source in (("pytorch-gate-order", mutant_source), ("input-weights-1%", mutant_source),
-                        ("int4-nibble-order", int4_mutant_source), ("no-orthogonalisation", orthogonal_source)):
+                        ("int4-nibble-order", int4_mutant_source), ("no-orthogonalisation", orthogonal_source),
+                        ("sentence-mask-ignored", han_source)):
+        if source is None and args.models is not None:
+            print(f"onnx-check: mutant {how} not run (--models leaves out its model)")
+            continue
         onnx_path, docs, ref, subwords = source
         bad = os.path.join(args.work, f"mutant-{how}.onnx")
         mutate(onnx_path, bad, how)
-        stats = compare(ort.InferenceSession(bad, providers=["CPUExecutionProvider"]), docs, ref, subwords, True)
+        session = ort.InferenceSession(bad, providers=["CPUExecutionProvider"])
+        stats = compare_han(session, docs, ref, subwords) if how == "sentence-mask-ignored" else compare(session, docs, ref, subwords, True)
         ratio = max(s["ratio"] for s in stats.values())
         if ratio <= 1:
             sys.exit(f"onnx-check: the {how} mutant passed (diff/tolerance {ratio:.3f}): the check cannot see that bug")
-        print(f"onnx-check: mutant {how} caught (diff/tolerance up to {ratio:.3g})")
+        print(f"onnx-check: mutant {how} caught (diff/tolerance up to {ratio:.3g}"
+              + ("; " + ", ".join(f"{k} {v['ratio']:.3g}" for k, v in stats.items()) if how == "sentence-mask-ignored" else "") + ")")
 
     if args.json:
         with open(args.json, "w") as f:

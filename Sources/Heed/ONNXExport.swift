@@ -13,12 +13,17 @@ import HeedText
 /// does. An orthogonal encoder changes each state after the cell, which the `LSTM` operator
 /// cannot express: it is spelled out as a `Scan` over time instead (`orthogonalEncoder`).
 extension TextClassifier {
-    /// The serialised ONNX `ModelProto` of this classifier. Throws for han models. A quantised
-    /// model's tables stay int8 or 4-bit in the graph and are dequantised row by row after the
-    /// lookup (docs/onnx.md, "Quantised models").
+    /// The serialised ONNX `ModelProto` of this classifier, flat or han. A quantised model's
+    /// tables stay int8 or 4-bit in the graph and are dequantised row by row after the lookup
+    /// (docs/onnx.md, "Quantised models").
     public func onnxModel() throws -> [UInt8] {
-        if isHierarchical {
-            throw HeedError.notForHierarchical("ONNX export", instead: "export a flat model (heed train --model bilstm-attention, the default)")
+        if case .hierarchical(let han) = network {
+            let (config, tensors, quantized) = han.withModel { model in
+                (model.config, Dictionary(uniqueKeysWithValues: model.parameters.map { ($0.name, $0.values) }), model.quantizedTensors)
+            }
+            var builder = ONNXGraphBuilder(
+                hierarchical: config, tensors: tensors, quantized: quantized, temperature: temperature, metadata: onnxMetadata())
+            return builder.hierarchicalModel().serialized()
         }
         let config = self.config
         let (tensors, quantized): ([String: [Float]], [String: QuantizedTable]) = box.withModel { model in
@@ -33,19 +38,19 @@ extension TextClassifier {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let labelsJSON = (try? encoder.encode(labels)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
-        return [
-            ("heed.labels", labelsJSON),
-            ("heed.model", modelKind.rawValue),
-            ("heed.encoder", config.resolvedEncoder.rawValue),
-            ("heed.temperature", "\(temperature)"),
-            ("heed.max_length", "\(options.maxLength)"),
-            ("heed.tokenizer", vocabulary.settings.headerFields),
-        ]
+        var out = [("heed.labels", labelsJSON), ("heed.model", modelKind.rawValue)]
+        if isHierarchical {
+            out += [("heed.max_sentences", "\(options.maxSentences)"), ("heed.max_words", "\(options.maxWords)")]
+        } else {
+            out += [("heed.encoder", config.resolvedEncoder.rawValue), ("heed.max_length", "\(options.maxLength)")]
+        }
+        return out + [("heed.temperature", "\(temperature)"), ("heed.tokenizer", vocabulary.settings.headerFields)]
     }
 
     /// Everything a tokenizer outside Heed needs to produce the graph's inputs, as JSON: the
     /// tokenizer settings, the vocabulary in id order (`<pad>` and `<unk>` included), the subword
-    /// recipe, the cut length, the labels and the temperature.
+    /// recipe, the cut length (a han model's sentence splitting and limits instead), the labels
+    /// and the temperature.
     public func tokenizerJSON() throws -> [UInt8] {
         let s = vocabulary.settings
         let subwords = options.subwordSettings.map { SubwordMetadata($0) }
@@ -54,7 +59,9 @@ extension TextClassifier {
                 headerFields: s.headerFields, locale: s.locale, normalization: s.normalization.rawValue, keepPunctuation: s.keepPunctuation,
                 maskNumbers: s.maskNumbers),
             vocabulary: vocabulary.allTokens, unknownId: Int(Vocabulary.unknownID), labels: labels, maxLength: options.maxLength,
-            temperature: temperature, subwords: subwords)
+            temperature: temperature, subwords: subwords,
+            sentences: isHierarchical
+                ? .init(locale: s.locale, maxSentences: options.maxSentences, maxWords: options.maxWords) : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return Array(try encoder.encode(description))
@@ -79,11 +86,26 @@ private struct ONNXTokenizerDescription: Encodable {
     var maxLength: Int
     var temperature: Double
     var subwords: SubwordMetadata?
+    /// A han model's sentence level (`SentenceLevel`): ICU's sentence break iterator for `locale`
+    /// (the root rules where ICU has none) groups the tokens; the first `maxSentences` sentences
+    /// keep their first `maxWords` tokens each. `maxLength` does not apply.
+    var sentences: Sentences?
+    struct Sentences: Encodable {
+        var splitter = "icu-sentence-break"
+        var locale: String
+        var maxSentences: Int
+        var maxWords: Int
+    }
 }
 
 /// Builds the graph from a configuration and its tensors (state_dict names).
 struct ONNXGraphBuilder {
-    let config: ClassifierConfig
+    /// The flat network's configuration (nil for a han graph).
+    let flat: ClassifierConfig?
+    /// The han network's configuration (nil for a flat graph).
+    let han: HierarchicalConfig?
+    /// The flat configuration; only the flat graph's paths read it.
+    var config: ClassifierConfig { flat! }
     let tensors: [String: [Float]]
     /// A quantised model's int8 and 4-bit tensors (ONNXQuantized.swift), empty for a float model.
     let quantized: [String: QuantizedTable]
@@ -92,7 +114,18 @@ struct ONNXGraphBuilder {
     var m = ONNX.Model(graphName: "heed")
 
     init(config: ClassifierConfig, tensors: [String: [Float]], quantized: [String: QuantizedTable], temperature: Double, metadata: [(String, String)]) {
-        self.config = config
+        (flat, han) = (config, nil)
+        self.tensors = tensors
+        self.quantized = quantized
+        self.temperature = temperature
+        self.metadata = metadata
+    }
+
+    init(
+        hierarchical config: HierarchicalConfig, tensors: [String: [Float]], quantized: [String: QuantizedTable], temperature: Double,
+        metadata: [(String, String)]
+    ) {
+        (flat, han) = (nil, config)
         self.tensors = tensors
         self.quantized = quantized
         self.temperature = temperature
@@ -159,21 +192,7 @@ struct ONNXGraphBuilder {
         lookup("embedding.weight", rows: config.vocabSize, dim: E, at: "ids", indexRank: 2, into: "word_vectors")
         var embedded = "word_vectors"
         if let buckets = config.subwordBuckets {
-            constant("one_f", dims: [], floats: [1])
-            constant("axis_2", dims: [1], int64s: [2])
-            constant("axis_3", dims: [1], int64s: [3])
-            constant("zero_i64", dims: [], int64s: [0])
-            node("GreaterOrEqual", ["pieces", "zero_i64"], "piece_present")
-            node("Cast", ["piece_present"], "piece_mask", [("to", .int(ONNX.DataType.float.rawValue))])
-            node("Max", ["pieces", "zero_i64"], "piece_index")
-            lookup("subwords.weight", rows: buckets, dim: E, at: "piece_index", indexRank: 3, into: "piece_rows")
-            node("Unsqueeze", ["piece_mask", "axis_3"], "piece_mask_4d")
-            node("Mul", ["piece_rows", "piece_mask_4d"], "piece_rows_masked")
-            node("ReduceSum", ["piece_rows_masked", "axis_2"], "piece_sum", [("keepdims", .int(0))])
-            node("ReduceSum", ["piece_mask", "axis_2"], "piece_count", [("keepdims", .int(1))])
-            node("Max", ["piece_count", "one_f"], "piece_divisor")
-            node("Div", ["piece_sum", "piece_divisor"], "piece_mean")
-            node("Add", ["word_vectors", "piece_mean"], "token_vectors")
+            subwordMean(buckets: buckets, dim: E, tokenRank: 2, words: "word_vectors", into: "token_vectors")
             embedded = "token_vectors"
         }
 
@@ -186,24 +205,50 @@ struct ONNXGraphBuilder {
         return pooledAndClassified(D: D, C: C)
     }
 
+    /// `words` plus the mean of each token's subword rows ("pieces", one axis after the
+    /// `tokenRank` token axes, padded with −1; a token without pieces adds 0), as Heed's lookup.
+    mutating func subwordMean(buckets: Int, dim E: Int, tokenRank r: Int, words: String, into output: String) {
+        constant("one_f", dims: [], floats: [1])
+        constant("axis_\(r)", dims: [1], int64s: [r])
+        constant("axis_\(r + 1)", dims: [1], int64s: [r + 1])
+        constant("zero_i64", dims: [], int64s: [0])
+        node("GreaterOrEqual", ["pieces", "zero_i64"], "piece_present")
+        node("Cast", ["piece_present"], "piece_mask", [("to", .int(ONNX.DataType.float.rawValue))])
+        node("Max", ["pieces", "zero_i64"], "piece_index")
+        lookup("subwords.weight", rows: buckets, dim: E, at: "piece_index", indexRank: r + 1, into: "piece_rows")
+        node("Unsqueeze", ["piece_mask", "axis_\(r + 1)"], "piece_mask_expanded")
+        node("Mul", ["piece_rows", "piece_mask_expanded"], "piece_rows_masked")
+        node("ReduceSum", ["piece_rows_masked", "axis_\(r)"], "piece_sum", [("keepdims", .int(0))])
+        node("ReduceSum", ["piece_mask", "axis_\(r)"], "piece_count", [("keepdims", .int(1))])
+        node("Max", ["piece_count", "one_f"], "piece_divisor")
+        node("Div", ["piece_sum", "piece_divisor"], "piece_mean")
+        node("Add", [words, "piece_mean"], output)
+    }
+
     /// The (Bi)LSTM as ONNX's `LSTM` operator over "time_major"; sequence_lens keeps padding out of
     /// both directions. Writes "lstm_Y" [time, directions, batch, H] and "lstm_Y_h".
     private mutating func standardLSTM(E: Int, H: Int) {
-        let directions = config.bidirectional ? ["", "_reverse"] : [""]
+        node("Cast", ["lengths"], "sequence_lens", [("to", .int(ONNX.DataType.int32.rawValue))])
+        lstmOperator("lstm", input: "time_major", sequenceLens: "sequence_lens", bidirectional: config.bidirectional, E: E, H: H)
+    }
+
+    /// ONNX's `LSTM` operator with the weights `prefix`.weight_ih_l0 etc. (PyTorch's names) over
+    /// `input` [time, batch, E] and int32 `sequenceLens` [batch]; writes "`prefix`_Y" [time,
+    /// directions, batch, H] and "`prefix`_Y_h" [directions, batch, H].
+    mutating func lstmOperator(_ prefix: String, input: String, sequenceLens: String, bidirectional: Bool, E: Int, H: Int) {
+        let directions = bidirectional ? ["", "_reverse"] : [""]
         var B: [Float] = []
         for s in directions {
-            B += Self.onnxGateOrder(tensor("lstm.bias_ih_l0" + s), hidden: H, width: 1)
-            B += Self.onnxGateOrder(tensor("lstm.bias_hh_l0" + s), hidden: H, width: 1)
+            B += Self.onnxGateOrder(tensor(prefix + ".bias_ih_l0" + s), hidden: H, width: 1)
+            B += Self.onnxGateOrder(tensor(prefix + ".bias_hh_l0" + s), hidden: H, width: 1)
         }
-        let dirs = directions.count
-        lstmWeights("lstm.W", "lstm.weight_ih_l0", directions: directions, width: E)
-        lstmWeights("lstm.R", "lstm.weight_hh_l0", directions: directions, width: H)
-        constant("lstm.B", dims: [dirs, 8 * H], floats: B)
-        node("Cast", ["lengths"], "sequence_lens", [("to", .int(ONNX.DataType.int32.rawValue))])
+        lstmWeights(prefix + ".W", prefix + ".weight_ih_l0", directions: directions, hidden: H, width: E)
+        lstmWeights(prefix + ".R", prefix + ".weight_hh_l0", directions: directions, hidden: H, width: H)
+        constant(prefix + ".B", dims: [directions.count, 8 * H], floats: B)
         m.nodes.append(
             ONNX.Node(
-                "LSTM", ["time_major", "lstm.W", "lstm.R", "lstm.B", "sequence_lens"], ["lstm_Y", "lstm_Y_h"], name: "lstm",
-                attributes: [("hidden_size", .int(H)), ("direction", .string(config.bidirectional ? "bidirectional" : "forward"))]))
+                "LSTM", [input, prefix + ".W", prefix + ".R", prefix + ".B", sequenceLens], [prefix + "_Y", prefix + "_Y_h"], name: prefix,
+                attributes: [("hidden_size", .int(H)), ("direction", .string(bidirectional ? "bidirectional" : "forward"))]))
     }
 
     /// Attention or last-state pooling over "lstm_Y" / "lstm_Y_h", the output layer and the
@@ -259,6 +304,16 @@ struct ONNXGraphBuilder {
             pooled = "pooled"
         }
 
+        classified(pooled, D: D, C: C)
+        if config.pooling == .attention {
+            m.outputs.append(.init("attention", .float, [.named("batch"), .named("time")], doc: "attention weights, 0 past each length"))
+        }
+        return m
+    }
+
+    /// The output layer over `pooled` [batch, D] and the calibrated softmax: the outputs "logits"
+    /// and "probabilities".
+    mutating func classified(_ pooled: String, D: Int, C: Int) {
         matrix("classifier.weight", rows: C, cols: D)
         constant("classifier.bias", dims: [C], floats: tensor("classifier.bias"))
         node("Gemm", [pooled, "classifier.weight", "classifier.bias"], "logits", [("transB", .int(1))])
@@ -271,10 +326,6 @@ struct ONNXGraphBuilder {
         }
         m.outputs.append(.init("logits", .float, [.named("batch"), .fixed(C)], doc: "raw scores, in heed.labels order"))
         m.outputs.append(.init("probabilities", .float, [.named("batch"), .fixed(C)], doc: "softmax(logits / temperature)"))
-        if config.pooling == .attention {
-            m.outputs.append(.init("attention", .float, [.named("batch"), .named("time")], doc: "attention weights, 0 past each length"))
-        }
-        return m
     }
 }
 

@@ -120,8 +120,7 @@ extension ONNXGraphBuilder {
 
     /// The LSTM operator's `W` or `R` ([directions, 4H, width], ONNX's gate order) from the
     /// per-direction matrices `base` + suffix; quantised rows are reordered with their scales.
-    mutating func lstmWeights(_ output: String, _ base: String, directions: [String], width: Int) {
-        let H = config.hiddenDim
+    mutating func lstmWeights(_ output: String, _ base: String, directions: [String], hidden H: Int, width: Int) {
         let names = directions.map { base + $0 }
         if names.allSatisfy({ quantized[$0] != nil }) {
             var levels: [Int8] = [], scales: [Float] = []

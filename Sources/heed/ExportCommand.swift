@@ -15,8 +15,10 @@ struct Export: ParsableCommand {
             the graph: --tokenizer writes the vocabulary, settings and subword recipe as JSON. \
             A quantised model (heed quantize) keeps its tables int8 or 4-bit in the graph, dequantised \
             row by row after the lookup, and its --weights matrices int8 through DequantizeLinear. \
-            Orthogonal-encoder and han models cannot be exported (ONNX's LSTM operator has no \
-            orthogonal cell). \
+            A han model's graph takes ids [batch, sentences, words], word_lengths [batch, sentences] \
+            and sentence_counts [batch] (pieces [batch, sentences, words, pieces]) and returns \
+            word_attention [batch, sentences, words] and sentence_attention [batch, sentences]; its \
+            tokenizer JSON says how sentences are split. \
             docs/onnx.md has the details and a Python example.
             """)
     @Argument(help: "Model file.") var model: String
@@ -60,6 +62,7 @@ struct Export: ParsableCommand {
     /// One JSON line per document: its line, the graph's inputs as Heed builds them (cut to the
     /// model's length; a text without tokens is a lone `<unk>`, as Heed scores it) and Heed's outputs.
     private func referenceLines(_ classifier: TextClassifier, _ docs: [LabelledText]) throws -> String {
+        if classifier.isHierarchical { return try hierarchicalReferenceLines(classifier, docs) }
         let maxLength = classifier.options.maxLength
         var sequences = try classifier.encode(docs.map(\.text)).map(\.sequence)
         for i in sequences.indices {
@@ -79,6 +82,36 @@ struct Export: ParsableCommand {
             }
             line += ",\"logits\":\(list(score.logits)),\"probabilities\":\(list(score.probabilities))"
             line += ",\"attention\":" + (score.attention.map { list($0) } ?? "null") + "}\n"
+            out += line
+        }
+        return out
+    }
+
+    /// A han model's lines: ids (and pieces) per sentence as Heed splits and cuts them (a text
+    /// without tokens is one sentence of a lone `<unk>`), Heed's logits and probabilities, each
+    /// sentence's word attention and the sentence attention.
+    private func hierarchicalReferenceLines(_ classifier: TextClassifier, _ docs: [LabelledText]) throws -> String {
+        var sequences = try classifier.encode(docs.map(\.text)).map(\.sequence)
+        for i in sequences.indices where sequences[i].ids.isEmpty {
+            let pieces = classifier.options.subwords == nil ? nil : PieceLists(ends: [0], buckets: [])
+            sequences[i] = TokenSequence(ids: [1], pieces: pieces, sentenceLengths: [1])
+        }
+        let scores = classifier.predict(sequences)
+        func list<T>(_ xs: some Sequence<T>) -> String { "[" + xs.map { "\($0)" }.joined(separator: ",") + "]" }
+        var out = ""
+        for (doc, (sequence, score)) in zip(docs, zip(sequences, scores)) {
+            guard let lengths = sequence.sentenceLengths, let words = score.wordAttention, let sentences = score.sentenceAttention else {
+                throw CommandLineMessage(description: "\(reference ?? ""):\(doc.line): Heed gave no attention for this document")
+            }
+            var starts: [Int] = [], at = 0
+            for n in lengths { starts.append(at); at += n }
+            func perSentence<T>(_ xs: [T]) -> String { list(zip(starts, lengths).map { list(xs[$0..<($0 + $1)]) }) }
+            var line = "{\"line\":\(doc.line),\"ids\":\(perSentence(sequence.ids))"
+            if let pieces = sequence.pieces {
+                line += ",\"pieces\":" + perSentence((0..<pieces.count).map { list(pieces.buckets[pieces.range($0)]) })
+            }
+            line += ",\"logits\":\(list(score.logits)),\"probabilities\":\(list(score.probabilities))"
+            line += ",\"word_attention\":\(perSentence(words)),\"sentence_attention\":\(list(sentences))}\n"
             out += line
         }
         return out

@@ -191,4 +191,56 @@ private func string(_ b: ArraySlice<UInt8>?) -> String { String(decoding: b ?? [
             #expect(initializers["orthogonal.\(d).bias"] == bias)
         }
     }
+
+    /// A han graph: both levels are LSTM operators holding their weights in ONNX's gate order (the
+    /// word level's input width E, the sentence level's the word output width), both attention
+    /// layers' matrices transposed, and the word and sentence attention outputs.
+    @Test(arguments: [ClassifierConfig.Scorer.additive, .linear])
+    func hanGraphHoldsBothLevelsInONNXLayout(scorer: ClassifierConfig.Scorer) throws {
+        let words = (0..<20).map { "w\($0)" }
+        var options = TrainingOptions()
+        options.model = .han
+        options.embeddingSize = 4
+        options.hiddenSize = 3
+        options.attention = scorer == .additive ? .additive : .linear
+        let vocabulary = Vocabulary(settings: .default, tokens: words, labels: ["a", "b"])
+        let config = options.hierarchicalConfig(vocabularySize: vocabulary.count, classes: 2)
+        let model = HierarchicalClassifier(config: config, seed: 2)
+        let classifier = TextClassifier(hierarchical: model, vocabulary: vocabulary, options: options)
+        let bytes = try classifier.onnxModel()
+        let (ops, inits) = initializers(bytes)
+        #expect(ops.filter { $0 == "LSTM" }.count == 2, "\(ops)")
+        let graph = fields(fields(bytes[...]).first { $0.field == 7 }!.bytes!)
+        let outputs = graph.filter { $0.field == 12 }.map { string(fields($0.bytes!).first { $0.field == 1 }?.bytes) }
+        #expect(outputs == ["logits", "probabilities", "word_attention", "sentence_attention"])
+        let inputs = graph.filter { $0.field == 11 }.map { string(fields($0.bytes!).first { $0.field == 1 }?.bytes) }
+        #expect(inputs == ["ids", "word_lengths", "sentence_counts"])
+        let params = Dictionary(uniqueKeysWithValues: model.parameters.map { ($0.name, $0.values) })
+        func reordered(_ a: [Float], H: Int, width: Int) -> [Float] { [0, 3, 1, 2].flatMap { a[($0 * H * width)..<(($0 + 1) * H * width)] } }
+        func transposed(_ a: [Float], rows: Int, cols: Int) -> [Float] { (0..<cols).flatMap { c in (0..<rows).map { r in a[r * cols + c] } } }
+        for (level, width, H) in [("word_lstm", config.embedDim, config.wordHiddenDim), ("sentence_lstm", config.wordOutputDim, config.sentenceHiddenDim)] {
+            let W = ["", "_reverse"].flatMap { reordered(params["\(level).weight_ih_l0" + $0]!, H: H, width: width) }
+            let R = ["", "_reverse"].flatMap { reordered(params["\(level).weight_hh_l0" + $0]!, H: H, width: H) }
+            let B = ["", "_reverse"].flatMap {
+                reordered(params["\(level).bias_ih_l0" + $0]!, H: H, width: 1) + reordered(params["\(level).bias_hh_l0" + $0]!, H: H, width: 1)
+            }
+            #expect(inits["\(level).W"]?.raw == floatBytes(W), "\(level).W")
+            #expect(inits["\(level).R"]?.raw == floatBytes(R), "\(level).R")
+            #expect(inits["\(level).B"]?.raw == floatBytes(B), "\(level).B")
+        }
+        for (level, D) in [("word_attention", config.wordOutputDim), ("sentence_attention", config.sentenceOutputDim)] {
+            switch scorer {
+            case .additive:
+                let A = level == "word_attention" ? config.resolvedWordAttentionDim : config.resolvedSentenceAttentionDim
+                #expect(inits["\(level).proj.weight_t"]?.raw == floatBytes(transposed(params["\(level).proj.weight"]!, rows: A, cols: D)))
+                #expect(inits["\(level).context.weight_t"]?.raw == floatBytes(params["\(level).context.weight"]!))
+            case .linear:
+                #expect(inits["\(level).score.weight_t"]?.raw == floatBytes(params["\(level).score.weight"]!))
+            }
+        }
+        #expect(inits["embedding.weight"]?.raw == floatBytes(params["embedding.weight"]!))
+        #expect(inits["classifier.weight"]?.raw == floatBytes(params["classifier.weight"]!))
+        let tokenizer = String(decoding: try classifier.tokenizerJSON(), as: UTF8.self)
+        #expect(tokenizer.contains("\"maxSentences\":\(options.maxSentences)") && tokenizer.contains("\"maxWords\":\(options.maxWords)"))
+    }
 }
