@@ -311,8 +311,10 @@ def part_env(args, heed):
         pass
     info["openblas_coretype_env"] = os.environ.get("OPENBLAS_CORETYPE")
     try:
+        # "dirty" as provenance.py means it: the binary's inputs differ from HEAD (edits to bench/ or
+        # docs, or new results files, do not change what was measured).
         info["git"] = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])[0].strip() + \
-            (" (dirty)" if run(["git", "-C", ROOT, "status", "--porcelain"])[0].strip() else "")
+            (" (dirty)" if run(["git", "-C", ROOT, "status", "--porcelain", "--", "Sources", "Package.swift"])[0].strip() else "")
     except Exception:
         info["git"] = None
     info["heed"] = {"binary": heed.path, "version": heed.version,
