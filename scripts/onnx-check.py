@@ -416,6 +416,18 @@ def batch_inputs(docs, with_pieces):
     return feeds
 
 
+def accumulate(s, heed, onnx_v, exact, bound):
+    """Adds one batch of an output to its running figures: the largest |Heed − ONNX Runtime|, that
+    difference over the tolerance 2·bound, and each implementation's error over its bound."""
+    diff = np.abs(heed - onnx_v)
+    tol = 2 * bound
+    s["diff"] = max(s["diff"], float(diff.max()))
+    s["ratio"] = max(s["ratio"], float(np.max(np.where(tol > 0, diff / np.maximum(tol, 1e-300), np.where(diff > 0, np.inf, 0)))))
+    for impl in (heed, onnx_v):
+        e = np.abs(impl - exact)
+        s["ref_ratio"] = max(s["ref_ratio"], float(np.max(np.where(bound > 0, e / np.maximum(bound, 1e-300), np.where(e > 0, np.inf, 0)))))
+
+
 def compare(session, docs, ref, with_pieces, has_attention, batch=256):
     """Max |Heed − ORT| and max |Heed − ORT| / (2·bound) per output, and the reference's agreement."""
     stats = {k: {"diff": 0.0, "ratio": 0.0, "ref_ratio": 0.0} for k in ("logits", "probabilities", "attention")}
@@ -445,14 +457,7 @@ def compare(session, docs, ref, with_pieces, has_attention, batch=256):
                 mask = np.arange(heed.shape[1])[None, :] < L[:, None]
                 assert np.all(onnx_v[~mask] == 0), "attention past a document's length must be exactly 0"
                 exact, bound = np.where(mask, exact, 0), np.where(mask, bound, 0)
-            diff = np.abs(heed - onnx_v)
-            tol = 2 * bound
-            s = stats[key]
-            s["diff"] = max(s["diff"], float(diff.max()))
-            s["ratio"] = max(s["ratio"], float(np.max(np.where(tol > 0, diff / np.maximum(tol, 1e-300), np.where(diff > 0, np.inf, 0)))))
-            for impl in (heed, onnx_v):
-                e = np.abs(impl - exact)
-                s["ref_ratio"] = max(s["ref_ratio"], float(np.max(np.where(bound > 0, e / np.maximum(bound, 1e-300), np.where(e > 0, np.inf, 0)))))
+            accumulate(stats[key], heed, onnx_v, exact, bound)
     return stats
 
 
@@ -506,14 +511,7 @@ def compare_han(session, docs, ref, with_pieces, batch=128):
                     heed[i] = d[key]
             onnx_v = outs[key].astype(np.float64)
             exact, bound = r[key]
-            diff = np.abs(heed - onnx_v)
-            tol = 2 * bound
-            s = stats[key]
-            s["diff"] = max(s["diff"], float(diff.max()))
-            s["ratio"] = max(s["ratio"], float(np.max(np.where(tol > 0, diff / np.maximum(tol, 1e-300), np.where(diff > 0, np.inf, 0)))))
-            for impl in (heed, onnx_v):
-                e = np.abs(impl - exact)
-                s["ref_ratio"] = max(s["ref_ratio"], float(np.max(np.where(bound > 0, e / np.maximum(bound, 1e-300), np.where(e > 0, np.inf, 0)))))
+            accumulate(stats[key], heed, onnx_v, exact, bound)
     return stats
 
 

@@ -38,6 +38,20 @@ private func fields(_ bytes: ArraySlice<UInt8>) -> [(field: Int, varint: UInt64?
 
 private func string(_ b: ArraySlice<UInt8>?) -> String { String(decoding: b ?? [], as: UTF8.self) }
 
+/// A graph's float initializers (`GraphProto` field 5; `TensorProto` type 1), by name.
+private func floatInitializers(_ graph: [(field: Int, varint: UInt64?, bytes: ArraySlice<UInt8>?)]) -> [String: [Float]] {
+    var initializers: [String: [Float]] = [:]
+    for t in graph.filter({ $0.field == 5 }) {
+        let f = fields(t.bytes!)
+        guard f.first(where: { $0.field == 2 })?.varint == 1 else { continue }
+        let raw = Array(f.first { $0.field == 9 }!.bytes!)
+        initializers[string(f.first { $0.field == 8 }?.bytes)] = stride(from: 0, to: raw.count, by: 4).map { k in
+            Float(bitPattern: UInt32(raw[k]) | UInt32(raw[k + 1]) << 8 | UInt32(raw[k + 2]) << 16 | UInt32(raw[k + 3]) << 24)
+        }
+    }
+    return initializers
+}
+
 @Suite struct ONNXExportTests {
     @Test func varintsAndKeysFollowTheWireFormat() {
         var w = ProtoWriter()
@@ -63,15 +77,7 @@ private func string(_ b: ArraySlice<UInt8>?) -> String { String(decoding: b ?? [
         let ops = graph.filter { $0.field == 1 }.map { node in string(fields(node.bytes!).first { $0.field == 4 }?.bytes) }
         #expect(ops.contains("LSTM"))
         #expect(ops.contains("Softmax"))
-        var initializers: [String: [Float]] = [:]
-        for t in graph.filter({ $0.field == 5 }) {
-            let f = fields(t.bytes!)
-            guard f.first(where: { $0.field == 2 })?.varint == 1 else { continue }  // float tensors
-            let raw = Array(f.first { $0.field == 9 }!.bytes!)
-            initializers[string(f.first { $0.field == 8 }?.bytes)] = stride(from: 0, to: raw.count, by: 4).map { k in
-                Float(bitPattern: UInt32(raw[k]) | UInt32(raw[k + 1]) << 8 | UInt32(raw[k + 2]) << 16 | UInt32(raw[k + 3]) << 24)
-            }
-        }
+        let initializers = floatInitializers(graph)
         let H = classifier.config.hiddenDim, E = classifier.config.embedDim
         let suffixes = kind.isBidirectional ? ["", "_reverse"] : [""]
         let params = classifier.box.withModel { m in Dictionary(uniqueKeysWithValues: m.parameters.map { ($0.name, $0.values) }) }
@@ -170,15 +176,7 @@ private func string(_ b: ArraySlice<UInt8>?) -> String { String(decoding: b ?? [
             }
             for op in ["MatMul", "Split", "ReduceSum", "Div", "Sub", "Where"] { #expect(bodyOps.contains(op), "\(op) in \(bodyOps)") }
         }
-        var initializers: [String: [Float]] = [:]
-        for t in graph.filter({ $0.field == 5 }) {
-            let f = fields(t.bytes!)
-            guard f.first(where: { $0.field == 2 })?.varint == 1 else { continue }  // float tensors
-            let raw = Array(f.first { $0.field == 9 }!.bytes!)
-            initializers[string(f.first { $0.field == 8 }?.bytes)] = stride(from: 0, to: raw.count, by: 4).map { k in
-                Float(bitPattern: UInt32(raw[k]) | UInt32(raw[k + 1]) << 8 | UInt32(raw[k + 2]) << 16 | UInt32(raw[k + 3]) << 24)
-            }
-        }
+        let initializers = floatInitializers(graph)
         let params = Dictionary(uniqueKeysWithValues: model.parameters.map { ($0.name, $0.values) })
         let H = 3, E = 4
         func transposed(_ a: [Float], rows: Int, cols: Int) -> [Float] {
