@@ -530,18 +530,11 @@ def check_han(heed, corpus, train, test, subwords, ort_abs, work, quantise=None)
         source, model = model, os.path.join(work, tag + ".heed")
         run([heed, "quantize", source, "-o", model] + quantise[1])
     onnx_path, ref_path = os.path.join(work, tag + ".onnx"), os.path.join(work, tag + ".reference.jsonl")
-    run([heed, "export", model, "-o", onnx_path, "--reference", test, "--reference-output", ref_path])
-    onnx.checker.check_model(onnx.load(onnx_path), full_check=True)
-    m = onnx.load(onnx_path)
-    assert m.opset_import[0].version == 17 and m.ir_version == 8
-    tensors, meta = read_safetensors(model)
-    config = json.loads(meta["config"])
+    tensors, config, temperature, docs = exported(heed, model, test, onnx_path, ref_path)
     if quantise is not None:
         check_quantised_graph(onnx_path, config, "--weights" in quantise[1])
     tok = json.load(open(os.path.join(work, tag + ".tokenizer.json"), encoding="utf-8"))
     assert tok["sentences"]["splitter"] == "icu-sentence-break" and tok["sentences"]["maxSentences"] >= 1, tok.get("sentences")
-    temperature = json.loads(meta["heed.calibration"])["temperature"] if "heed.calibration" in meta else 1.0
-    docs = [json.loads(line) for line in open(ref_path, encoding="utf-8")]
     assert all(len(d["ids"]) <= tok["sentences"]["maxSentences"] and max(map(len, d["ids"])) <= tok["sentences"]["maxWords"] for d in docs)
     session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
     ref = Reference(tensors, config, temperature, ort_abs)
@@ -571,6 +564,19 @@ def training_sample(corpus, work, size=1500):
     with open(path, "w", encoding="utf-8") as f:
         f.writelines(lines[::max(1, len(lines) // size)])
     return path
+
+
+def exported(heed, model, test, onnx_path, ref_path):
+    """`heed export` MODEL with Heed's reference lines for TEST; the graph passes the full ONNX
+    checker at opset 17 / IR 8. Returns the model's tensors, config, temperature and the lines."""
+    run([heed, "export", model, "-o", onnx_path, "--reference", test, "--reference-output", ref_path])
+    m = onnx.load(onnx_path)
+    onnx.checker.check_model(m, full_check=True)
+    assert m.opset_import[0].version == 17 and m.ir_version == 8
+    tensors, meta = read_safetensors(model)
+    temperature = json.loads(meta["heed.calibration"])["temperature"] if "heed.calibration" in meta else 1.0
+    docs = [json.loads(line) for line in open(ref_path, encoding="utf-8")]
+    return tensors, json.loads(meta["config"]), temperature, docs
 
 
 def run(cmd, **kw):
@@ -646,17 +652,10 @@ def check_quantised(heed, corpus, kind, source, qtag, qflags, subwords, test, or
     stem = source[:-len(".heed")] + "." + qtag.replace("+", "-")
     model, onnx_path, ref_path = stem + ".heed", stem + ".onnx", stem + ".reference.jsonl"
     run([heed, "quantize", source, "-o", model] + qflags)
-    run([heed, "export", model, "-o", onnx_path, "--reference", test, "--reference-output", ref_path])
-    onnx.checker.check_model(onnx.load(onnx_path), full_check=True)
-    m = onnx.load(onnx_path)
-    assert m.opset_import[0].version == 17 and m.ir_version == 8
-    tensors, meta = read_safetensors(model)
-    config = json.loads(meta["config"])
+    tensors, config, temperature, docs = exported(heed, model, test, onnx_path, ref_path)
     table_bytes, row_maps = check_quantised_graph(onnx_path, config, "--weights" in qflags)
     if kind == "bilstm-attn-e9" and subwords:
         assert "subwords.weight" in row_maps, f"{onnx_path}: a 30,000-bucket table with most rows zero has no row map"
-    temperature = json.loads(meta["heed.calibration"])["temperature"] if "heed.calibration" in meta else 1.0
-    docs = [json.loads(line) for line in open(ref_path, encoding="utf-8")]
     session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
     has_attention = config["pooling"] == "attention"
     ref = Reference(tensors, config, temperature, ort_abs)
@@ -719,14 +718,7 @@ def main():
                 os.remove(model + ".ckpt")  # training's resume point: 3x the model, not needed here
                 onnx_path = os.path.join(args.work, tag + ".onnx")
                 ref_path = os.path.join(args.work, tag + ".reference.jsonl")
-                run([heed, "export", model, "-o", onnx_path, "--reference", test, "--reference-output", ref_path])
-                onnx.checker.check_model(onnx.load(onnx_path), full_check=True)
-                m = onnx.load(onnx_path)
-                assert m.opset_import[0].version == 17 and m.ir_version == 8
-                tensors, meta = read_safetensors(model)
-                config = json.loads(meta["config"])
-                temperature = json.loads(meta["heed.calibration"])["temperature"] if "heed.calibration" in meta else 1.0
-                docs = [json.loads(line) for line in open(ref_path, encoding="utf-8")]
+                tensors, config, temperature, docs = exported(heed, model, test, onnx_path, ref_path)
                 check_tokenizer_json(os.path.join(args.work, tag + ".tokenizer.json"), docs, config, subwords)
                 if name == "lstm":  # the tokenizer is the same for every kind: check it once per corpus and subwords
                     icu, caught = check_python_tokenizer(os.path.join(args.work, tag + ".tokenizer.json"), test, docs,
