@@ -6,7 +6,9 @@ from text to network input (docs/onnx.md): ICU word segmentation of the UTF-8 te
 segment normalised as the settings say (NFKC with case folding by default), emoji kept as written,
 punctuation dropped or kept, numbers kept or masked as `<num>`; vocabulary lookup (`<unk>` = 1);
 the first `maxLength` tokens; a text without tokens is a lone `<unk>`; with subwords, each token's
-FNV-1a n-gram buckets (docs/model-format.md, "Subwords").
+FNV-1a n-gram buckets (docs/model-format.md, "Subwords"). For a han model (a tokenizer JSON with
+"sentences"), ICU's sentence break iterator groups the tokens into sentences, and the first
+`maxSentences` sentences keep their first `maxWords` tokens each (docs/onnx.md).
 
 It calls the system ICU (libicuuc, Debian's `libicu72` and later) through ctypes, so it needs no
 package beyond Python. Segmentation rules come with the ICU version: ids equal Heed's when both
@@ -17,6 +19,7 @@ document of the shipped corpora.
 Usage:
     scripts/heed_tokenizer.py MODEL.tokenizer.json < texts.txt > inputs.jsonl
       one text per line; prints {"tokens": [...], "ids": [...], "pieces": [[...], ...]} per line
+      (for a han model's tokenizer, a list per sentence in each field)
     scripts/heed_tokenizer.py MODEL.tokenizer.json --tsv TEST.tsv
       label<TAB>text lines (blank lines skipped, as Heed does); adds "line" and "label"
 
@@ -24,6 +27,7 @@ In Python:
     from heed_tokenizer import HeedTokenizer
     tok = HeedTokenizer("model.tokenizer.json")
     ids, pieces = tok.encode("A gripping film.")
+    ids, pieces = tok.encode_sentences("A gripping film. Too long.")  # a han model: per sentence
 """
 import argparse
 import ctypes
@@ -32,6 +36,7 @@ import json
 import sys
 
 _UBRK_WORD = 1
+_UBRK_SENTENCE = 3
 _UBRK_DONE = -1
 _UCHAR_EXTENDED_PICTOGRAPHIC = 64
 _U_DECIMAL_DIGIT_NUMBER = 9
@@ -112,12 +117,24 @@ class HeedTokenizer:
         self.unknown_id = spec["unknownId"]
         self.max_length = spec["maxLength"]
         self.subwords = spec.get("subwords")
+        self.sentences = spec.get("sentences")  # a han model's splitter and limits, else None
         self.icu = _ICU()
         status = ctypes.c_int(0)
         locale = "" if s["locale"] == "root" else s["locale"]
         self._breaker = self.icu.ubrk_open(_UBRK_WORD, locale.encode(), None, 0, ctypes.byref(status))
         _check(status, "ubrk_open(%r)" % s["locale"])
         self._utext = None
+        self._sentence_breaker = None
+        if self.sentences is not None:
+            if self.sentences.get("splitter") != "icu-sentence-break":
+                raise SystemExit(f"heed_tokenizer: {path}: unknown sentence splitter {self.sentences.get('splitter')!r}")
+            # heed_sentence_segmenter_open: CLDR's abbreviation suppressions ("Mr. Smith" stays one
+            # sentence); root has no list of its own and reads the English one.
+            base = locale or "en"
+            name = base + (";" if "@" in base else "@") + "ss=standard"
+            self._sentence_breaker = self.icu.ubrk_open(_UBRK_SENTENCE, name.encode(), None, 0, ctypes.byref(status))
+            _check(status, "ubrk_open(sentence, %r)" % name)
+            self._sentence_utext = None
         self._normalizer = None
         if self.normalization != "none":
             get = self.icu.unorm2_getNFKCInstance if self.normalization == "nfkc" else self.icu.unorm2_getNFKCCasefoldInstance
@@ -207,6 +224,70 @@ class HeedTokenizer:
                 out.append(h % sub["buckets"])
         return out
 
+    def sentence_boundaries(self, text):
+        """ICU's sentence boundaries in `text` (str or UTF-8 bytes): ascending byte offsets after 0,
+        the last one the text's length (none for empty text)."""
+        data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        if not data:
+            return []
+        icu, status = self.icu, ctypes.c_int(0)
+        buf = ctypes.create_string_buffer(data, len(data))
+        self._sentence_utext = icu.utext_openUTF8(self._sentence_utext, buf, len(data), ctypes.byref(status))
+        _check(status, "utext_openUTF8")
+        icu.ubrk_setUText(self._sentence_breaker, self._sentence_utext, ctypes.byref(status))
+        _check(status, "ubrk_setUText")
+        icu.ubrk_first(self._sentence_breaker)
+        out = []
+        while (end := icu.ubrk_next(self._sentence_breaker)) != _UBRK_DONE:
+            out.append(end)
+        return out
+
+    @staticmethod
+    def group(token_ranges, boundaries, text_length):
+        """[(first token, end token)] per sentence, as Heed's Sentence.group: a boundary strictly
+        inside a token is dropped, and a segment without tokens joins the sentence before it (at
+        the start of the text, the one after it), so every token is in exactly one sentence."""
+        out, start, token = [], 0, 0
+        for boundary in boundaries:
+            if not start < boundary < text_length:
+                continue
+            end = token
+            while end < len(token_ranges) and token_ranges[end][0] < boundary:
+                end += 1
+            if end > token and token_ranges[end - 1][1] > boundary:
+                continue
+            if end == token:
+                if out:
+                    start = boundary
+                continue
+            out.append((token, end))
+            start, token = boundary, end
+        if token < len(token_ranges):
+            out.append((token, len(token_ranges)))
+        return out
+
+    def sentence_tokens(self, text):
+        """For a han model: the normalised tokens of the first maxSentences sentences, the first
+        maxWords of each ([] for a text without tokens)."""
+        if self.sentences is None:
+            raise ValueError("heed_tokenizer: a flat model's tokenizer (no \"sentences\" in its JSON): use encode()")
+        data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        toks = self.tokens(data)
+        if not toks:
+            return []
+        spans = self.group([(s, e) for _, s, e in toks], self.sentence_boundaries(data), len(data))
+        return [[t for t, _, _ in toks[first:end][: self.sentences["maxWords"]]]
+                for first, end in spans[: self.sentences["maxSentences"]]]
+
+    def encode_sentences(self, text):
+        """For a han model: (ids, pieces) per sentence, as the graph's `ids` and `pieces` rows take
+        them (a text without tokens is one sentence of a lone `<unk>`)."""
+        sentences = self.sentence_tokens(text)
+        if not sentences:
+            return [[self.unknown_id]], ([[[]]] if self.subwords else None)
+        ids = [[self.index.get(t, self.unknown_id) for t in sentence] for sentence in sentences]
+        return ids, ([[self.buckets(t) for t in sentence] for sentence in sentences] if self.subwords else None)
+
     def encode(self, text):
         """(ids, pieces): the first maxLength tokens' ids (a lone `<unk>` for a text without tokens)
         and, for a model with subwords, each token's buckets (else None)."""
@@ -239,8 +320,12 @@ def main():
                 sys.exit(f"heed_tokenizer: {args.tsv}:{number}: no tab between label and text")
             label, line = line.split(b"\t", 1)
             rec = {"line": number, "label": label.decode("utf-8", "replace")}
-        ids, pieces = tok.encode(line)
-        rec["tokens"] = [t for t, _, _ in tok.tokens(line)[: tok.max_length]]
+        if tok.sentences is not None:  # a han model: tokens, ids and pieces per sentence
+            ids, pieces = tok.encode_sentences(line)
+            rec["tokens"] = tok.sentence_tokens(line)
+        else:
+            ids, pieces = tok.encode(line)
+            rec["tokens"] = [t for t, _, _ in tok.tokens(line)[: tok.max_length]]
         rec["ids"] = ids
         if pieces is not None:
             rec["pieces"] = pieces

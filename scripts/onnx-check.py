@@ -21,7 +21,10 @@ within 2·bound, and each must be within bound of the float64 reference.
 
 A han model (hierarchical attention network) per corpus, with and without subwords, is checked
 the same way on its four outputs, the word level's sentence-vector bound feeding the sentence
-level as input bound (Reference.han_forward).
+level as input bound (Reference.han_forward); on the first corpus its int8 and 4-bit --weights copies
+too. scripts/heed_tokenizer.py must give, from each test document's text, the ids and pieces Heed fed
+the graph: flat (lstm models) and per sentence (han models); without case folding, or without
+sentence boundaries, it must differ on some document.
 
 The check must be able to fail: five broken exports (PyTorch's gate order i, f, g, o left as it is,
 every LSTM input weight 1% too large, a 4-bit table read high nibble first, an orthogonal
@@ -63,10 +66,10 @@ KINDS = [
 ]
 # han (hierarchical attention network): one model per corpus, with and without subwords, the
 # additive scorer at both levels (the linear one on the Debian corpus); on the first corpus its
-# int8 --weights copy too.
+# int8 and 4-bit --weights copies too.
 HAN = ["--model", "han"]
 HAN_SCORER = {"topic-en-debian": "linear"}
-HAN_QUANTISED = ("int8+w", ["--weights"])
+HAN_QUANTISED = [("int8+w", ["--weights"]), ("int4+w", ["--bits", "4", "--weights"])]
 ORTHOGONAL_EPSILON = 1e-4  # LSTMDirection.orthogonalEpsilon
 # Tiny and fast: E = 10, H = 10 runs both the 8-wide SIMD gate loop and its scalar tail.
 TRAIN = ["--embed", "10", "--hidden", "10", "--epochs", "1", "--batch", "64", "--max-len", "120",
@@ -374,11 +377,13 @@ def check_tokenizer_json(path, docs, config, with_pieces):
 
 def check_python_tokenizer(path, test, docs, mutant=False):
     """scripts/heed_tokenizer.py gives, from each test document's text, exactly the ids and pieces
-    Heed fed the graph. With `mutant`, the same tokenizer without case folding must disagree on
-    some document, so the comparison can fail."""
+    Heed fed the graph (a han model's: per sentence). With `mutant`, the same tokenizer without
+    case folding (a han model's: without sentence boundaries) must disagree on some document, so
+    the comparison can fail; returns how many it disagreed on."""
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     from heed_tokenizer import HeedTokenizer
     tok = HeedTokenizer(path)
+    encode = tok.encode if tok.sentences is None else tok.encode_sentences
     with open(test, "rb") as f:
         lines = f.read().split(b"\n")
     if lines and lines[0].startswith(b"\xef\xbb\xbf"):
@@ -388,14 +393,17 @@ def check_python_tokenizer(path, test, docs, mutant=False):
         raw = lines[d["line"] - 1]
         return (raw[:-1] if raw.endswith(b"\r") else raw).split(b"\t", 1)[1]
     for d in docs:
-        ids, pieces = tok.encode(text(d))
+        ids, pieces = encode(text(d))
         assert ids == d["ids"], f"{test}:{d['line']}: heed_tokenizer.py ids {ids[:20]}…, Heed's {d['ids'][:20]}…"
         assert pieces == d.get("pieces"), f"{test}:{d['line']}: heed_tokenizer.py pieces differ from Heed's"
     caught = None
-    if mutant:
+    if mutant and tok.sentences is not None:
+        tok.sentence_boundaries = lambda text: [len(text)]  # one sentence per document
+        caught = sum(encode(text(d))[0] != d["ids"] for d in docs)
+    elif mutant:
         tok.normalization = "nfkc"
         tok._normalizer = tok.icu.unorm2_getNFKCInstance(ctypes.byref(ctypes.c_int(0)))
-        caught = sum(tok.encode(text(d))[0] != d["ids"] for d in docs)
+        caught = sum(encode(text(d))[0] != d["ids"] for d in docs)
     return tok.icu_version(), caught
 
 
@@ -517,8 +525,9 @@ def compare_han(session, docs, ref, with_pieces, batch=128):
 
 def check_han(heed, corpus, train, test, subwords, ort_abs, work, quantise=None):
     """Train (or, with `quantise` = (tag, flags), quantise that model) a tiny han model, export it
-    with Heed's reference lines and compare ONNX Runtime on every test document. Returns the
-    result row and what a mutant needs."""
+    with Heed's reference lines and compare ONNX Runtime on every test document; for a float
+    model, check scripts/heed_tokenizer.py's sentences too. Returns the result row, what a mutant
+    needs and on how many documents the sentence-blind tokenizer differed (None if not run)."""
     tag = f"{corpus}.han{'.sub' if subwords else ''}"
     model = os.path.join(work, tag + ".heed")
     if quantise is None:
@@ -536,6 +545,12 @@ def check_han(heed, corpus, train, test, subwords, ort_abs, work, quantise=None)
     tok = json.load(open(os.path.join(work, tag + ".tokenizer.json"), encoding="utf-8"))
     assert tok["sentences"]["splitter"] == "icu-sentence-break" and tok["sentences"]["maxSentences"] >= 1, tok.get("sentences")
     assert all(len(d["ids"]) <= tok["sentences"]["maxSentences"] and max(map(len, d["ids"])) <= tok["sentences"]["maxWords"] for d in docs)
+    caught = None
+    if quantise is None:
+        icu, caught = check_python_tokenizer(os.path.join(work, tag + ".tokenizer.json"), test, docs, mutant=True)
+        print(f"onnx-check: {corpus}{' with subwords' if subwords else ''}: scripts/heed_tokenizer.py (ICU {icu}) gives "
+              f"Heed's sentences of ids{' and pieces' if subwords else ''} for all {len(docs)} test documents; "
+              f"without sentence boundaries it differs on {caught}", flush=True)
     session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
     ref = Reference(tensors, config, temperature, ort_abs)
     stats = compare_han(session, docs, ref, subwords)
@@ -552,7 +567,7 @@ def check_han(heed, corpus, train, test, subwords, ort_abs, work, quantise=None)
     row = dict(corpus=corpus, model="han", quantisation=quantise[0] if quantise else None, subwords=subwords, documents=len(docs),
                temperature=temperature, **{f"{k}_max_abs_diff": v["diff"] for k, v in stats.items()},
                max_diff_over_tolerance=ratio, max_error_over_bound=ref_ratio)
-    return row, (onnx_path, docs, ref, subwords)
+    return row, (onnx_path, docs, ref, subwords), caught
 
 
 def training_sample(corpus, work, size=1500):
@@ -703,7 +718,7 @@ def main():
     mutant_source = orthogonal_source = None
     int4_mutant_source = None
     han_source = None
-    tokenizer_mutant_caught = 0
+    tokenizer_mutant_caught = sentence_mutant_caught = 0
     print(f"{'corpus':22} {'model':18} {'sub':3} {'docs':>5}  {'logits Δ':>9} {'probs Δ':>9} {'attn Δ':>9}  {'Δ/tol':>6} {'ref/bound':>9}")
     for corpus in args.corpora:
         train = training_sample(corpus, args.work)
@@ -761,15 +776,19 @@ def main():
                     r.pop("_mutant", None)
 
         for subwords in (False, True) if args.models is None or "han" in args.models else ():
-            row, source = check_han(heed, corpus, train, test, subwords, ort_abs, args.work)
+            row, source, caught = check_han(heed, corpus, train, test, subwords, ort_abs, args.work)
             results.append(row)
+            sentence_mutant_caught += caught
             if han_source is None and not subwords:
                 han_source = source
             if corpus == args.corpora[0] and subwords:
-                results.append(check_han(heed, corpus, train, test, subwords, ort_abs, args.work, HAN_QUANTISED)[0])
+                results += [check_han(heed, corpus, train, test, subwords, ort_abs, args.work, q)[0] for q in HAN_QUANTISED]
 
     if tokenizer_mutant_caught == 0 and (args.models is None or "lstm" in args.models):
         sys.exit("onnx-check: heed_tokenizer.py without case folding matched Heed on every document: the tokenizer check cannot fail")
+    if sentence_mutant_caught == 0 and (args.models is None or "han" in args.models):
+        sys.exit("onnx-check: heed_tokenizer.py without sentence boundaries matched Heed on every document: "
+                 "the sentence check cannot fail")
 
     # The check must catch a broken export.
     for how, source in (("pytorch-gate-order", mutant_source), ("input-weights-1%", mutant_source),
