@@ -198,13 +198,15 @@ enum OpenAPIDocument {
         "ModelList": ["type": "object", "required": ["models"], "properties": ["models": ["type": "array", "items": ref("ModelInfo")]]],
         "ModelInfo": [
             "type": "object",
-            "required": ["name", "labels", "kind", "vocabulary_size", "max_length", "attention", "methods", "default_explain", "training"],
+            "required": ["name", "labels", "kind", "vocabulary_size", "attention", "methods", "default_explain", "training"],
             "properties": [
                 "name": ["type": "string"],
                 "labels": ["type": "array", "items": ["type": "string"], "description": "In the model's order"],
                 "kind": ["type": "string", "description": "The network, as heed train --model names it"],
                 "vocabulary_size": ["type": "integer"],
-                "max_length": ["type": "integer", "description": "Tokens read per text; the rest is cut (`truncated`)"],
+                "max_length": ["type": "integer", "description": "Flat models: tokens read per text; the rest is cut (`truncated`)"],
+                "max_sentences": ["type": "integer", "description": "han models: sentences read per text; the rest are cut (`truncated`)"],
+                "max_words": ["type": "integer", "description": "han models: tokens read per sentence; the rest are cut (`truncated`)"],
                 "attention": ["type": "boolean"],
                 "methods": ["type": "array", "items": ref("Method"), "description": "The explain methods this model supports"],
                 "default_explain": [

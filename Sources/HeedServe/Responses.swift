@@ -23,14 +23,18 @@ enum PredictResult: Encodable, Sendable {
 
 /// `GET /v1/models`: what a client needs to call a model and read its answers.
 struct ModelInfo: Encodable, Sendable {
-    var name: String, labels: [String], kind: String, vocabularySize: Int, maxLength: Int
+    var name: String, labels: [String], kind: String, vocabularySize: Int
+    /// What bounds a text: `maxLength` tokens for a flat model; a han model reads its first
+    /// `maxSentences` sentences, `maxWords` tokens each (the others are nil, so not sent).
+    var maxLength: Int?, maxSentences: Int?, maxWords: Int?
     var attention: Bool, methods: [String], defaultExplain: [String]
     var calibration: TemperatureCalibration?
     var training: TrainingOptions
 
     enum CodingKeys: String, CodingKey {
         case name, labels, kind, attention, methods, calibration, training
-        case vocabularySize = "vocabulary_size", maxLength = "max_length", defaultExplain = "default_explain"
+        case vocabularySize = "vocabulary_size", maxLength = "max_length", maxSentences = "max_sentences", maxWords = "max_words"
+        case defaultExplain = "default_explain"
     }
 
     init(_ model: ServedModel) {
@@ -39,7 +43,11 @@ struct ModelInfo: Encodable, Sendable {
         labels = c.labels
         kind = c.modelKind.rawValue
         vocabularySize = c.vocabulary.count
-        maxLength = c.options.maxLength
+        if c.modelKind.isHierarchical {
+            (maxSentences, maxWords) = (c.options.maxSentences, c.options.maxWords)
+        } else {
+            maxLength = c.options.maxLength
+        }
         attention = c.hasAttention
         methods = c.attributionMethods.map(\.rawValue)
         defaultExplain = ExplainChoice.modelDefault.methods(for: c).map(\.rawValue)

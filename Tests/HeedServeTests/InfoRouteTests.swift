@@ -24,6 +24,25 @@ import Testing
         }
     }
 
+    /// A han model is bounded by sentences and words, a flat one by tokens: each lists only its own.
+    @Test func modelsListWhatBoundsEachText() async throws {
+        var config = ServeConfiguration()
+        (config.port, config.workers, config.quiet) = (0, 1, true)
+        let han = servedHANModel("han"), att = servedModel("att", kind: .bilstmAttention)
+        let server = try HeedServer(models: [att, han], configuration: config)
+        try await withServer(server) { client in
+            let (status, list) = try await client.get("/v1/models")
+            #expect(status == .ok)
+            let models = try #require(list["models"] as? [[String: Any]])
+            #expect(models.map { $0["name"] as? String } == ["att", "han"])
+            #expect(models[0]["max_length"] as? Int == att.classifier.options.maxLength)
+            #expect(models[0]["max_sentences"] == nil && models[0]["max_words"] == nil)
+            #expect(models[1]["max_length"] == nil)
+            #expect(models[1]["max_sentences"] as? Int == han.classifier.options.maxSentences)
+            #expect(models[1]["max_words"] as? Int == han.classifier.options.maxWords)
+        }
+    }
+
     /// The document describes this server: one predict path per model, offering only the methods
     /// that model has, and the statuses the route can answer.
     @Test func openAPIDescribesTheServedModels() async throws {
