@@ -256,45 +256,11 @@ struct ONNXGraphBuilder {
     private mutating func pooledAndClassified(D: Int, C: Int) -> ONNX.Model {
         let pooled: String
         if config.pooling == .attention {
-            // [time, directions, batch, H] → [batch, time, D], the forward half first as in Heed.
-            constant("states_shape", dims: [3], int64s: [0, 0, D])
-            node("Transpose", ["lstm_Y"], "states_4d", [("perm", .ints([2, 0, 1, 3]))])
-            node("Reshape", ["states_4d", "states_shape"], "states")
-            constant("axis_1", dims: [1], int64s: [1])
-            constant("axis_2_scores", dims: [1], int64s: [2])
-            switch config.scorer {
-            case .linear:
-                transposedMatrix("attention.score.weight", rows: 1, cols: D, into: "attention.score.weight_t")
-                constant("attention.score.bias", dims: [1], floats: tensor("attention.score.bias"))
-                node("MatMul", ["states", "attention.score.weight_t"], "scores_3d")
-                node("Squeeze", ["scores_3d", "axis_2_scores"], "scores_raw")
-                node("Add", ["scores_raw", "attention.score.bias"], "scores")
-            case .additive:
-                let A = config.resolvedAttentionDim
-                transposedMatrix("attention.proj.weight", rows: A, cols: D, into: "attention.proj.weight_t")
-                constant("attention.proj.bias", dims: [A], floats: tensor("attention.proj.bias"))
-                transposedMatrix("attention.context.weight", rows: 1, cols: A, into: "attention.context.weight_t")
-                node("MatMul", ["states", "attention.proj.weight_t"], "projected_raw")
-                node("Add", ["projected_raw", "attention.proj.bias"], "projected")
-                node("Tanh", ["projected"], "keys")
-                node("MatMul", ["keys", "attention.context.weight_t"], "scores_3d")
-                node("Squeeze", ["scores_3d", "axis_2_scores"], "scores")
-            }
-            // Positions at or past a document's length get −∞, so exactly zero weight.
-            constant("zero_i64", dims: [], int64s: [0])
-            constant("one_i64", dims: [], int64s: [1])
-            constant("minus_infinity", dims: [], floats: [-.infinity])
-            node("Shape", ["ids"], "ids_shape")
-            node("Gather", ["ids_shape", "one_i64"], "time_steps", [("axis", .int(0))])
-            node("Range", ["zero_i64", "time_steps", "one_i64"], "positions")
-            node("Unsqueeze", ["lengths", "axis_1"], "lengths_column")
-            node("Less", ["positions", "lengths_column"], "real_positions")
-            node("Where", ["real_positions", "scores", "minus_infinity"], "masked_scores")
-            node("Softmax", ["masked_scores"], "attention", [("axis", .int(1))])
-            node("Unsqueeze", ["attention", "axis_1"], "attention_row")
-            node("MatMul", ["attention_row", "states"], "context_3d")
-            node("Squeeze", ["context_3d", "axis_1"], "pooled")
-            pooled = "pooled"
+            batchMajorStates("lstm_Y", dim: D, into: "states")
+            let (weights, context) = attention(
+                "attention", scorer: config.scorer, states: "states", dim: D, width: config.resolvedAttentionDim, lengths: "lengths", emptyRows: false)
+            node("Identity", [weights], "attention")
+            pooled = context
         } else {
             // Y_h holds each direction's state after its last real step: forward at the last
             // token, reverse at the first, as Heed's last-state pooling reads them.
@@ -309,6 +275,66 @@ struct ONNXGraphBuilder {
             m.outputs.append(.init("attention", .float, [.named("batch"), .named("time")], doc: "attention weights, 0 past each length"))
         }
         return m
+    }
+
+    /// The `LSTM` operator's Y [time, directions, batch, H] as [batch, time, D], the forward half
+    /// first as in Heed.
+    mutating func batchMajorStates(_ y: String, dim D: Int, into output: String) {
+        constant("states_shape_\(D)", dims: [3], int64s: [0, 0, D])
+        node("Transpose", [y], output + "_4d", [("perm", .ints([2, 0, 1, 3]))])
+        node("Reshape", [output + "_4d", "states_shape_\(D)"], output)
+    }
+
+    /// Attention layer `p` (tensors `p.score.*` or `p.proj.*` and `p.context.*`, as `scorer`
+    /// says) over `states` [rows, time, D] with int64 `lengths` [rows]: returns the weights
+    /// [rows, time] (exactly 0 at and past each length: those scores are −∞) and the context
+    /// vectors [rows, D]. With `emptyRows` a row may have length 0 (a han batch's padded
+    /// sentence): it is softmaxed as if of length 1, so nothing is NaN, then masked to 0.
+    mutating func attention(
+        _ p: String, scorer: ClassifierConfig.Scorer, states: String, dim D: Int, width A: Int, lengths: String, emptyRows: Bool
+    ) -> (weights: String, context: String) {
+        constant("axis_1", dims: [1], int64s: [1])
+        constant("axis_2_scores", dims: [1], int64s: [2])
+        switch scorer {
+        case .linear:
+            transposedMatrix("\(p).score.weight", rows: 1, cols: D, into: "\(p).score.weight_t")
+            constant("\(p).score.bias", dims: [1], floats: tensor("\(p).score.bias"))
+            node("MatMul", [states, "\(p).score.weight_t"], "\(p)_scores_3d")
+            node("Squeeze", ["\(p)_scores_3d", "axis_2_scores"], "\(p)_scores_raw")
+            node("Add", ["\(p)_scores_raw", "\(p).score.bias"], "\(p)_scores")
+        case .additive:
+            transposedMatrix("\(p).proj.weight", rows: A, cols: D, into: "\(p).proj.weight_t")
+            constant("\(p).proj.bias", dims: [A], floats: tensor("\(p).proj.bias"))
+            transposedMatrix("\(p).context.weight", rows: 1, cols: A, into: "\(p).context.weight_t")
+            node("MatMul", [states, "\(p).proj.weight_t"], "\(p)_projected_raw")
+            node("Add", ["\(p)_projected_raw", "\(p).proj.bias"], "\(p)_projected")
+            node("Tanh", ["\(p)_projected"], "\(p)_keys")
+            node("MatMul", ["\(p)_keys", "\(p).context.weight_t"], "\(p)_scores_3d")
+            node("Squeeze", ["\(p)_scores_3d", "axis_2_scores"], "\(p)_scores")
+        }
+        constant("zero_i64", dims: [], int64s: [0])
+        constant("one_i64", dims: [], int64s: [1])
+        constant("minus_infinity", dims: [], floats: [-.infinity])
+        node("Shape", [states], "\(p)_states_shape")
+        node("Gather", ["\(p)_states_shape", "one_i64"], "\(p)_steps", [("axis", .int(0))])
+        node("Range", ["zero_i64", "\(p)_steps", "one_i64"], "\(p)_positions")
+        node("Unsqueeze", [lengths, "axis_1"], "\(p)_lengths_column")
+        node("Less", ["\(p)_positions", "\(p)_lengths_column"], "\(p)_real_positions")
+        if emptyRows {
+            constant("zero_f", dims: [], floats: [0])
+            node("Max", ["\(p)_lengths_column", "one_i64"], "\(p)_softmax_lengths")
+            node("Less", ["\(p)_positions", "\(p)_softmax_lengths"], "\(p)_softmax_positions")
+            node("Where", ["\(p)_softmax_positions", "\(p)_scores", "minus_infinity"], "\(p)_masked_scores")
+            node("Softmax", ["\(p)_masked_scores"], "\(p)_softmax", [("axis", .int(1))])
+            node("Where", ["\(p)_real_positions", "\(p)_softmax", "zero_f"], "\(p)_weights")
+        } else {
+            node("Where", ["\(p)_real_positions", "\(p)_scores", "minus_infinity"], "\(p)_masked_scores")
+            node("Softmax", ["\(p)_masked_scores"], "\(p)_weights", [("axis", .int(1))])
+        }
+        node("Unsqueeze", ["\(p)_weights", "axis_1"], "\(p)_weights_row")
+        node("MatMul", ["\(p)_weights_row", states], "\(p)_context_3d")
+        node("Squeeze", ["\(p)_context_3d", "axis_1"], "\(p)_context")
+        return ("\(p)_weights", "\(p)_context")
     }
 
     /// The output layer over `pooled` [batch, D] and the calibrated softmax: the outputs "logits"
