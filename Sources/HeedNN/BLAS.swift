@@ -13,9 +13,23 @@ public enum BLAS {
     /// The kernel with how it was chosen: `kernel`, plus ", chosen over NAME" when the CLI restarted
     /// itself because OpenBLAS's own detection had fallen back to NAME (see `preferredCoreType`).
     public static var kernelDescription: String {
-        guard let replaced = environment(replacedKernelVariable), environment("OPENBLAS_CORETYPE") != nil else { return kernel }
+        guard let replaced = replacedKernel(record: environment(replacedKernelVariable), coreType: environment("OPENBLAS_CORETYPE")) else {
+            return kernel
+        }
         return "\(kernel), chosen over \(replaced)"
     }
+
+    /// The kernel a restart replaced, from its record "DETECTED>CHOSEN" (`restartRecord`), if
+    /// `OPENBLAS_CORETYPE` is still the one it chose: a child process that inherits the record
+    /// and whose user then set another core type ran no replacement.
+    public static func replacedKernel(record: String?, coreType: String?) -> String? {
+        guard let record, let coreType, let split = record.firstIndex(of: ">") else { return nil }
+        let chosen = record[record.index(after: split)...]
+        return chosen.lowercased() == coreType.lowercased() ? String(record[..<split]) : nil
+    }
+
+    /// The value of `replacedKernelVariable` for a restart that chose `coreType` over `detected`.
+    public static func restartRecord(detected: String, coreType: String) -> String { "\(detected)>\(coreType)" }
 
     /// The OpenBLAS core type to force, or nil to keep what OpenBLAS picked: non-nil only when
     /// `OPENBLAS_CORETYPE` is unset and OpenBLAS's detection fell back to a kernel without AVX2 on
@@ -43,7 +57,7 @@ public enum BLAS {
     /// exercise the restart on a CPU that OpenBLAS knows (never set it otherwise).
     public static var detectedKernel: String { environment("HEED_TEST_BLAS_DETECTED") ?? kernel }
 
-    /// The environment variable naming the kernel a restart replaced (for `kernelDescription`).
+    /// The environment variable recording a restart's choice (for `kernelDescription`).
     public static let replacedKernelVariable = "HEED_BLAS_REPLACED"
 
     private static func environment(_ name: String) -> String? {

@@ -13,7 +13,7 @@ enum KernelChoice {
     static func restartIfDetectionFellBack() {
         #if os(Linux)
         guard let coreType = BLAS.preferredCoreType else { return }
-        setenv(BLAS.replacedKernelVariable, BLAS.detectedKernel, 1)
+        setenv(BLAS.replacedKernelVariable, BLAS.restartRecord(detected: BLAS.detectedKernel, coreType: coreType), 1)
         setenv("OPENBLAS_CORETYPE", coreType, 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         unsetenv("OPENBLAS_CORETYPE")

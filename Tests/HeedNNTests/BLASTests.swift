@@ -20,6 +20,18 @@ import Testing
     }
 }
 
+/// `heed --version` says "chosen over" only while OPENBLAS_CORETYPE is still the restart's choice:
+/// a child that inherited the record and whose user set another core type ran no replacement.
+@Test func aRestartIsReportedOnlyWhileItsChoiceHolds() {
+    let record = BLAS.restartRecord(detected: "Prescott", coreType: "SkylakeX")
+    #expect(BLAS.replacedKernel(record: record, coreType: "SkylakeX") == "Prescott")
+    #expect(BLAS.replacedKernel(record: record, coreType: "skylakex") == "Prescott")
+    #expect(BLAS.replacedKernel(record: record, coreType: "Haswell") == nil)
+    #expect(BLAS.replacedKernel(record: record, coreType: nil) == nil)
+    #expect(BLAS.replacedKernel(record: nil, coreType: "SkylakeX") == nil)
+    #expect(BLAS.replacedKernel(record: "Prescott", coreType: "SkylakeX") == nil)  // an older heed's record
+}
+
 /// Under `HEED_BLAS_PERTURB` (make test-perturbed) every product is moved by a few ulps, the same
 /// way each time: equal rows of one product stop tying, a repeated call gives the same bits, and
 /// nothing moves by more than a few ulps.
