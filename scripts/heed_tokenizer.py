@@ -144,17 +144,24 @@ class HeedTokenizer:
     def icu_version(self):
         return self.icu.version()
 
+    def _attach(self, breaker, utext, data):
+        """Points `breaker` at UTF-8 `data` through the UText `utext` (reused; None at first).
+        Returns the UText and the buffer, which must outlive the iteration."""
+        status = ctypes.c_int(0)
+        buf = ctypes.create_string_buffer(data, len(data))
+        utext = self.icu.utext_openUTF8(utext, buf, len(data), ctypes.byref(status))
+        _check(status, "utext_openUTF8")
+        self.icu.ubrk_setUText(breaker, utext, ctypes.byref(status))
+        _check(status, "ubrk_setUText")
+        return utext, buf
+
     def tokens(self, text):
         """[(normalised token, start byte, end byte)] of `text` (str or UTF-8 bytes), all of them."""
         data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
         if not data:
             return []
-        icu, status = self.icu, ctypes.c_int(0)
-        buf = ctypes.create_string_buffer(data, len(data))
-        self._utext = icu.utext_openUTF8(self._utext, buf, len(data), ctypes.byref(status))
-        _check(status, "utext_openUTF8")
-        icu.ubrk_setUText(self._breaker, self._utext, ctypes.byref(status))
-        _check(status, "ubrk_setUText")
+        icu = self.icu
+        self._utext, buf = self._attach(self._breaker, self._utext, data)
         out, start = [], icu.ubrk_first(self._breaker)
         while True:
             end = icu.ubrk_next(self._breaker)
@@ -230,12 +237,8 @@ class HeedTokenizer:
         data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
         if not data:
             return []
-        icu, status = self.icu, ctypes.c_int(0)
-        buf = ctypes.create_string_buffer(data, len(data))
-        self._sentence_utext = icu.utext_openUTF8(self._sentence_utext, buf, len(data), ctypes.byref(status))
-        _check(status, "utext_openUTF8")
-        icu.ubrk_setUText(self._sentence_breaker, self._sentence_utext, ctypes.byref(status))
-        _check(status, "ubrk_setUText")
+        icu = self.icu
+        self._sentence_utext, buf = self._attach(self._sentence_breaker, self._sentence_utext, data)
         icu.ubrk_first(self._sentence_breaker)
         out = []
         while (end := icu.ubrk_next(self._sentence_breaker)) != _UBRK_DONE:
