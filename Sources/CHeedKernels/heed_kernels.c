@@ -16,6 +16,7 @@ typedef struct {
     void (*tanh_in_place)(float *, long);
     void (*i8_row)(float *, const int8_t *, int, float, int);
     void (*i4_row)(float *, const uint8_t *, int, float, int);
+    void (*adam)(long, float *, const float *, float *, float *, const float *);
 } Kernels;
 
 /* The baseline's 8-wide helpers pass vectors by value, which clang warns would change the ABI
@@ -119,6 +120,17 @@ void heed_dequantize_row(float *dst, const uint8_t *src, int count, float scale,
        (8.4 against 7.0 ns per int8 row on an AMD EPYC with both). */
     int best = best_variant();
     heed_dequantize_row_variant(best > 1 ? 1 : best, dst, src, count, scale, bits, add);
+}
+
+int heed_adam_update_variant(int variant, long count, float *x, const float *g, float *m, float *v, const float *hyper) {
+    const Kernels *k = kernels(variant);
+    if (!k) return -1;
+    k->adam(count, x, g, m, v, hyper);
+    return 0;
+}
+
+void heed_adam_update(long count, float *x, const float *g, float *m, float *v, const float *hyper) {
+    variants[best_variant()]->adam(count, x, g, m, v, hyper);
 }
 
 const char *heed_kernels_variant(void) {

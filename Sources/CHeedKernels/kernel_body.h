@@ -143,6 +143,37 @@ ATTR static void KERNEL(tanh_in_place)(float *p, long n) {
     }
 }
 
+/* One LANES-wide slice of Adam's update (HeedNN's Adam.update: the same operations in the same
+   order). `h` holds b1, 1 - b1, b2, 1 - b2, weight decay, step size, sqrt of bias correction 2, eps. */
+INL void KERNEL(adam_slice)(float *x, const float *g, float *m, float *v, const float *h) {
+    vf xk = KERNEL(ld)(x), gk = KERNEL(ld)(g);
+    if (h[4] != 0) gk = gk + KERNEL(splat)(h[4]) * xk;
+    vf mk = KERNEL(splat)(h[0]) * KERNEL(ld)(m) + KERNEL(splat)(h[1]) * gk;
+    vf vk = KERNEL(splat)(h[2]) * KERNEL(ld)(v) + KERNEL(splat)(h[3]) * gk * gk;
+    KERNEL(st)(mk, m);
+    KERNEL(st)(vk, v);
+    vf denom = __builtin_elementwise_sqrt(vk) / KERNEL(splat)(h[6]) + KERNEL(splat)(h[7]);
+    KERNEL(st)(xk - KERNEL(splat)(h[5]) * (mk / denom), x);
+}
+
+/* Adam over n values; the last partial slice through zero-padded copies, as the cell does. */
+ATTR static void KERNEL(adam)(long n, float *x, const float *g, float *m, float *v, const float *h) {
+    long full = n - n % LANES;
+    for (long k = 0; k < full; k += LANES) KERNEL(adam_slice)(x + k, g + k, m + k, v + k, h);
+    if (full < n) {
+        long w = n - full;
+        float px[LANES] = {0}, pg[LANES] = {0}, pm[LANES] = {0}, pv[LANES] = {0};
+        memcpy(px, x + full, w * sizeof(float));
+        memcpy(pg, g + full, w * sizeof(float));
+        memcpy(pm, m + full, w * sizeof(float));
+        memcpy(pv, v + full, w * sizeof(float));
+        KERNEL(adam_slice)(px, pg, pm, pv, h);
+        memcpy(x + full, px, w * sizeof(float));
+        memcpy(m + full, pm, w * sizeof(float));
+        memcpy(v + full, pv, w * sizeof(float));
+    }
+}
+
 /* Quantised rows, dequantised on read (HeedNN's QuantizedTable): q·scale, added to dst or
    written to it. Written as scalar loops: clang's vectoriser widens them to the variant's
    registers, and each element is the same two IEEE operations whatever the width. */
@@ -169,7 +200,7 @@ ATTR static void KERNEL(i4_row)(float *dst, const uint8_t *src, int n, float sca
 }
 
 static const Kernels KERNEL(kernels) = {
-    KERNEL(forward), KERNEL(backward), KERNEL(tanh_in_place), KERNEL(i8_row), KERNEL(i4_row),
+    KERNEL(forward), KERNEL(backward), KERNEL(tanh_in_place), KERNEL(i8_row), KERNEL(i4_row), KERNEL(adam),
 };
 
 #undef INL

@@ -1,3 +1,5 @@
+import CHeedKernels
+
 /// `torch.optim.Adam` (non-amsgrad) with PyTorch defaults. Weight decay is the L2 form:
 /// g ← g + weightDecay·θ before the moment updates (not AdamW).
 ///
@@ -105,38 +107,20 @@ public final class Adam {
     /// Rows touched so far by each lazily updated parameter's gradient (for memory reports).
     public var lazyRows: Int { lazy.values.reduce(0) { $0 + $1.used } }
 
-    /// The elementwise update; branch-free per element so it vectorizes.
-    @inline(never)
+    /// The elementwise update, in C (`heed_adam_update`) so it runs the CPU's widest vectors:
+    /// Swift's SIMD types on the default x86-64 target split each square root and division into
+    /// narrow ones, which made the update, not memory, Adam's cost. Every variant computes each
+    /// element with the same IEEE operations in the same order as the Swift loop it replaced
+    /// (`AdamKernelTests`), so training gives the same bits.
+    @inline(__always)
     static func update(
         count: Int, x: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>,
         m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
         b1: Float, w1: Float, b2: Float, w2: Float, wd: Float,
         stepSize: Float, bc2Sqrt: Float, eps: Float
     ) {
-        var k = 0
-        let vb1 = F8(repeating: b1), vw1 = F8(repeating: w1), vb2 = F8(repeating: b2), vw2 = F8(repeating: w2)
-        let vwd = F8(repeating: wd), vss = F8(repeating: stepSize), vbc = F8(repeating: bc2Sqrt), veps = F8(repeating: eps)
-        while k + 8 <= count {
-            let xk = load8(x + k)
-            let gk = wd == 0 ? load8(g + k) : load8(g + k) + vwd * xk
-            let mk = vb1 * load8(m + k) + vw1 * gk
-            let vk = vb2 * load8(v + k) + vw2 * gk * gk
-            store8(mk, m + k)
-            store8(vk, v + k)
-            let denom = vk.squareRoot() / vbc + veps
-            store8(xk - vss * (mk / denom), x + k)
-            k += 8
-        }
-        while k < count {
-            defer { k += 1 }
-            let gk = wd == 0 ? g[k] : g[k] + wd * x[k]
-            let mk = b1 * m[k] + w1 * gk
-            let vk = b2 * v[k] + w2 * gk * gk
-            m[k] = mk
-            v[k] = vk
-            let denom = vk.squareRoot() / bc2Sqrt + eps
-            x[k] = x[k] - stepSize * (mk / denom)
-        }
+        let hyper: (Float, Float, Float, Float, Float, Float, Float, Float) = (b1, w1, b2, w2, wd, stepSize, bc2Sqrt, eps)
+        withUnsafeBytes(of: hyper) { h in heed_adam_update(count, x, g, m, v, h.baseAddress!.assumingMemoryBound(to: Float.self)) }
     }
 
     /// Optimizer state for resumable training: step count and both moments per parameter

@@ -38,6 +38,12 @@ int heed_tanh_in_place_variant(int variant, float *values, long count);
 void heed_dequantize_row(float *dst, const uint8_t *src, int count, float scale, int bits, int add);
 int heed_dequantize_row_variant(int variant, float *dst, const uint8_t *src, int count, float scale, int bits, int add);
 
+/// Adam's update of `count` values (HeedNN's `Adam.update`): with g ← g + wd·x when wd ≠ 0,
+/// m ← b1·m + (1 − b1)·g, v ← b2·v + (1 − b2)·g·g, x ← x − step·(m / (√v / bc2 + eps)). `hyper`
+/// holds b1, 1 − b1, b2, 1 − b2, wd, step, bc2 (√ of the second bias correction), eps.
+void heed_adam_update(long count, float *x, const float *g, float *m, float *v, const float *hyper);
+int heed_adam_update_variant(int variant, long count, float *x, const float *g, float *m, float *v, const float *hyper);
+
 /// Which variant runs: "avx512", "avx2" or "baseline".
 const char *heed_kernels_variant(void);
 
