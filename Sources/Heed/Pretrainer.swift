@@ -469,6 +469,32 @@ extension Pretrainer {
         return (kept, shard.documents.count - keep.count)
     }
 
+    /// `dropping(_:from:tokenizer:)` where the excluded documents are spread over the ranks of
+    /// `collective` (each holds its shard of TRAIN) and `documents` are the same on every rank:
+    /// the keys of all ranks' documents are gathered first, so every rank drops the same lines.
+    package static func dropping(
+        _ excluded: [LabelledText], spreadOver collective: any Collective, from documents: [LabelledText], tokenizer settings: TokenizerSettings
+    ) throws -> (kept: [LabelledText], dropped: Int) {
+        let tokenizer = try Tokenizer(settings: settings)
+        var mine = ByteRecord()
+        for doc in excluded { mine.append(documentKey(doc.text, tokenizer: tokenizer)) }
+        var banned = Set<UInt64>()
+        for bytes in try collective.allGather(mine.bytes) {
+            var reader = ByteRecord.Reader(bytes)
+            while !reader.atEnd { banned.insert(reader.read(UInt64.self)) }
+        }
+        let kept = documents.filter { !banned.contains(documentKey($0.text, tokenizer: tokenizer)) }
+        return (kept, documents.count - kept.count)
+    }
+
+    /// A hash of `documents`' normalised tokens in order: equal on two ranks that read the same text.
+    package static func textHash(_ documents: [LabelledText], tokenizer settings: TokenizerSettings) throws -> UInt64 {
+        let tokenizer = try Tokenizer(settings: settings)
+        var hash = FNV1a()
+        for doc in documents { withUnsafeBytes(of: documentKey(doc.text, tokenizer: tokenizer).littleEndian) { hash.add($0) } }
+        return hash.value
+    }
+
     /// A 64-bit hash of a text's normalised tokens: two texts that tokenize alike get the same
     /// key, whatever their spacing. What "equals a test document" means everywhere.
     static func documentKey(_ text: String, tokenizer: Tokenizer) -> UInt64 {

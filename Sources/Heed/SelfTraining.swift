@@ -40,18 +40,37 @@ public struct SelfTraining {
     public func train(_ labelled: [LabelledText], unlabelled: [LabelledText], dev: [LabelledText]? = nil, file: String = "training data") throws
         -> SelfTrainingResult
     {
+        let shard = Shard(documents: labelled, indices: Array(labelled.indices))
+        let devShard = dev.map { Shard(documents: $0, indices: Array($0.indices)) }
+        return try train(shard: shard, unlabelled: unlabelled, dev: devShard, file: file, collective: SingleProcess())
+    }
+
+    /// The rounds, one call per rank of `collective`: `shard` is this rank's part of the labelled
+    /// documents (and `dev` of the dev file), `unlabelled` the same texts on every rank. Every
+    /// round is a distributed run of the training loop; each rank scores its share of the
+    /// unlabelled texts (index mod ranks) and all ranks pick from the gathered scores, so they
+    /// take the same pseudo-labels from the same bytes (checked by hash) and deal them out as a
+    /// shard again. Rank 0 writes the files and calls `roundEnded`.
+    package func train(shard: Shard, unlabelled: [LabelledText], dev devShard: Shard?, file: String, collective: any Collective) throws
+        -> SelfTrainingResult
+    {
         try validate()
         if trainer.options.model.isHierarchical {
             throw HeedError.notForHierarchical(
                 "self-training (--semi self-training)", instead: "train han on the labelled data alone, or a flat --model with it")
         }
-        let (trainDocs, devDocs) = Self.split(labelled, dev: dev, options: trainer.options)
-        let files = RunFiles(model: trainer.output)
+        let isRoot = collective.rank == 0
+        let (trainShard, devShard) = try Self.split(shard, dev: devShard, options: trainer.options, collective: collective)
+        let files = RunFiles(model: isRoot ? trainer.output : nil)
         try files.checkWritable()
         var roundTrainer = trainer
         roundTrainer.output = nil
+        // Pseudo-labelled texts are numbered after every labelled document, so shard indices stay unique.
+        var firstPseudoIndex = [Double(trainShard.indices.max().map { $0 + 1 } ?? 0)]
+        collective.sum(&firstPseudoIndex)
+        let pseudoBase = Int(firstPseudoIndex[0])
 
-        var best = try roundTrainer.train(trainDocs, dev: devDocs, file: file)
+        var best = try roundTrainer.train(shard: trainShard, dev: devShard, file: file, collective: collective)
         var bestRound = 0
         var records = [
             SelfTrainingRound(
@@ -59,7 +78,7 @@ public struct SelfTraining {
                 devAccuracy: Self.devScore(best), confidentDevShare: nil, confidentDevAccuracy: nil, kept: true)
         ]
         try write(best, rounds: records, files: files)
-        roundEnded?(records[0])
+        if isRoot { roundEnded?(records[0]) }
         guard !best.interrupted else {
             best.wroteModel = files.wroteModel
             return SelfTrainingResult(kept: best, keptRound: 0, rounds: records)
@@ -67,10 +86,16 @@ public struct SelfTraining {
 
         for round in 1...rounds {
             let labeller = best.classifier
-            let pick = try Self.confident(unlabelled, by: labeller, threshold: threshold, proportions: trainDocs)
-            let check = try Self.confidentAccuracy(devDocs, by: labeller, threshold: threshold)
+            let pick = try Self.confident(
+                unlabelled, by: labeller, threshold: threshold, proportions: trainShard.documents, collective: collective)
+            try Self.requireAgreement(on: pick, round: round, collective: collective)
+            let check = try Self.confidentAccuracy(devShard.documents, by: labeller, threshold: threshold, collective: collective)
             let pseudo = pick.map { LabelledText(label: labeller.labels[$0.label], text: unlabelled[$0.index].text, line: unlabelled[$0.index].line) }
-            let result = try roundTrainer.train(trainDocs + pseudo, dev: devDocs, file: file)
+            let mine = pseudo.indices.filter { $0 % collective.size == collective.rank }
+            let roundShard = Shard(
+                documents: trainShard.documents + mine.map { pseudo[$0] },
+                indices: trainShard.indices + mine.map { pseudoBase + pick.picks[$0].index })
+            let result = try roundTrainer.train(shard: roundShard, dev: devShard, file: file, collective: collective)
             // Ties keep the earlier round: it rests on fewer guesses.
             let improved = !result.interrupted && Self.devScore(result) > Self.devScore(best)
             var byLabel: [String: Int] = [:]
@@ -85,7 +110,7 @@ public struct SelfTraining {
             records.append(record)
             try write(best, rounds: records, files: files)
             record = records[records.count - 1]
-            roundEnded?(record)
+            if isRoot { roundEnded?(record) }
             if result.interrupted || !improved { break }
         }
         best.wroteModel = files.wroteModel
@@ -109,20 +134,53 @@ public struct SelfTraining {
         return (labelled.indices.filter { !isDev.contains($0) }.map { labelled[$0] }, isDev.sorted().map { labelled[$0] })
     }
 
+    /// `split(_:dev:options:)` over the ranks of `collective`: the dev shard if given, else each
+    /// rank's part of the dev set the trainer would carve from the whole corpus.
+    static func split(_ shard: Shard, dev: Shard?, options: TrainingOptions, collective: any Collective) throws -> (train: Shard, dev: Shard) {
+        if let dev { return (shard, dev) }
+        let isDev = try Trainer.devMembership(shard, fraction: options.devFraction, seed: options.seed, collective: collective)
+        func part(_ keep: Bool) -> Shard {
+            let k = shard.documents.indices.filter { isDev[$0] == keep }
+            return Shard(documents: k.map { shard.documents[$0] }, indices: k.map { shard.indices[$0] })
+        }
+        return (part(false), part(true))
+    }
+
     /// The texts taken in a round: each with its most probable label, calibrated probability at
     /// least `threshold`, then per class the surest ones in the proportions of `proportions`'
     /// labels (confidence descending, then text order: the same picks for the same scores).
-    static func confident(_ texts: [LabelledText], by model: TextClassifier, threshold: Double, proportions: [LabelledText]) throws
-        -> ConfidentPick
-    {
-        let C = model.labels.count
+    /// Over the ranks of `collective`, each rank scores the texts whose index mod ranks is its
+    /// rank and every rank picks from all the gathered scores (`proportions` is this rank's part
+    /// of the labelled documents): the picks are made from the same bytes everywhere, never from
+    /// two machines' predictions of one text.
+    static func confident(
+        _ texts: [LabelledText], by model: TextClassifier, threshold: Double, proportions: [LabelledText],
+        collective: any Collective = SingleProcess()
+    ) throws -> ConfidentPick {
+        let C = model.labels.count, ranks = collective.size
         var byClass = [[(index: Int, p: Float)]](repeating: [], count: C)
-        try model.scoreTexts(texts) { index, score in
+        let mine = Array(stride(from: collective.rank, to: texts.count, by: ranks))
+        var sure = ByteRecord()
+        try model.scoreTexts(mine.map { texts[$0] }) { k, score in
             let p = score.probabilities[score.best]
-            if Double(p) >= threshold { byClass[score.best].append((index, p)) }
+            guard Double(p) >= threshold else { return }
+            sure.append(UInt64(mine[k]))
+            sure.append(UInt32(score.best))
+            sure.append(p.bitPattern)
         }
+        for bytes in try collective.allGather(sure.bytes) {
+            var reader = ByteRecord.Reader(bytes)
+            while !reader.atEnd {
+                let index = Int(reader.read(UInt64.self)), label = Int(reader.read(UInt32.self))
+                let p = Float(bitPattern: reader.read(UInt32.self))
+                guard label < C, index < texts.count else { continue }
+                byClass[label].append((index, p))
+            }
+        }
+        for c in 0..<C { byClass[c].sort { $0.index < $1.index } }
         var counts = [Double](repeating: 0, count: C)
         for doc in proportions { if let l = doc.label, let c = model.labels.firstIndex(of: l) { counts[c] += 1 } }
+        collective.sum(&counts)
         let total = counts.reduce(0, +)
         // The largest pick that keeps the proportions: limited by the class with the fewest sure texts for its share.
         var size = Double.infinity
@@ -138,16 +196,34 @@ public struct SelfTraining {
         return ConfidentPick(picks: picked, confident: byClass.reduce(0) { $0 + $1.count })
     }
 
+    /// Fails on every rank unless all ranks took the same texts with the same labels: a rank that
+    /// trained on other pseudo-labels would leave the lockstep without a word.
+    static func requireAgreement(on pick: ConfidentPick, round: Int, collective: any Collective) throws {
+        guard collective.size > 1 else { return }
+        var hash = FNV1a()
+        for p in pick.picks {
+            withUnsafeBytes(of: UInt64(p.index).littleEndian) { hash.add($0) }
+            withUnsafeBytes(of: UInt64(p.label).littleEndian) { hash.add($0) }
+        }
+        try collective.requireAgreement(hash.value, "self-training round \(round)'s pseudo-labels")
+    }
+
     /// How trustworthy `threshold` is, measured where labels are known: the share of dev documents
     /// the model is that sure of, and its accuracy on them (nil when there are none).
-    static func confidentAccuracy(_ dev: [LabelledText], by model: TextClassifier, threshold: Double) throws -> (share: Double, accuracy: Double?) {
+    static func confidentAccuracy(_ dev: [LabelledText], by model: TextClassifier, threshold: Double, collective: any Collective = SingleProcess())
+        throws -> (share: Double, accuracy: Double?)
+    {
         var sure = 0, right = 0
         _ = try model.scoreLabelled(dev, file: "dev set") { truth, score in
             guard Double(score.probabilities[score.best]) >= threshold else { return }
             sure += 1
             if score.best == truth { right += 1 }
         }
-        return (Double(sure) / Double(max(dev.count, 1)), sure > 0 ? Double(right) / Double(sure) : nil)
+        // Counts over every rank's dev documents.
+        var sums = [Double(sure), Double(right), Double(dev.count)]
+        collective.sum(&sums)
+        let (allSure, allRight, all) = (sums[0], sums[1], sums[2])
+        return (allSure / max(all, 1), allSure > 0 ? allRight / allSure : nil)
     }
 
     /// The texts one round takes, in text order, and how many were sure before the proportions.

@@ -11,8 +11,12 @@ import Glibc
 /// trains; rank 0 alone shows progress and writes the model, log and checkpoint. A failure every
 /// rank saw alike is reported once by rank 0 and ends all ranks normally; a failure only one rank
 /// saw (a bad line in its shard, a full disk on rank 0) aborts the whole job at once, so no rank is
-/// left waiting in a collective.
-func runDistributedTraining(model kind: ModelKind, flags: TrainingFlags, trainPath: String, output: String, quiet: Bool) throws {
+/// left waiting in a collective. With unlabelled text, every rank reads all of it
+/// (`readUnlabelledText(…collective:)`); --pretrain-epochs pretrains on the same ranks first, and
+/// --semi vat and self-training run every step and round through the same distributed loop.
+func runDistributedTraining(
+    model kind: ModelKind, flags: TrainingFlags, unlabelledFlags: UnlabelledFlags = UnlabelledFlags(), trainPath: String, output: String, quiet: Bool
+) throws {
     try onEveryRank { group, isRoot in
         let rank = group.rank
         if isRoot { try FileChecks.checkWritable(output) }  // only rank 0 writes files
@@ -20,6 +24,28 @@ func runDistributedTraining(model kind: ModelKind, flags: TrainingFlags, trainPa
         let devShard = try flags.dev.map { try Shard.read(flags.input.source($0), rank: rank, size: group.size) }
         var trainer = flags.trainer(model: kind)
         trainer.output = URL(fileURLWithPath: output)
+        var unlabelled: [LabelledText] = []
+        var temporaryEncoder: String?  // rank 0's pretrained encoder, copied to this rank
+        defer { if let temporaryEncoder { try? FileManager.default.removeItem(atPath: temporaryEncoder) } }
+        if unlabelledFlags.isUsed {
+            let settings =
+                try flags.initEncoder.map { try PretrainedEncoder.load(URL(fileURLWithPath: $0)).settings } ?? flags.tokenizerOptions.settings()
+            unlabelled = try readUnlabelledText(
+                unlabelledFlags.unlabelled, input: flags.input, labelled: shard.documents + (devShard?.documents ?? []), settings: settings,
+                quiet: quiet, required: unlabelledFlags.semi != nil, collective: group)
+        }
+        if unlabelledFlags.pretrainEpochs != nil {
+            guard
+                let encoder = try pretrainForDistributedTraining(
+                    flags: flags, unlabelledFlags: unlabelledFlags, model: kind, train: shard, dev: devShard, unlabelled: unlabelled,
+                    trainPath: trainPath, output: output, quiet: quiet, collective: group)
+            else {
+                if isRoot { note("Interrupted while pretraining; no model was written.") }
+                return true
+            }
+            trainer.encoder = URL(fileURLWithPath: encoder.path)
+            if encoder.temporary { temporaryEncoder = encoder.path }
+        }
         let display = TrainingDisplay(name: "\(kind.rawValue) ×\(group.size)", quiet: quiet)
         trainer.progress = display.progress
         trainer.epochEnded = { record in
@@ -30,12 +56,30 @@ func runDistributedTraining(model kind: ModelKind, flags: TrainingFlags, trainPa
         }
         trainer.shouldStop = { stopRequested != 0 }
         installInterruptHandler()
-        let r = try trainer.train(shard: shard, dev: devShard, file: trainPath, collective: group)
+        let r: TrainingResult
+        if unlabelledFlags.semi == .selfTraining {
+            var selfTraining = SelfTraining(trainer: trainer)
+            selfTraining.rounds = unlabelledFlags.rounds
+            selfTraining.threshold = unlabelledFlags.threshold
+            let threshold = unlabelledFlags.threshold
+            // Called on rank 0 only.
+            selfTraining.roundEnded = { r in if !quiet { writeStderr(describe(r, threshold: threshold) + "\n") } }
+            let result = try selfTraining.train(shard: shard, unlabelled: unlabelled, dev: devShard, file: trainPath, collective: group)
+            if isRoot && !quiet { note("kept round \(result.keptRound) of \(result.rounds.count - 1) (the one with the best dev accuracy)") }
+            r = result.kept
+        } else {
+            if unlabelledFlags.semi == .vat {
+                trainer.unlabelled = unlabelled
+                if let e = unlabelledFlags.vatEpsilon { trainer.options.vatEpsilon = e }
+                if let w = unlabelledFlags.vatWeight { trainer.options.vatWeight = w }
+            }
+            r = try trainer.train(shard: shard, dev: devShard, file: trainPath, collective: group)
+        }
         if isRoot {
             if r.interrupted {
                 note(
                     r.wroteModel
-                        ? "Interrupted. \(output) holds the best model so far (epoch \(r.bestEpoch)); continue with --resume \(output).ckpt"
+                        ? "Interrupted. \(output) holds the best model so far (epoch \(r.bestEpoch))\(unlabelledFlags.semi == .selfTraining ? "" : "; continue with --resume \(output).ckpt")"
                         : "Interrupted before the first epoch finished; no model was written.")
             } else if !quiet {
                 let best = r.log.first { $0.epoch == r.bestEpoch }

@@ -131,7 +131,13 @@ struct Train: ParsableCommand {
     var test: String?
     @OptionGroup(title: "Unlabelled text") var unlabelledFlags: UnlabelledFlags
     @Flag(help: "No progress output.") var quiet = false
-    @Flag(help: "Data-parallel training under mpirun (needs `make build-mpi`); see docs/scale-out.md.") var distributed = false
+    @Flag(
+        help: ArgumentHelp(
+            "Data-parallel training under mpirun (needs `make build-mpi`); see docs/scale-out.md.",
+            discussion:
+                "Every rank reads its shard of TRAIN and --dev and all of --unlabelled; --semi and --pretrain-epochs run on the same ranks. Not with --test or --model han."
+        ))
+    var distributed = false
 
     func validate() throws {
         try flags.validate(for: model)
@@ -145,8 +151,8 @@ struct Train: ParsableCommand {
         if distributed && test != nil {
             throw ValidationError("--test is not available with --distributed; evaluate the model afterwards with `heed evaluate`")
         }
-        if distributed && unlabelledFlags.isUsed {
-            throw ValidationError("--semi and --pretrain-epochs do not run under --distributed yet; train on one machine (--workers uses its cores)")
+        if distributed && unlabelledFlags.unlabelled.contains("-") {
+            throw ValidationError("standard input (-) cannot be read by every rank; pass files to --unlabelled with --distributed")
         }
         if unlabelledFlags.semi == .selfTraining && flags.resume != nil {
             throw ValidationError("a self-training run cannot be resumed (it writes no checkpoint); start it again without --resume")
@@ -161,7 +167,8 @@ struct Train: ParsableCommand {
 
     func run() throws {
         if distributed {
-            return try runDistributedTraining(model: model, flags: flags, trainPath: train, output: output, quiet: quiet)
+            return try runDistributedTraining(
+                model: model, flags: flags, unlabelledFlags: unlabelledFlags, trainPath: train, output: output, quiet: quiet)
         }
         if let encoder = flags.initEncoder, let test, flags.resume == nil {
             try checkEncoderAgainstTest(encoder, test: try flags.read(test), testPath: test)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Heed
+import HeedIO
 
 /// How `heed train` uses unlabelled text (issue 25): task-adaptive pretraining before the
 /// classifier (`--pretrain-epochs`) and self-training during it (`--semi self-training`).
@@ -84,12 +85,60 @@ func readUnlabelledText(
     return kept
 }
 
+/// `readUnlabelledText` on one rank of `heed train --distributed`. Every rank reads all of the
+/// unlabelled text: VAT's per-rank streams draw different batches from it, self-training deals
+/// it out for scoring, and a checkpoint's data hash stays the same on any rank count. Lines equal
+/// to a labelled document of any rank are dropped (every rank's document keys are gathered), and
+/// the ranks must agree on what is left (by hash), as they must on the vocabulary.
+func readUnlabelledText(
+    _ paths: [String], input: InputOptions, labelled: [LabelledText], settings: TokenizerSettings, quiet: Bool, required: Bool,
+    collective: any Collective
+) throws -> [LabelledText] {
+    let docs = try agreeing(collective) {
+        var docs: [LabelledText] = []
+        for path in paths { docs += try input.readUnlabelled(path) }
+        return docs
+    }
+    let names = paths.joined(separator: ", ")
+    let (kept, dropped) = try Pretrainer.dropping(labelled, spreadOver: collective, from: docs, tokenizer: settings)
+    try collective.requireAgreement(try Pretrainer.textHash(kept, tokenizer: settings), "the unlabelled text of \(names)")
+    if collective.rank == 0 && !quiet && dropped > 0 {
+        note("--unlabelled: dropped \(dropped) line\(dropped == 1 ? "" : "s") equal to a labelled document (they have a label already)")
+    }
+    guard !kept.isEmpty || !required else { throw AgreedFailure(HeedTextError.noDocuments(names)) }
+    return kept
+}
+
+/// `body`, run by every rank on input all ranks read whole (such as the unlabelled files). A
+/// failure every rank met with the same message is agreed, so rank 0 reports it once; a failure
+/// on some ranks only (a file missing on one machine) stays theirs, and they abort the job.
+func agreeing<T>(_ collective: any Collective, _ body: () throws -> T) throws -> T {
+    let outcome = Result { try body() }
+    var mine: [UInt8] = [0]
+    if case .failure(let error) = outcome { mine = [1] + Array("\(commandLineMessage(error))".utf8) }
+    let all = try collective.allGather(mine)
+    if case .failure(let error) = outcome, collective.size > 1, all.allSatisfy({ $0 == mine }) { throw AgreedFailure(error) }
+    return try outcome.get()
+}
+
 /// `heed train --pretrain-epochs N`: an encoder pretrained on the labelled texts and the
 /// unlabelled ones (test documents dropped), written beside the model; returns its path.
 func pretrainForTraining(
     flags: TrainingFlags, unlabelledFlags: UnlabelledFlags, model: ModelKind, labelled: [LabelledText], unlabelled: [LabelledText],
     trainPath: String, test: [LabelledText]?, testPath: String?, output: String, quiet: Bool
 ) throws -> String {
+    var pretraining = TaskAdaptivePretraining(
+        options: pretrainingOptions(flags: flags, unlabelledFlags: unlabelledFlags, model: model), tokenizer: flags.tokenizerOptions.settings(),
+        quiet: quiet)
+    pretraining.sources = [trainPath] + (flags.dev.map { [$0] } ?? []) + unlabelledFlags.unlabelled
+    (pretraining.test, pretraining.testPath) = (test, testPath)
+    let path = output + ".encoder.heed"
+    try pretraining.run(labelled: labelled, unlabelled: unlabelled, file: trainPath, to: path)
+    return path
+}
+
+/// The encoder `--pretrain-epochs` pretrains: the classifier's sizes and direction, its seed and threads.
+func pretrainingOptions(flags: TrainingFlags, unlabelledFlags: UnlabelledFlags, model: ModelKind) -> PretrainingOptions {
     var options = PretrainingOptions()
     options.epochs = unlabelledFlags.pretrainEpochs ?? options.epochs
     options.embeddingSize = flags.embed
@@ -98,12 +147,46 @@ func pretrainForTraining(
     options.seed = flags.seed
     options.threads = flags.threads
     options.workers = flags.workers ?? (flags.threads > 1 ? 1 : defaultWorkers)
-    var pretraining = TaskAdaptivePretraining(options: options, tokenizer: flags.tokenizerOptions.settings(), quiet: quiet)
+    return options
+}
+
+/// `heed train --distributed --pretrain-epochs N` on one rank, through `heed pretrain
+/// --distributed`'s path: this rank pretrains on its shard of TRAIN and of --dev and its share
+/// of the unlabelled lines, numbered as one process numbers its text (TRAIN, --dev, unlabelled),
+/// so the held-out lines are the same for any rank count. Rank 0 writes MODEL.encoder.heed and
+/// sends its bytes to the other ranks, which may not share its disk; they keep them in a
+/// temporary file for the classifier to start from. Returns the encoder to train from, or nil
+/// when pretraining was interrupted.
+func pretrainForDistributedTraining(
+    flags: TrainingFlags, unlabelledFlags: UnlabelledFlags, model: ModelKind, train: Shard, dev: Shard?, unlabelled: [LabelledText],
+    trainPath: String, output: String, quiet: Bool, collective: any Collective
+) throws -> (path: String, temporary: Bool)? {
+    let rank = collective.rank, ranks = collective.size
+    var counts = [Double(train.documents.count), Double(dev?.documents.count ?? 0)]
+    collective.sum(&counts)
+    let (trainCount, devCount) = (Int(counts[0]), Int(counts[1]))
+    var documents = train.documents, indices = train.indices
+    if let dev {
+        documents += dev.documents
+        indices += dev.indices.map { trainCount + $0 }
+    }
+    for k in stride(from: rank, to: unlabelled.count, by: ranks) {
+        documents.append(unlabelled[k])
+        indices.append(trainCount + devCount + k)
+    }
+    let text = Shard(documents: documents.map { LabelledText(label: nil, text: $0.text, line: $0.line) }, indices: indices)
+    var pretraining = TaskAdaptivePretraining(
+        options: pretrainingOptions(flags: flags, unlabelledFlags: unlabelledFlags, model: model), tokenizer: flags.tokenizerOptions.settings(),
+        quiet: quiet)
     pretraining.sources = [trainPath] + (flags.dev.map { [$0] } ?? []) + unlabelledFlags.unlabelled
-    (pretraining.test, pretraining.testPath) = (test, testPath)
     let path = output + ".encoder.heed"
-    try pretraining.run(labelled: labelled, unlabelled: unlabelled, file: trainPath, to: path)
-    return path
+    let r = try pretraining.run(shard: text, file: trainPath, to: path, collective: collective)
+    if r.interrupted { return nil }
+    let bytes = try collective.broadcast(rank == 0 ? Array(try Data(contentsOf: URL(fileURLWithPath: path))) : [], from: 0)
+    guard rank != 0 else { return (path, false) }
+    let local = NSTemporaryDirectory() + "heed-encoder-\(ProcessInfo.processInfo.processIdentifier)-rank\(rank).heed"
+    try Data(bytes).write(to: URL(fileURLWithPath: local))
+    return (local, true)
 }
 
 /// Task-adaptive pretraining, shared by `heed train --pretrain-epochs` and `heed tune
@@ -127,13 +210,21 @@ struct TaskAdaptivePretraining {
         var text = labelled.map { LabelledText(label: nil, text: $0.text, line: $0.line) } + unlabelled
         var dropped = 0
         if let test { (text, dropped) = try Pretrainer.dropping(test, from: text, tokenizer: tokenizer) }
+        let r = try run(shard: Shard(documents: text, indices: Array(text.indices)), droppedLines: dropped, file: file, to: path, collective: SingleProcess())
+        if r.interrupted { throw ExitCode(128 + Int32(stopRequested)) }
+        return r
+    }
+
+    /// The run on one rank of `collective` with its shard of the text (one process: all of it).
+    /// Rank 0 shows progress and writes the encoder; an interrupted run is returned as such.
+    func run(shard: Shard, droppedLines: Int = 0, file: String, to path: String, collective: any Collective) throws -> PretrainingResult {
         var pretrainer = Pretrainer(options: options, tokenizer: tokenizer)
         pretrainer.output = URL(fileURLWithPath: path)
         pretrainer.sources = try sources.map(SourceFile.init(path:))
         pretrainer.excluded = try (testPath.map { [$0] } ?? []).map(SourceFile.init(path:))
-        pretrainer.droppedLines = dropped
+        pretrainer.droppedLines = droppedLines
         pretrainer.deadline = deadline
-        let display = TrainingDisplay(name: "pretrain", quiet: quiet)
+        let display = TrainingDisplay(name: collective.size > 1 ? "pretrain ×\(collective.size)" : "pretrain", quiet: quiet)
         pretrainer.progress = display.progress
         let (quiet, then) = (quiet, epochEnded)
         pretrainer.epochEnded = { r in
@@ -147,9 +238,8 @@ struct TaskAdaptivePretraining {
         }
         pretrainer.shouldStop = { stopRequested != 0 }
         installInterruptHandler()
-        let r = try pretrainer.train(text, file: file)
-        if r.interrupted { throw ExitCode(128 + Int32(stopRequested)) }
-        if !quiet {
+        let r = try pretrainer.train(shard: shard, file: file, collective: collective)
+        if !quiet && !r.interrupted && collective.rank == 0 {
             note(
                 "\(path): encoder pretrained on \(r.trainLines) lines (\(r.heldOutLines) held out), held-out perplexity \(fixed(r.log.first { $0.epoch == r.bestEpoch }?.heldOutPerplexity ?? .nan, 2)) (unigram \(fixed(r.unigramPerplexity, 2)))"
             )

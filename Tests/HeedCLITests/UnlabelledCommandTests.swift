@@ -112,6 +112,13 @@ import Testing
         #expect(b.status == 64 && b.stderr.contains("--unlabelled"), "\(b.stderr)")
         let c = try heed(["train", train, "--unlabelled", text, "--semi", "self-training", "--threshold", "1.5"] + out)
         #expect(c.status == 64 && c.stderr.contains("--threshold"), "\(c.stderr)")
+        // --distributed takes unlabelled files, not standard input (only rank 0 would read it), and still no --test.
+        let d = try heed(["train", train, "--unlabelled", "-", "--semi", "vat", "--distributed"] + out)
+        #expect(d.status == 64 && d.stderr.contains("standard input (-) cannot be read by every rank"), "\(d.stderr)")
+        let e = try heed(["train", train, "--unlabelled", text, "--semi", "self-training", "--distributed", "--test", train] + out)
+        #expect(e.status == 64 && e.stderr.contains("--test is not available with --distributed"), "\(e.stderr)")
+        let f = try heed(["train", train, "--unlabelled", text, "--pretrain-epochs", "1", "--distributed", "--model", "han"] + out)
+        #expect(f.status == 64 && f.stderr.contains("--distributed is not built for --model han"), "\(f.stderr)")
         #expect(!scratch.exists("m.heed"))
     }
 }

@@ -80,6 +80,16 @@ final class Scratch {
         try (all[range].joined(separator: "\n") + "\n").write(toFile: p, atomically: true, encoding: .utf8)
         return p
     }
+    /// The texts (labels cut off) of RT's training lines `range`, then of lines `extra` with their
+    /// spacing doubled (still equal to those documents once tokenized), as a plain-text file.
+    func unlabelled(_ range: Range<Int>, plus extra: [Int], as name: String) throws -> String {
+        let all = try String(contentsOfFile: rt + "/train.tsv", encoding: .utf8).split(separator: "\n")
+        func text(_ i: Int) -> String { String(all[i].split(separator: "\t", maxSplits: 1)[1]) }
+        let lines = range.map(text) + extra.map { text($0).replacingOccurrences(of: " ", with: "  ") }
+        let p = path + "/" + name
+        try (lines.joined(separator: "\n") + "\n").write(toFile: p, atomically: true, encoding: .utf8)
+        return p
+    }
 }
 
 /// Per tensor: max |a − b| / max |a|; the largest over all tensors, and the tensor it came from.
@@ -260,6 +270,123 @@ func relativeDifference(_ a: String, _ b: String) throws -> (value: Double, tens
         let alone = try heed(["pretrain"] + sampled.dropLast() + ["-o", s.path + "/alone.enc"], scratch: s.path)
         #expect(alone.status == 0, "\(alone.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: s.path + "/alone.enc")) != first)
+    }
+
+    /// `--semi vat` on 2 ranks. One process cannot take the same step: each rank draws its
+    /// unlabelled batch and its random directions from streams seeded by (seed, epoch, rank), so
+    /// no rank count draws another's. What must hold instead: the same seed writes the same bytes
+    /// twice; --vat-epsilon reaches the ranks (another value writes other weights); and a line of
+    /// unlabelled text equal to a training document on rank 1's shard is dropped, counted once.
+    @Test func vatOnRanksRepeatsAndDropsOtherRanksDocuments() throws {
+        let s = Scratch()
+        let train = try s.lines(rt + "/train.tsv", 0..<40, as: "train.tsv")
+        let dev = try s.lines(rt + "/train.tsv", 100..<140, as: "dev.tsv")
+        // TRAIN's document 1 (rank 1's shard: index mod 2) without its label, respaced.
+        let text = try s.unlabelled(200..<260, plus: [1], as: "more.txt")
+        let common = [
+            train, "--dev", dev, "--unlabelled", text, "--semi", "vat", "--epochs", "2", "--embed", "8", "--hidden", "8", "--workers", "1",
+            "--distributed",
+        ]
+        let first = try mpirun(2, ["train"] + common + ["-o", s.path + "/a.heed"], scratch: s.path).wait()
+        #expect(first.status == 0, "\(first.stderr)")
+        let dropped = first.stderr.components(separatedBy: "--unlabelled: dropped 1 line equal to a labelled document").count - 1
+        #expect(dropped == 1, "rank 0 alone says it, once: \(first.stderr)")
+        let second = try mpirun(2, ["train"] + common + ["--quiet", "-o", s.path + "/b.heed"], scratch: s.path).wait()
+        #expect(second.status == 0, "\(second.stderr)")
+        let a = try Data(contentsOf: URL(fileURLWithPath: s.path + "/a.heed"))
+        #expect(a == (try Data(contentsOf: URL(fileURLWithPath: s.path + "/b.heed"))))
+        let log = try String(contentsOfFile: s.path + "/a.heed.log.jsonl", encoding: .utf8)
+        #expect(log.contains("\"ranks\":2"))
+        // Controls: another radius, and no VAT at all, train other weights.
+        let radius = try mpirun(2, ["train"] + common + ["--vat-epsilon", "5", "--quiet", "-o", s.path + "/c.heed"], scratch: s.path).wait()
+        #expect(radius.status == 0, "\(radius.stderr)")
+        let d = try relativeDifference(s.path + "/a.heed", s.path + "/c.heed")
+        print("vat: --vat-epsilon 5 vs default, max relative difference \(d.value) (\(d.tensor))")
+        #expect(d.value > 1e-4)
+        let plain = try mpirun(2, ["train"] + common.prefix(3) + common.dropFirst(7) + ["--quiet", "-o", s.path + "/d.heed"], scratch: s.path).wait()
+        #expect(plain.status == 0, "\(plain.stderr)")
+        #expect(try relativeDifference(s.path + "/a.heed", s.path + "/d.heed").value > 1e-4)
+    }
+
+    /// `--semi self-training` on 2 ranks: every round runs distributed, the ranks take the same
+    /// pseudo-labels (the run checks their hash after every pick, and stops when they differ),
+    /// rank 0 alone reports each round, and the same seed writes the same bytes twice.
+    @Test func selfTrainingOnRanksAgreesAndRepeats() throws {
+        let s = Scratch()
+        let train = try s.lines(rt + "/train.tsv", 0..<120, as: "train.tsv")
+        let text = try s.unlabelled(300..<420, plus: [], as: "more.txt")
+        let common = [
+            train, "--unlabelled", text, "--semi", "self-training", "--rounds", "1", "--threshold", "0.5", "--epochs", "2", "--embed", "8", "--hidden",
+            "8", "--workers", "1", "--distributed",
+        ]
+        let first = try mpirun(2, ["train"] + common + ["-o", s.path + "/a.heed"], scratch: s.path).wait()
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.components(separatedBy: "self-training round 1: took").count == 2, "one report per round: \(first.stderr)")
+        #expect(first.stderr.contains("self-training round 0 (labelled only)"))
+        let second = try mpirun(2, ["train"] + common + ["--quiet", "-o", s.path + "/b.heed"], scratch: s.path).wait()
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: s.path + "/a.heed")) == Data(contentsOf: URL(fileURLWithPath: s.path + "/b.heed")))
+        let model = try TextClassifier(contentsOf: URL(fileURLWithPath: s.path + "/a.heed"))
+        let rounds = try #require(model.provenance.selfTraining?.rounds)
+        #expect(rounds.map(\.round) == [0, 1])
+        #expect(rounds[1].pseudoLabelled > 0 && rounds[1].confident == 120, "at 0.5 every text of two classes is sure: \(rounds[1])")
+        #expect(rounds[0].labelled > 0 && rounds[0].labelled < 120, "the dev set is carved once, over both ranks' documents")
+    }
+
+    /// `--pretrain-epochs` on 2 ranks pretrains on the same text as one process (TRAIN, then the
+    /// unlabelled lines, numbered alike: same vocabulary, line keys and held-out lines), writes the
+    /// encoder and the model that starts from it, and leaves no copy of the encoder behind on rank
+    /// 1. The encoder then starts a 2-rank VAT run with --init.
+    @Test func pretrainEpochsOnRanksWritesEncoderAndModel() throws {
+        let s = Scratch()
+        let train = try s.lines(rt + "/train.tsv", 0..<60, as: "train.tsv")
+        let text = try s.unlabelled(500..<560, plus: [3], as: "more.txt")
+        let common = [train, "--unlabelled", text, "--pretrain-epochs", "1", "--epochs", "1", "--embed", "8", "--hidden", "8", "--workers", "1", "--quiet"]
+        let tmp = NSTemporaryDirectory()
+        let before = Set(try FileManager.default.contentsOfDirectory(atPath: tmp).filter { $0.hasPrefix("heed-encoder-") })
+        let dist = try mpirun(2, ["train"] + common + ["--distributed", "-o", s.path + "/dist.heed"], scratch: s.path).wait()
+        #expect(dist.status == 0, "\(dist.stderr)")
+        let after = Set(try FileManager.default.contentsOfDirectory(atPath: tmp).filter { $0.hasPrefix("heed-encoder-") })
+        #expect(after.subtracting(before).isEmpty, "rank 1's copy of the encoder was removed")
+        let single = try heed(["train"] + common + ["-o", s.path + "/single.heed"], scratch: s.path)
+        #expect(single.status == 0, "\(single.stderr)")
+        let a = try PretrainedEncoder.load(URL(fileURLWithPath: s.path + "/single.heed.encoder.heed"))
+        let b = try PretrainedEncoder.load(URL(fileURLWithPath: s.path + "/dist.heed.encoder.heed"))
+        #expect(a.tokens == b.tokens && a.lineKeys == b.lineKeys)
+        let pa = try #require(a.provenance), pb = try #require(b.provenance)
+        #expect(pa.trainLines == pb.trainLines && pa.heldOutLines == pb.heldOutLines && pa.trainTokens == pb.trainTokens)
+        #expect(pb.trainLines + pb.heldOutLines == 60 + 60, "TRAIN's 60 and the 60 unlabelled lines left after dropping document 3")
+        let encoderLog = try String(contentsOfFile: s.path + "/dist.heed.encoder.heed.log.jsonl", encoding: .utf8)
+        #expect(encoderLog.contains("\"ranks\":2"))
+        let model = try TextClassifier(contentsOf: URL(fileURLWithPath: s.path + "/dist.heed"))
+        #expect(model.provenance.pretraining?.trainLines == pb.trainLines, "the model starts from the encoder")
+        let modelLog = try String(contentsOfFile: s.path + "/dist.heed.log.jsonl", encoding: .utf8)
+        #expect(modelLog.contains("\"ranks\":2"))
+
+        let vat = try mpirun(
+            2,
+            [
+                "train", train, "--unlabelled", text, "--semi", "vat", "--init", s.path + "/dist.heed.encoder.heed", "--epochs", "1", "--workers", "1",
+                "--quiet", "--distributed", "-o", s.path + "/vat.heed",
+            ], scratch: s.path
+        ).wait()
+        #expect(vat.status == 0, "\(vat.stderr)")
+        #expect(try TextClassifier(contentsOf: URL(fileURLWithPath: s.path + "/vat.heed")).provenance.pretraining != nil)
+    }
+
+    /// A missing --unlabelled file fails on every rank alike: rank 0 reports it once, and the job
+    /// ends normally with status 1.
+    @Test func missingUnlabelledFileIsReportedOnce() throws {
+        let s = Scratch()
+        let train = try s.lines(rt + "/train.tsv", 0..<20, as: "train.tsv")
+        let r = try mpirun(
+            2, ["train", train, "--unlabelled", s.path + "/none.txt", "--semi", "vat", "--quiet", "--distributed", "-o", s.path + "/m.heed"],
+            scratch: s.path
+        ).wait()
+        #expect(r.status != 0, "\(r.stderr)")
+        #expect(r.stderr.components(separatedBy: "heed: error:").count == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("none.txt") && !r.stderr.contains("on rank"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.path + "/m.heed"))
     }
 }
 
