@@ -56,25 +56,8 @@ func runDistributedTraining(
         }
         trainer.shouldStop = { stopRequested != 0 }
         installInterruptHandler()
-        let r: TrainingResult
-        if unlabelledFlags.semi == .selfTraining {
-            var selfTraining = SelfTraining(trainer: trainer)
-            selfTraining.rounds = unlabelledFlags.rounds
-            selfTraining.threshold = unlabelledFlags.threshold
-            let threshold = unlabelledFlags.threshold
-            // Called on rank 0 only.
-            selfTraining.roundEnded = { r in if !quiet { writeStderr(describe(r, threshold: threshold) + "\n") } }
-            let result = try selfTraining.train(shard: shard, unlabelled: unlabelled, dev: devShard, file: trainPath, collective: group)
-            if isRoot && !quiet { note("kept round \(result.keptRound) of \(result.rounds.count - 1) (the one with the best dev accuracy)") }
-            r = result.kept
-        } else {
-            if unlabelledFlags.semi == .vat {
-                trainer.unlabelled = unlabelled
-                if let e = unlabelledFlags.vatEpsilon { trainer.options.vatEpsilon = e }
-                if let w = unlabelledFlags.vatWeight { trainer.options.vatWeight = w }
-            }
-            r = try trainer.train(shard: shard, dev: devShard, file: trainPath, collective: group)
-        }
+        let r = try trainWithSemi(
+            trainer, unlabelledFlags, unlabelled: unlabelled, shard: shard, dev: devShard, file: trainPath, collective: group, quiet: quiet)
         if isRoot {
             if r.interrupted {
                 note(

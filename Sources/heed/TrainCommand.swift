@@ -215,25 +215,9 @@ extension Train {
         trainer.epochEnded = display.epoch
         trainer.shouldStop = { stopRequested != 0 }
         installInterruptHandler()
-        let result: TrainingResult
-        if unlabelledFlags.semi == .selfTraining {
-            var selfTraining = SelfTraining(trainer: trainer)
-            selfTraining.rounds = unlabelledFlags.rounds
-            selfTraining.threshold = unlabelledFlags.threshold
-            let (quiet, threshold) = (quiet, unlabelledFlags.threshold)
-            // Said even with --quiet only when asked for: the rounds are the run's result.
-            selfTraining.roundEnded = { r in if !quiet { writeStderr(describe(r, threshold: threshold) + "\n") } }
-            let r = try selfTraining.train(trainDocs, unlabelled: unlabelled, dev: devDocs, file: train)
-            if !quiet { note("kept round \(r.keptRound) of \(r.rounds.count - 1) (the one with the best dev accuracy)") }
-            result = r.kept
-        } else {
-            if unlabelledFlags.semi == .vat {
-                trainer.unlabelled = unlabelled
-                if let e = unlabelledFlags.vatEpsilon { trainer.options.vatEpsilon = e }
-                if let w = unlabelledFlags.vatWeight { trainer.options.vatWeight = w }
-            }
-            result = try trainer.train(trainDocs, dev: devDocs, file: train)
-        }
+        let result = try trainWithSemi(
+            trainer, unlabelledFlags, unlabelled: unlabelled, shard: Shard(documents: trainDocs, indices: Array(trainDocs.indices)),
+            dev: devDocs.map { Shard(documents: $0, indices: Array($0.indices)) }, file: train, collective: SingleProcess(), quiet: quiet)
         if result.interrupted {
             note(
                 result.wroteModel ? "Interrupted; \(output) holds the best model so far." : "Interrupted before the first epoch finished; no model was written."

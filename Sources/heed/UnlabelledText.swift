@@ -271,3 +271,30 @@ func describe(_ r: SelfTrainingRound, threshold: Double) -> String {
     return
         "self-training round \(r.round): took \(r.pseudoLabelled) texts (\(r.confident) at ≥ \(threshold); \(labels.isEmpty ? "none" : labels)); \(check); dev accuracy \(percent(r.devAccuracy))\(r.kept ? " *" : "")"
 }
+
+/// The training `--semi` asks for, after any pretraining, on this process's shard: self-training
+/// rounds, VAT on `unlabelled`, or plain training. One process or every rank of a distributed run
+/// (rank 0 alone reports the rounds) goes through it alike.
+func trainWithSemi(
+    _ trainer: Trainer, _ unlabelledFlags: UnlabelledFlags, unlabelled: [LabelledText], shard: Shard, dev: Shard?, file: String,
+    collective: any Collective, quiet: Bool
+) throws -> TrainingResult {
+    var trainer = trainer
+    if unlabelledFlags.semi == .selfTraining {
+        var selfTraining = SelfTraining(trainer: trainer)
+        selfTraining.rounds = unlabelledFlags.rounds
+        selfTraining.threshold = unlabelledFlags.threshold
+        let threshold = unlabelledFlags.threshold
+        // Called on rank 0 only.
+        selfTraining.roundEnded = { r in if !quiet { writeStderr(describe(r, threshold: threshold) + "\n") } }
+        let r = try selfTraining.train(shard: shard, unlabelled: unlabelled, dev: dev, file: file, collective: collective)
+        if collective.rank == 0 && !quiet { note("kept round \(r.keptRound) of \(r.rounds.count - 1) (the one with the best dev accuracy)") }
+        return r.kept
+    }
+    if unlabelledFlags.semi == .vat {
+        trainer.unlabelled = unlabelled
+        if let e = unlabelledFlags.vatEpsilon { trainer.options.vatEpsilon = e }
+        if let w = unlabelledFlags.vatWeight { trainer.options.vatWeight = w }
+    }
+    return try trainer.train(shard: shard, dev: dev, file: file, collective: collective)
+}
