@@ -1235,13 +1235,11 @@ def part_explain(args, heed):
         cmd = heed("explain", model, "-", "--method", "integrated-gradients", "--steps", str(steps), "--json")
         if threads_opt:
             cmd += ["--workers", str(nt)]
+        runs = [r for r in res["runs"] if r["side"] == "heed" and r["threads"] == nt]
         summary["heed_%dt" % nt] = {
-            "docs_per_s": med(r["docs_per_s"] for r in res["runs"] if r["side"] == "heed" and r["threads"] == nt),
-            "cpu_ms_per_doc": med(r["cpu_ms_per_doc"] for r in res["runs"] if r["side"] == "heed" and r["threads"] == nt),
-            "one_document_seconds": med(r["one_document_seconds"] for r in res["runs"] if r["side"] == "heed" and r["threads"] == nt),
-            "steady_docs_per_s": med(r["steady_docs_per_s"] for r in res["runs"] if r["side"] == "heed" and r["threads"] == nt),
-            "steady_cpu_ms_per_doc": med(r["steady_cpu_ms_per_doc"] for r in res["runs"] if r["side"] == "heed" and r["threads"] == nt),
-            "peak_rss_mb": rss_of(pin(cmd, ",".join(map(str, cores[:nt]))), texts)}
+            key: med(r[key] for r in runs)
+            for key in ("docs_per_s", "cpu_ms_per_doc", "one_document_seconds", "steady_docs_per_s", "steady_cpu_ms_per_doc")}
+        summary["heed_%dt" % nt]["peak_rss_mb"] = rss_of(pin(cmd, ",".join(map(str, cores[:nt]))), texts)
     # Every Captum configuration; the figure for N cores is the fastest one using at most N cores.
     allc = []
     for nt in torch_threads:

@@ -1406,6 +1406,7 @@ def explain_section():
         return ["## 8. Explanations: integrated gradients, Heed vs Captum", "", "- %s" % r.get("status", NA), ""]
     caps = [x for x in r["runs"] if x["side"] == "captum"]
     vers = caps[0]["versions"] if caps else {}
+    steady = "steady_docs_per_s" in s.get("heed_1t", {})  # runs before 6507300 timed the whole process only
     L = ["## 8. Explanations: integrated gradients, Heed vs Captum (`bench/run explain`)", "",
          "Measured at %s%s; %d RT test documents (mean %.1f tokens), %d steps (right Riemann rule from the "
          "zero embeddings), target the predicted class's logit; the %s model `%s` (%d epochs). Heed: `heed explain "
@@ -1427,11 +1428,11 @@ def explain_section():
              " *Captum's scope*: Captum is timed over its loop alone, Heed over its whole process; the last two "
              "columns time Heed over the same scope, documents 2…N: the whole process less a run on the first "
              "document alone (start-up and model load: %s s on one core), tokenizing and JSON out still counted." % (
-                 f(s["heed_1t"]["one_document_seconds"], 2)) if "steady_docs_per_s" in s.get("heed_1t", {}) else "",
+                 f(s["heed_1t"]["one_document_seconds"], 2)) if steady else "",
              load_note(r["runs"])), "",
          "| cores | Heed docs/s | Heed CPU ms/doc | Heed peak RSS | fastest Captum configuration | Captum docs/s | Captum CPU ms/doc | Captum peak RSS | Heed / Captum (docs/s) |"
-         + (" Heed docs/s, Captum's scope | Heed / Captum, same scope |" if "heed_1t" in s and "steady_docs_per_s" in s["heed_1t"] else ""),
-         "|---:|---:|---:|---:|---|---:|---:|---:|---:|" + ("---:|---:|" if "heed_1t" in s and "steady_docs_per_s" in s["heed_1t"] else "")]
+         + (" Heed docs/s, Captum's scope | Heed / Captum, same scope |" if steady else ""),
+         "|---:|---:|---:|---:|---|---:|---:|---:|---:|" + ("---:|---:|" if steady else "")]
     for nt in (1, 2):
         h, c = s.get("heed_%dt" % nt), s.get("captum_%dt" % nt)
         if not c:

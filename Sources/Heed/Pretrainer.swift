@@ -454,10 +454,7 @@ extension Pretrainer {
     public static func dropping(_ excluded: [LabelledText], from documents: [LabelledText], tokenizer: TokenizerSettings) throws -> (
         kept: [LabelledText], dropped: Int
     ) {
-        let tokenizer = try Tokenizer(settings: tokenizer)
-        let banned = Set(excluded.map { documentKey($0.text, tokenizer: tokenizer) })
-        let kept = documents.filter { !banned.contains(documentKey($0.text, tokenizer: tokenizer)) }
-        return (kept, documents.count - kept.count)
+        try dropping(excluded, spreadOver: SingleProcess(), from: documents, tokenizer: tokenizer)
     }
 
     /// `dropping(_:from:tokenizer:)` for one rank's shard: the kept lines keep their indices.
@@ -471,7 +468,8 @@ extension Pretrainer {
 
     /// `dropping(_:from:tokenizer:)` where the excluded documents are spread over the ranks of
     /// `collective` (each holds its shard of TRAIN) and `documents` are the same on every rank:
-    /// the keys of all ranks' documents are gathered first, so every rank drops the same lines.
+    /// the keys of all ranks' documents are gathered first, so every rank drops the same lines
+    /// (one process: its own).
     package static func dropping(
         _ excluded: [LabelledText], spreadOver collective: any Collective, from documents: [LabelledText], tokenizer settings: TokenizerSettings
     ) throws -> (kept: [LabelledText], dropped: Int) {

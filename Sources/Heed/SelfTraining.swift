@@ -127,14 +127,7 @@ public struct SelfTraining {
     /// The kept epoch's dev accuracy: what every round is compared by.
     static func devScore(_ r: TrainingResult) -> Double { r.log.first { $0.epoch == r.bestEpoch }?.devAccuracy ?? 0 }
 
-    /// Training and dev documents: `dev` if given, else the share the trainer would carve itself.
-    static func split(_ labelled: [LabelledText], dev: [LabelledText]?, options: TrainingOptions) -> (train: [LabelledText], dev: [LabelledText]) {
-        if let dev { return (labelled, dev) }
-        let isDev = Set(Trainer.carveDev(labels: labelled.map { $0.label ?? "" }, fraction: options.devFraction, seed: options.seed))
-        return (labelled.indices.filter { !isDev.contains($0) }.map { labelled[$0] }, isDev.sorted().map { labelled[$0] })
-    }
-
-    /// `split(_:dev:options:)` over the ranks of `collective`: the dev shard if given, else each
+    /// Training and dev documents on this rank of `collective`: the dev shard if given, else this
     /// rank's part of the dev set the trainer would carve from the whole corpus.
     static func split(_ shard: Shard, dev: Shard?, options: TrainingOptions, collective: any Collective) throws -> (train: Shard, dev: Shard) {
         if let dev { return (shard, dev) }

@@ -12,7 +12,7 @@ import Glibc
 /// rank saw alike is reported once by rank 0 and ends all ranks normally; a failure only one rank
 /// saw (a bad line in its shard, a full disk on rank 0) aborts the whole job at once, so no rank is
 /// left waiting in a collective. With unlabelled text, every rank reads all of it
-/// (`readUnlabelledText(…collective:)`); --pretrain-epochs pretrains on the same ranks first, and
+/// (`readUnlabelledText`); --pretrain-epochs pretrains on the same ranks first, and
 /// --semi vat and self-training run every step and round through the same distributed loop.
 func runDistributedTraining(
     model kind: ModelKind, flags: TrainingFlags, unlabelledFlags: UnlabelledFlags = UnlabelledFlags(), trainPath: String, output: String, quiet: Bool

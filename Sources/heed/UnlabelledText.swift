@@ -62,14 +62,24 @@ struct UnlabelledFlags: ParsableArguments {
 
 /// The unlabelled lines to use: read, then without those equal to a labelled or test document.
 /// `required`: at least one line must be left.
+///
+/// On a rank of `heed train --distributed` (`collective`), every rank reads all of the unlabelled
+/// text: VAT's per-rank streams draw different batches from it, self-training deals it out for
+/// scoring, and a checkpoint's data hash stays the same on any rank count. Lines equal to a
+/// labelled document of any rank are dropped (every rank's document keys are gathered), and the
+/// ranks must agree on what is left (by hash), as they must on the vocabulary. (`--test` is not
+/// taken there.)
 func readUnlabelledText(
-    _ paths: [String], input: InputOptions, labelled: [LabelledText], test: [LabelledText]?, testPath: String?, settings: TokenizerSettings,
-    quiet: Bool, required: Bool
+    _ paths: [String], input: InputOptions, labelled: [LabelledText], test: [LabelledText]? = nil, testPath: String? = nil,
+    settings: TokenizerSettings, quiet: Bool, required: Bool, collective: any Collective = SingleProcess()
 )
     throws -> [LabelledText]
 {
-    var docs: [LabelledText] = []
-    for path in paths { docs += try input.readUnlabelled(path) }
+    var docs = try agreeing(collective) {
+        var docs: [LabelledText] = []
+        for path in paths { docs += try input.readUnlabelled(path) }
+        return docs
+    }
     let names = paths.joined(separator: ", ")
     if let test, let testPath {
         let (kept, dropped) = try Pretrainer.dropping(test, from: docs, tokenizer: settings)
@@ -77,35 +87,17 @@ func readUnlabelledText(
         // Said even with --quiet: it is what keeps the test set out of training.
         writeStderr("--unlabelled: dropped \(dropped) line\(dropped == 1 ? "" : "s") of \(names) equal to a document of \(testPath)\n")
     }
-    let (kept, dropped) = try Pretrainer.dropping(labelled, from: docs, tokenizer: settings)
-    if !quiet && dropped > 0 {
-        note("--unlabelled: dropped \(dropped) line\(dropped == 1 ? "" : "s") equal to a labelled document (they have a label already)")
-    }
-    guard !kept.isEmpty || !required else { throw HeedTextError.noDocuments(names) }
-    return kept
-}
-
-/// `readUnlabelledText` on one rank of `heed train --distributed`. Every rank reads all of the
-/// unlabelled text: VAT's per-rank streams draw different batches from it, self-training deals
-/// it out for scoring, and a checkpoint's data hash stays the same on any rank count. Lines equal
-/// to a labelled document of any rank are dropped (every rank's document keys are gathered), and
-/// the ranks must agree on what is left (by hash), as they must on the vocabulary.
-func readUnlabelledText(
-    _ paths: [String], input: InputOptions, labelled: [LabelledText], settings: TokenizerSettings, quiet: Bool, required: Bool,
-    collective: any Collective
-) throws -> [LabelledText] {
-    let docs = try agreeing(collective) {
-        var docs: [LabelledText] = []
-        for path in paths { docs += try input.readUnlabelled(path) }
-        return docs
-    }
-    let names = paths.joined(separator: ", ")
     let (kept, dropped) = try Pretrainer.dropping(labelled, spreadOver: collective, from: docs, tokenizer: settings)
-    try collective.requireAgreement(try Pretrainer.textHash(kept, tokenizer: settings), "the unlabelled text of \(names)")
+    if collective.size > 1 {
+        try collective.requireAgreement(try Pretrainer.textHash(kept, tokenizer: settings), "the unlabelled text of \(names)")
+    }
     if collective.rank == 0 && !quiet && dropped > 0 {
         note("--unlabelled: dropped \(dropped) line\(dropped == 1 ? "" : "s") equal to a labelled document (they have a label already)")
     }
-    guard !kept.isEmpty || !required else { throw AgreedFailure(HeedTextError.noDocuments(names)) }
+    guard !kept.isEmpty || !required else {
+        let error = HeedTextError.noDocuments(names)
+        throw collective.size > 1 ? AgreedFailure(error) : error
+    }
     return kept
 }
 
@@ -127,14 +119,23 @@ func pretrainForTraining(
     flags: TrainingFlags, unlabelledFlags: UnlabelledFlags, model: ModelKind, labelled: [LabelledText], unlabelled: [LabelledText],
     trainPath: String, test: [LabelledText]?, testPath: String?, output: String, quiet: Bool
 ) throws -> String {
+    var (pretraining, path) = taskAdaptivePretraining(
+        flags: flags, unlabelledFlags: unlabelledFlags, model: model, trainPath: trainPath, output: output, quiet: quiet)
+    (pretraining.test, pretraining.testPath) = (test, testPath)
+    try pretraining.run(labelled: labelled, unlabelled: unlabelled, file: trainPath, to: path)
+    return path
+}
+
+/// `--pretrain-epochs`' pretraining of the classifier's encoder, naming its sources (TRAIN, --dev,
+/// --unlabelled), and the encoder's path beside the model.
+func taskAdaptivePretraining(
+    flags: TrainingFlags, unlabelledFlags: UnlabelledFlags, model: ModelKind, trainPath: String, output: String, quiet: Bool
+) -> (TaskAdaptivePretraining, path: String) {
     var pretraining = TaskAdaptivePretraining(
         options: pretrainingOptions(flags: flags, unlabelledFlags: unlabelledFlags, model: model), tokenizer: flags.tokenizerOptions.settings(),
         quiet: quiet)
     pretraining.sources = [trainPath] + (flags.dev.map { [$0] } ?? []) + unlabelledFlags.unlabelled
-    (pretraining.test, pretraining.testPath) = (test, testPath)
-    let path = output + ".encoder.heed"
-    try pretraining.run(labelled: labelled, unlabelled: unlabelled, file: trainPath, to: path)
-    return path
+    return (pretraining, output + ".encoder.heed")
 }
 
 /// The encoder `--pretrain-epochs` pretrains: the classifier's sizes and direction, its seed and threads.
@@ -175,11 +176,8 @@ func pretrainForDistributedTraining(
         indices.append(trainCount + devCount + k)
     }
     let text = Shard(documents: documents.map { LabelledText(label: nil, text: $0.text, line: $0.line) }, indices: indices)
-    var pretraining = TaskAdaptivePretraining(
-        options: pretrainingOptions(flags: flags, unlabelledFlags: unlabelledFlags, model: model), tokenizer: flags.tokenizerOptions.settings(),
-        quiet: quiet)
-    pretraining.sources = [trainPath] + (flags.dev.map { [$0] } ?? []) + unlabelledFlags.unlabelled
-    let path = output + ".encoder.heed"
+    let (pretraining, path) = taskAdaptivePretraining(
+        flags: flags, unlabelledFlags: unlabelledFlags, model: model, trainPath: trainPath, output: output, quiet: quiet)
     let r = try pretraining.run(shard: text, file: trainPath, to: path, collective: collective)
     if r.interrupted { return nil }
     let bytes = try collective.broadcast(rank == 0 ? Array(try Data(contentsOf: URL(fileURLWithPath: path))) : [], from: 0)

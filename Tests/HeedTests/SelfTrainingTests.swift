@@ -20,7 +20,9 @@ func selfTrainingData() throws -> (labelled: [LabelledText], unlabelled: [Labell
         let (labelled, _) = try selfTrainingData()
         let options = smallOptions(.attention)
         let plain = try Trainer(options: options).train(labelled)
-        let (train, dev) = SelfTraining.split(labelled, dev: nil, options: options)
+        let (trainShard, devShard) = try SelfTraining.split(
+            Shard(documents: labelled, indices: Array(labelled.indices)), dev: nil, options: options, collective: SingleProcess())
+        let (train, dev) = (trainShard.documents, devShard.documents)
         #expect(train.count + dev.count == labelled.count && dev.count == plain.devDocuments)
         let split = try Trainer(options: options).train(train, dev: dev)
         #expect(split.log.map(\.devLoss) == plain.log.map(\.devLoss) && split.log.map(\.trainLoss) == plain.log.map(\.trainLoss))
