@@ -42,14 +42,14 @@ public final class Adam {
         frozen = Array(repeating: false, count: parameters.count)
         parameterSteps = Array(repeating: 0, count: parameters.count)
         func zeros(_ p: Param) -> UnsafeMutablePointer<Float> {
-            let n = p.touchedRows == nil ? max(p.count, 1) : 1
+            let n = p.updatesLazily ? 1 : max(p.count, 1)
             let b = UnsafeMutablePointer<Float>.allocate(capacity: n)
             b.initialize(repeating: 0, count: n)
             return b
         }
         m = parameters.map(zeros)
         v = parameters.map(zeros)
-        for (i, p) in parameters.enumerated() where p.touchedRows != nil { lazy[i] = LazyMoments(rows: p.shape[0], width: p.count / p.shape[0]) }
+        for (i, p) in parameters.enumerated() where p.updatesLazily { lazy[i] = LazyMoments(rows: p.shape[0], width: p.count / p.shape[0]) }
     }
 
     deinit {
@@ -271,9 +271,16 @@ import Darwin
 /// min(1, maxNorm / (total + 1e-6)) and returns the total norm before clipping.
 @discardableResult
 public func clipGradNorm(_ parameters: [Param], maxNorm: Float) -> Float {
-    // Row-sparse gradients contribute their touched rows only (the rest is zero).
+    // Tracked gradients contribute their touched rows only (the rest is zero): a lazily updated
+    // table's rows as spans of their own, a densely updated table's rows in its dense blocks.
     let spans = parameters.flatMap(\.gradientSpans)
-    let sq = sumOfSquares(spans.map { (UnsafePointer($0.pointer), $0.count) })
+    let sq = sumOfSquares(
+        parameters.flatMap { p -> [SquaredTensor] in
+            guard let touched = p.touchedRows, !p.updatesLazily else {
+                return p.gradientSpans.map { SquaredTensor(pointer: $0.pointer, count: $0.count) }
+            }
+            return [SquaredTensor(pointer: p.grad, count: p.count, rows: touched.sorted(), width: touched.width)]
+        })
     let total = Float(sq.squareRoot())
     let coef = maxNorm / (total + 1e-6)
     if coef < 1 {

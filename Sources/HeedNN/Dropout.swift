@@ -18,19 +18,24 @@ final class Dropout {
         count = n
         guard active else { return }
         if mask.count < n { mask = [UInt8](repeating: 0, count: n) }
-        let scale = 1 / (1 - p)
+        let p = p
+        var stream = rng
+        defer { rng = stream }
+        // The mask first, then the mask applied as `backward` applies it: in one loop the
+        // compiler branched on each random bit, mispredicted about every other element.
         mask.withUnsafeMutableBufferPointer { m in
-            for i in 0..<n {
-                let keep = rng.uniform() >= p
-                m[i] = keep ? 1 : 0
-                x[i] = x[i] * (keep ? scale : 0)
-            }
+            for i in 0..<n { m[i] = stream.uniform() >= p ? 1 : 0 }
         }
+        applyMask(x)
     }
 
     /// Applies the saved mask in place to the incoming gradient.
     func backward(_ dx: UnsafeMutablePointer<Float>) {
         guard active else { return }
+        applyMask(dx)
+    }
+
+    private func applyMask(_ dx: UnsafeMutablePointer<Float>) {
         let scale = 1 / (1 - p)
         mask.withUnsafeBufferPointer { m in
             for i in 0..<count { dx[i] = dx[i] * (m[i] != 0 ? scale : 0) }

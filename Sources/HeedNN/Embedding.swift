@@ -86,7 +86,7 @@ final class Embedding {
     init(vocab: Int, dim: Int, buckets: Int? = nil, std: Float = 1, rng: inout Rng) {
         self.vocab = vocab
         self.dim = dim
-        let weight = Param("embedding.weight", [vocab, dim])
+        let weight = Param("embedding.weight", [vocab, dim], tracksRows: true)
         for i in 0..<(vocab * dim) { weight.value[i] = std == 1 ? rng.normal() : rng.normal() * std }
         weight.value.update(repeating: 0, count: dim)
         words = weight
@@ -182,11 +182,12 @@ final class Embedding {
     func backward(dOut: UnsafePointer<Float>) {
         precondition(!isQuantized, "a quantised embedding has no gradient")
         let E = dim
-        let g = weight.grad
+        let g = weight.grad, rows = weight.touchedRows!
         ids.withUnsafeBufferPointer { id in
             for r in 0..<id.count {
                 let v = Int(id[r])
                 if v == 0 { continue }
+                rows.mark(v)
                 let dst = g + v * E, src = dOut + r * E
                 for k in 0..<E { dst[k] += src[k] }
             }

@@ -142,9 +142,14 @@ final class LSTMDirection {
         // Batch-1 inference never blocks (rows ≤ 2 go to GEMV), so it skips the transpose.
         let blockRows = pk.batch > 2 ? BLAS.recurrentBlockRows(n: H4, k: H) : nil
         if blockRows != nil {
-            let wt = whhTransposed.reserve(H * H4)
-            for i in 0..<H4 {
-                for k in 0..<H { wt[k * H4 + i] = whh.value[i * H + k] }
+            // In 16 × 16 tiles: a plain loop strides through one side a whole row at a time.
+            let wt = whhTransposed.reserve(H * H4), w = whh.value
+            for i0 in stride(from: 0, to: H4, by: 16) {
+                for k0 in stride(from: 0, to: H, by: 16) {
+                    for i in i0..<min(i0 + 16, H4) {
+                        for k in k0..<min(k0 + 16, H) { wt[k * H4 + i] = w[i * H + k] }
+                    }
+                }
             }
         }
         let whhT = UnsafePointer(whhTransposed.ptr)

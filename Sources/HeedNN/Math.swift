@@ -67,9 +67,55 @@ func blockSumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
     return s
 }
 
+/// `blockSumOfSquares` of a block whose only values that may be nonzero lie in `segments`
+/// (ascending, disjoint, within 0..<n): each value goes to the lane and in the order the dense
+/// loop gives it, and the values skipped are zeros, whose squares add nothing, so the result is
+/// the same bits at the cost of the segments alone.
+func sparseBlockSumOfSquares(_ x: UnsafePointer<Float>, _ n: Int, segments: [Range<Int>]) -> Double {
+    var acc = F8()
+    let vectorEnd = n & ~7
+    for segment in segments {
+        var k = segment.lowerBound
+        let end = min(segment.upperBound, vectorEnd)
+        while k < end && k & 7 != 0 {
+            acc[k & 7] = acc[k & 7] + x[k] * x[k]
+            k += 1
+        }
+        while k + 8 <= end {
+            let v = load8(x + k)
+            acc = acc + v * v
+            k += 8
+        }
+        while k < end {
+            acc[k & 7] = acc[k & 7] + x[k] * x[k]
+            k += 1
+        }
+    }
+    var s = Double(acc.sum())
+    for segment in segments where segment.upperBound > vectorEnd {
+        for k in max(segment.lowerBound, vectorEnd)..<segment.upperBound { s += Double(x[k]) * Double(x[k]) }
+    }
+    return s
+}
+
+/// A tensor for `sumOfSquares`: its values, and when only some rows (`width` values each) may
+/// be nonzero, those rows in ascending order.
+struct SquaredTensor {
+    let pointer: UnsafePointer<Float>
+    let count: Int
+    var rows: [Int32]? = nil
+    var width = 1
+}
+
 /// Σ over tensors of `sumOfSquares`, added tensor by tensor: the blocks are summed on
 /// `BLAS.loopThreads` threads, then folded in the serial order, so the result is the same bits.
 func sumOfSquares(_ tensors: [(pointer: UnsafePointer<Float>, count: Int)]) -> Double {
+    sumOfSquares(tensors.map { SquaredTensor(pointer: $0.pointer, count: $0.count) })
+}
+
+/// `sumOfSquares` of tensors of which some have known nonzero rows: such a tensor's blocks read
+/// only their rows' values (`sparseBlockSumOfSquares`), with the dense sum's bits.
+func sumOfSquares(_ tensors: [SquaredTensor]) -> Double {
     let blocks = tensors.map { ($0.count + sumOfSquaresBlock - 1) / sumOfSquaresBlock }
     let partial = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(1, blocks.reduce(0, +)))
     defer { partial.deallocate() }
@@ -77,10 +123,32 @@ func sumOfSquares(_ tensors: [(pointer: UnsafePointer<Float>, count: Int)]) -> D
     var b0 = 0
     for n in blocks { firstBlock.append(b0); b0 += n }
     parallelSegments(blocks, minPerThread: 64) { k, range in
-        let (x, n) = tensors[k]
+        let x = tensors[k].pointer, n = tensors[k].count
+        guard let rows = tensors[k].rows else {
+            for b in range {
+                let start = b * sumOfSquaresBlock
+                partial[firstBlock[k] + b] = blockSumOfSquares(x + start, min(n, start + sumOfSquaresBlock) - start)
+            }
+            return
+        }
+        let w = tensors[k].width
+        // The first row that ends after the range's first block starts.
+        var i = 0, upper = rows.count
+        while i < upper {
+            let mid = (i + upper) / 2
+            if (Int(rows[mid]) + 1) * w > range.lowerBound * sumOfSquaresBlock { upper = mid } else { i = mid + 1 }
+        }
+        var segments: [Range<Int>] = []
         for b in range {
-            let start = b * sumOfSquaresBlock
-            partial[firstBlock[k] + b] = blockSumOfSquares(x + start, min(n, start + sumOfSquaresBlock) - start)
+            let start = b * sumOfSquaresBlock, end = min(n, start + sumOfSquaresBlock)
+            segments.removeAll(keepingCapacity: true)
+            while i < rows.count && Int(rows[i]) * w < end {
+                let lo = max(start, Int(rows[i]) * w), hi = min(end, (Int(rows[i]) + 1) * w)
+                segments.append((lo - start)..<(hi - start))
+                if hi < (Int(rows[i]) + 1) * w { break }  // the row goes on into the next block
+                i += 1
+            }
+            partial[firstBlock[k] + b] = segments.isEmpty ? 0 : sparseBlockSumOfSquares(x + start, end - start, segments: segments)
         }
     }
     var total = 0.0

@@ -11,15 +11,22 @@ public final class Param: @unchecked Sendable {
     public let grad: UnsafeMutablePointer<Float>
     /// The Param whose values this one reads, kept alive while they are shared.
     private var valueOwner: Param?
-    /// For a row-sparse gradient (the subword table), the rows holding one since the last
-    /// `zeroGrad`: every other row's gradient is zero, so gradient work visits only these.
+    /// For a table's gradient, the rows holding one since the last `zeroGrad`: every other row's
+    /// gradient is zero, so zeroing, the gradient norm and clipping visit only these.
     public let touchedRows: TouchedRows?
+    /// Whether the optimizer, too, updates only the touched rows (lazy Adam, PyTorch's SparseAdam:
+    /// the subword table). The word table tracks its rows but is updated densely, as PyTorch's
+    /// Adam updates an `nn.Embedding`.
+    public let updatesLazily: Bool
 
-    init(_ name: String, _ shape: [Int], rowSparse: Bool = false) {
+    /// `rowSparse`: a row-sparse gradient with lazy updates; `tracksRows`: a dense update whose
+    /// gradient's nonzero rows are tracked.
+    init(_ name: String, _ shape: [Int], rowSparse: Bool = false, tracksRows: Bool = false) {
         self.name = name
         self.shape = shape
         count = shape.reduce(1, *)
-        touchedRows = rowSparse ? TouchedRows(rows: shape[0], width: count / max(shape[0], 1)) : nil
+        updatesLazily = rowSparse
+        touchedRows = rowSparse || tracksRows ? TouchedRows(rows: shape[0], width: count / max(shape[0], 1)) : nil
         value = .allocate(capacity: max(count, 1))
         value.initialize(repeating: 0, count: max(count, 1))
         grad = .allocate(capacity: max(count, 1))
@@ -59,7 +66,7 @@ public final class Param: @unchecked Sendable {
     }
 
     /// The gradient as spans that hold every nonzero value: the whole tensor, or one span per
-    /// touched row in ascending order for a row-sparse gradient.
+    /// touched row in ascending order for a tracked gradient.
     public var gradientSpans: [(pointer: UnsafeMutablePointer<Float>, count: Int)] {
         guard let touched = touchedRows else { return [(grad, count)] }
         return touched.sorted().map { (grad + Int($0) * touched.width, touched.width) }
