@@ -87,7 +87,7 @@ final class SoftmaxHead {
     /// Rows per full-softmax chunk: 256 × 30k logits is 30 MB.
     var chunkRows = 256
 
-    private let logits = Buffer(), gathered = Buffer(), gatheredBias = Buffer(), dGathered = Buffer()
+    private let logits = Buffer(), gathered = Buffer(), gatheredBias = Buffer(), dGathered = Buffer(), columnSums = Buffer()
     /// s·∂loss/∂(each row's own target logit) of the last `sampledLoss`.
     private var trueLogits: [Float] = []
 
@@ -175,14 +175,19 @@ final class SoftmaxHead {
         // Candidates: dWc = dzᵀ·x scattered to their rows, db_c = Σ_i dz_ic, dx = dz·Wc.
         let dwc = dGathered.reserve(K * H)
         BLAS.gemm(true, false, K, H, n, 1, z, K, x, H, 0, dwc, H)
+        // Column sums of dz, row by row: each column still adds its rows in order (the same
+        // bits as summing it alone), but the additions run across columns in vectors.
+        let sums = columnSums.zeroed(K)
+        for i in 0..<n {
+            let row = z + i * K
+            for k in 0..<K { sums[k] = sums[k] + row[k] }
+        }
         for (k, id) in candidates.ids.enumerated() {
             let v = Int(id)
             touched.mark(v)
             let dst = weight.grad + v * H, src = dwc + k * H
             for j in 0..<H { dst[j] = dst[j] + src[j] }
-            var s: Float = 0
-            for i in 0..<n { s = s + z[i * K + k] }
-            bias.grad[v] += s
+            bias.grad[v] += sums[k]
         }
         if let dx { BLAS.gemm(false, false, n, H, K, 1, z, K, wc, H, 0, dx, H) }
         // Targets: dW_y += d·x_i, db_y += d, dx_i += d·W_y.
@@ -209,8 +214,19 @@ final class SoftmaxHead {
     ) -> (nll: Double, dExtra: Float) {
         if excluding >= 0 { z[excluding] = -.infinity }
         let picked = extra ?? z[target]
-        var m = extra ?? -Float.infinity
-        for c in 0..<count { m = max(m, z[c]) }
+        // The maximum in 8 lanes: the same value in any order.
+        var lanes = F8(repeating: extra ?? -Float.infinity)
+        var c = 0
+        while c + 8 <= count {
+            let v = load8(z + c)
+            lanes.replace(with: v, where: v .> lanes)
+            c += 8
+        }
+        var m = lanes.max()
+        while c < count {
+            m = max(m, z[c])
+            c += 1
+        }
         // e_c = exp(z_c − m) in place. fastExp clamps its input, so the excluded entry is zeroed after.
         var k = 0
         let mv = F8(repeating: m)
