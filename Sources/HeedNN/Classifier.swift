@@ -182,6 +182,10 @@ public final class Classifier {
         self.init(config: config, seed: seed, embeddingStd: embeddingStd, quantized: [:])
     }
 
+    public convenience init(forLoading config: ClassifierConfig) {
+        self.init(config: config, seed: 0, embeddingStd: 1, quantized: [:], drawsValues: false)
+    }
+
     /// A model for a quantised file: `quantized` holds the quantised tensors by name
     /// (`embedding.weight`, and `subwords.weight` with subwords, are required); the float
     /// parameters are left for the loader to fill.
@@ -189,14 +193,15 @@ public final class Classifier {
         precondition(quantized["embedding.weight"] != nil, "a quantised classifier needs a quantised embedding.weight")
         precondition(
             (quantized["subwords.weight"] != nil) == (config.subwordBuckets != nil), "a quantised classifier with subwords needs a quantised subwords.weight")
-        self.init(config: config, seed: 0, embeddingStd: 1, quantized: quantized)
+        self.init(config: config, seed: 0, embeddingStd: 1, quantized: quantized, drawsValues: false)
     }
 
-    private init(config: ClassifierConfig, seed: UInt64, embeddingStd: Float, quantized: [String: QuantizedTable]) {
+    private init(config: ClassifierConfig, seed: UInt64, embeddingStd: Float, quantized: [String: QuantizedTable], drawsValues: Bool = true) {
         if let p = config.problem { preconditionFailure("invalid ClassifierConfig: \(p)") }
         self.config = config
         quantizedTensors = quantized
         var r = Rng(seed: seed)
+        r.computesValues = drawsValues
         if let q = quantized["embedding.weight"] {
             embedding = Embedding(quantizedWords: q, quantizedSubwords: quantized["subwords.weight"])
         } else {
@@ -217,6 +222,7 @@ public final class Classifier {
         dropOut = Dropout(p: config.dropout)
         criterion = SoftmaxCrossEntropy(classes: config.classes)
         parameters = embedding.parameters + lstm.parameters + (attention?.parameters ?? []) + classifier.parameters
+        r.computesValues = true
         rng = r
     }
 
@@ -236,9 +242,9 @@ public final class Classifier {
     /// Overwrites embedding rows (index ≥ 1) with pretrained vectors.
     public func loadPretrained(rows: [(index: Int, vector: [Float])]) { embedding.loadPretrained(rows: rows) }
 
-    /// A model built like this one with fresh float parameters; a quantised model's copy shares
-    /// its quantised tables (for `clone` and `replica`).
-    public func blankCopy() -> Classifier { Classifier(config: config, seed: 0, embeddingStd: 1, quantized: quantizedTensors) }
+    /// A model built like this one whose float values are not drawn (`clone` and `replica` fill
+    /// or share them); a quantised model's copy shares its quantised tables.
+    public func blankCopy() -> Classifier { Classifier(config: config, seed: 0, embeddingStd: 1, quantized: quantizedTensors, drawsValues: false) }
 
     /// Runs the model on `ids` [batch × steps] (row-major, 0-padded) with `lengths[b]` in 1...steps.
     /// Ids must lie in 0..<vocabSize and positions ≥ lengths[b] are ignored (preconditions).

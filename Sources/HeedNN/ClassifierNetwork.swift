@@ -25,14 +25,18 @@ public protocol ParameterizedNetwork: AnyObject {
     associatedtype Config: Codable & Sendable & Equatable
     /// Builds a model initialised from `seed`; `embeddingStd` scales the embedding initialisation.
     init(config: Config, seed: UInt64, embeddingStd: Float)
+    /// A model whose every value the caller overwrites (a model file's): what
+    /// `init(config:seed: 0, embeddingStd: 1)` builds, generator state included, without computing
+    /// its random values.
+    init(forLoading config: Config)
     /// The configuration it was built with.
     var config: Config { get }
     /// All parameters in state_dict order.
     var parameters: [Param] { get }
     /// The model's generator (init and dropout).
     var rng: Rng { get set }
-    /// A model of the same config with fresh parameters, for `clone` and `replica` to fill or
-    /// share (a quantised classifier's copy shares its int8 tables).
+    /// A model of the same config whose values are not drawn, for `clone` and `replica` to fill
+    /// or share (a quantised classifier's copy shares its int8 tables).
     func blankCopy() -> Self
 }
 
@@ -50,7 +54,7 @@ extension ClassifierNetwork {
 }
 
 extension ParameterizedNetwork {
-    public func blankCopy() -> Self { Self(config: config, seed: 0, embeddingStd: 1) }
+    public func blankCopy() -> Self { Self(forLoading: config) }
 
     /// Generator state (restore it to continue a training run bit for bit).
     public var rngState: RandomState {

@@ -214,6 +214,10 @@ public final class HierarchicalClassifier {
         self.init(config: config, seed: seed, embeddingStd: embeddingStd, quantized: [:])
     }
 
+    public convenience init(forLoading config: HierarchicalConfig) {
+        self.init(config: config, seed: 0, embeddingStd: 1, quantized: [:], drawsValues: false)
+    }
+
     /// A model for a quantised file: `quantized` holds the quantised tensors by name
     /// (`embedding.weight`, and `subwords.weight` with subwords, are required); the float
     /// parameters are left for the loader to fill.
@@ -221,14 +225,15 @@ public final class HierarchicalClassifier {
         precondition(quantized["embedding.weight"] != nil, "a quantised han model needs a quantised embedding.weight")
         precondition(
             (quantized["subwords.weight"] != nil) == (config.subwordBuckets != nil), "a quantised han model with subwords needs a quantised subwords.weight")
-        self.init(config: config, seed: 0, embeddingStd: 1, quantized: quantized)
+        self.init(config: config, seed: 0, embeddingStd: 1, quantized: quantized, drawsValues: false)
     }
 
-    private init(config: HierarchicalConfig, seed: UInt64, embeddingStd: Float, quantized: [String: QuantizedTable]) {
+    private init(config: HierarchicalConfig, seed: UInt64, embeddingStd: Float, quantized: [String: QuantizedTable], drawsValues: Bool = true) {
         if let p = config.problem { preconditionFailure("invalid HierarchicalConfig: \(p)") }
         self.config = config
         quantizedTensors = quantized
         var r = Rng(seed: seed)
+        r.computesValues = drawsValues
         let scorer: Attention.Scorer = config.scorer == .linear ? .linear : .additive
         if let q = quantized["embedding.weight"] {
             embedding = Embedding(quantizedWords: q, quantizedSubwords: quantized["subwords.weight"])
@@ -252,6 +257,7 @@ public final class HierarchicalClassifier {
         parameters =
             embedding.parameters + wordLSTM.parameters + wordAttention.parameters
             + sentenceLSTM.parameters + sentenceAttention.parameters + classifier.parameters
+        r.computesValues = true
         rng = r
     }
 
@@ -266,10 +272,10 @@ public final class HierarchicalClassifier {
     /// Overwrites embedding rows (index ≥ 1) with pretrained vectors.
     public func loadPretrained(rows: [(index: Int, vector: [Float])]) { embedding.loadPretrained(rows: rows) }
 
-    /// A model built like this one with fresh float parameters; a quantised model's copy shares
-    /// its quantised tables (for `clone` and `replica`).
+    /// A model built like this one whose float values are not drawn (`clone` and `replica` fill
+    /// or share them); a quantised model's copy shares its quantised tables.
     public func blankCopy() -> HierarchicalClassifier {
-        HierarchicalClassifier(config: config, seed: 0, embeddingStd: 1, quantized: quantizedTensors)
+        HierarchicalClassifier(config: config, seed: 0, embeddingStd: 1, quantized: quantizedTensors, drawsValues: false)
     }
 
     /// Each token's input vector as the word LSTM reads it without dropout or input scale.

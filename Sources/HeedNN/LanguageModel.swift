@@ -118,10 +118,19 @@ public final class LanguageModel {
 
     /// A model initialised as PyTorch's defaults would be (embedding N(0, embeddingStd²), row 0
     /// zero; LSTM and output layers U(−1/√H, 1/√H)), from `seed`.
-    public init(config: LanguageModelConfig, seed: UInt64, embeddingStd: Float = 1) {
+    public convenience init(config: LanguageModelConfig, seed: UInt64, embeddingStd: Float = 1) {
+        self.init(config: config, seed: seed, embeddingStd: embeddingStd, drawsValues: true)
+    }
+
+    public convenience init(forLoading config: LanguageModelConfig) {
+        self.init(config: config, seed: 0, embeddingStd: 1, drawsValues: false)
+    }
+
+    private init(config: LanguageModelConfig, seed: UInt64, embeddingStd: Float, drawsValues: Bool) {
         if let p = config.problem { preconditionFailure("invalid LanguageModelConfig: \(p)") }
         self.config = config
         var r = Rng(seed: seed)
+        r.computesValues = drawsValues
         embedding = Embedding(vocab: config.vocabSize, dim: config.embedDim, std: embeddingStd, rng: &r)
         lstm = LSTM(input: config.embedDim, hidden: config.hiddenDim, bidirectional: config.bidirectional, rng: &r)
         forwardHead = SoftmaxHead("lm_forward", inputs: config.hiddenDim, vocab: config.vocabSize, rng: &r)
@@ -131,6 +140,7 @@ public final class LanguageModel {
         dropBackward = Dropout(p: config.dropout)
         sampler = LogUniformSampler(vocabSize: config.vocabSize)
         parameters = [embedding.weight] + lstm.parameters + forwardHead.parameters + (backwardHead?.parameters ?? [])
+        r.computesValues = true
         rng = r
     }
 

@@ -58,7 +58,7 @@ public enum LanguageModelFile {
         }
         if let p = config.problem { throw .invalidConfig(p) }
         try SafeTensors.requireExactly(config.tensorShapes, in: tensors)
-        let model = LanguageModel(config: config, seed: 0)
+        let model = LanguageModel(forLoading: config)
         for p in model.parameters { p.values = tensors[p.name]!.values }
         return (model, meta)
     }

@@ -591,7 +591,7 @@ public enum ModelFile {
         let config: N.Config = try decodeConfig(meta)
         try SafeTensors.requireExactly(config.tensorShapes, in: tensors)
         // Every tensor's bytes are present in the file, so the model's allocation is justified.
-        let model = N(config: config, seed: 0, embeddingStd: 1)
+        let model = N(forLoading: config)
         for p in model.parameters { p.values = tensors[p.name]!.values }
         return model
     }

@@ -11,6 +11,11 @@ public struct RandomState: Codable, Sendable, Equatable {
 /// Same seed → same sequence on every run and platform with the same libm.
 public struct Rng: Sendable {
     private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
+    /// Whether `normal()` computes its value. A model whose values a file will overwrite is
+    /// built with `false`: each normal draw then advances the stream as it would and returns 0,
+    /// so the stream ends where the drawn initialisation leaves it, without a logarithm and a
+    /// cosine per embedding value (about 30 ms of a command's start-up for an RT model).
+    public var computesValues = true
 
     public init(seed: UInt64) {
         var x = seed
@@ -55,6 +60,11 @@ public struct Rng: Sendable {
 
     /// Standard normal (Box–Muller, computed in Double).
     public mutating func normal() -> Float {
+        guard computesValues else {
+            _ = next()
+            _ = next()
+            return 0
+        }
         let u1 = (Double(next() >> 11) + 1) * 0x1p-53  // (0, 1]
         let u2 = Double(next() >> 11) * 0x1p-53
         return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
