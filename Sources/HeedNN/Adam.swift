@@ -273,7 +273,6 @@ import Darwin
 public func clipGradNorm(_ parameters: [Param], maxNorm: Float) -> Float {
     // Tracked gradients contribute their touched rows only (the rest is zero): a lazily updated
     // table's rows as spans of their own, a densely updated table's rows in its dense blocks.
-    let spans = parameters.flatMap(\.gradientSpans)
     let sq = sumOfSquares(
         parameters.flatMap { p -> [SquaredTensor] in
             guard let touched = p.touchedRows, !p.updatesLazily else {
@@ -284,6 +283,7 @@ public func clipGradNorm(_ parameters: [Param], maxNorm: Float) -> Float {
     let total = Float(sq.squareRoot())
     let coef = maxNorm / (total + 1e-6)
     if coef < 1 {
+        let spans = parameters.flatMap(\.gradientSpans)
         let grads = spans.map(\.pointer)
         parallelSegments(spans.map(\.count)) { i, r in
             let g = grads[i]

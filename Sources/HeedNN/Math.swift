@@ -52,19 +52,35 @@ func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
 
 let sumOfSquaresBlock = 1024
 
-/// One block's share of `sumOfSquares`.
+/// One block's share of `sumOfSquares`: x[k]² into lane k % 8 in 8-lane Float sums over the
+/// block's whole vectors, folded into Double, then the last n % 8 values added in Double.
 @inline(__always)
 func blockSumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
     var acc = F8()
-    var k = 0
-    while k + 8 <= n {
+    addSquares(x, 0..<(n & ~7), into: &acc)
+    var s = Double(acc.sum())
+    for k in (n & ~7)..<n { s += Double(x[k]) * Double(x[k]) }
+    return s
+}
+
+/// Adds x[k]² to lane k % 8 of `acc` for k in `range` (within the block's whole vectors), in
+/// order: whole aligned vectors at once, the values before and after them lane by lane.
+@inline(__always)
+private func addSquares(_ x: UnsafePointer<Float>, _ range: Range<Int>, into acc: inout F8) {
+    var k = range.lowerBound
+    while k < range.upperBound && k & 7 != 0 {
+        acc[k & 7] = acc[k & 7] + x[k] * x[k]
+        k += 1
+    }
+    while k + 8 <= range.upperBound {
         let v = load8(x + k)
         acc = acc + v * v
         k += 8
     }
-    var s = Double(acc.sum())
-    while k < n { s += Double(x[k]) * Double(x[k]); k += 1 }
-    return s
+    while k < range.upperBound {
+        acc[k & 7] = acc[k & 7] + x[k] * x[k]
+        k += 1
+    }
 }
 
 /// `blockSumOfSquares` of a block whose only values that may be nonzero lie in `segments`
@@ -73,27 +89,11 @@ func blockSumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
 /// the same bits at the cost of the segments alone.
 func sparseBlockSumOfSquares(_ x: UnsafePointer<Float>, _ n: Int, segments: [Range<Int>]) -> Double {
     var acc = F8()
-    let vectorEnd = n & ~7
-    for segment in segments {
-        var k = segment.lowerBound
-        let end = min(segment.upperBound, vectorEnd)
-        while k < end && k & 7 != 0 {
-            acc[k & 7] = acc[k & 7] + x[k] * x[k]
-            k += 1
-        }
-        while k + 8 <= end {
-            let v = load8(x + k)
-            acc = acc + v * v
-            k += 8
-        }
-        while k < end {
-            acc[k & 7] = acc[k & 7] + x[k] * x[k]
-            k += 1
-        }
-    }
+    let vectorPart = 0..<(n & ~7)
+    for segment in segments { addSquares(x, segment.clamped(to: vectorPart), into: &acc) }
     var s = Double(acc.sum())
-    for segment in segments where segment.upperBound > vectorEnd {
-        for k in max(segment.lowerBound, vectorEnd)..<segment.upperBound { s += Double(x[k]) * Double(x[k]) }
+    for segment in segments {
+        for k in segment.clamped(to: vectorPart.upperBound..<n) { s += Double(x[k]) * Double(x[k]) }
     }
     return s
 }
