@@ -387,6 +387,10 @@ public final class Classifier {
         return head(training: false, groups: first.indices.map { (first[$0], S, lengths[$0]) }).logits
     }
 
+    /// Runs `body`, which must not change the weights, letting the LSTM keep what it derives from
+    /// them between passes (integrated gradients runs many passes over fixed weights).
+    public func withFixedWeights<T>(_ body: () throws -> T) rethrows -> T { try lstm.withFixedWeights(body) }
+
     /// After `forwardScaledCopies`: backpropagates `dLogits` (its order) and returns, per document,
     /// the input gradient summed over its copies, [length × embedDim] each: what
     /// `summedInputGradient` returns for a batch of that document's copies alone.

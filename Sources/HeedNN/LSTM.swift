@@ -93,6 +93,14 @@ final class LSTMDirection {
     /// Rows per W_hh-gradient GEMM: large enough for GEMM efficiency, small next to P × H.
     var chunkRows = 2048
 
+    /// Set while the caller promises W_hh does not change (`LSTM.withFixedWeights`): the forward
+    /// then builds W_hhᵀ once instead of every pass (2% of an integrated-gradients explanation,
+    /// which runs a pass per few documents).
+    var weightsFixed = false {
+        didSet { transposeCurrent = false }
+    }
+    private var transposeCurrent = false
+
     /// Parameters are named `<prefix>.weight_ih_l0<suffix>` and so on (PyTorch's `nn.LSTM` names).
     init(input: Int, hidden: Int, suffix: String, prefix: String = "lstm", orthogonal: Bool = false, rng: inout Rng) {
         self.input = input
@@ -141,7 +149,8 @@ final class LSTMDirection {
         }
         // Batch-1 inference never blocks (rows ≤ 2 go to GEMV), so it skips the transpose.
         let blockRows = pk.batch > 2 ? BLAS.recurrentBlockRows(n: H4, k: H) : nil
-        if blockRows != nil {
+        if blockRows != nil && !transposeCurrent {
+            transposeCurrent = weightsFixed
             // In 16 × 16 tiles: a plain loop strides through one side a whole row at a time.
             let wt = whhTransposed.reserve(H * H4), w = whh.value
             for i0 in stride(from: 0, to: H4, by: 16) {
@@ -368,6 +377,14 @@ final class LSTM {
     }
 
     var parameters: [Param] { forwardDir.parameters + (reverseDir?.parameters ?? []) }
+
+    /// Runs `body` with `weightsFixed` set on both directions: nothing in it may change the weights.
+    func withFixedWeights<T>(_ body: () throws -> T) rethrows -> T {
+        let directions = [forwardDir] + (reverseDir.map { [$0] } ?? [])
+        for direction in directions { direction.weightsFixed = true }
+        defer { for direction in directions { direction.weightsFixed = false } }
+        return try body()
+    }
 
     /// `x` [P × E] packed, must stay valid until `backward`. `copies`: see `ScaledCopies` (`x`
     /// must hold those rows, or be nil when no parameter gradient will be asked for).

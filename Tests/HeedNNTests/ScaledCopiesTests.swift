@@ -77,4 +77,27 @@ import Testing
         #expect(gradient(parameterGradients: false) == full)
         #expect(full.contains { $0 != 0 })
     }
+
+    /// Inside `withFixedWeights` the LSTM builds W_hhᵀ once for all passes; after it, a change of
+    /// W_hh must reach the next forward, which a kept transpose would hide. Compared with a second
+    /// model given the changed weights, bit for bit (the same products in the same order).
+    @Test func fixedWeightsLeaveNoStaleTransposeBehind() {
+        let config = Self.configs[0]
+        let model = Classifier(config: config, seed: 13, embeddingStd: 0.5)
+        let documents: [(ids: [Int32], pieces: PieceLists?)] = [(ids: [3, 17, 8, 11], pieces: nil), (ids: [5, 2, 9], pieces: nil)]
+        let scales: [Float] = [0, 0.25, 0.5, 0.75, 1]  // 10 rows a step: the blocked recurrent product where the kernel has it
+        let fixed = model.withFixedWeights {
+            let first = model.forwardScaledCopies(of: documents, scales: scales)
+            #expect(model.forwardScaledCopies(of: documents, scales: scales) == first)
+            return first
+        }
+        for p in model.parameters where p.name.contains("weight_hh") {
+            for i in 0..<p.count { p.value[i] *= 1.5 }
+        }
+        let changed = model.forwardScaledCopies(of: documents, scales: scales)
+        let fresh = Classifier(config: config, seed: 1, embeddingStd: 0.5)
+        for (a, b) in zip(fresh.parameters, model.parameters) { a.values = b.values }
+        #expect(changed == fresh.forwardScaledCopies(of: documents, scales: scales))
+        #expect(changed != fixed)
+    }
 }

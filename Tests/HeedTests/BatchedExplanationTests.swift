@@ -62,9 +62,18 @@ func productRowsIndependentOfBatch(_ model: Classifier) -> Bool {
         let alone = try texts.map { try classifier.explain($0, methods: methods, steps: steps) }
         let sameRows = classifier.box.withModel { productRowsIndependentOfBatch($0) }
         print("batched explanations (\(kind.rawValue)): product rows independent of the batch, so bit-equal: \(sameRows)")
+        // The same group split into passes of at most 30 rows (one or two documents each, a
+        // longer one alone): each document's scores come from its own pass, in order.
+        let tokenizer = try Tokenizer(settings: classifier.vocabulary.settings)
+        let split = try classifier.explain(
+            texts.map { classifier.encodeNotingCut($0, tokenizer: tokenizer) }, methods: methods, target: .logit, steps: steps, passRows: 30)
+        if sameRows {
+            for (s, a) in zip(split, alone) { #expect(s.scores == a.scores && s.integratedGradientsDelta == a.integratedGradientsDelta) }
+        }
         let u = Double(Float.ulpOfOne) / 2, config = classifier.box.withModel { $0.config }
         let K = Double(max(4 * config.hiddenDim, config.embedDim, config.outputDim))
-        for (text, (b, a)) in zip(texts, zip(batched, alone)) {
+        for (text, ((b, s), a)) in zip(texts, zip(zip(batched, split), alone)) {
+            #expect(s.tokens.map(\.text) == a.tokens.map(\.text) && s.probabilities == a.probabilities)
             #expect(b.tokens.map(\.text) == a.tokens.map(\.text))
             #expect(b.probabilities == a.probabilities, "the prediction is made alone in both")
             let n = a.tokens.count
@@ -90,6 +99,8 @@ func productRowsIndependentOfBatch(_ model: Classifier) -> Bool {
             }
             let ig = try #require(b.scores(.integratedGradients)), igAlone = try #require(a.scores(.integratedGradients))
             for (x, y) in zip(ig, igAlone) { #expect(abs(Double(x) - Double(y)) <= factor * magnitude, "\(text): \(x) vs \(y)") }
+            let igSplit = try #require(s.scores(.integratedGradients))
+            for (x, y) in zip(igSplit, igAlone) { #expect(abs(Double(x) - Double(y)) <= factor * magnitude, "\(text), split: \(x) vs \(y)") }
             let delta = try #require(a.integratedGradientsDelta)
             #expect(abs(try #require(b.integratedGradientsDelta) - delta) <= factor * (magnitude + abs(delta)))
             #expect(abs(try #require(b.integratedGradientsGap) - a.integratedGradientsGap!) <= 2 * factor * (magnitude + abs(delta)))
