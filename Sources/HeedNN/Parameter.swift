@@ -1,3 +1,5 @@
+import Foundation
+
 /// A named trainable tensor with its gradient, row-major Float32.
 /// `name` is the PyTorch state_dict name; `shape` follows PyTorch's (e.g. `[4H, E]`).
 public final class Param: @unchecked Sendable {
@@ -27,22 +29,28 @@ public final class Param: @unchecked Sendable {
         count = shape.reduce(1, *)
         updatesLazily = rowSparse
         touchedRows = rowSparse || tracksRows ? TouchedRows(rows: shape[0], width: count / max(shape[0], 1)) : nil
-        value = .allocate(capacity: max(count, 1))
-        value.initialize(repeating: 0, count: max(count, 1))
-        grad = .allocate(capacity: max(count, 1))
-        grad.initialize(repeating: 0, count: max(count, 1))
+        value = Self.zeroedFloats(count)
+        grad = Self.zeroedFloats(count)
+    }
+
+    /// `calloc`: a large block comes as fresh zero pages that are not touched until written, so a
+    /// process that only predicts never faults in its gradients (16 MB with RT's word table and
+    /// its replica's) and a loaded value is written once, not zeroed first.
+    private static func zeroedFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
+        guard let raw = calloc(max(count, 1), MemoryLayout<Float>.stride) else { fatalError("out of memory for \(count) floats") }
+        return raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
     deinit {
-        if valueOwner == nil { value.deallocate() }
-        grad.deallocate()
+        if valueOwner == nil { free(value) }
+        free(grad)
     }
 
     /// Makes this Param read and write `other`'s values (same shape), keeping its own gradient:
     /// a training worker's replica then never needs its weights copied after an optimizer step.
     func shareValues(of other: Param) {
         precondition(other.shape == shape, "\(name): cannot share values of shape \(other.shape)")
-        if valueOwner == nil { value.deallocate() }
+        if valueOwner == nil { free(value) }
         value = other.value
         valueOwner = other.valueOwner ?? other
     }
