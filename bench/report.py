@@ -1344,14 +1344,15 @@ def attention_kinds_section():
          "with the same seeds (heed train's defaults, own dev split, early stopping), then measured on the test set. "
          "Accuracy and macro-F1 are mean ± sd over the seeds; the faithfulness columns are the mean over seeds of each "
          "model's mean over the first %d test documents (integrated gradients with 32 steps, 100 permutations): "
-         "Kendall τ between attention and IG / occlusion, ERASER comprehensiveness AOPC of attention's ranking beside "
+         "Kendall τ between attention and IG / |IG| (the magnitude, as the faithful encoders' reference compares "
+         "them; – in runs made before it was measured) / occlusion, ERASER comprehensiveness AOPC of attention's ranking beside "
          "IG's, the median permutation TVD (× the default model's in brackets) and conicity (mean cosine of each state "
          "to the document's mean state). Training tokens/s, batch-1 latency (p50) and model size are printed but are "
          "only evidence on an idle machine: the load average over each run is given." % first["comparison"].get(
              "faithfulness_limit", 500), "",
-         "| corpus | model | accuracy | macro-F1 | τ(att, IG) | τ(att, occl.) | AOPC att. / IG | perm. TVD | conicity "
-         "| train tok/s | latency ms | size MB | measured at |",
-         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+         "| corpus | model | accuracy | macro-F1 | τ(att, IG) | τ(att, \\|IG\\|) | τ(att, occl.) | AOPC att. / IG | perm. TVD "
+         "| conicity | train tok/s | latency ms | size MB | measured at |",
+         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for name, run in runs.items():
         models = run["comparison"]["models"]
         base = next((m for m in models if m["model"] == "bilstm-attention"), None)
@@ -1364,9 +1365,9 @@ def attention_kinds_section():
             tvd = g("permutation_tvd", "%.3f")
             if fa.get("permutation_tvd") is not None and base_tvd and m is not base:
                 tvd += " (%.1f×)" % (fa["permutation_tvd"] / base_tvd)
-            L.append("| %s | %s | %.1f ± %.1f | %.1f ± %.1f | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s |" % (
+            L.append("| %s | %s | %.1f ± %.1f | %.1f ± %.1f | %s | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s |" % (
                 name, m["model"], 100 * m["accuracy"]["mean"], 100 * m["accuracy"]["sd"], 100 * m["macro_f1"]["mean"],
-                100 * m["macro_f1"]["sd"], g("tau_attention_ig"), g("tau_attention_occlusion"), g("aopc_attention", "%.3f"),
+                100 * m["macro_f1"]["sd"], g("tau_attention_ig"), g("tau_attention_abs_ig"), g("tau_attention_occlusion"), g("aopc_attention", "%.3f"),
                 g("aopc_ig", "%.3f"), tvd, g("conicity"), "%.0f" % m["tokens_per_s"] if m.get("tokens_per_s") else "–",
                 "%.2f" % m["latency_ms"] if m.get("latency_ms") else "–",
                 "%.1f" % (m["model_bytes"] / 1e6) if m.get("model_bytes") else "–", at))

@@ -8,6 +8,9 @@ package struct ComparisonFaithfulness: Codable, Sendable, Equatable {
     package var tauAttentionIntegratedGradients: Double?
     /// Mean Kendall τ-b between attention and leave-one-out occlusion.
     package var tauAttentionOcclusion: Double?
+    /// Mean Kendall τ-b between attention and |integrated gradients| (as the faithful encoders'
+    /// reference compares them; see `TextClassifier.magnitudePairs`). Nil in older files.
+    package var tauAttentionIntegratedGradientsMagnitude: Double?
     /// ERASER comprehensiveness AOPC of attention's ranking (higher: more faithful).
     package var aopcAttention: Double?
     /// ERASER comprehensiveness AOPC of integrated gradients' ranking, the yardstick for attention's.
@@ -22,11 +25,13 @@ package struct ComparisonFaithfulness: Codable, Sendable, Equatable {
     /// Every figure given.
     package init(
         documents: Int, tauAttentionIntegratedGradients: Double?, tauAttentionOcclusion: Double?, aopcAttention: Double?,
-        aopcIntegratedGradients: Double?, aopcRandom: Double?, permutationTVD: Double?, conicity: Double?
+        aopcIntegratedGradients: Double?, aopcRandom: Double?, permutationTVD: Double?, conicity: Double?,
+        tauAttentionIntegratedGradientsMagnitude: Double? = nil
     ) {
         self.documents = documents
         self.tauAttentionIntegratedGradients = tauAttentionIntegratedGradients
         self.tauAttentionOcclusion = tauAttentionOcclusion
+        self.tauAttentionIntegratedGradientsMagnitude = tauAttentionIntegratedGradientsMagnitude
         self.aopcAttention = aopcAttention
         self.aopcIntegratedGradients = aopcIntegratedGradients
         self.aopcRandom = aopcRandom
@@ -37,14 +42,17 @@ package struct ComparisonFaithfulness: Codable, Sendable, Equatable {
     /// The figures of one analysis (NaN, an undefined figure, becomes nil).
     package init(_ s: FaithfulnessSummary) {
         func finite(_ x: Double?) -> Double? { x.flatMap { $0.isFinite ? $0 : nil } }
-        func tau(_ other: AttributionMethod) -> Double? {
-            finite(s.agreement.first { $0.first == AttributionMethod.attention.rawValue && $0.second == other.rawValue && $0.documents > 0 }?.meanTau)
+        func tau(_ other: AttributionMethod, in agreement: [AgreementSummary]? = nil) -> Double? {
+            finite(
+                (agreement ?? s.agreement).first { $0.first == AttributionMethod.attention.rawValue && $0.second == other.rawValue && $0.documents > 0 }?
+                    .meanTau)
         }
         func aopc(_ ranking: String) -> Double? { finite(s.erasure.first { $0.ranking == ranking }?.aopcComprehensiveness) }
         self.init(
             documents: s.documents, tauAttentionIntegratedGradients: tau(.integratedGradients), tauAttentionOcclusion: tau(.occlusion),
             aopcAttention: aopc(AttributionMethod.attention.rawValue), aopcIntegratedGradients: aopc(AttributionMethod.integratedGradients.rawValue),
-            aopcRandom: aopc("random"), permutationTVD: finite(s.permutation?.medianOutputChange), conicity: finite(s.conicity?.mean))
+            aopcRandom: aopc("random"), permutationTVD: finite(s.permutation?.medianOutputChange), conicity: finite(s.conicity?.mean),
+            tauAttentionIntegratedGradientsMagnitude: s.magnitudeAgreement.flatMap { tau(.integratedGradients, in: $0) })
     }
 
     /// Each figure's mean over `runs` (over the runs where it is defined; nil where it is nowhere);
@@ -58,12 +66,14 @@ package struct ComparisonFaithfulness: Codable, Sendable, Equatable {
         return ComparisonFaithfulness(
             documents: documents, tauAttentionIntegratedGradients: m(\.tauAttentionIntegratedGradients), tauAttentionOcclusion: m(\.tauAttentionOcclusion),
             aopcAttention: m(\.aopcAttention), aopcIntegratedGradients: m(\.aopcIntegratedGradients), aopcRandom: m(\.aopcRandom),
-            permutationTVD: m(\.permutationTVD), conicity: m(\.conicity))
+            permutationTVD: m(\.permutationTVD), conicity: m(\.conicity),
+            tauAttentionIntegratedGradientsMagnitude: m(\.tauAttentionIntegratedGradientsMagnitude))
     }
 
     enum CodingKeys: String, CodingKey {
         case documents, conicity
         case tauAttentionIntegratedGradients = "tau_attention_ig", tauAttentionOcclusion = "tau_attention_occlusion"
+        case tauAttentionIntegratedGradientsMagnitude = "tau_attention_abs_ig"
         case aopcAttention = "aopc_attention", aopcIntegratedGradients = "aopc_ig", aopcRandom = "aopc_random", permutationTVD = "permutation_tvd"
     }
 }

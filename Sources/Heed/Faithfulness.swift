@@ -112,6 +112,8 @@ public struct DocumentFaithfulness: Codable, Sendable {
     public var explanation: Explanation
     /// τ-b for every pair of methods (pairs with attention first).
     public var agreement: [MethodAgreement]
+    /// τ-b between attention and the magnitude of each signed method's scores (`magnitudePairs`).
+    public var magnitudeAgreement: [MethodAgreement]? = nil
     /// Per ranking (a method's raw value, or `random`), one value per percentage:
     /// p(y|x) − p(y|x without the top tokens), y the predicted class.
     public var comprehensiveness: [String: [Double]]
@@ -249,6 +251,9 @@ public struct FaithfulnessSummary: Codable, Sendable {
     public var permutations: Int
     /// Every pair of methods, attention's pairs first.
     public var agreement: [AgreementSummary]
+    /// Attention against the magnitude of each signed method (`magnitudePairs`); nil without
+    /// attention, and in files written before it was measured.
+    public var magnitudeAgreement: [AgreementSummary]? = nil
     /// Every method, then the random ranking.
     public var erasure: [ErasureSummary]
     /// Attention models only.
@@ -263,7 +268,7 @@ public struct FaithfulnessSummary: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case documents, skipped, methods, target, steps, percentages, seed, permutations, agreement, erasure, permutation, conicity
-        case sentenceAgreement = "sentence_agreement", sentenceConicity = "sentence_conicity"
+        case sentenceAgreement = "sentence_agreement", sentenceConicity = "sentence_conicity", magnitudeAgreement = "magnitude_agreement"
     }
 }
 
@@ -320,6 +325,16 @@ extension TextClassifier {
         return pairs.enumerated().sorted { (rank($0.element), $0.offset) < (rank($1.element), $1.offset) }.map(\.element)
     }
 
+    /// Attention against the magnitude of each signed method: attention weights are non-negative
+    /// and say how much, never which way, so a token that argues hard against the prediction ranks
+    /// last by its signed score and high by its weight. The reference of the faithful encoders
+    /// (Mohankumar et al. 2020, `akashkm99/Interpretable-Attention`) compares attention with
+    /// |integrated gradients| for this reason; the signed pairs stay in `methodPairs`.
+    static func magnitudePairs(_ methods: [AttributionMethod]) -> [(AttributionMethod, AttributionMethod)] {
+        guard methods.contains(.attention) else { return [] }
+        return [AttributionMethod.occlusion, .integratedGradients, .gradientTimesInput].filter(methods.contains).map { (.attention, $0) }
+    }
+
     /// The agreement, ERASER and permutation figures of one document's `explanation`.
     func documentFaithfulness(
         _ explanation: Explanation, of encoded: EncodedText, index: Int, methods: [AttributionMethod], options: FaithfulnessOptions
@@ -330,6 +345,13 @@ extension TextClassifier {
         for (a, b) in Self.methodPairs(methods) {
             result.agreement.append(
                 MethodAgreement(first: a.rawValue, second: b.rawValue, correlation: RankCorrelation(explanation.scores(a)!, explanation.scores(b)!)))
+        }
+        let magnitudePairs = Self.magnitudePairs(methods)
+        if !magnitudePairs.isEmpty {
+            result.magnitudeAgreement = magnitudePairs.map { a, b in
+                MethodAgreement(
+                    first: a.rawValue, second: b.rawValue, correlation: RankCorrelation(explanation.scores(a)!, explanation.scores(b)!.map { abs($0) }))
+            }
         }
 
         // ERASER: every ranking's top ⌈k·n/100⌉ tokens removed, and kept alone; equal sequences scored once.
@@ -464,12 +486,12 @@ extension TextClassifier {
         return AttentionPermutation(maxAttention: Double(r.weights.max()!), medianOutputChange: median(changes))
     }
 
-    /// Mean τ-b per pair of `methods` over the documents, from each document's pairs at `level`.
+    /// Mean τ-b per pair of `pairs` over the documents, from each document's pairs at `level`.
     static func agreementSummaries(
-        _ measured: [DocumentFaithfulness], methods: [AttributionMethod], level: (DocumentFaithfulness) -> [MethodAgreement]?
+        _ measured: [DocumentFaithfulness], pairs: [(AttributionMethod, AttributionMethod)], level: (DocumentFaithfulness) -> [MethodAgreement]?
     ) -> [AgreementSummary] {
         var agreement: [AgreementSummary] = []
-        for (a, b) in methodPairs(methods) {
+        for (a, b) in pairs {
             let labelled = measured.compactMap { d in
                 level(d)?.first { $0.first == a.rawValue && $0.second == b.rawValue }?.correlation.map { (label: d.explanation.label, correlation: $0) }
             }
@@ -488,11 +510,13 @@ extension TextClassifier {
 
     static func summarize(_ documents: [DocumentFaithfulness], methods: [AttributionMethod], options: FaithfulnessOptions) -> FaithfulnessSummary {
         let measured = documents.filter { !$0.explanation.tokens.isEmpty }
-        let agreement = agreementSummaries(measured, methods: methods) { $0.agreement }
+        let agreement = agreementSummaries(measured, pairs: methodPairs(methods)) { $0.agreement }
+        let magnitudePairs = magnitudePairs(methods)
+        let magnitudeAgreement = magnitudePairs.isEmpty ? nil : agreementSummaries(measured, pairs: magnitudePairs) { $0.magnitudeAgreement }
         var sentenceAgreement: [AgreementSummary]?
         if measured.contains(where: { $0.sentenceAgreement != nil }) {
             let scored = methods.filter { [.attention, .integratedGradients, .occlusion].contains($0) }
-            sentenceAgreement = agreementSummaries(measured, methods: scored) { $0.sentenceAgreement }
+            sentenceAgreement = agreementSummaries(measured, pairs: methodPairs(scored)) { $0.sentenceAgreement }
         }
         var erasure: [ErasureSummary] = []
         for ranking in methods.map(\.rawValue) + ["random"] {
@@ -520,7 +544,7 @@ extension TextClassifier {
         return FaithfulnessSummary(
             documents: measured.count, skipped: documents.count - measured.count, methods: methods.map(\.rawValue), target: options.target.rawValue,
             steps: options.steps, percentages: options.percentages, seed: options.seed, permutations: options.permutations, agreement: agreement,
-            erasure: erasure, permutation: permutation, conicity: ConicitySummary(measured.compactMap(\.conicity)),
+            magnitudeAgreement: magnitudeAgreement, erasure: erasure, permutation: permutation, conicity: ConicitySummary(measured.compactMap(\.conicity)),
             sentenceAgreement: sentenceAgreement, sentenceConicity: ConicitySummary(measured.compactMap(\.sentenceConicity)))
     }
 }

@@ -328,7 +328,8 @@ public struct HTMLReport {
             let q = s.faithfulness
             return CompareSummaryView(
                 modelName: s.model, accuracy: spread(s.accuracy), macroF1: spread(s.macroF1), tauIG: f(q?.tauAttentionIntegratedGradients),
-                tauOcclusion: f(q?.tauAttentionOcclusion), aopcAttention: f(q?.aopcAttention), aopcIG: f(q?.aopcIntegratedGradients),
+                tauAbsIG: f(q?.tauAttentionIntegratedGradientsMagnitude), tauOcclusion: f(q?.tauAttentionOcclusion), aopcAttention: f(q?.aopcAttention),
+                aopcIG: f(q?.aopcIntegratedGradients),
                 tvd: f(q?.permutationTVD, 4), conicity: f(q?.conicity), speed: "\(Int(s.tokensPerSecond.isFinite ? s.tokensPerSecond : 0))",
                 latency: s.latencyMilliseconds.map { fixed($0, 2) + " ms" } ?? "–",
                 size: s.modelBytes.map { fixed(Double($0) / 1_048_576, 1) + " MB" } ?? "–",

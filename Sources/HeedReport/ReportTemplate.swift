@@ -224,10 +224,10 @@ package enum ReportTemplate {
         <section class="card" aria-labelledby="h-models">
         <h2 id="h-models">Which attention, for what: models compared</h2>
         <table class="compare models">
-        <thead><tr><th>model</th><th class="num">accuracy</th><th class="num">macro-F1</th><th class="num">τ(attention, IG)</th><th class="num">τ(attention, occlusion)</th><th class="num">AOPC attention</th><th class="num">AOPC IG</th><th class="num">perm TVD</th><th class="num">conicity</th><th class="num">tokens/s</th><th class="num">latency</th><th class="num">size</th></tr></thead>
+        <thead><tr><th>model</th><th class="num">accuracy</th><th class="num">macro-F1</th><th class="num">τ(attention, IG)</th><th class="num" title="attention against the magnitude of integrated gradients: attention says how much, never which way">τ(attention, |IG|)</th><th class="num">τ(attention, occlusion)</th><th class="num">AOPC attention</th><th class="num">AOPC IG</th><th class="num">perm TVD</th><th class="num">conicity</th><th class="num">tokens/s</th><th class="num">latency</th><th class="num">size</th></tr></thead>
         <tbody>
         {{#modelRows}}
-        <tr><td>{{#isAttention}}<b>{{modelName}}</b>{{/isAttention}}{{^isAttention}}{{modelName}}{{/isAttention}}</td><td class="num">{{accuracy}}</td><td class="num">{{macroF1}}</td><td class="num">{{tauIG}}</td><td class="num">{{tauOcclusion}}</td><td class="num">{{aopcAttention}}</td><td class="num">{{aopcIG}}</td><td class="num">{{tvd}}</td><td class="num">{{conicity}}</td><td class="num">{{speed}}</td><td class="num">{{latency}}</td><td class="num">{{size}}</td></tr>
+        <tr><td>{{#isAttention}}<b>{{modelName}}</b>{{/isAttention}}{{^isAttention}}{{modelName}}{{/isAttention}}</td><td class="num">{{accuracy}}</td><td class="num">{{macroF1}}</td><td class="num">{{tauIG}}</td><td class="num">{{tauAbsIG}}</td><td class="num">{{tauOcclusion}}</td><td class="num">{{aopcAttention}}</td><td class="num">{{aopcIG}}</td><td class="num">{{tvd}}</td><td class="num">{{conicity}}</td><td class="num">{{speed}}</td><td class="num">{{latency}}</td><td class="num">{{size}}</td></tr>
         {{/modelRows}}
         </tbody>
         </table>

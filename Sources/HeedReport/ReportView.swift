@@ -39,7 +39,8 @@ struct CompareRowView {
 
 /// One model of a `heed compare --models` table (figures as printed; "–" where not applicable).
 struct CompareSummaryView {
-    var modelName: String; var accuracy: String; var macroF1: String; var tauIG: String; var tauOcclusion: String; var aopcAttention: String;
+    var modelName: String; var accuracy: String; var macroF1: String; var tauIG: String; var tauAbsIG: String; var tauOcclusion: String;
+    var aopcAttention: String;
     var aopcIG: String; var tvd: String; var conicity: String; var speed: String; var latency: String; var size: String; var isAttention: Bool
 }
 

@@ -82,8 +82,8 @@ extension Comparison {
         let width = many ? 14 : 10
         var lines = [
             Format.pad("model", 18) + Format.pad("accuracy", width, alignRight: true) + Format.pad("macro-F1", width, alignRight: true)
-                + Format.pad("τ(att,IG)", 11, alignRight: true) + Format.pad("τ(att,occ)", 11, alignRight: true)
-                + Format.pad("AOPC att", 10, alignRight: true) + Format.pad("AOPC IG", 9, alignRight: true)
+                + Format.pad("τ(att,IG)", 11, alignRight: true) + Format.pad("τ(att,|IG|)", 12, alignRight: true)
+                + Format.pad("τ(att,occ)", 11, alignRight: true) + Format.pad("AOPC att", 10, alignRight: true) + Format.pad("AOPC IG", 9, alignRight: true)
                 + Format.pad("perm TVD", 10, alignRight: true) + Format.pad("conicity", 10, alignRight: true)
                 + Format.pad("tokens/s", 10, alignRight: true) + Format.pad("latency", 10, alignRight: true)
                 + Format.pad("size", 9, alignRight: true)
@@ -93,6 +93,7 @@ extension Comparison {
             lines.append(
                 Format.pad(s.model, 18) + Format.pad(spread(s.accuracy), width, alignRight: true) + Format.pad(spread(s.macroF1), width, alignRight: true)
                     + Format.pad(f(q?.tauAttentionIntegratedGradients), 11, alignRight: true)
+                    + Format.pad(f(q?.tauAttentionIntegratedGradientsMagnitude), 12, alignRight: true)
                     + Format.pad(f(q?.tauAttentionOcclusion), 11, alignRight: true) + Format.pad(f(q?.aopcAttention), 10, alignRight: true)
                     + Format.pad(f(q?.aopcIntegratedGradients), 9, alignRight: true) + Format.pad(f(q?.permutationTVD, 4), 10, alignRight: true)
                     + Format.pad(f(q?.conicity), 10, alignRight: true) + Format.pad("\(Int(s.tokensPerSecond))", 10, alignRight: true)
@@ -210,6 +211,8 @@ struct Compare: ParsableCommand {
             the others means over seeds; – where a model has no attention):
             - accuracy, macro-F1: test-set scores.
             - τ(att,IG): mean Kendall τ-b between attention and integrated gradients per document.
+            - τ(att,|IG|): the same against the magnitude of integrated gradients (attention says how \
+            much, never which way; the faithful encoders' reference compares attention with it).
             - τ(att,occ): the same against leave-one-out occlusion.
             - AOPC att, AOPC IG: ERASER comprehensiveness AOPC of attention's and of integrated \
             gradients' token ranking (probability lost when the top 1, 5, 10, 20, 50% of tokens are \

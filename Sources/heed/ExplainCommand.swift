@@ -178,6 +178,12 @@ extension FaithfulnessSummary {
                 pad("\(a.first) ~ \(a.second)", 44) + lpad(f(a.meanTau), 8) + lpad(f(a.sdTau), 8)
                     + lpad(a.significantShare.isNaN ? "-" : percent(a.significantShare), 10) + lpad("\(a.documents)", 11))
         }
+        // Attention has no sign: against the magnitude of each signed method as well.
+        for a in magnitudeAgreement ?? [] {
+            lines.append(
+                pad("\(a.first) ~ |\(a.second)|", 44) + lpad(f(a.meanTau), 8) + lpad(f(a.sdTau), 8)
+                    + lpad(a.significantShare.isNaN ? "-" : percent(a.significantShare), 10) + lpad("\(a.documents)", 11))
+        }
         if let sentences = sentenceAgreement {
             lines += [
                 "",

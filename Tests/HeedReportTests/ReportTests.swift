@@ -678,7 +678,7 @@ func spanCounts(_ html: String) -> [String: Int] {
             let f = ComparisonFaithfulness(
                 documents: 3, tauAttentionIntegratedGradients: attention ? 0.25 : nil, tauAttentionOcclusion: attention ? 0.5 : nil,
                 aopcAttention: attention ? 0.125 : nil, aopcIntegratedGradients: 0.375, aopcRandom: 0.0625, permutationTVD: attention ? 0.0123 : nil,
-                conicity: seed == 1 ? 0.5 : 0.75)
+                conicity: seed == 1 ? 0.5 : 0.75, tauAttentionIntegratedGradientsMagnitude: attention ? 0.4375 : nil)
             return ComparisonRow(
                 model: model, accuracy: accuracy, macroF1: accuracy, testLoss: 0.5, trainSeconds: 2, tokensPerSecond: 1000, bestEpoch: 1, epochsRun: 1,
                 modelFile: "c.\(model).seed\(seed).heed", kind: kind, seed: seed, faithfulness: f, latencyMilliseconds: seed == 1 ? 0.5 : 1,
@@ -700,12 +700,13 @@ func spanCounts(_ html: String) -> [String: Int] {
         let sd = fixed(100 * 0.02 / 2.0.squareRoot(), 1)  // two seeds 2 points apart
         #expect(
             html.contains(
-                "<tr><td>lstm</td><td class=\"num\">71.0 ± \(sd)</td><td class=\"num\">71.0 ± \(sd)</td><td class=\"num\">–</td><td class=\"num\">–</td><td class=\"num\">–</td><td class=\"num\">0.375</td><td class=\"num\">–</td><td class=\"num\">0.625</td><td class=\"num\">1000</td><td class=\"num\">0.75 ms</td><td class=\"num\">3.0 MB</td></tr>"
+                "<tr><td>lstm</td><td class=\"num\">71.0 ± \(sd)</td><td class=\"num\">71.0 ± \(sd)</td><td class=\"num\">–</td><td class=\"num\">–</td><td class=\"num\">–</td><td class=\"num\">–</td><td class=\"num\">0.375</td><td class=\"num\">–</td><td class=\"num\">0.625</td><td class=\"num\">1000</td><td class=\"num\">0.75 ms</td><td class=\"num\">3.0 MB</td></tr>"
             ))
         #expect(html.contains("<td><b>bilstm-attention</b></td><td class=\"num\">82.0 ± 2.8</td>"))
         #expect(
             html.contains(
-                "<td class=\"num\">0.250</td><td class=\"num\">0.500</td><td class=\"num\">0.125</td><td class=\"num\">0.375</td><td class=\"num\">0.0123</td>")
+                "<td class=\"num\">0.250</td><td class=\"num\">0.438</td><td class=\"num\">0.500</td><td class=\"num\">0.125</td><td class=\"num\">0.375</td><td class=\"num\">0.0123</td>"
+            )
         )
         #expect(html.contains("mean ± sd over the seeds") && html.contains("Faithfulness on the first 3 test documents"))
         // Models without attention have conicity too: the method comparison and the model card show it.

@@ -86,6 +86,40 @@ let faithfulnessTexts = [
         }
     }
 
+    /// Attention is also ranked against the magnitude of each signed method: per document, τ-b of
+    /// the attention weights against |scores|, and its mean over the documents in the summary. Not
+    /// the signed pair under another name: on a document whose scores take both signs the two
+    /// differ.
+    @Test func attentionIsComparedWithMagnitudes() throws {
+        let classifier = randomClassifier(.bilstmAttention)
+        var options = FaithfulnessOptions()
+        options.steps = 4
+        options.permutations = 0
+        let analysis = try classifier.faithfulness(of: faithfulnessTexts, options: options)
+        var differs = false
+        for d in analysis.documents where !d.explanation.tokens.isEmpty {
+            let pairs = try #require(d.magnitudeAgreement)
+            #expect(pairs.map(\.second) == ["occlusion", "integrated-gradients", "grad-input"])
+            let attention = try #require(d.explanation.scores(.attention))
+            for pair in pairs {
+                let scores = try #require(d.explanation.scores(AttributionMethod(rawValue: pair.second)!))
+                #expect(pair.first == "attention" && pair.correlation == RankCorrelation(attention, scores.map { abs($0) }))
+                let signed = d.agreement.first { $0.first == "attention" && $0.second == pair.second }?.correlation
+                if scores.contains(where: { $0 < 0 }) && signed?.tau != pair.correlation?.tau { differs = true }
+            }
+        }
+        #expect(differs, "some document's signed and magnitude τ differ")
+        let summary = try #require(analysis.summary.magnitudeAgreement)
+        let measured = analysis.documents.filter { !$0.explanation.tokens.isEmpty }
+        for (k, row) in summary.enumerated() {
+            let taus = measured.compactMap { $0.magnitudeAgreement?[k].correlation?.tau }
+            #expect(row.documents == taus.count && abs(row.meanTau - taus.reduce(0, +) / Double(taus.count)) <= 1e-12)
+        }
+        // Without attention there is nothing to compare with magnitudes.
+        let lstm = try randomClassifier(.lstm).faithfulness(of: faithfulnessTexts, options: options)
+        #expect(lstm.summary.magnitudeAgreement == nil && lstm.documents.allSatisfy { $0.magnitudeAgreement == nil })
+    }
+
     /// Threads each run their own copy and every document draws from its own random stream, so the
     /// analysis is bit-identical for any worker count.
     @Test func sameResultForAnyWorkerCount() throws {
@@ -175,6 +209,8 @@ let faithfulnessTexts = [
         #expect(f.aopcIntegratedGradients == aopc("integrated-gradients") && f.aopcRandom == aopc("random") && f.aopcRandom != nil)
         #expect(f.tauAttentionIntegratedGradients == tau("integrated-gradients") && f.tauAttentionOcclusion == tau("occlusion"))
         #expect(f.aopcAttention == aopc("attention") && f.permutationTVD == s.permutation?.medianOutputChange)
+        let magnitude = s.magnitudeAgreement?.first { $0.first == "attention" && $0.second == "integrated-gradients" }?.meanTau
+        #expect(f.tauAttentionIntegratedGradientsMagnitude == magnitude && (magnitude != nil) == kind.hasAttention)
         #expect((f.tauAttentionIntegratedGradients != nil) == kind.hasAttention && (f.permutationTVD != nil) == kind.hasAttention)
         var other = f
         other.conicity = 0.5
