@@ -10,6 +10,11 @@ import Darwin
 public enum BLAS {
     public static var kernel: String { String(cString: heed_blas_kernel()) }
 
+    /// Threads the BLAS library will use for a product called from this thread now: what the
+    /// process default or this thread's scope set (`heed --version` prints the default, which holds
+    /// from the start).
+    public static var libraryThreads: Int { Int(heed_blas_library_threads()) }
+
     /// The kernel with how it was chosen: `kernel`, plus ", chosen over NAME" when the CLI restarted
     /// itself because OpenBLAS's own detection had fallen back to NAME (see `preferredCoreType`).
     public static var kernelDescription: String {

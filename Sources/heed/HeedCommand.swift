@@ -12,7 +12,9 @@ struct HeedCommand: ParsableCommand {
               heed vocab build corpora/sentiment-en-rt/train.tsv -o vocab/rt.vocab
               heed tokenize --format jsonl corpora/sentiment-en-rt/test.tsv | head
             """,
-        version: "0.1.0 (ICU \(ICU.version), BLAS \(BLAS.kernelDescription), cell kernels \(LSTMCellKernels.variant))",
+        version:
+            "0.1.0 (ICU \(ICU.version), BLAS \(BLAS.kernelDescription), cell kernels \(LSTMCellKernels.variant), "
+            + "default BLAS threads \(BLAS.libraryThreads))",
         subcommands: [
             Tokenize.self, Vocab.self, Pretrain.self, Train.self, Tune.self, Evaluate.self, Calibrate.self, Predict.self, Explain.self, Compare.self,
             Export.self, Quantize.self,

@@ -36,6 +36,16 @@ import Testing
         }
     }
 
+    /// Heed's default of one BLAS thread holds from the start, whatever OpenBLAS would pick for the
+    /// cores (its idle threads spin between the small products of an explanation).
+    @Test func oneBLASThreadFromTheStart() throws {
+        var env = environmentWithoutCoreType
+        env["OPENBLAS_NUM_THREADS"] = "2"
+        let r = try heed(["--version"], environment: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("default BLAS threads 1)"), "\(r.stdout)")
+    }
+
     @Test func aDetectionThatIsNotAFallbackIsKept() throws {
         var env = environmentWithoutCoreType
         env["HEED_TEST_BLAS_DETECTED"] = "Haswell"

@@ -35,6 +35,10 @@ int heed_threads_loops(void);
 /// Name of the BLAS kernel in use, e.g. "Haswell" (OpenBLAS) or "Accelerate".
 const char *heed_blas_kernel(void);
 
+/// Threads the BLAS library itself will use for a call from this thread now (1 under Accelerate,
+/// whose threading is its own).
+int heed_blas_library_threads(void);
+
 /// The widest vector extension set this CPU and its OS can run, as OpenBLAS's x86-64 kernels group
 /// them: 0 = SSE only (or not x86-64), 1 = AVX, 2 = AVX2 with FMA, 3 = AVX-512 F/CD/BW/DQ/VL.
 int heed_cpu_vector_tier(void);
