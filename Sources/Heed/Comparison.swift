@@ -42,14 +42,13 @@ package struct ComparisonFaithfulness: Codable, Sendable, Equatable {
     /// The figures of one analysis (NaN, an undefined figure, becomes nil).
     package init(_ s: FaithfulnessSummary) {
         func finite(_ x: Double?) -> Double? { x.flatMap { $0.isFinite ? $0 : nil } }
-        func tau(_ other: AttributionMethod, in agreement: [AgreementSummary]? = nil) -> Double? {
-            finite(
-                (agreement ?? s.agreement).first { $0.first == AttributionMethod.attention.rawValue && $0.second == other.rawValue && $0.documents > 0 }?
-                    .meanTau)
+        func tau(_ other: AttributionMethod, in agreement: [AgreementSummary]) -> Double? {
+            finite(agreement.first { $0.first == AttributionMethod.attention.rawValue && $0.second == other.rawValue && $0.documents > 0 }?.meanTau)
         }
         func aopc(_ ranking: String) -> Double? { finite(s.erasure.first { $0.ranking == ranking }?.aopcComprehensiveness) }
         self.init(
-            documents: s.documents, tauAttentionIntegratedGradients: tau(.integratedGradients), tauAttentionOcclusion: tau(.occlusion),
+            documents: s.documents, tauAttentionIntegratedGradients: tau(.integratedGradients, in: s.agreement),
+            tauAttentionOcclusion: tau(.occlusion, in: s.agreement),
             aopcAttention: aopc(AttributionMethod.attention.rawValue), aopcIntegratedGradients: aopc(AttributionMethod.integratedGradients.rawValue),
             aopcRandom: aopc("random"), permutationTVD: finite(s.permutation?.medianOutputChange), conicity: finite(s.conicity?.mean),
             tauAttentionIntegratedGradientsMagnitude: s.magnitudeAgreement.flatMap { tau(.integratedGradients, in: $0) })

@@ -173,17 +173,13 @@ extension FaithfulnessSummary {
                 + (hierarchical ? " (han: a token's attention is its word attention × its sentence's attention)" : ""),
             pad("methods", 44) + lpad("mean τ", 8) + lpad("sd", 8) + lpad("p < 0.05", 10) + lpad("documents", 11),
         ]
-        for a in agreement {
-            lines.append(
-                pad("\(a.first) ~ \(a.second)", 44) + lpad(f(a.meanTau), 8) + lpad(f(a.sdTau), 8)
-                    + lpad(a.significantShare.isNaN ? "-" : percent(a.significantShare), 10) + lpad("\(a.documents)", 11))
+        func row(_ a: AgreementSummary, second: String) -> String {
+            pad("\(a.first) ~ \(second)", 44) + lpad(f(a.meanTau), 8) + lpad(f(a.sdTau), 8)
+                + lpad(a.significantShare.isNaN ? "-" : percent(a.significantShare), 10) + lpad("\(a.documents)", 11)
         }
+        lines += agreement.map { row($0, second: $0.second) }
         // Attention has no sign: against the magnitude of each signed method as well.
-        for a in magnitudeAgreement ?? [] {
-            lines.append(
-                pad("\(a.first) ~ |\(a.second)|", 44) + lpad(f(a.meanTau), 8) + lpad(f(a.sdTau), 8)
-                    + lpad(a.significantShare.isNaN ? "-" : percent(a.significantShare), 10) + lpad("\(a.documents)", 11))
-        }
+        lines += (magnitudeAgreement ?? []).map { row($0, second: "|\($0.second)|") }
         if let sentences = sentenceAgreement {
             lines += [
                 "",
@@ -191,11 +187,7 @@ extension FaithfulnessSummary {
                     + "integrated gradients: the sum over the sentence's tokens; occlusion: the whole sentence left out), documents of 2+ sentences",
                 pad("methods", 44) + lpad("mean τ", 8) + lpad("sd", 8) + lpad("p < 0.05", 10) + lpad("documents", 11),
             ]
-            for a in sentences {
-                lines.append(
-                    pad("\(a.first) ~ \(a.second)", 44) + lpad(f(a.meanTau), 8) + lpad(f(a.sdTau), 8)
-                        + lpad(a.significantShare.isNaN ? "-" : percent(a.significantShare), 10) + lpad("\(a.documents)", 11))
-            }
+            lines += sentences.map { row($0, second: $0.second) }
         }
         let header = pad("ranking", 22) + percentages.map { lpad("\($0)%", 8) }.joined() + lpad("AOPC", 8)
         lines += [
