@@ -467,11 +467,27 @@ extension TextClassifier {
         _ texts: [String], methods: [AttributionMethod]? = nil, target: AttributionTarget = .logit,
         steps: Int = 32, workers: Int
     ) throws -> [Explanation] {
+        var explanations: [Explanation] = []
+        explanations.reserveCapacity(texts.count)
+        try explain(texts, methods: methods, target: target, steps: steps, workers: workers) { _, e in explanations.append(e) }
+        return explanations
+    }
+
+    /// `explain(_:workers:)` that hands each explanation to `each` with its text's index, in input
+    /// order, as soon as it and every earlier one are done: output flows on long inputs, and no
+    /// worker waits for another's group except when `heldGroups` groups per worker are already
+    /// waiting for an earlier one (which bounds memory).
+    public func explain(
+        _ texts: [String], methods: [AttributionMethod]? = nil, target: AttributionTarget = .logit,
+        steps: Int = 32, workers: Int, heldGroups: Int = 16, each: (Int, Explanation) throws -> Void
+    ) throws {
         let groups = Self.explanationGroups(texts.count)
-        return try parallelMap(count: groups.count, workers: workers) { classifier, tokenizer, g in
+        try parallelForEach(count: groups.count, workers: workers, window: heldGroups * max(1, workers)) { classifier, tokenizer, g in
             let documents = groups[g].map { classifier.encodeNotingCut(texts[$0], tokenizer: tokenizer) }
             return try classifier.explain(documents, methods: methods, target: target, steps: steps)
-        }.flatMap { $0 }
+        } consume: { g, explained in
+            for (i, e) in zip(groups[g], explained) { try each(i, e) }
+        }
     }
 
     /// Consecutive texts `explain(_:workers:)` explains together.

@@ -15,33 +15,102 @@ import HeedText
 func concurrentMap<T, E: Error>(
     count: Int, threads requested: Int, progress: (@Sendable (Int) -> Void)? = nil, _ body: (_ worker: Int, _ item: Int) throws(E) -> T
 ) throws(E) -> [T] {
+    var results: [T] = []
+    results.reserveCapacity(count)
+    try concurrentForEach(count: count, threads: requested, body) { (i, result) throws(E) in
+        results.append(result)
+        progress?(i + 1)
+    }
+    return results
+}
+
+/// `concurrentMap` that hands each result to `consume` in input order as soon as it and every
+/// earlier one are done, instead of returning them all at the end: long work shows its output as
+/// it goes, and no thread waits for a slow item except when `window` results are already held
+/// (which bounds memory). `consume` runs on whichever worker completed the run of results, one
+/// call at a time; an error it throws stops the work like one from `body`.
+func concurrentForEach<T, E: Error>(
+    count: Int, threads requested: Int, window: Int = .max, _ body: (_ worker: Int, _ item: Int) throws(E) -> T,
+    consume: (_ item: Int, T) throws(E) -> Void
+) throws(E) {
     let threads = max(1, min(requested, count))
     if threads == 1 {
-        var results: [T] = []
-        results.reserveCapacity(count)
-        for i in 0..<count {
-            results.append(try body(0, i))
-            progress?(i + 1)
-        }
-        return results
+        for i in 0..<count { try consume(i, try body(0, i)) }
+        return
     }
-    let queue = WorkQueue<T, E>(count: count)
+    let queue = InOrderQueue<T, E>(count: count, window: max(1, window))
     withoutActuallyEscaping(body) { body in
-        let shared = Unchecked((body: body, progress: progress))
-        DispatchQueue.concurrentPerform(iterations: threads) { worker in
-            // Each worker has a core: one BLAS thread and one loop thread, set for its thread only.
-            let scope = BLAS.ThreadScope(1)
-            defer { scope.end() }
-            while let i = queue.take() {
-                do throws(E) {
-                    let done = queue.finish(i, try shared.value.body(worker, i))
-                    shared.value.progress?(done)
-                } catch { queue.fail(error) }
+        withoutActuallyEscaping(consume) { consume in
+            let shared = Unchecked((body: body, consume: consume))
+            DispatchQueue.concurrentPerform(iterations: threads) { worker in
+                // Each worker has a core: one BLAS thread and one loop thread, set for its thread only.
+                let scope = BLAS.ThreadScope(1)
+                defer { scope.end() }
+                while let i = queue.take() {
+                    do throws(E) {
+                        queue.finish(i, try shared.value.body(worker, i), consume: shared.value.consume)
+                    } catch { queue.fail(error) }
+                }
             }
         }
     }
     if let error = queue.error { throw error }
-    return queue.results.map { $0! }
+}
+
+/// Hands out item indices, holds finished results until every earlier one is finished, and lets
+/// one thread at a time pass them on in order.
+private final class InOrderQueue<T, E: Error>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let count: Int, window: Int
+    /// The next item to hand out, the next to pass on.
+    private var next = 0, passed = 0
+    private var waiting: [T?]
+    private var passing = false
+    private(set) var error: E?
+
+    init(count: Int, window: Int) {
+        self.count = count
+        self.window = window
+        waiting = Array(repeating: nil, count: count)
+    }
+
+    /// The next item, or nil when all are taken or one has failed. Waits while `window` items
+    /// beyond the next to pass on are already out.
+    func take() -> Int? {
+        condition.lock()
+        defer { condition.unlock() }
+        while error == nil && next < count && next - passed >= window { condition.wait() }
+        guard error == nil && next < count else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    /// Stores a result, then passes on every result that is next in order, unless another thread
+    /// already does (it will find this one).
+    func finish(_ i: Int, _ result: T, consume: (Int, T) throws(E) -> Void) {
+        condition.lock()
+        waiting[i] = result
+        guard !passing else { return condition.unlock() }
+        passing = true
+        while error == nil, passed < count, let ready = waiting[passed] {
+            let k = passed
+            waiting[k] = nil
+            condition.unlock()
+            do throws(E) { try consume(k, ready) } catch { fail(error) }
+            condition.lock()
+            passed = k + 1
+            condition.broadcast()
+        }
+        passing = false
+        condition.unlock()
+    }
+
+    func fail(_ e: E) {
+        condition.lock()
+        defer { condition.unlock() }
+        if error == nil { error = e }
+        condition.broadcast()
+    }
 }
 
 extension TextClassifier {
@@ -57,50 +126,26 @@ extension TextClassifier {
     func parallelMap<T>(
         count: Int, workers: Int, progress: (@Sendable (Int) -> Void)? = nil, _ body: (TextClassifier, Tokenizer, Int) throws -> T
     ) throws -> [T] {
+        var results: [T] = []
+        results.reserveCapacity(count)
+        try parallelForEach(count: count, workers: workers, body) { i, result in
+            results.append(result)
+            progress?(i + 1)
+        }
+        return results
+    }
+
+    /// `parallelMap` that passes each result on in input order as soon as it can (see
+    /// `concurrentForEach`).
+    func parallelForEach<T>(
+        count: Int, workers: Int, window: Int = .max, _ body: (TextClassifier, Tokenizer, Int) throws -> T,
+        consume: (Int, T) throws -> Void
+    ) throws {
         let threads = max(1, min(workers, count))
         let replicas = [self] + (1..<threads).map { _ in replica() }
         let tokenizers = try (0..<threads).map { _ in try Tokenizer(settings: vocabulary.settings) }
-        return try concurrentMap(count: count, threads: threads, progress: progress) { worker, i in
-            try body(replicas[worker], tokenizers[worker], i)
-        }
-    }
-}
-
-/// Hands out item indices and collects results under a lock.
-private final class WorkQueue<T, E: Error>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0, done = 0
-    private let count: Int
-    private(set) var results: [T?]
-    private(set) var error: E?
-
-    init(count: Int) {
-        self.count = count
-        results = Array(repeating: nil, count: count)
-    }
-
-    /// The next item, or nil when all are taken or one has failed.
-    func take() -> Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard error == nil && next < count else { return nil }
-        next += 1
-        return next - 1
-    }
-
-    /// Stores a result; returns how many are done.
-    func finish(_ i: Int, _ result: T) -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        results[i] = result
-        done += 1
-        return done
-    }
-
-    func fail(_ e: E) {
-        lock.lock()
-        defer { lock.unlock() }
-        if error == nil { error = e }
+        try concurrentForEach(
+            count: count, threads: threads, window: window, { worker, i in try body(replicas[worker], tokenizers[worker], i) }, consume: consume)
     }
 }
 

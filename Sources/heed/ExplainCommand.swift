@@ -81,17 +81,13 @@ struct Explain: ParsableCommand {
         let o = classifier.options
         let limit = classifier.isHierarchical ? "\(o.maxSentences) sentences of \(o.maxWords) tokens" : "\(o.maxLength) tokens"
         // One document's many small products gain nothing from BLAS threads; documents are split
-        // over --workers instead, in groups explained in batched passes. Blocks keep the output
-        // flowing on long inputs; a block is a whole number of groups, so the groups, and with
-        // them every score, do not depend on --workers. 16 groups per worker: at 4, the workers
-        // waited for each other at every block's end, and 2 workers explained 300 RT documents
-        // in 1.61 s against 1.39–1.47 s now (one worker: 2.34–2.48 s either way).
+        // over --workers instead, in groups explained in batched passes; the groups, and with them
+        // every score, do not depend on --workers. Each explanation is printed as soon as it and
+        // every earlier one are done. (Explaining in blocks of 16 groups per worker and printing
+        // after each block left the workers waiting for each other at every block's end.)
         BLAS.setThreads(1)
-        let block = 16 * TextClassifier.explanationGroup * workers
-        for start in stride(from: 0, to: inputs.count, by: block) {
-            let texts = Array(inputs[start..<min(start + block, inputs.count)])
-            let explanations = try classifier.explain(texts, methods: chosen, target: target, steps: steps, workers: workers)
-            for (text, e) in zip(texts, explanations) { try show(text, e, chosen: chosen, encoder: encoder, maxLength: limit) }
+        try classifier.explain(inputs, methods: chosen, target: target, steps: steps, workers: workers) { i, e in
+            try show(inputs[i], e, chosen: chosen, encoder: encoder, maxLength: limit)
         }
     }
 

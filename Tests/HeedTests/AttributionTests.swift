@@ -104,13 +104,18 @@ let attributionText = "w3 w17 w8 w25 w11 w4 w29"
     }
 
     /// Several threads, each with its own copy of the network, give the explanations of one thread
-    /// in the texts' order, bit for bit (the scores differ from text to text, so a mix-up shows).
+    /// in the texts' order, bit for bit (the scores differ from text to text, so a mix-up shows),
+    /// also when each is passed on as soon as it can be, with as little held back as allowed.
     @Test func threadsKeepOrderAndScores() throws {
         let classifier = randomClassifier(.bilstmAttention)
-        let texts = (0..<9).map { i in (0...(i % 4 + 1)).map { "w\(($0 * 7 + i) % 30)" }.joined(separator: " ") } + ["!!!"]
+        let texts = (0..<29).map { i in (0...(i % 4 + 1)).map { "w\(($0 * 7 + i) % 30)" }.joined(separator: " ") } + ["!!!"]
         let methods: [AttributionMethod] = [.integratedGradients, .gradient, .occlusion]
         let one = try classifier.explain(texts, methods: methods, steps: 8, workers: 1)
         let three = try classifier.explain(texts, methods: methods, steps: 8, workers: 3)
+        var streamed: [(Int, Explanation)] = []
+        try classifier.explain(texts, methods: methods, steps: 8, workers: 3, heldGroups: 1) { streamed.append(($0, $1)) }
+        #expect(streamed.map(\.0) == Array(texts.indices))
+        #expect(one.map(\.scores) == streamed.map(\.1.scores))
         #expect(one.map(\.tokens.count) == texts.map { $0 == "!!!" ? 0 : $0.split(separator: " ").count })
         #expect(one.map(\.scores) == three.map(\.scores))
         #expect(one.map(\.integratedGradientsGap) == three.map(\.integratedGradientsGap))
