@@ -50,7 +50,7 @@ test-kernels: deps
 # and the server's routes and socket. Any reported race fails the run.
 TSAN_SCRATCH := .build-tsan
 TSAN_FLAGS := --sanitize=thread --scratch-path $(TSAN_SCRATCH)
-TSAN_TESTS := WorkerTrainingTests|workersAreDeterministicAndAddUp|DataParallelTests|DeterminismTests|threadScopesArePerThread|TuningTests|ErrorRouteTests|InfoRouteTests|PredictRouteTests
+TSAN_TESTS := WorkerTrainingTests|InOrderWorkTests|threadsKeepOrderAndScores|workersAreDeterministicAndAddUp|DataParallelTests|DeterminismTests|threadScopesArePerThread|TuningTests|ErrorRouteTests|InfoRouteTests|PredictRouteTests
 tsan: deps
 	$(SWIFT) build --build-tests $(TSAN_FLAGS)
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build $(TSAN_FLAGS) --filter '$(TSAN_TESTS)'

@@ -18,6 +18,8 @@ ap.add_argument("--out", help="JSON file to append results to")
 args = ap.parse_args()
 
 results = json.load(open(args.out)) if args.out and os.path.exists(args.out) else []
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "Sources"], capture_output=True, text=True).stdout.strip())
 work = tempfile.mkdtemp(prefix="heed-tune-")
 for cand in args.candidate:
     for seed in args.seeds:
@@ -29,7 +31,8 @@ for cand in args.candidate:
         best = max(log, key=lambda r: r["dev_accuracy"])
         row = {"corpus": os.path.basename(args.corpus.rstrip("/")), "candidate": cand, "seed": seed,
                "best_dev_accuracy": best["dev_accuracy"], "best_epoch": best["epoch"], "epochs_run": len(log),
-               "dev_curve": [round(r["dev_accuracy"], 4) for r in log], "seconds": round(time.time() - t0, 1)}
+               "dev_curve": [round(r["dev_accuracy"], 4) for r in log], "seconds": round(time.time() - t0, 1),
+               "commit": commit + ("-dirty" if dirty else ""), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         results.append(row)
         print(json.dumps(row), flush=True)
         if args.out:

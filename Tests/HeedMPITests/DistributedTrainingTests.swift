@@ -275,8 +275,9 @@ func relativeDifference(_ a: String, _ b: String) throws -> (value: Double, tens
     /// `--semi vat` on 2 ranks. One process cannot take the same step: each rank draws its
     /// unlabelled batch and its random directions from streams seeded by (seed, epoch, rank), so
     /// no rank count draws another's. What must hold instead: the same seed writes the same bytes
-    /// twice; --vat-epsilon reaches the ranks (another value writes other weights); and a line of
-    /// unlabelled text equal to a training document on rank 1's shard is dropped, counted once.
+    /// twice, also when stopped after an epoch and resumed; --vat-epsilon reaches the ranks (another
+    /// value writes other weights); and a line of unlabelled text equal to a training document on
+    /// rank 1's shard is dropped, counted once.
     @Test func vatOnRanksRepeatsAndDropsOtherRanksDocuments() throws {
         let s = Scratch()
         let train = try s.lines(rt + "/train.tsv", 0..<40, as: "train.tsv")
@@ -297,6 +298,18 @@ func relativeDifference(_ a: String, _ b: String) throws -> (value: Double, tens
         #expect(a == (try Data(contentsOf: URL(fileURLWithPath: s.path + "/b.heed"))))
         let log = try String(contentsOfFile: s.path + "/a.heed.log.jsonl", encoding: .utf8)
         #expect(log.contains("\"ranks\":2"))
+        // Stopped after its first epoch and resumed on 2 ranks, the run writes the bytes of the run
+        // that never stopped.
+        var oneEpoch = common
+        oneEpoch[try #require(oneEpoch.firstIndex(of: "--epochs")) + 1] = "1"
+        let half = try mpirun(2, ["train"] + oneEpoch + ["--quiet", "-o", s.path + "/r.heed"], scratch: s.path).wait()
+        #expect(half.status == 0, "\(half.stderr)")
+        let resumed = try mpirun(
+            2, ["train"] + common + ["--quiet", "--resume", s.path + "/r.heed.ckpt", "-o", s.path + "/r.heed"], scratch: s.path
+        ).wait()
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(a == (try Data(contentsOf: URL(fileURLWithPath: s.path + "/r.heed"))))
+        #expect(try logEpochs(s.path + "/r.heed.log.jsonl").map(\.epoch) == [1, 2])
         // Controls: another radius, and no VAT at all, train other weights.
         let radius = try mpirun(2, ["train"] + common + ["--vat-epsilon", "5", "--quiet", "-o", s.path + "/c.heed"], scratch: s.path).wait()
         #expect(radius.status == 0, "\(radius.stderr)")
