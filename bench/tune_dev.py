@@ -9,6 +9,9 @@ best dev accuracy of each run (from the JSONL log beside the model) is recorded.
 """
 import argparse, json, os, shlex, statistics, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import provenance  # noqa: E402
+
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("--heed", default=".build/release/heed")
 ap.add_argument("--corpus", required=True, help="folder with train.tsv")
@@ -18,8 +21,7 @@ ap.add_argument("--out", help="JSON file to append results to")
 args = ap.parse_args()
 
 results = json.load(open(args.out)) if args.out and os.path.exists(args.out) else []
-commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "Sources"], capture_output=True, text=True).stdout.strip())
+where = provenance.stamp()
 work = tempfile.mkdtemp(prefix="heed-tune-")
 for cand in args.candidate:
     for seed in args.seeds:
@@ -32,7 +34,7 @@ for cand in args.candidate:
         row = {"corpus": os.path.basename(args.corpus.rstrip("/")), "candidate": cand, "seed": seed,
                "best_dev_accuracy": best["dev_accuracy"], "best_epoch": best["epoch"], "epochs_run": len(log),
                "dev_curve": [round(r["dev_accuracy"], 4) for r in log], "seconds": round(time.time() - t0, 1),
-               "commit": commit + ("-dirty" if dirty else ""), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+               **where, "date": provenance.now()}
         results.append(row)
         print(json.dumps(row), flush=True)
         if args.out:
