@@ -73,6 +73,8 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
     case smallDevSet(Int)
     /// `devLossSmoothing` outside (0, 1].
     case devLossSmoothing(Double)
+    /// `devScoreSmoothing` outside (0, 1].
+    case devScoreSmoothing(Double)
     /// `patience` below 1.
     case patience(Int)
     /// `batchSize` below 1.
@@ -133,6 +135,7 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
         case .patienceSteps(let v): return "the patience in steps must not be negative (got \(v))"
         case .smallDevSet(let v): return "the small dev set size must not be negative (got \(v))"
         case .devLossSmoothing(let v): return "the dev loss smoothing must be in (0, 1] (got \(v))"
+        case .devScoreSmoothing(let v): return "the dev score smoothing must be in (0, 1] (got \(v))"
         case .patience(let v): return "patience must be at least 1 (got \(v))"
         case .batchSize(let v): return "the batch size must be at least 1 (got \(v))"
         case .learningRate(let v): return "the learning rate must be a positive number (got \(v))"

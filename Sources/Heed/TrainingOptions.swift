@@ -67,6 +67,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Weight of the newest evaluation in the running average of the dev loss that small dev sets
     /// watch (1: no smoothing).
     public var devLossSmoothing = 0.5
+    /// Weight of the newest evaluation in the running average of the dev score by which small dev
+    /// sets choose the kept epoch (1: the score itself). On 50 documents one lucky evaluation in the
+    /// first dozen epochs could tie the later plateau and be kept; the average needs the score to
+    /// stay high. Chosen by replaying whole training runs (bench/kept_epoch.py; BENCHMARKS §0d).
+    public var devScoreSmoothing = 0.5
     /// Documents per optimizer step.
     public var batchSize = 32
     /// Adam's step size.
@@ -221,7 +226,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case model, attention, embeddingSize = "embed", hiddenSize = "hidden", epochs, steps, minSteps, patienceSteps, smallDevSet,
-            devLossSmoothing, batchSize = "batch", learningRate = "lr", dropout, wordDropout,
+            devLossSmoothing, devScoreSmoothing, batchSize = "batch", learningRate = "lr", dropout, wordDropout,
             embeddingInitStd = "embedInitStd", maxLength, storedMaxSentences = "maxSentences", storedMaxWords = "maxWords", minCount, maxVocabulary, subwords,
             buckets, classWeights, seed, threads,
             workers, patience,
@@ -247,6 +252,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         patienceSteps = try c.decodeIfPresent(Int.self, forKey: .patienceSteps) ?? (legacy ? 0 : defaults.patienceSteps)
         smallDevSet = try c.decodeIfPresent(Int.self, forKey: .smallDevSet) ?? (legacy ? 0 : defaults.smallDevSet)
         devLossSmoothing = try c.decodeIfPresent(Double.self, forKey: .devLossSmoothing) ?? defaults.devLossSmoothing
+        // Files written before it existed kept the epoch of the best single score.
+        devScoreSmoothing = try c.decodeIfPresent(Double.self, forKey: .devScoreSmoothing) ?? 1
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? defaults.batchSize
         learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? defaults.learningRate
         dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? defaults.dropout
@@ -318,6 +325,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if patienceSteps < 0 { throw .patienceSteps(patienceSteps) }
         if smallDevSet < 0 { throw .smallDevSet(smallDevSet) }
         if !(devLossSmoothing > 0 && devLossSmoothing <= 1) { throw .devLossSmoothing(devLossSmoothing) }
+        if !(devScoreSmoothing > 0 && devScoreSmoothing <= 1) { throw .devScoreSmoothing(devScoreSmoothing) }
         if patience < 1 { throw .patience(patience) }
         if batchSize < 1 { throw .batchSize(batchSize) }
         if !(learningRate > 0) || !learningRate.isFinite { throw .learningRate(learningRate) }

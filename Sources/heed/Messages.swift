@@ -21,6 +21,7 @@ func flagMessage(_ error: any Error) -> String {
     case .patienceSteps(let v): return "--patience-steps must not be negative (got \(v))"
     case .smallDevSet(let v): return "--small-dev-set must not be negative (got \(v))"
     case .devLossSmoothing(let v): return "--dev-loss-smoothing must be in (0, 1] (got \(v))"
+    case .devScoreSmoothing(let v): return "--dev-score-smoothing must be in (0, 1] (got \(v))"
     case .batchSize(let v): return "--batch must be at least 1 (got \(v))"
     case .learningRate(let v): return "--lr must be a positive number (got \(v))"
     case .dropout(let v): return "--dropout must be in [0, 1) (got \(v))"

@@ -42,11 +42,15 @@ struct TrainingFlags: ParsableArguments {
     var patienceSteps = TrainingOptions().patienceSteps
     @Option(
         help: ArgumentHelp(
-            "Dev sets smaller than this many documents also watch their smoothed dev loss.",
-            discussion: "A new low of the running average of the dev loss counts as progress, and accuracy ties go to the lower dev loss."))
+            "Dev sets smaller than this many documents also watch their smoothed dev loss and keep the epoch of their best smoothed accuracy.",
+            discussion:
+                "A new low of the running average of the dev loss counts as progress, and accuracy ties go to the lower dev loss. The kept epoch is where the running average of dev accuracy peaks (--dev-score-smoothing), so one lucky evaluation is not kept."
+        ))
     var smallDevSet = TrainingOptions().smallDevSet
     @Option(help: "Weight of the newest dev loss in that running average (1 = no smoothing).")
     var devLossSmoothing = TrainingOptions().devLossSmoothing
+    @Option(help: "Weight of the newest dev accuracy in the running average small dev sets keep their epoch by (1 = the accuracy itself).")
+    var devScoreSmoothing = TrainingOptions().devScoreSmoothing
     @Option(help: "Documents per batch.") var batch = TrainingOptions().batchSize
     @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate = TrainingOptions().learningRate
     @Option(
@@ -113,6 +117,7 @@ struct TrainingFlags: ParsableArguments {
         o.attention = attention
         o.embeddingSize = embed; o.hiddenSize = hidden; o.epochs = epochs; o.steps = steps; o.patience = patience; o.batchSize = batch
         o.minSteps = minSteps; o.patienceSteps = patienceSteps; o.smallDevSet = smallDevSet; o.devLossSmoothing = devLossSmoothing
+        o.devScoreSmoothing = devScoreSmoothing
         o.learningRate = learningRate; o.dropout = dropout; o.wordDropout = wordDropout; o.embeddingInitStd = embedInitStd;
         o.maxLength = maxLength ?? o.maxLength;
         if let maxSentences { o.maxSentences = maxSentences }

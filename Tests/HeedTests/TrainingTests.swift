@@ -283,6 +283,8 @@ func trainInterruptedThenResumed(_ options: TrainingOptions, _ train: [LabelledT
     @Test func smallDevSetsWaitForStepsAndWatchTheSmoothedLoss() {
         var options = TrainingOptions()
         (options.patience, options.minSteps, options.patienceSteps, options.devLossSmoothing) = (3, 100, 50, 0.5)
+        // The kept epoch by the single score (the running average has its own test below).
+        options.devScoreSmoothing = 1
         var stopping = EarlyStopping(options: options, devDocuments: 50)
         #expect(stopping.smoothing == 0.5)
         // 14 steps an epoch; accuracy peaks at once, the loss keeps falling until epoch 6.
@@ -305,6 +307,50 @@ func trainInterruptedThenResumed(_ options: TrainingOptions, _ train: [LabelledT
         (plain.minSteps, plain.patienceSteps) = (0, 0)
         for k in 0..<4 { _ = plain.record(epoch: k + 1, step: 14 * (k + 1), score: k == 0 ? 0.62 : 0.60, devLoss: losses[k]) }
         #expect(plain.stopped)
+    }
+
+    /// On a small dev set the kept epoch is where the running average of the score peaks: a lucky
+    /// early evaluation that the plateau only ties is not kept (it was, under the single-score rule).
+    @Test func smallDevSetsKeepTheEpochOfTheBestAverageScore() throws {
+        var options = TrainingOptions()
+        (options.patience, options.minSteps, options.patienceSteps) = (100, 0, 0)
+        // A spike at epoch 2, then a plateau from epoch 6 that reaches the spike's score at epoch 9.
+        let scores = [0.60, 0.74, 0.58, 0.60, 0.66, 0.70, 0.72, 0.70, 0.74, 0.72, 0.72]
+        // The spike's dev loss is the lowest, so the single-score rule's tie-break keeps it.
+        let losses = [0.69, 0.60, 0.70, 0.68, 0.66, 0.64, 0.65, 0.66, 0.67, 0.68, 0.69]
+        func kept(_ smoothing: Double) -> (epoch: Int, score: Double) {
+            options.devScoreSmoothing = smoothing
+            var stopping = EarlyStopping(options: options, devDocuments: 50)
+            for (k, score) in scores.enumerated() {
+                _ = stopping.record(epoch: k + 1, step: 10 * (k + 1), score: score, devLoss: losses[k])
+            }
+            return (stopping.bestEpoch, stopping.bestScore)
+        }
+        #expect(kept(1).epoch == 2)
+        // Running average, weight 0.5: 0.600 0.670 0.625 0.613 0.636 0.668 0.694 0.697 0.7185 0.7193 0.7196;
+        // each of epochs 9-11 beats the one before by at least 3e-4, far beyond rounding.
+        let averaged = kept(0.5)
+        #expect(averaged.epoch == 11)
+        // The kept epoch reports its own score, not the average.
+        #expect(averaged.score == 0.72)
+        // A large dev set keeps the single best score whatever the option says.
+        options.devScoreSmoothing = 0.5
+        var large = EarlyStopping(options: options, devDocuments: 1000)
+        for (k, score) in scores.enumerated() { _ = large.record(epoch: k + 1, step: 10 * (k + 1), score: score, devLoss: losses[k]) }
+        #expect(large.bestEpoch == 2 && large.scoreSmoothing == nil)
+        // Options and early-stopping state saved before the option existed keep the single-score rule.
+        let old = try JSONDecoder().decode(TrainingOptions.self, from: Data(#"{"model":"attention","minSteps":600}"#.utf8))
+        #expect(old.devScoreSmoothing == 1)
+        var saved = try JSONDecoder().decode(
+            EarlyStopping.self, from: JSONEncoder().encode(EarlyStopping(options: TrainingOptions(), devDocuments: 50)))
+        #expect(saved.scoreSmoothing == 0.5)
+        let legacyState =
+            #"{"patience":3,"patienceSteps":600,"minSteps":600,"smoothing":0.5,"#
+            + #""bestScore":-1,"bestEpoch":0,"progressEpoch":0,"progressStep":0,"stopped":false}"#
+        saved = try JSONDecoder().decode(EarlyStopping.self, from: Data(legacyState.utf8))
+        #expect(saved.scoreSmoothing == nil)
+        options.devScoreSmoothing = 0
+        #expect(throws: TrainingError.devScoreSmoothing(0)) { try options.validate() }
     }
 
     @Test func theScheduleIsCountedInStepsUnlessEpochsAreFixed() {

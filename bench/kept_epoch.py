@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Which epoch to keep when the dev set is small: record whole training trajectories, then replay
+early-stopping rules on them.
+
+    bench/kept_epoch.py record --corpus corpora/sentiment-en-rt --labels 200 500 2000 --seeds 1 2 3 4 5 \
+        --out bench/results/kept-epoch-trajectories.json
+    bench/kept_epoch.py replay bench/results/kept-epoch-trajectories.json
+
+record: the same N-document draws and 2,000-document pools as bench/label_scarce.py --score pool.
+Each run trains with the default schedule and early stopping switched off (--min-steps beyond the
+schedule), and names the pool as --test, so the log holds, per epoch, the dev accuracy and loss the
+stopping rule sees and the pool accuracy that rule's kept epoch would score. The pool is scored by
+the same weights the rule would keep (the monitor does not change training), so replaying a rule on
+the log gives exactly what a run under that rule would score, as long as the rule only looks at past
+evaluations.
+
+replay: for each rule, the mean pool accuracy of the epoch it keeps, per corpus and label count.
+"""
+import argparse, hashlib, json, os, random, statistics, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import provenance  # noqa: E402
+from label_scarce import read_tsv, subset, write_tsv  # noqa: E402
+
+
+def record(args):
+    where = provenance.stamp()
+    with open(args.heed, "rb") as fh:
+        heed_sha256 = hashlib.sha256(fh.read()).hexdigest()
+    results = json.load(open(args.out)) if os.path.exists(args.out) else {"runs": []}
+    done = {(r["corpus"], r["labels"], r["seed"], r["workers"]) for r in results["runs"]}
+    work = tempfile.mkdtemp(prefix="heed-kept-")
+    for corpus in args.corpus:
+        name = os.path.basename(corpus.rstrip("/"))
+        rows = read_tsv(os.path.join(corpus, "train.tsv"))
+        for n in args.labels:
+            for seed in args.seeds:
+                if (name, n, seed, args.workers) in done:
+                    continue
+                chosen = subset(rows, n, seed)
+                taken = set(chosen)
+                rest = [i for i in range(len(rows)) if i not in taken]
+                random.Random(1000 + seed).shuffle(rest)
+                train_path = os.path.join(work, f"{name}-{n}-{seed}.tsv")
+                pool_path = os.path.join(work, f"{name}-{n}-{seed}-pool.tsv")
+                write_tsv(train_path, [rows[i] for i in chosen])
+                write_tsv(pool_path, [rows[i] for i in sorted(rest[:2000])])
+                model = os.path.join(work, "m.heed")
+                t0 = time.time()
+                subprocess.run([args.heed, "train", train_path, "--seed", str(seed), "--workers", str(args.workers),
+                                "--min-steps", "1000000", "--test", pool_path, "--quiet", "-o", model], check=True)
+                log = [json.loads(line) for line in open(model + ".log.jsonl")]
+                row = {"corpus": name, "labels": n, "seed": seed, "workers": args.workers,
+                       "steps_per_epoch": log[0]["optimizer_steps"],
+                       "dev_accuracy": [r["dev_accuracy"] for r in log], "dev_loss": [r["dev_loss"] for r in log],
+                       "pool_accuracy": [r["test_accuracy"] for r in log],
+                       "seconds": round(time.time() - t0, 1), "commit": where["commit"], "dirty": where["dirty"],
+                       "code_commit": where["code_commit"], "date": provenance.now(), "heed_sha256": heed_sha256}
+                results["runs"].append(row)
+                print(f"{name} {n} seed {seed}: {len(log)} epochs, {row['seconds']} s", flush=True)
+                tmp = args.out + ".tmp"
+                with open(tmp, "w") as f:
+                    json.dump(results, f)
+                os.replace(tmp, args.out)
+
+
+def stopping_rule(min_steps=600, patience=3, patience_steps=600, loss_alpha=0.5, score_alpha=1.0,
+                  tie="loss", small=True):
+    """Heed's EarlyStopping (Sources/Heed/EarlyStopping.swift) with the kept epoch chosen on the
+    running average of dev accuracy (score_alpha: weight of the newest; 1 = today's rule)."""
+    def keep(run):
+        spe = run["steps_per_epoch"]
+        best_score, best_epoch, best_loss = -1.0, 0, None
+        progress_epoch = progress_step = 0
+        smoothed_loss = lowest = None
+        smoothed_score = None
+        for k, (acc, loss) in enumerate(zip(run["dev_accuracy"], run["dev_loss"])):
+            epoch, step = k + 1, spe * (k + 1)
+            smoothed_score = acc if smoothed_score is None else score_alpha * acc + (1 - score_alpha) * smoothed_score
+            score = smoothed_score
+            improved = score > best_score
+            if small and score == best_score and loss is not None:
+                improved = improved or (tie == "loss" and loss < (best_loss if best_loss is not None else float("inf")))
+                improved = improved or tie == "later"
+            progress = improved
+            if improved:
+                best_score, best_epoch, best_loss = score, epoch, loss
+            if small and loss is not None:
+                smoothed_loss = loss if smoothed_loss is None else loss_alpha * loss + (1 - loss_alpha) * smoothed_loss
+                if lowest is None or smoothed_loss < lowest:
+                    lowest, progress = smoothed_loss, True
+            if progress:
+                progress_epoch, progress_step = epoch, step
+            if step >= min_steps and epoch - progress_epoch >= patience and step - progress_step >= patience_steps:
+                break
+        return best_epoch, epoch
+    return keep
+
+
+RULES = {
+    "today (best dev accuracy, loss breaks ties)": stopping_rule(),
+    "ties to the later epoch": stopping_rule(tie="later"),
+    "smoothed accuracy 0.7": stopping_rule(score_alpha=0.7),
+    "smoothed accuracy 0.5": stopping_rule(score_alpha=0.5),
+    "smoothed accuracy 0.5, ties to the later epoch": stopping_rule(score_alpha=0.5, tie="later"),
+    "smoothed accuracy 0.3": stopping_rule(score_alpha=0.3),
+    "smoothed accuracy 0.2": stopping_rule(score_alpha=0.2),
+    "smoothed accuracy 0.3, patience 6": stopping_rule(score_alpha=0.3, patience=6),
+    "smoothed accuracy 0.3, min steps 1200": stopping_rule(score_alpha=0.3, min_steps=1200),
+}
+
+
+def replay(args):
+    runs = json.load(open(args.results))["runs"]
+    groups = sorted({(r["corpus"], r["labels"]) for r in runs})
+    print(f"{'rule':48s}" + "".join(f"{c[:12] + ' ' + str(n):>20s}" for c, n in groups))
+    for name, rule in list(RULES.items()) + [("oracle (best pool epoch seen)", None), ("last epoch of the schedule", "last")]:
+        cells = []
+        for g in groups:
+            accs, ends = [], []
+            for r in runs:
+                if (r["corpus"], r["labels"]) != g:
+                    continue
+                if rule is None:
+                    accs.append(max(r["pool_accuracy"]))
+                    continue
+                if rule == "last":
+                    accs.append(r["pool_accuracy"][-1])
+                    continue
+                kept, end = rule(r)
+                accs.append(r["pool_accuracy"][kept - 1] if kept else 0)
+                ends.append(end)
+            m = 100 * statistics.mean(accs)
+            sd = 100 * statistics.stdev(accs) if len(accs) > 1 else 0
+            cells.append(f"{m:6.1f}±{sd:3.1f} n{len(accs)}" + (f" e{statistics.mean(ends):3.0f}" if ends else "     "))
+        print(f"{name:48s}" + "".join(f"{c:>20s}" for c in cells))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record")
+    rec.add_argument("--heed", default=".build/release/heed")
+    rec.add_argument("--corpus", required=True, nargs="+")
+    rec.add_argument("--labels", type=int, nargs="+", default=[500])
+    rec.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    rec.add_argument("--workers", type=int, default=1)
+    rec.add_argument("--out", required=True)
+    rep = sub.add_parser("replay")
+    rep.add_argument("results")
+    args = ap.parse_args()
+    record(args) if args.command == "record" else replay(args)
+
+
+if __name__ == "__main__":
+    main()
