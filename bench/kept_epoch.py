@@ -16,11 +16,11 @@ evaluations.
 
 replay: for each rule, the mean pool accuracy of the epoch it keeps, per corpus and label count.
 """
-import argparse, hashlib, json, os, random, statistics, subprocess, sys, tempfile, time
+import argparse, hashlib, json, os, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import provenance  # noqa: E402
-from label_scarce import read_tsv, subset, write_tsv  # noqa: E402
+from label_scarce import pool, read_tsv, subset, write_tsv  # noqa: E402
 
 
 def record(args):
@@ -38,13 +38,10 @@ def record(args):
                 if (name, n, seed, args.workers) in done:
                     continue
                 chosen = subset(rows, n, seed)
-                taken = set(chosen)
-                rest = [i for i in range(len(rows)) if i not in taken]
-                random.Random(1000 + seed).shuffle(rest)
                 train_path = os.path.join(work, f"{name}-{n}-{seed}.tsv")
                 pool_path = os.path.join(work, f"{name}-{n}-{seed}-pool.tsv")
                 write_tsv(train_path, [rows[i] for i in chosen])
-                write_tsv(pool_path, [rows[i] for i in sorted(rest[:2000])])
+                write_tsv(pool_path, [rows[i] for i in pool(rows, set(chosen), seed)])
                 model = os.path.join(work, "m.heed")
                 t0 = time.time()
                 subprocess.run([args.heed, "train", train_path, "--seed", str(seed), "--workers", str(args.workers),
@@ -98,42 +95,49 @@ def stopping_rule(min_steps=600, patience=3, patience_steps=600, loss_alpha=0.5,
 
 
 RULES = {
-    "today (best dev accuracy, loss breaks ties)": stopping_rule(),
-    "ties to the later epoch": stopping_rule(tie="later"),
-    "smoothed accuracy 0.7": stopping_rule(score_alpha=0.7),
-    "smoothed accuracy 0.5": stopping_rule(score_alpha=0.5),
-    "smoothed accuracy 0.5, ties to the later epoch": stopping_rule(score_alpha=0.5, tie="later"),
-    "smoothed accuracy 0.3": stopping_rule(score_alpha=0.3),
-    "smoothed accuracy 0.2": stopping_rule(score_alpha=0.2),
-    "smoothed accuracy 0.3, patience 6": stopping_rule(score_alpha=0.3, patience=6),
-    "smoothed accuracy 0.3, min steps 1200": stopping_rule(score_alpha=0.3, min_steps=1200),
+    "best single dev accuracy, lower loss breaks ties (before ec4c51b)": stopping_rule(),
+    "best single dev accuracy, ties to the later epoch": stopping_rule(tie="later"),
+    "running average of dev accuracy, weight 0.7 (default since this measurement)": stopping_rule(score_alpha=0.7),
+    "running average of dev accuracy, weight 0.5 (default of ec4c51b)": stopping_rule(score_alpha=0.5),
+    "running average of dev accuracy, weight 0.3": stopping_rule(score_alpha=0.3),
+    "running average of dev accuracy, weight 0.2": stopping_rule(score_alpha=0.2),
+    "running average 0.5, patience 6 evaluations": stopping_rule(score_alpha=0.5, patience=6),
 }
+ORACLE = "oracle: the epoch best on the pool (not a rule)"
+LAST = "last epoch of the schedule, no early stopping"
+
+
+def table(runs):
+    """Per rule and (corpus, labels): the kept epochs' pool accuracies and the epochs each run took."""
+    groups = sorted({(r["corpus"], r["labels"]) for r in runs})
+    rows = {}
+    for name in list(RULES) + [ORACLE, LAST]:
+        for g in groups:
+            accs, ends = [], []
+            for r in (r for r in runs if (r["corpus"], r["labels"]) == g):
+                if name == ORACLE:
+                    accs.append(max(r["pool_accuracy"]))
+                elif name == LAST:
+                    accs.append(r["pool_accuracy"][-1])
+                else:
+                    kept, end = RULES[name](r)
+                    accs.append(r["pool_accuracy"][kept - 1])
+                    ends.append(end)
+            rows[name, g] = (accs, ends)
+    return groups, rows
 
 
 def replay(args):
-    runs = json.load(open(args.results))["runs"]
-    groups = sorted({(r["corpus"], r["labels"]) for r in runs})
-    print(f"{'rule':48s}" + "".join(f"{c[:12] + ' ' + str(n):>20s}" for c, n in groups))
-    for name, rule in list(RULES.items()) + [("oracle (best pool epoch seen)", None), ("last epoch of the schedule", "last")]:
+    runs = [r for path in args.results for r in json.load(open(path))["runs"]]
+    groups, rows = table(runs)
+    print(f"{'rule':66s}" + "".join(f"{c[:12] + ' ' + str(n):>22s}" for c, n in groups))
+    for name in list(RULES) + [ORACLE, LAST]:
         cells = []
         for g in groups:
-            accs, ends = [], []
-            for r in runs:
-                if (r["corpus"], r["labels"]) != g:
-                    continue
-                if rule is None:
-                    accs.append(max(r["pool_accuracy"]))
-                    continue
-                if rule == "last":
-                    accs.append(r["pool_accuracy"][-1])
-                    continue
-                kept, end = rule(r)
-                accs.append(r["pool_accuracy"][kept - 1] if kept else 0)
-                ends.append(end)
-            m = 100 * statistics.mean(accs)
+            accs, ends = rows[name, g]
             sd = 100 * statistics.stdev(accs) if len(accs) > 1 else 0
-            cells.append(f"{m:6.1f}±{sd:3.1f} n{len(accs)}" + (f" e{statistics.mean(ends):3.0f}" if ends else "     "))
-        print(f"{name:48s}" + "".join(f"{c:>20s}" for c in cells))
+            cells.append(f"{100 * statistics.mean(accs):5.1f}±{sd:3.1f} n{len(accs)}" + (f" e{statistics.mean(ends):3.0f}" if ends else "     "))
+        print(f"{name:66s}" + "".join(f"{c:>22s}" for c in cells))
 
 
 def main():
@@ -147,7 +151,7 @@ def main():
     rec.add_argument("--workers", type=int, default=1)
     rec.add_argument("--out", required=True)
     rep = sub.add_parser("replay")
-    rep.add_argument("results")
+    rep.add_argument("results", nargs="+")
     args = ap.parse_args()
     record(args) if args.command == "record" else replay(args)
 

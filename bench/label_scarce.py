@@ -53,6 +53,14 @@ def subset(rows, n, seed):
     return sorted(chosen)
 
 
+def pool(rows, taken, seed):
+    """Indices of the 2,000-document pool --score pool scores on: a seeded shuffle of the documents
+    not drawn, its first 2,000, in corpus order."""
+    rest = [i for i in range(len(rows)) if i not in taken]
+    random.Random(1000 + seed).shuffle(rest)
+    return sorted(rest[:2000])
+
+
 def write_tsv(path, rows):
     with open(path, "w", encoding="utf-8") as f:
         for label, text in rows:
@@ -142,9 +150,7 @@ def main():
                 chosen = subset(rows, n, seed)
                 taken = set(chosen)
                 if args.score == "pool":
-                    rest = [i for i in range(len(rows)) if i not in taken]
-                    random.Random(1000 + seed).shuffle(rest)
-                    scored = [rows[i] for i in sorted(rest[:2000])]
+                    scored = [rows[i] for i in pool(rows, taken, seed)]
                 else:
                     scored = read_tsv(os.path.join(corpus, "test.tsv"))
                 train_path = os.path.join(work, f"{name}-{n}-{seed}.tsv")

@@ -1556,6 +1556,40 @@ def label_scarce_section():
     return L + footnotes()
 
 
+def kept_epoch_section():
+    """Which epoch a small dev set keeps, from bench/results/kept-epoch-trajectories.json (bench/kept_epoch.py
+    record): each early-stopping rule replayed on whole training runs, scored by the pool accuracy of the epoch
+    it keeps."""
+    path = os.path.join(BENCH, "results", "kept-epoch-trajectories.json")
+    if not os.path.exists(path):
+        return []
+    import kept_epoch
+    runs = json.load(open(path))["runs"]
+    groups, rows = kept_epoch.table(runs)
+    L = ["## 0d′. Which epoch to keep on a small dev set (`bench/kept_epoch.py`)", "",
+         "The draws of §0d, scored on 2,000 other training documents (the pool), never the test set. Each run trains "
+         "with the default schedule (15 epochs or 3,000 steps, whichever is more) and early stopping off, with the pool "
+         "as `--test`, so its log holds every epoch's dev accuracy and loss (what a rule sees; the dev split is 10% of "
+         "the N documents) and pool accuracy. A rule replayed on the log keeps the epoch it would have kept and stops "
+         "where it would have stopped (the rules are Heed's `EarlyStopping`: `--min-steps 600`, `--patience 3` "
+         "evaluations and `--patience-steps 600`, the smoothed dev loss's new lows count as progress). Cells: mean ± sd "
+         "of the kept epochs' pool accuracy over seeds, and the mean epoch the run ends at.", "",
+         "| rule | " + " | ".join("%s, %d labels" % g for g in groups) + " |",
+         "|---|" + "---:|" * len(groups)]
+    for name in list(kept_epoch.RULES) + [kept_epoch.ORACLE, kept_epoch.LAST]:
+        cells = []
+        for g in groups:
+            accs, ends = rows[name, g]
+            m, sd = mean_sd(accs)
+            cells.append("%.1f%s (%d)%s" % (100 * m, " ± %.1f" % (100 * sd) if sd is not None else "", len(accs),
+                                            ", ends at %.0f" % statistics.mean(ends) if ends else ""))
+        L.append("| %s | %s |" % (name, " | ".join(cells)))
+    commits = sorted({(r["commit"], r.get("code_commit")) for r in runs})
+    L += ["", "Recorded at " + ", ".join("`%s` (code `%s`)" % c for c in commits) + "; " + stamp(prov(runs[-1])) +
+          ". Per run: `heed train N.tsv --seed S --workers 1 --min-steps 1000000 --test POOL.tsv`."]
+    return L + footnotes()
+
+
 def unlabelled_section():
     """Section 0e from bench/results/unlabelled.json: `bench/label_scarce.py` runs that use
     unlabelled text (pretrained encoders, self-training, fastText from skipgram vectors), beside
@@ -1749,6 +1783,7 @@ def main():
     L += quality_tune_section(args.quality_tune)
     L += subword_cost_section()
     L += label_scarce_section()
+    L += kept_epoch_section()
     L += unlabelled_section()
     L += pretrain_speed_section()
     L += quantize_section()

@@ -71,7 +71,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// sets choose the kept epoch (1: the score itself). On 50 documents one lucky evaluation in the
     /// first dozen epochs could tie the later plateau and be kept; the average needs the score to
     /// stay high. Chosen by replaying whole training runs (bench/kept_epoch.py; BENCHMARKS §0d).
-    public var devScoreSmoothing = 0.5
+    public var devScoreSmoothing = 0.7
     /// Documents per optimizer step.
     public var batchSize = 32
     /// Adam's step size.

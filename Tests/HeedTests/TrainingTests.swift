@@ -343,7 +343,7 @@ func trainInterruptedThenResumed(_ options: TrainingOptions, _ train: [LabelledT
         #expect(old.devScoreSmoothing == 1)
         var saved = try JSONDecoder().decode(
             EarlyStopping.self, from: JSONEncoder().encode(EarlyStopping(options: TrainingOptions(), devDocuments: 50)))
-        #expect(saved.scoreSmoothing == 0.5)
+        #expect(saved.scoreSmoothing == 0.7)
         let legacyState =
             #"{"patience":3,"patienceSteps":600,"minSteps":600,"smoothing":0.5,"#
             + #""bestScore":-1,"bestEpoch":0,"progressEpoch":0,"progressStep":0,"stopped":false}"#
