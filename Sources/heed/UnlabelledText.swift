@@ -81,7 +81,8 @@ func readUnlabelledText(
         return docs
     }
     let names = paths.joined(separator: ", ")
-    if let test, let testPath {
+    // No --unlabelled (task-adaptive pretraining on the labelled texts alone): nothing to drop or say here.
+    if let test, let testPath, !paths.isEmpty {
         let (kept, dropped) = try Pretrainer.dropping(test, from: docs, tokenizer: settings)
         docs = kept
         // Said even with --quiet: it is what keeps the test set out of training.

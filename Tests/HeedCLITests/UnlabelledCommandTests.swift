@@ -52,6 +52,11 @@ import Testing
         // The encoder it wrote kept the test lines out, so --init with the same test passes.
         let again = try heed(["train", train, "--init", scratch.path + "/m.heed.encoder.heed", "--test", test, "-o", scratch.path + "/n.heed"] + Self.tiny)
         #expect(again.status == 0, "\(again.stderr)")
+        // On the labelled texts alone there is no --unlabelled text to speak of (it used to print
+        // "dropped 0 lines of  equal to ...", naming no file).
+        let alone = try heed(["train", train, "--pretrain-epochs", "1", "--test", test, "-o", scratch.path + "/a.heed"] + Self.tiny)
+        #expect(alone.status == 0 && !alone.stderr.contains("--unlabelled"), "\(alone.stderr)")
+        #expect(scratch.exists("a.heed.encoder.heed"))
     }
 
     /// An encoder that read test documents is refused by --init with that test file, before
