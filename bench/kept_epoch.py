@@ -97,7 +97,7 @@ def stopping_rule(min_steps=600, patience=3, patience_steps=600, loss_alpha=0.5,
 RULES = {
     "best single dev accuracy, lower loss breaks ties (before ec4c51b)": stopping_rule(),
     "best single dev accuracy, ties to the later epoch": stopping_rule(tie="later"),
-    "running average of dev accuracy, weight 0.7 (default since this measurement)": stopping_rule(score_alpha=0.7),
+    "running average of dev accuracy, weight 0.7 (default from ff13e28)": stopping_rule(score_alpha=0.7),
     "running average of dev accuracy, weight 0.5 (default of ec4c51b)": stopping_rule(score_alpha=0.5),
     "running average of dev accuracy, weight 0.3": stopping_rule(score_alpha=0.3),
     "running average of dev accuracy, weight 0.2": stopping_rule(score_alpha=0.2),
