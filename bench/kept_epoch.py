@@ -16,49 +16,43 @@ evaluations.
 
 replay: for each rule, the mean pool accuracy of the epoch it keeps, per corpus and label count.
 """
-import argparse, hashlib, json, os, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import provenance  # noqa: E402
-from label_scarce import pool, read_tsv, subset, write_tsv  # noqa: E402
+from label_scarce import draws, pool, sha256_of, write_tsv  # noqa: E402
 
 
 def record(args):
     where = provenance.stamp()
-    with open(args.heed, "rb") as fh:
-        heed_sha256 = hashlib.sha256(fh.read()).hexdigest()
+    heed_sha256 = sha256_of(args.heed)
     results = json.load(open(args.out)) if os.path.exists(args.out) else {"runs": []}
     done = {(r["corpus"], r["labels"], r["seed"], r["workers"]) for r in results["runs"]}
     work = tempfile.mkdtemp(prefix="heed-kept-")
-    for corpus in args.corpus:
-        name = os.path.basename(corpus.rstrip("/"))
-        rows = read_tsv(os.path.join(corpus, "train.tsv"))
-        for n in args.labels:
-            for seed in args.seeds:
-                if (name, n, seed, args.workers) in done:
-                    continue
-                chosen = subset(rows, n, seed)
-                train_path = os.path.join(work, f"{name}-{n}-{seed}.tsv")
-                pool_path = os.path.join(work, f"{name}-{n}-{seed}-pool.tsv")
-                write_tsv(train_path, [rows[i] for i in chosen])
-                write_tsv(pool_path, [rows[i] for i in pool(rows, set(chosen), seed)])
-                model = os.path.join(work, "m.heed")
-                t0 = time.time()
-                subprocess.run([args.heed, "train", train_path, "--seed", str(seed), "--workers", str(args.workers),
-                                "--min-steps", "1000000", "--test", pool_path, "--quiet", "-o", model], check=True)
-                log = [json.loads(line) for line in open(model + ".log.jsonl")]
-                row = {"corpus": name, "labels": n, "seed": seed, "workers": args.workers,
-                       "steps_per_epoch": log[0]["optimizer_steps"],
-                       "dev_accuracy": [r["dev_accuracy"] for r in log], "dev_loss": [r["dev_loss"] for r in log],
-                       "pool_accuracy": [r["test_accuracy"] for r in log],
-                       "seconds": round(time.time() - t0, 1), "commit": where["commit"], "dirty": where["dirty"],
-                       "code_commit": where["code_commit"], "date": provenance.now(), "heed_sha256": heed_sha256}
-                results["runs"].append(row)
-                print(f"{name} {n} seed {seed}: {len(log)} epochs, {row['seconds']} s", flush=True)
-                tmp = args.out + ".tmp"
-                with open(tmp, "w") as f:
-                    json.dump(results, f)
-                os.replace(tmp, args.out)
+    for _, name, rows, n, seed, chosen in draws(args.corpus, args.labels, args.seeds):
+        if (name, n, seed, args.workers) in done:
+            continue
+        train_path = os.path.join(work, f"{name}-{n}-{seed}.tsv")
+        pool_path = os.path.join(work, f"{name}-{n}-{seed}-pool.tsv")
+        write_tsv(train_path, [rows[i] for i in chosen])
+        write_tsv(pool_path, [rows[i] for i in pool(rows, set(chosen), seed)])
+        model = os.path.join(work, "m.heed")
+        t0 = time.time()
+        subprocess.run([args.heed, "train", train_path, "--seed", str(seed), "--workers", str(args.workers),
+                        "--min-steps", "1000000", "--test", pool_path, "--quiet", "-o", model], check=True)
+        log = [json.loads(line) for line in open(model + ".log.jsonl")]
+        row = {"corpus": name, "labels": n, "seed": seed, "workers": args.workers,
+               "steps_per_epoch": log[0]["optimizer_steps"],
+               "dev_accuracy": [r["dev_accuracy"] for r in log], "dev_loss": [r["dev_loss"] for r in log],
+               "pool_accuracy": [r["test_accuracy"] for r in log],
+               "seconds": round(time.time() - t0, 1), "commit": where["commit"], "dirty": where["dirty"],
+               "code_commit": where["code_commit"], "date": provenance.now(), "heed_sha256": heed_sha256}
+        results["runs"].append(row)
+        print(f"{name} {n} seed {seed}: {len(log)} epochs, {row['seconds']} s", flush=True)
+        tmp = args.out + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(results, f)
+        os.replace(tmp, args.out)
 
 
 def stopping_rule(min_steps=600, patience=3, patience_steps=600, loss_alpha=0.5, score_alpha=1.0,

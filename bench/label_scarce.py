@@ -61,6 +61,21 @@ def pool(rows, taken, seed):
     return sorted(rest[:2000])
 
 
+def draws(corpora, labels, seeds):
+    """Every (corpus folder, its name, its training rows, N, seed, the N drawn indices)."""
+    for corpus in corpora:
+        name = os.path.basename(corpus.rstrip("/"))
+        rows = read_tsv(os.path.join(corpus, "train.tsv"))
+        for n in labels:
+            for seed in seeds:
+                yield corpus, name, rows, n, seed, subset(rows, n, seed)
+
+
+def sha256_of(path):
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
 def write_tsv(path, rows):
     with open(path, "w", encoding="utf-8") as f:
         for label, text in rows:
@@ -138,69 +153,63 @@ def main():
     candidates = args.candidate if args.candidate is not None else [""]
 
     where = provenance.stamp()
-    with open(args.heed, "rb") as fh:
-        heed_sha256 = hashlib.sha256(fh.read()).hexdigest()
+    heed_sha256 = sha256_of(args.heed)
     results = json.load(open(args.out)) if args.out and os.path.exists(args.out) else {"runs": []}
     work = tempfile.mkdtemp(prefix="heed-scarce-")
-    for corpus in args.corpus:
-        name = os.path.basename(corpus.rstrip("/"))
-        rows = read_tsv(os.path.join(corpus, "train.tsv"))
-        for n in args.labels:
-            for seed in args.seeds:
-                chosen = subset(rows, n, seed)
-                taken = set(chosen)
-                if args.score == "pool":
-                    scored = [rows[i] for i in pool(rows, taken, seed)]
-                else:
-                    scored = read_tsv(os.path.join(corpus, "test.tsv"))
-                train_path = os.path.join(work, f"{name}-{n}-{seed}.tsv")
-                score_path = os.path.join(work, f"{name}-{n}-{seed}-scored.tsv")
-                write_tsv(train_path, [rows[i] for i in chosen])
-                write_tsv(score_path, scored)
-                scored_texts = {text for _, text in scored}
-                rest_path = os.path.join(work, f"{name}-{n}-{seed}-rest.txt")
-                with open(rest_path, "w", encoding="utf-8") as f:
-                    for i, (_, text) in enumerate(rows):
-                        if i not in taken and text not in scored_texts:
-                            f.write(text + "\n")
-                runs = [("heed", c) for c in candidates] + ([("fasttext", "")] if args.fasttext else []) + \
-                    ([("fasttext-skipgram", "")] if args.fasttext_pretrained else [])
-                for system, cand in runs:
-                    t0 = time.time()
-                    row = {"corpus": name, "labels": n, "seed": seed, "system": system, "candidate": cand,
-                           "score": args.score, "scored_documents": len(scored)}
-                    if system == "heed" and args.label:
-                        row["label"] = args.label
-                    if system == "fasttext":
-                        row["accuracy"] = fasttext_accuracy(args.heed, train_path, score_path, seed)
-                    elif system == "fasttext-skipgram":
-                        row["accuracy"] = fasttext_pretrained_accuracy(args.heed, train_path, score_path,
-                                                                       [rest_path] + args.extra_unlabelled, seed, work)
-                        row["unlabelled"] = ["{rest}"] + args.extra_unlabelled
-                    else:
-                        model = os.path.join(work, "m.heed")
-                        cmd = [args.heed, "train", train_path, "--seed", str(seed), "--workers", str(args.workers),
-                               "--quiet", "-o", model] + shlex.split(cand.replace("{rest}", rest_path).replace("{scored}", score_path))
-                        subprocess.run(cmd, check=True)
-                        ev = json.loads(subprocess.run([args.heed, "evaluate", model, score_path, "--json"], check=True,
-                                                       stdout=subprocess.PIPE, text=True).stdout)
-                        log = [json.loads(l) for l in open(model + ".log.jsonl")]
-                        rounds = (model_provenance(model).get("selfTraining") or {}).get("rounds")
-                        if rounds:
-                            row["self_training_rounds"] = rounds
-                        row.update(accuracy=ev["accuracy"], macro_f1=ev.get("macro_f1"), epochs_run=len(log),
-                                   steps=log[-1].get("optimizer_steps"),
-                                   best_epoch=next((r["epoch"] for r in reversed(log) if r.get("best")), None),
-                                   final_train_loss=log[-1]["train_loss"])
-                    row.update(seconds=round(time.time() - t0, 1), commit=where["commit"], dirty=where["dirty"],
-                               code_commit=where["code_commit"], date=provenance.now(), heed_sha256=heed_sha256)
-                    results["runs"].append(row)
-                    print(json.dumps(row), flush=True)
-                    if args.out:
-                        tmp = args.out + ".tmp"
-                        with open(tmp, "w") as f:
-                            json.dump(results, f, indent=1)
-                        os.replace(tmp, args.out)
+    for corpus, name, rows, n, seed, chosen in draws(args.corpus, args.labels, args.seeds):
+        taken = set(chosen)
+        if args.score == "pool":
+            scored = [rows[i] for i in pool(rows, taken, seed)]
+        else:
+            scored = read_tsv(os.path.join(corpus, "test.tsv"))
+        train_path = os.path.join(work, f"{name}-{n}-{seed}.tsv")
+        score_path = os.path.join(work, f"{name}-{n}-{seed}-scored.tsv")
+        write_tsv(train_path, [rows[i] for i in chosen])
+        write_tsv(score_path, scored)
+        scored_texts = {text for _, text in scored}
+        rest_path = os.path.join(work, f"{name}-{n}-{seed}-rest.txt")
+        with open(rest_path, "w", encoding="utf-8") as f:
+            for i, (_, text) in enumerate(rows):
+                if i not in taken and text not in scored_texts:
+                    f.write(text + "\n")
+        runs = [("heed", c) for c in candidates] + ([("fasttext", "")] if args.fasttext else []) + \
+            ([("fasttext-skipgram", "")] if args.fasttext_pretrained else [])
+        for system, cand in runs:
+            t0 = time.time()
+            row = {"corpus": name, "labels": n, "seed": seed, "system": system, "candidate": cand,
+                   "score": args.score, "scored_documents": len(scored)}
+            if system == "heed" and args.label:
+                row["label"] = args.label
+            if system == "fasttext":
+                row["accuracy"] = fasttext_accuracy(args.heed, train_path, score_path, seed)
+            elif system == "fasttext-skipgram":
+                row["accuracy"] = fasttext_pretrained_accuracy(args.heed, train_path, score_path,
+                                                               [rest_path] + args.extra_unlabelled, seed, work)
+                row["unlabelled"] = ["{rest}"] + args.extra_unlabelled
+            else:
+                model = os.path.join(work, "m.heed")
+                cmd = [args.heed, "train", train_path, "--seed", str(seed), "--workers", str(args.workers),
+                       "--quiet", "-o", model] + shlex.split(cand.replace("{rest}", rest_path).replace("{scored}", score_path))
+                subprocess.run(cmd, check=True)
+                ev = json.loads(subprocess.run([args.heed, "evaluate", model, score_path, "--json"], check=True,
+                                               stdout=subprocess.PIPE, text=True).stdout)
+                log = [json.loads(l) for l in open(model + ".log.jsonl")]
+                rounds = (model_provenance(model).get("selfTraining") or {}).get("rounds")
+                if rounds:
+                    row["self_training_rounds"] = rounds
+                row.update(accuracy=ev["accuracy"], macro_f1=ev.get("macro_f1"), epochs_run=len(log),
+                           steps=log[-1].get("optimizer_steps"),
+                           best_epoch=next((r["epoch"] for r in reversed(log) if r.get("best")), None),
+                           final_train_loss=log[-1]["train_loss"])
+            row.update(seconds=round(time.time() - t0, 1), commit=where["commit"], dirty=where["dirty"],
+                       code_commit=where["code_commit"], date=provenance.now(), heed_sha256=heed_sha256)
+            results["runs"].append(row)
+            print(json.dumps(row), flush=True)
+            if args.out:
+                tmp = args.out + ".tmp"
+                with open(tmp, "w") as f:
+                    json.dump(results, f, indent=1)
+                os.replace(tmp, args.out)
 
     print("\nmean accuracy (sd) per corpus, labels, system/candidate:")
     keys = sorted({(r["corpus"], r["labels"], r["system"], r["candidate"]) for r in results["runs"] if r["score"] == args.score})
