@@ -20,6 +20,7 @@ import argparse, json, os, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import provenance  # noqa: E402
+from common import write_results  # noqa: E402
 from label_scarce import draws, pool, sha256_of, write_tsv  # noqa: E402
 
 
@@ -49,16 +50,13 @@ def record(args):
                "code_commit": where["code_commit"], "date": provenance.now(), "heed_sha256": heed_sha256}
         results["runs"].append(row)
         print(f"{name} {n} seed {seed}: {len(log)} epochs, {row['seconds']} s", flush=True)
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(results, f)
-        os.replace(tmp, args.out)
+        write_results(os.path.abspath(args.out), results, sort_keys=False)
 
 
-def stopping_rule(min_steps=600, patience=3, patience_steps=600, loss_alpha=0.5, score_alpha=1.0,
-                  tie="loss", small=True):
-    """Heed's EarlyStopping (Sources/Heed/EarlyStopping.swift) with the kept epoch chosen on the
-    running average of dev accuracy (score_alpha: weight of the newest; 1 = today's rule)."""
+def stopping_rule(min_steps=600, patience=3, patience_steps=600, loss_alpha=0.5, score_alpha=1.0, tie="loss"):
+    """Heed's EarlyStopping (Sources/Heed/EarlyStopping.swift) for a small dev set, with the kept
+    epoch chosen on the running average of dev accuracy (score_alpha: weight of the newest; 1 = the
+    single-score rule Heed had before ec4c51b)."""
     def keep(run):
         spe = run["steps_per_epoch"]
         best_score, best_epoch, best_loss = -1.0, 0, None
@@ -70,13 +68,13 @@ def stopping_rule(min_steps=600, patience=3, patience_steps=600, loss_alpha=0.5,
             smoothed_score = acc if smoothed_score is None else score_alpha * acc + (1 - score_alpha) * smoothed_score
             score = smoothed_score
             improved = score > best_score
-            if small and score == best_score and loss is not None:
+            if score == best_score and loss is not None:
                 improved = improved or (tie == "loss" and loss < (best_loss if best_loss is not None else float("inf")))
                 improved = improved or tie == "later"
             progress = improved
             if improved:
                 best_score, best_epoch, best_loss = score, epoch, loss
-            if small and loss is not None:
+            if loss is not None:
                 smoothed_loss = loss if smoothed_loss is None else loss_alpha * loss + (1 - loss_alpha) * smoothed_loss
                 if lowest is None or smoothed_loss < lowest:
                     lowest, progress = smoothed_loss, True

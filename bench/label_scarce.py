@@ -26,6 +26,7 @@ import argparse, hashlib, json, os, random, shlex, statistics, subprocess, sys, 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import provenance  # noqa: E402
+from common import write_results  # noqa: E402
 
 
 def read_tsv(path):
@@ -206,10 +207,7 @@ def main():
             results["runs"].append(row)
             print(json.dumps(row), flush=True)
             if args.out:
-                tmp = args.out + ".tmp"
-                with open(tmp, "w") as f:
-                    json.dump(results, f, indent=1)
-                os.replace(tmp, args.out)
+                write_results(os.path.abspath(args.out), results, sort_keys=False)
 
     print("\nmean accuracy (sd) per corpus, labels, system/candidate:")
     keys = sorted({(r["corpus"], r["labels"], r["system"], r["candidate"]) for r in results["runs"] if r["score"] == args.score})
