@@ -85,7 +85,7 @@ let package = Package(
         .target(name: "HeedTestSupport", path: "Tests/HeedTestSupport"),
         .testTarget(name: "HeedIOTests", dependencies: ["HeedIO"]),
         .testTarget(name: "HeedTextTests", dependencies: ["HeedText"]),
-        .testTarget(name: "HeedNNTests", dependencies: ["HeedNN", "CHeedKernels"], exclude: ["Fixtures"]),
+        .testTarget(name: "HeedNNTests", dependencies: ["HeedNN", "CHeedKernels", "CHeedBLAS"], exclude: ["Fixtures"]),
         .testTarget(name: "HeedTests", dependencies: ["Heed", "HeedTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "HeedReportTests", dependencies: ["HeedReport", "HeedNN", "HeedIO"], exclude: ["Golden"]),
         // Runs the built `heed` binary: exit codes, messages, output files.

@@ -1306,24 +1306,31 @@ def step_profile_section():
         L += ["", "Largest symbols: " + "; ".join("%s %.1f%%" % (t["symbol"].split("(")[0], 100 * t["share"])
                                                   for t in run["top_symbols"][:8]) + ".", ""]
     if os.path.exists(gpath):
-        run = json.load(open(gpath))["runs"][-1]
-        libs = [n for n in ("openblas", "blis", "onednn") if run["libraries"].get(n)]
-        L += ["The step's own products (row-major SGEMM with Heed's shapes, E = %d, H = %d), each library on one thread "
-              "and one pinned core, interleaved in %d rounds; median GFLOP/s and the ratio to OpenBLAS (>1 = faster "
-              "than what Heed calls today). Every library's result is checked against OpenBLAS's within 2·K·u·Σ|a·b|. "
-              "Libraries: %s. Machine: %s (%s)%s; 1-minute load average %.1f when it ran. Measured at %s." % (
-                  run["embed"], run["hidden"], run["rounds"],
-                  "; ".join("%s: %s" % (n, run["libraries"][n]) for n in libs), run["cpu"], " ".join(run["isa"]),
-                  " (`OPENBLAS_CORETYPE=%s`)" % run["openblas_coretype_env"] if run.get("openblas_coretype_env") else "",
-                  run["loadavg_1min"], stamp(prov(run))), "",
-              "| product | m × n × k | " + " | ".join(libs) + " | " + " | ".join("%s / openblas" % n for n in libs[1:]) + " |",
-              "|---|---|" + "---:|" * (2 * len(libs) - 1)]
-        for sh in run["shapes"]:
-            res = sh["results"]
-            L.append("| %s | %d × %d × %d (%s) | %s | %s |" % (
-                sh["what"], sh["m"], sh["n"], sh["k"], sh["trans"], " | ".join("%.1f" % res[n]["gflops"] for n in libs),
-                " | ".join("%.2f×" % (res[n]["gflops"] / res["openblas"]["gflops"]) for n in libs[1:])))
-        L.append("")
+        # The newest run per OpenBLAS kernel: CPUs differ between machines, and each keeps its table.
+        newest = {}
+        for run in json.load(open(gpath))["runs"]:
+            newest[run["libraries"]["openblas"].rsplit("kernel ", 1)[-1]] = run
+        for run in newest.values():
+            libs = [n for n in ("openblas", "blis", "onednn", "heed_packed") if run["libraries"].get(n)]
+            L += ["The step's own products (row-major SGEMM with Heed's shapes, E = %d, H = %d), each library on one thread "
+                  "and one pinned core, interleaved in %d rounds; median GFLOP/s and the ratio to OpenBLAS (>1 = faster "
+                  "than OpenBLAS). Every library's result is checked against OpenBLAS's within 2·K·u·Σ|a·b|. "
+                  "heed_packed is Heed's own kernel for the step products (B packed once beforehand, as the LSTM packs "
+                  "W_hh once per batch; not run on the once-per-batch products). "
+                  "Libraries: %s. Machine: %s (%s)%s; 1-minute load average %.1f when it ran. Measured at %s." % (
+                      run["embed"], run["hidden"], run["rounds"],
+                      "; ".join("%s: %s" % (n, run["libraries"][n]) for n in libs), run["cpu"], " ".join(run["isa"]),
+                      " (`OPENBLAS_CORETYPE=%s`)" % run["openblas_coretype_env"] if run.get("openblas_coretype_env") else "",
+                      run["loadavg_1min"], stamp(prov(run))), "",
+                  "| product | m × n × k | " + " | ".join(libs) + " | " + " | ".join("%s / openblas" % n for n in libs[1:]) + " |",
+                  "|---|---|" + "---:|" * (2 * len(libs) - 1)]
+            for sh in run["shapes"]:
+                res = sh["results"]
+                L.append("| %s | %d × %d × %d (%s) | %s | %s |" % (
+                    sh["what"], sh["m"], sh["n"], sh["k"], sh["trans"],
+                    " | ".join("%.1f" % res[n]["gflops"] if n in res else "–" for n in libs),
+                    " | ".join("%.2f×" % (res[n]["gflops"] / res["openblas"]["gflops"]) if n in res else "–" for n in libs[1:])))
+            L.append("")
     return L + footnotes()
 
 

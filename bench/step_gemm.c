@@ -1,6 +1,6 @@
 /* The LSTM step's own products under three libraries, one core, interleaved (issue 27, part 4).
  *
- *   cc -O2 bench/step_gemm.c -ldl -lm -o build/step_gemm
+ *   cc -O2 bench/step_gemm.c Sources/CHeedBLAS/heed_packed_gemm.c -ldl -lm -o build/step_gemm
  *   OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 BLIS_NUM_THREADS=1 taskset -c 0 build/step_gemm [--rounds 7] [--hidden 128 --embed 100]
  *
  * Heed's LSTM (Sources/HeedNN/LSTM.swift) spends its sequential part in two row-major products per
@@ -16,6 +16,11 @@
  * the same rounds: OpenBLAS, BLIS, oneDNN, OpenBLAS, … . A library that is not installed is
  * reported as missing. Every library's result is checked against OpenBLAS's within a bound
  * derived from the terms summed (2·K·u·Σ|a·b|), so a wrong transpose cannot pass as fast.
+ *
+ * Heed's own packed kernel (Sources/CHeedBLAS/heed_packed_gemm.c, compiled into this binary; the LSTM
+ * runs it for the step products on AVX2 CPUs whose OpenBLAS kernel has no small-matrix path) is timed
+ * beside them as "heed_packed" on the step shapes, with B packed once before the timing, as Heed
+ * packs W_hh once per batch for all of its time steps.
  *
  * Prints one JSON object: the CPU, each library's version and kernel, and per shape the median
  * ns per call and GFLOP/s of each library. Numbers from a shared machine: read the ratios.
@@ -40,6 +45,8 @@ typedef struct {
     void *handle;
     cblas_sgemm_fn cblas;
     dnnl_sgemm_fn dnnl;
+    int packed; /* Heed's packed kernel: B packed beforehand into `panels` */
+    float *panels;
     char version[160];
 } Library;
 
@@ -54,9 +61,15 @@ static double now(void) {
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+long heed_packed_floats(int k, int n);
+void heed_pack_b(int k, int n, const float *b, int ldb, int trans, float *packed);
+int heed_packed_gemm_kernel(int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc);
+
 static void gemm(Library *lib, const Shape *s, const float *a, const float *b, float *c) {
     int lda = s->transA ? s->m : s->k, ldb = s->transB ? s->k : s->n;
-    if (lib->cblas)
+    if (lib->packed)
+        heed_packed_gemm_kernel(s->m, s->n, s->k, a, lda, lib->panels, c, s->n);
+    else if (lib->cblas)
         lib->cblas(ROW_MAJOR, s->transA ? TRANS : NO_TRANS, s->transB ? TRANS : NO_TRANS, s->m, s->n, s->k, 1.0f, a,
                    lda, b, ldb, 1.0f, c, s->n);
     else
@@ -109,7 +122,8 @@ int main(int argc, char **argv) {
     static const char *const openblas_paths[] = {"libopenblas.so.0", "libopenblas.so", NULL};
     static const char *const blis_paths[] = {"libblis.so.4", "libblis.so.3", "libblis.so", NULL};
     static const char *const dnnl_paths[] = {"libdnnl.so.3", "libdnnl.so.2", "libdnnl.so", NULL};
-    Library libs[3] = {{.name = "openblas"}, {.name = "blis"}, {.name = "onednn"}};
+    enum { NLIBS = 4 };
+    Library libs[NLIBS] = {{.name = "openblas"}, {.name = "blis"}, {.name = "onednn"}, {.name = "heed_packed", .packed = 1}};
     open_library(&libs[0], openblas_paths, "cblas_sgemm");
     open_library(&libs[1], blis_paths, "cblas_sgemm");
     open_library(&libs[2], dnnl_paths, "dnnl_sgemm");
@@ -139,6 +153,12 @@ int main(int argc, char **argv) {
                  v ? v->minor : 0, v ? v->patch : 0, isa ? isa() : 0);
     }
 
+    float probe_a = 1, probe_b = 1, probe_c = 0, probe_panel[16];
+    heed_pack_b(1, 1, &probe_b, 1, 0, probe_panel);
+    int packed_runs = heed_packed_gemm_kernel(1, 1, 1, &probe_a, 1, probe_panel, &probe_c, 1) == 0;
+    libs[3].handle = packed_runs ? (void *)1 : NULL; /* per shape below: the step products only */
+    snprintf(libs[3].version, sizeof libs[3].version, "Heed's packed step kernel (AVX2 + FMA, 6 x 16 tile)");
+
     char cpu[256] = "?";
     FILE *f = fopen("/proc/cpuinfo", "r");
     if (f) {
@@ -153,7 +173,7 @@ int main(int argc, char **argv) {
     }
 
     printf("{\"cpu\": \"%s\", \"hidden\": %d, \"embed\": %d, \"rounds\": %d, \"libraries\": {", cpu, H, E, rounds);
-    for (int l = 0, first = 1; l < 3; l++) {
+    for (int l = 0, first = 1; l < NLIBS; l++) {
         printf("%s\"%s\": %s%s%s", first ? "" : ", ", libs[l].name, libs[l].handle ? "\"" : "",
                libs[l].handle ? libs[l].version : "null", libs[l].handle ? "\"" : "");
         first = 0;
@@ -183,9 +203,15 @@ int main(int argc, char **argv) {
         double flop = 2.0 * sh->m * sh->n * sh->k;
         /* Calls per timing: about 2 ms of work at 20 GFLOP/s, at least 5. */
         int calls = (int)fmax(5, 2e-3 * 20e9 / flop);
-        double times[3][99];
-        int agree[3] = {1, 1, 1};
-        for (int l = 1; l < 3; l++) {
+        double times[NLIBS][99];
+        int agree[NLIBS] = {1, 1, 1, 1};
+        /* The packed kernel runs the step products only (A as stored, a few rows). */
+        libs[3].handle = packed_runs && !sh->transA && sh->m <= 64 ? (void *)1 : NULL;
+        if (libs[3].handle) {
+            libs[3].panels = malloc(heed_packed_floats(sh->k, sh->n) * sizeof(float));
+            heed_pack_b(sh->k, sh->n, b, sh->transB ? sh->k : sh->n, sh->transB, libs[3].panels);
+        }
+        for (int l = 1; l < NLIBS; l++) {
             if (!libs[l].handle) continue;
             memset(c, 0, nc * 4);
             gemm(&libs[l], sh, a, b, c);
@@ -194,7 +220,7 @@ int main(int argc, char **argv) {
                 if (fabs((double)c[i] - ref[i]) > 2.0 * sh->k * u * bound[i] + 1e-30) { agree[l] = 0; break; }
         }
         for (int r = 0; r < rounds; r++)
-            for (int l = 0; l < 3; l++) {
+            for (int l = 0; l < NLIBS; l++) {
                 if (!libs[l].handle) continue;
                 memset(c, 0, nc * 4);
                 gemm(&libs[l], sh, a, b, c); /* warm */
@@ -205,7 +231,7 @@ int main(int argc, char **argv) {
         printf("%s{\"what\": \"%s\", \"m\": %d, \"n\": %d, \"k\": %d, \"trans\": \"%c%c\", \"calls_per_timing\": %d, "
                "\"results\": {", s ? ", " : "", sh->what, sh->m, sh->n, sh->k, sh->transA ? 'T' : 'N',
                sh->transB ? 'T' : 'N', calls);
-        for (int l = 0, first = 1; l < 3; l++) {
+        for (int l = 0, first = 1; l < NLIBS; l++) {
             if (!libs[l].handle) continue;
             qsort(times[l], rounds, sizeof(double), compare_double);
             double med = times[l][rounds / 2];
@@ -217,6 +243,7 @@ int main(int argc, char **argv) {
         printf("}}");
         fflush(stdout);
         free(a); free(b); free(c); free(ref); free(bound);
+        if (libs[3].handle) free(libs[3].panels);
     }
     printf("]}\n");
     return 0;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The LSTM step's products under OpenBLAS, BLIS and oneDNN (issue 27, part 4): builds
+"""The LSTM step's products under OpenBLAS, BLIS, oneDNN and Heed's packed kernel (issue 27, part 4): builds
 bench/step_gemm.c, runs it on one pinned core with one thread per library, and appends the run to
 bench/results/step-gemm.json with the commit, the CPU, its ISA extensions and each library's kernel.
 
@@ -36,7 +36,8 @@ def main():
     subprocess.run([os.path.join(ROOT, "scripts/ensure-deps.sh"), "libblis-dev", "libdnnl-dev"], check=False)
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     exe = os.path.join(ROOT, "build/step_gemm")
-    subprocess.run(["cc", "-O2", os.path.join(ROOT, "bench/step_gemm.c"), "-ldl", "-lm", "-o", exe], check=True)
+    subprocess.run(["cc", "-O2", os.path.join(ROOT, "bench/step_gemm.c"), os.path.join(ROOT, "Sources/CHeedBLAS/heed_packed_gemm.c"),
+                    "-I", os.path.join(ROOT, "Sources/CHeedBLAS/include"), "-ldl", "-lm", "-o", exe], check=True)
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", BLIS_NUM_THREADS="1")
     cmd = ["taskset", "-c", args.core, exe, "--rounds", str(args.rounds)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
@@ -58,11 +59,13 @@ def main():
         run["loadavg_1min"] = float(f.read().split()[0])
     record = {**where, "command": "bench/step_gemm.py " + " ".join(sys.argv[1:]), **run}
     common.append_run(args.out, record)
-    libs = [name for name in ("openblas", "blis", "onednn") if run["libraries"].get(name)]
-    print("%-40s %s" % ("shape", "  ".join("%10s" % l for l in libs)) + "   (GFLOP/s, median)")
+    libs = [name for name in ("openblas", "blis", "onednn", "heed_packed") if run["libraries"].get(name)]
+    print("%-40s %s" % ("shape", "  ".join("%11s" % l for l in libs)) + "   (GFLOP/s, median)")
     for s in run["shapes"]:
-        print("%-40s %s" % (s["what"], "  ".join("%10.1f" % s["results"][l]["gflops"] for l in libs)))
-    bad = [(s["what"], l) for s in run["shapes"] for l in libs if not s["results"][l]["agrees_with_openblas"]]
+        print("%-40s %s" % (s["what"], "  ".join("%11s" % ("%.1f" % s["results"][l]["gflops"] if l in s["results"] else "–")
+                                                   for l in libs)))
+    bad = [(s["what"], l) for s in run["shapes"] for l in libs
+           if l in s["results"] and not s["results"][l]["agrees_with_openblas"]]
     if bad:
         sys.exit("step_gemm: results disagree with OpenBLAS beyond the derived bound: %s" % bad)
 

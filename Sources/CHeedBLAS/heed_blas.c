@@ -191,6 +191,10 @@ void heed_sgemm(int transA, int transB, int m, int n, int k, float alpha,
     PERTURB(1, transA, transB, m, n, k, c, ldc);
 }
 
+void heed_sgemm_packed(int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc) {
+    if (heed_packed_gemm_kernel(m, n, k, a, lda, packed, c, ldc) == 0) PERTURB(5, 0, 0, m, n, k, c, ldc);
+}
+
 void heed_sgemv(int transA, int m, int n, float alpha, const float *a, int lda,
                 const float *x, float beta, float *y) {
     cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, m, n, alpha, a, lda, x, 1, beta, y, 1);

@@ -165,6 +165,41 @@ public enum BLAS {
 
     private static let smallMatrixKernel: Bool = ["SkylakeX", "Cooperlake", "SapphireRapids"].contains(kernel)
 
+    /// Whether the LSTM's recurrent products run on CHeedBLAS's packed kernel (`gemmPacked`)
+    /// instead of the BLAS library: on x86-64 CPUs with AVX2 and FMA whose OpenBLAS kernel has no
+    /// small-matrix path (`recurrentBlockRows` is for those that have one). On an AMD EPYC (Zen 3,
+    /// OpenBLAS `Zen`) it ran the step's shapes 1.1–1.6× as fast as OpenBLAS (BENCHMARKS §5c).
+    /// `HEED_RECURRENT_PRODUCTS=blas` or `=packed` overrides the choice (benchmarks compare the two
+    /// in one binary; `packed` where the CPU cannot run it is ignored).
+    public static let packedRecurrent: Bool = {
+        guard packedKernelAvailable else { return false }
+        switch environment("HEED_RECURRENT_PRODUCTS") {
+        case "blas": return false
+        case "packed": return true
+        default: return !smallMatrixKernel && kernel != "Accelerate"
+        }
+    }()
+
+    /// Whether this CPU runs the packed kernel at all (x86-64 with AVX2 and FMA).
+    static var packedKernelAvailable: Bool { heed_packed_gemm_available() != 0 }
+
+    /// Floats `packB` writes for a k×n B.
+    static func packedCount(k: Int, n: Int) -> Int { heed_packed_floats(Int32(k), Int32(n)) }
+
+    /// Packs B [k×n] (with `transposed`, B is stored n×k, as W_hh is for the forward's W_hhᵀ).
+    static func packB(k: Int, n: Int, _ b: UnsafePointer<Float>, _ ldb: Int, transposed: Bool, into packed: UnsafeMutablePointer<Float>) {
+        heed_pack_b(Int32(k), Int32(n), b, Int32(ldb), transposed ? 1 : 0, packed)
+    }
+
+    /// C[m×n] += A[m×k] · B, B packed by `packB`; only where `packedRecurrent` may be set.
+    @inline(__always)
+    static func gemmPacked(
+        _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ packed: UnsafePointer<Float>,
+        _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+    ) {
+        heed_sgemm_packed(Int32(m), Int32(n), Int32(k), a, Int32(lda), packed, c, Int32(ldc))
+    }
+
     /// C[m×n] += A[m×k] · B[k×n] in blocks of `blockRows` rows (see `recurrentBlockRows`). Every
     /// block goes to GEMM, short ones too, so each row comes out as it would from one product.
     @inline(__always)

@@ -79,6 +79,8 @@ final class LSTMDirection {
     let zeroState: Buffer  // [H] h_{-1} = c_{-1} = 0, never written
     let shifted = Buffer()  // [≤ chunkRows × H] h_{t-1} rows gathered for the W_hh gradient
     let whhTransposed = Buffer()  // [H × 4H] W_hhᵀ, for the blocked step product (BLAS.recurrentBlockRows)
+    let whhPackedForward = Buffer()  // W_hhᵀ packed for BLAS.gemmPacked (forward's step product)
+    let whhPackedBackward = Buffer()  // W_hh packed for BLAS.gemmPacked (backward's step product)
     let projection = Buffer()  // [length × 4H] e_t·W_ihᵀ of a `ScaledCopies` batch
     let runningSum = Buffer()  // [B × H] orthogonal: s per sorted sequence; backward: carried dL/ds
     let savedSum = Buffer()  // [P × H] orthogonal: s_t of each row
@@ -97,9 +99,16 @@ final class LSTMDirection {
     /// then builds W_hhᵀ once instead of every pass (2% of an integrated-gradients explanation,
     /// which runs a pass per few documents).
     var weightsFixed = false {
-        didSet { transposeCurrent = false }
+        didSet { (transposeCurrent, backwardPackCurrent) = (false, false) }
     }
     private var transposeCurrent = false
+    private var backwardPackCurrent = false
+
+    /// The step products run on `BLAS.gemmPacked` (the process's choice, `BLAS.packedRecurrent`);
+    /// tests set it to run both paths on one CPU. Off where the CPU cannot run the packed kernel.
+    var packedRecurrent = BLAS.packedRecurrent {
+        didSet { (transposeCurrent, backwardPackCurrent) = (false, false) }
+    }
 
     /// Parameters are named `<prefix>.weight_ih_l0<suffix>` and so on (PyTorch's `nn.LSTM` names).
     init(input: Int, hidden: Int, suffix: String, prefix: String = "lstm", orthogonal: Bool = false, rng: inout Rng) {
@@ -147,9 +156,13 @@ final class LSTMDirection {
         } else {
             BLAS.gemm(false, true, P, H4, E, 1, x!, E, wih.value, E, 0, G, H4)
         }
-        // Batch-1 inference never blocks (rows ≤ 2 go to GEMV), so it skips the transpose.
-        let blockRows = pk.batch > 2 ? BLAS.recurrentBlockRows(n: H4, k: H) : nil
-        if blockRows != nil && !transposeCurrent {
+        // Batch-1 inference never blocks or packs (rows ≤ 2 go to GEMV), so it skips the transpose.
+        let packed = packedRecurrent && pk.batch > 2
+        let blockRows = pk.batch > 2 && !packed ? BLAS.recurrentBlockRows(n: H4, k: H) : nil
+        if packed && !transposeCurrent {
+            transposeCurrent = weightsFixed
+            BLAS.packB(k: H, n: H4, whh.value, H, transposed: true, into: whhPackedForward.reserve(BLAS.packedCount(k: H, n: H4)))
+        } else if blockRows != nil && !transposeCurrent {
             transposeCurrent = weightsFixed
             // In 16 × 16 tiles: a plain loop strides through one side a whole row at a time.
             let wt = whhTransposed.reserve(H * H4), w = whh.value
@@ -161,7 +174,7 @@ final class LSTMDirection {
                 }
             }
         }
-        let whhT = UnsafePointer(whhTransposed.ptr)
+        let whhT = UnsafePointer(whhTransposed.ptr), whhP = UnsafePointer(whhPackedForward.ptr)
         pk.batchSizes.withUnsafeBufferPointer { bsz in
             pk.offsets.withUnsafeBufferPointer { off in
                 let T = pk.steps
@@ -169,7 +182,9 @@ final class LSTMDirection {
                     let n = bsz[t], r0 = off[t]
                     if n == 0 { break }
                     if t > 0 {
-                        if let blockRows, n > 2 {
+                        if packed && n > 2 {
+                            BLAS.gemmPacked(n, H4, H, O + off[t - 1] * H, H, whhP, G + r0 * H4, H4)
+                        } else if let blockRows, n > 2 {
                             BLAS.gemmRowBlocks(n, H4, H, O + off[t - 1] * H, H, whhT, H4, G + r0 * H4, H4, blockRows: blockRows)
                         } else {
                             BLAS.gemm(false, true, n, H4, H, 1, O + off[t - 1] * H, H, whh.value, H, 1, G + r0 * H4, H4)
@@ -282,7 +297,13 @@ final class LSTMDirection {
         // once, just before it is overwritten, and nothing needs the activations afterwards.
         let dG = G
         let dc = dCarry.zeroed(pk.batch * H)
-        let blockRows = BLAS.recurrentBlockRows(n: H, k: H4)
+        let packed = packedRecurrent && pk.batch > 2
+        let blockRows = packed ? nil : BLAS.recurrentBlockRows(n: H, k: H4)
+        if packed && !backwardPackCurrent {
+            backwardPackCurrent = weightsFixed
+            BLAS.packB(k: H4, n: H, whh.value, H, transposed: false, into: whhPackedBackward.reserve(BLAS.packedCount(k: H4, n: H)))
+        }
+        let whhP = UnsafePointer(whhPackedBackward.ptr)
         let ds = orthogonal ? runningSum.zeroed(pk.batch * H) : dc
         pk.batchSizes.withUnsafeBufferPointer { bsz in
             pk.offsets.withUnsafeBufferPointer { off in
@@ -292,7 +313,9 @@ final class LSTMDirection {
                     if n == 0 { continue }
                     if t + 1 < T && bsz[t + 1] > 0 {
                         // Recurrent gradient from step t+1 into h_t of the rows still active there.
-                        if let blockRows, bsz[t + 1] > 2 {
+                        if packed && bsz[t + 1] > 2 {
+                            BLAS.gemmPacked(bsz[t + 1], H, H4, dG + off[t + 1] * H4, H4, whhP, dh + r0 * H, H)
+                        } else if let blockRows, bsz[t + 1] > 2 {
                             BLAS.gemmRowBlocks(
                                 bsz[t + 1], H, H4, dG + off[t + 1] * H4, H4, whh.value, H, dh + r0 * H, H, blockRows: blockRows)
                         } else {

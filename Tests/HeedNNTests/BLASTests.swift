@@ -1,3 +1,4 @@
+import CHeedBLAS
 import Foundation
 import Testing
 
@@ -81,4 +82,50 @@ import Testing
         #expect(seen[i].3 == (i + 2) * 100 + 10 + i)
     }
     #expect(BLAS.threads == before.0 && BLAS.loopThreads == before.1)
+}
+
+/// The LSTM's packed step kernel (CHeedBLAS heed_packed_gemm.c) against sums in Double, over row
+/// counts around its 6-row tile, column counts around its 16-wide panel and k across its 512-long
+/// chunks. Each element is c + Σ a·b with one rounding per term, so it is within (k + 1)·u of
+/// |c| + Σ|a·b| (u = 2⁻²⁴); twice that is the bound, and a wrong panel, tail or chunk is off by the
+/// size of a term. Every row is also computed alone: the same bits, so a document's numbers do not
+/// depend on the rows it shares a call with. Packing Bᵀ from its transpose gives the same panels.
+@Test func packedStepProductIsWithinItsRoundingBoundAndRowIndependent() throws {
+    try #require(BLAS.packedKernelAvailable, "this CPU has no AVX2 and FMA; BLAS runs the step products")
+    var rng = Rng(seed: 5)
+    let u = 1.0 / Double(1 << 24)
+    var worst = 0.0
+    for (m, n, k) in [(1, 1, 1), (5, 15, 3), (6, 16, 100), (7, 17, 128), (13, 40, 513), (12, 512, 128), (9, 128, 600), (3, 100, 33)] {
+        let a = (0..<(m * k)).map { _ in rng.uniform(-1, 1) }
+        let b = (0..<(k * n)).map { _ in rng.uniform(-1, 1) }
+        let bt = (0..<(n * k)).map { i in b[(i % k) * n + i / k] }  // Bᵀ stored n×k
+        let c0 = (0..<(m * n)).map { _ in rng.uniform(-1, 1) }
+        var packed = [Float](repeating: .nan, count: BLAS.packedCount(k: k, n: n))
+        var packedT = packed
+        BLAS.packB(k: k, n: n, b, n, transposed: false, into: &packed)
+        BLAS.packB(k: k, n: n, bt, k, transposed: true, into: &packedT)
+        #expect(packed.map(\.bitPattern) == packedT.map(\.bitPattern), "\(m)×\(n)×\(k): packing Bᵀ")
+        var c = c0
+        #expect(heed_packed_gemm_kernel(Int32(m), Int32(n), Int32(k), a, Int32(k), packed, &c, Int32(n)) == 0)
+        for i in 0..<m {
+            var row = Array(c0[(i * n)..<((i + 1) * n)])
+            a.withUnsafeBufferPointer { ap in
+                _ = heed_packed_gemm_kernel(1, Int32(n), Int32(k), ap.baseAddress! + i * k, Int32(k), packed, &row, Int32(n))
+            }
+            #expect(row.map(\.bitPattern) == c[(i * n)..<((i + 1) * n)].map(\.bitPattern), "\(m)×\(n)×\(k): row \(i) alone")
+            for j in 0..<n {
+                var exact = Double(c0[i * n + j]), magnitude = abs(exact)
+                for t in 0..<k {
+                    let term = Double(a[i * k + t]) * Double(b[t * n + j])
+                    exact += term
+                    magnitude += abs(term)
+                }
+                let bound = 2 * Double(k + 1) * u * magnitude
+                let error = abs(Double(c[i * n + j]) - exact)
+                worst = max(worst, error / bound)
+                #expect(error <= bound, "\(m)×\(n)×\(k) [\(i), \(j)]: \(c[i * n + j]) against \(exact)")
+            }
+        }
+    }
+    print("packed step product: worst error / bound \(worst)")
 }

@@ -58,13 +58,22 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
         checkLSTM(bidirectional: bidirectional, hidden: H, chunkRows: chunkRows, orthogonal: true)
     }
 
+    /// Each case runs the step products on BLAS and, where the CPU has it, on the packed kernel.
     private func checkLSTM(bidirectional: Bool, hidden H: Int, chunkRows: Int, orthogonal: Bool) {
+        for packed in BLAS.packedKernelAvailable ? [false, true] : [false] {
+            checkLSTM(bidirectional: bidirectional, hidden: H, chunkRows: chunkRows, orthogonal: orthogonal, packed: packed)
+        }
+    }
+
+    private func checkLSTM(bidirectional: Bool, hidden H: Int, chunkRows: Int, orthogonal: Bool, packed: Bool) {
         let pk = packing()
         let E = 3
         var rng = Rng(seed: 7)
         let layer = LSTM(input: E, hidden: H, bidirectional: bidirectional, orthogonal: orthogonal, rng: &rng)
         layer.forwardDir.chunkRows = chunkRows
         layer.reverseDir?.chunkRows = chunkRows
+        layer.forwardDir.packedRecurrent = packed
+        layer.reverseDir?.packedRecurrent = packed
         let x = owned(randomFloats(pk.total * E, seed: 8))
         defer { x.deallocate() }
         let D = layer.outputDim
@@ -80,10 +89,10 @@ private func weightedSum(_ p: UnsafePointer<Float>, _ r: [Float]) -> Double {
         let dx = Array(UnsafeBufferPointer(start: layer.dx.ptr, count: pk.total * E))
         for (i, p) in layer.parameters.enumerated() {
             let e = directionalError(values: p.value, grads: p.grad, count: p.count, seed: UInt64(i), loss: loss)
-            #expect(e < gradTolerance, "\(p.name): \(e)")
+            #expect(e < gradTolerance, "\(p.name) (packed: \(packed)): \(e)")
         }
         let e = dx.withUnsafeBufferPointer { directionalError(values: x, grads: $0.baseAddress!, count: pk.total * E, seed: 99, loss: loss) }
-        #expect(e < gradTolerance, "dx: \(e)")
+        #expect(e < gradTolerance, "dx (packed: \(packed)): \(e)")
     }
 
     /// The conicity penalty over packed rows of documents of different lengths, and its value

@@ -16,6 +16,19 @@ void heed_saxpy(int n, float alpha, const float *x, float *y);
 /// Returns x . y (n elements, unit stride).
 float heed_sdot(int n, const float *x, const float *y);
 
+/// The LSTM's recurrent products against a weight matrix packed once (heed_packed_gemm.c), for CPUs
+/// whose BLAS kernel has no fast path for a few rows: B [k×n] (or, with `trans`, stored as n×k) is
+/// packed into `heed_packed_floats(k, n)` floats, then C[m×n] += A[m×k] · B, one FMA per term in
+/// order of k, so a row's result never depends on the other rows of the call.
+long heed_packed_floats(int k, int n);
+void heed_pack_b(int k, int n, const float *b, int ldb, int trans, float *packed);
+/// 1 when this CPU runs the packed kernel (x86-64 with AVX2 and FMA), else 0.
+int heed_packed_gemm_available(void);
+/// The product; only where `heed_packed_gemm_available()` (a no-op elsewhere, which callers rule out).
+void heed_sgemm_packed(int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc);
+/// The kernel alone, without the perturbation test mode: -1 when this CPU lacks it.
+int heed_packed_gemm_kernel(int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc);
+
 /// Sets the process's default BLAS and loop thread counts (a program's entry point calls it).
 void heed_threads_set_default(int blas, int loops);
 
