@@ -42,27 +42,32 @@ void heed_pack_b(int k, int n, const float *b, int ldb, int trans, float *packed
 
 /* `rows` (1…6, a constant after inlining) rows of A, packed k-major (`ap[kk·6 + i]`, so the loop
    broadcasts from one pointer), against one panel. `width` < 16 columns of C go through a
-   zero-padded copy, so every element gets the same arithmetic as in a full panel. */
+   zero-padded copy, so every element gets the same arithmetic as in a full panel. The twelve
+   accumulators are named, not an array, so that no compiler keeps them in memory. */
 INL void tile(const int rows, int k, const float *ap, const float *panel, float *c, int ldc, int width) {
-    __m256 lo[6], hi[6];
     float edge[6][PANEL];
+    const float *src[6];
     for (int i = 0; i < rows; i++) {
-        const float *src = c + (size_t)i * ldc;
+        src[i] = c + (size_t)i * ldc;
         if (width < PANEL) {
-            for (int j = 0; j < PANEL; j++) edge[i][j] = j < width ? src[j] : 0;
-            src = edge[i];
+            for (int j = 0; j < PANEL; j++) edge[i][j] = j < width ? src[i][j] : 0;
+            src[i] = edge[i];
         }
-        lo[i] = _mm256_loadu_ps(src);
-        hi[i] = _mm256_loadu_ps(src + 8);
     }
+    __m256 z = _mm256_setzero_ps();
+    __m256 lo0 = z, hi0 = z, lo1 = z, hi1 = z, lo2 = z, hi2 = z, lo3 = z, hi3 = z, lo4 = z, hi4 = z, lo5 = z, hi5 = z;
+#define LOAD(i) \
+    if (rows > i) lo##i = _mm256_loadu_ps(src[i]), hi##i = _mm256_loadu_ps(src[i] + 8);
+    LOAD(0) LOAD(1) LOAD(2) LOAD(3) LOAD(4) LOAD(5)
+#undef LOAD
     for (int kk = 0; kk < k; kk++, panel += PANEL, ap += 6) {
-        __m256 b0 = _mm256_loadu_ps(panel), b1 = _mm256_loadu_ps(panel + 8);
-        for (int i = 0; i < rows; i++) {
-            __m256 x = _mm256_broadcast_ss(ap + i);
-            lo[i] = _mm256_fmadd_ps(x, b0, lo[i]);
-            hi[i] = _mm256_fmadd_ps(x, b1, hi[i]);
-        }
+        __m256 b0 = _mm256_loadu_ps(panel), b1 = _mm256_loadu_ps(panel + 8), x;
+#define ROW(i) \
+    if (rows > i) x = _mm256_broadcast_ss(ap + i), lo##i = _mm256_fmadd_ps(x, b0, lo##i), hi##i = _mm256_fmadd_ps(x, b1, hi##i);
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+#undef ROW
     }
+    __m256 lo[6] = {lo0, lo1, lo2, lo3, lo4, lo5}, hi[6] = {hi0, hi1, hi2, hi3, hi4, hi5};
     for (int i = 0; i < rows; i++) {
         float *dst = c + (size_t)i * ldc;
         if (width < PANEL) {
