@@ -267,8 +267,10 @@ def machine_tag(heed):
     v = heed.version or ""
     m = re.search(r"BLAS ([^,)]*)", v)
     cell = re.search(r"cell kernels ([^,)]*)", v)
+    step = re.search(r"step products ([^,)]*)", v)
     tag = {"cpu": cpu, "isa": [x for x in ISA_FLAGS if x in flags], "heed_blas_kernel": m.group(1) if m else None,
-           "heed_cell_kernels": cell.group(1) if cell else None,
+           "heed_cell_kernels": cell.group(1) if cell else None, "heed_step_products": step.group(1) if step else None,
+           "heed_recurrent_products_env": os.environ.get("HEED_RECURRENT_PRODUCTS"),
            "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE")}
     try:
         o, _, rc, _ = run([PY, "-c", "import torch; print(torch.backends.cpu.get_cpu_capability())"], check=False,

@@ -14,7 +14,7 @@ struct HeedCommand: ParsableCommand {
             """,
         version:
             "0.1.0 (ICU \(ICU.version), BLAS \(BLAS.kernelDescription), cell kernels \(LSTMCellKernels.variant), "
-            + "default BLAS threads \(BLAS.libraryThreads))",
+            + "step products \(BLAS.packedRecurrent ? "packed" : "BLAS"), default BLAS threads \(BLAS.libraryThreads))",
         subcommands: [
             Tokenize.self, Vocab.self, Pretrain.self, Train.self, Tune.self, Evaluate.self, Calibrate.self, Predict.self, Explain.self, Compare.self,
             Export.self, Quantize.self,
