@@ -1287,7 +1287,8 @@ def step_profile_section():
     L = []
     path = os.path.join(BENCH, "results", "profile-step.json")
     gpath = os.path.join(BENCH, "results", "step-gemm.json")
-    if not os.path.exists(path) and not os.path.exists(gpath):
+    spath = os.path.join(BENCH, "results", "step-products.json")
+    if not any(os.path.exists(p) for p in (path, gpath, spath)):
         return L
     L += ["## 5c. Where the training step's time goes (`bench/profile_step.py`, `bench/step_gemm.py`)", ""]
     if os.path.exists(path):
@@ -1330,6 +1331,26 @@ def step_profile_section():
                     sh["what"], sh["m"], sh["n"], sh["k"], sh["trans"],
                     " | ".join("%.1f" % res[n]["gflops"] if n in res else "–" for n in libs),
                     " | ".join("%.2f×" % (res[n]["gflops"] / res["openblas"]["gflops"]) if n in res else "–" for n in libs[1:])))
+            L.append("")
+    if os.path.exists(spath):
+        # The newest run per CPU and OpenBLAS kernel.
+        newest = {}
+        for run in json.load(open(spath))["runs"]:
+            newest[(run.get("cpu"), run["heed_version"].split("BLAS ", 1)[-1].split(",")[0])] = run
+        for (cpu, kernel), run in newest.items():
+            L += ["Whole training runs with the step products on Heed's packed kernel against OpenBLAS, one binary "
+                  "(`HEED_RECURRENT_PRODUCTS=blas` / `=packed`), interleaved, pinned: `heed %s` (and the same with `--workers 2` on two cores, and for each corpus; the Heed side of "
+                  "`bench/run model`). Ratio = packed ÷ BLAS tokens/s per repetition, median (min–max). Machine: %s "
+                  "(%s), OpenBLAS `%s`%s; 1-minute load average %.1f before. Measured at %s." % (
+                      run["results"][0]["command"], cpu, " ".join(run["isa"]), kernel,
+                      " (`OPENBLAS_CORETYPE=%s`)" % run["openblas_coretype_env"] if run.get("openblas_coretype_env") else "",
+                      run["loadavg_1min_before"], stamp(prov(run))), "",
+                  "| corpus | workers | BLAS tokens/s (median) | packed tokens/s (median) | packed ÷ BLAS |", "|---|---:|---:|---:|---:|"]
+            for res in run["results"]:
+                t = res["tokens_per_s"]
+                L.append("| %s | %d | %.0f | %.0f | %.2f× (%.2f–%.2f) |" % (
+                    res["corpus"], res["workers"], statistics.median(t["blas"]), statistics.median(t["packed"]),
+                    res["median_ratio"], min(res["ratios"]), max(res["ratios"])))
             L.append("")
     return L + footnotes()
 
