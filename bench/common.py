@@ -69,6 +69,21 @@ def append_run(path, record):
     os.replace(tmp, path)
 
 
+def cpu_model_and_flags():
+    """(CPU model name or None, set of /proc/cpuinfo ISA flags; "Features" on arm64), of the first core."""
+    cpu, flags = None, set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and cpu is None:
+                    cpu = line.split(":", 1)[1].strip()
+                elif line.startswith(("flags", "Features")) and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return cpu, flags
+
+
 def machine_label(tag):
     """One line naming what decides a speed ratio: CPU · ISA extensions · OpenBLAS kernel · PyTorch CPU
     capability, from bench/harness.py's `machine_tag`; runs from before it was recorded say so."""

@@ -254,16 +254,7 @@ def machine_tag(heed):
     the OpenBLAS kernel Heed runs (from `heed --version`, so `OPENBLAS_CORETYPE` is honoured as
     found) and the ISA PyTorch's CPU kernels use. Printed beside every ratio so figures from
     different machines are never mistaken for one another."""
-    cpu, flags = None, set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and cpu is None:
-                    cpu = line.split(":", 1)[1].strip()
-                elif line.startswith(("flags", "Features")) and not flags:
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    cpu, flags = common.cpu_model_and_flags()
     v = heed.version or ""
     m = re.search(r"BLAS ([^,)]*)", v)
     cell = re.search(r"cell kernels ([^,)]*)", v)

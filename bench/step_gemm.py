@@ -46,12 +46,7 @@ def main():
     if dnnl and "effective ISA 0x" in dnnl:
         code = int(dnnl.rsplit("0x", 1)[1], 16)
         run["libraries"]["onednn"] = dnnl.rsplit("0x", 1)[0] + DNNL_ISA.get(code, hex(code))
-    flags = set()
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
+    flags = common.cpu_model_and_flags()[1]
     run["isa"] = [x for x in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
                               "amx_tile") if x in flags]
     run["openblas_coretype_env"] = os.environ.get("OPENBLAS_CORETYPE")

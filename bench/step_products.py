@@ -77,10 +77,7 @@ def main():
                                           "median_ratio": statistics.median(ratios), "command": command})
                 print("%s, %d worker(s): packed / BLAS = %.2f× (%.2f–%.2f)" % (
                     corpus, workers, statistics.median(ratios), min(ratios), max(ratios)))
-    with open("/proc/cpuinfo") as f:
-        text = f.read()
-    record["cpu"] = next((l.split(":", 1)[1].strip() for l in text.splitlines() if l.startswith("model name")), None)
-    flags = next((set(l.split(":", 1)[1].split()) for l in text.splitlines() if l.startswith("flags")), set())
+    record["cpu"], flags = common.cpu_model_and_flags()
     record["isa"] = [x for x in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16") if x in flags]
     record["openblas_coretype_env"] = os.environ.get("OPENBLAS_CORETYPE")
     common.append_run(args.out, record)

@@ -114,6 +114,8 @@ ATTR static void avx2_packed_gemm(int m, int n, int k, const float *a, int lda, 
     }
 }
 
+/* The same test as heed_cpu_vector_tier() >= 2, asked here so that this file builds alone
+   (bench/step_gemm.c links it without the rest of CHeedBLAS); cached, as every product asks. */
 int heed_packed_gemm_available(void) {
     static int cached = -1; /* every thread computes the same value, so a race only repeats work */
     int known = __atomic_load_n(&cached, __ATOMIC_RELAXED);

@@ -96,18 +96,18 @@ final class LSTMDirection {
     var chunkRows = 2048
 
     /// Set while the caller promises W_hh does not change (`LSTM.withFixedWeights`): the forward
-    /// then builds W_hhᵀ once instead of every pass (2% of an integrated-gradients explanation,
-    /// which runs a pass per few documents).
+    /// and backward then build their copies of W_hh (transposed or packed) once instead of every
+    /// pass (2% of an integrated-gradients explanation, which runs a pass per few documents).
     var weightsFixed = false {
-        didSet { (transposeCurrent, backwardPackCurrent) = (false, false) }
+        didSet { (forwardCopyCurrent, backwardCopyCurrent) = (false, false) }
     }
-    private var transposeCurrent = false
-    private var backwardPackCurrent = false
+    private var forwardCopyCurrent = false
+    private var backwardCopyCurrent = false
 
     /// The step products run on `BLAS.gemmPacked` (the process's choice, `BLAS.packedRecurrent`);
     /// tests set it to run both paths on one CPU. Off where the CPU cannot run the packed kernel.
     var packedRecurrent = BLAS.packedRecurrent {
-        didSet { (transposeCurrent, backwardPackCurrent) = (false, false) }
+        didSet { (forwardCopyCurrent, backwardCopyCurrent) = (false, false) }
     }
 
     /// Parameters are named `<prefix>.weight_ih_l0<suffix>` and so on (PyTorch's `nn.LSTM` names).
@@ -159,11 +159,11 @@ final class LSTMDirection {
         // Batch-1 inference never blocks or packs (rows ≤ 2 go to GEMV), so it skips the transpose.
         let packed = packedRecurrent && pk.batch > 2
         let blockRows = pk.batch > 2 && !packed ? BLAS.recurrentBlockRows(n: H4, k: H) : nil
-        if packed && !transposeCurrent {
-            transposeCurrent = weightsFixed
+        if packed && !forwardCopyCurrent {
+            forwardCopyCurrent = weightsFixed
             BLAS.packB(k: H, n: H4, whh.value, H, transposed: true, into: whhPackedForward.reserve(BLAS.packedCount(k: H, n: H4)))
-        } else if blockRows != nil && !transposeCurrent {
-            transposeCurrent = weightsFixed
+        } else if blockRows != nil && !forwardCopyCurrent {
+            forwardCopyCurrent = weightsFixed
             // In 16 × 16 tiles: a plain loop strides through one side a whole row at a time.
             let wt = whhTransposed.reserve(H * H4), w = whh.value
             for i0 in stride(from: 0, to: H4, by: 16) {
@@ -299,8 +299,8 @@ final class LSTMDirection {
         let dc = dCarry.zeroed(pk.batch * H)
         let packed = packedRecurrent && pk.batch > 2
         let blockRows = packed ? nil : BLAS.recurrentBlockRows(n: H, k: H4)
-        if packed && !backwardPackCurrent {
-            backwardPackCurrent = weightsFixed
+        if packed && !backwardCopyCurrent {
+            backwardCopyCurrent = weightsFixed
             BLAS.packB(k: H4, n: H, whh.value, H, transposed: false, into: whhPackedBackward.reserve(BLAS.packedCount(k: H4, n: H)))
         }
         let whhP = UnsafePointer(whhPackedBackward.ptr)
