@@ -76,7 +76,18 @@ struct Worst {
 
 /// Directional finite-difference check of one tensor's gradient:
 /// compares (L(θ+εd) − L(θ−εd)) / 2ε with g·d for a random unit direction d.
-/// Returns |numeric − analytic| / (‖g‖ + 1e-3).
+/// Returns max(0, |numeric − analytic| − noise) / (‖g‖ + 1e-3), where noise is what the loss's
+/// own rounding puts into the central difference: each Float loss value is off by about an ulp
+/// (more where another BLAS kernel rounds the products feeding it), so the difference quotient
+/// carries up to `lossUlps`·u·(|L₊| + |L₋|) / 2ε however exact the gradient is. That term matters
+/// only for tensors whose gradient is far below 1e-3 (a hierarchical model's word attention,
+/// about 4e-5), where another kernel's last bits alone moved the error past the tolerance; for
+/// them the check is no finer than Float resolves, and the PyTorch parity tests bound them.
+/// Rounding of a Float loss value, in units of its ulp, that `directionalError` allows for: under
+/// HEED_BLAS_PERTURB seeds 1–6 the worst seen was 0.63 (hierarchical word attention). 2 leaves
+/// three times that and still fails a 20% error in that tensor's gradient (checked by mutation).
+let lossUlps = 2.0
+
 func directionalError(
     values: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>, count: Int,
     eps: Float = 3e-2, seed: UInt64, mask: ((Int) -> Bool)? = nil, loss: () -> Double
@@ -102,7 +113,8 @@ func directionalError(
     let lm = loss()
     for i in 0..<count { values[i] = saved[i] }
     let numeric = (lp - lm) / (2 * Double(eps))
-    return abs(numeric - analytic) / (gnorm.squareRoot() + 1e-3)
+    let noise = lossUlps * Double(Float.ulpOfOne) / 2 * (abs(lp) + abs(lm)) / (2 * Double(eps))
+    return max(0, abs(numeric - analytic) - noise) / (gnorm.squareRoot() + 1e-3)
 }
 
 /// Random floats in [-a, a).
