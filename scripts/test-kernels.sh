@@ -44,7 +44,7 @@ extra=("$@")
 kernel() {
     local ran
     ran=$(env OPENBLAS_CORETYPE="$1" "$snapshot/heed" --version)
-    [[ "$ran" == *"BLAS $1)"* ]] || { echo "$1: this OpenBLAS does not run it here ($ran); skipped"; return; }
+    [[ "$ran" == *"BLAS $1,"* || "$ran" == *"BLAS $1)"* ]] || { echo "$1: this OpenBLAS does not run it here ($ran); skipped"; return; }
     run "kernel-$1" OPENBLAS_CORETYPE="$1"
 }
 # Interleaved, so a run cut short has seen both kinds: the widest kernel first, then a seed.
