@@ -36,8 +36,27 @@ typedef struct {
 #define ATTR __attribute__((target("avx2")))
 #include "kernel_body.h"
 #undef KERNEL
-#undef ATTR
 #undef LANES
+
+/* The AVX2 body again on vectors of 32 floats, four registers each: every operation becomes four
+   independent ones side by side. The forward cell and tanh are chains of dependent exponentials
+   and divisions; one 8-float chain at a time left the core waiting on latency, and four in flight
+   ran the forward cell loop 26% and tanh 26% faster on a Zen 3 EPYC (66 rows × 128 units from
+   cache). Lane-wise, so the same bits. The backward and the rest have no long chains and ran
+   slower so (register spills), so they keep 8 floats. */
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wpsabi"
+#define LANES 32
+#define KERNEL(name) avx2x4_##name
+#include "kernel_body.h"
+#undef KERNEL
+#undef LANES
+#pragma clang diagnostic pop
+#undef ATTR
+
+static const Kernels avx2_mixed_kernels = {
+    avx2x4_forward, avx2_backward, avx2x4_tanh_in_place, avx2_i8_row, avx2_i4_row, avx2_adam,
+};
 
 #define LANES 16
 #define KERNEL(name) avx512_##name
@@ -48,7 +67,7 @@ typedef struct {
 #undef LANES
 
 /* Indexed by variant: 0 baseline, 1 avx2, 2 avx512. */
-static const Kernels *const variants[] = {&baseline_kernels, &avx2_kernels, &avx512_kernels};
+static const Kernels *const variants[] = {&baseline_kernels, &avx2_mixed_kernels, &avx512_kernels};
 
 /* The widest variant this CPU runs. */
 static int best_variant(void) {
