@@ -43,6 +43,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import statistics
 import struct
@@ -403,7 +404,7 @@ def environment(heed):
     return {"cpu": cpu, "logical_cpus": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0)),
             "isa": {k: k in flags for k in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")},
             "os": platform.platform(), "python": platform.python_version(),
-            "heed_version": version, "openblas_kernel": version.split("BLAS ")[-1].rstrip(")") if "BLAS " in version else None,
+            "heed_version": version, "openblas_kernel": (re.search(r"BLAS (\w+)", version) or [None, None])[1],
             "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"), **t}
 
 

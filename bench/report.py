@@ -1452,7 +1452,8 @@ def explain_section():
          "less than documents/s.%s%s" % (
              stamp(prov(date=r["date"], git=r.get("git"))), " (quick mode)" if r.get("quick") else "", r["documents"], r["mean_tokens"],
              r["steps"], r["model"]["kind"], r["model"]["path"], r["model"]["epochs"],
-             r["heed_kernel"].split("BLAS")[-1].strip(" ()") if "BLAS" in (r.get("heed_kernel") or "") else "?",
+             # The first "BLAS <kernel>" of `heed --version` (later fields such as "default BLAS threads 1" follow).
+             (re.search(r"BLAS (\w+)", r.get("heed_kernel") or "") or [None, "?"])[1],
              vers.get("captum"), vers.get("torch"), r["tolerance"], r["max_rel_diff"], r["reps"],
              " *Captum's scope*: Captum is timed over its loop alone, Heed over its whole process; the last two "
              "columns time Heed over the same scope, documents 2…N: the whole process less a run on the first "
@@ -1764,7 +1765,8 @@ def _pretrain_speed_blocks(res, env, st, at, names, rng):
     L += ["Machine: %s, %s usable cores (%s); OpenBLAS kernel `%s` (`OPENBLAS_CORETYPE` %s); PyTorch %s, oneDNN %s, "
           "CPU capability %s; heed sha256 `%s…`. Load average (1/5/15 min) %s at the start, %s at the end (shared "
           "machine: each run's own is in the JSON)." % (
-              env.get("cpu"), env.get("usable_cpus"), isa, env.get("openblas_kernel"),
+              # Runs before the pretrain bench parsed `heed --version` by its first "BLAS" field kept the rest of the line.
+              env.get("cpu"), env.get("usable_cpus"), isa, str(env.get("openblas_kernel")).split(",")[0],
               "unset" if env.get("openblas_coretype_env") is None else "= " + env["openblas_coretype_env"],
               env.get("torch"), "available" if env.get("mkldnn_available") else "not available", env.get("cpu_capability"),
               (res.get("heed_sha256") or "")[:12], "/".join("%.2f" % x for x in res.get("loadavg_start", [])),
