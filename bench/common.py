@@ -2,6 +2,7 @@
 how a command is run and timed, and how results are written."""
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -82,6 +83,13 @@ def cpu_model_and_flags():
     except OSError:
         pass
     return cpu, flags
+
+
+def heed_version_field(version, label):
+    """One field of `heed --version`'s parenthesis, "0.1.0 (ICU 72.1, BLAS Zen, cell kernels avx2, …)": "Zen" for
+    "BLAS", or None. Whole fields only, so "default BLAS threads 1" is never read as the BLAS kernel."""
+    m = re.search(r"[(,] *%s ([^,)]*)" % re.escape(label), version or "")
+    return m.group(1) if m else None
 
 
 def machine_label(tag):

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import platform
-import re
 import shlex
 import shutil
 import statistics
@@ -255,12 +254,10 @@ def machine_tag(heed):
     found) and the ISA PyTorch's CPU kernels use. Printed beside every ratio so figures from
     different machines are never mistaken for one another."""
     cpu, flags = common.cpu_model_and_flags()
-    v = heed.version or ""
-    m = re.search(r"BLAS ([^,)]*)", v)
-    cell = re.search(r"cell kernels ([^,)]*)", v)
-    step = re.search(r"step products ([^,)]*)", v)
-    tag = {"cpu": cpu, "isa": [x for x in ISA_FLAGS if x in flags], "heed_blas_kernel": m.group(1) if m else None,
-           "heed_cell_kernels": cell.group(1) if cell else None, "heed_step_products": step.group(1) if step else None,
+    v = heed.version
+    tag = {"cpu": cpu, "isa": [x for x in ISA_FLAGS if x in flags], "heed_blas_kernel": common.heed_version_field(v, "BLAS"),
+           "heed_cell_kernels": common.heed_version_field(v, "cell kernels"),
+           "heed_step_products": common.heed_version_field(v, "step products"),
            "heed_recurrent_products_env": os.environ.get("HEED_RECURRENT_PRODUCTS"),
            "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE")}
     try:

@@ -43,7 +43,6 @@ import json
 import math
 import os
 import platform
-import re
 import shutil
 import statistics
 import struct
@@ -52,7 +51,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, corpus_dir, rel, write_results  # noqa: E402
+from common import ROOT, corpus_dir, cpu_model_and_flags, heed_version_field, rel, write_results  # noqa: E402
 from harness import sha256  # noqa: E402
 
 REFERENCE = os.path.join(ROOT, "bench", "reference", "lm_torch.py")
@@ -385,13 +384,7 @@ def text_to_classifier(heed, train_path, work, epochs):
 
 
 def environment(heed):
-    flags, cpu = set(), None
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name") and cpu is None:
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
+    cpu, flags = cpu_model_and_flags()
     code = ("import json, torch; print(json.dumps({'torch': torch.__version__, 'mkldnn_available': "
             "torch.backends.mkldnn.is_available(), 'cpu_capability': torch.backends.cpu.get_cpu_capability(), "
             "'parallel_info': torch.__config__.parallel_info(), 'config': torch.__config__.show()}))")
@@ -404,7 +397,7 @@ def environment(heed):
     return {"cpu": cpu, "logical_cpus": os.cpu_count(), "usable_cpus": len(os.sched_getaffinity(0)),
             "isa": {k: k in flags for k in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")},
             "os": platform.platform(), "python": platform.python_version(),
-            "heed_version": version, "openblas_kernel": (re.search(r"BLAS (\w+)", version) or [None, None])[1],
+            "heed_version": version, "openblas_kernel": heed_version_field(version, "BLAS"),
             "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"), **t}
 
 

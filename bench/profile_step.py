@@ -61,18 +61,11 @@ def run(cmd, **kw):
 
 
 def machine(heed):
-    cpu, flags = None, set()
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name") and cpu is None:
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
+    cpu, flags = common.cpu_model_and_flags()
     isa = [x for x in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile")
            if x in flags]
     version = run([heed, "--version"]).strip()
-    m = re.search(r"BLAS ([^,)]*)", version)
-    return {"cpu": cpu, "isa": isa, "heed_version": version, "blas_kernel": m.group(1) if m else None,
+    return {"cpu": cpu, "isa": isa, "heed_version": version, "blas_kernel": common.heed_version_field(version, "BLAS"),
             "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE")}
 
 

@@ -15,7 +15,7 @@ import re
 import statistics
 
 import provenance
-from common import machine_label
+from common import heed_version_field, machine_label
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -1336,7 +1336,7 @@ def step_profile_section():
         # The newest run per CPU and OpenBLAS kernel.
         newest = {}
         for run in json.load(open(spath))["runs"]:
-            newest[(run.get("cpu"), run["heed_version"].split("BLAS ", 1)[-1].split(",")[0])] = run
+            newest[(run.get("cpu"), heed_version_field(run["heed_version"], "BLAS"))] = run
         for (cpu, kernel), run in newest.items():
             L += ["Whole training runs with the step products on Heed's packed kernel against OpenBLAS, one binary "
                   "(`HEED_RECURRENT_PRODUCTS=blas` / `=packed`), interleaved, pinned: `heed %s` (and the same with `--workers 2` on two cores, and for each corpus; the Heed side of "
@@ -1452,8 +1452,7 @@ def explain_section():
          "less than documents/s.%s%s" % (
              stamp(prov(date=r["date"], git=r.get("git"))), " (quick mode)" if r.get("quick") else "", r["documents"], r["mean_tokens"],
              r["steps"], r["model"]["kind"], r["model"]["path"], r["model"]["epochs"],
-             # The first "BLAS <kernel>" of `heed --version` (later fields such as "default BLAS threads 1" follow).
-             (re.search(r"BLAS (\w+)", r.get("heed_kernel") or "") or [None, "?"])[1],
+             heed_version_field(r.get("heed_kernel"), "BLAS") or "?",
              vers.get("captum"), vers.get("torch"), r["tolerance"], r["max_rel_diff"], r["reps"],
              " *Captum's scope*: Captum is timed over its loop alone, Heed over its whole process; the last two "
              "columns time Heed over the same scope, documents 2…N: the whole process less a run on the first "
@@ -1765,8 +1764,7 @@ def _pretrain_speed_blocks(res, env, st, at, names, rng):
     L += ["Machine: %s, %s usable cores (%s); OpenBLAS kernel `%s` (`OPENBLAS_CORETYPE` %s); PyTorch %s, oneDNN %s, "
           "CPU capability %s; heed sha256 `%s…`. Load average (1/5/15 min) %s at the start, %s at the end (shared "
           "machine: each run's own is in the JSON)." % (
-              # Runs before the pretrain bench parsed `heed --version` by its first "BLAS" field kept the rest of the line.
-              env.get("cpu"), env.get("usable_cpus"), isa, str(env.get("openblas_kernel")).split(",")[0],
+              env.get("cpu"), env.get("usable_cpus"), isa, heed_version_field(env.get("heed_version"), "BLAS"),
               "unset" if env.get("openblas_coretype_env") is None else "= " + env["openblas_coretype_env"],
               env.get("torch"), "available" if env.get("mkldnn_available") else "not available", env.get("cpu_capability"),
               (res.get("heed_sha256") or "")[:12], "/".join("%.2f" % x for x in res.get("loadavg_start", [])),
