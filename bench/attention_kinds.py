@@ -21,6 +21,7 @@ import argparse, hashlib, json, os, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import provenance  # noqa: E402
+from common import cpu_model_and_flags  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("--heed", default=".build/release/heed")
@@ -36,10 +37,8 @@ where = provenance.stamp()
 with open(args.heed, "rb") as fh:
     heed_sha256 = hashlib.sha256(fh.read()).hexdigest()
 version = subprocess.run([args.heed, "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), None) \
-    if os.path.exists("/proc/cpuinfo") else None
-flags = [l for l in open("/proc/cpuinfo") if l.startswith("flags")][:1] if os.path.exists("/proc/cpuinfo") else []
-isa = sorted({f for f in flags[0].split(":", 1)[1].split() if f.startswith(("avx", "fma", "sse4"))}) if flags else []
+cpu, cpu_flags = cpu_model_and_flags()
+isa = sorted(f for f in cpu_flags if f.startswith(("avx", "fma", "sse4")))
 results = json.load(open(args.out)) if args.out and os.path.exists(args.out) else {"runs": []}
 work = tempfile.mkdtemp(prefix="heed-kinds-")
 for corpus in args.corpus:

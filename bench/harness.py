@@ -272,15 +272,7 @@ def machine_tag(heed):
 # ---------------------------------------------------------------------------------------- env
 def part_env(args, heed):
     info = {"date": now(), "hostname_hidden": True}
-    cpu = None
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = common.cpu_model_and_flags()[0]
     mem = None
     try:
         with open("/proc/meminfo") as f:
@@ -1126,7 +1118,7 @@ def part_explain(args, heed):
                 f.writelines(part)
         e = dict(os.environ)
         e.update(env_torch)
-        procs, outs = [], []
+        procs = []
         for i, path in enumerate(halves):
             sc = os.path.join(d, "captum.%d.jsonl" % i)
             cmd = pin([PY, os.path.join(REF, "captum_ig.py"), model, path, "--steps", str(steps), "--threads", "1",

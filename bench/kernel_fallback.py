@@ -20,6 +20,7 @@ import argparse, hashlib, json, os, statistics, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import provenance  # noqa: E402
+from common import cpu_model_and_flags  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("--heed", default=".build/release/heed")
@@ -49,7 +50,7 @@ def version(extra):
 
 with open(args.heed, "rb") as fh:
     heed_sha256 = hashlib.sha256(fh.read()).hexdigest()
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), None)
+cpu = cpu_model_and_flags()[0]
 work = tempfile.mkdtemp(prefix="heed-kernel-fallback-")
 train = os.path.join(args.corpus, "train.tsv")
 runs = {name: {"version": version(extra), "tokens_per_s": []} for name, extra in settings.items()}

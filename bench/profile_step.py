@@ -23,7 +23,6 @@ Records the commit (bench/provenance.py), the CPU, its ISA extensions and the Op
 (`heed --version`), and appends the run to --out.
 """
 import argparse
-import json
 import os
 import re
 import subprocess

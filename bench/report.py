@@ -209,7 +209,6 @@ def tokenizer_section(t):
     L.append("")
     mb = t["median_mb_per_s"]
     toks = t.get("median_tokens", {})
-    det = t.get("details", {})
     heed = mb.get("heed")
     names = {
         "heed": "Heed `heed benchmark tokenize` (text → ids, ICU words, NFKC-casefold, punctuation dropped)",

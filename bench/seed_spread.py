@@ -19,6 +19,7 @@ import argparse, hashlib, json, os, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import provenance  # noqa: E402
+from common import cpu_model_and_flags  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("--heed", default=".build/release/heed")
@@ -33,8 +34,7 @@ where = provenance.stamp()  # once: the tree the binary was built from, before a
 with open(args.heed, "rb") as fh:
     heed_sha256 = hashlib.sha256(fh.read()).hexdigest()
 version = subprocess.run([args.heed, "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), None) \
-    if os.path.exists("/proc/cpuinfo") else None
+cpu = cpu_model_and_flags()[0]
 results = json.load(open(args.out)) if args.out and os.path.exists(args.out) else {"runs": []}
 work = tempfile.mkdtemp(prefix="heed-seeds-")
 for corpus in args.corpus:
