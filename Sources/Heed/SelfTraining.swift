@@ -55,10 +55,6 @@ public struct SelfTraining {
         -> SelfTrainingResult
     {
         try validate()
-        if trainer.options.model.isHierarchical {
-            throw HeedError.notForHierarchical(
-                "self-training (--semi self-training)", instead: "train han on the labelled data alone, or a flat --model with it")
-        }
         let isRoot = collective.rank == 0
         let (trainShard, devShard) = try Self.split(shard, dev: devShard, options: trainer.options, collective: collective)
         let files = RunFiles(model: isRoot ? trainer.output : nil)
@@ -285,7 +281,7 @@ public struct SelfTrainingResult: Sendable {
 extension TextClassifier {
     /// Runs the network over texts in order, a chunk at a time, ids only (labels are not needed).
     func scoreTexts(_ texts: [LabelledText], _ body: (_ index: Int, _ score: IDPrediction) -> Void) throws {
-        let encoder = try DocumentEncoder(vocabulary: vocabulary, maxLength: options.maxLength, subwords: options.subwordSettings)
+        let encoder = try DocumentEncoder(vocabulary: vocabulary, options: options)
         for start in stride(from: 0, to: texts.count, by: 1024) {
             let scores = predict(texts[start..<min(start + 1024, texts.count)].map { encoder.sequence($0.text) })
             for (k, score) in scores.enumerated() { body(start + k, score) }

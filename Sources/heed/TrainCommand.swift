@@ -144,9 +144,10 @@ struct Train: ParsableCommand {
         if model.isHierarchical && distributed {
             throw ValidationError("--distributed is not built for --model han yet; train han on one machine (--workers uses its cores)")
         }
-        if model.isHierarchical && unlabelledFlags.isUsed {
+        if model.isHierarchical && (unlabelledFlags.pretrainEpochs != nil || unlabelledFlags.semi == .vat) {
             throw ValidationError(
-                "--semi and --pretrain-epochs are not built for --model han yet; train han on the labelled data alone, or a flat --model with them")
+                "--semi vat and --pretrain-epochs are not built for --model han yet; train han with --semi self-training or on the labelled data alone, or a flat --model with them"
+            )
         }
         if distributed && test != nil {
             throw ValidationError("--test is not available with --distributed; evaluate the model afterwards with `heed evaluate`")

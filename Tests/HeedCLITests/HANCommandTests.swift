@@ -13,7 +13,8 @@ import Testing
             (["--model", "han", "--max-words", "0"], "--max-words must be at least 1 (got 0)"),
             (["--model", "han", "--encoder", "orthogonal"], "not built for --model han yet"),
             (["--model", "han", "--distributed"], "--distributed is not built for --model han yet"),
-            (["--model", "han", "--semi", "vat", "--unlabelled", train], "--semi and --pretrain-epochs are not built for --model han yet"),
+            (["--model", "han", "--semi", "vat", "--unlabelled", train], "--semi vat and --pretrain-epochs are not built for --model han yet"),
+            (["--model", "han", "--pretrain-epochs", "1"], "--semi vat and --pretrain-epochs are not built for --model han yet"),
         ] {
             let r = try heed(["train", train, "-o", s.path + "/m.heed"] + flags)
             #expect(r.status == 64, "\(flags): \(r.status) \(r.stderr)")
@@ -39,6 +40,13 @@ import Testing
             "--quiet", "-o", model,
         ])
         #expect(t.status == 0, "\(t.stderr)")
+        // Self-training reads its unlabelled texts as han reads any text, sentences of words.
+        let unlabelled = s.file("unlabelled.txt", "A great fun film. It was fine!\nA dull film. It was bad.\n")
+        let semi = try heed([
+            "train", train, "--model", "han", "--embed", "8", "--hidden", "8", "--epochs", "1", "--max-sentences", "3", "--max-words", "8",
+            "--unlabelled", unlabelled, "--semi", "self-training", "--threshold", "0.5", "--rounds", "1", "--quiet", "-o", s.path + "/semi.heed",
+        ])
+        #expect(semi.status == 0 && FileManager.default.fileExists(atPath: s.path + "/semi.heed"), "\(semi.stderr)")
         let text = "A great film. It was fun!"
         let p = try heed(["predict", model, "--json", text])
         #expect(p.status == 0, "\(p.stderr)")

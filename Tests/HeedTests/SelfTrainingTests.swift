@@ -61,6 +61,27 @@ func selfTrainingData() throws -> (labelled: [LabelledText], unlabelled: [Labell
         #expect(saved.provenance.selfTraining?.rounds == a.rounds && saved.provenance.selfTraining?.threshold == 0.5)
     }
 
+    /// A han model self-trains too. Its unlabelled texts are scored as `predict` reads any text
+    /// (sentences of words), never as one flat sequence: the same probabilities, bit for bit.
+    @Test func hierarchicalModelScoresTextsAsItPredicts() throws {
+        let (labelled, single) = try selfTrainingData()
+        // Two descriptions per text, so every text has several sentences.
+        let unlabelled = stride(from: 0, to: single.count - 1, by: 2).map {
+            LabelledText(label: nil, text: single[$0].text + " " + single[$0 + 1].text, line: single[$0].line)
+        }
+        var selfTraining = SelfTraining(trainer: Trainer(options: smallOptions(.han)))
+        (selfTraining.rounds, selfTraining.threshold) = (1, 0.5)
+        let result = try selfTraining.train(labelled, unlabelled: unlabelled)
+        #expect(result.rounds.count == 2 && result.rounds[1].pseudoLabelled <= result.rounds[1].confident)
+        let model = result.kept.classifier
+        #expect(model.isHierarchical)
+        var scored: [[Float]] = []
+        try model.scoreTexts(unlabelled) { _, score in scored.append(score.probabilities) }
+        let predicted = try model.predict(unlabelled.map(\.text))
+        #expect(scored == predicted.map(\.probabilities))
+        #expect(predicted.filter { ($0.sentences?.count ?? 0) > 1 }.count > unlabelled.count / 2)
+    }
+
     /// Every text taken was predicted at or above the threshold with the label it was given, and
     /// per label the takes are the surest ones in the labelled set's proportions.
     @Test func confidentPicksAreSureAndProportional() throws {
