@@ -20,6 +20,9 @@ file that a candidate names as {rest}; the scored file is {scored} (pass it as -
 --fasttext-pretrained adds fastText supervised started from skipgram vectors trained on {rest} (plus
 --extra-unlabelled files), fastText's own semi-supervised route.
 
+Rows are named in BENCHMARKS by --candidate-label (one per --candidate, in order), --label (every heed
+row), --fasttext-label and --skipgram-label; a row without a name is shown as its system and candidate.
+
 Every run records the commit it was measured at (bench/provenance.py) and the heed binary's sha256.
 """
 import argparse, hashlib, json, os, random, shlex, statistics, subprocess, sys, tempfile, time
@@ -149,9 +152,20 @@ def main():
     ap.add_argument("--extra-unlabelled", nargs="*", default=[], help="more unlabelled text files for --fasttext-pretrained")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--label", help="how BENCHMARKS names this binary's heed rows, e.g. 'heed, defaults of ff40a66'")
+    ap.add_argument("--candidate-label", action="append", default=None,
+                    help="how BENCHMARKS names one candidate's rows; once per --candidate, in the same order (instead of --label)")
+    ap.add_argument("--fasttext-label", help="how BENCHMARKS names the --fasttext rows, e.g. 'fastText supervised (same draw)'")
+    ap.add_argument("--skipgram-label", help="how BENCHMARKS names the --fasttext-pretrained rows")
     ap.add_argument("--out")
     args = ap.parse_args()
     candidates = args.candidate if args.candidate is not None else [""]
+    if args.candidate_label is not None and len(args.candidate_label) != len(candidates):
+        ap.error("--candidate-label: give one per --candidate (%d candidates, %d labels)" % (
+            len(candidates), len(args.candidate_label)))
+    names = {("heed", c): args.label for c in candidates}
+    if args.candidate_label is not None:
+        names.update({("heed", c): label for c, label in zip(candidates, args.candidate_label)})
+    names.update({("fasttext", ""): args.fasttext_label, ("fasttext-skipgram", ""): args.skipgram_label})
 
     where = provenance.stamp()
     heed_sha256 = sha256_of(args.heed)
@@ -179,8 +193,8 @@ def main():
             t0 = time.time()
             row = {"corpus": name, "labels": n, "seed": seed, "system": system, "candidate": cand,
                    "score": args.score, "scored_documents": len(scored)}
-            if system == "heed" and args.label:
-                row["label"] = args.label
+            if names.get((system, cand)):
+                row["label"] = names[(system, cand)]
             if system == "fasttext":
                 row["accuracy"] = fasttext_accuracy(args.heed, train_path, score_path, seed)
             elif system == "fasttext-skipgram":
