@@ -14,9 +14,10 @@ training set, never on the test set. --score test (for reporting only, after set
 the shipped test set.
 
 Unlabelled text: the training texts not drawn (and, with --score pool, not scored) are written to a
-file that a candidate names as {rest}; the scored file is {scored} (pass it as --test, so
-`heed train` drops any unlabelled line equal to a scored document and says how many). Example:
-    --candidate "--unlabelled {rest} --semi self-training --test {scored}"
+file that a candidate names as {rest}; the scored file is {scored} (pass it as --exclude, or as
+--test to also log its accuracy every epoch, so `heed train` drops any unlabelled line equal to a
+scored document and says how many). Example:
+    --candidate "--unlabelled {rest} --semi self-training --exclude {scored}"
 --fasttext-pretrained adds fastText supervised started from skipgram vectors trained on {rest} (plus
 --extra-unlabelled files), fastText's own semi-supervised route.
 

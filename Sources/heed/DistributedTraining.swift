@@ -27,18 +27,23 @@ func runDistributedTraining(
         var unlabelled: [LabelledText] = []
         var temporaryEncoder: String?  // rank 0's pretrained encoder, copied to this rank
         defer { if let temporaryEncoder { try? FileManager.default.removeItem(atPath: temporaryEncoder) } }
+        // Every rank reads the --exclude files whole, as it reads --unlabelled.
+        let excluded = try ExcludedDocuments(test: nil, testPath: nil, exclude: unlabelledFlags.exclude, read: flags.read)
+        if let encoder = flags.initEncoder, flags.resume == nil {
+            for (path, documents) in excluded.files { try checkEncoderAgainstTest(encoder, test: documents, testPath: path) }
+        }
         if unlabelledFlags.isUsed {
             let settings =
                 try flags.initEncoder.map { try PretrainedEncoder.load(URL(fileURLWithPath: $0)).settings } ?? flags.tokenizerOptions.settings()
             unlabelled = try readUnlabelledText(
-                unlabelledFlags.unlabelled, input: flags.input, labelled: shard.documents + (devShard?.documents ?? []), settings: settings,
-                quiet: quiet, required: unlabelledFlags.semi != nil, collective: group)
+                unlabelledFlags.unlabelled, input: flags.input, labelled: shard.documents + (devShard?.documents ?? []), excluded: excluded,
+                settings: settings, quiet: quiet, required: unlabelledFlags.semi != nil, collective: group)
         }
         if unlabelledFlags.pretrainEpochs != nil {
             guard
                 let encoder = try pretrainForDistributedTraining(
                     flags: flags, unlabelledFlags: unlabelledFlags, model: kind, train: shard, dev: devShard, unlabelled: unlabelled,
-                    trainPath: trainPath, output: output, quiet: quiet, collective: group)
+                    trainPath: trainPath, excluded: excluded, output: output, quiet: quiet, collective: group)
             else {
                 if isRoot { note("Interrupted while pretraining; no model was written.") }
                 return true

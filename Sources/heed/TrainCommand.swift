@@ -161,6 +161,11 @@ struct Train: ParsableCommand {
         if unlabelledFlags.pretrainEpochs != nil && flags.initEncoder != nil {
             throw ValidationError("--pretrain-epochs pretrains a new encoder; drop --init, or drop --pretrain-epochs to start from --init's encoder")
         }
+        if !unlabelledFlags.exclude.isEmpty && !unlabelledFlags.isUsed && flags.initEncoder == nil {
+            throw ValidationError(
+                "--exclude keeps documents out of unlabelled text and pretrained encoders: use it with --unlabelled and --semi or --pretrain-epochs, or with --init"
+            )
+        }
         if unlabelledFlags.pretrainEpochs != nil && flags.resume != nil {
             throw ValidationError("--resume continues the classifier's run; drop --pretrain-epochs (the run already has its encoder)")
         }
@@ -171,8 +176,10 @@ struct Train: ParsableCommand {
             return try runDistributedTraining(
                 model: model, flags: flags, unlabelledFlags: unlabelledFlags, trainPath: train, output: output, quiet: quiet)
         }
-        if let encoder = flags.initEncoder, let test, flags.resume == nil {
-            try checkEncoderAgainstTest(encoder, test: try flags.read(test), testPath: test)
+        if let encoder = flags.initEncoder, flags.resume == nil {
+            for path in (test.map { [$0] } ?? []) + unlabelledFlags.exclude {
+                try checkEncoderAgainstTest(encoder, test: try flags.read(path), testPath: path)
+            }
         }
         let r =
             unlabelledFlags.isUsed
@@ -202,13 +209,14 @@ extension Train {
         trainer.output = URL(fileURLWithPath: output)
         trainer.monitor = testDocs
         let settings = try flags.initEncoder.map { try PretrainedEncoder.load(URL(fileURLWithPath: $0)).settings } ?? flags.tokenizerOptions.settings()
+        let excluded = try ExcludedDocuments(test: testDocs, testPath: test, exclude: unlabelledFlags.exclude, read: flags.read)
         let unlabelled = try readUnlabelledText(
-            unlabelledFlags.unlabelled, input: flags.input, labelled: trainDocs + (devDocs ?? []), test: testDocs, testPath: test, settings: settings,
+            unlabelledFlags.unlabelled, input: flags.input, labelled: trainDocs + (devDocs ?? []), excluded: excluded, settings: settings,
             quiet: quiet, required: unlabelledFlags.semi != nil)
         if unlabelledFlags.pretrainEpochs != nil {
             let encoder = try pretrainForTraining(
                 flags: flags, unlabelledFlags: unlabelledFlags, model: model, labelled: trainDocs + (devDocs ?? []), unlabelled: unlabelled,
-                trainPath: train, test: testDocs, testPath: test, output: output, quiet: quiet)
+                trainPath: train, excluded: excluded, output: output, quiet: quiet)
             trainer.encoder = URL(fileURLWithPath: encoder)
         }
         let display = TrainingDisplay(name: flags.options(model: model).networkName, quiet: quiet)

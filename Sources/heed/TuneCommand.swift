@@ -224,7 +224,7 @@ struct Tune: ParsableCommand {
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let settings = tuner.tokenizer
         let kept = try readUnlabelledText(
-            unlabelled, input: input, labelled: labelled, test: nil, testPath: nil, settings: settings, quiet: quiet, required: false)
+            unlabelled, input: input, labelled: labelled, settings: settings, quiet: quiet, required: false)
         var options = PretrainingOptions()
         options.epochs = pretrainEpochs ?? Self.defaultPretrainEpochs
         (options.embeddingSize, options.hiddenSize) = (tuner.base.embeddingSize, tuner.base.hiddenSize)

@@ -10,7 +10,7 @@ struct UnlabelledFlags: ParsableArguments {
         parsing: .upToNextOption,
         help: ArgumentHelp(
             "Unlabelled text for --semi and --pretrain-epochs: files or folders, one document per line (.tsv/.csv/.jsonl read as corpora, labels ignored).",
-            discussion: "Lines equal to a labelled or --test document after normalisation are dropped, and their count is printed.",
+            discussion: "Lines equal to a labelled, --test or --exclude document after normalisation are dropped, and their count is printed.",
             valueName: "FILE"))
     var unlabelled: [String] = []
     @Option(
@@ -36,6 +36,13 @@ struct UnlabelledFlags: ParsableArguments {
             "First pretrain an encoder for N epochs on TRAIN's texts plus --unlabelled, then train from it (as --init would).",
             discussion: "The encoder is written to MODEL.encoder.heed, with its log and checkpoint."))
     var pretrainEpochs: Int?
+    @Option(
+        help: ArgumentHelp(
+            "A file (e.g. a test set) whose documents must never be trained on as unlabelled text; repeatable.",
+            discussion:
+                "As --test's documents are: unlabelled lines equal to one of them after normalisation are dropped (also from --pretrain-epochs' text), and their count is printed; --init refuses an encoder pretrained on one of them. Unlike --test, the file is not scored every epoch.",
+            valueName: "FILE"))
+    var exclude: [String] = []
 
     enum SemiMethod: String, ExpressibleByArgument, CaseIterable {
         case selfTraining = "self-training"
@@ -60,6 +67,25 @@ struct UnlabelledFlags: ParsableArguments {
     }
 }
 
+/// Documents that unlabelled text must not contain (`--test` and `--exclude` files), and the
+/// files they came from; nil documents when there are none.
+struct ExcludedDocuments {
+    /// Each file and its documents, in the order given.
+    var files: [(path: String, documents: [LabelledText])] = []
+
+    init() {}
+
+    /// `test` (already read from `testPath`) and the documents of every `exclude` file, read by `read`.
+    init(test: [LabelledText]?, testPath: String?, exclude: [String], read: (String) throws -> [LabelledText]) throws {
+        if let test, let testPath { files.append((testPath, test)) }
+        for path in exclude { files.append((path, try read(path))) }
+    }
+
+    /// All files' documents, or nil when there is no file.
+    var documents: [LabelledText]? { files.isEmpty ? nil : files.flatMap(\.documents) }
+    var paths: [String] { files.map(\.path) }
+}
+
 /// The unlabelled lines to use: read, then without those equal to a labelled or test document.
 /// `required`: at least one line must be left.
 ///
@@ -70,7 +96,7 @@ struct UnlabelledFlags: ParsableArguments {
 /// ranks must agree on what is left (by hash), as they must on the vocabulary. (`--test` is not
 /// taken there.)
 func readUnlabelledText(
-    _ paths: [String], input: InputOptions, labelled: [LabelledText], test: [LabelledText]? = nil, testPath: String? = nil,
+    _ paths: [String], input: InputOptions, labelled: [LabelledText], excluded: ExcludedDocuments = ExcludedDocuments(),
     settings: TokenizerSettings, quiet: Bool, required: Bool, collective: any Collective = SingleProcess()
 )
     throws -> [LabelledText]
@@ -82,11 +108,15 @@ func readUnlabelledText(
     }
     let names = paths.joined(separator: ", ")
     // No --unlabelled (task-adaptive pretraining on the labelled texts alone): nothing to drop or say here.
-    if let test, let testPath, !paths.isEmpty {
-        let (kept, dropped) = try Pretrainer.dropping(test, from: docs, tokenizer: settings)
+    if let excludedDocuments = excluded.documents, !paths.isEmpty {
+        let (kept, dropped) = try Pretrainer.dropping(excludedDocuments, from: docs, tokenizer: settings)
         docs = kept
         // Said even with --quiet: it is what keeps the test set out of training.
-        writeStderr("--unlabelled: dropped \(dropped) line\(dropped == 1 ? "" : "s") of \(names) equal to a document of \(testPath)\n")
+        if collective.rank == 0 {
+            writeStderr(
+                "--unlabelled: dropped \(dropped) line\(dropped == 1 ? "" : "s") of \(names) equal to a document of \(excluded.paths.joined(separator: ", "))\n"
+            )
+        }
     }
     let (kept, dropped) = try Pretrainer.dropping(labelled, spreadOver: collective, from: docs, tokenizer: settings)
     if collective.size > 1 {
@@ -118,11 +148,11 @@ func agreeing<T>(_ collective: any Collective, _ body: () throws -> T) throws ->
 /// unlabelled ones (test documents dropped), written beside the model; returns its path.
 func pretrainForTraining(
     flags: TrainingFlags, unlabelledFlags: UnlabelledFlags, model: ModelKind, labelled: [LabelledText], unlabelled: [LabelledText],
-    trainPath: String, test: [LabelledText]?, testPath: String?, output: String, quiet: Bool
+    trainPath: String, excluded: ExcludedDocuments, output: String, quiet: Bool
 ) throws -> String {
     var (pretraining, path) = taskAdaptivePretraining(
         flags: flags, unlabelledFlags: unlabelledFlags, model: model, trainPath: trainPath, output: output, quiet: quiet)
-    (pretraining.test, pretraining.testPath) = (test, testPath)
+    (pretraining.excluded, pretraining.excludedPaths) = (excluded.documents, excluded.paths)
     try pretraining.run(labelled: labelled, unlabelled: unlabelled, file: trainPath, to: path)
     return path
 }
@@ -161,7 +191,7 @@ func pretrainingOptions(flags: TrainingFlags, unlabelledFlags: UnlabelledFlags, 
 /// when pretraining was interrupted.
 func pretrainForDistributedTraining(
     flags: TrainingFlags, unlabelledFlags: UnlabelledFlags, model: ModelKind, train: Shard, dev: Shard?, unlabelled: [LabelledText],
-    trainPath: String, output: String, quiet: Bool, collective: any Collective
+    trainPath: String, excluded: ExcludedDocuments, output: String, quiet: Bool, collective: any Collective
 ) throws -> (path: String, temporary: Bool)? {
     let rank = collective.rank, ranks = collective.size
     var counts = [Double(train.documents.count), Double(dev?.documents.count ?? 0)]
@@ -176,10 +206,19 @@ func pretrainForDistributedTraining(
         documents.append(unlabelled[k])
         indices.append(trainCount + devCount + k)
     }
-    let text = Shard(documents: documents.map { LabelledText(label: nil, text: $0.text, line: $0.line) }, indices: indices)
-    let (pretraining, path) = taskAdaptivePretraining(
+    var text = Shard(documents: documents.map { LabelledText(label: nil, text: $0.text, line: $0.line) }, indices: indices)
+    var (pretraining, path) = taskAdaptivePretraining(
         flags: flags, unlabelledFlags: unlabelledFlags, model: model, trainPath: trainPath, output: output, quiet: quiet)
-    let r = try pretraining.run(shard: text, file: trainPath, to: path, collective: collective)
+    var dropped = 0
+    if let excludedDocuments = excluded.documents {
+        // The unlabelled lines were dropped already; this catches labelled texts equal to an excluded document.
+        (text, dropped) = try Pretrainer.dropping(excludedDocuments, from: text, tokenizer: pretraining.tokenizer)
+        var total = [Double(dropped)]
+        collective.sum(&total)
+        dropped = Int(total[0])
+        pretraining.excludedPaths = excluded.paths
+    }
+    let r = try pretraining.run(shard: text, droppedLines: dropped, file: trainPath, to: path, collective: collective)
     if r.interrupted { return nil }
     let bytes = try collective.broadcast(rank == 0 ? Array(try Data(contentsOf: URL(fileURLWithPath: path))) : [], from: 0)
     guard rank != 0 else { return (path, false) }
@@ -197,8 +236,8 @@ struct TaskAdaptivePretraining {
     var quiet: Bool
     /// The files the text came from, named in the encoder's provenance.
     var sources: [String] = []
-    /// Documents that must not be pretrained on, and the file they came from.
-    var test: [LabelledText]?, testPath: String?
+    /// Documents that must not be pretrained on, and the files they came from.
+    var excluded: [LabelledText]?, excludedPaths: [String] = []
     /// Ends pretraining after the batch running then (the epoch is scored and may be kept).
     var deadline: ContinuousClock.Instant?
     /// Called after each epoch's line, once the encoder file holds the best epoch so far.
@@ -208,7 +247,7 @@ struct TaskAdaptivePretraining {
     func run(labelled: [LabelledText], unlabelled: [LabelledText], file: String, to path: String) throws -> PretrainingResult {
         var text = labelled.map { LabelledText(label: nil, text: $0.text, line: $0.line) } + unlabelled
         var dropped = 0
-        if let test { (text, dropped) = try Pretrainer.dropping(test, from: text, tokenizer: tokenizer) }
+        if let excluded { (text, dropped) = try Pretrainer.dropping(excluded, from: text, tokenizer: tokenizer) }
         let r = try run(shard: Shard(documents: text, indices: Array(text.indices)), droppedLines: dropped, file: file, to: path, collective: SingleProcess())
         if r.interrupted { throw ExitCode(128 + Int32(stopRequested)) }
         return r
@@ -220,7 +259,7 @@ struct TaskAdaptivePretraining {
         var pretrainer = Pretrainer(options: options, tokenizer: tokenizer)
         pretrainer.output = URL(fileURLWithPath: path)
         pretrainer.sources = try sources.map(SourceFile.init(path:))
-        pretrainer.excluded = try (testPath.map { [$0] } ?? []).map(SourceFile.init(path:))
+        pretrainer.excluded = try excludedPaths.map(SourceFile.init(path:))
         pretrainer.droppedLines = droppedLines
         pretrainer.deadline = deadline
         let display = TrainingDisplay(name: collective.size > 1 ? "pretrain ×\(collective.size)" : "pretrain", quiet: quiet)

@@ -71,6 +71,32 @@ import Testing
         #expect(!scratch.exists("m.heed"))
     }
 
+    /// `--exclude` keeps documents out as `--test` does, from several files, without scoring them:
+    /// the unlabelled lines and the pretraining text lose them, the log has no test accuracy, and
+    /// `--init` refuses an encoder that read them.
+    @Test func excludeDropsLinesWithoutScoringThem() throws {
+        let scratch = Scratch()
+        let (train, text, test) = try files(scratch)
+        let lines = try String(contentsOfFile: test, encoding: .utf8).split(separator: "\n").map(String.init)
+        let first = scratch.file("x1.tsv", lines.prefix(2).joined(separator: "\n") + "\n")
+        let second = scratch.file("x2.tsv", lines.dropFirst(2).joined(separator: "\n") + "\n")
+        let r = try heed(
+            ["train", train, "--unlabelled", text, "--pretrain-epochs", "1", "--exclude", first, "--exclude", second, "-o", scratch.path + "/m.heed"]
+                + Self.tiny)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("dropped 3 lines of \(text) equal to a document of \(first), \(second)"), "\(r.stderr)")
+        let log = try String(contentsOfFile: scratch.path + "/m.heed.log.jsonl", encoding: .utf8)
+        #expect(!log.isEmpty && !log.contains("test_accuracy"), "\(log)")
+        let again = try heed(["train", train, "--init", scratch.path + "/m.heed.encoder.heed", "--exclude", test, "-o", scratch.path + "/n.heed"] + Self.tiny)
+        #expect(again.status == 0, "\(again.stderr)")
+        // An encoder pretrained on the whole text read them: refused, naming the file, before anything is written.
+        let p = try heed(["pretrain", text, "-o", scratch.path + "/enc.heed", "--embed", "8", "--hidden", "8", "--epochs", "1", "--samples", "32", "--quiet"])
+        #expect(p.status == 0, "\(p.stderr)")
+        let refused = try heed(["train", train, "--init", scratch.path + "/enc.heed", "--exclude", second, "-o", scratch.path + "/o.heed"] + Self.tiny)
+        #expect(refused.status != 0 && refused.stderr.contains("pretrained on 1 document of \(second)"), "\(refused.stderr)")
+        #expect(!scratch.exists("o.heed"))
+    }
+
     /// `heed tune --init`: every trial starts from the encoder, and the table shows the drawn
     /// fine-tuning options.
     @Test func tuneSearchesFineTuningFromAnEncoder() throws {
@@ -124,6 +150,8 @@ import Testing
         #expect(e.status == 64 && e.stderr.contains("--test is not available with --distributed"), "\(e.stderr)")
         let f = try heed(["train", train, "--unlabelled", text, "--pretrain-epochs", "1", "--distributed", "--model", "han"] + out)
         #expect(f.status == 64 && f.stderr.contains("--distributed is not built for --model han"), "\(f.stderr)")
+        let g = try heed(["train", train, "--exclude", train] + out)
+        #expect(g.status == 64 && g.stderr.contains("--exclude keeps documents out"), "\(g.stderr)")
         #expect(!scratch.exists("m.heed"))
     }
 }
