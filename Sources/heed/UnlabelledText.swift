@@ -96,7 +96,7 @@ struct ExcludedDocuments {
 /// scoring, and a checkpoint's data hash stays the same on any rank count. Lines equal to a
 /// labelled document of any rank are dropped (every rank's document keys are gathered), and the
 /// ranks must agree on what is left (by hash), as they must on the vocabulary. (`--test` is not
-/// taken there.)
+/// taken there; `--exclude` is, every rank reading its files whole.)
 func readUnlabelledText(
     _ paths: [String], input: InputOptions, labelled: [LabelledText], excluded: ExcludedDocuments = ExcludedDocuments(),
     settings: TokenizerSettings, quiet: Bool, required: Bool, collective: any Collective = SingleProcess()
