@@ -11,7 +11,7 @@ same cell.
 import argparse, json, os, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import write_results  # noqa: E402
+from common import load_results, write_results  # noqa: E402
 
 
 def main():
@@ -19,7 +19,7 @@ def main():
     ap.add_argument("sources", nargs="+", help="results files whose runs to append")
     ap.add_argument("--into", required=True, help="results file to append to (created if missing)")
     args = ap.parse_args()
-    results = json.load(open(args.into)) if os.path.exists(args.into) else {"runs": []}
+    results = load_results(args.into) or {"runs": []}
     seen = {json.dumps(r, sort_keys=True) for r in results["runs"]}
     added = 0
     for path in args.sources:

@@ -176,14 +176,18 @@ struct Train: ParsableCommand {
             return try runDistributedTraining(
                 model: model, flags: flags, unlabelledFlags: unlabelledFlags, trainPath: train, output: output, quiet: quiet)
         }
-        if let encoder = flags.initEncoder, flags.resume == nil {
-            for path in (test.map { [$0] } ?? []) + unlabelledFlags.exclude {
-                try checkEncoderAgainstTest(encoder, test: try flags.read(path), testPath: path)
-            }
+        let checksEncoder = flags.initEncoder != nil && flags.resume == nil
+        // Read once, for the encoder check and for the unlabelled text (the plain run reads --test itself).
+        let excluded =
+            checksEncoder || unlabelledFlags.isUsed
+            ? try ExcludedDocuments(test: try test.map { try flags.read($0) }, testPath: test, exclude: unlabelledFlags.exclude, read: flags.read)
+            : ExcludedDocuments()
+        if checksEncoder, let encoder = flags.initEncoder {
+            for (path, documents) in excluded.files { try checkEncoderAgainstTest(encoder, test: documents, testPath: path) }
         }
         let r =
             unlabelledFlags.isUsed
-            ? try runWithUnlabelledText()
+            ? try runWithUnlabelledText(excluded: excluded)
             : try runTraining(
                 model: model, flags: flags, trainPath: train, monitorPath: test, output: output, quiet: quiet, name: flags.options(model: model).networkName)
         if !quiet {
@@ -199,17 +203,15 @@ struct Train: ParsableCommand {
 extension Train {
     /// Training that reads unlabelled text: pretraining first (`--pretrain-epochs`), then plain
     /// training, self-training or virtual adversarial training (`--semi`), all on the same
-    /// labelled, dev and test files.
-    func runWithUnlabelledText() throws -> TrainingResult {
+    /// labelled, dev and test files. `excluded` holds --test's documents (first, when given) and --exclude's.
+    func runWithUnlabelledText(excluded: ExcludedDocuments) throws -> TrainingResult {
         try FileChecks.checkWritable(output)
         let trainDocs = try flags.read(train)
         let devDocs = try flags.dev.map { try flags.read($0) }
-        let testDocs = try test.map { try flags.read($0) }
         var trainer = flags.trainer(model: model)
         trainer.output = URL(fileURLWithPath: output)
-        trainer.monitor = testDocs
+        trainer.monitor = test == nil ? nil : excluded.files.first?.documents
         let settings = try flags.initEncoder.map { try PretrainedEncoder.load(URL(fileURLWithPath: $0)).settings } ?? flags.tokenizerOptions.settings()
-        let excluded = try ExcludedDocuments(test: testDocs, testPath: test, exclude: unlabelledFlags.exclude, read: flags.read)
         let unlabelled = try readUnlabelledText(
             unlabelledFlags.unlabelled, input: flags.input, labelled: trainDocs + (devDocs ?? []), excluded: excluded, settings: settings,
             quiet: quiet, required: unlabelledFlags.semi != nil)

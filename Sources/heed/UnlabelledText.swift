@@ -154,7 +154,7 @@ func pretrainForTraining(
 ) throws -> String {
     var (pretraining, path) = taskAdaptivePretraining(
         flags: flags, unlabelledFlags: unlabelledFlags, model: model, trainPath: trainPath, output: output, quiet: quiet)
-    (pretraining.excluded, pretraining.excludedPaths) = (excluded.documents, excluded.paths)
+    pretraining.excluded = excluded
     try pretraining.run(labelled: labelled, unlabelled: unlabelled, file: trainPath, to: path)
     return path
 }
@@ -218,7 +218,7 @@ func pretrainForDistributedTraining(
         var total = [Double(dropped)]
         collective.sum(&total)
         dropped = Int(total[0])
-        pretraining.excludedPaths = excluded.paths
+        pretraining.excluded = excluded
     }
     let r = try pretraining.run(shard: text, droppedLines: dropped, file: trainPath, to: path, collective: collective)
     if r.interrupted { return nil }
@@ -239,7 +239,7 @@ struct TaskAdaptivePretraining {
     /// The files the text came from, named in the encoder's provenance.
     var sources: [String] = []
     /// Documents that must not be pretrained on, and the files they came from.
-    var excluded: [LabelledText]?, excludedPaths: [String] = []
+    var excluded = ExcludedDocuments()
     /// Ends pretraining after the batch running then (the epoch is scored and may be kept).
     var deadline: ContinuousClock.Instant?
     /// Called after each epoch's line, once the encoder file holds the best epoch so far.
@@ -249,7 +249,7 @@ struct TaskAdaptivePretraining {
     func run(labelled: [LabelledText], unlabelled: [LabelledText], file: String, to path: String) throws -> PretrainingResult {
         var text = labelled.map { LabelledText(label: nil, text: $0.text, line: $0.line) } + unlabelled
         var dropped = 0
-        if let excluded { (text, dropped) = try Pretrainer.dropping(excluded, from: text, tokenizer: tokenizer) }
+        if let documents = excluded.documents { (text, dropped) = try Pretrainer.dropping(documents, from: text, tokenizer: tokenizer) }
         let r = try run(shard: Shard(documents: text, indices: Array(text.indices)), droppedLines: dropped, file: file, to: path, collective: SingleProcess())
         if r.interrupted { throw ExitCode(128 + Int32(stopRequested)) }
         return r
@@ -261,7 +261,7 @@ struct TaskAdaptivePretraining {
         var pretrainer = Pretrainer(options: options, tokenizer: tokenizer)
         pretrainer.output = URL(fileURLWithPath: path)
         pretrainer.sources = try sources.map(SourceFile.init(path:))
-        pretrainer.excluded = try excludedPaths.map(SourceFile.init(path:))
+        pretrainer.excluded = try excluded.paths.map(SourceFile.init(path:))
         pretrainer.droppedLines = droppedLines
         pretrainer.deadline = deadline
         let display = TrainingDisplay(name: collective.size > 1 ? "pretrain ×\(collective.size)" : "pretrain", quiet: quiet)
