@@ -122,20 +122,25 @@ public struct Trainer {
 
         // Vocabulary: every rank counts its shard, all count tables are merged on every rank (the
         // `vocab count` / `vocab merge` path), and the results must hash the same everywhere.
+        func mergedCounts() throws -> TokenCounts {
+            let counts = try Self.countTokens(trainDocs, tokenizer: try Tokenizer(settings: tokenizer), file: file)
+            guard ranks > 1 else { return counts }
+            var merged = TokenCounts(settings: tokenizer)
+            for (r, bytes) in try collective.allGather(try counts.serialized()).enumerated() {
+                try merged.merge(try TokenCounts.load(bytes: bytes, name: "rank \(r)'s token counts"))
+            }
+            return merged
+        }
         let vocabulary: Vocabulary
         if let resumedVocabulary {
             vocabulary = resumedVocabulary
         } else if let prebuilt = self.vocabulary {
-            vocabulary = try Vocabulary.load(prebuilt, expecting: tokenizer)
+            let loaded = try Vocabulary.load(prebuilt, expecting: tokenizer)
+            // Built from unlabelled text (`heed vocab build --input text`, e.g. to give words only
+            // pretrained vectors know a row): the labels are TRAIN's, as with --init.
+            vocabulary = loaded.labels.isEmpty ? loaded.labelled(by: try mergedCounts()) : loaded
         } else {
-            let counts = try Self.countTokens(trainDocs, tokenizer: try Tokenizer(settings: tokenizer), file: file)
-            var merged = counts
-            if ranks > 1 {
-                merged = TokenCounts(settings: tokenizer)
-                for (r, bytes) in try collective.allGather(try counts.serialized()).enumerated() {
-                    try merged.merge(try TokenCounts.load(bytes: bytes, name: "rank \(r)'s token counts"))
-                }
-            }
+            let merged = try mergedCounts()
             vocabulary =
                 pretrained.map { Self.encoderVocabulary($0, labels: merged) }
                 ?? Vocabulary(counts: merged, minCount: options.minCount, maxSize: options.maxVocabulary)

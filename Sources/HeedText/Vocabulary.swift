@@ -302,6 +302,18 @@ public struct Vocabulary: Sendable {
         trainingTokens = tokens
     }
 
+    /// The same tokens and ids with the labels (and their document counts) of `source`: a
+    /// vocabulary built from unlabelled text names no labels, so training takes TRAIN's.
+    public func labelled(by source: TokenCounts) -> Vocabulary {
+        let names = source.labelCounts.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        var out = Vocabulary(
+            settings: settings, minCount: minCount, maxSize: maxSize, labelCounts: names.map { ($0, source.labelCounts[$0]!) },
+            documents: documents, tokens: trainingTokens)
+        out.table = table
+        out.counts = counts
+        return out
+    }
+
     /// A vocabulary from explicit tokens (ids 2...), for models loaded from a file.
     package init(settings: TokenizerSettings, tokens: [String], labels: [String]) {
         self.init(settings: settings, minCount: 1, maxSize: tokens.count + 2, labelCounts: labels.map { ($0, 0) }, documents: 0, tokens: 0)

@@ -89,8 +89,14 @@ struct TrainingFlags: ParsableArguments {
             discussion: "Words outside the vocabulary then still get a vector from their pieces.", valueName: "MIN-MAX"))
     var subwords = SubwordLengths(TrainingOptions().subwords)
     @Option(help: "Rows of the table that subword n-grams hash into (with --subwords).") var buckets = TrainingOptions().buckets
-    @Option(help: "Use this vocabulary instead of building one from TRAIN.") var vocab: String?
-    @Option(help: "Pretrained word vectors (.vec text format) for the embedding.") var embeddings: String?
+    @Option(
+        help: ArgumentHelp(
+            "Use this vocabulary instead of building one from TRAIN.",
+            discussion:
+                "One built from unlabelled text (heed vocab build --input text) names no labels: TRAIN's are used. With --embeddings, it gives words the labelled set lacks rows of their own."
+        )) var vocab: String?
+    @Option(help: "Pretrained word vectors (.vec text format) for the embedding (rows of words outside the vocabulary are skipped).")
+    var embeddings: String?
     @Option(
         name: .customLong("init"),
         help: ArgumentHelp(

@@ -113,4 +113,21 @@ import Testing
         let mismatch = try heed(["train", train, "--vocab", s.path + "/masked.vocab", "-o", s.path + "/x.heed"])
         #expect(mismatch.status != 0 && mismatch.stderr.contains("different tokenizer settings"))
     }
+
+    @Test func vocabularyFromUnlabelledTextTrainsWithTheTrainingLabels() throws {
+        // The route for pretrained word vectors: a vocabulary over unlabelled text gives words the
+        // labelled set lacks a row of their own; it names no labels, so TRAIN's are used.
+        let s = Scratch()
+        let train = s.file("train.tsv", "pos\ta great film\nneg\ta dull film\npos\tgreat fun\nneg\tdull and slow\n")
+        let text = s.file("u.txt", "a superb film\na tedious film\nsuperb superb tedious tedious great dull\n")
+        #expect(try heed(["vocab", "build", text, "--input", "text", "-o", s.path + "/u.vocab", "--quiet"]).status == 0)
+        let trained = try heed([
+            "train", train, "--vocab", s.path + "/u.vocab", "--epochs", "1", "--dev-fraction", "0.5", "--workers", "1", "--quiet", "-o",
+            s.path + "/m.heed",
+        ])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let p = try heed(["predict", s.path + "/m.heed", "--json", "--threshold", "0", "a superb film"])
+        let object = try JSONSerialization.jsonObject(with: Data(p.stdout.utf8)) as! [String: Any]
+        #expect(Set((object["labels"] as! [[String: Any]]).map { $0["label"] as! String }) == ["neg", "pos"], "\(p.stderr)")
+    }
 }

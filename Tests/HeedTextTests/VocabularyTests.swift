@@ -18,6 +18,20 @@ import Testing
         #expect(capped.allTokens == ["<pad>", "<unk>", "a", "b"])
     }
 
+    @Test func unlabelledVocabularyTakesTheLabelsOfTrainingCounts() throws {
+        let s = Scratch()
+        let text = s.file("u.txt", "b a c a b a\nc d d e\n")
+        let unlabelled = try Vocabulary.build(from: [CorpusSource(path: text, format: .text)], tokenizer: Tokenizer(), minCount: 2)
+        #expect(unlabelled.labels.isEmpty)
+        var train = TokenCounts(settings: unlabelled.settings)
+        for label in ["pos", "neg", "pos"] { train.addDocument(label: label) }
+        let labelled = unlabelled.labelled(by: train)
+        #expect(labelled.labels == ["neg", "pos"] && labelled.labelCounts == [1, 2])
+        #expect(labelled.allTokens == unlabelled.allTokens)
+        #expect((0..<labelled.count).allSatisfy { labelled.tokenCount($0) == unlabelled.tokenCount($0) })
+        #expect(labelled.id(of: "d") == unlabelled.id(of: "d") && labelled.id(of: "e") == Vocabulary.unknownID)
+    }
+
     @Test func roundTripAndDeterminism() throws {
         let s = Scratch()
         let a = try Vocabulary.build(from: [CorpusSource(path: corpus)], tokenizer: Tokenizer())
