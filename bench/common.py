@@ -48,6 +48,15 @@ def load_results(path):
     return json.load(open(path)) if os.path.exists(path) else {}
 
 
+def write_lines(path, lines):
+    """One line per item, whole file or nothing (a temp file, then a rename)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
 def write_results(path, results, sort_keys=True):
     """Whole file or nothing: a run killed midway keeps the previous results."""
     os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -17,7 +17,9 @@ import argparse, os, subprocess, sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "corpora", "tools"))
+sys.path.insert(0, here)
 import build_corpora  # noqa: E402  (the corpus' own parsing and cleaning)
+from common import write_lines  # noqa: E402
 
 
 def main():
@@ -50,11 +52,7 @@ def main():
             dropped += 1
             continue
         kept.append(text)
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(kept) + "\n")
-    os.replace(tmp, args.out)
+    write_lines(args.out, kept)
     print(f"{args.out}: {len(kept)} descriptions ({dropped} dropped: long part equal to a test document's)", file=sys.stderr)
 
 

