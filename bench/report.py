@@ -1633,8 +1633,9 @@ def unlabelled_section():
     L = ["## 0e. Unlabelled text: pretraining, self-training (`bench/label_scarce.py`, issue 25)", "",
          "Same draws as §0d (per label, a shuffle seeded by the run's seed; `heed train` carves its dev split from "
          "them). `{rest}` = the corpus' training texts not drawn (and, scored on the pool, not scored), used as "
-         "unlabelled text; every heed run with unlabelled text passed the scored file as `--test`, so no scored "
-         "document was trained on. `labels` larger than the training set means all of it. *pool*: scored on up to "
+         "unlabelled text; every test-scored heed run with unlabelled text or an encoder passed the scored file as "
+         "`--test` or `--exclude`, so no test document was trained on (an encoder that read one is refused); the "
+         "pool-scored `--init` rows started from encoders that read the pool's texts, without labels. `labels` larger than the training set means all of it. *pool*: scored on up to "
          "2,000 other training documents (for choosing); *test*: the shipped test set (reporting only). Mean ± sd over "
          "seeds; self-training rows add the mean number of pseudo-labelled texts in the kept round.", "",
          "| scored on | corpus | labels | system | accuracy | seeds | pseudo-labelled (kept round) | measured at |",
