@@ -702,8 +702,7 @@ extension Trainer {
 
     /// The encoder's words with the training data's labels (in `Vocabulary.init(counts:)`'s order).
     static func encoderVocabulary(_ pretrained: PretrainedEncoder, labels counts: TokenCounts) -> Vocabulary {
-        let labels = counts.labelCounts.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-        return Vocabulary(settings: pretrained.settings, tokens: pretrained.tokens, labels: labels)
+        Vocabulary(settings: pretrained.settings, tokens: pretrained.tokens, labels: counts.labelsInClassOrder)
     }
 
     static func loadEncoder(_ pretrained: PretrainedEncoder, into model: Classifier, path: String) throws {

@@ -10,6 +10,8 @@ public struct TokenCounts: Sendable {
     fileprivate var counts: [Int] = []
     /// Documents per label (unlabelled documents are not in it).
     public private(set) var labelCounts: [String: Int] = [:]
+    /// The labels in byte order: the order of a model's classes.
+    public var labelsInClassOrder: [String] { labelCounts.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) } }
     /// Documents counted, labelled or not.
     public private(set) var documents = 0
     /// Tokens counted, repeats included.
@@ -190,7 +192,7 @@ public struct Vocabulary: Sendable {
         settings = source.settings
         self.minCount = minCount
         self.maxSize = max(2, maxSize)
-        labels = source.labelCounts.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        labels = source.labelsInClassOrder
         labelCounts = labels.map { source.labelCounts[$0]! }
         documents = source.documents
         trainingTokens = source.tokens
@@ -305,9 +307,8 @@ public struct Vocabulary: Sendable {
     /// The same tokens and ids with the labels (and their document counts) of `source`: a
     /// vocabulary built from unlabelled text names no labels, so training takes TRAIN's.
     public func labelled(by source: TokenCounts) -> Vocabulary {
-        let names = source.labelCounts.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
         var out = Vocabulary(
-            settings: settings, minCount: minCount, maxSize: maxSize, labelCounts: names.map { ($0, source.labelCounts[$0]!) },
+            settings: settings, minCount: minCount, maxSize: maxSize, labelCounts: source.labelsInClassOrder.map { ($0, source.labelCounts[$0]!) },
             documents: documents, tokens: trainingTokens)
         out.table = table
         out.counts = counts
