@@ -122,8 +122,7 @@ public struct Trainer {
 
         // Vocabulary: every rank counts its shard, all count tables are merged on every rank (the
         // `vocab count` / `vocab merge` path), and the results must hash the same everywhere.
-        func mergedCounts() throws -> TokenCounts {
-            let counts = try Self.countTokens(trainDocs, tokenizer: try Tokenizer(settings: tokenizer), file: file)
+        func merged(_ counts: TokenCounts) throws -> TokenCounts {
             guard ranks > 1 else { return counts }
             var merged = TokenCounts(settings: tokenizer)
             for (r, bytes) in try collective.allGather(try counts.serialized()).enumerated() {
@@ -138,12 +137,13 @@ public struct Trainer {
             let loaded = try Vocabulary.load(prebuilt, expecting: tokenizer)
             // Built from unlabelled text (`heed vocab build --input text`, e.g. to give words only
             // pretrained vectors know a row): the labels are TRAIN's, as with --init.
-            vocabulary = loaded.labels.isEmpty ? loaded.labelled(by: try mergedCounts()) : loaded
-        } else {
-            let merged = try mergedCounts()
             vocabulary =
-                pretrained.map { Self.encoderVocabulary($0, labels: merged) }
-                ?? Vocabulary(counts: merged, minCount: options.minCount, maxSize: options.maxVocabulary)
+                loaded.labels.isEmpty ? loaded.labelled(by: try merged(Self.countLabels(trainDocs, settings: tokenizer, file: file))) : loaded
+        } else if let pretrained {
+            vocabulary = Self.encoderVocabulary(pretrained, labels: try merged(Self.countLabels(trainDocs, settings: tokenizer, file: file)))
+        } else {
+            let counts = try merged(Self.countTokens(trainDocs, tokenizer: try Tokenizer(settings: tokenizer), file: file))
+            vocabulary = Vocabulary(counts: counts, minCount: options.minCount, maxSize: options.maxVocabulary)
         }
         if ranks > 1 {
             var vocabularyHash = FNV1a()
@@ -358,12 +358,21 @@ public struct Trainer {
 
     /// Token and label counts of labelled documents (every document must have a label).
     static func countTokens(_ docs: [LabelledText], tokenizer: Tokenizer, file: String) throws -> TokenCounts {
-        var counts = TokenCounts(settings: tokenizer.settings)
+        var counts = try countLabels(docs, settings: tokenizer.settings, file: file)
+        for doc in docs {
+            var text = doc.text
+            text.withUTF8 { tokenizer.forEachToken(in: $0) { t, _, _ in counts.add(token: t) } }
+        }
+        return counts
+    }
+
+    /// The documents' labels and how many carry each, without tokenizing: all that a vocabulary
+    /// taken from an encoder or from unlabelled text needs from TRAIN.
+    static func countLabels(_ docs: [LabelledText], settings: TokenizerSettings, file: String) throws -> TokenCounts {
+        var counts = TokenCounts(settings: settings)
         for doc in docs {
             guard let label = doc.label else { throw HeedError.missingLabel(file: file, line: doc.line) }
             counts.addDocument(label: label)
-            var text = doc.text
-            text.withUTF8 { tokenizer.forEachToken(in: $0) { t, _, _ in counts.add(token: t) } }
         }
         return counts
     }

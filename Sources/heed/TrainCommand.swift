@@ -203,14 +203,14 @@ struct Train: ParsableCommand {
 extension Train {
     /// Training that reads unlabelled text: pretraining first (`--pretrain-epochs`), then plain
     /// training, self-training or virtual adversarial training (`--semi`), all on the same
-    /// labelled, dev and test files. `excluded` holds --test's documents (first, when given) and --exclude's.
+    /// labelled, dev and test files. `excluded` holds --test's documents and --exclude's.
     func runWithUnlabelledText(excluded: ExcludedDocuments) throws -> TrainingResult {
         try FileChecks.checkWritable(output)
         let trainDocs = try flags.read(train)
         let devDocs = try flags.dev.map { try flags.read($0) }
         var trainer = flags.trainer(model: model)
         trainer.output = URL(fileURLWithPath: output)
-        trainer.monitor = test == nil ? nil : excluded.files.first?.documents
+        trainer.monitor = excluded.test?.documents
         let settings = try flags.initEncoder.map { try PretrainedEncoder.load(URL(fileURLWithPath: $0)).settings } ?? flags.tokenizerOptions.settings()
         let unlabelled = try readUnlabelledText(
             unlabelledFlags.unlabelled, input: flags.input, labelled: trainDocs + (devDocs ?? []), excluded: excluded, settings: settings,

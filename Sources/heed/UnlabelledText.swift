@@ -72,16 +72,21 @@ struct UnlabelledFlags: ParsableArguments {
 /// Documents that unlabelled text must not contain (`--test` and `--exclude` files), and the
 /// files they came from; nil documents when there are none.
 struct ExcludedDocuments {
-    /// Each file and its documents, in the order given.
-    var files: [(path: String, documents: [LabelledText])] = []
+    /// The `--test` file and its documents (also what a run scores after every epoch).
+    var test: (path: String, documents: [LabelledText])?
+    /// Each `--exclude` file and its documents, in the order given.
+    var exclude: [(path: String, documents: [LabelledText])] = []
 
     init() {}
 
     /// `test` (already read from `testPath`) and the documents of every `exclude` file, read by `read`.
     init(test: [LabelledText]?, testPath: String?, exclude: [String], read: (String) throws -> [LabelledText]) throws {
-        if let test, let testPath { files.append((testPath, test)) }
-        for path in exclude { files.append((path, try read(path))) }
+        if let test, let testPath { self.test = (testPath, test) }
+        self.exclude = try exclude.map { ($0, try read($0)) }
     }
+
+    /// Every file with its documents, the test file first.
+    var files: [(path: String, documents: [LabelledText])] { (test.map { [$0] } ?? []) + exclude }
 
     /// All files' documents, or nil when there is no file.
     var documents: [LabelledText]? { files.isEmpty ? nil : files.flatMap(\.documents) }
