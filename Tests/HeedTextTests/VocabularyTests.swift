@@ -30,6 +30,9 @@ import Testing
         #expect(labelled.allTokens == unlabelled.allTokens)
         #expect((0..<labelled.count).allSatisfy { labelled.tokenCount($0) == unlabelled.tokenCount($0) })
         #expect(labelled.id(of: "d") == unlabelled.id(of: "d") && labelled.id(of: "e") == Vocabulary.unknownID)
+        // Ranks exchange label-only counts (no token entries) for such a vocabulary or an encoder's.
+        let exchanged = try TokenCounts.load(bytes: try train.serialized(), name: "rank 1's token counts")
+        #expect(exchanged.labelCounts == ["pos": 2, "neg": 1] && exchanged.documents == 3)
     }
 
     @Test func roundTripAndDeterminism() throws {
