@@ -19,7 +19,10 @@ file that a candidate names as {rest}; the scored file is {scored} (pass it as -
 scored document and says how many). Example:
     --candidate "--unlabelled {rest} --semi self-training --exclude {scored}"
 --fasttext-pretrained adds fastText supervised started from skipgram vectors trained on {rest} (plus
---extra-unlabelled files), fastText's own semi-supervised route.
+--extra-unlabelled files), fastText's own semi-supervised route. A candidate may start from the same
+vectors: {skipgram-vec} is that .vec file and {vocab} a label-less vocabulary over the drawn texts,
+{rest} and the extra files, e.g.
+    --candidate "--vocab {vocab} --embeddings {skipgram-vec}"
 
 Rows are named in BENCHMARKS by --candidate-label (one per --candidate, in order), --label (every heed
 row), --fasttext-label and --skipgram-label; a row without a name is shown as its system and candidate.
@@ -108,10 +111,11 @@ def fasttext_accuracy(heed, train_path, scored_path, seed, **supervised):
     return sum(got and got[0] == line.split(" ", 1)[0] for got, line in zip(labels, scored)) / len(scored)
 
 
-def fasttext_pretrained_accuracy(heed, train_path, scored_path, unlabelled_paths, seed, work):
-    """fastText supervised with -pretrainedVectors from a skipgram (dim 100, fastText's defaults
-    otherwise) trained on the unlabelled text, all on Heed's tokens; supervised settings as above."""
-    import fasttext
+def skipgram_vectors(heed, unlabelled_paths, work):
+    """A .vec file of skipgram vectors (dim 100, fastText's defaults otherwise, one thread) trained on
+    the unlabelled text as `heed tokenize` splits it: fastText's semi-supervised route and Heed's
+    --embeddings share it, so both start from the same vectors."""
+    import fasttext  # pip install fasttext-wheel (benchmarks only)
 
     text_path = os.path.join(work, "skipgram.txt")
     with open(text_path, "w", encoding="utf-8") as out:
@@ -127,7 +131,26 @@ def fasttext_pretrained_accuracy(heed, train_path, scored_path, unlabelled_paths
         f.write(f"{len(words)} 100\n")
         for w in words:
             f.write(w + " " + " ".join(f"{x:.5f}" for x in sg.get_word_vector(w)) + "\n")
+    return vec_path
+
+
+def fasttext_pretrained_accuracy(heed, train_path, scored_path, vec_path, seed):
+    """fastText supervised with -pretrainedVectors from skipgram_vectors; supervised settings as above."""
     return fasttext_accuracy(heed, train_path, scored_path, seed, dim=100, pretrainedVectors=vec_path)
+
+
+def unlabelled_vocabulary(heed, train_path, unlabelled_paths, work):
+    """A label-less vocabulary (heed vocab build --input text) over the labelled texts plus the
+    unlabelled ones, for `heed train --vocab {vocab} --embeddings {skipgram-vec}`."""
+    text_path = os.path.join(work, "vocab-text.txt")
+    with open(text_path, "w", encoding="utf-8") as out:
+        out.writelines(text + "\n" for _, text in read_tsv(train_path))
+        for path in unlabelled_paths:
+            with open(path, encoding="utf-8") as f:
+                out.writelines(line if line.endswith("\n") else line + "\n" for line in f)
+    vocab_path = os.path.join(work, "unlabelled.vocab")
+    subprocess.run([heed, "vocab", "build", text_path, "--input", "text", "-o", vocab_path, "--quiet"], check=True)
+    return vocab_path
 
 
 def model_provenance(path):
@@ -150,7 +173,7 @@ def main():
     ap.add_argument("--fasttext", action="store_true", help="also fastText supervised (default settings) on the same draw")
     ap.add_argument("--fasttext-pretrained", action="store_true",
                     help="also fastText supervised from skipgram vectors trained on {rest} (+ --extra-unlabelled)")
-    ap.add_argument("--extra-unlabelled", nargs="*", default=[], help="more unlabelled text files for --fasttext-pretrained")
+    ap.add_argument("--extra-unlabelled", nargs="*", default=[], help="more unlabelled text files for --fasttext-pretrained, {skipgram-vec} and {vocab}")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--label", help="how BENCHMARKS names this binary's heed rows, e.g. 'heed, defaults of ff40a66'")
     ap.add_argument("--candidate-label", action="append", default=None,
@@ -188,6 +211,26 @@ def main():
             for i, (_, text) in enumerate(rows):
                 if i not in taken and text not in scored_texts:
                     f.write(text + "\n")
+        made = {}
+
+        def skipgram():
+            if "vec" not in made:
+                made["vec"] = skipgram_vectors(args.heed, [rest_path] + args.extra_unlabelled, work)
+            return made["vec"]
+
+        def vocabulary():
+            if "vocab" not in made:
+                made["vocab"] = unlabelled_vocabulary(args.heed, train_path, [rest_path] + args.extra_unlabelled, work)
+            return made["vocab"]
+
+        def expand(cand):
+            cand = cand.replace("{rest}", rest_path).replace("{scored}", score_path)
+            if "{skipgram-vec}" in cand:
+                cand = cand.replace("{skipgram-vec}", skipgram())
+            if "{vocab}" in cand:
+                cand = cand.replace("{vocab}", vocabulary())
+            return cand
+
         runs = [("heed", c) for c in candidates] + ([("fasttext", "")] if args.fasttext else []) + \
             ([("fasttext-skipgram", "")] if args.fasttext_pretrained else [])
         for system, cand in runs:
@@ -199,13 +242,12 @@ def main():
             if system == "fasttext":
                 row["accuracy"] = fasttext_accuracy(args.heed, train_path, score_path, seed)
             elif system == "fasttext-skipgram":
-                row["accuracy"] = fasttext_pretrained_accuracy(args.heed, train_path, score_path,
-                                                               [rest_path] + args.extra_unlabelled, seed, work)
+                row["accuracy"] = fasttext_pretrained_accuracy(args.heed, train_path, score_path, skipgram(), seed)
                 row["unlabelled"] = ["{rest}"] + args.extra_unlabelled
             else:
                 model = os.path.join(work, "m.heed")
                 cmd = [args.heed, "train", train_path, "--seed", str(seed), "--workers", str(args.workers),
-                       "--quiet", "-o", model] + shlex.split(cand.replace("{rest}", rest_path).replace("{scored}", score_path))
+                       "--quiet", "-o", model] + shlex.split(expand(cand))
                 subprocess.run(cmd, check=True)
                 ev = json.loads(subprocess.run([args.heed, "evaluate", model, score_path, "--json"], check=True,
                                                stdout=subprocess.PIPE, text=True).stdout)

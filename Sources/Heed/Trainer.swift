@@ -45,6 +45,10 @@ public struct Trainer {
     /// documents must not be among them): every step adds `options.vatWeight` times the VAT loss
     /// of a batch of them. nil, empty or a weight of 0 train exactly as without them.
     public var unlabelled: [LabelledText]?
+    /// Virtual adversarial training on the training split's own texts too (labels ignored; the
+    /// dev split is never among them): VAT as a regulariser where there is no text beyond the
+    /// labelled set, as Miyato et al. apply it to labelled and unlabelled texts alike.
+    public var vatOnTrainingTexts = false
 
     /// A trainer that writes no files and reports nothing until `output` and the callbacks are set.
     public init(options: TrainingOptions = TrainingOptions(), tokenizer: TokenizerSettings = .default) {
@@ -157,7 +161,7 @@ public struct Trainer {
                 throw agreed(
                     HeedError.notForHierarchical("a pretrained encoder (--init)", instead: "train han from scratch, or a flat --model from the encoder"))
             }
-            if unlabelled.map({ !$0.isEmpty && options.vatWeight > 0 }) == true {
+            if options.vatWeight > 0 && (vatOnTrainingTexts || unlabelled?.isEmpty == false) {
                 throw agreed(
                     HeedError.notForHierarchical(
                         "virtual adversarial training (--unlabelled)", instead: "train han on the labelled data alone, or a flat --model with VAT"))
@@ -165,7 +169,8 @@ public struct Trainer {
         }
         let encoder = try DocumentEncoder(vocabulary: vocabulary, options: options)
         let (train, skipped) = try encoder.encode(trainDocs, file: file)
-        let vatSchedule = VATSchedule(unlabelled: unlabelled, encoder: encoder, options: options)
+        let vatSchedule = VATSchedule(
+            unlabelled: vatOnTrainingTexts ? (unlabelled ?? []) + trainDocs : unlabelled, encoder: encoder, options: options)
         let classes = vocabulary.labels.count
         // Global sizes and label counts (for class weights) in one sum.
         var sizes = [Double](repeating: 0, count: 3 + classes)
@@ -179,7 +184,9 @@ public struct Trainer {
         let classWeights: [Float]? =
             options.classWeights
             ? sizes[3...].map { $0 == 0 ? 0 : Float(Double(globalTrain) / (Double(classes) * $0)) } : nil
-        let dataHash = try collective.allGather(shard.localHash()).reduce(0, &+) &+ (vatSchedule?.hash ?? 0)
+        // With the training texts in it, each rank's VAT text is its own shard's: summed over ranks.
+        let vatHash = vatOnTrainingTexts ? try collective.allGather(vatSchedule?.hash ?? 0).reduce(0, &+) : vatSchedule?.hash ?? 0
+        let dataHash = try collective.allGather(shard.localHash()).reduce(0, &+) &+ vatHash
 
         /// The rest of the run, the same for either network.
         func run<Network: TrainableNetwork>(_ model: Network, _ classifier: TextClassifier) throws -> TrainingResult {

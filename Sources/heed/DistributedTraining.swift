@@ -37,7 +37,7 @@ func runDistributedTraining(
                 try flags.initEncoder.map { try PretrainedEncoder.load(URL(fileURLWithPath: $0)).settings } ?? flags.tokenizerOptions.settings()
             unlabelled = try readUnlabelledText(
                 unlabelledFlags.unlabelled, input: flags.input, labelled: shard.documents + (devShard?.documents ?? []), excluded: excluded,
-                settings: settings, quiet: quiet, required: unlabelledFlags.semi != nil, collective: group)
+                settings: settings, quiet: quiet, required: unlabelledFlags.readsUnlabelledLines, collective: group)
         }
         if unlabelledFlags.pretrainEpochs != nil {
             guard

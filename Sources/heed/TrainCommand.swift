@@ -214,7 +214,7 @@ extension Train {
         let settings = try flags.initEncoder.map { try PretrainedEncoder.load(URL(fileURLWithPath: $0)).settings } ?? flags.tokenizerOptions.settings()
         let unlabelled = try readUnlabelledText(
             unlabelledFlags.unlabelled, input: flags.input, labelled: trainDocs + (devDocs ?? []), excluded: excluded, settings: settings,
-            quiet: quiet, required: unlabelledFlags.semi != nil)
+            quiet: quiet, required: unlabelledFlags.readsUnlabelledLines)
         if unlabelledFlags.pretrainEpochs != nil {
             let encoder = try pretrainForTraining(
                 flags: flags, unlabelledFlags: unlabelledFlags, model: model, labelled: trainDocs + (devDocs ?? []), unlabelled: unlabelled,

@@ -17,7 +17,7 @@ struct UnlabelledFlags: ParsableArguments {
         help: ArgumentHelp(
             "Semi-supervised training with the unlabelled text: self-training (pseudo-labels the texts the model is sure of) or vat (virtual adversarial training).",
             discussion:
-                "vat adds, every step, the KL divergence between the model's prediction on a batch of unlabelled texts and on the same texts with their embedded words moved the way that changes it most (Miyato et al. 2017)."
+                "vat adds, every step, the KL divergence between the model's prediction on a batch of unlabelled texts and on the same texts with their embedded words moved the way that changes it most (Miyato et al. 2017). Without --unlabelled, vat draws that batch from TRAIN's own texts (never the dev split's): a regulariser that needs no other text."
         ))
     var semi: SemiMethod?
     @Option(help: "Self-training: pseudo-labelling rounds after the supervised one (a round that does not improve dev ends it).")
@@ -52,13 +52,15 @@ struct UnlabelledFlags: ParsableArguments {
     }
 
     var isUsed: Bool { semi != nil || pretrainEpochs != nil }
+    /// --semi with --unlabelled: at least one line must be left once test and labelled documents are dropped.
+    var readsUnlabelledLines: Bool { semi != nil && !unlabelled.isEmpty }
 
     func validate() throws {
         if !unlabelled.isEmpty && !isUsed {
             throw ValidationError("--unlabelled is read by --semi vat, --semi self-training or --pretrain-epochs N; add one of them")
         }
-        if let semi, unlabelled.isEmpty {
-            throw ValidationError("--semi \(semi.rawValue) needs unlabelled text: add --unlabelled FILE")
+        if semi == .selfTraining && unlabelled.isEmpty {
+            throw ValidationError("--semi self-training needs unlabelled text to pseudo-label: add --unlabelled FILE")
         }
         if (vatEpsilon != nil || vatWeight != nil) && semi != .vat { throw ValidationError("--vat-epsilon and --vat-weight need --semi vat") }
         if let e = vatEpsilon, !(e > 0 && e.isFinite) { throw ValidationError("--vat-epsilon must be a positive number (got \(e))") }
@@ -338,6 +340,7 @@ func trainWithSemi(
     }
     if unlabelledFlags.semi == .vat {
         trainer.unlabelled = unlabelled
+        trainer.vatOnTrainingTexts = unlabelledFlags.unlabelled.isEmpty
         if let e = unlabelledFlags.vatEpsilon { trainer.options.vatEpsilon = e }
         if let w = unlabelledFlags.vatWeight { trainer.options.vatWeight = w }
     }

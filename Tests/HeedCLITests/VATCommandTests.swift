@@ -29,12 +29,32 @@ import Testing
         #expect(more.status == 0, "\(more.stderr)")
     }
 
+    /// Without --unlabelled, VAT runs on TRAIN's own texts: a model, and not the plain run's.
+    @Test func vatWithoutUnlabelledTextUsesTheTrainingTexts() throws {
+        let scratch = Scratch()
+        let (train, _) = try files(scratch)
+        let tiny = ["--embed", "8", "--hidden", "8", "--quiet", "--workers", "1", "--epochs", "1"]
+        let vat = try heed(["train", train, "--semi", "vat", "-o", scratch.path + "/vat.heed"] + tiny)
+        #expect(vat.status == 0, "\(vat.stderr)")
+        let plain = try heed(["train", train, "-o", scratch.path + "/plain.heed"] + tiny)
+        #expect(plain.status == 0, "\(plain.stderr)")
+        // Timings differ between any two runs; the losses differ only if the VAT term acted.
+        let losses = try ["vat", "plain"].map { name -> [Double] in
+            let log = try String(contentsOfFile: scratch.path + "/\(name).heed.log.jsonl", encoding: .utf8)
+            return try log.split(separator: "\n").map { line in
+                let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                return try #require(record["train_loss"] as? Double)
+            }
+        }
+        #expect(losses[0].count == 1 && losses[1].count == 1 && losses[0] != losses[1], "\(losses)")
+    }
+
     @Test func vatFlagsAreChecked() throws {
         let scratch = Scratch()
         let (train, text) = try files(scratch)
         let out = ["-o", scratch.path + "/m.heed", "--quiet"]
-        let a = try heed(["train", train, "--semi", "vat"] + out)
-        #expect(a.status == 64 && a.stderr.contains("--semi vat needs unlabelled text"), "\(a.stderr)")
+        let a = try heed(["train", train, "--semi", "self-training"] + out)
+        #expect(a.status == 64 && a.stderr.contains("--semi self-training needs unlabelled text"), "\(a.stderr)")
         let b = try heed(["train", train, "--unlabelled", text, "--semi", "vat", "--vat-epsilon", "0"] + out)
         #expect(b.status == 64 && b.stderr.contains("--vat-epsilon"), "\(b.stderr)")
         let c = try heed(["train", train, "--unlabelled", text, "--semi", "self-training", "--vat-weight", "2"] + out)

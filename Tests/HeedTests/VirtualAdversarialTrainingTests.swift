@@ -36,6 +36,26 @@ import Testing
         #expect(vat.log.allSatisfy { $0.trainLoss.isFinite && $0.devLoss.isFinite })
     }
 
+    /// VAT on the training texts (`--semi vat` without `--unlabelled`) is VAT on exactly the
+    /// training split's texts: the same parameters as passing those texts as unlabelled, and not
+    /// those of passing every labelled text, dev split included.
+    @Test func trainingTextsAreTheTrainingSplitWithoutDev() throws {
+        let (labelled, _) = try selfTrainingData()
+        var own = Trainer(options: options())
+        own.vatOnTrainingTexts = true
+        let (trainShard, devShard) = try SelfTraining.split(
+            Shard(documents: labelled, indices: Array(labelled.indices)), dev: nil, options: options(), collective: SingleProcess())
+        #expect(!devShard.documents.isEmpty)
+        var split = Trainer(options: options())
+        split.unlabelled = trainShard.documents.map { LabelledText(label: nil, text: $0.text, line: $0.line) }
+        var all = Trainer(options: options())
+        all.unlabelled = labelled.map { LabelledText(label: nil, text: $0.text, line: $0.line) }
+        let p = parameters(try own.train(labelled))
+        #expect(p == parameters(try split.train(labelled)))
+        #expect(p != parameters(try all.train(labelled)))
+        #expect(p != parameters(try Trainer(options: options()).train(labelled)))
+    }
+
     /// The same seed gives the same model file, with one worker and with two.
     @Test(arguments: [1, 2])
     func sameSeedGivesIdenticalModelFiles(workers: Int) throws {
