@@ -184,8 +184,12 @@ public struct Trainer {
         let classWeights: [Float]? =
             options.classWeights
             ? sizes[3...].map { $0 == 0 ? 0 : Float(Double(globalTrain) / (Double(classes) * $0)) } : nil
-        // With the training texts in it, each rank's VAT text is its own shard's: summed over ranks.
-        let vatHash = vatOnTrainingTexts ? try collective.allGather(vatSchedule?.hash ?? 0).reduce(0, &+) : vatSchedule?.hash ?? 0
+        // The training texts are in the shard's hash already (the same for any rank count), so a
+        // run with them hashes a marker and any other unlabelled text only.
+        var vatHash = vatSchedule?.hash ?? 0
+        if vatOnTrainingTexts && vatSchedule != nil {
+            vatHash = 0x5641_5400_5452_4149 &+ (VATSchedule(unlabelled: unlabelled, encoder: encoder, options: options)?.hash ?? 0)
+        }
         let dataHash = try collective.allGather(shard.localHash()).reduce(0, &+) &+ vatHash
 
         /// The rest of the run, the same for either network.
