@@ -94,8 +94,10 @@ import Testing
     }
 
     /// Stopped after the first epoch and resumed, a VAT run ends with the same model file; a
-    /// resume without its unlabelled text is refused.
-    @Test func resumingIsBitIdentical() throws {
+    /// resume without its unlabelled text is refused. Both for unlabelled text and for VAT on the
+    /// training texts (whose resume without VAT is refused alike).
+    @Test(arguments: [false, true])
+    func resumingIsBitIdentical(onTrainingTexts: Bool) throws {
         let (labelled, unlabelled) = try selfTrainingData()
         var o = options()
         o.epochs = 2
@@ -103,12 +105,15 @@ import Testing
         let dir = NSTemporaryDirectory() + "heed-vat-resume-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        func vat(_ t: inout Trainer) {
+            if onTrainingTexts { t.vatOnTrainingTexts = true } else { t.unlabelled = unlabelled }
+        }
         var full = Trainer(options: o)
-        full.unlabelled = unlabelled
+        vat(&full)
         let whole = try full.train(labelled)
 
         var first = Trainer(options: o)
-        first.unlabelled = unlabelled
+        vat(&first)
         first.output = URL(fileURLWithPath: dir + "/run.heed")
         let epochs = Counter()
         first.epochEnded = { _ in epochs.add() }
@@ -117,7 +122,7 @@ import Testing
         var second = Trainer(options: o)
         second.resume = Trainer.checkpointURL(for: URL(fileURLWithPath: dir + "/run.heed"))
         var without = second
-        second.unlabelled = unlabelled
+        vat(&second)
         let resumed = try second.train(labelled)
         #expect(resumed.log.map(\.devLoss) == whole.log.map(\.devLoss))
         #expect(try modelBytes(resumed.classifier) == modelBytes(whole.classifier))
