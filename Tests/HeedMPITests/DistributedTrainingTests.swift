@@ -321,6 +321,36 @@ func relativeDifference(_ a: String, _ b: String) throws -> (value: Double, tens
         #expect(try relativeDifference(s.path + "/a.heed", s.path + "/d.heed").value > 1e-4)
     }
 
+    /// `--semi vat` without --unlabelled on 2 ranks: each rank draws its VAT batches from its own
+    /// shard of TRAIN. The same seed writes the same bytes twice; a run stopped after an epoch
+    /// resumes bit for bit on 2 ranks, and its checkpoint resumes in one process too (the VAT text
+    /// is TRAIN's, already in the data hash, which no rank count changes). Control: no VAT trains
+    /// other weights.
+    @Test func vatOnTrainingTextsOnRanksRepeatsAndResumes() throws {
+        let s = Scratch()
+        let train = try s.lines(rt + "/train.tsv", 0..<40, as: "train.tsv")
+        let dev = try s.lines(rt + "/train.tsv", 100..<140, as: "dev.tsv")
+        let common = [train, "--dev", dev, "--semi", "vat", "--epochs", "2", "--embed", "8", "--hidden", "8", "--workers", "1", "--quiet"]
+        var oneEpoch = common
+        oneEpoch[try #require(oneEpoch.firstIndex(of: "--epochs")) + 1] = "1"
+        func ranks(_ flags: [String], _ name: String) throws -> Data {
+            let r = try mpirun(2, ["train"] + flags + ["--distributed", "-o", s.path + "/" + name], scratch: s.path).wait()
+            #expect(r.status == 0, "\(r.stderr)")
+            return try Data(contentsOf: URL(fileURLWithPath: s.path + "/" + name))
+        }
+        let a = try ranks(common, "a.heed")
+        #expect(try ranks(common, "b.heed") == a)
+        _ = try ranks(oneEpoch, "r.heed")
+        #expect(try ranks(common + ["--resume", s.path + "/r.heed.ckpt"], "r.heed") == a)
+        _ = try ranks(oneEpoch, "h.heed")
+        let single = try heed(["train"] + common + ["--resume", s.path + "/h.heed.ckpt", "-o", s.path + "/h.heed"], scratch: s.path)
+        #expect(single.status == 0, "\(single.stderr)")
+        #expect(try logEpochs(s.path + "/h.heed.log.jsonl").map(\.ranks) == [2, nil])
+        let plain = common.filter { $0 != "--semi" && $0 != "vat" }
+        _ = try ranks(plain, "p.heed")
+        #expect(try relativeDifference(s.path + "/a.heed", s.path + "/p.heed").value > 1e-4)
+    }
+
     /// `--semi self-training` on 2 ranks: every round runs distributed, the ranks take the same
     /// pseudo-labels (the run checks their hash after every pick, and stops when they differ),
     /// rank 0 alone reports each round, and the same seed writes the same bytes twice.
