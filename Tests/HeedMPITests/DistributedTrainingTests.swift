@@ -321,6 +321,26 @@ func relativeDifference(_ a: String, _ b: String) throws -> (value: Double, tens
         #expect(try relativeDifference(s.path + "/a.heed", s.path + "/d.heed").value > 1e-4)
     }
 
+    /// A vocabulary built from unlabelled text names no labels; on 2 ranks it takes TRAIN's from
+    /// the ranks' merged label counts, and the model names the vocabulary and labels one process
+    /// gives it.
+    @Test func labelLessVocabularyTakesTheMergedLabels() throws {
+        let s = Scratch()
+        let train = try s.lines(rt + "/train.tsv", 0..<40, as: "train.tsv")
+        let text = try s.unlabelled(200..<400, plus: [], as: "text.txt")
+        let built = try heed(["vocab", "build", text, "--input", "text", "--min-count", "1", "-o", s.path + "/text.vocab"], scratch: s.path)
+        #expect(built.status == 0, "\(built.stderr)")
+        let common = [train, "--vocab", s.path + "/text.vocab", "--epochs", "1", "--embed", "8", "--hidden", "8", "--workers", "1", "--quiet"]
+        let single = try heed(["train"] + common + ["-o", s.path + "/single.heed"], scratch: s.path)
+        #expect(single.status == 0, "\(single.stderr)")
+        let dist = try mpirun(2, ["train"] + common + ["--distributed", "-o", s.path + "/dist.heed"], scratch: s.path).wait()
+        #expect(dist.status == 0, "\(dist.stderr)")
+        let (_, metaSingle) = try ModelFile.load(from: URL(fileURLWithPath: s.path + "/single.heed"))
+        let (_, metaDist) = try ModelFile.load(from: URL(fileURLWithPath: s.path + "/dist.heed"))
+        #expect(metaSingle["heed.labels"] != nil && metaSingle["heed.labels"] == metaDist["heed.labels"])
+        #expect(metaSingle["heed.vocabulary"] == metaDist["heed.vocabulary"])
+    }
+
     /// `--semi vat` without --unlabelled on 2 ranks: each rank draws its VAT batches from its own
     /// shard of TRAIN. The same seed writes the same bytes twice; a run stopped after an epoch
     /// resumes bit for bit on 2 ranks, and its checkpoint resumes in one process too (the VAT text
