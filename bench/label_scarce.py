@@ -29,7 +29,7 @@ row), --fasttext-label and --skipgram-label; a row without a name is shown as it
 
 Every run records the commit it was measured at (bench/provenance.py) and the heed binary's sha256.
 """
-import argparse, hashlib, json, os, random, shlex, statistics, subprocess, sys, tempfile, time
+import argparse, functools, hashlib, json, os, random, shlex, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import provenance  # noqa: E402
@@ -211,17 +211,9 @@ def main():
             for i, (_, text) in enumerate(rows):
                 if i not in taken and text not in scored_texts:
                     f.write(text + "\n")
-        made = {}
-
-        def skipgram():
-            if "vec" not in made:
-                made["vec"] = skipgram_vectors(args.heed, [rest_path] + args.extra_unlabelled, work)
-            return made["vec"]
-
-        def vocabulary():
-            if "vocab" not in made:
-                made["vocab"] = unlabelled_vocabulary(args.heed, train_path, [rest_path] + args.extra_unlabelled, work)
-            return made["vocab"]
+        # Made once per draw, on first use.
+        skipgram = functools.cache(lambda: skipgram_vectors(args.heed, [rest_path] + args.extra_unlabelled, work))
+        vocabulary = functools.cache(lambda: unlabelled_vocabulary(args.heed, train_path, [rest_path] + args.extra_unlabelled, work))
 
         def expand(cand):
             cand = cand.replace("{rest}", rest_path).replace("{scored}", score_path)

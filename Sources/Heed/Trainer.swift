@@ -169,8 +169,7 @@ public struct Trainer {
         }
         let encoder = try DocumentEncoder(vocabulary: vocabulary, options: options)
         let (train, skipped) = try encoder.encode(trainDocs, file: file)
-        let vatSchedule = VATSchedule(
-            unlabelled: vatOnTrainingTexts ? (unlabelled ?? []) + trainDocs : unlabelled, encoder: encoder, options: options)
+        let vatSchedule = VATSchedule(unlabelled: unlabelled, training: vatOnTrainingTexts ? train : [], encoder: encoder, options: options)
         let classes = vocabulary.labels.count
         // Global sizes and label counts (for class weights) in one sum.
         var sizes = [Double](repeating: 0, count: 3 + classes)
@@ -184,13 +183,7 @@ public struct Trainer {
         let classWeights: [Float]? =
             options.classWeights
             ? sizes[3...].map { $0 == 0 ? 0 : Float(Double(globalTrain) / (Double(classes) * $0)) } : nil
-        // The training texts are in the shard's hash already (the same for any rank count), so a
-        // run with them hashes a marker and any other unlabelled text only.
-        var vatHash = vatSchedule?.hash ?? 0
-        if vatOnTrainingTexts && vatSchedule != nil {
-            vatHash = 0x5641_5400_5452_4149 &+ (VATSchedule(unlabelled: unlabelled, encoder: encoder, options: options)?.hash ?? 0)
-        }
-        let dataHash = try collective.allGather(shard.localHash()).reduce(0, &+) &+ vatHash
+        let dataHash = try collective.allGather(shard.localHash()).reduce(0, &+) &+ (vatSchedule?.hash ?? 0)
 
         /// The rest of the run, the same for either network.
         func run<Network: TrainableNetwork>(_ model: Network, _ classifier: TextClassifier) throws -> TrainingResult {

@@ -12,31 +12,40 @@ struct VATSchedule: Sendable {
     let weight: Float
     let batchSize: Int
 
-    /// nil when the run has no VAT term (no unlabelled document with a token, or weight 0).
-    init?(unlabelled: [LabelledText]?, encoder: DocumentEncoder, options: TrainingOptions) {
-        guard let unlabelled, options.vatWeight > 0 else { return nil }
+    /// How many of `documents` (the first ones) are unlabelled text; the rest are the training
+    /// split's own, already in the run's data hash.
+    let unlabelledCount: Int
+
+    /// nil when the run has no VAT term (no document with a token, or weight 0). `training`: the
+    /// training split as the run encoded it, drawn from too (`Trainer.vatOnTrainingTexts`).
+    init?(unlabelled: [LabelledText]?, training: [EncodedDocument] = [], encoder: DocumentEncoder, options: TrainingOptions) {
+        guard options.vatWeight > 0 else { return nil }
         // The one path from text to network input; documents without a kept token have nothing to perturb.
-        let documents = unlabelled.compactMap { doc -> EncodedDocument? in
+        let other = (unlabelled ?? []).compactMap { doc -> EncodedDocument? in
             let (ids, pieces, _) = encoder.document(doc.text)
             return ids.isEmpty ? nil : EncodedDocument(ids: ids, pieces: pieces, label: -1, line: doc.line)
         }
-        guard !documents.isEmpty else { return nil }
-        self.documents = documents
+        let own = training.map { EncodedDocument(ids: $0.ids, pieces: $0.pieces, label: -1, line: $0.line) }
+        guard !other.isEmpty || !own.isEmpty else { return nil }
+        documents = other + own
+        unlabelledCount = other.count
         vat = VirtualAdversarial(epsilon: options.vatEpsilon)
         weight = options.vatWeight
         batchSize = options.batchSize
     }
 
     /// Added to the run's data hash, so a checkpoint resumes only with the same unlabelled text.
+    /// The training split's texts are in that hash already (the same for any rank count), so they
+    /// add a marker only.
     var hash: UInt64 {
-        var sum: UInt64 = 0x5641_5400
-        for (i, d) in documents.enumerated() {
+        var sum: UInt64 = unlabelledCount == 0 ? 0 : 0x5641_5400
+        for (i, d) in documents.prefix(unlabelledCount).enumerated() {
             var h = FNV1a()
             for id in d.ids { withUnsafeBytes(of: id.littleEndian) { h.add($0) } }
             var mixed = Rng(seed: h.value ^ (UInt64(i) &* 0x9E37_79B9_7F4A_7C15))
             sum &+= mixed.next()
         }
-        return sum
+        return documents.count > unlabelledCount ? 0x5641_5400_5452_4149 &+ sum : sum
     }
 
     /// The epoch's generator seed, apart from the labelled streams derived from the same triple.
