@@ -10,12 +10,53 @@ public struct TrainingProvenance: Codable, Sendable, Equatable {
     public var pretraining: PretrainingProvenance?
     /// Self-training's rounds (`heed train --semi self-training`).
     public var selfTraining: SelfTrainingProvenance?
+    /// Virtual adversarial training, when the run had its term (`heed train --semi vat`).
+    public var vat: VATProvenance?
+    /// The unlabelled files that self-training or VAT read (`--unlabelled`).
+    public var unlabelled: UnlabelledTextProvenance?
 
     /// Nothing beyond the labelled file.
     public init() {}
 
     /// True when there is nothing to record.
-    public var isEmpty: Bool { pretraining == nil && selfTraining == nil }
+    public var isEmpty: Bool { pretraining == nil && selfTraining == nil && vat == nil && unlabelled == nil }
+}
+
+/// Virtual adversarial training as it ran. The options alone cannot say so: they hold a radius
+/// and a weight whether or not the run had VAT, and not which text it perturbed.
+public struct VATProvenance: Codable, Sendable, Equatable {
+    /// The perturbation's radius, relative to each text's RMS embedding-row norm.
+    public var epsilon: Float
+    /// The VAT term's weight beside the labelled loss.
+    public var weight: Float
+    /// True when the training split's own texts were among the batches' documents (`heed train
+    /// --semi vat` without `--unlabelled`); the dev split is never among them.
+    public var onTrainingTexts: Bool
+    /// How many documents the batches were drawn from (all ranks together).
+    public var documents: Int
+
+    public init(epsilon: Float, weight: Float, onTrainingTexts: Bool, documents: Int) {
+        (self.epsilon, self.weight, self.onTrainingTexts, self.documents) = (epsilon, weight, onTrainingTexts, documents)
+    }
+}
+
+/// The unlabelled text a semi-supervised run read, and what was kept out of it.
+public struct UnlabelledTextProvenance: Codable, Sendable, Equatable {
+    /// The files read, as given.
+    public var files: [SourceFile]
+    /// Lines used: those left after the drops below.
+    public var lines: Int
+    /// Lines dropped because they equal a labelled document (they have a label already).
+    public var droppedAsLabelled: Int
+    /// Files whose documents may not be trained on (`--test`, `--exclude`), and the lines of
+    /// the unlabelled text dropped as equal to one of them.
+    public var excluded: [SourceFile]
+    public var droppedAsExcluded: Int
+
+    public init(files: [SourceFile], lines: Int, droppedAsLabelled: Int, excluded: [SourceFile], droppedAsExcluded: Int) {
+        (self.files, self.lines, self.droppedAsLabelled) = (files, lines, droppedAsLabelled)
+        (self.excluded, self.droppedAsExcluded) = (excluded, droppedAsExcluded)
+    }
 }
 
 /// A file by name and content.

@@ -49,6 +49,9 @@ public struct Trainer {
     /// dev split is never among them): VAT as a regulariser where there is no text beyond the
     /// labelled set, as Miyato et al. apply it to labelled and unlabelled texts alike.
     public var vatOnTrainingTexts = false
+    /// The files `unlabelled` was read from, recorded in the model's provenance (the library
+    /// cannot know them; `heed train` says).
+    public var unlabelledSource: UnlabelledTextProvenance?
 
     /// A trainer that writes no files and reports nothing until `output` and the callbacks are set.
     public init(options: TrainingOptions = TrainingOptions(), tokenizer: TokenizerSettings = .default) {
@@ -198,6 +201,12 @@ public struct Trainer {
             let adam = Adam(parameters: model.parameters, lr: options.learningRate, weightDecay: options.weightDecay)
             var classifier = classifier
             classifier.provenance.pretraining = pretrained?.provenance ?? resumed?.provenance.pretraining
+            classifier.provenance.unlabelled = unlabelledSource
+            classifier.provenance.vat = vatSchedule.map {
+                VATProvenance(
+                    epsilon: options.vatEpsilon, weight: options.vatWeight, onTrainingTexts: vatOnTrainingTexts,
+                    documents: $0.unlabelledCount + (vatOnTrainingTexts ? globalTrain : 0))
+            }
             classifier.workers = options.workers
             let best = ParameterSnapshot(model.parameters)
             var stopping = EarlyStopping(options: options, devDocuments: globalDev)

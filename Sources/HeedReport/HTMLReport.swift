@@ -656,6 +656,25 @@ public struct HTMLReport {
                         "\(fixed(pre.heldOutPerplexity, 2)) at epoch \(pre.epoch) of \(pre.curve.count) (full softmax; an add-one unigram model: \(fixed(pre.unigramPerplexity, 2)))"
                 ))
         }
+        if let u = p.unlabelled {
+            var dropped: [String] = []
+            if u.droppedAsLabelled > 0 { dropped.append("\(count(u.droppedAsLabelled, "line")) equal to a labelled document") }
+            if !u.excluded.isEmpty {
+                dropped.append("\(count(u.droppedAsExcluded, "line")) equal to a document of \(u.excluded.map(\.path).joined(separator: ", "))")
+            }
+            rows.append(
+                KeyValue(
+                    key: "unlabelled text",
+                    value: u.files.map(file).joined(separator: "; ") + "; \(count(u.lines, "line")) used"
+                        + (dropped.isEmpty ? "" : "; dropped: " + dropped.joined(separator: ", "))))
+        }
+        if let v = p.vat {
+            let text = v.onTrainingTexts ? "the training split's own texts (labels ignored; never the dev split)" : "the unlabelled text"
+            rows.append(
+                KeyValue(
+                    key: "virtual adversarial training",
+                    value: "on \(text), \(count(v.documents, "document")); radius ε \(v.epsilon), weight \(v.weight)"))
+        }
         if let st = p.selfTraining {
             let kept = st.rounds.first(where: \.kept)?.round ?? 0
             let taken = st.rounds.dropFirst().map { r in

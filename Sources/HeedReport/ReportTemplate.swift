@@ -190,7 +190,7 @@ package enum ReportTemplate {
         {{/conicity}}
         </dl>
         {{#hasProvenance}}
-        <h3>Learnt from, besides the labelled file</h3>
+        <h3>Learnt from, besides the labels</h3>
         <dl class="kv">
         {{#provenance}}
         <dt>{{key}}</dt><dd>{{value}}</dd>

@@ -24,7 +24,7 @@ func runDistributedTraining(
         let devShard = try flags.dev.map { try Shard.read(flags.input.source($0), rank: rank, size: group.size) }
         var trainer = flags.trainer(model: kind)
         trainer.output = URL(fileURLWithPath: output)
-        var unlabelled: [LabelledText] = []
+        var read = UnlabelledLines(paths: [], excludedPaths: [])
         var temporaryEncoder: String?  // rank 0's pretrained encoder, copied to this rank
         defer { if let temporaryEncoder { try? FileManager.default.removeItem(atPath: temporaryEncoder) } }
         // Every rank reads the --exclude files whole, as it reads --unlabelled.
@@ -35,14 +35,14 @@ func runDistributedTraining(
         if unlabelledFlags.isUsed {
             let settings =
                 try flags.initEncoder.map { try PretrainedEncoder.load(URL(fileURLWithPath: $0)).settings } ?? flags.tokenizerOptions.settings()
-            unlabelled = try readUnlabelledText(
+            read = try readUnlabelledText(
                 unlabelledFlags.unlabelled, input: flags.input, labelled: shard.documents + (devShard?.documents ?? []), excluded: excluded,
                 settings: settings, quiet: quiet, required: unlabelledFlags.readsUnlabelledLines, collective: group)
         }
         if unlabelledFlags.pretrainEpochs != nil {
             guard
                 let encoder = try pretrainForDistributedTraining(
-                    flags: flags, unlabelledFlags: unlabelledFlags, model: kind, train: shard, dev: devShard, unlabelled: unlabelled,
+                    flags: flags, unlabelledFlags: unlabelledFlags, model: kind, train: shard, dev: devShard, unlabelled: read.documents,
                     trainPath: trainPath, excluded: excluded, output: output, quiet: quiet, collective: group)
             else {
                 if isRoot { note("Interrupted while pretraining; no model was written.") }
@@ -62,7 +62,7 @@ func runDistributedTraining(
         trainer.shouldStop = { stopRequested != 0 }
         installInterruptHandler()
         let r = try trainWithSemi(
-            trainer, unlabelledFlags, unlabelled: unlabelled, shard: shard, dev: devShard, file: trainPath, collective: group, quiet: quiet)
+            trainer, unlabelledFlags, unlabelled: read, shard: shard, dev: devShard, file: trainPath, collective: group, quiet: quiet)
         if isRoot {
             if r.interrupted {
                 note(

@@ -212,9 +212,10 @@ extension Train {
         trainer.output = URL(fileURLWithPath: output)
         trainer.monitor = excluded.test?.documents
         let settings = try flags.initEncoder.map { try PretrainedEncoder.load(URL(fileURLWithPath: $0)).settings } ?? flags.tokenizerOptions.settings()
-        let unlabelled = try readUnlabelledText(
+        let read = try readUnlabelledText(
             unlabelledFlags.unlabelled, input: flags.input, labelled: trainDocs + (devDocs ?? []), excluded: excluded, settings: settings,
             quiet: quiet, required: unlabelledFlags.readsUnlabelledLines)
+        let unlabelled = read.documents
         if unlabelledFlags.pretrainEpochs != nil {
             let encoder = try pretrainForTraining(
                 flags: flags, unlabelledFlags: unlabelledFlags, model: model, labelled: trainDocs + (devDocs ?? []), unlabelled: unlabelled,
@@ -227,7 +228,7 @@ extension Train {
         trainer.shouldStop = { stopRequested != 0 }
         installInterruptHandler()
         let result = try trainWithSemi(
-            trainer, unlabelledFlags, unlabelled: unlabelled, shard: Shard(documents: trainDocs, indices: Array(trainDocs.indices)),
+            trainer, unlabelledFlags, unlabelled: read, shard: Shard(documents: trainDocs, indices: Array(trainDocs.indices)),
             dev: devDocs.map { Shard(documents: $0, indices: Array($0.indices)) }, file: train, collective: SingleProcess(), quiet: quiet)
         if result.interrupted {
             note(

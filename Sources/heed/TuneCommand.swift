@@ -224,7 +224,8 @@ struct Tune: ParsableCommand {
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let settings = tuner.tokenizer
         let kept = try readUnlabelledText(
-            unlabelled, input: input, labelled: labelled, settings: settings, quiet: quiet, required: false)
+            unlabelled, input: input, labelled: labelled, settings: settings, quiet: quiet, required: false
+        ).documents
         var options = PretrainingOptions()
         options.epochs = pretrainEpochs ?? Self.defaultPretrainEpochs
         (options.embeddingSize, options.hiddenSize) = (tuner.base.embeddingSize, tuner.base.hiddenSize)

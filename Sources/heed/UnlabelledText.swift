@@ -108,8 +108,9 @@ func readUnlabelledText(
     _ paths: [String], input: InputOptions, labelled: [LabelledText], excluded: ExcludedDocuments = ExcludedDocuments(),
     settings: TokenizerSettings, quiet: Bool, required: Bool, collective: any Collective = SingleProcess()
 )
-    throws -> [LabelledText]
+    throws -> UnlabelledLines
 {
+    var read = UnlabelledLines(paths: paths, excludedPaths: excluded.paths)
     var docs = try agreeing(collective) {
         var docs: [LabelledText] = []
         for path in paths { docs += try input.readUnlabelled(path) }
@@ -120,6 +121,7 @@ func readUnlabelledText(
     if let excludedDocuments = excluded.documents, !paths.isEmpty {
         let (kept, dropped) = try Pretrainer.dropping(excludedDocuments, from: docs, tokenizer: settings)
         docs = kept
+        read.droppedAsExcluded = dropped
         // Said even with --quiet: it is what keeps the test set out of training.
         if collective.rank == 0 {
             writeStderr(
@@ -138,7 +140,25 @@ func readUnlabelledText(
         let error = HeedTextError.noDocuments(names)
         throw collective.size > 1 ? AgreedFailure(error) : error
     }
-    return kept
+    (read.documents, read.droppedAsLabelled) = (kept, dropped)
+    return read
+}
+
+/// The unlabelled lines `readUnlabelledText` kept, and what it dropped from which files.
+struct UnlabelledLines {
+    var documents: [LabelledText] = []
+    var paths: [String]
+    var excludedPaths: [String]
+    var droppedAsExcluded = 0
+    var droppedAsLabelled = 0
+
+    /// What the model file records of them; nil without `--unlabelled` files. Hashes the files.
+    func provenance() throws -> UnlabelledTextProvenance? {
+        guard !paths.isEmpty else { return nil }
+        return UnlabelledTextProvenance(
+            files: try paths.map(SourceFile.init(path:)), lines: documents.count, droppedAsLabelled: droppedAsLabelled,
+            excluded: try excludedPaths.map(SourceFile.init(path:)), droppedAsExcluded: droppedAsExcluded)
+    }
 }
 
 /// `body`, run by every rank on input all ranks read whole (such as the unlabelled files). A
@@ -323,10 +343,12 @@ func describe(_ r: SelfTrainingRound, threshold: Double) -> String {
 /// rounds, VAT on `unlabelled`, or plain training. One process or every rank of a distributed run
 /// (rank 0 alone reports the rounds) goes through it alike.
 func trainWithSemi(
-    _ trainer: Trainer, _ unlabelledFlags: UnlabelledFlags, unlabelled: [LabelledText], shard: Shard, dev: Shard?, file: String,
+    _ trainer: Trainer, _ unlabelledFlags: UnlabelledFlags, unlabelled read: UnlabelledLines, shard: Shard, dev: Shard?, file: String,
     collective: any Collective, quiet: Bool
 ) throws -> TrainingResult {
     var trainer = trainer
+    let unlabelled = read.documents
+    if unlabelledFlags.semi != nil { trainer.unlabelledSource = try read.provenance() }
     if unlabelledFlags.semi == .selfTraining {
         var selfTraining = SelfTraining(trainer: trainer)
         selfTraining.rounds = unlabelledFlags.rounds

@@ -34,6 +34,12 @@ import Testing
         #expect(r.stderr.contains("dropped 3 lines"), "\(r.stderr)")
         #expect(r.stderr.contains("self-training round 1: took"), "\(r.stderr)")
         #expect(scratch.exists("m.heed") && scratch.exists("m.heed.log.jsonl"))
+        // The model card names the text self-training read, and the test lines kept out of it.
+        let page = try heed(["report", scratch.path + "/m.heed", test, "-o", scratch.path + "/r.html"])
+        #expect(page.status == 0, "\(page.stderr)")
+        let html = try String(contentsOfFile: scratch.path + "/r.html", encoding: .utf8)
+        #expect(html.contains("unlabelled text") && html.contains("3 lines equal to a document of \(test)") && html.contains("self-training"))
+        #expect(!html.contains("virtual adversarial training"))
     }
 
     @Test func pretrainEpochsPretrainsThenTrains() throws {

@@ -27,6 +27,22 @@ import Testing
             ["train", train, "--unlabelled", text, "--semi", "vat", "--epochs", "2", "--resume", scratch.path + "/m.heed.ckpt", "-o", scratch.path + "/m.heed"]
                 + tiny)
         #expect(more.status == 0, "\(more.stderr)")
+        // The model card names the unlabelled file by SHA-256, what was dropped from it, and the VAT run.
+        let corpus = try String(contentsOfFile: "\(repositoryRoot)/corpora/topic-en-debian/train.tsv", encoding: .utf8)
+        let test = scratch.file("test.tsv", corpus.split(separator: "\n")[120] + "\n")  // the text file's first line, labelled
+        let kept = try heed(["train", train, "--unlabelled", text, "--semi", "vat", "--epochs", "1", "--test", test, "-o", scratch.path + "/k.heed"] + tiny)
+        #expect(kept.status == 0 && kept.stderr.contains("dropped 1 line of"), "\(kept.stderr)")
+        let card = try reportPage(scratch, model: "k.heed", test: test)
+        let sha = try #require(shell("sha256sum '\(text)'").split(separator: " ").first.map(String.init))
+        #expect(card.contains("unlabelled text") && card.contains(sha) && card.contains("1 line equal to a document of \(test)"), "\(card)")
+        #expect(card.contains("virtual adversarial training") && card.contains("on the unlabelled text") && card.contains("ε 0.5"))
+    }
+
+    /// `heed report`'s page for `model`, scored on `test`.
+    func reportPage(_ scratch: Scratch, model: String, test: String) throws -> String {
+        let r = try heed(["report", scratch.path + "/" + model, test, "-o", scratch.path + "/\(model).html"])
+        #expect(r.status == 0, "\(r.stderr)")
+        return try String(contentsOfFile: scratch.path + "/\(model).html", encoding: .utf8)
     }
 
     /// Without --unlabelled, VAT runs on TRAIN's own texts: a model, and not the plain run's.
@@ -47,6 +63,10 @@ import Testing
             }
         }
         #expect(losses[0].count == 1 && losses[1].count == 1 && losses[0] != losses[1], "\(losses)")
+        // Only the VAT model's card says VAT ran, and on what.
+        let card = try reportPage(scratch, model: "vat.heed", test: train)
+        #expect(card.contains("virtual adversarial training") && card.contains("own texts (labels ignored; never the dev split)"), "\(card)")
+        #expect(!(try reportPage(scratch, model: "plain.heed", test: train)).contains("virtual adversarial training"))
     }
 
     @Test func vatFlagsAreChecked() throws {

@@ -50,10 +50,34 @@ import Testing
         split.unlabelled = trainShard.documents.map { LabelledText(label: nil, text: $0.text, line: $0.line) }
         var all = Trainer(options: options())
         all.unlabelled = labelled.map { LabelledText(label: nil, text: $0.text, line: $0.line) }
-        let p = parameters(try own.train(labelled))
+        let ownResult = try own.train(labelled)
+        let p = parameters(ownResult)
         #expect(p == parameters(try split.train(labelled)))
         #expect(p != parameters(try all.train(labelled)))
-        #expect(p != parameters(try Trainer(options: options()).train(labelled)))
+        let plain = try Trainer(options: options()).train(labelled)
+        #expect(p != parameters(plain))
+        // The model says that VAT ran, on which text and how much of it; the plain one says nothing.
+        let vat = try #require(ownResult.classifier.provenance.vat)
+        #expect(vat.onTrainingTexts && vat.documents == trainShard.documents.count && vat.documents == ownResult.trainDocuments)
+        #expect(vat.epsilon == options().vatEpsilon && vat.weight == options().vatWeight)
+        #expect(plain.classifier.provenance.isEmpty)
+    }
+
+    /// The provenance a VAT run records survives the model file: unlabelled text only, and its files.
+    @Test func provenanceIsWrittenAndRead() throws {
+        let (labelled, unlabelled) = try selfTrainingData()
+        var t = Trainer(options: options())
+        t.unlabelled = unlabelled
+        let source = UnlabelledTextProvenance(files: [], lines: unlabelled.count, droppedAsLabelled: 2, excluded: [], droppedAsExcluded: 0)
+        t.unlabelledSource = source
+        let classifier = try t.train(labelled).classifier
+        let vat = try #require(classifier.provenance.vat)
+        #expect(!vat.onTrainingTexts && vat.documents > 0 && vat.documents <= unlabelled.count)
+        let url = URL(fileURLWithPath: NSTemporaryDirectory() + "heed-vat-\(UUID().uuidString).heed")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try classifier.write(to: url)
+        let read = try TextClassifier(contentsOf: url)
+        #expect(read.provenance == classifier.provenance && read.provenance.unlabelled == source)
     }
 
     /// The same seed gives the same model file, with one worker and with two.
