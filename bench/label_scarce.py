@@ -211,8 +211,16 @@ def main():
             for i, (_, text) in enumerate(rows):
                 if i not in taken and text not in scored_texts:
                     f.write(text + "\n")
+        # With every label drawn there is no {rest}: the skipgram vectors then learn from the training
+        # texts themselves (Measure 1's "training texts only as unlabelled text").
+        sources = [rest_path] if len(taken) < len(rows) else []
+        if not sources:
+            sources = [os.path.join(work, f"{name}-{n}-{seed}-texts.txt")]
+            with open(sources[0], "w", encoding="utf-8") as f:
+                f.writelines(rows[i][1] + "\n" for i in chosen)
+        skipgram_text = ["{rest}" if sources == [rest_path] else "{training texts}"] + args.extra_unlabelled
         # Made once per draw, on first use.
-        skipgram = functools.cache(lambda: skipgram_vectors(args.heed, [rest_path] + args.extra_unlabelled, work))
+        skipgram = functools.cache(lambda: skipgram_vectors(args.heed, sources + args.extra_unlabelled, work))
         vocabulary = functools.cache(lambda: unlabelled_vocabulary(args.heed, train_path, [rest_path] + args.extra_unlabelled, work))
 
         def expand(cand):
@@ -235,7 +243,7 @@ def main():
                 row["accuracy"] = fasttext_accuracy(args.heed, train_path, score_path, seed)
             elif system == "fasttext-skipgram":
                 row["accuracy"] = fasttext_pretrained_accuracy(args.heed, train_path, score_path, skipgram(), seed)
-                row["unlabelled"] = ["{rest}"] + args.extra_unlabelled
+                row["unlabelled"] = skipgram_text
             else:
                 model = os.path.join(work, "m.heed")
                 cmd = [args.heed, "train", train_path, "--seed", str(seed), "--workers", str(args.workers),
@@ -247,6 +255,8 @@ def main():
                 rounds = (model_provenance(model).get("selfTraining") or {}).get("rounds")
                 if rounds:
                     row["self_training_rounds"] = rounds
+                if model_provenance(model).get("vat"):
+                    row["vat"] = model_provenance(model)["vat"]
                 row.update(accuracy=ev["accuracy"], macro_f1=ev.get("macro_f1"), epochs_run=len(log),
                            steps=log[-1].get("optimizer_steps"),
                            best_epoch=next((r["epoch"] for r in reversed(log) if r.get("best")), None),

@@ -161,9 +161,11 @@ struct Train: ParsableCommand {
         if unlabelledFlags.pretrainEpochs != nil && flags.initEncoder != nil {
             throw ValidationError("--pretrain-epochs pretrains a new encoder; drop --init, or drop --pretrain-epochs to start from --init's encoder")
         }
-        if !unlabelledFlags.exclude.isEmpty && !unlabelledFlags.isUsed && flags.initEncoder == nil {
+        // --semi vat without --unlabelled reads TRAIN's texts only, which are labelled: nothing to exclude from.
+        if !unlabelledFlags.exclude.isEmpty && unlabelledFlags.unlabelled.isEmpty && unlabelledFlags.pretrainEpochs == nil && flags.initEncoder == nil {
             throw ValidationError(
                 "--exclude keeps documents out of unlabelled text and pretrained encoders: use it with --unlabelled and --semi or --pretrain-epochs, or with --init"
+                    + (unlabelledFlags.semi.map { " (--semi \($0.rawValue) without --unlabelled reads only TRAIN's texts, which are labelled)" } ?? "")
             )
         }
         if unlabelledFlags.pretrainEpochs != nil && flags.resume != nil {

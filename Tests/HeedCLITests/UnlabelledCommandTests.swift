@@ -158,6 +158,9 @@ import Testing
         #expect(f.status == 64 && f.stderr.contains("--distributed is not built for --model han"), "\(f.stderr)")
         let g = try heed(["train", train, "--exclude", train] + out)
         #expect(g.status == 64 && g.stderr.contains("--exclude keeps documents out"), "\(g.stderr)")
+        // VAT on TRAIN's own texts reads no text --exclude could act on.
+        let h = try heed(["train", train, "--semi", "vat", "--exclude", train] + out)
+        #expect(h.status == 64 && h.stderr.contains("--semi vat without --unlabelled reads only TRAIN's texts"), "\(h.stderr)")
         #expect(!scratch.exists("m.heed"))
     }
 }
