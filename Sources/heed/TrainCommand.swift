@@ -65,14 +65,16 @@ final class TrainingDisplay: @unchecked Sendable {
 /// Trains one model; the trainer writes the model, its log and checkpoint. Shared by train,
 /// compare and demo.
 func runTraining(
-    model kind: ModelKind, flags: TrainingFlags, trainPath: String, monitorPath: String? = nil, output: String, quiet: Bool, name: String
+    model kind: ModelKind, flags: TrainingFlags, trainPath: String, monitorPath: String? = nil, monitor: [LabelledText]? = nil, output: String,
+    quiet: Bool, name: String
 ) throws -> TrainingResult {
     var trainer = flags.trainer(model: kind)
     trainer.output = URL(fileURLWithPath: output)
     try FileChecks.checkWritable(output)  // before reading the corpus
     let trainDocs = try flags.read(trainPath)
     let devDocs = try flags.dev.map { try flags.read($0) }
-    trainer.monitor = try monitorPath.map { try flags.read($0) }
+    // `monitor`: monitorPath's documents when the caller read them already.
+    trainer.monitor = try monitor ?? monitorPath.map { try flags.read($0) }
     let display = TrainingDisplay(name: name, quiet: quiet)
     trainer.progress = display.progress
     trainer.epochEnded = display.epoch
@@ -179,7 +181,7 @@ struct Train: ParsableCommand {
                 model: model, flags: flags, unlabelledFlags: unlabelledFlags, trainPath: train, output: output, quiet: quiet)
         }
         let checksEncoder = flags.initEncoder != nil && flags.resume == nil
-        // Read once, for the encoder check and for the unlabelled text (the plain run reads --test itself).
+        // Read once, for the encoder check, the unlabelled text and the per-epoch test score.
         let excluded =
             checksEncoder || unlabelledFlags.isUsed
             ? try ExcludedDocuments(test: try test.map { try flags.read($0) }, testPath: test, exclude: unlabelledFlags.exclude, read: flags.read)
@@ -191,7 +193,8 @@ struct Train: ParsableCommand {
             unlabelledFlags.isUsed
             ? try runWithUnlabelledText(excluded: excluded)
             : try runTraining(
-                model: model, flags: flags, trainPath: train, monitorPath: test, output: output, quiet: quiet, name: flags.options(model: model).networkName)
+                model: model, flags: flags, trainPath: train, monitorPath: test, monitor: excluded.test?.documents, output: output, quiet: quiet,
+                name: flags.options(model: model).networkName)
         if !quiet {
             let best = r.log.first { $0.epoch == r.bestEpoch }
             print(
