@@ -23,6 +23,8 @@ scored document and says how many). Example:
 vectors: {skipgram-vec} is that .vec file and {vocab} a label-less vocabulary over the drawn texts,
 {rest} and the extra files, e.g.
     --candidate "--vocab {vocab} --embeddings {skipgram-vec}"
+With every label drawn (--labels 1000000) {rest} is empty, and the skipgram vectors learn from the
+training texts themselves.
 
 Rows are named in BENCHMARKS by --candidate-label (one per --candidate, in order), --label (every heed
 row), --fasttext-label and --skipgram-label; a row without a name is shown as its system and candidate.
