@@ -35,6 +35,7 @@ public struct VATProvenance: Codable, Sendable, Equatable {
     /// How many documents the batches were drawn from (all ranks together).
     public var documents: Int
 
+    /// The record of a run with these settings and text.
     public init(epsilon: Float, weight: Float, onTrainingTexts: Bool, documents: Int) {
         (self.epsilon, self.weight, self.onTrainingTexts, self.documents) = (epsilon, weight, onTrainingTexts, documents)
     }
@@ -48,11 +49,12 @@ public struct UnlabelledTextProvenance: Codable, Sendable, Equatable {
     public var lines: Int
     /// Lines dropped because they equal a labelled document (they have a label already).
     public var droppedAsLabelled: Int
-    /// Files whose documents may not be trained on (`--test`, `--exclude`), and the lines of
-    /// the unlabelled text dropped as equal to one of them.
+    /// Files whose documents may not be trained on (`--test`, `--exclude`).
     public var excluded: [SourceFile]
+    /// Lines dropped because they equal a document of an `excluded` file.
     public var droppedAsExcluded: Int
 
+    /// The record of unlabelled text read from `files`, with what was dropped from it.
     public init(files: [SourceFile], lines: Int, droppedAsLabelled: Int, excluded: [SourceFile], droppedAsExcluded: Int) {
         (self.files, self.lines, self.droppedAsLabelled) = (files, lines, droppedAsLabelled)
         (self.excluded, self.droppedAsExcluded) = (excluded, droppedAsExcluded)
