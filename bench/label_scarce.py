@@ -254,11 +254,12 @@ def main():
                 ev = json.loads(subprocess.run([args.heed, "evaluate", model, score_path, "--json"], check=True,
                                                stdout=subprocess.PIPE, text=True).stdout)
                 log = [json.loads(l) for l in open(model + ".log.jsonl")]
-                rounds = (model_provenance(model).get("selfTraining") or {}).get("rounds")
+                recorded = model_provenance(model)
+                rounds = (recorded.get("selfTraining") or {}).get("rounds")
                 if rounds:
                     row["self_training_rounds"] = rounds
-                if model_provenance(model).get("vat"):
-                    row["vat"] = model_provenance(model)["vat"]
+                if recorded.get("vat"):
+                    row["vat"] = recorded["vat"]
                 row.update(accuracy=ev["accuracy"], macro_f1=ev.get("macro_f1"), epochs_run=len(log),
                            steps=log[-1].get("optimizer_steps"),
                            best_epoch=next((r["epoch"] for r in reversed(log) if r.get("best")), None),
