@@ -29,9 +29,12 @@ training texts themselves.
 Rows are named in BENCHMARKS by --candidate-label (one per --candidate, in order), --label (every heed
 row), --fasttext-label and --skipgram-label; a row without a name is shown as its system and candidate.
 
-Every run records the commit it was measured at (bench/provenance.py) and the heed binary's sha256.
+Every run records the commit it was measured at (bench/provenance.py) and the heed binary's sha256. A
+binary built earlier than the checkout (copied aside so a long run is not disturbed by later builds) is
+named by --heed-commit: the rows then carry that commit and keep the checkout's in bench_commit.
+Stopping the script (SIGTERM, SIGHUP, Ctrl-C) stops the heed or fastText run it is waiting for too.
 """
-import argparse, functools, hashlib, json, os, random, shlex, statistics, subprocess, sys, tempfile, time
+import argparse, functools, hashlib, json, os, random, shlex, signal, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import provenance  # noqa: E402
@@ -167,6 +170,9 @@ def model_provenance(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--heed", default=".build/release/heed")
+    ap.add_argument("--heed-commit", metavar="REV",
+                    help="the commit whose Sources built --heed, when that is not the checkout's (e.g. a copy made before "
+                         "later commits); rows then record it, and the checkout's commit as bench_commit")
     ap.add_argument("--corpus", required=True, nargs="+")
     ap.add_argument("--labels", type=int, nargs="+", default=[500])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -193,7 +199,16 @@ def main():
         names.update({("heed", c): label for c, label in zip(candidates, args.candidate_label)})
     names.update({("fasttext", ""): args.fasttext_label, ("fasttext-skipgram", ""): args.skipgram_label})
 
-    where = provenance.stamp()
+    if args.heed_commit:
+        where = provenance.stamp_at(args.heed_commit)
+        if where is None:
+            ap.error("--heed-commit: %s is not a commit of this repository" % args.heed_commit)
+    else:
+        where = provenance.stamp()
+    # subprocess.run kills its child when an exception leaves it; a plain SIGTERM would not, and the heed run
+    # would go on training after the script is gone.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     heed_sha256 = sha256_of(args.heed)
     results = json.load(open(args.out)) if args.out and os.path.exists(args.out) else {"runs": []}
     work = tempfile.mkdtemp(prefix="heed-scarce-")
@@ -266,6 +281,8 @@ def main():
                            final_train_loss=log[-1]["train_loss"])
             row.update(seconds=round(time.time() - t0, 1), commit=where["commit"], dirty=where["dirty"],
                        code_commit=where["code_commit"], date=provenance.now(), heed_sha256=heed_sha256)
+            if where.get("bench_commit"):
+                row["bench_commit"] = where["bench_commit"]
             results["runs"].append(row)
             print(json.dumps(row), flush=True)
             if args.out:

@@ -41,6 +41,18 @@ def stamp(root=ROOT):
     return {"commit": head, "dirty": None if status is None else bool(status.strip()), "date": now(), "code_commit": code}
 
 
+def stamp_at(rev, root=ROOT):
+    """stamp() for a binary built from rev's Sources rather than from the working tree: {"commit": rev,
+    "dirty": False, "date": UTC now, "code_commit": the newest commit at or before rev that changed Sources/ or
+    Package.swift, "bench_commit": HEAD, where the measuring script and results live}. None when rev is unknown."""
+    commit = (_git("rev-parse", "--short", "%s^{commit}" % rev, root=root) or "").strip() or None
+    if commit is None:
+        return None
+    code = (_git("log", "-1", "--format=%h", commit, "--", *CODE_PATHS, root=root) or "").strip() or None
+    head = (_git("rev-parse", "--short", "HEAD", root=root) or "").strip() or None
+    return {"commit": commit, "dirty": False, "date": now(), "code_commit": code, "bench_commit": head}
+
+
 class Repo:
     """Git questions about the repository, cached."""
 
