@@ -27,6 +27,16 @@ def _git(*args, root=ROOT):
     return r.stdout if r.returncode == 0 else None
 
 
+def _short(root, rev):
+    """rev's short hash, or None when git or rev is unknown."""
+    return (_git("rev-parse", "--short", rev, root=root) or "").strip() or None
+
+
+def _code_commit(root, rev):
+    """The newest commit at or before rev that changed the binary's inputs (CODE_PATHS)."""
+    return (_git("log", "-1", "--format=%h", rev, "--", *CODE_PATHS, root=root) or "").strip() or None
+
+
 def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -35,22 +45,20 @@ def stamp(root=ROOT):
     """{"commit": short HEAD, "dirty": Sources/ or Package.swift differ from it, "date": UTC now,
     "code_commit": the newest commit at or before HEAD that changed Sources/ or Package.swift}.
     code_commit has the same code as HEAD (when not dirty) and survives a branch being rebased or squashed."""
-    head = (_git("rev-parse", "--short", "HEAD", root=root) or "").strip() or None
     status = _git("status", "--porcelain", "--", *CODE_PATHS, root=root)
-    code = (_git("log", "-1", "--format=%h", "HEAD", "--", *CODE_PATHS, root=root) or "").strip() or None
-    return {"commit": head, "dirty": None if status is None else bool(status.strip()), "date": now(), "code_commit": code}
+    return {"commit": _short(root, "HEAD"), "dirty": None if status is None else bool(status.strip()), "date": now(),
+            "code_commit": _code_commit(root, "HEAD")}
 
 
 def stamp_at(rev, root=ROOT):
     """stamp() for a binary built from rev's Sources rather than from the working tree: {"commit": rev,
     "dirty": False, "date": UTC now, "code_commit": the newest commit at or before rev that changed Sources/ or
     Package.swift, "bench_commit": HEAD, where the measuring script and results live}. None when rev is unknown."""
-    commit = (_git("rev-parse", "--short", "%s^{commit}" % rev, root=root) or "").strip() or None
+    commit = _short(root, "%s^{commit}" % rev)
     if commit is None:
         return None
-    code = (_git("log", "-1", "--format=%h", commit, "--", *CODE_PATHS, root=root) or "").strip() or None
-    head = (_git("rev-parse", "--short", "HEAD", root=root) or "").strip() or None
-    return {"commit": commit, "dirty": False, "date": now(), "code_commit": code, "bench_commit": head}
+    return {"commit": commit, "dirty": False, "date": now(), "code_commit": _code_commit(root, commit),
+            "bench_commit": _short(root, "HEAD")}
 
 
 class Repo:
@@ -59,7 +67,7 @@ class Repo:
     def __init__(self, root=ROOT, stale_after=STALE_AFTER):
         self.root = root
         self.stale_after = stale_after
-        self.head = (_git("rev-parse", "--short", "HEAD", root=root) or "").strip() or None
+        self.head = _short(root, "HEAD")
         self._behind = {}
         self._history = {}
         self._show = {}
