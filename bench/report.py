@@ -1311,12 +1311,15 @@ def step_profile_section():
         for run in json.load(open(gpath))["runs"]:
             newest[run["libraries"]["openblas"].rsplit("kernel ", 1)[-1]] = run
         for run in newest.values():
-            libs = [n for n in ("openblas", "blis", "onednn", "heed_packed") if run["libraries"].get(n)]
+            libs = [n for n in ("openblas", "blis", "onednn", "heed_packed", "heed_packed_avx2") if run["libraries"].get(n)]
             L += ["The step's own products (row-major SGEMM with Heed's shapes, E = %d, H = %d), each library on one thread "
                   "and one pinned core, interleaved in %d rounds; median GFLOP/s and the ratio to OpenBLAS (>1 = faster "
                   "than OpenBLAS). Every library's result is checked against OpenBLAS's within 2·K·u·Σ|a·b|. "
-                  "heed_packed is Heed's own kernel for the step products (B packed once beforehand, as the LSTM packs "
-                  "W_hh once per batch; not run on the once-per-batch products). "
+                  "heed_packed is Heed's own kernel, the variant Heed runs on this CPU: for the step products against B "
+                  "packed once beforehand, as the LSTM packs W_hh once per batch; for the once-per-batch products "
+                  "(where runs from before 2026-12-07 show –) with B packed in the call, as `heed_sgemm` does when it "
+                  "takes them (on AVX-512 CPUs whose OpenBLAS kernel does not use AVX-512). heed_packed_avx2 is its "
+                  "AVX2 variant, timed beside the AVX-512 one where that runs (the same bits). "
                   "Libraries: %s. Machine: %s (%s)%s; 1-minute load average %.1f when it ran. Measured at %s." % (
                       run["embed"], run["hidden"], run["rounds"],
                       "; ".join("%s: %s" % (n, run["libraries"][n]) for n in libs), run["cpu"], " ".join(run["isa"]),

@@ -37,7 +37,7 @@ def main():
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     exe = os.path.join(ROOT, "build/step_gemm")
     subprocess.run(["cc", "-O2", os.path.join(ROOT, "bench/step_gemm.c"), os.path.join(ROOT, "Sources/CHeedBLAS/heed_packed_gemm.c"),
-                    "-I", os.path.join(ROOT, "Sources/CHeedBLAS/include"), "-ldl", "-lm", "-o", exe], check=True)
+                    "-I", os.path.join(ROOT, "Sources/CHeedBLAS/include"), "-ldl", "-lm", "-lpthread", "-o", exe], check=True)
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", BLIS_NUM_THREADS="1")
     cmd = ["taskset", "-c", args.core, exe, "--rounds", str(args.rounds)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout

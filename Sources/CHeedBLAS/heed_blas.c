@@ -1,6 +1,8 @@
 #include "heed_blas.h"
 
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 #if defined(__APPLE__)
@@ -184,8 +186,43 @@ uint64_t heed_blas_perturbation(void) { return 0; }
 #define PERTURB(kind, a, b, m, n, k, c, ldc) ((void)0)
 #endif
 
+/* Whether the products go to Heed's packed kernel instead of the BLAS library: on a CPU with AVX-512
+   whose OpenBLAS kernel does not use it. That is what `OPENBLAS_CORETYPE=Haswell` (set on some
+   machines) or an OpenBLAS that does not know the CPU gives. On a Zen 5 EPYC under `Haswell`,
+   OpenBLAS ran the training step's once-per-batch products at about 110 GFLOP/s, where the packed
+   kernel's AVX-512 variant ran the same shapes at about 200 (bench/step_gemm.py), and they were
+   half of a training step. `HEED_BATCH_PRODUCTS=blas` or `=heed` overrides the choice (benchmarks
+   compare the two in one binary); `heed` needs AVX2 and FMA. The choice is made once per process. */
+static int own_products = -1;
+static pthread_once_t own_products_once = PTHREAD_ONCE_INIT;
+
+static void choose_own_products(void) {
+    const char *force = getenv("HEED_BATCH_PRODUCTS");
+    int variant = heed_packed_gemm_variant();
+    if (force && strcasecmp(force, "blas") == 0) own_products = 0;
+    else if (force && strcasecmp(force, "heed") == 0) own_products = variant >= 2;
+    else {
+        static const char *const avx512_kernels[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+        const char *kernel = heed_blas_kernel();
+        int uses_avx512 = 0;
+        for (unsigned i = 0; i < sizeof avx512_kernels / sizeof *avx512_kernels; i++)
+            if (kernel && strcasecmp(kernel, avx512_kernels[i]) == 0) uses_avx512 = 1;
+        own_products = variant >= 3 && !uses_avx512 && strcasecmp(kernel ? kernel : "", "Accelerate") != 0;
+    }
+}
+
+int heed_own_batch_products(void) {
+    pthread_once(&own_products_once, choose_own_products);
+    return own_products;
+}
+
 void heed_sgemm(int transA, int transB, int m, int n, int k, float alpha,
                 const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    if (alpha == 1 && (beta == 0 || beta == 1) && heed_own_batch_products() && heed_threads_blas() == 1 &&
+        heed_packed_sgemm(heed_packed_gemm_variant(), transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc) == 0) {
+        PERTURB(1, transA, transB, m, n, k, c, ldc);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     PERTURB(1, transA, transB, m, n, k, c, ldc);

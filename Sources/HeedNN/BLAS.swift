@@ -183,6 +183,22 @@ public enum BLAS {
     /// Whether this CPU runs the packed kernel at all (x86-64 with AVX2 and FMA).
     static var packedKernelAvailable: Bool { heed_packed_gemm_available() != 0 }
 
+    /// The packed kernel's variant on this CPU ("avx512", "avx2", or "none"); all give the same bits.
+    public static var packedKernelVariant: String {
+        switch heed_packed_gemm_variant() {
+        case 3: "avx512"
+        case 2: "avx2"
+        default: "none"
+        }
+    }
+
+    /// Whether the other products (the once-per-batch ones: input projections, weight gradients)
+    /// run on the packed kernel too, B packed per call, instead of the BLAS library: on CPUs with
+    /// AVX-512 whose OpenBLAS kernel does not use it (`OPENBLAS_CORETYPE=Haswell`, or a CPU
+    /// OpenBLAS does not know), where it ran them about twice as fast, and only for calls made
+    /// with one BLAS thread. `HEED_BATCH_PRODUCTS=blas` or `=heed` overrides the choice.
+    public static var ownBatchProducts: Bool { heed_own_batch_products() != 0 }
+
     /// Floats `packB` writes for a k×n B.
     static func packedCount(k: Int, n: Int) -> Int { heed_packed_floats(Int32(k), Int32(n)) }
 

@@ -14,7 +14,8 @@ struct HeedCommand: ParsableCommand {
             """,
         version:
             "0.1.0 (ICU \(ICU.version), BLAS \(BLAS.kernelDescription), cell kernels \(LSTMCellKernels.variant), "
-            + "step products \(BLAS.packedRecurrent ? "packed" : "BLAS"), default BLAS threads \(BLAS.libraryThreads))",
+            + "step products \(BLAS.packedRecurrent ? "packed \(BLAS.packedKernelVariant)" : "BLAS"), "
+            + "batch products \(BLAS.ownBatchProducts ? "packed \(BLAS.packedKernelVariant)" : "BLAS"), default BLAS threads \(BLAS.libraryThreads))",
         subcommands: [
             Tokenize.self, Vocab.self, Pretrain.self, Train.self, Tune.self, Evaluate.self, Calibrate.self, Predict.self, Explain.self, Compare.self,
             Export.self, Quantize.self,

@@ -28,6 +28,20 @@ int heed_packed_gemm_available(void);
 void heed_sgemm_packed(int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc);
 /// The kernel alone, without the perturbation test mode: -1 when this CPU lacks it.
 int heed_packed_gemm_kernel(int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc);
+/// Which variant `heed_packed_gemm_kernel` runs: 3 AVX-512, 2 AVX2, 0 none. All give the same bits.
+int heed_packed_gemm_variant(void);
+/// The kernel of one variant (2 AVX2, 3 AVX-512), so tests can compare them: -1 when this CPU lacks it.
+int heed_packed_gemm_kernel_at(int tier, int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc);
+/// The same with A's element (i, p) at a[i·rs + p·cs] (a transposed A: rs = 1, cs = lda).
+int heed_packed_gemm_strided(int tier, int m, int n, int k, const float *a, long rs, long cs, const float *packed, float *c, int ldc);
+/// Whether `heed_sgemm` runs its calls with alpha 1 and beta 0 or 1 on Heed's packed kernel instead of
+/// the BLAS library (see heed_blas.c), when this thread's calls use one BLAS thread.
+int heed_own_batch_products(void);
+/// C = op(A)·op(B) + beta·C (beta 0 or 1, row-major) on variant `tier` of the packed kernel, B packed
+/// per call into a per-thread buffer: each element is c + Σ a·b in order of k, one FMA per term.
+/// -1 (C untouched) when this CPU lacks the variant or beta is neither 0 nor 1.
+int heed_packed_sgemm(int tier, int transA, int transB, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+                      float beta, float *c, int ldc);
 
 /// Sets the process's default BLAS and loop thread counts (a program's entry point calls it).
 void heed_threads_set_default(int blas, int loops);
