@@ -14,6 +14,7 @@ symbol goes to one group by its library and its demangled Swift name (`swift dem
 - OpenBLAS's SGEMM compute kernel (`sgemm_kernel_*`, `sgemm_small_kernel_*`);
 - OpenBLAS's packing copies (`sgemm_*copy_*`): each call copies its operands into panels first,
   so a small per-step product repacks the whole 4H × H recurrent matrix every time;
+- Heed's packed kernel (CHeedBLAS), where it runs the step products or all of them, with its packing;
 - the rest of OpenBLAS (interface, level-1/2 routines);
 - the LSTM cell in Heed (gate nonlinearities, cell update, their backward), attention, the rest of
   the network (embedding, dropout, classifier, loss), Adam and gradient clipping, the tokenizer
@@ -38,13 +39,15 @@ GROUPS = [
     ("OpenBLAS SGEMM compute kernel", lambda dso, s: "openblas" in dso and re.match(r"sgemm_(small_)?kernel", s)),
     ("OpenBLAS packing copies", lambda dso, s: "openblas" in dso and re.match(r"sgemm_\w*copy", s)),
     ("OpenBLAS, other routines", lambda dso, s: "openblas" in dso),
+    ("Heed's packed kernel (products, packing)", lambda dso, s: re.search(
+        r"\b(avx2|avx512)_packed_gemm\b|\bheed_packed_sgemm\b|\bheed_pack_b\b", s)),
     ("LSTM cell (gates, cell update, their backward)", lambda dso, s: re.search(
         r"LSTMDirection|\bLSTM\.|fastTanh|fastSigmoid|sigmoidBias|tanh8|sigmoid8|Orthogonal"
         r"|\b(baseline|avx2|avx512)_(forward|backward)\b", s)),
     ("attention", lambda dso, s: re.search(r"\bAttention\.|tanh_in_place", s)),
     ("embedding, dropout, classifier, loss", lambda dso, s: re.search(
         r"Embedding\.|Dropout\.|Classifier\.|Linear\.|Loss|softmax|crossEntropy", s, re.I)),
-    ("Adam, gradient clipping", lambda dso, s: re.search(r"Adam|sumOfSquares|clipGrad|clip", s)),
+    ("Adam, gradient clipping", lambda dso, s: re.search(r"Adam|_adam\b|sumOfSquares|clipGrad|clip", s)),
     ("tokenizer, vocabulary, corpus reading", lambda dso, s: re.search(r"HeedText|ByteTable|Tokenizer|Vocabulary|icu", s + dso, re.I)),
     ("libc memmove / memset", lambda dso, s: "libc" in dso and re.search(r"mem(move|set|cpy)", s)),
     ("kernel (page faults, scheduling)", lambda dso, s: "kernel" in dso),
