@@ -107,10 +107,12 @@ def machine_label(tag):
     if not tag:
         return "not recorded (run predates the machine tag)"
     isa = [x for x in tag.get("isa") or [] if x not in ("sse4_2", "avx")]
-    return "%s · %s · OpenBLAS `%s`%s%s%s · PyTorch CPU capability %s" % (
+    return "%s · %s · OpenBLAS `%s`%s%s%s%s · PyTorch CPU capability %s" % (
         tag.get("cpu") or "?", " ".join(isa) or "no AVX2", tag.get("heed_blas_kernel") or "?",
         " · cell kernels %s" % tag["heed_cell_kernels"] if tag.get("heed_cell_kernels") else "",
         " · step products %s%s" % (tag["heed_step_products"], " (`HEED_RECURRENT_PRODUCTS=%s`)" % tag["heed_recurrent_products_env"]
                                    if tag.get("heed_recurrent_products_env") else "") if tag.get("heed_step_products") else "",
+        " · batch products %s%s" % (tag["heed_batch_products"], " (`HEED_BATCH_PRODUCTS=%s`)" % tag["heed_batch_products_env"]
+                                    if tag.get("heed_batch_products_env") else "") if tag.get("heed_batch_products") else "",
         " (`OPENBLAS_CORETYPE=%s`)" % tag["openblas_coretype_env"] if tag.get("openblas_coretype_env") else "",
         tag.get("torch_cpu_capability") or "?")

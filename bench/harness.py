@@ -259,6 +259,8 @@ def machine_tag(heed):
            "heed_cell_kernels": common.heed_version_field(v, "cell kernels"),
            "heed_step_products": common.heed_version_field(v, "step products"),
            "heed_recurrent_products_env": os.environ.get("HEED_RECURRENT_PRODUCTS"),
+           "heed_batch_products": common.heed_version_field(v, "batch products"),
+           "heed_batch_products_env": os.environ.get("HEED_BATCH_PRODUCTS"),
            "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE")}
     try:
         o, _, rc, _ = run([PY, "-c", "import torch; print(torch.backends.cpu.get_cpu_capability())"], check=False,
