@@ -3,7 +3,9 @@
  * Every time step multiplies a few rows (the batch's share still active) by the same W_hh. A BLAS
  * call packs W_hh again on every step, and on kernels without a small-matrix path (OpenBLAS's Zen
  * and Haswell) runs these shapes at about 60% of the core's peak (bench/step_gemm.py). Here B is
- * packed into 16-column panels once, and a 6 × 16 register tile of FMAs walks it.
+ * packed into 16-column panels once, and a register tile of FMAs walks it: 6 × 16 with AVX2,
+ * 12 × 32 with AVX-512. `heed_packed_sgemm` also runs whole products on it, B packed per call,
+ * for the CPUs where heed_blas.c prefers it to the BLAS library.
  *
  * Each element of C is c + a₀b₀ + a₁b₁ + … in order of k, one FMA per term, whatever tile, panel
  * or row block computes it: a row's result never depends on the other rows of the call, so a
