@@ -22,6 +22,7 @@ import sys
 import time
 
 import common
+import provenance
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -294,13 +295,18 @@ def part_env(args, heed):
     except Exception:
         pass
     info["openblas_coretype_env"] = os.environ.get("OPENBLAS_CORETYPE")
-    try:
-        # "dirty" as provenance.py means it: the binary's inputs differ from HEAD (edits to bench/ or
-        # docs, or new results files, do not change what was measured).
-        info["git"] = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])[0].strip() + \
-            (" (dirty)" if run(["git", "-C", ROOT, "status", "--porcelain", "--", "Sources", "Package.swift"])[0].strip() else "")
-    except Exception:
-        info["git"] = None
+    if getattr(args, "heed_commit_stamp", None):
+        # A binary copied aside before later commits: its commit is the one named, not the checkout's.
+        info["git"] = args.heed_commit_stamp["commit"]
+        info["bench_commit"] = args.heed_commit_stamp["bench_commit"]
+    else:
+        try:
+            # "dirty" as provenance.py means it: the binary's inputs differ from HEAD (edits to bench/ or
+            # docs, or new results files, do not change what was measured).
+            info["git"] = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])[0].strip() + \
+                (" (dirty)" if run(["git", "-C", ROOT, "status", "--porcelain", "--", "Sources", "Package.swift"])[0].strip() else "")
+        except Exception:
+            info["git"] = None
     info["heed"] = {"binary": heed.path, "version": heed.version,
                     "capabilities": {k: bool(v) for k, v in heed.caps.items()}}
     if heed.path and "OPENBLAS_CORETYPE" in os.environ:
@@ -1252,7 +1258,8 @@ def part_explain(args, heed):
         res["heed_kernel"] = run(heed("--version"))[0].strip()
     except Exception:
         pass
-    res["git"] = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])[0].strip()
+    res["git"] = (args.heed_commit_stamp["commit"] if getattr(args, "heed_commit_stamp", None)
+                  else run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])[0].strip())
     res["reps"] = args.reps
     with open(os.path.join(BENCH, "results", "explain.json"), "w") as f:
         json.dump(res, f, indent=1)
@@ -1291,6 +1298,9 @@ def main():
     ap.add_argument("--max-epochs", nargs="*", metavar="[NAME=]N",
                     help="time-to-accuracy: cap Heed's (and so PyTorch's) epochs, for every corpus or NAME only")
     ap.add_argument("--heed", help="heed binary (default: $HEED, else newest .build-bench/ or .build/ release)")
+    ap.add_argument("--heed-commit", metavar="REV",
+                    help="the commit whose Sources built --heed (a binary copied aside before later commits): results "
+                         "then name REV, and the checkout's commit as bench_commit; an unknown REV is refused")
     ap.add_argument("--reps", type=int, default=None, help="interleaved repetitions (default 3, quick 1)")
     ap.add_argument("--epochs", type=int, default=None, help="training epochs (default 3, quick 1)")
     ap.add_argument("--ft-runs", type=int, default=5, help="fastText runs per thread setting (median)")
@@ -1312,6 +1322,11 @@ def main():
     ap.add_argument("--omp-passive", action="store_true",
                     help="model: run PyTorch with OMP_WAIT_POLICY=PASSIVE (for a shared, oversubscribed machine)")
     args = ap.parse_args()
+    args.heed_commit_stamp = None
+    if args.heed_commit:
+        args.heed_commit_stamp = provenance.stamp_at(args.heed_commit)
+        if args.heed_commit_stamp is None:
+            ap.error("--heed-commit %s: no such commit in this repository" % args.heed_commit)
     if args.reps is None:
         args.reps = 1 if args.quick else 3
     if args.epochs is None:
