@@ -202,13 +202,17 @@ static void choose_own_products(void) {
     if (force && strcasecmp(force, "blas") == 0) own_products = 0;
     else if (force && strcasecmp(force, "heed") == 0) own_products = variant >= 2;
     else {
-        static const char *const avx512_kernels[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
         const char *kernel = heed_blas_kernel();
-        int uses_avx512 = 0;
-        for (unsigned i = 0; i < sizeof avx512_kernels / sizeof *avx512_kernels; i++)
-            if (kernel && strcasecmp(kernel, avx512_kernels[i]) == 0) uses_avx512 = 1;
-        own_products = variant >= 3 && !uses_avx512 && strcasecmp(kernel ? kernel : "", "Accelerate") != 0;
+        own_products = variant >= 3 && !heed_blas_kernel_is_avx512() && !(kernel && strcmp(kernel, "Accelerate") == 0);
     }
+}
+
+int heed_blas_kernel_is_avx512(void) {
+    static const char *const avx512_kernels[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+    const char *kernel = heed_blas_kernel();
+    for (unsigned i = 0; i < sizeof avx512_kernels / sizeof *avx512_kernels; i++)
+        if (kernel && strcmp(kernel, avx512_kernels[i]) == 0) return 1;
+    return 0;
 }
 
 int heed_own_batch_products(void) {

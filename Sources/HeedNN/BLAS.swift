@@ -163,7 +163,7 @@ public enum BLAS {
         return rows >= 4 ? rows : nil
     }
 
-    private static let smallMatrixKernel: Bool = ["SkylakeX", "Cooperlake", "SapphireRapids"].contains(kernel)
+    private static let smallMatrixKernel: Bool = heed_blas_kernel_is_avx512() != 0
 
     /// Whether the LSTM's recurrent products run on CHeedBLAS's packed kernel (`gemmPacked`)
     /// instead of the BLAS library: on x86-64 CPUs with AVX2 and FMA whose OpenBLAS kernel has no

@@ -61,6 +61,9 @@ int heed_threads_loops(void);
 
 /// Name of the BLAS kernel in use, e.g. "Haswell" (OpenBLAS) or "Accelerate".
 const char *heed_blas_kernel(void);
+/// 1 when that kernel is one of OpenBLAS's AVX-512 ones (SkylakeX, Cooperlake, SapphireRapids): the ones with a
+/// small-matrix path, and the ones whose products Heed leaves to OpenBLAS on AVX-512 CPUs.
+int heed_blas_kernel_is_avx512(void);
 
 /// Threads the BLAS library itself will use for a call from this thread now (1 under Accelerate,
 /// whose threading is its own).
