@@ -273,6 +273,21 @@ def machine_tag(heed):
 
 
 # ---------------------------------------------------------------------------------------- env
+def measured_commit(args, mark_dirty=False):
+    """The commit the heed binary was built from: --heed-commit's, else the checkout's HEAD (with " (dirty)"
+    when asked and Sources/ or Package.swift differ from it, as provenance.py means dirty: edits to bench/ or
+    docs, or new results files, do not change what was measured); None when git cannot say."""
+    if args.heed_commit_stamp:
+        return args.heed_commit_stamp["commit"]
+    try:
+        head = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])[0].strip()
+        if mark_dirty and run(["git", "-C", ROOT, "status", "--porcelain", "--", "Sources", "Package.swift"])[0].strip():
+            head += " (dirty)"
+        return head
+    except Exception:
+        return None
+
+
 def part_env(args, heed):
     info = {"date": now(), "hostname_hidden": True}
     cpu = common.cpu_model_and_flags()[0]
@@ -295,18 +310,9 @@ def part_env(args, heed):
     except Exception:
         pass
     info["openblas_coretype_env"] = os.environ.get("OPENBLAS_CORETYPE")
-    if getattr(args, "heed_commit_stamp", None):
-        # A binary copied aside before later commits: its commit is the one named, not the checkout's.
-        info["git"] = args.heed_commit_stamp["commit"]
+    info["git"] = measured_commit(args, mark_dirty=True)
+    if args.heed_commit_stamp:
         info["bench_commit"] = args.heed_commit_stamp["bench_commit"]
-    else:
-        try:
-            # "dirty" as provenance.py means it: the binary's inputs differ from HEAD (edits to bench/ or
-            # docs, or new results files, do not change what was measured).
-            info["git"] = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])[0].strip() + \
-                (" (dirty)" if run(["git", "-C", ROOT, "status", "--porcelain", "--", "Sources", "Package.swift"])[0].strip() else "")
-        except Exception:
-            info["git"] = None
     info["heed"] = {"binary": heed.path, "version": heed.version,
                     "capabilities": {k: bool(v) for k, v in heed.caps.items()}}
     if heed.path and "OPENBLAS_CORETYPE" in os.environ:
@@ -1258,8 +1264,7 @@ def part_explain(args, heed):
         res["heed_kernel"] = run(heed("--version"))[0].strip()
     except Exception:
         pass
-    res["git"] = (args.heed_commit_stamp["commit"] if getattr(args, "heed_commit_stamp", None)
-                  else run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])[0].strip())
+    res["git"] = measured_commit(args)
     res["reps"] = args.reps
     with open(os.path.join(BENCH, "results", "explain.json"), "w") as f:
         json.dump(res, f, indent=1)

@@ -166,7 +166,7 @@ int main(int argc, char **argv) {
     float probe_a = 1, probe_b = 1, probe_c = 0, probe_panel[16];
     heed_pack_b(1, 1, &probe_b, 1, 0, probe_panel);
     int packed_runs = heed_packed_gemm_kernel(1, 1, 1, &probe_a, 1, probe_panel, &probe_c, 1) == 0;
-    libs[3].handle = packed_runs ? (void *)1 : NULL; /* per shape below: the step products only */
+    libs[3].handle = packed_runs ? (void *)1 : NULL;
     int variant = heed_packed_gemm_variant();
     snprintf(libs[3].version, sizeof libs[3].version, "Heed's packed kernel, the variant Heed runs here (%s)",
              variant >= 3 ? "AVX-512, 12 x 32 tile" : "AVX2 + FMA, 6 x 16 tile");
@@ -224,8 +224,6 @@ int main(int argc, char **argv) {
         /* The packed kernel: step products (A as stored, a few rows) against B packed beforehand; the
            once-per-batch products pack B in the call. */
         int step = !sh->transA && sh->m <= 64;
-        libs[3].handle = packed_runs ? (void *)1 : NULL;
-        libs[4].handle = avx2_separately ? (void *)1 : NULL;
         libs[3].panels = libs[4].panels = NULL;
         if (libs[3].handle && step) {
             libs[3].panels = malloc(heed_packed_floats(sh->k, sh->n) * sizeof(float));
